@@ -1,0 +1,44 @@
+# Everything a fresh machine with only Node/npm needs: `make run` and `make test` install the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUN_VERSION := 1.4.5
+# Bun from PATH, or a private copy from the npm registry when the machine has none.
+BUN := $(or $(shell command -v bun 2>/dev/null),$(CURDIR)/.tools/node_modules/.bin/bun)
+SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock tsconfig.json
+BUILD_FLAGS := --compile --minify \
+	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
+
+.PHONY: build run test typecheck unit e2e bench clean migration
+
+$(CURDIR)/.tools/node_modules/.bin/bun:
+	npm install --no-save --no-audit --no-fund --prefix $(CURDIR)/.tools bun@$(BUN_VERSION)
+
+node_modules/.installed: package.json bun.lock | $(BUN)
+	$(BUN) install --frozen-lockfile
+	@touch $@
+
+dist/latchkey: $(SOURCES) node_modules/.installed
+	$(BUN) build $(BUILD_FLAGS) src/main.ts --outfile dist/latchkey
+
+build: dist/latchkey
+
+## Build and start the server with its data in ./data (Ctrl-C stops it).
+run: dist/latchkey
+	DATA_DIR=$${DATA_DIR:-./data} ./dist/latchkey serve
+
+typecheck: node_modules/.installed
+	$(BUN) x tsc --noEmit -p .
+
+## Type-check, build the binary, run every test, print "N passed, N failed".
+test: typecheck dist/latchkey
+	@mkdir -p .test-results
+	$(BUN) test --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
+	  $(BUN) test/support/summary.ts .test-results/junit.xml; exit $$status
+
+## Regenerate drizzle/ after editing src/db/schema.ts (NAME=short_description).
+migration: node_modules/.installed
+	$(BUN) x drizzle-kit generate --name $${NAME:?set NAME=short_description}
+
+clean:
+	rm -rf dist .test-results

@@ -1,0 +1,47 @@
+import { Elysia } from "elysia";
+import type { Config } from "./config";
+import type { Db } from "./db/client";
+import { createDelivery } from "./delivery";
+import { parseBody } from "./http/body";
+import { errorHandler } from "./http/errors";
+import { cors, securityHeaders } from "./http/security";
+import { createPasswordHasher } from "./lib/passwords";
+import { authGuard } from "./modules/auth/guard";
+import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
+import { createAuthService } from "./modules/auth/service";
+import { createSessionService } from "./modules/sessions/service";
+import { systemRoutes } from "./modules/system";
+import { createUserService } from "./modules/users/service";
+import type { Secrets } from "./secrets";
+import { createAccessTokens } from "./tokens/access";
+
+/** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
+export function createApp(config: Config, db: Db, secrets: Secrets) {
+  const hasher = createPasswordHasher(config.passwordHash);
+  const users = createUserService(db, hasher, config.passwordMinLength);
+  const sessions = createSessionService(db, {
+    refreshTokenTtl: config.refreshTokenTtl,
+    refreshReuseInterval: config.refreshReuseInterval,
+    refreshRotationKey: secrets.refreshRotationKey,
+  });
+  const accessTokens = createAccessTokens(secrets.jwtKey, config.publicUrl, config.accessTokenTtl);
+  const delivery = createDelivery(config);
+  const auth = createAuthService({
+    users,
+    sessions,
+    accessTokens,
+    hasher,
+    settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
+  });
+  const guard = authGuard({ delivery, accessTokens, sessions });
+
+  return new Elysia()
+    .use(errorHandler)
+    .use(securityHeaders(config))
+    .use(cors(config))
+    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
+    .use(systemRoutes(db))
+    .use(authRoutes({ auth, delivery, guard }));
+}
+
+export type App = ReturnType<typeof createApp>;

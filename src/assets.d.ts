@@ -1,0 +1,5 @@
+// `import x from "file" with { type: "file" }` yields the embedded file's path.
+declare module "*/standalone.js" {
+  const path: string;
+  export default path;
+}

@@ -1,0 +1,137 @@
+import { join, resolve } from "node:path";
+import { parseDuration } from "./lib/duration";
+
+export type TokenDelivery = "bearer" | "header" | "cookie";
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly databasePath: string;
+  readonly publicUrl: string;
+  /** Origin of PUBLIC_URL, e.g. "https://auth.example.com": the JWT issuer and the cookie-mode CSRF origin. */
+  readonly publicOrigin: string;
+  readonly secureCookies: boolean;
+  /** JWT_SECRET from the environment; undefined means "generate one in DATA_DIR". */
+  readonly jwtSecret: string | undefined;
+  readonly tokenDelivery: TokenDelivery;
+  readonly allowRegistration: boolean;
+  readonly accessTokenTtl: number;
+  readonly refreshTokenTtl: number;
+  readonly refreshReuseInterval: number;
+  readonly passwordMinLength: number;
+  readonly passwordHash: { readonly memoryCost: number; readonly timeCost: number };
+  readonly allowedOrigins: readonly string[];
+  readonly accessCookieName: string;
+  readonly refreshCookieName: string;
+}
+
+/** A configuration value the server cannot run with; main prints `message` alone and exits 2. */
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max)
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected a whole number from ${min} to ${max}`);
+  return Number(raw);
+}
+
+function duration(env: Env, name: string, fallback: string, allowZero = false): number {
+  const raw = value(env, name) ?? fallback;
+  const seconds = parseDuration(raw);
+  if (seconds === undefined || (seconds === 0 && !allowZero))
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid: expected ${allowZero ? "0 or " : ""}a number of seconds or a duration like 30s, 15m, 1h, 30d`,
+    );
+  return seconds;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected true or false`);
+}
+
+function origin(name: string, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name}: ${JSON.stringify(raw)} is not a URL: expected e.g. https://auth.example.com`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new ConfigError(`${name}: ${JSON.stringify(raw)} must start with http:// or https://`);
+  return url;
+}
+
+function cookieName(env: Env, name: string, fallback: string): string {
+  const raw = value(env, name) ?? fallback;
+  // RFC 6265 §4.1.1 cookie-name is an RFC 7230 token.
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/.test(raw))
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected 1-64 letters, digits or !#$%&'*+-.^_\`|~`);
+  return raw;
+}
+
+/** Reads and validates every environment variable once; the result is frozen and passed around explicitly. */
+export function loadConfig(env: Env = process.env): Config {
+  const port = integer(env, "PORT", 3000, 1, 65535);
+  const host = value(env, "HOST") ?? "0.0.0.0";
+  const dataDir = resolve(value(env, "DATA_DIR") ?? "./data");
+  const databasePath = resolve(value(env, "DATABASE_PATH") ?? join(dataDir, "latchkey.db"));
+
+  const publicUrl = origin("PUBLIC_URL", value(env, "PUBLIC_URL") ?? `http://localhost:${port}`);
+
+  const jwtSecret = value(env, "JWT_SECRET");
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32)
+    throw new ConfigError("JWT_SECRET is too short: it must be at least 32 bytes (or unset, to generate one in DATA_DIR)");
+
+  const tokenDelivery = value(env, "TOKEN_DELIVERY") ?? "bearer";
+  if (tokenDelivery !== "bearer" && tokenDelivery !== "header" && tokenDelivery !== "cookie")
+    throw new ConfigError(`TOKEN_DELIVERY=${JSON.stringify(tokenDelivery)} is invalid: expected bearer, header or cookie`);
+
+  const allowedOrigins = (value(env, "ALLOWED_ORIGINS") ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => origin("ALLOWED_ORIGINS", entry).origin);
+
+  const accessCookieName = cookieName(env, "ACCESS_COOKIE_NAME", "latchkey_access");
+  const refreshCookieName = cookieName(env, "REFRESH_COOKIE_NAME", "latchkey_refresh");
+  if (accessCookieName === refreshCookieName)
+    throw new ConfigError("ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME must differ");
+
+  return Object.freeze({
+    port,
+    host,
+    dataDir,
+    databasePath,
+    publicUrl: publicUrl.href.replace(/\/$/, ""),
+    publicOrigin: publicUrl.origin,
+    secureCookies: publicUrl.protocol === "https:",
+    jwtSecret,
+    tokenDelivery,
+    allowRegistration: boolean(env, "ALLOW_REGISTRATION", false),
+    accessTokenTtl: duration(env, "ACCESS_TOKEN_TTL", "3600"),
+    refreshTokenTtl: duration(env, "REFRESH_TOKEN_TTL", "30d"),
+    refreshReuseInterval: duration(env, "REFRESH_REUSE_INTERVAL", "10s", true),
+    passwordMinLength: integer(env, "PASSWORD_MIN_LENGTH", 8, 1, 1024),
+    // OWASP Password Storage Cheat Sheet: argon2id with at least 19 MiB and t=2.
+    passwordHash: Object.freeze({
+      memoryCost: integer(env, "PASSWORD_HASH_MEMORY_KIB", 19456, 19456, 4194304),
+      timeCost: integer(env, "PASSWORD_HASH_TIME_COST", 2, 2, 100),
+    }),
+    allowedOrigins: Object.freeze(allowedOrigins),
+    accessCookieName,
+    refreshCookieName,
+  });
+}

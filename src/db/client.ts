@@ -1,0 +1,42 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { sql } from "drizzle-orm";
+import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
+import * as schema from "./schema";
+
+export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
+
+/** Opens (creating if needed) the SQLite file with the pragmas every connection needs. */
+export function openDatabase(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const client = new Database(path, { create: true, strict: true });
+  client.exec("PRAGMA journal_mode = WAL");
+  client.exec("PRAGMA foreign_keys = ON");
+  // A CLI command (`latchkey user add`) may write while the server runs: wait for the lock instead of failing.
+  client.exec("PRAGMA busy_timeout = 5000");
+  client.exec("PRAGMA synchronous = NORMAL");
+  return drizzle({ client, schema }) as Db;
+}
+
+/** Applies every migration embedded at build time that the database has not seen yet. */
+export function migrate(db: Db): void {
+  const migrations = embeddedMigrations();
+  // drizzle's own migrator reads drizzle/ from disk; its dialect accepts the same list from memory.
+  (db as any).dialect.migrate(migrations, (db as any).session, {});
+}
+
+/** Rows changed by a write's `.run()` (drizzle's bun-sqlite types say void; bun:sqlite returns the count). */
+export function changedRows(result: unknown): number {
+  return (result as { changes: number }).changes;
+}
+
+/** A real round trip, for /health. */
+export function ping(db: Db): boolean {
+  try {
+    return db.all<{ ok: number }>(sql`select 1 as ok`)[0]?.ok === 1;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,62 @@
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+const createdAt = () =>
+  integer("created_at", { mode: "timestamp_ms" })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
+
+export const users = sqliteTable("users", {
+  id: text("id").primaryKey(),
+  /** NFKC, lower-cased; see normalizeUsername. */
+  username: text("username").notNull().unique(),
+  /** Lower-cased; unique when present. */
+  email: text("email").unique(),
+  emailVerified: integer("email_verified", { mode: "boolean" }).notNull().default(false),
+  passwordHash: text("password_hash").notNull(),
+  roles: text("roles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
+  metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+  createdAt: createdAt(),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`),
+});
+
+/** A login: one refresh-token chain. Access JWTs carry its id as `sid`; deleting the row revokes them all. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+    lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }).notNull(),
+    /** Sliding: each refresh moves it to now + REFRESH_TOKEN_TTL. */
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+  },
+  (table) => [index("sessions_user_id_idx").on(table.userId), index("sessions_expires_at_idx").on(table.expiresAt)],
+);
+
+/**
+ * Every refresh token a session has been given, stored only as SHA-256. The live one has spentAt null;
+ * spent ones are kept while the session lives so that presenting one again is recognised as reuse.
+ */
+export const refreshTokens = sqliteTable(
+  "refresh_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    createdAt: createdAt(),
+    spentAt: integer("spent_at", { mode: "timestamp_ms" }),
+  },
+  (table) => [index("refresh_tokens_session_id_idx").on(table.sessionId)],
+);
+
+export type User = typeof users.$inferSelect;
+export type Session = typeof sessions.$inferSelect;

@@ -1,0 +1,150 @@
+import type { Cookie } from "elysia";
+import type { Config } from "../config";
+import { ApiError } from "../errors";
+import type { IssuedAccessToken } from "../tokens/access";
+import type { PublicUser } from "../modules/users/service";
+
+/**
+ * How tokens travel (TOKEN_DELIVERY), kept apart from what they are: the auth service hands over
+ * an IssuedTokens and this module decides whether it becomes JSON, a `Token` header or cookies.
+ */
+
+export interface IssuedTokens {
+  access: IssuedAccessToken;
+  refreshToken: string;
+  refreshExpiresIn: number;
+  user: PublicUser;
+}
+
+/** The parts of Elysia's context this module touches. */
+export interface DeliveryContext {
+  request: Request;
+  set: { headers: Record<string, string | number | string[] | undefined> };
+  cookie: Record<string, Cookie<string | undefined>>;
+}
+
+export interface PresentedToken {
+  token: string;
+  /** Came from a cookie, so the browser may have sent it on another site's behalf: subject to the CSRF check. */
+  viaCookie: boolean;
+}
+
+const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+export const csrfRejected = () =>
+  new ApiError(403, "csrf_rejected", "Cross-site request refused: the Origin is not allowed for cookie authentication.");
+
+export function createDelivery(config: Config) {
+  const mode = config.tokenDelivery;
+  const trustedOrigins = new Set([config.publicOrigin, ...config.allowedOrigins]);
+
+  const accessCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
+  const refreshCookie = { httpOnly: true, sameSite: "strict", path: "/api/v1/auth", secure: config.secureCookies } as const;
+
+  function noStore(ctx: DeliveryContext) {
+    ctx.set.headers["cache-control"] = "no-store";
+    ctx.set.headers["pragma"] = "no-cache";
+  }
+
+  return {
+    mode,
+
+    /**
+     * Reads the access token. `Authorization: Bearer` works in every mode (machine clients of /token);
+     * header mode adds the `token` request header, cookie mode the access cookie.
+     */
+    readAccessToken(ctx: DeliveryContext): PresentedToken | undefined {
+      const authorization = ctx.request.headers.get("authorization");
+      if (authorization) {
+        const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
+        return match ? { token: match[1]!, viaCookie: false } : undefined;
+      }
+      if (mode === "header") {
+        const token = ctx.request.headers.get("token");
+        return token ? { token, viaCookie: false } : undefined;
+      }
+      if (mode === "cookie") {
+        const token = ctx.cookie[config.accessCookieName]?.value;
+        return token ? { token, viaCookie: true } : undefined;
+      }
+      return undefined;
+    },
+
+    /** The refresh token: the refresh cookie in cookie mode, `refresh_token` in the JSON body otherwise. */
+    readRefreshToken(ctx: DeliveryContext, body: { refresh_token?: unknown } | undefined): PresentedToken | undefined {
+      if (mode === "cookie") {
+        const token = ctx.cookie[config.refreshCookieName]?.value;
+        return token ? { token, viaCookie: true } : undefined;
+      }
+      const token = body?.refresh_token;
+      return typeof token === "string" && token ? { token, viaCookie: false } : undefined;
+    },
+
+    /**
+     * OWASP CSRF Prevention Cheat Sheet, "Verifying Origin with standard headers" plus Fetch Metadata:
+     * a state-changing request carrying a cookie credential must come from PUBLIC_URL or ALLOWED_ORIGINS.
+     * With neither Origin nor Referer the request is refused too (browsers send Origin on every POST).
+     */
+    assertSameOrigin(request: Request): void {
+      if (!STATE_CHANGING.has(request.method)) return;
+      if (request.headers.get("sec-fetch-site") === "cross-site") throw csrfRejected();
+      const origin = request.headers.get("origin") ?? refererOrigin(request.headers.get("referer"));
+      if (!origin || !trustedOrigins.has(origin)) throw csrfRejected();
+    },
+
+    /** Cookie-mode login and register: refuse a foreign page that posts credentials (login CSRF). */
+    assertNotCrossSite(request: Request): void {
+      if (mode !== "cookie") return;
+      const origin = request.headers.get("origin") ?? refererOrigin(request.headers.get("referer"));
+      if (request.headers.get("sec-fetch-site") === "cross-site" || (origin && !trustedOrigins.has(origin)))
+        throw csrfRejected();
+    },
+
+    /** Writes the tokens where this mode carries them and returns the response body. */
+    respond(ctx: DeliveryContext, tokens: IssuedTokens) {
+      noStore(ctx);
+      if (mode === "cookie") {
+        ctx.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
+        ctx.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });
+        return { message: "Signed in.", expires_in: tokens.access.expiresIn, user: tokens.user };
+      }
+      if (mode === "header") ctx.set.headers["token"] = tokens.access.token;
+      return {
+        access_token: tokens.access.token,
+        token_type: "bearer" as const,
+        expires_in: tokens.access.expiresIn,
+        refresh_token: tokens.refreshToken,
+        user: tokens.user,
+      };
+    },
+
+    /** Header mode: every authenticated response carries a fresh access token (sliding expiry). */
+    get slidesAccessToken() {
+      return mode === "header";
+    },
+
+    attachAccessToken(ctx: DeliveryContext, access: IssuedAccessToken): void {
+      noStore(ctx);
+      ctx.set.headers["token"] = access.token;
+    },
+
+    /** After logout: forget every credential this mode handed out. */
+    clear(ctx: DeliveryContext): void {
+      delete ctx.set.headers["token"];
+      if (mode !== "cookie") return;
+      ctx.cookie[config.accessCookieName]!.set({ value: "", maxAge: 0, ...accessCookie });
+      ctx.cookie[config.refreshCookieName]!.set({ value: "", maxAge: 0, ...refreshCookie });
+    },
+  };
+}
+
+function refererOrigin(referer: string | null): string | undefined {
+  if (!referer) return undefined;
+  try {
+    return new URL(referer).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+export type Delivery = ReturnType<typeof createDelivery>;

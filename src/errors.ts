@@ -1,0 +1,37 @@
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/**
+ * An expected failure with its documented status and snake_case code. Thrown by services and hooks,
+ * turned into `{error, message, details?}` by the error handler in app.ts.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+
+  toBody(): Record<string, unknown> {
+    return this.details
+      ? { error: this.code, message: this.message, details: this.details }
+      : { error: this.code, message: this.message };
+  }
+}
+
+export const unauthorized = (message = "Authentication is required.") =>
+  new ApiError(401, "unauthorized", message, undefined, { "WWW-Authenticate": 'Bearer realm="latchkey"' });
+
+export const invalidToken = (message = "The access token is invalid, expired or revoked.") =>
+  new ApiError(401, "invalid_token", message, undefined, {
+    "WWW-Authenticate": 'Bearer realm="latchkey", error="invalid_token"',
+  });
+
+export const validationFailed = (details: FieldError[]) =>
+  new ApiError(422, "validation_failed", "The request is not valid.", details);

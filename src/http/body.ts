@@ -1,0 +1,45 @@
+import { ApiError } from "../errors";
+
+/** Largest request body accepted, checked before it is read in full where Content-Length allows. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const tooLarge = () => new ApiError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+
+/**
+ * Parses a request body as JSON, or, for the OAuth2 token endpoint, as a form (RFC 6749 §4.3.2).
+ * Other APIs take JSON only: a cross-site HTML form cannot send it without a CORS preflight.
+ */
+export async function parseBody(request: Request, contentType: string, allowForm: boolean): Promise<unknown> {
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = await readLimited(request);
+  if (bytes.byteLength === 0) return {};
+  const type = contentType.split(";")[0]!.trim().toLowerCase();
+  const text = new TextDecoder().decode(bytes);
+  if (type === "application/json" || type.endsWith("+json")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new ApiError(400, "invalid_json", "The request body is not valid JSON.");
+    }
+  }
+  if (allowForm && type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(text));
+  throw new ApiError(
+    415,
+    "unsupported_media_type",
+    `Send the body as application/json${allowForm ? " or application/x-www-form-urlencoded" : ""}.`,
+  );
+}
+
+/** Reads the body, stopping as soon as it passes the limit (a chunked body has no Content-Length to trust). */
+async function readLimited(request: Request): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

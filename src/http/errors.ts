@@ -1,0 +1,45 @@
+import { Elysia, ValidationError } from "elysia";
+import { ApiError, type FieldError } from "../errors";
+
+function fieldErrors(error: ValidationError): FieldError[] {
+  // Only paths and messages: Elysia's default body echoes the submitted value, passwords included.
+  const seen = new Set<string>();
+  const details: FieldError[] = [];
+  for (const issue of error.all) {
+    const field = ("path" in issue ? issue.path : "").replace(/^\//, "").replaceAll("/", ".") || "body";
+    if (seen.has(field)) continue;
+    seen.add(field);
+    details.push({ field, message: issue.message });
+  }
+  return details;
+}
+
+/** Turns anything thrown into `{error, message}` JSON with the documented status; never a stack trace. */
+export const errorHandler = new Elysia({ name: "latchkey/errors" }).onError({ as: "global" }, ({ code, error, set, request }) => {
+  const cause = code === "PARSE" && (error as Error).cause instanceof ApiError ? (error as Error).cause : error;
+  if (cause instanceof ApiError) {
+    set.status = cause.status;
+    if (cause.headers) Object.assign(set.headers, cause.headers);
+    return cause.toBody();
+  }
+  switch (code) {
+    case "VALIDATION":
+      set.status = 422;
+      return { error: "validation_failed", message: "The request is not valid.", details: fieldErrors(error as ValidationError) };
+    case "NOT_FOUND":
+      set.status = 404;
+      return { error: "not_found", message: "No such route." };
+    case "PARSE":
+      set.status = 400;
+      return { error: "invalid_json", message: "The request body could not be parsed." };
+    case "INVALID_COOKIE_SIGNATURE":
+    case "INVALID_FILE_TYPE":
+      set.status = 400;
+      return { error: "bad_request", message: "The request is not valid." };
+  }
+  console.error(
+    JSON.stringify({ level: "error", event: "internal_error", method: request.method, path: new URL(request.url).pathname, error: String(error), stack: (error as Error)?.stack }),
+  );
+  set.status = 500;
+  return { error: "internal_error", message: "Something went wrong on the server." };
+});

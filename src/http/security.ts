@@ -1,0 +1,44 @@
+import { Elysia } from "elysia";
+import type { Config } from "../config";
+
+const JSON_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** Headers every response carries (OWASP Secure Headers Project / HTTP Headers Cheat Sheet). */
+export function securityHeaders(config: Config) {
+  const headers: Record<string, string> = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "content-security-policy": JSON_CSP,
+  };
+  if (config.secureCookies) headers["strict-transport-security"] = "max-age=31536000; includeSubDomains";
+  return new Elysia({ name: "latchkey/security-headers" }).headers(headers);
+}
+
+const PREFLIGHT_HEADERS = "authorization, content-type, token, x-api-key";
+
+/**
+ * CORS for the origins in ALLOWED_ORIGINS only, with credentials; any other origin gets no CORS header at all
+ * (never a reflected origin). Header mode exposes the `Token` response header to scripts.
+ */
+export function cors(config: Config) {
+  const allowed = new Set(config.allowedOrigins);
+  return new Elysia({ name: "latchkey/cors" }).onRequest(({ request, set }) => {
+    const origin = request.headers.get("origin");
+    set.headers["vary"] = "Origin";
+    const isAllowed = origin !== null && allowed.has(origin);
+    if (isAllowed) {
+      set.headers["access-control-allow-origin"] = origin;
+      set.headers["access-control-allow-credentials"] = "true";
+      set.headers["access-control-expose-headers"] = "Token";
+    }
+    if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
+      if (isAllowed) {
+        set.headers["access-control-allow-methods"] = "GET, POST, PUT, PATCH, DELETE";
+        set.headers["access-control-allow-headers"] = PREFLIGHT_HEADERS;
+        set.headers["access-control-max-age"] = "600";
+      }
+      return new Response(null, { status: 204, headers: set.headers as Record<string, string> });
+    }
+  });
+}

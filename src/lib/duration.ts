@@ -1,0 +1,8 @@
+/** Parses "3600", "10s", "15m", "1h", "30d" into whole seconds; returns undefined for anything else. */
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+export function parseDuration(raw: string): number | undefined {
+  const match = /^(\d{1,9})([smhd]?)$/.exec(raw.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * UNIT_SECONDS[match[2] || "s"]!;
+}

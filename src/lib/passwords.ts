@@ -1,0 +1,41 @@
+export interface HashParams {
+  readonly memoryCost: number;
+  readonly timeCost: number;
+}
+
+/** Longest accepted password, in UTF-8 bytes: bounds the hashing work an attacker can ask for. */
+export const PASSWORD_MAX_BYTES = 1024;
+
+/**
+ * NFKC so that the same password typed on another keyboard or OS still matches (NIST SP 800-63B §5.1.1.2);
+ * never case-folded or truncated.
+ */
+export function normalizePassword(password: string): string {
+  return password.normalize("NFKC");
+}
+
+/** argon2id through Bun's async API, which hashes off the event loop. */
+export function createPasswordHasher(params: HashParams) {
+  const options = { algorithm: "argon2id", memoryCost: params.memoryCost, timeCost: params.timeCost } as const;
+  let dummyHash: Promise<string> | undefined;
+  return {
+    hash: (password: string) => Bun.password.hash(normalizePassword(password), options),
+    verify: async (password: string, hash: string) => {
+      try {
+        return await Bun.password.verify(normalizePassword(password), hash);
+      } catch {
+        return false;
+      }
+    },
+    /**
+     * Verifies against a hash of the same cost when the account does not exist, so that an unknown name
+     * takes as long as a wrong password (OWASP ASVS V2.2 / Authentication Cheat Sheet: no enumeration by timing).
+     */
+    burn: async (password: string) => {
+      dummyHash ??= Bun.password.hash(crypto.randomUUID(), options);
+      await Bun.password.verify(normalizePassword(password), await dummyHash);
+    },
+  };
+}
+
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>;

@@ -1,0 +1,169 @@
+import { Elysia } from "elysia";
+import type { Delivery, DeliveryContext } from "../../delivery";
+import { ApiError } from "../../errors";
+import type { ClientInfo } from "../sessions/service";
+import { authGuard } from "./guard";
+import {
+  ErrorBody,
+  LoginBody,
+  MeResponse,
+  MessageBody,
+  OAuthErrorBody,
+  OAuthTokenResponse,
+  RefreshBody,
+  RegisterBody,
+  TokenRequestBody,
+  TokenResponse,
+  ValidateResponse,
+} from "./model";
+import { principalUser, type AuthService } from "./service";
+
+type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type";
+
+/** RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). */
+class OAuthError extends ApiError {
+  constructor(code: OAuthErrorCode, description: string) {
+    super(400, code, description);
+  }
+
+  override toBody() {
+    return { error: this.code, error_description: this.message, message: this.message };
+  }
+}
+
+function clientInfo(request: Request, server: { requestIP(request: Request): { address: string } | null } | null): ClientInfo {
+  return { ip: server?.requestIP(request)?.address ?? null, userAgent: request.headers.get("user-agent") };
+}
+
+/** The one route that also takes application/x-www-form-urlencoded (RFC 6749 §4.3.2). */
+export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token"]);
+
+export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard: ReturnType<typeof authGuard> }) {
+  const { auth, delivery, guard } = deps;
+  const sessionSecurity: Record<string, string[]>[] = [{ bearer: [] }, { cookie: [] }];
+
+  return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
+    .use(guard)
+    .post(
+      "/register",
+      async (ctx) => {
+        delivery.assertNotCrossSite(ctx.request);
+        const tokens = await auth.register(ctx.body, clientInfo(ctx.request, ctx.server));
+        ctx.set.status = 201;
+        return delivery.respond(ctx as unknown as DeliveryContext, tokens);
+      },
+      {
+        body: RegisterBody,
+        response: { 201: TokenResponse, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        detail: { summary: "Create an account (when ALLOW_REGISTRATION=true) and sign in" },
+      },
+    )
+    .post(
+      "/login",
+      async (ctx) => {
+        delivery.assertNotCrossSite(ctx.request);
+        const login = ctx.body.username ?? ctx.body.email;
+        if (login === undefined)
+          throw new ApiError(422, "validation_failed", "The request is not valid.", [
+            { field: "username", message: "Give a username or an email address." },
+          ]);
+        const tokens = await auth.login(login, ctx.body.password, clientInfo(ctx.request, ctx.server));
+        return delivery.respond(ctx as unknown as DeliveryContext, tokens);
+      },
+      {
+        body: LoginBody,
+        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        detail: { summary: "Sign in with a username or email and a password" },
+      },
+    )
+    .post(
+      "/token",
+      async ({ body, request, server, set }) => {
+        set.headers["cache-control"] = "no-store";
+        set.headers["pragma"] = "no-cache";
+        const field = (name: keyof typeof body) => {
+          const value = body[name];
+          if (typeof value !== "string" || value === "") throw new OAuthError("invalid_request", `Missing or malformed parameter: ${name}.`);
+          return value;
+        };
+        const grantType = field("grant_type");
+        let tokens;
+        try {
+          if (grantType === "password")
+            tokens = await auth.login(field("username"), field("password"), clientInfo(request, server));
+          else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"));
+          else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
+        } catch (error) {
+          // Every credential failure is invalid_grant (RFC 6749 §5.2); request errors keep their own code.
+          if (error instanceof OAuthError) throw error;
+          if (error instanceof ApiError && error.status === 422) throw new OAuthError("invalid_request", error.details?.[0]?.message ?? error.message);
+          if (error instanceof ApiError && error.status < 500) throw new OAuthError("invalid_grant", error.message);
+          throw error;
+        }
+        return {
+          access_token: tokens.access.token,
+          token_type: "bearer" as const,
+          expires_in: tokens.access.expiresIn,
+          refresh_token: tokens.refreshToken,
+        };
+      },
+      {
+        body: TokenRequestBody,
+        response: { 200: OAuthTokenResponse, 400: OAuthErrorBody },
+        detail: {
+          summary: "OAuth2 token endpoint: password and refresh_token grants (RFC 6749 §4.3, §6)",
+          description:
+            "Accepts application/x-www-form-urlencoded or JSON. Always answers in the RFC 6749 shape with tokens in the body, in every delivery mode: it reads credentials only from the request body, never from cookies.",
+        },
+      },
+    )
+    .post(
+      "/refresh",
+      async (ctx) => {
+        const presented = delivery.readRefreshToken(ctx as unknown as DeliveryContext, ctx.body);
+        if (!presented) throw new ApiError(401, "invalid_refresh_token", "No refresh token was presented.");
+        if (presented.viaCookie) delivery.assertSameOrigin(ctx.request);
+        const tokens = await auth.refresh(presented.token);
+        return delivery.respond(ctx as unknown as DeliveryContext, tokens);
+      },
+      {
+        body: RefreshBody,
+        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody },
+        detail: { summary: "Rotate the refresh token and get a new access token" },
+      },
+    )
+    .post(
+      "/logout",
+      (ctx) => {
+        auth.logout(ctx.principal.sessionId);
+        delivery.clear(ctx as unknown as DeliveryContext);
+        return { message: "Signed out." };
+      },
+      {
+        auth: true,
+        response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody },
+        detail: { summary: "End this session: its refresh token and every access token it issued stop working", security: sessionSecurity },
+      },
+    )
+    .get("/me", ({ principal }) => ({ user: principalUser(principal) }), {
+      auth: true,
+      response: { 200: MeResponse, 401: ErrorBody },
+      detail: { summary: "The signed-in user", security: sessionSecurity },
+    })
+    .get(
+      "/validate",
+      ({ principal, tokenExp }) => ({
+        user_id: principal.userId,
+        username: principal.username,
+        email: principal.email,
+        roles: principal.roles,
+        session_id: principal.sessionId,
+        expires_at: new Date(tokenExp * 1000).toISOString(),
+      }),
+      {
+        auth: true,
+        response: { 200: ValidateResponse, 401: ErrorBody },
+        detail: { summary: "For app backends: who does this token belong to?", security: sessionSecurity },
+      },
+    );
+}

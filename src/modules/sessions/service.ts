@@ -1,0 +1,186 @@
+import { and, eq, isNull, lt, sql } from "drizzle-orm";
+import { changedRows, type Db } from "../../db/client";
+import { refreshTokens, sessions, users } from "../../db/schema";
+import { ApiError } from "../../errors";
+import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
+
+/** Who a live session belongs to: everything a protected route needs, from one indexed lookup. */
+export interface SessionPrincipal {
+  sessionId: string;
+  sessionExpiresAt: number;
+  userId: string;
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  roles: string[];
+  createdAt: Date;
+}
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface SessionSettings {
+  refreshTokenTtl: number;
+  refreshReuseInterval: number;
+  refreshRotationKey: Uint8Array;
+}
+
+/** How long a looked-up session is trusted without asking the database again (other instances' revocations). */
+const CACHE_TTL_MS = 1000;
+
+export const invalidRefreshToken = () =>
+  new ApiError(401, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.");
+
+/** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
+export function pruneExpiredSessions(db: Db): number {
+  return changedRows(db.delete(sessions).where(lt(sessions.expiresAt, new Date())).run());
+}
+
+export function revokeAllSessionsOfUser(db: Db, userId: string): number {
+  return changedRows(db.delete(sessions).where(eq(sessions.userId, userId)).run());
+}
+
+export function createSessionService(db: Db, settings: SessionSettings) {
+  const cache = new Map<string, { principal: SessionPrincipal; fetchedAt: number }>();
+  const refreshTtlMs = settings.refreshTokenTtl * 1000;
+  const graceMs = settings.refreshReuseInterval * 1000;
+
+  const livePrincipal = db
+    .select({
+      sessionId: sessions.id,
+      sessionExpiresAt: sessions.expiresAt,
+      userId: users.id,
+      username: users.username,
+      email: users.email,
+      emailVerified: users.emailVerified,
+      roles: users.roles,
+      createdAt: users.createdAt,
+      disabled: users.disabled,
+    })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.id, sql.placeholder("sid")))
+    .prepare();
+
+  /** The child is derived from the parent, so a retry within the grace window gets the same child back. */
+  const childOf = (token: string) => hmacBase64url(settings.refreshRotationKey, token);
+
+  /** The live session's principal, or undefined if it ended, expired or its user is disabled. Cached for 1 s. */
+  function principal(sessionId: string): SessionPrincipal | undefined {
+    const now = Date.now();
+    const cached = cache.get(sessionId);
+    if (cached && now - cached.fetchedAt < CACHE_TTL_MS && cached.principal.sessionExpiresAt > now) return cached.principal;
+    const row = livePrincipal.get({ sid: sessionId });
+    if (!row || row.disabled || row.sessionExpiresAt.getTime() <= now) {
+      cache.delete(sessionId);
+      return undefined;
+    }
+    const { disabled: _disabled, sessionExpiresAt, ...rest } = row;
+    const found = { ...rest, sessionExpiresAt: sessionExpiresAt.getTime() };
+    cache.set(sessionId, { principal: found, fetchedAt: now });
+    return found;
+  }
+
+  function revoke(sessionId: string): void {
+    db.delete(sessions).where(eq(sessions.id, sessionId)).run();
+    cache.delete(sessionId);
+  }
+
+  return {
+    /** Starts a session and returns its first refresh token (256 random bits; only its hash is stored). */
+    create(userId: string, client: ClientInfo): { sessionId: string; expiresAt: number; refreshToken: string } {
+      const now = Date.now();
+      const sessionId = randomToken(18);
+      const refreshToken = randomToken(32);
+      db.transaction((tx) => {
+        tx.insert(sessions)
+          .values({
+            id: sessionId,
+            userId,
+            createdAt: new Date(now),
+            lastSeenAt: new Date(now),
+            expiresAt: new Date(now + refreshTtlMs),
+            ip: client.ip,
+            userAgent: client.userAgent?.slice(0, 512) ?? null,
+          })
+          .run();
+        tx.insert(refreshTokens).values({ tokenHash: sha256Hex(refreshToken), sessionId }).run();
+      });
+      return { sessionId, expiresAt: now + refreshTtlMs, refreshToken };
+    },
+
+    /**
+     * Spends a refresh token and returns its child. Presenting a spent token again within the reuse interval,
+     * while its child is still the live one, returns that same child (a lost response or two tabs); any other
+     * reuse revokes the whole session (RFC 9700 §4.14.2).
+     */
+    rotate(refreshToken: string): { principal: SessionPrincipal; refreshToken: string } {
+      const now = Date.now();
+      const outcome = db.transaction(
+        (tx) => {
+          const row = tx
+            .select({ spentAt: refreshTokens.spentAt, sessionId: refreshTokens.sessionId, expiresAt: sessions.expiresAt, disabled: users.disabled })
+            .from(refreshTokens)
+            .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+            .innerJoin(users, eq(users.id, sessions.userId))
+            .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)))
+            .get();
+          if (!row || row.expiresAt.getTime() <= now || row.disabled) return { kind: "invalid" as const };
+
+          const child = childOf(refreshToken);
+          if (row.spentAt === null) {
+            // The spentAt IS NULL guard makes two concurrent rotations of one token produce one child, even across processes.
+            const spent = tx
+              .update(refreshTokens)
+              .set({ spentAt: new Date(now) })
+              .where(and(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)), isNull(refreshTokens.spentAt)))
+              .run();
+            if (changedRows(spent) !== 1) return { kind: "invalid" as const };
+            tx.insert(refreshTokens).values({ tokenHash: sha256Hex(child), sessionId: row.sessionId }).run();
+            tx.update(sessions)
+              .set({ lastSeenAt: new Date(now), expiresAt: new Date(now + refreshTtlMs) })
+              .where(eq(sessions.id, row.sessionId))
+              .run();
+            return { kind: "rotated" as const, sessionId: row.sessionId, child };
+          }
+
+          const withinGrace = graceMs > 0 && now - row.spentAt.getTime() <= graceMs;
+          if (withinGrace) {
+            const childRow = tx
+              .select({ spentAt: refreshTokens.spentAt })
+              .from(refreshTokens)
+              .where(eq(refreshTokens.tokenHash, sha256Hex(child)))
+              .get();
+            if (childRow && childRow.spentAt === null) return { kind: "rotated" as const, sessionId: row.sessionId, child };
+          }
+          tx.delete(sessions).where(eq(sessions.id, row.sessionId)).run();
+          return { kind: "reused" as const, sessionId: row.sessionId };
+        },
+        { behavior: "immediate" },
+      );
+
+      if (outcome.kind === "invalid") throw invalidRefreshToken();
+      cache.delete(outcome.sessionId);
+      if (outcome.kind === "reused")
+        throw new ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has been revoked.");
+      const live = principal(outcome.sessionId);
+      if (!live) throw invalidRefreshToken();
+      return { principal: live, refreshToken: outcome.child };
+    },
+
+    principal,
+
+    revoke,
+
+    /** Ends every session of a user (password set from the CLI, account disabled). */
+    revokeAllForUser(userId: string): void {
+      revokeAllSessionsOfUser(db, userId);
+      for (const [sessionId, entry] of cache) if (entry.principal.userId === userId) cache.delete(sessionId);
+    },
+
+  };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;

@@ -1,0 +1,131 @@
+import { eq } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { users, type User } from "../../db/schema";
+import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { PASSWORD_MAX_BYTES, normalizePassword, type PasswordHasher } from "../../lib/passwords";
+
+const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,31}$/;
+// Deliberately loose (one @, a dot in the domain, no spaces): the real check is a verification email.
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function normalizeUsername(raw: string): string {
+  return raw.normalize("NFKC").toLowerCase();
+}
+
+export function normalizeEmail(raw: string): string {
+  return raw.normalize("NFKC").toLowerCase();
+}
+
+export function usernameError(username: string): string | undefined {
+  return USERNAME_PATTERN.test(username)
+    ? undefined
+    : "Must be 3-32 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit.";
+}
+
+export function emailError(email: string): string | undefined {
+  return email.length <= 254 && EMAIL_PATTERN.test(email) ? undefined : "Must be a valid email address.";
+}
+
+export function passwordError(password: string, minLength: number): string | undefined {
+  // Checked on the raw string first so that normalising a huge input is never attempted.
+  if (password.length > PASSWORD_MAX_BYTES || Buffer.byteLength(normalizePassword(password)) > PASSWORD_MAX_BYTES)
+    return `Must be at most ${PASSWORD_MAX_BYTES} bytes.`;
+  if ([...normalizePassword(password)].length < minLength) return `Must be at least ${minLength} characters.`;
+  return undefined;
+}
+
+/** What clients may see of a user. */
+export interface PublicUser {
+  id: string;
+  username: string;
+  email: string | null;
+  email_verified: boolean;
+  roles: string[];
+  created_at: string;
+}
+
+export function toPublicUser(user: User): PublicUser {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    email_verified: user.emailVerified,
+    roles: user.roles,
+    created_at: user.createdAt.toISOString(),
+  };
+}
+
+export interface NewUser {
+  username: string;
+  password: string;
+  email?: string | null;
+  roles?: string[];
+}
+
+export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLength: number) {
+  /** A login is a username or an email (usernames cannot contain "@"), case-insensitive. */
+  function findByLogin(login: string): User | undefined {
+    const normalized = login.normalize("NFKC").toLowerCase();
+    return db
+      .select()
+      .from(users)
+      .where(normalized.includes("@") ? eq(users.email, normalized) : eq(users.username, normalized))
+      .get();
+  }
+
+  /** Checks every field and reports all problems at once, before any hashing. */
+  function validateNewUser(input: NewUser): { username: string; email: string | null } {
+    const username = normalizeUsername(input.username);
+    const email = input.email == null ? null : normalizeEmail(input.email);
+    const details: FieldError[] = [];
+    const nameProblem = usernameError(username);
+    if (nameProblem) details.push({ field: "username", message: nameProblem });
+    const emailProblem = email === null ? undefined : emailError(email);
+    if (emailProblem) details.push({ field: "email", message: emailProblem });
+    const passwordProblem = passwordError(input.password, passwordMinLength);
+    if (passwordProblem) details.push({ field: "password", message: passwordProblem });
+    if (details.length) throw validationFailed(details);
+    return { username, email };
+  }
+
+  function assertAvailable(username: string, email: string | null): void {
+    if (db.select({ id: users.id }).from(users).where(eq(users.username, username)).get())
+      throw new ApiError(409, "username_taken", "That username is already taken.");
+    if (email !== null && db.select({ id: users.id }).from(users).where(eq(users.email, email)).get())
+      throw new ApiError(409, "email_taken", "That email address is already registered.");
+  }
+
+  return {
+    findByLogin,
+
+    findById(id: string): User | undefined {
+      return db.select().from(users).where(eq(users.id, id)).get();
+    },
+
+    async create(input: NewUser): Promise<User> {
+      const { username, email } = validateNewUser(input);
+      assertAvailable(username, email);
+      const passwordHash = await hasher.hash(input.password);
+      try {
+        return db
+          .insert(users)
+          .values({ id: Bun.randomUUIDv7(), username, email, passwordHash, roles: input.roles ?? [] })
+          .returning()
+          .get();
+      } catch (error) {
+        // Another request took the name while this one was hashing.
+        assertAvailable(username, email);
+        throw error;
+      }
+    },
+
+    async setPassword(userId: string, password: string): Promise<void> {
+      const problem = passwordError(password, passwordMinLength);
+      if (problem) throw validationFailed([{ field: "password", message: problem }]);
+      const passwordHash = await hasher.hash(password);
+      db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+    },
+  };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

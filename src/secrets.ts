@@ -1,0 +1,32 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Config } from "./config";
+import { hmacBase64url, randomToken } from "./lib/crypto";
+
+export interface Secrets {
+  /** HS256 key for access JWTs: JWT_SECRET's bytes, so other apps holding JWT_SECRET can verify tokens too. */
+  readonly jwtKey: Uint8Array;
+  /** Derives a rotated refresh token from its parent; separate from jwtKey (one key, one purpose). */
+  readonly refreshRotationKey: Uint8Array;
+}
+
+export const JWT_SECRET_FILE = "jwt_secret";
+
+export function deriveSecrets(jwtSecret: string): Secrets {
+  return Object.freeze({
+    jwtKey: new TextEncoder().encode(jwtSecret),
+    refreshRotationKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/refresh-rotation/v1"), "base64url"),
+  });
+}
+
+/** JWT_SECRET if set; otherwise the one generated at first start in DATA_DIR (mode 0600) and reused after. */
+export function loadSecrets(config: Config): Secrets {
+  if (config.jwtSecret !== undefined) return deriveSecrets(config.jwtSecret);
+  const path = join(config.dataDir, JWT_SECRET_FILE);
+  if (!existsSync(path)) {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    writeFileSync(path, `${randomToken(32)}\n`, { mode: 0o600, flag: "wx" });
+  }
+  chmodSync(path, 0o600);
+  return deriveSecrets(readFileSync(path, "utf8").trim());
+}

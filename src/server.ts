@@ -1,0 +1,48 @@
+import { createApp } from "./app";
+import type { Config } from "./config";
+import { migrate, openDatabase } from "./db/client";
+import { pruneExpiredSessions } from "./modules/sessions/service";
+import { loadSecrets } from "./secrets";
+import { VERSION } from "./version";
+
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+/** In-flight requests get this long to finish after SIGTERM before connections are cut. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+/** `latchkey serve`: migrate, listen, and stop cleanly on SIGTERM/SIGINT (docker stop). */
+export async function serve(config: Config): Promise<void> {
+  const secrets = loadSecrets(config);
+  const db = openDatabase(config.databasePath);
+  migrate(db);
+
+  const app = createApp(config, db, secrets).listen({
+    port: config.port,
+    hostname: config.host,
+    // A hard cap far above the 64 KiB the API accepts; the parser answers 413 below it.
+    maxRequestBodySize: 1024 * 1024,
+  });
+
+  const prune = setInterval(() => pruneExpiredSessions(db), PRUNE_INTERVAL_MS);
+  pruneExpiredSessions(db);
+
+  console.log(
+    `latchkey ${VERSION} listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}), ` +
+      `token delivery ${config.tokenDelivery}, registration ${config.allowRegistration ? "open" : "closed"}, data in ${config.dataDir}`,
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`latchkey: ${signal} received, finishing in-flight requests`);
+    clearInterval(prune);
+    const forced = setTimeout(() => app.server?.stop(true), SHUTDOWN_GRACE_MS);
+    await app.stop(false);
+    clearTimeout(forced);
+    db.$client.close();
+    console.log("latchkey: stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
