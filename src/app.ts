@@ -9,6 +9,8 @@ import { createPasswordHasher } from "./lib/passwords";
 import { authGuard } from "./modules/auth/guard";
 import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
 import { createAuthService } from "./modules/auth/service";
+import { keyRoutes } from "./modules/keys";
+import { createApiKeyService } from "./modules/keys/service";
 import { createSessionService } from "./modules/sessions/service";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
@@ -33,7 +35,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     hasher,
     settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
   });
-  const guard = authGuard({ delivery, accessTokens, sessions });
+  const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
+  const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
 
   return new Elysia()
     .use(errorHandler)
@@ -41,7 +44,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .use(cors(config))
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
     .use(systemRoutes(db))
-    .use(authRoutes({ auth, delivery, guard }));
+    .use(authRoutes({ auth, delivery, guard }))
+    .use(keyRoutes({ apiKeys, guard }));
 }
 
 export type App = ReturnType<typeof createApp>;

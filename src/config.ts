@@ -24,6 +24,9 @@ export interface Config {
   readonly allowedOrigins: readonly string[];
   readonly accessCookieName: string;
   readonly refreshCookieName: string;
+  readonly apiKeysMaxPerUser: number;
+  /** Per-key request quota; undefined (the default) means none. */
+  readonly apiKeyRateLimit: { readonly requests: number; readonly periodSeconds: number } | undefined;
 }
 
 /** A configuration value the server cannot run with; main prints `message` alone and exits 2. */
@@ -82,6 +85,16 @@ function cookieName(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
+function rateLimit(env: Env, name: string): { requests: number; periodSeconds: number } | undefined {
+  const raw = value(env, name);
+  if (raw === undefined || raw === "off") return undefined;
+  const match = /^(\d{1,9})\/(.+)$/.exec(raw);
+  const periodSeconds = match ? parseDuration(match[2]!) : undefined;
+  if (!match || Number(match[1]) < 1 || !periodSeconds)
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected off or <requests>/<period>, e.g. 600/1m or 10000/1d`);
+  return { requests: Number(match[1]), periodSeconds };
+}
+
 /** Reads and validates every environment variable once; the result is frozen and passed around explicitly. */
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, "PORT", 3000, 1, 65535);
@@ -133,5 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins: Object.freeze(allowedOrigins),
     accessCookieName,
     refreshCookieName,
+    apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
+    apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT"),
   });
 }

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const createdAt = () =>
   integer("created_at", { mode: "timestamp_ms" })
@@ -56,6 +56,25 @@ export const refreshTokens = sqliteTable(
     spentAt: integer("spent_at", { mode: "timestamp_ms" }),
   },
   (table) => [index("refresh_tokens_session_id_idx").on(table.sessionId)],
+);
+
+/** Long-lived, session-less credentials. The key itself is stored only as SHA-256; `prefix` is for display. */
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    prefix: text("prefix").notNull(),
+    keyHash: text("key_hash").notNull().unique(),
+    scopes: text("scopes", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    createdAt: createdAt(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }),
+    lastUsedAt: integer("last_used_at", { mode: "timestamp_ms" }),
+  },
+  (table) => [uniqueIndex("api_keys_user_id_name_unique").on(table.userId, table.name)],
 );
 
 export type User = typeof users.$inferSelect;

@@ -1,44 +1,82 @@
 import { Elysia } from "elysia";
 import type { Delivery, DeliveryContext } from "../../delivery";
-import { invalidToken, unauthorized } from "../../errors";
+import { ApiError, invalidToken, unauthorized } from "../../errors";
 import type { AccessTokens } from "../../tokens/access";
+import { API_KEY_PREFIX } from "../keys/format";
+import type { ApiKeyPrincipal, ApiKeyService } from "../keys/service";
 import type { SessionPrincipal, SessionService } from "../sessions/service";
 
-export type Authenticated = {
+export type SessionAuth = {
+  kind: "session";
   principal: SessionPrincipal;
   /** `exp` of the access token that authenticated this request (unix seconds). */
   tokenExp: number;
 };
+export type ApiKeyAuth = { kind: "api_key"; principal: ApiKeyPrincipal };
+export type Authenticated = SessionAuth | ApiKeyAuth;
 
+export const sessionRequired = () =>
+  new ApiError(403, "session_required", "This action needs a signed-in session; an API key cannot perform it.");
+
+/** `X-API-Key: lk_...`, or `Authorization: Bearer lk_...`: such a value never reaches the JWT verifier. */
+function presentedApiKey(request: Request): string | undefined {
+  const header = request.headers.get("x-api-key");
+  if (header) return header.trim();
+  const match = /^Bearer +(lk_\S*) *$/i.exec(request.headers.get("authorization") ?? "");
+  return match?.[1]?.startsWith(API_KEY_PREFIX) ? match[1] : undefined;
+}
 
 /**
- * The `auth` macro. It authenticates in `transform`, which runs before body validation, so an unauthenticated
- * request gets 401 rather than a 422 about its body. The work is one HS256 verification plus one cached,
- * indexed session lookup; an ended session fails at once.
+ * Two macros over one check. `auth` needs a session (access JWT); `authOrApiKey` also takes an API key.
+ * They authenticate in `transform`, which runs before body validation, so an unauthenticated request gets
+ * 401 rather than a 422 about its body. A session costs one HS256 verification plus one cached, indexed
+ * lookup; an API key one checksum and one indexed lookup.
  */
-export function authGuard(deps: { delivery: Delivery; accessTokens: AccessTokens; sessions: SessionService }) {
-  const { delivery, accessTokens, sessions } = deps;
+export function authGuard(deps: {
+  delivery: Delivery;
+  accessTokens: AccessTokens;
+  sessions: SessionService;
+  apiKeys: ApiKeyService;
+}) {
+  const { delivery, accessTokens, sessions, apiKeys } = deps;
   // transform cannot add typed context, so it hands its result to resolve through the request object.
   const authenticated = new WeakMap<Request, Authenticated>();
+
+  async function authenticate(context: DeliveryContext): Promise<Authenticated> {
+    const apiKey = presentedApiKey(context.request);
+    if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey) };
+
+    const presented = delivery.readAccessToken(context);
+    if (!presented) throw unauthorized();
+    if (presented.viaCookie) delivery.assertSameOrigin(context.request);
+    const claims = await accessTokens.verify(presented.token);
+    if (!claims) throw invalidToken();
+    const principal = sessions.principal(claims.sid);
+    if (!principal || principal.userId !== claims.sub) throw invalidToken();
+    if (delivery.slidesAccessToken)
+      delivery.attachAccessToken(context, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
+    return { kind: "session", principal, tokenExp: claims.exp };
+  }
 
   return new Elysia({ name: "latchkey/auth-guard" }).macro({
     auth: {
       // Destructured so Elysia's static analysis sees that cookies and headers are used.
       async transform({ request, set, cookie }) {
-        const context = { request, set, cookie } as DeliveryContext;
-        const presented = delivery.readAccessToken(context);
-        if (!presented) throw unauthorized();
-        if (presented.viaCookie) delivery.assertSameOrigin(request);
-        const claims = await accessTokens.verify(presented.token);
-        if (!claims) throw invalidToken();
-        const principal = sessions.principal(claims.sid);
-        if (!principal || principal.userId !== claims.sub) throw invalidToken();
-        if (delivery.slidesAccessToken)
-          delivery.attachAccessToken(context, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
-        authenticated.set(request, { principal, tokenExp: claims.exp });
+        const result = await authenticate({ request, set, cookie } as DeliveryContext);
+        if (result.kind !== "session") throw sessionRequired();
+        authenticated.set(request, result);
       },
       resolve({ request }) {
-        return authenticated.get(request)!;
+        const { principal, tokenExp } = authenticated.get(request) as SessionAuth;
+        return { principal, tokenExp };
+      },
+    },
+    authOrApiKey: {
+      async transform({ request, set, cookie }) {
+        authenticated.set(request, await authenticate({ request, set, cookie } as DeliveryContext));
+      },
+      resolve({ request }) {
+        return { identity: authenticated.get(request)! };
       },
     },
   });

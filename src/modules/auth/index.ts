@@ -12,6 +12,8 @@ import {
   OAuthTokenResponse,
   RefreshBody,
   RegisterBody,
+  SESSION_OR_KEY_SECURITY,
+  SESSION_SECURITY,
   TokenRequestBody,
   TokenResponse,
   ValidateResponse,
@@ -40,7 +42,6 @@ export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token
 
 export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard: ReturnType<typeof authGuard> }) {
   const { auth, delivery, guard } = deps;
-  const sessionSecurity: Record<string, string[]>[] = [{ bearer: [] }, { cookie: [] }];
 
   return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
     .use(guard)
@@ -142,28 +143,27 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
       {
         auth: true,
         response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody },
-        detail: { summary: "End this session: its refresh token and every access token it issued stop working", security: sessionSecurity },
+        detail: { summary: "End this session: its refresh token and every access token it issued stop working", security: SESSION_SECURITY },
       },
     )
-    .get("/me", ({ principal }) => ({ user: principalUser(principal) }), {
-      auth: true,
-      response: { 200: MeResponse, 401: ErrorBody },
-      detail: { summary: "The signed-in user", security: sessionSecurity },
+    .get("/me", ({ identity }) => ({ user: principalUser(identity.principal) }), {
+      authOrApiKey: true,
+      response: { 200: MeResponse, 401: ErrorBody, 429: ErrorBody },
+      detail: { summary: "The signed-in user (a session or an API key)", security: SESSION_OR_KEY_SECURITY },
     })
     .get(
       "/validate",
-      ({ principal, tokenExp }) => ({
-        user_id: principal.userId,
-        username: principal.username,
-        email: principal.email,
-        roles: principal.roles,
-        session_id: principal.sessionId,
-        expires_at: new Date(tokenExp * 1000).toISOString(),
-      }),
+      ({ identity }) => {
+        const { principal } = identity;
+        const who = { user_id: principal.userId, username: principal.username, email: principal.email, roles: principal.roles };
+        return identity.kind === "session"
+          ? { ...who, session_id: identity.principal.sessionId, expires_at: new Date(identity.tokenExp * 1000).toISOString() }
+          : { ...who, key_id: identity.principal.keyId, scopes: identity.principal.scopes, auth: "api_key" as const };
+      },
       {
-        auth: true,
-        response: { 200: ValidateResponse, 401: ErrorBody },
-        detail: { summary: "For app backends: who does this token belong to?", security: sessionSecurity },
+        authOrApiKey: true,
+        response: { 200: ValidateResponse, 401: ErrorBody, 429: ErrorBody },
+        detail: { summary: "For app backends: who does this token or API key belong to?", security: SESSION_OR_KEY_SECURITY },
       },
     );
 }

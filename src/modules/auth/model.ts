@@ -1,5 +1,9 @@
 import { t } from "elysia";
 
+/** OpenAPI security requirements, naming the schemes declared in modules/system. */
+export const SESSION_SECURITY: Record<string, string[]>[] = [{ bearer: [] }, { cookie: [] }];
+export const SESSION_OR_KEY_SECURITY: Record<string, string[]>[] = [...SESSION_SECURITY, { apiKey: [] }];
+
 export const ErrorBody = t.Object(
   {
     error: t.String({ description: "snake_case error code" }),
@@ -72,11 +76,24 @@ export const MessageBody = t.Object({ message: t.String() });
 
 export const MeResponse = t.Object({ user: UserBody });
 
-export const ValidateResponse = t.Object({
+const identityFields = {
   user_id: t.String(),
   username: t.String(),
   email: t.Nullable(t.String()),
   roles: t.Array(t.String()),
-  session_id: t.String(),
-  expires_at: t.String({ format: "date-time", description: "When the presented access token expires" }),
-});
+};
+
+export const ValidateResponse = t.Union([
+  t.Object(
+    {
+      ...identityFields,
+      session_id: t.String(),
+      expires_at: t.String({ format: "date-time", description: "When the presented access token expires" }),
+    },
+    { title: "access token" },
+  ),
+  t.Object(
+    { ...identityFields, key_id: t.String(), scopes: t.Array(t.String()), auth: t.Literal("api_key") },
+    { title: "API key" },
+  ),
+]);

@@ -21,7 +21,10 @@ export interface AuthDeps {
 export const invalidCredentials = () =>
   new ApiError(401, "invalid_credentials", "The username or password is incorrect.");
 
-export function principalUser(principal: SessionPrincipal): PublicUser {
+/** The user fields every principal (session or API key) carries. */
+type UserIdentity = Pick<SessionPrincipal, "userId" | "username" | "email" | "emailVerified" | "roles" | "createdAt">;
+
+export function principalUser(principal: UserIdentity): PublicUser {
   return {
     id: principal.userId,
     username: principal.username,

@@ -42,12 +42,14 @@ export function systemRoutes(db: Db) {
           },
           tags: [
             { name: "auth", description: "Accounts, sign-in and tokens" },
+            { name: "api keys", description: "Long-lived keys for scripts and services" },
             { name: "system", description: "Health" },
           ],
           components: {
             securitySchemes: {
               bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Authorization: Bearer <access token> (every mode; header mode also reads a `token` header)" },
               cookie: { type: "apiKey", in: "cookie", name: "latchkey_access", description: "TOKEN_DELIVERY=cookie (name set by ACCESS_COOKIE_NAME)" },
+              apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "An API key (lk_...); also accepted as Authorization: Bearer lk_..." },
             },
           },
         },

@@ -1,0 +1,173 @@
+import { and, count, eq } from "drizzle-orm";
+import { sql } from "drizzle-orm";
+import { changedRows, type Db } from "../../db/client";
+import { apiKeys, users } from "../../db/schema";
+import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { safeEqual, sha256Hex } from "../../lib/crypto";
+import { createTokenBuckets } from "../../limits/token-bucket";
+import { displayPrefix, generateApiKey, isWellFormedApiKey } from "./format";
+
+/** Who an API key acts for: the user's identity plus the key's own id and scopes. No session. */
+export interface ApiKeyPrincipal {
+  keyId: string;
+  scopes: string[];
+  userId: string;
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  roles: string[];
+  createdAt: Date;
+}
+
+export interface ApiKeySettings {
+  maxPerUser: number;
+  /** Requests allowed per key per period; undefined means no quota. */
+  rateLimit: { requests: number; periodSeconds: number } | undefined;
+}
+
+const SCOPE_PATTERN = /^[A-Za-z0-9:._\-/*]{1,64}$/;
+const MAX_SCOPES = 32;
+/** last_used_at is written at most this often per key: no database write on every request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export const invalidApiKey = () =>
+  new ApiError(401, "invalid_api_key", "The API key is invalid, expired or revoked.", undefined, {
+    "WWW-Authenticate": 'Bearer realm="latchkey", error="invalid_token"',
+  });
+
+export interface NewApiKey {
+  name: string;
+  expiresIn?: number;
+  scopes?: string[];
+}
+
+export function createApiKeyService(db: Db, settings: ApiKeySettings) {
+  const quota = settings.rateLimit
+    ? createTokenBuckets(settings.rateLimit.requests, settings.rateLimit.periodSeconds * 1000)
+    : undefined;
+
+  const byHash = db
+    .select({
+      keyId: apiKeys.id,
+      keyHash: apiKeys.keyHash,
+      scopes: apiKeys.scopes,
+      expiresAt: apiKeys.expiresAt,
+      lastUsedAt: apiKeys.lastUsedAt,
+      userId: users.id,
+      username: users.username,
+      email: users.email,
+      emailVerified: users.emailVerified,
+      roles: users.roles,
+      createdAt: users.createdAt,
+      disabled: users.disabled,
+    })
+    .from(apiKeys)
+    .innerJoin(users, eq(users.id, apiKeys.userId))
+    .where(eq(apiKeys.keyHash, sql.placeholder("hash")))
+    .prepare();
+
+  function validate(input: NewApiKey): FieldError[] {
+    const details: FieldError[] = [];
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 64) details.push({ field: "name", message: "Must be 1-64 characters." });
+    if (input.expiresIn !== undefined && (!Number.isInteger(input.expiresIn) || input.expiresIn < 60 || input.expiresIn > 10 * 365 * 86400))
+      details.push({ field: "expires_in", message: "Must be a whole number of seconds from 60 to 315360000." });
+    if (input.scopes && (input.scopes.length > MAX_SCOPES || input.scopes.some((scope) => !SCOPE_PATTERN.test(scope))))
+      details.push({ field: "scopes", message: `At most ${MAX_SCOPES} scopes of 1-64 characters from A-Z a-z 0-9 : . _ - / *.` });
+    return details;
+  }
+
+  return {
+    /** Mints a key for the signed-in user; the secret is returned once and only its hash is kept. */
+    create(userId: string, input: NewApiKey) {
+      const details = validate(input);
+      if (details.length) throw validationFailed(details);
+      const name = input.name.trim();
+      const key = generateApiKey();
+      const now = Date.now();
+      return db.transaction(
+        (tx) => {
+          const owned = tx.select({ n: count() }).from(apiKeys).where(eq(apiKeys.userId, userId)).get()?.n ?? 0;
+          if (owned >= settings.maxPerUser)
+            throw new ApiError(403, "key_limit_reached", `A user can hold at most ${settings.maxPerUser} API keys.`);
+          if (tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), eq(apiKeys.name, name))).get())
+            throw new ApiError(409, "key_name_taken", "You already have an API key with that name.");
+          const row = tx
+            .insert(apiKeys)
+            .values({
+              id: Bun.randomUUIDv7(),
+              userId,
+              name,
+              prefix: displayPrefix(key),
+              keyHash: sha256Hex(key),
+              scopes: [...new Set(input.scopes ?? [])],
+              createdAt: new Date(now),
+              expiresAt: input.expiresIn === undefined ? null : new Date(now + input.expiresIn * 1000),
+            })
+            .returning()
+            .get();
+          return {
+            key_id: row.id,
+            api_key: key,
+            name: row.name,
+            scopes: row.scopes,
+            created_at: row.createdAt.toISOString(),
+            expires_at: row.expiresAt?.toISOString() ?? null,
+          };
+        },
+        { behavior: "immediate" },
+      );
+    },
+
+    list(userId: string) {
+      return db
+        .select()
+        .from(apiKeys)
+        .where(eq(apiKeys.userId, userId))
+        .orderBy(apiKeys.createdAt)
+        .all()
+        .map((row) => ({
+          key_id: row.id,
+          name: row.name,
+          scopes: row.scopes,
+          prefix: row.prefix,
+          created_at: row.createdAt.toISOString(),
+          expires_at: row.expiresAt?.toISOString() ?? null,
+          last_used_at: row.lastUsedAt?.toISOString() ?? null,
+        }));
+    },
+
+    /** Another user's key is "not found" too: no existence leak. */
+    delete(userId: string, keyId: string): void {
+      const deleted = db.delete(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId))).run();
+      if (changedRows(deleted) !== 1) throw new ApiError(404, "key_not_found", "No such API key.");
+    },
+
+    /**
+     * One indexed lookup by hash, nothing cached: deleting the key or disabling its user takes effect on the
+     * very next request. A malformed or mistyped key is refused before the lookup.
+     */
+    authenticate(key: string): ApiKeyPrincipal {
+      if (!isWellFormedApiKey(key)) throw invalidApiKey();
+      const hash = sha256Hex(key);
+      const row = byHash.get({ hash });
+      const now = Date.now();
+      // The lookup is by hash already; the constant-time compare keeps the check explicit (OWASP ASVS V11.2).
+      if (!row || !safeEqual(row.keyHash, hash) || row.disabled || (row.expiresAt && row.expiresAt.getTime() <= now))
+        throw invalidApiKey();
+      if (quota) {
+        const decision = quota.take(row.keyId, now);
+        if (!decision.allowed)
+          throw new ApiError(429, "rate_limited", "This API key is over its request quota.", undefined, {
+            "Retry-After": String(decision.retryAfter),
+          });
+      }
+      if (!row.lastUsedAt || now - row.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS)
+        db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, row.keyId)).run();
+      const { keyHash: _hash, expiresAt: _expires, lastUsedAt: _lastUsed, disabled: _disabled, ...principal } = row;
+      return principal;
+    },
+  };
+}
+
+export type ApiKeyService = ReturnType<typeof createApiKeyService>;
