@@ -16,11 +16,15 @@ export interface IssuedTokens {
   user: PublicUser;
 }
 
-/** The parts of Elysia's context this module touches. */
-export interface DeliveryContext {
-  request: Request;
-  set: { headers: Record<string, string | number | string[] | undefined> };
-  cookie: Record<string, Cookie<string | undefined>>;
+type ResponseHeaders = Record<string, string | number | string[] | undefined>;
+
+/**
+ * Where tokens are written: Elysia's `set` and cookie jar. A handler must name `cookie` in its parameters
+ * (Elysia only builds the jar for handlers it can see use it).
+ */
+export interface TokenWriter {
+  set: { headers: ResponseHeaders };
+  cookie: Record<string, Cookie<unknown>>;
 }
 
 export interface PresentedToken {
@@ -41,10 +45,14 @@ export function createDelivery(config: Config) {
   const accessCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
   const refreshCookie = { httpOnly: true, sameSite: "strict", path: "/api/v1/auth", secure: config.secureCookies } as const;
 
-  function noStore(ctx: DeliveryContext) {
-    ctx.set.headers["cache-control"] = "no-store";
-    ctx.set.headers["pragma"] = "no-cache";
+  function noStore(headers: ResponseHeaders) {
+    headers["cache-control"] = "no-store";
+    headers["pragma"] = "no-cache";
   }
+
+  /** Cookies are read from the request itself, independent of which handlers Elysia built a jar for. */
+  const readCookie = (request: Request, name: string) =>
+    new Bun.CookieMap(request.headers.get("cookie") ?? "").get(name) || undefined;
 
   return {
     mode,
@@ -53,27 +61,27 @@ export function createDelivery(config: Config) {
      * Reads the access token. `Authorization: Bearer` works in every mode (machine clients of /token);
      * header mode adds the `token` request header, cookie mode the access cookie.
      */
-    readAccessToken(ctx: DeliveryContext): PresentedToken | undefined {
-      const authorization = ctx.request.headers.get("authorization");
+    readAccessToken(request: Request): PresentedToken | undefined {
+      const authorization = request.headers.get("authorization");
       if (authorization) {
         const match = /^Bearer +([^\s]+) *$/i.exec(authorization);
         return match ? { token: match[1]!, viaCookie: false } : undefined;
       }
       if (mode === "header") {
-        const token = ctx.request.headers.get("token");
+        const token = request.headers.get("token");
         return token ? { token, viaCookie: false } : undefined;
       }
       if (mode === "cookie") {
-        const token = ctx.cookie[config.accessCookieName]?.value;
+        const token = readCookie(request, config.accessCookieName);
         return token ? { token, viaCookie: true } : undefined;
       }
       return undefined;
     },
 
     /** The refresh token: the refresh cookie in cookie mode, `refresh_token` in the JSON body otherwise. */
-    readRefreshToken(ctx: DeliveryContext, body: { refresh_token?: unknown } | undefined): PresentedToken | undefined {
+    readRefreshToken(request: Request, body: { refresh_token?: unknown } | undefined): PresentedToken | undefined {
       if (mode === "cookie") {
-        const token = ctx.cookie[config.refreshCookieName]?.value;
+        const token = readCookie(request, config.refreshCookieName);
         return token ? { token, viaCookie: true } : undefined;
       }
       const token = body?.refresh_token;
@@ -101,14 +109,14 @@ export function createDelivery(config: Config) {
     },
 
     /** Writes the tokens where this mode carries them and returns the response body. */
-    respond(ctx: DeliveryContext, tokens: IssuedTokens) {
-      noStore(ctx);
+    respond(out: TokenWriter, tokens: IssuedTokens) {
+      noStore(out.set.headers);
       if (mode === "cookie") {
-        ctx.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
-        ctx.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });
+        out.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
+        out.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });
         return { message: "Signed in.", expires_in: tokens.access.expiresIn, user: tokens.user };
       }
-      if (mode === "header") ctx.set.headers["token"] = tokens.access.token;
+      if (mode === "header") out.set.headers["token"] = tokens.access.token;
       return {
         access_token: tokens.access.token,
         token_type: "bearer" as const,
@@ -123,17 +131,17 @@ export function createDelivery(config: Config) {
       return mode === "header";
     },
 
-    attachAccessToken(ctx: DeliveryContext, access: IssuedAccessToken): void {
-      noStore(ctx);
-      ctx.set.headers["token"] = access.token;
+    attachAccessToken(headers: ResponseHeaders, access: IssuedAccessToken): void {
+      noStore(headers);
+      headers["token"] = access.token;
     },
 
     /** After logout: forget every credential this mode handed out. */
-    clear(ctx: DeliveryContext): void {
-      delete ctx.set.headers["token"];
+    clear(out: TokenWriter): void {
+      delete out.set.headers["token"];
       if (mode !== "cookie") return;
-      ctx.cookie[config.accessCookieName]!.set({ value: "", maxAge: 0, ...accessCookie });
-      ctx.cookie[config.refreshCookieName]!.set({ value: "", maxAge: 0, ...refreshCookie });
+      out.cookie[config.accessCookieName]!.set({ value: "", maxAge: 0, ...accessCookie });
+      out.cookie[config.refreshCookieName]!.set({ value: "", maxAge: 0, ...refreshCookie });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { Delivery, DeliveryContext } from "../../delivery";
+import type { Delivery } from "../../delivery";
 import { ApiError, invalidToken, unauthorized } from "../../errors";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX } from "../keys/format";
@@ -42,27 +42,26 @@ export function authGuard(deps: {
   // transform cannot add typed context, so it hands its result to resolve through the request object.
   const authenticated = new WeakMap<Request, Authenticated>();
 
-  async function authenticate(context: DeliveryContext): Promise<Authenticated> {
-    const apiKey = presentedApiKey(context.request);
+  async function authenticate(request: Request, headers: Record<string, string | number | string[] | undefined>): Promise<Authenticated> {
+    const apiKey = presentedApiKey(request);
     if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey) };
 
-    const presented = delivery.readAccessToken(context);
+    const presented = delivery.readAccessToken(request);
     if (!presented) throw unauthorized();
-    if (presented.viaCookie) delivery.assertSameOrigin(context.request);
+    if (presented.viaCookie) delivery.assertSameOrigin(request);
     const claims = await accessTokens.verify(presented.token);
     if (!claims) throw invalidToken();
     const principal = sessions.principal(claims.sid);
     if (!principal || principal.userId !== claims.sub) throw invalidToken();
     if (delivery.slidesAccessToken)
-      delivery.attachAccessToken(context, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
+      delivery.attachAccessToken(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
     return { kind: "session", principal, tokenExp: claims.exp };
   }
 
   return new Elysia({ name: "latchkey/auth-guard" }).macro({
     auth: {
-      // Destructured so Elysia's static analysis sees that cookies and headers are used.
-      async transform({ request, set, cookie }) {
-        const result = await authenticate({ request, set, cookie } as DeliveryContext);
+      async transform({ request, set }) {
+        const result = await authenticate(request, set.headers);
         if (result.kind !== "session") throw sessionRequired();
         authenticated.set(request, result);
       },
@@ -72,8 +71,8 @@ export function authGuard(deps: {
       },
     },
     authOrApiKey: {
-      async transform({ request, set, cookie }) {
-        authenticated.set(request, await authenticate({ request, set, cookie } as DeliveryContext));
+      async transform({ request, set }) {
+        authenticated.set(request, await authenticate(request, set.headers));
       },
       resolve({ request }) {
         return { identity: authenticated.get(request)! };

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import type { Delivery, DeliveryContext } from "../../delivery";
+import type { Delivery } from "../../delivery";
 import { ApiError } from "../../errors";
 import type { ClientInfo } from "../sessions/service";
 import { authGuard } from "./guard";
@@ -47,11 +47,11 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
     .use(guard)
     .post(
       "/register",
-      async (ctx) => {
-        delivery.assertNotCrossSite(ctx.request);
-        const tokens = await auth.register(ctx.body, clientInfo(ctx.request, ctx.server));
-        ctx.set.status = 201;
-        return delivery.respond(ctx as unknown as DeliveryContext, tokens);
+      async ({ body, request, server, set, cookie }) => {
+        delivery.assertNotCrossSite(request);
+        const tokens = await auth.register(body, clientInfo(request, server));
+        set.status = 201;
+        return delivery.respond({ set, cookie }, tokens);
       },
       {
         body: RegisterBody,
@@ -61,15 +61,15 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
     )
     .post(
       "/login",
-      async (ctx) => {
-        delivery.assertNotCrossSite(ctx.request);
-        const login = ctx.body.username ?? ctx.body.email;
+      async ({ body, request, server, set, cookie }) => {
+        delivery.assertNotCrossSite(request);
+        const login = body.username ?? body.email;
         if (login === undefined)
           throw new ApiError(422, "validation_failed", "The request is not valid.", [
             { field: "username", message: "Give a username or an email address." },
           ]);
-        const tokens = await auth.login(login, ctx.body.password, clientInfo(ctx.request, ctx.server));
-        return delivery.respond(ctx as unknown as DeliveryContext, tokens);
+        const tokens = await auth.login(login, body.password, clientInfo(request, server));
+        return delivery.respond({ set, cookie }, tokens);
       },
       {
         body: LoginBody,
@@ -120,12 +120,12 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
     )
     .post(
       "/refresh",
-      async (ctx) => {
-        const presented = delivery.readRefreshToken(ctx as unknown as DeliveryContext, ctx.body);
+      async ({ body, request, set, cookie }) => {
+        const presented = delivery.readRefreshToken(request, body);
         if (!presented) throw new ApiError(401, "invalid_refresh_token", "No refresh token was presented.");
-        if (presented.viaCookie) delivery.assertSameOrigin(ctx.request);
+        if (presented.viaCookie) delivery.assertSameOrigin(request);
         const tokens = await auth.refresh(presented.token);
-        return delivery.respond(ctx as unknown as DeliveryContext, tokens);
+        return delivery.respond({ set, cookie }, tokens);
       },
       {
         body: RefreshBody,
@@ -135,9 +135,9 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
     )
     .post(
       "/logout",
-      (ctx) => {
-        auth.logout(ctx.principal.sessionId);
-        delivery.clear(ctx as unknown as DeliveryContext);
+      ({ principal, set, cookie }) => {
+        auth.logout(principal.sessionId);
+        delivery.clear({ set, cookie });
         return { message: "Signed out." };
       },
       {

@@ -1,0 +1,209 @@
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { removeDataDir, startServer, type RunningServer } from "../support/server";
+
+const MODES = ["bearer", "header", "cookie"] as const;
+type Mode = (typeof MODES)[number];
+
+/** A signed-in user as each delivery mode carries its session: bearer header, `token` header or cookie. */
+class SessionClient {
+  private credentials: Record<string, string> = {};
+  constructor(
+    private server: RunningServer,
+    private mode: Mode,
+  ) {}
+
+  async register(username: string) {
+    const response = await this.request("POST", "/api/v1/auth/register", { username, password: "a long passphrase" });
+    expect(response.status).toBe(201);
+    if (this.mode === "cookie") {
+      const access = response.headers.getSetCookie().find((cookie) => cookie.startsWith("latchkey_access="))!;
+      this.credentials = { cookie: access.split(";")[0]!, origin: this.server.url.replace("127.0.0.1", "localhost") };
+    } else {
+      const { access_token } = (await response.json()) as { access_token: string };
+      this.credentials = this.mode === "header" ? { token: access_token } : { authorization: `Bearer ${access_token}` };
+    }
+  }
+
+  request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    return fetch(`${this.server.url}${path}`, {
+      method,
+      headers: { ...this.credentials, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  }
+}
+
+const withKey = (server: RunningServer, key: string, path = "/api/v1/auth/validate", via: "x-api-key" | "bearer" = "x-api-key") =>
+  fetch(`${server.url}${path}`, { headers: via === "x-api-key" ? { "x-api-key": key } : { authorization: `Bearer ${key}` } });
+
+for (const mode of MODES) {
+  describe(`API keys, TOKEN_DELIVERY=${mode}`, () => {
+    let server: RunningServer;
+    let alice: SessionClient;
+    let bob: SessionClient;
+
+    beforeAll(async () => {
+      server = await startServer({
+        ALLOW_REGISTRATION: "true",
+        TOKEN_DELIVERY: mode,
+        API_KEYS_MAX_PER_USER: "3",
+      });
+      // PUBLIC_URL defaults to http://localhost:PORT, which is the Origin cookie mode trusts.
+      alice = new SessionClient(server, mode);
+      bob = new SessionClient(server, mode);
+      await alice.register(`alice-${mode}`);
+      await bob.register(`bob-${mode}`);
+    });
+    afterAll(async () => {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    });
+
+    test("create, use, list with last_used_at, delete, then 401", async () => {
+      const created = await alice.request("POST", "/api/v1/auth/keys", { name: "backup", scopes: ["backup:write"] });
+      expect(created.status).toBe(201);
+      expect(created.headers.get("cache-control")).toBe("no-store");
+      const key = (await created.json()) as Record<string, unknown> & { api_key: string; key_id: string };
+      expect(key.api_key).toMatch(/^lk_[0-9A-Za-z]{49}$/);
+      expect(key).toMatchObject({ name: "backup", scopes: ["backup:write"], expires_at: null });
+
+      for (const via of ["x-api-key", "bearer"] as const) {
+        const validate = await withKey(server, key.api_key, "/api/v1/auth/validate", via);
+        expect(validate.status).toBe(200);
+        expect(validate.headers.get("token")).toBeNull();
+        expect(await validate.json()).toMatchObject({
+          username: `alice-${mode}`,
+          key_id: key.key_id,
+          scopes: ["backup:write"],
+          auth: "api_key",
+        });
+      }
+      const me = await withKey(server, key.api_key, "/api/v1/auth/me");
+      expect(me.status).toBe(200);
+      expect(((await me.json()) as { user: { username: string } }).user.username).toBe(`alice-${mode}`);
+
+      const list = await alice.request("GET", "/api/v1/auth/keys");
+      expect(list.status).toBe(200);
+      const listed = (await list.json()) as Record<string, unknown>[];
+      expect(listed).toHaveLength(1);
+      expect(listed[0]).toMatchObject({ key_id: key.key_id, name: "backup", prefix: key.api_key.slice(3, 11) });
+      expect(typeof listed[0]!.last_used_at).toBe("string");
+      expect(JSON.stringify(listed)).not.toContain(key.api_key);
+
+      const deleted = await alice.request("DELETE", `/api/v1/auth/keys/${key.key_id}`);
+      expect(deleted.status).toBe(204);
+      const after = await withKey(server, key.api_key);
+      expect(after.status).toBe(401);
+      expect(await after.json()).toMatchObject({ error: "invalid_api_key" });
+    });
+
+    test("a mistyped key fails its checksum with 401 invalid_api_key", async () => {
+      const key = ((await (await alice.request("POST", "/api/v1/auth/keys", { name: "typo" })).json()) as { api_key: string }).api_key;
+      const last = key.at(-1) === "a" ? "b" : "a";
+      const response = await withKey(server, key.slice(0, -1) + last);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ error: "invalid_api_key" });
+      expect((await withKey(server, "lk_short")).status).toBe(401);
+    });
+
+    test("another user's key is not found, and a key cannot manage keys", async () => {
+      const created = (await (await alice.request("POST", "/api/v1/auth/keys", { name: "mine" })).json()) as {
+        api_key: string;
+        key_id: string;
+      };
+      const byBob = await bob.request("DELETE", `/api/v1/auth/keys/${created.key_id}`);
+      expect(byBob.status).toBe(404);
+      expect(await byBob.json()).toMatchObject({ error: "key_not_found" });
+      expect((await withKey(server, created.api_key)).status).toBe(200);
+
+      const viaKey = await fetch(`${server.url}/api/v1/auth/keys`, {
+        method: "POST",
+        headers: { "x-api-key": created.api_key, "content-type": "application/json" },
+        body: JSON.stringify({ name: "minted-by-a-key" }),
+      });
+      expect(viaKey.status).toBe(403);
+      expect(await viaKey.json()).toMatchObject({ error: "session_required" });
+      const logout = await fetch(`${server.url}/api/v1/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${created.api_key}` } });
+      expect(logout.status).toBe(403);
+      expect(await logout.json()).toMatchObject({ error: "session_required" });
+    });
+
+    test("name rules, duplicate names and the per-user limit", async () => {
+      const empty = await bob.request("POST", "/api/v1/auth/keys", { name: "" });
+      expect(empty.status).toBe(422);
+      expect(await empty.json()).toMatchObject({ error: "validation_failed", details: [{ field: "name" }] });
+      const long = await bob.request("POST", "/api/v1/auth/keys", { name: "x".repeat(65) });
+      expect(long.status).toBe(422);
+      expect((await bob.request("POST", "/api/v1/auth/keys", { name: "one" })).status).toBe(201);
+      const duplicate = await bob.request("POST", "/api/v1/auth/keys", { name: "one" });
+      expect(duplicate.status).toBe(409);
+      expect(await duplicate.json()).toMatchObject({ error: "key_name_taken" });
+      expect((await bob.request("POST", "/api/v1/auth/keys", { name: "two" })).status).toBe(201);
+      expect((await bob.request("POST", "/api/v1/auth/keys", { name: "three" })).status).toBe(201);
+      const fourth = await bob.request("POST", "/api/v1/auth/keys", { name: "four" });
+      expect(fourth.status).toBe(403);
+      expect(await fourth.json()).toMatchObject({ error: "key_limit_reached" });
+    });
+  });
+}
+
+describe("API key storage and revocation", () => {
+  let server: RunningServer;
+  let session: SessionClient;
+  let db: Database;
+
+  beforeAll(async () => {
+    server = await startServer({ ALLOW_REGISTRATION: "true", API_KEY_RATE_LIMIT: "2/1h" });
+    session = new SessionClient(server, "bearer");
+    await session.register("carol");
+    db = new Database(join(server.dataDir, "latchkey.db"));
+  });
+  afterAll(async () => {
+    db.close();
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  const newKey = async (name: string) =>
+    (await (await session.request("POST", "/api/v1/auth/keys", { name, expires_in: 3600 })).json()) as { api_key: string; key_id: string };
+
+  test("the database file holds no API key secret, only its SHA-256", async () => {
+    const { api_key, key_id } = await newKey("scan-me");
+    db.exec("PRAGMA wal_checkpoint(FULL)");
+    const bytes = await Bun.file(join(server.dataDir, "latchkey.db")).bytes();
+    const wal = await Bun.file(join(server.dataDir, "latchkey.db-wal")).bytes();
+    for (const content of [bytes, wal]) expect(Buffer.from(content).includes(api_key)).toBe(false);
+    const row = db.query("SELECT key_hash, prefix FROM api_keys WHERE id = ?").get(key_id) as { key_hash: string; prefix: string };
+    expect(row.key_hash).toBe(new Bun.CryptoHasher("sha256").update(api_key).digest("hex"));
+    expect(row.prefix).toBe(api_key.slice(3, 11));
+  });
+
+  test("an expired key answers 401 invalid_api_key", async () => {
+    const { api_key, key_id } = await newKey("short-lived");
+    db.query("UPDATE api_keys SET expires_at = ? WHERE id = ?").run(Date.now() - 1000, key_id);
+    const response = await withKey(server, api_key);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: "invalid_api_key" });
+  });
+
+  test("over API_KEY_RATE_LIMIT a key gets 429 with Retry-After, never 401", async () => {
+    const { api_key } = await newKey("busy");
+    expect((await withKey(server, api_key)).status).toBe(200);
+    expect((await withKey(server, api_key)).status).toBe(200);
+    const limited = await withKey(server, api_key);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await limited.json()).toMatchObject({ error: "rate_limited" });
+  });
+
+  test("disabling the user makes the key fail on the very next request", async () => {
+    const { api_key } = await newKey("until-disabled");
+    expect((await withKey(server, api_key)).status).toBe(200);
+    db.query("UPDATE users SET disabled = 1 WHERE username = 'carol'").run();
+    const response = await withKey(server, api_key);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: "invalid_api_key" });
+  });
+});
