@@ -1,4 +1,5 @@
 import { join, resolve } from "node:path";
+import { parseTrustProxy, type TrustProxy } from "./http/client-ip";
 import { parseDuration } from "./lib/duration";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
@@ -24,9 +25,28 @@ export interface Config {
   readonly allowedOrigins: readonly string[];
   readonly accessCookieName: string;
   readonly refreshCookieName: string;
+  readonly trustProxy: TrustProxy;
+  /** Brute-force limits (RATE_LIMIT_*); undefined when RATE_LIMIT=off. */
+  readonly rateLimit: RateLimitConfig | undefined;
+  /** First-start admin: created only when no admin exists. */
+  readonly bootstrapAdmin: { readonly username: string; readonly passwordFile: string } | undefined;
+  readonly auditRetentionDays: number;
   readonly apiKeysMaxPerUser: number;
   /** Per-key request quota; undefined (the default) means none. */
   readonly apiKeyRateLimit: { readonly requests: number; readonly periodSeconds: number } | undefined;
+}
+
+export interface RateLimitConfig {
+  /** Token bucket per client IP on the routes that check a secret. */
+  readonly ipRequests: number;
+  readonly ipPeriodSeconds: number;
+  readonly ipBurst: number;
+  /** Consecutive failures per (account, IP) before delays start. */
+  readonly accountIpFailures: number;
+  /** Consecutive failures per account from all IPs before delays start (NIST SP 800-63B §5.2.2 caps it at 100). */
+  readonly accountFailures: number;
+  /** Delays double from 1 s up to this. */
+  readonly maxDelaySeconds: number;
 }
 
 /** A configuration value the server cannot run with; main prints `message` alone and exits 2. */
@@ -95,6 +115,21 @@ function rateLimit(env: Env, name: string): { requests: number; periodSeconds: n
   return { requests: Number(match[1]), periodSeconds };
 }
 
+function rateLimitConfig(env: Env): RateLimitConfig | undefined {
+  const switchValue = value(env, "RATE_LIMIT") ?? "on";
+  if (switchValue === "off") return undefined;
+  if (switchValue !== "on") throw new ConfigError(`RATE_LIMIT=${JSON.stringify(switchValue)} is invalid: expected on or off`);
+  const ip = rateLimit(env, "RATE_LIMIT_IP") ?? { requests: 20, periodSeconds: 60 };
+  return Object.freeze({
+    ipRequests: ip.requests,
+    ipPeriodSeconds: ip.periodSeconds,
+    ipBurst: integer(env, "RATE_LIMIT_IP_BURST", 10, 1, 1_000_000),
+    accountIpFailures: integer(env, "RATE_LIMIT_ACCOUNT_IP_FAILURES", 5, 1, 1000),
+    accountFailures: integer(env, "RATE_LIMIT_ACCOUNT_FAILURES", 50, 1, 100),
+    maxDelaySeconds: duration(env, "RATE_LIMIT_MAX_DELAY", "15m"),
+  });
+}
+
 /** Reads and validates every environment variable once; the result is frozen and passed around explicitly. */
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, "PORT", 3000, 1, 65535);
@@ -123,6 +158,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (accessCookieName === refreshCookieName)
     throw new ConfigError("ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME must differ");
 
+  const trustProxy = parseTrustProxy(value(env, "TRUST_PROXY"));
+  if (!trustProxy)
+    throw new ConfigError(`TRUST_PROXY=${JSON.stringify(value(env, "TRUST_PROXY"))} is invalid: expected false, true, a hop count or a comma list of proxy addresses/CIDRs`);
+
+  const adminUsername = value(env, "ADMIN_USERNAME");
+  const adminPasswordFile = value(env, "ADMIN_PASSWORD_FILE");
+  if ((adminUsername === undefined) !== (adminPasswordFile === undefined))
+    throw new ConfigError("ADMIN_USERNAME and ADMIN_PASSWORD_FILE must be set together (the password comes from the file, never the environment)");
+  const bootstrapAdmin =
+    adminUsername && adminPasswordFile ? Object.freeze({ username: adminUsername, passwordFile: resolve(adminPasswordFile) }) : undefined;
+
   return Object.freeze({
     port,
     host,
@@ -146,6 +192,10 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins: Object.freeze(allowedOrigins),
     accessCookieName,
     refreshCookieName,
+    trustProxy,
+    rateLimit: rateLimitConfig(env),
+    bootstrapAdmin,
+    auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT"),
   });

@@ -77,5 +77,35 @@ export const apiKeys = sqliteTable(
   (table) => [uniqueIndex("api_keys_user_id_name_unique").on(table.userId, table.name)],
 );
 
+/**
+ * Failed-password counters for brute-force throttling, keyed by a SHA-256 of "account|ip" or "account"
+ * (the login as typed, so unknown names count like known ones). In SQLite so a restart resets nothing.
+ */
+export const loginThrottles = sqliteTable("login_throttles", {
+  key: text("key").primaryKey(),
+  failures: integer("failures").notNull().default(0),
+  blockedUntil: integer("blocked_until", { mode: "timestamp_ms" }),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+});
+
+/** Security events. user_id has no foreign key: the trail outlives a deleted user. */
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    createdAt: createdAt(),
+    event: text("event").notNull(),
+    userId: text("user_id"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    detail: text("detail", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+  },
+  (table) => [
+    index("audit_events_user_id_idx").on(table.userId, table.id),
+    index("audit_events_event_idx").on(table.event, table.id),
+    index("audit_events_created_at_idx").on(table.createdAt),
+  ],
+);
+
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;

@@ -15,6 +15,8 @@ export type SessionAuth = {
 export type ApiKeyAuth = { kind: "api_key"; principal: ApiKeyPrincipal };
 export type Authenticated = SessionAuth | ApiKeyAuth;
 
+export const forbidden = () => new ApiError(403, "forbidden", "This needs the admin role.");
+
 export const sessionRequired = () =>
   new ApiError(403, "session_required", "This action needs a signed-in session; an API key cannot perform it.");
 
@@ -63,6 +65,19 @@ export function authGuard(deps: {
       async transform({ request, set }) {
         const result = await authenticate(request, set.headers);
         if (result.kind !== "session") throw sessionRequired();
+        authenticated.set(request, result);
+      },
+      resolve({ request }) {
+        const { principal, tokenExp } = authenticated.get(request) as SessionAuth;
+        return { principal, tokenExp };
+      },
+    },
+    /** A session whose user has the `admin` role; checked before the body is validated. */
+    admin: {
+      async transform({ request, set }) {
+        const result = await authenticate(request, set.headers);
+        if (result.kind !== "session") throw sessionRequired();
+        if (!result.principal.roles.includes("admin")) throw forbidden();
         authenticated.set(request, result);
       },
       resolve({ request }) {

@@ -155,7 +155,13 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
       "/validate",
       ({ identity }) => {
         const { principal } = identity;
-        const who = { user_id: principal.userId, username: principal.username, email: principal.email, roles: principal.roles };
+        const who = {
+          user_id: principal.userId,
+          username: principal.username,
+          email: principal.email,
+          roles: principal.roles,
+          metadata: principal.metadata,
+        };
         return identity.kind === "session"
           ? { ...who, session_id: identity.principal.sessionId, expires_at: new Date(identity.tokenExp * 1000).toISOString() }
           : { ...who, key_id: identity.principal.keyId, scopes: identity.principal.scopes, auth: "api_key" as const };

@@ -81,6 +81,7 @@ const identityFields = {
   username: t.String(),
   email: t.Nullable(t.String()),
   roles: t.Array(t.String()),
+  metadata: t.Record(t.String(), t.Unknown(), { description: "Free JSON set by an admin (e.g. a licensing tier)" }),
 };
 
 export const ValidateResponse = t.Union([

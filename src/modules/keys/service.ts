@@ -16,6 +16,7 @@ export interface ApiKeyPrincipal {
   email: string | null;
   emailVerified: boolean;
   roles: string[];
+  metadata: Record<string, unknown>;
   createdAt: Date;
 }
 
@@ -58,6 +59,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       email: users.email,
       emailVerified: users.emailVerified,
       roles: users.roles,
+      metadata: users.metadata,
       createdAt: users.createdAt,
       disabled: users.disabled,
     })

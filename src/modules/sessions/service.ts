@@ -2,6 +2,7 @@ import { and, eq, isNull, lt, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { ApiError } from "../../errors";
+import type { ClientInfo } from "../../http/client-ip";
 import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
 
 /** Who a live session belongs to: everything a protected route needs, from one indexed lookup. */
@@ -13,13 +14,11 @@ export interface SessionPrincipal {
   email: string | null;
   emailVerified: boolean;
   roles: string[];
+  metadata: Record<string, unknown>;
   createdAt: Date;
 }
 
-export interface ClientInfo {
-  ip: string | null;
-  userAgent: string | null;
-}
+export type { ClientInfo } from "../../http/client-ip";
 
 export interface SessionSettings {
   refreshTokenTtl: number;
@@ -56,6 +55,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       email: users.email,
       emailVerified: users.emailVerified,
       roles: users.roles,
+      metadata: users.metadata,
       createdAt: users.createdAt,
       disabled: users.disabled,
     })

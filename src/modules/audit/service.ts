@@ -1,0 +1,108 @@
+import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { auditEvents } from "../../db/schema";
+
+export type AuditEventName =
+  | "user_registered"
+  | "login_succeeded"
+  | "login_failed"
+  | "logout"
+  | "refresh_reuse_detected"
+  | "password_changed"
+  | "session_revoked"
+  | "rate_limited"
+  | "key_created"
+  | "key_deleted"
+  | "admin_user_created"
+  | "admin_user_updated"
+  | "admin_user_deleted";
+
+export interface AuditContext {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface AuditEntry extends Partial<AuditContext> {
+  event: AuditEventName;
+  userId?: string | null;
+  /** Never a password or a token: names, ids and reasons only. */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditPage {
+  events: {
+    id: number;
+    time: string;
+    event: string;
+    user_id: string | null;
+    ip: string | null;
+    user_agent: string | null;
+    detail: Record<string, unknown>;
+  }[];
+  next_cursor: string | null;
+}
+
+/** The security trail: one row in audit_events and one JSON line on stdout per event. */
+export function createAuditLog(db: Db, log: (line: string) => void = console.log) {
+  return {
+    record(entry: AuditEntry): void {
+      const row = db
+        .insert(auditEvents)
+        .values({
+          event: entry.event,
+          userId: entry.userId ?? null,
+          ip: entry.ip ?? null,
+          userAgent: entry.userAgent?.slice(0, 512) ?? null,
+          detail: entry.detail ?? {},
+        })
+        .returning({ id: auditEvents.id, createdAt: auditEvents.createdAt })
+        .get();
+      log(
+        JSON.stringify({
+          type: "audit",
+          time: row.createdAt.toISOString(),
+          event: entry.event,
+          user_id: entry.userId ?? null,
+          ip: entry.ip ?? null,
+          user_agent: entry.userAgent ?? null,
+          detail: entry.detail ?? {},
+        }),
+      );
+    },
+
+    /** Newest first; `cursor` is the last id of the previous page. */
+    list(filter: { userId?: string; event?: string; cursor?: number; limit: number }): AuditPage {
+      const conditions: SQL[] = [];
+      if (filter.userId) conditions.push(eq(auditEvents.userId, filter.userId));
+      if (filter.event) conditions.push(eq(auditEvents.event, filter.event));
+      if (filter.cursor !== undefined) conditions.push(lt(auditEvents.id, filter.cursor));
+      const rows = db
+        .select()
+        .from(auditEvents)
+        .where(and(...conditions))
+        .orderBy(desc(auditEvents.id))
+        .limit(filter.limit + 1)
+        .all();
+      const page = rows.slice(0, filter.limit);
+      return {
+        events: page.map((row) => ({
+          id: row.id,
+          time: row.createdAt.toISOString(),
+          event: row.event,
+          user_id: row.userId,
+          ip: row.ip,
+          user_agent: row.userAgent,
+          detail: row.detail,
+        })),
+        next_cursor: rows.length > filter.limit ? String(page.at(-1)!.id) : null,
+      };
+    },
+  };
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>;
+
+/** Deletes events older than the retention period (AUDIT_RETENTION_DAYS). */
+export function pruneAuditEvents(db: Db, retentionDays: number): void {
+  db.delete(auditEvents).where(lt(auditEvents.createdAt, new Date(Date.now() - retentionDays * 86_400_000))).run();
+}
