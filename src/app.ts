@@ -5,12 +5,17 @@ import { createDelivery } from "./delivery";
 import { parseBody } from "./http/body";
 import { errorHandler } from "./http/errors";
 import { cors, securityHeaders } from "./http/security";
+import { clientInfoReader } from "./http/client-ip";
+import { createSecretCheckLimiter } from "./limits";
+import { rateLimitPlugin } from "./limits/plugin";
 import { createPasswordHasher } from "./lib/passwords";
+import { createAuditLog } from "./modules/audit/service";
 import { authGuard } from "./modules/auth/guard";
 import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
 import { createAuthService } from "./modules/auth/service";
 import { keyRoutes } from "./modules/keys";
 import { createApiKeyService } from "./modules/keys/service";
+import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
@@ -28,15 +33,21 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
   });
   const accessTokens = createAccessTokens(secrets.jwtKey, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
+  const audit = createAuditLog(db);
+  const limiter = createSecretCheckLimiter(db, config.rateLimit);
+  const readClient = clientInfoReader(config.trustProxy);
   const auth = createAuthService({
     users,
     sessions,
     accessTokens,
     hasher,
+    limiter,
+    audit,
     settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
+  const rateLimit = rateLimitPlugin({ limiter, readClient, audit });
 
   return new Elysia()
     .use(errorHandler)
@@ -44,8 +55,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .use(cors(config))
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
     .use(systemRoutes(db))
-    .use(authRoutes({ auth, delivery, guard }))
-    .use(keyRoutes({ apiKeys, guard }));
+    .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
+    .use(sessionRoutes({ sessions, guard, audit, readClient }))
+    .use(keyRoutes({ apiKeys, guard, audit, readClient }));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -3,3 +3,8 @@ declare module "*/standalone.js" {
   const path: string;
   export default path;
 }
+
+declare module "*.txt" {
+  const text: string;
+  export default text;
+}

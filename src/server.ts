@@ -1,6 +1,7 @@
 import { createApp } from "./app";
 import type { Config } from "./config";
 import { migrate, openDatabase } from "./db/client";
+import { pruneLoginThrottles } from "./limits";
 import { pruneExpiredSessions } from "./modules/sessions/service";
 import { loadSecrets } from "./secrets";
 import { VERSION } from "./version";
@@ -22,8 +23,12 @@ export async function serve(config: Config): Promise<void> {
     maxRequestBodySize: 1024 * 1024,
   });
 
-  const prune = setInterval(() => pruneExpiredSessions(db), PRUNE_INTERVAL_MS);
-  pruneExpiredSessions(db);
+  const pruneAll = () => {
+    pruneExpiredSessions(db);
+    pruneLoginThrottles(db);
+  };
+  const prune = setInterval(pruneAll, PRUNE_INTERVAL_MS);
+  pruneAll();
 
   console.log(
     `latchkey ${VERSION} listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}), ` +

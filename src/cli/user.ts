@@ -39,7 +39,7 @@ export async function userPasswd(config: Config, args: ParsedArgs): Promise<void
   try {
     const user = users.findByLogin(username);
     if (!user) throw new CliError(`no such user: ${username}`);
-    await users.setPassword(user.id, await readPassword(true));
+    await users.setPassword(user, await readPassword(true));
     const ended = revokeAllSessionsOfUser(db, user.id);
     console.log(`password changed for ${user.username}; ${ended} session(s) ended`);
   } finally {

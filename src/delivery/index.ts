@@ -140,6 +140,7 @@ export function createDelivery(config: Config) {
     clear(out: TokenWriter): void {
       delete out.set.headers["token"];
       if (mode !== "cookie") return;
+      out.set.headers["clear-site-data"] = '"cookies"';
       out.cookie[config.accessCookieName]!.set({ value: "", maxAge: 0, ...accessCookie });
       out.cookie[config.refreshCookieName]!.set({ value: "", maxAge: 0, ...refreshCookie });
     },

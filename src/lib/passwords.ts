@@ -19,6 +19,11 @@ export function createPasswordHasher(params: HashParams) {
   const options = { algorithm: "argon2id", memoryCost: params.memoryCost, timeCost: params.timeCost } as const;
   let dummyHash: Promise<string> | undefined;
   return {
+    /** True when a stored hash is not argon2id or was made with less memory or time than configured now. */
+    needsRehash(hash: string): boolean {
+      const match = /^\$argon2id\$v=\d+\$m=(\d+),t=(\d+),p=\d+\$/.exec(hash);
+      return !match || Number(match[1]) < params.memoryCost || Number(match[2]) < params.timeCost;
+    },
     hash: (password: string) => Bun.password.hash(normalizePassword(password), options),
     verify: async (password: string, hash: string) => {
       try {

@@ -1,13 +1,16 @@
 import { Elysia } from "elysia";
 import type { Delivery } from "../../delivery";
 import { ApiError } from "../../errors";
-import type { ClientInfo } from "../sessions/service";
-import { authGuard } from "./guard";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { rateLimitPlugin } from "../../limits/plugin";
+import type { authGuard } from "./guard";
 import {
   ErrorBody,
   LoginBody,
   MeResponse,
+  LogoutQuery,
   MessageBody,
+  PasswordChangeBody,
   OAuthErrorBody,
   OAuthTokenResponse,
   RefreshBody,
@@ -33,29 +36,33 @@ class OAuthError extends ApiError {
   }
 }
 
-function clientInfo(request: Request, server: { requestIP(request: Request): { address: string } | null } | null): ClientInfo {
-  return { ip: server?.requestIP(request)?.address ?? null, userAgent: request.headers.get("user-agent") };
-}
-
 /** The one route that also takes application/x-www-form-urlencoded (RFC 6749 §4.3.2). */
 export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token"]);
 
-export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard: ReturnType<typeof authGuard> }) {
-  const { auth, delivery, guard } = deps;
+export interface AuthRouteDeps {
+  auth: AuthService;
+  delivery: Delivery;
+  guard: ReturnType<typeof authGuard>;
+  rateLimit: ReturnType<typeof rateLimitPlugin>;
+  readClient: ClientInfoReader;
+}
 
+export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
   return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
     .use(guard)
+    .use(rateLimit)
     .post(
       "/register",
       async ({ body, request, server, set, cookie }) => {
         delivery.assertNotCrossSite(request);
-        const tokens = await auth.register(body, clientInfo(request, server));
+        const tokens = await auth.register(body, readClient(request, server));
         set.status = 201;
         return delivery.respond({ set, cookie }, tokens);
       },
       {
+        secretCheck: true,
         body: RegisterBody,
-        response: { 201: TokenResponse, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        response: { 201: TokenResponse, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody },
         detail: { summary: "Create an account (when ALLOW_REGISTRATION=true) and sign in" },
       },
     )
@@ -68,12 +75,13 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
           throw new ApiError(422, "validation_failed", "The request is not valid.", [
             { field: "username", message: "Give a username or an email address." },
           ]);
-        const tokens = await auth.login(login, body.password, clientInfo(request, server));
+        const tokens = await auth.login(login, body.password, readClient(request, server));
         return delivery.respond({ set, cookie }, tokens);
       },
       {
+        secretCheck: true,
         body: LoginBody,
-        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody },
         detail: { summary: "Sign in with a username or email and a password" },
       },
     )
@@ -91,12 +99,12 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
         let tokens;
         try {
           if (grantType === "password")
-            tokens = await auth.login(field("username"), field("password"), clientInfo(request, server));
-          else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"));
+            tokens = await auth.login(field("username"), field("password"), readClient(request, server));
+          else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), readClient(request, server));
           else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
         } catch (error) {
           // Every credential failure is invalid_grant (RFC 6749 §5.2); request errors keep their own code.
-          if (error instanceof OAuthError) throw error;
+          if (error instanceof OAuthError || (error instanceof ApiError && error.status === 429)) throw error;
           if (error instanceof ApiError && error.status === 422) throw new OAuthError("invalid_request", error.details?.[0]?.message ?? error.message);
           if (error instanceof ApiError && error.status < 500) throw new OAuthError("invalid_grant", error.message);
           throw error;
@@ -109,8 +117,9 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
         };
       },
       {
+        secretCheck: true,
         body: TokenRequestBody,
-        response: { 200: OAuthTokenResponse, 400: OAuthErrorBody },
+        response: { 200: OAuthTokenResponse, 400: OAuthErrorBody, 429: ErrorBody },
         detail: {
           summary: "OAuth2 token endpoint: password and refresh_token grants (RFC 6749 §4.3, §6)",
           description:
@@ -120,30 +129,64 @@ export function authRoutes(deps: { auth: AuthService; delivery: Delivery; guard:
     )
     .post(
       "/refresh",
-      async ({ body, request, set, cookie }) => {
+      async ({ body, request, server, set, cookie }) => {
         const presented = delivery.readRefreshToken(request, body);
         if (!presented) throw new ApiError(401, "invalid_refresh_token", "No refresh token was presented.");
         if (presented.viaCookie) delivery.assertSameOrigin(request);
-        const tokens = await auth.refresh(presented.token);
+        const tokens = await auth.refresh(presented.token, readClient(request, server));
         return delivery.respond({ set, cookie }, tokens);
       },
       {
+        secretCheck: true,
         body: RefreshBody,
-        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody },
+        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
         detail: { summary: "Rotate the refresh token and get a new access token" },
       },
     )
     .post(
       "/logout",
-      ({ principal, set, cookie }) => {
-        auth.logout(principal.sessionId);
+      ({ principal, query, request, server, set, cookie }) => {
+        const scope = query.scope ?? "current";
+        const ended = auth.logout(principal, scope, readClient(request, server));
+        if (scope !== "others") delivery.clear({ set, cookie });
+        return { message: scope === "current" ? "Signed out." : `Signed out of ${ended} session(s).` };
+      },
+      {
+        auth: true,
+        query: LogoutQuery,
+        response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        detail: {
+          summary: "End this session (scope=current), every other session (scope=others) or all of them (scope=global)",
+          description: "Ended sessions' refresh tokens and every access token they issued stop working at once.",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
+    .post(
+      "/logout/all",
+      ({ principal, request, server, set, cookie }) => {
+        const ended = auth.logout(principal, "global", readClient(request, server));
         delivery.clear({ set, cookie });
-        return { message: "Signed out." };
+        return { message: `Signed out of ${ended} session(s).` };
       },
       {
         auth: true,
         response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody },
-        detail: { summary: "End this session: its refresh token and every access token it issued stop working", security: SESSION_SECURITY },
+        detail: { summary: "End every session of this user (same as /logout?scope=global)", security: SESSION_SECURITY },
+      },
+    )
+    .post(
+      "/password",
+      async ({ principal, body, request, server }) => {
+        const ended = await auth.changePassword(principal, body.current_password, body.new_password, readClient(request, server));
+        return { message: `Password changed; ${ended} other session(s) ended.` };
+      },
+      {
+        auth: true,
+        secretCheck: true,
+        body: PasswordChangeBody,
+        response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody },
+        detail: { summary: "Change the password; this session stays, every other session ends", security: SESSION_SECURITY },
       },
     )
     .get("/me", ({ identity }) => ({ user: principalUser(identity.principal) }), {

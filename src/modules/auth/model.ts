@@ -98,3 +98,12 @@ export const ValidateResponse = t.Union([
     { title: "API key" },
   ),
 ]);
+
+export const LogoutQuery = t.Object({
+  scope: t.Optional(t.Union([t.Literal("current"), t.Literal("others"), t.Literal("global")], { description: "Default current" })),
+});
+
+export const PasswordChangeBody = t.Object({
+  current_password: t.String(),
+  new_password: t.String({ description: "At least PASSWORD_MIN_LENGTH characters, at most 1024 bytes, not a common password" }),
+});

@@ -1,8 +1,11 @@
 import { ApiError, validationFailed } from "../../errors";
 import type { IssuedTokens } from "../../delivery";
+import type { ClientInfo } from "../../http/client-ip";
+import type { SecretCheckLimiter } from "../../limits";
 import { PASSWORD_MAX_BYTES, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
-import type { ClientInfo, SessionPrincipal, SessionService } from "../sessions/service";
+import type { AuditLog } from "../audit/service";
+import { RefreshTokenReused, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserService } from "../users/service";
 
 export interface AuthSettings {
@@ -15,8 +18,12 @@ export interface AuthDeps {
   sessions: SessionService;
   accessTokens: AccessTokens;
   hasher: PasswordHasher;
+  limiter: SecretCheckLimiter;
+  audit: AuditLog;
   settings: AuthSettings;
 }
+
+export type LogoutScope = "current" | "others" | "global";
 
 export const invalidCredentials = () =>
   new ApiError(401, "invalid_credentials", "The username or password is incorrect.");
@@ -35,12 +42,35 @@ export function principalUser(principal: UserIdentity): PublicUser {
   };
 }
 
+function assertPasswordSize(password: string, field: string): void {
+  // Before any hashing or normalising: the cost an attacker can ask for stays bounded.
+  if (password.length > PASSWORD_MAX_BYTES || Buffer.byteLength(password) > PASSWORD_MAX_BYTES)
+    throw validationFailed([{ field, message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
+}
+
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, settings }: AuthDeps) {
   async function startSession(userId: string, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
     const session = sessions.create(userId, client);
     const access = await accessTokens.issue(userId, session.sessionId, session.expiresAt);
     return { access, refreshToken: session.refreshToken, refreshExpiresIn: settings.refreshTokenTtl, user };
+  }
+
+  /**
+   * Checks a password behind the limiter: refused while throttled, counted when wrong, reset when right.
+   * `account` is what the client typed, so an unknown name is throttled exactly like a known one.
+   */
+  async function checkPassword(account: string, password: string, passwordHash: string | undefined, client: ClientInfo): Promise<boolean> {
+    try {
+      limiter.assertAccountOpen(account, client.ip);
+    } catch (error) {
+      audit.record({ event: "rate_limited", ...client, detail: { scope: "account" } });
+      throw error;
+    }
+    const valid = passwordHash === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, passwordHash);
+    if (valid) limiter.recordSuccess(account, client.ip);
+    else limiter.recordFailure(account, client.ip);
+    return valid;
   }
 
   return {
@@ -48,6 +78,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, setti
       if (!settings.allowRegistration)
         throw new ApiError(403, "registration_disabled", "Registration is closed on this server.");
       const user = await users.create(input);
+      audit.record({ event: "user_registered", userId: user.id, ...client });
       return startSession(user.id, toPublicUser(user), client);
     },
 
@@ -56,26 +87,57 @@ export function createAuthService({ users, sessions, accessTokens, hasher, setti
      * A disabled account is only revealed to someone who knows its password.
      */
     async login(login: string, password: string, client: ClientInfo): Promise<IssuedTokens> {
-      if (password.length > PASSWORD_MAX_BYTES || Buffer.byteLength(password) > PASSWORD_MAX_BYTES)
-        throw validationFailed([{ field: "password", message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
+      assertPasswordSize(password, "password");
       const user = users.findByLogin(login);
-      if (!user) {
-        await hasher.burn(password);
+      if (!(await checkPassword(login, password, user?.passwordHash, client))) {
+        audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
         throw invalidCredentials();
       }
-      if (!(await hasher.verify(password, user.passwordHash))) throw invalidCredentials();
-      if (user.disabled) throw new ApiError(403, "account_disabled", "This account has been disabled.");
-      return startSession(user.id, toPublicUser(user), client);
+      if (user!.disabled) {
+        audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
+        throw new ApiError(403, "account_disabled", "This account has been disabled.");
+      }
+      await users.upgradeHashIfNeeded(user!, password);
+      const tokens = await startSession(user!.id, toPublicUser(user!), client);
+      audit.record({ event: "login_succeeded", userId: user!.id, ...client });
+      return tokens;
     },
 
-    async refresh(refreshToken: string): Promise<IssuedTokens> {
-      const { principal, refreshToken: child } = sessions.rotate(refreshToken);
+    async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {
+      let rotated;
+      try {
+        rotated = sessions.rotate(refreshToken);
+      } catch (error) {
+        if (error instanceof RefreshTokenReused)
+          audit.record({ event: "refresh_reuse_detected", userId: error.userId, ...client, detail: { session_id: error.sessionId } });
+        throw error;
+      }
+      const { principal, refreshToken: child } = rotated;
       const access = await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt);
       return { access, refreshToken: child, refreshExpiresIn: settings.refreshTokenTtl, user: principalUser(principal) };
     },
 
-    logout(sessionId: string): void {
-      sessions.revoke(sessionId);
+    /** Ends this session, every other one, or all of them. Returns how many sessions ended. */
+    logout(principal: SessionPrincipal, scope: LogoutScope, client: ClientInfo): number {
+      let ended = 1;
+      if (scope === "current") sessions.revoke(principal.sessionId);
+      else if (scope === "others") ended = sessions.revokeOthers(principal.userId, principal.sessionId);
+      else ended = sessions.revokeAllForUser(principal.userId);
+      audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope, sessions_ended: ended } });
+      return ended;
+    },
+
+    /** Needs the current password (throttled like a login); keeps this session and ends every other one. */
+    async changePassword(principal: SessionPrincipal, currentPassword: string, newPassword: string, client: ClientInfo) {
+      assertPasswordSize(currentPassword, "current_password");
+      assertPasswordSize(newPassword, "new_password");
+      const user = users.findById(principal.userId);
+      if (!user || !(await checkPassword(principal.username, currentPassword, user.passwordHash, client)))
+        throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
+      await users.setPassword(user, newPassword, "new_password");
+      const ended = sessions.revokeOthers(user.id, principal.sessionId);
+      audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });
+      return ended;
     },
   };
 }

@@ -1,20 +1,33 @@
 import { Elysia, t } from "elysia";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
 import { ErrorBody, SESSION_SECURITY } from "../auth/model";
 import { CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
 import type { ApiKeyService } from "./service";
 
 /** API key management. Only a session of the key's own user may create, list or delete keys. */
-export function keyRoutes(deps: { apiKeys: ApiKeyService; guard: ReturnType<typeof authGuard> }) {
-  const { apiKeys, guard } = deps;
+export function keyRoutes(deps: {
+  apiKeys: ApiKeyService;
+  guard: ReturnType<typeof authGuard>;
+  audit: AuditLog;
+  readClient: ClientInfoReader;
+}) {
+  const { apiKeys, guard, audit, readClient } = deps;
 
   return new Elysia({ prefix: "/api/v1/auth", tags: ["api keys"] })
     .use(guard)
     .post(
       "/keys",
-      ({ principal, body, set }) => {
+      ({ principal, body, request, server, set }) => {
         // The owner is always the session's user: no user id is ever taken from the request.
         const created = apiKeys.create(principal.userId, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
+        audit.record({
+          event: "key_created",
+          userId: principal.userId,
+          ...readClient(request, server),
+          detail: { key_id: created.key_id, name: created.name },
+        });
         set.status = 201;
         set.headers["cache-control"] = "no-store";
         return created;
@@ -33,8 +46,9 @@ export function keyRoutes(deps: { apiKeys: ApiKeyService; guard: ReturnType<type
     })
     .delete(
       "/keys/:key_id",
-      ({ principal, params, set }) => {
+      ({ principal, params, request, server, set }) => {
         apiKeys.delete(principal.userId, params.key_id);
+        audit.record({ event: "key_deleted", userId: principal.userId, ...readClient(request, server), detail: { key_id: params.key_id } });
         set.status = 204;
       },
       {

@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, ne, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { ApiError } from "../../errors";
@@ -28,6 +28,17 @@ export interface SessionSettings {
 
 /** How long a looked-up session is trusted without asking the database again (other instances' revocations). */
 const CACHE_TTL_MS = 1000;
+const LAST_SEEN_RESOLUTION_MS = 60_000;
+
+/** A spent refresh token came back after the grace window; the session is already revoked. */
+export class RefreshTokenReused extends ApiError {
+  constructor(
+    readonly userId: string,
+    readonly sessionId: string,
+  ) {
+    super(401, "refresh_token_reused", "This refresh token was already used; the session has been revoked.");
+  }
+}
 
 export const invalidRefreshToken = () =>
   new ApiError(401, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.");
@@ -50,6 +61,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .select({
       sessionId: sessions.id,
       sessionExpiresAt: sessions.expiresAt,
+      lastSeenAt: sessions.lastSeenAt,
       userId: users.id,
       username: users.username,
       email: users.email,
@@ -121,7 +133,13 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       const outcome = db.transaction(
         (tx) => {
           const row = tx
-            .select({ spentAt: refreshTokens.spentAt, sessionId: refreshTokens.sessionId, expiresAt: sessions.expiresAt, disabled: users.disabled })
+            .select({
+              spentAt: refreshTokens.spentAt,
+              sessionId: refreshTokens.sessionId,
+              userId: sessions.userId,
+              expiresAt: sessions.expiresAt,
+              disabled: users.disabled,
+            })
             .from(refreshTokens)
             .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
             .innerJoin(users, eq(users.id, sessions.userId))
@@ -156,15 +174,14 @@ export function createSessionService(db: Db, settings: SessionSettings) {
             if (childRow && childRow.spentAt === null) return { kind: "rotated" as const, sessionId: row.sessionId, child };
           }
           tx.delete(sessions).where(eq(sessions.id, row.sessionId)).run();
-          return { kind: "reused" as const, sessionId: row.sessionId };
+          return { kind: "reused" as const, sessionId: row.sessionId, userId: row.userId };
         },
         { behavior: "immediate" },
       );
 
       if (outcome.kind === "invalid") throw invalidRefreshToken();
       cache.delete(outcome.sessionId);
-      if (outcome.kind === "reused")
-        throw new ApiError(401, "refresh_token_reused", "This refresh token was already used; the session has been revoked.");
+      if (outcome.kind === "reused") throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
       const live = principal(outcome.sessionId);
       if (!live) throw invalidRefreshToken();
       return { principal: live, refreshToken: outcome.child };
@@ -174,10 +191,41 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
     revoke,
 
+    /** The user's live sessions, newest first. */
+    list(userId: string) {
+      return db
+        .select({
+          id: sessions.id,
+          createdAt: sessions.createdAt,
+          lastSeenAt: sessions.lastSeenAt,
+          ip: sessions.ip,
+          userAgent: sessions.userAgent,
+        })
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, new Date())))
+        .orderBy(desc(sessions.createdAt))
+        .all();
+    },
+
+    /** Ends one of the user's own sessions; another user's session is "not found" (no existence leak). */
+    revokeOwned(userId: string, sessionId: string): void {
+      const deleted = db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).run();
+      cache.delete(sessionId);
+      if (changedRows(deleted) !== 1) throw new ApiError(404, "session_not_found", "No such session.");
+    },
+
+    /** Ends every session of the user except `keepSessionId`; returns how many ended. */
+    revokeOthers(userId: string, keepSessionId: string): number {
+      const deleted = db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, keepSessionId))).run();
+      for (const [sessionId, entry] of cache) if (entry.principal.userId === userId && sessionId !== keepSessionId) cache.delete(sessionId);
+      return changedRows(deleted);
+    },
+
     /** Ends every session of a user (password set from the CLI, account disabled). */
-    revokeAllForUser(userId: string): void {
-      revokeAllSessionsOfUser(db, userId);
+    revokeAllForUser(userId: string): number {
+      const ended = revokeAllSessionsOfUser(db, userId);
       for (const [sessionId, entry] of cache) if (entry.principal.userId === userId) cache.delete(sessionId);
+      return ended;
     },
 
   };

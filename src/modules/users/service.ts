@@ -3,6 +3,7 @@ import type { Db } from "../../db/client";
 import { users, type User } from "../../db/schema";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { PASSWORD_MAX_BYTES, normalizePassword, type PasswordHasher } from "../../lib/passwords";
+import { weakPasswordReason } from "./weak-passwords";
 
 const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,31}$/;
 // Deliberately loose (one @, a dot in the domain, no spaces): the real check is a verification email.
@@ -32,6 +33,12 @@ export function passwordError(password: string, minLength: number): string | und
     return `Must be at most ${PASSWORD_MAX_BYTES} bytes.`;
   if ([...normalizePassword(password)].length < minLength) return `Must be at least ${minLength} characters.`;
   return undefined;
+}
+
+/** 422 weak_password when the password is the username, the email or a common password. */
+function assertStrongPassword(password: string, context: { username: string; email: string | null }, field = "password"): void {
+  const reason = weakPasswordReason(password, context);
+  if (reason) throw new ApiError(422, "weak_password", reason, [{ field, message: reason }]);
 }
 
 /** What clients may see of a user. */
@@ -85,6 +92,7 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     const passwordProblem = passwordError(input.password, passwordMinLength);
     if (passwordProblem) details.push({ field: "password", message: passwordProblem });
     if (details.length) throw validationFailed(details);
+    assertStrongPassword(input.password, { username, email });
     return { username, email };
   }
 
@@ -119,11 +127,20 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       }
     },
 
-    async setPassword(userId: string, password: string): Promise<void> {
+    /** Validates a new password for this user (length, not weak) before any hashing, then stores its hash. */
+    async setPassword(user: Pick<User, "id" | "username" | "email">, password: string, field = "password"): Promise<void> {
       const problem = passwordError(password, passwordMinLength);
-      if (problem) throw validationFailed([{ field: "password", message: problem }]);
+      if (problem) throw validationFailed([{ field, message: problem }]);
+      assertStrongPassword(password, user, field);
       const passwordHash = await hasher.hash(password);
-      db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+      db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)).run();
+    },
+
+    /** Replaces a hash made with weaker parameters than configured (after a successful verification). */
+    async upgradeHashIfNeeded(user: Pick<User, "id" | "passwordHash">, password: string): Promise<void> {
+      if (!hasher.needsRehash(user.passwordHash)) return;
+      const passwordHash = await hasher.hash(password);
+      db.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run();
     },
   };
 }

@@ -1,0 +1,59 @@
+import { Elysia, t } from "elysia";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { AuditLog } from "../audit/service";
+import type { authGuard } from "../auth/guard";
+import { ErrorBody, SESSION_SECURITY } from "../auth/model";
+import type { SessionService } from "./service";
+
+const SessionItem = t.Object({
+  session_id: t.String(),
+  current: t.Boolean({ description: "The session making this request" }),
+  created_at: t.String({ format: "date-time" }),
+  last_seen_at: t.String({ format: "date-time", description: "Updated at most once a minute" }),
+  ip: t.Nullable(t.String()),
+  user_agent: t.Nullable(t.String()),
+});
+
+/** The signed-in user's own sessions: see them, end one. */
+export function sessionRoutes(deps: {
+  sessions: SessionService;
+  guard: ReturnType<typeof authGuard>;
+  audit: AuditLog;
+  readClient: ClientInfoReader;
+}) {
+  const { sessions, guard, audit, readClient } = deps;
+
+  return new Elysia({ prefix: "/api/v1/auth", tags: ["sessions"] })
+    .use(guard)
+    .get(
+      "/sessions",
+      ({ principal }) =>
+        sessions.list(principal.userId).map((session) => ({
+          session_id: session.id,
+          current: session.id === principal.sessionId,
+          created_at: session.createdAt.toISOString(),
+          last_seen_at: session.lastSeenAt.toISOString(),
+          ip: session.ip,
+          user_agent: session.userAgent,
+        })),
+      {
+        auth: true,
+        response: { 200: t.Array(SessionItem), 401: ErrorBody, 403: ErrorBody },
+        detail: { summary: "Your live sessions", security: SESSION_SECURITY },
+      },
+    )
+    .delete(
+      "/sessions/:id",
+      ({ principal, params, request, server, set }) => {
+        sessions.revokeOwned(principal.userId, params.id);
+        audit.record({ event: "session_revoked", userId: principal.userId, ...readClient(request, server), detail: { session_id: params.id } });
+        set.status = 204;
+      },
+      {
+        auth: true,
+        params: t.Object({ id: t.String() }),
+        response: { 204: t.Void(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+        detail: { summary: "End one of your sessions (404 session_not_found for anyone else's)", security: SESSION_SECURITY },
+      },
+    );
+}
