@@ -1,0 +1,309 @@
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { bearer, call } from "../support/http";
+import { removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
+
+const PASSWORD = "a long passphrase";
+const from = (ip: string) => ({ "x-forwarded-for": ip });
+
+async function addUser(server: RunningServer, username: string, extra: string[] = []) {
+  const result = await runCli(["user", "add", username, ...extra], { DATA_DIR: server.dataDir }, PASSWORD);
+  expect(result.code).toBe(0);
+}
+
+const login = (server: RunningServer, username: string, password: string, headers: Record<string, string> = {}) =>
+  call(server.url, "POST", "/api/v1/auth/login", { username, password }, headers);
+
+describe("brute-force limits per (account, IP) and per account", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    // The per-IP bucket is large here so that only the failure counters are under test.
+    server = await startServer({ TRUST_PROXY: "true", RATE_LIMIT_IP: "1000/1m", RATE_LIMIT_IP_BURST: "1000" });
+    await addUser(server, "victim");
+    await addUser(server, "owner");
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  test("the 6th bad password from one address is delayed; the owner at another address still signs in", async () => {
+    for (let attempt = 1; attempt <= 5; attempt++) expect((await login(server, "victim", "wrong password", from("203.0.113.1"))).status).toBe(401);
+    const sixth = await login(server, "victim", "wrong password", from("203.0.113.1"));
+    expect(sixth.status).toBe(429);
+    expect(sixth.body).toEqual({ error: "rate_limited", message: "Too many attempts. Try again later." });
+    expect(Number(sixth.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    // Even the right password waits out the delay from the attacker's address...
+    expect((await login(server, "victim", PASSWORD, from("203.0.113.1"))).status).toBe(429);
+    // ...while the owner's own address is untouched.
+    expect((await login(server, "victim", PASSWORD, from("198.51.100.7"))).status).toBe(200);
+  });
+
+  test("a throttled unknown name answers exactly like a throttled real account", async () => {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      expect((await login(server, "owner", "wrong password", from("203.0.113.2"))).status).toBe(401);
+      expect((await login(server, "ghost-user", "wrong password", from("203.0.113.2"))).status).toBe(401);
+    }
+    const real = await login(server, "owner", "wrong password", from("203.0.113.2"));
+    const ghost = await login(server, "ghost-user", "wrong password", from("203.0.113.2"));
+    expect(real.status).toBe(429);
+    expect(ghost.status).toBe(429);
+    expect(ghost.body).toEqual(real.body);
+    expect(ghost.headers.get("retry-after")).toBe(real.headers.get("retry-after"));
+  });
+
+  test("the 51st failure in a row across many addresses hits the account backstop", async () => {
+    await addUser(server, "backstop");
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const response = await login(server, "backstop", "wrong password", from(`192.0.2.${Math.floor(attempt / 4) + 1}`));
+      expect(response.status).toBe(401);
+    }
+    const fiftyFirst = await login(server, "backstop", PASSWORD, from("192.0.2.200"));
+    expect(fiftyFirst.status).toBe(429);
+    expect(fiftyFirst.body.error).toBe("rate_limited");
+  });
+});
+
+test("failure counters live in SQLite and survive a restart", async () => {
+  const dataDir = tempDataDir();
+  const env = { TRUST_PROXY: "true", RATE_LIMIT_IP: "1000/1m", RATE_LIMIT_IP_BURST: "1000" };
+  let server = await startServer(env, dataDir);
+  await addUser(server, "restarter");
+  for (let attempt = 1; attempt <= 4; attempt++) expect((await login(server, "restarter", "wrong password", from("203.0.113.9"))).status).toBe(401);
+  expect(await server.stop()).toBe(0);
+
+  server = await startServer(env, dataDir);
+  // Four failures before the restart plus this fifth one reach the threshold only if the count survived.
+  expect((await login(server, "restarter", "wrong password", from("203.0.113.9"))).status).toBe(401);
+  expect((await login(server, "restarter", PASSWORD, from("203.0.113.9"))).status).toBe(429);
+  expect(await server.stop()).toBe(0);
+  removeDataDir(dataDir);
+});
+
+describe("per-IP limit and TRUST_PROXY", () => {
+  test("over the per-IP burst: 429 with Retry-After, and a spoofed X-Forwarded-For changes nothing", async () => {
+    const server = await startServer({ RATE_LIMIT_IP: "20/1m", RATE_LIMIT_IP_BURST: "3" });
+    try {
+      for (let attempt = 0; attempt < 3; attempt++)
+        expect((await login(server, "nobody", "wrong password", from(`10.0.0.${attempt}`))).status).toBe(401);
+      const limited = await login(server, "nobody", "wrong password", from("10.9.9.9"));
+      expect(limited.status).toBe(429);
+      expect(limited.body.error).toBe("rate_limited");
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      // The limit is checked before the body is even validated.
+      const invalid = await call(server.url, "POST", "/api/v1/auth/register", {});
+      expect(invalid.status).toBe(429);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
+  test("with TRUST_PROXY set, each forwarded client has its own bucket", async () => {
+    const server = await startServer({ TRUST_PROXY: "127.0.0.1/8", RATE_LIMIT_IP_BURST: "2" });
+    try {
+      for (const ip of ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        for (let attempt = 0; attempt < 2; attempt++) expect((await login(server, "nobody", "wrong password", from(ip))).status).toBe(401);
+      expect((await login(server, "nobody", "wrong password", from("10.0.0.1"))).status).toBe(429);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+});
+
+describe("sessions, password change, weak passwords, audit", () => {
+  let server: RunningServer;
+  let db: Database;
+  beforeAll(async () => {
+    server = await startServer({ ALLOW_REGISTRATION: "true", RATE_LIMIT: "off", TOKEN_DELIVERY: "bearer" });
+    db = new Database(join(server.dataDir, "latchkey.db"));
+  });
+  afterAll(async () => {
+    db.close();
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  const events = (userId: string) =>
+    (db.query("SELECT event FROM audit_events WHERE user_id = ? ORDER BY id").all(userId) as { event: string }[]).map((row) => row.event);
+
+  test("weak passwords are refused with 422 weak_password", async () => {
+    for (const [username, password] of [
+      ["weakling", "password123"],
+      ["weakling", "Password123"],
+      ["samesame", "samesame"],
+      ["mailer", "mailer@example.com"],
+    ]) {
+      const response = await call(server.url, "POST", "/api/v1/auth/register", { username, password, email: "mailer@example.com" });
+      expect(response.status).toBe(422);
+      expect(response.body.error).toBe("weak_password");
+      expect(JSON.stringify(response.body)).not.toContain(password);
+    }
+  });
+
+  test("list sessions, end one, other users' sessions are not found, logout scopes", async () => {
+    const first = await call(server.url, "POST", "/api/v1/auth/register", { username: "dana", password: PASSWORD }, { "user-agent": "first-device" });
+    expect(first.status).toBe(201);
+    const second = await login(server, "dana", PASSWORD, { "user-agent": "second-device" });
+    const third = await login(server, "dana", PASSWORD, { "user-agent": "third-device" });
+
+    const listed = await call(server.url, "GET", "/api/v1/auth/sessions", undefined, bearer(first.body.access_token));
+    expect(listed.status).toBe(200);
+    expect(listed.body).toHaveLength(3);
+    const current = listed.body.filter((session: { current: boolean }) => session.current);
+    expect(current).toHaveLength(1);
+    expect(current[0].user_agent).toBe("first-device");
+    expect(current[0].ip).toBe("127.0.0.1");
+    const secondId = listed.body.find((session: { user_agent: string }) => session.user_agent === "second-device").session_id;
+
+    const stranger = await call(server.url, "POST", "/api/v1/auth/register", { username: "eve", password: PASSWORD });
+    const notFound = await call(server.url, "DELETE", `/api/v1/auth/sessions/${secondId}`, undefined, bearer(stranger.body.access_token));
+    expect(notFound.status).toBe(404);
+    expect(notFound.body.error).toBe("session_not_found");
+
+    const ended = await call(server.url, "DELETE", `/api/v1/auth/sessions/${secondId}`, undefined, bearer(first.body.access_token));
+    expect(ended.status).toBe(204);
+    expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(second.body.access_token))).status).toBe(401);
+
+    const others = await call(server.url, "POST", "/api/v1/auth/logout?scope=others", undefined, bearer(first.body.access_token));
+    expect(others.status).toBe(200);
+    expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(third.body.access_token))).status).toBe(401);
+    expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(first.body.access_token))).status).toBe(200);
+
+    const fourth = await login(server, "dana", PASSWORD);
+    const all = await call(server.url, "POST", "/api/v1/auth/logout/all", undefined, bearer(fourth.body.access_token));
+    expect(all.status).toBe(200);
+    for (const token of [first.body.access_token, fourth.body.access_token])
+      expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(token))).status).toBe(401);
+    const refresh = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: first.body.refresh_token });
+    expect(refresh.status).toBe(401);
+    expect(refresh.body.error).toBe("invalid_refresh_token");
+
+    const userId = first.body.user.id;
+    expect(events(userId)).toEqual(["user_registered", "login_succeeded", "login_succeeded", "session_revoked", "logout", "login_succeeded", "logout"]);
+  });
+
+  test("password change keeps this session, ends the others, and needs the current password", async () => {
+    const here = await call(server.url, "POST", "/api/v1/auth/register", { username: "frank", password: PASSWORD });
+    const elsewhere = await login(server, "frank", PASSWORD);
+
+    const wrong = await call(server.url, "POST", "/api/v1/auth/password", { current_password: "not it at all", new_password: "another long passphrase" }, bearer(here.body.access_token));
+    expect(wrong.status).toBe(403);
+    expect(wrong.body.error).toBe("invalid_current_password");
+    const weak = await call(server.url, "POST", "/api/v1/auth/password", { current_password: PASSWORD, new_password: "qwerty123" }, bearer(here.body.access_token));
+    expect(weak.status).toBe(422);
+    expect(weak.body.error).toBe("weak_password");
+    expect(weak.body.details).toEqual([{ field: "new_password", message: weak.body.message }]);
+    const unauthenticated = await call(server.url, "POST", "/api/v1/auth/password", {});
+    expect(unauthenticated.status).toBe(401);
+
+    const changed = await call(server.url, "POST", "/api/v1/auth/password", { current_password: PASSWORD, new_password: "another long passphrase" }, bearer(here.body.access_token));
+    expect(changed.status).toBe(200);
+    expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(here.body.access_token))).status).toBe(200);
+    expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(elsewhere.body.access_token))).status).toBe(401);
+    expect((await login(server, "frank", PASSWORD)).status).toBe(401);
+    expect((await login(server, "frank", "another long passphrase")).status).toBe(200);
+    expect(events(here.body.user.id)).toContain("password_changed");
+  });
+
+  test("refresh reuse is audited and a failed login names no password", async () => {
+    const session = await call(server.url, "POST", "/api/v1/auth/register", { username: "gina", password: PASSWORD });
+    await login(server, "gina", "the wrong one entirely");
+    const rotated = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: session.body.refresh_token });
+    expect(rotated.status).toBe(200);
+    db.query("UPDATE refresh_tokens SET spent_at = spent_at - 60000 WHERE spent_at IS NOT NULL").run();
+    const reused = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: session.body.refresh_token });
+    expect(reused.status).toBe(401);
+    expect(reused.body.error).toBe("refresh_token_reused");
+    expect(events(session.body.user.id)).toEqual(["user_registered", "login_failed", "refresh_reuse_detected"]);
+    expect(server.output()).not.toContain("the wrong one entirely");
+    expect(server.output()).toContain('"event":"refresh_reuse_detected"');
+  });
+});
+
+test("a hash made with weaker parameters is upgraded on the next successful login", async () => {
+  const dataDir = tempDataDir();
+  let server = await startServer({ PASSWORD_HASH_TIME_COST: "2" }, dataDir);
+  await addUser(server, "upgrader");
+  expect(await server.stop()).toBe(0);
+  const stored = () => {
+    const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
+    const hash = (db.query("SELECT password_hash FROM users WHERE username = 'upgrader'").get() as { password_hash: string }).password_hash;
+    db.close();
+    return hash;
+  };
+  expect(stored()).toContain("m=19456,t=2,");
+
+  server = await startServer({ PASSWORD_HASH_TIME_COST: "3" }, dataDir);
+  expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
+  expect(stored()).toContain("m=19456,t=3,");
+  expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
+  expect(await server.stop()).toBe(0);
+  removeDataDir(dataDir);
+});
+
+describe("response hardening", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({
+      ALLOW_REGISTRATION: "true",
+      TOKEN_DELIVERY: "cookie",
+      RATE_LIMIT: "off",
+      PUBLIC_URL: "https://auth.example.test",
+      ALLOWED_ORIGINS: "https://app.example.test",
+    });
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  test("every JSON response carries the security headers, HSTS behind https", async () => {
+    for (const path of ["/health", "/api/v1/auth/me", "/no/such/route"]) {
+      const response = await fetch(`${server.url}${path}`);
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(response.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+      expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(response.headers.get("strict-transport-security")).toBe("max-age=31536000; includeSubDomains");
+      expect(response.headers.get("x-powered-by")).toBeNull();
+    }
+  });
+
+  test("CORS answers only ALLOWED_ORIGINS, never a reflected foreign origin", async () => {
+    const allowed = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.test", "access-control-request-method": "POST" },
+    });
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.test");
+    expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
+    const foreign = await fetch(`${server.url}/api/v1/auth/login`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+    const plain = await fetch(`${server.url}/health`, { headers: { origin: "https://evil.example" } });
+    expect(plain.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  test("cookie-mode logout sends Clear-Site-Data and clears both cookies", async () => {
+    const origin = { origin: "https://app.example.test" };
+    const registered = await fetch(`${server.url}/api/v1/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...origin },
+      body: JSON.stringify({ username: "hank", password: PASSWORD }),
+    });
+    expect(registered.status).toBe(201);
+    expect(registered.headers.get("cache-control")).toBe("no-store");
+    expect(registered.headers.get("pragma")).toBe("no-cache");
+    const cookies = registered.headers.getSetCookie().map((cookie) => cookie.split(";")[0]).join("; ");
+    const logout = await fetch(`${server.url}/api/v1/auth/logout`, { method: "POST", headers: { cookie: cookies, ...origin } });
+    expect(logout.status).toBe(200);
+    expect(logout.headers.get("clear-site-data")).toBe('"cookies"');
+    expect(logout.headers.getSetCookie().every((cookie) => cookie.includes("Max-Age=0"))).toBe(true);
+    expect(logout.headers.getSetCookie()).toHaveLength(2);
+  });
+});
