@@ -1,0 +1,59 @@
+import { expect, test } from "bun:test";
+import { migrate, openDatabase } from "../../src/db/client";
+import { createPasswordHasher } from "../../src/lib/passwords";
+import { createSecretCheckLimiter } from "../../src/limits";
+import { createAuditLog } from "../../src/modules/audit/service";
+import { createAuthService } from "../../src/modules/auth/service";
+import { createSessionService } from "../../src/modules/sessions/service";
+import { createUserService } from "../../src/modules/users/service";
+import { deriveSecrets } from "../../src/secrets";
+import { createAccessTokens } from "../../src/tokens/access";
+import { ApiError } from "../../src/errors";
+
+/**
+ * No user enumeration by timing: an unknown name must cost the same argon2id work as a wrong password.
+ * Asserted structurally (which hash operations run) rather than with a clock; `make bench` measures the times.
+ */
+test("an unknown user costs one dummy verification, a wrong password one real one, and both fail identically", async () => {
+  const db = openDatabase(":memory:");
+  migrate(db);
+  const real = createPasswordHasher({ memoryCost: 19456, timeCost: 2 });
+  const calls: string[] = [];
+  const hasher = {
+    ...real,
+    verify: async (password: string, hash: string) => {
+      calls.push(`verify ${/m=\d+,t=\d+/.exec(hash)?.[0]}`);
+      return real.verify(password, hash);
+    },
+    burn: async (password: string) => {
+      calls.push("burn");
+      return real.burn(password);
+    },
+  };
+  const users = createUserService(db, hasher, 8);
+  const secrets = deriveSecrets("x".repeat(32));
+  const auth = createAuthService({
+    users,
+    sessions: createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: secrets.refreshRotationKey }),
+    accessTokens: createAccessTokens(secrets.jwtKey, "http://localhost", 3600),
+    hasher,
+    limiter: createSecretCheckLimiter(db, undefined),
+    audit: createAuditLog(db, () => {}),
+    settings: { allowRegistration: true, refreshTokenTtl: 3600 },
+  });
+  await users.create({ username: "known", password: "a long passphrase" });
+  const client = { ip: "203.0.113.5", userAgent: null };
+
+  const failure = async (login: string) => {
+    calls.length = 0;
+    const error = await auth.login(login, "not the password", client).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ApiError);
+    return { body: (error as ApiError).toBody(), status: (error as ApiError).status, calls: [...calls] };
+  };
+  const unknown = await failure("nobody-here");
+  const wrong = await failure("known");
+  expect(unknown.status).toBe(401);
+  expect(unknown.body).toEqual(wrong.body);
+  expect(unknown.calls).toEqual(["burn"]);
+  expect(wrong.calls).toEqual(["verify m=19456,t=2"]);
+});
