@@ -3,7 +3,9 @@ import { ApiError } from "../errors";
 /** Largest request body accepted, checked before it is read in full where Content-Length allows. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-const tooLarge = () => new ApiError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+// The rest of the body is never read, so the connection cannot be reused: tell the client to close it.
+const tooLarge = () =>
+  new ApiError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`, undefined, { connection: "close" });
 
 /**
  * Parses a request body as JSON, or, for the OAuth2 token endpoint, as a form (RFC 6749 §4.3.2).
