@@ -25,6 +25,19 @@ export class ApiError extends Error {
   }
 }
 
+export type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type";
+
+/** RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). */
+export class OAuthError extends ApiError {
+  constructor(code: OAuthErrorCode, description: string) {
+    super(400, code, description);
+  }
+
+  override toBody() {
+    return { error: this.code, error_description: this.message, message: this.message };
+  }
+}
+
 export const unauthorized = (message = "Authentication is required.") =>
   new ApiError(401, "unauthorized", message, undefined, { "WWW-Authenticate": 'Bearer realm="latchkey"' });
 

@@ -1,4 +1,4 @@
-import { ApiError } from "../errors";
+import { ApiError, OAuthError } from "../errors";
 
 /** Largest request body accepted, checked before it is read in full where Content-Length allows. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -22,6 +22,8 @@ export async function parseBody(request: Request, contentType: string, allowForm
     try {
       return JSON.parse(text);
     } catch {
+      // The token endpoint speaks RFC 6749 errors.
+      if (allowForm) throw new OAuthError("invalid_request", "The request body is not valid JSON.");
       throw new ApiError(400, "invalid_json", "The request body is not valid JSON.");
     }
   }

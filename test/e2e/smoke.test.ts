@@ -31,5 +31,5 @@ test("a body of megabytes gets the JSON 413, whether it declares its length or i
     body: new Blob([huge]).stream(),
   });
   expect(chunked.status).toBe(413);
-  expect((await chunked.json()).error).toBe("payload_too_large");
+  expect(((await chunked.json()) as { error: string }).error).toBe("payload_too_large");
 });

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { Delivery } from "../../delivery";
-import { ApiError } from "../../errors";
+import { ApiError, OAuthError } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "./guard";
@@ -22,19 +22,6 @@ import {
   ValidateResponse,
 } from "./model";
 import { principalUser, type AuthService } from "./service";
-
-type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type";
-
-/** RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). */
-class OAuthError extends ApiError {
-  constructor(code: OAuthErrorCode, description: string) {
-    super(400, code, description);
-  }
-
-  override toBody() {
-    return { error: this.code, error_description: this.message, message: this.message };
-  }
-}
 
 /** The one route that also takes application/x-www-form-urlencoded (RFC 6749 §4.3.2). */
 export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token"]);
