@@ -9,6 +9,9 @@ import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { rateLimitPlugin } from "./limits/plugin";
 import { createPasswordHasher } from "./lib/passwords";
+import { adminRoutes } from "./modules/admin";
+import { createAdminService } from "./modules/admin/service";
+import { auditRoutes } from "./modules/audit";
 import { createAuditLog } from "./modules/audit/service";
 import { authGuard } from "./modules/auth/guard";
 import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
@@ -57,7 +60,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .use(systemRoutes(db))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
-    .use(keyRoutes({ apiKeys, guard, audit, readClient }));
+    .use(keyRoutes({ apiKeys, guard, audit, readClient }))
+    .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
+    .use(auditRoutes({ audit, users, guard }));
 }
 
 export type App = ReturnType<typeof createApp>;

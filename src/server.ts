@@ -2,6 +2,8 @@ import { createApp } from "./app";
 import type { Config } from "./config";
 import { migrate, openDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
+import { bootstrapAdmin } from "./modules/admin/bootstrap";
+import { createAuditLog, pruneAuditEvents } from "./modules/audit/service";
 import { pruneExpiredSessions } from "./modules/sessions/service";
 import { loadSecrets } from "./secrets";
 import { VERSION } from "./version";
@@ -15,6 +17,8 @@ export async function serve(config: Config): Promise<void> {
   const secrets = loadSecrets(config);
   const db = openDatabase(config.databasePath);
   migrate(db);
+  if ((await bootstrapAdmin(config, db, createAuditLog(db))) === "created")
+    console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);
 
   const app = createApp(config, db, secrets).listen({
     port: config.port,
@@ -27,6 +31,7 @@ export async function serve(config: Config): Promise<void> {
   const pruneAll = () => {
     pruneExpiredSessions(db);
     pruneLoginThrottles(db);
+    pruneAuditEvents(db, config.auditRetentionDays);
   };
   const prune = setInterval(pruneAll, PRUNE_INTERVAL_MS);
   pruneAll();

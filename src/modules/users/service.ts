@@ -67,6 +67,8 @@ export interface NewUser {
   password: string;
   email?: string | null;
   roles?: string[];
+  /** Set by an admin who created the account with a known address; false otherwise. */
+  emailVerified?: boolean;
 }
 
 export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLength: number) {
@@ -117,7 +119,14 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       try {
         return db
           .insert(users)
-          .values({ id: Bun.randomUUIDv7(), username, email, passwordHash, roles: input.roles ?? [] })
+          .values({
+            id: Bun.randomUUIDv7(),
+            username,
+            email,
+            emailVerified: email !== null && (input.emailVerified ?? false),
+            passwordHash,
+            roles: input.roles ?? [],
+          })
           .returning()
           .get();
       } catch (error) {

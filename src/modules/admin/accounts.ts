@@ -1,0 +1,190 @@
+import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { users, type User } from "../../db/schema";
+import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { emailError, normalizeEmail } from "../users/service";
+
+/**
+ * Account changes an administrator makes, shared by the admin API and the CLI so that both obey the same
+ * rules (role syntax, metadata size, email uniqueness, and never losing the last admin). Plain database
+ * work: ending sessions and writing the audit trail are the caller's job.
+ */
+
+export const ADMIN_ROLE = "admin";
+export const ROLE_PATTERN = /^[a-z0-9_-]{1,32}$/;
+export const MAX_ROLES = 32;
+/** `metadata` is returned by /validate on every call: kept small. Measured as UTF-8 bytes of its JSON. */
+export const METADATA_MAX_BYTES = 4096;
+
+export const userNotFound = () => new ApiError(404, "user_not_found", "No such user.");
+
+export const lastAdmin = () =>
+  new ApiError(409, "last_admin", "This is the last enabled admin: make another user an admin before disabling, demoting or deleting it.");
+
+export interface AccountPatch {
+  disabled?: boolean;
+  roles?: string[];
+  /** null clears it. */
+  email?: string | null;
+  emailVerified?: boolean;
+  /** Must be a JSON object (checked here: it arrives unchecked from the request). */
+  metadata?: unknown;
+}
+
+/** The fields a patch may name, as the API spells them (for audit details and messages). */
+export type AccountField = "disabled" | "roles" | "email" | "email_verified" | "metadata";
+
+/** Why a role list is not acceptable, or undefined. */
+export function rolesProblem(roles: readonly unknown[]): string | undefined {
+  if (roles.length > MAX_ROLES) return `At most ${MAX_ROLES} roles.`;
+  if (roles.some((role) => typeof role !== "string" || !ROLE_PATTERN.test(role)))
+    return "Each role must be 1-32 characters of a-z, 0-9, '_' or '-'.";
+  return undefined;
+}
+
+/** Checks a role list (422 validation_failed) and returns it de-duplicated, in the order given. */
+export function validateRoles(roles: readonly unknown[], field = "roles"): string[] {
+  const problem = rolesProblem(roles);
+  if (problem) throw validationFailed([{ field, message: problem }]);
+  return [...new Set(roles as string[])];
+}
+
+function metadataProblem(metadata: unknown): string | undefined {
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return "Must be a JSON object.";
+  if (Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) return `Must be at most ${METADATA_MAX_BYTES} bytes as JSON.`;
+  return undefined;
+}
+
+/** Validates every field of a patch at once (all problems reported together) and normalises email and roles. */
+export function validatePatch(patch: AccountPatch): AccountPatch & { metadata?: Record<string, unknown> } {
+  const details: FieldError[] = [];
+  const normalized = { ...patch } as AccountPatch & { metadata?: Record<string, unknown> };
+  if (patch.roles !== undefined) {
+    const problem = rolesProblem(patch.roles);
+    if (problem) details.push({ field: "roles", message: problem });
+    else normalized.roles = [...new Set(patch.roles)];
+  }
+  if (patch.email !== undefined && patch.email !== null) {
+    normalized.email = normalizeEmail(patch.email);
+    const problem = emailError(normalized.email);
+    if (problem) details.push({ field: "email", message: problem });
+  }
+  if (patch.metadata !== undefined) {
+    const problem = metadataProblem(patch.metadata);
+    if (problem) details.push({ field: "metadata", message: problem });
+  }
+  if (details.length) throw validationFailed(details);
+  return normalized;
+}
+
+const isEnabledAdmin = (user: Pick<User, "disabled" | "roles">) => !user.disabled && user.roles.includes(ADMIN_ROLE);
+
+/** `roles` is a JSON array column: match the admin role inside it. */
+const hasAdminRole: SQL = sql`exists (select 1 from json_each(${users.roles}) where json_each.value = ${ADMIN_ROLE})`;
+
+/** True if any enabled user holds the admin role (`excludeId` left out of the count). */
+export function enabledAdminExists(db: Pick<Db, "select">, excludeId?: string): boolean {
+  const conditions = [eq(users.disabled, false), hasAdminRole];
+  if (excludeId !== undefined) conditions.push(ne(users.id, excludeId));
+  return db.select({ id: users.id }).from(users).where(and(...conditions)).limit(1).get() !== undefined;
+}
+
+/**
+ * The last-admin rule: an enabled admin may stop being one (disabled, demoted or deleted; `after` undefined
+ * means deleted) only while another enabled admin remains. Otherwise nobody could administer the instance.
+ */
+export function assertKeepsAnAdmin(db: Pick<Db, "select">, before: User, after: Pick<User, "disabled" | "roles"> | undefined): void {
+  if (!isEnabledAdmin(before)) return;
+  if (after !== undefined && isEnabledAdmin(after)) return;
+  if (!enabledAdminExists(db, before.id)) throw lastAdmin();
+}
+
+export function findUser(db: Pick<Db, "select">, id: string): User | undefined {
+  return db.select().from(users).where(eq(users.id, id)).get();
+}
+
+/**
+ * Applies a validated patch in one IMMEDIATE transaction, so the last-admin check and the write cannot be
+ * split by a concurrent change (from this server or from the CLI in another process). Returns the user before
+ * and after, and the fields whose values actually changed.
+ */
+export function updateAccount(db: Db, id: string, rawPatch: AccountPatch): { before: User; after: User; changed: AccountField[] } {
+  const patch = validatePatch(rawPatch);
+  return db.transaction(
+    (tx) => {
+      const before = findUser(tx, id);
+      if (!before) throw userNotFound();
+
+      const next = {
+        disabled: patch.disabled ?? before.disabled,
+        roles: patch.roles ?? before.roles,
+        email: patch.email === undefined ? before.email : patch.email,
+        emailVerified: patch.emailVerified ?? before.emailVerified,
+        metadata: patch.metadata ?? before.metadata,
+      };
+      // A new (or no) address has not been verified, unless the same request says it has.
+      if (next.email !== before.email && patch.emailVerified === undefined) next.emailVerified = false;
+      if (next.email === null) next.emailVerified = false;
+
+      const changed: AccountField[] = [];
+      if (next.disabled !== before.disabled) changed.push("disabled");
+      if (JSON.stringify(next.roles) !== JSON.stringify(before.roles)) changed.push("roles");
+      if (next.email !== before.email) changed.push("email");
+      if (next.emailVerified !== before.emailVerified) changed.push("email_verified");
+      if (JSON.stringify(next.metadata) !== JSON.stringify(before.metadata)) changed.push("metadata");
+      if (changed.length === 0) return { before, after: before, changed };
+
+      assertKeepsAnAdmin(tx, before, next);
+      if (next.email !== null && next.email !== before.email && tx.select({ id: users.id }).from(users).where(eq(users.email, next.email)).get())
+        throw new ApiError(409, "email_taken", "That email address is already registered.");
+
+      const after = tx
+        .update(users)
+        .set({ ...next, updatedAt: new Date() })
+        .where(eq(users.id, id))
+        .returning()
+        .get();
+      return { before, after, changed };
+    },
+    { behavior: "immediate" },
+  );
+}
+
+/** Deletes a user (sessions and API keys go with it: ON DELETE CASCADE), unless it is the last admin. */
+export function deleteAccount(db: Db, id: string): User {
+  return db.transaction(
+    (tx) => {
+      const user = findUser(tx, id);
+      if (!user) throw userNotFound();
+      assertKeepsAnAdmin(tx, user, undefined);
+      tx.delete(users).where(eq(users.id, id)).run();
+      return user;
+    },
+    { behavior: "immediate" },
+  );
+}
+
+export interface AccountQuery {
+  /** Case-insensitive substring of the username or the email. */
+  query?: string;
+  limit: number;
+  /** The id of the last user of the previous page. */
+  cursor?: string;
+}
+
+/** Oldest first: ids are UUIDv7, so id order is creation order and a cursor on id is stable. */
+export function listAccounts(db: Db, { query, limit, cursor }: AccountQuery): { users: User[]; nextCursor: string | null } {
+  const conditions: SQL[] = [];
+  const needle = query?.normalize("NFKC").toLowerCase();
+  if (needle) conditions.push(or(sql`instr(${users.username}, ${needle}) > 0`, sql`instr(coalesce(${users.email}, ''), ${needle}) > 0`)!);
+  if (cursor) conditions.push(gt(users.id, cursor));
+  const rows = db
+    .select()
+    .from(users)
+    .where(and(...conditions))
+    .orderBy(asc(users.id))
+    .limit(limit + 1)
+    .all();
+  const page = rows.slice(0, limit);
+  return { users: page, nextCursor: rows.length > limit ? page.at(-1)!.id : null };
+}

@@ -1,0 +1,84 @@
+import { Elysia, t } from "elysia";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { authGuard } from "../auth/guard";
+import type { SessionPrincipal } from "../sessions/service";
+import { ErrorBody, SESSION_SECURITY } from "../auth/model";
+import { AdminUser, CreateUserBody, ListUsersQuery, PatchUserBody, UserPage, UserParams } from "./model";
+import type { Actor, AdminService } from "./service";
+
+/** User administration for sessions whose user has the `admin` role (403 forbidden otherwise, before the body is read). */
+export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeof authGuard>; readClient: ClientInfoReader }) {
+  const { admin, guard, readClient } = deps;
+  const actor = (principal: SessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
+    userId: principal.userId,
+    username: principal.username,
+    ...readClient(request, server),
+  });
+
+  return new Elysia({ prefix: "/api/v1/admin", tags: ["admin"] })
+    .use(guard)
+    .get("/users", ({ query }) => admin.list(query), {
+      admin: true,
+      query: ListUsersQuery,
+      response: { 200: UserPage, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+      detail: { summary: "List users, oldest first, optionally filtered by a username or email substring (paginated)", security: SESSION_SECURITY },
+    })
+    .get("/users/:id", ({ params }) => admin.get(params.id), {
+      admin: true,
+      params: UserParams,
+      response: { 200: AdminUser, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+      detail: { summary: "One user (404 user_not_found)", security: SESSION_SECURITY },
+    })
+    .post(
+      "/users",
+      async ({ principal, body, request, server, set }) => {
+        const created = await admin.create(body, actor(principal, request, server));
+        set.status = 201;
+        return created;
+      },
+      {
+        admin: true,
+        body: CreateUserBody,
+        response: { 201: AdminUser, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        detail: { summary: "Create a user (works while registration is closed)", security: SESSION_SECURITY },
+      },
+    )
+    .patch(
+      "/users/:id",
+      ({ principal, params, body, request, server }) =>
+        admin.update(
+          params.id,
+          { disabled: body.disabled, roles: body.roles, email: body.email, emailVerified: body.email_verified, metadata: body.metadata },
+          actor(principal, request, server),
+        ),
+      {
+        admin: true,
+        params: UserParams,
+        body: PatchUserBody,
+        response: { 200: AdminUser, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        detail: {
+          summary: "Change a user's disabled flag, roles, email, email_verified or metadata",
+          description:
+            "Only the fields present change. `disabled: true` ends every session of the user at once and makes its API keys fail until it is enabled again. " +
+            "The last enabled admin cannot be disabled or lose the admin role (409 last_admin). A taken email is 409 email_taken.",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
+    .delete(
+      "/users/:id",
+      ({ principal, params, request, server, set }) => {
+        admin.delete(params.id, actor(principal, request, server));
+        set.status = 204;
+      },
+      {
+        admin: true,
+        params: UserParams,
+        response: { 204: t.Void(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        detail: {
+          summary: "Delete a user with its sessions and API keys (the last admin cannot be deleted: 409 last_admin)",
+          security: SESSION_SECURITY,
+        },
+      },
+    );
+}

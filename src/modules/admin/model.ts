@@ -1,0 +1,49 @@
+import { t } from "elysia";
+import { PageLimitQuery } from "../../http/pagination";
+
+export const AdminUser = t.Object(
+  {
+    id: t.String(),
+    username: t.String(),
+    email: t.Nullable(t.String()),
+    email_verified: t.Boolean(),
+    roles: t.Array(t.String()),
+    created_at: t.String({ format: "date-time" }),
+    disabled: t.Boolean(),
+    metadata: t.Record(t.String(), t.Unknown(), { description: "Free JSON object set by an admin; /validate returns it" }),
+    updated_at: t.String({ format: "date-time" }),
+  },
+  { description: "A user as an admin sees it" },
+);
+
+export const UserPage = t.Object({
+  users: t.Array(AdminUser),
+  next_cursor: t.Nullable(t.String({ description: "Pass as `cursor` for the next page; null on the last page" })),
+});
+
+export const ListUsersQuery = t.Object({
+  query: t.Optional(t.String({ maxLength: 254, description: "Case-insensitive substring of the username or the email" })),
+  limit: PageLimitQuery,
+  cursor: t.Optional(t.String({ maxLength: 64, description: "next_cursor of the previous page" })),
+});
+
+export const UserParams = t.Object({ id: t.String({ description: "The user's id" }) });
+
+const RolesField = t.Array(t.String(), { description: "Up to 32 roles of 1-32 characters from a-z 0-9 _ -; `admin` grants this API" });
+
+export const CreateUserBody = t.Object({
+  username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
+  password: t.String({ description: "At least PASSWORD_MIN_LENGTH characters, at most 1024 bytes, not a common password" }),
+  email: t.Optional(t.String({ description: "Stored lower-cased; unique" })),
+  roles: t.Optional(RolesField),
+  email_verified: t.Optional(t.Boolean({ description: "Default false; ignored without an email" })),
+});
+
+export const PatchUserBody = t.Object({
+  disabled: t.Optional(t.Boolean({ description: "true ends every session at once; API keys are refused while disabled" })),
+  roles: t.Optional(RolesField),
+  email: t.Optional(t.Nullable(t.String({ description: "null clears it; a new address is unverified unless email_verified says otherwise" }))),
+  email_verified: t.Optional(t.Boolean()),
+  // t.Unknown, checked by the service: Elysia would turn an array or a string into an object to fit a t.Record.
+  metadata: t.Optional(t.Unknown({ description: "A JSON object; replaces the whole metadata; at most 4096 bytes as JSON" })),
+});

@@ -1,0 +1,101 @@
+import type { Db } from "../../db/client";
+import type { User } from "../../db/schema";
+import type { ClientInfo } from "../../http/client-ip";
+import { pageLimit } from "../../http/pagination";
+import type { AuditLog } from "../audit/service";
+import type { SessionService } from "../sessions/service";
+import { toPublicUser, type PublicUser, type UserService } from "../users/service";
+import { deleteAccount, findUser, listAccounts, updateAccount, userNotFound, validateRoles, type AccountPatch } from "./accounts";
+
+export interface AdminUser extends PublicUser {
+  disabled: boolean;
+  metadata: Record<string, unknown>;
+  updated_at: string;
+}
+
+export function toAdminUser(user: User): AdminUser {
+  return { ...toPublicUser(user), disabled: user.disabled, metadata: user.metadata, updated_at: user.updatedAt.toISOString() };
+}
+
+/** The admin who acts, and from where: written to every audit row of an admin action. */
+export interface Actor extends ClientInfo {
+  userId: string;
+  username: string;
+}
+
+export interface NewUserByAdmin {
+  username: string;
+  password: string;
+  email?: string;
+  roles?: string[];
+  email_verified?: boolean;
+}
+
+/**
+ * User administration. The rules shared with the CLI (roles, metadata, last admin) live in accounts.ts;
+ * this adds what only a running server can do: drop cached sessions at once, and audit who did it.
+ * Audit rows name the account acted on as their user (so its owner sees them in /auth/events) and the
+ * acting admin in `detail.actor_id` / `detail.actor`.
+ */
+export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; audit: AuditLog }) {
+  const { db, users, sessions, audit } = deps;
+
+  const record = (event: "admin_user_created" | "admin_user_updated" | "admin_user_deleted", target: User, actor: Actor, detail: Record<string, unknown>) =>
+    audit.record({
+      event,
+      userId: target.id,
+      ip: actor.ip,
+      userAgent: actor.userAgent,
+      detail: { actor_id: actor.userId, actor: actor.username, username: target.username, ...detail },
+    });
+
+  return {
+    list(query: { query?: string; limit?: string; cursor?: string }) {
+      const page = listAccounts(db, { query: query.query, limit: pageLimit(query.limit), cursor: query.cursor });
+      return { users: page.users.map(toAdminUser), next_cursor: page.nextCursor };
+    },
+
+    get(id: string): AdminUser {
+      const user = findUser(db, id);
+      if (!user) throw userNotFound();
+      return toAdminUser(user);
+    },
+
+    async create(input: NewUserByAdmin, actor: Actor): Promise<AdminUser> {
+      const roles = validateRoles(input.roles ?? []);
+      const user = await users.create({
+        username: input.username,
+        password: input.password,
+        email: input.email ?? null,
+        roles,
+        emailVerified: input.email_verified ?? false,
+      });
+      record("admin_user_created", user, actor, { roles: user.roles, email_verified: user.emailVerified });
+      return toAdminUser(user);
+    },
+
+    /** Disabling ends every session at once (and drops them from the session cache); keys fail on their next use. */
+    update(id: string, patch: AccountPatch, actor: Actor): AdminUser {
+      const { before, after, changed } = updateAccount(db, id, patch);
+      if (changed.length === 0) return toAdminUser(after);
+      const sessionsEnded = after.disabled && !before.disabled ? sessions.revokeAllForUser(id) : 0;
+      // Names of the changed fields; values only where they are short and not personal (never metadata or email).
+      const detail: Record<string, unknown> = { changed };
+      if (changed.includes("disabled")) detail.disabled = after.disabled;
+      if (changed.includes("roles")) detail.roles = after.roles;
+      if (changed.includes("email_verified")) detail.email_verified = after.emailVerified;
+      if (sessionsEnded) detail.sessions_ended = sessionsEnded;
+      record("admin_user_updated", after, actor, detail);
+      return toAdminUser(after);
+    },
+
+    /** Sessions and API keys are deleted with the user (ON DELETE CASCADE); cached sessions are dropped too. */
+    delete(id: string, actor: Actor): void {
+      const user = deleteAccount(db, id);
+      sessions.revokeAllForUser(id);
+      record("admin_user_deleted", user, actor, {});
+    },
+  };
+}
+
+export type AdminService = ReturnType<typeof createAdminService>;
