@@ -1,8 +1,9 @@
 import { ConfigError, loadConfig } from "./config";
 import { migrate, openDatabase } from "./db/client";
 import { CliError, parseArgs } from "./cli/args";
+import { backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
-import { userAdd, userPasswd } from "./cli/user";
+import { userAdd, userDisable, userEnable, userList, userPasswd, userRoles } from "./cli/user";
 import { ApiError } from "./errors";
 import { serve } from "./server";
 import { VERSION } from "./version";
@@ -14,6 +15,11 @@ Usage:
   latchkey migrate                                  apply database migrations and exit
   latchkey user add <username> [--email E] [--admin]  create a user; password read from stdin
   latchkey user passwd <username>                   set a new password (stdin) and end the user's sessions
+  latchkey user list                                list users (username, email, roles, disabled, created)
+  latchkey user disable <username>                  refuse sign-in, end the user's sessions, suspend its API keys
+  latchkey user enable <username>                   allow sign-in again
+  latchkey user roles <username> admin,family       replace the user's roles ("" for none)
+  latchkey backup <file>                            consistent copy of the database, safe while the server runs
   latchkey healthcheck                              exit 0 if the local server answers /health with 200
   latchkey --version | --help
 
@@ -50,9 +56,16 @@ async function run(argv: string[]): Promise<number> {
       const parsed = parseArgs(args, ["email"]);
       if (sub === "add") await userAdd(config, parsed);
       else if (sub === "passwd") await userPasswd(config, parsed);
-      else throw new CliError("usage: latchkey user add|passwd <username>");
+      else if (sub === "list") userList(config, parsed);
+      else if (sub === "disable") userDisable(config, parsed);
+      else if (sub === "enable") userEnable(config, parsed);
+      else if (sub === "roles") userRoles(config, parsed);
+      else throw new CliError("usage: latchkey user add|passwd|list|disable|enable|roles ...; see latchkey --help");
       return 0;
     }
+    case "backup":
+      backup(config, parseArgs(rest, []));
+      return 0;
     default:
       throw new CliError(`unknown command "${command}"; see latchkey --help`);
   }
