@@ -1,5 +1,12 @@
 import { ApiError, OAuthError } from "../errors";
 
+/**
+ * Route-level `parse` declarations. parseBody (the global parser) does the work and runs first; these only tell
+ * the OpenAPI generator which content types a route takes (it lists none for a function parser).
+ */
+export const JSON_BODY = "json" as const;
+export const JSON_OR_FORM_BODY: ["json", "urlencoded"] = ["json", "urlencoded"];
+
 /** Largest request body accepted, checked before it is read in full where Content-Length allows. */
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -5,6 +5,7 @@ import type { SessionPrincipal } from "../sessions/service";
 import { ErrorBody, SESSION_SECURITY } from "../auth/model";
 import { AdminUser, CreateUserBody, ListUsersQuery, PatchUserBody, UserPage, UserParams } from "./model";
 import type { Actor, AdminService } from "./service";
+import { JSON_BODY } from "../../http/body";
 
 /** User administration for sessions whose user has the `admin` role (403 forbidden otherwise, before the body is read). */
 export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeof authGuard>; readClient: ClientInfoReader }) {
@@ -39,6 +40,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       {
         admin: true,
         body: CreateUserBody,
+        parse: JSON_BODY,
         response: { 201: AdminUser, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
         detail: { summary: "Create a user (works while registration is closed)", security: SESSION_SECURITY },
       },
@@ -55,6 +57,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         admin: true,
         params: UserParams,
         body: PatchUserBody,
+        parse: JSON_BODY,
         response: { 200: AdminUser, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
         detail: {
           summary: "Change a user's disabled flag, roles, email, email_verified or metadata",

@@ -74,11 +74,16 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
       return toAdminUser(user);
     },
 
-    /** Disabling ends every session at once (and drops them from the session cache); keys fail on their next use. */
+    /**
+     * Disabling ends every session at once; other changes (a demotion included) apply from the next request.
+     * API keys are never cached, so they follow on their next use.
+     */
     update(id: string, patch: AccountPatch, actor: Actor): AdminUser {
       const { before, after, changed } = updateAccount(db, id, patch);
       if (changed.length === 0) return toAdminUser(after);
       const sessionsEnded = after.disabled && !before.disabled ? sessions.revokeAllForUser(id) : 0;
+      // Roles, email and metadata reach protected routes from the session cache: drop it so they apply at once.
+      sessions.forgetUser(id);
       // Names of the changed fields; values only where they are short and not personal (never metadata or email).
       const detail: Record<string, unknown> = { changed };
       if (changed.includes("disabled")) detail.disabled = after.disabled;

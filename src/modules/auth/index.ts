@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { Delivery } from "../../delivery";
 import { ApiError, OAuthError } from "../../errors";
+import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "./guard";
@@ -49,6 +50,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       {
         secretCheck: true,
         body: RegisterBody,
+        parse: JSON_BODY,
         response: { 201: TokenResponse, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody },
         detail: { summary: "Create an account (when ALLOW_REGISTRATION=true) and sign in" },
       },
@@ -68,6 +70,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       {
         secretCheck: true,
         body: LoginBody,
+        parse: JSON_BODY,
         response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody },
         detail: { summary: "Sign in with a username or email and a password" },
       },
@@ -106,6 +109,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       {
         secretCheck: true,
         body: TokenRequestBody,
+        parse: JSON_OR_FORM_BODY,
         response: { 200: OAuthTokenResponse, 400: OAuthErrorBody, 429: ErrorBody },
         detail: {
           summary: "OAuth2 token endpoint: password and refresh_token grants (RFC 6749 §4.3, §6)",
@@ -126,6 +130,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       {
         secretCheck: true,
         body: RefreshBody,
+        parse: JSON_BODY,
         response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
         detail: { summary: "Rotate the refresh token and get a new access token" },
       },
@@ -172,6 +177,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         auth: true,
         secretCheck: true,
         body: PasswordChangeBody,
+        parse: JSON_BODY,
         response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody },
         detail: { summary: "Change the password; this session stays, every other session ends", security: SESSION_SECURITY },
       },

@@ -5,6 +5,7 @@ import type { authGuard } from "../auth/guard";
 import { ErrorBody, SESSION_SECURITY } from "../auth/model";
 import { CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
 import type { ApiKeyService } from "./service";
+import { JSON_BODY } from "../../http/body";
 
 /** API key management. Only a session of the key's own user may create, list or delete keys. */
 export function keyRoutes(deps: {
@@ -35,6 +36,7 @@ export function keyRoutes(deps: {
       {
         auth: true,
         body: CreateKeyBody,
+        parse: JSON_BODY,
         response: { 201: CreatedKey, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
         detail: { summary: "Create an API key (the secret is in this response only)", security: SESSION_SECURITY },
       },

@@ -95,6 +95,11 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     return found;
   }
 
+  /** Drops the user's cached sessions, so changed roles or a disabled flag are read again on the next request. */
+  function forgetUser(userId: string): void {
+    for (const [sessionId, entry] of cache) if (entry.principal.userId === userId) cache.delete(sessionId);
+  }
+
   function revoke(sessionId: string): void {
     db.delete(sessions).where(eq(sessions.id, sessionId)).run();
     cache.delete(sessionId);
@@ -217,16 +222,18 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     /** Ends every session of the user except `keepSessionId`; returns how many ended. */
     revokeOthers(userId: string, keepSessionId: string): number {
       const deleted = db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, keepSessionId))).run();
-      for (const [sessionId, entry] of cache) if (entry.principal.userId === userId && sessionId !== keepSessionId) cache.delete(sessionId);
+      forgetUser(userId);
       return changedRows(deleted);
     },
 
     /** Ends every session of a user (password set from the CLI, account disabled). */
     revokeAllForUser(userId: string): number {
       const ended = revokeAllSessionsOfUser(db, userId);
-      for (const [sessionId, entry] of cache) if (entry.principal.userId === userId) cache.delete(sessionId);
+      forgetUser(userId);
       return ended;
     },
+
+    forgetUser,
 
   };
 }

@@ -42,7 +42,10 @@ export function systemRoutes(db: Db) {
           },
           tags: [
             { name: "auth", description: "Accounts, sign-in and tokens" },
+            { name: "sessions", description: "Your signed-in sessions" },
             { name: "api keys", description: "Long-lived keys for scripts and services" },
+            { name: "admin", description: "User administration (role admin)" },
+            { name: "audit", description: "Security events" },
             { name: "system", description: "Health" },
           ],
           components: {
