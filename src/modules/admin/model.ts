@@ -1,14 +1,10 @@
 import { t } from "elysia";
 import { PageLimitQuery } from "../../http/pagination";
+import { UserBody } from "../auth/model";
 
 export const AdminUser = t.Object(
   {
-    id: t.String(),
-    username: t.String(),
-    email: t.Nullable(t.String()),
-    email_verified: t.Boolean(),
-    roles: t.Array(t.String()),
-    created_at: t.String({ format: "date-time" }),
+    ...UserBody.properties,
     disabled: t.Boolean(),
     metadata: t.Record(t.String(), t.Unknown(), { description: "Free JSON object set by an admin; /validate returns it" }),
     updated_at: t.String({ format: "date-time" }),

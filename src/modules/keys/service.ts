@@ -2,6 +2,7 @@ import { and, count, eq } from "drizzle-orm";
 import { sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { apiKeys, users } from "../../db/schema";
+import { principalUserColumns } from "../users/service";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
 import { createTokenBuckets } from "../../limits/token-bucket";
@@ -54,14 +55,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       scopes: apiKeys.scopes,
       expiresAt: apiKeys.expiresAt,
       lastUsedAt: apiKeys.lastUsedAt,
-      userId: users.id,
-      username: users.username,
-      email: users.email,
-      emailVerified: users.emailVerified,
-      roles: users.roles,
-      metadata: users.metadata,
-      createdAt: users.createdAt,
-      disabled: users.disabled,
+      ...principalUserColumns,
     })
     .from(apiKeys)
     .innerJoin(users, eq(users.id, apiKeys.userId))

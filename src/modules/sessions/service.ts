@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, ne, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
+import { principalUserColumns } from "../users/service";
 import { ApiError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
@@ -62,14 +63,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionId: sessions.id,
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
-      userId: users.id,
-      username: users.username,
-      email: users.email,
-      emailVerified: users.emailVerified,
-      roles: users.roles,
-      metadata: users.metadata,
-      createdAt: users.createdAt,
-      disabled: users.disabled,
+      ...principalUserColumns,
     })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))

@@ -41,6 +41,18 @@ function assertStrongPassword(password: string, context: { username: string; ema
   if (reason) throw new ApiError(422, "weak_password", reason, [{ field, message: reason }]);
 }
 
+/** The user columns every principal (session or API key) carries, for the one lookup a protected route makes. */
+export const principalUserColumns = {
+  userId: users.id,
+  username: users.username,
+  email: users.email,
+  emailVerified: users.emailVerified,
+  roles: users.roles,
+  metadata: users.metadata,
+  createdAt: users.createdAt,
+  disabled: users.disabled,
+};
+
 /** What clients may see of a user. */
 export interface PublicUser {
   id: string;
