@@ -96,14 +96,14 @@ export function createDelivery(config: Config) {
     assertSameOrigin(request: Request): void {
       if (!STATE_CHANGING.has(request.method)) return;
       if (request.headers.get("sec-fetch-site") === "cross-site") throw csrfRejected();
-      const origin = request.headers.get("origin") ?? refererOrigin(request.headers.get("referer"));
+      const origin = requestOrigin(request);
       if (!origin || !trustedOrigins.has(origin)) throw csrfRejected();
     },
 
     /** Cookie-mode login and register: refuse a foreign page that posts credentials (login CSRF). */
     assertNotCrossSite(request: Request): void {
       if (mode !== "cookie") return;
-      const origin = request.headers.get("origin") ?? refererOrigin(request.headers.get("referer"));
+      const origin = requestOrigin(request);
       if (request.headers.get("sec-fetch-site") === "cross-site" || (origin && !trustedOrigins.has(origin)))
         throw csrfRejected();
     },
@@ -145,6 +145,11 @@ export function createDelivery(config: Config) {
       out.cookie[config.refreshCookieName]!.set({ value: "", maxAge: 0, ...refreshCookie });
     },
   };
+}
+
+/** The Origin header, or lacking it (absent or empty), the origin of the Referer. */
+function requestOrigin(request: Request): string | undefined {
+  return request.headers.get("origin") || refererOrigin(request.headers.get("referer"));
 }
 
 function refererOrigin(referer: string | null): string | undefined {
