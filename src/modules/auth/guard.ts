@@ -51,7 +51,7 @@ export function authGuard(deps: {
     const presented = delivery.readAccessToken(request);
     if (!presented) throw unauthorized();
     if (presented.viaCookie) delivery.assertSameOrigin(request);
-    const claims = await accessTokens.verify(presented.token);
+    const claims = accessTokens.verify(presented.token);
     if (!claims) throw invalidToken();
     const principal = sessions.principal(claims.sid);
     if (!principal || principal.userId !== claims.sub) throw invalidToken();
