@@ -48,19 +48,21 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     ? createTokenBuckets(settings.rateLimit.requests, settings.rateLimit.periodSeconds * 1000)
     : undefined;
 
-  const byHash = db
+  // Two point lookups rather than one join: a join costs bun:sqlite ~10 µs per execution against ~1.5 µs for
+  // each of these (measured in bench/README.md), and this runs on every API-key request, uncached.
+  const keyByHash = db
     .select({
       keyId: apiKeys.id,
       keyHash: apiKeys.keyHash,
+      userId: apiKeys.userId,
       scopes: apiKeys.scopes,
       expiresAt: apiKeys.expiresAt,
       lastUsedAt: apiKeys.lastUsedAt,
-      ...principalUserColumns,
     })
     .from(apiKeys)
-    .innerJoin(users, eq(users.id, apiKeys.userId))
     .where(eq(apiKeys.keyHash, sql.placeholder("hash")))
     .prepare();
+  const userById = db.select(principalUserColumns).from(users).where(eq(users.id, sql.placeholder("id"))).prepare();
 
   function validate(input: NewApiKey): FieldError[] {
     const details: FieldError[] = [];
@@ -146,22 +148,23 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     authenticate(key: string): ApiKeyPrincipal {
       if (!isWellFormedApiKey(key)) throw invalidApiKey();
       const hash = sha256Hex(key);
-      const row = byHash.get({ hash });
+      const stored = keyByHash.get({ hash });
       const now = Date.now();
       // The lookup is by hash already; the constant-time compare keeps the check explicit (OWASP ASVS V11.2).
-      if (!row || !safeEqual(row.keyHash, hash) || row.disabled || (row.expiresAt && row.expiresAt.getTime() <= now))
-        throw invalidApiKey();
+      if (!stored || !safeEqual(stored.keyHash, hash) || (stored.expiresAt && stored.expiresAt.getTime() <= now)) throw invalidApiKey();
+      const user = userById.get({ id: stored.userId });
+      if (!user || user.disabled) throw invalidApiKey();
       if (quota) {
-        const decision = quota.take(row.keyId, now);
+        const decision = quota.take(stored.keyId, now);
         if (!decision.allowed)
           throw new ApiError(429, "rate_limited", "This API key is over its request quota.", undefined, {
             "Retry-After": String(decision.retryAfter),
           });
       }
-      if (!row.lastUsedAt || now - row.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS)
-        db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, row.keyId)).run();
-      const { keyHash: _hash, expiresAt: _expires, lastUsedAt: _lastUsed, disabled: _disabled, ...principal } = row;
-      return principal;
+      if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS)
+        db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)).run();
+      const { disabled: _disabled, ...identity } = user;
+      return { ...identity, keyId: stored.keyId, scopes: stored.scopes };
     },
   };
 }
