@@ -9,7 +9,7 @@ SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock t
 BUILD_FLAGS := --compile --minify \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
 
-.PHONY: build run test typecheck unit e2e bench clean migration
+.PHONY: build run test typecheck bench clean migration
 
 $(CURDIR)/.tools/node_modules/.bin/bun:
 	npm install --no-save --no-audit --no-fund --prefix $(CURDIR)/.tools bun@$(BUN_VERSION)
@@ -35,6 +35,12 @@ test: typecheck dist/latchkey
 	@mkdir -p .test-results
 	$(BUN) test --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
 	  $(BUN) test/support/summary.ts .test-results/junit.xml; exit $$status
+
+## Measure dist/latchkey against the ceiling (bench/README.md); BENCH_DURATION=2 BENCH_ROUNDS=1 for a quick look.
+bench: dist/latchkey
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; } || \
+	  { echo "make bench needs wrk: install it with your package manager (Debian: apt-get install wrk)"; exit 1; }
+	$(BUN) bench/run.ts
 
 ## Regenerate drizzle/ after editing src/db/schema.ts (NAME=short_description).
 migration: node_modules/.installed
