@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, statSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { copyFileSync, mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
@@ -485,6 +486,25 @@ describe("the binary and its CLI", () => {
       const lines = result.stderr.trim().split("\n");
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(variable);
+    }
+  });
+
+  test("migrate creates and migrates the database, and is idempotent", async () => {
+    const dataDir = tempDataDir();
+    try {
+      for (let run = 0; run < 2; run++) {
+        const result = await runCli(["migrate"], { DATA_DIR: dataDir });
+        expect(result.code).toBe(0);
+        expect(result.stdout).toContain("is up to date");
+      }
+      const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
+      const tables = (db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((row) => row.name);
+      const applied = (db.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number }).n;
+      db.close();
+      expect(tables).toEqual(expect.arrayContaining(["api_keys", "audit_events", "login_throttles", "refresh_tokens", "sessions", "users"]));
+      expect(applied).toBe(readdirSync(join(import.meta.dir, "../../drizzle")).filter((name) => name.endsWith(".sql")).length);
+    } finally {
+      removeDataDir(dataDir);
     }
   });
 
