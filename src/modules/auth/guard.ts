@@ -6,6 +6,8 @@ import { API_KEY_PREFIX } from "../keys/format";
 import type { ApiKeyPrincipal, ApiKeyService } from "../keys/service";
 import type { SessionPrincipal, SessionService } from "../sessions/service";
 
+type ResponseHeaders = Record<string, string | number | string[] | undefined>;
+
 export type SessionAuth = {
   kind: "session";
   principal: SessionPrincipal;
@@ -44,7 +46,7 @@ export function authGuard(deps: {
   // transform cannot add typed context, so it hands its result to resolve through the request object.
   const authenticated = new WeakMap<Request, Authenticated>();
 
-  async function authenticate(request: Request, headers: Record<string, string | number | string[] | undefined>): Promise<Authenticated> {
+  async function authenticate(request: Request, headers: ResponseHeaders): Promise<Authenticated> {
     const apiKey = presentedApiKey(request);
     if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey) };
 
@@ -60,31 +62,24 @@ export function authGuard(deps: {
     return { kind: "session", principal, tokenExp: claims.exp };
   }
 
+  /** Hooks for a route that needs a session (and, given `role`, that role). */
+  const sessionHooks = (role?: string) => ({
+    async transform({ request, set }: { request: Request; set: { headers: ResponseHeaders } }) {
+      const result = await authenticate(request, set.headers);
+      if (result.kind !== "session") throw sessionRequired();
+      if (role !== undefined && !result.principal.roles.includes(role)) throw forbidden();
+      authenticated.set(request, result);
+    },
+    resolve({ request }: { request: Request }) {
+      const { principal, tokenExp } = authenticated.get(request) as SessionAuth;
+      return { principal, tokenExp };
+    },
+  });
+
   return new Elysia({ name: "latchkey/auth-guard" }).macro({
-    auth: {
-      async transform({ request, set }) {
-        const result = await authenticate(request, set.headers);
-        if (result.kind !== "session") throw sessionRequired();
-        authenticated.set(request, result);
-      },
-      resolve({ request }) {
-        const { principal, tokenExp } = authenticated.get(request) as SessionAuth;
-        return { principal, tokenExp };
-      },
-    },
+    auth: sessionHooks(),
     /** A session whose user has the `admin` role; checked before the body is validated. */
-    admin: {
-      async transform({ request, set }) {
-        const result = await authenticate(request, set.headers);
-        if (result.kind !== "session") throw sessionRequired();
-        if (!result.principal.roles.includes("admin")) throw forbidden();
-        authenticated.set(request, result);
-      },
-      resolve({ request }) {
-        const { principal, tokenExp } = authenticated.get(request) as SessionAuth;
-        return { principal, tokenExp };
-      },
-    },
+    admin: sessionHooks("admin"),
     authOrApiKey: {
       async transform({ request, set }) {
         authenticated.set(request, await authenticate(request, set.headers));

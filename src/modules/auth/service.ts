@@ -6,7 +6,7 @@ import { PASSWORD_MAX_BYTES, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import { RefreshTokenReused, type SessionPrincipal, type SessionService } from "../sessions/service";
-import { toPublicUser, type PublicUser, type UserService } from "../users/service";
+import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
   allowRegistration: boolean;
@@ -27,9 +27,6 @@ export type LogoutScope = "current" | "others" | "global";
 
 export const invalidCredentials = () =>
   new ApiError(401, "invalid_credentials", "The username or password is incorrect.");
-
-/** The user fields every principal (session or API key) carries. */
-type UserIdentity = Pick<SessionPrincipal, "userId" | "username" | "email" | "emailVerified" | "roles" | "createdAt">;
 
 export function principalUser(principal: UserIdentity): PublicUser {
   return {

@@ -2,23 +2,16 @@ import { and, count, eq } from "drizzle-orm";
 import { sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { apiKeys, users } from "../../db/schema";
-import { principalUserColumns } from "../users/service";
+import { principalUserColumns, type UserIdentity } from "../users/service";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
 import { createTokenBuckets } from "../../limits/token-bucket";
 import { displayPrefix, generateApiKey, isWellFormedApiKey } from "./format";
 
 /** Who an API key acts for: the user's identity plus the key's own id and scopes. No session. */
-export interface ApiKeyPrincipal {
+export interface ApiKeyPrincipal extends UserIdentity {
   keyId: string;
   scopes: string[];
-  userId: string;
-  username: string;
-  email: string | null;
-  emailVerified: boolean;
-  roles: string[];
-  metadata: Record<string, unknown>;
-  createdAt: Date;
 }
 
 export interface ApiKeySettings {

@@ -1,25 +1,17 @@
 import { and, desc, eq, gt, isNull, lt, ne, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
-import { principalUserColumns } from "../users/service";
+import { principalUserColumns, type UserIdentity } from "../users/service";
 import { ApiError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
 
 /** Who a live session belongs to: everything a protected route needs, from one indexed lookup. */
-export interface SessionPrincipal {
+export interface SessionPrincipal extends UserIdentity {
   sessionId: string;
   sessionExpiresAt: number;
-  userId: string;
-  username: string;
-  email: string | null;
-  emailVerified: boolean;
-  roles: string[];
-  metadata: Record<string, unknown>;
-  createdAt: Date;
 }
 
-export type { ClientInfo } from "../../http/client-ip";
 
 export interface SessionSettings {
   refreshTokenTtl: number;

@@ -41,6 +41,17 @@ function assertStrongPassword(password: string, context: { username: string; ema
   if (reason) throw new ApiError(422, "weak_password", reason, [{ field, message: reason }]);
 }
 
+/** Who a request acts for, whatever authenticated it (a session or an API key). */
+export interface UserIdentity {
+  userId: string;
+  username: string;
+  email: string | null;
+  emailVerified: boolean;
+  roles: string[];
+  metadata: Record<string, unknown>;
+  createdAt: Date;
+}
+
 /** The user columns every principal (session or API key) carries, for the one lookup a protected route makes. */
 export const principalUserColumns = {
   userId: users.id,
