@@ -25,7 +25,12 @@ export function loadSecrets(config: Config): Secrets {
   const path = join(config.dataDir, JWT_SECRET_FILE);
   if (!existsSync(path)) {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    writeFileSync(path, `${randomToken(32)}\n`, { mode: 0o600, flag: "wx" });
+    try {
+      // "wx": if another process created it meanwhile, keep theirs.
+      writeFileSync(path, `${randomToken(32)}\n`, { mode: 0o600, flag: "wx" });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
   }
   chmodSync(path, 0o600);
   return deriveSecrets(readFileSync(path, "utf8").trim());
