@@ -2,6 +2,9 @@ import { Elysia } from "elysia";
 import type { Config } from "../config";
 
 const JSON_CSP = "default-src 'none'; frame-ancestors 'none'";
+/** The API docs page: its script and the spec from this server only; Scalar styles elements inline. */
+const DOCS_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'";
 
 /** Headers every response carries (OWASP Secure Headers Project / HTTP Headers Cheat Sheet). */
 export function securityHeaders(config: Config) {
@@ -12,7 +15,12 @@ export function securityHeaders(config: Config) {
     "content-security-policy": JSON_CSP,
   };
   if (config.secureCookies) headers["strict-transport-security"] = "max-age=31536000; includeSubDomains";
-  return new Elysia({ name: "latchkey/security-headers" }).headers(headers);
+  // Set per request rather than with .headers(): Elysia's defaults would override a per-route CSP.
+  return new Elysia({ name: "latchkey/security-headers" }).onRequest(({ request, set }) => {
+    Object.assign(set.headers, headers);
+    // A cheap suffix test first: this runs on every request.
+    if (request.url.endsWith("/docs") && new URL(request.url).pathname === "/docs") set.headers["content-security-policy"] = DOCS_CSP;
+  });
 }
 
 const PREFLIGHT_HEADERS = "authorization, content-type, token, x-api-key";

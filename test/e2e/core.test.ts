@@ -407,6 +407,11 @@ describe("registration gate, validation and bad input", () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('src="/docs/scalar.js"');
+    // The page's own policy lets its script and spec load from this server, and nothing from elsewhere.
+    const policy = page.headers.get("content-security-policy")!;
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).toContain("connect-src 'self'");
+    expect(policy).not.toContain("http");
     expect(html).not.toMatch(/https?:\/\/(cdn|unpkg)/);
     const script = await fetch(`${open.url}/docs/scalar.js`);
     expect(script.status).toBe(200);
