@@ -1,0 +1,336 @@
+/**
+ * Issue 2's contract for the binary itself: --version/--help, configuration errors, the user and healthcheck
+ * subcommands against a running server, signals, a binary copied alone into an empty folder, and the API docs.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { copyFileSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { AUTH, credential, send, waitFor, type Reply } from "../support/client";
+import { spawnServer } from "../support/process";
+import { BINARY, freePort, removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
+
+const PASSWORD = "correct horse battery";
+const NEW_PASSWORD = "a different long passphrase";
+const PACKAGE_VERSION: string = (await Bun.file(resolve(import.meta.dir, "../../package.json")).json()).version;
+
+function expectError(reply: Reply, status: number, code: string) {
+  expect({ status: reply.status, error: reply.body?.error }).toEqual({ status, error: code });
+}
+
+describe("latchkey --version and --help", () => {
+  test("--version prints the version and exits 0", async () => {
+    const result = await runCli(["--version"], {});
+    expect(result).toEqual({ code: 0, stdout: `${PACKAGE_VERSION}\n`, stderr: "" });
+  });
+
+  test("--help lists every subcommand and exits 0", async () => {
+    const result = await runCli(["--help"], {});
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
+    for (const usage of ["serve", "migrate", "user add <username>", "--email", "--admin", "user passwd <username>", "healthcheck", "--version", "--help"])
+      expect(result.stdout).toContain(usage);
+  });
+});
+
+describe("configuration errors", () => {
+  // [environment, variable named, a word of the accepted values]
+  const cases: [Record<string, string>, string, RegExp][] = [
+    [{ TOKEN_DELIVERY: "x" }, "TOKEN_DELIVERY", /bearer.*header.*cookie/],
+    [{ ALLOW_REGISTRATION: "yes please" }, "ALLOW_REGISTRATION", /true.*false/],
+    [{ ACCESS_TOKEN_TTL: "abc" }, "ACCESS_TOKEN_TTL", /\b1h\b/],
+    [{ REFRESH_TOKEN_TTL: "forever" }, "REFRESH_TOKEN_TTL", /\b30d\b/],
+    [{ PORT: "70000" }, "PORT", /65535/],
+    [{ JWT_SECRET: "x".repeat(31) }, "JWT_SECRET", /32/],
+    [{ JWT_SECRET: "é".repeat(15) + "x" }, "JWT_SECRET", /32/], // 16 characters, 31 bytes
+  ];
+
+  test.each(cases.map(([env, variable, accepted]) => [Object.entries(env)[0]!.join("="), env, variable, accepted] as const))(
+    "%s stops the start with exit 2 and one line naming the variable",
+    async (_label, env, variable, accepted) => {
+      const dataDir = tempDataDir();
+      try {
+        const result = await runCli(["serve"], { DATA_DIR: dataDir, PORT: String(freePort()), HOST: "127.0.0.1", ...env });
+        expect(result.code).toBe(2);
+        expect(result.stdout).toBe("");
+        const lines = result.stderr.trimEnd().split("\n");
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toContain(variable);
+        expect(lines[0]).toMatch(accepted);
+        expect(result.stderr).not.toMatch(/^\s+at /m);
+        // Refused before anything was written.
+        expect(readdirSync(dataDir)).toEqual([]);
+      } finally {
+        removeDataDir(dataDir);
+      }
+    },
+  );
+});
+
+describe("user add, user passwd and healthcheck against a running server with registration closed", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ RATE_LIMIT: "off", ALLOW_REGISTRATION: "false" });
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  const login = (name: string, password: string) => send(server.url, "POST", `${AUTH}/login`, { json: { username: name, password } });
+
+  test("the server says on start what it serves, and registration is closed", async () => {
+    const line = server.output().split("\n").find((entry) => entry.includes(" listening on "))!;
+    expect(line).toContain(PACKAGE_VERSION);
+    expect(line).toContain(`127.0.0.1:${server.port}`);
+    expect(line).toContain("bearer");
+    expect(line).toContain("registration closed");
+    expect(line).toContain(server.dataDir);
+    expectError(await send(server.url, "POST", `${AUTH}/register`, { json: { username: "alice", password: PASSWORD } }), 403, "registration_disabled");
+  });
+
+  test("user add alice --email a@x.io --admin takes the password from stdin; alice can then sign in as admin", async () => {
+    const added = await runCli(["user", "add", "alice", "--email", "a@x.io", "--admin"], { DATA_DIR: server.dataDir }, `${PASSWORD}\n`);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toContain("alice");
+    expect(added.stdout + added.stderr).not.toContain(PASSWORD);
+
+    for (const name of ["alice", "A@X.IO"]) {
+      const reply = await login(name, PASSWORD);
+      expect(reply.status).toBe(200);
+      expect(reply.body.user).toMatchObject({ username: "alice", email: "a@x.io" });
+      expect(reply.body.user.roles).toContain("admin");
+    }
+    // The trailing newline was not part of the password.
+    expectError(await login("alice", `${PASSWORD}\n`), 401, "invalid_credentials");
+
+    const plain = await runCli(["user", "add", "bob"], { DATA_DIR: server.dataDir }, PASSWORD);
+    expect(plain.code).toBe(0);
+    const bob = await login("bob", PASSWORD);
+    expect(bob.status).toBe(200);
+    expect(bob.body.user.roles).toEqual([]);
+  });
+
+  test("user add refuses a taken name and an invalid password with exit 1 and one line", async () => {
+    for (const [args, stdin] of [
+      [["user", "add", "alice"], `${PASSWORD}\n`],
+      [["user", "add", "carol"], "short\n"],
+      [["user", "add", "-bad-name"], `${PASSWORD}\n`],
+    ] as const) {
+      const result = await runCli([...args], { DATA_DIR: server.dataDir }, stdin);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+      expect(result.stdout + result.stderr).not.toContain(stdin.trim());
+    }
+    expectError(await login("carol", "short"), 401, "invalid_credentials");
+  });
+
+  test("user passwd changes the password and ends every session of the user", async () => {
+    const first = await login("alice", PASSWORD);
+    const second = await login("a@x.io", PASSWORD);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    // Warm the server's session cache, which the CLI (another process) cannot invalidate directly.
+    expect((await send(server.url, "GET", `${AUTH}/me`, { headers: credential("bearer", first.body.access_token) })).status).toBe(200);
+
+    const passwd = await runCli(["user", "passwd", "alice"], { DATA_DIR: server.dataDir }, `${NEW_PASSWORD}\n`);
+    expect(passwd.code).toBe(0);
+    expect(passwd.stdout + passwd.stderr).not.toContain(NEW_PASSWORD);
+
+    for (const session of [first, second]) {
+      const refresh = await send(server.url, "POST", `${AUTH}/refresh`, { json: { refresh_token: session.body.refresh_token } });
+      expectError(refresh, 401, "invalid_refresh_token");
+      // The server trusts a looked-up session for at most 1 s.
+      const me = await waitFor(
+        () => send(server.url, "GET", `${AUTH}/me`, { headers: credential("bearer", session.body.access_token) }),
+        (reply) => reply.status !== 200,
+      );
+      expectError(me, 401, "invalid_token");
+    }
+    expectError(await login("alice", PASSWORD), 401, "invalid_credentials");
+    expect((await login("alice", NEW_PASSWORD)).status).toBe(200);
+
+    const unknown = await runCli(["user", "passwd", "nobody-here"], { DATA_DIR: server.dataDir }, `${NEW_PASSWORD}\n`);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+
+  test("healthcheck exits 0 against the running server (HOST given or the 0.0.0.0 default)", async () => {
+    const withHost = await runCli(["healthcheck"], { PORT: String(server.port), HOST: "127.0.0.1" });
+    expect(withHost.code).toBe(0);
+    const defaultHost = await runCli(["healthcheck"], { PORT: String(server.port) });
+    expect(defaultHost.code).toBe(0);
+  });
+
+  test("healthcheck exits 1 when nothing listens", async () => {
+    const result = await runCli(["healthcheck"], { PORT: String(freePort()), HOST: "127.0.0.1" });
+    expect(result.code).toBe(1);
+  });
+});
+
+describe("signals", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    test(`${signal}: the server stops listening and exits 0`, async () => {
+      const server = await startServer({ RATE_LIMIT: "off" });
+      try {
+        expect((await fetch(`${server.url}/health`)).status).toBe(200);
+        server.proc.kill(signal);
+        expect(await server.proc.exited).toBe(0);
+        expect(server.output()).not.toMatch(/^\s+at /m);
+        let refused = false;
+        try {
+          await fetch(`${server.url}/health`);
+        } catch {
+          refused = true;
+        }
+        expect(refused).toBe(true);
+      } finally {
+        server.proc.kill("SIGKILL");
+        removeDataDir(server.dataDir);
+      }
+    });
+  }
+});
+
+describe("a binary copied alone into an empty folder", () => {
+  test("starts with cwd = that folder and no DATA_DIR, creates ./data, migrates, serves, and ignores a .env there", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "latchkey-alone-"));
+    try {
+      const binary = join(folder, "latchkey");
+      copyFileSync(BINARY, binary);
+      // The binary is built not to read .env from where it runs: this file must change nothing.
+      writeFileSync(join(folder, ".env"), "TOKEN_DELIVERY=cookie\nALLOW_REGISTRATION=false\nDATA_DIR=/nonexistent/elsewhere\n");
+      const port = freePort();
+      const server = await spawnServer([binary], {
+        cwd: folder,
+        env: { PATH: "/usr/bin:/bin", HOST: "127.0.0.1", PORT: String(port), ALLOW_REGISTRATION: "true", RATE_LIMIT: "off" },
+      });
+      let code: number;
+      try {
+        const dataDir = join(folder, "data");
+        expect(server.output()).toContain(dataDir);
+        expect(server.output()).toContain("bearer");
+        const base = `http://127.0.0.1:${port}`;
+        const health = await send(base, "GET", "/health");
+        expect(health.status).toBe(200);
+        expect(health.body).toEqual({ status: "ok" });
+        // Registration works: the migrations ran from inside the binary.
+        const registered = await send(base, "POST", `${AUTH}/register`, { json: { username: "lonely", password: PASSWORD } });
+        expect(registered.status).toBe(201);
+        expect(typeof registered.body.access_token).toBe("string");
+        expect(statSync(join(dataDir, "latchkey.db")).isFile()).toBe(true);
+        expect(statSync(join(dataDir, "jwt_secret")).mode & 0o777).toBe(0o600);
+      } finally {
+        code = await server.stop();
+      }
+      expect(code).toBe(0);
+      expect(readdirSync(folder).sort()).toEqual([".env", "data", "latchkey"]);
+
+      const db = new Database(join(folder, "data", "latchkey.db"), { readonly: true });
+      try {
+        const tables = (db.query("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name);
+        expect(tables).toEqual(expect.arrayContaining(["users", "sessions", "refresh_tokens"]));
+        const applied = (db.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number }).n;
+        const journal = await Bun.file(resolve(import.meta.dir, "../../drizzle/meta/_journal.json")).json();
+        expect(applied).toBe(journal.entries.length);
+        expect(db.query("SELECT journal_mode FROM pragma_journal_mode").get()).toEqual({ journal_mode: "wal" });
+      } finally {
+        db.close();
+      }
+    } finally {
+      removeDataDir(folder);
+    }
+  });
+});
+
+describe("API docs", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ RATE_LIMIT: "off" });
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  test("/docs is HTML that loads the docs UI from /docs/scalar.js, served by the binary itself", async () => {
+    const page = await fetch(`${server.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    const html = await page.text();
+    expect(html).toMatch(/<script[^>]*\ssrc="\/docs\/scalar\.js"/);
+    // Nothing is fetched from another host.
+    for (const [, url] of html.matchAll(/\s(?:src|href)="([^"]*)"/g)) expect(url).not.toMatch(/^(https?:)?\/\//);
+    // A browser obeys the page's Content-Security-Policy: it must let the page load its script and inline
+    // styles from this server and fetch /docs/json, or the docs render blank.
+    const policy = new Map(
+      (page.headers.get("content-security-policy") ?? "")
+        .split(";")
+        .map((directive) => directive.trim().split(/\s+/))
+        .filter(([name]) => name)
+        .map(([name, ...sources]) => [name!.toLowerCase(), sources] as const),
+    );
+    const allows = (directive: string, source: string) => {
+      const sources = policy.get(directive) ?? policy.get("default-src");
+      return sources === undefined || sources.includes(source) || sources.includes("*");
+    };
+    expect({ script: allows("script-src", "'self'"), connect: allows("connect-src", "'self'"), style: allows("style-src", "'unsafe-inline'") }).toEqual({
+      script: true,
+      connect: true,
+      style: true,
+    });
+
+    const script = await fetch(`${server.url}/docs/scalar.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toContain("javascript");
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+  });
+
+  test("/docs/json is an OpenAPI 3 document with every route, its schemas, and the bearer and cookie schemes", async () => {
+    const response = await fetch(`${server.url}/docs/json`);
+    expect(response.status).toBe(200);
+    const spec = (await response.json()) as any;
+    expect(spec.openapi).toMatch(/^3\.\d+\.\d+$/);
+    expect(spec.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
+    expect(spec.components.securitySchemes.cookie).toMatchObject({ type: "apiKey", in: "cookie", name: "latchkey_access" });
+
+    const routes: [string, string, string, boolean][] = [
+      ["/api/v1/auth/register", "post", "201", false],
+      ["/api/v1/auth/login", "post", "200", false],
+      ["/api/v1/auth/token", "post", "200", false],
+      ["/api/v1/auth/refresh", "post", "200", false],
+      ["/api/v1/auth/logout", "post", "200", true],
+      ["/api/v1/auth/me", "get", "200", true],
+      ["/api/v1/auth/validate", "get", "200", true],
+      ["/health", "get", "200", false],
+    ];
+    for (const [path, method, success, authenticated] of routes) {
+      const operation = spec.paths[path]?.[method];
+      expect(operation).toBeDefined();
+      expect(operation.responses[success]?.content?.["application/json"]?.schema).toBeDefined();
+      if (authenticated) {
+        const schemes = (operation.security as Record<string, unknown>[]).flatMap((requirement) => Object.keys(requirement));
+        expect(schemes).toEqual(expect.arrayContaining(["bearer", "cookie"]));
+        expect(operation.responses["401"]).toBeDefined();
+      }
+    }
+    const bodyOf = (path: string) => spec.paths[path].post.requestBody.content;
+    expect(Object.keys(bodyOf("/api/v1/auth/register"))).toEqual(["application/json"]);
+    expect(Object.keys(bodyOf("/api/v1/auth/register")["application/json"].schema.properties).sort()).toEqual(["email", "password", "username"]);
+    expect(Object.keys(bodyOf("/api/v1/auth/login")["application/json"].schema.properties)).toEqual(
+      expect.arrayContaining(["username", "password"]),
+    );
+    expect(Object.keys(bodyOf("/api/v1/auth/token")).sort()).toEqual(["application/json", "application/x-www-form-urlencoded"]);
+    expect(bodyOf("/api/v1/auth/refresh")["application/json"].schema.properties.refresh_token).toBeDefined();
+    for (const [path, code] of [
+      ["/api/v1/auth/register", "403"],
+      ["/api/v1/auth/register", "409"],
+      ["/api/v1/auth/register", "422"],
+      ["/api/v1/auth/login", "401"],
+      ["/api/v1/auth/token", "400"],
+      ["/api/v1/auth/refresh", "401"],
+    ] as const)
+      expect(spec.paths[path].post.responses[code]).toBeDefined();
+  });
+});
