@@ -57,7 +57,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .use(securityHeaders(config))
     .use(cors(config))
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
-    .use(systemRoutes(db))
+    .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))

@@ -38,6 +38,19 @@ describe("brute-force limits per (account, IP) and per account", () => {
     expect((await login(server, "victim", PASSWORD, from("203.0.113.1"))).status).toBe(429);
     // ...while the owner's own address is untouched.
     expect((await login(server, "victim", PASSWORD, from("198.51.100.7"))).status).toBe(200);
+    // Both refusals are in the victim's audit trail, with the attacker's address.
+    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    try {
+      const rows = db
+        .query("SELECT a.event, a.ip, a.detail FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.username = 'victim' AND a.event = 'rate_limited' ORDER BY a.id")
+        .all();
+      expect(rows).toEqual([
+        { event: "rate_limited", ip: "203.0.113.1", detail: '{"scope":"account"}' },
+        { event: "rate_limited", ip: "203.0.113.1", detail: '{"scope":"account"}' },
+      ]);
+    } finally {
+      db.close();
+    }
   });
 
   test("a throttled unknown name answers exactly like a throttled real account", async () => {

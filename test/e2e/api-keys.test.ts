@@ -198,6 +198,20 @@ describe("API key storage and revocation", () => {
     expect(await limited.json()).toMatchObject({ error: "rate_limited" });
   });
 
+  test("creating and deleting a key are audited with the key's id, never its secret", async () => {
+    const { api_key, key_id } = await newKey("audited");
+    expect((await session.request("DELETE", `/api/v1/auth/keys/${key_id}`)).status).toBe(204);
+    const rows = db
+      .query("SELECT a.event, a.detail FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.username = 'carol' AND a.event LIKE 'key_%' AND a.detail LIKE ? ORDER BY a.id")
+      .all(`%${key_id}%`) as { event: string; detail: string }[];
+    expect(rows.map((row) => [row.event, JSON.parse(row.detail)])).toEqual([
+      ["key_created", { key_id, name: "audited" }],
+      ["key_deleted", { key_id }],
+    ]);
+    expect(server.output()).toContain(`"event":"key_created"`);
+    expect(server.output()).not.toContain(api_key);
+  });
+
   test("disabling the user makes the key fail on the very next request", async () => {
     const { api_key } = await newKey("until-disabled");
     expect((await withKey(server, api_key)).status).toBe(200);

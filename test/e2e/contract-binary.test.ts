@@ -8,8 +8,7 @@ import { copyFileSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AUTH, credential, send, waitFor, type Reply } from "../support/client";
-import { spawnServer } from "../support/process";
-import { BINARY, freePort, removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
+import { BINARY, freePort, removeDataDir, runCli, spawnServer, startServer, tempDataDir, type RunningServer } from "../support/server";
 
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a different long passphrase";
@@ -125,6 +124,8 @@ describe("user add, user passwd and healthcheck against a running server with re
       expect(result.stdout + result.stderr).not.toContain(stdin.trim());
     }
     expectError(await login("carol", "short"), 401, "invalid_credentials");
+    // With registration closed, /register says nothing about which names exist.
+    expectError(await send(server.url, "POST", `${AUTH}/register`, { json: { username: "alice", password: PASSWORD } }), 403, "registration_disabled");
   });
 
   test("user passwd changes the password and ends every session of the user", async () => {
@@ -191,6 +192,68 @@ describe("signals", () => {
       }
     });
   }
+});
+
+describe("latchkey migrate", () => {
+  test("creates the database with every table, applies every migration once, and is idempotent", async () => {
+    const dataDir = tempDataDir();
+    try {
+      for (let run = 0; run < 2; run++) {
+        const result = await runCli(["migrate"], { DATA_DIR: dataDir });
+        expect(result.code).toBe(0);
+        expect(result.stdout).toContain("is up to date");
+      }
+      const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
+      try {
+        const tables = (db.query("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name);
+        expect(tables).toEqual(expect.arrayContaining(["api_keys", "audit_events", "login_throttles", "refresh_tokens", "sessions", "users"]));
+        const applied = (db.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number }).n;
+        const journal = await Bun.file(resolve(import.meta.dir, "../../drizzle/meta/_journal.json")).json();
+        expect(applied).toBe(journal.entries.length);
+      } finally {
+        db.close();
+      }
+    } finally {
+      removeDataDir(dataDir);
+    }
+  });
+});
+
+describe("ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME", () => {
+  test("rename both cookies: they are set, read, rotated and cleared under the configured names", async () => {
+    const server = await startServer({
+      TOKEN_DELIVERY: "cookie",
+      ALLOW_REGISTRATION: "true",
+      RATE_LIMIT: "off",
+      ACCESS_COOKIE_NAME: "sso_at",
+      REFRESH_COOKIE_NAME: "sso_rt",
+    });
+    try {
+      const origin = `http://localhost:${server.port}`;
+      const registered = await send(server.url, "POST", `${AUTH}/register`, { json: { username: "renamed", password: PASSWORD }, headers: { origin } });
+      expect(registered.status).toBe(201);
+      expect(Object.keys(registered.cookies).sort()).toEqual(["sso_at", "sso_rt"]);
+      const access = registered.cookies.sso_at!.value;
+      const refresh = registered.cookies.sso_rt!.value;
+      expect(registered.cookies.sso_rt!.attributes.path).toBe("/api/v1/auth");
+
+      expect((await send(server.url, "GET", `${AUTH}/me`, { headers: { cookie: `sso_at=${access}` } })).status).toBe(200);
+      // The default names mean nothing on this instance.
+      expectError(await send(server.url, "GET", `${AUTH}/me`, { headers: { cookie: `latchkey_access=${access}` } }), 401, "unauthorized");
+
+      const refreshed = await send(server.url, "POST", `${AUTH}/refresh`, { json: {}, headers: { origin, cookie: `sso_rt=${refresh}` } });
+      expect(refreshed.status).toBe(200);
+      expect(Object.keys(refreshed.cookies).sort()).toEqual(["sso_at", "sso_rt"]);
+
+      const loggedOut = await send(server.url, "POST", `${AUTH}/logout`, { headers: { origin, cookie: `sso_at=${refreshed.cookies.sso_at!.value}` } });
+      expect(loggedOut.status).toBe(200);
+      expect(loggedOut.cookies.sso_at!.attributes["max-age"]).toBe("0");
+      expect(loggedOut.cookies.sso_rt!.attributes["max-age"]).toBe("0");
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
 });
 
 describe("a binary copied alone into an empty folder", () => {

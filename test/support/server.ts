@@ -5,12 +5,6 @@ import { join, resolve } from "node:path";
 /** The binary under test; `make test` builds it before running the suite. LATCHKEY_BINARY points elsewhere. */
 export const BINARY = process.env.LATCHKEY_BINARY ?? resolve(import.meta.dir, "../../dist/latchkey");
 
-/** Servers still running when the test process exits (a test failed before stopping its server) are killed. */
-const running = new Set<Bun.Subprocess>();
-process.on("exit", () => {
-  for (const proc of running) proc.kill("SIGKILL");
-});
-
 export function freePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = probe.port;
@@ -22,29 +16,32 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), "latchkey-test-"));
 }
 
-export interface RunningServer {
-  url: string;
-  port: number;
-  dataDir: string;
+/** Processes still running when the test process exits (a test failed before stopping them) are killed. */
+const running = new Set<Bun.Subprocess>();
+process.on("exit", () => {
+  for (const proc of running) proc.kill("SIGKILL");
+});
+
+export interface SpawnedServer {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the process printed so far (stdout and stderr). */
   output(): string;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number>;
+  /** Sends `signal` (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+export interface RunningServer extends SpawnedServer {
+  url: string;
+  port: number;
+  dataDir: string;
 }
 
 /**
- * Starts dist/latchkey on a free loopback port with its own DATA_DIR and resolves once it printed its
- * "listening" line (rejects with its output if it exits first).
+ * Runs `command` with exactly the environment given in `cwd`, and resolves once it printed its "listening"
+ * line (rejects with its output if it exits first).
  */
-export async function startServer(env: Record<string, string> = {}, dataDir = tempDataDir()): Promise<RunningServer> {
-  const port = freePort();
-  const proc = Bun.spawn([BINARY, "serve"], {
-    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+export async function spawnServer(command: string[], options: { cwd?: string; env: Record<string, string> }): Promise<SpawnedServer> {
+  const proc = Bun.spawn(command, { cwd: options.cwd, env: options.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   running.add(proc);
   void proc.exited.then(() => running.delete(proc));
   let output = "";
@@ -60,21 +57,27 @@ export async function startServer(env: Record<string, string> = {}, dataDir = te
   void pump(proc.stdout);
   void pump(proc.stderr);
   const exited = proc.exited.then((code) => {
-    throw new Error(`latchkey exited with ${code} before listening:\n${output}`);
+    throw new Error(`${command[0]} exited with ${code} before listening:\n${output}`);
   });
   await Promise.race([ready, exited]);
   exited.catch(() => {});
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    dataDir,
     proc,
     output: () => output,
-    async stop() {
-      proc.kill("SIGTERM");
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      proc.kill(signal);
       return proc.exited;
     },
   };
+}
+
+/** Starts dist/latchkey on a free loopback port with its own DATA_DIR. */
+export async function startServer(env: Record<string, string> = {}, dataDir = tempDataDir()): Promise<RunningServer> {
+  const port = freePort();
+  const server = await spawnServer([BINARY, "serve"], {
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, ...env },
+  });
+  return { ...server, url: `http://127.0.0.1:${port}`, port, dataDir };
 }
 
 export function removeDataDir(dataDir: string): void {

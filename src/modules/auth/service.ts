@@ -57,14 +57,20 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
    * Checks a password behind the limiter: refused while throttled, counted when wrong, reset when right.
    * `account` is what the client typed, so an unknown name is throttled exactly like a known one.
    */
-  async function checkPassword(account: string, password: string, passwordHash: string | undefined, client: ClientInfo): Promise<boolean> {
+  async function checkPassword(
+    account: string,
+    password: string,
+    user: { id: string; passwordHash: string } | undefined,
+    client: ClientInfo,
+  ): Promise<boolean> {
     try {
       limiter.assertAccountOpen(account, client.ip);
     } catch (error) {
-      audit.record({ event: "rate_limited", ...client, detail: { scope: "account" } });
+      // Recorded against the user when the name exists, so its owner sees the attack in /auth/events.
+      audit.record({ event: "rate_limited", userId: user?.id ?? null, ...client, detail: { scope: "account" } });
       throw error;
     }
-    const valid = passwordHash === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, passwordHash);
+    const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
     if (valid) limiter.recordSuccess(account, client.ip);
     else limiter.recordFailure(account, client.ip);
     return valid;
@@ -86,7 +92,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async login(login: string, password: string, client: ClientInfo): Promise<IssuedTokens> {
       assertPasswordSize(password, "password");
       const user = users.findByLogin(login);
-      if (!(await checkPassword(login, password, user?.passwordHash, client))) {
+      if (!(await checkPassword(login, password, user, client))) {
         audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
         throw invalidCredentials();
       }
@@ -129,7 +135,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       assertPasswordSize(currentPassword, "current_password");
       assertPasswordSize(newPassword, "new_password");
       const user = users.findById(principal.userId);
-      if (!user || !(await checkPassword(principal.username, currentPassword, user.passwordHash, client)))
+      if (!user || !(await checkPassword(principal.username, currentPassword, user, client)))
         throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
       await users.setPassword(user, newPassword, "new_password");
       const ended = sessions.revokeOthers(user.id, principal.sessionId);

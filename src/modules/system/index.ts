@@ -6,7 +6,8 @@ import { VERSION } from "../../version";
 // The docs UI ships inside the binary: /docs must work with no internet access.
 import scalarBundle from "../../../node_modules/@scalar/api-reference/dist/browser/standalone.js" with { type: "file" };
 
-export function systemRoutes(db: Db) {
+/** Health and the API docs; `accessCookieName` names the cookie scheme as this instance is configured. */
+export function systemRoutes(db: Db, accessCookieName: string) {
   return new Elysia({ tags: ["system"] })
     .get(
       "/health",
@@ -46,7 +47,7 @@ export function systemRoutes(db: Db) {
           components: {
             securitySchemes: {
               bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Authorization: Bearer <access token> (every mode; header mode also reads a `token` header)" },
-              cookie: { type: "apiKey", in: "cookie", name: "latchkey_access", description: "TOKEN_DELIVERY=cookie (name set by ACCESS_COOKIE_NAME)" },
+              cookie: { type: "apiKey", in: "cookie", name: accessCookieName, description: "TOKEN_DELIVERY=cookie (name set by ACCESS_COOKIE_NAME)" },
               apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "An API key (lk_...); also accepted as Authorization: Bearer lk_..." },
             },
           },
