@@ -11,6 +11,9 @@ BUILD_FLAGS := --compile --minify \
 
 .PHONY: build run test typecheck bench clean migration
 
+# wrk (the load generator of `make bench`) is on PATH, or root installs it from Debian's packages.
+have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
 $(CURDIR)/.tools/node_modules/.bin/bun:
 	npm install --no-save --no-audit --no-fund --prefix $(CURDIR)/.tools bun@$(BUN_VERSION)
 
@@ -30,17 +33,22 @@ run: dist/latchkey
 typecheck: node_modules/.installed
 	$(BUN) x tsc --noEmit -p .
 
-## Type-check, build the binary, run every test, print "N passed, N failed".
-## (--timeout: end-to-end tests start servers and hash real argon2id passwords; bunfig has no such setting.)
+## Type-check, build the binary, run every test (--timeout: e2e tests start servers and hash real argon2id
+## passwords; bunfig has no such setting), then one 1-second round of the benchmark to show it still runs (it
+## judges nothing; skipped without wrk), and last one plain "N passed, N failed" line.
 test: typecheck dist/latchkey
 	@mkdir -p .test-results
-	$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
-	  $(BUN) test/support/summary.ts .test-results/junit.xml; exit $$status
+	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
+	if [ $$status = 0 ]; then \
+	  if $(call have_wrk); then \
+	    BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_RESULTS=.test-results/bench.json $(BUN) bench/run.ts || { status=$$?; echo "bench check failed (exit $$status)"; }; \
+	  else echo "bench check skipped: wrk is not installed (Debian: apt-get install wrk)"; fi; \
+	fi; \
+	$(BUN) test/support/summary.ts .test-results/junit.xml; exit $$status
 
 ## Measure dist/latchkey against the ceiling (bench/README.md); BENCH_DURATION=2 BENCH_ROUNDS=1 for a quick look.
 bench: dist/latchkey
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; } || \
-	  { echo "make bench needs wrk: install it with your package manager (Debian: apt-get install wrk)"; exit 1; }
+	@$(call have_wrk) || { echo "make bench needs wrk: install it with your package manager (Debian: apt-get install wrk)"; exit 1; }
 	$(BUN) bench/run.ts
 
 ## Regenerate drizzle/ after editing src/db/schema.ts (NAME=short_description).
