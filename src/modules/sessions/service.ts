@@ -12,7 +12,6 @@ export interface SessionPrincipal extends UserIdentity {
   sessionExpiresAt: number;
 }
 
-
 export interface SessionSettings {
   refreshTokenTtl: number;
   refreshReuseInterval: number;
@@ -21,6 +20,9 @@ export interface SessionSettings {
 
 /** How long a looked-up session is trusted without asking the database again (other instances' revocations). */
 const CACHE_TTL_MS = 1000;
+/** Past this many cached sessions, entries older than CACHE_TTL_MS are swept (they would be re-read anyway). */
+const CACHE_SWEEP_SIZE = 10_000;
+/** `last_seen_at` is written at most once a minute per session, not on every request. */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 
 /** A spent refresh token came back after the grace window; the session is already revoked. */
@@ -65,7 +67,26 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   /** The child is derived from the parent, so a retry within the grace window gets the same child back. */
   const childOf = (token: string) => hmacBase64url(settings.refreshRotationKey, token);
 
-  /** The live session's principal, or undefined if it ended, expired or its user is disabled. Cached for 1 s. */
+  const touch = db
+    .update(sessions)
+    .set({ lastSeenAt: sql`${sql.placeholder("now")}` })
+    .where(eq(sessions.id, sql.placeholder("sid")))
+    .prepare();
+
+  function remember(sessionId: string, found: SessionPrincipal, now: number): void {
+    if (cache.size >= CACHE_SWEEP_SIZE) {
+      for (const [id, entry] of cache) if (now - entry.fetchedAt >= CACHE_TTL_MS) cache.delete(id);
+      // More distinct sessions than that within one second: start over rather than sweep on every insert.
+      if (cache.size >= CACHE_SWEEP_SIZE) cache.clear();
+    }
+    cache.set(sessionId, { principal: found, fetchedAt: now });
+  }
+
+  /**
+   * The live session's principal, or undefined if it ended, expired or its user is disabled. Read from the
+   * database at most once a second per session (one primary-key lookup), which also refreshes `last_seen_at`
+   * when it is more than a minute old.
+   */
   function principal(sessionId: string): SessionPrincipal | undefined {
     const now = Date.now();
     const cached = cache.get(sessionId);
@@ -75,11 +96,15 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       cache.delete(sessionId);
       return undefined;
     }
-    const { disabled: _disabled, sessionExpiresAt, ...rest } = row;
+    const { disabled: _disabled, sessionExpiresAt, lastSeenAt, ...rest } = row;
+    if (now - lastSeenAt.getTime() >= LAST_SEEN_RESOLUTION_MS) touch.run({ sid: sessionId, now });
     const found = { ...rest, sessionExpiresAt: sessionExpiresAt.getTime() };
-    cache.set(sessionId, { principal: found, fetchedAt: now });
+    remember(sessionId, found, now);
     return found;
   }
+
+  /** How many sessions are cached (for tests of the cache bound). */
+  const cachedSessions = () => cache.size;
 
   /** Drops the user's cached sessions, so changed roles or a disabled flag are read again on the next request. */
   function forgetUser(userId: string): void {
@@ -221,6 +246,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
     forgetUser,
 
+    cachedSessions,
   };
 }
 

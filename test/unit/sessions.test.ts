@@ -1,0 +1,49 @@
+import { expect, test } from "bun:test";
+import { migrate, openDatabase } from "../../src/db/client";
+import { users } from "../../src/db/schema";
+import { createSessionService } from "../../src/modules/sessions/service";
+
+const client = { ip: "192.0.2.1", userAgent: "test" };
+
+function setUp() {
+  const db = openDatabase(":memory:");
+  migrate(db);
+  db.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused" }).run();
+  const settings = { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: new Uint8Array(32) };
+  return { db, settings, sessions: createSessionService(db, settings) };
+}
+
+const lastSeenOf = (db: ReturnType<typeof setUp>["db"], sessionId: string) =>
+  (db.$client.query("SELECT last_seen_at AS at FROM sessions WHERE id = ?").get(sessionId) as { at: number }).at;
+
+test("the session cache stays bounded however many distinct sessions are checked", () => {
+  const { sessions } = setUp();
+  const ids = Array.from({ length: 10_050 }, () => sessions.create("u1", client).sessionId);
+  for (const id of ids) expect(sessions.principal(id)?.userId).toBe("u1");
+  expect(sessions.cachedSessions()).toBeLessThanOrEqual(10_000);
+  expect(sessions.cachedSessions()).toBeGreaterThan(0);
+});
+
+test("a revoked session is refused at once, even while cached", () => {
+  const { sessions } = setUp();
+  const { sessionId } = sessions.create("u1", client);
+  expect(sessions.principal(sessionId)?.sessionId).toBe(sessionId);
+  sessions.revoke(sessionId);
+  expect(sessions.principal(sessionId)).toBeUndefined();
+});
+
+test("last_seen_at is written when a session is used after more than a minute, and not sooner", () => {
+  const { db, settings, sessions } = setUp();
+  const stale = sessions.create("u1", client).sessionId;
+  const recent = sessions.create("u1", client).sessionId;
+  const now = Date.now();
+  db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 120_000, stale);
+  db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 30_000, recent);
+
+  // A fresh service: nothing cached, so both are read from the database.
+  const fresh = createSessionService(db, settings);
+  expect(fresh.principal(stale)).toBeDefined();
+  expect(fresh.principal(recent)).toBeDefined();
+  expect(lastSeenOf(db, stale)).toBeGreaterThanOrEqual(now);
+  expect(lastSeenOf(db, recent)).toBe(now - 30_000);
+});
