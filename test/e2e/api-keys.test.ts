@@ -108,6 +108,17 @@ for (const mode of MODES) {
       expect((await withKey(server, "lk_short")).status).toBe(401);
     });
 
+    // (In bearer mode the access-token slot, Authorization: Bearer, is also a documented way to send a key.)
+    if (mode !== "bearer")
+    test(`a valid key in the ${mode === "header" ? "token header" : "access cookie"} is refused as an access token`, async () => {
+      const key = ((await (await alice.request("POST", "/api/v1/auth/keys", { name: "misplaced" })).json()) as { api_key: string }).api_key;
+      expect((await withKey(server, key)).status).toBe(200);
+      const misplaced: Record<string, string> = mode === "header" ? { token: key } : { cookie: `latchkey_access=${key}` };
+      const response = await fetch(`${server.url}/api/v1/auth/validate`, { headers: misplaced });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ error: "invalid_token" });
+    });
+
     test("another user's key is not found, and a key cannot manage keys", async () => {
       const created = (await (await alice.request("POST", "/api/v1/auth/keys", { name: "mine" })).json()) as {
         api_key: string;

@@ -53,6 +53,8 @@ export function authGuard(deps: {
     const presented = delivery.readAccessToken(request);
     if (!presented) throw unauthorized();
     if (presented.viaCookie) delivery.assertSameOrigin(request);
+    // A key in a `token` header or a cookie is not where keys are accepted, and still never reaches the verifier.
+    if (presented.token.startsWith(API_KEY_PREFIX)) throw invalidToken();
     const claims = accessTokens.verify(presented.token);
     if (!claims) throw invalidToken();
     const principal = sessions.principal(claims.sid);
