@@ -7,6 +7,7 @@ import { errorHandler } from "./http/errors";
 import { cors, securityHeaders } from "./http/security";
 import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
+import { createRateLimitAudit } from "./limits/audit";
 import { rateLimitPlugin } from "./limits/plugin";
 import { createPasswordHasher } from "./lib/passwords";
 import { adminRoutes } from "./modules/admin";
@@ -28,17 +29,20 @@ import { createAccessTokens } from "./tokens/access";
 /** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
 export function createApp(config: Config, db: Db, secrets: Secrets) {
   const hasher = createPasswordHasher(config.passwordHash);
+  void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
   const sessions = createSessionService(db, {
     refreshTokenTtl: config.refreshTokenTtl,
     refreshReuseInterval: config.refreshReuseInterval,
     refreshRotationKey: secrets.refreshRotationKey,
+    slideOnActivity: config.tokenDelivery === "header",
   });
   const accessTokens = createAccessTokens(secrets.jwtKey, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
   const audit = createAuditLog(db);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy);
+  const auditRateLimit = createRateLimitAudit(audit);
   const auth = createAuthService({
     users,
     sessions,
@@ -46,11 +50,12 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     hasher,
     limiter,
     audit,
+    auditRateLimit,
     settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
-  const rateLimit = rateLimitPlugin({ limiter, readClient, audit });
+  const rateLimit = rateLimitPlugin({ limiter, readClient, auditHit: auditRateLimit });
 
   return new Elysia()
     .use(errorHandler)

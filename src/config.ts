@@ -1,5 +1,5 @@
 import { join, resolve } from "node:path";
-import { parseTrustProxy, type TrustProxy } from "./http/client-ip";
+import { parseIp, parseTrustProxy, type TrustProxy } from "./http/client-ip";
 import { parseDuration } from "./lib/duration";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
@@ -72,9 +72,17 @@ function duration(env: Env, name: string, fallback: string, allowZero = false): 
   const seconds = parseDuration(raw);
   if (seconds === undefined || (seconds === 0 && !allowZero))
     throw new ConfigError(
-      `${name}=${JSON.stringify(raw)} is invalid: expected ${allowZero ? "0 or " : ""}a number of seconds or a duration like 30s, 15m, 1h, 30d`,
+      `${name}=${JSON.stringify(raw)} is invalid: expected ${allowZero ? "0 or " : ""}a number of seconds or a duration like 30s, 15m, 1h, 30d (at most 3650d)`,
     );
   return seconds;
+}
+
+/** An IPv4 or IPv6 address, or an RFC 1123 host name. */
+function isHost(raw: string): boolean {
+  return (
+    parseIp(raw) !== undefined ||
+    /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(raw)
+  );
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -111,7 +119,7 @@ function rateLimit(env: Env, name: string): { requests: number; periodSeconds: n
   const match = /^(\d{1,9})\/(.+)$/.exec(raw);
   const periodSeconds = match ? parseDuration(match[2]!) : undefined;
   if (!match || Number(match[1]) < 1 || !periodSeconds)
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected off or <requests>/<period>, e.g. 600/1m or 10000/1d`);
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected off or <requests>/<period>, e.g. 600/1m or 10000/1d (period at most 3650d)`);
   return { requests: Number(match[1]), periodSeconds };
 }
 
@@ -134,6 +142,8 @@ function rateLimitConfig(env: Env): RateLimitConfig | undefined {
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, "PORT", 3000, 1, 65535);
   const host = value(env, "HOST") ?? "0.0.0.0";
+  if (!isHost(host))
+    throw new ConfigError(`HOST=${JSON.stringify(host)} is invalid: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name`);
   const dataDir = resolve(value(env, "DATA_DIR") ?? "./data");
   const databasePath = resolve(value(env, "DATABASE_PATH") ?? join(dataDir, "latchkey.db"));
 

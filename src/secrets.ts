@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "./config";
+import { ConfigError, type Config } from "./config";
 import { hmacBase64url, randomToken } from "./lib/crypto";
 
 export interface Secrets {
@@ -23,15 +23,21 @@ export function deriveSecrets(jwtSecret: string): Secrets {
 export function loadSecrets(config: Config): Secrets {
   if (config.jwtSecret !== undefined) return deriveSecrets(config.jwtSecret);
   const path = join(config.dataDir, JWT_SECRET_FILE);
-  if (!existsSync(path)) {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    try {
-      // "wx": if another process created it meanwhile, keep theirs.
-      writeFileSync(path, `${randomToken(32)}\n`, { mode: 0o600, flag: "wx" });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  try {
+    if (!existsSync(path)) {
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      try {
+        // "wx": if another process created it meanwhile, keep theirs.
+        writeFileSync(path, `${randomToken(32)}\n`, { mode: 0o600, flag: "wx" });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
     }
+    chmodSync(path, 0o600);
+    return deriveSecrets(readFileSync(path, "utf8").trim());
+  } catch (error) {
+    throw new ConfigError(
+      `DATA_DIR=${config.dataDir}: cannot create or read ${JWT_SECRET_FILE} there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
-  chmodSync(path, 0o600);
-  return deriveSecrets(readFileSync(path, "utf8").trim());
 }

@@ -1,5 +1,5 @@
 import { createApp } from "./app";
-import type { Config } from "./config";
+import { ConfigError, type Config } from "./config";
 import { migrate, openDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";
@@ -20,13 +20,29 @@ export async function serve(config: Config): Promise<void> {
   if ((await bootstrapAdmin(config, db, createAuditLog(db))) === "created")
     console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);
 
-  const app = createApp(config, db, secrets).listen({
-    port: config.port,
-    hostname: config.host,
-    // Bun's own limit answers with an empty 413; leave the limit to the body parser, which answers JSON 413
-    // from Content-Length before reading, or after 64 KiB of a chunked body, so nothing large is buffered.
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-  });
+  const app = createApp(config, db, secrets);
+  try {
+    app.listen({
+      port: config.port,
+      hostname: config.host,
+      // Elysia turns SO_REUSEPORT on: a second server on a busy port would start and silently take half the
+      // requests. Off, it fails here instead.
+      reusePort: false,
+      // Bun's development mode serves its own error pages; every error here is answered by the error handler.
+      development: false,
+      // Bun's own limit answers with an empty 413; leave the limit to the body parser, which answers JSON 413
+      // from Content-Length before reading, or after 64 KiB of a chunked body, so nothing large is buffered.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    });
+  } catch (error) {
+    db.$client.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === "EADDRINUSE"
+        ? `PORT=${config.port} is already in use on HOST=${config.host}: stop the other server or choose another PORT`
+        : `HOST=${config.host} PORT=${config.port}: cannot listen there (${code ?? (error as Error).message})`,
+    );
+  }
 
   const pruneAll = () => {
     pruneExpiredSessions(db);

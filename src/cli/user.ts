@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { migrate, openDatabase } from "../db/client";
 import { createPasswordHasher } from "../lib/passwords";
-import { listAccounts, updateAccount, type AccountPatch } from "../modules/admin/accounts";
+import { listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
 import { createAuditLog } from "../modules/audit/service";
 import { revokeAllSessionsOfUser } from "../modules/sessions/service";
 import { createUserService } from "../modules/users/service";
@@ -11,14 +11,16 @@ import { readPassword } from "./password-input";
 function userService(config: Config) {
   const db = openDatabase(config.databasePath);
   migrate(db);
-  return { db, users: createUserService(db, createPasswordHasher(config.passwordHash), config.passwordMinLength) };
+  // The row is the record; the CLI's own stdout stays for the person at the terminal.
+  const audit = createAuditLog(db, () => {});
+  return { db, audit, users: createUserService(db, createPasswordHasher(config.passwordHash), config.passwordMinLength) };
 }
 
 /** `latchkey user add <username> [--email E] [--admin]`: the way to create accounts while registration is closed. */
 export async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
   const username = args.positionals[0];
   if (!username) throw new CliError("usage: latchkey user add <username> [--email E] [--admin]  (password on stdin)");
-  const { db, users } = userService(config);
+  const { db, audit, users } = userService(config);
   try {
     const password = await readPassword(true);
     const user = await users.create({
@@ -27,6 +29,7 @@ export async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
       email: args.options.email ?? null,
       roles: args.flags.has("admin") ? ["admin"] : [],
     });
+    audit.record({ event: "admin_user_created", userId: user.id, detail: { via: "cli", username: user.username, roles: user.roles } });
     console.log(`created user ${user.username} (${user.id})${user.roles.length ? ` with roles ${user.roles.join(",")}` : ""}`);
   } finally {
     db.$client.close();
@@ -37,12 +40,13 @@ export async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
 export async function userPasswd(config: Config, args: ParsedArgs): Promise<void> {
   const username = args.positionals[0];
   if (!username) throw new CliError("usage: latchkey user passwd <username>  (new password on stdin)");
-  const { db, users } = userService(config);
+  const { db, audit, users } = userService(config);
   try {
     const user = users.findByLogin(username);
     if (!user) throw new CliError(`no such user: ${username}`);
     await users.setPassword(user, await readPassword(true));
     const ended = revokeAllSessionsOfUser(db, user.id);
+    audit.record({ event: "password_changed", userId: user.id, detail: { via: "cli", sessions_ended: ended } });
     console.log(`password changed for ${user.username}; ${ended} session(s) ended`);
   } finally {
     db.$client.close();
@@ -76,45 +80,40 @@ export function userList(config: Config, args: ParsedArgs): void {
 }
 
 /**
- * One change to one user, under the same rules as the admin API (accounts.ts: role syntax, last admin),
- * audited as admin_user_updated with `via: "cli"`. Disabling also ends every session of the user; the running
- * server notices within a second (its session cache lives 1 s) and API keys fail on their next use.
+ * One change to one user, under the same rules as the admin API (accounts.ts: role syntax, last admin; disabling
+ * ends every session and deletes every API key), audited as admin_user_updated with `via: "cli"`. A running
+ * server notices within a second (its session cache lives 1 s); API keys are never cached.
  */
-function changeUser(config: Config, login: string, patch: AccountPatch): { username: string; changed: boolean; sessionsEnded: number } {
-  const { db, users } = userService(config);
+function changeUser(config: Config, login: string, patch: AccountPatch): AccountUpdate {
+  const { db, audit, users } = userService(config);
   try {
     const user = users.findByLogin(login);
     if (!user) throw new CliError(`no such user: ${login}`);
-    const { after, changed } = updateAccount(db, user.id, patch);
-    const sessionsEnded = after.disabled ? revokeAllSessionsOfUser(db, user.id) : 0;
-    if (changed.length) {
-      const detail: Record<string, unknown> = { via: "cli", username: after.username, changed };
-      if (changed.includes("disabled")) detail.disabled = after.disabled;
-      if (changed.includes("roles")) detail.roles = after.roles;
-      if (sessionsEnded) detail.sessions_ended = sessionsEnded;
-      // The row is the record; the CLI's own stdout stays for the person at the terminal.
-      createAuditLog(db, () => {}).record({ event: "admin_user_updated", userId: user.id, detail });
-    }
-    return { username: after.username, changed: changed.length > 0, sessionsEnded };
+    const update = updateAccount(db, user.id, patch);
+    if (update.changed.length)
+      audit.record({ event: "admin_user_updated", userId: user.id, detail: { via: "cli", username: user.username, ...updateAuditDetail(update) } });
+    return update;
   } finally {
     db.$client.close();
   }
 }
 
-/** `latchkey user disable <username>`: refuses sign-in, ends every session, suspends the user's API keys. */
+/** `latchkey user disable <username>`: refuses sign-in, ends every session and deletes the user's API keys. */
 export function userDisable(config: Config, args: ParsedArgs): void {
   const [login, extra] = args.positionals;
   if (!login || extra !== undefined) throw new CliError("usage: latchkey user disable <username>");
-  const result = changeUser(config, login, { disabled: true });
-  console.log(`${result.changed ? "disabled" : "already disabled:"} ${result.username}; ${result.sessionsEnded} session(s) ended`);
+  const { after, changed, ended } = changeUser(config, login, { disabled: true });
+  console.log(
+    `${changed.length ? "disabled" : "already disabled:"} ${after.username}; ${ended.sessions} session(s) ended, ${ended.apiKeys} API key(s) deleted`,
+  );
 }
 
 /** `latchkey user enable <username>`: the user may sign in again (sessions ended by disabling stay ended). */
 export function userEnable(config: Config, args: ParsedArgs): void {
   const [login, extra] = args.positionals;
   if (!login || extra !== undefined) throw new CliError("usage: latchkey user enable <username>");
-  const result = changeUser(config, login, { disabled: false });
-  console.log(`${result.changed ? "enabled" : "already enabled:"} ${result.username}`);
+  const { after, changed } = changeUser(config, login, { disabled: false });
+  console.log(`${changed.length ? "enabled" : "already enabled:"} ${after.username}`);
 }
 
 /** `latchkey user roles <username> admin,family`: replaces the user's roles ("" removes them all). */
@@ -126,6 +125,6 @@ export function userRoles(config: Config, args: ParsedArgs): void {
     .split(",")
     .map((role) => role.trim())
     .filter(Boolean);
-  const result = changeUser(config, login, { roles });
-  console.log(`roles of ${result.username}: ${roles.length ? [...new Set(roles)].join(",") : "(none)"}${result.changed ? "" : " (unchanged)"}`);
+  const { after, changed } = changeUser(config, login, { roles });
+  console.log(`roles of ${after.username}: ${after.roles.join(",") || "(none)"}${changed.length ? "" : " (unchanged)"}`);
 }

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { sql } from "drizzle-orm";
+import { ConfigError } from "../config";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 
@@ -10,14 +11,20 @@ export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
 /** Opens (creating if needed) the SQLite file with the pragmas every connection needs. */
 export function openDatabase(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const client = new Database(path, { create: true, strict: true });
-  client.exec("PRAGMA journal_mode = WAL");
-  client.exec("PRAGMA foreign_keys = ON");
-  // A CLI command (`latchkey user add`) may write while the server runs: wait for the lock instead of failing.
-  client.exec("PRAGMA busy_timeout = 5000");
-  client.exec("PRAGMA synchronous = NORMAL");
-  return drizzle({ client, schema }) as Db;
+  try {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const client = new Database(path, { create: true, strict: true });
+    client.exec("PRAGMA journal_mode = WAL");
+    client.exec("PRAGMA foreign_keys = ON");
+    // A CLI command (`latchkey user add`) may write while the server runs: wait for the lock instead of failing.
+    client.exec("PRAGMA busy_timeout = 5000");
+    client.exec("PRAGMA synchronous = NORMAL");
+    return drizzle({ client, schema }) as Db;
+  } catch (error) {
+    throw new ConfigError(
+      `DATABASE_PATH=${path} cannot be opened (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it defaults to $DATA_DIR/latchkey.db`,
+    );
+  }
 }
 
 /** Applies every migration embedded at build time that the database has not seen yet. */

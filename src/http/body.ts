@@ -1,4 +1,4 @@
-import { ApiError, OAuthError } from "../errors";
+import { ApiError, OAuthError, validationFailed } from "../errors";
 
 /**
  * Route-level `parse` declarations. parseBody (the global parser) does the work and runs first; these only tell
@@ -26,13 +26,20 @@ export async function parseBody(request: Request, contentType: string, allowForm
   const type = contentType.split(";")[0]!.trim().toLowerCase();
   const text = new TextDecoder().decode(bytes);
   if (type === "application/json" || type.endsWith("+json")) {
+    let parsed: unknown;
     try {
-      return JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       // The token endpoint speaks RFC 6749 errors.
       if (allowForm) throw new OAuthError("invalid_request", "The request body is not valid JSON.");
       throw new ApiError(400, "invalid_json", "The request body is not valid JSON.");
     }
+    // Every body this API takes is an object: an array, a string or null would slip past an all-optional schema.
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      if (allowForm) throw new OAuthError("invalid_request", "The request body must be a JSON object.");
+      throw validationFailed([{ field: "body", message: "Must be a JSON object." }]);
+    }
+    return parsed;
   }
   if (allowForm && type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(text));
   throw new ApiError(

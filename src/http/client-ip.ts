@@ -59,6 +59,16 @@ function inCidrs(address: string, cidrs: readonly Cidr[]): boolean {
   });
 }
 
+/**
+ * The unit a per-address limit counts: an IPv4 address, or an IPv6 /64, the smallest block a single host is
+ * usually given (RFC 6177): one host must not get a fresh bucket for each of its 2^64 addresses.
+ */
+export function addressGroup(address: string): string {
+  const ip = parseIp(address);
+  if (!ip) return address;
+  return ip.version === 4 ? normalise(address) : `${(ip.value >> 64n).toString(16)}::/64`;
+}
+
 /** Normalised text form: IPv4-mapped IPv6 written as IPv4. */
 function normalise(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);

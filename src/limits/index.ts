@@ -1,8 +1,9 @@
-import { eq, lt, sql } from "drizzle-orm";
+import { eq, inArray, lt, sql } from "drizzle-orm";
 import type { RateLimitConfig } from "../config";
 import type { Db } from "../db/client";
 import { loginThrottles } from "../db/schema";
 import { ApiError } from "../errors";
+import { addressGroup } from "../http/client-ip";
 import { sha256Hex } from "../lib/crypto";
 import { createTokenBuckets } from "./token-bucket";
 
@@ -10,27 +11,35 @@ export const rateLimited = (retryAfter: number) =>
   new ApiError(429, "rate_limited", "Too many attempts. Try again later.", undefined, { "Retry-After": String(retryAfter) });
 
 /**
+ * Which account a secret check is about: the user's id when the login names an existing account (so its
+ * username and its email share one counter), otherwise the login as typed, normalised, so an unknown name is
+ * counted, delayed and answered exactly like a real one.
+ */
+export function throttleAccount(login: string, user: { id: string } | undefined): string {
+  return user ? `user:${user.id}` : `login:${login.normalize("NFKC").toLowerCase()}`;
+}
+
+/**
  * The one limiter in front of every check of a secret (passwords now; emailed codes and the sign-in form
  * later). All of it runs before any hash is computed.
- *  - a token bucket per client IP (in memory: a flood control, not a lockout);
- *  - consecutive failures per (account, IP): after `accountIpFailures`, delays double from 1 s;
- *  - consecutive failures per account from every IP: a backstop after `accountFailures`
+ *  - a token bucket per client address (in memory: a flood control, not a lockout; IPv6 per /64);
+ *  - consecutive failures per (account, address): from the `accountIpFailures`-th on, delays double from 1 s;
+ *  - consecutive failures per account from every address: a backstop from the `accountFailures`-th
  *    (NIST SP 800-63B §5.2.2 allows at most 100).
- * Keying the lockout on (account, IP) first means an attacker at one address slows only themselves and the
- * owner keeps signing in from their own address (unlike username-only lockout, authelia/authelia#4730).
- * "account" is the login as typed, normalised, so an unknown name is counted exactly like a known one.
+ * Keying the lockout on (account, address) first means an attacker at one address slows only themselves and
+ * the owner keeps signing in from their own address (unlike username-only lockout, authelia/authelia#4730).
+ *
+ * An attempt counts as a failure from the moment it starts (`beginAttempt`) until it succeeds: requests sent in
+ * parallel cannot all pass the check while the first ones are still hashing (OWASP ASVS V2.2.1).
  */
 export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | undefined) {
   if (!settings) return disabledLimiter;
   const ipBuckets = createTokenBuckets(settings.ipBurst, (settings.ipPeriodSeconds * 1000 * settings.ipBurst) / settings.ipRequests);
 
-  const keysFor = (account: string, ip: string | null) => {
-    const normalised = account.normalize("NFKC").toLowerCase();
-    return [
-      { key: sha256Hex(`account-ip|${normalised}|${ip ?? "-"}`), threshold: settings.accountIpFailures },
-      { key: sha256Hex(`account|${normalised}`), threshold: settings.accountFailures },
-    ];
-  };
+  const keysFor = (account: string, ip: string | null) => [
+    { key: sha256Hex(`account-ip|${account}|${ip === null ? "-" : addressGroup(ip)}`), threshold: settings.accountIpFailures },
+    { key: sha256Hex(`account|${account}`), threshold: settings.accountFailures },
+  ];
 
   const delayMs = (failures: number, threshold: number) =>
     failures < threshold ? 0 : Math.min(1000 * 2 ** Math.min(failures - threshold, 30), settings.maxDelaySeconds * 1000);
@@ -38,46 +47,51 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
   return {
     enabled: true,
 
-    /** One request from this client IP to a route that checks a secret. */
+    /** One request from this client address to a route that checks a secret. */
     hitIp(ip: string | null): void {
-      const decision = ipBuckets.take(ip ?? "unknown");
+      const decision = ipBuckets.take(ip === null ? "unknown" : addressGroup(ip));
       if (!decision.allowed) throw rateLimited(decision.retryAfter);
     },
 
-    /** Refuses, before any hashing, while the account is in a delay from this IP or from everywhere. */
-    assertAccountOpen(account: string, ip: string | null): void {
+    /**
+     * Before a secret is checked: refuses (429) while the account is delayed from this address or from
+     * everywhere; otherwise counts this attempt as a failure, and starts the next delay if it reaches a
+     * threshold. One IMMEDIATE transaction, so concurrent attempts, even from other processes, queue here.
+     */
+    beginAttempt(account: string, ip: string | null): void {
       const now = Date.now();
-      let until = 0;
-      for (const { key } of keysFor(account, ip)) {
-        const row = db.select({ blockedUntil: loginThrottles.blockedUntil }).from(loginThrottles).where(eq(loginThrottles.key, key)).get();
-        if (row?.blockedUntil && row.blockedUntil.getTime() > now) until = Math.max(until, row.blockedUntil.getTime());
-      }
-      if (until > now) throw rateLimited(Math.ceil((until - now) / 1000));
-    },
-
-    recordFailure(account: string, ip: string | null): void {
-      const now = Date.now();
-      db.transaction((tx) => {
-        for (const { key, threshold } of keysFor(account, ip)) {
-          const row = tx
-            .insert(loginThrottles)
-            .values({ key, failures: 1, updatedAt: new Date(now) })
-            .onConflictDoUpdate({
-              target: loginThrottles.key,
-              set: { failures: sql`${loginThrottles.failures} + 1`, updatedAt: new Date(now) },
-            })
-            .returning({ failures: loginThrottles.failures })
-            .get();
-          const delay = delayMs(row.failures, threshold);
-          if (delay > 0)
-            tx.update(loginThrottles).set({ blockedUntil: new Date(now + delay) }).where(eq(loginThrottles.key, key)).run();
-        }
-      });
+      const keys = keysFor(account, ip);
+      db.transaction(
+        (tx) => {
+          const rows = tx
+            .select({ blockedUntil: loginThrottles.blockedUntil })
+            .from(loginThrottles)
+            .where(inArray(loginThrottles.key, keys.map(({ key }) => key)))
+            .all();
+          const until = Math.max(0, ...rows.map((row) => row.blockedUntil?.getTime() ?? 0));
+          if (until > now) throw rateLimited(Math.ceil((until - now) / 1000));
+          for (const { key, threshold } of keys) {
+            const row = tx
+              .insert(loginThrottles)
+              .values({ key, failures: 1, updatedAt: new Date(now) })
+              .onConflictDoUpdate({
+                target: loginThrottles.key,
+                set: { failures: sql`${loginThrottles.failures} + 1`, updatedAt: new Date(now) },
+              })
+              .returning({ failures: loginThrottles.failures })
+              .get();
+            const delay = delayMs(row.failures, threshold);
+            if (delay > 0) tx.update(loginThrottles).set({ blockedUntil: new Date(now + delay) }).where(eq(loginThrottles.key, key)).run();
+          }
+        },
+        { behavior: "immediate" },
+      );
     },
 
     /** A correct secret ends the run of failures, from this address and overall. */
     recordSuccess(account: string, ip: string | null): void {
-      for (const { key } of keysFor(account, ip)) db.delete(loginThrottles).where(eq(loginThrottles.key, key)).run();
+      const keys = keysFor(account, ip).map(({ key }) => key);
+      db.delete(loginThrottles).where(inArray(loginThrottles.key, keys)).run();
     },
   };
 }
@@ -85,8 +99,7 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
 const disabledLimiter = {
   enabled: false,
   hitIp(_ip: string | null): void {},
-  assertAccountOpen(_account: string, _ip: string | null): void {},
-  recordFailure(_account: string, _ip: string | null): void {},
+  beginAttempt(_account: string, _ip: string | null): void {},
   recordSuccess(_account: string, _ip: string | null): void {},
 };
 

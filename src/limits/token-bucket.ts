@@ -6,7 +6,8 @@ export interface RateDecision {
 
 /**
  * In-memory token buckets, one per key: `capacity` requests at once, refilled at `capacity` per `periodMs`.
- * Buckets that have refilled completely are forgotten, so memory follows the active keys only.
+ * At `maxKeys`, buckets that have refilled completely are forgotten; if that frees nothing (a flood from that
+ * many distinct keys), the oldest tenth goes, so memory stays bounded whatever the traffic.
  */
 export function createTokenBuckets(capacity: number, periodMs: number, maxKeys = 100_000) {
   const refillPerMs = capacity / periodMs;
@@ -15,6 +16,13 @@ export function createTokenBuckets(capacity: number, periodMs: number, maxKeys =
   function sweep(now: number) {
     for (const [key, bucket] of buckets)
       if (bucket.tokens + (now - bucket.updatedAt) * refillPerMs >= capacity) buckets.delete(key);
+    if (buckets.size < maxKeys) return;
+    // A Map iterates in insertion order: the first keys are the oldest.
+    let evict = Math.ceil(maxKeys / 10);
+    for (const key of buckets.keys()) {
+      if (evict-- === 0) break;
+      buckets.delete(key);
+    }
   }
 
   return {

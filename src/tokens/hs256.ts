@@ -16,9 +16,12 @@ export interface VerifiedClaims {
  *  - RFC 8725 §3.1: the algorithm is pinned to HS256, so `none`, HS512 or an asymmetric alg is refused;
  *    `crit` and `b64` (RFC 7797) are refused too;
  *  - the signature is compared in constant time and must be canonical base64url;
- *  - exp (required, in the future), nbf (if present), iss (exact) and the claims Latchkey relies on.
+ *  - exp (required, in the future, before the year 10000), nbf (if present), iss (exact) and the claims Latchkey relies on.
  * Tokens are signed elsewhere with @elysiajs/jwt; test/unit checks both agree.
  */
+/** 9999-12-31T23:59:59Z: a later `exp` is no date a client could print (and `new Date` would throw on it). */
+const LATEST_EXP = 253_402_300_799;
+
 export function createHs256Verifier(secret: Uint8Array, issuer: string) {
   const key = createSecretKey(secret);
 
@@ -39,7 +42,7 @@ export function createHs256Verifier(secret: Uint8Array, issuer: string) {
     const claims = decodeJson(token.slice(headerEnd + 1, payloadEnd));
     if (!claims) return undefined;
     const { sub, sid, exp, iat, jti, iss, nbf } = claims;
-    if (typeof exp !== "number" || exp <= nowSeconds) return undefined;
+    if (typeof exp !== "number" || exp <= nowSeconds || exp > LATEST_EXP) return undefined;
     if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowSeconds)) return undefined;
     if (iss !== issuer || typeof sub !== "string" || typeof sid !== "string" || typeof iat !== "number" || typeof jti !== "string")
       return undefined;

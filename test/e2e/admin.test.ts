@@ -239,7 +239,7 @@ describe("admin API", () => {
     expect((await withKey(server, key)).body.metadata).toEqual({ tier: "free" });
   });
 
-  test("disabling a user refuses its live access token on the very next request, ends its sessions and suspends its keys", async () => {
+  test("disabling a user refuses its live access token on the very next request, ends its sessions and deletes its keys", async () => {
     const user = await createUser({ username: "hank" });
     const session = await signIn(server, "hank");
     const key = await createKey(server, session.access_token, "hank-key");
@@ -264,11 +264,20 @@ describe("admin API", () => {
     expect(login.status).toBe(403);
     expect(login.body.error).toBe("account_disabled");
 
-    // Enabling again: the user signs in anew and its keys work again; the ended session stays ended.
+    // Enabling again: the user signs in anew; the ended session and the deleted key stay gone.
     expect((await admin("PATCH", `/users/${user.id}`, { disabled: false })).body.disabled).toBe(false);
-    expect((await withKey(server, key)).status).toBe(200);
-    expect((await validate(server, (await signIn(server, "hank")).access_token)).status).toBe(200);
+    const again = await signIn(server, "hank");
+    expect((await validate(server, again.access_token)).status).toBe(200);
     expect((await validate(server, session.access_token)).status).toBe(401);
+    expect((await withKey(server, key)).status).toBe(401);
+    const keys = await call(server.url, "GET", "/api/v1/auth/keys", undefined, { authorization: `Bearer ${again.access_token}` });
+    expect(keys.status).toBe(200);
+    expect(keys.body).toEqual([]);
+    const trail = await admin("GET", `/audit?user=${user.id}&event=admin_user_updated`);
+    expect(trail.body.events.map((event: { detail: unknown }) => event.detail)).toEqual([
+      expect.objectContaining({ changed: ["disabled"], disabled: false }),
+      expect.objectContaining({ changed: ["disabled"], disabled: true, sessions_ended: 1, api_keys_deleted: 1 }),
+    ]);
   });
 
   test("DELETE /users/:id removes the user with its sessions and keys", async () => {
@@ -315,8 +324,7 @@ describe("admin API", () => {
     expect(disabled.detail).toMatchObject({ changed: ["disabled"], disabled: true, sessions_ended: 1 });
     expect(enabled.detail).toMatchObject({ changed: ["disabled"], disabled: false });
     expect(JSON.stringify(trail.body)).not.toContain(PASSWORD);
-    expect(server.output()).not.toContain(PASSWORD);
-    expect(server.output()).toContain('"event":"admin_user_updated"');
+    expect(await server.waitForOutput('"event":"admin_user_updated"')).not.toContain(PASSWORD);
 
     // The same trail by username, filtered by event, one event per page.
     const pages: number[] = [];
@@ -524,13 +532,15 @@ describe("CLI: user list, disable, enable, roles; backup", () => {
     expect(lines).toHaveLength(3);
   });
 
-  test("user disable ends the user's sessions while the server runs; user enable lets it sign in again", async () => {
+  test("user disable ends the user's sessions and deletes its keys while the server runs; user enable lets it sign in again", async () => {
     const session = await signIn(server, "alice");
+    const key = await createKey(server, session.access_token, "alice-key");
     expect((await validate(server, session.access_token)).status).toBe(200);
 
     const disabled = await cli("user", "disable", "alice");
     expect(disabled.code).toBe(0);
-    expect(disabled.stdout).toBe("disabled alice; 1 session(s) ended\n");
+    expect(disabled.stdout).toBe("disabled alice; 1 session(s) ended, 1 API key(s) deleted\n");
+    expect((await withKey(server, key)).status).toBe(401);
     // The session row is gone at once; the server's 1-second session cache then lets go of the access token.
     const refresh = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: session.refresh_token });
     expect(refresh.status).toBe(401);
@@ -593,6 +603,11 @@ describe("CLI: user list, disable, enable, roles; backup", () => {
       // The CLI's changes are in the audit trail it copied.
       const cliEvents = copy.query("SELECT detail FROM audit_events WHERE event = 'admin_user_updated'").all() as { detail: string }[];
       expect(cliEvents.map((row) => JSON.parse(row.detail).via)).toEqual(["cli", "cli", "cli", "cli"]);
+      const created = copy.query("SELECT detail FROM audit_events WHERE event = 'admin_user_created' ORDER BY id").all() as { detail: string }[];
+      expect(created.map((row) => JSON.parse(row.detail))).toEqual([
+        { via: "cli", username: "root", roles: ["admin"] },
+        { via: "cli", username: "alice", roles: [] },
+      ]);
     } finally {
       copy.close();
     }

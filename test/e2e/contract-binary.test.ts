@@ -43,6 +43,17 @@ describe("configuration errors", () => {
     [{ PORT: "70000" }, "PORT", /65535/],
     [{ JWT_SECRET: "x".repeat(31) }, "JWT_SECRET", /32/],
     [{ JWT_SECRET: "é".repeat(15) + "x" }, "JWT_SECRET", /32/], // 16 characters, 31 bytes
+    [{ REFRESH_TOKEN_TTL: "999999999d" }, "REFRESH_TOKEN_TTL", /3650d/], // would overflow every date computed from it
+    [{ REFRESH_REUSE_INTERVAL: "-1" }, "REFRESH_REUSE_INTERVAL", /\b0 or\b/],
+    [{ HOST: "not a host" }, "HOST", /IP address/],
+    [{ HOST: "::::garbage" }, "HOST", /IP address/],
+    [{ PUBLIC_URL: "ftp://auth.example.com" }, "PUBLIC_URL", /https?:\/\//],
+    [{ ALLOWED_ORIGINS: "https://ok.example.com,not a url" }, "ALLOWED_ORIGINS", /not a URL/],
+    [{ ACCESS_COOKIE_NAME: "bad name" }, "ACCESS_COOKIE_NAME", /letters, digits/],
+    [{ TRUST_PROXY: "maybe" }, "TRUST_PROXY", /hop count/],
+    [{ RATE_LIMIT_IP: "fast" }, "RATE_LIMIT_IP", /600\/1m/],
+    [{ PASSWORD_HASH_MEMORY_KIB: "1024" }, "PASSWORD_HASH_MEMORY_KIB", /19456/],
+    [{ ADMIN_USERNAME: "boss" }, "ADMIN_PASSWORD_FILE", /together/],
   ];
 
   test.each(cases.map(([env, variable, accepted]) => [Object.entries(env)[0]!.join("="), env, variable, accepted] as const))(
@@ -65,6 +76,46 @@ describe("configuration errors", () => {
       }
     },
   );
+});
+
+describe("start-up failures outside the environment's syntax", () => {
+  const expectOneConfigLine = (result: { code: number; stderr: string }, variable: string) => {
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toStartWith(`latchkey: configuration error: ${variable}=`);
+  };
+
+  test("a DATA_DIR or DATABASE_PATH that cannot be created stops the start with exit 2 naming it", async () => {
+    const port = String(freePort());
+    expectOneConfigLine(await runCli(["serve"], { DATA_DIR: "/proc/latchkey-nope", PORT: port, HOST: "127.0.0.1" }), "DATA_DIR");
+    const dataDir = tempDataDir();
+    try {
+      const env = { DATA_DIR: dataDir, DATABASE_PATH: "/proc/latchkey-nope/latchkey.db", PORT: port, HOST: "127.0.0.1" };
+      expectOneConfigLine(await runCli(["serve"], env), "DATABASE_PATH");
+      expectOneConfigLine(await runCli(["migrate"], env), "DATABASE_PATH");
+    } finally {
+      removeDataDir(dataDir);
+    }
+  });
+
+  test("a PORT another server listens on stops the start with exit 2 instead of sharing the port", async () => {
+    const first = await startServer();
+    try {
+      const dataDir = tempDataDir();
+      try {
+        const second = await runCli(["serve"], { DATA_DIR: dataDir, PORT: String(first.port), HOST: "127.0.0.1" });
+        expectOneConfigLine(second, "PORT");
+        expect(second.stderr).toContain("already in use");
+      } finally {
+        removeDataDir(dataDir);
+      }
+      expect((await send(first.url, "GET", "/health")).status).toBe(200);
+    } finally {
+      expect(await first.stop()).toBe(0);
+      removeDataDir(first.dataDir);
+    }
+  });
 });
 
 describe("user add, user passwd and healthcheck against a running server with registration closed", () => {
@@ -138,6 +189,15 @@ describe("user add, user passwd and healthcheck against a running server with re
     const passwd = await runCli(["user", "passwd", "alice"], { DATA_DIR: server.dataDir }, `${NEW_PASSWORD}\n`);
     expect(passwd.code).toBe(0);
     expect(passwd.stdout + passwd.stderr).not.toContain(NEW_PASSWORD);
+    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    try {
+      const row = db.query("SELECT detail FROM audit_events WHERE event = 'password_changed' ORDER BY id DESC").get() as { detail: string };
+      const ended = Number(/; (\d+) session\(s\) ended/.exec(passwd.stdout)?.[1]);
+      expect(ended).toBeGreaterThanOrEqual(2);
+      expect(JSON.parse(row.detail)).toEqual({ via: "cli", sessions_ended: ended });
+    } finally {
+      db.close();
+    }
 
     for (const session of [first, second]) {
       const refresh = await send(server.url, "POST", `${AUTH}/refresh`, { json: { refresh_token: session.body.refresh_token } });

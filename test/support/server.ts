@@ -26,6 +26,8 @@ export interface SpawnedServer {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the process printed so far (stdout and stderr). */
   output(): string;
+  /** Resolves with the output once it contains `needle` (its pipes are read asynchronously); rejects after `timeoutMs`. */
+  waitForOutput(needle: string, timeoutMs?: number): Promise<string>;
   /** Sends `signal` (SIGTERM by default) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
@@ -46,12 +48,25 @@ export async function spawnServer(command: string[], options: { cwd?: string; en
   void proc.exited.then(() => running.delete(proc));
   let output = "";
   const decoder = new TextDecoder();
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  const waiters = new Set<{ needle: string; resolve: (output: string) => void }>();
+  const settleWaiters = () => {
+    for (const waiter of waiters) if (output.includes(waiter.needle)) (waiters.delete(waiter), waiter.resolve(output));
+  };
+  const waitForOutput = (needle: string, timeoutMs = 3000) =>
+    new Promise<string>((resolve, reject) => {
+      const waiter = { needle, resolve: (text: string) => (clearTimeout(timer), resolve(text)) };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`no ${JSON.stringify(needle)} in the output within ${timeoutMs} ms:\n${output}`));
+      }, timeoutMs);
+      waiters.add(waiter);
+      settleWaiters();
+    });
+  const ready = waitForOutput(" listening on ", 30_000);
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) {
       output += decoder.decode(chunk);
-      if (output.includes(" listening on ")) resolveReady();
+      settleWaiters();
     }
   };
   void pump(proc.stdout);
@@ -61,9 +76,11 @@ export async function spawnServer(command: string[], options: { cwd?: string; en
   });
   await Promise.race([ready, exited]);
   exited.catch(() => {});
+  ready.catch(() => {});
   return {
     proc,
     output: () => output,
+    waitForOutput,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       proc.kill(signal);
       return proc.exited;

@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { createSecretCheckLimiter } from "../../src/limits";
+import { createRateLimitAudit } from "../../src/limits/audit";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createAuthService } from "../../src/modules/auth/service";
 import { createSessionService } from "../../src/modules/sessions/service";
@@ -32,13 +33,15 @@ test("an unknown user costs one dummy verification, a wrong password one real on
   };
   const users = createUserService(db, hasher, 8);
   const secrets = deriveSecrets("x".repeat(32));
+  const audit = createAuditLog(db, () => {});
   const auth = createAuthService({
     users,
     sessions: createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: secrets.refreshRotationKey }),
     accessTokens: createAccessTokens(secrets.jwtKey, "http://localhost", 3600),
     hasher,
     limiter: createSecretCheckLimiter(db, undefined),
-    audit: createAuditLog(db, () => {}),
+    audit,
+    auditRateLimit: createRateLimitAudit(audit),
     settings: { allowRegistration: true, refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });

@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { users, type User } from "../../db/schema";
+import { apiKeys, sessions, users, type User } from "../../db/schema";
+import { changedRows } from "../../db/client";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { emailError, normalizeEmail } from "../users/service";
 
@@ -103,12 +104,21 @@ export function findUser(db: Pick<Db, "select">, id: string): User | undefined {
   return db.select().from(users).where(eq(users.id, id)).get();
 }
 
+export interface AccountUpdate {
+  before: User;
+  after: User;
+  /** The fields whose values actually changed. */
+  changed: AccountField[];
+  /** Credentials ended because the account was disabled. */
+  ended: { sessions: number; apiKeys: number };
+}
+
 /**
  * Applies a validated patch in one IMMEDIATE transaction, so the last-admin check and the write cannot be
- * split by a concurrent change (from this server or from the CLI in another process). Returns the user before
- * and after, and the fields whose values actually changed.
+ * split by a concurrent change (from this server or from the CLI in another process). Disabling an account
+ * ends its sessions and deletes its API keys in the same transaction: re-enabling it brings none of them back.
  */
-export function updateAccount(db: Db, id: string, rawPatch: AccountPatch): { before: User; after: User; changed: AccountField[] } {
+export function updateAccount(db: Db, id: string, rawPatch: AccountPatch): AccountUpdate {
   const patch = validatePatch(rawPatch);
   return db.transaction(
     (tx) => {
@@ -132,7 +142,7 @@ export function updateAccount(db: Db, id: string, rawPatch: AccountPatch): { bef
       if (next.email !== before.email) changed.push("email");
       if (next.emailVerified !== before.emailVerified) changed.push("email_verified");
       if (JSON.stringify(next.metadata) !== JSON.stringify(before.metadata)) changed.push("metadata");
-      if (changed.length === 0) return { before, after: before, changed };
+      if (changed.length === 0) return { before, after: before, changed, ended: { sessions: 0, apiKeys: 0 } };
 
       assertKeepsAnAdmin(tx, before, next);
       if (next.email !== null && next.email !== before.email && tx.select({ id: users.id }).from(users).where(eq(users.email, next.email)).get())
@@ -144,10 +154,29 @@ export function updateAccount(db: Db, id: string, rawPatch: AccountPatch): { bef
         .where(eq(users.id, id))
         .returning()
         .get();
-      return { before, after, changed };
+      const ended = { sessions: 0, apiKeys: 0 };
+      if (after.disabled && !before.disabled) {
+        ended.sessions = changedRows(tx.delete(sessions).where(eq(sessions.userId, id)).run());
+        ended.apiKeys = changedRows(tx.delete(apiKeys).where(eq(apiKeys.userId, id)).run());
+      }
+      return { before, after, changed, ended };
     },
     { behavior: "immediate" },
   );
+}
+
+/**
+ * What an audit row says of an update: the names of the changed fields, and values only where they are short
+ * and not personal (never metadata or email), plus the credentials that disabling ended.
+ */
+export function updateAuditDetail({ after, changed, ended }: AccountUpdate): Record<string, unknown> {
+  const detail: Record<string, unknown> = { changed };
+  if (changed.includes("disabled")) detail.disabled = after.disabled;
+  if (changed.includes("roles")) detail.roles = after.roles;
+  if (changed.includes("email_verified")) detail.email_verified = after.emailVerified;
+  if (ended.sessions) detail.sessions_ended = ended.sessions;
+  if (ended.apiKeys) detail.api_keys_deleted = ended.apiKeys;
+  return detail;
 }
 
 /** Deletes a user (sessions and API keys go with it: ON DELETE CASCADE), unless it is the last admin. */

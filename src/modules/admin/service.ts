@@ -1,11 +1,24 @@
 import type { Db } from "../../db/client";
+import { validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import type { ClientInfo } from "../../http/client-ip";
 import { pageLimit } from "../../http/pagination";
 import type { AuditLog } from "../audit/service";
 import type { SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserService } from "../users/service";
-import { deleteAccount, findUser, listAccounts, updateAccount, userNotFound, validateRoles, type AccountPatch } from "./accounts";
+import {
+  deleteAccount,
+  findUser,
+  listAccounts,
+  updateAccount,
+  updateAuditDetail,
+  userNotFound,
+  validateRoles,
+  type AccountPatch,
+} from "./accounts";
+
+/** User ids are UUIDs (v7), and a users page's cursor is one. */
+const USER_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface AdminUser extends PublicUser {
   disabled: boolean;
@@ -51,6 +64,8 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
 
   return {
     list(query: { query?: string; limit?: string; cursor?: string }) {
+      if (query.cursor !== undefined && !USER_ID_PATTERN.test(query.cursor))
+        throw validationFailed([{ field: "cursor", message: "Must be a next_cursor from a previous page." }]);
       const page = listAccounts(db, { query: query.query, limit: pageLimit(query.limit), cursor: query.cursor });
       return { users: page.users.map(toAdminUser), next_cursor: page.nextCursor };
     },
@@ -75,29 +90,22 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
     },
 
     /**
-     * Disabling ends every session at once; other changes (a demotion included) apply from the next request.
-     * API keys are never cached, so they follow on their next use.
+     * Disabling ends every session and deletes every API key at once; other changes (a demotion included)
+     * apply from the next request.
      */
     update(id: string, patch: AccountPatch, actor: Actor): AdminUser {
-      const { before, after, changed } = updateAccount(db, id, patch);
-      if (changed.length === 0) return toAdminUser(after);
-      const sessionsEnded = after.disabled && !before.disabled ? sessions.revokeAllForUser(id) : 0;
-      // Roles, email and metadata reach protected routes from the session cache: drop it so they apply at once.
+      const update = updateAccount(db, id, patch);
+      if (update.changed.length === 0) return toAdminUser(update.after);
+      // Every change reaches protected routes from the session cache: drop it so that it applies at once.
       sessions.forgetUser(id);
-      // Names of the changed fields; values only where they are short and not personal (never metadata or email).
-      const detail: Record<string, unknown> = { changed };
-      if (changed.includes("disabled")) detail.disabled = after.disabled;
-      if (changed.includes("roles")) detail.roles = after.roles;
-      if (changed.includes("email_verified")) detail.email_verified = after.emailVerified;
-      if (sessionsEnded) detail.sessions_ended = sessionsEnded;
-      record("admin_user_updated", after, actor, detail);
-      return toAdminUser(after);
+      record("admin_user_updated", update.after, actor, updateAuditDetail(update));
+      return toAdminUser(update.after);
     },
 
     /** Sessions and API keys are deleted with the user (ON DELETE CASCADE); cached sessions are dropped too. */
     delete(id: string, actor: Actor): void {
       const user = deleteAccount(db, id);
-      sessions.revokeAllForUser(id);
+      sessions.forgetUser(id);
       record("admin_user_deleted", user, actor, {});
     },
   };

@@ -9,6 +9,7 @@ export type AuditEventName =
   | "logout"
   | "refresh_reuse_detected"
   | "password_changed"
+  | "password_change_failed"
   | "session_revoked"
   | "rate_limited"
   | "key_created"

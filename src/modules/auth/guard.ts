@@ -46,9 +46,10 @@ export function authGuard(deps: {
   // transform cannot add typed context, so it hands its result to resolve through the request object.
   const authenticated = new WeakMap<Request, Authenticated>();
 
-  async function authenticate(request: Request, headers: ResponseHeaders): Promise<Authenticated> {
+  /** `acceptsApiKey: false`: the route refuses keys, so a valid one is checked but not counted as used. */
+  async function authenticate(request: Request, headers: ResponseHeaders, acceptsApiKey: boolean): Promise<Authenticated> {
     const apiKey = presentedApiKey(request);
-    if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey) };
+    if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey, { countUse: acceptsApiKey }) };
 
     const presented = delivery.readAccessToken(request);
     if (!presented) throw unauthorized();
@@ -67,7 +68,7 @@ export function authGuard(deps: {
   /** Hooks for a route that needs a session (and, given `role`, that role). */
   const sessionHooks = (role?: string) => ({
     async transform({ request, set }: { request: Request; set: { headers: ResponseHeaders } }) {
-      const result = await authenticate(request, set.headers);
+      const result = await authenticate(request, set.headers, false);
       if (result.kind !== "session") throw sessionRequired();
       if (role !== undefined && !result.principal.roles.includes(role)) throw forbidden();
       authenticated.set(request, result);
@@ -84,7 +85,7 @@ export function authGuard(deps: {
     admin: sessionHooks("admin"),
     authOrApiKey: {
       async transform({ request, set }) {
-        authenticated.set(request, await authenticate(request, set.headers));
+        authenticated.set(request, await authenticate(request, set.headers, true));
       },
       resolve({ request }) {
         return { identity: authenticated.get(request)! };

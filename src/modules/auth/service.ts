@@ -1,8 +1,9 @@
 import { ApiError, validationFailed } from "../../errors";
 import type { IssuedTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
-import type { SecretCheckLimiter } from "../../limits";
-import { PASSWORD_MAX_BYTES, type PasswordHasher } from "../../lib/passwords";
+import { throttleAccount, type SecretCheckLimiter } from "../../limits";
+import type { RateLimitAudit } from "../../limits/audit";
+import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import { RefreshTokenReused, type SessionPrincipal, type SessionService } from "../sessions/service";
@@ -20,6 +21,7 @@ export interface AuthDeps {
   hasher: PasswordHasher;
   limiter: SecretCheckLimiter;
   audit: AuditLog;
+  auditRateLimit: RateLimitAudit;
   settings: AuthSettings;
 }
 
@@ -41,12 +43,11 @@ export function principalUser(principal: UserIdentity): PublicUser {
 
 function assertPasswordSize(password: string, field: string): void {
   // Before any hashing or normalising: the cost an attacker can ask for stays bounded.
-  if (password.length > PASSWORD_MAX_BYTES || Buffer.byteLength(password) > PASSWORD_MAX_BYTES)
-    throw validationFailed([{ field, message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
+  if (passwordTooLong(password)) throw validationFailed([{ field, message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
 }
 
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, settings }: AuthDeps) {
   async function startSession(userId: string, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
     const session = sessions.create(userId, client);
     const access = await accessTokens.issue(userId, session.sessionId, session.expiresAt);
@@ -54,25 +55,24 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   /**
-   * Checks a password behind the limiter: refused while throttled, counted when wrong, reset when right.
-   * `account` is what the client typed, so an unknown name is throttled exactly like a known one.
+   * Checks a password behind the limiter: refused while throttled, counted as a failure until it proves right.
+   * `login` is what the client typed: an unknown name is throttled exactly like a known account.
    */
   async function checkPassword(
-    account: string,
+    login: string,
     password: string,
     user: { id: string; passwordHash: string } | undefined,
     client: ClientInfo,
   ): Promise<boolean> {
+    const account = throttleAccount(login, user);
     try {
-      limiter.assertAccountOpen(account, client.ip);
+      limiter.beginAttempt(account, client.ip);
     } catch (error) {
-      // Recorded against the user when the name exists, so its owner sees the attack in /auth/events.
-      audit.record({ event: "rate_limited", userId: user?.id ?? null, ...client, detail: { scope: "account" } });
+      auditRateLimit({ scope: "account", key: `${account}|${client.ip}`, userId: user?.id, client });
       throw error;
     }
     const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
     if (valid) limiter.recordSuccess(account, client.ip);
-    else limiter.recordFailure(account, client.ip);
     return valid;
   }
 
@@ -135,8 +135,10 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       assertPasswordSize(currentPassword, "current_password");
       assertPasswordSize(newPassword, "new_password");
       const user = users.findById(principal.userId);
-      if (!user || !(await checkPassword(principal.username, currentPassword, user, client)))
+      if (!user || !(await checkPassword(principal.username, currentPassword, user, client))) {
+        audit.record({ event: "password_change_failed", userId: principal.userId, ...client, detail: { reason: "invalid_current_password" } });
         throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
+      }
       await users.setPassword(user, newPassword, "new_password");
       const ended = sessions.revokeOthers(user.id, principal.sessionId);
       audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });

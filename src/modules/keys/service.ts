@@ -6,6 +6,7 @@ import { principalUserColumns, type UserIdentity } from "../users/service";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
 import { createTokenBuckets } from "../../limits/token-bucket";
+import { MAX_DURATION_SECONDS } from "../../lib/duration";
 import { displayPrefix, generateApiKey, isWellFormedApiKey } from "./format";
 
 /** Who an API key acts for: the user's identity plus the key's own id and scopes. No session. */
@@ -29,6 +30,18 @@ export const invalidApiKey = () =>
   new ApiError(401, "invalid_api_key", "The API key is invalid, expired or revoked.", undefined, {
     "WWW-Authenticate": 'Bearer realm="latchkey", error="invalid_token"',
   });
+
+/** NFC, so that one name typed two ways is one name; trimmed. */
+const normalizeKeyName = (raw: string) => raw.normalize("NFC").trim();
+
+/** 1-64 characters (code points, not UTF-16 units), no control characters, and something visible. */
+function nameProblem(name: string): string | undefined {
+  const length = [...name].length;
+  if (length < 1 || length > 64) return "Must be 1-64 characters.";
+  if (/[\p{Cc}\p{Cs}]/u.test(name) || !/[\p{L}\p{N}\p{P}\p{S}]/u.test(name))
+    return "Must be visible text: no control characters, not only blanks or invisible characters.";
+  return undefined;
+}
 
 export interface NewApiKey {
   name: string;
@@ -57,11 +70,11 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     .prepare();
   const userById = db.select(principalUserColumns).from(users).where(eq(users.id, sql.placeholder("id"))).prepare();
 
-  function validate(input: NewApiKey): FieldError[] {
+  function validate(input: NewApiKey, name: string): FieldError[] {
     const details: FieldError[] = [];
-    const name = input.name.trim();
-    if (name.length < 1 || name.length > 64) details.push({ field: "name", message: "Must be 1-64 characters." });
-    if (input.expiresIn !== undefined && (!Number.isInteger(input.expiresIn) || input.expiresIn < 60 || input.expiresIn > 10 * 365 * 86400))
+    const problem = nameProblem(name);
+    if (problem) details.push({ field: "name", message: problem });
+    if (input.expiresIn !== undefined && (!Number.isInteger(input.expiresIn) || input.expiresIn < 60 || input.expiresIn > MAX_DURATION_SECONDS))
       details.push({ field: "expires_in", message: "Must be a whole number of seconds from 60 to 315360000." });
     if (input.scopes && (input.scopes.length > MAX_SCOPES || input.scopes.some((scope) => !SCOPE_PATTERN.test(scope))))
       details.push({ field: "scopes", message: `At most ${MAX_SCOPES} scopes of 1-64 characters from A-Z a-z 0-9 : . _ - / *.` });
@@ -71,9 +84,9 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
   return {
     /** Mints a key for the signed-in user; the secret is returned once and only its hash is kept. */
     create(userId: string, input: NewApiKey) {
-      const details = validate(input);
+      const name = normalizeKeyName(input.name);
+      const details = validate(input, name);
       if (details.length) throw validationFailed(details);
-      const name = input.name.trim();
       const key = generateApiKey();
       const now = Date.now();
       return db.transaction(
@@ -136,9 +149,10 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
 
     /**
      * One indexed lookup by hash, nothing cached: deleting the key or disabling its user takes effect on the
-     * very next request. A malformed or mistyped key is refused before the lookup.
+     * very next request. A malformed or mistyped key is refused before the lookup. `countUse: false` checks the
+     * key without spending its quota or moving `last_used_at` (for a route that refuses keys anyway).
      */
-    authenticate(key: string): ApiKeyPrincipal {
+    authenticate(key: string, { countUse = true } = {}): ApiKeyPrincipal {
       if (!isWellFormedApiKey(key)) throw invalidApiKey();
       const hash = sha256Hex(key);
       const stored = keyByHash.get({ hash });
@@ -147,6 +161,9 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       if (!stored || !safeEqual(stored.keyHash, hash) || (stored.expiresAt && stored.expiresAt.getTime() <= now)) throw invalidApiKey();
       const user = userById.get({ id: stored.userId });
       if (!user || user.disabled) throw invalidApiKey();
+      const { disabled: _disabled, ...identity } = user;
+      const principal = { ...identity, keyId: stored.keyId, scopes: stored.scopes };
+      if (!countUse) return principal;
       if (quota) {
         const decision = quota.take(stored.keyId, now);
         if (!decision.allowed)
@@ -156,8 +173,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       }
       if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS)
         db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)).run();
-      const { disabled: _disabled, ...identity } = user;
-      return { ...identity, keyId: stored.keyId, scopes: stored.scopes };
+      return principal;
     },
   };
 }

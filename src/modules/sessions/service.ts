@@ -16,14 +16,22 @@ export interface SessionSettings {
   refreshTokenTtl: number;
   refreshReuseInterval: number;
   refreshRotationKey: Uint8Array;
+  /**
+   * Header mode: clients never call /refresh, they copy the sliding `Token`; so activity itself must move the
+   * session's end (to now + refreshTokenTtl), or an active client would be signed out after refreshTokenTtl.
+   */
+  slideOnActivity?: boolean;
 }
 
 /** How long a looked-up session is trusted without asking the database again (other instances' revocations). */
 const CACHE_TTL_MS = 1000;
 /** Past this many cached sessions, entries older than CACHE_TTL_MS are swept (they would be re-read anyway). */
 const CACHE_SWEEP_SIZE = 10_000;
-/** `last_seen_at` is written at most once a minute per session, not on every request. */
-const LAST_SEEN_RESOLUTION_MS = 60_000;
+/**
+ * `last_seen_at` (and, when sessions slide on activity, `expires_at`) is written at most once a minute per
+ * session, not on every request; more often only for sessions shorter than four minutes, so that they can slide.
+ */
+const ACTIVITY_RESOLUTION_MS = 60_000;
 
 /** A spent refresh token came back after the grace window; the session is already revoked. */
 export class RefreshTokenReused extends ApiError {
@@ -51,6 +59,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   const cache = new Map<string, { principal: SessionPrincipal; fetchedAt: number }>();
   const refreshTtlMs = settings.refreshTokenTtl * 1000;
   const graceMs = settings.refreshReuseInterval * 1000;
+  const activityResolutionMs = Math.min(ACTIVITY_RESOLUTION_MS, refreshTtlMs / 4);
 
   const livePrincipal = db
     .select({
@@ -69,7 +78,11 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
   const touch = db
     .update(sessions)
-    .set({ lastSeenAt: sql`${sql.placeholder("now")}` })
+    .set(
+      settings.slideOnActivity
+        ? { lastSeenAt: sql`${sql.placeholder("now")}`, expiresAt: sql`${sql.placeholder("now")} + ${refreshTtlMs}` }
+        : { lastSeenAt: sql`${sql.placeholder("now")}` },
+    )
     .where(eq(sessions.id, sql.placeholder("sid")))
     .prepare();
 
@@ -84,8 +97,8 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
   /**
    * The live session's principal, or undefined if it ended, expired or its user is disabled. Read from the
-   * database at most once a second per session (one primary-key lookup), which also refreshes `last_seen_at`
-   * when it is more than a minute old.
+   * database at most once a second per session (one primary-key lookup), which also records the activity
+   * (see ACTIVITY_RESOLUTION_MS).
    */
   function principal(sessionId: string): SessionPrincipal | undefined {
     const now = Date.now();
@@ -97,8 +110,12 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       return undefined;
     }
     const { disabled: _disabled, sessionExpiresAt, lastSeenAt, ...rest } = row;
-    if (now - lastSeenAt.getTime() >= LAST_SEEN_RESOLUTION_MS) touch.run({ sid: sessionId, now });
-    const found = { ...rest, sessionExpiresAt: sessionExpiresAt.getTime() };
+    let expiresAt = sessionExpiresAt.getTime();
+    if (now - lastSeenAt.getTime() >= activityResolutionMs) {
+      touch.run({ sid: sessionId, now });
+      if (settings.slideOnActivity) expiresAt = now + refreshTtlMs;
+    }
+    const found = { ...rest, sessionExpiresAt: expiresAt };
     remember(sessionId, found, now);
     return found;
   }

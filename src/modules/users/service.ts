@@ -2,12 +2,13 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { users, type User } from "../../db/schema";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
-import { PASSWORD_MAX_BYTES, normalizePassword, type PasswordHasher } from "../../lib/passwords";
+import { PASSWORD_MAX_BYTES, normalizePassword, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import { weakPasswordReason } from "./weak-passwords";
 
 const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,31}$/;
-// Deliberately loose (one @, a dot in the domain, no spaces): the real check is a verification email.
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// Deliberately loose (one @, a dot in the domain, no spaces, no control or invisible format characters): the
+// real check is a verification email.
+const EMAIL_PATTERN = /^[^\s@\p{C}]+@[^\s@\p{C}]+\.[^\s@\p{C}]+$/u;
 
 export function normalizeUsername(raw: string): string {
   return raw.normalize("NFKC").toLowerCase();
@@ -28,9 +29,7 @@ export function emailError(email: string): string | undefined {
 }
 
 export function passwordError(password: string, minLength: number): string | undefined {
-  // Checked on the raw string first so that normalising a huge input is never attempted.
-  if (password.length > PASSWORD_MAX_BYTES || Buffer.byteLength(normalizePassword(password)) > PASSWORD_MAX_BYTES)
-    return `Must be at most ${PASSWORD_MAX_BYTES} bytes.`;
+  if (passwordTooLong(password)) return `Must be at most ${PASSWORD_MAX_BYTES} bytes.`;
   if ([...normalizePassword(password)].length < minLength) return `Must be at least ${minLength} characters.`;
   return undefined;
 }
