@@ -21,6 +21,30 @@ export async function serve(config: Config): Promise<void> {
     console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);
 
   const app = createApp(config, db, secrets);
+  const pruneAll = () => {
+    pruneExpiredSessions(db);
+    pruneLoginThrottles(db);
+    pruneAuditEvents(db, config.auditRetentionDays);
+  };
+  let prune: ReturnType<typeof setInterval> | undefined;
+
+  // Handlers first: a supervisor may send SIGTERM as soon as it sees the "listening" line.
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`latchkey: ${signal} received, finishing in-flight requests`);
+    clearInterval(prune);
+    const forced = setTimeout(() => app.server?.stop(true), SHUTDOWN_GRACE_MS);
+    if (app.server) await app.stop(false);
+    clearTimeout(forced);
+    db.$client.close();
+    console.log("latchkey: stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
   try {
     app.listen({
       port: config.port,
@@ -44,32 +68,11 @@ export async function serve(config: Config): Promise<void> {
     );
   }
 
-  const pruneAll = () => {
-    pruneExpiredSessions(db);
-    pruneLoginThrottles(db);
-    pruneAuditEvents(db, config.auditRetentionDays);
-  };
-  const prune = setInterval(pruneAll, PRUNE_INTERVAL_MS);
+  prune = setInterval(pruneAll, PRUNE_INTERVAL_MS);
   pruneAll();
 
   console.log(
     `latchkey ${VERSION} listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}), ` +
       `token delivery ${config.tokenDelivery}, registration ${config.allowRegistration ? "open" : "closed"}, data in ${config.dataDir}`,
   );
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`latchkey: ${signal} received, finishing in-flight requests`);
-    clearInterval(prune);
-    const forced = setTimeout(() => app.server?.stop(true), SHUTDOWN_GRACE_MS);
-    await app.stop(false);
-    clearTimeout(forced);
-    db.$client.close();
-    console.log("latchkey: stopped");
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
 }

@@ -305,8 +305,31 @@ describe("sessions, password change, weak passwords, audit", () => {
     expect(refresh.status).toBe(401);
     expect(refresh.body.error).toBe("invalid_refresh_token");
 
+    // scope=global is /logout/all under another name.
+    const fifth = await login(server, "dana", PASSWORD);
+    const sixth = await login(server, "dana", PASSWORD);
+    const global = await call(server.url, "POST", "/api/v1/auth/logout?scope=global", undefined, bearer(fifth.body.access_token));
+    expect(global.status).toBe(200);
+    expect(global.body.message).toBe("Signed out of 2 session(s).");
+    for (const token of [fifth.body.access_token, sixth.body.access_token])
+      expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(token))).status).toBe(401);
+    const badScope = await call(server.url, "POST", "/api/v1/auth/logout?scope=everything", undefined, bearer((await login(server, "dana", PASSWORD)).body.access_token));
+    expect(badScope.status).toBe(422);
+
     const userId = first.body.user.id;
-    expect(events(userId)).toEqual(["user_registered", "login_succeeded", "login_succeeded", "session_revoked", "logout", "login_succeeded", "logout"]);
+    expect(events(userId)).toEqual([
+      "user_registered",
+      "login_succeeded",
+      "login_succeeded",
+      "session_revoked",
+      "logout",
+      "login_succeeded",
+      "logout",
+      "login_succeeded",
+      "login_succeeded",
+      "logout",
+      "login_succeeded",
+    ]);
   });
 
   test("password change keeps this session, ends the others, and needs the current password", async () => {
@@ -365,6 +388,26 @@ test("a hash made with weaker parameters is upgraded on the next successful logi
   expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
   expect(await server.stop()).toBe(0);
   removeDataDir(dataDir);
+});
+
+test("audit events older than AUDIT_RETENTION_DAYS are pruned in the background (at start, then hourly)", async () => {
+  const dataDir = tempDataDir();
+  let server = await startServer({ AUDIT_RETENTION_DAYS: "30" }, dataDir);
+  expect(await server.stop()).toBe(0);
+  const db = new Database(join(dataDir, "latchkey.db"));
+  try {
+    const day = 86_400_000;
+    for (const age of [31 * day, 29 * day]) db.query("INSERT INTO audit_events (created_at, event, detail) VALUES (?, 'login_failed', '{}')").run(Date.now() - age);
+    server = await startServer({ AUDIT_RETENTION_DAYS: "30" }, dataDir);
+    const ages = (db.query("SELECT created_at FROM audit_events WHERE event = 'login_failed'").all() as { created_at: number }[]).map(
+      (row) => Math.round((Date.now() - row.created_at) / day),
+    );
+    expect(ages).toEqual([29]);
+    expect(await server.stop()).toBe(0);
+  } finally {
+    db.close();
+    removeDataDir(dataDir);
+  }
 });
 
 describe("response hardening", () => {

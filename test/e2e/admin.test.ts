@@ -169,6 +169,11 @@ describe("admin API", () => {
       });
     }
     expect((await admin("GET", "/users?limit=200")).status).toBe(200);
+    for (const cursor of ["zzz", "1", `${ids[0]}'--`]) {
+      const bad = await admin("GET", `/users?cursor=${encodeURIComponent(cursor)}`);
+      expect(bad.status).toBe(422);
+      expect(bad.body.details).toEqual([{ field: "cursor", message: "Must be a next_cursor from a previous page." }]);
+    }
   });
 
   test("PATCH /users/:id changes roles, email, email_verified and metadata, and validates each", async () => {
@@ -199,6 +204,8 @@ describe("admin API", () => {
       [{ roles: ["UPPER"] }, "roles"],
       [{ roles: ["x".repeat(33)] }, "roles"],
       [{ email: "not-an-email" }, "email"],
+      [{ email: "frida@example.com\u0000" }, "email"],
+      [{ email: "fri\u200bda@example.com" }, "email"],
       [{ metadata: { blob: "x".repeat(4100) } }, "metadata"],
       [{ metadata: [1, 2, 3] }, "metadata"],
       [{ metadata: "pro" }, "metadata"],
@@ -209,6 +216,16 @@ describe("admin API", () => {
       expect(response.status).toBe(422);
       expect(response.body.error).toBe("validation_failed");
       expect(response.body.details[0].field).toBe(field);
+    }
+    // A body that is not a JSON object is refused whole, not read as an empty patch.
+    for (const raw of ["[]", '[{"disabled":true}]', '"text"', "123", "true", "null"]) {
+      const response = await fetch(`${server.url}/api/v1/admin/users/${user.id}`, {
+        method: "PATCH",
+        headers: { ...bearer(root), "content-type": "application/json" },
+        body: raw,
+      });
+      expect({ raw, status: response.status }).toEqual({ raw, status: 422 });
+      expect(((await response.json()) as { error: string }).error).toBe("validation_failed");
     }
     // Nothing of the refused patches was applied.
     expect((await admin("GET", `/users/${user.id}`)).body).toEqual(metadata.body);

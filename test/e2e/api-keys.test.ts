@@ -141,6 +141,109 @@ for (const mode of MODES) {
       expect(await logout.json()).toMatchObject({ error: "session_required" });
     });
 
+    test("/validate with a key answers exactly who it is; X-API-Key wins over Authorization; a mistyped Bearer key is 401", async () => {
+      const dave = new SessionClient(server, mode);
+      await dave.register(`dave-${mode}`);
+      const created = (await (await dave.request("POST", "/api/v1/auth/keys", { name: "whoami", scopes: ["read", "read", "photos:*"] })).json()) as {
+        api_key: string;
+        key_id: string;
+      };
+      const me = (await (await withKey(server, created.api_key, "/api/v1/auth/me")).json()) as { user: { id: string } };
+      const validate = await withKey(server, created.api_key);
+      expect(await validate.json()).toEqual({
+        user_id: me.user.id,
+        username: `dave-${mode}`,
+        email: null,
+        roles: [],
+        metadata: {},
+        key_id: created.key_id,
+        scopes: ["read", "photos:*"],
+        auth: "api_key",
+      });
+      const both = await fetch(`${server.url}/api/v1/auth/validate`, { headers: { "x-api-key": created.api_key, authorization: "Bearer not-a-token" } });
+      expect(both.status).toBe(200);
+      const typo = await withKey(server, `${created.api_key.slice(0, -1)}${created.api_key.endsWith("a") ? "b" : "a"}`, "/api/v1/auth/validate", "bearer");
+      expect(typo.status).toBe(401);
+      expect(await typo.json()).toMatchObject({ error: "invalid_api_key" });
+    });
+
+    test("a key gets 403 session_required on every session-only route", async () => {
+      const erin = new SessionClient(server, mode);
+      await erin.register(`erin-${mode}`);
+      const { api_key, key_id } = (await (await erin.request("POST", "/api/v1/auth/keys", { name: "limited" })).json()) as {
+        api_key: string;
+        key_id: string;
+      };
+      for (const [method, path, body] of [
+        ["GET", "/api/v1/auth/keys", undefined],
+        ["DELETE", `/api/v1/auth/keys/${key_id}`, undefined],
+        ["POST", "/api/v1/auth/password", { current_password: "a long passphrase", new_password: "another long passphrase" }],
+        ["POST", "/api/v1/auth/logout/all", undefined],
+        ["GET", "/api/v1/auth/sessions", undefined],
+      ] as const) {
+        const response = await fetch(`${server.url}${path}`, {
+          method,
+          headers: { "x-api-key": api_key, ...(body ? { "content-type": "application/json" } : {}) },
+          body: body && JSON.stringify(body),
+        });
+        expect({ path, status: response.status, body: await response.json() }).toMatchObject({ path, status: 403, body: { error: "session_required" } });
+      }
+      expect((await withKey(server, api_key)).status).toBe(200);
+    });
+
+    test("create and delete validate their input: expires_in, scopes, names, unknown ids; no user id is taken from the body", async () => {
+      const fay = new SessionClient(server, mode);
+      await fay.register(`fay-${mode}`);
+      const create = (body: unknown) => fay.request("POST", "/api/v1/auth/keys", body);
+      const expectInvalid = async (body: unknown, field: string) => {
+        const response = await create(body);
+        expect({ body, status: response.status }).toEqual({ body, status: 422 });
+        const reply = (await response.json()) as { error: string; details: { field: string }[] };
+        expect(reply.error).toBe("validation_failed");
+        // The field itself, or one of its items ("scopes.0").
+        expect(reply.details.map((detail) => detail.field.split(".")[0])).toEqual([field]);
+      };
+      for (const expires_in of [59, 315_360_001, 1.5, -60, "3600", true, null]) await expectInvalid({ name: "e", expires_in }, "expires_in");
+      for (const scopes of ["read", ["has space"], ["ä"], Array.from({ length: 33 }, (_, i) => `s${i}`), [""]]) await expectInvalid({ name: "s", scopes }, "scopes");
+      for (const name of ["   ", "\u200b", "ctl\u0000x", "line\nbreak", "x".repeat(65), 42]) await expectInvalid({ name }, "name");
+
+      const timed = await create({ name: "x".repeat(64), expires_in: 60 });
+      expect(timed.status).toBe(201);
+      const key = (await timed.json()) as { created_at: string; expires_at: string; key_id: string };
+      expect(Date.parse(key.expires_at) - Date.parse(key.created_at)).toBe(60_000);
+      // (This server allows 3 keys per user.)
+      expect((await fay.request("DELETE", `/api/v1/auth/keys/${key.key_id}`)).status).toBe(204);
+      // 40 emoji are 40 characters (80 UTF-16 units); one name typed composed or decomposed is one name.
+      expect((await create({ name: "😀".repeat(40) })).status).toBe(201);
+      expect((await create({ name: "  caf\u00e9  " })).status).toBe(201);
+      const twin = await create({ name: "cafe\u0301" });
+      expect(twin.status).toBe(409);
+      expect(await twin.json()).toMatchObject({ error: "key_name_taken" });
+
+      // A user id in the body is ignored: the key always belongs to the session's user.
+      const other = new SessionClient(server, mode);
+      await other.register(`gus-${mode}`);
+      const otherId = ((await (await other.request("GET", "/api/v1/auth/me")).json()) as { user: { id: string } }).user.id;
+      const minted = (await (await create({ name: "not-for-gus", user_id: otherId, userId: otherId })).json()) as { api_key: string };
+      expect(((await (await withKey(server, minted.api_key)).json()) as { username: string }).username).toBe(`fay-${mode}`);
+
+      const missing = await fay.request("DELETE", "/api/v1/auth/keys/01900000-0000-7000-8000-000000000000");
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toMatchObject({ error: "key_not_found" });
+    });
+
+    if (mode === "cookie")
+      test("cookie mode: creating or deleting a key needs the page's Origin (403 csrf_rejected without)", async () => {
+        const hal = new SessionClient(server, mode);
+        await hal.register("hal-cookie");
+        for (const origin of ["https://evil.example", ""]) {
+          const response = await hal.request("POST", "/api/v1/auth/keys", { name: "csrf" }, { origin });
+          expect(response.status).toBe(403);
+          expect(await response.json()).toMatchObject({ error: "csrf_rejected" });
+        }
+        expect(await (await hal.request("GET", "/api/v1/auth/keys")).json()).toEqual([]);
+      });
+
     test("name rules, duplicate names and the per-user limit", async () => {
       const empty = await bob.request("POST", "/api/v1/auth/keys", { name: "" });
       expect(empty.status).toBe(422);
@@ -199,6 +302,17 @@ describe("API key storage and revocation", () => {
     expect(await response.json()).toMatchObject({ error: "invalid_api_key" });
   });
 
+  test("a key refused by a session-only route spends none of its quota", async () => {
+    const { api_key } = await newKey("patient");
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const refused = await fetch(`${server.url}/api/v1/auth/keys`, { headers: { "x-api-key": api_key } });
+      expect(refused.status).toBe(403);
+    }
+    expect((await withKey(server, api_key)).status).toBe(200);
+    expect((await withKey(server, api_key)).status).toBe(200);
+    expect((await withKey(server, api_key)).status).toBe(429);
+  });
+
   test("over API_KEY_RATE_LIMIT a key gets 429 with Retry-After, never 401", async () => {
     const { api_key } = await newKey("busy");
     expect((await withKey(server, api_key)).status).toBe(200);
@@ -220,6 +334,15 @@ describe("API key storage and revocation", () => {
       ["key_deleted", { key_id }],
     ]);
     expect(await server.waitForOutput(`"event":"key_deleted"`)).not.toContain(api_key);
+  });
+
+  test("API_KEYS_MAX_PER_USER defaults to 25", async () => {
+    const ivan = new SessionClient(server, "bearer");
+    await ivan.register("ivan");
+    for (let n = 1; n <= 25; n++) expect((await ivan.request("POST", "/api/v1/auth/keys", { name: `key-${n}` })).status).toBe(201);
+    const over = await ivan.request("POST", "/api/v1/auth/keys", { name: "key-26" });
+    expect(over.status).toBe(403);
+    expect(await over.json()).toMatchObject({ error: "key_limit_reached" });
   });
 
   test("disabling the user makes the key fail on the very next request", async () => {

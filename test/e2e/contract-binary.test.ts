@@ -231,6 +231,41 @@ describe("user add, user passwd and healthcheck against a running server with re
 });
 
 describe("signals", () => {
+  test("SIGTERM as soon as the listening line is printed still stops cleanly (five starts)", async () => {
+    for (let start = 0; start < 5; start++) {
+      const server = await startServer({ RATE_LIMIT: "off" });
+      try {
+        expect(await server.stop("SIGTERM")).toBe(0);
+        expect(server.output()).toContain("latchkey: stopped");
+      } finally {
+        removeDataDir(server.dataDir);
+      }
+    }
+  });
+
+  test("SIGTERM lets an in-flight request finish, then exits 0", async () => {
+    // A slow hash keeps the login in flight; the limiter's row, written before hashing, says it has started.
+    const server = await startServer({ PASSWORD_HASH_TIME_COST: "24" });
+    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    try {
+      const login = send(server.url, "POST", `${AUTH}/login`, { json: { username: "nobody-here", password: PASSWORD } });
+      await waitFor(
+        async () => db.query("SELECT count(*) AS n FROM login_throttles").get() as { n: number },
+        (row) => row.n > 0,
+      );
+      server.proc.kill("SIGTERM");
+      expectError(await login, 401, "invalid_credentials");
+      expect(await server.proc.exited).toBe(0);
+      const output = server.output();
+      expect(output.indexOf("SIGTERM received")).toBeGreaterThan(-1);
+      expect(output.indexOf('"event":"login_failed"')).toBeGreaterThan(output.indexOf("SIGTERM received"));
+    } finally {
+      db.close();
+      server.proc.kill("SIGKILL");
+      removeDataDir(server.dataDir);
+    }
+  });
+
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     test(`${signal}: the server stops listening and exits 0`, async () => {
       const server = await startServer({ RATE_LIMIT: "off" });

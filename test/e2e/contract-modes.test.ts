@@ -260,6 +260,15 @@ for (const mode of MODES) {
         const viaToken = await send(open.url, "POST", `${AUTH}/token`, { form: { grant_type: "password", username: "bytes-max", password: over } });
         expect(viaToken.status).toBe(400);
         expect(viaToken.body.error).toBe("invalid_request");
+
+        // The limit applies to the password as sent, before NFKC, the same way wherever a password goes: "ﬁ" is
+        // 3 bytes that normalise to the 2 of "fi", and a password that could be set can always be typed.
+        const ligatures = "\ufb01".repeat(341); // 1,023 bytes as sent, 682 once normalised
+        expectTokenResponse(await clientOf(open).register("ligatures", ligatures), mode, 201);
+        expect((await clientOf(open).login("ligatures", ligatures)).status).toBe(200);
+        expect((await clientOf(open).login("ligatures", "fi".repeat(341))).status).toBe(200);
+        const tooLong = "\ufb01".repeat(342); // 1,026 bytes as sent, 684 once normalised
+        expectError(await clientOf(open).register("ligatures-over", tooLong), 422, "validation_failed");
       });
     });
 
@@ -393,6 +402,8 @@ for (const mode of MODES) {
           [{ form: { grant_type: "refresh_token" } }, "invalid_request"],
           [{ form: { username: "gina", password: PASSWORD } }, "invalid_request"],
           [{ raw: "{not json", headers: { "content-type": "application/json" } }, "invalid_request"],
+          [{ raw: "null", headers: { "content-type": "application/json" } }, "invalid_request"],
+          [{ raw: "[]", headers: { "content-type": "application/json" } }, "invalid_request"],
           [{ form: { grant_type: "client_credentials" } }, "unsupported_grant_type"],
           [{ json: { grant_type: "authorization_code", code: "abc" } }, "unsupported_grant_type"],
         ];
@@ -863,6 +874,43 @@ for (const mode of MODES) {
       const foreignGet = await send(open.url, "GET", "/health", { headers: { origin: "https://evil.example" } });
       expect(foreignGet.headers.get("access-control-allow-origin")).toBeNull();
     });
+
+    if (mode === "header")
+      describe("header mode's sliding session", () => {
+        let sliding: RunningServer;
+        beforeAll(async () => {
+          sliding = await startServer({ ...BASE_ENV, TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true", ACCESS_TOKEN_TTL: "2s", REFRESH_TOKEN_TTL: "3s" });
+        });
+        afterAll(async () => {
+          await stopAndRemove(sliding);
+        });
+
+        test("a client that copies Token stays signed in past both TTLs while active, and is signed out after REFRESH_TOKEN_TTL idle", async () => {
+          const client = clientOf(sliding);
+          expect((await client.register("sam", PASSWORD)).status).toBe(201);
+          const sid = jwtClaims(client.access!).sid;
+          // Active for 7 s (more than twice each TTL), a request every quarter second, never calling /refresh.
+          for (const until = Date.now() + 7000; Date.now() < until; await Bun.sleep(250)) {
+            const reply = await client.me();
+            expect(reply.status).toBe(200);
+            expect(jwtClaims(client.access!).sid).toBe(sid);
+          }
+          // Idle: wait, without touching the server, until the session's end has passed...
+          const db = new Database(join(sliding.dataDir, "latchkey.db"), { readonly: true });
+          try {
+            const sessionEnd = () => (db.query("SELECT expires_at FROM sessions WHERE id = ?").get(sid) as { expires_at: number }).expires_at;
+            await waitFor(
+              async () => sessionEnd(),
+              (end) => end < Date.now(),
+              5000,
+            );
+          } finally {
+            db.close();
+          }
+          // ...then the last sliding token, which never outlives its session, is refused.
+          expectInvalidToken(await client.me());
+        });
+      });
 
     describe("a session shorter than ACCESS_TOKEN_TTL", () => {
       let short: RunningServer;

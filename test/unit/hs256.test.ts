@@ -51,6 +51,10 @@ describe("the synchronous HS256 verifier", () => {
     expect(verify(await sign({ ...claims, exp: now - 1 }))).toBeUndefined();
     expect(verify(await sign({ ...claims, exp: now }), now)).toBeUndefined();
     expect(verify(await sign({ ...claims, exp: now + 1 }), now)).toBeDefined();
+    // An exp no date can hold (a key holder's token: /validate would fail to print it).
+    expect(verify(await sign({ ...claims, exp: 253_402_300_799 }))).toBeDefined();
+    expect(verify(await sign({ ...claims, exp: 253_402_300_800 }))).toBeUndefined();
+    expect(verify(await sign({ ...claims, exp: 1e20 }))).toBeUndefined();
     expect(verify(await sign({ ...claims, nbf: now + 60 }))).toBeUndefined();
     expect(verify(await sign({ ...claims, iss: "https://other.example" }))).toBeUndefined();
     for (const missing of ["sub", "sid", "jti", "iat", "exp", "iss"]) {
