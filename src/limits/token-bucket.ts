@@ -37,5 +37,8 @@ export function createTokenBuckets(capacity: number, periodMs: number, maxKeys =
       buckets.set(key, { tokens: tokens - 1, updatedAt: now });
       return { allowed: true, retryAfter: 0 };
     },
+
+    /** How many keys are remembered (for tests of the bound). */
+    size: () => buckets.size,
   };
 }
