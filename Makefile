@@ -13,6 +13,9 @@ BUILD_FLAGS := --compile --minify \
 
 # wrk (the load generator of `make bench`) is on PATH, or root installs it from Debian's packages.
 have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+# Chromium (the browser of test/e2e/browser.test.ts, driven by playwright-core) is Debian's package, installed by
+# root when missing: Playwright never downloads a browser. Without it the browser tests fail and say why.
+have_chromium = command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(CURDIR)/.tools/node_modules/.bin/bun:
 	npm install --no-save --no-audit --no-fund --prefix $(CURDIR)/.tools bun@$(BUN_VERSION)
@@ -33,10 +36,12 @@ run: dist/latchkey
 typecheck: node_modules/.installed
 	$(BUN) x tsc --noEmit -p .
 
-## Type-check, build the binary, run every test (--timeout: e2e tests start servers and hash real argon2id
-## passwords; bunfig has no such setting), then one 1-second round of the benchmark to show it still runs (it
-## judges nothing; skipped without wrk), and last one plain "N passed, N failed" line.
+## Type-check, build the binary, install Debian's chromium for the browser tests when missing (as root), run every
+## test (--timeout: e2e tests start servers and hash real argon2id passwords; bunfig has no such setting), then one
+## 1-second round of the benchmark to show it still runs (it judges nothing; skipped without wrk), and last one
+## plain "N passed, N failed" line.
 test: typecheck dist/latchkey
+	@$(call have_chromium) || echo "chromium is not installed and could not be installed (as root: apt-get install chromium): the browser tests will fail"
 	@mkdir -p .test-results
 	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
 	if [ $$status = 0 ]; then \

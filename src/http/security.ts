@@ -18,9 +18,21 @@ export function securityHeaders(config: Config) {
   // Set per request rather than with .headers(): Elysia's defaults would override a per-route CSP.
   return new Elysia({ name: "latchkey/security-headers" }).onRequest(({ request, set }) => {
     Object.assign(set.headers, headers);
-    // A cheap suffix test first: this runs on every request.
-    if (request.url.endsWith("/docs") && new URL(request.url).pathname === "/docs") set.headers["content-security-policy"] = DOCS_CSP;
+    if (isDocsPage(request.url)) set.headers["content-security-policy"] = DOCS_CSP;
   });
+}
+
+/**
+ * Whether the URL's path is the docs page, /docs or /docs/ (Elysia serves both), whatever its query string.
+ * Runs on every request, so it compares a few characters instead of parsing the URL: Request.url is absolute
+ * ("http://host:port/path?query"), so the path starts at the first "/" after "://" and ends at the first "?".
+ */
+export function isDocsPage(url: string): boolean {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start === -1) return false;
+  const query = url.indexOf("?", start);
+  const length = (query === -1 ? url.length : query) - start;
+  return (length === 5 || (length === 6 && url.charCodeAt(start + 5) === 47)) && url.startsWith("/docs", start);
 }
 
 const PREFLIGHT_HEADERS = "authorization, content-type, token, x-api-key";

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { authGuard } from "../auth/guard";
 import type { SessionPrincipal } from "../sessions/service";
-import { ErrorBody, SESSION_SECURITY } from "../auth/model";
+import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, INVALID_INPUT, NoContent, SESSION_SECURITY } from "../auth/model";
 import { AdminUser, CreateUserBody, ListUsersQuery, PatchUserBody, UserPage, UserParams } from "./model";
 import type { Actor, AdminService } from "./service";
 import { JSON_BODY } from "../../http/body";
@@ -21,13 +21,13 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     .get("/users", ({ query }) => admin.list(query), {
       admin: true,
       query: ListUsersQuery,
-      response: { 200: UserPage, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+      response: { 200: UserPage, ...errorResponses(ADMIN_GUARD, INVALID_INPUT) },
       detail: { summary: "List users, oldest first, optionally filtered by a username or email substring (paginated)", security: SESSION_SECURITY },
     })
     .get("/users/:id", ({ params }) => admin.get(params.id), {
       admin: true,
       params: UserParams,
-      response: { 200: AdminUser, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+      response: { 200: AdminUser, ...errorResponses(ADMIN_GUARD, { 404: ["user_not_found"] }) },
       detail: { summary: "One user (404 user_not_found)", security: SESSION_SECURITY },
     })
     .post(
@@ -41,7 +41,10 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         admin: true,
         body: CreateUserBody,
         parse: JSON_BODY,
-        response: { 201: AdminUser, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        response: {
+          201: AdminUser,
+          ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["username_taken", "email_taken"], 422: ["weak_password"] }),
+        },
         detail: { summary: "Create a user (works while registration is closed)", security: SESSION_SECURITY },
       },
     )
@@ -58,7 +61,10 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         params: UserParams,
         body: PatchUserBody,
         parse: JSON_BODY,
-        response: { 200: AdminUser, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+        response: {
+          200: AdminUser,
+          ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["user_not_found"], 409: ["last_admin", "email_taken"] }),
+        },
         detail: {
           summary: "Change a user's disabled flag, roles, email, email_verified or metadata",
           description:
@@ -77,7 +83,10 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       {
         admin: true,
         params: UserParams,
-        response: { 204: t.Void(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        response: {
+          204: NoContent("The user is deleted with its sessions and API keys"),
+          ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["user_not_found"], 409: ["last_admin"] }),
+        },
         detail: {
           summary: "Delete a user with its sessions and API keys (the last admin cannot be deleted: 409 last_admin)",
           security: SESSION_SECURITY,

@@ -29,7 +29,7 @@ const RolesField = t.Array(t.String(), { description: "Up to 32 roles of 1-32 ch
 
 export const CreateUserBody = t.Object({
   username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
-  password: t.String({ description: "At least PASSWORD_MIN_LENGTH characters, at most 1024 bytes, not a common password" }),
+  password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password" }),
   email: t.Optional(t.String({ description: "Stored lower-cased; unique" })),
   roles: t.Optional(RolesField),
   email_verified: t.Optional(t.Boolean({ description: "Default false; ignored without an email" })),

@@ -2,12 +2,12 @@ import { Elysia, t } from "elysia";
 import { validationFailed } from "../../errors";
 import { pageLimit, PageLimitQuery } from "../../http/pagination";
 import type { authGuard } from "../auth/guard";
-import { ErrorBody, SESSION_SECURITY } from "../auth/model";
+import { ADMIN_GUARD, errorResponses, INVALID_INPUT, JsonInteger, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
 import type { UserService } from "../users/service";
 import type { AuditLog } from "./service";
 
 const AuditEvent = t.Object({
-  id: t.Integer(),
+  id: JsonInteger(),
   time: t.String({ format: "date-time" }),
   event: t.String({ description: "e.g. login_succeeded, login_failed, password_changed, admin_user_updated" }),
   user_id: t.Nullable(t.String({ description: "The account the event concerns (null for an unknown name)" })),
@@ -52,7 +52,7 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
           user: t.Optional(t.String({ maxLength: 254, description: "A user id, username or email" })),
           ...pageFields,
         }),
-        response: { 200: AuditPage, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        response: { 200: AuditPage, ...errorResponses(ADMIN_GUARD, INVALID_INPUT) },
         detail: { summary: "Audit events of every user (admin), newest first, filtered by user and event", security: SESSION_SECURITY },
       },
     )
@@ -69,7 +69,7 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
       {
         auth: true,
         query: t.Object(pageFields),
-        response: { 200: AuditPage, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        response: { 200: AuditPage, ...errorResponses(SESSION_GUARD, INVALID_INPUT) },
         detail: { summary: "Your own security events (sign-ins, password changes, admin changes to your account), newest first", security: SESSION_SECURITY },
       },
     );

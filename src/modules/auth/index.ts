@@ -6,7 +6,9 @@ import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "./guard";
 import {
-  ErrorBody,
+  BODY_ERRORS,
+  CSRF_CHECK,
+  errorResponses,
   LoginBody,
   MeResponse,
   LogoutQuery,
@@ -16,6 +18,9 @@ import {
   OAuthTokenResponse,
   RefreshBody,
   RegisterBody,
+  SECRET_CHECK,
+  SESSION_GUARD,
+  SESSION_OR_KEY_GUARD,
   SESSION_OR_KEY_SECURITY,
   SESSION_SECURITY,
   TokenRequestBody,
@@ -51,7 +56,14 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         secretCheck: true,
         body: RegisterBody,
         parse: JSON_BODY,
-        response: { 201: TokenResponse, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody },
+        response: {
+          201: TokenResponse,
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, {
+            403: ["registration_disabled"],
+            409: ["username_taken", "email_taken"],
+            422: ["weak_password"],
+          }),
+        },
         detail: { summary: "Create an account (when ALLOW_REGISTRATION=true) and sign in" },
       },
     )
@@ -59,7 +71,8 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       "/login",
       async ({ body, request, server, set, cookie }) => {
         delivery.assertNotCrossSite(request);
-        const login = body.username ?? body.email;
+        // An empty field counts as absent: {"username": "", "email": "alice@example.com"} signs in by email.
+        const login = body.username || body.email || undefined;
         if (login === undefined)
           throw new ApiError(422, "validation_failed", "The request is not valid.", [
             { field: "username", message: "Give a username or an email address." },
@@ -71,8 +84,19 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         secretCheck: true,
         body: LoginBody,
         parse: JSON_BODY,
-        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody },
-        detail: { summary: "Sign in with a username or email and a password" },
+        response: {
+          200: TokenResponse,
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, {
+            401: ["invalid_credentials"],
+            403: ["account_disabled"],
+          }),
+        },
+        detail: {
+          summary: "Sign in with a username or email and a password",
+          description:
+            "Either `username` or `email` may carry a username or an email address (case-insensitive); an empty string counts as absent. " +
+            "An unknown user and a wrong password get the same 401; `account_disabled` is only told to someone who knows the password.",
+        },
       },
     )
     .post(
@@ -110,7 +134,11 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         secretCheck: true,
         body: TokenRequestBody,
         parse: JSON_OR_FORM_BODY,
-        response: { 200: OAuthTokenResponse, 400: OAuthErrorBody, 429: ErrorBody },
+        response: {
+          200: OAuthTokenResponse,
+          ...errorResponses({ 413: ["payload_too_large"], 415: ["unsupported_media_type"] }, SECRET_CHECK),
+          400: OAuthErrorBody,
+        },
         detail: {
           summary: "OAuth2 token endpoint: password and refresh_token grants (RFC 6749 §4.3, §6)",
           description:
@@ -131,8 +159,16 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         secretCheck: true,
         body: RefreshBody,
         parse: JSON_BODY,
-        response: { 200: TokenResponse, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
-        detail: { summary: "Rotate the refresh token and get a new access token" },
+        response: {
+          200: TokenResponse,
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, { 401: ["invalid_refresh_token", "refresh_token_reused"] }),
+        },
+        detail: {
+          summary: "Rotate the refresh token and get a new access token",
+          description:
+            "The presented refresh token is spent. Presenting it again within `REFRESH_REUSE_INTERVAL` returns the same new token; " +
+            "after that window it revokes the whole session (401 refresh_token_reused).",
+        },
       },
     )
     .post(
@@ -146,7 +182,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       {
         auth: true,
         query: LogoutQuery,
-        response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+        response: { 200: MessageBody, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS) },
         detail: {
           summary: "End this session (scope=current), every other session (scope=others) or all of them (scope=global)",
           description: "Ended sessions' refresh tokens and every access token they issued stop working at once.",
@@ -163,7 +199,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       },
       {
         auth: true,
-        response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody },
+        response: { 200: MessageBody, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS) },
         detail: { summary: "End every session of this user (same as /logout?scope=global)", security: SESSION_SECURITY },
       },
     )
@@ -178,13 +214,19 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         secretCheck: true,
         body: PasswordChangeBody,
         parse: JSON_BODY,
-        response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody },
+        response: {
+          200: MessageBody,
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, {
+            403: ["invalid_current_password"],
+            422: ["weak_password"],
+          }),
+        },
         detail: { summary: "Change the password; this session stays, every other session ends", security: SESSION_SECURITY },
       },
     )
     .get("/me", ({ identity }) => ({ user: principalUser(identity.principal) }), {
       authOrApiKey: true,
-      response: { 200: MeResponse, 401: ErrorBody, 429: ErrorBody },
+      response: { 200: MeResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
       detail: { summary: "The signed-in user (a session or an API key)", security: SESSION_OR_KEY_SECURITY },
     })
     .get(
@@ -204,7 +246,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       },
       {
         authOrApiKey: true,
-        response: { 200: ValidateResponse, 401: ErrorBody, 429: ErrorBody },
+        response: { 200: ValidateResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
         detail: { summary: "For app backends: who does this token or API key belong to?", security: SESSION_OR_KEY_SECURITY },
       },
     );

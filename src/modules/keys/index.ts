@@ -2,8 +2,8 @@ import { Elysia, t } from "elysia";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { ErrorBody, SESSION_SECURITY } from "../auth/model";
-import { CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, NoContent, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import { API_KEY_FORMAT, CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
 import type { ApiKeyService } from "./service";
 import { JSON_BODY } from "../../http/body";
 
@@ -37,14 +37,28 @@ export function keyRoutes(deps: {
         auth: true,
         body: CreateKeyBody,
         parse: JSON_BODY,
-        response: { 201: CreatedKey, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
-        detail: { summary: "Create an API key (the secret is in this response only)", security: SESSION_SECURITY },
+        response: {
+          201: CreatedKey,
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 403: ["key_limit_reached"], 409: ["key_name_taken"] }),
+        },
+        detail: {
+          summary: "Create an API key (the secret is in this response only)",
+          description:
+            `${API_KEY_FORMAT} \`api_key\` is in this response only: the server keeps its SHA-256 hash, never the key. ` +
+            "Use it as `X-API-Key: lk_...` or `Authorization: Bearer lk_...` on GET /me and GET /validate, in every delivery mode. " +
+            "Only a signed-in session creates keys, always for its own user (an API key gets 403 session_required).",
+          security: SESSION_SECURITY,
+        },
       },
     )
     .get("/keys", ({ principal }) => apiKeys.list(principal.userId), {
       auth: true,
-      response: { 200: t.Array(KeyListItem), 401: ErrorBody, 403: ErrorBody },
-      detail: { summary: "List your API keys (never their secrets)", security: SESSION_SECURITY },
+      response: { 200: t.Array(KeyListItem), ...errorResponses(SESSION_GUARD) },
+      detail: {
+        summary: "List your API keys (never their secrets)",
+        description: "Each key shows its `prefix` (the 8 characters after lk_) to recognise it by; the secret itself is never stored.",
+        security: SESSION_SECURITY,
+      },
     })
     .delete(
       "/keys/:key_id",
@@ -56,8 +70,15 @@ export function keyRoutes(deps: {
       {
         auth: true,
         params: KeyParams,
-        response: { 204: t.Void(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
-        detail: { summary: "Delete an API key: it fails from the next request on", security: SESSION_SECURITY },
+        response: {
+          204: NoContent("The key is deleted: its next request gets 401 invalid_api_key"),
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["key_not_found"] }),
+        },
+        detail: {
+          summary: "Delete an API key: it fails from the next request on",
+          description: "Another user's key answers 404 key_not_found too, so a key id reveals nothing.",
+          security: SESSION_SECURITY,
+        },
       },
     );
 }

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { ErrorBody, SESSION_SECURITY } from "../auth/model";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, NoContent, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
 import type { SessionService } from "./service";
 
 const SessionItem = t.Object({
@@ -38,7 +38,7 @@ export function sessionRoutes(deps: {
         })),
       {
         auth: true,
-        response: { 200: t.Array(SessionItem), 401: ErrorBody, 403: ErrorBody },
+        response: { 200: t.Array(SessionItem), ...errorResponses(SESSION_GUARD) },
         detail: { summary: "Your live sessions", security: SESSION_SECURITY },
       },
     )
@@ -52,7 +52,10 @@ export function sessionRoutes(deps: {
       {
         auth: true,
         params: t.Object({ id: t.String() }),
-        response: { 204: t.Void(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+        response: {
+          204: NoContent("The session has ended: its refresh token and access tokens stop working at once"),
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["session_not_found"] }),
+        },
         detail: { summary: "End one of your sessions (404 session_not_found for anyone else's)", security: SESSION_SECURITY },
       },
     );

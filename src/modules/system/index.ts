@@ -6,6 +6,68 @@ import { VERSION } from "../../version";
 // The docs UI ships inside the binary: /docs must work with no internet access.
 import scalarBundle from "../../../node_modules/@scalar/api-reference/dist/browser/standalone.js" with { type: "file" };
 
+export const DOCS_PATH = "/docs";
+export const SPEC_PATH = "/docs/json";
+const SCALAR_PATH = "/docs/scalar.js";
+
+const TITLE = "Latchkey";
+const DESCRIPTION = "Self-hosted authentication server: accounts, JWT access tokens, rotating refresh tokens, API keys.";
+
+const escapeHtml = (text: string) =>
+  text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("'", "&#39;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+
+/**
+ * Scalar's configuration. The spec URL is absolute, so /docs/ works as well as /docs. Nothing may call out:
+ * no default fonts, no telemetry, no AI agent, no button to Scalar's hosted client.
+ */
+const SCALAR_CONFIGURATION = {
+  url: SPEC_PATH,
+  withDefaultFonts: false,
+  telemetry: false,
+  hideClientButton: true,
+  agent: { disabled: true },
+  showDeveloperTools: "never",
+};
+
+/**
+ * The API docs page. Rendered here rather than by @elysiajs/openapi, whose page hard-codes
+ * `"_integration":"elysiajs"` (after the caller's options, so it cannot be overridden: no response may name the
+ * framework) and a relative spec URL. The configuration sits in a non-executable element (Scalar reads
+ * `#api-reference[data-configuration]`), so the page runs no inline script and its CSP needs no 'unsafe-inline'
+ * for scripts.
+ */
+const DOCS_HTML = `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>${escapeHtml(TITLE)} API</title>
+    <meta name="description" content="${escapeHtml(DESCRIPTION)}" />
+    <link rel="icon" href="data:," />
+    <style>body { margin: 0; }</style>
+  </head>
+  <body>
+    <script id="api-reference" type="application/json" data-configuration="${escapeHtml(JSON.stringify(SCALAR_CONFIGURATION))}"></script>
+    <script src="${SCALAR_PATH}"></script>
+  </body>
+</html>
+`;
+
+const VOID_CONTENT_TYPES = new Set(["void", "null", "undefined"]);
+
+/**
+ * @elysiajs/openapi turns a `t.Void()` response (our 204s) into `content: {type: "void"}`, which is not a valid
+ * OpenAPI Media Type map. A response without a body is `{description}` alone. Mutates the (cached) document.
+ */
+function dropVoidContent(spec: { paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, unknown> }> }>> }) {
+  for (const item of Object.values(spec.paths ?? {}))
+    for (const operation of Object.values(item))
+      for (const response of Object.values(operation.responses ?? {}))
+        if (response.content && typeof response.content.type === "string" && VOID_CONTENT_TYPES.has(response.content.type))
+          delete response.content;
+  return spec;
+}
+
 /** Health and the API docs; `accessCookieName` names the cookie scheme as this instance is configured. */
 export function systemRoutes(db: Db, accessCookieName: string) {
   return new Elysia({ tags: ["system"] })
@@ -17,25 +79,31 @@ export function systemRoutes(db: Db, accessCookieName: string) {
         return { status: "unavailable" as const };
       },
       {
-        response: { 200: t.Object({ status: t.Literal("ok") }), 503: t.Object({ status: t.Literal("unavailable") }) },
+        response: {
+          200: t.Object({ status: t.Literal("ok") }, { description: "The server answers and its database too" }),
+          503: t.Object({ status: t.Literal("unavailable") }, { description: "- `unavailable`: the database did not answer" }),
+        },
         detail: { summary: "Liveness with a real database round trip" },
       },
     )
-    .get("/docs/scalar.js", () => new Response(Bun.file(scalarBundle), { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" } }), {
+    .get(SCALAR_PATH, () => new Response(Bun.file(scalarBundle), { headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" } }), {
       detail: { hide: true },
+    })
+    // Served at /docs and, Elysia's paths being loose, /docs/ (src/http/security.ts gives both the page's CSP).
+    .get(DOCS_PATH, () => new Response(DOCS_HTML, { headers: { "content-type": "text/html; charset=utf-8" } }), { detail: { hide: true } })
+    // Local to this instance: applies to the spec route the plugin adds below, and costs the other routes nothing.
+    .onAfterHandle(({ responseValue }) => {
+      if (responseValue && typeof responseValue === "object" && !(responseValue instanceof Response) && "openapi" in responseValue)
+        return dropVoidContent(responseValue as Parameters<typeof dropVoidContent>[0]);
     })
     .use(
       openapi({
-        path: "/docs",
-        specPath: "/docs/json",
-        // No font requests to Scalar's CDN: the page must not call out (the CSP would refuse them anyway).
-        scalar: { cdn: "/docs/scalar.js", withDefaultFonts: false } as NonNullable<Parameters<typeof openapi>[0]>["scalar"],
+        // The page above replaces the plugin's; it serves only the document.
+        provider: null,
+        path: DOCS_PATH,
+        specPath: SPEC_PATH,
         documentation: {
-          info: {
-            title: "Latchkey",
-            version: VERSION,
-            description: "Self-hosted authentication server: accounts, JWT access tokens, rotating refresh tokens.",
-          },
+          info: { title: TITLE, version: VERSION, description: DESCRIPTION },
           tags: [
             { name: "auth", description: "Accounts, sign-in and tokens" },
             { name: "sessions", description: "Your signed-in sessions" },
@@ -47,7 +115,7 @@ export function systemRoutes(db: Db, accessCookieName: string) {
           components: {
             securitySchemes: {
               bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "Authorization: Bearer <access token> (every mode; header mode also reads a `token` header)" },
-              cookie: { type: "apiKey", in: "cookie", name: accessCookieName, description: "TOKEN_DELIVERY=cookie (name set by ACCESS_COOKIE_NAME)" },
+              cookie: { type: "apiKey", in: "cookie", name: accessCookieName, description: "`TOKEN_DELIVERY=cookie` (name set by `ACCESS_COOKIE_NAME`)" },
               apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "An API key (lk_...); also accepted as Authorization: Bearer lk_..." },
             },
           },
