@@ -19,6 +19,9 @@ export function openDatabase(path: string): Db {
     // A CLI command (`latchkey user add`) may write while the server runs: wait for the lock instead of failing.
     client.exec("PRAGMA busy_timeout = 5000");
     client.exec("PRAGMA synchronous = NORMAL");
+    // Reads through a memory map instead of read() calls: an uncached API-key lookup among 100,000 keys went from
+    // 10.6 to 8.0 µs (bench/README.md). The WAL is unaffected; pages are the OS's file cache, not the heap.
+    client.exec("PRAGMA mmap_size = 268435456");
     return drizzle({ client, schema }) as Db;
   } catch (error) {
     throw new ConfigError(
