@@ -9,6 +9,8 @@ export interface Config {
   readonly host: string;
   readonly dataDir: string;
   readonly databasePath: string;
+  /** Which variable decided databasePath (DATABASE_PATH, or DATA_DIR when it is unset): named in errors. */
+  readonly databasePathVariable: "DATABASE_PATH" | "DATA_DIR";
   readonly publicUrl: string;
   /** Origin of PUBLIC_URL, e.g. "https://auth.example.com": the JWT issuer and the cookie-mode CSRF origin. */
   readonly publicOrigin: string;
@@ -113,13 +115,16 @@ function cookieName(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
-function rateLimit(env: Env, name: string): { requests: number; periodSeconds: number } | undefined {
+/** `<requests>/<period>`, e.g. 600/1m; `off` (undefined) only where `offAllowed`. */
+function rateLimit(env: Env, name: string, offAllowed: boolean): { requests: number; periodSeconds: number } | undefined {
   const raw = value(env, name);
-  if (raw === undefined || raw === "off") return undefined;
+  if (raw === undefined || (offAllowed && raw === "off")) return undefined;
   const match = /^(\d{1,9})\/(.+)$/.exec(raw);
   const periodSeconds = match ? parseDuration(match[2]!) : undefined;
   if (!match || Number(match[1]) < 1 || !periodSeconds)
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected off or <requests>/<period>, e.g. 600/1m or 10000/1d (period at most 3650d)`);
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid: expected ${offAllowed ? "off or " : ""}<requests>/<period>, e.g. 600/1m or 10000/1d (period at most 3650d)`,
+    );
   return { requests: Number(match[1]), periodSeconds };
 }
 
@@ -127,7 +132,8 @@ function rateLimitConfig(env: Env): RateLimitConfig | undefined {
   const switchValue = value(env, "RATE_LIMIT") ?? "on";
   if (switchValue === "off") return undefined;
   if (switchValue !== "on") throw new ConfigError(`RATE_LIMIT=${JSON.stringify(switchValue)} is invalid: expected on or off`);
-  const ip = rateLimit(env, "RATE_LIMIT_IP") ?? { requests: 20, periodSeconds: 60 };
+  // Not "off": RATE_LIMIT=off is the one switch for every brute-force limit.
+  const ip = rateLimit(env, "RATE_LIMIT_IP", false) ?? { requests: 20, periodSeconds: 60 };
   return Object.freeze({
     ipRequests: ip.requests,
     ipPeriodSeconds: ip.periodSeconds,
@@ -146,6 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`HOST=${JSON.stringify(host)} is invalid: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name`);
   const dataDir = resolve(value(env, "DATA_DIR") ?? "./data");
   const databasePath = resolve(value(env, "DATABASE_PATH") ?? join(dataDir, "latchkey.db"));
+  const databasePathVariable = value(env, "DATABASE_PATH") === undefined ? "DATA_DIR" : "DATABASE_PATH";
 
   const publicUrl = origin("PUBLIC_URL", value(env, "PUBLIC_URL") ?? `http://localhost:${port}`);
 
@@ -184,6 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir,
     databasePath,
+    databasePathVariable,
     publicUrl: publicUrl.href.replace(/\/$/, ""),
     publicOrigin: publicUrl.origin,
     secureCookies: publicUrl.protocol === "https:",
@@ -207,6 +215,6 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapAdmin,
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
-    apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT"),
+    apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
   });
 }

@@ -1,9 +1,9 @@
 import { ConfigError, loadConfig } from "./config";
-import { migrate, openDatabase } from "./db/client";
-import { CliError, parseArgs } from "./cli/args";
-import { backup } from "./cli/backup";
+import { migrate, openConfiguredDatabase } from "./db/client";
+import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
+import { BACKUP_ARGS, backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
-import { userAdd, userDisable, userEnable, userList, userPasswd, userRoles } from "./cli/user";
+import { USER_COMMANDS } from "./cli/user";
 import { ApiError } from "./errors";
 import { serve } from "./server";
 import { VERSION } from "./version";
@@ -16,7 +16,7 @@ Usage:
   latchkey user add <username> [--email E] [--admin]  create a user; password read from stdin
   latchkey user passwd <username>                   set a new password (stdin) and end the user's sessions
   latchkey user list                                list users (username, email, roles, disabled, created)
-  latchkey user disable <username>                  refuse sign-in, end the user's sessions, suspend its API keys
+  latchkey user disable <username>                  refuse sign-in, end the user's sessions, delete its API keys
   latchkey user enable <username>                   allow sign-in again
   latchkey user roles <username> admin,family       replace the user's roles ("" for none)
   latchkey backup <file>                            consistent copy of the database, safe while the server runs
@@ -24,6 +24,14 @@ Usage:
   latchkey --version | --help
 
 Configuration comes from environment variables (PORT, DATA_DIR, TOKEN_DELIVERY, ...): see the README.`;
+
+/** The commands other than `user`, which takes a subcommand (cli/user.ts). */
+const COMMAND_ARGS: Record<string, ArgSpec> = {
+  serve: { usage: "latchkey [serve]", positionals: 0 },
+  migrate: { usage: "latchkey migrate", positionals: 0 },
+  healthcheck: { usage: "latchkey healthcheck", positionals: 0 },
+  backup: BACKUP_ARGS,
+};
 
 async function run(argv: string[]): Promise<number> {
   const [command = "serve", ...rest] = argv;
@@ -35,6 +43,18 @@ async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  // Arguments are checked before the configuration: a usage error is a usage error whatever the environment.
+  let args: ParsedArgs;
+  const user = command === "user" ? USER_COMMANDS[rest[0] ?? ""] : undefined;
+  if (command === "user") {
+    if (!user) throw new CliError("usage: latchkey user add|passwd|list|disable|enable|roles ...; see latchkey --help");
+    args = parseArgs(rest.slice(1), user.spec);
+  } else {
+    const spec = COMMAND_ARGS[command];
+    if (!spec) throw new CliError(`unknown command "${command}"; see latchkey --help`);
+    args = parseArgs(rest, spec);
+  }
+
   const config = loadConfig();
   // The database, its WAL and the generated secret are readable by this user only.
   process.umask(0o077);
@@ -43,7 +63,7 @@ async function run(argv: string[]): Promise<number> {
       await serve(config);
       return -1; // keeps running until a signal
     case "migrate": {
-      const db = openDatabase(config.databasePath);
+      const db = openConfiguredDatabase(config);
       migrate(db);
       db.$client.close();
       console.log(`database ${config.databasePath} is up to date`);
@@ -51,23 +71,12 @@ async function run(argv: string[]): Promise<number> {
     }
     case "healthcheck":
       return healthcheck(config);
-    case "user": {
-      const [sub, ...args] = rest;
-      const parsed = parseArgs(args, ["email"]);
-      if (sub === "add") await userAdd(config, parsed);
-      else if (sub === "passwd") await userPasswd(config, parsed);
-      else if (sub === "list") userList(config, parsed);
-      else if (sub === "disable") userDisable(config, parsed);
-      else if (sub === "enable") userEnable(config, parsed);
-      else if (sub === "roles") userRoles(config, parsed);
-      else throw new CliError("usage: latchkey user add|passwd|list|disable|enable|roles ...; see latchkey --help");
-      return 0;
-    }
-    case "backup":
-      backup(config, parseArgs(rest, []));
+    case "user":
+      await user!.run(config, args);
       return 0;
     default:
-      throw new CliError(`unknown command "${command}"; see latchkey --help`);
+      backup(config, args);
+      return 0;
   }
 }
 

@@ -1,6 +1,6 @@
 import { createApp } from "./app";
 import { ConfigError, type Config } from "./config";
-import { migrate, openDatabase } from "./db/client";
+import { migrate, openConfiguredDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";
 import { createAuditLog, pruneAuditEvents } from "./modules/audit/service";
@@ -15,7 +15,7 @@ const SHUTDOWN_GRACE_MS = 5000;
 /** `latchkey serve`: migrate, listen, and stop cleanly on SIGTERM/SIGINT (docker stop). */
 export async function serve(config: Config): Promise<void> {
   const secrets = loadSecrets(config);
-  const db = openDatabase(config.databasePath);
+  const db = openConfiguredDatabase(config);
   migrate(db);
   if ((await bootstrapAdmin(config, db, createAuditLog(db))) === "created")
     console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);

@@ -1,14 +1,26 @@
 /** A usage or input error: main prints the message and exits 1 (2 for configuration). */
 export class CliError extends Error {}
 
+/** What a subcommand accepts: exactly `positionals` arguments, `--option value`s and bare `--flag`s. */
+export interface ArgSpec {
+  usage: string;
+  positionals: number;
+  options?: readonly string[];
+  flags?: readonly string[];
+}
+
 export interface ParsedArgs {
   positionals: string[];
   options: Record<string, string>;
   flags: Set<string>;
 }
 
-/** Splits `a b --email x --admin` into positionals, `--name value` options and bare `--flag`s. */
-export function parseArgs(argv: string[], valued: readonly string[]): ParsedArgs {
+/**
+ * Splits `a b --email x --admin` by `spec`. Anything it does not name is a usage error: a misspelt `--admni`
+ * must not quietly create an ordinary user.
+ */
+export function parseArgs(argv: string[], spec: ArgSpec): ParsedArgs {
+  const usage = (problem: string) => new CliError(`${problem}; usage: ${spec.usage}`);
   const parsed: ParsedArgs = { positionals: [], options: {}, flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -17,14 +29,16 @@ export function parseArgs(argv: string[], valued: readonly string[]): ParsedArgs
       continue;
     }
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    if (!valued.includes(name)) {
-      if (inline !== undefined) throw new CliError(`--${name} takes no value`);
+    if (spec.flags?.includes(name)) {
+      if (inline !== undefined) throw usage(`--${name} takes no value`);
       parsed.flags.add(name);
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new CliError(`--${name} needs a value`);
-    parsed.options[name] = value;
+    } else if (spec.options?.includes(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw usage(`--${name} needs a value`);
+      parsed.options[name] = value;
+    } else throw usage(`unknown option --${name}`);
   }
+  if (parsed.positionals.length !== spec.positionals)
+    throw new CliError(`usage: ${spec.usage}`);
   return parsed;
 }

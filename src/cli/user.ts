@@ -1,15 +1,15 @@
 import type { Config } from "../config";
-import { migrate, openDatabase } from "../db/client";
+import { migrate, openConfiguredDatabase } from "../db/client";
 import { createPasswordHasher } from "../lib/passwords";
 import { listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
 import { createAuditLog } from "../modules/audit/service";
 import { revokeAllSessionsOfUser } from "../modules/sessions/service";
 import { createUserService } from "../modules/users/service";
-import { CliError, type ParsedArgs } from "./args";
+import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 import { readPassword } from "./password-input";
 
 function userService(config: Config) {
-  const db = openDatabase(config.databasePath);
+  const db = openConfiguredDatabase(config);
   migrate(db);
   // The row is the record; the CLI's own stdout stays for the person at the terminal.
   const audit = createAuditLog(db, () => {});
@@ -17,9 +17,8 @@ function userService(config: Config) {
 }
 
 /** `latchkey user add <username> [--email E] [--admin]`: the way to create accounts while registration is closed. */
-export async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
-  const username = args.positionals[0];
-  if (!username) throw new CliError("usage: latchkey user add <username> [--email E] [--admin]  (password on stdin)");
+async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
+  const [username] = args.positionals as [string];
   const { db, audit, users } = userService(config);
   try {
     const password = await readPassword(true);
@@ -37,9 +36,8 @@ export async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
 }
 
 /** `latchkey user passwd <username>`: sets a new password and ends all of the user's sessions. */
-export async function userPasswd(config: Config, args: ParsedArgs): Promise<void> {
-  const username = args.positionals[0];
-  if (!username) throw new CliError("usage: latchkey user passwd <username>  (new password on stdin)");
+async function userPasswd(config: Config, args: ParsedArgs): Promise<void> {
+  const [username] = args.positionals as [string];
   const { db, audit, users } = userService(config);
   try {
     const user = users.findByLogin(username);
@@ -54,8 +52,7 @@ export async function userPasswd(config: Config, args: ParsedArgs): Promise<void
 }
 
 /** `latchkey user list`: every user as a table (username, email, roles, disabled, created). */
-export function userList(config: Config, args: ParsedArgs): void {
-  if (args.positionals.length) throw new CliError("usage: latchkey user list");
+function userList(config: Config): void {
   const { db } = userService(config);
   try {
     const rows = [["USERNAME", "EMAIL", "ROLES", "DISABLED", "CREATED"]];
@@ -99,9 +96,8 @@ function changeUser(config: Config, login: string, patch: AccountPatch): Account
 }
 
 /** `latchkey user disable <username>`: refuses sign-in, ends every session and deletes the user's API keys. */
-export function userDisable(config: Config, args: ParsedArgs): void {
-  const [login, extra] = args.positionals;
-  if (!login || extra !== undefined) throw new CliError("usage: latchkey user disable <username>");
+function userDisable(config: Config, args: ParsedArgs): void {
+  const [login] = args.positionals as [string];
   const { after, changed, ended } = changeUser(config, login, { disabled: true });
   console.log(
     `${changed.length ? "disabled" : "already disabled:"} ${after.username}; ${ended.sessions} session(s) ended, ${ended.apiKeys} API key(s) deleted`,
@@ -109,18 +105,15 @@ export function userDisable(config: Config, args: ParsedArgs): void {
 }
 
 /** `latchkey user enable <username>`: the user may sign in again (sessions ended by disabling stay ended). */
-export function userEnable(config: Config, args: ParsedArgs): void {
-  const [login, extra] = args.positionals;
-  if (!login || extra !== undefined) throw new CliError("usage: latchkey user enable <username>");
+function userEnable(config: Config, args: ParsedArgs): void {
+  const [login] = args.positionals as [string];
   const { after, changed } = changeUser(config, login, { disabled: false });
   console.log(`${changed.length ? "enabled" : "already enabled:"} ${after.username}`);
 }
 
 /** `latchkey user roles <username> admin,family`: replaces the user's roles ("" removes them all). */
-export function userRoles(config: Config, args: ParsedArgs): void {
-  const [login, list, extra] = args.positionals;
-  if (!login || list === undefined || extra !== undefined)
-    throw new CliError('usage: latchkey user roles <username> <role,role,...>  ("" for none)');
+function userRoles(config: Config, args: ParsedArgs): void {
+  const [login, list] = args.positionals as [string, string];
   const roles = list
     .split(",")
     .map((role) => role.trim())
@@ -128,3 +121,16 @@ export function userRoles(config: Config, args: ParsedArgs): void {
   const { after, changed } = changeUser(config, login, { roles });
   console.log(`roles of ${after.username}: ${after.roles.join(",") || "(none)"}${changed.length ? "" : " (unchanged)"}`);
 }
+
+/** `latchkey user <sub> ...`: each subcommand with exactly what it accepts. */
+export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }> = {
+  add: {
+    spec: { usage: "latchkey user add <username> [--email E] [--admin]  (password on stdin)", positionals: 1, options: ["email"], flags: ["admin"] },
+    run: userAdd,
+  },
+  passwd: { spec: { usage: "latchkey user passwd <username>  (new password on stdin)", positionals: 1 }, run: userPasswd },
+  list: { spec: { usage: "latchkey user list", positionals: 0 }, run: userList },
+  disable: { spec: { usage: "latchkey user disable <username>", positionals: 1 }, run: userDisable },
+  enable: { spec: { usage: "latchkey user enable <username>", positionals: 1 }, run: userEnable },
+  roles: { spec: { usage: 'latchkey user roles <username> <role,role,...>  ("" for none)', positionals: 2 }, run: userRoles },
+};

@@ -3,14 +3,19 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { sql } from "drizzle-orm";
-import { ConfigError } from "../config";
+import { ConfigError, type Config } from "../config";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
+/** The configured database; an unusable path stops the start naming the variable that set it. */
+export function openConfiguredDatabase(config: Pick<Config, "databasePath" | "databasePathVariable">): Db {
+  return openDatabase(config.databasePath, config.databasePathVariable);
+}
+
 /** Opens (creating if needed) the SQLite file with the pragmas every connection needs. */
-export function openDatabase(path: string): Db {
+export function openDatabase(path: string, variable: Config["databasePathVariable"] = "DATABASE_PATH"): Db {
   try {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     const client = new Database(path, { create: true, strict: true });
@@ -24,8 +29,11 @@ export function openDatabase(path: string): Db {
     client.exec("PRAGMA mmap_size = 268435456");
     return drizzle({ client, schema }) as Db;
   } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new ConfigError(
-      `DATABASE_PATH=${path} cannot be opened (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it defaults to $DATA_DIR/latchkey.db`,
+      variable === "DATA_DIR"
+        ? `DATA_DIR=${dirname(path)}: cannot open the database ${path} there (${reason})`
+        : `DATABASE_PATH=${path} cannot be opened (${reason})`,
     );
   }
 }

@@ -603,6 +603,18 @@ describe("CLI: user list, disable, enable, roles; backup", () => {
     expectOneLineFailure(await cli("user", "list", "extra"), "usage: latchkey user list");
     expectOneLineFailure(await cli("user", "frobnicate"), "usage: latchkey user");
     expectOneLineFailure(await cli("backup"), "usage: latchkey backup <file>");
+    // Nothing unnamed is ignored: a misspelt flag or a stray argument is a usage error and changes nothing.
+    const misspelt = await runCli(["user", "add", "zed", "--amdin"], { DATA_DIR: server.dataDir }, PASSWORD);
+    expectOneLineFailure(misspelt, "unknown option --amdin; usage: latchkey user add <username>");
+    expect((await cli("user", "list")).stdout).not.toContain("zed");
+    expectOneLineFailure(await cli("user", "list", "--bogus"), "unknown option --bogus");
+    expectOneLineFailure(await cli("user", "disable", "alice", "--email", "x@y.z"), "unknown option --email");
+    expectOneLineFailure(await cli("user", "add", "zed", "--email"), "--email needs a value");
+    expectOneLineFailure(await cli("user", "add", "zed", "--admin=yes"), "--admin takes no value");
+    expectOneLineFailure(await cli("migrate", "extra"), "usage: latchkey migrate");
+    expectOneLineFailure(await cli("healthcheck", "--verbose"), "usage: latchkey healthcheck");
+    expectOneLineFailure(await cli("backup", "a.db", "b.db"), "usage: latchkey backup <file>");
+    expectOneLineFailure(await cli("frobnicate"), 'unknown command "frobnicate"');
   });
 
   test("backup copies the live database consistently and never overwrites", async () => {

@@ -52,6 +52,8 @@ describe("configuration errors", () => {
     [{ ACCESS_COOKIE_NAME: "bad name" }, "ACCESS_COOKIE_NAME", /letters, digits/],
     [{ TRUST_PROXY: "maybe" }, "TRUST_PROXY", /hop count/],
     [{ RATE_LIMIT_IP: "fast" }, "RATE_LIMIT_IP", /600\/1m/],
+    [{ RATE_LIMIT_IP: "off" }, "RATE_LIMIT_IP", /<requests>\/<period>/], // RATE_LIMIT=off is the switch
+    [{ API_KEY_RATE_LIMIT: "lots" }, "API_KEY_RATE_LIMIT", /off or/],
     [{ PASSWORD_HASH_MEMORY_KIB: "1024" }, "PASSWORD_HASH_MEMORY_KIB", /19456/],
     [{ ADMIN_USERNAME: "boss" }, "ADMIN_PASSWORD_FILE", /together/],
   ];
@@ -94,6 +96,9 @@ describe("start-up failures outside the environment's syntax", () => {
       const env = { DATA_DIR: dataDir, DATABASE_PATH: "/proc/latchkey-nope/latchkey.db", PORT: port, HOST: "127.0.0.1" };
       expectOneConfigLine(await runCli(["serve"], env), "DATABASE_PATH");
       expectOneConfigLine(await runCli(["migrate"], env), "DATABASE_PATH");
+      // Without DATABASE_PATH the database lives in DATA_DIR, and that is the variable a subcommand names.
+      expectOneConfigLine(await runCli(["migrate"], { DATA_DIR: "/proc/latchkey-nope" }), "DATA_DIR");
+      expectOneConfigLine(await runCli(["user", "list"], { DATA_DIR: "/proc/latchkey-nope" }), "DATA_DIR");
     } finally {
       removeDataDir(dataDir);
     }

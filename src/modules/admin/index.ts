@@ -68,7 +68,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         detail: {
           summary: "Change a user's disabled flag, roles, email, email_verified or metadata",
           description:
-            "Only the fields present change. `disabled: true` ends every session of the user at once and makes its API keys fail until it is enabled again. " +
+            "Only the fields present change. `disabled: true` ends every session of the user and deletes its API keys at once (enabling it again brings none back). " +
             "The last enabled admin cannot be disabled or lose the admin role (409 last_admin). A taken email is 409 email_taken.",
           security: SESSION_SECURITY,
         },

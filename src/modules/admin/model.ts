@@ -36,7 +36,7 @@ export const CreateUserBody = t.Object({
 });
 
 export const PatchUserBody = t.Object({
-  disabled: t.Optional(t.Boolean({ description: "true ends every session at once; API keys are refused while disabled" })),
+  disabled: t.Optional(t.Boolean({ description: "true ends every session and deletes every API key of the user at once" })),
   roles: t.Optional(RolesField),
   email: t.Optional(t.Nullable(t.String({ description: "null clears it; a new address is unverified unless email_verified says otherwise" }))),
   email_verified: t.Optional(t.Boolean()),
