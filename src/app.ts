@@ -41,7 +41,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
   const delivery = createDelivery(config);
   const audit = createAuditLog(db);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
-  const readClient = clientInfoReader(config.trustProxy);
+  const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
   const auditRateLimit = createRateLimitAudit(audit);
   const auth = createAuthService({
     users,

@@ -1,5 +1,5 @@
 import { join, resolve } from "node:path";
-import { parseIp, parseTrustProxy, type TrustProxy } from "./http/client-ip";
+import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./http/client-ip";
 import { parseDuration } from "./lib/duration";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
@@ -28,6 +28,8 @@ export interface Config {
   readonly accessCookieName: string;
   readonly refreshCookieName: string;
   readonly trustProxy: TrustProxy;
+  /** Where a trusted proxy puts the client's address. */
+  readonly trustProxyHeader: ProxyHeader;
   /** Brute-force limits (RATE_LIMIT_*); undefined when RATE_LIMIT=off. */
   readonly rateLimit: RateLimitConfig | undefined;
   /** First-start admin: created only when no admin exists. */
@@ -174,10 +176,22 @@ export function loadConfig(env: Env = process.env): Config {
   const refreshCookieName = cookieName(env, "REFRESH_COOKIE_NAME", "latchkey_refresh");
   if (accessCookieName === refreshCookieName)
     throw new ConfigError("ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME must differ");
+  // Browsers keep a __Secure- cookie only with Secure, and a __Host- one only with Secure, Path=/ and no Domain
+  // (RFC 6265bis §4.1.3): what a sibling subdomain cannot plant. The refresh cookie's path is /api/v1/auth.
+  for (const [name, cookie] of [["ACCESS_COOKIE_NAME", accessCookieName], ["REFRESH_COOKIE_NAME", refreshCookieName]] as const) {
+    if (/^__(host|secure)-/i.test(cookie) && publicUrl.protocol !== "https:")
+      throw new ConfigError(`${name}=${JSON.stringify(cookie)}: the __Host- and __Secure- prefixes need an https PUBLIC_URL (the cookie must be Secure)`);
+  }
+  if (/^__host-/i.test(refreshCookieName))
+    throw new ConfigError(`REFRESH_COOKIE_NAME=${JSON.stringify(refreshCookieName)}: a __Host- cookie must have Path=/, and the refresh cookie's is /api/v1/auth: use __Secure-`);
 
   const trustProxy = parseTrustProxy(value(env, "TRUST_PROXY"));
   if (!trustProxy)
     throw new ConfigError(`TRUST_PROXY=${JSON.stringify(value(env, "TRUST_PROXY"))} is invalid: expected false, true, a hop count or a comma list of proxy addresses/CIDRs`);
+
+  const trustProxyHeader = (value(env, "TRUST_PROXY_HEADER") ?? "x-forwarded-for").toLowerCase();
+  if (trustProxyHeader !== "x-forwarded-for" && trustProxyHeader !== "x-real-ip")
+    throw new ConfigError(`TRUST_PROXY_HEADER=${JSON.stringify(trustProxyHeader)} is invalid: expected x-forwarded-for or x-real-ip`);
 
   const adminUsername = value(env, "ADMIN_USERNAME");
   const adminPasswordFile = value(env, "ADMIN_PASSWORD_FILE");
@@ -211,6 +225,7 @@ export function loadConfig(env: Env = process.env): Config {
     accessCookieName,
     refreshCookieName,
     trustProxy,
+    trustProxyHeader,
     rateLimit: rateLimitConfig(env),
     bootstrapAdmin,
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),

@@ -46,5 +46,8 @@ export const invalidToken = (message = "The access token is invalid, expired or 
     "WWW-Authenticate": 'Bearer realm="latchkey", error="invalid_token"',
   });
 
+export const invalidRefreshToken = () =>
+  new ApiError(401, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.");
+
 export const validationFailed = (details: FieldError[]) =>
   new ApiError(422, "validation_failed", "The request is not valid.", details);

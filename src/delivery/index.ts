@@ -1,6 +1,6 @@
 import type { Cookie } from "elysia";
 import type { Config } from "../config";
-import { ApiError } from "../errors";
+import { ApiError, invalidRefreshToken, invalidToken } from "../errors";
 import type { IssuedAccessToken } from "../tokens/access";
 import type { PublicUser } from "../modules/users/service";
 
@@ -50,9 +50,24 @@ export function createDelivery(config: Config) {
     headers["pragma"] = "no-cache";
   }
 
-  /** Cookies are read from the request itself, independent of which handlers Elysia built a jar for. */
-  const readCookie = (request: Request, name: string) =>
-    new Bun.CookieMap(request.headers.get("cookie") ?? "").get(name) || undefined;
+  /**
+   * A cookie's value, read from the request itself (independent of which handlers Elysia built a jar for).
+   * Sent twice, as when a sibling subdomain plants one for the parent domain or a longer path beside ours, it is
+   * refused with `duplicate()` rather than one copy picked: picking would let the planted one sign the browser in
+   * as someone else (cookie tossing).
+   */
+  function readCookie(request: Request, name: string, duplicate: () => ApiError): string | undefined {
+    const header = request.headers.get("cookie");
+    if (!header) return undefined;
+    let value: string | undefined;
+    for (const pair of header.split(";")) {
+      const equals = pair.indexOf("=");
+      if (equals === -1 || pair.slice(0, equals).trim() !== name) continue;
+      if (value !== undefined) throw duplicate();
+      value = pair.slice(equals + 1).trim();
+    }
+    return value || undefined;
+  }
 
   return {
     mode,
@@ -72,7 +87,7 @@ export function createDelivery(config: Config) {
         return token ? { token, viaCookie: false } : undefined;
       }
       if (mode === "cookie") {
-        const token = readCookie(request, config.accessCookieName);
+        const token = readCookie(request, config.accessCookieName, invalidToken);
         return token ? { token, viaCookie: true } : undefined;
       }
       return undefined;
@@ -81,7 +96,7 @@ export function createDelivery(config: Config) {
     /** The refresh token: the refresh cookie in cookie mode, `refresh_token` in the JSON body otherwise. */
     readRefreshToken(request: Request, body: { refresh_token?: unknown } | undefined): PresentedToken | undefined {
       if (mode === "cookie") {
-        const token = readCookie(request, config.refreshCookieName);
+        const token = readCookie(request, config.refreshCookieName, invalidRefreshToken);
         return token ? { token, viaCookie: true } : undefined;
       }
       const token = body?.refresh_token;

@@ -75,16 +75,36 @@ function normalise(address: string): string {
   return mapped ? mapped[1]! : address;
 }
 
-export function clientIp(headers: Headers, peer: string | null, trust: TrustProxy): string | null {
+/** The header a trusted proxy writes the client's address into (TRUST_PROXY_HEADER). */
+export type ProxyHeader = "x-forwarded-for" | "x-real-ip";
+
+/**
+ * One entry of a forwarding header as an address: "[2001:db8::1]:443" and "203.0.113.5:51234" (proxies that
+ * append the client's port) lose the port. Anything else is kept as it is, never dropped: dropping an entry
+ * would move the next one, which the client wrote, into the slot the trusted proxy filled.
+ */
+function forwardedAddress(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed) return bracketed[1]!;
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+  return withPort ? withPort[1]! : entry;
+}
+
+export function clientIp(headers: Headers, peer: string | null, trust: TrustProxy, header: ProxyHeader = "x-forwarded-for"): string | null {
   if (trust.kind === "none" || peer === null) return peer === null ? null : normalise(peer);
+
+  // X-Real-IP is one address set by the nearest proxy: believed when that proxy (the peer) is trusted.
+  if (header === "x-real-ip") {
+    const peerTrusted = trust.kind === "all" || (trust.kind === "hops" ? trust.hops > 0 : inCidrs(peer, trust.cidrs));
+    const realIp = headers.get("x-real-ip")?.trim();
+    return normalise(peerTrusted && realIp && parseIp(realIp) ? realIp : peer);
+  }
+
   const forwarded = (headers.get("x-forwarded-for") ?? "")
     .split(",")
-    .map((entry) => entry.trim())
-    .filter((entry) => parseIp(entry) !== undefined);
-  const realIp = headers.get("x-real-ip")?.trim();
-  if (forwarded.length === 0 && realIp && parseIp(realIp)) forwarded.push(realIp);
+    .map((entry) => forwardedAddress(entry.trim()))
+    .filter(Boolean);
   const chain = [...forwarded, peer];
-
   switch (trust.kind) {
     case "all":
       return normalise(chain[0]!);
@@ -112,13 +132,16 @@ export interface ClientInfo {
   userAgent: string | null;
 }
 
+const MAX_USER_AGENT = 512;
+
 type PeerSource = { requestIP(request: Request): { address: string } | null } | null;
 
-/** Builds the per-request ClientInfo reader for a TRUST_PROXY setting. */
-export function clientInfoReader(trust: TrustProxy) {
+/** Builds the per-request ClientInfo reader for the TRUST_PROXY and TRUST_PROXY_HEADER settings. */
+export function clientInfoReader(trust: TrustProxy, header: ProxyHeader) {
   return (request: Request, server: PeerSource): ClientInfo => ({
-    ip: clientIp(request.headers, server?.requestIP(request)?.address ?? null, trust),
-    userAgent: request.headers.get("user-agent"),
+    ip: clientIp(request.headers, server?.requestIP(request)?.address ?? null, trust, header),
+    // Bounded once here: a client chooses it, and it is stored with sessions and audit events.
+    userAgent: request.headers.get("user-agent")?.slice(0, MAX_USER_AGENT) ?? null,
   });
 }
 

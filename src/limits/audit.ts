@@ -1,7 +1,7 @@
-import type { ClientInfo } from "../http/client-ip";
+import { addressGroup, type ClientInfo } from "../http/client-ip";
 import type { AuditLog } from "../modules/audit/service";
 
-/** A `rate_limited` row per (scope, key) at most this often, so a flood cannot flood the audit table. */
+/** A `rate_limited` row per (scope, account, address) at most this often, so a flood cannot flood the audit table. */
 const AUDIT_EVERY_MS = 60_000;
 /** Past this many remembered keys the memory starts over (at worst a key is audited once more). */
 const MAX_REMEMBERED = 10_000;
@@ -9,20 +9,23 @@ const MAX_REMEMBERED = 10_000;
 export interface RateLimitHit {
   /** `ip`: the per-address bucket; `account`: a delayed account. */
   scope: "ip" | "account";
-  /** What was limited: the address, or the account and address. */
-  key: string;
+  /** The delayed account (its throttle key), for the account scope. */
+  account?: string;
   client: ClientInfo;
   /** The account concerned when it exists, so its owner sees the attack in /auth/events. */
   userId?: string | null;
   detail?: Record<string, unknown>;
 }
 
-/** Records limit hits in the audit log, each (scope, key) at most once a minute. */
+/**
+ * Records limit hits in the audit log, each (scope, account, address) at most once a minute. The address is
+ * counted as the limiter counts it (an IPv6 /64), or a flood from one /64 would write a row per address.
+ */
 export function createRateLimitAudit(audit: AuditLog) {
   const lastAudited = new Map<string, number>();
   return (hit: RateLimitHit): void => {
     const now = Date.now();
-    const key = `${hit.scope}|${hit.key}`;
+    const key = `${hit.scope}|${hit.account ?? ""}|${hit.client.ip === null ? "-" : addressGroup(hit.client.ip)}`;
     if (now - (lastAudited.get(key) ?? 0) < AUDIT_EVERY_MS) return;
     if (lastAudited.size >= MAX_REMEMBERED) lastAudited.clear();
     lastAudited.set(key, now);

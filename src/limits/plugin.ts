@@ -17,7 +17,7 @@ export function rateLimitPlugin(deps: { limiter: SecretCheckLimiter; readClient:
         try {
           limiter.hitIp(client.ip);
         } catch (error) {
-          auditHit({ scope: "ip", key: client.ip ?? "unknown", client, detail: { path: new URL(request.url).pathname } });
+          auditHit({ scope: "ip", client, detail: { path: new URL(request.url).pathname } });
           throw error;
         }
       },

@@ -210,15 +210,50 @@ describe("per-IP limit and TRUST_PROXY", () => {
     }
   });
 
-  test("TRUST_PROXY as a hop count takes the address that many hops back; X-Real-IP when there is no X-Forwarded-For", async () => {
+  test("TRUST_PROXY as a hop count takes the address that many hops back; a client's own entries never move into the proxy's slot", async () => {
     const server = await startServer({ TRUST_PROXY: "1", RATE_LIMIT_IP_BURST: "1" });
     try {
       // One trusted hop (the loopback peer): the client is the last X-Forwarded-For entry, whatever precedes it.
       expect((await login(server, "nobody", "wrong password", from("198.51.100.1, 10.1.1.1"))).status).toBe(401);
       expect((await login(server, "nobody", "wrong password", from("198.51.100.2, 10.1.1.1"))).status).toBe(429);
-      expect((await login(server, "nobody", "wrong password", { "x-real-ip": "10.1.1.2" })).status).toBe(401);
-      expect((await login(server, "nobody", "wrong password", { "x-real-ip": "10.1.1.2" })).status).toBe(429);
+      // A proxy that appends the client's port: the address is still 10.1.1.1 ([v6]:port likewise).
+      expect((await login(server, "nobody", "wrong password", from("198.51.100.3, 10.1.1.1:51234"))).status).toBe(429);
+      expect((await login(server, "nobody", "wrong password", from("[2001:db8:9::1]:443"))).status).toBe(401);
+      expect((await login(server, "nobody", "wrong password", from("2001:db8:9::2"))).status).toBe(429);
+      // An entry that is no address is kept, not dropped (dropping it would promote the client's own entry).
+      expect((await login(server, "nobody", "wrong password", from("198.51.100.4, unknown"))).status).toBe(401);
+      expect((await login(server, "nobody", "wrong password", from("198.51.100.5, unknown"))).status).toBe(429);
+      // X-Real-IP is not the configured header: a client sending it picks nothing.
+      expect((await login(server, "nobody", "wrong password", { ...from("10.1.1.1"), "x-real-ip": "10.9.9.9" })).status).toBe(429);
     } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
+  test("TRUST_PROXY_HEADER=x-real-ip: the trusted proxy's X-Real-IP is the client, and X-Forwarded-For is ignored", async () => {
+    const server = await startServer({ TRUST_PROXY: "127.0.0.1/32", TRUST_PROXY_HEADER: "x-real-ip", RATE_LIMIT_IP_BURST: "1" });
+    try {
+      expect((await login(server, "nobody", "wrong password", { "x-real-ip": "10.1.1.2", ...from("6.6.6.1") })).status).toBe(401);
+      expect((await login(server, "nobody", "wrong password", { "x-real-ip": "10.1.1.2", ...from("6.6.6.2") })).status).toBe(429);
+      expect((await login(server, "nobody", "wrong password", { "x-real-ip": "10.1.1.3" })).status).toBe(401);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
+  test("a flood from one IPv6 /64 past its bucket writes one rate_limited row, not one per address", async () => {
+    const server = await startServer({ TRUST_PROXY: "true", RATE_LIMIT_IP_BURST: "1" });
+    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    try {
+      const replies = [];
+      for (let n = 1; n <= 20; n++) replies.push((await login(server, "nobody", "wrong password", from(`2001:db8:7:7::${n.toString(16)}`))).status);
+      expect(replies).toEqual([401, ...Array(19).fill(429)]);
+      const rows = db.query("SELECT ip FROM audit_events WHERE event = 'rate_limited'").all();
+      expect(rows).toEqual([{ ip: "2001:db8:7:7::2" }]);
+    } finally {
+      db.close();
       expect(await server.stop()).toBe(0);
       removeDataDir(server.dataDir);
     }
@@ -313,7 +348,12 @@ describe("sessions, password change, weak passwords, audit", () => {
     expect(global.body.message).toBe("Signed out of 2 session(s).");
     for (const token of [fifth.body.access_token, sixth.body.access_token])
       expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(token))).status).toBe(401);
-    const badScope = await call(server.url, "POST", "/api/v1/auth/logout?scope=everything", undefined, bearer((await login(server, "dana", PASSWORD)).body.access_token));
+    // Ending nothing (scope=others, alone) is answered but writes no audit row: it changed nothing.
+    const only = await login(server, "dana", PASSWORD);
+    const alone = await call(server.url, "POST", "/api/v1/auth/logout?scope=others", undefined, bearer(only.body.access_token));
+    expect(alone.status).toBe(200);
+    expect(alone.body.message).toBe("Signed out of 0 session(s).");
+    const badScope = await call(server.url, "POST", "/api/v1/auth/logout?scope=everything", undefined, bearer(only.body.access_token));
     expect(badScope.status).toBe(422);
 
     const userId = first.body.user.id;

@@ -345,6 +345,23 @@ describe("API key storage and revocation", () => {
     expect(await over.json()).toMatchObject({ error: "key_limit_reached" });
   });
 
+  test("a user creates at most 50 keys an hour, deletions notwithstanding: then 429 with Retry-After", async () => {
+    const jill = new SessionClient(server, "bearer");
+    await jill.register("jill");
+    const createAndDelete = async (n: number) => {
+      const created = await jill.request("POST", "/api/v1/auth/keys", { name: `cycle-${n}` });
+      expect(created.status).toBe(201);
+      const { key_id } = (await created.json()) as { key_id: string };
+      expect((await jill.request("DELETE", `/api/v1/auth/keys/${key_id}`)).status).toBe(204);
+    };
+    for (let n = 1; n <= 50; n++) await createAndDelete(n);
+    const over = await jill.request("POST", "/api/v1/auth/keys", { name: "cycle-51" });
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await over.json()).toMatchObject({ error: "rate_limited" });
+    expect(await (await jill.request("GET", "/api/v1/auth/keys")).json()).toEqual([]);
+  });
+
   test("disabling the user makes the key fail on the very next request", async () => {
     const { api_key } = await newKey("until-disabled");
     expect((await withKey(server, api_key)).status).toBe(200);

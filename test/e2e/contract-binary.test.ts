@@ -56,9 +56,12 @@ describe("configuration errors", () => {
     [{ API_KEY_RATE_LIMIT: "lots" }, "API_KEY_RATE_LIMIT", /off or/],
     [{ PASSWORD_HASH_MEMORY_KIB: "1024" }, "PASSWORD_HASH_MEMORY_KIB", /19456/],
     [{ ADMIN_USERNAME: "boss" }, "ADMIN_PASSWORD_FILE", /together/],
+    [{ ACCESS_COOKIE_NAME: "__Host-at" }, "ACCESS_COOKIE_NAME", /https PUBLIC_URL/],
+    [{ PUBLIC_URL: "https://auth.example.test", REFRESH_COOKIE_NAME: "__Host-rt" }, "REFRESH_COOKIE_NAME", /Path=\//],
+    [{ TRUST_PROXY_HEADER: "forwarded" }, "TRUST_PROXY_HEADER", /x-forwarded-for or x-real-ip/],
   ];
 
-  test.each(cases.map(([env, variable, accepted]) => [Object.entries(env)[0]!.join("="), env, variable, accepted] as const))(
+  test.each(cases.map(([env, variable, accepted]) => [Object.entries(env).map((entry) => entry.join("=")).join(" "), env, variable, accepted] as const))(
     "%s stops the start with exit 2 and one line naming the variable",
     async (_label, env, variable, accepted) => {
       const dataDir = tempDataDir();
@@ -349,6 +352,31 @@ describe("ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME", () => {
       expect(loggedOut.status).toBe(200);
       expect(loggedOut.cookies.sso_at!.attributes["max-age"]).toBe("0");
       expect(loggedOut.cookies.sso_rt!.attributes["max-age"]).toBe("0");
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
+  test("__Host- and __Secure- names behind https: the browser's prefix rules hold (Secure, and Path=/ for __Host-)", async () => {
+    const server = await startServer({
+      TOKEN_DELIVERY: "cookie",
+      ALLOW_REGISTRATION: "true",
+      RATE_LIMIT: "off",
+      PUBLIC_URL: "https://auth.example.test",
+      ACCESS_COOKIE_NAME: "__Host-latchkey_access",
+      REFRESH_COOKIE_NAME: "__Secure-latchkey_refresh",
+    });
+    try {
+      const origin = "https://auth.example.test";
+      const registered = await send(server.url, "POST", `${AUTH}/register`, { json: { username: "prefixed", password: PASSWORD }, headers: { origin } });
+      expect(registered.status).toBe(201);
+      const access = registered.cookies["__Host-latchkey_access"]!;
+      const refresh = registered.cookies["__Secure-latchkey_refresh"]!;
+      expect(access.attributes).toMatchObject({ secure: true, path: "/" });
+      expect(access.attributes.domain).toBeUndefined();
+      expect(refresh.attributes).toMatchObject({ secure: true, path: "/api/v1/auth" });
+      expect((await send(server.url, "GET", `${AUTH}/me`, { headers: { cookie: `__Host-latchkey_access=${access.value}` } })).status).toBe(200);
     } finally {
       expect(await server.stop()).toBe(0);
       removeDataDir(server.dataDir);

@@ -627,6 +627,15 @@ for (const mode of MODES) {
         for (const token of refused) expectInvalidToken(await meWith(open, token));
       });
 
+      test("every authenticated answer is Cache-Control: no-store (it is about one user)", async () => {
+        const client = clientOf(open);
+        expect((await client.register("uncached", PASSWORD)).status).toBe(201);
+        for (const path of ["/me", "/validate", "/sessions", "/keys", "/events"]) {
+          const reply = await client.request("GET", `${AUTH}${path}`);
+          expect({ path, status: reply.status, cacheControl: reply.headers.get("cache-control") }).toEqual({ path, status: 200, cacheControl: "no-store" });
+        }
+      });
+
       test("the access token is read only where this mode carries it", async () => {
         const client = clientOf(open);
         expectTokenResponse(await client.register("pia", PASSWORD), mode, 201);
@@ -732,6 +741,22 @@ for (const mode of MODES) {
           expect(logout.status).toBe(200);
           expect(client.jar.size).toBe(0);
           expectError(await client.me(), 401, "unauthorized");
+        });
+
+        test("a credential cookie sent twice (one planted for a parent domain or a longer path) is refused, not picked", async () => {
+          const client = clientOf(open);
+          expect((await client.register("twice", PASSWORD)).status).toBe(201);
+          const mine = client.access!;
+          const other = clientOf(open);
+          expect((await other.register("planter", PASSWORD)).status).toBe(201);
+          for (const cookie of [`${ACCESS_COOKIE}=${other.access}; ${ACCESS_COOKIE}=${mine}`, `${ACCESS_COOKIE}=${mine}; ${ACCESS_COOKIE}=${other.access}`])
+            expectInvalidToken(await send(open.url, "GET", `${AUTH}/me`, { headers: { cookie } }));
+          expect((await meWith(open, mine)).body.user.username).toBe("twice");
+          const refreshes = await send(open.url, "POST", `${AUTH}/refresh`, {
+            json: {},
+            headers: { origin: PUBLIC_URL, cookie: `${REFRESH_COOKIE}=aaaa; ${REFRESH_COOKIE}=bbbb` },
+          });
+          expectError(refreshes, 401, "invalid_refresh_token");
         });
 
         test("the Origin check applies to cookie credentials only: a bearer-authenticated POST from anywhere works", async () => {

@@ -225,3 +225,20 @@ test("the docs page does not name the framework", async () => {
   const scripts = [...html.matchAll(/<script\b([^>]*)>/g)].map((match) => match[1]!);
   expect(scripts.filter((attributes) => !/\ssrc=/.test(attributes) && !/type="application\/json"/.test(attributes))).toEqual([]);
 });
+
+test("/docs/json is serialised once and revalidated by ETag (it is public: it must cost little per request)", async () => {
+  const app = appWith({});
+  const first = await app.handle(new Request("http://localhost/docs/json"));
+  const etag = first.headers.get("etag");
+  expect(etag).toMatch(/^"[0-9a-z]+"$/);
+  expect(first.headers.get("cache-control")).toBe("no-cache");
+  expect(first.headers.get("content-type")).toBe("application/json; charset=utf-8");
+  expect(first.headers.get("x-content-type-options")).toBe("nosniff");
+  const body = await first.text();
+  const again = await app.handle(new Request("http://localhost/docs/json"));
+  expect(again.headers.get("etag")).toBe(etag);
+  expect(await again.text()).toBe(body);
+  const revalidated = await app.handle(new Request("http://localhost/docs/json", { headers: { "if-none-match": etag! } }));
+  expect(revalidated.status).toBe(304);
+  expect(await revalidated.text()).toBe("");
+});

@@ -47,13 +47,14 @@ export interface AuditPage {
 export function createAuditLog(db: Db, log: (line: string) => void = console.log) {
   return {
     record(entry: AuditEntry): void {
+      const userAgent = entry.userAgent ?? null;
       const row = db
         .insert(auditEvents)
         .values({
           event: entry.event,
           userId: entry.userId ?? null,
           ip: entry.ip ?? null,
-          userAgent: entry.userAgent?.slice(0, 512) ?? null,
+          userAgent,
           detail: entry.detail ?? {},
         })
         .returning({ id: auditEvents.id, createdAt: auditEvents.createdAt })
@@ -65,7 +66,7 @@ export function createAuditLog(db: Db, log: (line: string) => void = console.log
           event: entry.event,
           user_id: entry.userId ?? null,
           ip: entry.ip ?? null,
-          user_agent: entry.userAgent ?? null,
+          user_agent: userAgent,
           detail: entry.detail ?? {},
         }),
       );

@@ -46,8 +46,17 @@ export function authGuard(deps: {
   // transform cannot add typed context, so it hands its result to resolve through the request object.
   const authenticated = new WeakMap<Request, Authenticated>();
 
-  /** `acceptsApiKey: false`: the route refuses keys, so a valid one is checked but not counted as used. */
+  /**
+   * `acceptsApiKey: false`: the route refuses keys, so a valid one is checked but not counted as used. Every
+   * authenticated answer is about one user: no cache may keep it (RFC 9111 §5.2.2.5).
+   */
   async function authenticate(request: Request, headers: ResponseHeaders, acceptsApiKey: boolean): Promise<Authenticated> {
+    const result = await identify(request, headers, acceptsApiKey);
+    headers["cache-control"] = "no-store";
+    return result;
+  }
+
+  async function identify(request: Request, headers: ResponseHeaders, acceptsApiKey: boolean): Promise<Authenticated> {
     const apiKey = presentedApiKey(request);
     if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey, { countUse: acceptsApiKey }) };
 

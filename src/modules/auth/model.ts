@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   csrf_rejected:
     "cookie mode: the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
   rate_limited:
-    "too many requests: per client IP or failed passwords per account on routes that check a secret, or per API key when `API_KEY_RATE_LIMIT` is set; retry after `Retry-After` seconds",
+    "too many requests: per client IP or failed passwords per account on routes that check a secret, per API key when `API_KEY_RATE_LIMIT` is set, or API keys created per user and hour; retry after `Retry-After` seconds",
   // Accounts and sign-in
   registration_disabled: "registration is closed (`ALLOW_REGISTRATION` is not true)",
   username_taken: "another account has this username",

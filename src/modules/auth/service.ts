@@ -68,7 +68,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     try {
       limiter.beginAttempt(account, client.ip);
     } catch (error) {
-      auditRateLimit({ scope: "account", key: `${account}|${client.ip}`, userId: user?.id, client });
+      auditRateLimit({ scope: "account", account, userId: user?.id, client });
       throw error;
     }
     const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
@@ -126,7 +126,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       if (scope === "current") sessions.revoke(principal.sessionId);
       else if (scope === "others") ended = sessions.revokeOthers(principal.userId, principal.sessionId);
       else ended = sessions.revokeAllForUser(principal.userId);
-      audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope, sessions_ended: ended } });
+      // A logout that ended nothing (scope=others, alone) changed nothing: no row, or any session could flood the trail.
+      if (ended > 0) audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope, sessions_ended: ended } });
       return ended;
     },
 

@@ -4,7 +4,7 @@ import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, NoContent, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
 import { API_KEY_FORMAT, CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
-import type { ApiKeyService } from "./service";
+import { KEY_CREATIONS_PER_HOUR, type ApiKeyService } from "./service";
 import { JSON_BODY } from "../../http/body";
 
 /** API key management. Only a session of the key's own user may create, list or delete keys. */
@@ -39,14 +39,15 @@ export function keyRoutes(deps: {
         parse: JSON_BODY,
         response: {
           201: CreatedKey,
-          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 403: ["key_limit_reached"], 409: ["key_name_taken"] }),
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 403: ["key_limit_reached"], 409: ["key_name_taken"], 429: ["rate_limited"] }),
         },
         detail: {
           summary: "Create an API key (the secret is in this response only)",
           description:
             `${API_KEY_FORMAT} \`api_key\` is in this response only: the server keeps its SHA-256 hash, never the key. ` +
             "Use it as `X-API-Key: lk_...` or `Authorization: Bearer lk_...` on GET /me and GET /validate, in every delivery mode. " +
-            "Only a signed-in session creates keys, always for its own user (an API key gets 403 session_required).",
+            "Only a signed-in session creates keys, always for its own user (an API key gets 403 session_required). " +
+            `A user may create ${KEY_CREATIONS_PER_HOUR} keys an hour (429 rate_limited past that).`,
           security: SESSION_SECURITY,
         },
       },

@@ -5,6 +5,7 @@ import { apiKeys, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
+import { rateLimited } from "../../limits";
 import { createTokenBuckets } from "../../limits/token-bucket";
 import { MAX_DURATION_SECONDS } from "../../lib/duration";
 import { displayPrefix, generateApiKey, isWellFormedApiKey } from "./format";
@@ -25,6 +26,11 @@ const SCOPE_PATTERN = /^[A-Za-z0-9:._\-/*]{1,64}$/;
 const MAX_SCOPES = 32;
 /** last_used_at is written at most this often per key: no database write on every request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
+/**
+ * Keys a user may create per hour (in a burst, refilled evenly): far above any real use, and a bound on what a
+ * session, a stolen one included, can write into the table and the audit trail by creating and deleting keys.
+ */
+export const KEY_CREATIONS_PER_HOUR = 50;
 
 export const invalidApiKey = () =>
   new ApiError(401, "invalid_api_key", "The API key is invalid, expired or revoked.", undefined, {
@@ -53,6 +59,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
   const quota = settings.rateLimit
     ? createTokenBuckets(settings.rateLimit.requests, settings.rateLimit.periodSeconds * 1000)
     : undefined;
+  const creations = createTokenBuckets(KEY_CREATIONS_PER_HOUR, 3_600_000);
 
   // Two point lookups rather than one join: a join costs bun:sqlite ~10 µs per execution against ~1.5 µs for
   // each of these (measured in bench/README.md), and this runs on every API-key request, uncached.
@@ -87,6 +94,8 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       const name = normalizeKeyName(input.name);
       const details = validate(input, name);
       if (details.length) throw validationFailed(details);
+      const allowed = creations.take(userId);
+      if (!allowed.allowed) throw rateLimited(allowed.retryAfter);
       const key = generateApiKey();
       const now = Date.now();
       return db.transaction(

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNull, lt, ne, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
-import { ApiError } from "../../errors";
+import { ApiError, invalidRefreshToken } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
 
@@ -43,8 +43,6 @@ export class RefreshTokenReused extends ApiError {
   }
 }
 
-export const invalidRefreshToken = () =>
-  new ApiError(401, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.");
 
 /** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
 export function pruneExpiredSessions(db: Db): number {
@@ -148,7 +146,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
             lastSeenAt: new Date(now),
             expiresAt: new Date(now + refreshTtlMs),
             ip: client.ip,
-            userAgent: client.userAgent?.slice(0, 512) ?? null,
+            userAgent: client.userAgent,
           })
           .run();
         tx.insert(refreshTokens).values({ tokenHash: sha256Hex(refreshToken), sessionId }).run();
