@@ -427,6 +427,16 @@ test("a hash made with weaker parameters is upgraded on the next successful logi
   expect(stored()).toContain("m=19456,t=3,");
   expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
   expect(await server.stop()).toBe(0);
+
+  // More memory is an upgrade too; a hash stronger than configured is left as it is.
+  server = await startServer({ PASSWORD_HASH_MEMORY_KIB: "24576", PASSWORD_HASH_TIME_COST: "2" }, dataDir);
+  expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
+  expect(stored()).toContain("m=24576,t=2,");
+  expect(await server.stop()).toBe(0);
+  server = await startServer({}, dataDir);
+  expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
+  expect(stored()).toContain("m=24576,t=2,");
+  expect(await server.stop()).toBe(0);
   removeDataDir(dataDir);
 });
 
