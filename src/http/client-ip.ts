@@ -11,7 +11,8 @@ export type TrustProxy =
 export interface Cidr {
   version: 4 | 6;
   network: bigint;
-  bits: number;
+  /** Computed once here rather than on every request that is checked against it. */
+  mask: bigint;
 }
 
 /** Parses an IPv4 or IPv6 address (IPv4-mapped IPv6 counts as IPv4); undefined if it is neither. */
@@ -45,18 +46,13 @@ export function parseCidr(raw: string): Cidr | undefined {
   const bits = bitsText === undefined ? width : Number(bitsText);
   if (!Number.isInteger(bits) || bits < 0 || bits > width) return undefined;
   const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << BigInt(width - bits);
-  return { version: ip.version, network: ip.value & mask, bits };
+  return { version: ip.version, network: ip.value & mask, mask };
 }
 
 function inCidrs(address: string, cidrs: readonly Cidr[]): boolean {
   const ip = parseIp(address);
   if (!ip) return false;
-  return cidrs.some((cidr) => {
-    if (cidr.version !== ip.version) return false;
-    const width = cidr.version === 4 ? 32 : 128;
-    const mask = cidr.bits === 0 ? 0n : ((1n << BigInt(cidr.bits)) - 1n) << BigInt(width - cidr.bits);
-    return (ip.value & mask) === cidr.network;
-  });
+  return cidrs.some((cidr) => cidr.version === ip.version && (ip.value & cidr.mask) === cidr.network);
 }
 
 /**
