@@ -294,6 +294,26 @@ describe("API key storage and revocation", () => {
     expect(row.prefix).toBe(api_key.slice(3, 11));
   });
 
+  test("last_used_at is written at most once a minute per key", async () => {
+    // (This server allows each key 2 requests an hour, so two keys.)
+    const lastUsed = (keyId: string) => (db.query("SELECT last_used_at AS at FROM api_keys WHERE id = ?").get(keyId) as { at: number | null }).at;
+    const steady = await newKey("steady");
+    expect(lastUsed(steady.key_id)).toBeNull();
+    expect((await withKey(server, steady.api_key)).status).toBe(200);
+    const first = lastUsed(steady.key_id);
+    expect(first).not.toBeNull();
+    expect((await withKey(server, steady.api_key)).status).toBe(200);
+    expect(lastUsed(steady.key_id)).toBe(first);
+
+    // A minute later (moved back in the database rather than waited for), the next use writes it again.
+    const later = await newKey("later");
+    expect((await withKey(server, later.api_key)).status).toBe(200);
+    db.query("UPDATE api_keys SET last_used_at = last_used_at - 61000 WHERE id = ?").run(later.key_id);
+    const movedBack = lastUsed(later.key_id)!;
+    expect((await withKey(server, later.api_key)).status).toBe(200);
+    expect(lastUsed(later.key_id)! - movedBack).toBeGreaterThanOrEqual(61_000);
+  });
+
   test("an expired key answers 401 invalid_api_key", async () => {
     const { api_key, key_id } = await newKey("short-lived");
     db.query("UPDATE api_keys SET expires_at = ? WHERE id = ?").run(Date.now() - 1000, key_id);
