@@ -16,7 +16,8 @@ export type AuditEventName =
   | "key_deleted"
   | "admin_user_created"
   | "admin_user_updated"
-  | "admin_user_deleted";
+  | "admin_user_deleted"
+  | "signing_keys_rotated";
 
 export interface AuditContext {
   ip: string | null;
