@@ -25,12 +25,12 @@ export class ApiError extends Error {
   }
 }
 
-export type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type";
+export type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client";
 
 /** RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). */
 export class OAuthError extends ApiError {
-  constructor(code: OAuthErrorCode, description: string) {
-    super(400, code, description);
+  constructor(code: OAuthErrorCode, description: string, status = 400, headers?: Record<string, string>) {
+    super(status, code, description, undefined, headers);
   }
 
   override toBody() {
