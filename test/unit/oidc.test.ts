@@ -246,7 +246,7 @@ describe("negative cases", () => {
   test("PKCE: a wrong or missing verifier fails; plain is refused; a public client must use it", async () => {
     const verifier = oidcClient.randomPKCECodeVerifier();
     const challenge = await challengeOf(verifier);
-    for (const given of [{ code_verifier: oidcClient.randomPKCECodeVerifier() }, {}]) {
+    for (const given of [{ code_verifier: oidcClient.randomPKCECodeVerifier() }, {}] as Record<string, string>[]) {
       const code = await codeFor({ code_challenge: challenge, code_challenge_method: "S256" });
       const answer = await token({ grant_type: "authorization_code", code, redirect_uri: CALLBACK, ...given });
       expect(answer.status).toBe(400);
