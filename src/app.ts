@@ -23,11 +23,15 @@ import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
+import { createMailer, type Mailer } from "./mail";
+import { createOneTimeCodes } from "./modules/codes/service";
+import { emailRoutes } from "./modules/email";
+import { createEmailFlows } from "./modules/email/service";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 
 /** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
-export function createApp(config: Config, db: Db, secrets: Secrets) {
+export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer) {
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -43,6 +47,16 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
   const auditRateLimit = createRateLimitAudit(audit);
+  mailer ??= createAppMailer(config, db, secrets, audit);
+  const emailFlows = createEmailFlows({
+    users,
+    sessions,
+    codes: createOneTimeCodes(db, secrets.codeKey),
+    mailer,
+    limiter,
+    audit,
+    settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
+  });
   const auth = createAuthService({
     users,
     sessions,
@@ -51,7 +65,12 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     limiter,
     audit,
     auditRateLimit,
-    settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
+    emailFlows,
+    settings: {
+      allowRegistration: config.allowRegistration,
+      requireEmailVerification: config.mail.requireEmailVerification,
+      refreshTokenTtl: config.refreshTokenTtl,
+    },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
@@ -64,10 +83,22 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
+    .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
     .use(auditRoutes({ audit, users, guard }));
+}
+
+/** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */
+export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit = createAuditLog(db)): Mailer {
+  return createMailer(config, db, secrets.dataKey, (dropped) =>
+    audit.record({
+      event: "mail_dropped",
+      userId: dropped.userId,
+      detail: { kind: dropped.kind, attempts: dropped.attempts, error: dropped.error },
+    }),
+  );
 }
 
 export type App = ReturnType<typeof createApp>;

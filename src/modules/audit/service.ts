@@ -16,7 +16,19 @@ export type AuditEventName =
   | "key_deleted"
   | "admin_user_created"
   | "admin_user_updated"
-  | "admin_user_deleted";
+  | "admin_user_deleted"
+  | "mail_dropped"
+  | "code_failed"
+  | "email_verified"
+  | "email_changed"
+  | "password_reset_requested"
+  | "password_reset"
+  | "mfa_challenge_failed"
+  | "totp_enabled"
+  | "totp_removed"
+  | "recovery_codes_generated"
+  | "recovery_code_used"
+  | "mfa_reset";
 
 export interface AuditContext {
   ip: string | null;
