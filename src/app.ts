@@ -21,6 +21,7 @@ import { keyRoutes } from "./modules/keys";
 import { createApiKeyService } from "./modules/keys/service";
 import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
+import { signingKeyRoutes } from "./modules/signing-keys";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
 import { createMailer, type Mailer } from "./mail";
@@ -29,6 +30,7 @@ import { emailRoutes } from "./modules/email";
 import { createEmailFlows } from "./modules/email/service";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
+import { createKeyRing } from "./tokens/keys";
 
 /** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
 export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer) {
@@ -41,7 +43,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     refreshRotationKey: secrets.refreshRotationKey,
     slideOnActivity: config.tokenDelivery === "header",
   });
-  const accessTokens = createAccessTokens(secrets.jwtKey, config.publicUrl, config.accessTokenTtl);
+  const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: config.accessTokenTtl };
+  const keyRing = createKeyRing(db, { hs256Secret: secrets.jwtKey, ...signing });
+  const accessTokens = createAccessTokens(keyRing, config.jwtAlg, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
   const audit = createAuditLog(db);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
@@ -87,7 +91,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
-    .use(auditRoutes({ audit, users, guard }));
+    .use(auditRoutes({ audit, users, guard }))
+    .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }));
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */

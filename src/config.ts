@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./http/client-ip";
 import { parseDuration } from "./lib/duration";
+import type { JwtAlg } from "./tokens/verifier";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
 
@@ -39,7 +40,12 @@ export interface Config {
   readonly apiKeysMaxPerUser: number;
   /** Per-key request quota; undefined (the default) means none. */
   readonly apiKeyRateLimit: { readonly requests: number; readonly periodSeconds: number } | undefined;
-  /** Mail and second factors (issue 13). */
+  // ---- Signing keys and OpenID Connect (issue 15)
+  /** JWT_ALG: how access tokens are signed; asymmetric keys are generated on first need and kept in the database. */
+  readonly jwtAlg: JwtAlg;
+  /** OIDC_ID_TOKEN_ALG: how ID tokens are signed (RS256 by default: every OIDC client must support it). */
+  readonly oidcIdTokenAlg: Exclude<JwtAlg, "HS256">;
+  // ---- Mail and second factors (issue 13)
   readonly mail: MailConfig;
 }
 
@@ -254,6 +260,20 @@ function mailConfig(env: Env): MailConfig {
   });
 }
 
+// ---- Signing keys and OpenID Connect (issue 15)
+const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"] as const;
+
+function signingConfig(env: Env): Pick<Config, "jwtAlg" | "oidcIdTokenAlg"> {
+  const jwtAlg = value(env, "JWT_ALG") ?? "HS256";
+  if (!(JWT_ALGS as readonly string[]).includes(jwtAlg))
+    throw new ConfigError(`JWT_ALG=${JSON.stringify(jwtAlg)} is invalid: expected HS256, RS256, ES256 or EdDSA`);
+  const idTokenAlg = value(env, "OIDC_ID_TOKEN_ALG") ?? "RS256";
+  // An ID token is verified by clients from the JWKS: a shared secret is not an option (OpenID Connect Core §10.1).
+  if (!(JWT_ALGS as readonly string[]).includes(idTokenAlg) || idTokenAlg === "HS256")
+    throw new ConfigError(`OIDC_ID_TOKEN_ALG=${JSON.stringify(idTokenAlg)} is invalid: expected RS256, ES256 or EdDSA`);
+  return { jwtAlg: jwtAlg as JwtAlg, oidcIdTokenAlg: idTokenAlg as Exclude<JwtAlg, "HS256"> };
+}
+
 /** Reads and validates every environment variable once; the result is frozen and passed around explicitly. */
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, "PORT", 3000, 1, 65535);
@@ -340,5 +360,6 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
     mail: mailConfig(env),
+    ...signingConfig(env),
   });
 }

@@ -194,3 +194,24 @@ export const recoveryCodes = sqliteTable(
   },
   (table) => [index("recovery_codes_user_id_idx").on(table.userId)],
 );
+
+/**
+ * Keys that sign JWTs (issue 15). An asymmetric key's pair is kept as JWKs, so a backup and a second instance
+ * have it; the private half never leaves the server. An HS256 row holds no key material: it marks when tokens
+ * signed with JWT_SECRET (kid derived from it) are accepted. The current key of an algorithm has retired_at null;
+ * a retired key verifies until live_until, the latest `exp` a token it signed can carry.
+ */
+export const signingKeys = sqliteTable(
+  "signing_keys",
+  {
+    kid: text("kid").primaryKey(),
+    alg: text("alg").notNull(),
+    publicJwk: text("public_jwk", { mode: "json" }).$type<Record<string, unknown>>(),
+    privateJwk: text("private_jwk", { mode: "json" }).$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    retiredAt: integer("retired_at", { mode: "timestamp_ms" }),
+    liveUntil: integer("live_until", { mode: "timestamp_ms" }),
+  },
+  // Two servers creating the first key of an algorithm at once: one insert wins, the other reads it back.
+  (table) => [uniqueIndex("signing_keys_current_alg_unique").on(table.alg).where(sql`retired_at is null`)],
+);

@@ -9,6 +9,7 @@ import { createSessionService } from "../../src/modules/sessions/service";
 import { createUserService } from "../../src/modules/users/service";
 import { deriveSecrets } from "../../src/secrets";
 import { createAccessTokens } from "../../src/tokens/access";
+import { createKeyRing } from "../../src/tokens/keys";
 import { ApiError } from "../../src/errors";
 
 /**
@@ -37,7 +38,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
   const auth = createAuthService({
     users,
     sessions: createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: secrets.refreshRotationKey }),
-    accessTokens: createAccessTokens(secrets.jwtKey, "http://localhost", 3600),
+    accessTokens: createAccessTokens(createKeyRing(db, { hs256Secret: secrets.jwtKey, algs: ["HS256"], maxTokenTtl: 3600 }), "HS256", "http://localhost", 3600),
     hasher,
     limiter: createSecretCheckLimiter(db, undefined),
     audit,

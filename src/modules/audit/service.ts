@@ -28,7 +28,8 @@ export type AuditEventName =
   | "totp_removed"
   | "recovery_codes_generated"
   | "recovery_code_used"
-  | "mfa_reset";
+  | "mfa_reset"
+  | "signing_keys_rotated";
 
 export interface AuditContext {
   ip: string | null;

@@ -115,6 +115,8 @@ export function systemRoutes(db: Db, accessCookieName: string) {
         provider: null,
         path: DOCS_PATH,
         specPath: SPEC_PATH,
+        // The plugin leaves out paths with a dot as static files; /.well-known/jwks.json is an API route.
+        exclude: { staticFile: false },
         documentation: {
           info: { title: TITLE, version: VERSION, description: DESCRIPTION },
           tags: [
