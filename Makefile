@@ -17,6 +17,9 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # root when missing: Playwright never downloads a browser. Without it the browser tests fail and say why.
 have_chromium = command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# openssl makes the self-signed certificate of the suite's SMTP server (test/support/smtp.ts); root installs it.
+have_openssl = command -v openssl >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
+
 $(CURDIR)/.tools/node_modules/.bin/bun:
 	npm install --no-save --no-audit --no-fund --prefix $(CURDIR)/.tools bun@$(BUN_VERSION)
 
@@ -42,6 +45,7 @@ typecheck: node_modules/.installed
 ## plain "N passed, N failed" line.
 test: typecheck dist/latchkey
 	@$(call have_chromium) || echo "chromium is not installed and could not be installed (as root: apt-get install chromium): the browser tests will fail"
+	@$(call have_openssl) || echo "openssl is not installed and could not be installed (as root: apt-get install openssl): the mail tests will fail"
 	@mkdir -p .test-results
 	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
 	if [ $$status = 0 ]; then \

@@ -29,6 +29,10 @@ import { signingKeyRoutes } from "./modules/signing-keys";
 import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
+import { createMailer, type Mailer } from "./mail";
+import { createOneTimeCodes } from "./modules/codes/service";
+import { emailRoutes } from "./modules/email";
+import { createEmailFlows } from "./modules/email/service";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
@@ -38,9 +42,9 @@ const NO_BROWSER_SESSIONS: BrowserSessionPort = { current: () => null, signOut: 
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
- * `browser` replaces the browser sessions (in-process tests of the OpenID Connect provider).
+ * `options.browser` replaces the browser sessions (in-process tests of the OpenID Connect provider).
  */
-export function createApp(config: Config, db: Db, secrets: Secrets, options: { browser?: BrowserSessionPort } = {}) {
+export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer, options: { browser?: BrowserSessionPort } = {}) {
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -58,6 +62,16 @@ export function createApp(config: Config, db: Db, secrets: Secrets, options: { b
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
   const auditRateLimit = createRateLimitAudit(audit);
+  mailer ??= createAppMailer(config, db, secrets, audit);
+  const emailFlows = createEmailFlows({
+    users,
+    sessions,
+    codes: createOneTimeCodes(db, secrets.codeKey),
+    mailer,
+    limiter,
+    audit,
+    settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
+  });
   const auth = createAuthService({
     users,
     sessions,
@@ -66,7 +80,12 @@ export function createApp(config: Config, db: Db, secrets: Secrets, options: { b
     limiter,
     audit,
     auditRateLimit,
-    settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
+    emailFlows,
+    settings: {
+      allowRegistration: config.allowRegistration,
+      requireEmailVerification: config.mail.requireEmailVerification,
+      refreshTokenTtl: config.refreshTokenTtl,
+    },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
@@ -88,6 +107,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, options: { b
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path)))
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
+    .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
@@ -108,6 +128,17 @@ export function createApp(config: Config, db: Db, secrets: Secrets, options: { b
       }),
     )
     .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, readClient }));
+}
+
+/** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */
+export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit = createAuditLog(db)): Mailer {
+  return createMailer(config, db, secrets.dataKey, (dropped) =>
+    audit.record({
+      event: "mail_dropped",
+      userId: dropped.userId,
+      detail: { kind: dropped.kind, attempts: dropped.attempts, error: dropped.error },
+    }),
+  );
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./http/client-ip";
 import { parseDuration } from "./lib/duration";
@@ -44,6 +45,39 @@ export interface Config {
   readonly jwtAlg: JwtAlg;
   /** OIDC_ID_TOKEN_ALG: how ID tokens are signed (RS256 by default: every OIDC client must support it). */
   readonly oidcIdTokenAlg: Exclude<JwtAlg, "HS256">;
+  // ---- Mail and second factors (issue 13)
+  readonly mail: MailConfig;
+}
+
+/** How mail leaves: SMTP (nodemailer), printed to stdout (MAIL_TRANSPORT=log), or not at all. */
+export type MailTransportConfig =
+  | {
+      readonly kind: "smtp";
+      readonly host: string;
+      readonly port: number;
+      /** smtps://: TLS from the first byte; smtp://: STARTTLS when offered, or insisted on with ?starttls=required. */
+      readonly tls: "implicit" | "starttls" | "starttls-required";
+      readonly user: string | undefined;
+      readonly password: string | undefined;
+      /** SMTP_TLS_CA_FILE's PEM, read at start. */
+      readonly ca: string | undefined;
+    }
+  | { readonly kind: "log" }
+  | { readonly kind: "none" };
+
+export interface MailConfig {
+  readonly transport: MailTransportConfig;
+  readonly from: string;
+  readonly appName: string;
+  readonly templatesDir: string | undefined;
+  readonly retryInterval: number;
+  readonly maxAttempts: number;
+  readonly requireEmailVerification: boolean;
+  readonly loginEmailCode: boolean;
+  readonly mfaRequiredRoles: readonly string[];
+  /** Lifetime of emailed codes, verification links and sign-in challenges (seconds). */
+  readonly codeTtl: number;
+  readonly passwordResetTtl: number;
 }
 
 export interface RateLimitConfig {
@@ -152,6 +186,80 @@ function rateLimitConfig(env: Env): RateLimitConfig | undefined {
   });
 }
 
+const SMTP_URL_EXAMPLE = "expected smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=required insists) or smtps://user:pass@host:465";
+
+function smtpTransport(env: Env): MailTransportConfig {
+  const raw = value(env, "SMTP_URL");
+  if (raw === undefined) return { kind: "none" };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`SMTP_URL is not a URL: ${SMTP_URL_EXAMPLE}`);
+  }
+  // The URL carries a password: never echo it.
+  if ((url.protocol !== "smtp:" && url.protocol !== "smtps:") || !url.hostname)
+    throw new ConfigError(`SMTP_URL is invalid: ${SMTP_URL_EXAMPLE}`);
+  const starttls = url.searchParams.get("starttls");
+  if (starttls !== null && (starttls !== "required" || url.protocol === "smtps:"))
+    throw new ConfigError(`SMTP_URL: starttls=${JSON.stringify(starttls)} is invalid: only smtp://...?starttls=required`);
+  const caFile = value(env, "SMTP_TLS_CA_FILE");
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(resolve(caFile), "utf8");
+    } catch (error) {
+      throw new ConfigError(`SMTP_TLS_CA_FILE=${caFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`SMTP_TLS_CA_FILE=${caFile} holds no PEM certificate`);
+  }
+  return Object.freeze({
+    kind: "smtp" as const,
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : url.protocol === "smtps:" ? 465 : 587,
+    tls: url.protocol === "smtps:" ? ("implicit" as const) : starttls === "required" ? ("starttls-required" as const) : ("starttls" as const),
+    user: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    ca,
+  });
+}
+
+/**
+ * Mail and the features that need it. A feature that mails (REQUIRE_EMAIL_VERIFICATION, LOGIN_EMAIL_CODE) without
+ * SMTP_URL or MAIL_TRANSPORT=log would lock users out: the start stops naming the missing variable instead.
+ */
+function mailConfig(env: Env): MailConfig {
+  const transportName = value(env, "MAIL_TRANSPORT") ?? "smtp";
+  if (transportName !== "smtp" && transportName !== "log")
+    throw new ConfigError(`MAIL_TRANSPORT=${JSON.stringify(transportName)} is invalid: expected smtp or log`);
+  const transport: MailTransportConfig = transportName === "log" ? { kind: "log" } : smtpTransport(env);
+  const from = value(env, "MAIL_FROM");
+  if (transport.kind === "smtp" && from === undefined) throw new ConfigError("MAIL_FROM is required with SMTP_URL (e.g. MAIL_FROM=\"Latchkey <auth@example.com>\")");
+  if (from !== undefined && !/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(from))
+    throw new ConfigError(`MAIL_FROM=${JSON.stringify(from)} is invalid: expected auth@example.com or "Name <auth@example.com>"`);
+  const appName = value(env, "APP_NAME") ?? "Latchkey";
+  if (appName.length > 100 || /[\r\n]/.test(appName)) throw new ConfigError("APP_NAME is invalid: expected one line of at most 100 characters");
+  const requireEmailVerification = boolean(env, "REQUIRE_EMAIL_VERIFICATION", false);
+  const loginEmailCode = boolean(env, "LOGIN_EMAIL_CODE", false);
+  for (const [name, on] of [["REQUIRE_EMAIL_VERIFICATION", requireEmailVerification], ["LOGIN_EMAIL_CODE", loginEmailCode]] as const)
+    if (on && transport.kind === "none") throw new ConfigError(`${name}=true sends mail: set SMTP_URL (and MAIL_FROM), or MAIL_TRANSPORT=log for local trials`);
+  const templatesDir = value(env, "MAIL_TEMPLATES_DIR");
+  const mfaRequiredRoles = (value(env, "MFA_REQUIRED_ROLES") ?? "").split(",").map((role) => role.trim()).filter(Boolean);
+  return Object.freeze({
+    transport,
+    from: from ?? `${appName.replace(/[<>"]/g, "")} <noreply@localhost>`,
+    appName,
+    templatesDir: templatesDir === undefined ? undefined : resolve(templatesDir),
+    retryInterval: duration(env, "MAIL_RETRY_INTERVAL", "5s"),
+    maxAttempts: integer(env, "MAIL_MAX_ATTEMPTS", 15, 1, 1000),
+    requireEmailVerification,
+    loginEmailCode,
+    mfaRequiredRoles: Object.freeze(mfaRequiredRoles),
+    codeTtl: duration(env, "EMAIL_CODE_TTL", "10m"),
+    passwordResetTtl: duration(env, "PASSWORD_RESET_TTL", "15m"),
+  });
+}
+
 // ---- Signing keys and OpenID Connect (issue 15)
 const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"] as const;
 
@@ -251,6 +359,7 @@ export function loadConfig(env: Env = process.env): Config {
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
+    mail: mailConfig(env),
     ...signingConfig(env),
   });
 }

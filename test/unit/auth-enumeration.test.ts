@@ -43,7 +43,8 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit(audit),
-    settings: { allowRegistration: true, refreshTokenTtl: 3600 },
+    emailFlows: { registered() {}, passwordChanged() {} },
+    settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });
   const client = { ip: "203.0.113.5", userAgent: null };

@@ -94,7 +94,7 @@ async function authorizeIn(cookie: string, url: URL): Promise<URL> {
 beforeAll(async () => {
   db = openDatabase(":memory:");
   migrate(db);
-  app = createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", PUBLIC_URL: ISSUER, ALLOW_REGISTRATION: "true" }), db, deriveSecrets("k".repeat(32)), { browser: port });
+  app = createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", PUBLIC_URL: ISSUER, ALLOW_REGISTRATION: "true" }), db, deriveSecrets("k".repeat(32)), undefined, { browser: port });
   for (const username of ["root", "alice", "bob"]) expect((await json("POST", "/api/v1/auth/register", { username, password: PASSWORD, ...(username === "alice" ? { email: "alice@example.com" } : {}) })).status).toBe(201);
   db.$client.run(`update users set roles = '["admin"]' where username = 'root'`);
   db.$client.run(`update users set roles = '["family"]' where username = 'alice'`);
