@@ -354,3 +354,51 @@ describe("negative cases", () => {
     expect(browsers.has(cookie)).toBe(true);
   });
 });
+
+describe("authorization request details", () => {
+  const base = { client_id: "portainer", redirect_uri: CALLBACK, response_type: "code", scope: "openid" };
+  const url = (params: Record<string, string>) => `${ISSUER}/oidc/authorize?${new URLSearchParams({ ...base, ...params })}`;
+
+  test("prompt=login and an exceeded max_age sign the browser out and ask again; a fresh sign-in then gets the code", async () => {
+    for (const params of [{ prompt: "login" }, { max_age: "0" }] as Record<string, string>[]) {
+      const old = await browserOf("bob");
+      const answer = await visit(url({ ...params, state: "p" }), old);
+      expect(answer.status).toBe(302);
+      expect(answer.location!.startsWith("/login?rd=")).toBe(true);
+      expect(browsers.has(old)).toBe(false);
+      const rd = decodeURIComponent(answer.location!.slice("/login?rd=".length));
+      expect(rd).toContain("lk_reauth=");
+      // The stamp cannot be forged: with another one the old session would be asked again.
+      const fresh = await browserOf("bob");
+      const back = await visit(`${ISSUER}${rd}`, fresh);
+      expect(back.status).toBe(302);
+      const callback = new URL(back.location!);
+      expect(callback.searchParams.get("code")).toBeString();
+      expect(callback.searchParams.get("state")).toBe("p");
+      const forged = await visit(`${ISSUER}${rd.replace(/lk_reauth=[^&]+/, `lk_reauth=${Date.now() - 3_600_000}.forged`)}`, await browserOf("bob"));
+      expect(forged.location!.startsWith("/login?rd=")).toBe(true);
+    }
+  });
+
+  test("max_age that the sign-in satisfies, POST to the authorization endpoint, unknown parameters and no nonce all succeed", async () => {
+    const cookie = await browserOf("bob");
+    expect(new URL((await visit(url({ max_age: "10000" }), cookie)).location!).searchParams.get("code")).toBeString();
+    const posted = await visit(`${ISSUER}/oidc/authorize`, cookie, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ ...base, state: "post" }).toString(),
+    });
+    expect(new URL(posted.location!).searchParams.get("state")).toBe("post");
+    const extra = await visit(url({ display: "page", login_hint: "bob", ui_locales: "de", claims_locales: "de", acr_values: "1", unknown_thing: "x", scope: "email openid profile" }), cookie);
+    expect(new URL(extra.location!).searchParams.get("code")).toBeString();
+  });
+
+  test("a missing redirect_uri is an error page; request objects are refused as unsupported", async () => {
+    const { redirect_uri: _dropped, ...withoutRedirect } = base;
+    const missing = await visit(`${ISSUER}/oidc/authorize?${new URLSearchParams(withoutRedirect)}`, await browserOf("bob"));
+    expect(missing.status).toBe(400);
+    expect(missing.location).toBeNull();
+    const requestObject = new URL((await visit(url({ request: "eyJhbGciOiJub25lIn0.e30." }), await browserOf("bob"))).location!);
+    expect(requestObject.searchParams.get("error")).toBe("request_not_supported");
+  });
+});
