@@ -8,7 +8,7 @@ import { cors, securityHeaders } from "./http/security";
 import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
-import { rateLimitPlugin } from "./limits/plugin";
+import { createIpLimit, rateLimitPlugin } from "./limits/plugin";
 import { createPasswordHasher } from "./lib/passwords";
 import { adminRoutes } from "./modules/admin";
 import { createAdminService } from "./modules/admin/service";
@@ -23,6 +23,12 @@ import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
+import { forwardAuthRoutes } from "./modules/forward";
+import { loadAccessRules } from "./modules/forward/rules";
+import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
+import { formTokens } from "./modules/pages/csrf";
+import { createHandoffCodes } from "./modules/pages/handoff";
+import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 
@@ -36,6 +42,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     refreshReuseInterval: config.refreshReuseInterval,
     refreshRotationKey: secrets.refreshRotationKey,
     slideOnActivity: config.tokenDelivery === "header",
+    browserIdleTtl: config.sessionIdleTtl,
   });
   const accessTokens = createAccessTokens(secrets.jwtKey, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
@@ -55,19 +62,35 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
-  const rateLimit = rateLimitPlugin({ limiter, readClient, auditHit: auditRateLimit });
+  const ipLimit = createIpLimit(limiter, auditRateLimit);
+  const rateLimit = rateLimitPlugin({ ipLimit, readClient });
+  const browser = createBrowserSessions(config, sessions);
+  const accessRules = loadAccessRules(config.accessRulesFile);
 
   return new Elysia()
     .use(errorHandler)
     .use(securityHeaders(config))
     .use(cors(config))
-    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
+    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path) || PAGE_FORM_PATHS.has(path)))
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
-    .use(auditRoutes({ audit, users, guard }));
+    .use(auditRoutes({ audit, users, guard }))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules }))
+    .use(
+      signInPages({
+        config,
+        auth,
+        sessions,
+        browser,
+        forms: formTokens(secrets.formKey),
+        handoffs: createHandoffCodes(),
+        ipLimit,
+        readClient,
+      }),
+    );
 }
 
 export type App = ReturnType<typeof createApp>;

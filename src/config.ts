@@ -38,6 +38,21 @@ export interface Config {
   readonly apiKeysMaxPerUser: number;
   /** Per-key request quota; undefined (the default) means none. */
   readonly apiKeyRateLimit: { readonly requests: number; readonly periodSeconds: number } | undefined;
+
+  // Browser pages, the browser session and forward auth (issue 12).
+  /** Shown on every page (APP_NAME). */
+  readonly appName: string;
+  /** The browser session cookie (SESSION_COOKIE_NAME). */
+  readonly sessionCookieName: string;
+  /** A browser session ends after this long without a request (SESSION_IDLE_TTL, seconds). */
+  readonly sessionIdleTtl: number;
+  /**
+   * Origins of the sign-in pages, PUBLIC_URL's first, then SIGN_IN_URLS: one per root domain this server signs
+   * browsers in for (a cookie cannot span example.com and example.net).
+   */
+  readonly signInOrigins: readonly string[];
+  /** ACCESS_RULES_FILE: forward-auth rules (TOML), read and checked at start; undefined = signed in is enough. */
+  readonly accessRulesFile: string | undefined;
 }
 
 export interface RateLimitConfig {
@@ -231,5 +246,39 @@ export function loadConfig(env: Env = process.env): Config {
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
+    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName]),
   });
+}
+
+// ---- Browser pages, the browser session and forward auth (issue 12) ----
+
+function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
+  const appName = value(env, "APP_NAME") ?? "Latchkey";
+  if ([...appName].length > 64 || /\p{C}/u.test(appName))
+    throw new ConfigError(`APP_NAME=${JSON.stringify(appName)} is invalid: expected at most 64 visible characters`);
+
+  const sessionCookieName = cookieName(env, "SESSION_COOKIE_NAME", "latchkey_session");
+  if (otherCookies.includes(sessionCookieName))
+    throw new ConfigError("SESSION_COOKIE_NAME must differ from ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME");
+  if (/^__(host|secure)-/i.test(sessionCookieName) && publicUrl.protocol !== "https:")
+    throw new ConfigError(`SESSION_COOKIE_NAME=${JSON.stringify(sessionCookieName)}: the __Host- and __Secure- prefixes need an https PUBLIC_URL (the cookie must be Secure)`);
+
+  const signInOrigins = [publicUrl.origin];
+  for (const entry of (value(env, "SIGN_IN_URLS") ?? "").split(",").map((raw) => raw.trim()).filter(Boolean)) {
+    const url = origin("SIGN_IN_URLS", entry);
+    if (url.pathname !== "/" || url.search || url.hash)
+      throw new ConfigError(`SIGN_IN_URLS: ${JSON.stringify(entry)} must be an origin only, e.g. https://auth.example.net`);
+    if (url.protocol !== publicUrl.protocol)
+      throw new ConfigError(`SIGN_IN_URLS: ${JSON.stringify(entry)} must use ${publicUrl.protocol}// like PUBLIC_URL (cookies are Secure on all of them or none)`);
+    if (!signInOrigins.includes(url.origin)) signInOrigins.push(url.origin);
+  }
+
+  const rulesFile = value(env, "ACCESS_RULES_FILE");
+  return {
+    appName,
+    sessionCookieName,
+    sessionIdleTtl: duration(env, "SESSION_IDLE_TTL", "7d"),
+    signInOrigins: Object.freeze(signInOrigins),
+    accessRulesFile: rulesFile === undefined ? undefined : resolve(rulesFile),
+  };
 }

@@ -8,6 +8,8 @@ export interface Secrets {
   readonly jwtKey: Uint8Array;
   /** Derives a rotated refresh token from its parent; separate from jwtKey (one key, one purpose). */
   readonly refreshRotationKey: Uint8Array;
+  /** Signs the pages' per-form CSRF tokens. */
+  readonly formKey: Uint8Array;
 }
 
 export const JWT_SECRET_FILE = "jwt_secret";
@@ -16,6 +18,7 @@ export function deriveSecrets(jwtSecret: string): Secrets {
   return Object.freeze({
     jwtKey: new TextEncoder().encode(jwtSecret),
     refreshRotationKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/refresh-rotation/v1"), "base64url"),
+    formKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/form-csrf/v1"), "base64url"),
   });
 }
 

@@ -6,7 +6,8 @@ import type { RateLimitAudit } from "../../limits/audit";
 import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
-import { RefreshTokenReused, type SessionPrincipal, type SessionService } from "../sessions/service";
+import type { User } from "../../db/schema";
+import { RefreshTokenReused, type BrowserSessionPrincipal, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
@@ -76,6 +77,26 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     return valid;
   }
 
+  /**
+   * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
+   * A disabled account is only revealed to someone who knows its password. The one password check of every
+   * sign-in (API, OAuth2 token endpoint, sign-in page).
+   */
+  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
+    assertPasswordSize(password, "password");
+    const user = users.findByLogin(login);
+    if (!(await checkPassword(login, password, user, client))) {
+      audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
+      throw invalidCredentials();
+    }
+    if (user!.disabled) {
+      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
+      throw new ApiError(403, "account_disabled", "This account has been disabled.");
+    }
+    await users.upgradeHashIfNeeded(user!, password);
+    return user!;
+  }
+
   return {
     async register(input: { username: string; password: string; email?: string }, client: ClientInfo) {
       if (!settings.allowRegistration)
@@ -85,25 +106,29 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       return startSession(user.id, toPublicUser(user), client);
     },
 
-    /**
-     * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
-     * A disabled account is only revealed to someone who knows its password.
-     */
+    /** Signs in an API client: a refresh-token session and an access token. */
     async login(login: string, password: string, client: ClientInfo): Promise<IssuedTokens> {
-      assertPasswordSize(password, "password");
-      const user = users.findByLogin(login);
-      if (!(await checkPassword(login, password, user, client))) {
-        audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
-        throw invalidCredentials();
-      }
-      if (user!.disabled) {
-        audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-        throw new ApiError(403, "account_disabled", "This account has been disabled.");
-      }
-      await users.upgradeHashIfNeeded(user!, password);
-      const tokens = await startSession(user!.id, toPublicUser(user!), client);
-      audit.record({ event: "login_succeeded", userId: user!.id, ...client });
+      const user = await verifyLogin(login, password, client);
+      const tokens = await startSession(user.id, toPublicUser(user), client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return tokens;
+    },
+
+    /**
+     * Signs in a browser from the sign-in page: the same checks, limits and audit events as `login`, and a
+     * browser session (the session cookie's value is returned once; only its hash is stored).
+     */
+    async signInBrowser(login: string, password: string, client: ClientInfo) {
+      const user = await verifyLogin(login, password, client);
+      const session = sessions.createBrowser(user.id, client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
+      return session;
+    },
+
+    /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
+    signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo): void {
+      sessions.revoke(principal.rootSessionId);
+      audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope: "current", via: "browser" } });
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {

@@ -1,0 +1,219 @@
+import { Elysia } from "elysia";
+import type { Config } from "../../config";
+import { ApiError } from "../../errors";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { IpLimit } from "../../limits/plugin";
+import type { AuthService } from "../auth/service";
+import type { SessionService } from "../sessions/service";
+import { sameOriginPost, type FormTokens } from "./csrf";
+import type { HandoffCodes } from "./handoff";
+import { safeRedirect, type SignInHost } from "./hosts";
+import { MessagePage, PAGE_CSP } from "./layout";
+import { AccountPage } from "./account";
+import { LoginPage } from "./login";
+import type { BrowserSessions } from "./session";
+
+type ResponseHeaders = Record<string, string | number | string[] | undefined>;
+type Set = { status?: number | string; headers: ResponseHeaders };
+export type FormBody = Record<string, string | undefined>;
+
+/** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/logout"]);
+
+/** An HTML answer: the pages' own CSP, never cached (every page is about one browser). */
+export function htmlPage(set: Set, status: number, html: string): string {
+  set.status = status;
+  set.headers["content-type"] = "text/html; charset=utf-8";
+  set.headers["content-security-policy"] = PAGE_CSP;
+  set.headers["cache-control"] = "no-store";
+  return html;
+}
+
+export function seeOther(set: Set, location: string, status = 303): string {
+  set.status = status;
+  set.headers["location"] = location;
+  set.headers["cache-control"] = "no-store";
+  return "";
+}
+
+export interface PageDeps {
+  config: Config;
+  auth: AuthService;
+  sessions: SessionService;
+  browser: BrowserSessions;
+  forms: FormTokens;
+  handoffs: HandoffCodes;
+  ipLimit: IpLimit;
+  readClient: ClientInfoReader;
+}
+
+const field = (body: unknown, name: string): string | undefined => {
+  const value = (body as FormBody | undefined)?.[name];
+  return typeof value === "string" ? value : undefined;
+};
+
+/** The sign-in, sign-out and cross-domain handoff pages. */
+export function signInPages(deps: PageDeps) {
+  const { config, auth, sessions, browser, forms, handoffs, ipLimit, readClient } = deps;
+  const origins = new Set(config.signInOrigins);
+  const appName = config.appName;
+  const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
+    htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} />));
+
+  /** Where to go after sign-in: a safe `rd`, else the account page. */
+  const destination = (host: SignInHost, rd: string | undefined) => safeRedirect(rd, host, browser.hosts) ?? "/account";
+
+  /** The pre-session binding of this browser, set on the response when it has none yet. */
+  function bindingOf(request: Request, set: Set, host: SignInHost): string {
+    const existing = browser.binding(request);
+    if (existing && existing.length <= 64) return existing;
+    const fresh = forms.newBinding();
+    browser.setBinding(set.headers, host, fresh);
+    return fresh;
+  }
+
+  function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
+    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} />));
+  }
+
+  /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
+  const handoffState = (binding: string) => forms.issue("handoff", binding);
+
+  return new Elysia({ tags: ["pages"] })
+    .get(
+      "/login",
+      ({ request, query, set }) => {
+        const host = browser.hostOf(request);
+        const rd = typeof query.rd === "string" ? query.rd : undefined;
+        if (browser.current(request)) return seeOther(set, destination(host, rd), 302);
+        const binding = bindingOf(request, set, host);
+        // Another root domain's sign-in host may already know this browser: ask it first (one hop, no password).
+        if (host !== browser.primary && query.handoff !== "none") {
+          const start = new URL("/handoff/start", browser.primary.origin);
+          start.searchParams.set("to", host.origin);
+          start.searchParams.set("state", handoffState(binding));
+          if (rd) start.searchParams.set("rd", rd);
+          return seeOther(set, start.href, 302);
+        }
+        return loginForm(set, 200, forms.issue("login", binding), safeRedirect(rd, host, browser.hosts));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/login",
+      async ({ request, body, server, set }) => {
+        const host = browser.hostOf(request);
+        const rd = field(body, "rd");
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf")))
+          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", {
+            href: "/login",
+            text: "Sign in",
+          });
+        const csrf = forms.issue("login", binding);
+        const login = field(body, "login")?.trim() ?? "";
+        const password = field(body, "password") ?? "";
+        const client = readClient(request, server);
+        try {
+          // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
+          ipLimit(client, "/login");
+          if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login);
+          // Issue 13 plugs a second sign-in step in here: a challenge renders its own page instead of the cookie.
+          const session = await auth.signInBrowser(login, password, client);
+          browser.setSession(set.headers, host, session.token);
+          return seeOther(set, destination(host, rd));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) {
+            const wait = error.headers?.["Retry-After"] ?? "60";
+            set.headers["retry-after"] = wait;
+            return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${wait} seconds.`, {
+              href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login",
+              text: "Back to sign-in",
+            });
+          }
+          // One message for an unknown user and a wrong password; a disabled account only to its password's holder.
+          const text = error.code === "account_disabled" ? "This account has been disabled." : error.status === 422 ? error.message : "The username or password is incorrect.";
+          return loginForm(set, error.status, csrf, rd, text, login);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/logout",
+      ({ request, body, server, set }) => {
+        const host = browser.hostOf(request);
+        const principal = browser.current(request);
+        if (principal) {
+          if (!sameOriginPost(request, origins) || !forms.check("logout", principal.sessionId, field(body, "csrf")))
+            return message(set, 403, "Sign-out refused", "This form expired or came from another site.", { href: "/account", text: "Your account" });
+          auth.signOutBrowser(principal, readClient(request, server));
+        }
+        browser.clearSession(set.headers, host);
+        return seeOther(set, "/login");
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/account",
+      ({ request, set }) => {
+        const principal = browser.current(request);
+        if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
+        return htmlPage(
+          set,
+          200,
+          String(
+            <AccountPage
+              appName={appName}
+              username={principal.username}
+              email={principal.email}
+              roles={principal.roles}
+              isAdmin={principal.roles.includes("admin")}
+              csrf={(form) => forms.issue(form, principal.sessionId)}
+            />,
+          ),
+        );
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/handoff/start",
+      ({ request, query, set }) => {
+        // On PUBLIC_URL's host: send this browser's session on to another configured sign-in host, or say there is none.
+        const to = typeof query.to === "string" ? query.to : "";
+        const state = typeof query.state === "string" ? query.state : "";
+        const rd = typeof query.rd === "string" ? query.rd : undefined;
+        const target = browser.hosts.find((host) => host.origin === to && host !== browser.primary);
+        if (!target || !state) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
+        const principal = browser.current(request);
+        const next = new URL(principal ? "/handoff/accept" : "/login", target.origin);
+        if (principal) {
+          next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
+        } else next.searchParams.set("handoff", "none");
+        if (rd) next.searchParams.set("rd", rd);
+        return seeOther(set, next.href, 302);
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/handoff/accept",
+      ({ request, query, server, set }) => {
+        const host = browser.hostOf(request);
+        const rd = typeof query.rd === "string" ? query.rd : undefined;
+        const binding = browser.binding(request);
+        const code = typeof query.code === "string" ? query.code : "";
+        const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
+        const parent = sessionId ? sessions.principal(sessionId) : undefined;
+        if (!parent) {
+          const retry = new URL("/login", host.origin);
+          retry.searchParams.set("handoff", "none");
+          if (rd) retry.searchParams.set("rd", rd);
+          return seeOther(set, `${retry.pathname}${retry.search}`);
+        }
+        const session = sessions.createBrowser(parent.userId, readClient(request, server), parent.sessionId);
+        browser.setSession(set.headers, host, session.token);
+        return seeOther(set, destination(host, rd), 302);
+      },
+      { detail: { hide: true } },
+    );
+}
