@@ -20,6 +20,9 @@ export type FormBody = Record<string, string | undefined>;
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
 export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/logout"]);
 
+/** Every page (HTML for people, left out of the API document). */
+export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/handoff/start", "/handoff/accept"]);
+
 /** An HTML answer: the pages' own CSP, never cached (every page is about one browser). */
 export function htmlPage(set: Set, status: number, html: string): string {
   set.status = status;
