@@ -320,7 +320,8 @@ async function browserSession(server: Server, username: string): Promise<string>
   const posted = await fetch(`${server.url}/login`, {
     method: "POST",
     redirect: "manual",
-    headers: { cookie: binding, origin: server.url, "content-type": "application/x-www-form-urlencoded" },
+    // The form's origin check compares with PUBLIC_URL (the public origin), not the loopback address served on.
+    headers: { cookie: binding, origin: new URL(PUBLIC_URL).origin, "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ csrf, login: username, password: PASSWORD }),
   });
   if (posted.status !== 303) throw new Error(`sign-in page answered ${posted.status}`);

@@ -26,6 +26,8 @@ import { createUserService } from "./modules/users/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
 import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
+import { accountPages } from "./modules/pages/account-routes";
+import { adminPages } from "./modules/pages/admin-routes";
 import { formTokens } from "./modules/pages/csrf";
 import { createHandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
@@ -65,6 +67,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
   const ipLimit = createIpLimit(limiter, auditRateLimit);
   const rateLimit = rateLimitPlugin({ ipLimit, readClient });
   const browser = createBrowserSessions(config, sessions);
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit });
+  const forms = formTokens(secrets.formKey);
+  const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
   const accessRules = loadAccessRules(config.accessRulesFile);
 
   return new Elysia()
@@ -76,7 +81,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
-    .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
+    .use(adminRoutes({ admin, guard, readClient }))
     .use(auditRoutes({ audit, users, guard }))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules }))
     .use(
@@ -85,12 +90,14 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
         auth,
         sessions,
         browser,
-        forms: formTokens(secrets.formKey),
+        forms,
         handoffs: createHandoffCodes(),
         ipLimit,
         readClient,
       }),
-    );
+    )
+    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient }))
+    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
 }
 
 export type App = ReturnType<typeof createApp>;

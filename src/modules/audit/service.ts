@@ -2,21 +2,25 @@ import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { auditEvents } from "../../db/schema";
 
-export type AuditEventName =
-  | "user_registered"
-  | "login_succeeded"
-  | "login_failed"
-  | "logout"
-  | "refresh_reuse_detected"
-  | "password_changed"
-  | "password_change_failed"
-  | "session_revoked"
-  | "rate_limited"
-  | "key_created"
-  | "key_deleted"
-  | "admin_user_created"
-  | "admin_user_updated"
-  | "admin_user_deleted";
+/** Every event the trail records (the admin page offers them as a filter). */
+export const AUDIT_EVENTS = [
+  "user_registered",
+  "login_succeeded",
+  "login_failed",
+  "logout",
+  "refresh_reuse_detected",
+  "password_changed",
+  "password_change_failed",
+  "session_revoked",
+  "rate_limited",
+  "key_created",
+  "key_deleted",
+  "admin_user_created",
+  "admin_user_updated",
+  "admin_user_deleted",
+] as const;
+
+export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
 export interface AuditContext {
   ip: string | null;

@@ -8,36 +8,18 @@ import type { SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { MessagePage, PAGE_CSP } from "./layout";
-import { AccountPage } from "./account";
+import { MessagePage } from "./layout";
+import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
+import { ACCOUNT_FORM_PATHS } from "./account-routes";
+import { ADMIN_FORM_PATHS } from "./admin-routes";
 import { LoginPage } from "./login";
 import type { BrowserSessions } from "./session";
 
-type ResponseHeaders = Record<string, string | number | string[] | undefined>;
-type Set = { status?: number | string; headers: ResponseHeaders };
-export type FormBody = Record<string, string | undefined>;
-
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
-export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/logout"]);
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/logout", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
 
 /** Every page (HTML for people, left out of the API document). */
-export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/handoff/start", "/handoff/accept"]);
-
-/** An HTML answer: the pages' own CSP, never cached (every page is about one browser). */
-export function htmlPage(set: Set, status: number, html: string): string {
-  set.status = status;
-  set.headers["content-type"] = "text/html; charset=utf-8";
-  set.headers["content-security-policy"] = PAGE_CSP;
-  set.headers["cache-control"] = "no-store";
-  return html;
-}
-
-export function seeOther(set: Set, location: string, status = 303): string {
-  set.status = status;
-  set.headers["location"] = location;
-  set.headers["cache-control"] = "no-store";
-  return "";
-}
+export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/handoff/start", "/handoff/accept"]);
 
 export interface PageDeps {
   config: Config;
@@ -49,11 +31,6 @@ export interface PageDeps {
   ipLimit: IpLimit;
   readClient: ClientInfoReader;
 }
-
-const field = (body: unknown, name: string): string | undefined => {
-  const value = (body as FormBody | undefined)?.[name];
-  return typeof value === "string" ? value : undefined;
-};
 
 /** The sign-in, sign-out and cross-domain handoff pages. */
 export function signInPages(deps: PageDeps) {
@@ -154,28 +131,6 @@ export function signInPages(deps: PageDeps) {
         }
         browser.clearSession(set.headers, host);
         return seeOther(set, "/login");
-      },
-      { detail: { hide: true } },
-    )
-    .get(
-      "/account",
-      ({ request, set }) => {
-        const principal = browser.current(request);
-        if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
-        return htmlPage(
-          set,
-          200,
-          String(
-            <AccountPage
-              appName={appName}
-              username={principal.username}
-              email={principal.email}
-              roles={principal.roles}
-              isAdmin={principal.roles.includes("admin")}
-              csrf={(form) => forms.issue(form, principal.sessionId)}
-            />,
-          ),
-        );
       },
       { detail: { hide: true } },
     )
