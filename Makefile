@@ -15,8 +15,9 @@ BUILD_FLAGS := --compile --minify \
 have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 # Debian packages the tests drive for real, installed by root in one apt-get run when any is missing: chromium (the
 # browser tests, driven by playwright-core: Playwright never downloads a browser), nginx and caddy (the forward-auth
-# proxy tests). Without them those tests fail and say why.
-TEST_PACKAGES := chromium nginx caddy
+# proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts). Without them
+# those tests fail and say why.
+TEST_PACKAGES := chromium nginx caddy openssl
 have_test_packages = missing=""; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null || [ -x /usr/sbin/$$package ] || missing="$$missing $$package"; done; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
@@ -46,7 +47,7 @@ typecheck: node_modules/.installed
 ## 1-second round of the benchmark to show it still runs (it judges nothing; skipped without wrk), and last one
 ## plain "N passed, N failed" line.
 test: typecheck dist/latchkey
-	@$(call have_test_packages) || echo "$(TEST_PACKAGES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGES)): the browser and proxy tests will fail"
+	@$(call have_test_packages) || echo "$(TEST_PACKAGES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGES)): the browser, proxy and mail tests will fail"
 	@mkdir -p .test-results
 	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
 	if [ $$status = 0 ]; then \

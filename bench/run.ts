@@ -332,14 +332,16 @@ async function browserSession(server: Server, username: string): Promise<string>
 const FORWARDED = { "x-forwarded-proto": "https", "x-forwarded-host": "app.example.com", "x-forwarded-uri": "/photos/1.jpg", "x-forwarded-method": "GET" };
 
 /**
- * validate/ceiling, API-key validate/ceiling, forward auth (session cookie, API key)/ceiling, forward auth/bare
- * route, and login/hash-limit, each round interleaved.
+ * validate/ceiling, RS256 validate/ceiling (JWT_ALG=RS256 on a server of its own: the asymmetric path),
+ * API-key validate/ceiling, forward auth (session cookie, API key)/ceiling, forward auth/bare route, and
+ * login/hash-limit, each round interleaved.
  */
-async function throughput(server: Server, ceiling: Server, token: string, apiKey: string, cookie: string, hash: string) {
+async function throughput(server: Server, ceiling: Server, token: string, apiKey: string, cookie: string, hash: string, rs256: { server: Server; token: string }) {
   const rows = {
     ceiling: [] as number[],
     bare: [] as number[],
     validate: [] as number[],
+    rs256: [] as number[],
     apiKey: [] as number[],
     forwardCookie: [] as number[],
     forwardKey: [] as number[],
@@ -353,6 +355,7 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
   await wrk(`${ceiling.url}/validate`, { authorization: `Bearer ${token}` }, { args: warmUp });
   await wrk(`${server.url}/api/v1/auth/validate`, { authorization: `Bearer ${token}` }, { args: warmUp });
   await wrk(`${server.url}/api/v1/auth/validate`, { "x-api-key": apiKey }, { args: warmUp });
+  await wrk(`${rs256.server.url}/api/v1/auth/validate`, { authorization: `Bearer ${rs256.token}` }, { args: warmUp });
   await wrk(`${ceiling.url}/bare`, {}, { args: warmUp });
   await wrk(forward, { ...FORWARDED, cookie }, { args: warmUp });
   for (let round = 0; round < ROUNDS; round++) {
@@ -361,6 +364,7 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
     rows.forwardCookie.push((await wrk(forward, { ...FORWARDED, cookie })).rps);
     rows.forwardKey.push((await wrk(forward, { ...FORWARDED, "x-api-key": apiKey })).rps);
     rows.validate.push((await wrk(`${server.url}/api/v1/auth/validate`, { authorization: `Bearer ${token}` })).rps);
+    rows.rs256.push((await wrk(`${rs256.server.url}/api/v1/auth/validate`, { authorization: `Bearer ${rs256.token}` })).rps);
     rows.apiKey.push((await wrk(`${server.url}/api/v1/auth/validate`, { "x-api-key": apiKey })).rps);
     rows.hashLimit.push((CORES * 1000) / (await hashVerifyMs(hash)));
     rows.login.push((await wrk(`${server.url}/api/v1/auth/login`, {}, { args: LOGIN_WRK, script })).rps);
@@ -372,6 +376,8 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
     loginRps: median(rows.login),
     hashLimit: median(rows.hashLimit),
     validateRatio: median(rows.validate.map((rps, i) => rps / rows.ceiling[i]!)),
+    rs256Rps: median(rows.rs256),
+    rs256Ratio: median(rows.rs256.map((rps, i) => rps / rows.ceiling[i]!)),
     apiKeyRatio: median(rows.apiKey.map((rps, i) => rps / rows.ceiling[i]!)),
     bareRps: median(rows.bare),
     forwardCookieRps: median(rows.forwardCookie),
@@ -575,6 +581,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
   const largeDir = mkdtempSync(join(tmpdir(), "latchkey-bench-large-"));
   const memoryDir = mkdtempSync(join(tmpdir(), "latchkey-bench-memory-"));
+  const rs256Dir = mkdtempSync(join(tmpdir(), "latchkey-bench-rs256-"));
 
   console.error("start-up and idle RSS…");
   const start = await startup();
@@ -591,6 +598,7 @@ async function main() {
   smallDb.close();
   copyFileSync(join(dataDir, "latchkey.db"), join(largeDir, "latchkey.db"));
   copyFileSync(join(dataDir, "latchkey.db"), join(memoryDir, "latchkey.db"));
+  copyFileSync(join(dataDir, "latchkey.db"), join(rs256Dir, "latchkey.db"));
 
   // The scale sessions' last_seen_at is ahead of the run, so neither server rewrites it while being compared:
   // the figure is about the lookup (the once-a-minute write is the same for both).
@@ -624,13 +632,15 @@ async function main() {
 
   server = await startLatchkey(dataDir, secret);
   const ceiling = await startCeiling(secret);
+  const rs256Server = await startLatchkey(rs256Dir, secret, { JWT_ALG: "RS256" });
   let large: Server | undefined;
   let memoryServer: Server | undefined;
   try {
     const token = await signIn(server, "bench");
     console.error("throughput with 10 users…");
     const cookie = await browserSession(server, "bench");
-    const small = await throughput(server, ceiling, token, apiKey, cookie, hash);
+    const small = await throughput(server, ceiling, token, apiKey, cookie, hash, { server: rs256Server, token: await signIn(rs256Server, "bench") });
+    await rs256Server.stop();
     console.error("validate latency during a login storm…");
     const storm = await validateDuringLoginStorm(server, token);
     console.error("enumeration timing…");
@@ -661,7 +671,8 @@ async function main() {
     await large?.stop();
     await memoryServer?.stop();
     await ceiling.stop();
-    for (const dir of [dataDir, largeDir, memoryDir]) rmSync(dir, { recursive: true, force: true });
+    await rs256Server.stop();
+    for (const dir of [dataDir, largeDir, memoryDir, rs256Dir]) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -679,6 +690,7 @@ function report({ start, small, storm, enumeration, memory, scaled }: Figures) {
   const batch = `${RSS_BATCH / 1000}k`;
   const figures = [
     { figure: "validate rps / ceiling rps", value: round(small.validateRatio), target: ">= 0.80", pass: small.validateRatio >= 0.8, detail: `${Math.round(small.validateRps)} vs ${Math.round(small.ceilingRps)} rps` },
+    { figure: "RS256 validate rps / ceiling rps", value: round(small.rs256Ratio), target: "(no target)", pass: null, detail: `${Math.round(small.rs256Rps)} rps, JWT_ALG=RS256 (the ceiling verifies HS256)` },
     { figure: "API-key validate rps / ceiling rps", value: round(small.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(small.apiKeyRps)} rps` },
     { figure: "forward-auth (session cookie) rps / ceiling rps", value: round(small.forwardCookieRatio), target: ">= 0.60", pass: small.forwardCookieRatio >= 0.6, detail: `${Math.round(small.forwardCookieRps)} rps` },
     { figure: "forward-auth (API key) rps / ceiling rps", value: round(small.forwardKeyRatio), target: ">= 0.60", pass: small.forwardKeyRatio >= 0.6, detail: `${Math.round(small.forwardKeyRps)} rps` },

@@ -21,8 +21,13 @@ import { keyRoutes } from "./modules/keys";
 import { createApiKeyService } from "./modules/keys/service";
 import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
+import { signingKeyRoutes } from "./modules/signing-keys";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
+import { createMailer, type Mailer } from "./mail";
+import { createOneTimeCodes } from "./modules/codes/service";
+import { emailRoutes } from "./modules/email";
+import { createEmailFlows } from "./modules/email/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
 import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
@@ -33,9 +38,10 @@ import { createHandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
+import { createKeyRing } from "./tokens/keys";
 
 /** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
-export function createApp(config: Config, db: Db, secrets: Secrets) {
+export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer) {
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -46,12 +52,24 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     slideOnActivity: config.tokenDelivery === "header",
     browserIdleTtl: config.sessionIdleTtl,
   });
-  const accessTokens = createAccessTokens(secrets.jwtKey, config.publicUrl, config.accessTokenTtl);
+  const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: config.accessTokenTtl };
+  const keyRing = createKeyRing(db, { hs256Secret: secrets.jwtKey, ...signing });
+  const accessTokens = createAccessTokens(keyRing, config.jwtAlg, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
   const audit = createAuditLog(db);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
   const auditRateLimit = createRateLimitAudit(audit);
+  mailer ??= createAppMailer(config, db, secrets, audit);
+  const emailFlows = createEmailFlows({
+    users,
+    sessions,
+    codes: createOneTimeCodes(db, secrets.codeKey),
+    mailer,
+    limiter,
+    audit,
+    settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
+  });
   const auth = createAuthService({
     users,
     sessions,
@@ -60,7 +78,12 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     limiter,
     audit,
     auditRateLimit,
-    settings: { allowRegistration: config.allowRegistration, refreshTokenTtl: config.refreshTokenTtl },
+    emailFlows,
+    settings: {
+      allowRegistration: config.allowRegistration,
+      requireEmailVerification: config.mail.requireEmailVerification,
+      refreshTokenTtl: config.refreshTokenTtl,
+    },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
@@ -79,10 +102,12 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path) || PAGE_FORM_PATHS.has(path)))
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
+    .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin, guard, readClient }))
     .use(auditRoutes({ audit, users, guard }))
+    .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules }))
     .use(
       signInPages({
@@ -98,6 +123,17 @@ export function createApp(config: Config, db: Db, secrets: Secrets) {
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient }))
     .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
+}
+
+/** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */
+export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit = createAuditLog(db)): Mailer {
+  return createMailer(config, db, secrets.dataKey, (dropped) =>
+    audit.record({
+      event: "mail_dropped",
+      userId: dropped.userId,
+      detail: { kind: dropped.kind, attempts: dropped.attempts, error: dropped.error },
+    }),
+  );
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./http/client-ip";
 import { parseDuration } from "./lib/duration";
+import type { JwtAlg } from "./tokens/verifier";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
 
@@ -38,9 +40,15 @@ export interface Config {
   readonly apiKeysMaxPerUser: number;
   /** Per-key request quota; undefined (the default) means none. */
   readonly apiKeyRateLimit: { readonly requests: number; readonly periodSeconds: number } | undefined;
-
-  // Browser pages, the browser session and forward auth (issue 12).
-  /** Shown on every page (APP_NAME). */
+  // ---- Signing keys and OpenID Connect (issue 15)
+  /** JWT_ALG: how access tokens are signed; asymmetric keys are generated on first need and kept in the database. */
+  readonly jwtAlg: JwtAlg;
+  /** OIDC_ID_TOKEN_ALG: how ID tokens are signed (RS256 by default: every OIDC client must support it). */
+  readonly oidcIdTokenAlg: Exclude<JwtAlg, "HS256">;
+  // ---- Mail and second factors (issue 13)
+  readonly mail: MailConfig;
+  // ---- Browser pages, the browser session and forward auth (issue 12)
+  /** Shown on every page and in mail (APP_NAME). */
   readonly appName: string;
   /** The browser session cookie (SESSION_COOKIE_NAME). */
   readonly sessionCookieName: string;
@@ -53,6 +61,37 @@ export interface Config {
   readonly signInOrigins: readonly string[];
   /** ACCESS_RULES_FILE: forward-auth rules (TOML), read and checked at start; undefined = signed in is enough. */
   readonly accessRulesFile: string | undefined;
+}
+
+/** How mail leaves: SMTP (nodemailer), printed to stdout (MAIL_TRANSPORT=log), or not at all. */
+export type MailTransportConfig =
+  | {
+      readonly kind: "smtp";
+      readonly host: string;
+      readonly port: number;
+      /** smtps://: TLS from the first byte; smtp://: STARTTLS when offered, or insisted on with ?starttls=required. */
+      readonly tls: "implicit" | "starttls" | "starttls-required";
+      readonly user: string | undefined;
+      readonly password: string | undefined;
+      /** SMTP_TLS_CA_FILE's PEM, read at start. */
+      readonly ca: string | undefined;
+    }
+  | { readonly kind: "log" }
+  | { readonly kind: "none" };
+
+export interface MailConfig {
+  readonly transport: MailTransportConfig;
+  readonly from: string;
+  readonly appName: string;
+  readonly templatesDir: string | undefined;
+  readonly retryInterval: number;
+  readonly maxAttempts: number;
+  readonly requireEmailVerification: boolean;
+  readonly loginEmailCode: boolean;
+  readonly mfaRequiredRoles: readonly string[];
+  /** Lifetime of emailed codes, verification links and sign-in challenges (seconds). */
+  readonly codeTtl: number;
+  readonly passwordResetTtl: number;
 }
 
 export interface RateLimitConfig {
@@ -161,6 +200,95 @@ function rateLimitConfig(env: Env): RateLimitConfig | undefined {
   });
 }
 
+const SMTP_URL_EXAMPLE = "expected smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=required insists) or smtps://user:pass@host:465";
+
+function smtpTransport(env: Env): MailTransportConfig {
+  const raw = value(env, "SMTP_URL");
+  if (raw === undefined) return { kind: "none" };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`SMTP_URL is not a URL: ${SMTP_URL_EXAMPLE}`);
+  }
+  // The URL carries a password: never echo it.
+  if ((url.protocol !== "smtp:" && url.protocol !== "smtps:") || !url.hostname)
+    throw new ConfigError(`SMTP_URL is invalid: ${SMTP_URL_EXAMPLE}`);
+  const starttls = url.searchParams.get("starttls");
+  if (starttls !== null && (starttls !== "required" || url.protocol === "smtps:"))
+    throw new ConfigError(`SMTP_URL: starttls=${JSON.stringify(starttls)} is invalid: only smtp://...?starttls=required`);
+  const caFile = value(env, "SMTP_TLS_CA_FILE");
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(resolve(caFile), "utf8");
+    } catch (error) {
+      throw new ConfigError(`SMTP_TLS_CA_FILE=${caFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`SMTP_TLS_CA_FILE=${caFile} holds no PEM certificate`);
+  }
+  return Object.freeze({
+    kind: "smtp" as const,
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : url.protocol === "smtps:" ? 465 : 587,
+    tls: url.protocol === "smtps:" ? ("implicit" as const) : starttls === "required" ? ("starttls-required" as const) : ("starttls" as const),
+    user: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    ca,
+  });
+}
+
+/**
+ * Mail and the features that need it. A feature that mails (REQUIRE_EMAIL_VERIFICATION, LOGIN_EMAIL_CODE) without
+ * SMTP_URL or MAIL_TRANSPORT=log would lock users out: the start stops naming the missing variable instead.
+ */
+function mailConfig(env: Env): MailConfig {
+  const transportName = value(env, "MAIL_TRANSPORT") ?? "smtp";
+  if (transportName !== "smtp" && transportName !== "log")
+    throw new ConfigError(`MAIL_TRANSPORT=${JSON.stringify(transportName)} is invalid: expected smtp or log`);
+  const transport: MailTransportConfig = transportName === "log" ? { kind: "log" } : smtpTransport(env);
+  const from = value(env, "MAIL_FROM");
+  if (transport.kind === "smtp" && from === undefined) throw new ConfigError("MAIL_FROM is required with SMTP_URL (e.g. MAIL_FROM=\"Latchkey <auth@example.com>\")");
+  if (from !== undefined && !/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(from))
+    throw new ConfigError(`MAIL_FROM=${JSON.stringify(from)} is invalid: expected auth@example.com or "Name <auth@example.com>"`);
+  const appName = value(env, "APP_NAME") ?? "Latchkey";
+  // Also the title of every page: no control characters at all.
+  if (appName.length > 100 || /\p{Cc}/u.test(appName)) throw new ConfigError("APP_NAME is invalid: expected one line of at most 100 characters");
+  const requireEmailVerification = boolean(env, "REQUIRE_EMAIL_VERIFICATION", false);
+  const loginEmailCode = boolean(env, "LOGIN_EMAIL_CODE", false);
+  for (const [name, on] of [["REQUIRE_EMAIL_VERIFICATION", requireEmailVerification], ["LOGIN_EMAIL_CODE", loginEmailCode]] as const)
+    if (on && transport.kind === "none") throw new ConfigError(`${name}=true sends mail: set SMTP_URL (and MAIL_FROM), or MAIL_TRANSPORT=log for local trials`);
+  const templatesDir = value(env, "MAIL_TEMPLATES_DIR");
+  const mfaRequiredRoles = (value(env, "MFA_REQUIRED_ROLES") ?? "").split(",").map((role) => role.trim()).filter(Boolean);
+  return Object.freeze({
+    transport,
+    from: from ?? `${appName.replace(/[<>"]/g, "")} <noreply@localhost>`,
+    appName,
+    templatesDir: templatesDir === undefined ? undefined : resolve(templatesDir),
+    retryInterval: duration(env, "MAIL_RETRY_INTERVAL", "5s"),
+    maxAttempts: integer(env, "MAIL_MAX_ATTEMPTS", 15, 1, 1000),
+    requireEmailVerification,
+    loginEmailCode,
+    mfaRequiredRoles: Object.freeze(mfaRequiredRoles),
+    codeTtl: duration(env, "EMAIL_CODE_TTL", "10m"),
+    passwordResetTtl: duration(env, "PASSWORD_RESET_TTL", "15m"),
+  });
+}
+
+// ---- Signing keys and OpenID Connect (issue 15)
+const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"] as const;
+
+function signingConfig(env: Env): Pick<Config, "jwtAlg" | "oidcIdTokenAlg"> {
+  const jwtAlg = value(env, "JWT_ALG") ?? "HS256";
+  if (!(JWT_ALGS as readonly string[]).includes(jwtAlg))
+    throw new ConfigError(`JWT_ALG=${JSON.stringify(jwtAlg)} is invalid: expected HS256, RS256, ES256 or EdDSA`);
+  const idTokenAlg = value(env, "OIDC_ID_TOKEN_ALG") ?? "RS256";
+  // An ID token is verified by clients from the JWKS: a shared secret is not an option (OpenID Connect Core §10.1).
+  if (!(JWT_ALGS as readonly string[]).includes(idTokenAlg) || idTokenAlg === "HS256")
+    throw new ConfigError(`OIDC_ID_TOKEN_ALG=${JSON.stringify(idTokenAlg)} is invalid: expected RS256, ES256 or EdDSA`);
+  return { jwtAlg: jwtAlg as JwtAlg, oidcIdTokenAlg: idTokenAlg as Exclude<JwtAlg, "HS256"> };
+}
+
 /** Reads and validates every environment variable once; the result is frozen and passed around explicitly. */
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, "PORT", 3000, 1, 65535);
@@ -215,6 +343,7 @@ export function loadConfig(env: Env = process.env): Config {
   const bootstrapAdmin =
     adminUsername && adminPasswordFile ? Object.freeze({ username: adminUsername, passwordFile: resolve(adminPasswordFile) }) : undefined;
 
+  const mail = mailConfig(env);
   return Object.freeze({
     port,
     host,
@@ -246,17 +375,17 @@ export function loadConfig(env: Env = process.env): Config {
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
+    mail,
+    ...signingConfig(env),
     ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName]),
+    // One APP_NAME for mail and pages, checked once (in mailConfig).
+    appName: mail.appName,
   });
 }
 
 // ---- Browser pages, the browser session and forward auth (issue 12) ----
 
 function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
-  const appName = value(env, "APP_NAME") ?? "Latchkey";
-  if ([...appName].length > 64 || /\p{C}/u.test(appName))
-    throw new ConfigError(`APP_NAME=${JSON.stringify(appName)} is invalid: expected at most 64 visible characters`);
-
   const sessionCookieName = cookieName(env, "SESSION_COOKIE_NAME", "latchkey_session");
   if (otherCookies.includes(sessionCookieName))
     throw new ConfigError("SESSION_COOKIE_NAME must differ from ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME");
@@ -275,7 +404,6 @@ function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
 
   const rulesFile = value(env, "ACCESS_RULES_FILE");
   return {
-    appName,
     sessionCookieName,
     sessionIdleTtl: duration(env, "SESSION_IDLE_TTL", "7d"),
     signInOrigins: Object.freeze(signInOrigins),

@@ -25,12 +25,15 @@ export class ApiError extends Error {
   }
 }
 
-export type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type";
+export type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "user_not_verified" | "mfa_required";
 
-/** RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). */
+/**
+ * RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). 400, except
+ * the two 403s that tell a client with the right password what to do instead (Auth0's `mfa_required` shape).
+ */
 export class OAuthError extends ApiError {
-  constructor(code: OAuthErrorCode, description: string) {
-    super(400, code, description);
+  constructor(code: OAuthErrorCode, description: string, status: 400 | 403 = 400) {
+    super(status, code, description);
   }
 
   override toBody() {

@@ -1,8 +1,9 @@
-import { ConfigError, loadConfig } from "./config";
+import { ConfigError, loadConfig, type Config } from "./config";
 import { migrate, openConfiguredDatabase } from "./db/client";
 import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
+import { KEYS_COMMANDS } from "./cli/keys";
 import { USER_COMMANDS } from "./cli/user";
 import { ApiError } from "./errors";
 import { serve } from "./server";
@@ -19,13 +20,19 @@ Usage:
   latchkey user disable <username>                  refuse sign-in, end the user's sessions, delete its API keys
   latchkey user enable <username>                   allow sign-in again
   latchkey user roles <username> admin,family       replace the user's roles ("" for none)
+  latchkey keys list                                signing keys: kid, algorithm, created, retired
+  latchkey keys rotate                              new signing keys (the running server uses them within 1 s)
   latchkey backup <file>                            consistent copy of the database, safe while the server runs
   latchkey healthcheck                              exit 0 if the local server answers /health with 200
   latchkey --version | --help
 
 Configuration comes from environment variables (PORT, DATA_DIR, TOKEN_DELIVERY, ...): see the README.`;
 
-/** The commands other than `user`, which takes a subcommand (cli/user.ts). */
+type Subcommands = Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }>;
+/** Commands that take a subcommand (cli/user.ts, cli/keys.ts). */
+const GROUPS: Record<string, Subcommands> = { user: USER_COMMANDS, keys: KEYS_COMMANDS };
+
+/** The commands without a subcommand. */
 const COMMAND_ARGS: Record<string, ArgSpec> = {
   serve: { usage: "latchkey [serve]", positionals: 0 },
   migrate: { usage: "latchkey migrate", positionals: 0 },
@@ -45,10 +52,11 @@ async function run(argv: string[]): Promise<number> {
   }
   // Arguments are checked before the configuration: a usage error is a usage error whatever the environment.
   let args: ParsedArgs;
-  const user = command === "user" ? USER_COMMANDS[rest[0] ?? ""] : undefined;
-  if (command === "user") {
-    if (!user) throw new CliError("usage: latchkey user add|passwd|list|disable|enable|roles ...; see latchkey --help");
-    args = parseArgs(rest.slice(1), user.spec);
+  const group = GROUPS[command];
+  const subcommand = group?.[rest[0] ?? ""];
+  if (group) {
+    if (!subcommand) throw new CliError(`usage: latchkey ${command} ${Object.keys(group).join("|")} ...; see latchkey --help`);
+    args = parseArgs(rest.slice(1), subcommand.spec);
   } else {
     const spec = COMMAND_ARGS[command];
     if (!spec) throw new CliError(`unknown command "${command}"; see latchkey --help`);
@@ -71,11 +79,11 @@ async function run(argv: string[]): Promise<number> {
     }
     case "healthcheck":
       return healthcheck(config);
-    case "user":
-      await user!.run(config, args);
+    case "backup":
+      backup(config, args);
       return 0;
     default:
-      backup(config, args);
+      await subcommand!.run(config, args);
       return 0;
   }
 }

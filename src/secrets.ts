@@ -10,6 +10,10 @@ export interface Secrets {
   readonly refreshRotationKey: Uint8Array;
   /** Signs the pages' per-form CSRF tokens. */
   readonly formKey: Uint8Array;
+  /** HMAC key for emailed codes: a 6-digit code under plain SHA-256 would fall to a million guesses offline. */
+  readonly codeKey: Uint8Array;
+  /** AES-256-GCM key for what must be read back: TOTP secrets and queued mail (whose bodies carry codes). */
+  readonly dataKey: Uint8Array;
 }
 
 export const JWT_SECRET_FILE = "jwt_secret";
@@ -19,6 +23,8 @@ export function deriveSecrets(jwtSecret: string): Secrets {
     jwtKey: new TextEncoder().encode(jwtSecret),
     refreshRotationKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/refresh-rotation/v1"), "base64url"),
     formKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/form-csrf/v1"), "base64url"),
+    codeKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/one-time-codes/v1"), "base64url"),
+    dataKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/data-encryption/v1"), "base64url"),
   });
 }
 

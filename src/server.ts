@@ -1,4 +1,5 @@
-import { createApp } from "./app";
+import { createApp, createAppMailer } from "./app";
+import { pruneExpiredCodes } from "./modules/codes/service";
 import { ConfigError, type Config } from "./config";
 import { migrate, openConfiguredDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
@@ -20,11 +21,15 @@ export async function serve(config: Config): Promise<void> {
   if ((await bootstrapAdmin(config, db, createAuditLog(db))) === "created")
     console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);
 
-  const app = createApp(config, db, secrets);
+  const mailer = createAppMailer(config, db, secrets);
+  if (config.mail.transport.kind === "log")
+    console.warn("latchkey: warning: MAIL_TRANSPORT=log prints every mail (codes and links included) to standard output instead of sending it: for local trials only");
+  const app = createApp(config, db, secrets, mailer);
   const pruneAll = () => {
     pruneExpiredSessions(db);
     pruneLoginThrottles(db);
     pruneAuditEvents(db, config.auditRetentionDays);
+    pruneExpiredCodes(db);
   };
   let prune: ReturnType<typeof setInterval> | undefined;
 
@@ -35,6 +40,7 @@ export async function serve(config: Config): Promise<void> {
     stopping = true;
     console.log(`latchkey: ${signal} received, finishing in-flight requests`);
     clearInterval(prune);
+    await mailer.outbox.stop();
     const forced = setTimeout(() => app.server?.stop(true), SHUTDOWN_GRACE_MS);
     if (app.server) await app.stop(false);
     clearTimeout(forced);
@@ -70,6 +76,8 @@ export async function serve(config: Config): Promise<void> {
 
   prune = setInterval(pruneAll, PRUNE_INTERVAL_MS);
   pruneAll();
+  // Mail queued before a restart goes out now.
+  mailer.outbox.start();
 
   console.log(
     `latchkey ${VERSION} listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}), ` +

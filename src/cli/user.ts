@@ -7,6 +7,7 @@ import { revokeAllSessionsOfUser } from "../modules/sessions/service";
 import { createUserService } from "../modules/users/service";
 import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 import { readPassword } from "./password-input";
+import { printTable } from "./table";
 
 function userService(config: Config) {
   const db = openConfiguredDatabase(config);
@@ -69,8 +70,7 @@ function userList(config: Config): void {
         ]);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
-    const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-    for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
+    printTable(rows);
   } finally {
     db.$client.close();
   }

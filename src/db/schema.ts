@@ -123,3 +123,109 @@ export const auditEvents = sqliteTable(
 
 export type User = typeof users.$inferSelect;
 export type Session = typeof sessions.$inferSelect;
+
+/**
+ * Mail waiting to be sent (issue 13): the request that causes a mail only inserts here; the sender in the server
+ * process delivers it in the background, retrying with backoff, so a restart or an SMTP outage loses nothing.
+ * `payload` is sealed with the data key (it carries codes and links until it is sent, then the row is deleted).
+ */
+export const mailOutbox = sqliteTable(
+  "mail_outbox",
+  {
+    id: text("id").primaryKey(),
+    /** Which template (password_reset, verify_email, ...): for the drop log line and audit event. */
+    kind: text("kind").notNull(),
+    userId: text("user_id"),
+    payload: text("payload").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }).notNull(),
+    lastError: text("last_error"),
+    createdAt: createdAt(),
+  },
+  (table) => [index("mail_outbox_next_attempt_at_idx").on(table.nextAttemptAt)],
+);
+
+/**
+ * Emailed one-time codes and link tokens: at most one live row per (user, purpose). The code is stored as an
+ * HMAC (a 6-digit code has too few values for a plain hash), the link token as SHA-256 (it has 256 bits).
+ */
+export const oneTimeCodes = sqliteTable(
+  "one_time_codes",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    purpose: text("purpose").notNull(),
+    codeHash: text("code_hash").notNull(),
+    tokenHash: text("token_hash").unique(),
+    /** Email change: the address the code was sent to. */
+    newEmail: text("new_email"),
+    /** Wrong codes against this row: it dies at 5 (the account's count is the limiter's). */
+    failures: integer("failures").notNull().default(0),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    createdAt: createdAt(),
+  },
+  (table) => [uniqueIndex("one_time_codes_user_purpose_unique").on(table.userId, table.purpose)],
+);
+
+/** A sign-in waiting for its second step (emailed code, TOTP or a recovery code). */
+export const loginChallenges = sqliteTable("login_challenges", {
+  id: text("id").primaryKey(),
+  userId: text("user_id")
+    .notNull()
+    .references(() => users.id, { onDelete: "cascade" }),
+  methods: text("methods", { mode: "json" }).$type<string[]>().notNull(),
+  /** HMAC of the emailed code, when email_code is among the methods. */
+  codeHash: text("code_hash"),
+  failures: integer("failures").notNull().default(0),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  createdAt: createdAt(),
+});
+
+/** A user's TOTP authenticator (RFC 6238). The secret is sealed with the data key; confirmedAt null = enrolling. */
+export const totpFactors = sqliteTable("totp_factors", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  secret: text("secret").notNull(),
+  confirmedAt: integer("confirmed_at", { mode: "timestamp_ms" }),
+  /** The last time step whose code was accepted: a code of that step or earlier is refused (replay). */
+  lastStep: integer("last_step").notNull().default(0),
+  createdAt: createdAt(),
+});
+
+/** Single-use recovery codes, SHA-256 of the normalised code (50 random bits each). */
+export const recoveryCodes = sqliteTable(
+  "recovery_codes",
+  {
+    codeHash: text("code_hash").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    usedAt: integer("used_at", { mode: "timestamp_ms" }),
+    createdAt: createdAt(),
+  },
+  (table) => [index("recovery_codes_user_id_idx").on(table.userId)],
+);
+
+/**
+ * Keys that sign JWTs (issue 15). An asymmetric key's pair is kept as JWKs, so a backup and a second instance
+ * have it; the private half never leaves the server. An HS256 row holds no key material: it marks when tokens
+ * signed with JWT_SECRET (kid derived from it) are accepted. The current key of an algorithm has retired_at null;
+ * a retired key verifies until live_until, the latest `exp` a token it signed can carry.
+ */
+export const signingKeys = sqliteTable(
+  "signing_keys",
+  {
+    kid: text("kid").primaryKey(),
+    alg: text("alg").notNull(),
+    publicJwk: text("public_jwk", { mode: "json" }).$type<Record<string, unknown>>(),
+    privateJwk: text("private_jwk", { mode: "json" }).$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    retiredAt: integer("retired_at", { mode: "timestamp_ms" }),
+    liveUntil: integer("live_until", { mode: "timestamp_ms" }),
+  },
+  // Two servers creating the first key of an algorithm at once: one insert wins, the other reads it back.
+  (table) => [uniqueIndex("signing_keys_current_alg_unique").on(table.alg).where(sql`retired_at is null`)],
+);

@@ -274,7 +274,7 @@ describe("configuration", () => {
     [{ SESSION_COOKIE_NAME: "latchkey_access" }, "SESSION_COOKIE_NAME"],
     [{ SIGN_IN_URLS: "auth.example.net" }, "SIGN_IN_URLS"],
     [{ SIGN_IN_URLS: "https://auth.example.net/login" }, "SIGN_IN_URLS"],
-    [{ APP_NAME: "x".repeat(65) }, "APP_NAME"],
+    [{ APP_NAME: "x".repeat(101) }, "APP_NAME"],
   ] as [Record<string, string>, string][])
     test(`${JSON.stringify(env).slice(0, 60)} stops the start with exit 2 naming ${named}`, async () => {
       const result = await serve(env);

@@ -9,6 +9,7 @@ import { createSessionService } from "../../src/modules/sessions/service";
 import { createUserService } from "../../src/modules/users/service";
 import { deriveSecrets } from "../../src/secrets";
 import { createAccessTokens } from "../../src/tokens/access";
+import { createKeyRing } from "../../src/tokens/keys";
 import { ApiError } from "../../src/errors";
 
 /**
@@ -37,12 +38,13 @@ test("an unknown user costs one dummy verification, a wrong password one real on
   const auth = createAuthService({
     users,
     sessions: createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: secrets.refreshRotationKey }),
-    accessTokens: createAccessTokens(secrets.jwtKey, "http://localhost", 3600),
+    accessTokens: createAccessTokens(createKeyRing(db, { hs256Secret: secrets.jwtKey, algs: ["HS256"], maxTokenTtl: 3600 }), "HS256", "http://localhost", 3600),
     hasher,
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit(audit),
-    settings: { allowRegistration: true, refreshTokenTtl: 3600 },
+    emailFlows: { registered() {}, passwordChanged() {} },
+    settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });
   const client = { ip: "203.0.113.5", userAgent: null };

@@ -37,7 +37,9 @@ function operationsOf(spec: any): [string, any][] {
 /** The codes a response description names: one "- `code`: meaning" line each. */
 const codesIn = (description: string) => [...description.matchAll(/^- `([a-z][a-z0-9]*(?:_[a-z0-9]+)*)`: \S/gm)].map((match) => match[1]!);
 
-const OAUTH_CODES = ["invalid_request", "invalid_grant", "unsupported_grant_type"];
+const OAUTH_400_CODES = ["invalid_request", "invalid_grant", "unsupported_grant_type"];
+/** /token's 403s: told only to a client with the right password (user_not_verified is also in ERROR_CODES). */
+const OAUTH_CODES = [...OAUTH_400_CODES, "mfa_required"];
 /** /health's 503 body is {status: "unavailable"}. */
 const KNOWN_CODES = new Set([...Object.keys(ERROR_CODES), ...OAUTH_CODES, "unavailable"]);
 
@@ -66,7 +68,8 @@ test("/docs/json describes every route the app serves, each with a summary, a ta
       // So are a redirect and forward auth's empty 200 (its answer is in the Remote-* headers).
       const bodiless = code === "204" || code.startsWith("3") || (route.path === FORWARD_PATH && code === "200");
       if (bodiless) expect({ route: label, code, content: response.content }).toEqual({ route: label, code, content: undefined });
-      else expect({ route: label, code, json: response.content?.["application/json"]?.schema !== undefined }).toEqual({ route: label, code, json: true });
+      // Pages (the mailed links') are text/html; everything else is JSON.
+      else expect({ route: label, code, json: (response.content?.["application/json"] ?? response.content?.["text/html"])?.schema !== undefined }).toEqual({ route: label, code, json: true });
     }
   }
 });
@@ -131,7 +134,8 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
   expect(codes("/api/v1/auth/login", "post", 403)).toEqual(expect.arrayContaining(["account_disabled"]));
   expect(codes("/api/v1/auth/refresh", "post", 401)).toEqual(["invalid_refresh_token", "refresh_token_reused"]);
   expect(codes("/api/v1/auth/password", "post", 403)).toEqual(expect.arrayContaining(["invalid_current_password", "session_required"]));
-  expect(codes("/api/v1/auth/token", "post", 400)).toEqual(OAUTH_CODES);
+  expect(codes("/api/v1/auth/token", "post", 400)).toEqual(OAUTH_400_CODES);
+  expect(codes("/api/v1/auth/token", "post", 403)).toEqual(["user_not_verified", "mfa_required"]);
   for (const path of ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/password"])
     expect({ path, codes: codes(path, "post", 429) }).toEqual({ path, codes: ["rate_limited"] });
   // API_KEY_RATE_LIMIT: a route that takes an API key can answer 429; a session-only route does not spend the quota.

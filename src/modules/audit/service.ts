@@ -18,6 +18,19 @@ export const AUDIT_EVENTS = [
   "admin_user_created",
   "admin_user_updated",
   "admin_user_deleted",
+  "mail_dropped",
+  "code_failed",
+  "email_verified",
+  "email_changed",
+  "password_reset_requested",
+  "password_reset",
+  "mfa_challenge_failed",
+  "totp_enabled",
+  "totp_removed",
+  "recovery_codes_generated",
+  "recovery_code_used",
+  "mfa_reset",
+  "signing_keys_rotated",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

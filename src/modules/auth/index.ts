@@ -1,4 +1,4 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { Delivery } from "../../delivery";
 import { ApiError, OAuthError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
@@ -15,6 +15,8 @@ import {
   MessageBody,
   PasswordChangeBody,
   OAuthErrorBody,
+  OAuthForbiddenBody,
+  PendingVerificationResponse,
   OAuthTokenResponse,
   RefreshBody,
   RegisterBody,
@@ -27,10 +29,11 @@ import {
   TokenResponse,
   ValidateResponse,
 } from "./model";
+import { EMAIL_FORM_PATHS } from "../email";
 import { principalUser, type AuthService } from "./service";
 
-/** The one route that also takes application/x-www-form-urlencoded (RFC 6749 §4.3.2). */
-export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token"]);
+/** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
+export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token", ...EMAIL_FORM_PATHS]);
 
 export interface AuthRouteDeps {
   auth: AuthService;
@@ -48,23 +51,29 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
       "/register",
       async ({ body, request, server, set, cookie }) => {
         delivery.assertNotCrossSite(request);
-        const tokens = await auth.register(body, readClient(request, server));
+        const result = await auth.register(body, readClient(request, server));
         set.status = 201;
-        return delivery.respond({ set, cookie }, tokens);
+        if ("pending" in result)
+          return { message: "Account created. Confirm your email address with the code or link we sent, then sign in.", user: result.pending };
+        return delivery.respond({ set, cookie }, result);
       },
       {
         secretCheck: true,
         body: RegisterBody,
         parse: JSON_BODY,
         response: {
-          201: TokenResponse,
+          201: t.Union([TokenResponse, PendingVerificationResponse]),
           ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, {
             403: ["registration_disabled"],
             409: ["username_taken", "email_taken"],
             422: ["weak_password"],
           }),
         },
-        detail: { summary: "Create an account (when ALLOW_REGISTRATION=true) and sign in" },
+        detail: {
+          summary: "Create an account (when ALLOW_REGISTRATION=true) and sign in",
+          description:
+            "With `REQUIRE_EMAIL_VERIFICATION=true`, `email` is required (422 without it) and the answer has no tokens: a code and a link are mailed, and sign-in works once the address is verified.",
+        },
       },
     )
     .post(
@@ -88,7 +97,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
           200: TokenResponse,
           ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, {
             401: ["invalid_credentials"],
-            403: ["account_disabled"],
+            403: ["account_disabled", "user_not_verified"],
           }),
         },
         detail: {
@@ -119,6 +128,8 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         } catch (error) {
           // Every credential failure is invalid_grant (RFC 6749 §5.2); request errors keep their own code.
           if (error instanceof OAuthError || (error instanceof ApiError && error.status === 429)) throw error;
+          // Told only after the right password, and not a credential failure: the client can do something about it.
+          if (error instanceof ApiError && error.code === "user_not_verified") throw new OAuthError("user_not_verified", error.message, 403);
           if (error instanceof ApiError && error.status === 422) throw new OAuthError("invalid_request", error.details?.[0]?.message ?? error.message);
           if (error instanceof ApiError && error.status < 500) throw new OAuthError("invalid_grant", error.message);
           throw error;
@@ -138,6 +149,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
           200: OAuthTokenResponse,
           ...errorResponses({ 413: ["payload_too_large"], 415: ["unsupported_media_type"] }, SECRET_CHECK),
           400: OAuthErrorBody,
+          403: OAuthForbiddenBody,
         },
         detail: {
           summary: "OAuth2 token endpoint: password and refresh_token grants (RFC 6749 §4.3, §6)",

@@ -50,6 +50,11 @@ export const ERROR_CODES = {
   refresh_token_reused: "a spent refresh token was presented after the grace window: its whole session is now revoked",
   invalid_current_password: "current_password is wrong (counts toward the brute-force limits like a failed login)",
   session_not_found: "no live session with this id belongs to you",
+  // Mail and second factors
+  mail_disabled: "this server sends no mail: neither `SMTP_URL` nor `MAIL_TRANSPORT=log` is set",
+  invalid_code: "the code or link token is wrong, already used, expired, or was answered wrongly 5 times (ask for a new one)",
+  user_not_verified:
+    "the password is right but the email address is not verified yet (`REQUIRE_EMAIL_VERIFICATION=true`): follow the mailed link or POST /verify-email",
   // API keys
   key_limit_reached: "you already hold `API_KEYS_MAX_PER_USER` keys",
   key_name_taken: "you already have a key with this name",
@@ -165,6 +170,21 @@ export const OAuthErrorBody = t.Object(
   },
 );
 
+export const OAuthForbiddenBody = t.Object(
+  {
+    error: t.Union([t.Literal("user_not_verified"), t.Literal("mfa_required")]),
+    error_description: t.String(),
+    message: t.String(),
+  },
+  {
+    description: describeCodes(["user_not_verified", "mfa_required"], (code) =>
+      code === "user_not_verified"
+        ? "the password is right but the email address is not verified (`REQUIRE_EMAIL_VERIFICATION=true`)"
+        : "the password is right but the account signs in with a second step (TOTP, a recovery code or an emailed code), which this grant cannot carry: use POST /api/v1/auth/login and POST /api/v1/auth/login/verify. No token is issued.",
+    ) + "\n\nTold only to a client that sent the right password.",
+  },
+);
+
 export const UserBody = t.Object({
   id: t.String(),
   username: t.String(),
@@ -216,6 +236,11 @@ export const TokenResponse = t.Union(
 );
 
 export const MessageBody = t.Object({ message: t.String() });
+
+export const PendingVerificationResponse = t.Object(
+  { message: t.String(), user: UserBody },
+  { title: "REQUIRE_EMAIL_VERIFICATION=true: no tokens until the address is verified" },
+);
 
 export const MeResponse = t.Object({ user: UserBody });
 

@@ -7,11 +7,14 @@ import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { User } from "../../db/schema";
+import type { EmailFlows } from "../email/service";
 import { RefreshTokenReused, type BrowserSessionPrincipal, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
   allowRegistration: boolean;
+  /** REQUIRE_EMAIL_VERIFICATION: registration needs an email, and sign-in waits until it is verified. */
+  requireEmailVerification: boolean;
   refreshTokenTtl: number;
 }
 
@@ -23,8 +26,18 @@ export interface AuthDeps {
   limiter: SecretCheckLimiter;
   audit: AuditLog;
   auditRateLimit: RateLimitAudit;
+  /** The mails that follow a registration and a password change. */
+  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged">;
   settings: AuthSettings;
 }
+
+/** Registration that must verify its address first: the account exists, no session yet. */
+export interface PendingVerification {
+  pending: PublicUser;
+}
+
+export const userNotVerified = () =>
+  new ApiError(403, "user_not_verified", "The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
 
 export type LogoutScope = "current" | "others" | "global";
 
@@ -48,7 +61,7 @@ function assertPasswordSize(password: string, field: string): void {
 }
 
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, settings }: AuthDeps) {
   async function startSession(userId: string, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
     const session = sessions.create(userId, client);
     const access = await accessTokens.issue(userId, session.sessionId, session.expiresAt);
@@ -93,16 +106,25 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
       throw new ApiError(403, "account_disabled", "This account has been disabled.");
     }
+    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
+    if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
+      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
+      throw userNotVerified();
+    }
     await users.upgradeHashIfNeeded(user!, password);
     return user!;
   }
 
   return {
-    async register(input: { username: string; password: string; email?: string }, client: ClientInfo) {
+    async register(input: { username: string; password: string; email?: string }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
         throw new ApiError(403, "registration_disabled", "Registration is closed on this server.");
+      if (settings.requireEmailVerification && !input.email)
+        throw validationFailed([{ field: "email", message: "An email address is required (REQUIRE_EMAIL_VERIFICATION=true)." }]);
       const user = await users.create(input);
       audit.record({ event: "user_registered", userId: user.id, ...client });
+      emailFlows.registered(user);
+      if (settings.requireEmailVerification) return { pending: toPublicUser(user) };
       return startSession(user.id, toPublicUser(user), client);
     },
 
@@ -168,6 +190,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       await users.setPassword(user, newPassword, "new_password");
       const ended = sessions.revokeOthers(user.id, principal.sessionId);
       audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });
+      emailFlows.passwordChanged(user);
       return ended;
     },
   };

@@ -59,12 +59,16 @@ const VOID_CONTENT_TYPES = new Set(["void", "null", "undefined"]);
  * @elysiajs/openapi turns a `t.Void()` response (our 204s) into `content: {type: "void"}`, which is not a valid
  * OpenAPI Media Type map. A response without a body is `{description}` alone. Mutates the (cached) document.
  */
-function dropVoidContent(spec: { paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, unknown> }> }>> }) {
+function dropVoidContent(spec: { paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, any> }> }>> }) {
   for (const item of Object.values(spec.paths ?? {}))
     for (const operation of Object.values(item))
-      for (const response of Object.values(operation.responses ?? {}))
+      for (const response of Object.values(operation.responses ?? {})) {
         if (response.content && typeof response.content.type === "string" && VOID_CONTENT_TYPES.has(response.content.type))
           delete response.content;
+        // A page (a string schema with contentMediaType text/html) is served as text/html, not the plugin's text/plain.
+        const plain = response.content?.["text/plain"];
+        if (plain?.schema?.contentMediaType === "text/html") response.content = { "text/html": plain };
+      }
   return spec;
 }
 
@@ -111,6 +115,8 @@ export function systemRoutes(db: Db, accessCookieName: string) {
         provider: null,
         path: DOCS_PATH,
         specPath: SPEC_PATH,
+        // The plugin leaves out paths with a dot as static files; /.well-known/jwks.json is an API route.
+        exclude: { staticFile: false },
         documentation: {
           info: { title: TITLE, version: VERSION, description: DESCRIPTION },
           tags: [

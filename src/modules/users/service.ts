@@ -127,6 +127,12 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       throw new ApiError(409, "email_taken", "That email address is already registered.");
   }
 
+  function assertValidPassword(user: Pick<User, "username" | "email">, password: string, field = "password"): void {
+    const problem = passwordError(password, passwordMinLength);
+    if (problem) throw validationFailed([{ field, message: problem }]);
+    assertStrongPassword(password, user, field);
+  }
+
   return {
     findByLogin,
 
@@ -158,11 +164,21 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       }
     },
 
+    /** The account with this email address (normalised), if any. */
+    findByEmail(email: string): User | undefined {
+      return db.select().from(users).where(eq(users.email, normalizeEmail(email))).get();
+    },
+
+    /** 422 unless `password` may become this user's password (length, not weak); no hashing. */
+    assertValidPassword,
+
+    markEmailVerified(userId: string): void {
+      db.update(users).set({ emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+    },
+
     /** Validates a new password for this user (length, not weak) before any hashing, then stores its hash. */
     async setPassword(user: Pick<User, "id" | "username" | "email">, password: string, field = "password"): Promise<void> {
-      const problem = passwordError(password, passwordMinLength);
-      if (problem) throw validationFailed([{ field, message: problem }]);
-      assertStrongPassword(password, user, field);
+      assertValidPassword(user, password, field);
       const passwordHash = await hasher.hash(password);
       db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)).run();
     },

@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
 import { createHmac } from "node:crypto";
 import { createAccessTokens } from "../../src/tokens/access";
-import { createHs256Verifier } from "../../src/tokens/hs256";
+import { createKeyRing } from "../../src/tokens/keys";
+import { createHs256Verifier } from "../../src/tokens/verifier";
+import { migrate, openDatabase } from "../../src/db/client";
 
 const secret = new TextEncoder().encode("s".repeat(32));
 const issuer = "https://auth.example.test";
@@ -14,8 +16,10 @@ const sign = (payload: Record<string, unknown>, header: Record<string, unknown> 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 describe("the synchronous HS256 verifier", () => {
-  test("accepts what @elysiajs/jwt signs for a session, with the claims the guard uses", async () => {
-    const tokens = createAccessTokens(secret, issuer, 600);
+  test("accepts what the access-token signer issues for a session, with the claims the guard uses", async () => {
+    const db = openDatabase(":memory:");
+    migrate(db);
+    const tokens = createAccessTokens(createKeyRing(db, { hs256Secret: secret, algs: ["HS256"], maxTokenTtl: 600 }), "HS256", issuer, 600);
     const issued = await tokens.issue("user-1", "session-1", Date.now() + 3_600_000);
     expect(tokens.verify(issued.token)).toEqual({ sub: "user-1", sid: "session-1", exp: issued.exp });
     expect(verify(await sign(claims))).toEqual(claims);

@@ -1,0 +1,79 @@
+import { and, eq, gt, lt, sql } from "drizzle-orm";
+import { changedRows, type Db } from "../../db/client";
+import { oneTimeCodes } from "../../db/schema";
+import { hmacBase64url, randomDigits, randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
+
+export type CodePurpose = "verify_email" | "password_reset" | "email_change";
+
+/** Wrong codes a code (and the codes that replaced it) survives; the next one is refused even when right. */
+export const MAX_CODE_FAILURES = 5;
+
+export interface IssuedCode {
+  code: string;
+  /** For the link: 256 random bits. */
+  token: string;
+}
+
+export type CodeRow = typeof oneTimeCodes.$inferSelect;
+
+/**
+ * Emailed codes and link tokens: from the CSPRNG, one live per (user, purpose), single-use, stored only as an
+ * HMAC (code) or SHA-256 (token), compared in constant time. A code dies after MAX_CODE_FAILURES wrong answers;
+ * the account's count of failures lives in the limiter (callers check codes behind it), which a new code does
+ * not reset (NIST SP 800-63B §3.1.3).
+ */
+export function createOneTimeCodes(db: Db, codeKey: Uint8Array) {
+  const codeHash = (id: string, code: string) => hmacBase64url(codeKey, `${id}|${code}`);
+
+  return {
+    issue(userId: string, purpose: CodePurpose, ttlSeconds: number, newEmail: string | null = null): IssuedCode {
+      const code = randomDigits(6);
+      const token = randomToken(32);
+      const id = Bun.randomUUIDv7();
+      const now = Date.now();
+      db.transaction((tx) => {
+        tx.delete(oneTimeCodes).where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose))).run();
+        tx.insert(oneTimeCodes)
+          .values({ id, userId, purpose, codeHash: codeHash(id, code), tokenHash: sha256Hex(token), newEmail, expiresAt: new Date(now + ttlSeconds * 1000) })
+          .run();
+      });
+      return { code, token };
+    },
+
+    /**
+     * The live row when `code` is right; a wrong code counts against the row. Undefined for wrong, spent,
+     * expired or exhausted codes alike.
+     */
+    checkCode(userId: string, purpose: CodePurpose, code: string): CodeRow | undefined {
+      const row = db
+        .select()
+        .from(oneTimeCodes)
+        .where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose), gt(oneTimeCodes.expiresAt, new Date())))
+        .get();
+      if (!row || row.failures >= MAX_CODE_FAILURES) return undefined;
+      if (safeEqual(codeHash(row.id, code.trim()), row.codeHash)) return row;
+      db.update(oneTimeCodes).set({ failures: sql`${oneTimeCodes.failures} + 1` }).where(eq(oneTimeCodes.id, row.id)).run();
+      return undefined;
+    },
+
+    /** The live row a link token belongs to (looked up by its SHA-256: no comparison of the secret itself). */
+    checkToken(purpose: CodePurpose, token: string): CodeRow | undefined {
+      return db
+        .select()
+        .from(oneTimeCodes)
+        .where(and(eq(oneTimeCodes.tokenHash, sha256Hex(token)), eq(oneTimeCodes.purpose, purpose), gt(oneTimeCodes.expiresAt, new Date())))
+        .get();
+    },
+
+    /** Spends a row; false when a concurrent request spent it first. */
+    consume(row: CodeRow): boolean {
+      return changedRows(db.delete(oneTimeCodes).where(eq(oneTimeCodes.id, row.id)).run()) === 1;
+    },
+  };
+}
+
+export type OneTimeCodes = ReturnType<typeof createOneTimeCodes>;
+
+export function pruneExpiredCodes(db: Db): void {
+  db.delete(oneTimeCodes).where(lt(oneTimeCodes.expiresAt, new Date(Date.now() - 86_400_000))).run();
+}

@@ -1,0 +1,153 @@
+import { Elysia } from "elysia";
+import type { ClientInfoReader } from "../../http/client-ip";
+import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
+import { escapeHtml } from "../../lib/html";
+import { ApiError } from "../../errors";
+import type { rateLimitPlugin } from "../../limits/plugin";
+import { BODY_ERRORS, errorResponses, MessageBody, SECRET_CHECK } from "../auth/model";
+import { AcceptedBody, EmailBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
+import { page, PAGE_CSP } from "./pages";
+import type { EmailFlows } from "./service";
+
+/** The routes of the reset form, which a browser posts as a form (the other routes take JSON only). */
+export const EMAIL_FORM_PATHS = ["/api/v1/auth/password/reset"];
+
+const MAIL_ERRORS = { 403: ["mail_disabled"] } as const;
+
+/**
+ * Email verification and password reset (issue 13). The routes that may send mail answer 202 with one body for
+ * every address; each is behind the per-IP limit (`secretCheck`) and mails an address at most once a minute.
+ */
+export function emailRoutes(deps: { flows: EmailFlows; rateLimit: ReturnType<typeof rateLimitPlugin>; readClient: ClientInfoReader; appName: string }) {
+  const { flows, rateLimit, readClient, appName } = deps;
+  const html = (status: number, title: string, body: string) =>
+    new Response(page(appName, title, body), {
+      status,
+      headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, "cache-control": "no-store" },
+    });
+  const resetForm = (token: string, problem?: string) =>
+    (problem ? `<p role="alert">${escapeHtml(problem)}</p>` : "") +
+    `<form method="post" action="/api/v1/auth/password/reset"><input type="hidden" name="token" value="${escapeHtml(token)}">` +
+    `<label>New password <input type="password" name="new_password" autocomplete="new-password" required></label>` +
+    `<button type="submit">Set the new password</button></form>`;
+
+  return new Elysia({ prefix: "/api/v1/auth", tags: ["email"] })
+    .use(rateLimit)
+    .post(
+      "/verify-email",
+      ({ body, request, server }) => {
+        flows.verifyEmailCode(body.email, body.code, readClient(request, server));
+        return { message: "Email address verified." };
+      },
+      {
+        secretCheck: true,
+        body: VerifyEmailBody,
+        parse: JSON_BODY,
+        response: { 200: MessageBody, ...errorResponses(BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, { 400: ["invalid_code"] }) },
+        detail: {
+          summary: "Verify an email address with the mailed 6-digit code",
+          description: "A wrong code counts toward the brute-force limits of the account; after 5 wrong answers the code is dead (ask for a new one).",
+        },
+      },
+    )
+    .get(
+      "/verify-email",
+      ({ query, request, server }) => {
+        try {
+          if (!query.token) throw new ApiError(400, "invalid_code", "");
+          flows.verifyEmailToken(query.token, readClient(request, server));
+          return html(200, "Email address verified", "<p>Your email address is verified. You can close this page and sign in.</p>");
+        } catch (error) {
+          if (!(error instanceof ApiError) || error.code !== "invalid_code") throw error;
+          return html(400, "This link does not work", "<p>The link is wrong, already used or expired. Sign in and ask for a new one.</p>");
+        }
+      },
+      {
+        secretCheck: true,
+        query: TokenQuery,
+        response: { 200: HtmlPage, 400: HtmlErrorPage, ...errorResponses(SECRET_CHECK) },
+        detail: { summary: "The mailed verification link: marks the address verified and shows a page (400 page for a bad link)" },
+      },
+    )
+    .post(
+      "/verify-email/resend",
+      ({ body, set }) => {
+        set.status = 202;
+        return flows.resendVerification(body.email);
+      },
+      {
+        secretCheck: true,
+        body: EmailBody,
+        parse: JSON_BODY,
+        response: { 202: AcceptedBody, ...errorResponses(BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS) },
+        detail: {
+          summary: "Mail a new verification code and link",
+          description: "Always 202 with the same body. Mails only an unverified address of an enabled account, at most once a minute; the count of wrong codes carries over to the new code.",
+        },
+      },
+    )
+    .post(
+      "/password/forgot",
+      ({ body, request, server, set }) => {
+        set.status = 202;
+        return flows.forgotPassword(body.email, readClient(request, server));
+      },
+      {
+        secretCheck: true,
+        body: EmailBody,
+        parse: JSON_BODY,
+        response: { 202: AcceptedBody, ...errorResponses(BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS) },
+        detail: {
+          summary: "Mail a password reset code and link (valid `PASSWORD_RESET_TTL`, 15 minutes by default)",
+          description: "Always 202 with the same body, known address or not. Mails only a verified address of an enabled account, at most once a minute.",
+        },
+      },
+    )
+    .get(
+      "/password/reset",
+      ({ query }) =>
+        query.token
+          ? html(200, "Choose a new password", resetForm(query.token))
+          : html(400, "This link does not work", "<p>The link has no token. Ask for a new one.</p>"),
+      {
+        query: TokenQuery,
+        response: { 200: HtmlPage, 400: HtmlErrorPage },
+        detail: { summary: "The mailed reset link: a form that posts the new password to POST /password/reset" },
+      },
+    )
+    .post(
+      "/password/reset",
+      async ({ body, request, server }): Promise<{ message: string }> => {
+        // The form's answers are pages (Responses, which the JSON response schema does not see).
+        const formPage = (status: number, title: string, text: string) => html(status, title, text) as unknown as { message: string };
+        const isForm = request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded") ?? false;
+        const proof = "token" in body ? { token: body.token } : { email: body.email, code: body.code };
+        try {
+          const ended = await flows.resetPassword(proof, body.new_password, readClient(request, server));
+          if (isForm) return formPage(200, "Password changed", "<p>Your password is changed and every session is signed out. You can sign in with the new password.</p>");
+          return { message: `Password changed; ${ended} session(s) ended.` };
+        } catch (error) {
+          if (!isForm || !(error instanceof ApiError) || error.status === 429) throw error;
+          const problem = error.details?.[0]?.message ?? error.message;
+          return "token" in body && error.code !== "invalid_code"
+            ? formPage(error.status, "Choose a new password", resetForm(body.token, problem))
+            : formPage(error.status, "This link does not work", `<p>${escapeHtml(problem)}</p>`);
+        }
+      },
+      {
+        secretCheck: true,
+        body: PasswordResetBody,
+        parse: JSON_OR_FORM_BODY,
+        response: {
+          200: MessageBody,
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, { 400: ["invalid_code"], 422: ["weak_password"] }),
+        },
+        detail: {
+          summary: "Set a new password with the mailed code (and address) or the link's token",
+          description:
+            "Ends every session of the user (their access tokens fail at once), keeps API keys, spends the code and sends a \"password changed\" notice. " +
+            "A wrong, spent or expired code is 400 `invalid_code`; a weak new password is 422 and does not spend the code. The reset page posts here as a form and gets a page back.",
+        },
+      },
+    );
+}

@@ -1,0 +1,152 @@
+import type { User } from "../../db/schema";
+import { ApiError } from "../../errors";
+import type { ClientInfo } from "../../http/client-ip";
+import { throttleAccount, type SecretCheckLimiter } from "../../limits";
+import { PASSWORD_MAX_BYTES, passwordTooLong } from "../../lib/passwords";
+import { validationFailed } from "../../errors";
+import type { Mailer } from "../../mail";
+import type { AuditLog } from "../audit/service";
+import type { OneTimeCodes, CodePurpose } from "../codes/service";
+import type { SessionService } from "../sessions/service";
+import type { UserService } from "../users/service";
+
+export interface EmailFlowSettings {
+  publicUrl: string;
+  codeTtl: number;
+  passwordResetTtl: number;
+}
+
+export const invalidCode = () => new ApiError(400, "invalid_code", "The code or link is wrong, already used or expired.");
+export const mailDisabled = () => new ApiError(403, "mail_disabled", "This server sends no mail (SMTP_URL is not set).");
+
+/** The one answer of the requests that may mail an address, whether or not it belongs to anyone. */
+export const RESET_REQUESTED = { message: "If an account has this verified address, a code and a link are on their way." } as const;
+export const VERIFICATION_REQUESTED = { message: "If an account has this unverified address, a code and a link are on their way." } as const;
+
+const minutes = (seconds: number) => String(Math.max(1, Math.round(seconds / 60)));
+
+/**
+ * Email verification, password reset and the password-changed notice: every code goes through the same
+ * limiter as passwords (per account and per (account, address)), and every answer that could tell whether an
+ * address is registered is the same for all addresses.
+ */
+export function createEmailFlows(deps: {
+  users: UserService;
+  sessions: SessionService;
+  codes: OneTimeCodes;
+  mailer: Mailer;
+  limiter: SecretCheckLimiter;
+  audit: AuditLog;
+  settings: EmailFlowSettings;
+}) {
+  const { users, sessions, codes, mailer, limiter, audit, settings } = deps;
+  const link = (path: string, token: string) => `${settings.publicUrl}/api/v1/auth${path}?token=${encodeURIComponent(token)}`;
+
+  function assertMail(): void {
+    if (!mailer.enabled) throw mailDisabled();
+  }
+
+  function sendVerification(user: User & { email: string }): void {
+    const issued = codes.issue(user.id, "verify_email", settings.codeTtl);
+    mailer.send("verify_email", user.email, user, { code: issued.code, link: link("/verify-email", issued.token), minutes: minutes(settings.codeTtl) });
+  }
+
+  /**
+   * Checks an emailed code for the account with `email`, behind the limiter (counted as a failure until it proves
+   * right). An unknown address is counted and refused like a wrong code.
+   */
+  function checkEmailCode(email: string, purpose: CodePurpose, code: string, client: ClientInfo) {
+    const user = users.findByEmail(email);
+    const account = throttleAccount(email, user);
+    limiter.beginAttempt(account, client.ip);
+    const row = user ? codes.checkCode(user.id, purpose, code) : undefined;
+    if (!user || !row) {
+      audit.record({ event: "code_failed", userId: user?.id ?? null, ...client, detail: { purpose } });
+      throw invalidCode();
+    }
+    limiter.recordSuccess(account, client.ip);
+    return { user, row };
+  }
+
+  /** "Your password was changed", to a verified address: a notice, never throttled. */
+  function passwordChanged(user: Pick<User, "id" | "username" | "email" | "emailVerified">): void {
+    if (mailer.enabled && user.email !== null && user.emailVerified) mailer.send("password_changed", user.email, user, {});
+  }
+
+  return {
+    /** After registration: a code and a link to the new address (when mail is on). */
+    registered(user: User): void {
+      if (mailer.enabled && user.email !== null && !user.emailVerified && mailer.claimAddress("verify_email", user.email).allowed)
+        sendVerification(user as User & { email: string });
+    },
+
+    /** Always the same answer; mails only an existing, unverified, enabled account, at most once a minute. */
+    resendVerification(email: string): typeof VERIFICATION_REQUESTED {
+      assertMail();
+      const user = users.findByEmail(email);
+      if (user && user.email !== null && !user.emailVerified && !user.disabled && mailer.claimAddress("verify_email", user.email).allowed)
+        sendVerification(user as User & { email: string });
+      return VERIFICATION_REQUESTED;
+    },
+
+    verifyEmailCode(email: string, code: string, client: ClientInfo): void {
+      assertMail();
+      const { user, row } = checkEmailCode(email, "verify_email", code, client);
+      if (!codes.consume(row)) throw invalidCode();
+      users.markEmailVerified(user.id);
+      audit.record({ event: "email_verified", userId: user.id, ...client, detail: { via: "code" } });
+    },
+
+    verifyEmailToken(token: string, client: ClientInfo): void {
+      const row = codes.checkToken("verify_email", token);
+      if (!row || !codes.consume(row)) throw invalidCode();
+      users.markEmailVerified(row.userId);
+      audit.record({ event: "email_verified", userId: row.userId, ...client, detail: { via: "link" } });
+    },
+
+    /** Always the same answer; mails only an existing, verified, enabled account, at most once a minute. */
+    forgotPassword(email: string, client: ClientInfo): typeof RESET_REQUESTED {
+      assertMail();
+      const user = users.findByEmail(email);
+      if (user && user.email !== null && user.emailVerified && !user.disabled && mailer.claimAddress("password_reset", user.email).allowed) {
+        const issued = codes.issue(user.id, "password_reset", settings.passwordResetTtl);
+        mailer.send("password_reset", user.email, user, {
+          code: issued.code,
+          link: link("/password/reset", issued.token),
+          minutes: minutes(settings.passwordResetTtl),
+        });
+        audit.record({ event: "password_reset_requested", userId: user.id, ...client });
+      }
+      return RESET_REQUESTED;
+    },
+
+    /**
+     * Sets a new password from an emailed code (with the address) or link token; ends every session (their
+     * access tokens fail at once), keeps API keys, spends the code and marks the address verified (the mail
+     * reached its owner). The new password is checked before the code is spent, so a weak one costs nothing.
+     */
+    async resetPassword(proof: { email: string; code: string } | { token: string }, newPassword: string, client: ClientInfo): Promise<number> {
+      assertMail();
+      if (passwordTooLong(newPassword)) throw validationFailed([{ field: "new_password", message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
+      let user: User | undefined;
+      let row;
+      if ("token" in proof) {
+        row = codes.checkToken("password_reset", proof.token);
+        user = row && users.findById(row.userId);
+      } else ({ user, row } = checkEmailCode(proof.email, "password_reset", proof.code, client));
+      if (!user || !row || user.disabled) throw invalidCode();
+      users.assertValidPassword(user, newPassword, "new_password");
+      if (!codes.consume(row)) throw invalidCode();
+      await users.setPassword(user, newPassword, "new_password");
+      users.markEmailVerified(user.id);
+      const ended = sessions.revokeAllForUser(user.id);
+      audit.record({ event: "password_reset", userId: user.id, ...client, detail: { sessions_ended: ended } });
+      passwordChanged({ ...user, emailVerified: true });
+      return ended;
+    },
+
+    passwordChanged,
+  };
+}
+
+export type EmailFlows = ReturnType<typeof createEmailFlows>;

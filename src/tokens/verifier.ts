@@ -1,0 +1,109 @@
+import { createHmac, timingSafeEqual, verify as verifySignature, type KeyObject } from "node:crypto";
+
+export interface VerifiedClaims {
+  sub: string;
+  sid: string;
+  exp: number;
+  iat: number;
+  jti: string;
+  iss: string;
+}
+
+export type JwtAlg = "HS256" | "RS256" | "ES256" | "EdDSA";
+export const ASYMMETRIC_ALGS = ["RS256", "ES256", "EdDSA"] as const;
+
+/** One key a token may name by `kid`: its algorithm is bound to it, so a token cannot choose another one. */
+export interface VerificationKey {
+  kid: string;
+  alg: JwtAlg;
+  /** Unix ms after which no token it signed can still be live; null while it is current. */
+  liveUntil: number | null;
+  /** Checks the signature over `input` (header.payload), given as base64url. */
+  verify(input: string, signature: Buffer): boolean;
+}
+
+/** The HS256 key: HMAC-SHA256 with JWT_SECRET's bytes, compared in constant time. */
+export function hmacKey(kid: string, secret: Uint8Array, liveUntil: number | null = null): VerificationKey {
+  return {
+    kid,
+    alg: "HS256",
+    liveUntil,
+    verify(input, signature) {
+      const expected = createHmac("sha256", secret).update(input).digest();
+      return signature.length === expected.length && timingSafeEqual(signature, expected);
+    },
+  };
+}
+
+/**
+ * An imported public key (node:crypto, imported once when the key is loaded: no per-request parsing). Node's
+ * verify is synchronous; ES256 signatures are JWS's raw r||s (RFC 7518 §3.4), "ieee-p1363" in node's terms.
+ */
+export function publicKey(kid: string, alg: Exclude<JwtAlg, "HS256">, key: KeyObject, liveUntil: number | null): VerificationKey {
+  const hash = alg === "EdDSA" ? null : "sha256";
+  const options = alg === "ES256" ? { key, dsaEncoding: "ieee-p1363" as const } : key;
+  return { kid, alg, liveUntil, verify: (input, signature) => verifySignature(hash, Buffer.from(input), options, signature) };
+}
+
+/**
+ * Synchronous JWT verification for the hot path (every request of every protected app). jose goes through
+ * WebCrypto's async API and costs ~150 µs per HS256 verification here; one HMAC over the signing input costs
+ * ~4 µs, an RSA or Ed25519 signature check with an imported key tens of µs (bench/README.md). jose's rules, made
+ * explicit:
+ *  - RFC 8725 §3.1: the algorithm is the one bound to the key the `kid` names (only the keys `keyFor` knows, the
+ *    configured algorithm's and retired ones whose tokens may still be live), so `none`, HS256 signed with a
+ *    public key (algorithm confusion), an unknown kid are refused; `crit` and `b64` (RFC 7797) are refused too;
+ *  - the signature must be canonical base64url;
+ *  - exp (required, in the future, before the year 10000), nbf (if present), iss (exact) and the claims Latchkey relies on.
+ * A token without `kid` (signed before kids existed) can only be the HS256 key's.
+ */
+/** 9999-12-31T23:59:59Z: a later `exp` is no date a client could print (and `new Date` would throw on it). */
+const LATEST_EXP = 253_402_300_799;
+
+export function createJwtVerifier(keyFor: (kid: string | undefined) => VerificationKey | undefined, issuer: string) {
+  return (token: string, nowSeconds = Math.floor(Date.now() / 1000)): VerifiedClaims | undefined => {
+    const headerEnd = token.indexOf(".");
+    const payloadEnd = token.indexOf(".", headerEnd + 1);
+    if (headerEnd <= 0 || payloadEnd <= headerEnd + 1 || token.indexOf(".", payloadEnd + 1) !== -1) return undefined;
+
+    const header = decodeJson(token.slice(0, headerEnd));
+    if (!header || "crit" in header || "b64" in header) return undefined;
+    const kid = header.kid;
+    if (kid !== undefined && typeof kid !== "string") return undefined;
+    const key = keyFor(kid);
+    if (!key || header.alg !== key.alg || (key.liveUntil !== null && key.liveUntil <= nowSeconds * 1000)) return undefined;
+
+    const signature = token.slice(payloadEnd + 1);
+    const given = Buffer.from(signature, "base64url");
+    if (given.toString("base64url") !== signature || !key.verify(token.slice(0, payloadEnd), given)) return undefined;
+
+    const claims = decodeJson(token.slice(headerEnd + 1, payloadEnd));
+    if (!claims) return undefined;
+    const { sub, sid, exp, iat, jti, iss, nbf } = claims;
+    if (typeof exp !== "number" || exp <= nowSeconds || exp > LATEST_EXP) return undefined;
+    if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowSeconds)) return undefined;
+    if (iss !== issuer || typeof sub !== "string" || typeof sid !== "string" || typeof iat !== "number" || typeof jti !== "string")
+      return undefined;
+    return { sub, sid, exp, iat, jti, iss };
+  };
+}
+
+/** A verifier that knows one HS256 key (tokens with its kid or none). */
+export function createHs256Verifier(secret: Uint8Array, issuer: string, kid = hs256Kid(secret)) {
+  const key = hmacKey(kid, secret);
+  return createJwtVerifier((given) => (given === undefined || given === kid ? key : undefined), issuer);
+}
+
+/** The HS256 key's id: derived from the secret (a one-way MAC of a label), so it names the secret without revealing it. */
+export function hs256Kid(secret: Uint8Array): string {
+  return `hs256-${createHmac("sha256", secret).update("latchkey/kid/v1").digest("base64url").slice(0, 16)}`;
+}
+
+function decodeJson(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
