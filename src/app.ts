@@ -21,7 +21,12 @@ import { keyRoutes } from "./modules/keys";
 import { createApiKeyService } from "./modules/keys/service";
 import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
+import { oidcRoutes, OIDC_FORM_PATHS, type BrowserSessionPort } from "./modules/oidc";
+import { oidcAdminRoutes } from "./modules/oidc/admin";
+import { createOidcClients } from "./modules/oidc/clients";
+import { createOidcService } from "./modules/oidc/service";
 import { signingKeyRoutes } from "./modules/signing-keys";
+import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
 import { createMailer, type Mailer } from "./mail";
@@ -40,8 +45,11 @@ import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
 
-/** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
-export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer) {
+/**
+ * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
+ * `options.browser` replaces the browser sessions (in-process tests of the OpenID Connect provider).
+ */
+export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer, options: { browser?: BrowserSessionPort } = {}) {
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -94,12 +102,32 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const forms = formTokens(secrets.formKey);
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
   const accessRules = loadAccessRules(config.accessRulesFile);
+  /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */
+  const browserPort: BrowserSessionPort = {
+    current: (request) => browser.current(request),
+    signOut(request, headers) {
+      const principal = browser.current(request);
+      if (principal) auth.signOutBrowser(principal, readClient(request, null));
+      browser.clearSession(headers as Parameters<typeof browser.clearSession>[0], browser.hostOf(request));
+    },
+  };
+  const oidcClients = createOidcClients(db);
+  const oidc = createOidcService({
+    db,
+    sessions,
+    accessTokens,
+    keyRing,
+    audit,
+    settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
+  });
 
   return new Elysia()
     .use(errorHandler)
     .use(securityHeaders(config))
     .use(cors(config))
-    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path) || PAGE_FORM_PATHS.has(path)))
+    .onParse(({ request, contentType, path }) =>
+      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
+    )
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
     .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
@@ -108,6 +136,21 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(adminRoutes({ admin, guard, readClient }))
     .use(auditRoutes({ audit, users, guard }))
     .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }))
+    .use(
+      oidcRoutes({
+        issuer: config.publicUrl,
+        idTokenAlg: config.oidcIdTokenAlg,
+        clients: oidcClients,
+        oidc,
+        keyRing,
+        browser: options.browser ?? browserPort,
+        pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
+        guard,
+        audit,
+        readClient,
+      }),
+    )
+    .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, readClient }))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules }))
     .use(
       signInPages({

@@ -6,6 +6,7 @@ import { migrate, openDatabase } from "../../src/db/client";
 import { ERROR_CODES } from "../../src/modules/auth/model";
 import { FORWARD_PATH } from "../../src/modules/forward";
 import { PAGE_PATHS } from "../../src/modules/pages";
+import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";
 import { deriveSecrets } from "../../src/secrets";
 
 function appWith(env: Record<string, string>) {
@@ -41,14 +42,15 @@ const OAUTH_400_CODES = ["invalid_request", "invalid_grant", "unsupported_grant_
 /** /token's 403s: told only to a client with the right password (user_not_verified is also in ERROR_CODES). */
 const OAUTH_CODES = [...OAUTH_400_CODES, "mfa_required"];
 /** /health's 503 body is {status: "unavailable"}. */
-const KNOWN_CODES = new Set([...Object.keys(ERROR_CODES), ...OAUTH_CODES, "unavailable"]);
+const KNOWN_CODES = new Set([...Object.keys(ERROR_CODES), ...OAUTH_CODES, "invalid_client", "unavailable"]);
 
 test("/docs/json describes every route the app serves, each with a summary, a tag and its responses", async () => {
   const app = appWith({});
   const spec = await specOf(app);
-  // The HTML pages are for people, not API clients: they are the only routes left out, and each is one of them.
+  // Pages for people (sign-in, account, admin, the OpenID Connect browser endpoints) answer with HTML and
+  // redirects: the only routes left out besides the docs.
   const hidden = app.routes.filter((route) => (route.hooks as { detail?: { hide?: boolean } }).detail?.hide === true);
-  expect(hidden.map((route) => route.path).filter((path) => !PAGE_PATHS.has(path) && !DOCS_ROUTES.has(path))).toEqual([]);
+  expect(hidden.map((route) => route.path).filter((path) => !PAGE_PATHS.has(path) && !OIDC_PAGE_PATHS.has(path) && !DOCS_ROUTES.has(path))).toEqual([]);
   const served = app.routes.filter((route) => !DOCS_ROUTES.has(route.path) && !hidden.includes(route));
   expect(served.length).toBeGreaterThan(20);
   for (const route of served) {
@@ -116,7 +118,8 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
     const lower = method.toLowerCase();
     if (operation.security) expect({ label, codes: codes(path, lower, 401) }).toEqual({ label, codes: expect.arrayContaining(credentials) });
     // Every request with a body goes through the JSON parser, whatever the route; forward auth never reads one.
-    if (lower !== "get" && path !== "/api/v1/auth/token" && path !== FORWARD_PATH)
+    // The token endpoints (RFC 6749) report a malformed body as invalid_request.
+    if (lower !== "get" && path !== "/api/v1/auth/token" && path !== "/oidc/token" && path !== FORWARD_PATH)
       for (const [status, code] of [[400, "invalid_json"], [413, "payload_too_large"], [415, "unsupported_media_type"], [422, "validation_failed"]] as const)
         expect({ label, status, codes: codes(path, lower, status) }).toEqual({ label, status, codes: expect.arrayContaining([code]) });
     // Cookie mode's Origin check guards every state-changing route that takes the access cookie.

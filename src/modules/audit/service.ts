@@ -31,6 +31,15 @@ export const AUDIT_EVENTS = [
   "recovery_code_used",
   "mfa_reset",
   "signing_keys_rotated",
+  "oidc_client_created",
+  "oidc_client_deleted",
+  "oidc_client_secret_rotated",
+  "oidc_consent_granted",
+  "oidc_consent_revoked",
+  "oidc_access_denied",
+  "oidc_code_exchanged",
+  "oidc_code_replayed",
+  "oidc_logout",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
