@@ -1,11 +1,12 @@
 /**
  * Forward auth through real proxies: Debian's nginx (auth_request + error_page 401) and Caddy (forward_auth) on
- * loopback in front of an echo app, asking the compiled binary. The same scenarios run behind both.
+ * loopback in front of an echo app, asking the compiled binary, each configured with the app block of its file in
+ * examples/ (moved to loopback ports). The same scenarios run behind both.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startCaddy, startEcho, startNginx, type Echo, type Proxy } from "../support/proxies";
+import { caddyExampleAppSite, nginxExampleAppBlock, startCaddy, startEcho, startNginx, type Echo, type Proxy } from "../support/proxies";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 import { apiSignIn, browserSignIn, cookieJar, signOut } from "../support/pages";
 
@@ -64,48 +65,9 @@ afterAll(async () => {
   removeDataDir(dataDir);
 });
 
-/** The nginx server block of examples/nginx/latchkey.conf, on loopback ports. */
-const nginxBlock = (port: number) => `
-server {
-  listen 127.0.0.1:${port};
-  location = /latchkey-auth {
-    internal;
-    proxy_pass ${lk}/api/v1/auth/forward;
-    proxy_pass_request_body off;
-    proxy_set_header Content-Length "";
-    proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-    proxy_set_header X-Original-Method $request_method;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-  }
-  location @latchkey_signin {
-    if ($latchkey_location = "") { return 401; }
-    return 302 $latchkey_location;
-  }
-  location / {
-    auth_request /latchkey-auth;
-    auth_request_set $latchkey_location $upstream_http_location;
-    auth_request_set $latchkey_user $upstream_http_remote_user;
-    auth_request_set $latchkey_groups $upstream_http_remote_groups;
-    auth_request_set $latchkey_email $upstream_http_remote_email;
-    auth_request_set $latchkey_name $upstream_http_remote_name;
-    error_page 401 = @latchkey_signin;
-    proxy_set_header Remote-User $latchkey_user;
-    proxy_set_header Remote-Groups $latchkey_groups;
-    proxy_set_header Remote-Email $latchkey_email;
-    proxy_set_header Remote-Name $latchkey_name;
-    proxy_pass ${echo.url};
-  }
-}`;
-
-/** The Caddyfile of examples/caddy/Caddyfile, on loopback ports. */
-const caddyfile = (port: number) => `
-http://127.0.0.1:${port} {
-\tforward_auth ${lk.replace("http://", "")} {
-\t\turi /api/v1/auth/forward
-\t\tcopy_headers Remote-User Remote-Groups Remote-Email Remote-Name
-\t}
-\treverse_proxy ${echo.url.replace("http://", "")}
-}`;
+/** The app blocks of examples/nginx/latchkey.conf and examples/caddy/Caddyfile, as they are, on loopback ports. */
+const nginxBlock = (port: number) => nginxExampleAppBlock(port, lk, echo.url);
+const caddyfile = (port: number) => caddyExampleAppSite(port, lk, echo.url);
 
 const HTML = { accept: "text/html,application/xhtml+xml" };
 

@@ -3,7 +3,7 @@
  * (forward_auth), each in its own temporary directory, plus a tiny upstream app that echoes what it was told
  * about the user. `make test` installs nginx and caddy when missing (as root); without them these tests fail.
  */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, spawnServer, type SpawnedServer } from "./server";
@@ -117,4 +117,38 @@ export async function startCaddy(caddyfile: (port: number) => string): Promise<P
       await proc.stop("SIGTERM");
     },
   };
+}
+
+const EXAMPLES = join(import.meta.dir, "../../examples");
+
+/** The text from `start` through its matching closing brace. */
+function braceBlock(text: string, start: number): string {
+  let depth = 0;
+  for (let i = text.indexOf("{", start); i < text.length; i++) {
+    if (text[i] === "{") depth++;
+    else if (text[i] === "}" && --depth === 0) return text.slice(start, i + 1);
+  }
+  throw new Error("unbalanced braces");
+}
+
+/**
+ * The protected app's server block of examples/nginx/latchkey.conf, as it is, moved to loopback ports: it listens on
+ * `port`, asks Latchkey at `latchkey` and proxies to `upstream` (origins like http://127.0.0.1:1234).
+ */
+export function nginxExampleAppBlock(port: number, latchkey: string, upstream: string): string {
+  const conf = readFileSync(join(EXAMPLES, "nginx/latchkey.conf"), "utf8");
+  const start = conf.lastIndexOf("server {", conf.indexOf("auth_request /"));
+  return braceBlock(conf, start)
+    .replace("listen 80;", `listen 127.0.0.1:${port};`)
+    .replaceAll("http://127.0.0.1:3000", latchkey)
+    .replaceAll("http://127.0.0.1:8080", upstream);
+}
+
+/** The protected app's site of examples/caddy/Caddyfile, as it is, moved to loopback ports (see nginxExampleAppBlock). */
+export function caddyExampleAppSite(port: number, latchkey: string, upstream: string): string {
+  const caddyfile = readFileSync(join(EXAMPLES, "caddy/Caddyfile"), "utf8");
+  return braceBlock(caddyfile, caddyfile.indexOf("app.example.com {"))
+    .replace("app.example.com", `http://127.0.0.1:${port}`)
+    .replaceAll("127.0.0.1:3000", latchkey.replace("http://", ""))
+    .replaceAll("127.0.0.1:8080", upstream.replace("http://", ""));
 }
