@@ -28,6 +28,9 @@ import { createMailer, type Mailer } from "./mail";
 import { createOneTimeCodes } from "./modules/codes/service";
 import { emailRoutes } from "./modules/email";
 import { createEmailFlows } from "./modules/email/service";
+import { createChallengeStore } from "./modules/auth/challenges";
+import { mfaRoutes } from "./modules/mfa";
+import { createMfaService } from "./modules/mfa/service";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
@@ -61,8 +64,11 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     audit,
     settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
   });
+  const mfa = createMfaService(db, secrets.dataKey, config.mail.appName);
   const auth = createAuthService({
     users,
+    mfa,
+    challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
     sessions,
     accessTokens,
     hasher,
@@ -73,6 +79,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     settings: {
       allowRegistration: config.allowRegistration,
       requireEmailVerification: config.mail.requireEmailVerification,
+      loginEmailCode: config.mail.loginEmailCode,
+      mfaRequiredRoles: config.mail.mfaRequiredRoles,
       refreshTokenTtl: config.refreshTokenTtl,
     },
   });
@@ -86,11 +94,12 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(cors(config))
     .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
     .use(systemRoutes(db, config.accessCookieName))
-    .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
+    .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
+    .use(mfaRoutes({ auth, mfa, guard, audit, rateLimit, readClient }))
     .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
-    .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit }), guard, readClient }))
+    .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit, mfa }), guard, readClient }))
     .use(auditRoutes({ audit, users, guard }))
     .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }));
 }
