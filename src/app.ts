@@ -21,7 +21,12 @@ import { keyRoutes } from "./modules/keys";
 import { createApiKeyService } from "./modules/keys/service";
 import { sessionRoutes } from "./modules/sessions";
 import { createSessionService } from "./modules/sessions/service";
+import { oidcRoutes, OIDC_FORM_PATHS, type BrowserSessionPort } from "./modules/oidc";
+import { oidcAdminRoutes } from "./modules/oidc/admin";
+import { createOidcClients } from "./modules/oidc/clients";
+import { createOidcService } from "./modules/oidc/service";
 import { signingKeyRoutes } from "./modules/signing-keys";
+import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
 import { createMailer, type Mailer } from "./mail";
@@ -35,8 +40,14 @@ import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
 
-/** Builds the whole HTTP application from its configuration; the server and the in-process tests both use it. */
-export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer) {
+/** The sign-in pages' browser sessions (issue 12) until they exist: nobody is signed in in a browser. */
+const NO_BROWSER_SESSIONS: BrowserSessionPort = { current: () => null, signOut: () => {} };
+
+/**
+ * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
+ * `options.browser` replaces the browser sessions (in-process tests of the OpenID Connect provider).
+ */
+export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer, options: { browser?: BrowserSessionPort } = {}) {
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -87,12 +98,21 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
   const rateLimit = rateLimitPlugin({ limiter, readClient, auditHit: auditRateLimit });
+  const oidcClients = createOidcClients(db);
+  const oidc = createOidcService({
+    db,
+    sessions,
+    accessTokens,
+    keyRing,
+    audit,
+    settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
+  });
 
   return new Elysia()
     .use(errorHandler)
     .use(securityHeaders(config))
     .use(cors(config))
-    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path)))
+    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path)))
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
     .use(mfaRoutes({ auth, mfa, guard, audit, rateLimit, readClient }))
@@ -101,7 +121,22 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit, mfa }), guard, readClient }))
     .use(auditRoutes({ audit, users, guard }))
-    .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }));
+    .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }))
+    .use(
+      oidcRoutes({
+        issuer: config.publicUrl,
+        idTokenAlg: config.oidcIdTokenAlg,
+        clients: oidcClients,
+        oidc,
+        keyRing,
+        browser: options.browser ?? NO_BROWSER_SESSIONS,
+        pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
+        guard,
+        audit,
+        readClient,
+      }),
+    )
+    .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, readClient }));
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */

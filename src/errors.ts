@@ -25,15 +25,23 @@ export class ApiError extends Error {
   }
 }
 
-export type OAuthErrorCode = "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "user_not_verified" | "mfa_required";
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_grant"
+  | "unsupported_grant_type"
+  | "user_not_verified"
+  | "mfa_required"
+  | "invalid_client"
+  | "unauthorized_client";
 
 /**
  * RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). 400, except
- * the two 403s that tell a client with the right password what to do instead (Auth0's `mfa_required` shape).
+ * the two 403s that tell a client with the right password what to do instead (Auth0's `mfa_required` shape),
+ * and the OpenID Connect token endpoint's 401 invalid_client.
  */
 export class OAuthError extends ApiError {
-  constructor(code: OAuthErrorCode, description: string, status: 400 | 403 = 400) {
-    super(status, code, description);
+  constructor(code: OAuthErrorCode, description: string, status: 400 | 401 | 403 = 400, headers?: Record<string, string>) {
+    super(status, code, description, undefined, headers);
   }
 
   override toBody() {

@@ -4,6 +4,7 @@ import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
 import { KEYS_COMMANDS } from "./cli/keys";
+import { OIDC_CLIENT_COMMANDS } from "./cli/oidc";
 import { USER_COMMANDS } from "./cli/user";
 import { ApiError } from "./errors";
 import { serve } from "./server";
@@ -23,6 +24,10 @@ Usage:
   latchkey user mfa-reset <username>                remove the user's authenticator and recovery codes
   latchkey keys list                                signing keys: kid, algorithm, created, retired
   latchkey keys rotate                              new signing keys (the running server uses them within 1 s)
+  latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...]
+          [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--json]
+                                                    register an OpenID Connect client; prints its secret once
+  latchkey oidc client list | delete <client_id> | rotate-secret <client_id> [--json]
   latchkey backup <file>                            consistent copy of the database, safe while the server runs
   latchkey healthcheck                              exit 0 if the local server answers /health with 200
   latchkey --version | --help
@@ -31,7 +36,7 @@ Configuration comes from environment variables (PORT, DATA_DIR, TOKEN_DELIVERY, 
 
 type Subcommands = Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }>;
 /** Commands that take a subcommand (cli/user.ts, cli/keys.ts). */
-const GROUPS: Record<string, Subcommands> = { user: USER_COMMANDS, keys: KEYS_COMMANDS };
+const GROUPS: Record<string, Subcommands> = { user: USER_COMMANDS, keys: KEYS_COMMANDS, "oidc client": OIDC_CLIENT_COMMANDS };
 
 /** The commands without a subcommand. */
 const COMMAND_ARGS: Record<string, ArgSpec> = {
@@ -42,7 +47,8 @@ const COMMAND_ARGS: Record<string, ArgSpec> = {
 };
 
 async function run(argv: string[]): Promise<number> {
-  const [command = "serve", ...rest] = argv;
+  // `oidc client <sub>` is one group with two words.
+  const [command = "serve", ...rest] = argv[0] === "oidc" && argv[1] === "client" ? ["oidc client", ...argv.slice(2)] : argv;
   if (command === "--version" || command === "-v" || command === "version") {
     console.log(VERSION);
     return 0;

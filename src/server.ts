@@ -6,6 +6,7 @@ import { migrate, openConfiguredDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";
 import { createAuditLog, pruneAuditEvents } from "./modules/audit/service";
+import { pruneOidcCodes } from "./modules/oidc/service";
 import { pruneExpiredSessions } from "./modules/sessions/service";
 import { loadSecrets } from "./secrets";
 import { VERSION } from "./version";
@@ -32,6 +33,7 @@ export async function serve(config: Config): Promise<void> {
     pruneAuditEvents(db, config.auditRetentionDays);
     pruneExpiredCodes(db);
     pruneExpiredChallenges(db);
+    pruneOidcCodes(db);
   };
   let prune: ReturnType<typeof setInterval> | undefined;
 

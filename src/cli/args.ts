@@ -6,12 +6,15 @@ export interface ArgSpec {
   usage: string;
   positionals: number;
   options?: readonly string[];
+  /** Options that may be given several times (`--redirect-uri a --redirect-uri b`): collected in `lists`. */
+  repeatable?: readonly string[];
   flags?: readonly string[];
 }
 
 export interface ParsedArgs {
   positionals: string[];
   options: Record<string, string>;
+  lists: Record<string, string[]>;
   flags: Set<string>;
 }
 
@@ -21,7 +24,7 @@ export interface ParsedArgs {
  */
 export function parseArgs(argv: string[], spec: ArgSpec): ParsedArgs {
   const usage = (problem: string) => new CliError(`${problem}; usage: ${spec.usage}`);
-  const parsed: ParsedArgs = { positionals: [], options: {}, flags: new Set() };
+  const parsed: ParsedArgs = { positionals: [], options: {}, lists: {}, flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) {
@@ -32,6 +35,10 @@ export function parseArgs(argv: string[], spec: ArgSpec): ParsedArgs {
     if (spec.flags?.includes(name)) {
       if (inline !== undefined) throw usage(`--${name} takes no value`);
       parsed.flags.add(name);
+    } else if (spec.repeatable?.includes(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw usage(`--${name} needs a value`);
+      (parsed.lists[name] ??= []).push(value);
     } else if (spec.options?.includes(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw usage(`--${name} needs a value`);

@@ -215,3 +215,80 @@ export const signingKeys = sqliteTable(
   // Two servers creating the first key of an algorithm at once: one insert wins, the other reads it back.
   (table) => [uniqueIndex("signing_keys_current_alg_unique").on(table.alg).where(sql`retired_at is null`)],
 );
+
+/**
+ * OpenID Connect relying parties (issue 15). `clientId` is the name the admin chose (e.g. "grafana"); the secret
+ * is stored only as SHA-256 (it is 256 random bits); a public client has none and must use PKCE.
+ */
+export const oidcClients = sqliteTable("oidc_clients", {
+  clientId: text("client_id").primaryKey(),
+  secretHash: text("secret_hash"),
+  redirectUris: text("redirect_uris", { mode: "json" }).$type<string[]>().notNull(),
+  postLogoutRedirectUris: text("post_logout_redirect_uris", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  public: integer("public", { mode: "boolean" }).notNull().default(false),
+  /** A trusted client skips the consent page. */
+  trusted: integer("trusted", { mode: "boolean" }).notNull().default(false),
+  /** Empty lists allow everyone; otherwise a user needs one of the roles or to be listed. */
+  allowedRoles: text("allowed_roles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  allowedUsers: text("allowed_users", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  createdAt: createdAt(),
+});
+
+/** A user's consent to a client, remembered until revoked from the account page. */
+export const oidcConsents = sqliteTable(
+  "oidc_consents",
+  {
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => oidcClients.clientId, { onDelete: "cascade" }),
+    scope: text("scope").notNull(),
+    createdAt: createdAt(),
+  },
+  (table) => [uniqueIndex("oidc_consents_user_client_unique").on(table.userId, table.clientId)],
+);
+
+/**
+ * Authorization codes, stored as SHA-256, bound to client, redirect URI and PKCE challenge. A used code is kept
+ * (with the session it started) so that presenting it again revokes what it issued (RFC 6749 §4.1.2).
+ */
+export const oidcCodes = sqliteTable(
+  "oidc_codes",
+  {
+    codeHash: text("code_hash").primaryKey(),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => oidcClients.clientId, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    redirectUri: text("redirect_uri").notNull(),
+    codeChallenge: text("code_challenge"),
+    nonce: text("nonce"),
+    scope: text("scope").notNull(),
+    authTime: integer("auth_time", { mode: "timestamp_ms" }).notNull(),
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+    usedAt: integer("used_at", { mode: "timestamp_ms" }),
+    /** The session (refresh-token chain) the exchange started. */
+    sessionId: text("session_id"),
+  },
+  (table) => [index("oidc_codes_expires_at_idx").on(table.expiresAt)],
+);
+
+/** A session started by a client's code exchange: its refresh tokens belong to that client only. */
+export const oidcGrants = sqliteTable(
+  "oidc_grants",
+  {
+    sessionId: text("session_id")
+      .primaryKey()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => oidcClients.clientId, { onDelete: "cascade" }),
+    scope: text("scope").notNull(),
+    authTime: integer("auth_time", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
+);

@@ -29,7 +29,16 @@ export type AuditEventName =
   | "recovery_codes_generated"
   | "recovery_code_used"
   | "mfa_reset"
-  | "signing_keys_rotated";
+  | "signing_keys_rotated"
+  | "oidc_client_created"
+  | "oidc_client_deleted"
+  | "oidc_client_secret_rotated"
+  | "oidc_consent_granted"
+  | "oidc_consent_revoked"
+  | "oidc_access_denied"
+  | "oidc_code_exchanged"
+  | "oidc_code_replayed"
+  | "oidc_logout";
 
 export interface AuditContext {
   ip: string | null;

@@ -67,6 +67,11 @@ export const ERROR_CODES = {
   // Admin
   user_not_found: "no user has this id",
   last_admin: "this is the last enabled admin: it cannot be disabled, demoted or deleted",
+  // OpenID Connect (issue 15)
+  oidc_client_exists: "a client with this client_id is already registered",
+  oidc_client_not_found: "no OpenID Connect client has this client_id",
+  oidc_client_public: "a public client has no secret to rotate",
+  consent_not_found: "you have not allowed this application",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

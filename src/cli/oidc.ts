@@ -1,0 +1,91 @@
+import type { Config } from "../config";
+import { migrate, openConfiguredDatabase } from "../db/client";
+import { createAuditLog } from "../modules/audit/service";
+import { createOidcClients } from "../modules/oidc/clients";
+import type { ArgSpec, ParsedArgs } from "./args";
+import { printTable } from "./table";
+
+function withClients<T>(config: Config, run: (clients: ReturnType<typeof createOidcClients>, audit: ReturnType<typeof createAuditLog>) => T): T {
+  const db = openConfiguredDatabase(config);
+  migrate(db);
+  try {
+    return run(createOidcClients(db), createAuditLog(db, () => {}));
+  } finally {
+    db.$client.close();
+  }
+}
+
+const commaList = (raw: string | undefined) => (raw ?? "").split(",").map((item) => item.trim()).filter(Boolean);
+
+/** `latchkey oidc client add <client_id> --redirect-uri U ...`: prints the client id and its secret, once. */
+function clientAdd(config: Config, args: ParsedArgs): void {
+  const [clientId] = args.positionals as [string];
+  withClients(config, (clients, audit) => {
+    const { client, secret } = clients.create({
+      client_id: clientId,
+      redirect_uris: args.lists["redirect-uri"] ?? [],
+      post_logout_redirect_uris: args.lists["post-logout-redirect-uri"] ?? [],
+      public: args.flags.has("public"),
+      trusted: args.flags.has("trusted"),
+      allowed_roles: commaList(args.options.roles),
+      allowed_users: commaList(args.options.users),
+    });
+    audit.record({ event: "oidc_client_created", detail: { via: "cli", client_id: client.client_id } });
+    if (args.flags.has("json")) console.log(JSON.stringify({ client_id: client.client_id, client_secret: secret }));
+    else {
+      console.log(`client_id:     ${client.client_id}`);
+      console.log(secret === null ? "client_secret: (none: a public client, PKCE required)" : `client_secret: ${secret}`);
+      if (secret !== null) console.log("The secret is shown only now; it is stored hashed.");
+    }
+  });
+}
+
+function clientList(config: Config): void {
+  withClients(config, (clients) => {
+    const rows = [["CLIENT_ID", "TYPE", "TRUSTED", "REDIRECT URIS", "ALLOWED"]];
+    for (const client of clients.list())
+      rows.push([
+        client.client_id,
+        client.public ? "public" : "confidential",
+        client.trusted ? "yes" : "no",
+        client.redirect_uris.join(" "),
+        [...client.allowed_roles.map((role) => `role:${role}`), ...client.allowed_users.map((id) => `user:${id}`)].join(",") || "everyone",
+      ]);
+    printTable(rows);
+  });
+}
+
+function clientDelete(config: Config, args: ParsedArgs): void {
+  const [clientId] = args.positionals as [string];
+  withClients(config, (clients, audit) => {
+    clients.delete(clientId);
+    audit.record({ event: "oidc_client_deleted", detail: { via: "cli", client_id: clientId } });
+    console.log(`deleted client ${clientId}; its tokens no longer work`);
+  });
+}
+
+function clientRotateSecret(config: Config, args: ParsedArgs): void {
+  const [clientId] = args.positionals as [string];
+  withClients(config, (clients, audit) => {
+    const secret = clients.rotateSecret(clientId);
+    audit.record({ event: "oidc_client_secret_rotated", detail: { via: "cli", client_id: clientId } });
+    console.log(args.flags.has("json") ? JSON.stringify({ client_id: clientId, client_secret: secret }) : `client_secret: ${secret}`);
+  });
+}
+
+export const OIDC_CLIENT_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }> = {
+  add: {
+    spec: {
+      usage:
+        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--json]",
+      positionals: 1,
+      repeatable: ["redirect-uri", "post-logout-redirect-uri"],
+      options: ["roles", "users"],
+      flags: ["public", "trusted", "json"],
+    },
+    run: clientAdd,
+  },
+  list: { spec: { usage: "latchkey oidc client list", positionals: 0 }, run: clientList },
+  delete: { spec: { usage: "latchkey oidc client delete <client_id>", positionals: 1 }, run: clientDelete },
+  "rotate-secret": { spec: { usage: "latchkey oidc client rotate-secret <client_id> [--json]", positionals: 1, flags: ["json"] }, run: clientRotateSecret },
+};

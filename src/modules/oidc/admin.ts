@@ -1,0 +1,130 @@
+import { Elysia, t } from "elysia";
+import { ApiError } from "../../errors";
+import { JSON_BODY } from "../../http/body";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { AuditLog } from "../audit/service";
+import type { authGuard } from "../auth/guard";
+import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, NoContent, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import type { OidcClients } from "./clients";
+import type { OidcService } from "./service";
+
+const UriList = (description: string) => t.Array(t.String(), { description });
+
+const Client = t.Object({
+  client_id: t.String(),
+  redirect_uris: t.Array(t.String()),
+  post_logout_redirect_uris: t.Array(t.String()),
+  public: t.Boolean(),
+  trusted: t.Boolean(),
+  allowed_roles: t.Array(t.String()),
+  allowed_users: t.Array(t.String({ description: "user ids" })),
+  created_at: t.String({ format: "date-time" }),
+});
+
+const CreatedClient = t.Object({
+  ...Client.properties,
+  client_secret: t.Nullable(t.String({ description: "Shown this once (stored as SHA-256); null for a public client" })),
+});
+
+const CreateClientBody = t.Object({
+  client_id: t.String({ description: "1-64 of a-z 0-9 . _ -, e.g. grafana" }),
+  redirect_uris: UriList("Exact redirect URIs (custom schemes allowed, e.g. app.immich:///oauth-callback)"),
+  post_logout_redirect_uris: t.Optional(UriList("Where RP-initiated logout may send the browser")),
+  public: t.Optional(t.Boolean({ description: "No secret; PKCE required (mobile and single-page apps)" })),
+  trusted: t.Optional(t.Boolean({ description: "Skip the consent page" })),
+  allowed_roles: t.Optional(t.Array(t.String(), { description: "Only users with one of these roles (or listed in allowed_users) may use it" })),
+  allowed_users: t.Optional(t.Array(t.String(), { description: "Usernames or user ids allowed to use it" })),
+});
+
+const ClientParams = t.Object({ client_id: t.String() });
+
+/** Admin management of OpenID Connect clients, and each user's consents. */
+export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService; guard: ReturnType<typeof authGuard>; audit: AuditLog; readClient: ClientInfoReader }) {
+  const { clients, oidc, guard, audit, readClient } = deps;
+  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", userId: string, clientId: string, from: ReturnType<ClientInfoReader>) =>
+    audit.record({ event, userId, ...from, detail: { via: "api", client_id: clientId } });
+
+  return new Elysia()
+    .use(
+      new Elysia({ prefix: "/api/v1/admin/oidc/clients", tags: ["admin"] })
+        .use(guard)
+        .get("", () => ({ clients: clients.list() }), {
+          admin: true,
+          response: { 200: t.Object({ clients: t.Array(Client) }), ...errorResponses(ADMIN_GUARD) },
+          detail: { summary: "OpenID Connect clients", security: SESSION_SECURITY },
+        })
+        .post(
+          "",
+          ({ body, principal, request, server, set }) => {
+            const { client, secret } = clients.create(body);
+            record("oidc_client_created", principal.userId, client.client_id, readClient(request, server));
+            set.status = 201;
+            return { ...client, client_secret: secret };
+          },
+          {
+            admin: true,
+            body: CreateClientBody,
+            parse: JSON_BODY,
+            response: { 201: CreatedClient, ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["oidc_client_exists"] }) },
+            detail: { summary: "Register a client; its secret is in this answer only", security: SESSION_SECURITY },
+          },
+        )
+        .delete(
+          "/:client_id",
+          ({ params, principal, request, server, set }) => {
+            clients.delete(params.client_id);
+            record("oidc_client_deleted", principal.userId, params.client_id, readClient(request, server));
+            set.status = 204;
+          },
+          {
+            admin: true,
+            params: ClientParams,
+            response: { 204: NoContent("Deleted, with its consents, codes and every session its tokens belong to"), ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["oidc_client_not_found"] }) },
+            detail: { summary: "Delete a client (its tokens stop working at once)", security: SESSION_SECURITY },
+          },
+        )
+        .post(
+          "/:client_id/secret",
+          ({ params, principal, request, server }) => {
+            const secret = clients.rotateSecret(params.client_id);
+            record("oidc_client_secret_rotated", principal.userId, params.client_id, readClient(request, server));
+            return { client_id: params.client_id, client_secret: secret };
+          },
+          {
+            admin: true,
+            params: ClientParams,
+            response: {
+              200: t.Object({ client_id: t.String(), client_secret: t.String() }),
+              ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["oidc_client_not_found"], 409: ["oidc_client_public"] }),
+            },
+            detail: { summary: "A new client secret (the old one stops working at once)", security: SESSION_SECURITY },
+          },
+        ),
+    )
+    .use(
+      new Elysia({ prefix: "/api/v1/auth/oidc/consents", tags: ["sessions"] })
+        .use(guard)
+        .get("", ({ principal }) => ({ consents: oidc.listConsents(principal.userId) }), {
+          auth: true,
+          response: {
+            200: t.Object({ consents: t.Array(t.Object({ client_id: t.String(), scope: t.String(), created_at: t.String({ format: "date-time" }) })) }),
+            ...errorResponses(SESSION_GUARD),
+          },
+          detail: { summary: "The applications you allowed to sign you in", security: SESSION_SECURITY },
+        })
+        .delete(
+          "/:client_id",
+          ({ params, principal, request, server, set }) => {
+            if (!oidc.revokeConsent(principal.userId, params.client_id, readClient(request, server)))
+              throw new ApiError(404, "consent_not_found", "You have not allowed this application.");
+            set.status = 204;
+          },
+          {
+            auth: true,
+            params: ClientParams,
+            response: { 204: NoContent("Withdrawn; the application's sessions for you have ended"), ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["consent_not_found"] }) },
+            detail: { summary: "Withdraw consent: the application must ask again, and its tokens for you stop working", security: SESSION_SECURITY },
+          },
+        ),
+    );
+}

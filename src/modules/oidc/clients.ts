@@ -1,0 +1,174 @@
+import { eq, inArray } from "drizzle-orm";
+import { changedRows, type Db } from "../../db/client";
+import { oidcClients, oidcGrants, sessions, users } from "../../db/schema";
+import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
+import { rolesProblem } from "../admin/accounts";
+import { normalizeUsername } from "../users/service";
+
+export type OidcClient = typeof oidcClients.$inferSelect;
+
+export interface ClientInput {
+  client_id: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  public?: boolean;
+  trusted?: boolean;
+  allowed_roles?: string[];
+  /** Usernames (or user ids); stored as user ids. */
+  allowed_users?: string[];
+}
+
+/** A client as the admin API and the CLI show it (never the secret or its hash). */
+export interface ClientView {
+  client_id: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  public: boolean;
+  trusted: boolean;
+  allowed_roles: string[];
+  allowed_users: string[];
+  created_at: string;
+}
+
+const CLIENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** Schemes that run code or read local data in a browser: never a redirect target (RFC 9700 §4.1, OWASP). */
+const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "vbscript:", "file:", "blob:", "about:"]);
+const MAX_URIS = 20;
+
+export const clientNotFound = () => new ApiError(404, "oidc_client_not_found", "No such OpenID Connect client.");
+
+/**
+ * Why `uri` cannot be a registered redirect URI, or undefined. Absolute, no fragment (RFC 6749 §3.1.2); custom
+ * schemes are allowed for native apps (RFC 8252 §7.1: Immich's app.immich:///oauth-callback).
+ */
+function redirectUriProblem(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return "Must be an absolute URI, e.g. https://app.example.com/callback or app.example:/callback.";
+  }
+  if (FORBIDDEN_SCHEMES.has(url.protocol)) return `The ${url.protocol} scheme is not allowed.`;
+  if (uri.includes("#")) return "Must not contain a fragment (#).";
+  if (url.username || url.password) return "Must not contain credentials.";
+  if (uri.length > 2000) return "Must be at most 2000 characters.";
+  return undefined;
+}
+
+function uriList(field: string, list: unknown, required: boolean, details: FieldError[]): string[] {
+  if (!Array.isArray(list) || (required && list.length === 0) || list.length > MAX_URIS) {
+    details.push({ field, message: `Must be a list of ${required ? "1" : "0"} to ${MAX_URIS} URIs.` });
+    return [];
+  }
+  list.forEach((uri, index) => {
+    const problem = typeof uri === "string" ? redirectUriProblem(uri) : "Must be a string.";
+    if (problem) details.push({ field: `${field}.${index}`, message: problem });
+  });
+  return [...new Set(list as string[])];
+}
+
+export function toClientView(client: OidcClient): ClientView {
+  return {
+    client_id: client.clientId,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    public: client.public,
+    trusted: client.trusted,
+    allowed_roles: client.allowedRoles,
+    allowed_users: client.allowedUsers,
+    created_at: client.createdAt.toISOString(),
+  };
+}
+
+const newSecret = () => `lkcs_${randomToken(32)}`;
+
+/** The OpenID Connect clients: registration (admin API, CLI), lookup and client authentication. */
+export function createOidcClients(db: Db) {
+  function find(clientId: string): OidcClient | undefined {
+    return db.select().from(oidcClients).where(eq(oidcClients.clientId, clientId)).get();
+  }
+
+  function userIdsOf(logins: string[], details: FieldError[]): string[] {
+    const ids: string[] = [];
+    logins.forEach((login, index) => {
+      const row =
+        db.select({ id: users.id }).from(users).where(eq(users.id, login)).get() ??
+        db.select({ id: users.id }).from(users).where(eq(users.username, normalizeUsername(login))).get();
+      if (row) ids.push(row.id);
+      else details.push({ field: `allowed_users.${index}`, message: `No such user: ${login}.` });
+    });
+    return [...new Set(ids)];
+  }
+
+  return {
+    find,
+
+    list(): ClientView[] {
+      return db.select().from(oidcClients).orderBy(oidcClients.clientId).all().map(toClientView);
+    },
+
+    /** Registers a client; returns it with its secret (shown once; null for a public client). */
+    create(input: ClientInput): { client: ClientView; secret: string | null } {
+      const details: FieldError[] = [];
+      if (typeof input.client_id !== "string" || !CLIENT_ID_PATTERN.test(input.client_id))
+        details.push({ field: "client_id", message: "Must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit." });
+      const redirectUris = uriList("redirect_uris", input.redirect_uris, true, details);
+      const postLogout = uriList("post_logout_redirect_uris", input.post_logout_redirect_uris ?? [], false, details);
+      const roles = input.allowed_roles ?? [];
+      const rolesIssue = rolesProblem(roles);
+      if (rolesIssue) details.push({ field: "allowed_roles", message: rolesIssue });
+      const allowedUsers = userIdsOf(input.allowed_users ?? [], details);
+      if (details.length) throw validationFailed(details);
+      if (find(input.client_id)) throw new ApiError(409, "oidc_client_exists", "A client with this client_id exists.");
+      const secret = input.public ? null : newSecret();
+      const row = db
+        .insert(oidcClients)
+        .values({
+          clientId: input.client_id,
+          secretHash: secret === null ? null : sha256Hex(secret),
+          redirectUris,
+          postLogoutRedirectUris: postLogout,
+          public: input.public ?? false,
+          trusted: input.trusted ?? false,
+          allowedRoles: [...new Set(roles)],
+          allowedUsers,
+        })
+        .returning()
+        .get();
+      return { client: toClientView(row), secret };
+    },
+
+    /** A new secret for a confidential client; the old one stops working at once. */
+    rotateSecret(clientId: string): string {
+      const client = find(clientId);
+      if (!client) throw clientNotFound();
+      if (client.public) throw new ApiError(409, "oidc_client_public", "A public client has no secret.");
+      const secret = newSecret();
+      db.update(oidcClients).set({ secretHash: sha256Hex(secret) }).where(eq(oidcClients.clientId, clientId)).run();
+      return secret;
+    },
+
+    /** Deletes the client, its codes, consents and every session its tokens belong to. */
+    delete(clientId: string): void {
+      db.transaction((tx) => {
+        const granted = tx.select({ id: oidcGrants.sessionId }).from(oidcGrants).where(eq(oidcGrants.clientId, clientId)).all();
+        if (granted.length) tx.delete(sessions).where(inArray(sessions.id, granted.map((row) => row.id))).run();
+        if (changedRows(tx.delete(oidcClients).where(eq(oidcClients.clientId, clientId)).run()) !== 1) throw clientNotFound();
+      });
+    },
+
+    /** Constant-time check of a presented secret against the stored hash (OWASP ASVS V11.2). */
+    secretMatches(client: OidcClient, secret: string): boolean {
+      return client.secretHash !== null && safeEqual(sha256Hex(secret), client.secretHash);
+    },
+  };
+}
+
+export type OidcClients = ReturnType<typeof createOidcClients>;
+
+/** Whether the user may use the client: no restriction, one of its roles, or listed by id. */
+export function userMayUse(client: OidcClient, user: { userId: string; roles: string[] }): boolean {
+  if (client.allowedRoles.length === 0 && client.allowedUsers.length === 0) return true;
+  return client.allowedUsers.includes(user.userId) || user.roles.some((role) => client.allowedRoles.includes(role));
+}

@@ -1,0 +1,426 @@
+import { Elysia, t } from "elysia";
+import { OAuthError } from "../../errors";
+import type { ClientInfo, ClientInfoReader } from "../../http/client-ip";
+import { hmacBase64url, safeEqual } from "../../lib/crypto";
+import type { KeyRing } from "../../tokens/keys";
+import type { JwtAlg } from "../../tokens/verifier";
+import type { AuditLog } from "../audit/service";
+import type { authGuard } from "../auth/guard";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import type { UserIdentity } from "../users/service";
+import { userMayUse, type OidcClient, type OidcClients } from "./clients";
+import { consentPage, logoutConfirmPage, messagePage, PAGE_CSP } from "./pages";
+import { profileClaims, type OidcService } from "./service";
+
+export const OIDC_PREFIX = "/oidc";
+export const DISCOVERY_PATH = "/.well-known/openid-configuration";
+/**
+ * The browser-facing endpoints answer with pages and redirects, not JSON: they are left out of /docs/json (the
+ * discovery document and the README describe them).
+ */
+export const OIDC_PAGE_PATHS: ReadonlySet<string> = new Set(["/oidc/authorize", "/oidc/authorize/consent", "/oidc/logout"]);
+const PAGE_DETAIL = { hide: true };
+/** Routes that take HTML forms (RFC 6749 §4.1.3, OpenID Connect Core §3.1.2.1 POST, RP-initiated logout). */
+export const OIDC_FORM_PATHS: ReadonlySet<string> = new Set(["/oidc/token", "/oidc/authorize", "/oidc/authorize/consent", "/oidc/userinfo", "/oidc/logout"]);
+
+const SCOPES = ["openid", "profile", "email", "groups", "offline_access"];
+const PROMPTS = new Set(["none", "login", "consent"]);
+/** Parameters too long for any honest request are refused rather than stored (state and nonce are echoed). */
+const MAX_PARAM = 2048;
+
+/** Who the browser of a request is: the sign-in pages' session cookie (issue 12), or null. */
+export interface BrowserUser extends UserIdentity {
+  sessionId: string;
+}
+
+export interface BrowserSessionPort {
+  current(request: Request): BrowserUser | null;
+  /** Signs the browser out (ends its session and clears the cookie): prompt=login, max_age, RP-initiated logout. */
+  signOut(request: Request, headers: Record<string, unknown>): void;
+}
+
+type Params = Record<string, string | undefined>;
+
+interface AuthorizationRequest {
+  client: OidcClient;
+  redirectUri: string;
+  scope: string;
+  state: string | undefined;
+  nonce: string | null;
+  codeChallenge: string | null;
+  prompt: Set<string>;
+  maxAge: number | undefined;
+}
+
+type Parsed =
+  | { kind: "page"; status: number; title: string; message: string }
+  | { kind: "redirect"; location: string }
+  | { kind: "ok"; request: AuthorizationRequest };
+
+/** `uri` with `params` added to its query (kept as registered otherwise: custom schemes included). */
+function withParams(uri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(uri);
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value);
+  return url.href;
+}
+
+/** Only string values of a query or form (a repeated parameter is an error: OAuth 2.0 §3.1). */
+function paramsOf(...sources: unknown[]): Params | undefined {
+  const params: Params = {};
+  for (const source of sources) {
+    if (!source || typeof source !== "object") continue;
+    for (const [name, value] of Object.entries(source)) {
+      if (typeof value !== "string") return undefined;
+      params[name] = value;
+    }
+  }
+  return params;
+}
+
+export function oidcRoutes(deps: {
+  issuer: string;
+  idTokenAlg: JwtAlg;
+  clients: OidcClients;
+  oidc: OidcService;
+  keyRing: KeyRing;
+  browser: BrowserSessionPort;
+  /** Signs the pages' CSRF tokens and re-authentication stamps. */
+  pageKey: Uint8Array;
+  guard: ReturnType<typeof authGuard>;
+  audit: AuditLog;
+  readClient: ClientInfoReader;
+}) {
+  const { issuer, clients, oidc, keyRing, browser, pageKey, guard, audit, readClient } = deps;
+  const endpoint = (path: string) => `${issuer}${OIDC_PREFIX}${path}`;
+  const mac = (purpose: string, value: string) => hmacBase64url(pageKey, `${purpose}|${value}`);
+
+  const html = (set: { status?: unknown; headers: Record<string, unknown> }, status: number, body: string) => {
+    set.status = status;
+    set.headers["content-type"] = "text/html; charset=utf-8";
+    set.headers["content-security-policy"] = PAGE_CSP;
+    set.headers["cache-control"] = "no-store";
+    return body;
+  };
+  const redirect = (set: { status?: unknown; headers: Record<string, unknown> }, location: string, status = 302) => {
+    set.status = status;
+    set.headers.location = location;
+    set.headers["cache-control"] = "no-store";
+    return "";
+  };
+
+  /**
+   * Checks an authorization request (OpenID Connect Core §3.1.2.1). Until client_id and redirect_uri are known
+   * good, errors are a page and never a redirect (RFC 6749 §4.1.2.1: no open redirector); after, they go back
+   * to the client with `state`.
+   */
+  function parseAuthorization(params: Params | undefined): Parsed {
+    if (!params) return { kind: "page", status: 400, title: "Invalid request", message: "A parameter was given twice or is not text." };
+    const client = params.client_id ? clients.find(params.client_id) : undefined;
+    if (!client) return { kind: "page", status: 400, title: "Unknown application", message: "This application (client_id) is not registered with Latchkey." };
+    const redirectUri = params.redirect_uri;
+    if (!redirectUri || !client.redirectUris.includes(redirectUri))
+      return { kind: "page", status: 400, title: "Invalid redirect URI", message: "The redirect_uri is not one registered for this application, so Latchkey will not send you there." };
+    const state = params.state;
+    const fail = (error: string, description: string): Parsed => ({
+      kind: "redirect",
+      location: withParams(redirectUri, { error, error_description: description, state, iss: issuer }),
+    });
+    for (const [name, value] of Object.entries(params))
+      if (value !== undefined && value.length > MAX_PARAM) return fail("invalid_request", `${name} is too long.`);
+    if (params.request || params.request_uri) return fail(params.request ? "request_not_supported" : "request_uri_not_supported", "Request objects are not supported.");
+    if (params.response_type !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
+    if (params.response_mode && params.response_mode !== "query") return fail("invalid_request", "Only response_mode=query is supported.");
+    const requested = (params.scope ?? "").split(" ").filter(Boolean);
+    if (!requested.includes("openid")) return fail("invalid_scope", "The scope must include openid.");
+    const scope = SCOPES.filter((item) => requested.includes(item)).join(" ");
+    const method = params.code_challenge_method;
+    const codeChallenge = params.code_challenge ?? null;
+    if (codeChallenge !== null) {
+      if (method !== "S256") return fail("invalid_request", "code_challenge_method must be S256 (plain is refused).");
+      if (!/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) return fail("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters).");
+    } else if (method) return fail("invalid_request", "code_challenge_method without code_challenge.");
+    else if (client.public) return fail("invalid_request", "PKCE (code_challenge with S256) is required for this client.");
+    const prompt = new Set((params.prompt ?? "").split(" ").filter(Boolean));
+    if ([...prompt].some((value) => !PROMPTS.has(value)) || (prompt.has("none") && prompt.size > 1))
+      return fail("invalid_request", "prompt must be none, or any of login and consent.");
+    let maxAge: number | undefined;
+    if (params.max_age !== undefined) {
+      if (!/^\d{1,9}$/.test(params.max_age)) return fail("invalid_request", "max_age must be a number of seconds.");
+      maxAge = Number(params.max_age);
+    }
+    return { kind: "ok", request: { client, redirectUri, scope, state, nonce: params.nonce ?? null, codeChallenge, prompt, maxAge } };
+  }
+
+  /** A stamp `time.mac` saying "sign-in was asked for at `time`", carried through the sign-in page's rd. */
+  const reauthStamp = (now: number) => `${now}.${mac("reauth", String(now))}`;
+  function reauthAfter(stamp: string | undefined): number | undefined {
+    const match = stamp ? /^(\d{13})\.([\w-]+)$/.exec(stamp) : null;
+    return match && safeEqual(match[2]!, mac("reauth", match[1]!)) ? Number(match[1]) : undefined;
+  }
+
+  /** The authorization endpoint's answer once the request is valid; shared by GET/POST and the consent form. */
+  function authorize(request: Request, set: { status?: unknown; headers: Record<string, unknown> }, params: Params, parsed: AuthorizationRequest, from: ClientInfo, consented: boolean) {
+    const { client, redirectUri, state } = parsed;
+    const back = (query: Record<string, string | undefined>) => redirect(set, withParams(redirectUri, { ...query, state, iss: issuer }));
+    const user = browser.current(request);
+    const now = Date.now();
+    const authTime = user ? oidc.authTimeOf(user.sessionId) : undefined;
+    const freshSince = reauthAfter(params.lk_reauth);
+    const fresh = authTime !== undefined && freshSince !== undefined && authTime >= freshSince;
+    const tooOld = parsed.maxAge !== undefined && authTime !== undefined && now - authTime > parsed.maxAge * 1000;
+    if (!user || authTime === undefined || ((parsed.prompt.has("login") || tooOld) && !fresh)) {
+      if (parsed.prompt.has("none")) return back({ error: "login_required", error_description: "The user is not signed in." });
+      // prompt=login or an older sign-in than max_age: the browser signs in again (the sign-in page would
+      // otherwise send a signed-in browser straight back).
+      if (user) browser.signOut(request, set.headers);
+      const { lk_reauth: _stamp, ...rest } = params;
+      const again = `${OIDC_PREFIX}/authorize?${new URLSearchParams({ ...(rest as Record<string, string>), lk_reauth: reauthStamp(now) })}`;
+      return redirect(set, `/login?rd=${encodeURIComponent(again)}`);
+    }
+    if (!userMayUse(client, user)) {
+      audit.record({ event: "oidc_access_denied", userId: user.userId, ...from, detail: { client_id: client.clientId } });
+      return html(set, 403, messagePage("Access denied", `Your account is not allowed to use ${client.clientId}. Ask your administrator for access.`));
+    }
+    if (!consented && (!client.trusted || parsed.prompt.has("consent")) && (parsed.prompt.has("consent") || !oidc.hasConsent(user.userId, client.clientId, parsed.scope))) {
+      if (parsed.prompt.has("none")) return back({ error: "consent_required", error_description: "The user has not consented to this application." });
+      const serialized = new URLSearchParams(params as Record<string, string>).toString();
+      return html(set, 200, consentPage({ clientId: client.clientId, user, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
+    }
+    const code = oidc.issueCode({
+      client,
+      userId: user.userId,
+      redirectUri,
+      codeChallenge: parsed.codeChallenge,
+      nonce: parsed.nonce,
+      scope: parsed.scope,
+      authTime,
+    });
+    return back({ code });
+  }
+
+  /** Client authentication at the token endpoint (RFC 6749 §2.3.1): Basic, or client_id/client_secret in the body, or none for a public client. */
+  function authenticateClient(request: Request, body: Params): OidcClient {
+    const header = request.headers.get("authorization");
+    let clientId = body.client_id;
+    let secret = body.client_secret;
+    const basic = header ? /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim()) : null;
+    const invalidClient = (message: string) =>
+      new OAuthError("invalid_client", message, 401, basic ? { "WWW-Authenticate": 'Basic realm="latchkey"' } : undefined);
+    if (basic) {
+      if (secret !== undefined) throw new OAuthError("invalid_request", "Use one client authentication method, not two.");
+      const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+      const colon = decoded.indexOf(":");
+      if (colon === -1) throw invalidClient("Malformed Basic credentials.");
+      try {
+        const fromHeader = decodeURIComponent(decoded.slice(0, colon).replaceAll("+", " "));
+        if (clientId !== undefined && clientId !== fromHeader) throw new OAuthError("invalid_request", "client_id differs from the Basic credentials.");
+        clientId = fromHeader;
+        secret = decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " "));
+      } catch (error) {
+        if (error instanceof OAuthError) throw error;
+        throw invalidClient("Malformed Basic credentials.");
+      }
+    }
+    const client = clientId ? clients.find(clientId) : undefined;
+    if (!client) throw invalidClient("Unknown client or wrong client secret.");
+    if (client.public) {
+      if (secret) throw invalidClient("A public client has no secret.");
+      return client;
+    }
+    if (!secret || !clients.secretMatches(client, secret)) throw invalidClient("Unknown client or wrong client secret.");
+    return client;
+  }
+
+  /** The ID token a logout request names, if Latchkey signed it (expired ones too: OpenID RP-Initiated Logout §2). */
+  function idTokenHint(token: string): { sub: string; aud: string; sid?: string } | undefined {
+    const [header, payload, signature] = token.split(".");
+    if (!header || !payload || signature === undefined) return undefined;
+    try {
+      const { alg, kid } = JSON.parse(Buffer.from(header, "base64url").toString()) as { alg?: string; kid?: string };
+      const key = typeof kid === "string" ? keyRing.verificationKey(kid) : undefined;
+      if (!key || key.alg === "HS256" || key.alg !== alg || !key.verify(`${header}.${payload}`, Buffer.from(signature, "base64url"))) return undefined;
+      const claims = JSON.parse(Buffer.from(payload, "base64url").toString()) as Record<string, unknown>;
+      if (claims.iss !== issuer || typeof claims.sub !== "string" || typeof claims.aud !== "string") return undefined;
+      return { sub: claims.sub, aud: claims.aud, sid: typeof claims.sid === "string" ? claims.sid : undefined };
+    } catch {
+      return undefined;
+    }
+  }
+
+  const userinfo = ({ principal }: { principal: UserIdentity }) => ({ sub: principal.userId, ...profileClaims(principal) });
+  const UserInfo = t.Object(
+    {
+      sub: t.String(),
+      preferred_username: t.String(),
+      name: t.String(),
+      email: t.Optional(t.String()),
+      email_verified: t.Optional(t.Boolean()),
+      groups: t.Array(t.String(), { description: "The user's roles" }),
+    },
+    { description: "The same profile claims as the ID token" },
+  );
+  const TokenBody = t.Object(
+    {
+      access_token: t.String(),
+      token_type: t.Literal("Bearer"),
+      expires_in: t.Number(),
+      refresh_token: t.String(),
+      id_token: t.String(),
+      scope: t.String(),
+    },
+    { description: "RFC 6749 §5.1 + OpenID Connect Core §3.1.3.3" },
+  );
+  const oauthError = (lines: string) => t.Object({ error: t.String(), error_description: t.String(), message: t.String() }, { description: lines });
+  const TokenErrors = {
+    400: oauthError(
+      "- `invalid_request`: a parameter is missing, repeated or malformed\n" +
+        "- `invalid_grant`: the code is unknown, expired, used (which revokes what it issued), another client's, for another redirect_uri or PKCE verifier; or the refresh token is unknown, expired, revoked, reused or another client's\n" +
+        "- `unsupported_grant_type`: grant_type is neither authorization_code nor refresh_token\n" +
+        "- `payload_too_large`: the body is over 64 KiB",
+    ),
+    401: oauthError("- `invalid_client`: unknown client, missing or wrong secret, or a secret sent by a public client"),
+    415: oauthError("- `unsupported_media_type`: the body is neither a form nor JSON"),
+  };
+
+  const discovery = {
+    issuer,
+    authorization_endpoint: endpoint("/authorize"),
+    token_endpoint: endpoint("/token"),
+    userinfo_endpoint: endpoint("/userinfo"),
+    end_session_endpoint: endpoint("/logout"),
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    scopes_supported: SCOPES,
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token"],
+    subject_types_supported: ["public"],
+    id_token_signing_alg_values_supported: [deps.idTokenAlg],
+    token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    code_challenge_methods_supported: ["S256"],
+    prompt_values_supported: ["none", "login", "consent"],
+    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
+    authorization_response_iss_parameter_supported: true,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    claims_parameter_supported: false,
+  };
+
+  type Context = { request: Request; set: any; query: unknown; body: unknown; server: Parameters<ClientInfoReader>[1] };
+
+  function authorizeEndpoint({ request, set, query, body, server }: Context) {
+    const params = paramsOf(query, request.method === "POST" ? body : undefined);
+    const parsed = parseAuthorization(params);
+    if (parsed.kind === "page") return html(set, parsed.status, messagePage(parsed.title, parsed.message));
+    if (parsed.kind === "redirect") return redirect(set, parsed.location);
+    return authorize(request, set, params!, parsed.request, readClient(request, server), false);
+  }
+
+  function logoutEndpoint({ request, set, query, body, server }: Context) {
+    const params = paramsOf(query, request.method === "POST" ? body : undefined);
+    if (!params) return html(set, 400, messagePage("Invalid request", "A parameter was given twice or is not text."));
+    const hint = params.id_token_hint ? idTokenHint(params.id_token_hint) : undefined;
+    if (params.id_token_hint && !hint) return html(set, 400, messagePage("Invalid request", "The id_token_hint was not issued by this server."));
+    const clientId = hint?.aud ?? params.client_id;
+    const client = clientId ? clients.find(clientId) : undefined;
+    const target = params.post_logout_redirect_uri;
+    if (target && !client?.postLogoutRedirectUris.includes(target))
+      return html(set, 400, messagePage("Invalid request", "The post_logout_redirect_uri is not registered for this application, so Latchkey will not send you there."));
+    const user = browser.current(request);
+    // Without an ID token naming the user, a third-party page could sign the browser out: ask first.
+    const confirmed = request.method === "POST" && params.confirm === "yes" && user !== null && params.csrf !== undefined && safeEqual(params.csrf, mac("logout", user.sessionId));
+    if (user && !confirmed && (!hint || hint.sub !== user.userId)) {
+      const { csrf: _csrf, confirm: _confirm, ...fields } = params;
+      return html(set, 200, logoutConfirmPage({ fields: fields as Record<string, string>, csrf: mac("logout", user.sessionId), username: user.username }));
+    }
+    const userId = hint?.sub ?? user?.userId;
+    const ended = userId && client ? oidc.endGrants(userId, client.clientId, hint?.sid) : 0;
+    if (user) browser.signOut(request, set.headers);
+    if (userId) audit.record({ event: "oidc_logout", userId, ...readClient(request, server), detail: { client_id: client?.clientId ?? null, grants_ended: ended, browser_signed_out: user !== null } });
+    if (target) return redirect(set, withParams(target, { state: params.state }), 303);
+    return html(set, 200, messagePage("Signed out", "You are signed out of Latchkey."));
+  }
+
+
+  return new Elysia({ tags: ["openid connect"] })
+    .get(
+      DISCOVERY_PATH,
+      ({ set }) => {
+        set.headers["cache-control"] = "public, max-age=300";
+        return discovery;
+      },
+      {
+        response: {
+          200: t.Object(
+            { issuer: t.String(), authorization_endpoint: t.String(), token_endpoint: t.String(), jwks_uri: t.String() },
+            { additionalProperties: true, description: "OpenID Connect Discovery 1.0 §3" },
+          ),
+        },
+        detail: { summary: "OpenID Provider metadata (issuer = PUBLIC_URL = the iss of every token)" },
+      },
+    )
+    .group(OIDC_PREFIX, (app) =>
+      app
+        .use(guard)
+        .get("/authorize", authorizeEndpoint, { detail: PAGE_DETAIL })
+        .post("/authorize", authorizeEndpoint, { parse: ["urlencoded"], detail: PAGE_DETAIL })
+        .post(
+          "/authorize/consent",
+          ({ request, set, body, server }) => {
+            const form = paramsOf(body);
+            const serialized = form?.request ?? "";
+            const params = paramsOf(Object.fromEntries(new URLSearchParams(serialized)));
+            const parsed = parseAuthorization(params);
+            if (parsed.kind === "page") return html(set, parsed.status, messagePage(parsed.title, parsed.message));
+            if (parsed.kind === "redirect") return redirect(set, parsed.location, 303);
+            const user = browser.current(request);
+            if (!user || !form?.csrf || !safeEqual(form.csrf, mac("consent", `${user.sessionId}|${serialized}`)))
+              return html(set, 403, messagePage("Expired form", "This consent form is no longer valid. Go back to the application and sign in again."));
+            const { redirectUri, state, client } = parsed.request;
+            if (form.decision !== "allow")
+              return redirect(set, withParams(redirectUri, { error: "access_denied", error_description: "The user denied the request.", state, iss: issuer }), 303);
+            const from = readClient(request, server);
+            oidc.grantConsent(user.userId, client.clientId, parsed.request.scope, from);
+            const answer = authorize(request, set, params!, parsed.request, from, true);
+            if (set.status === 302) set.status = 303;
+            return answer;
+          },
+          { parse: ["urlencoded"], detail: PAGE_DETAIL },
+        )
+        .post(
+          "/token",
+          async ({ request, set, body, server }) => {
+            set.headers["cache-control"] = "no-store";
+            set.headers.pragma = "no-cache";
+            const params = paramsOf(body);
+            if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");
+            const client = authenticateClient(request, params);
+            const from = readClient(request, server);
+            if (params.grant_type === "authorization_code") {
+              if (!params.code) throw new OAuthError("invalid_request", "code is required.");
+              return oidc.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier }, from);
+            }
+            if (params.grant_type === "refresh_token") {
+              if (!params.refresh_token) throw new OAuthError("invalid_request", "refresh_token is required.");
+              return oidc.refresh(client, params.refresh_token, from);
+            }
+            throw new OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token.");
+          },
+          {
+            parse: ["urlencoded", "json"],
+            response: { 200: TokenBody, ...TokenErrors },
+            detail: {
+              summary: "OpenID Connect token endpoint: authorization_code (with PKCE) and refresh_token",
+              description: "Client authentication: client_secret_basic, client_secret_post, or none for a public client. Errors are RFC 6749 §5.2: invalid_request, invalid_client (401), invalid_grant, unsupported_grant_type.",
+            },
+          },
+        )
+        .get("/userinfo", userinfo, { auth: true, response: { 200: UserInfo, ...errorResponses(SESSION_GUARD) }, detail: { summary: "OpenID Connect UserInfo (Bearer access token)", security: SESSION_SECURITY } })
+        .post("/userinfo", userinfo, {
+          auth: true,
+          response: { 200: UserInfo, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS) },
+          detail: { summary: "OpenID Connect UserInfo (Bearer access token), by POST", security: SESSION_SECURITY },
+        })
+        .get("/logout", logoutEndpoint, { detail: PAGE_DETAIL })
+        .post("/logout", logoutEndpoint, { parse: ["urlencoded"], detail: PAGE_DETAIL }),
+    );
+}
