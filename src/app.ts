@@ -33,6 +33,9 @@ import { createMailer, type Mailer } from "./mail";
 import { createOneTimeCodes } from "./modules/codes/service";
 import { emailRoutes } from "./modules/email";
 import { createEmailFlows } from "./modules/email/service";
+import { createChallengeStore } from "./modules/auth/challenges";
+import { mfaRoutes } from "./modules/mfa";
+import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
 import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
@@ -78,8 +81,11 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     audit,
     settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
   });
+  const mfa = createMfaService(db, secrets.dataKey, config.mail.appName);
   const auth = createAuthService({
     users,
+    mfa,
+    challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
     sessions,
     accessTokens,
     hasher,
@@ -90,6 +96,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     settings: {
       allowRegistration: config.allowRegistration,
       requireEmailVerification: config.mail.requireEmailVerification,
+      loginEmailCode: config.mail.loginEmailCode,
+      mfaRequiredRoles: config.mail.mfaRequiredRoles,
       refreshTokenTtl: config.refreshTokenTtl,
     },
   });
@@ -98,7 +106,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const ipLimit = createIpLimit(limiter, auditRateLimit);
   const rateLimit = rateLimitPlugin({ ipLimit, readClient });
   const browser = createBrowserSessions(config, sessions);
-  const admin = createAdminService({ db, users, sessions, apiKeys, audit });
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
   const forms = formTokens(secrets.formKey);
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
   const accessRules = loadAccessRules(config.accessRulesFile);
@@ -129,7 +137,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
-    .use(authRoutes({ auth, delivery, guard, rateLimit, readClient }))
+    .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
+    .use(mfaRoutes({ auth, mfa, guard, audit, rateLimit, readClient }))
     .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))

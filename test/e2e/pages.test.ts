@@ -95,7 +95,7 @@ describe("sign-in page", () => {
 
     const right = await postLogin(lk.url, jar, { csrf, login: "Alice@Example.com", password: PASSWORD, rd: "//evil.example/" });
     expect(right.status).toBe(303);
-    expect(right.headers.get("location")).toBe("/account");
+    expect(right.headers.get("location")).toBe(`${lk.url}/account`);
     const cookie = right.headers.getSetCookie()[0]!;
     expect(cookie).toMatch(/^latchkey_session=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=2592000; HttpOnly; SameSite=Lax$/);
     jar.take(right);
@@ -131,6 +131,38 @@ describe("sign-in page", () => {
     const again = await fetch(`${lk.url}/login?rd=%2Faccount`, { headers: { cookie: jar.header() }, redirect: "manual" });
     expect(again.status).toBe(302);
     expect(again.headers.get("location")).toBe(`${lk.url}/account`);
+  });
+});
+
+describe("a second sign-in step (LOGIN_EMAIL_CODE) is its own page", () => {
+  test("password, then the emailed code: a wrong code keeps the page (401), the right one sets the cookie and follows rd", async () => {
+    const lk = await start({ LOGIN_EMAIL_CODE: "true", MAIL_TRANSPORT: "log" });
+    const { jar, html } = await loginForm(lk.url);
+    const step = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: PASSWORD, rd: "/account" });
+    expect(step.status).toBe(200);
+    expect(step.headers.getSetCookie()).toEqual([]);
+    const page = await step.text();
+    expect(page).toContain("Enter the code we emailed you.");
+    const challengeId = /name="challenge_id" value="([^"]+)"/.exec(page)![1]!;
+    const mailed = await lk.server.waitForOutput("alice@example.com", 5000);
+    const code = /\b(\d{6})\b/.exec(mailed.slice(mailed.lastIndexOf("alice@example.com")))![1]!;
+    const verify = (answer: string, csrf = csrfOf(page, "/login/verify")) =>
+      fetch(`${lk.url}/login/verify`, {
+        method: "POST",
+        headers: { cookie: jar.header(), origin: lk.url, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, challenge_id: challengeId, methods: "email_code", code: answer, rd: "/account" }),
+        redirect: "manual",
+      });
+    // The sign-in form's own token does not open the second step.
+    expect((await verify(code, csrfOf(html))).status).toBe(403);
+    const wrong = await verify(code === "000000" ? "111111" : "000000");
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain("That code is wrong or was already used.");
+    const right = await verify(code);
+    expect(right.status).toBe(303);
+    expect(right.headers.get("location")).toBe(`${lk.url}/account`);
+    jar.take(right);
+    expect((await fetch(`${lk.url}/api/v1/auth/forward`, { headers: { cookie: jar.header() } })).status).toBe(200);
   });
 });
 

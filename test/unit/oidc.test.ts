@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import * as oidcClient from "openid-client";
-import { decodeJwt } from "jose";
+import { createLocalJWKSet, decodeJwt, jwtVerify } from "jose";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase, type Db } from "../../src/db/client";
@@ -144,6 +144,10 @@ describe("code flow with openid-client", () => {
     const userId = claims.sub;
     expect(claims).toMatchObject({ iss: ISSUER, aud: client_id, nonce, preferred_username: "alice", name: "alice", email: "alice@example.com", email_verified: false, groups: ["family"] });
     expect(claims.auth_time).toBeNumber();
+    // openid-client trusts TLS for the token response's ID token; its signature is checked here, against the JWKS.
+    const keySet = createLocalJWKSet((await json("GET", "/.well-known/jwks.json")).body);
+    const verified = await jwtVerify(tokens.id_token!, keySet, { issuer: ISSUER, audience: client_id, algorithms: ["RS256"] });
+    expect(verified.protectedHeader.kid).toStartWith("rs256-");
     const info = await oidcClient.fetchUserInfo(config, tokens.access_token, userId);
     expect({ ...info } as Record<string, unknown>).toEqual({ sub: userId, preferred_username: "alice", name: "alice", email: "alice@example.com", email_verified: false, groups: ["family"] });
 
@@ -279,7 +283,7 @@ describe("negative cases", () => {
     expect(none.body.error).toBe("invalid_client");
   });
 
-  test("prompt=none without a browser session sends login_required back to the client; with one and no consent, consent_required", async () => {
+  test("prompt=none without a browser session sends login_required back to the client; with one and no consent, consent_required; with both, the code", async () => {
     const without = await visit(authorizeUrl({ prompt: "none" }));
     expect(without.status).toBe(302);
     const url = new URL(without.location!);
@@ -292,6 +296,10 @@ describe("negative cases", () => {
     await registerClient({ client_id: "nextcloud", redirect_uris: [CALLBACK] });
     const consent = new URL((await visit(authorizeUrl({ client_id: "nextcloud", prompt: "none" }), cookie)).location!);
     expect(consent.searchParams.get("error")).toBe("consent_required");
+    // Signed in, and nothing to ask: prompt=none gets the code.
+    const silent = new URL((await visit(authorizeUrl({ prompt: "none" }), cookie)).location!);
+    expect(silent.searchParams.get("code")).toBeString();
+    expect(silent.searchParams.get("error")).toBeNull();
   });
 
   test("a client the user's roles do not allow: an access-denied page, never a code", async () => {
@@ -389,7 +397,7 @@ describe("authorization request details", () => {
       body: new URLSearchParams({ ...base, state: "post" }).toString(),
     });
     expect(new URL(posted.location!).searchParams.get("state")).toBe("post");
-    const extra = await visit(url({ display: "page", login_hint: "bob", ui_locales: "de", claims_locales: "de", acr_values: "1", unknown_thing: "x", scope: "email openid profile" }), cookie);
+    const extra = await visit(url({ display: "page", login_hint: "bob", ui_locales: "de", claims_locales: "de", acr_values: "1", id_token_hint: "x.y.z", unknown_thing: "x", scope: "email openid profile" }), cookie);
     expect(new URL(extra.location!).searchParams.get("code")).toBeString();
   });
 

@@ -5,6 +5,7 @@ import type { ClientInfo } from "../../http/client-ip";
 import { pageLimit } from "../../http/pagination";
 import type { AuditLog } from "../audit/service";
 import type { ApiKeyService } from "../keys/service";
+import type { MfaService } from "../mfa/service";
 import type { SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserService } from "../users/service";
 import {
@@ -51,10 +52,10 @@ export interface NewUserByAdmin {
  * Audit rows name the account acted on as their user (so its owner sees them in /auth/events) and the
  * acting admin in `detail.actor_id` / `detail.actor`.
  */
-export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; apiKeys: ApiKeyService; audit: AuditLog }) {
-  const { db, users, sessions, apiKeys, audit } = deps;
+export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; apiKeys: ApiKeyService; audit: AuditLog; mfa: MfaService }) {
+  const { db, users, sessions, apiKeys, audit, mfa } = deps;
 
-  const record = (event: "admin_user_created" | "admin_user_updated" | "admin_user_deleted", target: User, actor: Actor, detail: Record<string, unknown>) =>
+  const record = (event: "admin_user_created" | "admin_user_updated" | "admin_user_deleted" | "mfa_reset", target: User, actor: Actor, detail: Record<string, unknown>) =>
     audit.record({
       event,
       userId: target.id,
@@ -115,6 +116,14 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
       const ended = sessions.revokeAllForUser(id);
       record("admin_user_updated", user, actor, { changed: ["password"], sessions_ended: ended });
       return ended;
+    },
+
+    /** Removes the user's authenticator and recovery codes (a lost phone); the next sign-in needs the password only. */
+    resetSecondFactors(id: string, actor: Actor): void {
+      const user = findUser(db, id);
+      if (!user) throw userNotFound();
+      const removed = mfa.removeAll(id);
+      record("mfa_reset", user, actor, { removed });
     },
 
     /** Sessions and API keys are deleted with the user (ON DELETE CASCADE); cached sessions are dropped too. */

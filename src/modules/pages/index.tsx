@@ -12,11 +12,11 @@ import { MessagePage } from "./layout";
 import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
 import { ADMIN_FORM_PATHS } from "./admin-routes";
-import { LoginPage } from "./login";
+import { LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
 import type { BrowserSessions } from "./session";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
-export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/logout", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/login/verify", "/logout", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
 
 /** Every page (HTML for people, left out of the API document). */
 export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/handoff/start", "/handoff/accept"]);
@@ -54,6 +54,26 @@ export function signInPages(deps: PageDeps) {
 
   function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
     return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} />));
+  }
+
+  function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
+    // The authenticator's key is made once, with the first page; a retry after a wrong code keeps it.
+    const enrollment = methods.includes("totp_enrollment") && error === undefined ? auth.startChallengeEnrollment(challengeId) : undefined;
+    return htmlPage(
+      set,
+      status,
+      String(
+        <SecondStepPage
+          appName={appName}
+          csrf={forms.issue("login-verify", binding)}
+          rd={safeRedirect(rd, browser.primary, browser.hosts) && rd}
+          challengeId={challengeId}
+          methods={methods}
+          error={error}
+          enrollment={enrollment && { secret: enrollment.secret, qrSvg: enrollment.qr_svg }}
+        />,
+      ),
+    );
   }
 
   /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
@@ -98,9 +118,10 @@ export function signInPages(deps: PageDeps) {
           // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
           ipLimit(client, "/login");
           if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login);
-          // Issue 13 plugs a second sign-in step in here: a challenge renders its own page instead of the cookie.
-          const session = await auth.signInBrowser(login, password, client);
-          browser.setSession(set.headers, host, session.token);
+          const result = await auth.signInBrowser(login, password, client);
+          // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
+          if (result.challenge) return secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+          browser.setSession(set.headers, host, result.session.token);
           return seeOther(set, destination(host, rd));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -115,6 +136,44 @@ export function signInPages(deps: PageDeps) {
           // One message for an unknown user and a wrong password; a disabled account only to its password's holder.
           const text = error.code === "account_disabled" ? "This account has been disabled." : error.status === 422 ? error.message : "The username or password is incorrect.";
           return loginForm(set, error.status, csrf, rd, text, login);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/login/verify",
+      async ({ request, body, server, set }) => {
+        const host = browser.hostOf(request);
+        const rd = field(body, "rd");
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login-verify", binding, field(body, "csrf")))
+          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", {
+            href: "/login",
+            text: "Sign in",
+          });
+        const challengeId = field(body, "challenge_id") ?? "";
+        const code = field(body, "code")?.trim() || undefined;
+        const recoveryCode = field(body, "recovery_code")?.trim() || undefined;
+        const client = readClient(request, server);
+        try {
+          ipLimit(client, "/login/verify");
+          const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
+          const { session, recoveryCodes } = auth.verifyBrowserChallenge(challengeId, answer, client);
+          browser.setSession(set.headers, host, session.token);
+          const next = destination(host, rd);
+          if (recoveryCodes) return htmlPage(set, 200, String(<RecoveryCodesPage appName={appName} codes={recoveryCodes} next={next} />));
+          return seeOther(set, next);
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.code === "invalid_mfa_code") {
+            const methods = (field(body, "methods") ?? "").split(",").filter(Boolean);
+            return secondStep(set, 401, binding, challengeId, methods, rd, "That code is wrong or was already used.");
+          }
+          if (error.status === 429) {
+            set.headers["retry-after"] = error.headers?.["Retry-After"] ?? "60";
+            return message(set, 429, "Too many attempts", `Too many attempts. Try again in ${set.headers["retry-after"]} seconds.`, { href: "/login", text: "Back to sign-in" });
+          }
+          return message(set, error.status, "Sign-in expired", "This sign-in expired. Please sign in again.", { href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login", text: "Sign in" });
         }
       },
       { detail: { hide: true } },
