@@ -1,5 +1,6 @@
 import { createApp, createAppMailer } from "./app";
 import { pruneExpiredCodes } from "./modules/codes/service";
+import { pruneExpiredChallenges } from "./modules/auth/challenges";
 import { ConfigError, type Config } from "./config";
 import { migrate, openConfiguredDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
@@ -31,6 +32,7 @@ export async function serve(config: Config): Promise<void> {
     pruneLoginThrottles(db);
     pruneAuditEvents(db, config.auditRetentionDays);
     pruneExpiredCodes(db);
+    pruneExpiredChallenges(db);
     pruneOidcCodes(db);
   };
   let prune: ReturnType<typeof setInterval> | undefined;

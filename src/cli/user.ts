@@ -4,6 +4,7 @@ import { createPasswordHasher } from "../lib/passwords";
 import { listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
 import { createAuditLog } from "../modules/audit/service";
 import { revokeAllSessionsOfUser } from "../modules/sessions/service";
+import { removeSecondFactors } from "../modules/mfa/service";
 import { createUserService } from "../modules/users/service";
 import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 import { readPassword } from "./password-input";
@@ -122,6 +123,22 @@ function userRoles(config: Config, args: ParsedArgs): void {
   console.log(`roles of ${after.username}: ${after.roles.join(",") || "(none)"}${changed.length ? "" : " (unchanged)"}`);
 }
 
+/** `latchkey user mfa-reset <username>`: removes the user's authenticator and recovery codes (a lost phone). */
+function userMfaReset(config: Config, args: ParsedArgs): void {
+  const [login] = args.positionals as [string];
+  const { db, audit, users } = userService(config);
+  try {
+    const user = users.findByLogin(login);
+    if (!user) throw new CliError(`no such user: ${login}`);
+    // The data key is not needed to delete: the MFA rows are removed, never read.
+    const removed = removeSecondFactors(db, user.id);
+    audit.record({ event: "mfa_reset", userId: user.id, detail: { via: "cli", username: user.username, removed } });
+    console.log(removed ? `second factors of ${user.username} removed: the next sign-in needs the password only` : `${user.username} has no second factors`);
+  } finally {
+    db.$client.close();
+  }
+}
+
 /** `latchkey user <sub> ...`: each subcommand with exactly what it accepts. */
 export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }> = {
   add: {
@@ -133,4 +150,5 @@ export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config
   disable: { spec: { usage: "latchkey user disable <username>", positionals: 1 }, run: userDisable },
   enable: { spec: { usage: "latchkey user enable <username>", positionals: 1 }, run: userEnable },
   roles: { spec: { usage: 'latchkey user roles <username> <role,role,...>  ("" for none)', positionals: 2 }, run: userRoles },
+  "mfa-reset": { spec: { usage: "latchkey user mfa-reset <username>", positionals: 1 }, run: userMfaReset },
 };

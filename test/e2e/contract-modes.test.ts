@@ -183,7 +183,7 @@ for (const mode of MODES) {
 
         const me = await client.me();
         expect(me.status).toBe(200);
-        expect(me.body).toEqual({ user });
+        expect(me.body).toEqual({ user, second_factors: { totp: false, recovery_codes_left: 0 } });
 
         const presented = client.access!;
         const validate = await client.validate();

@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { createChallengeStore } from "../../src/modules/auth/challenges";
+import { createMfaService } from "../../src/modules/mfa/service";
 import { migrate, openDatabase } from "../../src/db/client";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { createSecretCheckLimiter } from "../../src/limits";
@@ -43,8 +45,10 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit(audit),
-    emailFlows: { registered() {}, passwordChanged() {} },
-    settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
+    emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
+    mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
+    challenges: createChallengeStore(db, secrets.codeKey, 600),
+    settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });
   const client = { ip: "203.0.113.5", userAgent: null };

@@ -92,5 +92,25 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
           security: SESSION_SECURITY,
         },
       },
+    )
+    .delete(
+      "/users/:id/mfa",
+      ({ principal, params, request, server, set }) => {
+        admin.resetSecondFactors(params.id, actor(principal, request, server));
+        set.status = 204;
+      },
+      {
+        admin: true,
+        params: UserParams,
+        response: {
+          204: NoContent("The user's authenticator and recovery codes are removed"),
+          ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["user_not_found"] }),
+        },
+        detail: {
+          summary: "Reset a user's second factors (TOTP and recovery codes), audited as mfa_reset",
+          description: "For a user who lost their authenticator. With `MFA_REQUIRED_ROLES`, a user with such a role enrols again at the next sign-in.",
+          security: SESSION_SECURITY,
+        },
+      },
     );
 }

@@ -17,6 +17,10 @@ import {
   OAuthErrorBody,
   OAuthForbiddenBody,
   PendingVerificationResponse,
+  ChallengeResponse,
+  LoginVerifyBody,
+  TotpEnrollmentResponse,
+  VerifiedTokenResponse,
   OAuthTokenResponse,
   RefreshBody,
   RegisterBody,
@@ -30,6 +34,8 @@ import {
   ValidateResponse,
 } from "./model";
 import { EMAIL_FORM_PATHS } from "../email";
+import type { MfaService } from "../mfa/service";
+import type { IssuedTokens } from "../../delivery";
 import { principalUser, type AuthService } from "./service";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
@@ -37,13 +43,14 @@ export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token
 
 export interface AuthRouteDeps {
   auth: AuthService;
+  mfa: MfaService;
   delivery: Delivery;
   guard: ReturnType<typeof authGuard>;
   rateLimit: ReturnType<typeof rateLimitPlugin>;
   readClient: ClientInfoReader;
 }
 
-export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
+export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
   return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
     .use(guard)
     .use(rateLimit)
@@ -86,8 +93,13 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
           throw new ApiError(422, "validation_failed", "The request is not valid.", [
             { field: "username", message: "Give a username or an email address." },
           ]);
-        const tokens = await auth.login(login, body.password, readClient(request, server));
-        return delivery.respond({ set, cookie }, tokens);
+        const result = await auth.login(login, body.password, readClient(request, server));
+        if ("challenge_id" in result) {
+          set.status = 202;
+          set.headers["cache-control"] = "no-store";
+          return result;
+        }
+        return delivery.respond({ set, cookie }, result);
       },
       {
         secretCheck: true,
@@ -95,6 +107,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         parse: JSON_BODY,
         response: {
           200: TokenResponse,
+          202: ChallengeResponse,
           ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, {
             401: ["invalid_credentials"],
             403: ["account_disabled", "user_not_verified"],
@@ -104,7 +117,54 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
           summary: "Sign in with a username or email and a password",
           description:
             "Either `username` or `email` may carry a username or an email address (case-insensitive); an empty string counts as absent. " +
-            "An unknown user and a wrong password get the same 401; `account_disabled` is only told to someone who knows the password.",
+            "An unknown user and a wrong password get the same 401; `account_disabled` is only told to someone who knows the password.\n\n" +
+            "An account with TOTP, or every account when `LOGIN_EMAIL_CODE=true` (a 6-digit code is mailed), gets 202 `{challenge_id, methods, expires_in}` " +
+            "instead of tokens: answer it at POST /login/verify. A user with a role in `MFA_REQUIRED_ROLES` and no authenticator gets methods `[\"totp_enrollment\"]`: POST /login/enroll, then /login/verify with the app's first code. " +
+            "The mailed code goes to one address at most once a minute (429 `rate_limited` otherwise, told only after the right password).",
+        },
+      },
+    )
+    .post(
+      "/login/verify",
+      async ({ body, request, server, set, cookie }) => {
+        delivery.assertNotCrossSite(request);
+        if ((body.code === undefined) === (body.recovery_code === undefined))
+          throw new ApiError(422, "validation_failed", "The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
+        const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, readClient(request, server));
+        const answer = delivery.respond({ set, cookie }, tokens);
+        return recoveryCodes ? { ...answer, recovery_codes: recoveryCodes } : answer;
+      },
+      {
+        secretCheck: true,
+        body: LoginVerifyBody,
+        parse: JSON_BODY,
+        response: {
+          200: VerifiedTokenResponse,
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, { 401: ["challenge_expired", "invalid_mfa_code"] }),
+        },
+        detail: {
+          summary: "Second step of a sign-in: the emailed code, a TOTP code or a recovery code",
+          description:
+            "Answers the token response of the delivery mode. A challenge lives `EMAIL_CODE_TTL` (10 minutes) and works once; " +
+            "a wrong code is 401 `invalid_mfa_code` and counts toward the account's brute-force limits; after 5 wrong codes the challenge is dead (401 `challenge_expired`, even for the right code). " +
+            "A TOTP code is accepted once (a replay in the same 30 s step is refused); each recovery code works once. A `totp_enrollment` challenge takes the authenticator's first code and also answers the 10 `recovery_codes`.",
+        },
+      },
+    )
+    .post(
+      "/login/enroll",
+      ({ body, set }) => {
+        set.headers["cache-control"] = "no-store";
+        return auth.startChallengeEnrollment(body.challenge_id);
+      },
+      {
+        secretCheck: true,
+        body: t.Object({ challenge_id: t.String() }),
+        parse: JSON_BODY,
+        response: { 200: TotpEnrollmentResponse, ...errorResponses(BODY_ERRORS, SECRET_CHECK, { 401: ["challenge_expired"] }) },
+        detail: {
+          summary: "MFA_REQUIRED_ROLES: an authenticator secret for a sign-in that must enrol first",
+          description: "For a challenge whose methods are `[\"totp_enrollment\"]`: add the secret (or scan the QR code) in an authenticator app, then send its first code to POST /login/verify.",
         },
       },
     )
@@ -122,7 +182,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         let tokens;
         try {
           if (grantType === "password")
-            tokens = await auth.login(field("username"), field("password"), readClient(request, server));
+            tokens = (await auth.login(field("username"), field("password"), readClient(request, server), false)) as IssuedTokens;
           else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), readClient(request, server));
           else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
         } catch (error) {
@@ -236,7 +296,7 @@ export function authRoutes({ auth, delivery, guard, rateLimit, readClient }: Aut
         detail: { summary: "Change the password; this session stays, every other session ends", security: SESSION_SECURITY },
       },
     )
-    .get("/me", ({ identity }) => ({ user: principalUser(identity.principal) }), {
+    .get("/me", ({ identity }) => ({ user: principalUser(identity.principal), second_factors: mfa.factors(identity.principal.userId) }), {
       authOrApiKey: true,
       response: { 200: MeResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
       detail: { summary: "The signed-in user (a session or an API key)", security: SESSION_OR_KEY_SECURITY },

@@ -53,6 +53,11 @@ export const ERROR_CODES = {
   // Mail and second factors
   mail_disabled: "this server sends no mail: neither `SMTP_URL` nor `MAIL_TRANSPORT=log` is set",
   invalid_code: "the code or link token is wrong, already used, expired, or was answered wrongly 5 times (ask for a new one)",
+  challenge_expired: "the sign-in challenge is unknown, expired (`EMAIL_CODE_TTL`), already answered, or had 5 wrong codes: sign in again",
+  invalid_mfa_code: "the second-step code (emailed, TOTP or recovery code) is wrong or already used; it counts toward the brute-force limits",
+  mfa_not_enrolled: "the account has no authenticator (or no enrolment was started)",
+  mfa_already_enrolled: "the account already has a confirmed authenticator: remove it first",
+  invalid_password_or_code: "neither the password nor the authenticator code given is right",
   user_not_verified:
     "the password is right but the email address is not verified yet (`REQUIRE_EMAIL_VERIFICATION=true`): follow the mailed link or POST /verify-email",
   // API keys
@@ -232,12 +237,25 @@ const tokenFields = {
 
 export const OAuthTokenResponse = t.Object(tokenFields, { description: "RFC 6749 §5.1 token response" });
 
-export const TokenResponse = t.Union(
-  [
-    t.Object({ ...tokenFields, user: UserBody }, { title: "bearer / header mode" }),
-    t.Object({ message: t.String(), expires_in: JsonInteger(), user: UserBody }, { title: "cookie mode (tokens in cookies)" }),
-  ],
-  { description: "Token response; its shape depends on `TOKEN_DELIVERY`" },
+const tokenResponse = (extra: Record<string, TSchema> = {}, description = "Token response; its shape depends on `TOKEN_DELIVERY`") =>
+  t.Union(
+    [
+      t.Object({ ...tokenFields, user: UserBody, ...extra }, { title: "bearer / header mode" }),
+      t.Object({ message: t.String(), expires_in: JsonInteger(), user: UserBody, ...extra }, { title: "cookie mode (tokens in cookies)" }),
+    ],
+    { description },
+  );
+
+export const TokenResponse = tokenResponse();
+
+/** POST /login/verify: a sign-in that enrolled TOTP (totp_enrollment) also gets its recovery codes. */
+export const VerifiedTokenResponse = tokenResponse(
+  {
+    recovery_codes: t.Optional(
+      t.Array(t.String(), { description: "After a totp_enrollment challenge only: 10 single-use recovery codes, shown this once" }),
+    ),
+  },
+  "Token response of the delivery mode (`TOKEN_DELIVERY`)",
 );
 
 export const MessageBody = t.Object({ message: t.String() });
@@ -247,7 +265,42 @@ export const PendingVerificationResponse = t.Object(
   { title: "REQUIRE_EMAIL_VERIFICATION=true: no tokens until the address is verified" },
 );
 
-export const MeResponse = t.Object({ user: UserBody });
+export const SecondFactorsBody = t.Object(
+  {
+    totp: t.Boolean({ description: "A confirmed TOTP authenticator" }),
+    recovery_codes_left: JsonInteger({ description: "Unused recovery codes" }),
+  },
+  { description: "The user's second factors" },
+);
+
+export const MeResponse = t.Object({ user: UserBody, second_factors: SecondFactorsBody });
+
+export const ChallengeResponse = t.Object(
+  {
+    challenge_id: t.String({ description: "Send it to POST /login/verify" }),
+    methods: t.Array(t.Union([t.Literal("totp"), t.Literal("recovery_code"), t.Literal("email_code"), t.Literal("totp_enrollment")]), {
+      description: "What the challenge may be answered with",
+    }),
+    expires_in: JsonInteger({ description: "Seconds the challenge lives" }),
+  },
+  { description: "The password was right; a second step is due" },
+);
+
+export const LoginVerifyBody = t.Object({
+  challenge_id: t.String(),
+  code: t.Optional(t.String({ description: "The emailed 6-digit code, or the authenticator's current code", maxLength: 32 })),
+  recovery_code: t.Optional(t.String({ description: "One of the recovery codes (dashes and case do not matter)", maxLength: 64 })),
+});
+
+export const RecoveryCodesBody = t.Object({
+  recovery_codes: t.Array(t.String(), { description: "10 single-use codes, shown this once (only their hashes are stored)" }),
+});
+
+export const TotpEnrollmentResponse = t.Object({
+  secret: t.String({ description: "The TOTP secret, base32 (for typing into an authenticator app)" }),
+  otpauth_uri: t.String({ description: "otpauth://totp/... (RFC 6238: SHA-1, 6 digits, 30 s)" }),
+  qr_svg: t.String({ description: "The otpauth URI as a QR code (SVG)" }),
+});
 
 const identityFields = {
   user_id: t.String(),

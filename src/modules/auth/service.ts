@@ -1,17 +1,24 @@
-import { ApiError, validationFailed } from "../../errors";
+import { ApiError, OAuthError, validationFailed } from "../../errors";
+import type { User } from "../../db/schema";
+import type { MfaService } from "../mfa/service";
+import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
 import type { IssuedTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
-import { throttleAccount, type SecretCheckLimiter } from "../../limits";
+import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
 import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
-import { RefreshTokenReused, type SessionPrincipal, type SessionService } from "../sessions/service";
+import { RefreshTokenReused, type BrowserSessionPrincipal, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
   allowRegistration: boolean;
+  /** LOGIN_EMAIL_CODE: a correct password is followed by a code mailed to the account's address. */
+  loginEmailCode: boolean;
+  /** MFA_REQUIRED_ROLES: users with one of these roles enrol TOTP before their first session. */
+  mfaRequiredRoles: readonly string[];
   /** REQUIRE_EMAIL_VERIFICATION: registration needs an email, and sign-in waits until it is verified. */
   requireEmailVerification: boolean;
   refreshTokenTtl: number;
@@ -25,8 +32,10 @@ export interface AuthDeps {
   limiter: SecretCheckLimiter;
   audit: AuditLog;
   auditRateLimit: RateLimitAudit;
-  /** The mails that follow a registration and a password change. */
-  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged">;
+  /** The mails that follow a registration and a password change, and the sign-in code. */
+  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged" | "sendLoginCode" | "claimLoginCode">;
+  mfa: MfaService;
+  challenges: ChallengeStore;
   settings: AuthSettings;
 }
 
@@ -34,6 +43,21 @@ export interface AuthDeps {
 export interface PendingVerification {
   pending: PublicUser;
 }
+
+/** POST /login's 202: the password was right, a second step is due. */
+export type { ChallengeMethod };
+
+export interface LoginChallenge {
+  challenge_id: string;
+  methods: ChallengeMethod[];
+  expires_in: number;
+}
+
+
+export const invalidMfaCode = () => new ApiError(401, "invalid_mfa_code", "The code is wrong or was already used.");
+
+export const mfaRequired = () =>
+  new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
 
 export const userNotVerified = () =>
   new ApiError(403, "user_not_verified", "The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
@@ -60,7 +84,39 @@ function assertPasswordSize(password: string, field: string): void {
 }
 
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, settings }: AuthDeps) {
+  /** The second steps this account owes after its password, in the order a client would offer them. */
+  function secondStep(user: User): ChallengeMethod[] {
+    const methods: ChallengeMethod[] = [];
+    if (mfa.hasTotp(user.id)) methods.push("totp", "recovery_code");
+    else if (user.roles.some((role) => settings.mfaRequiredRoles.includes(role))) return ["totp_enrollment"];
+    if (settings.loginEmailCode && user.email !== null) methods.push("email_code");
+    return methods;
+  }
+
+  /** Limiter first (a wrong second-step code counts like a wrong password), audited when it refuses. */
+  function beginSecretCheck(user: User, client: ClientInfo): string {
+    const account = throttleAccount(user.username, user);
+    try {
+      limiter.beginAttempt(account, client.ip);
+    } catch (error) {
+      auditRateLimit({ scope: "account", account, userId: user.id, client });
+      throw error;
+    }
+    return account;
+  }
+
+  /** A challenge for `user`, with the emailed code sent when email_code is among the methods. */
+  function openChallenge(user: User, methods: ChallengeMethod[]): LoginChallenge {
+    if (methods.includes("email_code")) {
+      const claim = emailFlows.claimLoginCode(user.email!);
+      if (!claim.allowed) throw rateLimited(claim.retryAfter);
+    }
+    const { id, code } = challenges.create(user.id, methods);
+    if (code !== undefined) emailFlows.sendLoginCode(user, code, challenges.ttlSeconds);
+    return { challenge_id: id, methods, expires_in: challenges.ttlSeconds };
+  }
+
   async function startSession(userId: string, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
     const session = sessions.create(userId, client);
     const access = await accessTokens.issue(userId, session.sessionId, session.expiresAt);
@@ -89,6 +145,64 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     return valid;
   }
 
+  /**
+   * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
+   * A disabled account is only revealed to someone who knows its password. The one password check of every
+   * sign-in (API, OAuth2 token endpoint, sign-in page).
+   */
+  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
+    assertPasswordSize(password, "password");
+    const user = users.findByLogin(login);
+    if (!(await checkPassword(login, password, user, client))) {
+      audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
+      throw invalidCredentials();
+    }
+    if (user!.disabled) {
+      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
+      throw new ApiError(403, "account_disabled", "This account has been disabled.");
+    }
+    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
+    if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
+      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
+      throw userNotVerified();
+    }
+    await users.upgradeHashIfNeeded(user!, password);
+    return user!;
+  }
+
+  /** Checks an answer to a challenge (see verifyChallenge) and spends the challenge: who signed in, and how. */
+  function answerChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    const challenge = challenges.live(challengeId);
+    const user = users.findById(challenge.userId);
+    if (!user || user.disabled) {
+      challenges.spend(challenge);
+      throw challengeExpired();
+    }
+    const account = beginSecretCheck(user, client);
+    const methods = challenge.methods as ChallengeMethod[];
+    let method: ChallengeMethod | undefined;
+    let recoveryCodes: string[] | undefined;
+    if (answer.recovery_code !== undefined) {
+      if (methods.includes("recovery_code") && mfa.useRecoveryCode(user.id, answer.recovery_code)) method = "recovery_code";
+    } else if (answer.code !== undefined) {
+      if (methods.includes("totp_enrollment")) {
+        recoveryCodes = mfa.confirmTotp(user.id, answer.code);
+        if (recoveryCodes) method = "totp_enrollment";
+      } else if (methods.includes("email_code") && challenges.emailCodeMatches(challenge, answer.code)) method = "email_code";
+      else if (methods.includes("totp") && mfa.verifyTotp(user.id, answer.code)) method = "totp";
+    }
+    if (method === undefined) {
+      challenges.recordFailure(challenge);
+      audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
+      throw invalidMfaCode();
+    }
+    if (!challenges.spend(challenge)) throw challengeExpired();
+    limiter.recordSuccess(account, client.ip);
+    if (method === "recovery_code") audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: mfa.factors(user.id).recovery_codes_left } });
+    if (method === "totp_enrollment") audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
+    return { user, method, recoveryCodes };
+  }
+
   return {
     async register(input: { username: string; password: string; email?: string }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
@@ -103,29 +217,94 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /**
-     * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
-     * A disabled account is only revealed to someone who knows its password.
+     * Signs in an API client: a refresh-token session and an access token, or the challenge of a second step.
+     * `allowChallenge` false (the password grant of /token, which has no second step): an account that owes one
+     * gets mfa_required, and no challenge is opened or mailed.
      */
-    async login(login: string, password: string, client: ClientInfo): Promise<IssuedTokens> {
-      assertPasswordSize(password, "password");
-      const user = users.findByLogin(login);
-      if (!(await checkPassword(login, password, user, client))) {
-        audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
-        throw invalidCredentials();
+    async login(login: string, password: string, client: ClientInfo, allowChallenge = true): Promise<IssuedTokens | LoginChallenge> {
+      const user = await verifyLogin(login, password, client);
+      const methods = secondStep(user);
+      if (methods.length > 0) {
+        if (!allowChallenge) throw mfaRequired();
+        return openChallenge(user, methods);
       }
-      if (user!.disabled) {
-        audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-        throw new ApiError(403, "account_disabled", "This account has been disabled.");
-      }
-      // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
-      if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
-        audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
-        throw userNotVerified();
-      }
-      await users.upgradeHashIfNeeded(user!, password);
-      const tokens = await startSession(user!.id, toPublicUser(user!), client);
-      audit.record({ event: "login_succeeded", userId: user!.id, ...client });
+      const tokens = await startSession(user.id, toPublicUser(user), client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return tokens;
+    },
+
+    /**
+     * Signs in a browser from the sign-in page: the same checks, limits and audit events as `login`, and a
+     * browser session (the session cookie's value is returned once; only its hash is stored), or the challenge of
+     * a second step, which the page asks for next.
+     */
+    async signInBrowser(login: string, password: string, client: ClientInfo) {
+      const user = await verifyLogin(login, password, client);
+      const methods = secondStep(user);
+      if (methods.length > 0) return { challenge: openChallenge(user, methods) };
+      const session = sessions.createBrowser(user.id, client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
+      return { session };
+    },
+
+    /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
+    signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo): void {
+      sessions.revoke(principal.rootSessionId);
+      audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope: "current", via: "browser" } });
+    },
+
+    /**
+     * Answers a challenge with a code (emailed, TOTP, or the first TOTP code of an enrolment) or a recovery code.
+     * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
+     */
+    async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+      const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
+      const tokens = await startSession(user.id, toPublicUser(user), client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
+      return { tokens, recoveryCodes };
+    },
+
+    /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
+    verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+      const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
+      const session = sessions.createBrowser(user.id, client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
+      return { session, recoveryCodes };
+    },
+
+    /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */
+    startChallengeEnrollment(challengeId: string) {
+      const challenge = challenges.live(challengeId);
+      const user = users.findById(challenge.userId);
+      if (!user || user.disabled || !(challenge.methods as ChallengeMethod[]).includes("totp_enrollment")) throw challengeExpired();
+      return mfa.startTotp(user.id, user.username);
+    },
+
+    /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
+    async confirmPassword(principal: SessionPrincipal, password: string, client: ClientInfo): Promise<boolean> {
+      assertPasswordSize(password, "password");
+      const user = users.findById(principal.userId);
+      return user !== undefined && (await checkPassword(principal.username, password, user, client));
+    },
+
+    /** Confirms a signed-in user's enrolment with the app's first code (behind the limiter); the recovery codes, or undefined. */
+    confirmEnrollment(principal: SessionPrincipal, code: string, client: ClientInfo): string[] | undefined {
+      const user = users.findById(principal.userId);
+      if (!user) return undefined;
+      const account = beginSecretCheck(user, client);
+      const codes = mfa.confirmTotp(user.id, code);
+      if (codes) limiter.recordSuccess(account, client.ip);
+      return codes;
+    },
+
+    /** A TOTP code for a signed-in user's sensitive change (behind the limiter). */
+    confirmTotp(principal: SessionPrincipal, code: string, client: ClientInfo): boolean {
+      const user = users.findById(principal.userId);
+      if (!user) return false;
+      const account = beginSecretCheck(user, client);
+      const valid = mfa.verifyTotp(user.id, code);
+      if (valid) limiter.recordSuccess(account, client.ip);
+      return valid;
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {

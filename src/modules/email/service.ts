@@ -146,6 +146,15 @@ export function createEmailFlows(deps: {
     },
 
     passwordChanged,
+
+    /** The sign-in code's one mail a minute per address (the caller answers 429 when refused: it knows the password). */
+    claimLoginCode(address: string) {
+      return mailer.claimAddress("login_code", address);
+    },
+
+    sendLoginCode(user: Pick<User, "id" | "username" | "email">, code: string, ttlSeconds: number): void {
+      mailer.send("login_code", user.email!, user, { code, minutes: minutes(ttlSeconds) });
+    },
   };
 }
 

@@ -1,0 +1,64 @@
+import { and, eq, gt, lt, sql } from "drizzle-orm";
+import { changedRows, type Db } from "../../db/client";
+import { loginChallenges } from "../../db/schema";
+import { ApiError } from "../../errors";
+import { hmacBase64url, randomDigits, randomToken, safeEqual } from "../../lib/crypto";
+
+/** What a challenge may be answered with; `totp_enrollment` (MFA_REQUIRED_ROLES): enrol now, see POST /login/enroll. */
+export type ChallengeMethod = "totp" | "recovery_code" | "email_code" | "totp_enrollment";
+
+/** A challenge dies at this many wrong answers; then even the right code gets challenge_expired. */
+export const MAX_CHALLENGE_FAILURES = 5;
+
+export const challengeExpired = () =>
+  new ApiError(401, "challenge_expired", "This sign-in has expired, was already completed or had too many wrong codes: sign in again.");
+
+export type Challenge = typeof loginChallenges.$inferSelect;
+
+/**
+ * Sign-ins waiting for their second step. The id is 256 random bits; the emailed code is stored as an HMAC keyed
+ * with the code key and the challenge id. Answering spends the challenge with one conditional DELETE.
+ */
+export function createChallengeStore(db: Db, codeKey: Uint8Array, ttlSeconds: number) {
+  const codeHash = (id: string, code: string) => hmacBase64url(codeKey, `login|${id}|${code}`);
+
+  return {
+    ttlSeconds,
+
+    /** Opens a challenge; `code` is the emailed code when email_code is among the methods. */
+    create(userId: string, methods: ChallengeMethod[]): { id: string; code: string | undefined } {
+      const id = randomToken(32);
+      const code = methods.includes("email_code") ? randomDigits(6) : undefined;
+      db.insert(loginChallenges)
+        .values({ id, userId, methods, codeHash: code === undefined ? null : codeHash(id, code), expiresAt: new Date(Date.now() + ttlSeconds * 1000) })
+        .run();
+      return { id, code };
+    },
+
+    /** The live challenge, or challenge_expired (unknown, expired, spent or out of tries). */
+    live(id: string): Challenge {
+      const row = db.select().from(loginChallenges).where(and(eq(loginChallenges.id, id), gt(loginChallenges.expiresAt, new Date()))).get();
+      if (!row || row.failures >= MAX_CHALLENGE_FAILURES) throw challengeExpired();
+      return row;
+    },
+
+    emailCodeMatches(challenge: Challenge, code: string): boolean {
+      return challenge.codeHash !== null && safeEqual(codeHash(challenge.id, code.trim()), challenge.codeHash);
+    },
+
+    recordFailure(challenge: Challenge): void {
+      db.update(loginChallenges).set({ failures: sql`${loginChallenges.failures} + 1` }).where(eq(loginChallenges.id, challenge.id)).run();
+    },
+
+    /** Spends the challenge; false when another request spent it first. */
+    spend(challenge: Challenge): boolean {
+      return changedRows(db.delete(loginChallenges).where(eq(loginChallenges.id, challenge.id)).run()) === 1;
+    },
+  };
+}
+
+export type ChallengeStore = ReturnType<typeof createChallengeStore>;
+
+export function pruneExpiredChallenges(db: Db): void {
+  db.delete(loginChallenges).where(lt(loginChallenges.expiresAt, new Date())).run();
+}

@@ -1,0 +1,147 @@
+import { encodeBase32LowerCaseNoPadding, encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
+import { createTOTPKeyURI, generateHOTP } from "@oslojs/otp";
+import { and, count, eq, isNotNull, isNull, lt } from "drizzle-orm";
+import { renderSVG } from "uqr";
+import { randomBytes } from "node:crypto";
+import { changedRows, type Db } from "../../db/client";
+import { recoveryCodes, totpFactors } from "../../db/schema";
+import { ApiError } from "../../errors";
+import { safeEqual, seal, sha256Hex, unseal } from "../../lib/crypto";
+
+/** RFC 6238 with the parameters every authenticator app supports: 30 s steps, 6 digits, HMAC-SHA1. */
+const STEP_SECONDS = 30;
+const DIGITS = 6;
+/** A code of the previous or next step is accepted too (clock drift, RFC 6238 §5.2). */
+const DRIFT_STEPS = 1;
+export const RECOVERY_CODE_COUNT = 10;
+const SEAL_CONTEXT = "latchkey/totp-secret/v1";
+
+export const mfaAlreadyEnrolled = () => new ApiError(409, "mfa_already_enrolled", "This account already has an authenticator: remove it first.");
+export const mfaNotEnrolled = () => new ApiError(404, "mfa_not_enrolled", "This account has no authenticator (or its enrolment was not started).");
+
+export interface SecondFactors {
+  totp: boolean;
+  recovery_codes_left: number;
+}
+
+/** `xxxxx-xxxxx`: 50 random bits in lower-case base32, easy to read out and type. */
+function newRecoveryCode(): string {
+  const text = encodeBase32LowerCaseNoPadding(randomBytes(7)).slice(0, 10);
+  return `${text.slice(0, 5)}-${text.slice(5)}`;
+}
+
+/** Recovery codes are compared without case, spaces or dashes; stored as SHA-256 (50 random bits each). */
+const recoveryHash = (code: string) => sha256Hex(`recovery|${code.toLowerCase().replace(/[\s-]/g, "")}`);
+
+/**
+ * TOTP authenticators (RFC 6238, with @oslojs/otp) and recovery codes. A TOTP secret must be read back, so it is
+ * sealed (AES-256-GCM) with the data key instead of hashed; recovery codes are hashed and spent with one
+ * conditional UPDATE, so two requests cannot both use one.
+ */
+export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
+  const currentStep = () => Math.floor(Date.now() / 1000 / STEP_SECONDS);
+
+  function secretOf(userId: string, confirmed: boolean) {
+    const row = db.select().from(totpFactors).where(eq(totpFactors.userId, userId)).get();
+    if (!row || (row.confirmedAt !== null) !== confirmed) return undefined;
+    const secret = unseal(dataKey, row.secret, `${SEAL_CONTEXT}|${userId}`);
+    return secret === undefined ? undefined : { row, key: Buffer.from(secret, "base64url") };
+  }
+
+  /**
+   * The step whose code `code` is, within ±DRIFT_STEPS of now and after `lastStep` (a code is accepted once:
+   * RFC 6238 §5.2), or undefined. Every candidate is compared, in constant time.
+   */
+  function matchingStep(key: Uint8Array, code: string, lastStep: number): number | undefined {
+    const now = currentStep();
+    let found: number | undefined;
+    for (let step = now - DRIFT_STEPS; step <= now + DRIFT_STEPS; step++)
+      if (safeEqual(generateHOTP(key, BigInt(step), DIGITS), code.trim()) && step > lastStep && found === undefined) found = step;
+    return found;
+  }
+
+  /** Records `step` as used unless a concurrent request got there first. */
+  const spendStep = (userId: string, step: number) =>
+    changedRows(db.update(totpFactors).set({ lastStep: step }).where(and(eq(totpFactors.userId, userId), lt(totpFactors.lastStep, step))).run()) === 1;
+
+  function replaceRecoveryCodes(userId: string): string[] {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    db.transaction((tx) => {
+      tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
+      tx.insert(recoveryCodes).values(codes.map((code) => ({ codeHash: recoveryHash(code), userId }))).run();
+    });
+    return codes;
+  }
+
+  function hasTotp(userId: string): boolean {
+    return db.select({ userId: totpFactors.userId }).from(totpFactors).where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt))).get() !== undefined;
+  }
+
+  return {
+    factors(userId: string): SecondFactors {
+      const totp = hasTotp(userId);
+      const left = db.select({ n: count() }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt))).get();
+      return { totp, recovery_codes_left: left?.n ?? 0 };
+    },
+
+    hasTotp,
+
+    /** Starts (or restarts) an enrolment: a new secret, unconfirmed until a first code proves the app has it. */
+    startTotp(userId: string, accountName: string) {
+      if (hasTotp(userId)) throw mfaAlreadyEnrolled();
+      const key = randomBytes(20);
+      const sealed = seal(dataKey, key.toString("base64url"), `${SEAL_CONTEXT}|${userId}`);
+      db.insert(totpFactors)
+        .values({ userId, secret: sealed })
+        .onConflictDoUpdate({ target: totpFactors.userId, set: { secret: sealed, confirmedAt: null, lastStep: 0 } })
+        .run();
+      const uri = createTOTPKeyURI(issuer, accountName, key, STEP_SECONDS, DIGITS);
+      return { secret: encodeBase32UpperCaseNoPadding(key), otpauth_uri: uri, qr_svg: renderSVG(uri) };
+    },
+
+    /** Confirms the enrolment with a first code; answers the recovery codes (shown once). False: wrong code. */
+    confirmTotp(userId: string, code: string): string[] | undefined {
+      const secret = secretOf(userId, false);
+      if (!secret) throw mfaNotEnrolled();
+      const step = matchingStep(secret.key, code, secret.row.lastStep);
+      if (step === undefined) return undefined;
+      db.update(totpFactors).set({ confirmedAt: new Date(), lastStep: step }).where(eq(totpFactors.userId, userId)).run();
+      return replaceRecoveryCodes(userId);
+    },
+
+    /** True once per valid code of a confirmed authenticator. */
+    verifyTotp(userId: string, code: string): boolean {
+      const secret = secretOf(userId, true);
+      if (!secret) return false;
+      const step = matchingStep(secret.key, code, secret.row.lastStep);
+      return step !== undefined && spendStep(userId, step);
+    },
+
+    /** Spends a recovery code; true when it was this user's and unused. */
+    useRecoveryCode(userId: string, code: string): boolean {
+      return (
+        changedRows(
+          db.update(recoveryCodes)
+            .set({ usedAt: new Date() })
+            .where(and(eq(recoveryCodes.codeHash, recoveryHash(code)), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)))
+            .run(),
+        ) === 1
+      );
+    },
+
+    replaceRecoveryCodes,
+
+    removeAll: (userId: string) => removeSecondFactors(db, userId),
+  };
+}
+
+export type MfaService = ReturnType<typeof createMfaService>;
+
+/** Removes a user's authenticator and recovery codes (self-service removal, admin API and CLI reset). */
+export function removeSecondFactors(db: Db, userId: string): boolean {
+  return db.transaction((tx) => {
+    const removed = changedRows(tx.delete(totpFactors).where(eq(totpFactors.userId, userId)).run());
+    const codes = changedRows(tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run());
+    return removed + codes > 0;
+  });
+}
