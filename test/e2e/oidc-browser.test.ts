@@ -53,6 +53,11 @@ async function startRelyingParty(clientId: string, secret: string, port: number)
         const id = /rp=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "";
         const flow = pending.get(id);
         if (!flow) return new Response("no flow", { status: 400 });
+        // A refusal comes back as error=access_denied with the state (checked before anything else is trusted).
+        if (url.searchParams.get("error")) {
+          expect(url.searchParams.get("state")).toBe(flow.state);
+          return new Response(`<!doctype html><title>RP</title><p>Sign-in refused: ${url.searchParams.get("error")}</p>`, { headers: { "content-type": "text/html" } });
+        }
         const tokens = await oidcClient.authorizationCodeGrant(config, new URL(`http://localhost:${port}${url.pathname}${url.search}`), {
           pkceCodeVerifier: flow.verifier,
           expectedState: flow.state,
@@ -129,6 +134,18 @@ test("Chromium signs in to a relying party through Latchkey: sign-in page, conse
     await page.goto(`http://localhost:${rp.port}/`);
     await page.waitForURL((url) => url.pathname === "/callback");
     expect(await page.textContent("h1")).toBe("Signed in as alice");
+
+    // The account page lists the application; withdrawing consent makes it ask again.
+    await page.goto(`${issuer}/account`);
+    expect(await page.textContent("#applications td")).toBe("photos");
+    await page.click('#applications button[type="submit"]');
+    await page.waitForURL((url) => url.pathname === "/account" && url.searchParams.get("done") === "application-revoked");
+    expect(await page.textContent("#applications")).toContain("No application has asked to sign you in yet.");
+    await page.goto(`http://localhost:${rp.port}/`);
+    await page.waitForSelector('form[action="/oidc/authorize/consent"]');
+    await page.click('button[value="deny"]');
+    await page.waitForURL((url) => url.pathname === "/callback");
+    expect(await page.textContent("body")).toContain("access_denied");
   } finally {
     await context.close();
   }
