@@ -21,6 +21,7 @@ export type AuditEventName =
   | "code_failed"
   | "email_verified"
   | "email_changed"
+  | "email_change_requested"
   | "password_reset_requested"
   | "password_reset"
   | "mfa_challenge_failed"
