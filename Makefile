@@ -13,12 +13,13 @@ BUILD_FLAGS := --compile --minify \
 
 # wrk (the load generator of `make bench`) is on PATH, or root installs it from Debian's packages.
 have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-# Chromium (the browser of test/e2e/browser.test.ts, driven by playwright-core) is Debian's package, installed by
-# root when missing: Playwright never downloads a browser. Without it the browser tests fail and say why.
-have_chromium = command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-
-# openssl makes the self-signed certificate of the suite's SMTP server (test/support/smtp.ts); root installs it.
-have_openssl = command -v openssl >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null; }
+# Debian packages the tests drive for real, installed by root in one apt-get run when any is missing: chromium (the
+# browser tests, driven by playwright-core: Playwright never downloads a browser), nginx and caddy (the forward-auth
+# proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts). Without them
+# those tests fail and say why.
+TEST_PACKAGES := chromium nginx caddy openssl
+have_test_packages = missing=""; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null || [ -x /usr/sbin/$$package ] || missing="$$missing $$package"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
 $(CURDIR)/.tools/node_modules/.bin/bun:
 	npm install --no-save --no-audit --no-fund --prefix $(CURDIR)/.tools bun@$(BUN_VERSION)
@@ -36,16 +37,17 @@ build: dist/latchkey
 run: dist/latchkey
 	DATA_DIR=$${DATA_DIR:-./data} ./dist/latchkey serve
 
+## Types, and xss-scan (@kitajs/ts-html-plugin): a page that inserts text from a variable without `safe` fails.
 typecheck: node_modules/.installed
 	$(BUN) x tsc --noEmit -p .
+	$(BUN) x xss-scan
 
-## Type-check, build the binary, install Debian's chromium for the browser tests when missing (as root), run every
+## Type-check, build the binary, install Debian's chromium, nginx and caddy for the browser and proxy tests when missing (as root), run every
 ## test (--timeout: e2e tests start servers and hash real argon2id passwords; bunfig has no such setting), then one
 ## 1-second round of the benchmark to show it still runs (it judges nothing; skipped without wrk), and last one
 ## plain "N passed, N failed" line.
 test: typecheck dist/latchkey
-	@$(call have_chromium) || echo "chromium is not installed and could not be installed (as root: apt-get install chromium): the browser tests will fail"
-	@$(call have_openssl) || echo "openssl is not installed and could not be installed (as root: apt-get install openssl): the mail tests will fail"
+	@$(call have_test_packages) || echo "$(TEST_PACKAGES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGES)): the browser, proxy and mail tests will fail"
 	@mkdir -p .test-results
 	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
 	if [ $$status = 0 ]; then \

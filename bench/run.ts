@@ -312,12 +312,43 @@ function loginScript(username: string): string {
   return path;
 }
 
+/** A browser session cookie ("name=value"), signed in through the sign-in page's form as a browser would. */
+async function browserSession(server: Server, username: string): Promise<string> {
+  const page = await fetch(`${server.url}/login`);
+  const binding = page.headers.getSetCookie()[0]!.split(";")[0]!;
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+  const posted = await fetch(`${server.url}/login`, {
+    method: "POST",
+    redirect: "manual",
+    // The form's origin check compares with PUBLIC_URL (the public origin), not the loopback address served on.
+    headers: { cookie: binding, origin: new URL(PUBLIC_URL).origin, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ csrf, login: username, password: PASSWORD }),
+  });
+  if (posted.status !== 303) throw new Error(`sign-in page answered ${posted.status}`);
+  return posted.headers.getSetCookie()[0]!.split(";")[0]!;
+}
+
+/** What a proxy sends forward auth besides the credential (Caddy/Traefik style). */
+const FORWARDED = { "x-forwarded-proto": "https", "x-forwarded-host": "app.example.com", "x-forwarded-uri": "/photos/1.jpg", "x-forwarded-method": "GET" };
+
 /**
  * validate/ceiling, RS256 validate/ceiling (JWT_ALG=RS256 on a server of its own: the asymmetric path),
- * API-key validate/ceiling and login/hash-limit, each round interleaved.
+ * API-key validate/ceiling, forward auth (session cookie, API key)/ceiling, forward auth/bare route, and
+ * login/hash-limit, each round interleaved.
  */
-async function throughput(server: Server, ceiling: Server, token: string, apiKey: string, hash: string, rs256: { server: Server; token: string }) {
-  const rows = { ceiling: [] as number[], validate: [] as number[], rs256: [] as number[], apiKey: [] as number[], login: [] as number[], hashLimit: [] as number[] };
+async function throughput(server: Server, ceiling: Server, token: string, apiKey: string, cookie: string, hash: string, rs256: { server: Server; token: string }) {
+  const rows = {
+    ceiling: [] as number[],
+    bare: [] as number[],
+    validate: [] as number[],
+    rs256: [] as number[],
+    apiKey: [] as number[],
+    forwardCookie: [] as number[],
+    forwardKey: [] as number[],
+    login: [] as number[],
+    hashLimit: [] as number[],
+  };
+  const forward = `${server.url}/api/v1/auth/forward`;
   const script = loginScript("bench");
   // Warm-up, discarded: both servers' JIT reaches steady state before anything is compared.
   const warmUp = ["-t2", "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
@@ -325,8 +356,13 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
   await wrk(`${server.url}/api/v1/auth/validate`, { authorization: `Bearer ${token}` }, { args: warmUp });
   await wrk(`${server.url}/api/v1/auth/validate`, { "x-api-key": apiKey }, { args: warmUp });
   await wrk(`${rs256.server.url}/api/v1/auth/validate`, { authorization: `Bearer ${rs256.token}` }, { args: warmUp });
+  await wrk(`${ceiling.url}/bare`, {}, { args: warmUp });
+  await wrk(forward, { ...FORWARDED, cookie }, { args: warmUp });
   for (let round = 0; round < ROUNDS; round++) {
     rows.ceiling.push((await wrk(`${ceiling.url}/validate`, { authorization: `Bearer ${token}` })).rps);
+    rows.bare.push((await wrk(`${ceiling.url}/bare`, FORWARDED)).rps);
+    rows.forwardCookie.push((await wrk(forward, { ...FORWARDED, cookie })).rps);
+    rows.forwardKey.push((await wrk(forward, { ...FORWARDED, "x-api-key": apiKey })).rps);
     rows.validate.push((await wrk(`${server.url}/api/v1/auth/validate`, { authorization: `Bearer ${token}` })).rps);
     rows.rs256.push((await wrk(`${rs256.server.url}/api/v1/auth/validate`, { authorization: `Bearer ${rs256.token}` })).rps);
     rows.apiKey.push((await wrk(`${server.url}/api/v1/auth/validate`, { "x-api-key": apiKey })).rps);
@@ -343,6 +379,13 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
     rs256Rps: median(rows.rs256),
     rs256Ratio: median(rows.rs256.map((rps, i) => rps / rows.ceiling[i]!)),
     apiKeyRatio: median(rows.apiKey.map((rps, i) => rps / rows.ceiling[i]!)),
+    bareRps: median(rows.bare),
+    forwardCookieRps: median(rows.forwardCookie),
+    forwardKeyRps: median(rows.forwardKey),
+    forwardCookieRatio: median(rows.forwardCookie.map((rps, i) => rps / rows.ceiling[i]!)),
+    forwardKeyRatio: median(rows.forwardKey.map((rps, i) => rps / rows.ceiling[i]!)),
+    forwardCookieBareRatio: median(rows.forwardCookie.map((rps, i) => rps / rows.bare[i]!)),
+    forwardKeyBareRatio: median(rows.forwardKey.map((rps, i) => rps / rows.bare[i]!)),
     loginRatio: median(rows.login.map((rps, i) => rps / rows.hashLimit[i]!)),
   };
 }
@@ -630,7 +673,8 @@ async function main() {
   try {
     const token = await signIn(server, "bench");
     console.error("throughput with 10 users…");
-    const small = await throughput(server, ceiling, token, apiKey, hash, { server: rs256Server, token: await signIn(rs256Server, "bench") });
+    const cookie = await browserSession(server, "bench");
+    const small = await throughput(server, ceiling, token, apiKey, cookie, hash, { server: rs256Server, token: await signIn(rs256Server, "bench") });
     await rs256Server.stop();
     console.error("validate latency during a login storm…");
     const storm = await validateDuringLoginStorm(server, token);
@@ -688,7 +732,9 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled }: Fi
     { figure: "validate rps / ceiling rps", value: round(small.validateRatio), target: ">= 0.80", pass: small.validateRatio >= 0.8, detail: `${Math.round(small.validateRps)} vs ${Math.round(small.ceilingRps)} rps` },
     { figure: "RS256 validate rps / ceiling rps", value: round(small.rs256Ratio), target: "(no target)", pass: null, detail: `${Math.round(small.rs256Rps)} rps, JWT_ALG=RS256 (the ceiling verifies HS256)` },
     { figure: "API-key validate rps / ceiling rps", value: round(small.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(small.apiKeyRps)} rps` },
-    { figure: "forward-auth rps / ceiling rps", value: null, target: ">= 0.75", pass: null, detail: "n/a (forward auth not implemented yet)" },
+    { figure: "forward-auth (session cookie) rps / ceiling rps", value: round(small.forwardCookieRatio), target: ">= 0.60", pass: small.forwardCookieRatio >= 0.6, detail: `${Math.round(small.forwardCookieRps)} rps` },
+    { figure: "forward-auth (API key) rps / ceiling rps", value: round(small.forwardKeyRatio), target: ">= 0.60", pass: small.forwardKeyRatio >= 0.6, detail: `${Math.round(small.forwardKeyRps)} rps` },
+    { figure: "forward-auth (cookie, API key) rps / bare Elysia route rps", value: round(small.forwardCookieBareRatio), target: "(no target)", pass: null, detail: `API key ${round(small.forwardKeyBareRatio)}; bare route ${Math.round(small.bareRps)} rps` },
     { figure: "login rps / hash limit", value: round(small.loginRatio), target: ">= 0.85", pass: small.loginRatio >= 0.85, detail: `${round(small.loginRps, 1)} vs ${round(small.hashLimit, 1)} rps` },
     { figure: "validate p99 during a login storm (ms)", value: round(storm.p99), target: "<= 10", pass: storm.p99 <= 10, detail: `p50 ${round(storm.p50)} ms` },
     { figure: "start-up to first /health 200 (ms)", value: Math.round(start.startupMs), target: "<= 300", pass: start.startupMs <= 300, detail: "empty data folder, no JWT_SECRET: secret generated, migrations applied" },

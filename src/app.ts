@@ -8,7 +8,7 @@ import { cors, securityHeaders } from "./http/security";
 import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
-import { rateLimitPlugin } from "./limits/plugin";
+import { createIpLimit, rateLimitPlugin } from "./limits/plugin";
 import { createPasswordHasher } from "./lib/passwords";
 import { adminRoutes } from "./modules/admin";
 import { createAdminService } from "./modules/admin/service";
@@ -36,12 +36,17 @@ import { createEmailFlows } from "./modules/email/service";
 import { createChallengeStore } from "./modules/auth/challenges";
 import { mfaRoutes } from "./modules/mfa";
 import { createMfaService } from "./modules/mfa/service";
+import { forwardAuthRoutes } from "./modules/forward";
+import { loadAccessRules } from "./modules/forward/rules";
+import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
+import { accountPages } from "./modules/pages/account-routes";
+import { adminPages } from "./modules/pages/admin-routes";
+import { formTokens } from "./modules/pages/csrf";
+import { createHandoffCodes } from "./modules/pages/handoff";
+import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
-
-/** The sign-in pages' browser sessions (issue 12) until they exist: nobody is signed in in a browser. */
-const NO_BROWSER_SESSIONS: BrowserSessionPort = { current: () => null, signOut: () => {} };
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
@@ -56,6 +61,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     refreshReuseInterval: config.refreshReuseInterval,
     refreshRotationKey: secrets.refreshRotationKey,
     slideOnActivity: config.tokenDelivery === "header",
+    browserIdleTtl: config.sessionIdleTtl,
   });
   const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: config.accessTokenTtl };
   const keyRing = createKeyRing(db, { hs256Secret: secrets.jwtKey, ...signing });
@@ -97,7 +103,22 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
-  const rateLimit = rateLimitPlugin({ limiter, readClient, auditHit: auditRateLimit });
+  const ipLimit = createIpLimit(limiter, auditRateLimit);
+  const rateLimit = rateLimitPlugin({ ipLimit, readClient });
+  const browser = createBrowserSessions(config, sessions);
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
+  const forms = formTokens(secrets.formKey);
+  const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
+  const accessRules = loadAccessRules(config.accessRulesFile);
+  /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */
+  const browserPort: BrowserSessionPort = {
+    current: (request) => browser.current(request),
+    signOut(request, headers) {
+      const principal = browser.current(request);
+      if (principal) auth.signOutBrowser(principal, readClient(request, null));
+      browser.clearSession(headers as Parameters<typeof browser.clearSession>[0], browser.hostOf(request));
+    },
+  };
   const oidcClients = createOidcClients(db);
   const oidc = createOidcService({
     db,
@@ -112,14 +133,16 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(errorHandler)
     .use(securityHeaders(config))
     .use(cors(config))
-    .onParse(({ request, contentType, path }) => parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path)))
+    .onParse(({ request, contentType, path }) =>
+      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
+    )
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
     .use(mfaRoutes({ auth, mfa, guard, audit, rateLimit, readClient }))
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
-    .use(adminRoutes({ admin: createAdminService({ db, users, sessions, audit, mfa }), guard, readClient }))
+    .use(adminRoutes({ admin, guard, readClient }))
     .use(auditRoutes({ audit, users, guard }))
     .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }))
     .use(
@@ -129,14 +152,29 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         clients: oidcClients,
         oidc,
         keyRing,
-        browser: options.browser ?? NO_BROWSER_SESSIONS,
+        browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
         guard,
         audit,
         readClient,
       }),
     )
-    .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, readClient }));
+    .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, readClient }))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules }))
+    .use(
+      signInPages({
+        config,
+        auth,
+        sessions,
+        browser,
+        forms,
+        handoffs: createHandoffCodes(),
+        ipLimit,
+        readClient,
+      }),
+    )
+    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient }))
+    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */

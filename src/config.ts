@@ -47,6 +47,20 @@ export interface Config {
   readonly oidcIdTokenAlg: Exclude<JwtAlg, "HS256">;
   // ---- Mail and second factors (issue 13)
   readonly mail: MailConfig;
+  // ---- Browser pages, the browser session and forward auth (issue 12)
+  /** Shown on every page and in mail (APP_NAME). */
+  readonly appName: string;
+  /** The browser session cookie (SESSION_COOKIE_NAME). */
+  readonly sessionCookieName: string;
+  /** A browser session ends after this long without a request (SESSION_IDLE_TTL, seconds). */
+  readonly sessionIdleTtl: number;
+  /**
+   * Origins of the sign-in pages, PUBLIC_URL's first, then SIGN_IN_URLS: one per root domain this server signs
+   * browsers in for (a cookie cannot span example.com and example.net).
+   */
+  readonly signInOrigins: readonly string[];
+  /** ACCESS_RULES_FILE: forward-auth rules (TOML), read and checked at start; undefined = signed in is enough. */
+  readonly accessRulesFile: string | undefined;
 }
 
 /** How mail leaves: SMTP (nodemailer), printed to stdout (MAIL_TRANSPORT=log), or not at all. */
@@ -238,7 +252,8 @@ function mailConfig(env: Env): MailConfig {
   if (from !== undefined && !/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(from))
     throw new ConfigError(`MAIL_FROM=${JSON.stringify(from)} is invalid: expected auth@example.com or "Name <auth@example.com>"`);
   const appName = value(env, "APP_NAME") ?? "Latchkey";
-  if (appName.length > 100 || /[\r\n]/.test(appName)) throw new ConfigError("APP_NAME is invalid: expected one line of at most 100 characters");
+  // Also the title of every page: no control characters at all.
+  if (appName.length > 100 || /\p{Cc}/u.test(appName)) throw new ConfigError("APP_NAME is invalid: expected one line of at most 100 characters");
   const requireEmailVerification = boolean(env, "REQUIRE_EMAIL_VERIFICATION", false);
   const loginEmailCode = boolean(env, "LOGIN_EMAIL_CODE", false);
   for (const [name, on] of [["REQUIRE_EMAIL_VERIFICATION", requireEmailVerification], ["LOGIN_EMAIL_CODE", loginEmailCode]] as const)
@@ -328,6 +343,7 @@ export function loadConfig(env: Env = process.env): Config {
   const bootstrapAdmin =
     adminUsername && adminPasswordFile ? Object.freeze({ username: adminUsername, passwordFile: resolve(adminPasswordFile) }) : undefined;
 
+  const mail = mailConfig(env);
   return Object.freeze({
     port,
     host,
@@ -359,7 +375,38 @@ export function loadConfig(env: Env = process.env): Config {
     auditRetentionDays: integer(env, "AUDIT_RETENTION_DAYS", 90, 1, 36500),
     apiKeysMaxPerUser: integer(env, "API_KEYS_MAX_PER_USER", 25, 0, 10000),
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
-    mail: mailConfig(env),
+    mail,
     ...signingConfig(env),
+    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName]),
+    // One APP_NAME for mail and pages, checked once (in mailConfig).
+    appName: mail.appName,
   });
+}
+
+// ---- Browser pages, the browser session and forward auth (issue 12) ----
+
+function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
+  const sessionCookieName = cookieName(env, "SESSION_COOKIE_NAME", "latchkey_session");
+  if (otherCookies.includes(sessionCookieName))
+    throw new ConfigError("SESSION_COOKIE_NAME must differ from ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME");
+  if (/^__(host|secure)-/i.test(sessionCookieName) && publicUrl.protocol !== "https:")
+    throw new ConfigError(`SESSION_COOKIE_NAME=${JSON.stringify(sessionCookieName)}: the __Host- and __Secure- prefixes need an https PUBLIC_URL (the cookie must be Secure)`);
+
+  const signInOrigins = [publicUrl.origin];
+  for (const entry of (value(env, "SIGN_IN_URLS") ?? "").split(",").map((raw) => raw.trim()).filter(Boolean)) {
+    const url = origin("SIGN_IN_URLS", entry);
+    if (url.pathname !== "/" || url.search || url.hash)
+      throw new ConfigError(`SIGN_IN_URLS: ${JSON.stringify(entry)} must be an origin only, e.g. https://auth.example.net`);
+    if (url.protocol !== publicUrl.protocol)
+      throw new ConfigError(`SIGN_IN_URLS: ${JSON.stringify(entry)} must use ${publicUrl.protocol}// like PUBLIC_URL (cookies are Secure on all of them or none)`);
+    if (!signInOrigins.includes(url.origin)) signInOrigins.push(url.origin);
+  }
+
+  const rulesFile = value(env, "ACCESS_RULES_FILE");
+  return {
+    sessionCookieName,
+    sessionIdleTtl: duration(env, "SESSION_IDLE_TTL", "7d"),
+    signInOrigins: Object.freeze(signInOrigins),
+    accessRulesFile: rulesFile === undefined ? undefined : resolve(rulesFile),
+  };
 }

@@ -8,6 +8,8 @@ export interface Secrets {
   readonly jwtKey: Uint8Array;
   /** Derives a rotated refresh token from its parent; separate from jwtKey (one key, one purpose). */
   readonly refreshRotationKey: Uint8Array;
+  /** Signs the pages' per-form CSRF tokens. */
+  readonly formKey: Uint8Array;
   /** HMAC key for emailed codes: a 6-digit code under plain SHA-256 would fall to a million guesses offline. */
   readonly codeKey: Uint8Array;
   /** AES-256-GCM key for what must be read back: TOTP secrets and queued mail (whose bodies carry codes). */
@@ -20,6 +22,7 @@ export function deriveSecrets(jwtSecret: string): Secrets {
   return Object.freeze({
     jwtKey: new TextEncoder().encode(jwtSecret),
     refreshRotationKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/refresh-rotation/v1"), "base64url"),
+    formKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/form-csrf/v1"), "base64url"),
     codeKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/one-time-codes/v1"), "base64url"),
     dataKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/data-encryption/v1"), "base64url"),
   });

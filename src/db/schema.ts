@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from "drizzle-orm/sqlite-core";
 
 const createdAt = () =>
   integer("created_at", { mode: "timestamp_ms" })
@@ -37,8 +37,22 @@ export const sessions = sqliteTable(
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
     ip: text("ip"),
     userAgent: text("user_agent"),
+    /**
+     * A browser session (the `latchkey_session` cookie) has no refresh tokens: the cookie's SHA-256 is stored
+     * here, and expires_at slides by SESSION_IDLE_TTL, capped at created_at + REFRESH_TOKEN_TTL.
+     */
+    browserTokenHash: text("browser_token_hash").unique(),
+    /**
+     * A browser session opened on another sign-in host by a cross-domain handoff: it ends with the session it
+     * was handed off from (and signing out of it ends that one too).
+     */
+    parentId: text("parent_id").references((): AnySQLiteColumn => sessions.id, { onDelete: "cascade" }),
   },
-  (table) => [index("sessions_user_id_idx").on(table.userId), index("sessions_expires_at_idx").on(table.expiresAt)],
+  (table) => [
+    index("sessions_user_id_idx").on(table.userId),
+    index("sessions_expires_at_idx").on(table.expiresAt),
+    index("sessions_parent_id_idx").on(table.parentId),
+  ],
 );
 
 /**

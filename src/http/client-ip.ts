@@ -114,6 +114,26 @@ export function clientIp(headers: Headers, peer: string | null, trust: TrustProx
   }
 }
 
+/** Whether the peer is a proxy TRUST_PROXY allows to speak for the client (its forwarding headers count). */
+export function isTrustedPeer(trust: TrustProxy, peer: string | null): boolean {
+  if (peer === null) return false;
+  switch (trust.kind) {
+    case "none":
+      return false;
+    case "all":
+      return true;
+    case "hops":
+      return trust.hops > 0;
+    case "cidrs":
+      return inCidrs(peer, trust.cidrs);
+  }
+}
+
+/** Whether an address lies in any of the networks. */
+export function inNetworks(address: string | null, cidrs: readonly Cidr[]): boolean {
+  return address !== null && inCidrs(address, cidrs);
+}
+
 /** TRUST_PROXY: false (default), true, a hop count, or a comma list of addresses/CIDRs of your proxies. */
 export function parseTrustProxy(raw: string | undefined): TrustProxy | undefined {
   if (raw === undefined || raw === "false" || raw === "0") return { kind: "none" };

@@ -1,25 +1,36 @@
 import { Elysia } from "elysia";
-import type { ClientInfoReader } from "../http/client-ip";
+import type { ClientInfo, ClientInfoReader } from "../http/client-ip";
 import type { SecretCheckLimiter } from ".";
 import type { RateLimitAudit } from "./audit";
+
+/**
+ * The per-address limit of every route that checks a secret: one request from `client` to `path`, refused (429,
+ * audited) when its address is over the limit. The `secretCheck` macro and the sign-in page both call it.
+ */
+export function createIpLimit(limiter: SecretCheckLimiter, auditHit: RateLimitAudit) {
+  return (client: ClientInfo, path: string): void => {
+    try {
+      limiter.hitIp(client.ip);
+    } catch (error) {
+      auditHit({ scope: "ip", client, detail: { path } });
+      throw error;
+    }
+  };
+}
+
+export type IpLimit = ReturnType<typeof createIpLimit>;
 
 /**
  * The `secretCheck` macro: put `secretCheck: true` on any route that checks a secret and it gets the per-IP
  * limit, in `transform`, before the body is validated and long before any hashing.
  */
-export function rateLimitPlugin(deps: { limiter: SecretCheckLimiter; readClient: ClientInfoReader; auditHit: RateLimitAudit }) {
-  const { limiter, readClient, auditHit } = deps;
+export function rateLimitPlugin(deps: { ipLimit: IpLimit; readClient: ClientInfoReader }) {
+  const { ipLimit, readClient } = deps;
 
   return new Elysia({ name: "latchkey/rate-limit" }).macro({
     secretCheck: {
       transform({ request, server }) {
-        const client = readClient(request, server);
-        try {
-          limiter.hitIp(client.ip);
-        } catch (error) {
-          auditHit({ scope: "ip", client, detail: { path: new URL(request.url).pathname } });
-          throw error;
-        }
+        ipLimit(readClient(request, server), new URL(request.url).pathname);
       },
     },
   });

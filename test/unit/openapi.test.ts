@@ -4,6 +4,8 @@ import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
 import { ERROR_CODES } from "../../src/modules/auth/model";
+import { FORWARD_PATH } from "../../src/modules/forward";
+import { PAGE_PATHS } from "../../src/modules/pages";
 import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";
 import { deriveSecrets } from "../../src/secrets";
 
@@ -45,14 +47,17 @@ const KNOWN_CODES = new Set([...Object.keys(ERROR_CODES), ...OAUTH_CODES, "inval
 test("/docs/json describes every route the app serves, each with a summary, a tag and its responses", async () => {
   const app = appWith({});
   const spec = await specOf(app);
-  // The OpenID Connect browser endpoints answer with pages and redirects: the only routes left out besides the docs.
+  // Pages for people (sign-in, account, admin, the OpenID Connect browser endpoints) answer with HTML and
+  // redirects: the only routes left out besides the docs.
   const hidden = app.routes.filter((route) => (route.hooks as { detail?: { hide?: boolean } }).detail?.hide === true);
-  expect(hidden.map((route) => route.path).filter((path) => !OIDC_PAGE_PATHS.has(path) && !DOCS_ROUTES.has(path))).toEqual([]);
+  expect(hidden.map((route) => route.path).filter((path) => !PAGE_PATHS.has(path) && !OIDC_PAGE_PATHS.has(path) && !DOCS_ROUTES.has(path))).toEqual([]);
   const served = app.routes.filter((route) => !DOCS_ROUTES.has(route.path) && !hidden.includes(route));
   expect(served.length).toBeGreaterThan(20);
   for (const route of served) {
     const label = `${route.method} ${route.path}`;
-    const operation = spec.paths[openApiPath(route.path)]?.[route.method.toLowerCase()];
+    // A route for every method (forward auth) is documented under each; GET stands for them here.
+    const method = route.method === "ALL" ? "get" : route.method.toLowerCase();
+    const operation = spec.paths[openApiPath(route.path)]?.[method];
     expect({ route: label, documented: operation !== undefined }).toEqual({ route: label, documented: true });
     expect(typeof operation.summary).toBe("string");
     expect(operation.tags).toHaveLength(1);
@@ -62,7 +67,9 @@ test("/docs/json describes every route the app serves, each with a summary, a ta
       const response = operation.responses[code];
       expect({ route: label, code, description: typeof response.description }).toEqual({ route: label, code, description: "string" });
       // 204 No Content is a description and nothing else (a `content` map there made the document invalid).
-      if (code === "204") expect({ route: label, code, content: response.content }).toEqual({ route: label, code, content: undefined });
+      // So are a redirect and forward auth's empty 200 (its answer is in the Remote-* headers).
+      const bodiless = code === "204" || code.startsWith("3") || (route.path === FORWARD_PATH && code === "200");
+      if (bodiless) expect({ route: label, code, content: response.content }).toEqual({ route: label, code, content: undefined });
       // Pages (the mailed links') are text/html; everything else is JSON.
       else expect({ route: label, code, json: (response.content?.["application/json"] ?? response.content?.["text/html"])?.schema !== undefined }).toEqual({ route: label, code, json: true });
     }
@@ -83,7 +90,8 @@ test("every error response names, in its description, the snake_case codes it ca
   const spec = await specOf(appWith({}));
   for (const [label, operation] of operationsOf(spec))
     for (const [status, response] of Object.entries(operation.responses as Record<string, any>)) {
-      if (status.startsWith("2")) continue;
+      // Successes and redirects carry no error code.
+      if (status.startsWith("2") || status.startsWith("3")) continue;
       const codes = codesIn(response.description);
       expect({ label, status, names: codes.length > 0 }).toEqual({ label, status, names: true });
       for (const code of codes) expect({ label, status, code, known: KNOWN_CODES.has(code) }).toEqual({ label, status, code, known: true });
@@ -109,9 +117,9 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
     const [method, path] = label.split(" ") as [string, string];
     const lower = method.toLowerCase();
     if (operation.security) expect({ label, codes: codes(path, lower, 401) }).toEqual({ label, codes: expect.arrayContaining(credentials) });
-    // Every request with a body goes through the JSON parser, whatever the route.
+    // Every request with a body goes through the JSON parser, whatever the route; forward auth never reads one.
     // The token endpoints (RFC 6749) report a malformed body as invalid_request.
-    if (lower !== "get" && path !== "/api/v1/auth/token" && path !== "/oidc/token")
+    if (lower !== "get" && path !== "/api/v1/auth/token" && path !== "/oidc/token" && path !== FORWARD_PATH)
       for (const [status, code] of [[400, "invalid_json"], [413, "payload_too_large"], [415, "unsupported_media_type"], [422, "validation_failed"]] as const)
         expect({ label, status, codes: codes(path, lower, status) }).toEqual({ label, status, codes: expect.arrayContaining([code]) });
     // Cookie mode's Origin check guards every state-changing route that takes the access cookie.

@@ -4,6 +4,7 @@ import type { User } from "../../db/schema";
 import type { ClientInfo } from "../../http/client-ip";
 import { pageLimit } from "../../http/pagination";
 import type { AuditLog } from "../audit/service";
+import type { ApiKeyService } from "../keys/service";
 import type { MfaService } from "../mfa/service";
 import type { SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserService } from "../users/service";
@@ -51,8 +52,8 @@ export interface NewUserByAdmin {
  * Audit rows name the account acted on as their user (so its owner sees them in /auth/events) and the
  * acting admin in `detail.actor_id` / `detail.actor`.
  */
-export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; audit: AuditLog; mfa: MfaService }) {
-  const { db, users, sessions, audit, mfa } = deps;
+export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; apiKeys: ApiKeyService; audit: AuditLog; mfa: MfaService }) {
+  const { db, users, sessions, apiKeys, audit, mfa } = deps;
 
   const record = (event: "admin_user_created" | "admin_user_updated" | "admin_user_deleted" | "mfa_reset", target: User, actor: Actor, detail: Record<string, unknown>) =>
     audit.record({
@@ -97,10 +98,24 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
     update(id: string, patch: AccountPatch, actor: Actor): AdminUser {
       const update = updateAccount(db, id, patch);
       if (update.changed.length === 0) return toAdminUser(update.after);
-      // Every change reaches protected routes from the session cache: drop it so that it applies at once.
+      // Every change reaches protected routes from the session and key caches: drop them so that it applies at once.
       sessions.forgetUser(id);
+      apiKeys.forgetUser(id);
       record("admin_user_updated", update.after, actor, updateAuditDetail(update));
       return toAdminUser(update.after);
+    },
+
+    /**
+     * Sets a user's password for them (as `latchkey user passwd` does): the same strength rules as any password,
+     * and every session of that user ends, so whoever knew the old one is out.
+     */
+    async resetPassword(id: string, password: string, actor: Actor): Promise<number> {
+      const user = findUser(db, id);
+      if (!user) throw userNotFound();
+      await users.setPassword(user, password);
+      const ended = sessions.revokeAllForUser(id);
+      record("admin_user_updated", user, actor, { changed: ["password"], sessions_ended: ended });
+      return ended;
     },
 
     /** Removes the user's authenticator and recovery codes (a lost phone); the next sign-in needs the password only. */
@@ -115,6 +130,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
     delete(id: string, actor: Actor): void {
       const user = deleteAccount(db, id);
       sessions.forgetUser(id);
+      apiKeys.forgetUser(id);
       record("admin_user_deleted", user, actor, {});
     },
   };

@@ -2,44 +2,48 @@ import { and, desc, eq, lt, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { auditEvents } from "../../db/schema";
 
-export type AuditEventName =
-  | "user_registered"
-  | "login_succeeded"
-  | "login_failed"
-  | "logout"
-  | "refresh_reuse_detected"
-  | "password_changed"
-  | "password_change_failed"
-  | "session_revoked"
-  | "rate_limited"
-  | "key_created"
-  | "key_deleted"
-  | "admin_user_created"
-  | "admin_user_updated"
-  | "admin_user_deleted"
-  | "mail_dropped"
-  | "code_failed"
-  | "email_verified"
-  | "email_changed"
-  | "email_change_requested"
-  | "password_reset_requested"
-  | "password_reset"
-  | "mfa_challenge_failed"
-  | "totp_enabled"
-  | "totp_removed"
-  | "recovery_codes_generated"
-  | "recovery_code_used"
-  | "mfa_reset"
-  | "signing_keys_rotated"
-  | "oidc_client_created"
-  | "oidc_client_deleted"
-  | "oidc_client_secret_rotated"
-  | "oidc_consent_granted"
-  | "oidc_consent_revoked"
-  | "oidc_access_denied"
-  | "oidc_code_exchanged"
-  | "oidc_code_replayed"
-  | "oidc_logout";
+/** Every event the trail records (the admin page offers them as a filter). */
+export const AUDIT_EVENTS = [
+  "user_registered",
+  "login_succeeded",
+  "login_failed",
+  "logout",
+  "refresh_reuse_detected",
+  "password_changed",
+  "password_change_failed",
+  "session_revoked",
+  "rate_limited",
+  "key_created",
+  "key_deleted",
+  "admin_user_created",
+  "admin_user_updated",
+  "admin_user_deleted",
+  "mail_dropped",
+  "code_failed",
+  "email_verified",
+  "email_changed",
+  "email_change_requested",
+  "password_reset_requested",
+  "password_reset",
+  "mfa_challenge_failed",
+  "totp_enabled",
+  "totp_removed",
+  "recovery_codes_generated",
+  "recovery_code_used",
+  "mfa_reset",
+  "signing_keys_rotated",
+  "oidc_client_created",
+  "oidc_client_deleted",
+  "oidc_client_secret_rotated",
+  "oidc_consent_granted",
+  "oidc_consent_revoked",
+  "oidc_access_denied",
+  "oidc_code_exchanged",
+  "oidc_code_replayed",
+  "oidc_logout",
+] as const;
+
+export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 
 export interface AuditContext {
   ip: string | null;

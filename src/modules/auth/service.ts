@@ -10,7 +10,7 @@ import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
-import { RefreshTokenReused, type SessionPrincipal, type SessionService } from "../sessions/service";
+import { RefreshTokenReused, type BrowserSessionPrincipal, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
@@ -145,6 +145,64 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     return valid;
   }
 
+  /**
+   * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
+   * A disabled account is only revealed to someone who knows its password. The one password check of every
+   * sign-in (API, OAuth2 token endpoint, sign-in page).
+   */
+  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
+    assertPasswordSize(password, "password");
+    const user = users.findByLogin(login);
+    if (!(await checkPassword(login, password, user, client))) {
+      audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
+      throw invalidCredentials();
+    }
+    if (user!.disabled) {
+      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
+      throw new ApiError(403, "account_disabled", "This account has been disabled.");
+    }
+    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
+    if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
+      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
+      throw userNotVerified();
+    }
+    await users.upgradeHashIfNeeded(user!, password);
+    return user!;
+  }
+
+  /** Checks an answer to a challenge (see verifyChallenge) and spends the challenge: who signed in, and how. */
+  function answerChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    const challenge = challenges.live(challengeId);
+    const user = users.findById(challenge.userId);
+    if (!user || user.disabled) {
+      challenges.spend(challenge);
+      throw challengeExpired();
+    }
+    const account = beginSecretCheck(user, client);
+    const methods = challenge.methods as ChallengeMethod[];
+    let method: ChallengeMethod | undefined;
+    let recoveryCodes: string[] | undefined;
+    if (answer.recovery_code !== undefined) {
+      if (methods.includes("recovery_code") && mfa.useRecoveryCode(user.id, answer.recovery_code)) method = "recovery_code";
+    } else if (answer.code !== undefined) {
+      if (methods.includes("totp_enrollment")) {
+        recoveryCodes = mfa.confirmTotp(user.id, answer.code);
+        if (recoveryCodes) method = "totp_enrollment";
+      } else if (methods.includes("email_code") && challenges.emailCodeMatches(challenge, answer.code)) method = "email_code";
+      else if (methods.includes("totp") && mfa.verifyTotp(user.id, answer.code)) method = "totp";
+    }
+    if (method === undefined) {
+      challenges.recordFailure(challenge);
+      audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
+      throw invalidMfaCode();
+    }
+    if (!challenges.spend(challenge)) throw challengeExpired();
+    limiter.recordSuccess(account, client.ip);
+    if (method === "recovery_code") audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: mfa.factors(user.id).recovery_codes_left } });
+    if (method === "totp_enrollment") audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
+    return { user, method, recoveryCodes };
+  }
+
   return {
     async register(input: { username: string; password: string; email?: string }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
@@ -159,38 +217,40 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /**
-     * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
-     * A disabled account is only revealed to someone who knows its password.
-     */
-    /**
+     * Signs in an API client: a refresh-token session and an access token, or the challenge of a second step.
      * `allowChallenge` false (the password grant of /token, which has no second step): an account that owes one
      * gets mfa_required, and no challenge is opened or mailed.
      */
     async login(login: string, password: string, client: ClientInfo, allowChallenge = true): Promise<IssuedTokens | LoginChallenge> {
-      assertPasswordSize(password, "password");
-      const user = users.findByLogin(login);
-      if (!(await checkPassword(login, password, user, client))) {
-        audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
-        throw invalidCredentials();
-      }
-      if (user!.disabled) {
-        audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-        throw new ApiError(403, "account_disabled", "This account has been disabled.");
-      }
-      // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
-      if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
-        audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
-        throw userNotVerified();
-      }
-      await users.upgradeHashIfNeeded(user!, password);
-      const methods = secondStep(user!);
+      const user = await verifyLogin(login, password, client);
+      const methods = secondStep(user);
       if (methods.length > 0) {
         if (!allowChallenge) throw mfaRequired();
-        return openChallenge(user!, methods);
+        return openChallenge(user, methods);
       }
-      const tokens = await startSession(user!.id, toPublicUser(user!), client);
-      audit.record({ event: "login_succeeded", userId: user!.id, ...client });
+      const tokens = await startSession(user.id, toPublicUser(user), client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return tokens;
+    },
+
+    /**
+     * Signs in a browser from the sign-in page: the same checks, limits and audit events as `login`, and a
+     * browser session (the session cookie's value is returned once; only its hash is stored), or the challenge of
+     * a second step, which the page asks for next.
+     */
+    async signInBrowser(login: string, password: string, client: ClientInfo) {
+      const user = await verifyLogin(login, password, client);
+      const methods = secondStep(user);
+      if (methods.length > 0) return { challenge: openChallenge(user, methods) };
+      const session = sessions.createBrowser(user.id, client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
+      return { session };
+    },
+
+    /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
+    signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo): void {
+      sessions.revoke(principal.rootSessionId);
+      audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope: "current", via: "browser" } });
     },
 
     /**
@@ -198,37 +258,18 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
     async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-      const challenge = challenges.live(challengeId);
-      const user = users.findById(challenge.userId);
-      if (!user || user.disabled) {
-        challenges.spend(challenge);
-        throw challengeExpired();
-      }
-      const account = beginSecretCheck(user, client);
-      const methods = challenge.methods as ChallengeMethod[];
-      let method: ChallengeMethod | undefined;
-      let recoveryCodes: string[] | undefined;
-      if (answer.recovery_code !== undefined) {
-        if (methods.includes("recovery_code") && mfa.useRecoveryCode(user.id, answer.recovery_code)) method = "recovery_code";
-      } else if (answer.code !== undefined) {
-        if (methods.includes("totp_enrollment")) {
-          recoveryCodes = mfa.confirmTotp(user.id, answer.code);
-          if (recoveryCodes) method = "totp_enrollment";
-        } else if (methods.includes("email_code") && challenges.emailCodeMatches(challenge, answer.code)) method = "email_code";
-        else if (methods.includes("totp") && mfa.verifyTotp(user.id, answer.code)) method = "totp";
-      }
-      if (method === undefined) {
-        challenges.recordFailure(challenge);
-        audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
-        throw invalidMfaCode();
-      }
-      if (!challenges.spend(challenge)) throw challengeExpired();
-      limiter.recordSuccess(account, client.ip);
-      if (method === "recovery_code") audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: mfa.factors(user.id).recovery_codes_left } });
-      if (method === "totp_enrollment") audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
+      const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
       const tokens = await startSession(user.id, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
       return { tokens, recoveryCodes };
+    },
+
+    /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
+    verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+      const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
+      const session = sessions.createBrowser(user.id, client);
+      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
+      return { session, recoveryCodes };
     },
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */

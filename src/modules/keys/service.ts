@@ -24,6 +24,10 @@ export interface ApiKeySettings {
 
 const SCOPE_PATTERN = /^[A-Za-z0-9:._\-/*]{1,64}$/;
 const MAX_SCOPES = 32;
+/** How long a looked-up key is trusted without asking the database again. */
+const CACHE_TTL_MS = 1000;
+/** Past this many cached keys, stale entries are swept. */
+const CACHE_SWEEP_SIZE = 10_000;
 /** last_used_at is written at most this often per key: no database write on every request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 /**
@@ -62,7 +66,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
   const creations = createTokenBuckets(KEY_CREATIONS_PER_HOUR, 3_600_000);
 
   // Two point lookups rather than one join: a join costs bun:sqlite ~10 µs per execution against ~1.5 µs for
-  // each of these (measured in bench/README.md), and this runs on every API-key request, uncached.
+  // each of these (measured in bench/README.md); a key's first request in each second pays for them.
   const keyByHash = db
     .select({
       keyId: apiKeys.id,
@@ -76,6 +80,44 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     .where(eq(apiKeys.keyHash, sql.placeholder("hash")))
     .prepare();
   const userById = db.select(principalUserColumns).from(users).where(eq(users.id, sql.placeholder("id"))).prepare();
+
+  type StoredKey = NonNullable<ReturnType<typeof keyByHash.get>>;
+  const cache = new Map<string, { stored: StoredKey; principal: ApiKeyPrincipal; fetchedAt: number }>();
+
+  // SQLite's data_version moves when another connection (the CLI, another instance) commits a write: then every
+  // cached key is dropped, so a key deleted or a user disabled elsewhere fails on its very next request too.
+  const dataVersion = db.$client.prepare<{ data_version: number }, []>("PRAGMA data_version");
+  let cachedVersion = -1;
+
+  /** The live key with this hash and its enabled user, or undefined; from the cache when it is fresh. */
+  function lookUp(hash: string, now: number): { stored: StoredKey; principal: ApiKeyPrincipal } | undefined {
+    const version = dataVersion.get()!.data_version;
+    if (version !== cachedVersion) {
+      cache.clear();
+      cachedVersion = version;
+    }
+    const cached = cache.get(hash);
+    if (cached && now - cached.fetchedAt < CACHE_TTL_MS && !(cached.stored.expiresAt && cached.stored.expiresAt.getTime() <= now)) return cached;
+    cache.delete(hash);
+    const stored = keyByHash.get({ hash });
+    // The lookup is by hash already; the constant-time compare keeps the check explicit (OWASP ASVS V11.2).
+    if (!stored || !safeEqual(stored.keyHash, hash) || (stored.expiresAt && stored.expiresAt.getTime() <= now)) return undefined;
+    const user = userById.get({ id: stored.userId });
+    if (!user || user.disabled) return undefined;
+    const { disabled: _disabled, ...identity } = user;
+    const entry = { stored, principal: { ...identity, keyId: stored.keyId, scopes: stored.scopes }, fetchedAt: now };
+    if (cache.size >= CACHE_SWEEP_SIZE) {
+      for (const [key, old] of cache) if (now - old.fetchedAt >= CACHE_TTL_MS) cache.delete(key);
+      if (cache.size >= CACHE_SWEEP_SIZE) cache.clear();
+    }
+    cache.set(hash, entry);
+    return entry;
+  }
+
+  /** Drops a user's cached keys: their roles changed, they were disabled (keys deleted) or deleted. */
+  function forgetUser(userId: string): void {
+    for (const [hash, entry] of cache) if (entry.stored.userId === userId) cache.delete(hash);
+  }
 
   function validate(input: NewApiKey, name: string): FieldError[] {
     const details: FieldError[] = [];
@@ -153,25 +195,25 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     /** Another user's key is "not found" too: no existence leak. */
     delete(userId: string, keyId: string): void {
       const deleted = db.delete(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId))).run();
+      for (const [hash, entry] of cache) if (entry.stored.keyId === keyId) cache.delete(hash);
       if (changedRows(deleted) !== 1) throw new ApiError(404, "key_not_found", "No such API key.");
     },
 
     /**
-     * One indexed lookup by hash, nothing cached: deleting the key or disabling its user takes effect on the
-     * very next request. A malformed or mistyped key is refused before the lookup. `countUse: false` checks the
-     * key without spending its quota or moving `last_used_at` (for a route that refuses keys anyway).
+     * Two indexed lookups, trusted for at most CACHE_TTL_MS (forward auth and validate run on every proxied
+     * request: 8.5 µs uncached against under 1 µs cached). Deleting a key, or disabling or deleting its user, takes
+     * effect on the very next request: in this process the cache entry is dropped (`delete`, `forgetUser`), and a
+     * write by another process (the CLI) moves SQLite's data_version, which empties the cache. A malformed or
+     * mistyped key is refused before any lookup. `countUse: false` checks the key without spending its quota or moving `last_used_at`
+     * (for a route that refuses keys anyway).
      */
     authenticate(key: string, { countUse = true } = {}): ApiKeyPrincipal {
       if (!isWellFormedApiKey(key)) throw invalidApiKey();
       const hash = sha256Hex(key);
-      const stored = keyByHash.get({ hash });
       const now = Date.now();
-      // The lookup is by hash already; the constant-time compare keeps the check explicit (OWASP ASVS V11.2).
-      if (!stored || !safeEqual(stored.keyHash, hash) || (stored.expiresAt && stored.expiresAt.getTime() <= now)) throw invalidApiKey();
-      const user = userById.get({ id: stored.userId });
-      if (!user || user.disabled) throw invalidApiKey();
-      const { disabled: _disabled, ...identity } = user;
-      const principal = { ...identity, keyId: stored.keyId, scopes: stored.scopes };
+      const found = lookUp(hash, now);
+      if (!found) throw invalidApiKey();
+      const { principal, stored } = found;
       if (!countUse) return principal;
       if (quota) {
         const decision = quota.take(stored.keyId, now);
@@ -180,10 +222,14 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
             "Retry-After": String(decision.retryAfter),
           });
       }
-      if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS)
+      if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
         db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)).run();
+        stored.lastUsedAt = new Date(now);
+      }
       return principal;
     },
+
+    forgetUser,
   };
 }
 

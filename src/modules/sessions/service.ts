@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, ne, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
@@ -21,6 +21,14 @@ export interface SessionSettings {
    * session's end (to now + refreshTokenTtl), or an active client would be signed out after refreshTokenTtl.
    */
   slideOnActivity?: boolean;
+  /** Browser sessions (the session cookie) end after this long without activity (SESSION_IDLE_TTL, seconds). */
+  browserIdleTtl?: number;
+}
+
+/** A browser session found by its cookie: the principal, plus the session a handoff opened it from. */
+export interface BrowserSessionPrincipal extends SessionPrincipal {
+  /** This session, or for one opened by a cross-domain handoff the session it came from: logout ends that one. */
+  rootSessionId: string;
 }
 
 /** How long a looked-up session is trusted without asking the database again (other instances' revocations). */
@@ -124,11 +132,68 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   /** Drops the user's cached sessions, so changed roles or a disabled flag are read again on the next request. */
   function forgetUser(userId: string): void {
     for (const [sessionId, entry] of cache) if (entry.principal.userId === userId) cache.delete(sessionId);
+    for (const [hash, entry] of browserCache) if (entry.principal.userId === userId) browserCache.delete(hash);
   }
 
   function revoke(sessionId: string): void {
     db.delete(sessions).where(eq(sessions.id, sessionId)).run();
     cache.delete(sessionId);
+    forgetBrowserSessions((entry) => entry.principal.sessionId === sessionId || entry.principal.rootSessionId === sessionId);
+  }
+
+  // Browser sessions: looked up by the cookie's SHA-256, cached for CACHE_TTL_MS like access-token sessions, so
+  // a sign-out, a disabled account or a deleted user is seen within a second (in this process at once).
+  const browserIdleMs = (settings.browserIdleTtl ?? settings.refreshTokenTtl) * 1000;
+  const browserActivityMs = Math.min(ACTIVITY_RESOLUTION_MS, browserIdleMs / 4);
+  const browserCache = new Map<string, { principal: BrowserSessionPrincipal; fetchedAt: number }>();
+  const browserByHash = db
+    .select({
+      sessionId: sessions.id,
+      parentId: sessions.parentId,
+      sessionExpiresAt: sessions.expiresAt,
+      lastSeenAt: sessions.lastSeenAt,
+      ...principalUserColumns,
+    })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.browserTokenHash, sql.placeholder("hash")))
+    .prepare();
+  // Sliding idle expiry inside the absolute one: expires_at = min(now + idle, created_at + REFRESH_TOKEN_TTL).
+  const touchBrowser = db
+    .update(sessions)
+    .set({
+      lastSeenAt: sql`${sql.placeholder("now")}`,
+      expiresAt: sql`min(${sql.placeholder("now")} + ${browserIdleMs}, ${sessions.createdAt} + ${refreshTtlMs})`,
+    })
+    .where(eq(sessions.id, sql.placeholder("sid")))
+    .returning({ expiresAt: sessions.expiresAt })
+    .prepare();
+
+  function forgetBrowserSessions(matches: (entry: { principal: BrowserSessionPrincipal }) => boolean): void {
+    for (const [hash, entry] of browserCache) if (matches(entry)) browserCache.delete(hash);
+  }
+
+  /** The live browser session behind a cookie value, or undefined (unknown, signed out, idle, expired, disabled). */
+  function browserPrincipal(token: string): BrowserSessionPrincipal | undefined {
+    const now = Date.now();
+    const hash = sha256Hex(token);
+    const cached = browserCache.get(hash);
+    if (cached && now - cached.fetchedAt < CACHE_TTL_MS && cached.principal.sessionExpiresAt > now) return cached.principal;
+    const row = browserByHash.get({ hash });
+    if (!row || row.disabled || row.sessionExpiresAt.getTime() <= now) {
+      browserCache.delete(hash);
+      return undefined;
+    }
+    const { disabled: _disabled, sessionExpiresAt, lastSeenAt, parentId, ...rest } = row;
+    let expiresAt = sessionExpiresAt.getTime();
+    if (now - lastSeenAt.getTime() >= browserActivityMs) expiresAt = touchBrowser.get({ sid: row.sessionId, now })?.expiresAt.getTime() ?? expiresAt;
+    const found = { ...rest, sessionExpiresAt: expiresAt, rootSessionId: parentId ?? row.sessionId };
+    if (browserCache.size >= CACHE_SWEEP_SIZE) {
+      for (const [key, entry] of browserCache) if (now - entry.fetchedAt >= CACHE_TTL_MS) browserCache.delete(key);
+      if (browserCache.size >= CACHE_SWEEP_SIZE) browserCache.clear();
+    }
+    browserCache.set(hash, { principal: found, fetchedAt: now });
+    return found;
   }
 
   return {
@@ -218,6 +283,33 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       return { principal: live, refreshToken: outcome.child };
     },
 
+    /**
+     * Starts a browser session and returns its cookie value (256 random bits; only its SHA-256 is stored). With
+     * `parentId` (a cross-domain handoff) it ends when that session ends.
+     */
+    createBrowser(userId: string, client: ClientInfo, parentId?: string): { sessionId: string; token: string; expiresAt: number } {
+      const now = Date.now();
+      const sessionId = randomToken(18);
+      const token = randomToken(32);
+      const expiresAt = now + Math.min(browserIdleMs, refreshTtlMs);
+      db.insert(sessions)
+        .values({
+          id: sessionId,
+          userId,
+          createdAt: new Date(now),
+          lastSeenAt: new Date(now),
+          expiresAt: new Date(expiresAt),
+          ip: client.ip,
+          userAgent: client.userAgent,
+          browserTokenHash: sha256Hex(token),
+          parentId: parentId ?? null,
+        })
+        .run();
+      return { sessionId, token, expiresAt };
+    },
+
+    browserPrincipal,
+
     principal,
 
     revoke,
@@ -242,12 +334,18 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     revokeOwned(userId: string, sessionId: string): void {
       const deleted = db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).run();
       cache.delete(sessionId);
+      forgetBrowserSessions((entry) => entry.principal.sessionId === sessionId || entry.principal.rootSessionId === sessionId);
       if (changedRows(deleted) !== 1) throw new ApiError(404, "session_not_found", "No such session.");
     },
 
     /** Ends every session of the user except `keepSessionId`; returns how many ended. */
     revokeOthers(userId: string, keepSessionId: string): number {
-      const deleted = db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, keepSessionId))).run();
+      // A browser session kept is kept with its handoff family: the session it came from and its siblings.
+      const root = db.select({ parentId: sessions.parentId }).from(sessions).where(eq(sessions.id, keepSessionId)).get()?.parentId ?? keepSessionId;
+      const deleted = db
+        .delete(sessions)
+        .where(and(eq(sessions.userId, userId), ne(sessions.id, root), or(isNull(sessions.parentId), ne(sessions.parentId, root))))
+        .run();
       forgetUser(userId);
       return changedRows(deleted);
     },

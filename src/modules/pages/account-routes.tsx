@@ -1,0 +1,182 @@
+import { Elysia } from "elysia";
+import { ApiError } from "../../errors";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { IpLimit } from "../../limits/plugin";
+import type { AuditLog } from "../audit/service";
+import type { AuthService } from "../auth/service";
+import type { ApiKeyService } from "../keys/service";
+import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
+import { AccountPage, type AccountView } from "./account";
+import { sameOriginPost, type FormTokens } from "./csrf";
+import { MessagePage } from "./layout";
+import { field, htmlPage, seeOther, type PageSet } from "./respond";
+import type { BrowserSessions } from "./session";
+
+/** What a finished action says on the account page it redirects to (?done=...). */
+const NOTICES: Record<string, string> = {
+  "session-revoked": "That session is signed out.",
+  "others-revoked": "Every other session is signed out.",
+  "password-changed": "Password changed. Your other sessions are signed out.",
+  "key-deleted": "The API key is deleted.",
+};
+
+export interface SignedInForms {
+  appName: string;
+  origins: ReadonlySet<string>;
+  browser: BrowserSessions;
+  forms: FormTokens;
+}
+
+/**
+ * The gate of every signed-in form: a live browser session, a same-origin POST and this form's CSRF token.
+ * Returns the principal, or the answer to send instead (to sign-in, or a 403 page).
+ */
+export function signedInForm({ appName, origins, browser, forms }: SignedInForms) {
+  return (request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string => {
+    const principal = browser.current(request);
+    if (!principal) return seeOther(set, "/login");
+    if (!sameOriginPost(request, origins) || !forms.check(form, principal.sessionId, field(body, "csrf")))
+      return htmlPage(
+        set,
+        403,
+        String(<MessagePage appName={appName} title="Request refused" message="This form expired or came from another site. Open the page again." link={{ href: "/account", text: "Your account" }} />),
+      );
+    return principal;
+  };
+}
+
+export interface AccountDeps extends SignedInForms {
+  auth: AuthService;
+  sessions: SessionService;
+  apiKeys: ApiKeyService;
+  audit: AuditLog;
+  ipLimit: IpLimit;
+  readClient: ClientInfoReader;
+}
+
+/** GET /account and its forms: sessions, password, API keys. Each form posts, then redirects back (POST/redirect/GET). */
+export function accountPages(deps: AccountDeps) {
+  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, readClient } = deps;
+  const guard = signedInForm(deps);
+
+  function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
+    const view: AccountView = {
+      appName,
+      username: principal.username,
+      email: principal.email,
+      roles: principal.roles,
+      isAdmin: principal.roles.includes("admin"),
+      sessions: sessions.list(principal.userId).map((session) => ({ ...session, current: session.id === principal.sessionId })),
+      keys: apiKeys.list(principal.userId),
+      csrf: (form) => forms.issue(form, principal.sessionId),
+      ...extra,
+    };
+    return htmlPage(set, status, String(<AccountPage {...view} />));
+  }
+
+  /** An expected failure (bad input, a wrong password, a limit) shown on the page; anything else propagates. */
+  function failure(set: PageSet, principal: BrowserSessionPrincipal, error: unknown) {
+    if (!(error instanceof ApiError)) throw error;
+    const message = error.details?.[0]?.message ?? error.message;
+    if (error.status === 429 && error.headers?.["Retry-After"]) set.headers["retry-after"] = error.headers["Retry-After"];
+    return render(set, error.status, principal, { error: message });
+  }
+
+  return new Elysia({ tags: ["pages"] })
+    .get(
+      "/account",
+      ({ request, query, set }) => {
+        const principal = browser.current(request);
+        if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
+        return render(set, 200, principal, { notice: typeof query.done === "string" ? NOTICES[query.done] : undefined });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/sessions/revoke",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "session-revoke");
+        if (typeof principal === "string") return principal;
+        try {
+          const id = field(body, "session_id") ?? "";
+          // This browser's own session (or the one it was handed off from) is signed out with the sign-out button.
+          if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(set, "/account");
+          sessions.revokeOwned(principal.userId, id);
+          audit.record({ event: "session_revoked", userId: principal.userId, ...readClient(request, server), detail: { session_id: id, via: "browser" } });
+          return seeOther(set, "/account?done=session-revoked");
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/sessions/revoke-others",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "session-revoke-others");
+        if (typeof principal === "string") return principal;
+        auth.logout(principal, "others", readClient(request, server));
+        return seeOther(set, "/account?done=others-revoked");
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/password",
+      async ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "password");
+        if (typeof principal === "string") return principal;
+        const client = readClient(request, server);
+        try {
+          // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
+          ipLimit(client, "/account/password");
+          await auth.changePassword(principal, field(body, "current_password") ?? "", field(body, "new_password") ?? "", client);
+          return seeOther(set, "/account?done=password-changed");
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/keys",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "key-create");
+        if (typeof principal === "string") return principal;
+        try {
+          const expires = field(body, "expires_in");
+          const created = apiKeys.create(principal.userId, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
+          audit.record({ event: "key_created", userId: principal.userId, ...readClient(request, server), detail: { key_id: created.key_id, name: created.name } });
+          // Shown in this answer only (never in a URL or a redirect): the secret exists nowhere else.
+          return render(set, 201, principal, { newKey: { name: created.name, secret: created.api_key } });
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/keys/delete",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "key-delete");
+        if (typeof principal === "string") return principal;
+        try {
+          const keyId = field(body, "key_id") ?? "";
+          apiKeys.delete(principal.userId, keyId);
+          audit.record({ event: "key_deleted", userId: principal.userId, ...readClient(request, server), detail: { key_id: keyId } });
+          return seeOther(set, "/account?done=key-deleted");
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    );
+}
+
+/** Paths of the account page's forms (their bodies are HTML forms). */
+export const ACCOUNT_FORM_PATHS = [
+  "/account/sessions/revoke",
+  "/account/sessions/revoke-others",
+  "/account/password",
+  "/account/keys",
+  "/account/keys/delete",
+] as const;

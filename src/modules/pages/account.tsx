@@ -1,0 +1,221 @@
+import { Alert, Csrf, Layout } from "./layout";
+
+export interface AccountSession {
+  id: string;
+  current: boolean;
+  createdAt: Date;
+  lastSeenAt: Date;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface AccountKey {
+  key_id: string;
+  name: string;
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface AccountView {
+  appName: string;
+  username: string;
+  email: string | null;
+  roles: string[];
+  isAdmin: boolean;
+  sessions: AccountSession[];
+  keys: AccountKey[];
+  csrf: (form: string) => string;
+  notice?: string;
+  error?: string;
+  /** A key just created: its secret, shown this once. */
+  newKey?: { name: string; secret: string };
+}
+
+/** Navigation of the signed-in pages, with the sign-out button (a form: signing out changes state). */
+export function SignedInNav({ username, isAdmin, csrf }: { username: string; isAdmin: boolean; csrf: string }) {
+  return (
+    <nav>
+      <a href="/account">Account</a>
+      {isAdmin ? <a href="/admin">Admin</a> : ""}
+      <span class="muted" safe>
+        {username}
+      </span>
+      <form method="post" action="/logout" class="inline">
+        <Csrf token={csrf} />
+        <button type="submit" class="secondary">
+          Sign out
+        </button>
+      </form>
+    </nav>
+  );
+}
+
+/** A date as people read it, in UTC (no script to localise it). */
+export const when = (date: Date | string | null) => (date ? new Date(date).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "never");
+
+export function AccountPage(view: AccountView) {
+  const others = view.sessions.filter((session) => !session.current).length;
+  return (
+    <Layout
+      appName={view.appName}
+      title="Your account"
+      nav={<SignedInNav username={view.username} isAdmin={view.isAdmin} csrf={view.csrf("logout")} />}
+    >
+      <Alert message={view.notice} kind="notice" />
+      <Alert message={view.error} />
+      {view.newKey ? (
+        <section class="notice">
+          <h2 safe>{`API key "${view.newKey.name}" created`}</h2>
+          <p>Copy it now: it is shown this once and only its hash is kept.</p>
+          <p class="secret" id="new-key" safe>
+            {view.newKey.secret}
+          </p>
+        </section>
+      ) : (
+        ""
+      )}
+      <section>
+        <h1>Your account</h1>
+        <table>
+          <tbody>
+            <tr>
+              <th>Username</th>
+              <td safe>{view.username}</td>
+            </tr>
+            <tr>
+              <th>Email</th>
+              <td safe>{view.email || "—"}</td>
+            </tr>
+            <tr>
+              <th>Roles</th>
+              <td safe>{view.roles.join(", ") || "—"}</td>
+            </tr>
+          </tbody>
+        </table>
+      </section>
+
+      <section id="sessions">
+        <h2>Sessions</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>Device</th>
+              <th>Address</th>
+              <th>Signed in</th>
+              <th>Last seen</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {view.sessions.map((session) => (
+              <tr>
+                <td safe>{session.userAgent || "unknown"}</td>
+                <td safe>{session.ip || "—"}</td>
+                <td safe>{when(session.createdAt)}</td>
+                <td safe>{when(session.lastSeenAt)}</td>
+                <td>
+                  {session.current ? (
+                    <strong>This browser</strong>
+                  ) : (
+                    <form method="post" action="/account/sessions/revoke" class="inline">
+                      <Csrf token={view.csrf("session-revoke")} />
+                      <input type="hidden" name="session_id" value={session.id} />
+                      <button type="submit" class="danger">
+                        Sign out
+                      </button>
+                    </form>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {others > 0 ? (
+          <form method="post" action="/account/sessions/revoke-others">
+            <Csrf token={view.csrf("session-revoke-others")} />
+            <p>
+              <button type="submit" class="danger">
+                Sign out all other sessions
+              </button>
+            </p>
+          </form>
+        ) : (
+          ""
+        )}
+      </section>
+
+      <section id="password">
+        <h2>Change password</h2>
+        <form method="post" action="/account/password" class="stack">
+          <Csrf token={view.csrf("password")} />
+          <input type="hidden" name="username" value={view.username} autocomplete="username" />
+          <label for="current_password">Current password</label>
+          <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
+          <label for="new_password">New password</label>
+          <input id="new_password" name="new_password" type="password" autocomplete="new-password" required />
+          <button type="submit">Change password</button>
+        </form>
+        <p class="muted">Your other sessions end; this one stays.</p>
+      </section>
+
+      <section id="keys">
+        <h2>API keys</h2>
+        {view.keys.length ? (
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Key</th>
+                <th>Created</th>
+                <th>Last used</th>
+                <th>Expires</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {view.keys.map((key) => (
+                <tr>
+                  <td safe>{key.name}</td>
+                  <td safe>{`lk_${key.prefix}…`}</td>
+                  <td safe>{when(key.created_at)}</td>
+                  <td safe>{when(key.last_used_at)}</td>
+                  <td safe>{when(key.expires_at)}</td>
+                  <td>
+                    <form method="post" action="/account/keys/delete" class="inline">
+                      <Csrf token={view.csrf("key-delete")} />
+                      <input type="hidden" name="key_id" value={key.key_id} />
+                      <button type="submit" class="danger">
+                        Delete
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No API keys yet.</p>
+        )}
+        <form method="post" action="/account/keys" class="row">
+          <Csrf token={view.csrf("key-create")} />
+          <div>
+            <label for="key_name">New key name</label>
+            <input id="key_name" name="name" required maxlength="64" placeholder="e.g. backup script" />
+          </div>
+          <div>
+            <label for="key_expires">Expires after</label>
+            <select id="key_expires" name="expires_in">
+              <option value="">never</option>
+              <option value="2592000">30 days</option>
+              <option value="7776000">90 days</option>
+              <option value="31536000">1 year</option>
+            </select>
+          </div>
+          <button type="submit">Create key</button>
+        </form>
+      </section>
+    </Layout>
+  );
+}

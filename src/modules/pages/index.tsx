@@ -1,0 +1,236 @@
+import { Elysia } from "elysia";
+import type { Config } from "../../config";
+import { ApiError } from "../../errors";
+import type { ClientInfoReader } from "../../http/client-ip";
+import type { IpLimit } from "../../limits/plugin";
+import type { AuthService } from "../auth/service";
+import type { SessionService } from "../sessions/service";
+import { sameOriginPost, type FormTokens } from "./csrf";
+import type { HandoffCodes } from "./handoff";
+import { safeRedirect, type SignInHost } from "./hosts";
+import { MessagePage } from "./layout";
+import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
+import { ACCOUNT_FORM_PATHS } from "./account-routes";
+import { ADMIN_FORM_PATHS } from "./admin-routes";
+import { LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
+import type { BrowserSessions } from "./session";
+
+/** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/login/verify", "/logout", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
+
+/** Every page (HTML for people, left out of the API document). */
+export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/handoff/start", "/handoff/accept"]);
+
+export interface PageDeps {
+  config: Config;
+  auth: AuthService;
+  sessions: SessionService;
+  browser: BrowserSessions;
+  forms: FormTokens;
+  handoffs: HandoffCodes;
+  ipLimit: IpLimit;
+  readClient: ClientInfoReader;
+}
+
+/** The sign-in, sign-out and cross-domain handoff pages. */
+export function signInPages(deps: PageDeps) {
+  const { config, auth, sessions, browser, forms, handoffs, ipLimit, readClient } = deps;
+  const origins = new Set(config.signInOrigins);
+  const appName = config.appName;
+  const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
+    htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} />));
+
+  /** Where to go after sign-in: a safe `rd`, else the account page. */
+  const destination = (host: SignInHost, rd: string | undefined) => safeRedirect(rd, host, browser.hosts) ?? "/account";
+
+  /** The pre-session binding of this browser, set on the response when it has none yet. */
+  function bindingOf(request: Request, set: Set, host: SignInHost): string {
+    const existing = browser.binding(request);
+    if (existing && existing.length <= 64) return existing;
+    const fresh = forms.newBinding();
+    browser.setBinding(set.headers, host, fresh);
+    return fresh;
+  }
+
+  function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
+    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} />));
+  }
+
+  function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
+    // The authenticator's key is made once, with the first page; a retry after a wrong code keeps it.
+    const enrollment = methods.includes("totp_enrollment") && error === undefined ? auth.startChallengeEnrollment(challengeId) : undefined;
+    return htmlPage(
+      set,
+      status,
+      String(
+        <SecondStepPage
+          appName={appName}
+          csrf={forms.issue("login-verify", binding)}
+          rd={safeRedirect(rd, browser.primary, browser.hosts) && rd}
+          challengeId={challengeId}
+          methods={methods}
+          error={error}
+          enrollment={enrollment && { secret: enrollment.secret, qrSvg: enrollment.qr_svg }}
+        />,
+      ),
+    );
+  }
+
+  /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
+  const handoffState = (binding: string) => forms.issue("handoff", binding);
+
+  return new Elysia({ tags: ["pages"] })
+    .get(
+      "/login",
+      ({ request, query, set }) => {
+        const host = browser.hostOf(request);
+        const rd = typeof query.rd === "string" ? query.rd : undefined;
+        if (browser.current(request)) return seeOther(set, destination(host, rd), 302);
+        const binding = bindingOf(request, set, host);
+        // Another root domain's sign-in host may already know this browser: ask it first (one hop, no password).
+        if (host !== browser.primary && query.handoff !== "none") {
+          const start = new URL("/handoff/start", browser.primary.origin);
+          start.searchParams.set("to", host.origin);
+          start.searchParams.set("state", handoffState(binding));
+          if (rd) start.searchParams.set("rd", rd);
+          return seeOther(set, start.href, 302);
+        }
+        return loginForm(set, 200, forms.issue("login", binding), safeRedirect(rd, host, browser.hosts));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/login",
+      async ({ request, body, server, set }) => {
+        const host = browser.hostOf(request);
+        const rd = field(body, "rd");
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf")))
+          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", {
+            href: "/login",
+            text: "Sign in",
+          });
+        const csrf = forms.issue("login", binding);
+        const login = field(body, "login")?.trim() ?? "";
+        const password = field(body, "password") ?? "";
+        const client = readClient(request, server);
+        try {
+          // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
+          ipLimit(client, "/login");
+          if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login);
+          const result = await auth.signInBrowser(login, password, client);
+          // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
+          if (result.challenge) return secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+          browser.setSession(set.headers, host, result.session.token);
+          return seeOther(set, destination(host, rd));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) {
+            const wait = error.headers?.["Retry-After"] ?? "60";
+            set.headers["retry-after"] = wait;
+            return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${wait} seconds.`, {
+              href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login",
+              text: "Back to sign-in",
+            });
+          }
+          // One message for an unknown user and a wrong password; a disabled account only to its password's holder.
+          const text = error.code === "account_disabled" ? "This account has been disabled." : error.status === 422 ? error.message : "The username or password is incorrect.";
+          return loginForm(set, error.status, csrf, rd, text, login);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/login/verify",
+      async ({ request, body, server, set }) => {
+        const host = browser.hostOf(request);
+        const rd = field(body, "rd");
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login-verify", binding, field(body, "csrf")))
+          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", {
+            href: "/login",
+            text: "Sign in",
+          });
+        const challengeId = field(body, "challenge_id") ?? "";
+        const code = field(body, "code")?.trim() || undefined;
+        const recoveryCode = field(body, "recovery_code")?.trim() || undefined;
+        const client = readClient(request, server);
+        try {
+          ipLimit(client, "/login/verify");
+          const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
+          const { session, recoveryCodes } = auth.verifyBrowserChallenge(challengeId, answer, client);
+          browser.setSession(set.headers, host, session.token);
+          const next = destination(host, rd);
+          if (recoveryCodes) return htmlPage(set, 200, String(<RecoveryCodesPage appName={appName} codes={recoveryCodes} next={next} />));
+          return seeOther(set, next);
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.code === "invalid_mfa_code") {
+            const methods = (field(body, "methods") ?? "").split(",").filter(Boolean);
+            return secondStep(set, 401, binding, challengeId, methods, rd, "That code is wrong or was already used.");
+          }
+          if (error.status === 429) {
+            set.headers["retry-after"] = error.headers?.["Retry-After"] ?? "60";
+            return message(set, 429, "Too many attempts", `Too many attempts. Try again in ${set.headers["retry-after"]} seconds.`, { href: "/login", text: "Back to sign-in" });
+          }
+          return message(set, error.status, "Sign-in expired", "This sign-in expired. Please sign in again.", { href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login", text: "Sign in" });
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/logout",
+      ({ request, body, server, set }) => {
+        const host = browser.hostOf(request);
+        const principal = browser.current(request);
+        if (principal) {
+          if (!sameOriginPost(request, origins) || !forms.check("logout", principal.sessionId, field(body, "csrf")))
+            return message(set, 403, "Sign-out refused", "This form expired or came from another site.", { href: "/account", text: "Your account" });
+          auth.signOutBrowser(principal, readClient(request, server));
+        }
+        browser.clearSession(set.headers, host);
+        return seeOther(set, "/login");
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/handoff/start",
+      ({ request, query, set }) => {
+        // On PUBLIC_URL's host: send this browser's session on to another configured sign-in host, or say there is none.
+        const to = typeof query.to === "string" ? query.to : "";
+        const state = typeof query.state === "string" ? query.state : "";
+        const rd = typeof query.rd === "string" ? query.rd : undefined;
+        const target = browser.hosts.find((host) => host.origin === to && host !== browser.primary);
+        if (!target || !state) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
+        const principal = browser.current(request);
+        const next = new URL(principal ? "/handoff/accept" : "/login", target.origin);
+        if (principal) {
+          next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
+        } else next.searchParams.set("handoff", "none");
+        if (rd) next.searchParams.set("rd", rd);
+        return seeOther(set, next.href, 302);
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/handoff/accept",
+      ({ request, query, server, set }) => {
+        const host = browser.hostOf(request);
+        const rd = typeof query.rd === "string" ? query.rd : undefined;
+        const binding = browser.binding(request);
+        const code = typeof query.code === "string" ? query.code : "";
+        const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
+        const parent = sessionId ? sessions.principal(sessionId) : undefined;
+        if (!parent) {
+          const retry = new URL("/login", host.origin);
+          retry.searchParams.set("handoff", "none");
+          if (rd) retry.searchParams.set("rd", rd);
+          return seeOther(set, `${retry.pathname}${retry.search}`);
+        }
+        const session = sessions.createBrowser(parent.userId, readClient(request, server), parent.sessionId);
+        browser.setSession(set.headers, host, session.token);
+        return seeOther(set, destination(host, rd), 302);
+      },
+      { detail: { hide: true } },
+    );
+}

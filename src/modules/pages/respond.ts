@@ -1,0 +1,27 @@
+import { PAGE_CSP } from "./layout";
+
+type ResponseHeaders = Record<string, string | number | string[] | undefined>;
+export type PageSet = { status?: number | string; headers: ResponseHeaders };
+
+/** An HTML answer: the pages' own CSP, never cached (every page is about one browser). */
+export function htmlPage(set: PageSet, status: number, html: string): string {
+  set.status = status;
+  set.headers["content-type"] = "text/html; charset=utf-8";
+  set.headers["content-security-policy"] = PAGE_CSP;
+  set.headers["cache-control"] = "no-store";
+  return html;
+}
+
+/** A redirect (303 after a form by default: the browser follows it with GET). */
+export function seeOther(set: PageSet, location: string, status = 303): string {
+  set.status = status;
+  set.headers["location"] = location;
+  set.headers["cache-control"] = "no-store";
+  return "";
+}
+
+/** A text field of a submitted form; anything else (absent, repeated into an array) is undefined. */
+export function field(body: unknown, name: string): string | undefined {
+  const value = (body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === "string" ? value : undefined;
+}

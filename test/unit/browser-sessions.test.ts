@@ -1,0 +1,106 @@
+import { expect, test } from "bun:test";
+import { migrate, openDatabase } from "../../src/db/client";
+import { users } from "../../src/db/schema";
+import { createHandoffCodes, HANDOFF_TTL_MS } from "../../src/modules/pages/handoff";
+import { readCookie } from "../../src/modules/pages/session";
+import { createSessionService } from "../../src/modules/sessions/service";
+
+const client = { ip: "192.0.2.1", userAgent: "test" };
+const IDLE = 600;
+const ABSOLUTE = 3600;
+
+function setUp() {
+  const db = openDatabase(":memory:");
+  migrate(db);
+  db.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused" }).run();
+  const sessions = createSessionService(db, { refreshTokenTtl: ABSOLUTE, refreshReuseInterval: 10, refreshRotationKey: new Uint8Array(32), browserIdleTtl: IDLE });
+  const row = (id: string) =>
+    db.$client.query("SELECT browser_token_hash AS hash, expires_at AS expires, created_at AS created FROM sessions WHERE id = ?").get(id) as
+      | { hash: string; expires: number; created: number }
+      | null;
+  /** Moves a session back in time, as if it had been created `createdAgo` and last seen `seenAgo` seconds ago. */
+  const age = (id: string, createdAgo: number, seenAgo: number) =>
+    db.$client
+      .query("UPDATE sessions SET created_at = ?1, last_seen_at = ?2, expires_at = min(?2 + ?3, ?1 + ?4) WHERE id = ?5")
+      .run(Date.now() - createdAgo * 1000, Date.now() - seenAgo * 1000, IDLE * 1000, ABSOLUTE * 1000, id);
+  return { db, sessions, row, age };
+}
+
+test("a browser session's cookie is random and stored only as its SHA-256", () => {
+  const { sessions, row } = setUp();
+  const { sessionId, token } = sessions.createBrowser("u1", client);
+  expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(row(sessionId)!.hash).toBe(new Bun.CryptoHasher("sha256").update(token).digest("hex"));
+  expect(sessions.browserPrincipal(token)?.sessionId).toBe(sessionId);
+  expect(sessions.browserPrincipal(`${token}x`)).toBeUndefined();
+});
+
+test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolute one (REFRESH_TOKEN_TTL)", () => {
+  const { sessions, row, age } = setUp();
+  const young = sessions.createBrowser("u1", client);
+  age(young.sessionId, 300, 120);
+  const before = Date.now();
+  expect(sessions.browserPrincipal(young.token)?.sessionExpiresAt).toBeGreaterThanOrEqual(before + IDLE * 1000);
+  expect(row(young.sessionId)!.expires).toBeGreaterThanOrEqual(before + IDLE * 1000);
+
+  const old = sessions.createBrowser("u1", client);
+  age(old.sessionId, ABSOLUTE - 100, 120);
+  sessions.browserPrincipal(old.token);
+  expect(row(old.sessionId)!.expires).toBe(row(old.sessionId)!.created + ABSOLUTE * 1000);
+
+  const idle = sessions.createBrowser("u1", client);
+  age(idle.sessionId, 2000, IDLE + 1);
+  expect(sessions.browserPrincipal(idle.token)).toBeUndefined();
+});
+
+test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", () => {
+  const { db, sessions } = setUp();
+  const a = sessions.createBrowser("u1", client);
+  expect(sessions.browserPrincipal(a.token)).toBeDefined();
+  sessions.revoke(a.sessionId);
+  expect(sessions.browserPrincipal(a.token)).toBeUndefined();
+
+  const b = sessions.createBrowser("u1", client);
+  expect(sessions.browserPrincipal(b.token)).toBeDefined();
+  db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
+  sessions.forgetUser("u1");
+  expect(sessions.browserPrincipal(b.token)).toBeUndefined();
+});
+
+test("a handed-off session ends with its parent; 'sign out others' from it keeps the family", () => {
+  const { sessions, row } = setUp();
+  const parent = sessions.createBrowser("u1", client);
+  const child = sessions.createBrowser("u1", client, parent.sessionId);
+  const stranger = sessions.createBrowser("u1", client);
+  expect(sessions.browserPrincipal(child.token)?.rootSessionId).toBe(parent.sessionId);
+  expect(sessions.revokeOthers("u1", child.sessionId)).toBe(1);
+  expect(row(stranger.sessionId)).toBeNull();
+  expect(sessions.browserPrincipal(parent.token)).toBeDefined();
+  sessions.revoke(parent.sessionId);
+  expect(row(child.sessionId)).toBeNull();
+  expect(sessions.browserPrincipal(child.token)).toBeUndefined();
+});
+
+test("handoff codes: single use, short-lived, only for their target host and their browser", () => {
+  let now = 1_000_000;
+  const codes = createHandoffCodes(() => now);
+  const code = codes.issue("s1", "https://auth.example.net", "state-1");
+  expect(codes.redeem(code, "https://auth.example.net", "state-1")).toBe("s1");
+  expect(codes.redeem(code, "https://auth.example.net", "state-1")).toBeUndefined();
+  const otherHost = codes.issue("s1", "https://auth.example.net", "state-1");
+  expect(codes.redeem(otherHost, "https://auth.example.org", "state-1")).toBeUndefined();
+  expect(codes.redeem(otherHost, "https://auth.example.net", "state-1")).toBeUndefined();
+  const otherBrowser = codes.issue("s1", "https://auth.example.net", "state-1");
+  expect(codes.redeem(otherBrowser, "https://auth.example.net", "state-2")).toBeUndefined();
+  const late = codes.issue("s1", "https://auth.example.net", "state-1");
+  now += HANDOFF_TTL_MS;
+  expect(codes.redeem(late, "https://auth.example.net", "state-1")).toBeUndefined();
+});
+
+test("a session cookie sent twice (one planted by a sibling subdomain) counts as none", () => {
+  expect(readCookie("a=1; latchkey_session=abc; b=2", "latchkey_session")).toBe("abc");
+  expect(readCookie("latchkey_session=abc; latchkey_session=evil", "latchkey_session")).toBeUndefined();
+  expect(readCookie("xlatchkey_session=abc", "latchkey_session")).toBeUndefined();
+  expect(readCookie("latchkey_session=", "latchkey_session")).toBeUndefined();
+  expect(readCookie(null, "latchkey_session")).toBeUndefined();
+});

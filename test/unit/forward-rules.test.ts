@@ -1,0 +1,86 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError } from "../../src/config";
+import { normalisePath, parseAccessRules, policyFor } from "../../src/modules/forward/rules";
+
+const RULES = `
+default_policy = "deny"
+
+[[rule]]
+name = "health"
+hosts = ["*.example.com"]
+paths = ["/api/health"]
+methods = ["GET"]
+policy = "bypass"
+
+[[rule]]
+name = "lan only admin"
+paths = ["/admin"]
+networks = ["192.168.0.0/16"]
+roles = ["admin"]
+
+[[rule]]
+name = "family photos"
+hosts = ["photos.example.com"]
+users = ["Alice", "bob"]
+
+[[rule]]
+name = "everything else on example.com"
+hosts = ["*.example.com", "example.com"]
+policy = "signed_in"
+`;
+
+describe("ACCESS_RULES_FILE", () => {
+  const rules = parseAccessRules(RULES, "rules.toml");
+  const at = (host: string, path: string, method = "GET", ip: string | null = "10.0.0.1") => policyFor(rules, { host, path, method, ip });
+
+  test("first match wins, in order; then the default policy", () => {
+    expect(at("app.example.com", "/api/health")).toEqual({ kind: "bypass" });
+    expect(at("app.example.com", "/api/health/deep")).toEqual({ kind: "bypass" });
+    expect(at("app.example.com", "/api/healthz")).toEqual({ kind: "signed_in" });
+    expect(at("app.example.com", "/api/health", "POST")).toEqual({ kind: "signed_in" });
+    expect(at("example.com", "/api/health")).toEqual({ kind: "signed_in" });
+    expect(at("photos.example.com", "/")).toMatchObject({ kind: "restricted", users: new Set(["alice", "bob"]) });
+    expect(at("other.example.org", "/")).toEqual({ kind: "deny" });
+  });
+
+  test("networks match the client address", () => {
+    expect(at("app.example.com", "/admin", "GET", "192.168.1.20")).toMatchObject({ kind: "restricted", roles: new Set(["admin"]) });
+    expect(at("app.example.com", "/admin", "GET", "10.0.0.1")).toEqual({ kind: "signed_in" });
+    expect(at("app.example.com", "/admin", "GET", null)).toEqual({ kind: "signed_in" });
+  });
+
+  test("paths are compared decoded and resolved: encoded or dotted tricks reach the rule they aim past", () => {
+    expect(normalisePath("/api/health/../../admin?x=1")).toBe("/admin");
+    expect(normalisePath("/%61dmin")).toBe("/admin");
+    expect(normalisePath("/api/health/%2e%2e/%2e%2e/admin")).toBe("/admin");
+    expect(normalisePath("//admin")).toBe("/admin");
+    expect(normalisePath("/%E0%A4%A")).toBeUndefined();
+    expect(normalisePath("/a%5c..%5cadmin")).toBeUndefined();
+    expect(normalisePath("/plain/path?q=1")).toBe("/plain/path");
+  });
+
+  const bad: [string, string][] = [
+    ["[[rule]]\npolicy = \"alow\"", 'rule 1: policy must be "bypass", "signed_in" or "deny"'],
+    ['[[rule]]\nname = "x"\npolicy = "bypass"\nroles = ["admin"]', 'rule 1 ("x"): roles and users go with no policy'],
+    ['[[rule]]\npolicy = "deny"\n[[rule]]\nname = "lan"\nnetworks = ["10.0.0.0/33"]\npolicy = "bypass"', 'rule 2 ("lan"): network "10.0.0.0/33"'],
+    ['[[rule]]\npaths = ["admin"]\npolicy = "deny"', 'rule 1: path "admin" must start with /'],
+    ['[[rule]]\nhosts = ["exa mple.com"]\npolicy = "deny"', 'rule 1: host "exa mple.com"'],
+    ['[[rule]]\npolicy = "deny"\nhost = ["a.example.com"]', 'rule 1: unknown key "host"'],
+    ['[[rule]]\nmethods = []\npolicy = "deny"', "rule 1: methods must be a non-empty list of strings"],
+    ['default_policy = "maybe"', "default_policy: policy must be"],
+    ["rules = 1", 'unknown key "rules"'],
+    ["[[rule]\n", "not valid TOML"],
+  ];
+  for (const [text, message] of bad)
+    test(`a bad file is a configuration error naming the rule: ${message}`, () => {
+      let error: unknown;
+      try {
+        parseAccessRules(text, "/etc/latchkey/rules.toml");
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toStartWith("ACCESS_RULES_FILE=/etc/latchkey/rules.toml: ");
+      expect((error as Error).message).toContain(message);
+    });
+});
