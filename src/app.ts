@@ -149,6 +149,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(
       oidcRoutes({
         issuer: config.publicUrl,
+        appName: config.appName,
         idTokenAlg: config.oidcIdTokenAlg,
         clients: oidcClients,
         oidc,
