@@ -19,7 +19,7 @@ export function consentPage(input: { appName: string; clientId: string; user: { 
         <ul>
           <li safe>{`your user id and username (${user.username})`}</li>
           {user.email ? <li safe>{`your email address (${user.email})`}</li> : ""}
-          <li safe>{user.roles.length ? `your groups (${user.roles.join(", ")})` : "your groups (none)"}</li>
+          <li safe>{`your groups (${user.roles.join(", ") || "none"})`}</li>
         </ul>
         <form method="post" action="/oidc/authorize/consent" class="row">
           <input type="hidden" name="request" value={input.request} />
