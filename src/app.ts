@@ -175,7 +175,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         mailEnabled: mailer.enabled,
       }),
     )
-    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient }))
+    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc }))
     .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
 }
 
