@@ -498,3 +498,27 @@ describe("REQUIRE_EMAIL_VERIFICATION in every delivery mode", () => {
     });
   }
 });
+
+describe("without mail", () => {
+  test("the mail routes answer 403 mail_disabled, the forgot page says so, and the sign-in page offers no reset link", async () => {
+    const server = await startServer({});
+    try {
+      for (const [path, json] of [
+        ["/password/forgot", { email: "a@example.test" }],
+        ["/verify-email/resend", { email: "a@example.test" }],
+        ["/password/reset", { token: "x", new_password: NEW_PASSWORD }],
+      ] as const) {
+        const reply = await send(server.url, "POST", `${AUTH}${path}`, { json });
+        expect(reply.status).toBe(403);
+        expect(reply.body).toEqual({ error: "mail_disabled", message: "This server sends no mail (SMTP_URL is not set)." });
+      }
+      const page = await send(server.url, "GET", "/password/forgot");
+      expect(page.status).toBe(404);
+      expect(page.text).toContain("This server sends no mail");
+      expect((await send(server.url, "GET", "/login")).text).not.toContain("Forgot your password?");
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+});
