@@ -19,11 +19,15 @@ export type FormTokens = ReturnType<typeof formTokens>;
 
 /**
  * A form POST from one of our own sign-in origins: browsers send Origin on every POST; lacking it, Referer; a
- * cross-site Fetch Metadata header is refused outright.
+ * cross-site Fetch Metadata header is refused outright. Our pages' `Referrer-Policy: no-referrer` makes a browser
+ * send `Origin: null` and no Referer on their own form posts (Fetch, "serializing a request origin"): then
+ * `Sec-Fetch-Site: same-origin`, which no page can set (a forbidden header), says where the post came from.
  */
 export function sameOriginPost(request: Request, origins: ReadonlySet<string>): boolean {
-  if (request.headers.get("sec-fetch-site") === "cross-site") return false;
+  const site = request.headers.get("sec-fetch-site");
+  if (site === "cross-site") return false;
   let origin = request.headers.get("origin");
+  if ((!origin || origin === "null") && site === "same-origin") return true;
   if (!origin || origin === "null") {
     const referer = request.headers.get("referer");
     if (!referer) return false;
