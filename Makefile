@@ -16,9 +16,11 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # Debian packages the tests drive for real, installed by root in one apt-get run when any is missing: chromium (the
 # browser tests, driven by playwright-core: Playwright never downloads a browser), nginx and caddy (the forward-auth
 # proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts). Without them
-# those tests fail and say why.
-TEST_PACKAGES := chromium nginx caddy openssl
-have_test_packages = missing=""; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null || [ -x /usr/sbin/$$package ] || missing="$$missing $$package"; done; \
+# those tests fail and say why. python3-jwt and python3-cryptography run the README's PyJWT example against the
+# binary (test/e2e/readme-examples.test.ts); a python3-* package counts as present when dpkg knows it.
+TEST_PACKAGES := chromium nginx caddy openssl python3-jwt python3-cryptography
+have_test_packages = missing=""; for package in $(TEST_PACKAGES); do \
+	case $$package in python3-*) dpkg -s $$package >/dev/null 2>&1 ;; *) command -v $$package >/dev/null || [ -x /usr/sbin/$$package ] ;; esac || missing="$$missing $$package"; done; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
 $(CURDIR)/.tools/node_modules/.bin/bun:
