@@ -139,7 +139,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
     .use(mfaRoutes({ auth, mfa, guard, audit, rateLimit, readClient }))
-    .use(emailRoutes({ flows: emailFlows, rateLimit, readClient, appName: config.mail.appName }))
+    .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
     .use(adminRoutes({ admin, guard, readClient }))
@@ -173,7 +173,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         readClient,
       }),
     )
-    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient }))
+    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc }))
     .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
 }
 

@@ -20,10 +20,17 @@ async function signIn(server: RunningServer, username = "root"): Promise<string>
 
 const validate = (server: RunningServer, token: string) => call(server.url, "GET", "/api/v1/auth/validate", undefined, bearer(token));
 
-/** An independent verifier, as an app would set it up: jose with the server's JWKS (refetched on an unknown kid). */
-function verifierOf(server: RunningServer, alg: string) {
-  const keySet = createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`), { cooldownDuration: 0 });
-  return (token: string) => jwtVerify(token, keySet, { issuer: ISSUER, algorithms: [alg] });
+/**
+ * An independent verifier, as an app would set it up from the issuer URL: the discovery document names the
+ * jwks_uri (PUBLIC_URL-based, so it is read here from the server it describes), and jose fetches the key set
+ * (again on an unknown kid: cooldownDuration 0).
+ */
+async function verifierOf(server: RunningServer, alg: string) {
+  const discovery = (await call(server.url, "GET", "/.well-known/openid-configuration")).body as { issuer: string; jwks_uri: string };
+  expect(discovery.issuer).toBe(ISSUER);
+  expect(discovery.jwks_uri).toBe(`${ISSUER}/.well-known/jwks.json`);
+  const keySet = createRemoteJWKSet(new URL(discovery.jwks_uri.replace(ISSUER, server.url)), { cooldownDuration: 0 });
+  return (token: string) => jwtVerify(token, keySet, { issuer: discovery.issuer, algorithms: [alg] });
 }
 
 /** A fixed PUBLIC_URL: the issuer stays the same across a restart on another port. */
@@ -72,7 +79,7 @@ for (const alg of ["RS256", "ES256", "EdDSA"] as const) {
     });
 
     test("jose's createRemoteJWKSet + jwtVerify accept the access token; /validate too", async () => {
-      const { payload, protectedHeader } = await verifierOf(server, alg)(token);
+      const { payload, protectedHeader } = await (await verifierOf(server, alg))(token);
       expect(protectedHeader.alg).toBe(alg);
       expect(payload.sub).toBeString();
       expect((await validate(server, token)).status).toBe(200);
@@ -95,7 +102,7 @@ for (const alg of ["RS256", "ES256", "EdDSA"] as const) {
         unknownKid: `${b64({ alg, kid: "not-a-key" })}.${payload}.${signature}`,
         tampered: `${header}.${b64(claims)}.${signature}`,
       };
-      const verify = verifierOf(server, alg);
+      const verify = await verifierOf(server, alg);
       for (const [name, forged] of Object.entries(forgeries)) {
         expect({ name, jose: await verify(forged).then(() => "accepted", () => "refused") }).toEqual({ name, jose: "refused" });
         const response = await validate(server, forged);
@@ -119,7 +126,7 @@ describe("rotation and restart (JWT_ALG=ES256)", () => {
   });
 
   test("latchkey keys rotate while the server runs: old and new tokens verify; the retired key leaves the set after its last token", async () => {
-    const verify = verifierOf(server, "ES256");
+    const verify = await verifierOf(server, "ES256");
     const before = await signIn(server);
     const oldKid = decodeProtectedHeader(before).kid!;
     const rotated = await runCli(["keys", "rotate"], { DATA_DIR: dataDir, JWT_ALG: "ES256", ACCESS_TOKEN_TTL: "4s" });

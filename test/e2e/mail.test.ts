@@ -181,6 +181,35 @@ describe("password reset in every delivery mode", () => {
         expect(notice.text).toContain("The password of your account was just changed.");
       });
 
+      test("changing one's email: the password, a code mailed to the new address, then the switch (verified) and a notice to the old one", async () => {
+        const carol = client();
+        const email = await registerVerified(carol, `change-${mode}`);
+        const newEmail = `changed-${mode}@example.test`;
+        const wrongPassword = await carol.request("POST", `${AUTH}/email`, { json: { new_email: newEmail, current_password: "not the password" } });
+        expect(wrongPassword.status).toBe(403);
+        expect(wrongPassword.body.error).toBe("invalid_current_password");
+        const taken = await carol.request("POST", `${AUTH}/email`, { json: { new_email: email, current_password: PASSWORD } });
+        expect(taken.status).toBe(409);
+        expect(taken.body.error).toBe("email_taken");
+        const requested = await carol.request("POST", `${AUTH}/email`, { json: { new_email: newEmail, current_password: PASSWORD } });
+        expect(requested.status).toBe(202);
+        const code = codeIn(await catcher.waitForMail(mailTo(newEmail, "confirm your new email")));
+        // Nothing changes before the code comes back.
+        expect((await carol.me()).body.user.email).toBe(email);
+        const wrong = await carol.request("POST", `${AUTH}/email/confirm`, { json: { code: code === "000000" ? "111111" : "000000" } });
+        expect(wrong.status).toBe(400);
+        expect(wrong.body.error).toBe("invalid_code");
+        const confirmed = await carol.request("POST", `${AUTH}/email/confirm`, { json: { code } });
+        expect(confirmed.status).toBe(200);
+        expect(confirmed.body.user).toMatchObject({ email: newEmail, email_verified: true });
+        expect((await carol.me()).body.user.email).toBe(newEmail);
+        const notice = await catcher.waitForMail(mailTo(email, "your email address was changed"));
+        expect(notice.text).toContain(`The email address of your account is now ${newEmail}.`);
+        expect((await carol.request("POST", `${AUTH}/email/confirm`, { json: { code } })).status).toBe(400);
+        expect((await client().login(newEmail, PASSWORD)).status).toBe(200);
+        expect((await client().login(email, PASSWORD)).status).toBe(401);
+      });
+
       test("the mailed link opens a form whose post sets the password; the link works once", async () => {
         const bob = client();
         const email = await registerVerified(bob, `link-${mode}`);

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidcClient from "openid-client";
+import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
 const PASSWORD = "correct horse battery staple";
@@ -112,5 +113,88 @@ describe("token endpoint refusals", () => {
     expect(response.headers.get("location")).toBeNull();
     expect(response.headers.get("content-security-policy")).toContain("default-src 'none'");
     expect(await response.text()).toContain("Invalid redirect URI");
+  });
+});
+
+describe("a relying party through the real sign-in page (openid-client, over HTTP)", () => {
+  const CALLBACK = "http://127.0.0.1:1/login/generic_oauth";
+
+  /** Follows an authorization URL like a browser: the sign-in page, then the consent form when it is shown. */
+  async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, signIn = true): Promise<URL> {
+    let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
+    jar.take(answer);
+    let location = answer.headers.get("location");
+    if (location?.startsWith("/login?")) {
+      expect(signIn).toBe(true);
+      const back = await browserSignIn(`${url}${location}`, "alice", PASSWORD, jar);
+      expect(back).toStartWith(`${url}/oidc/authorize?`);
+      answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
+      jar.take(answer);
+      location = answer.headers.get("location");
+    }
+    if (answer.status === 200) {
+      const html = await answer.text();
+      expect(html).toContain('action="/oidc/authorize/consent"');
+      const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
+      const consented = await fetch(`${url}/oidc/authorize/consent`, {
+        method: "POST",
+        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
+        body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
+        redirect: "manual",
+      });
+      expect(consented.status).toBe(303);
+      location = consented.headers.get("location");
+    } else expect(answer.status).toBe(302);
+    return new URL(location!);
+  }
+
+  test("confidential client: discovery, code + PKCE, ID token verified from the JWKS, userinfo, refresh, RP-initiated logout", async () => {
+    expect((await runCli(["oidc", "client", "add", "wiki", "--redirect-uri", CALLBACK, "--post-logout-redirect-uri", "http://127.0.0.1:1/bye", "--json"], { DATA_DIR: dataDir })).code).toBe(0);
+    const wiki = JSON.parse((await runCli(["oidc", "client", "rotate-secret", "wiki", "--json"], { DATA_DIR: dataDir })).stdout) as { client_secret: string };
+    const config = await oidcClient.discovery(new URL(url), "wiki", wiki.client_secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+    const verifier = oidcClient.randomPKCECodeVerifier();
+    const state = oidcClient.randomState();
+    const nonce = oidcClient.randomNonce();
+    const jar = cookieJar();
+    const callback = await authorizeOverHttp(
+      oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid profile email groups", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state, nonce }),
+      jar,
+    );
+    const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    const keySet = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+    const { payload } = await jwtVerify(tokens.id_token!, keySet, { issuer: url, audience: "wiki", algorithms: ["RS256"] });
+    expect(payload).toMatchObject({ nonce, preferred_username: "alice", email: "alice@example.com", groups: ["family"] });
+    const info = await oidcClient.fetchUserInfo(config, tokens.access_token, payload.sub!);
+    expect(info.groups).toEqual(["family"]);
+    const refreshed = await oidcClient.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.claims()!.sub).toBe(payload.sub!);
+
+    const logout = await fetch(oidcClient.buildEndSessionUrl(config, { id_token_hint: refreshed.id_token!, post_logout_redirect_uri: "http://127.0.0.1:1/bye", state: "bye" }), {
+      headers: { cookie: jar.header() },
+      redirect: "manual",
+    });
+    expect(logout.status).toBe(303);
+    expect(logout.headers.get("location")).toBe("http://127.0.0.1:1/bye?state=bye");
+    jar.take(logout);
+    // The Latchkey session ended too: the next authorization asks for the password again.
+    const again = await fetch(oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256" }), {
+      headers: { cookie: jar.header() },
+      redirect: "manual",
+    });
+    expect(again.headers.get("location")).toStartWith("/login?rd=");
+    await expect(oidcClient.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+  });
+
+  test("public client (Immich's mobile redirect URI): none + PKCE", async () => {
+    expect((await runCli(["oidc", "client", "add", "immich-app", "--public", "--trusted", "--redirect-uri", "app.immich:///oauth-callback"], { DATA_DIR: dataDir })).code).toBe(0);
+    const config = await oidcClient.discovery(new URL(url), "immich-app", undefined, oidcClient.None(), { execute: [oidcClient.allowInsecureRequests] });
+    const verifier = oidcClient.randomPKCECodeVerifier();
+    const callback = await authorizeOverHttp(
+      oidcClient.buildAuthorizationUrl(config, { redirect_uri: "app.immich:///oauth-callback", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+      cookieJar(),
+    );
+    expect(callback.protocol).toBe("app.immich:");
+    const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
+    expect(tokens.claims()!.preferred_username).toBe("alice");
   });
 });

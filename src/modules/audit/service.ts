@@ -22,6 +22,7 @@ export const AUDIT_EVENTS = [
   "code_failed",
   "email_verified",
   "email_changed",
+  "email_change_requested",
   "password_reset_requested",
   "password_reset",
   "mfa_challenge_failed",

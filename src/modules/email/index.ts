@@ -1,11 +1,14 @@
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import { escapeHtml } from "../../lib/html";
 import { ApiError } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
-import { BODY_ERRORS, errorResponses, MessageBody, SECRET_CHECK } from "../auth/model";
-import { AcceptedBody, EmailBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
+import type { authGuard } from "../auth/guard";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, MessageBody, SECRET_CHECK, SESSION_GUARD, SESSION_SECURITY, UserBody } from "../auth/model";
+import type { AuthService } from "../auth/service";
+import { toPublicUser } from "../users/service";
+import { AcceptedBody, EmailBody, EmailChangeBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
 import { page, PAGE_CSP } from "./pages";
 import type { EmailFlows } from "./service";
 
@@ -18,8 +21,15 @@ const MAIL_ERRORS = { 403: ["mail_disabled"] } as const;
  * Email verification and password reset (issue 13). The routes that may send mail answer 202 with one body for
  * every address; each is behind the per-IP limit (`secretCheck`) and mails an address at most once a minute.
  */
-export function emailRoutes(deps: { flows: EmailFlows; rateLimit: ReturnType<typeof rateLimitPlugin>; readClient: ClientInfoReader; appName: string }) {
-  const { flows, rateLimit, readClient, appName } = deps;
+export function emailRoutes(deps: {
+  flows: EmailFlows;
+  auth: AuthService;
+  guard: ReturnType<typeof authGuard>;
+  rateLimit: ReturnType<typeof rateLimitPlugin>;
+  readClient: ClientInfoReader;
+  appName: string;
+}) {
+  const { flows, auth, guard, rateLimit, readClient, appName } = deps;
   const html = (status: number, title: string, body: string) =>
     new Response(page(appName, title, body), {
       status,
@@ -32,7 +42,60 @@ export function emailRoutes(deps: { flows: EmailFlows; rateLimit: ReturnType<typ
     `<button type="submit">Set the new password</button></form>`;
 
   return new Elysia({ prefix: "/api/v1/auth", tags: ["email"] })
+    .use(guard)
     .use(rateLimit)
+    .post(
+      "/email",
+      async ({ principal, body, request, server, set }) => {
+        const client = readClient(request, server);
+        if (!(await auth.confirmPassword(principal, body.current_password, client)))
+          throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
+        flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
+        set.status = 202;
+        return { message: "A code is on its way to the new address; confirm it at POST /email/confirm." };
+      },
+      {
+        auth: true,
+        secretCheck: true,
+        body: EmailChangeBody,
+        parse: JSON_BODY,
+        response: {
+          202: MessageBody,
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, {
+            403: ["invalid_current_password"],
+            409: ["email_taken"],
+          }),
+        },
+        detail: {
+          summary: "Change one's email address: mails a code to the new address",
+          description:
+            "Needs the current password (counted like a login). The address changes only when the code is confirmed at POST /email/confirm; " +
+            "the new address gets at most one mail a minute (429 `rate_limited`).",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
+    .post(
+      "/email/confirm",
+      ({ principal, body, request, server }) => {
+        const user = flows.confirmEmailChange(principal.userId, body.code, readClient(request, server));
+        return { message: "Email address changed.", user: toPublicUser(user) };
+      },
+      {
+        auth: true,
+        secretCheck: true,
+        body: t.Object({ code: t.String({ description: "The 6-digit code mailed to the new address", maxLength: 32 }) }),
+        parse: JSON_BODY,
+        response: {
+          200: t.Object({ message: t.String(), user: UserBody }),
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, { 400: ["invalid_code"], 409: ["email_taken"] }),
+        },
+        detail: {
+          summary: "Confirm the new email address with the mailed code: it becomes the account's (verified), and the old address gets a notice",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
     .post(
       "/verify-email",
       ({ body, request, server }) => {

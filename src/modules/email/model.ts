@@ -5,6 +5,10 @@ const code = t.String({ description: "The 6-digit code from the mail", maxLength
 const newPassword = t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password" });
 
 export const EmailBody = t.Object({ email });
+export const EmailChangeBody = t.Object({
+  new_email: t.String({ description: "The new address; a code is mailed to it", maxLength: 254 }),
+  current_password: t.String(),
+});
 export const VerifyEmailBody = t.Object({ email, code });
 export const TokenQuery = t.Object({ token: t.Optional(t.String({ description: "The token from the mailed link" })) });
 

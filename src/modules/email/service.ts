@@ -1,7 +1,7 @@
 import type { User } from "../../db/schema";
 import { ApiError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
-import { throttleAccount, type SecretCheckLimiter } from "../../limits";
+import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
 import { PASSWORD_MAX_BYTES, passwordTooLong } from "../../lib/passwords";
 import { validationFailed } from "../../errors";
 import type { Mailer } from "../../mail";
@@ -52,12 +52,11 @@ export function createEmailFlows(deps: {
   }
 
   /**
-   * Checks an emailed code for the account with `email`, behind the limiter (counted as a failure until it proves
-   * right). An unknown address is counted and refused like a wrong code.
+   * Checks an emailed code behind the limiter (counted as a failure until it proves right). `login` is what
+   * names the account (an unknown address is counted and refused like a wrong code).
    */
-  function checkEmailCode(email: string, purpose: CodePurpose, code: string, client: ClientInfo) {
-    const user = users.findByEmail(email);
-    const account = throttleAccount(email, user);
+  function checkUserCode(login: string, user: User | undefined, purpose: CodePurpose, code: string, client: ClientInfo) {
+    const account = throttleAccount(login, user);
     limiter.beginAttempt(account, client.ip);
     const row = user ? codes.checkCode(user.id, purpose, code) : undefined;
     if (!user || !row) {
@@ -65,7 +64,12 @@ export function createEmailFlows(deps: {
       throw invalidCode();
     }
     limiter.recordSuccess(account, client.ip);
-    return { user, row };
+    return row;
+  }
+
+  function checkEmailCode(email: string, purpose: CodePurpose, code: string, client: ClientInfo) {
+    const user = users.findByEmail(email);
+    return { user: user!, row: checkUserCode(email, user, purpose, code, client) };
   }
 
   /** "Your password was changed", to a verified address: a notice, never throttled. */
@@ -146,6 +150,34 @@ export function createEmailFlows(deps: {
     },
 
     passwordChanged,
+
+    /**
+     * Mails a code to `newEmail` (after the caller checked the password). The address must be free; it is
+     * claimed only when the code is confirmed. One mail a minute per address: 429 (the caller is signed in).
+     */
+    requestEmailChange(user: Pick<User, "id" | "username">, newEmail: string, client: ClientInfo): void {
+      assertMail();
+      const email = users.assertNewEmail(newEmail, "new_email");
+      const claim = mailer.claimAddress("email_change", email);
+      if (!claim.allowed) throw rateLimited(claim.retryAfter);
+      const issued = codes.issue(user.id, "email_change", settings.codeTtl, email);
+      mailer.send("email_change", email, user, { code: issued.code, minutes: minutes(settings.codeTtl), new_email: email });
+      audit.record({ event: "email_change_requested", userId: user.id, ...client });
+    },
+
+    /** Switches to the address the code was sent to (verified), and tells the old address. */
+    confirmEmailChange(userId: string, code: string, client: ClientInfo): User {
+      assertMail();
+      const user = users.findById(userId);
+      if (!user) throw invalidCode();
+      const row = checkUserCode(user.username, user, "email_change", code, client);
+      if (row.newEmail === null || !codes.consume(row)) throw invalidCode();
+      users.setVerifiedEmail(user.id, row.newEmail);
+      sessions.forgetUser(user.id);
+      if (user.email !== null) mailer.send("email_changed", user.email, user, { new_email: row.newEmail });
+      audit.record({ event: "email_changed", userId: user.id, ...client, detail: { via: "self-service" } });
+      return users.findById(user.id)!;
+    },
 
     /** The sign-in code's one mail a minute per address (the caller answers 429 when refused: it knows the password). */
     claimLoginCode(address: string) {

@@ -5,6 +5,7 @@ import type { IpLimit } from "../../limits/plugin";
 import type { AuditLog } from "../audit/service";
 import type { AuthService } from "../auth/service";
 import type { ApiKeyService } from "../keys/service";
+import type { OidcService } from "../oidc/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import { AccountPage, type AccountView } from "./account";
 import { sameOriginPost, type FormTokens } from "./csrf";
@@ -18,6 +19,7 @@ const NOTICES: Record<string, string> = {
   "others-revoked": "Every other session is signed out.",
   "password-changed": "Password changed. Your other sessions are signed out.",
   "key-deleted": "The API key is deleted.",
+  "application-revoked": "The application is signed out and must ask again.",
 };
 
 export interface SignedInForms {
@@ -52,11 +54,13 @@ export interface AccountDeps extends SignedInForms {
   audit: AuditLog;
   ipLimit: IpLimit;
   readClient: ClientInfoReader;
+  /** The user's OpenID Connect consents (issue 15). */
+  oidc: OidcService;
 }
 
 /** GET /account and its forms: sessions, password, API keys. Each form posts, then redirects back (POST/redirect/GET). */
 export function accountPages(deps: AccountDeps) {
-  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, readClient } = deps;
+  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc } = deps;
   const guard = signedInForm(deps);
 
   function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
@@ -68,6 +72,7 @@ export function accountPages(deps: AccountDeps) {
       isAdmin: principal.roles.includes("admin"),
       sessions: sessions.list(principal.userId).map((session) => ({ ...session, current: session.id === principal.sessionId })),
       keys: apiKeys.list(principal.userId),
+      applications: oidc.listConsents(principal.userId),
       csrf: (form) => forms.issue(form, principal.sessionId),
       ...extra,
     };
@@ -155,6 +160,17 @@ export function accountPages(deps: AccountDeps) {
       { detail: { hide: true } },
     )
     .post(
+      "/account/applications/revoke",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "application-revoke");
+        if (typeof principal === "string") return principal;
+        // Unknown or already withdrawn: nothing to do, the page shows the current list.
+        const withdrawn = oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", readClient(request, server));
+        return seeOther(set, withdrawn ? "/account?done=application-revoked" : "/account");
+      },
+      { detail: { hide: true } },
+    )
+    .post(
       "/account/keys/delete",
       ({ request, body, server, set }) => {
         const principal = guard(request, body, set, "key-delete");
@@ -174,6 +190,7 @@ export function accountPages(deps: AccountDeps) {
 
 /** Paths of the account page's forms (their bodies are HTML forms). */
 export const ACCOUNT_FORM_PATHS = [
+  "/account/applications/revoke",
   "/account/sessions/revoke",
   "/account/sessions/revoke-others",
   "/account/password",

@@ -18,6 +18,13 @@ export interface AccountKey {
   last_used_at: string | null;
 }
 
+/** An OpenID Connect application the user allowed to sign them in (issue 15). */
+export interface AccountApplication {
+  client_id: string;
+  scope: string;
+  created_at: string;
+}
+
 export interface AccountView {
   appName: string;
   username: string;
@@ -26,6 +33,7 @@ export interface AccountView {
   isAdmin: boolean;
   sessions: AccountSession[];
   keys: AccountKey[];
+  applications: AccountApplication[];
   csrf: (form: string) => string;
   notice?: string;
   error?: string;
@@ -158,6 +166,41 @@ export function AccountPage(view: AccountView) {
           <button type="submit">Change password</button>
         </form>
         <p class="muted">Your other sessions end; this one stays.</p>
+      </section>
+
+      <section id="applications">
+        <h2>Applications</h2>
+        {view.applications.length ? (
+          <table>
+            <thead>
+              <tr>
+                <th>Application</th>
+                <th>Allowed</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {view.applications.map((application) => (
+                <tr>
+                  <td safe>{application.client_id}</td>
+                  <td safe>{when(application.created_at)}</td>
+                  <td>
+                    <form method="post" action="/account/applications/revoke" class="inline">
+                      <Csrf token={view.csrf("application-revoke")} />
+                      <input type="hidden" name="client_id" value={application.client_id} />
+                      <button type="submit" class="danger">
+                        Withdraw
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No application has asked to sign you in yet.</p>
+        )}
+        <p class="muted">Withdrawing signs you out of the application; it asks again next time.</p>
       </section>
 
       <section id="keys">

@@ -133,8 +133,15 @@ export function signInPages(deps: PageDeps) {
               text: "Back to sign-in",
             });
           }
-          // One message for an unknown user and a wrong password; a disabled account only to its password's holder.
-          const text = error.code === "account_disabled" ? "This account has been disabled." : error.status === 422 ? error.message : "The username or password is incorrect.";
+          // One message for an unknown user and a wrong password; a disabled or unverified account only to its password's holder.
+          const text =
+            error.code === "account_disabled"
+              ? "This account has been disabled."
+              : error.code === "user_not_verified"
+                ? "Your email address is not verified yet: use the code or link we emailed you, then sign in."
+                : error.status === 422
+                  ? error.message
+                  : "The username or password is incorrect.";
           return loginForm(set, error.status, csrf, rd, text, login);
         }
       },

@@ -120,11 +120,15 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     return { username, email };
   }
 
+  function assertEmailFree(email: string): void {
+    if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get())
+      throw new ApiError(409, "email_taken", "That email address is already registered.");
+  }
+
   function assertAvailable(username: string, email: string | null): void {
     if (db.select({ id: users.id }).from(users).where(eq(users.username, username)).get())
       throw new ApiError(409, "username_taken", "That username is already taken.");
-    if (email !== null && db.select({ id: users.id }).from(users).where(eq(users.email, email)).get())
-      throw new ApiError(409, "email_taken", "That email address is already registered.");
+    if (email !== null) assertEmailFree(email);
   }
 
   function assertValidPassword(user: Pick<User, "username" | "email">, password: string, field = "password"): void {
@@ -171,6 +175,28 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
 
     /** 422 unless `password` may become this user's password (length, not weak); no hashing. */
     assertValidPassword,
+
+    /**
+     * Sets a confirmed new address (verified: its owner typed the mailed code). A unique-index race with another
+     * account is 409 email_taken.
+     */
+    setVerifiedEmail(userId: string, email: string): void {
+      try {
+        db.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+      } catch (error) {
+        assertEmailFree(normalizeEmail(email));
+        throw error;
+      }
+    },
+
+    /** 422 for a malformed address, 409 email_taken when an account has it; the normalised address. */
+    assertNewEmail(raw: string, field: string): string {
+      const email = normalizeEmail(raw);
+      const problem = emailError(email);
+      if (problem) throw validationFailed([{ field, message: problem }]);
+      assertEmailFree(email);
+      return email;
+    },
 
     markEmailVerified(userId: string): void {
       db.update(users).set({ emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();

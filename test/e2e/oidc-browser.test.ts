@@ -1,0 +1,152 @@
+/**
+ * OpenID Connect in a real browser: Debian's Chromium (playwright-core, never a download) opens a tiny relying
+ * party (an openid-client app on loopback), is sent to Latchkey, signs in on the real sign-in page, consents,
+ * and comes back signed in with the right claims. The consent page's screenshot is kept in .test-results/.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as oidcClient from "openid-client";
+import { chromium, type Browser } from "playwright-core";
+import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARTEFACTS = resolve(import.meta.dir, "../../.test-results");
+const PASSWORD = "correct horse battery staple";
+
+let browser: Browser | undefined;
+let launchProblem: string | undefined;
+let latchkey: SpawnedServer;
+let rp: ReturnType<typeof Bun.serve>;
+let issuer: string;
+let dataDir: string;
+
+/**
+ * The relying party: `/` starts the code flow (PKCE, state, nonce kept server-side per browser), `/callback`
+ * finishes it and shows the ID token's claims and userinfo's, as an app would after signing its user in.
+ */
+async function startRelyingParty(clientId: string, secret: string, port: number) {
+  const config = await oidcClient.discovery(new URL(issuer), clientId, secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+  const pending = new Map<string, { verifier: string; state: string; nonce: string }>();
+  const redirectUri = `http://localhost:${port}/callback`;
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port,
+    async fetch(request) {
+      const url = new URL(request.url);
+      if (url.pathname === "/") {
+        const id = crypto.randomUUID();
+        const flow = { verifier: oidcClient.randomPKCECodeVerifier(), state: oidcClient.randomState(), nonce: oidcClient.randomNonce() };
+        pending.set(id, flow);
+        const target = oidcClient.buildAuthorizationUrl(config, {
+          redirect_uri: redirectUri,
+          scope: "openid profile email groups",
+          code_challenge: await oidcClient.calculatePKCECodeChallenge(flow.verifier),
+          code_challenge_method: "S256",
+          state: flow.state,
+          nonce: flow.nonce,
+        });
+        return new Response(null, { status: 302, headers: { location: target.href, "set-cookie": `rp=${id}; Path=/; HttpOnly` } });
+      }
+      if (url.pathname === "/callback") {
+        const id = /rp=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "";
+        const flow = pending.get(id);
+        if (!flow) return new Response("no flow", { status: 400 });
+        // A refusal comes back as error=access_denied with the state (checked before anything else is trusted).
+        if (url.searchParams.get("error")) {
+          expect(url.searchParams.get("state")).toBe(flow.state);
+          return new Response(`<!doctype html><title>RP</title><p>Sign-in refused: ${url.searchParams.get("error")}</p>`, { headers: { "content-type": "text/html" } });
+        }
+        const tokens = await oidcClient.authorizationCodeGrant(config, new URL(`http://localhost:${port}${url.pathname}${url.search}`), {
+          pkceCodeVerifier: flow.verifier,
+          expectedState: flow.state,
+          expectedNonce: flow.nonce,
+        });
+        const claims = tokens.claims()!;
+        const info = await oidcClient.fetchUserInfo(config, tokens.access_token, claims.sub);
+        const shown = { id_token: { preferred_username: claims.preferred_username, email: claims.email, groups: claims.groups }, userinfo: { preferred_username: info.preferred_username, email: info.email, groups: info.groups } };
+        return new Response(`<!doctype html><title>RP</title><h1>Signed in as ${claims.preferred_username}</h1><pre id="claims">${JSON.stringify(shown)}</pre>`, {
+          headers: { "content-type": "text/html; charset=utf-8" },
+        });
+      }
+      return new Response("not found", { status: 404 });
+    },
+  });
+}
+
+beforeAll(async () => {
+  dataDir = tempDataDir();
+  expect((await runCli(["user", "add", "alice", "--email", "alice@example.com"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+  expect((await runCli(["user", "roles", "alice", "family"], { DATA_DIR: dataDir })).code).toBe(0);
+  const rpPort = freePort();
+  const added = await runCli(["oidc", "client", "add", "photos", "--redirect-uri", `http://localhost:${rpPort}/callback`, "--json"], { DATA_DIR: dataDir });
+  expect(added.code).toBe(0);
+  const { client_secret: secret } = JSON.parse(added.stdout) as { client_secret: string };
+  // Latchkey and the relying party are different hosts to the browser (127.0.0.1 and localhost): cookies stay apart.
+  const port = freePort();
+  issuer = `http://127.0.0.1:${port}`;
+  latchkey = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: issuer } });
+  rp = await startRelyingParty("photos", secret, rpPort);
+  if (!existsSync(CHROMIUM)) launchProblem = `Chromium is not installed at ${CHROMIUM} (apt-get install chromium; make test installs it as root)`;
+  else
+    try {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    } catch (error) {
+      launchProblem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
+    }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  rp?.stop(true);
+  await latchkey?.stop();
+  removeDataDir(dataDir);
+});
+
+test("Chromium signs in to a relying party through Latchkey: sign-in page, consent, back with the right claims", async () => {
+  if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`http://localhost:${rp.port}/`);
+    // Sent to Latchkey's sign-in page, with the authorization request as its destination.
+    await page.waitForURL((url) => url.pathname === "/login");
+    expect(new URL(page.url()).searchParams.get("rd")).toStartWith("/oidc/authorize?");
+    await page.fill("#login", "alice");
+    await page.fill("#password", PASSWORD);
+    await page.click("button[type=submit]");
+    // The consent page: the client is not trusted.
+    await page.waitForSelector('form[action="/oidc/authorize/consent"]');
+    expect(await page.textContent("h1")).toBe("Allow photos to sign you in?");
+    expect(await page.textContent("ul")).toContain("alice@example.com");
+    mkdirSync(ARTEFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTEFACTS, "oidc-consent.png") });
+    await page.click('button[value="allow"]');
+    await page.waitForURL((url) => url.host === `localhost:${rp.port}` && url.pathname === "/callback");
+    expect(await page.textContent("h1")).toBe("Signed in as alice");
+    const shown = JSON.parse((await page.textContent("#claims"))!);
+    expect(shown).toEqual({
+      id_token: { preferred_username: "alice", email: "alice@example.com", groups: ["family"] },
+      userinfo: { preferred_username: "alice", email: "alice@example.com", groups: ["family"] },
+    });
+    // Consent is remembered: a second sign-in to the app goes straight back, with no page in between.
+    await page.goto(`http://localhost:${rp.port}/`);
+    await page.waitForURL((url) => url.pathname === "/callback");
+    expect(await page.textContent("h1")).toBe("Signed in as alice");
+
+    // The account page lists the application; withdrawing consent makes it ask again.
+    await page.goto(`${issuer}/account`);
+    expect(await page.textContent("#applications td")).toBe("photos");
+    await page.click('#applications button[type="submit"]');
+    await page.waitForURL((url) => url.pathname === "/account" && url.searchParams.get("done") === "application-revoked");
+    expect(await page.textContent("#applications")).toContain("No application has asked to sign you in yet.");
+    await page.goto(`http://localhost:${rp.port}/`);
+    await page.waitForSelector('form[action="/oidc/authorize/consent"]');
+    await page.click('button[value="deny"]');
+    await page.waitForURL((url) => url.pathname === "/callback");
+    expect(await page.textContent("body")).toContain("access_denied");
+  } finally {
+    await context.close();
+  }
+});
