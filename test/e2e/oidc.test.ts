@@ -117,6 +117,7 @@ describe("token endpoint refusals", () => {
   });
 });
 
+/** Follows an authorization URL like a browser: the sign-in page (as alice), then the consent form when it is shown. */
 async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, base = url): Promise<URL> {
   let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
   jar.take(answer);
@@ -148,7 +149,6 @@ async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, base = u
 describe("a relying party through the real sign-in page (openid-client, over HTTP)", () => {
   const CALLBACK = "http://127.0.0.1:1/login/generic_oauth";
 
-  /** Follows an authorization URL like a browser: the sign-in page, then the consent form when it is shown. */
   test("confidential client: discovery, code + PKCE, ID token verified from the JWKS, userinfo, refresh, RP-initiated logout", async () => {
     expect((await runCli(["oidc", "client", "add", "wiki", "--redirect-uri", CALLBACK, "--post-logout-redirect-uri", "http://127.0.0.1:1/bye", "--json"], { DATA_DIR: dataDir })).code).toBe(0);
     const wiki = JSON.parse((await runCli(["oidc", "client", "rotate-secret", "wiki", "--json"], { DATA_DIR: dataDir })).stdout) as { client_secret: string };
