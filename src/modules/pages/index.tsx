@@ -282,14 +282,14 @@ export function signInPages(deps: PageDeps) {
         const binding = browser.binding(request);
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
-        const parent = sessionId ? sessions.principal(sessionId) : undefined;
-        if (!parent) {
+        const userId = sessionId ? sessions.browserSessionOwner(sessionId) : undefined;
+        if (!userId) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");
           if (rd) retry.searchParams.set("rd", rd);
           return seeOther(set, `${retry.pathname}${retry.search}`);
         }
-        const session = sessions.createBrowser(parent.userId, readClient(request, server), parent.sessionId);
+        const session = sessions.createBrowser(userId, readClient(request, server), sessionId);
         browser.setSession(set.headers, host, session.token);
         return seeOther(set, destination(host, rd), 302);
       },

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
@@ -169,6 +169,13 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .returning({ expiresAt: sessions.expiresAt })
     .prepare();
 
+  const browserOwner = db
+    .select({ userId: sessions.userId, disabled: users.disabled, expiresAt: sessions.expiresAt })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sql.placeholder("sid")), isNotNull(sessions.browserTokenHash)))
+    .prepare();
+
   function forgetBrowserSessions(matches: (entry: { principal: BrowserSessionPrincipal }) => boolean): void {
     for (const [hash, entry] of browserCache) if (matches(entry)) browserCache.delete(hash);
   }
@@ -309,6 +316,15 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     },
 
     browserPrincipal,
+
+    /**
+     * The user of a live browser session, by its id (the source of a cross-domain handoff); undefined if it ended,
+     * expired, its user is disabled, or it is not a browser session. Reads without touching it (no sliding).
+     */
+    browserSessionOwner(sessionId: string): string | undefined {
+      const row = browserOwner.get({ sid: sessionId });
+      return row && !row.disabled && row.expiresAt.getTime() > Date.now() ? row.userId : undefined;
+    },
 
     principal,
 
