@@ -8,6 +8,8 @@ import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
+/** The handle a `db.transaction(...)` callback receives. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 /** The configured database; an unusable path stops the start naming the variable that set it. */
 export function openConfiguredDatabase(config: Pick<Config, "databasePath" | "databasePathVariable">): Db {

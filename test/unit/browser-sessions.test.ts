@@ -28,7 +28,7 @@ function setUp() {
 
 test("a browser session's cookie is random and stored only as its SHA-256", () => {
   const { sessions, row } = setUp();
-  const { sessionId, token } = sessions.createBrowser("u1", client);
+  const { sessionId, token } = sessions.createBrowser({ userId: "u1" }, client);
   expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(row(sessionId)!.hash).toBe(new Bun.CryptoHasher("sha256").update(token).digest("hex"));
   expect(sessions.browserPrincipal(token)?.sessionId).toBe(sessionId);
@@ -37,30 +37,30 @@ test("a browser session's cookie is random and stored only as its SHA-256", () =
 
 test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolute one (REFRESH_TOKEN_TTL)", () => {
   const { sessions, row, age } = setUp();
-  const young = sessions.createBrowser("u1", client);
+  const young = sessions.createBrowser({ userId: "u1" }, client);
   age(young.sessionId, 300, 120);
   const before = Date.now();
   expect(sessions.browserPrincipal(young.token)?.sessionExpiresAt).toBeGreaterThanOrEqual(before + IDLE * 1000);
   expect(row(young.sessionId)!.expires).toBeGreaterThanOrEqual(before + IDLE * 1000);
 
-  const old = sessions.createBrowser("u1", client);
+  const old = sessions.createBrowser({ userId: "u1" }, client);
   age(old.sessionId, ABSOLUTE - 100, 120);
   sessions.browserPrincipal(old.token);
   expect(row(old.sessionId)!.expires).toBe(row(old.sessionId)!.created + ABSOLUTE * 1000);
 
-  const idle = sessions.createBrowser("u1", client);
+  const idle = sessions.createBrowser({ userId: "u1" }, client);
   age(idle.sessionId, 2000, IDLE + 1);
   expect(sessions.browserPrincipal(idle.token)).toBeUndefined();
 });
 
 test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", () => {
   const { db, sessions } = setUp();
-  const a = sessions.createBrowser("u1", client);
+  const a = sessions.createBrowser({ userId: "u1" }, client);
   expect(sessions.browserPrincipal(a.token)).toBeDefined();
   sessions.revoke(a.sessionId);
   expect(sessions.browserPrincipal(a.token)).toBeUndefined();
 
-  const b = sessions.createBrowser("u1", client);
+  const b = sessions.createBrowser({ userId: "u1" }, client);
   expect(sessions.browserPrincipal(b.token)).toBeDefined();
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
   sessions.forgetUser("u1");
@@ -69,9 +69,9 @@ test("signing out, a disabled user and a deleted user end browser sessions at on
 
 test("a handed-off session ends with its parent; 'sign out others' from it keeps the family", () => {
   const { sessions, row } = setUp();
-  const parent = sessions.createBrowser("u1", client);
-  const child = sessions.createBrowser("u1", client, parent.sessionId);
-  const stranger = sessions.createBrowser("u1", client);
+  const parent = sessions.createBrowser({ userId: "u1" }, client);
+  const child = sessions.createBrowser({ userId: "u1" }, client, parent.sessionId);
+  const stranger = sessions.createBrowser({ userId: "u1" }, client);
   expect(sessions.browserPrincipal(child.token)?.rootSessionId).toBe(parent.sessionId);
   expect(sessions.revokeOthers("u1", child.sessionId)).toBe(1);
   expect(row(stranger.sessionId)).toBeNull();

@@ -18,7 +18,7 @@ const lastSeenOf = (db: ReturnType<typeof setUp>["db"], sessionId: string) =>
 
 test("the session cache stays bounded however many distinct sessions are checked", () => {
   const { sessions } = setUp();
-  const ids = Array.from({ length: 10_050 }, () => sessions.create("u1", client).sessionId);
+  const ids = Array.from({ length: 10_050 }, () => sessions.create({ userId: "u1" }, client).sessionId);
   for (const id of ids) expect(sessions.principal(id)?.userId).toBe("u1");
   expect(sessions.cachedSessions()).toBeLessThanOrEqual(10_000);
   expect(sessions.cachedSessions()).toBeGreaterThan(0);
@@ -26,7 +26,7 @@ test("the session cache stays bounded however many distinct sessions are checked
 
 test("a revoked session is refused at once, even while cached", () => {
   const { sessions } = setUp();
-  const { sessionId } = sessions.create("u1", client);
+  const { sessionId } = sessions.create({ userId: "u1" }, client);
   expect(sessions.principal(sessionId)?.sessionId).toBe(sessionId);
   sessions.revoke(sessionId);
   expect(sessions.principal(sessionId)).toBeUndefined();
@@ -34,8 +34,8 @@ test("a revoked session is refused at once, even while cached", () => {
 
 test("last_seen_at is written when a session is used after more than a minute, and not sooner", () => {
   const { db, settings, sessions } = setUp();
-  const stale = sessions.create("u1", client).sessionId;
-  const recent = sessions.create("u1", client).sessionId;
+  const stale = sessions.create({ userId: "u1" }, client).sessionId;
+  const recent = sessions.create({ userId: "u1" }, client).sessionId;
   const now = Date.now();
   db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 120_000, stale);
   db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 30_000, recent);

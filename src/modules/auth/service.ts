@@ -10,7 +10,7 @@ import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
-import { RefreshTokenReused, type BrowserSessionPrincipal, type SessionPrincipal, type SessionService } from "../sessions/service";
+import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
@@ -63,6 +63,8 @@ export const userNotVerified = () =>
   new ApiError(403, "user_not_verified", "The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
 
 export type LogoutScope = "current" | "others" | "global";
+
+export const accountDisabled = () => new ApiError(403, "account_disabled", "This account has been disabled.");
 
 export const invalidCredentials = () =>
   new ApiError(401, "invalid_credentials", "The username or password is incorrect.");
@@ -117,9 +119,25 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     return { challenge_id: id, methods, expires_in: challenges.ttlSeconds };
   }
 
-  async function startSession(userId: string, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
-    const session = sessions.create(userId, client);
-    const access = await accessTokens.issue(userId, session.sessionId, session.expiresAt);
+  /**
+   * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
+   * given a new password while its password was being checked fails that sign-in as if the password were wrong
+   * (or as disabled), never with a 500 and never with a session that outlives the change.
+   */
+  function forVerifiedAccount<T>(account: VerifiedAccount, client: ClientInfo, open: () => T): T {
+    try {
+      return open();
+    } catch (error) {
+      if (!(error instanceof AccountChanged)) throw error;
+      const reason = error.reason === "disabled" ? "account_disabled" : "invalid_credentials";
+      audit.record({ event: "login_failed", userId: error.reason === "deleted" ? null : account.userId, ...client, detail: { reason } });
+      throw error.reason === "disabled" ? accountDisabled() : invalidCredentials();
+    }
+  }
+
+  async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
+    const session = forVerifiedAccount(account, client, () => sessions.create(account, client));
+    const access = await accessTokens.issue(account.userId, session.sessionId, session.expiresAt);
     return { access, refreshToken: session.refreshToken, refreshExpiresIn: settings.refreshTokenTtl, user };
   }
 
@@ -159,15 +177,15 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     }
     if (user!.disabled) {
       audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-      throw new ApiError(403, "account_disabled", "This account has been disabled.");
+      throw accountDisabled();
     }
     // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
     if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
       audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
       throw userNotVerified();
     }
-    await users.upgradeHashIfNeeded(user!, password);
-    return user!;
+    // The hash now stored for this password: what the session insert checks is still there.
+    return { ...user!, passwordHash: await users.upgradeHashIfNeeded(user!, password) };
   }
 
   /** Checks an answer to a challenge (see verifyChallenge) and spends the challenge: who signed in, and how. */
@@ -213,7 +231,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       audit.record({ event: "user_registered", userId: user.id, ...client });
       emailFlows.registered(user);
       if (settings.requireEmailVerification) return { pending: toPublicUser(user) };
-      return startSession(user.id, toPublicUser(user), client);
+      return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client);
     },
 
     /**
@@ -223,12 +241,13 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      */
     async login(login: string, password: string, client: ClientInfo, allowChallenge = true): Promise<IssuedTokens | LoginChallenge> {
       const user = await verifyLogin(login, password, client);
+      const verified = { userId: user.id, passwordHash: user.passwordHash };
       const methods = secondStep(user);
       if (methods.length > 0) {
         if (!allowChallenge) throw mfaRequired();
-        return openChallenge(user, methods);
+        return forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods)));
       }
-      const tokens = await startSession(user.id, toPublicUser(user), client);
+      const tokens = await startSession(verified, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return tokens;
     },
@@ -240,9 +259,11 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      */
     async signInBrowser(login: string, password: string, client: ClientInfo) {
       const user = await verifyLogin(login, password, client);
+      const verified = { userId: user.id, passwordHash: user.passwordHash };
       const methods = secondStep(user);
-      if (methods.length > 0) return { challenge: openChallenge(user, methods) };
-      const session = sessions.createBrowser(user.id, client);
+      if (methods.length > 0)
+        return { challenge: forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
+      const session = forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
       return { session };
     },
@@ -259,7 +280,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      */
     async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
       const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
-      const tokens = await startSession(user.id, toPublicUser(user), client);
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
       return { tokens, recoveryCodes };
     },
@@ -267,7 +288,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
     verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
       const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
-      const session = sessions.createBrowser(user.id, client);
+      const session = forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
       return { session, recoveryCodes };
     },
@@ -341,7 +362,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
         audit.record({ event: "password_change_failed", userId: principal.userId, ...client, detail: { reason: "invalid_current_password" } });
         throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
       }
-      await users.setPassword(user, newPassword, "new_password");
+      await users.setPassword(user, newPassword, "new_password", (tx) => assertSessionLive(tx, principal.sessionId));
       const ended = sessions.revokeOthers(user.id, principal.sessionId);
       audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });
       emailFlows.passwordChanged(user);

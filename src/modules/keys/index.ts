@@ -22,7 +22,7 @@ export function keyRoutes(deps: {
       "/keys",
       ({ principal, body, request, server, set }) => {
         // The owner is always the session's user: no user id is ever taken from the request.
-        const created = apiKeys.create(principal.userId, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
+        const created = apiKeys.create(principal, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
         audit.record({
           event: "key_created",
           userId: principal.userId,

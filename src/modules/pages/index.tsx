@@ -4,7 +4,7 @@ import { ApiError } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
-import type { SessionService } from "../sessions/service";
+import { AccountChanged, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
@@ -78,6 +78,16 @@ export function signInPages(deps: PageDeps) {
 
   /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
   const handoffState = (binding: string) => forms.issue("handoff", binding);
+
+  /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
+  function openHandoffSession(parent: SessionPrincipal, client: ReturnType<ClientInfoReader>) {
+    try {
+      return sessions.createBrowser({ userId: parent.userId }, client, parent.sessionId);
+    } catch (error) {
+      if (error instanceof AccountChanged) return undefined;
+      throw error;
+    }
+  }
 
   return new Elysia({ tags: ["pages"] })
     .get(
@@ -228,13 +238,13 @@ export function signInPages(deps: PageDeps) {
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
         const parent = sessionId ? sessions.principal(sessionId) : undefined;
-        if (!parent) {
+        const session = parent ? openHandoffSession(parent, readClient(request, server)) : undefined;
+        if (!session) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");
           if (rd) retry.searchParams.set("rd", rd);
           return seeOther(set, `${retry.pathname}${retry.search}`);
         }
-        const session = sessions.createBrowser(parent.userId, readClient(request, server), parent.sessionId);
         browser.setSession(set.headers, host, session.token);
         return seeOther(set, destination(host, rd), 302);
       },
