@@ -171,6 +171,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         handoffs: createHandoffCodes(),
         ipLimit,
         readClient,
+        emailFlows,
+        mailEnabled: mailer.enabled,
       }),
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc }))

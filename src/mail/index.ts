@@ -1,12 +1,16 @@
 import type { Config } from "../config";
 import type { Db } from "../db/client";
-import { addressKey, createOutbox, type DroppedMail } from "./outbox";
+import { sha256Hex } from "../lib/crypto";
+import { createOutbox, type DroppedMail } from "./outbox";
 import { loadTemplates, type MailKind, MAIL_KINDS } from "./templates";
 import { logTransport, smtpTransport } from "./transport";
 
 /** One mail a minute per address at most, for the mails a request can ask for (codes and links; not notices). */
 const PER_ADDRESS_INTERVAL_MS = 60_000;
 const MAX_REMEMBERED_ADDRESSES = 10_000;
+
+/** The address's key in the per-address throttle (no address kept in memory in the clear). */
+const addressKey = (address: string) => sha256Hex(`mail|${address.toLowerCase()}`);
 
 type Vars<K extends MailKind> = { [V in (typeof MAIL_KINDS)[K][number]]: string };
 

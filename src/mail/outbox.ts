@@ -1,7 +1,7 @@
 import { and, asc, eq, lte } from "drizzle-orm";
 import { changedRows, type Db } from "../db/client";
 import { mailOutbox } from "../db/schema";
-import { seal, sha256Hex, unseal } from "../lib/crypto";
+import { seal, unseal } from "../lib/crypto";
 import type { OutgoingMail, MailTransport } from "./transport";
 import type { MailKind } from "./templates";
 
@@ -133,15 +133,7 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
       clearTimeout(timer);
       await idle;
     },
-
-    /** Mail still waiting (tests and /health-like checks). */
-    pending(): number {
-      return db.select({ id: mailOutbox.id }).from(mailOutbox).all().length;
-    },
   };
 }
 
 export type Outbox = ReturnType<typeof createOutbox>;
-
-/** The address's key in the per-address throttle (no address kept in memory in the clear). */
-export const addressKey = (address: string) => sha256Hex(`mail|${address.toLowerCase()}`);

@@ -235,7 +235,26 @@ describe("password reset in every delivery mode", () => {
 });
 
 describe("outbox: retry, restart, expiry and limits", () => {
-  test("an SMTP server down at first gets the mail once it comes back; mail queued before a restart is sent after it", async () => {
+  test("an SMTP server that is down gets the queued mail once it comes back, without a restart", async () => {
+    const ports = { starttlsPort: freePort(), tlsPort: freePort() };
+    const server = await startServer({ ...smtpEnv(ports, certificate), ALLOW_REGISTRATION: "true", MAIL_RETRY_INTERVAL: "1s" });
+    let back: MailCatcher | undefined;
+    try {
+      expect((await new Client(server.url, "bearer").register("outage", PASSWORD, "outage@example.test")).status).toBe(201);
+      // Two failed attempts (nothing listens): the mail is being retried with backoff.
+      await waitForOutbox(server.dataDir, (row) => row.attempts >= 2);
+      back = await startMailCatcher(certificate, ports);
+      const mail = await back.waitForMail(mailTo("outage@example.test", "confirm your email"), 15_000);
+      expect(codeIn(mail)).toMatch(/^\d{6}$/);
+      await waitForOutbox(server.dataDir, () => false, (rows) => rows.length === 0);
+    } finally {
+      await back?.stop();
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
+  test("mail queued before a restart (its SMTP server down) is sent after the restart", async () => {
     const certificateEnv = smtpEnv({ starttlsPort: 0, tlsPort: 0 }, certificate);
     const ports = { starttlsPort: freePort(), tlsPort: freePort() };
     const dataDir = tempDataDir();
@@ -478,4 +497,28 @@ describe("REQUIRE_EMAIL_VERIFICATION in every delivery mode", () => {
       }
     });
   }
+});
+
+describe("without mail", () => {
+  test("the mail routes answer 403 mail_disabled, the forgot page says so, and the sign-in page offers no reset link", async () => {
+    const server = await startServer({});
+    try {
+      for (const [path, json] of [
+        ["/password/forgot", { email: "a@example.test" }],
+        ["/verify-email/resend", { email: "a@example.test" }],
+        ["/password/reset", { token: "x", new_password: NEW_PASSWORD }],
+      ] as const) {
+        const reply = await send(server.url, "POST", `${AUTH}${path}`, { json });
+        expect(reply.status).toBe(403);
+        expect(reply.body).toEqual({ error: "mail_disabled", message: "This server sends no mail (SMTP_URL is not set)." });
+      }
+      const page = await send(server.url, "GET", "/password/forgot");
+      expect(page.status).toBe(404);
+      expect(page.text).toContain("This server sends no mail");
+      expect((await send(server.url, "GET", "/login")).text).not.toContain("Forgot your password?");
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
 });

@@ -69,6 +69,8 @@ describe("sign-in page", () => {
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
     expect(page.headers.get("cache-control")).toBe("no-store");
+    // same-origin, not no-referrer: under no-referrer Chromium posts the form with Origin: null.
+    expect(page.headers.get("referrer-policy")).toBe("same-origin");
     expect(page.headers.get("content-security-policy")).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; .*frame-ancestors 'none'$/);
     expect(html).toStartWith("<!doctype html>");
     expect(html).toContain("<title>Sign in · &lt;Home&gt; &amp; Co</title>");

@@ -16,22 +16,33 @@ export interface Echo {
   stop(): void;
 }
 
-/** The protected app: answers every request with the method, path and Remote-* headers it received. */
-export function startEcho(): Echo {
+/**
+ * The protected app: answers every request with the method, path and Remote-* headers it received, as JSON, or
+ * with `html`, as a small page (for the browser tests' screenshots) whose #who says who it was told signed in.
+ */
+export function startEcho(options: { html?: boolean } = {}): Echo {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     fetch(request) {
       const url = new URL(request.url);
       const header = (name: string) => request.headers.get(name);
-      return Response.json({
+      const seen = {
         method: request.method,
         path: url.pathname + url.search,
         remote_user: header("remote-user"),
         remote_groups: header("remote-groups"),
         remote_email: header("remote-email"),
         remote_name: header("remote-name"),
-      });
+      };
+      if (!options.html) return Response.json(seen);
+      const text = (value: string | null) => (value ?? "").replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+      return new Response(
+        `<!doctype html><html><head><meta charset="utf-8"><title>${text(url.hostname)}</title></head>` +
+          `<body style="font:18px system-ui;margin:2rem"><h1>${text(url.hostname)}</h1>` +
+          `<p id="who">Signed in as ${text(seen.remote_user)} (${text(seen.remote_groups)})</p><p>${text(seen.path)}</p></body></html>`,
+        { headers: { "content-type": "text/html; charset=utf-8" } },
+      );
     },
   });
   return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
@@ -100,9 +111,8 @@ http {
 }
 
 /** Caddy with `caddyfile(port)` as its whole configuration; no admin endpoint, no automatic HTTPS. */
-export async function startCaddy(caddyfile: (port: number) => string): Promise<Proxy> {
+export async function startCaddy(caddyfile: (port: number) => string, port = freePort()): Promise<Proxy> {
   const dir = mkdtempSync(join(tmpdir(), "latchkey-caddy-"));
-  const port = freePort();
   writeFileSync(join(dir, "Caddyfile"), `{\n\tadmin off\n\tauto_https off\n}\n${caddyfile(port)}`);
   const proc = await spawnQuiet([CADDY, "run", "--adapter", "caddyfile", "--config", join(dir, "Caddyfile")], {
     HOME: dir,

@@ -8,7 +8,7 @@ import { hmacBase64url, randomDigits, randomToken, safeEqual } from "../../lib/c
 export type ChallengeMethod = "totp" | "recovery_code" | "email_code" | "totp_enrollment";
 
 /** A challenge dies at this many wrong answers; then even the right code gets challenge_expired. */
-export const MAX_CHALLENGE_FAILURES = 5;
+const MAX_CHALLENGE_FAILURES = 5;
 
 export const challengeExpired = () =>
   new ApiError(401, "challenge_expired", "This sign-in has expired, was already completed or had too many wrong codes: sign in again.");

@@ -13,10 +13,10 @@ const STEP_SECONDS = 30;
 const DIGITS = 6;
 /** A code of the previous or next step is accepted too (clock drift, RFC 6238 §5.2). */
 const DRIFT_STEPS = 1;
-export const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE_COUNT = 10;
 const SEAL_CONTEXT = "latchkey/totp-secret/v1";
 
-export const mfaAlreadyEnrolled = () => new ApiError(409, "mfa_already_enrolled", "This account already has an authenticator: remove it first.");
+const mfaAlreadyEnrolled = () => new ApiError(409, "mfa_already_enrolled", "This account already has an authenticator: remove it first.");
 export const mfaNotEnrolled = () => new ApiError(404, "mfa_not_enrolled", "This account has no authenticator (or its enrolment was not started).");
 
 export interface SecondFactors {

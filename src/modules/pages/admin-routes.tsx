@@ -100,6 +100,12 @@ export function adminPages(deps: AdminPageDeps) {
       events,
       eventNames: AUDIT_EVENTS,
       nextEvents,
+      usernames: new Map(
+        [...new Set(events.map((event) => event.user_id).filter((id): id is string => id !== null))].flatMap((id) => {
+          const user = users.findById(id);
+          return user ? [[id, user.username] as const] : [];
+        }),
+      ),
       ...extra,
       error,
     };

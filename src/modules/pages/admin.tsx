@@ -22,6 +22,8 @@ export interface AdminView {
   auditUser: string;
   auditEvent: string;
   events: AuditRow[];
+  /** Usernames of the events' users who still exist, by id. */
+  usernames: ReadonlyMap<string, string>;
   eventNames: readonly string[];
   nextEvents: string | null;
   notice?: string;
@@ -185,7 +187,7 @@ export function AdminPage(view: AdminView) {
               <tr>
                 <td safe>{when(event.time)}</td>
                 <td safe>{event.event}</td>
-                <td safe>{String(event.detail.username ?? event.user_id ?? "—")}</td>
+                <td safe>{(event.user_id && view.usernames.get(event.user_id)) || String(event.detail.username ?? event.user_id ?? "—")}</td>
                 <td safe>{event.ip || "—"}</td>
                 <td class="muted" safe>
                   {JSON.stringify(event.detail)}

@@ -19,9 +19,10 @@ export type FormTokens = ReturnType<typeof formTokens>;
 
 /**
  * A form POST from one of our own sign-in origins: browsers send Origin on every POST; lacking it, Referer; a
- * cross-site Fetch Metadata header is refused outright. Our pages' `Referrer-Policy: no-referrer` makes a browser
- * send `Origin: null` and no Referer on their own form posts (Fetch, "serializing a request origin"): then
- * `Sec-Fetch-Site: same-origin`, which no page can set (a forbidden header), says where the post came from.
+ * cross-site Fetch Metadata header is refused outright. Under `Referrer-Policy: no-referrer` (ours is same-origin,
+ * but a proxy in front may impose no-referrer) a browser sends `Origin: null` and no Referer on a page's own form
+ * posts (Fetch, "serializing a request origin"): then `Sec-Fetch-Site: same-origin`, which no page can set (a
+ * forbidden header), says where the post came from.
  */
 export function sameOriginPost(request: Request, origins: ReadonlySet<string>): boolean {
   const site = request.headers.get("sec-fetch-site");

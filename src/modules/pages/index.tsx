@@ -12,11 +12,12 @@ import { MessagePage } from "./layout";
 import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
 import { ADMIN_FORM_PATHS } from "./admin-routes";
-import { LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
+import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
+import { RESET_REQUESTED, type EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
-export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/login/verify", "/logout", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/login/verify", "/logout", "/password/forgot", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
 
 /** Every page (HTML for people, left out of the API document). */
 export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/handoff/start", "/handoff/accept"]);
@@ -30,11 +31,13 @@ export interface PageDeps {
   handoffs: HandoffCodes;
   ipLimit: IpLimit;
   readClient: ClientInfoReader;
+  emailFlows: EmailFlows;
+  mailEnabled: boolean;
 }
 
 /** The sign-in, sign-out and cross-domain handoff pages. */
 export function signInPages(deps: PageDeps) {
-  const { config, auth, sessions, browser, forms, handoffs, ipLimit, readClient } = deps;
+  const { config, auth, sessions, browser, forms, handoffs, ipLimit, readClient, emailFlows, mailEnabled } = deps;
   const origins = new Set(config.signInOrigins);
   const appName = config.appName;
   const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
@@ -53,7 +56,7 @@ export function signInPages(deps: PageDeps) {
   }
 
   function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
-    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} />));
+    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} />));
   }
 
   function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
@@ -89,7 +92,41 @@ export function signInPages(deps: PageDeps) {
     }
   }
 
+  const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
+    htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
+
   return new Elysia({ tags: ["pages"] })
+    // Password reset from the sign-in pages: this asks for the address; the mailed link opens the reset form
+    // (GET /api/v1/auth/password/reset), which posts the new password.
+    .get(
+      "/password/forgot",
+      ({ request, set }) =>
+        mailEnabled
+          ? forgotForm(set, 200, bindingOf(request, set, browser.hostOf(request)))
+          : message(set, 404, "Password reset is off", "This server sends no mail: ask your administrator to set a new password.", { href: "/login", text: "Sign in" }),
+      { detail: { hide: true } },
+    )
+    .post(
+      "/password/forgot",
+      ({ request, body, server, set }) => {
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("forgot", binding, field(body, "csrf")))
+          return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/forgot", text: "Forgot your password?" });
+        const email = field(body, "email")?.trim() ?? "";
+        const client = readClient(request, server);
+        try {
+          ipLimit(client, "/password/forgot");
+          if (!email) return forgotForm(set, 422, binding, "Enter your email address.");
+          emailFlows.forgotPassword(email, client);
+          return message(set, 200, "Check your mail", RESET_REQUESTED.message, { href: "/login", text: "Back to sign-in" });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) set.headers["retry-after"] = error.headers?.["Retry-After"] ?? "60";
+          return forgotForm(set, error.status, binding, error.status === 429 ? "Too many requests. Try again later." : error.message);
+        }
+      },
+      { detail: { hide: true } },
+    )
     .get(
       "/login",
       ({ request, query, set }) => {

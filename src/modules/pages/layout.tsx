@@ -30,7 +30,7 @@ form.stack button{margin-top:1rem;width:100%}
 .muted{color:var(--muted);font-size:.9rem}
 .secret{font-family:ui-monospace,monospace;word-break:break-all;padding:.5rem;border:1px dashed var(--line)}
 table{width:100%;border-collapse:collapse}
-th,td{text-align:left;padding:.4rem .3rem;border-bottom:1px solid var(--line);vertical-align:top}
+th,td{text-align:left;padding:.4rem .3rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}td{display:block;border:0;padding:.1rem 0}}
 a{color:var(--accent)}
 `.trim();
@@ -55,7 +55,7 @@ export function Layout(props: PropsWithChildren<{ appName: string; title: string
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <meta name="color-scheme" content="light dark" />
-          <meta name="referrer" content="no-referrer" />
+          <meta name="referrer" content="same-origin" />
           <title safe>{`${props.title} · ${props.appName}`}</title>
           <style>{safeCss}</style>
         </head>

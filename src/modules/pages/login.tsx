@@ -6,6 +6,8 @@ export interface LoginView {
   rd: string | undefined;
   login?: string;
   error?: string;
+  /** Mail is on: the form links to the forgot-password page. */
+  canReset?: boolean;
 }
 
 /** The sign-in form. A second sign-in step (an emailed code, TOTP) renders its own page after this one. */
@@ -24,6 +26,13 @@ export function LoginPage(view: LoginView) {
           <input id="password" name="password" type="password" autocomplete="current-password" required />
           <button type="submit">Sign in</button>
         </form>
+        {view.canReset ? (
+          <p>
+            <a href="/password/forgot">Forgot your password?</a>
+          </p>
+        ) : (
+          ""
+        )}
       </section>
     </Layout>
   );
@@ -103,6 +112,25 @@ export function RecoveryCodesPage({ appName, codes, next }: { appName: string; c
             Continue
           </a>
         </p>
+      </section>
+    </Layout>
+  );
+}
+
+/** Asks for the address a reset code and link go to (the answer is the same for every address). */
+export function ForgotPasswordPage(view: { appName: string; csrf: string; error?: string }) {
+  return (
+    <Layout appName={view.appName} title="Forgot your password?" narrow>
+      <Alert message={view.error} />
+      <section>
+        <h1>Forgot your password?</h1>
+        <p>Enter your account's email address: if it is verified, a code and a link to choose a new password are mailed to it.</p>
+        <form method="post" action="/password/forgot" class="stack">
+          <Csrf token={view.csrf} />
+          <label for="email">Email address</label>
+          <input id="email" name="email" type="email" autocomplete="email" required autofocus maxlength="254" />
+          <button type="submit">Send</button>
+        </form>
       </section>
     </Layout>
   );

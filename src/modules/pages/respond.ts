@@ -9,6 +9,9 @@ export function htmlPage(set: PageSet, status: number, html: string): string {
   set.headers["content-type"] = "text/html; charset=utf-8";
   set.headers["content-security-policy"] = PAGE_CSP;
   set.headers["cache-control"] = "no-store";
+  // Not no-referrer (the API's): under it a browser sends `Origin: null` with the pages' own form posts, which the
+  // origin check must refuse. same-origin still tells other sites nothing.
+  set.headers["referrer-policy"] = "same-origin";
   return html;
 }
 

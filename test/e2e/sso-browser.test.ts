@@ -1,0 +1,244 @@
+/**
+ * Single sign-on in a real browser: Debian's Chromium (playwright-core, never a browser download) against the
+ * compiled binary behind Caddy, with two root domains mapped to loopback (--host-resolver-rules): sign in on
+ * example.com, reach an app on example.net through the one-time handoff without a password, use the account and
+ * admin pages, disable a user whose next proxied request is refused, and sign out of everything. Each page is
+ * saved as a screenshot in .test-results/screenshots (the README's come from there).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
+import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SCREENSHOTS = join(import.meta.dir, "../../.test-results/screenshots");
+const PASSWORD = "correct horse battery staple";
+/** Every host of this test, all on loopback; a request to any other host is aborted and recorded. */
+const HOSTS = new Set(["auth.example.com", "auth.example.net", "photos.example.com", "wiki.example.net"]);
+
+let browser: Browser | undefined;
+let launchProblem: string | undefined;
+let dataDir: string;
+let latchkey: SpawnedServer;
+let caddy: Proxy;
+let echo: Echo;
+let lkPort: number;
+let proxyPort: number;
+const outside: string[] = [];
+
+const auth = (domain: "com" | "net") => `http://auth.example.${domain}:${lkPort}`;
+const app = (host: "photos.example.com" | "wiki.example.net") => `http://${host}:${proxyPort}`;
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  dataDir = tempDataDir();
+  for (const [name, roles] of [["alice", "family"], ["bob", "family"]] as const) {
+    expect((await runCli(["user", "add", name, "--email", `${name}@example.com`], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+    expect((await runCli(["user", "roles", name, roles], { DATA_DIR: dataDir })).code).toBe(0);
+  }
+  expect((await runCli(["user", "add", "root", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+  lkPort = freePort();
+  proxyPort = freePort();
+  latchkey = await spawnServer([BINARY, "serve"], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOST: "127.0.0.1",
+      PORT: String(lkPort),
+      DATA_DIR: dataDir,
+      PUBLIC_URL: auth("com"),
+      SIGN_IN_URLS: auth("net"),
+      TRUST_PROXY: "127.0.0.1",
+      APP_NAME: "Home Lab",
+    },
+  });
+  echo = startEcho({ html: true });
+  const site = (host: string) => `
+http://${host}:${proxyPort} {
+\tforward_auth 127.0.0.1:${lkPort} {
+\t\turi /api/v1/auth/forward
+\t\tcopy_headers Remote-User Remote-Groups Remote-Email Remote-Name
+\t}
+\treverse_proxy ${echo.url.replace("http://", "")}
+}`;
+  caddy = await startCaddy(() => site("photos.example.com") + site("wiki.example.net"), proxyPort);
+  if (!existsSync(CHROMIUM)) {
+    launchProblem = `Chromium is not installed at ${CHROMIUM}: apt-get install chromium (make test does it as root), or set CHROMIUM_PATH.`;
+    return;
+  }
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      timeout: 30_000,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        // Two root domains, both on this machine: cookies cannot span them, the handoff must.
+        "--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.net 127.0.0.1",
+      ],
+    });
+  } catch (error) {
+    launchProblem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await caddy?.stop();
+  echo?.stop();
+  await latchkey?.stop();
+  removeDataDir(dataDir);
+});
+
+/** A fresh browser profile (cookie jar) on a phone-sized or desktop screen; other hosts are aborted and recorded. */
+async function newContext(viewport = { width: 1100, height: 800 }): Promise<BrowserContext> {
+  if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
+  const context = await browser.newContext({ viewport });
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (HOSTS.has(url.hostname)) return route.continue();
+    outside.push(url.href);
+    return route.abort("blockedbyclient");
+  });
+  return context;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+async function signIn(page: Page, username: string) {
+  await page.getByLabel("Username or email").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+describe("single sign-on in Chromium", () => {
+  let alice: BrowserContext;
+  let page: Page;
+
+  test("an app on example.com sends the browser to sign in, then lets it through with Remote-User", async () => {
+    alice = await newContext();
+    page = await alice.newPage();
+    await page.goto(`${app("photos.example.com")}/albums/summer?sort=date`);
+    expect(page.url()).toBe(`${auth("com")}/login?rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
+    await expect(page.getByRole("heading", { name: "Sign in" }).isVisible()).resolves.toBe(true);
+    await shot(page, "sign-in");
+    await signIn(page, "alice");
+    await page.waitForURL(`${app("photos.example.com")}/albums/summer?sort=date`);
+    expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
+    await shot(page, "protected-app");
+  });
+
+  test("an app on the other root domain (example.net) signs the browser in through the one-time handoff, no password", async () => {
+    const hops: string[] = [];
+    page.on("request", (request) => {
+      if (request.isNavigationRequest()) hops.push(new URL(request.url()).host + new URL(request.url()).pathname);
+    });
+    await page.goto(`${app("wiki.example.net")}/pages/home`);
+    await page.waitForURL(`${app("wiki.example.net")}/pages/home`);
+    expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
+    expect(hops).toEqual([
+      `wiki.example.net:${proxyPort}/pages/home`,
+      `auth.example.net:${lkPort}/login`,
+      `auth.example.com:${lkPort}/handoff/start`,
+      `auth.example.net:${lkPort}/handoff/accept`,
+      `wiki.example.net:${proxyPort}/pages/home`,
+    ]);
+    const cookies = await alice.cookies();
+    const sessionCookies = cookies.filter((cookie) => cookie.name === "latchkey_session").map((cookie) => cookie.domain).sort();
+    expect(sessionCookies).toEqual([".example.com", ".example.net"]);
+  });
+
+  test("a handoff link works once: replayed, it leads to the sign-in form, not into the account", async () => {
+    const stranger = await newContext();
+    const other = await stranger.newPage();
+    // A code minted for alice's browser, taken to another browser: refused (single use, bound to the browser).
+    let minted = "";
+    page.on("request", (request) => {
+      if (request.url().includes("/handoff/accept")) minted = request.url();
+    });
+    await alice.clearCookies({ domain: ".example.net" });
+    await page.goto(`${app("wiki.example.net")}/again`);
+    await page.waitForURL(`${app("wiki.example.net")}/again`);
+    expect(minted).toContain("code=");
+    await other.goto(minted);
+    expect(new URL(other.url()).pathname).toBe("/login");
+    expect(await other.getByRole("heading", { name: "Sign in" }).isVisible()).toBe(true);
+    await stranger.close();
+  });
+
+  test("the account page: sessions (sign out another device), a new API key shown once", async () => {
+    const phone = await newContext({ width: 390, height: 844 });
+    const phonePage = await phone.newPage();
+    await phonePage.goto(`${auth("com")}/account`);
+    await signIn(phonePage, "alice");
+    await phonePage.waitForURL(`${auth("com")}/account`);
+    await shot(phonePage, "account-phone");
+
+    await page.goto(`${auth("com")}/account`);
+    const rows = page.locator("#sessions tbody tr");
+    expect(await rows.count()).toBeGreaterThanOrEqual(3);
+    // The phone's session is the newest one that is not this browser's: the first row with a sign-out button.
+    await page.locator("#sessions tbody tr").filter({ has: page.getByRole("button", { name: "Sign out" }) }).first().getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${auth("com")}/account?done=session-revoked`);
+    await phonePage.goto(`${app("photos.example.com")}/`);
+    expect(new URL(phonePage.url()).pathname).toBe("/login");
+    await phone.close();
+
+    await page.getByLabel("New key name").fill("photo backup");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const secret = await page.locator("#new-key").textContent();
+    expect(secret).toMatch(/^lk_[0-9A-Za-z]{49}$/);
+    await shot(page, "account");
+    const viaKey = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: `photos.example.com:${proxyPort}`, "x-api-key": secret! } });
+    expect(viaKey.status).toBe(200);
+  });
+
+  test("the admin page disables a user, whose next proxied request is refused", async () => {
+    const bob = await newContext();
+    const bobPage = await bob.newPage();
+    await bobPage.goto(`${app("photos.example.com")}/`);
+    await signIn(bobPage, "bob");
+    await bobPage.waitForURL(`${app("photos.example.com")}/`);
+
+    const admin = await newContext();
+    const adminPage = await admin.newPage();
+    await adminPage.goto(`${auth("com")}/admin`);
+    await signIn(adminPage, "root");
+    await adminPage.waitForURL(`${auth("com")}/admin`);
+    await adminPage.getByLabel("Search username or email").fill("bob");
+    await adminPage.getByRole("button", { name: "Search" }).click();
+    await adminPage.locator("#users tbody tr").filter({ hasText: "bob" }).getByRole("button", { name: "Disable" }).click();
+    await adminPage.waitForURL(`${auth("com")}/admin?done=disabled`);
+    await adminPage.goto(`${auth("com")}/admin`);
+    await shot(adminPage, "admin");
+
+    const refused = await bobPage.goto(`${app("photos.example.com")}/next`);
+    expect(new URL(bobPage.url()).pathname).toBe("/login");
+    expect(refused?.status()).toBe(200);
+    await signIn(bobPage, "bob");
+    expect(await bobPage.getByRole("alert").textContent()).toBe("This account has been disabled.");
+    await bob.close();
+    await admin.close();
+  });
+
+  test("signing out ends the session on both root domains", async () => {
+    await page.goto(`${app("wiki.example.net")}/`);
+    expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
+    await page.goto(`${auth("com")}/account`);
+    await page.getByRole("button", { name: "Sign out" }).first().click();
+    await page.waitForURL(`${auth("com")}/login`);
+    await page.goto(`${app("photos.example.com")}/`);
+    expect(new URL(page.url()).host).toBe(`auth.example.com:${lkPort}`);
+    await page.goto(`${app("wiki.example.net")}/`);
+    expect(new URL(page.url()).pathname).toBe("/login");
+    expect(outside).toEqual([]);
+    await alice.close();
+  });
+});
