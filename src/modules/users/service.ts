@@ -14,8 +14,12 @@ export function normalizeUsername(raw: string): string {
   return raw.normalize("NFKC").toLowerCase();
 }
 
+/**
+ * NFKC and lower case, and no trailing dot: `example.com.` is the same domain as `example.com` in DNS (the
+ * fully-qualified form), so both must name one account.
+ */
 export function normalizeEmail(raw: string): string {
-  return raw.normalize("NFKC").toLowerCase();
+  return raw.normalize("NFKC").toLowerCase().replace(/\.+$/, "");
 }
 
 export function usernameError(username: string): string | undefined {
@@ -96,12 +100,9 @@ export interface NewUser {
 export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLength: number) {
   /** A login is a username or an email (usernames cannot contain "@"), case-insensitive. */
   function findByLogin(login: string): User | undefined {
-    const normalized = login.normalize("NFKC").toLowerCase();
-    return db
-      .select()
-      .from(users)
-      .where(normalized.includes("@") ? eq(users.email, normalized) : eq(users.username, normalized))
-      .get();
+    return login.includes("@")
+      ? db.select().from(users).where(eq(users.email, normalizeEmail(login))).get()
+      : db.select().from(users).where(eq(users.username, normalizeUsername(login))).get();
   }
 
   /** Checks every field and reports all problems at once, before any hashing. */
