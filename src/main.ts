@@ -21,6 +21,7 @@ Usage:
   latchkey user disable <username>                  refuse sign-in, end the user's sessions, delete its API keys
   latchkey user enable <username>                   allow sign-in again
   latchkey user roles <username> admin,family       replace the user's roles ("" for none)
+  latchkey user delete <username>                   delete the user with its sessions and keys (not the last admin)
   latchkey user mfa-reset <username>                remove the user's authenticator and recovery codes
   latchkey keys list                                signing keys: kid, algorithm, created, retired
   latchkey keys rotate                              new signing keys (the running server uses them within 1 s)
