@@ -3,7 +3,7 @@ import type { Config } from "./config";
 import type { Db } from "./db/client";
 import { createDelivery } from "./delivery";
 import { parseBody } from "./http/body";
-import { errorHandler } from "./http/errors";
+import { createErrorHandler, routeMethods } from "./http/errors";
 import { cors, securityHeaders } from "./http/security";
 import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
@@ -129,8 +129,10 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
   });
 
-  return new Elysia()
-    .use(errorHandler)
+  // The error handler learns the route table from the finished app (for 405 and its Allow header).
+  const allowedMethods = routeMethods(() => app.routes);
+  const app = new Elysia()
+    .use(createErrorHandler(allowedMethods))
     .use(securityHeaders(config))
     .use(cors(config))
     .onParse(({ request, contentType, path }) =>
@@ -177,6 +179,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc }))
     .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
+  return app;
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */

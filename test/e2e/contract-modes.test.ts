@@ -849,19 +849,38 @@ for (const mode of MODES) {
         expectError(await post("/login", exact, "application/json"), 401, "invalid_credentials");
       });
 
-      test("unknown route or method: 404 not_found", async () => {
+      test("unknown route: 404 not_found", async () => {
         for (const [method, path] of [
           ["GET", "/nope"],
           ["GET", "/api/v1/nope"],
           ["POST", `${AUTH}/nope`],
-          ["GET", `${AUTH}/login`],
-          ["DELETE", `${AUTH}/me`],
           ["GET", "/api/v2/auth/me"],
         ] as const) {
           const reply = await send(open.url, method, path, method === "POST" ? { json: {} } : {});
           expectError(reply, 404, "not_found");
           expect(Object.keys(reply.body).sort()).toEqual(["error", "message"]);
         }
+      });
+
+      test("known path, wrong method: 405 method_not_allowed with Allow", async () => {
+        for (const [method, path, allow] of [
+          ["GET", `${AUTH}/login`, "POST"],
+          ["DELETE", `${AUTH}/me`, "GET, HEAD"],
+          ["PUT", "/api/v1/admin/users/0190a0b0-0000-7000-8000-000000000000", "DELETE, GET, HEAD, PATCH"],
+        ] as const) {
+          const reply = await send(open.url, method, path);
+          expectError(reply, 405, "method_not_allowed");
+          expect(reply.headers.get("allow")).toBe(allow);
+        }
+      });
+
+      test("GET / links to the docs (JSON), and sends a browser to its account page", async () => {
+        const api = await send(open.url, "GET", "/");
+        expect(api.status).toBe(200);
+        expect(api.body).toMatchObject({ docs: "/docs", openapi: "/docs/json", health: "/health", sign_in: "/login" });
+        const browser = await send(open.url, "GET", "/", { headers: { accept: "text/html,application/xhtml+xml" } });
+        expect(browser.status).toBe(302);
+        expect(browser.headers.get("location")).toBe("/account");
       });
 
       test("bodies of the wrong JSON type get 422, never a 500", async () => {
