@@ -35,8 +35,8 @@ export interface PresentedToken {
 
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-export const csrfRejected = () =>
-  new ApiError(403, "csrf_rejected", "Cross-site request refused: the Origin is not allowed for cookie authentication.");
+export const csrfRejected = (message = "Cross-site request refused: the request's Origin is neither PUBLIC_URL nor in ALLOWED_ORIGINS.") =>
+  new ApiError(403, "csrf_rejected", message);
 
 export function createDelivery(config: Config) {
   const mode = config.tokenDelivery;
@@ -112,7 +112,9 @@ export function createDelivery(config: Config) {
       if (!STATE_CHANGING.has(request.method)) return;
       if (request.headers.get("sec-fetch-site") === "cross-site") throw csrfRejected();
       const origin = requestOrigin(request);
-      if (!origin || !trustedOrigins.has(origin)) throw csrfRejected();
+      // A client that sent neither header is told so: "not allowed" would send its author looking at PUBLIC_URL.
+      if (!origin) throw csrfRejected("Cross-site request refused: a request authenticated by a cookie needs an Origin or Referer header, and this one has neither.");
+      if (!trustedOrigins.has(origin)) throw csrfRejected();
     },
 
     /** Cookie-mode login and register: refuse a foreign page that posts credentials (login CSRF). */
@@ -121,6 +123,15 @@ export function createDelivery(config: Config) {
       const origin = requestOrigin(request);
       if (request.headers.get("sec-fetch-site") === "cross-site" || (origin && !trustedOrigins.has(origin)))
         throw csrfRejected();
+    },
+
+    /**
+     * A browser request from a page of another site, in any mode: a foreign Origin (or Referer), or Fetch
+     * Metadata's `Sec-Fetch-Site: cross-site` with no Origin we trust. Machine clients send neither.
+     */
+    assertNotForeignPage(request: Request): void {
+      const origin = requestOrigin(request);
+      if (origin ? !trustedOrigins.has(origin) : request.headers.get("sec-fetch-site") === "cross-site") throw csrfRejected();
     },
 
     /** Writes the tokens where this mode carries them and returns the response body. */

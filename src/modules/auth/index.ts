@@ -202,7 +202,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
         };
       },
       {
-        secretCheck: true,
+        secretCheck: "same-site",
         body: TokenRequestBody,
         parse: JSON_OR_FORM_BODY,
         response: {

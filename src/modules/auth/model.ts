@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   session_required: "an API key was presented: this route needs a signed-in session",
   forbidden: "the signed-in user does not have the admin role",
   csrf_rejected:
-    "cookie mode: the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
+    "cookie mode (and /token in every mode): the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
   rate_limited:
     "too many requests: per client IP or failed passwords per account on routes that check a secret, per API key when `API_KEY_RATE_LIMIT` is set, or API keys created per user and hour; retry after `Retry-After` seconds",
   // Accounts and sign-in
@@ -182,16 +182,18 @@ export const OAuthErrorBody = t.Object(
 
 export const OAuthForbiddenBody = t.Object(
   {
-    error: t.Union([t.Literal("user_not_verified"), t.Literal("mfa_required")]),
-    error_description: t.String(),
+    error: t.Union([t.Literal("user_not_verified"), t.Literal("mfa_required"), t.Literal("csrf_rejected")]),
+    error_description: t.Optional(t.String()),
     message: t.String(),
   },
   {
-    description: describeCodes(["user_not_verified", "mfa_required"], (code) =>
+    description: describeCodes(["user_not_verified", "mfa_required", "csrf_rejected"], (code) =>
       code === "user_not_verified"
-        ? "the password is right but the email address is not verified (`REQUIRE_EMAIL_VERIFICATION=true`)"
-        : "the password is right but the account signs in with a second step (TOTP, a recovery code or an emailed code), which this grant cannot carry: use POST /api/v1/auth/login and POST /api/v1/auth/login/verify. No token is issued.",
-    ) + "\n\nTold only to a client that sent the right password.",
+        ? "the password is right but the email address is not verified (`REQUIRE_EMAIL_VERIFICATION=true`); told only to a client that sent the right password"
+        : code === "mfa_required"
+          ? "the password is right but the account signs in with a second step (TOTP, a recovery code or an emailed code), which this grant cannot carry: use POST /api/v1/auth/login and POST /api/v1/auth/login/verify. No token is issued; told only to a client that sent the right password."
+          : "a browser request from another site's page (a foreign `Origin` or `Referer`, or `Sec-Fetch-Site: cross-site` without a trusted Origin), in every delivery mode: refused before any limit counts it. `{error, message}` only.",
+    ),
   },
 );
 
