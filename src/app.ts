@@ -39,6 +39,7 @@ import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
 import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
+import { applicationPages } from "./modules/pages/applications";
 import { accountPages } from "./modules/pages/account-routes";
 import { adminPages } from "./modules/pages/admin-routes";
 import { formTokens } from "./modules/pages/csrf";
@@ -150,6 +151,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(
       oidcRoutes({
         issuer: config.publicUrl,
+        appName: config.appName,
         idTokenAlg: config.oidcIdTokenAlg,
         clients: oidcClients,
         oidc,
@@ -178,7 +180,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       }),
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc }))
-    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
+    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }))
+    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, readClient }));
   return app;
 }
 

@@ -8,7 +8,8 @@ import { OIDC_CLIENT_COMMANDS } from "./cli/oidc";
 import { USER_COMMANDS } from "./cli/user";
 import { ApiError } from "./errors";
 import { serve } from "./server";
-import { VERSION } from "./version";
+import { dropPrivileges } from "./privileges";
+import { BUILD_TARGET, VERSION } from "./version";
 
 const HELP = `latchkey ${VERSION}: a self-hosted authentication server
 
@@ -51,7 +52,7 @@ async function run(argv: string[]): Promise<number> {
   // `oidc client <sub>` is one group with two words.
   const [command = "serve", ...rest] = argv[0] === "oidc" && argv[1] === "client" ? ["oidc client", ...argv.slice(2)] : argv;
   if (command === "--version" || command === "-v" || command === "version") {
-    console.log(VERSION);
+    console.log(`latchkey ${VERSION} (${BUILD_TARGET})`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {
@@ -74,8 +75,12 @@ async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   // The database, its WAL and the generated secret are readable by this user only.
   process.umask(0o077);
+  // Every command that touches DATA_DIR runs as PUID:PGID when started as root: a `docker exec ... latchkey user
+  // add` must not leave a root-owned WAL file the server can no longer write. The health check touches nothing.
+  const switched = command === "healthcheck" ? undefined : dropPrivileges(config);
   switch (command) {
     case "serve":
+      if (switched) console.log(`latchkey: started as root, running as uid ${switched.uid} gid ${switched.gid} (PUID, PGID), owner of DATA_DIR`);
       await serve(config);
       return -1; // keeps running until a signal
     case "migrate": {

@@ -19,9 +19,10 @@ function expectError(reply: Reply, status: number, code: string) {
 }
 
 describe("latchkey --version and --help", () => {
-  test("--version prints the version and exits 0", async () => {
+  test("--version prints the version and the build target, and exits 0", async () => {
     const result = await runCli(["--version"], {});
-    expect(result).toEqual({ code: 0, stdout: `${PACKAGE_VERSION}\n`, stderr: "" });
+    // make build compiles for this machine; make release names each --target (test/e2e/release.test.ts).
+    expect(result).toEqual({ code: 0, stdout: `latchkey ${PACKAGE_VERSION} (bun-${process.platform}-${process.arch})\n`, stderr: "" });
   });
 
   test("--help lists every subcommand and exits 0", async () => {

@@ -19,6 +19,7 @@ beforeAll(async () => {
   dataDir = tempDataDir();
   expect((await runCli(["user", "add", "alice", "--email", "alice@example.com"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   expect((await runCli(["user", "roles", "alice", "family"], { DATA_DIR: dataDir })).code).toBe(0);
+  expect((await runCli(["user", "add", "root", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   const added = await runCli(
     ["oidc", "client", "add", "grafana", "--redirect-uri", "http://127.0.0.1:1/login/generic_oauth", "--redirect-uri", "app.immich:///oauth-callback", "--roles", "family", "--json"],
     { DATA_DIR: dataDir },
@@ -196,5 +197,53 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
     expect(callback.protocol).toBe("app.immich:");
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
     expect(tokens.claims()!.preferred_username).toBe("alice");
+  });
+});
+
+describe("the admin page's applications", () => {
+  const form = async (jar: CookieJar, action: string, fields: Record<string, string>, csrfForm: string) => {
+    const page = await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const response = await fetch(`${url}${action}`, {
+      method: "POST",
+      headers: { cookie: jar.header(), origin: url, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf: csrfOf(html, csrfForm), ...fields }),
+      redirect: "manual",
+    });
+    return { status: response.status, html: await response.text() };
+  };
+
+  test("an admin registers a client (secret shown once), replaces its secret and deletes it; others are refused", async () => {
+    const jar = cookieJar();
+    expect(await browserSignIn(`${url}/login?rd=%2Fadmin%2Fapplications`, "root", PASSWORD, jar)).toBe(`${url}/admin/applications`);
+    const created = await form(jar, "/admin/applications", { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family" }, "/admin/applications");
+    expect(created.status).toBe(200);
+    const secret = /<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(created.html)?.[1];
+    expect(secret).toBeString();
+    expect(created.html).toContain("Application forgejo registered.");
+    // The secret works at the token endpoint (a wrong code, but the client is authenticated: invalid_grant, not invalid_client).
+    const token = await fetch(`${url}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa(`forgejo:${secret}`)}` },
+      body: new URLSearchParams({ grant_type: "authorization_code", code: "x", redirect_uri: "https://git.example.com/user/oauth2/latchkey/callback" }),
+    });
+    expect(((await token.json()) as { error: string }).error).toBe("invalid_grant");
+    const listed = (await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } }).then((r) => r.text()));
+    expect(listed).toContain("<td>forgejo</td>");
+    expect(listed).not.toContain(secret!);
+    const bad = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "javascript:alert(1)" }, "/admin/applications");
+    expect(bad.status).toBe(422);
+    expect(bad.html).toContain("redirect_uris.0: The javascript: scheme is not allowed.");
+    const rotated = await form(jar, "/admin/applications/secret", { client_id: "forgejo" }, "/admin/applications/secret");
+    expect(rotated.status).toBe(200);
+    expect(/<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(rotated.html)?.[1]).not.toBe(secret);
+    const deleted = await form(jar, "/admin/applications/delete", { client_id: "forgejo" }, "/admin/applications/delete");
+    expect(deleted.html).toContain("Application forgejo deleted");
+    expect(deleted.html).not.toContain("<td>forgejo</td>");
+
+    const member = cookieJar();
+    await browserSignIn(`${url}/login`, "alice", PASSWORD, member);
+    expect((await fetch(`${url}/admin/applications`, { headers: { cookie: member.header() } })).status).toBe(403);
   });
 });

@@ -29,7 +29,7 @@ for (const mode of ["bearer", "cookie"] as const) {
       send(server.url, "POST", "/api/v1/auth/token", { form: form(password), headers });
 
     test("is 403 csrf_rejected for a foreign Origin, a foreign Referer, or Sec-Fetch-Site: cross-site, and counts nothing", async () => {
-      const foreign = [
+      const foreign: Record<string, string>[] = [
         { origin: "https://evil.example" },
         { referer: "https://evil.example/page" },
         { "sec-fetch-site": "cross-site" },

@@ -317,7 +317,7 @@ describe("negative cases", () => {
     const first = await visit(authorizeUrl({ client_id: "jellyfin" }), alice);
     expect(first.status).toBe(200);
     expect(first.headers.get("content-security-policy")).toContain("default-src 'none'");
-    expect(first.text).toContain("Allow <code>jellyfin</code>");
+    expect(first.text).toContain("<h1>Allow jellyfin to sign you in?</h1>");
     const forged = await visit(`${ISSUER}/oidc/authorize/consent`, alice, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { ApiError } from "../../errors";
+import { ApiError, validationFailed } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
@@ -19,12 +19,24 @@ const NOTICES: Record<string, string> = {
   disabled: "User disabled: their sessions ended and their API keys are deleted.",
   enabled: "User enabled.",
   roles: "Roles saved.",
+  email: "Email saved.",
+  metadata: "Metadata saved.",
+  mfa: "Second factors removed: the next sign-in needs the password only.",
   password: "Password reset: the user's sessions ended.",
   deleted: "User deleted.",
 };
 
 /** Paths of the admin page's forms (their bodies are HTML forms). */
-export const ADMIN_FORM_PATHS = ["/admin/users", "/admin/users/status", "/admin/users/roles", "/admin/users/password", "/admin/users/delete"] as const;
+export const ADMIN_FORM_PATHS = [
+  "/admin/users",
+  "/admin/users/status",
+  "/admin/users/roles",
+  "/admin/users/email",
+  "/admin/users/metadata",
+  "/admin/users/mfa",
+  "/admin/users/password",
+  "/admin/users/delete",
+] as const;
 
 const roleList = (raw: string | undefined) =>
   (raw ?? "")
@@ -168,6 +180,43 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = adminForm(request, body, set, "admin-roles");
         if (typeof principal === "string") return principal;
         return act(set, principal, "roles", () => admin.update(field(body, "id") ?? "", { roles: roleList(field(body, "roles")) }, actorOf(principal, request, server)));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/email",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-email");
+        if (typeof principal === "string") return principal;
+        const email = field(body, "email")?.trim();
+        const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
+        return act(set, principal, "email", () => admin.update(field(body, "id") ?? "", patch, actorOf(principal, request, server)));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/metadata",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-metadata");
+        if (typeof principal === "string") return principal;
+        return act(set, principal, "metadata", () => {
+          let metadata: unknown;
+          try {
+            metadata = JSON.parse(field(body, "metadata") ?? "");
+          } catch {
+            throw validationFailed([{ field: "metadata", message: "Must be a JSON object, e.g. {\"name\": \"Alice\"}." }]);
+          }
+          return admin.update(field(body, "id") ?? "", { metadata }, actorOf(principal, request, server));
+        });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/mfa",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-mfa");
+        if (typeof principal === "string") return principal;
+        return act(set, principal, "mfa", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, request, server)));
       },
       { detail: { hide: true } },
     )

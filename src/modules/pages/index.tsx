@@ -11,16 +11,25 @@ import { safeRedirect, type SignInHost } from "./hosts";
 import { MessagePage } from "./layout";
 import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
+import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS } from "./admin-routes";
 import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
 import { RESET_REQUESTED, type EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
-export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/login/verify", "/logout", "/password/forgot", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
+  "/login",
+  "/login/verify",
+  "/logout",
+  "/password/forgot",
+  ...ACCOUNT_FORM_PATHS,
+  ...ADMIN_FORM_PATHS,
+  ...APPLICATION_FORM_PATHS,
+]);
 
 /** Every page (HTML for people, left out of the API document). */
-export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/handoff/start", "/handoff/accept"]);
+export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/admin/applications", "/handoff/start", "/handoff/accept"]);
 
 export interface PageDeps {
   config: Config;
