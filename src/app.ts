@@ -9,6 +9,7 @@ import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
 import { createIpLimit, rateLimitPlugin } from "./limits/plugin";
+import { deviceCookies } from "./limits/device";
 import { createPasswordHasher } from "./lib/passwords";
 import { adminRoutes } from "./modules/admin";
 import { createAdminService } from "./modules/admin/service";
@@ -87,6 +88,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     users,
     mfa,
     challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
+    devices: deviceCookies(secrets.deviceKey),
     sessions,
     accessTokens,
     hasher,

@@ -1,4 +1,6 @@
 import type { Cookie } from "elysia";
+import { DEVICE_COOKIE } from "../http/cookies";
+import { DEVICE_TRUST_SECONDS } from "../limits/device";
 import type { Config } from "../config";
 import { ApiError, invalidRefreshToken, invalidToken } from "../errors";
 import type { IssuedAccessToken } from "../tokens/access";
@@ -14,6 +16,8 @@ export interface IssuedTokens {
   refreshToken: string;
   refreshExpiresIn: number;
   user: PublicUser;
+  /** After a sign-in with a password: the device cookie that exempts this browser from the account-wide backstop. */
+  device?: string;
 }
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
@@ -43,6 +47,8 @@ export function createDelivery(config: Config) {
   const trustedOrigins = new Set([config.publicOrigin, ...config.allowedOrigins]);
 
   const accessCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
+  // Read only at sign-in; Lax so that the sign-in page (reached by a link) also sends it.
+  const deviceCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
   const refreshCookie = { httpOnly: true, sameSite: "strict", path: "/api/v1/auth", secure: config.secureCookies } as const;
 
   function noStore(headers: ResponseHeaders) {
@@ -137,6 +143,7 @@ export function createDelivery(config: Config) {
     /** Writes the tokens where this mode carries them and returns the response body. */
     respond(out: TokenWriter, tokens: IssuedTokens) {
       noStore(out.set.headers);
+      if (tokens.device) out.cookie[DEVICE_COOKIE]!.set({ value: tokens.device, maxAge: DEVICE_TRUST_SECONDS, ...deviceCookie });
       if (mode === "cookie") {
         out.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
         out.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });

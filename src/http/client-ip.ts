@@ -1,3 +1,5 @@
+import { DEVICE_COOKIE, readCookie } from "./cookies";
+
 /**
  * The client's address. Forwarding headers are believed only as far as TRUST_PROXY says, so a client
  * talking to Latchkey directly cannot pick its own rate-limit bucket with a spoofed X-Forwarded-For.
@@ -146,6 +148,8 @@ export function parseTrustProxy(raw: string | undefined): TrustProxy | undefined
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
+  /** The device cookie a browser presented (limits/device.ts): checked, never trusted as is. */
+  device?: string;
 }
 
 const MAX_USER_AGENT = 512;
@@ -158,6 +162,7 @@ export function clientInfoReader(trust: TrustProxy, header: ProxyHeader) {
     ip: clientIp(request.headers, server?.requestIP(request)?.address ?? null, trust, header),
     // Bounded once here: a client chooses it, and it is stored with sessions and audit events.
     userAgent: request.headers.get("user-agent")?.slice(0, MAX_USER_AGENT) ?? null,
+    device: readCookie(request.headers.get("cookie"), DEVICE_COOKIE),
   });
 }
 

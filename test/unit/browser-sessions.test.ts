@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
 import { createHandoffCodes, HANDOFF_TTL_MS } from "../../src/modules/pages/handoff";
-import { readCookie } from "../../src/modules/pages/session";
+import { readCookie } from "../../src/http/cookies";
 import { createSessionService } from "../../src/modules/sessions/service";
 
 const client = { ip: "192.0.2.1", userAgent: "test" };

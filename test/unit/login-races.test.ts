@@ -6,6 +6,7 @@ import { ApiError } from "../../src/errors";
 import { createPasswordHasher, type PasswordHasher } from "../../src/lib/passwords";
 import { createSecretCheckLimiter } from "../../src/limits";
 import { createRateLimitAudit } from "../../src/limits/audit";
+import { deviceCookies } from "../../src/limits/device";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createAuthService } from "../../src/modules/auth/service";
@@ -83,6 +84,7 @@ function build(weakHashes = false) {
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
     challenges: createChallengeStore(db, secrets.codeKey, 600),
+    devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: 50, rateLimit: undefined } as never);

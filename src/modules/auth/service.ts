@@ -6,6 +6,7 @@ import type { IssuedTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
 import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
+import type { DeviceCookies } from "../../limits/device";
 import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
@@ -36,6 +37,7 @@ export interface AuthDeps {
   emailFlows: Pick<EmailFlows, "registered" | "passwordChanged" | "sendLoginCode" | "claimLoginCode">;
   mfa: MfaService;
   challenges: ChallengeStore;
+  devices: DeviceCookies;
   settings: AuthSettings;
 }
 
@@ -86,7 +88,15 @@ function assertPasswordSize(password: string, field: string): void {
 }
 
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, devices, settings }: AuthDeps) {
+  /**
+   * A client that recently signed in to this account (its browser holds the device cookie, or it succeeded from
+   * this address) is exempt from the account-wide backstop: strangers filling it from many addresses must not
+   * lock the owner out (OWASP device cookies). It keeps its own per-(account, address) counter.
+   */
+  const knownClient = (account: string, user: { id: string } | undefined, client: ClientInfo) =>
+    user !== undefined && (devices.vouchesFor(client.device, user.id) || limiter.signedInFrom(account, client.ip));
+
   /** The second steps this account owes after its password, in the order a client would offer them. */
   function secondStep(user: User): ChallengeMethod[] {
     const methods: ChallengeMethod[] = [];
@@ -100,7 +110,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   function beginSecretCheck(user: User, client: ClientInfo): string {
     const account = throttleAccount(user.username, user);
     try {
-      limiter.beginAttempt(account, client.ip);
+      limiter.beginAttempt(account, client.ip, knownClient(account, user, client));
     } catch (error) {
       auditRateLimit({ scope: "account", account, userId: user.id, client });
       throw error;
@@ -153,7 +163,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   ): Promise<boolean> {
     const account = throttleAccount(login, user);
     try {
-      limiter.beginAttempt(account, client.ip);
+      limiter.beginAttempt(account, client.ip, knownClient(account, user, client));
     } catch (error) {
       auditRateLimit({ scope: "account", account, userId: user?.id, client });
       throw error;
@@ -249,7 +259,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       }
       const tokens = await startSession(verified, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client });
-      return tokens;
+      return { ...tokens, device: devices.issue(user.id) };
     },
 
     /**
@@ -265,7 +275,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
         return { challenge: forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
       const session = forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
-      return { session };
+      return { session, device: devices.issue(user.id) };
     },
 
     /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
@@ -282,7 +292,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
-      return { tokens, recoveryCodes };
+      return { tokens: { ...tokens, device: devices.issue(user.id) }, recoveryCodes };
     },
 
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
@@ -290,7 +300,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
       const session = forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
-      return { session, recoveryCodes };
+      return { session, recoveryCodes, device: devices.issue(user.id) };
     },
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */

@@ -178,6 +178,7 @@ export function signInPages(deps: PageDeps) {
           // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
           if (result.challenge) return secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
           browser.setSession(set.headers, host, result.session.token);
+          browser.setDevice(set.headers, host, result.device);
           return seeOther(set, destination(host, rd));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -221,8 +222,9 @@ export function signInPages(deps: PageDeps) {
         try {
           ipLimit(client, "/login/verify");
           const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
-          const { session, recoveryCodes } = auth.verifyBrowserChallenge(challengeId, answer, client);
+          const { session, recoveryCodes, device } = auth.verifyBrowserChallenge(challengeId, answer, client);
           browser.setSession(set.headers, host, session.token);
+          browser.setDevice(set.headers, host, device);
           const next = destination(host, rd);
           if (recoveryCodes) return htmlPage(set, 200, String(<RecoveryCodesPage appName={appName} codes={recoveryCodes} next={next} />));
           return seeOther(set, next);
