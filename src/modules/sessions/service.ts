@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, ne, notInArray, or, sql } from "drizzle-orm";
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
@@ -90,6 +90,29 @@ export function assertSessionLive(tx: Tx, sessionId: string): void {
     .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false)))
     .get();
   if (!live) throw invalidToken("The session has ended.");
+}
+
+/**
+ * Spent refresh tokens kept per session for reuse detection. A spent token must still be recognised while its
+ * session lives, so that replaying it revokes the session (RFC 9700 §4.14.2); but a session that refreshed 2,000
+ * times must not hold 2,001 rows. A replayed token is almost always a recent one (the copy a thief took, or a
+ * client's lost response), so the newest SPENT_TOKENS_KEPT are kept: every token of the last 32 rotations still
+ * revokes its session when replayed; an older one is merely unknown (401 invalid_refresh_token), and was spent
+ * long ago, so it grants nothing either way.
+ */
+export const SPENT_TOKENS_KEPT = 32;
+
+function pruneSpentTokens(tx: Tx, sessionId: string): void {
+  const keep = tx
+    .select({ tokenHash: refreshTokens.tokenHash })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt)))
+    // rowid is the insertion order, so the generation order (timestamps tie within a millisecond).
+    .orderBy(desc(sql`rowid`))
+    .limit(SPENT_TOKENS_KEPT);
+  tx.delete(refreshTokens)
+    .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt), notInArray(refreshTokens.tokenHash, keep)))
+    .run();
 }
 
 /** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
@@ -295,6 +318,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
               .run();
             if (changedRows(spent) !== 1) return { kind: "invalid" as const };
             tx.insert(refreshTokens).values({ tokenHash: sha256Hex(child), sessionId: row.sessionId }).run();
+            pruneSpentTokens(tx, row.sessionId);
             tx.update(sessions)
               .set({ lastSeenAt: new Date(now), expiresAt: new Date(now + refreshTtlMs) })
               .where(eq(sessions.id, row.sessionId))
