@@ -52,6 +52,11 @@ export function changedRows(result: unknown): number {
   return (result as { changes: number }).changes;
 }
 
+/** How many accounts exist (the start-up hint for an instance with none). */
+export function countUsers(db: Db): number {
+  return db.all<{ n: number }>(sql`select count(*) as n from users`)[0]?.n ?? 0;
+}
+
 /** A real round trip, for /health. */
 export function ping(db: Db): boolean {
   try {
