@@ -313,7 +313,12 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
           metadata: principal.metadata,
         };
         return identity.kind === "session"
-          ? { ...who, session_id: identity.principal.sessionId, expires_at: new Date(identity.tokenExp * 1000).toISOString() }
+          ? {
+              ...who,
+              session_id: identity.principal.sessionId,
+              expires_at: new Date(identity.tokenExp * 1000).toISOString(),
+              session_expires_at: new Date(identity.principal.sessionExpiresAt).toISOString(),
+            }
           : { ...who, key_id: identity.principal.keyId, scopes: identity.principal.scopes, auth: "api_key" as const };
       },
       {

@@ -317,7 +317,11 @@ export const ValidateResponse = t.Union([
     {
       ...identityFields,
       session_id: t.String(),
-      expires_at: t.String({ format: "date-time", description: "When the presented access token expires" }),
+      expires_at: t.String({ format: "date-time", description: "When the presented access token expires (its `exp`)" }),
+      session_expires_at: t.String({
+        format: "date-time",
+        description: "When the session behind it ends unless it is refreshed (or, in header mode, used) before then",
+      }),
     },
     { title: "access token" },
   ),
