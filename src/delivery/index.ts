@@ -143,7 +143,8 @@ export function createDelivery(config: Config) {
     /** Writes the tokens where this mode carries them and returns the response body. */
     respond(out: TokenWriter, tokens: IssuedTokens) {
       noStore(out.set.headers);
-      if (tokens.device) out.cookie[DEVICE_COOKIE]!.set({ value: tokens.device, maxAge: DEVICE_TRUST_SECONDS, ...deviceCookie });
+      // Cookie mode only: bearer and header mode answer with no cookie at all (their clients are recognised by address).
+      if (mode === "cookie" && tokens.device) out.cookie[DEVICE_COOKIE]!.set({ value: tokens.device, maxAge: DEVICE_TRUST_SECONDS, ...deviceCookie });
       if (mode === "cookie") {
         out.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
         out.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });
