@@ -126,7 +126,8 @@ describe("single sign-on in Chromium", () => {
     alice = await newContext();
     page = await alice.newPage();
     await page.goto(`${app("photos.example.com")}/albums/summer?sort=date`);
-    expect(page.url()).toBe(`${auth("com")}/login?rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
+    // The other root domain's sign-in host was asked first (it knows no session either), then the form.
+    expect(page.url()).toBe(`${auth("com")}/login?handoff=none&rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
     await expect(page.getByRole("heading", { name: "Sign in" }).isVisible()).resolves.toBe(true);
     await shot(page, "sign-in");
     await signIn(page, "alice");
@@ -153,6 +154,19 @@ describe("single sign-on in Chromium", () => {
     const cookies = await alice.cookies();
     const sessionCookies = cookies.filter((cookie) => cookie.name === "latchkey_session").map((cookie) => cookie.domain).sort();
     expect(sessionCookies).toEqual([".example.com", ".example.net"]);
+  });
+
+  test("the other way round too: signed in on example.net first, an example.com app needs no password", async () => {
+    const other = await newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${app("wiki.example.net")}/start`);
+    expect(new URL(otherPage.url()).host).toBe(`auth.example.net:${lkPort}`);
+    await signIn(otherPage, "bob");
+    await otherPage.waitForURL(`${app("wiki.example.net")}/start`);
+    await otherPage.goto(`${app("photos.example.com")}/shared`);
+    await otherPage.waitForURL(`${app("photos.example.com")}/shared`);
+    expect(await otherPage.locator("#who").textContent()).toBe("Signed in as bob (family)");
+    await other.close();
   });
 
   test("a handoff link works once: replayed, it leads to the sign-in form, not into the account", async () => {
@@ -233,7 +247,8 @@ describe("single sign-on in Chromium", () => {
     expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
     await page.goto(`${auth("com")}/account`);
     await page.getByRole("button", { name: "Sign out" }).first().click();
-    await page.waitForURL(`${auth("com")}/login`);
+    // Back at the sign-in form (example.net was asked for a session on the way, and had none left).
+    await page.waitForURL(`${auth("com")}/login?handoff=none`);
     await page.goto(`${app("photos.example.com")}/`);
     expect(new URL(page.url()).host).toBe(`auth.example.com:${lkPort}`);
     await page.goto(`${app("wiki.example.net")}/`);

@@ -88,6 +88,9 @@ export function signInPages(deps: PageDeps) {
     );
   }
 
+  /** The sign-in host after `host`, in the order of PUBLIC_URL then SIGN_IN_URLS, round the list. */
+  const nextHost = (host: SignInHost) => browser.hosts[(browser.hosts.indexOf(host) + 1) % browser.hosts.length]!;
+
   /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
   const handoffState = (binding: string) => forms.issue("handoff", binding);
 
@@ -143,9 +146,9 @@ export function signInPages(deps: PageDeps) {
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         if (browser.current(request)) return seeOther(set, destination(host, rd), 302);
         const binding = bindingOf(request, set, host);
-        // Another root domain's sign-in host may already know this browser: ask it first (one hop, no password).
-        if (host !== browser.primary && query.handoff !== "none") {
-          const start = new URL("/handoff/start", browser.primary.origin);
+        // Another root domain's sign-in host may already know this browser: ask the others first (no password).
+        if (browser.hosts.length > 1 && query.handoff !== "none") {
+          const start = new URL("/handoff/start", nextHost(host).origin);
           start.searchParams.set("to", host.origin);
           start.searchParams.set("state", handoffState(binding));
           if (rd) start.searchParams.set("rd", rd);
@@ -261,17 +264,23 @@ export function signInPages(deps: PageDeps) {
     .get(
       "/handoff/start",
       ({ request, query, set }) => {
-        // On PUBLIC_URL's host: send this browser's session on to another configured sign-in host, or say there is none.
+        // Send this browser's session on to the sign-in host that asked (`to`); without one here, pass the question
+        // on to the next sign-in host in turn, and once every other host has been asked, back to `to`'s form.
+        const here = browser.hostOf(request);
         const to = typeof query.to === "string" ? query.to : "";
         const state = typeof query.state === "string" ? query.state : "";
         const rd = typeof query.rd === "string" ? query.rd : undefined;
-        const target = browser.hosts.find((host) => host.origin === to && host !== browser.primary);
-        if (!target || !state) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
+        const target = browser.hosts.find((host) => host.origin === to && host !== here);
+        if (!target || !state || state.length > 64) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
         const principal = browser.current(request);
-        const next = new URL(principal ? "/handoff/accept" : "/login", target.origin);
-        if (principal) {
-          next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
-        } else next.searchParams.set("handoff", "none");
+        const onward = nextHost(here);
+        const next = new URL(principal ? "/handoff/accept" : onward === target ? "/login" : "/handoff/start", principal ? target.origin : onward.origin);
+        if (principal) next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
+        else if (onward === target) next.searchParams.set("handoff", "none");
+        else {
+          next.searchParams.set("to", target.origin);
+          next.searchParams.set("state", state);
+        }
         if (rd) next.searchParams.set("rd", rd);
         return seeOther(set, next.href, 302);
       },
