@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BINARY, freePort, removeDataDir, spawnServer, tempDataDir } from "../support/server";
+import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir } from "../support/server";
 
 /**
  * What a new self-hoster meets first (issue 16): the README's quick start, run as written against the built
@@ -73,5 +73,62 @@ describe("start-up hints", () => {
     expect((await start({ HOST: "0.0.0.0", TOKEN_DELIVERY: "cookie" })).output).toContain(warning);
     expect((await start({ HOST: "127.0.0.1", TOKEN_DELIVERY: "cookie" })).output).not.toContain(warning);
     expect((await start({ HOST: "0.0.0.0", TOKEN_DELIVERY: "cookie", PUBLIC_URL: "https://auth.example.test" })).output).not.toContain(warning);
+  });
+});
+
+describe("the command line in words a person needs", () => {
+  const cli = (args: string[], env: Record<string, string> = {}, stdin?: string) => runCli(args, env, stdin);
+
+  test("--help names every environment variable the server reads (the binary travels without the README)", async () => {
+    const help = await cli(["--help"]);
+    expect(help.code).toBe(0);
+    const source = readFileSync(resolve(import.meta.dir, "../../src/config.ts"), "utf8");
+    const variables = [...new Set([...source.matchAll(/env, "([A-Z_]+)"/g)].map((match) => match[1]!))];
+    expect(variables.length).toBeGreaterThan(40);
+    expect(variables.filter((name) => !new RegExp(`\\b${name}\\b`).test(help.stdout))).toEqual([]);
+  });
+
+  test("user --help lists the user subcommands; a bare `user` points to it", async () => {
+    const help = await cli(["user", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("usage: latchkey user add <username> [--email E] [--admin]");
+    expect(help.stdout).toContain("usage: latchkey user delete <username>");
+    const bare = await cli(["user"]);
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toEndWith("see latchkey user --help\n");
+  });
+
+  test("serve --port is told that settings are environment variables (PORT=)", async () => {
+    for (const args of [["serve", "--port", "8080"], ["--port=8080"]]) {
+      const result = await cli(args);
+      expect(result).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "latchkey: settings are environment variables, not options: PORT=... latchkey serve; see latchkey --help\n",
+      });
+    }
+  });
+
+  test("migrate on a new folder says it created the database; again, that it is up to date", async () => {
+    const dataDir = tempDataDir();
+    try {
+      const path = join(dataDir, "latchkey.db");
+      expect(await cli(["migrate"], { DATA_DIR: dataDir })).toEqual({ code: 0, stdout: `created the database ${path} and applied every migration\n`, stderr: "" });
+      expect(await cli(["migrate"], { DATA_DIR: dataDir })).toEqual({ code: 0, stdout: `database ${path} is up to date\n`, stderr: "" });
+    } finally {
+      removeDataDir(dataDir);
+    }
+  });
+
+  test("an empty password on standard input is named as such, and no user is created", async () => {
+    const dataDir = tempDataDir();
+    try {
+      const result = await cli(["user", "add", "bob"], { DATA_DIR: dataDir }, "");
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`latchkey: no password on standard input: pipe it in, e.g. printf '%s' "$PASSWORD" | latchkey ...\n`);
+      expect((await cli(["user", "list"], { DATA_DIR: dataDir })).stdout).not.toContain("bob");
+    } finally {
+      removeDataDir(dataDir);
+    }
   });
 });
