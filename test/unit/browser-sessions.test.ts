@@ -56,12 +56,12 @@ test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolut
 test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", () => {
   const { db, sessions } = setUp();
   const a = sessions.createBrowser({ userId: "u1" }, client);
-  expect(sessions.browserPrincipal(a.token)).toBeDefined();
+  expect(sessions.browserPrincipal(a.token)?.sessionId).toBe(a.sessionId);
   sessions.revoke(a.sessionId);
   expect(sessions.browserPrincipal(a.token)).toBeUndefined();
 
   const b = sessions.createBrowser({ userId: "u1" }, client);
-  expect(sessions.browserPrincipal(b.token)).toBeDefined();
+  expect(sessions.browserPrincipal(b.token)?.sessionId).toBe(b.sessionId);
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
   sessions.forgetUser("u1");
   expect(sessions.browserPrincipal(b.token)).toBeUndefined();
@@ -75,7 +75,7 @@ test("a handed-off session ends with its parent; 'sign out others' from it keeps
   expect(sessions.browserPrincipal(child.token)?.rootSessionId).toBe(parent.sessionId);
   expect(sessions.revokeOthers("u1", child.sessionId)).toBe(1);
   expect(row(stranger.sessionId)).toBeNull();
-  expect(sessions.browserPrincipal(parent.token)).toBeDefined();
+  expect(sessions.browserPrincipal(parent.token)?.sessionId).toBe(parent.sessionId);
   sessions.revoke(parent.sessionId);
   expect(row(child.sessionId)).toBeNull();
   expect(sessions.browserPrincipal(child.token)).toBeUndefined();

@@ -42,8 +42,8 @@ test("last_seen_at is written when a session is used after more than a minute, a
 
   // A fresh service: nothing cached, so both are read from the database.
   const fresh = createSessionService(db, settings);
-  expect(fresh.principal(stale)).toBeDefined();
-  expect(fresh.principal(recent)).toBeDefined();
+  expect(fresh.principal(stale)?.sessionId).toBe(stale);
+  expect(fresh.principal(recent)?.sessionId).toBe(recent);
   expect(lastSeenOf(db, stale)).toBeGreaterThanOrEqual(now);
   expect(lastSeenOf(db, recent)).toBe(now - 30_000);
 });
