@@ -47,12 +47,19 @@ describe("POST /api/v1/admin/users/:id/password", () => {
     expect(events.body.events[0].detail).toMatchObject({ changed: ["password"], sessions_ended: 1, actor: "root" });
   });
 
-  test("refuses a weak password (422 weak_password), a missing one (422), an unknown user (404) and a non-admin (403)", async () => {
+  test("refuses a weak password (422 weak_password), a missing one or an unknown field (422), an unknown user (404) and a non-admin (403)", async () => {
     const member = (await login(server, "forgetful", NEW_PASSWORD)).body;
     const path = `/api/v1/admin/users/${member.user.id}/password`;
     const weak = await call(server.url, "POST", path, { new_password: "password123" }, bearer(root));
     expect(weak.status).toBe(422);
     expect(weak.body.error).toBe("weak_password");
+    // PATCH /users/:id does not set passwords: a `password` field there is named as unknown, not ignored with a 200.
+    const patched = await call(server.url, "PATCH", `/api/v1/admin/users/${member.user.id}`, { password: NEW_PASSWORD + "x" }, bearer(root));
+    expect(patched.status).toBe(422);
+    expect(patched.body.details).toEqual([{ field: "password", message: "Is not a field this route takes." }]);
+    const extra = await call(server.url, "POST", path, { new_password: NEW_PASSWORD, notify: true }, bearer(root));
+    expect(extra.status).toBe(422);
+    expect(extra.body.details).toEqual([{ field: "notify", message: "Is not a field this route takes." }]);
     const missingField = await call(server.url, "POST", path, {}, bearer(root));
     expect(missingField.status).toBe(422);
     expect(missingField.body.error).toBe("validation_failed");

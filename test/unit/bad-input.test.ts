@@ -63,3 +63,35 @@ describe("email addresses with a trailing dot in the domain", () => {
     expect((login.body.user as { username: string }).username).toBe("dotless");
   });
 });
+
+describe("unknown body fields on management routes", () => {
+  test("are 422 validation_failed naming them, after authentication; /login and /token stay lenient", async () => {
+    const app = setUp();
+    const call = async (method: string, path: string, body: unknown, token?: string) => {
+      const response = await app.handle(
+        new Request(`http://localhost${path}`, {
+          method,
+          headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify(body),
+        }),
+      );
+      return { status: response.status, body: (await response.json()) as Record<string, any> };
+    };
+    const registered = await call("POST", "/api/v1/auth/register", { username: "owner", password: PASSWORD, remember_me: true });
+    expect(registered.status).toBe(201);
+    const token = registered.body.access_token as string;
+    // Unauthenticated: 401 first, whatever the body.
+    expect((await call("POST", "/api/v1/auth/keys", { name: "ci", scope: ["x"] })).status).toBe(401);
+    const typo = await call("POST", "/api/v1/auth/keys", { name: "ci", scope: ["photos:read"] }, token);
+    expect(typo.status).toBe(422);
+    expect(typo.body.details).toEqual([{ field: "scope", message: "Is not a field this route takes." }]);
+    const password = await call("POST", "/api/v1/auth/password", { current_password: PASSWORD, new_password: "another long passphrase", logout_others: true }, token);
+    expect(password.status).toBe(422);
+    expect(password.body.details[0].field).toBe("logout_others");
+    // Nothing was created or changed by the refused requests.
+    const keys = await app.handle(new Request("http://localhost/api/v1/auth/keys", { headers: { authorization: `Bearer ${token}` } }));
+    expect(await keys.json()).toEqual([]);
+    expect((await call("POST", "/api/v1/auth/login", { username: "owner", password: PASSWORD, remember_me: true })).status).toBe(200);
+    expect((await call("POST", "/api/v1/auth/token", { grant_type: "password", username: "owner", password: PASSWORD, scope: "openid" })).status).toBe(200);
+  });
+});

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { authGuard } from "../auth/guard";
 import type { SessionPrincipal } from "../sessions/service";
@@ -18,6 +19,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
 
   return new Elysia({ prefix: "/api/v1/admin", tags: ["admin"] })
     .use(guard)
+    .use(strictBodies)
     .get("/users", ({ query }) => admin.list(query), {
       admin: true,
       query: ListUsersQuery,
@@ -39,6 +41,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       },
       {
         admin: true,
+        strictBody: CreateUserBody,
         body: CreateUserBody,
         parse: JSON_BODY,
         response: {
@@ -59,6 +62,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       {
         admin: true,
         params: UserParams,
+        strictBody: PatchUserBody,
         body: PatchUserBody,
         parse: JSON_BODY,
         response: {
@@ -102,6 +106,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       {
         admin: true,
         params: UserParams,
+        strictBody: ResetPasswordBody,
         body: ResetPasswordBody,
         parse: JSON_BODY,
         response: {

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { strictBodies } from "../../http/strict-body";
 import type { Delivery } from "../../delivery";
 import { ApiError, OAuthError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
@@ -53,6 +54,7 @@ export interface AuthRouteDeps {
 export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
   return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
     .use(guard)
+    .use(strictBodies)
     .use(rateLimit)
     .post(
       "/register",
@@ -284,6 +286,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
       {
         auth: true,
         secretCheck: true,
+        strictBody: PasswordChangeBody,
         body: PasswordChangeBody,
         parse: JSON_BODY,
         response: {

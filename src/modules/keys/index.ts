@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
@@ -18,6 +19,7 @@ export function keyRoutes(deps: {
 
   return new Elysia({ prefix: "/api/v1/auth", tags: ["api keys"] })
     .use(guard)
+    .use(strictBodies)
     .post(
       "/keys",
       ({ principal, body, request, server, set }) => {
@@ -35,6 +37,7 @@ export function keyRoutes(deps: {
       },
       {
         auth: true,
+        strictBody: CreateKeyBody,
         body: CreateKeyBody,
         parse: JSON_BODY,
         response: {
