@@ -60,6 +60,9 @@ describe("configuration errors", () => {
     [{ ACCESS_COOKIE_NAME: "__Host-at" }, "ACCESS_COOKIE_NAME", /https PUBLIC_URL/],
     [{ PUBLIC_URL: "https://auth.example.test", REFRESH_COOKIE_NAME: "__Host-rt" }, "REFRESH_COOKIE_NAME", /Path=\//],
     [{ TRUST_PROXY_HEADER: "forwarded" }, "TRUST_PROXY_HEADER", /x-forwarded-for or x-real-ip/],
+    [{ JWT_ALG: "none" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
+    [{ JWT_ALG: "rs256" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
+    [{ OIDC_ID_TOKEN_ALG: "HS256" }, "OIDC_ID_TOKEN_ALG", /RS256, ES256 or EdDSA/],
   ];
 
   test.each(cases.map(([env, variable, accepted]) => [Object.entries(env).map((entry) => entry.join("=")).join(" "), env, variable, accepted] as const))(

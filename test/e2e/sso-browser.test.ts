@@ -2,7 +2,8 @@
  * Single sign-on in a real browser: Debian's Chromium (playwright-core, never a browser download) against the
  * compiled binary behind Caddy, with two root domains mapped to loopback (--host-resolver-rules): sign in on
  * example.com, reach an app on example.net through the one-time handoff without a password, use the account and
- * admin pages, disable a user whose next proxied request is refused, and sign out of everything. Each page is
+ * admin pages (JavaScript off: they need none), disable a user whose next proxied request is refused, and sign out
+ * of everything, in both directions between the domains. Each page is
  * saved as a screenshot in .test-results/screenshots (the README's come from there).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -97,10 +98,13 @@ afterAll(async () => {
   removeDataDir(dataDir);
 });
 
-/** A fresh browser profile (cookie jar) on a phone-sized or desktop screen; other hosts are aborted and recorded. */
+/**
+ * A fresh browser profile (cookie jar) on a phone-sized or desktop screen, with JavaScript off (the pages need none);
+ * requests to other hosts are aborted and recorded.
+ */
 async function newContext(viewport = { width: 1100, height: 800 }): Promise<BrowserContext> {
   if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({ viewport, javaScriptEnabled: false });
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
     if (HOSTS.has(url.hostname)) return route.continue();

@@ -104,3 +104,16 @@ test("a session cookie sent twice (one planted by a sibling subdomain) counts as
   expect(readCookie("latchkey_session=", "latchkey_session")).toBeUndefined();
   expect(readCookie(null, "latchkey_session")).toBeUndefined();
 });
+
+test("a handoff's source must be a live browser session of an enabled user, and looking it up does not slide it", () => {
+  const { db, sessions, row } = setUp();
+  const browserSession = sessions.createBrowser({ userId: "u1" }, client);
+  const apiSession = sessions.create({ userId: "u1" }, client);
+  const before = row(browserSession.sessionId)!.expires;
+  expect(sessions.browserSessionOwner(browserSession.sessionId)).toBe("u1");
+  expect(row(browserSession.sessionId)!.expires).toBe(before);
+  expect(sessions.browserSessionOwner(apiSession.sessionId)).toBeUndefined();
+  expect(sessions.browserSessionOwner("no-such-session")).toBeUndefined();
+  db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
+  expect(sessions.browserSessionOwner(browserSession.sessionId)).toBeUndefined();
+});

@@ -72,3 +72,27 @@ test("handoff/accept with a bad or spent code signs nobody in, and an unsafe rd 
   expect(form.status).toBe(200);
   expect(await form.text()).not.toContain("evil.example");
 });
+
+test("with three root domains, a host without a session asks each other host once, then shows its own form", async () => {
+  const db = openDatabase(":memory:");
+  migrate(db);
+  const config = loadConfig({
+    DATA_DIR: "/nonexistent",
+    RATE_LIMIT: "off",
+    PUBLIC_URL: "https://auth.example.com",
+    SIGN_IN_URLS: "https://auth.example.net,https://auth.example.org",
+  });
+  const handle = createApp(config, db, deriveSecrets("k".repeat(32)));
+  const get = (url: string) => handle.handle(new Request(url, { headers: { host: new URL(url).host, cookie: "latchkey_session_csrf=abc" } }));
+  const hops: string[] = [];
+  let next = "https://auth.example.net/login?rd=%2Fx";
+  for (let i = 0; i < 6; i++) {
+    const response = await get(next);
+    if (response.status === 200) break;
+    next = new URL(response.headers.get("location")!, next).href;
+    hops.push(`${new URL(next).host}${new URL(next).pathname}`);
+  }
+  expect(hops).toEqual(["auth.example.org/handoff/start", "auth.example.com/handoff/start", "auth.example.net/login"]);
+  expect(new URL(next).searchParams.get("handoff")).toBe("none");
+  expect(new URL(next).searchParams.get("rd")).toBe("/x");
+});

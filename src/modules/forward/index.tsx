@@ -179,7 +179,9 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     FORWARD_PATH,
     ({ request, server }) => {
       const headers = request.headers;
-      const peer = server?.requestIP(request)?.address ?? null;
+      // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, so no rule is
+      // matched either): it is not asked for, which costs on every request.
+      const peer = trust.kind === "none" ? null : (server?.requestIP(request)?.address ?? null);
       const original = originalRequest(headers, trustedPeer(peer));
       const policy: Policy =
         rules === undefined

@@ -4,7 +4,7 @@ import { ApiError } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
-import { AccountChanged, type SessionPrincipal, type SessionService } from "../sessions/service";
+import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
@@ -95,9 +95,9 @@ export function signInPages(deps: PageDeps) {
   const handoffState = (binding: string) => forms.issue("handoff", binding);
 
   /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
-  function openHandoffSession(parent: SessionPrincipal, client: ReturnType<ClientInfoReader>) {
+  function openHandoffSession(userId: string, parentId: string, client: ReturnType<ClientInfoReader>) {
     try {
-      return sessions.createBrowser({ userId: parent.userId }, client, parent.sessionId);
+      return sessions.createBrowser({ userId }, client, parentId);
     } catch (error) {
       if (error instanceof AccountChanged) return undefined;
       throw error;
@@ -294,8 +294,8 @@ export function signInPages(deps: PageDeps) {
         const binding = browser.binding(request);
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
-        const parent = sessionId ? sessions.principal(sessionId) : undefined;
-        const session = parent ? openHandoffSession(parent, readClient(request, server)) : undefined;
+        const userId = sessionId ? sessions.browserSessionOwner(sessionId) : undefined;
+        const session = userId ? openHandoffSession(userId, sessionId!, readClient(request, server)) : undefined;
         if (!session) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");

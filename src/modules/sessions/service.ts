@@ -232,6 +232,13 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .returning({ expiresAt: sessions.expiresAt })
     .prepare();
 
+  const browserOwner = db
+    .select({ userId: sessions.userId, disabled: users.disabled, expiresAt: sessions.expiresAt })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sql.placeholder("sid")), isNotNull(sessions.browserTokenHash)))
+    .prepare();
+
   function forgetBrowserSessions(matches: (entry: { principal: BrowserSessionPrincipal }) => boolean): void {
     for (const [hash, entry] of browserCache) if (matches(entry)) browserCache.delete(hash);
   }
@@ -379,6 +386,15 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     },
 
     browserPrincipal,
+
+    /**
+     * The user of a live browser session, by its id (the source of a cross-domain handoff); undefined if it ended,
+     * expired, its user is disabled, or it is not a browser session. Reads without touching it (no sliding).
+     */
+    browserSessionOwner(sessionId: string): string | undefined {
+      const row = browserOwner.get({ sid: sessionId });
+      return row && !row.disabled && row.expiresAt.getTime() > Date.now() ? row.userId : undefined;
+    },
 
     principal,
 
