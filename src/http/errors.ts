@@ -9,9 +9,21 @@ function fieldErrors(error: ValidationError): FieldError[] {
     const field = ("path" in issue ? issue.path : "").replace(/^\//, "").replaceAll("/", ".") || "body";
     if (seen.has(field)) continue;
     seen.add(field);
-    details.push({ field, message: issue.message });
+    details.push({ field, message: readableMessage(issue as { message: string; value?: unknown; schema?: unknown }) });
   }
   return details;
+}
+
+/**
+ * TypeBox's messages speak of schemas ("Expected union value"); a person needs to hear that a field is missing,
+ * or which values it takes. Neither repeats the submitted value.
+ */
+function readableMessage(issue: { message: string; value?: unknown; schema?: unknown }): string {
+  if (issue.value === undefined) return "Is required.";
+  const choices = (issue.schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (choices?.length && choices.every((choice) => choice.const !== undefined))
+    return `Must be one of: ${choices.map((choice) => JSON.stringify(choice.const)).join(", ")}.`;
+  return issue.message;
 }
 
 /**

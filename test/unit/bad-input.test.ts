@@ -95,3 +95,19 @@ describe("unknown body fields on management routes", () => {
     expect((await call("POST", "/api/v1/auth/token", { grant_type: "password", username: "owner", password: PASSWORD, scope: "openid" })).status).toBe(200);
   });
 });
+
+describe("validation messages a person can act on", () => {
+  test("a missing field is 'Is required.', an enum lists its values, and email: null on register means no email", async () => {
+    const app = setUp();
+    const missing = await post(app, "/api/v1/auth/register", JSON.stringify({ username: "someone" }));
+    expect(missing.status).toBe(422);
+    expect(missing.body.details).toEqual([{ field: "password", message: "Is required." }]);
+    const registered = await post(app, "/api/v1/auth/register", JSON.stringify({ username: "someone", password: PASSWORD, email: null }));
+    expect(registered.status).toBe(201);
+    expect((registered.body.user as { email: unknown }).email).toBeNull();
+    const token = registered.body.access_token as string;
+    const response = await app.handle(new Request("http://localhost/api/v1/auth/logout?scope=everything", { method: "POST", headers: { authorization: `Bearer ${token}` } }));
+    expect(response.status).toBe(422);
+    expect(((await response.json()) as { details: unknown }).details).toEqual([{ field: "scope", message: 'Must be one of: "current", "others", "global".' }]);
+  });
+});

@@ -209,7 +209,7 @@ export const UserBody = t.Object({
 export const RegisterBody = t.Object({
   username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
   password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes" }),
-  email: t.Optional(t.String({ description: "Stored lower-cased; unique" })),
+  email: t.Optional(t.Union([t.String(), t.Null()], { description: "Stored lower-cased; unique. `null` or absent: no email" })),
 });
 
 export const LoginBody = t.Object({

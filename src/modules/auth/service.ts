@@ -232,7 +232,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   return {
-    async register(input: { username: string; password: string; email?: string }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
+    async register(input: { username: string; password: string; email?: string | null }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
         throw new ApiError(403, "registration_disabled", "Registration is closed on this server.");
       if (settings.requireEmailVerification && !input.email)
