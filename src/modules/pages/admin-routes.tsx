@@ -44,6 +44,22 @@ const roleList = (raw: string | undefined) =>
     .map((role) => role.trim())
     .filter(Boolean);
 
+/** The admin pages' gate (users here, applications in applications.tsx): the 403 page, and a signed-in form by an admin. */
+export function adminGate(deps: SignedInForms) {
+  const signedIn = signedInForm(deps);
+  const notAdmin = (set: PageSet) =>
+    htmlPage(set, 403, String(<MessagePage appName={deps.appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
+
+  /** The gate of every admin form: a signed-in form, by an admin. */
+  function adminForm(request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string {
+    const principal = signedIn(request, body, set, form);
+    if (typeof principal === "string") return principal;
+    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
+  }
+
+  return { notAdmin, adminForm };
+}
+
 export interface AdminPageDeps extends SignedInForms {
   admin: AdminService;
   users: UserService;
@@ -57,17 +73,7 @@ export interface AdminPageDeps extends SignedInForms {
  */
 export function adminPages(deps: AdminPageDeps) {
   const { appName, browser, forms, admin, users, audit, readClient } = deps;
-  const signedIn = signedInForm(deps);
-
-  const notAdmin = (set: PageSet) =>
-    htmlPage(set, 403, String(<MessagePage appName={appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
-
-  /** The gate of every admin form: a signed-in form, by an admin. */
-  function adminForm(request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string {
-    const principal = signedIn(request, body, set, form);
-    if (typeof principal === "string") return principal;
-    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
-  }
+  const { notAdmin, adminForm } = adminGate(deps);
 
   const actorOf = (principal: BrowserSessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
     userId: principal.userId,
