@@ -1,9 +1,12 @@
 import { clientIp, type ProxyHeader, type TrustProxy } from "../lib/ip";
+import { DEVICE_COOKIE, readCookie } from "./cookies";
 
 /** The client of one request as the audit log and sessions record it (the address parsing is in lib/ip.ts). */
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
+  /** The device cookie a browser presented (limits/device.ts): checked, never trusted as is. */
+  device?: string;
 }
 
 const MAX_USER_AGENT = 512;
@@ -16,6 +19,7 @@ export function clientInfoReader(trust: TrustProxy, header: ProxyHeader) {
     ip: clientIp(request.headers, server?.requestIP(request)?.address ?? null, trust, header),
     // Bounded once here: a client chooses it, and it is stored with sessions and audit events.
     userAgent: request.headers.get("user-agent")?.slice(0, MAX_USER_AGENT) ?? null,
+    device: readCookie(request.headers.get("cookie"), DEVICE_COOKIE),
   });
 }
 

@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   session_required: "an API key was presented: this route needs a signed-in session",
   forbidden: "the signed-in user does not have the admin role",
   csrf_rejected:
-    "cookie mode: the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
+    "cookie mode (and /token in every mode): the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
   rate_limited:
     "too many requests: per client IP or failed passwords per account on routes that check a secret, per API key when `API_KEY_RATE_LIMIT` is set, or API keys created per user and hour; retry after `Retry-After` seconds",
   // Accounts and sign-in

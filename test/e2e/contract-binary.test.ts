@@ -308,7 +308,7 @@ describe("latchkey migrate", () => {
       for (let run = 0; run < 2; run++) {
         const result = await runCli(["migrate"], { DATA_DIR: dataDir });
         expect(result.code).toBe(0);
-        expect(result.stdout).toContain("is up to date");
+        expect(result.stdout).toContain(run === 0 ? "created the database" : "is up to date");
       }
       const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
       try {

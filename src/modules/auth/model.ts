@@ -21,16 +21,18 @@ export const OAuthErrorBody = t.Object(
 
 export const OAuthForbiddenBody = t.Object(
   {
-    error: t.Union([t.Literal("user_not_verified"), t.Literal("mfa_required")]),
-    error_description: t.String(),
+    error: t.Union([t.Literal("user_not_verified"), t.Literal("mfa_required"), t.Literal("csrf_rejected")]),
+    error_description: t.Optional(t.String()),
     message: t.String(),
   },
   {
-    description: describeCodes(["user_not_verified", "mfa_required"], (code) =>
+    description: describeCodes(["user_not_verified", "mfa_required", "csrf_rejected"], (code) =>
       code === "user_not_verified"
-        ? "the password is right but the email address is not verified (`REQUIRE_EMAIL_VERIFICATION=true`)"
-        : "the password is right but the account signs in with a second step (TOTP, a recovery code or an emailed code), which this grant cannot carry: use POST /api/v1/auth/login and POST /api/v1/auth/login/verify. No token is issued.",
-    ) + "\n\nTold only to a client that sent the right password.",
+        ? "the password is right but the email address is not verified (`REQUIRE_EMAIL_VERIFICATION=true`); told only to a client that sent the right password"
+        : code === "mfa_required"
+          ? "the password is right but the account signs in with a second step (TOTP, a recovery code or an emailed code), which this grant cannot carry: use POST /api/v1/auth/login and POST /api/v1/auth/login/verify. No token is issued; told only to a client that sent the right password."
+          : "a browser request from another site's page (a foreign `Origin` or `Referer`, or `Sec-Fetch-Site: cross-site` without a trusted Origin), in every delivery mode: refused before any limit counts it. `{error, message}` only.",
+    ),
   },
 );
 
@@ -46,7 +48,7 @@ export const UserBody = t.Object({
 export const RegisterBody = t.Object({
   username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
   password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes" }),
-  email: t.Optional(t.String({ description: "Stored lower-cased; unique" })),
+  email: t.Optional(t.Union([t.String(), t.Null()], { description: "Stored lower-cased; unique. `null` or absent: no email" })),
 });
 
 export const LoginBody = t.Object({
@@ -154,7 +156,11 @@ export const ValidateResponse = t.Union([
     {
       ...identityFields,
       session_id: t.String(),
-      expires_at: t.String({ format: "date-time", description: "When the presented access token expires" }),
+      expires_at: t.String({ format: "date-time", description: "When the presented access token expires (its `exp`)" }),
+      session_expires_at: t.String({
+        format: "date-time",
+        description: "When the session behind it ends unless it is refreshed (or, in header mode, used) before then",
+      }),
     },
     { title: "access token" },
   ),

@@ -4,7 +4,7 @@ import { ApiError } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
-import type { SessionService } from "../sessions/service";
+import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
@@ -94,6 +94,16 @@ export function signInPages(deps: PageDeps) {
   /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
   const handoffState = (binding: string) => forms.issue("handoff", binding);
 
+  /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
+  function openHandoffSession(userId: string, parentId: string, client: ReturnType<ClientInfoReader>) {
+    try {
+      return sessions.createBrowser({ userId }, client, parentId);
+    } catch (error) {
+      if (error instanceof AccountChanged) return undefined;
+      throw error;
+    }
+  }
+
   const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
     htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
 
@@ -171,6 +181,7 @@ export function signInPages(deps: PageDeps) {
           // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
           if (result.challenge) return secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
           browser.setSession(set.headers, host, result.session.token);
+          browser.setDevice(set.headers, host, result.device);
           return seeOther(set, destination(host, rd));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -214,8 +225,9 @@ export function signInPages(deps: PageDeps) {
         try {
           ipLimit(client, "/login/verify");
           const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
-          const { session, recoveryCodes } = auth.verifyBrowserChallenge(challengeId, answer, client);
+          const { session, recoveryCodes, device } = auth.verifyBrowserChallenge(challengeId, answer, client);
           browser.setSession(set.headers, host, session.token);
+          browser.setDevice(set.headers, host, device);
           const next = destination(host, rd);
           if (recoveryCodes) return htmlPage(set, 200, String(<RecoveryCodesPage appName={appName} codes={recoveryCodes} next={next} />));
           return seeOther(set, next);
@@ -283,13 +295,13 @@ export function signInPages(deps: PageDeps) {
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
         const userId = sessionId ? sessions.browserSessionOwner(sessionId) : undefined;
-        if (!userId) {
+        const session = userId ? openHandoffSession(userId, sessionId!, readClient(request, server)) : undefined;
+        if (!session) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");
           if (rd) retry.searchParams.set("rd", rd);
           return seeOther(set, `${retry.pathname}${retry.search}`);
         }
-        const session = sessions.createBrowser(userId, readClient(request, server), sessionId);
         browser.setSession(set.headers, host, session.token);
         return seeOther(set, destination(host, rd), 302);
       },
