@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import type { Delivery } from "../../delivery";
 import { ApiError, OAuthError } from "../../errors";
@@ -34,7 +35,7 @@ import type { IssuedTokens } from "../../delivery";
 import { principalUser, type AuthService } from "./service";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
-export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token", ...EMAIL_FORM_PATHS]);
+export const FORM_BODY_PATHS: ReadonlySet<string> = new Set([`${AUTH_PREFIX}/token`, ...EMAIL_FORM_PATHS]);
 
 export interface AuthRouteDeps {
   auth: AuthService;
@@ -46,7 +47,7 @@ export interface AuthRouteDeps {
 }
 
 export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
-  return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["auth"] })
     .use(guard)
     .use(strictBodies)
     .use(rateLimit)

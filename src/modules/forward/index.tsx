@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
 import { clientIp, isTrustedPeer } from "../../lib/ip";
@@ -12,7 +13,7 @@ import type { SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
 import { normalisePath, policyFor, type AccessRules, type Policy } from "./rules";
 
-export const FORWARD_PATH = "/api/v1/auth/forward";
+export const FORWARD_PATH = `${AUTH_PREFIX}/forward`;
 
 /** The request the proxy asks about. `url` is undefined when no trusted proxy said what it was. */
 interface Original {
