@@ -80,7 +80,7 @@ function build(weakHashes = false) {
     hasher: gate.hasher,
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
-    auditRateLimit: createRateLimitAudit(audit),
+    auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
     challenges: createChallengeStore(db, secrets.codeKey, 600),
