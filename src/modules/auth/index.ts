@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import type { Delivery } from "../../delivery";
-import { ApiError, OAuthError } from "../../errors";
+import { ApiError, OAuthError, toTokenEndpointError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
@@ -183,13 +183,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
           else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), readClient(request, server));
           else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
         } catch (error) {
-          // Every credential failure is invalid_grant (RFC 6749 §5.2); request errors keep their own code.
-          if (error instanceof OAuthError || (error instanceof ApiError && error.status === 429)) throw error;
-          // Told only after the right password, and not a credential failure: the client can do something about it.
-          if (error instanceof ApiError && error.code === "user_not_verified") throw new OAuthError("user_not_verified", error.message, 403);
-          if (error instanceof ApiError && error.status === 422) throw new OAuthError("invalid_request", error.details?.[0]?.message ?? error.message);
-          if (error instanceof ApiError && error.status < 500) throw new OAuthError("invalid_grant", error.message);
-          throw error;
+          throw toTokenEndpointError(error);
         }
         return {
           access_token: tokens.access.token,
