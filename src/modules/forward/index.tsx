@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { normalizeUsername } from "../../lib/names";
 import { AUTH_PREFIX } from "../../http/routes";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
@@ -68,7 +69,7 @@ function queryRule(url: string): { roles: string[]; users: string[] } | undefine
   const query = new URLSearchParams(url.slice(start + 1));
   const list = (name: string) => (query.get(name) ?? "").split(",").map((item) => item.trim()).filter(Boolean);
   const roles = list("roles");
-  const users = list("users").map((user) => user.normalize("NFKC").toLowerCase());
+  const users = list("users").map(normalizeUsername);
   return roles.length || users.length ? { roles, users } : undefined;
 }
 
