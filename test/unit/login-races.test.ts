@@ -73,6 +73,7 @@ function build(weakHashes = false) {
   const creator = weakHashes ? createUserService(db, createPasswordHasher({ memoryCost: 19456, timeCost: 1 }), 8) : users;
   const sessions = createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: secrets.refreshRotationKey });
   const audit = createAuditLog(db, () => {});
+  const mfa = createMfaService(db, secrets.dataKey, "Latchkey");
   const auth = createAuthService({
     users,
     sessions,
@@ -82,13 +83,13 @@ function build(weakHashes = false) {
     audit,
     auditRateLimit: createRateLimitAudit(audit),
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
-    mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
+    mfa,
     challenges: createChallengeStore(db, secrets.codeKey, 600),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: 50, rateLimit: undefined } as never);
-  return { users, creator, sessions, auth, apiKeys, real: configured };
+  return { users, creator, sessions, auth, apiKeys, mfa, real: configured };
 }
 
 beforeEach(() => {
@@ -208,4 +209,19 @@ test("a password change authorised by a session that was ended meanwhile is refu
   const before = storedHash(alice.id);
   expect(await failure(setup.auth.changePassword(principal, P1, P2, client))).toEqual({ status: 401, code: "invalid_token" });
   expect(storedHash(alice.id)).toBe(before!);
+});
+
+test("second factors are not changed on the word of a session another process ended (enrol, recovery codes, removal)", async () => {
+  const alice = await setup.users.create({ username: "alice", password: P1 });
+  const { sessionId } = setup.sessions.create({ userId: alice.id }, client);
+  expect(setup.sessions.principal(sessionId)?.userId).toBe(alice.id);
+  disableFromAnotherProcess(alice.id);
+  for (const write of [
+    () => setup.mfa.startTotp(alice.id, "alice", sessionId),
+    () => setup.mfa.replaceRecoveryCodes(alice.id, sessionId),
+    () => setup.mfa.removeAll(alice.id, sessionId),
+  ])
+    expect(write).toThrow(expect.objectContaining({ status: 401, code: "invalid_token" }));
+  expect(setup.mfa.factors(alice.id)).toEqual({ totp: false, recovery_codes_left: 0 });
+  expect(db.$client.query("SELECT count(*) AS n FROM totp_factors").get()).toEqual({ n: 0 });
 });
