@@ -7,6 +7,7 @@ import { createPasswordHasher, type PasswordHasher } from "../../src/lib/passwor
 import { createSecretCheckLimiter } from "../../src/limits";
 import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
+import { createAdminService } from "../../src/modules/admin/service";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createAuthService } from "../../src/modules/auth/service";
@@ -89,7 +90,8 @@ function build(weakHashes = false) {
     settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: 50, rateLimit: undefined } as never);
-  return { users, creator, sessions, auth, apiKeys, mfa, real: configured };
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
+  return { users, creator, sessions, auth, apiKeys, mfa, admin, real: configured };
 }
 
 beforeEach(() => {
@@ -224,4 +226,31 @@ test("second factors are not changed on the word of a session another process en
     expect(write).toThrow(expect.objectContaining({ status: 401, code: "invalid_token" }));
   expect(setup.mfa.factors(alice.id)).toEqual({ totp: false, recovery_codes_left: 0 });
   expect(db.$client.query("SELECT count(*) AS n FROM totp_factors").get()).toEqual({ n: 0 });
+});
+
+test("an admin demoted or disabled from another process cannot change users within the cache's second", async () => {
+  const root = await setup.users.create({ username: "root", password: P1, roles: ["admin"] });
+  const spare = await setup.users.create({ username: "spare", password: P1, roles: ["admin"] });
+  const member = await setup.users.create({ username: "member", password: P1 });
+  const { sessionId } = setup.sessions.create({ userId: root.id }, client);
+  const actor = { userId: root.id, username: "root", sessionId, ip: null, userAgent: null };
+  expect(setup.sessions.principal(sessionId)?.roles).toEqual(["admin"]);
+  // `latchkey user roles root ""`: the cached principal still says admin.
+  db.update(usersTable).set({ roles: [] }).where(eq(usersTable.id, root.id)).run();
+  const refused = (() => {
+    try {
+      setup.admin.update(member.id, { disabled: true }, actor);
+    } catch (caught) {
+      return caught as ApiError;
+    }
+  })();
+  expect({ status: refused?.status, code: refused?.code }).toEqual({ status: 403, code: "forbidden" });
+  expect(() => setup.admin.delete(member.id, actor)).toThrow(expect.objectContaining({ code: "forbidden" }));
+  expect(setup.users.findById(member.id)?.disabled).toBe(false);
+  // Disabled (its sessions ended) from another process: 401, and still nothing changes.
+  disableFromAnotherProcess(root.id);
+  expect(() => setup.admin.update(member.id, { disabled: true }, actor)).toThrow(expect.objectContaining({ code: "invalid_token" }));
+  expect(await failure(setup.admin.resetPassword(member.id, P2, actor))).toEqual({ status: 401, code: "invalid_token" });
+  expect(setup.users.findById(member.id)?.disabled).toBe(false);
+  expect(spare.roles).toEqual(["admin"]);
 });
