@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { ConfigError, loadConfig, type Config } from "./config";
+import { loadConfig, type Config } from "./config";
+import { ApiError, ConfigError } from "./errors";
 import { migrate, openConfiguredDatabase } from "./db/client";
 import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
@@ -7,7 +8,6 @@ import { healthcheck } from "./cli/healthcheck";
 import { KEYS_COMMANDS } from "./cli/keys";
 import { OIDC_CLIENT_COMMANDS } from "./cli/oidc";
 import { USER_COMMANDS } from "./cli/user";
-import { ApiError } from "./errors";
 import { serve } from "./server";
 import { dropPrivileges } from "./privileges";
 import { BUILD_TARGET, VERSION } from "./version";

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, type Config } from "./config";
+import { type Config } from "./config";
+import { ConfigError } from "./errors";
 import { hmacBase64url, randomToken } from "./lib/crypto";
 
 export interface Secrets {

@@ -1,7 +1,8 @@
 import { createApp, createAppMailer } from "./app";
 import { pruneExpiredCodes } from "./modules/codes/service";
 import { pruneExpiredChallenges } from "./modules/auth/challenges";
-import { ConfigError, type Config } from "./config";
+import { type Config } from "./config";
+import { ConfigError } from "./errors";
 import { countUsers, migrate, openConfiguredDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";

@@ -3,7 +3,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { sql } from "drizzle-orm";
-import { ConfigError, type Config } from "../config";
+import { type Config } from "../config";
+import { ConfigError } from "../errors";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 

@@ -3,7 +3,7 @@ import type { RateLimitConfig } from "../config";
 import type { Db } from "../db/client";
 import { loginThrottles, trustedSignIns } from "../db/schema";
 import { ApiError } from "../errors";
-import { addressGroup } from "../http/client-ip";
+import { addressGroup } from "../lib/ip";
 import { sha256Hex } from "../lib/crypto";
 import { DEVICE_TRUST_SECONDS } from "./device";
 import { createTokenBuckets } from "./token-bucket";

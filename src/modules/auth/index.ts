@@ -7,9 +7,6 @@ import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "./guard";
 import {
-  BODY_ERRORS,
-  CSRF_CHECK,
-  errorResponses,
   LoginBody,
   MeResponse,
   LogoutQuery,
@@ -25,15 +22,12 @@ import {
   OAuthTokenResponse,
   RefreshBody,
   RegisterBody,
-  SECRET_CHECK,
-  SESSION_GUARD,
-  SESSION_OR_KEY_GUARD,
-  SESSION_OR_KEY_SECURITY,
-  SESSION_SECURITY,
   TokenRequestBody,
   TokenResponse,
   ValidateResponse,
 } from "./model";
+import { SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
 import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
 import type { IssuedTokens } from "../../delivery";

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
-import { clientIp, isTrustedPeer } from "../../http/client-ip";
+import { clientIp, isTrustedPeer } from "../../lib/ip";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX, isWellFormedApiKey } from "../keys/format";
 import type { ApiKeyService } from "../keys/service";

@@ -5,17 +5,9 @@ import { ApiError } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import {
-  BODY_ERRORS,
-  CSRF_CHECK,
-  errorResponses,
-  MessageBody,
-  RecoveryCodesBody,
-  SECRET_CHECK,
-  SESSION_GUARD,
-  SESSION_SECURITY,
-  TotpEnrollmentResponse,
-} from "../auth/model";
+import { MessageBody, RecoveryCodesBody, TotpEnrollmentResponse } from "../auth/model";
+import { SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import { mfaNotEnrolled, type MfaService } from "./service";
 
