@@ -7,6 +7,7 @@ import { createPasswordHasher, type PasswordHasher } from "../../src/lib/passwor
 import { createSecretCheckLimiter } from "../../src/limits";
 import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
+import { createAdminService } from "../../src/modules/admin/service";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createAuthService } from "../../src/modules/auth/service";
@@ -73,6 +74,7 @@ function build(weakHashes = false) {
   const creator = weakHashes ? createUserService(db, createPasswordHasher({ memoryCost: 19456, timeCost: 1 }), 8) : users;
   const sessions = createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: secrets.refreshRotationKey });
   const audit = createAuditLog(db, () => {});
+  const mfa = createMfaService(db, secrets.dataKey, "Latchkey");
   const auth = createAuthService({
     users,
     sessions,
@@ -82,13 +84,14 @@ function build(weakHashes = false) {
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
-    mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
+    mfa,
     challenges: createChallengeStore(db, secrets.codeKey, 600),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: 50, rateLimit: undefined } as never);
-  return { users, creator, sessions, auth, apiKeys, real: configured };
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
+  return { users, creator, sessions, auth, apiKeys, mfa, admin, real: configured };
 }
 
 beforeEach(() => {
@@ -208,4 +211,46 @@ test("a password change authorised by a session that was ended meanwhile is refu
   const before = storedHash(alice.id);
   expect(await failure(setup.auth.changePassword(principal, P1, P2, client))).toEqual({ status: 401, code: "invalid_token" });
   expect(storedHash(alice.id)).toBe(before!);
+});
+
+test("second factors are not changed on the word of a session another process ended (enrol, recovery codes, removal)", async () => {
+  const alice = await setup.users.create({ username: "alice", password: P1 });
+  const { sessionId } = setup.sessions.create({ userId: alice.id }, client);
+  expect(setup.sessions.principal(sessionId)?.userId).toBe(alice.id);
+  disableFromAnotherProcess(alice.id);
+  for (const write of [
+    () => setup.mfa.startTotp(alice.id, "alice", sessionId),
+    () => setup.mfa.replaceRecoveryCodes(alice.id, sessionId),
+    () => setup.mfa.removeAll(alice.id, sessionId),
+  ])
+    expect(write).toThrow(expect.objectContaining({ status: 401, code: "invalid_token" }));
+  expect(setup.mfa.factors(alice.id)).toEqual({ totp: false, recovery_codes_left: 0 });
+  expect(db.$client.query("SELECT count(*) AS n FROM totp_factors").get()).toEqual({ n: 0 });
+});
+
+test("an admin demoted or disabled from another process cannot change users within the cache's second", async () => {
+  const root = await setup.users.create({ username: "root", password: P1, roles: ["admin"] });
+  const spare = await setup.users.create({ username: "spare", password: P1, roles: ["admin"] });
+  const member = await setup.users.create({ username: "member", password: P1 });
+  const { sessionId } = setup.sessions.create({ userId: root.id }, client);
+  const actor = { userId: root.id, username: "root", sessionId, ip: null, userAgent: null };
+  expect(setup.sessions.principal(sessionId)?.roles).toEqual(["admin"]);
+  // `latchkey user roles root ""`: the cached principal still says admin.
+  db.update(usersTable).set({ roles: [] }).where(eq(usersTable.id, root.id)).run();
+  const refused = (() => {
+    try {
+      setup.admin.update(member.id, { disabled: true }, actor);
+    } catch (caught) {
+      return caught as ApiError;
+    }
+  })();
+  expect({ status: refused?.status, code: refused?.code }).toEqual({ status: 403, code: "forbidden" });
+  expect(() => setup.admin.delete(member.id, actor)).toThrow(expect.objectContaining({ code: "forbidden" }));
+  expect(setup.users.findById(member.id)?.disabled).toBe(false);
+  // Disabled (its sessions ended) from another process: 401, and still nothing changes.
+  disableFromAnotherProcess(root.id);
+  expect(() => setup.admin.update(member.id, { disabled: true }, actor)).toThrow(expect.objectContaining({ code: "invalid_token" }));
+  expect(await failure(setup.admin.resetPassword(member.id, P2, actor))).toEqual({ status: 401, code: "invalid_token" });
+  expect(setup.users.findById(member.id)?.disabled).toBe(false);
+  expect(spare.roles).toEqual(["admin"]);
 });

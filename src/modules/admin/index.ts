@@ -17,6 +17,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
   const actor = (principal: SessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
     userId: principal.userId,
     username: principal.username,
+    sessionId: principal.sessionId,
     ...readClient(request, server),
   });
 

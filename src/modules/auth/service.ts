@@ -323,7 +323,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const user = users.findById(principal.userId);
       if (!user) return undefined;
       const account = beginSecretCheck(user, client);
-      const codes = mfa.confirmTotp(user.id, code);
+      const codes = mfa.confirmTotp(user.id, code, principal.sessionId);
       if (codes) limiter.recordSuccess(account, client.ip);
       return codes;
     },

@@ -81,7 +81,7 @@ export function emailRoutes(deps: {
     .post(
       "/email/confirm",
       ({ principal, body, request, server }) => {
-        const user = flows.confirmEmailChange(principal.userId, body.code, readClient(request, server));
+        const user = flows.confirmEmailChange(principal, body.code, readClient(request, server));
         return { message: "Email address changed.", user: toPublicUser(user) };
       },
       {

@@ -78,6 +78,7 @@ export function adminPages(deps: AdminPageDeps) {
   const actorOf = (principal: BrowserSessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
     userId: principal.userId,
     username: principal.username,
+    sessionId: principal.sessionId,
     ...readClient(request, server),
   });
 

@@ -78,18 +78,20 @@ function assertAccountUnchanged(tx: Tx | Db, account: VerifiedAccount): void {
 }
 
 /**
- * A write that a session authorises (a key, a password, a second factor) runs only while that session is live
- * and its user enabled, checked inside the write's own transaction: the 1-second principal cache may still
+ * A write that a session authorises (a key, a password, a second factor, an admin's change) runs only while that
+ * session is live, its user enabled and (given `role`) still holding that role, checked inside the write's own transaction: the 1-second principal cache may still
  * vouch for a session that another process (`latchkey user disable`) has just ended.
  */
-export function assertSessionLive(tx: Tx, sessionId: string): void {
+export function assertSessionLive(tx: Tx, sessionId: string, role?: string): void {
   const live = tx
-    .select({ id: sessions.id })
+    .select({ roles: users.roles })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false)))
     .get();
   if (!live) throw invalidToken("The session has ended.");
+  // An admin demoted from another process within the cache's second is no admin for this write.
+  if (role !== undefined && !live.roles.includes(role)) throw new ApiError(403, "forbidden", `This needs the ${role} role.`);
 }
 
 /**

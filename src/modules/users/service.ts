@@ -178,10 +178,17 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
      * Sets a confirmed new address (verified: its owner typed the mailed code). A unique-index race with another
      * account is 409 email_taken.
      */
-    setVerifiedEmail(userId: string, email: string): void {
+    setVerifiedEmail(userId: string, email: string, precondition?: (tx: Tx) => void): void {
       try {
-        db.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+        db.transaction(
+          (tx) => {
+            precondition?.(tx);
+            tx.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+          },
+          { behavior: "immediate" },
+        );
       } catch (error) {
+        if (error instanceof ApiError) throw error;
         assertEmailFree(normalizeEmail(email));
         throw error;
       }
