@@ -131,7 +131,6 @@ export const auditEvents = sqliteTable(
 );
 
 export type User = typeof users.$inferSelect;
-export type Session = typeof sessions.$inferSelect;
 
 /**
  * Mail waiting to be sent (issue 13): the request that causes a mail only inserts here; the sender in the server

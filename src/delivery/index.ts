@@ -77,8 +77,6 @@ export function createDelivery(config: Config) {
   }
 
   return {
-    mode,
-
     /**
      * Reads the access token. `Authorization: Bearer` works in every mode (machine clients of /token);
      * header mode adds the `token` request header, cookie mode the access cookie.

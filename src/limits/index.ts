@@ -50,8 +50,6 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
     failures < threshold ? 0 : Math.min(1000 * 2 ** Math.min(failures - threshold, 30), settings.maxDelaySeconds * 1000);
 
   return {
-    enabled: true,
-
     /** One request from this client address to a route that checks a secret. */
     hitIp(ip: string | null): void {
       const decision = ipBuckets.take(ip === null ? "unknown" : addressGroup(ip));
@@ -124,7 +122,6 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
 }
 
 const disabledLimiter = {
-  enabled: false,
   hitIp(_ip: string | null): void {},
   beginAttempt(_account: string, _ip: string | null, _trusted?: boolean): void {},
   recordSuccess(_account: string, _ip: string | null): void {},
