@@ -22,10 +22,15 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # browser tests, driven by playwright-core: Playwright never downloads a browser), nginx and caddy (the forward-auth
 # proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts),
 # qemu-user-static and libc6-arm64-cross (the arm64 release binary, test/e2e/release.test.ts), systemd
-# (systemd-analyze verifies examples/latchkey.service), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts). Without them those tests fail and say why.
+# (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
+# example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
+# written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts). Without
+# them those tests fail and say why.
 # Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
-TEST_PACKAGES := chromium nginx caddy openssl podman runc mmdebstrap qemu-user-static:qemu-aarch64-static \
-	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze
+TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
+	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
+	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
+	curl jq podman runc mmdebstrap
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
 	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \
@@ -80,13 +85,13 @@ typecheck: node_modules/.installed
 test: typecheck dist/latchkey dist/release/SHA256SUMS
 	@$(call have_test_packages) || echo "$(TEST_PACKAGE_NAMES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGE_NAMES)): the browser, proxy, mail and release tests will fail"
 	@mkdir -p .test-results
-	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
+	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; bench=""; \
 	if [ $$status = 0 ]; then \
 	  if $(call have_wrk); then \
 	    BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_RESULTS=.test-results/bench.json $(BUN) bench/run.ts || { status=$$?; echo "bench check failed (exit $$status)"; }; \
-	  else echo "bench check skipped: wrk is not installed (Debian: apt-get install wrk)"; fi; \
+	  else bench=--bench-skipped; echo "bench check skipped: wrk is not installed (Debian: apt-get install wrk)"; fi; \
 	fi; \
-	$(BUN) test/support/summary.ts .test-results/junit.xml; exit $$status
+	$(BUN) test/support/summary.ts .test-results/junit.xml $$bench; exit $$status
 
 ## Measure dist/latchkey against the ceiling (bench/README.md); BENCH_DURATION=2 BENCH_ROUNDS=1 for a quick look.
 bench: dist/latchkey

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./http/client-ip";
+import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./lib/ip";
 import { parseDuration } from "./lib/duration";
 import type { JwtAlg } from "./tokens/verifier";
+import { ConfigError } from "./errors";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
 
@@ -111,8 +112,6 @@ export interface RateLimitConfig {
 }
 
 /** A configuration value the server cannot run with; main prints `message` alone and exits 2. */
-export class ConfigError extends Error {}
-
 type Env = Record<string, string | undefined>;
 
 function value(env: Env, name: string): string | undefined {

@@ -1,6 +1,7 @@
 import { lstatSync, lchownSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, type Config } from "./config";
+import { type Config } from "./config";
+import { ConfigError } from "./errors";
 
 /**
  * Started as root (a container's default), Latchkey gives DATA_DIR to PUID:PGID and becomes that user before it

@@ -117,37 +117,37 @@ describe("token endpoint refusals", () => {
   });
 });
 
+/** Follows an authorization URL like a browser: the sign-in page (as alice), then the consent form when it is shown. */
+async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, base = url): Promise<URL> {
+  let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
+  jar.take(answer);
+  let location = answer.headers.get("location");
+  if (location?.startsWith("/login?")) {
+    const back = await browserSignIn(`${base}${location}`, "alice", PASSWORD, jar);
+    expect(back).toStartWith(`${base}/oidc/authorize?`);
+    answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
+    jar.take(answer);
+    location = answer.headers.get("location");
+  }
+  if (answer.status === 200) {
+    const html = await answer.text();
+    expect(html).toContain('action="/oidc/authorize/consent"');
+    const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
+    const consented = await fetch(`${base}/oidc/authorize/consent`, {
+      method: "POST",
+      headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
+      body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
+      redirect: "manual",
+    });
+    expect(consented.status).toBe(303);
+    location = consented.headers.get("location");
+  } else expect(answer.status).toBe(302);
+  return new URL(location!);
+}
+
+
 describe("a relying party through the real sign-in page (openid-client, over HTTP)", () => {
   const CALLBACK = "http://127.0.0.1:1/login/generic_oauth";
-
-  /** Follows an authorization URL like a browser: the sign-in page, then the consent form when it is shown. */
-  async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, signIn = true): Promise<URL> {
-    let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
-    jar.take(answer);
-    let location = answer.headers.get("location");
-    if (location?.startsWith("/login?")) {
-      expect(signIn).toBe(true);
-      const back = await browserSignIn(`${url}${location}`, "alice", PASSWORD, jar);
-      expect(back).toStartWith(`${url}/oidc/authorize?`);
-      answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
-      jar.take(answer);
-      location = answer.headers.get("location");
-    }
-    if (answer.status === 200) {
-      const html = await answer.text();
-      expect(html).toContain('action="/oidc/authorize/consent"');
-      const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
-      const consented = await fetch(`${url}/oidc/authorize/consent`, {
-        method: "POST",
-        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
-        body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
-        redirect: "manual",
-      });
-      expect(consented.status).toBe(303);
-      location = consented.headers.get("location");
-    } else expect(answer.status).toBe(302);
-    return new URL(location!);
-  }
 
   test("confidential client: discovery, code + PKCE, ID token verified from the JWKS, userinfo, refresh, RP-initiated logout", async () => {
     expect((await runCli(["oidc", "client", "add", "wiki", "--redirect-uri", CALLBACK, "--post-logout-redirect-uri", "http://127.0.0.1:1/bye", "--json"], { DATA_DIR: dataDir })).code).toBe(0);
@@ -245,5 +245,36 @@ describe("the admin page's applications", () => {
     const member = cookieJar();
     await browserSignIn(`${url}/login`, "alice", PASSWORD, member);
     expect((await fetch(`${url}/admin/applications`, { headers: { cookie: member.header() } })).status).toBe(403);
+  });
+});
+
+describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
+  test("EdDSA ID tokens and ES256 access tokens, both verified from the issuer's JWKS", async () => {
+    const otherDir = tempDataDir();
+    const port = freePort();
+    const base = `http://127.0.0.1:${port}`;
+    expect((await runCli(["user", "add", "alice"], { DATA_DIR: otherDir }, PASSWORD)).code).toBe(0);
+    const added = await runCli(["oidc", "client", "add", "app", "--trusted", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
+    const { client_secret: appSecret } = JSON.parse(added.stdout) as { client_secret: string };
+    const other = await spawnServer([BINARY, "serve"], {
+      env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: otherDir, PUBLIC_URL: base, JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" },
+    });
+    try {
+      const config = await oidcClient.discovery(new URL(base), "app", appSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+      expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA"]);
+      const verifier = oidcClient.randomPKCECodeVerifier();
+      const callback = await authorizeOverHttp(
+        oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+        cookieJar(),
+        base,
+      );
+      const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
+      const keySet = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      expect((await jwtVerify(tokens.id_token!, keySet, { issuer: base, audience: "app", algorithms: ["EdDSA"] })).protectedHeader.alg).toBe("EdDSA");
+      expect((await jwtVerify(tokens.access_token, keySet, { issuer: base, algorithms: ["ES256"] })).payload.sub).toBe(tokens.claims()!.sub);
+    } finally {
+      await other.stop();
+      removeDataDir(otherDir);
+    }
   });
 });

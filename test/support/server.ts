@@ -1,9 +1,23 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** The binary under test; `make test` builds it before running the suite. LATCHKEY_BINARY points elsewhere. */
 export const BINARY = process.env.LATCHKEY_BINARY ?? resolve(import.meta.dir, "../../dist/latchkey");
+
+/**
+ * A plain `bun test` runs against whatever dist/latchkey exists: one older than the sources would test old code
+ * and pass or fail for the wrong reason, so it stops the run with what to do (`make test` builds first).
+ */
+function assertBinaryFresh(): void {
+  if (process.env.LATCHKEY_BINARY) return;
+  const root = resolve(import.meta.dir, "../..");
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} does not exist: run make build (or make test, which builds it)`);
+  const built = statSync(BINARY).mtimeMs;
+  const newer = [...new Bun.Glob("{src,drizzle}/**/*").scanSync({ cwd: root })].find((file) => statSync(join(root, file)).mtimeMs > built);
+  if (newer) throw new Error(`${BINARY} is older than ${newer}: run make build (or make test, which builds it) before bun test`);
+}
+assertBinaryFresh();
 
 /**
  * The suite runs as root in CI, where the binary would switch to uid 1000 (src/privileges.ts) and no longer read

@@ -5,17 +5,9 @@ import { ApiError } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import {
-  BODY_ERRORS,
-  CSRF_CHECK,
-  errorResponses,
-  MessageBody,
-  RecoveryCodesBody,
-  SECRET_CHECK,
-  SESSION_GUARD,
-  SESSION_SECURITY,
-  TotpEnrollmentResponse,
-} from "../auth/model";
+import { MessageBody, RecoveryCodesBody, TotpEnrollmentResponse } from "../auth/model";
+import { SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import { mfaNotEnrolled, type MfaService } from "./service";
 
@@ -34,7 +26,7 @@ export function mfaRoutes(deps: {
   return new Elysia({ prefix: "/api/v1/auth", tags: ["second factors"] })
     .use(guard)
     .use(rateLimit)
-    .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username), {
+    .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {
       auth: true,
       response: { 200: TotpEnrollmentResponse, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["mfa_already_enrolled"] }) },
       detail: {
@@ -72,7 +64,7 @@ export function mfaRoutes(deps: {
       "/mfa/recovery-codes",
       ({ principal, request, server }) => {
         if (!mfa.hasTotp(principal.userId)) throw mfaNotEnrolled();
-        const codes = mfa.replaceRecoveryCodes(principal.userId);
+        const codes = mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
         audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...readClient(request, server) });
         return { recovery_codes: codes };
       },
@@ -92,7 +84,7 @@ export function mfaRoutes(deps: {
         const proven =
           body.password !== undefined ? await auth.confirmPassword(principal, body.password, client) : auth.confirmTotp(principal, body.code!, client);
         if (!proven) throw new ApiError(403, "invalid_password_or_code", "The password or code is incorrect.");
-        mfa.removeAll(principal.userId);
+        mfa.removeAll(principal.userId, principal.sessionId);
         audit.record({ event: "totp_removed", userId: principal.userId, ...client });
         return { message: "Authenticator and recovery codes removed." };
       },

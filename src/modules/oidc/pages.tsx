@@ -1,8 +1,6 @@
 /** The provider's own pages (consent, errors, sign-out), in the sign-in pages' layout: no script, their CSP. */
 import { Csrf, Layout, MessagePage } from "../pages/layout";
 
-export { PAGE_CSP } from "../pages/layout";
-
 export function messagePage(appName: string, title: string, message: string): string {
   return String(<MessagePage appName={appName} title={title} message={message} />);
 }

@@ -6,8 +6,9 @@ import type { AuditLog } from "../audit/service";
 import type { ClientView, OidcClients } from "../oidc/clients";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
-import { signedInForm, type SignedInForms } from "./account-routes";
-import { Alert, Csrf, Layout, MessagePage } from "./layout";
+import type { SignedInForms } from "./account-routes";
+import { adminGate } from "./admin-routes";
+import { Alert, Csrf, Layout } from "./layout";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 
 /** Paths of the applications page's forms (their bodies are HTML forms). */
@@ -133,15 +134,7 @@ export interface ApplicationPageDeps extends SignedInForms {
 /** GET /admin/applications (role admin): what `latchkey oidc client ...` and the admin API do, as forms. */
 export function applicationPages(deps: ApplicationPageDeps) {
   const { appName, browser, forms, clients, audit, readClient } = deps;
-  const signedIn = signedInForm(deps);
-  const notAdmin = (set: PageSet) =>
-    htmlPage(set, 403, String(<MessagePage appName={appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
-
-  function adminForm(request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string {
-    const principal = signedIn(request, body, set, form);
-    if (typeof principal === "string") return principal;
-    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
-  }
+  const { notAdmin, adminForm } = adminGate(deps);
 
   const render = (set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<ApplicationsView> = {}) =>
     htmlPage(
