@@ -9,16 +9,30 @@ SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock t
 BUILD_FLAGS := --compile --minify \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
 
-.PHONY: build run test typecheck bench clean migration
+.PHONY: build run test typecheck bench clean migration release
+
+# `make release`: one binary per machine a self-hoster runs (README "Binaries"). Bun fetches each target's runtime
+# from the npm registry (@oven/bun-linux-*) on first use and caches it.
+RELEASE_TARGETS := linux-x64 linux-x64-baseline linux-arm64 linux-x64-musl linux-arm64-musl
+RELEASE_BINARIES := $(RELEASE_TARGETS:%=dist/release/latchkey-%)
 
 # wrk (the load generator of `make bench`) is on PATH, or root installs it from Debian's packages.
 have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 # Debian packages the tests drive for real, installed by root in one apt-get run when any is missing: chromium (the
 # browser tests, driven by playwright-core: Playwright never downloads a browser), nginx and caddy (the forward-auth
-# proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts). Without them
-# those tests fail and say why.
-TEST_PACKAGES := chromium nginx caddy openssl
-have_test_packages = missing=""; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null || [ -x /usr/sbin/$$package ] || missing="$$missing $$package"; done; \
+# proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts),
+# qemu-user-static and libc6-arm64-cross (the arm64 release binary, test/e2e/release.test.ts), systemd
+# (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
+# example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
+# written by test/e2e/first-run.test.ts). Without them those tests fail and say why.
+# Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
+TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
+	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
+	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
+	curl jq
+TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
+have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
+	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
 $(CURDIR)/.tools/node_modules/.bin/bun:
@@ -33,6 +47,16 @@ dist/latchkey: $(SOURCES) node_modules/.installed
 
 build: dist/latchkey
 
+# --define names the target in `latchkey --version` (src/version.ts).
+dist/release/latchkey-%: $(SOURCES) node_modules/.installed
+	$(BUN) build $(BUILD_FLAGS) --target=bun-$* --define 'LATCHKEY_BUILD_TARGET="bun-$*"' src/main.ts --outfile $@
+
+dist/release/SHA256SUMS: $(RELEASE_BINARIES)
+	cd dist/release && sha256sum $(notdir $(RELEASE_BINARIES)) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+
+## Cross-compile the five release binaries into dist/release/, with SHA256SUMS.
+release: dist/release/SHA256SUMS
+
 ## Build and start the server with its data in ./data (Ctrl-C stops it).
 run: dist/latchkey
 	DATA_DIR=$${DATA_DIR:-./data} ./dist/latchkey serve
@@ -46,16 +70,16 @@ typecheck: node_modules/.installed
 ## test (--timeout: e2e tests start servers and hash real argon2id passwords; bunfig has no such setting), then one
 ## 1-second round of the benchmark to show it still runs (it judges nothing; skipped without wrk), and last one
 ## plain "N passed, N failed" line.
-test: typecheck dist/latchkey
-	@$(call have_test_packages) || echo "$(TEST_PACKAGES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGES)): the browser, proxy and mail tests will fail"
+test: typecheck dist/latchkey dist/release/SHA256SUMS
+	@$(call have_test_packages) || echo "$(TEST_PACKAGE_NAMES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGE_NAMES)): the browser, proxy, mail and release tests will fail"
 	@mkdir -p .test-results
-	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; \
+	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; bench=""; \
 	if [ $$status = 0 ]; then \
 	  if $(call have_wrk); then \
 	    BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_RESULTS=.test-results/bench.json $(BUN) bench/run.ts || { status=$$?; echo "bench check failed (exit $$status)"; }; \
-	  else echo "bench check skipped: wrk is not installed (Debian: apt-get install wrk)"; fi; \
+	  else bench=--bench-skipped; echo "bench check skipped: wrk is not installed (Debian: apt-get install wrk)"; fi; \
 	fi; \
-	$(BUN) test/support/summary.ts .test-results/junit.xml; exit $$status
+	$(BUN) test/support/summary.ts .test-results/junit.xml $$bench; exit $$status
 
 ## Measure dist/latchkey against the ceiling (bench/README.md); BENCH_DURATION=2 BENCH_ROUNDS=1 for a quick look.
 bench: dist/latchkey

@@ -332,7 +332,8 @@ async function browserSession(server: Server, username: string): Promise<string>
 const FORWARDED = { "x-forwarded-proto": "https", "x-forwarded-host": "app.example.com", "x-forwarded-uri": "/photos/1.jpg", "x-forwarded-method": "GET" };
 
 /**
- * validate/ceiling, RS256 validate/ceiling (JWT_ALG=RS256 on a server of its own: the asymmetric path),
+ * validate/ceiling and validate/bare route (the framework limit: Elysia answering with no auth at all),
+ * RS256 validate/ceiling (JWT_ALG=RS256 on a server of its own: the asymmetric path),
  * API-key validate/ceiling, forward auth (session cookie, API key)/ceiling, forward auth/bare route, and
  * login/hash-limit, each round interleaved.
  */
@@ -386,6 +387,8 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
     forwardKeyRatio: median(rows.forwardKey.map((rps, i) => rps / rows.ceiling[i]!)),
     forwardCookieBareRatio: median(rows.forwardCookie.map((rps, i) => rps / rows.bare[i]!)),
     forwardKeyBareRatio: median(rows.forwardKey.map((rps, i) => rps / rows.bare[i]!)),
+    validateBareRatio: median(rows.validate.map((rps, i) => rps / rows.bare[i]!)),
+    apiKeyBareRatio: median(rows.apiKey.map((rps, i) => rps / rows.bare[i]!)),
     loginRatio: median(rows.login.map((rps, i) => rps / rows.hashLimit[i]!)),
   };
 }
@@ -731,6 +734,8 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled }: Fi
   const figures = [
     { figure: "validate rps / ceiling rps", value: round(small.validateRatio), target: ">= 0.80", pass: small.validateRatio >= 0.8, detail: `${Math.round(small.validateRps)} vs ${Math.round(small.ceilingRps)} rps` },
     { figure: "RS256 validate rps / ceiling rps", value: round(small.rs256Ratio), target: "(no target)", pass: null, detail: `${Math.round(small.rs256Rps)} rps, JWT_ALG=RS256 (the ceiling verifies HS256)` },
+    { figure: "validate rps / framework limit (bare Elysia route)", value: round(small.validateBareRatio), target: ">= 0.60", pass: small.validateBareRatio >= 0.6, detail: `${Math.round(small.validateRps)} vs ${Math.round(small.bareRps)} rps` },
+    { figure: "API-key validate rps / framework limit", value: round(small.apiKeyBareRatio), target: ">= 0.50", pass: small.apiKeyBareRatio >= 0.5, detail: `${Math.round(small.apiKeyRps)} vs ${Math.round(small.bareRps)} rps` },
     { figure: "API-key validate rps / ceiling rps", value: round(small.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(small.apiKeyRps)} rps` },
     { figure: "forward-auth (session cookie) rps / ceiling rps", value: round(small.forwardCookieRatio), target: ">= 0.60", pass: small.forwardCookieRatio >= 0.6, detail: `${Math.round(small.forwardCookieRps)} rps` },
     { figure: "forward-auth (API key) rps / ceiling rps", value: round(small.forwardKeyRatio), target: ">= 0.60", pass: small.forwardKeyRatio >= 0.6, detail: `${Math.round(small.forwardKeyRps)} rps` },

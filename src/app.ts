@@ -3,12 +3,13 @@ import type { Config } from "./config";
 import type { Db } from "./db/client";
 import { createDelivery } from "./delivery";
 import { parseBody } from "./http/body";
-import { errorHandler } from "./http/errors";
+import { createErrorHandler, routeMethods } from "./http/errors";
 import { cors, securityHeaders } from "./http/security";
 import { clientInfoReader } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
 import { createIpLimit, rateLimitPlugin } from "./limits/plugin";
+import { deviceCookies } from "./limits/device";
 import { createPasswordHasher } from "./lib/passwords";
 import { adminRoutes } from "./modules/admin";
 import { createAdminService } from "./modules/admin/service";
@@ -39,6 +40,7 @@ import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
 import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
+import { applicationPages } from "./modules/pages/applications";
 import { accountPages } from "./modules/pages/account-routes";
 import { adminPages } from "./modules/pages/admin-routes";
 import { formTokens } from "./modules/pages/csrf";
@@ -86,6 +88,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     users,
     mfa,
     challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
+    devices: deviceCookies(secrets.deviceKey),
     sessions,
     accessTokens,
     hasher,
@@ -104,7 +107,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
   const ipLimit = createIpLimit(limiter, auditRateLimit);
-  const rateLimit = rateLimitPlugin({ ipLimit, readClient });
+  const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage });
   const browser = createBrowserSessions(config, sessions);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
   const forms = formTokens(secrets.formKey);
@@ -129,8 +132,10 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
   });
 
-  return new Elysia()
-    .use(errorHandler)
+  // The error handler learns the route table from the finished app (for 405 and its Allow header).
+  const allowedMethods = routeMethods(() => app.routes);
+  const app = new Elysia()
+    .use(createErrorHandler(allowedMethods))
     .use(securityHeaders(config))
     .use(cors(config))
     .onParse(({ request, contentType, path }) =>
@@ -148,6 +153,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(
       oidcRoutes({
         issuer: config.publicUrl,
+        appName: config.appName,
         idTokenAlg: config.oidcIdTokenAlg,
         clients: oidcClients,
         oidc,
@@ -176,7 +182,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       }),
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, mfa, oidc }))
-    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }));
+    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }))
+    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, readClient }));
+  return app;
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */

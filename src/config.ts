@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./http/client-ip";
+import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./lib/ip";
 import { parseDuration } from "./lib/duration";
 import type { JwtAlg } from "./tokens/verifier";
+import { ConfigError } from "./errors";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
 
@@ -61,6 +62,9 @@ export interface Config {
   readonly signInOrigins: readonly string[];
   /** ACCESS_RULES_FILE: forward-auth rules (TOML), read and checked at start; undefined = signed in is enough. */
   readonly accessRulesFile: string | undefined;
+  // ---- Running as root in a container (issue 14)
+  /** PUID/PGID: who a server started as root becomes (and gives DATA_DIR to); uid 0 keeps root. */
+  readonly runAs: { readonly uid: number; readonly gid: number };
 }
 
 /** How mail leaves: SMTP (nodemailer), printed to stdout (MAIL_TRANSPORT=log), or not at all. */
@@ -108,8 +112,6 @@ export interface RateLimitConfig {
 }
 
 /** A configuration value the server cannot run with; main prints `message` alone and exits 2. */
-export class ConfigError extends Error {}
-
 type Env = Record<string, string | undefined>;
 
 function value(env: Env, name: string): string | undefined {
@@ -380,7 +382,17 @@ export function loadConfig(env: Env = process.env): Config {
     ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName]),
     // One APP_NAME for mail and pages, checked once (in mailConfig).
     appName: mail.appName,
+    runAs: runAsConfig(env),
   });
+}
+
+// ---- Running as root in a container (issue 14) ----
+
+/** The highest uid/gid Linux accepts: 2^32 - 2 (2^32 - 1 is "no change" for setuid/chown). */
+const MAX_ID = 4294967294;
+
+function runAsConfig(env: Env): Config["runAs"] {
+  return Object.freeze({ uid: integer(env, "PUID", 1000, 0, MAX_ID), gid: integer(env, "PGID", 1000, 0, MAX_ID) });
 }
 
 // ---- Browser pages, the browser session and forward auth (issue 12) ----

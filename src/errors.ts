@@ -1,3 +1,8 @@
+import type { ErrorCode } from "./http/error-catalogue";
+
+/** A bad configuration value: main.ts prints its one-line message and exits 2. */
+export class ConfigError extends Error {}
+
 export interface FieldError {
   field: string;
   message: string;
@@ -10,7 +15,7 @@ export interface FieldError {
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode | OAuthErrorCode,
     message: string,
     readonly details?: FieldError[],
     readonly headers?: Record<string, string>,

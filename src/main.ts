@@ -1,4 +1,6 @@
-import { ConfigError, loadConfig, type Config } from "./config";
+import { existsSync } from "node:fs";
+import { loadConfig, type Config } from "./config";
+import { ApiError, ConfigError } from "./errors";
 import { migrate, openConfiguredDatabase } from "./db/client";
 import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
@@ -6,9 +8,9 @@ import { healthcheck } from "./cli/healthcheck";
 import { KEYS_COMMANDS } from "./cli/keys";
 import { OIDC_CLIENT_COMMANDS } from "./cli/oidc";
 import { USER_COMMANDS } from "./cli/user";
-import { ApiError } from "./errors";
 import { serve } from "./server";
-import { VERSION } from "./version";
+import { dropPrivileges } from "./privileges";
+import { BUILD_TARGET, VERSION } from "./version";
 
 const HELP = `latchkey ${VERSION}: a self-hosted authentication server
 
@@ -21,6 +23,7 @@ Usage:
   latchkey user disable <username>                  refuse sign-in, end the user's sessions, delete its API keys
   latchkey user enable <username>                   allow sign-in again
   latchkey user roles <username> admin,family       replace the user's roles ("" for none)
+  latchkey user delete <username>                   delete the user with its sessions and keys (not the last admin)
   latchkey user mfa-reset <username>                remove the user's authenticator and recovery codes
   latchkey keys list                                signing keys: kid, algorithm, created, retired
   latchkey keys rotate                              new signing keys (the running server uses them within 1 s)
@@ -32,7 +35,20 @@ Usage:
   latchkey healthcheck                              exit 0 if the local server answers /health with 200
   latchkey --version | --help
 
-Configuration comes from environment variables (PORT, DATA_DIR, TOKEN_DELIVERY, ...): see the README.`;
+Configuration comes from environment variables only (there are no command-line options for it), read and
+checked at start; the README explains each one. The binary reads no .env file.
+  Server:        PORT (3000) HOST (0.0.0.0) PUBLIC_URL DATA_DIR (./data) DATABASE_PATH PUID PGID
+  Tokens:        TOKEN_DELIVERY (bearer|header|cookie) JWT_SECRET JWT_ALG ACCESS_TOKEN_TTL REFRESH_TOKEN_TTL
+                 REFRESH_REUSE_INTERVAL ACCESS_COOKIE_NAME REFRESH_COOKIE_NAME ALLOWED_ORIGINS
+  Accounts:      ALLOW_REGISTRATION ADMIN_USERNAME ADMIN_PASSWORD_FILE PASSWORD_MIN_LENGTH
+                 PASSWORD_HASH_MEMORY_KIB PASSWORD_HASH_TIME_COST API_KEYS_MAX_PER_USER API_KEY_RATE_LIMIT
+  Limits:        RATE_LIMIT RATE_LIMIT_IP RATE_LIMIT_IP_BURST RATE_LIMIT_ACCOUNT_IP_FAILURES
+                 RATE_LIMIT_ACCOUNT_FAILURES RATE_LIMIT_MAX_DELAY TRUST_PROXY TRUST_PROXY_HEADER AUDIT_RETENTION_DAYS
+  Sign-in pages: APP_NAME SESSION_COOKIE_NAME SESSION_IDLE_TTL SIGN_IN_URLS ACCESS_RULES_FILE OIDC_ID_TOKEN_ALG
+  Mail and MFA:  SMTP_URL MAIL_FROM SMTP_TLS_CA_FILE MAIL_TRANSPORT MAIL_TEMPLATES_DIR MAIL_MAX_ATTEMPTS
+                 MAIL_RETRY_INTERVAL EMAIL_CODE_TTL PASSWORD_RESET_TTL REQUIRE_EMAIL_VERIFICATION LOGIN_EMAIL_CODE
+                 MFA_REQUIRED_ROLES
+Example: PORT=8080 DATA_DIR=/var/lib/latchkey ALLOW_REGISTRATION=true latchkey serve`;
 
 type Subcommands = Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }>;
 /** Commands that take a subcommand (cli/user.ts, cli/keys.ts). */
@@ -50,7 +66,7 @@ async function run(argv: string[]): Promise<number> {
   // `oidc client <sub>` is one group with two words.
   const [command = "serve", ...rest] = argv[0] === "oidc" && argv[1] === "client" ? ["oidc client", ...argv.slice(2)] : argv;
   if (command === "--version" || command === "-v" || command === "version") {
-    console.log(VERSION);
+    console.log(`latchkey ${VERSION} (${BUILD_TARGET})`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {
@@ -61,8 +77,20 @@ async function run(argv: string[]): Promise<number> {
   let args: ParsedArgs;
   const group = GROUPS[command];
   const subcommand = group?.[rest[0] ?? ""];
+  if (group && ["--help", "-h", "help"].includes(rest[0] ?? "")) {
+    console.log(Object.values(group).map((entry) => `usage: ${entry.spec.usage}`).join("\n"));
+    return 0;
+  }
+  if (command === "serve" || (command.startsWith("--") && !group)) {
+    // Settings are environment variables: `serve --port 8080` (or `latchkey --port 8080`) is told which one.
+    const option = [command, ...rest].find((arg) => arg.startsWith("--"));
+    if (option) {
+      const name = option.slice(2).split("=")[0]!.toUpperCase().replaceAll("-", "_");
+      throw new CliError(`settings are environment variables, not options: ${name}=... latchkey serve; see latchkey --help`);
+    }
+  }
   if (group) {
-    if (!subcommand) throw new CliError(`usage: latchkey ${command} ${Object.keys(group).join("|")} ...; see latchkey --help`);
+    if (!subcommand) throw new CliError(`usage: latchkey ${command} ${Object.keys(group).join("|")} ...; see latchkey ${command} --help`);
     args = parseArgs(rest.slice(1), subcommand.spec);
   } else {
     const spec = COMMAND_ARGS[command];
@@ -73,15 +101,20 @@ async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   // The database, its WAL and the generated secret are readable by this user only.
   process.umask(0o077);
+  // Every command that touches DATA_DIR runs as PUID:PGID when started as root: a `docker exec ... latchkey user
+  // add` must not leave a root-owned WAL file the server can no longer write. The health check touches nothing.
+  const switched = command === "healthcheck" ? undefined : dropPrivileges(config);
   switch (command) {
     case "serve":
+      if (switched) console.log(`latchkey: started as root, running as uid ${switched.uid} gid ${switched.gid} (PUID, PGID), owner of DATA_DIR`);
       await serve(config);
       return -1; // keeps running until a signal
     case "migrate": {
+      const created = !existsSync(config.databasePath);
       const db = openConfiguredDatabase(config);
       migrate(db);
       db.$client.close();
-      console.log(`database ${config.databasePath} is up to date`);
+      console.log(created ? `created the database ${config.databasePath} and applied every migration` : `database ${config.databasePath} is up to date`);
       return 0;
     }
     case "healthcheck":

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, type Config } from "./config";
+import { type Config } from "./config";
+import { ConfigError } from "./errors";
 import { hmacBase64url, randomToken } from "./lib/crypto";
 
 export interface Secrets {
@@ -14,6 +15,8 @@ export interface Secrets {
   readonly codeKey: Uint8Array;
   /** AES-256-GCM key for what must be read back: TOTP secrets and queued mail (whose bodies carry codes). */
   readonly dataKey: Uint8Array;
+  /** Signs device cookies (limits/device.ts). */
+  readonly deviceKey: Uint8Array;
 }
 
 export const JWT_SECRET_FILE = "jwt_secret";
@@ -25,6 +28,7 @@ export function deriveSecrets(jwtSecret: string): Secrets {
     formKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/form-csrf/v1"), "base64url"),
     codeKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/one-time-codes/v1"), "base64url"),
     dataKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/data-encryption/v1"), "base64url"),
+    deviceKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/device-cookie/v1"), "base64url"),
   });
 }
 

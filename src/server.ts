@@ -1,8 +1,9 @@
 import { createApp, createAppMailer } from "./app";
 import { pruneExpiredCodes } from "./modules/codes/service";
 import { pruneExpiredChallenges } from "./modules/auth/challenges";
-import { ConfigError, type Config } from "./config";
-import { migrate, openConfiguredDatabase } from "./db/client";
+import { type Config } from "./config";
+import { ConfigError } from "./errors";
+import { countUsers, migrate, openConfiguredDatabase } from "./db/client";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";
 import { createAuditLog, pruneAuditEvents } from "./modules/audit/service";
@@ -83,8 +84,29 @@ export async function serve(config: Config): Promise<void> {
   // Mail queued before a restart goes out now.
   mailer.outbox.start();
 
+  // Before the "listening" line, which supervisors and tests take as the sign that start-up is over.
+  for (const line of startupHints(config, countUsers(db))) console.log(line);
   console.log(
-    `latchkey ${VERSION} listening on http://${config.host}:${config.port} (public URL ${config.publicUrl}), ` +
+    `latchkey ${VERSION} listening on http://${hostInUrl(config.host)}:${config.port} (public URL ${config.publicUrl}), ` +
       `token delivery ${config.tokenDelivery}, registration ${config.allowRegistration ? "open" : "closed"}, data in ${config.dataDir}`,
   );
+}
+
+/** An IPv6 listen address in a URL is bracketed: `http://[::1]:3000`. */
+const hostInUrl = (host: string) => (host.includes(":") ? `[${host}]` : host);
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** What a new self-hoster needs to hear at start: how to get a first user, and why browsers may be refused. */
+function startupHints(config: Config, users: number): string[] {
+  const hints: string[] = [];
+  if (users === 0 && !config.allowRegistration)
+    hints.push(
+      'latchkey: no users yet: create the first admin with "latchkey user add <name> --admin" (it reads the password from standard input), or start with ALLOW_REGISTRATION=true',
+    );
+  if (config.tokenDelivery === "cookie" && new URL(config.publicUrl).hostname === "localhost" && !LOOPBACK.test(config.host))
+    hints.push(
+      `latchkey: warning: TOKEN_DELIVERY=cookie with PUBLIC_URL=${config.publicUrl}: browsers reaching this server by any other name are refused (csrf_rejected); set PUBLIC_URL to the address they use`,
+    );
+  return hints;
 }

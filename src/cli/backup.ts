@@ -1,11 +1,14 @@
-import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { chmodSync, constants, copyFileSync, existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Config } from "../config";
 import { openConfiguredDatabase } from "../db/client";
+import { JWT_SECRET_FILE } from "../secrets";
 import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 
 /**
- * `latchkey backup <file>`: a consistent copy of the database, safe while the server runs. SQLite's
+ * `latchkey backup <file>`: everything a restore needs. A consistent copy of the database, safe while the server
+ * runs, and, when the JWT secret was generated in DATA_DIR (no JWT_SECRET), a copy of it as `<file>.jwt_secret`:
+ * without it a restored instance would sign with a new secret and every session would end. SQLite's
  * `VACUUM INTO` reads one snapshot inside a read transaction (WAL lets the server keep writing meanwhile)
  * and writes a compact, self-contained file with no -wal/-shm companions. It never overwrites: SQLite itself
  * refuses an existing target, and a clear message is given first. The copy is created with mode 0600.
@@ -15,7 +18,8 @@ export const BACKUP_ARGS: ArgSpec = { usage: "latchkey backup <file>", positiona
 export function backup(config: Config, args: ParsedArgs): void {
   const [target] = args.positionals as [string];
   const destination = resolve(target);
-  if (existsSync(destination)) throw new CliError(`${destination} already exists; choose a new file name`);
+  const secretCopy = `${destination}.${JWT_SECRET_FILE}`;
+  for (const path of [destination, secretCopy]) if (existsSync(path)) throw new CliError(`${path} already exists; choose a new file name`);
   if (!existsSync(config.databasePath)) throw new CliError(`no database at ${config.databasePath} (check DATA_DIR / DATABASE_PATH)`);
 
   const db = openConfiguredDatabase(config);
@@ -27,4 +31,13 @@ export function backup(config: Config, args: ParsedArgs): void {
     db.$client.close();
   }
   console.log(`backed up ${config.databasePath} to ${destination} (${statSync(destination).size} bytes)`);
+  if (config.jwtSecret !== undefined) {
+    console.log("the JWT secret comes from JWT_SECRET: keep it with the backup, a restore needs the same value");
+    return;
+  }
+  const secret = join(config.dataDir, JWT_SECRET_FILE);
+  if (!existsSync(secret)) return;
+  copyFileSync(secret, secretCopy, constants.COPYFILE_EXCL);
+  chmodSync(secretCopy, 0o600);
+  console.log(`backed up ${secret} to ${secretCopy}`);
 }

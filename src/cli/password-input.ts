@@ -1,11 +1,14 @@
+import { CliError } from "./args";
+
 /**
  * Reads a password from standard input, never from argv (argv is visible in `ps` and shell history).
  * On a terminal it prompts without echo and asks twice; from a pipe it takes the input minus one trailing newline.
  */
 export async function readPassword(confirm: boolean): Promise<string> {
   if (!process.stdin.isTTY) {
-    const text = await Bun.stdin.text();
-    return text.replace(/\r?\n$/, "");
+    const password = (await Bun.stdin.text()).replace(/\r?\n$/, "");
+    if (password === "") throw new CliError(`no password on standard input: pipe it in, e.g. printf '%s' "$PASSWORD" | latchkey ...`);
+    return password;
   }
   const first = await promptHidden("Password: ");
   if (confirm && (await promptHidden("Repeat password: ")) !== first) throw new Error("the passwords do not match");

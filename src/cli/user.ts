@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { migrate, openConfiguredDatabase } from "../db/client";
 import { createPasswordHasher } from "../lib/passwords";
-import { listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
+import { deleteAccount, listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
 import { createAuditLog } from "../modules/audit/service";
 import { revokeAllSessionsOfUser } from "../modules/sessions/service";
 import { removeSecondFactors } from "../modules/mfa/service";
@@ -139,6 +139,24 @@ function userMfaReset(config: Config, args: ParsedArgs): void {
   }
 }
 
+/**
+ * `latchkey user delete <username>`: the user goes with its sessions and API keys, under the admin API's rule
+ * that the last enabled admin cannot be deleted.
+ */
+function userDelete(config: Config, args: ParsedArgs): void {
+  const [login] = args.positionals as [string];
+  const { db, audit, users } = userService(config);
+  try {
+    const user = users.findByLogin(login);
+    if (!user) throw new CliError(`no such user: ${login}`);
+    deleteAccount(db, user.id);
+    audit.record({ event: "admin_user_deleted", userId: user.id, detail: { via: "cli", username: user.username } });
+    console.log(`deleted user ${user.username} with its sessions and API keys`);
+  } finally {
+    db.$client.close();
+  }
+}
+
 /** `latchkey user <sub> ...`: each subcommand with exactly what it accepts. */
 export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }> = {
   add: {
@@ -151,4 +169,5 @@ export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config
   enable: { spec: { usage: "latchkey user enable <username>", positionals: 1 }, run: userEnable },
   roles: { spec: { usage: 'latchkey user roles <username> <role,role,...>  ("" for none)', positionals: 2 }, run: userRoles },
   "mfa-reset": { spec: { usage: "latchkey user mfa-reset <username>", positionals: 1 }, run: userMfaReset },
+  delete: { spec: { usage: "latchkey user delete <username>", positionals: 1 }, run: userDelete },
 };

@@ -3,11 +3,14 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { sql } from "drizzle-orm";
-import { ConfigError, type Config } from "../config";
+import { type Config } from "../config";
+import { ConfigError } from "../errors";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
+/** The handle a `db.transaction(...)` callback receives. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 /** The configured database; an unusable path stops the start naming the variable that set it. */
 export function openConfiguredDatabase(config: Pick<Config, "databasePath" | "databasePathVariable">): Db {
@@ -48,6 +51,11 @@ export function migrate(db: Db): void {
 /** Rows changed by a write's `.run()` (drizzle's bun-sqlite types say void; bun:sqlite returns the count). */
 export function changedRows(result: unknown): number {
   return (result as { changes: number }).changes;
+}
+
+/** How many accounts exist (the start-up hint for an instance with none). */
+export function countUsers(db: Db): number {
+  return db.all<{ n: number }>(sql`select count(*) as n from users`)[0]?.n ?? 0;
 }
 
 /** A real round trip, for /health. */

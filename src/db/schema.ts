@@ -102,6 +102,15 @@ export const loginThrottles = sqliteTable("login_throttles", {
   updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
 });
 
+/**
+ * Where an account signed in successfully, as the SHA-256 of (account, address group), until `expires_at`: a
+ * client there is exempt from the account-wide backstop (limits/index.ts), like one holding a device cookie.
+ */
+export const trustedSignIns = sqliteTable("trusted_sign_ins", {
+  key: text("key").primaryKey(),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+});
+
 /** Security events. user_id has no foreign key: the trail outlives a deleted user. */
 export const auditEvents = sqliteTable(
   "audit_events",

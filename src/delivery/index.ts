@@ -1,4 +1,6 @@
 import type { Cookie } from "elysia";
+import { DEVICE_COOKIE } from "../http/cookies";
+import { DEVICE_TRUST_SECONDS } from "../limits/device";
 import type { Config } from "../config";
 import { ApiError, invalidRefreshToken, invalidToken } from "../errors";
 import type { IssuedAccessToken } from "../tokens/access";
@@ -14,6 +16,8 @@ export interface IssuedTokens {
   refreshToken: string;
   refreshExpiresIn: number;
   user: PublicUser;
+  /** After a sign-in with a password: the device cookie that exempts this browser from the account-wide backstop. */
+  device?: string;
 }
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
@@ -35,14 +39,16 @@ export interface PresentedToken {
 
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-export const csrfRejected = () =>
-  new ApiError(403, "csrf_rejected", "Cross-site request refused: the Origin is not allowed for cookie authentication.");
+export const csrfRejected = (message = "Cross-site request refused: the request's Origin is neither PUBLIC_URL nor in ALLOWED_ORIGINS.") =>
+  new ApiError(403, "csrf_rejected", message);
 
 export function createDelivery(config: Config) {
   const mode = config.tokenDelivery;
   const trustedOrigins = new Set([config.publicOrigin, ...config.allowedOrigins]);
 
   const accessCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
+  // Read only at sign-in; Lax so that the sign-in page (reached by a link) also sends it.
+  const deviceCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
   const refreshCookie = { httpOnly: true, sameSite: "strict", path: "/api/v1/auth", secure: config.secureCookies } as const;
 
   function noStore(headers: ResponseHeaders) {
@@ -112,7 +118,9 @@ export function createDelivery(config: Config) {
       if (!STATE_CHANGING.has(request.method)) return;
       if (request.headers.get("sec-fetch-site") === "cross-site") throw csrfRejected();
       const origin = requestOrigin(request);
-      if (!origin || !trustedOrigins.has(origin)) throw csrfRejected();
+      // A client that sent neither header is told so: "not allowed" would send its author looking at PUBLIC_URL.
+      if (!origin) throw csrfRejected("Cross-site request refused: a request authenticated by a cookie needs an Origin or Referer header, and this one has neither.");
+      if (!trustedOrigins.has(origin)) throw csrfRejected();
     },
 
     /** Cookie-mode login and register: refuse a foreign page that posts credentials (login CSRF). */
@@ -123,9 +131,20 @@ export function createDelivery(config: Config) {
         throw csrfRejected();
     },
 
+    /**
+     * A browser request from a page of another site, in any mode: a foreign Origin (or Referer), or Fetch
+     * Metadata's `Sec-Fetch-Site: cross-site` with no Origin we trust. Machine clients send neither.
+     */
+    assertNotForeignPage(request: Request): void {
+      const origin = requestOrigin(request);
+      if (origin ? !trustedOrigins.has(origin) : request.headers.get("sec-fetch-site") === "cross-site") throw csrfRejected();
+    },
+
     /** Writes the tokens where this mode carries them and returns the response body. */
     respond(out: TokenWriter, tokens: IssuedTokens) {
       noStore(out.set.headers);
+      // Cookie mode only: bearer and header mode answer with no cookie at all (their clients are recognised by address).
+      if (mode === "cookie" && tokens.device) out.cookie[DEVICE_COOKIE]!.set({ value: tokens.device, maxAge: DEVICE_TRUST_SECONDS, ...deviceCookie });
       if (mode === "cookie") {
         out.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
         out.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });

@@ -34,6 +34,13 @@ export async function parseBody(request: Request, contentType: string, allowForm
       if (allowForm) throw new OAuthError("invalid_request", "The request body is not valid JSON.");
       throw new ApiError(400, "invalid_json", "The request body is not valid JSON.");
     }
+    // Validation walks the parsed value recursively: a body nested thousands of levels deep would overflow the
+    // stack there (a 500), so depth is bounded here, on the text, before anything walks it.
+    if (nestingDepth(text) > MAX_JSON_DEPTH) {
+      const message = `Nested deeper than ${MAX_JSON_DEPTH} levels.`;
+      if (allowForm) throw new OAuthError("invalid_request", `The request body is ${message.toLowerCase()}`);
+      throw validationFailed([{ field: "body", message }]);
+    }
     // Every body this API takes is an object: an array, a string or null would slip past an all-optional schema.
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       if (allowForm) throw new OAuthError("invalid_request", "The request body must be a JSON object.");
@@ -47,6 +54,26 @@ export async function parseBody(request: Request, contentType: string, allowForm
     "unsupported_media_type",
     `Send the body as application/json${allowForm ? " or application/x-www-form-urlencoded" : ""}.`,
   );
+}
+
+/** Deepest nesting of arrays and objects a JSON body may have; the API's own bodies need three. */
+export const MAX_JSON_DEPTH = 32;
+
+/** The deepest nesting of `[` and `{` in JSON text (brackets inside strings do not count); one linear pass. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 /** Reads the body, stopping as soon as it passes the limit (a chunked body has no Content-Length to trust). */

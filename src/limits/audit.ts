@@ -1,4 +1,5 @@
-import { addressGroup, type ClientInfo } from "../http/client-ip";
+import { type ClientInfo } from "../http/client-ip";
+import { addressGroup } from "../lib/ip";
 import type { AuditLog } from "../modules/audit/service";
 
 /** A `rate_limited` row per (scope, account, address) at most this often, so a flood cannot flood the audit table. */

@@ -1,10 +1,11 @@
-import { eq, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import type { RateLimitConfig } from "../config";
 import type { Db } from "../db/client";
-import { loginThrottles } from "../db/schema";
+import { loginThrottles, trustedSignIns } from "../db/schema";
 import { ApiError } from "../errors";
-import { addressGroup } from "../http/client-ip";
+import { addressGroup } from "../lib/ip";
 import { sha256Hex } from "../lib/crypto";
+import { DEVICE_TRUST_SECONDS } from "./device";
 import { createTokenBuckets } from "./token-bucket";
 
 export const rateLimited = (retryAfter: number) =>
@@ -36,10 +37,13 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
   if (!settings) return disabledLimiter;
   const ipBuckets = createTokenBuckets(settings.ipBurst, (settings.ipPeriodSeconds * 1000 * settings.ipBurst) / settings.ipRequests);
 
-  const keysFor = (account: string, ip: string | null) => [
-    { key: sha256Hex(`account-ip|${account}|${ip === null ? "-" : addressGroup(ip)}`), threshold: settings.accountIpFailures },
-    { key: sha256Hex(`account|${account}`), threshold: settings.accountFailures },
+  const group = (ip: string | null) => (ip === null ? "-" : addressGroup(ip));
+  /** The counters an attempt meets; a `trusted` client (see isTrusted) skips the account-wide backstop. */
+  const keysFor = (account: string, ip: string | null, trusted = false) => [
+    { key: sha256Hex(`account-ip|${account}|${group(ip)}`), threshold: settings.accountIpFailures },
+    ...(trusted ? [] : [{ key: sha256Hex(`account|${account}`), threshold: settings.accountFailures }]),
   ];
+  const trustedKey = (account: string, ip: string | null) => sha256Hex(`trusted|${account}|${group(ip)}`);
 
   const delayMs = (failures: number, threshold: number) =>
     failures < threshold ? 0 : Math.min(1000 * 2 ** Math.min(failures - threshold, 30), settings.maxDelaySeconds * 1000);
@@ -58,9 +62,9 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
      * everywhere; otherwise counts this attempt as a failure, and starts the next delay if it reaches a
      * threshold. One IMMEDIATE transaction, so concurrent attempts, even from other processes, queue here.
      */
-    beginAttempt(account: string, ip: string | null): void {
+    beginAttempt(account: string, ip: string | null, trusted = false): void {
       const now = Date.now();
-      const keys = keysFor(account, ip);
+      const keys = keysFor(account, ip, trusted);
       db.transaction(
         (tx) => {
           const rows = tx
@@ -88,10 +92,32 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
       );
     },
 
-    /** A correct secret ends the run of failures, from this address and overall. */
+    /**
+     * A correct secret ends the run of failures, from this address and overall, and makes this address one the
+     * account recently signed in from (exempt from the backstop for DEVICE_TRUST_SECONDS): the owner's API
+     * client, which keeps no cookie, is recognised by where it last succeeded.
+     */
     recordSuccess(account: string, ip: string | null): void {
       const keys = keysFor(account, ip).map(({ key }) => key);
-      db.delete(loginThrottles).where(inArray(loginThrottles.key, keys)).run();
+      const expiresAt = new Date(Date.now() + DEVICE_TRUST_SECONDS * 1000);
+      db.transaction((tx) => {
+        tx.delete(loginThrottles).where(inArray(loginThrottles.key, keys)).run();
+        tx.insert(trustedSignIns)
+          .values({ key: trustedKey(account, ip), expiresAt })
+          .onConflictDoUpdate({ target: trustedSignIns.key, set: { expiresAt } })
+          .run();
+      });
+    },
+
+    /** True when the account signed in successfully from this address group within DEVICE_TRUST_SECONDS. */
+    signedInFrom(account: string, ip: string | null): boolean {
+      return (
+        db
+          .select({ key: trustedSignIns.key })
+          .from(trustedSignIns)
+          .where(and(eq(trustedSignIns.key, trustedKey(account, ip)), gt(trustedSignIns.expiresAt, new Date())))
+          .get() !== undefined
+      );
     },
   };
 }
@@ -99,8 +125,9 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
 const disabledLimiter = {
   enabled: false,
   hitIp(_ip: string | null): void {},
-  beginAttempt(_account: string, _ip: string | null): void {},
+  beginAttempt(_account: string, _ip: string | null, _trusted?: boolean): void {},
   recordSuccess(_account: string, _ip: string | null): void {},
+  signedInFrom: (_account: string, _ip: string | null): boolean => false,
 };
 
 export type SecretCheckLimiter = ReturnType<typeof createSecretCheckLimiter>;
@@ -108,4 +135,5 @@ export type SecretCheckLimiter = ReturnType<typeof createSecretCheckLimiter>;
 /** Forgets failure runs that ended long ago (their delay is over and a day has passed). */
 export function pruneLoginThrottles(db: Db): void {
   db.delete(loginThrottles).where(lt(loginThrottles.updatedAt, new Date(Date.now() - 86_400_000))).run();
+  db.delete(trustedSignIns).where(lt(trustedSignIns.expiresAt, new Date())).run();
 }

@@ -22,16 +22,20 @@ export type IpLimit = ReturnType<typeof createIpLimit>;
 
 /**
  * The `secretCheck` macro: put `secretCheck: true` on any route that checks a secret and it gets the per-IP
- * limit, in `transform`, before the body is validated and long before any hashing.
+ * limit, in `transform`, before the body is validated and long before any hashing. `secretCheck: "same-site"`
+ * (a route that takes HTML form posts but is not meant for other sites' pages: /token) first refuses a
+ * cross-site browser request with 403 csrf_rejected, so that such a post counts toward no limit: otherwise any
+ * web page's visitors could be made to spend an account's failures from their own addresses.
  */
-export function rateLimitPlugin(deps: { ipLimit: IpLimit; readClient: ClientInfoReader }) {
-  const { ipLimit, readClient } = deps;
+export function rateLimitPlugin(deps: { ipLimit: IpLimit; readClient: ClientInfoReader; refuseCrossSite: (request: Request) => void }) {
+  const { ipLimit, readClient, refuseCrossSite } = deps;
 
   return new Elysia({ name: "latchkey/rate-limit" }).macro({
-    secretCheck: {
-      transform({ request, server }) {
+    secretCheck: (kind: true | "same-site") => ({
+      transform({ request, server }: { request: Request; server: Parameters<ClientInfoReader>[1] }) {
+        if (kind === "same-site") refuseCrossSite(request);
         ipLimit(readClient(request, server), new URL(request.url).pathname);
       },
-    },
+    }),
   });
 }

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, type MailConfig } from "../config";
+import { type MailConfig } from "../config";
+import { ConfigError } from "../errors";
 import { escapeHtml } from "../lib/html";
 
 /**

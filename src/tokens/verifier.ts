@@ -61,7 +61,8 @@ export function publicKey(kid: string, alg: Exclude<JwtAlg, "HS256">, key: KeyOb
 const LATEST_EXP = 253_402_300_799;
 
 export function createJwtVerifier(keyFor: (kid: string | undefined) => VerificationKey | undefined, issuer: string) {
-  return (token: string, nowSeconds = Math.floor(Date.now() / 1000)): VerifiedClaims | undefined => {
+  /** `used`, when given, receives the key that verified the token (for a cache that must forget retired keys). */
+  return (token: string, nowSeconds = Math.floor(Date.now() / 1000), used?: { key?: VerificationKey }): VerifiedClaims | undefined => {
     const headerEnd = token.indexOf(".");
     const payloadEnd = token.indexOf(".", headerEnd + 1);
     if (headerEnd <= 0 || payloadEnd <= headerEnd + 1 || token.indexOf(".", payloadEnd + 1) !== -1) return undefined;
@@ -84,6 +85,7 @@ export function createJwtVerifier(keyFor: (kid: string | undefined) => Verificat
     if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowSeconds)) return undefined;
     if (iss !== issuer || typeof sub !== "string" || typeof sid !== "string" || typeof iat !== "number" || typeof jti !== "string")
       return undefined;
+    if (used) used.key = key;
     return { sub, sid, exp, iat, jti, iss };
   };
 }

@@ -177,6 +177,17 @@ describe("admin page", () => {
     expect((await submit(root, "/admin?q=dave", "/admin/users/roles", { id, roles: "family" })).status).toBe(303);
     expect((await fetch(`${lk}/api/v1/auth/forward?roles=media`, { headers: { cookie: dave.header() } })).status).toBe(403);
 
+    // Email, verified flag and metadata: what the proxied apps are told (Remote-Email, Remote-Name).
+    expect((await submit(root, "/admin?q=dave", "/admin/users/email", { id, email: "dave@example.net", email_verified: "true" })).status).toBe(303);
+    const badMetadata = await submit(root, "/admin?q=dave", "/admin/users/metadata", { id, metadata: "{not json" });
+    expect(badMetadata.status).toBe(422);
+    expect(await badMetadata.text()).toContain("Must be a JSON object");
+    expect((await submit(root, "/admin?q=dave", "/admin/users/metadata", { id, metadata: '{"name":"Dave Davies"}' })).status).toBe(303);
+    const told = await fetch(`${lk}/api/v1/auth/forward`, { headers: { cookie: dave.header() } });
+    expect([told.headers.get("remote-email"), told.headers.get("remote-name")]).toEqual(["dave@example.net", "Dave Davies"]);
+    const mfaReset = await submit(root, "/admin?q=dave", "/admin/users/mfa", { id });
+    expect(mfaReset.headers.get("location")).toBe("/admin?done=mfa");
+
     expect((await submit(root, "/admin?q=dave", "/admin/users/status", { id, disabled: "true" })).status).toBe(303);
     expect(await forwardStatus({ cookie: dave.header() })).toBe(401);
     expect(await page("/admin?q=dave", root)).toContain("<td>disabled</td>");

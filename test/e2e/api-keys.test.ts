@@ -220,11 +220,16 @@ for (const mode of MODES) {
       expect(twin.status).toBe(409);
       expect(await twin.json()).toMatchObject({ error: "key_name_taken" });
 
-      // A user id in the body is ignored: the key always belongs to the session's user.
+      // A user id in the body is refused as an unknown field (issue 16), and mints nothing for anyone: the key
+      // always belongs to the session's user.
       const other = new SessionClient(server, mode);
       await other.register(`gus-${mode}`);
       const otherId = ((await (await other.request("GET", "/api/v1/auth/me")).json()) as { user: { id: string } }).user.id;
-      const minted = (await (await create({ name: "not-for-gus", user_id: otherId, userId: otherId })).json()) as { api_key: string };
+      const smuggled = await create({ name: "not-for-gus", user_id: otherId, userId: otherId });
+      expect(smuggled.status).toBe(422);
+      expect(((await smuggled.json()) as { details: { field: string }[] }).details.map((detail) => detail.field)).toEqual(["user_id", "userId"]);
+      expect(await (await other.request("GET", "/api/v1/auth/keys")).json()).toEqual([]);
+      const minted = (await (await create({ name: "not-for-gus" })).json()) as { api_key: string };
       expect(((await (await withKey(server, minted.api_key)).json()) as { username: string }).username).toBe(`fay-${mode}`);
 
       const missing = await fay.request("DELETE", "/api/v1/auth/keys/01900000-0000-7000-8000-000000000000");

@@ -19,9 +19,10 @@ function expectError(reply: Reply, status: number, code: string) {
 }
 
 describe("latchkey --version and --help", () => {
-  test("--version prints the version and exits 0", async () => {
+  test("--version prints the version and the build target, and exits 0", async () => {
     const result = await runCli(["--version"], {});
-    expect(result).toEqual({ code: 0, stdout: `${PACKAGE_VERSION}\n`, stderr: "" });
+    // make build compiles for this machine; make release names each --target (test/e2e/release.test.ts).
+    expect(result).toEqual({ code: 0, stdout: `latchkey ${PACKAGE_VERSION} (bun-${process.platform}-${process.arch})\n`, stderr: "" });
   });
 
   test("--help lists every subcommand and exits 0", async () => {
@@ -59,6 +60,9 @@ describe("configuration errors", () => {
     [{ ACCESS_COOKIE_NAME: "__Host-at" }, "ACCESS_COOKIE_NAME", /https PUBLIC_URL/],
     [{ PUBLIC_URL: "https://auth.example.test", REFRESH_COOKIE_NAME: "__Host-rt" }, "REFRESH_COOKIE_NAME", /Path=\//],
     [{ TRUST_PROXY_HEADER: "forwarded" }, "TRUST_PROXY_HEADER", /x-forwarded-for or x-real-ip/],
+    [{ JWT_ALG: "none" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
+    [{ JWT_ALG: "rs256" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
+    [{ OIDC_ID_TOKEN_ALG: "HS256" }, "OIDC_ID_TOKEN_ALG", /RS256, ES256 or EdDSA/],
   ];
 
   test.each(cases.map(([env, variable, accepted]) => [Object.entries(env).map((entry) => entry.join("=")).join(" "), env, variable, accepted] as const))(
@@ -304,7 +308,7 @@ describe("latchkey migrate", () => {
       for (let run = 0; run < 2; run++) {
         const result = await runCli(["migrate"], { DATA_DIR: dataDir });
         expect(result.code).toBe(0);
-        expect(result.stdout).toContain("is up to date");
+        expect(result.stdout).toContain(run === 0 ? "created the database" : "is up to date");
       }
       const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
       try {

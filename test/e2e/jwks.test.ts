@@ -178,3 +178,38 @@ describe("rotation and restart (JWT_ALG=ES256)", () => {
     expect(decodeProtectedHeader(await signIn(server)).kid).toBe(es256);
   });
 });
+
+describe("switching JWT_ALG on an instance's data", () => {
+  test("HS256 -> EdDSA -> HS256 logs nobody out: old access tokens verify until they expire, refresh tokens keep working", async () => {
+    const dataDir = tempDataDir();
+    await addUser(dataDir, "root");
+    let server = await startWith({}, dataDir);
+    const login = await call(server.url, "POST", "/api/v1/auth/login", { username: "root", password: PASSWORD });
+    const hsToken = login.body.access_token as string;
+    expect(decodeProtectedHeader(hsToken).alg).toBe("HS256");
+    expect(await server.stop()).toBe(0);
+
+    server = await startWith({ JWT_ALG: "EdDSA" }, dataDir);
+    try {
+      expect((await validate(server, hsToken)).status).toBe(200);
+      const refreshed = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: login.body.refresh_token });
+      expect(refreshed.status).toBe(200);
+      const edToken = refreshed.body.access_token as string;
+      expect(decodeProtectedHeader(edToken).alg).toBe("EdDSA");
+      expect((await validate(server, edToken)).status).toBe(200);
+      expect(await server.stop()).toBe(0);
+
+      server = await startWith({}, dataDir);
+      expect((await validate(server, edToken)).status).toBe(200);
+      expect((await validate(server, hsToken)).status).toBe(200);
+      // The EdDSA key is retired, still served until its last token expires.
+      const keys = (await call(server.url, "GET", "/.well-known/jwks.json")).body.keys as JWK[];
+      expect(keys.map((key) => key.kid)).toEqual([decodeProtectedHeader(edToken).kid]);
+      const list = await runCli(["keys", "list"], { DATA_DIR: dataDir });
+      expect(list.stdout).toMatch(new RegExp(`${decodeProtectedHeader(edToken).kid} +EdDSA +\\S+ +\\S+Z +\\S+Z`));
+    } finally {
+      await server.stop();
+      removeDataDir(dataDir);
+    }
+  });
+});

@@ -1,11 +1,14 @@
 /**
  * OpenID Connect in a real browser: Debian's Chromium (playwright-core, never a download) opens a tiny relying
- * party (an openid-client app on loopback), is sent to Latchkey, signs in on the real sign-in page, consents,
- * and comes back signed in with the right claims. The consent page's screenshot is kept in .test-results/.
+ * party (an openid-client app on loopback), is sent to Latchkey, signs in on the real sign-in page with a
+ * password and a TOTP code (issue 13's second step), consents, and comes back signed in with the right claims.
+ * The consent page's screenshot is kept in .test-results/.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { decodeBase32IgnorePadding } from "@oslojs/encoding";
+import { generateHOTP } from "@oslojs/otp";
 import * as oidcClient from "openid-client";
 import { chromium, type Browser } from "playwright-core";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
@@ -21,6 +24,22 @@ let latchkey: SpawnedServer;
 let rp: ReturnType<typeof Bun.serve>;
 let issuer: string;
 let dataDir: string;
+let totpSecret: string;
+
+/** The TOTP code `offset` steps from now (RFC 6238: 30 s, 6 digits, SHA-1). */
+const totp = (offset = 0) => generateHOTP(decodeBase32IgnorePadding(totpSecret), BigInt(Math.floor(Date.now() / 30_000) + offset), 6);
+
+/** alice turns on TOTP through the API, as she would from her account. */
+async function enrolTotp(): Promise<void> {
+  const login = await fetch(`${issuer}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PASSWORD }) });
+  expect(login.status).toBe(200);
+  const auth = { authorization: `Bearer ${((await login.json()) as { access_token: string }).access_token}` };
+  const started = await fetch(`${issuer}/api/v1/auth/mfa/totp`, { method: "POST", headers: auth });
+  expect(started.status).toBe(200);
+  totpSecret = ((await started.json()) as { secret: string }).secret;
+  const confirmed = await fetch(`${issuer}/api/v1/auth/mfa/totp/confirm`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ code: totp() }) });
+  expect(confirmed.status).toBe(200);
+}
 
 /**
  * The relying party: `/` starts the code flow (PKCE, state, nonce kept server-side per browser), `/callback`
@@ -88,6 +107,7 @@ beforeAll(async () => {
   issuer = `http://127.0.0.1:${port}`;
   latchkey = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: issuer } });
   rp = await startRelyingParty("photos", secret, rpPort);
+  await enrolTotp();
   if (!existsSync(CHROMIUM)) launchProblem = `Chromium is not installed at ${CHROMIUM} (apt-get install chromium; make test installs it as root)`;
   else
     try {
@@ -116,6 +136,10 @@ test("Chromium signs in to a relying party through Latchkey: sign-in page, conse
     await page.fill("#login", "alice");
     await page.fill("#password", PASSWORD);
     await page.click("button[type=submit]");
+    // The second step: the TOTP code (the next step's, so that it cannot be the enrolment's code replayed).
+    await page.waitForSelector("#code");
+    await page.fill("#code", totp(1));
+    await page.click('form[action="/login/verify"] button[type=submit]');
     // The consent page: the client is not trusted.
     await page.waitForSelector('form[action="/oidc/authorize/consent"]');
     expect(await page.textContent("h1")).toBe("Allow photos to sign you in?");

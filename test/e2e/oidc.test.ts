@@ -19,6 +19,7 @@ beforeAll(async () => {
   dataDir = tempDataDir();
   expect((await runCli(["user", "add", "alice", "--email", "alice@example.com"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   expect((await runCli(["user", "roles", "alice", "family"], { DATA_DIR: dataDir })).code).toBe(0);
+  expect((await runCli(["user", "add", "root", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   const added = await runCli(
     ["oidc", "client", "add", "grafana", "--redirect-uri", "http://127.0.0.1:1/login/generic_oauth", "--redirect-uri", "app.immich:///oauth-callback", "--roles", "family", "--json"],
     { DATA_DIR: dataDir },
@@ -116,37 +117,37 @@ describe("token endpoint refusals", () => {
   });
 });
 
+/** Follows an authorization URL like a browser: the sign-in page (as alice), then the consent form when it is shown. */
+async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, base = url): Promise<URL> {
+  let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
+  jar.take(answer);
+  let location = answer.headers.get("location");
+  if (location?.startsWith("/login?")) {
+    const back = await browserSignIn(`${base}${location}`, "alice", PASSWORD, jar);
+    expect(back).toStartWith(`${base}/oidc/authorize?`);
+    answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
+    jar.take(answer);
+    location = answer.headers.get("location");
+  }
+  if (answer.status === 200) {
+    const html = await answer.text();
+    expect(html).toContain('action="/oidc/authorize/consent"');
+    const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
+    const consented = await fetch(`${base}/oidc/authorize/consent`, {
+      method: "POST",
+      headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
+      body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
+      redirect: "manual",
+    });
+    expect(consented.status).toBe(303);
+    location = consented.headers.get("location");
+  } else expect(answer.status).toBe(302);
+  return new URL(location!);
+}
+
+
 describe("a relying party through the real sign-in page (openid-client, over HTTP)", () => {
   const CALLBACK = "http://127.0.0.1:1/login/generic_oauth";
-
-  /** Follows an authorization URL like a browser: the sign-in page, then the consent form when it is shown. */
-  async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, signIn = true): Promise<URL> {
-    let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
-    jar.take(answer);
-    let location = answer.headers.get("location");
-    if (location?.startsWith("/login?")) {
-      expect(signIn).toBe(true);
-      const back = await browserSignIn(`${url}${location}`, "alice", PASSWORD, jar);
-      expect(back).toStartWith(`${url}/oidc/authorize?`);
-      answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
-      jar.take(answer);
-      location = answer.headers.get("location");
-    }
-    if (answer.status === 200) {
-      const html = await answer.text();
-      expect(html).toContain('action="/oidc/authorize/consent"');
-      const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
-      const consented = await fetch(`${url}/oidc/authorize/consent`, {
-        method: "POST",
-        headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
-        body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
-        redirect: "manual",
-      });
-      expect(consented.status).toBe(303);
-      location = consented.headers.get("location");
-    } else expect(answer.status).toBe(302);
-    return new URL(location!);
-  }
 
   test("confidential client: discovery, code + PKCE, ID token verified from the JWKS, userinfo, refresh, RP-initiated logout", async () => {
     expect((await runCli(["oidc", "client", "add", "wiki", "--redirect-uri", CALLBACK, "--post-logout-redirect-uri", "http://127.0.0.1:1/bye", "--json"], { DATA_DIR: dataDir })).code).toBe(0);
@@ -196,5 +197,84 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
     expect(callback.protocol).toBe("app.immich:");
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
     expect(tokens.claims()!.preferred_username).toBe("alice");
+  });
+});
+
+describe("the admin page's applications", () => {
+  const form = async (jar: CookieJar, action: string, fields: Record<string, string>, csrfForm: string) => {
+    const page = await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const response = await fetch(`${url}${action}`, {
+      method: "POST",
+      headers: { cookie: jar.header(), origin: url, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf: csrfOf(html, csrfForm), ...fields }),
+      redirect: "manual",
+    });
+    return { status: response.status, html: await response.text() };
+  };
+
+  test("an admin registers a client (secret shown once), replaces its secret and deletes it; others are refused", async () => {
+    const jar = cookieJar();
+    expect(await browserSignIn(`${url}/login?rd=%2Fadmin%2Fapplications`, "root", PASSWORD, jar)).toBe(`${url}/admin/applications`);
+    const created = await form(jar, "/admin/applications", { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family" }, "/admin/applications");
+    expect(created.status).toBe(200);
+    const secret = /<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(created.html)?.[1];
+    expect(secret).toBeString();
+    expect(created.html).toContain("Application forgejo registered.");
+    // The secret works at the token endpoint (a wrong code, but the client is authenticated: invalid_grant, not invalid_client).
+    const token = await fetch(`${url}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa(`forgejo:${secret}`)}` },
+      body: new URLSearchParams({ grant_type: "authorization_code", code: "x", redirect_uri: "https://git.example.com/user/oauth2/latchkey/callback" }),
+    });
+    expect(((await token.json()) as { error: string }).error).toBe("invalid_grant");
+    const listed = (await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } }).then((r) => r.text()));
+    expect(listed).toContain("<td>forgejo</td>");
+    expect(listed).not.toContain(secret!);
+    const bad = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "javascript:alert(1)" }, "/admin/applications");
+    expect(bad.status).toBe(422);
+    expect(bad.html).toContain("redirect_uris.0: The javascript: scheme is not allowed.");
+    const rotated = await form(jar, "/admin/applications/secret", { client_id: "forgejo" }, "/admin/applications/secret");
+    expect(rotated.status).toBe(200);
+    expect(/<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(rotated.html)?.[1]).not.toBe(secret);
+    const deleted = await form(jar, "/admin/applications/delete", { client_id: "forgejo" }, "/admin/applications/delete");
+    expect(deleted.html).toContain("Application forgejo deleted");
+    expect(deleted.html).not.toContain("<td>forgejo</td>");
+
+    const member = cookieJar();
+    await browserSignIn(`${url}/login`, "alice", PASSWORD, member);
+    expect((await fetch(`${url}/admin/applications`, { headers: { cookie: member.header() } })).status).toBe(403);
+  });
+});
+
+describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
+  test("EdDSA ID tokens and ES256 access tokens, both verified from the issuer's JWKS", async () => {
+    const otherDir = tempDataDir();
+    const port = freePort();
+    const base = `http://127.0.0.1:${port}`;
+    expect((await runCli(["user", "add", "alice"], { DATA_DIR: otherDir }, PASSWORD)).code).toBe(0);
+    const added = await runCli(["oidc", "client", "add", "app", "--trusted", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
+    const { client_secret: appSecret } = JSON.parse(added.stdout) as { client_secret: string };
+    const other = await spawnServer([BINARY, "serve"], {
+      env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: otherDir, PUBLIC_URL: base, JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" },
+    });
+    try {
+      const config = await oidcClient.discovery(new URL(base), "app", appSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+      expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA"]);
+      const verifier = oidcClient.randomPKCECodeVerifier();
+      const callback = await authorizeOverHttp(
+        oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+        cookieJar(),
+        base,
+      );
+      const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
+      const keySet = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      expect((await jwtVerify(tokens.id_token!, keySet, { issuer: base, audience: "app", algorithms: ["EdDSA"] })).protectedHeader.alg).toBe("EdDSA");
+      expect((await jwtVerify(tokens.access_token, keySet, { issuer: base, algorithms: ["ES256"] })).payload.sub).toBe(tokens.claims()!.sub);
+    } finally {
+      await other.stop();
+      removeDataDir(otherDir);
+    }
   });
 });

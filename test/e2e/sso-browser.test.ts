@@ -2,7 +2,8 @@
  * Single sign-on in a real browser: Debian's Chromium (playwright-core, never a browser download) against the
  * compiled binary behind Caddy, with two root domains mapped to loopback (--host-resolver-rules): sign in on
  * example.com, reach an app on example.net through the one-time handoff without a password, use the account and
- * admin pages, disable a user whose next proxied request is refused, and sign out of everything. Each page is
+ * admin pages (JavaScript off: they need none), disable a user whose next proxied request is refused, and sign out
+ * of everything, in both directions between the domains. Each page is
  * saved as a screenshot in .test-results/screenshots (the README's come from there).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -97,10 +98,13 @@ afterAll(async () => {
   removeDataDir(dataDir);
 });
 
-/** A fresh browser profile (cookie jar) on a phone-sized or desktop screen; other hosts are aborted and recorded. */
+/**
+ * A fresh browser profile (cookie jar) on a phone-sized or desktop screen, with JavaScript off (the pages need none);
+ * requests to other hosts are aborted and recorded.
+ */
 async function newContext(viewport = { width: 1100, height: 800 }): Promise<BrowserContext> {
   if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({ viewport, javaScriptEnabled: false });
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
     if (HOSTS.has(url.hostname)) return route.continue();
@@ -126,7 +130,8 @@ describe("single sign-on in Chromium", () => {
     alice = await newContext();
     page = await alice.newPage();
     await page.goto(`${app("photos.example.com")}/albums/summer?sort=date`);
-    expect(page.url()).toBe(`${auth("com")}/login?rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
+    // The other root domain's sign-in host was asked first (it knows no session either), then the form.
+    expect(page.url()).toBe(`${auth("com")}/login?handoff=none&rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
     await expect(page.getByRole("heading", { name: "Sign in" }).isVisible()).resolves.toBe(true);
     await shot(page, "sign-in");
     await signIn(page, "alice");
@@ -153,6 +158,19 @@ describe("single sign-on in Chromium", () => {
     const cookies = await alice.cookies();
     const sessionCookies = cookies.filter((cookie) => cookie.name === "latchkey_session").map((cookie) => cookie.domain).sort();
     expect(sessionCookies).toEqual([".example.com", ".example.net"]);
+  });
+
+  test("the other way round too: signed in on example.net first, an example.com app needs no password", async () => {
+    const other = await newContext();
+    const otherPage = await other.newPage();
+    await otherPage.goto(`${app("wiki.example.net")}/start`);
+    expect(new URL(otherPage.url()).host).toBe(`auth.example.net:${lkPort}`);
+    await signIn(otherPage, "bob");
+    await otherPage.waitForURL(`${app("wiki.example.net")}/start`);
+    await otherPage.goto(`${app("photos.example.com")}/shared`);
+    await otherPage.waitForURL(`${app("photos.example.com")}/shared`);
+    expect(await otherPage.locator("#who").textContent()).toBe("Signed in as bob (family)");
+    await other.close();
   });
 
   test("a handoff link works once: replayed, it leads to the sign-in form, not into the account", async () => {
@@ -233,7 +251,8 @@ describe("single sign-on in Chromium", () => {
     expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
     await page.goto(`${auth("com")}/account`);
     await page.getByRole("button", { name: "Sign out" }).first().click();
-    await page.waitForURL(`${auth("com")}/login`);
+    // Back at the sign-in form (example.net was asked for a session on the way, and had none left).
+    await page.waitForURL(`${auth("com")}/login?handoff=none`);
     await page.goto(`${app("photos.example.com")}/`);
     expect(new URL(page.url()).host).toBe(`auth.example.com:${lkPort}`);
     await page.goto(`${app("wiki.example.net")}/`);

@@ -211,13 +211,17 @@ export class Client {
 
 /**
  * Polls `probe` until `done` holds for its result (e.g. a revocation made by another process reaching the
- * server, whose session cache lives 1 s); fails with the last result after `timeoutMs`.
+ * server, whose session cache lives 1 s); throws after `timeoutMs`, naming what it waited for and the last result.
  */
 export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
+    if (done(value)) return value;
+    if (Date.now() > deadline) {
+      const last = (value as { status?: unknown; body?: unknown })?.status !== undefined ? value : String(value);
+      throw new Error(`waitFor: ${done.toString()} did not hold within ${timeoutMs} ms; last result: ${JSON.stringify(last)}`);
+    }
     await Bun.sleep(50);
   }
 }

@@ -1,9 +1,30 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** The binary under test; `make test` builds it before running the suite. LATCHKEY_BINARY points elsewhere. */
 export const BINARY = process.env.LATCHKEY_BINARY ?? resolve(import.meta.dir, "../../dist/latchkey");
+
+/**
+ * A plain `bun test` runs against whatever dist/latchkey exists: one older than the sources would test old code
+ * and pass or fail for the wrong reason, so it stops the run with what to do (`make test` builds first).
+ */
+function assertBinaryFresh(): void {
+  if (process.env.LATCHKEY_BINARY) return;
+  const root = resolve(import.meta.dir, "../..");
+  if (!existsSync(BINARY)) throw new Error(`${BINARY} does not exist: run make build (or make test, which builds it)`);
+  const built = statSync(BINARY).mtimeMs;
+  const newer = [...new Bun.Glob("{src,drizzle}/**/*").scanSync({ cwd: root })].find((file) => statSync(join(root, file)).mtimeMs > built);
+  if (newer) throw new Error(`${BINARY} is older than ${newer}: run make build (or make test, which builds it) before bun test`);
+}
+assertBinaryFresh();
+
+/**
+ * The suite runs as root in CI, where the binary would switch to uid 1000 (src/privileges.ts) and no longer read
+ * the files tests hand it from their 0700 temp folders: PUID=0 keeps it as the test's user unless a test says
+ * otherwise. test/e2e/privileges.test.ts covers the switch itself.
+ */
+export const STAY_AS_IS = { PUID: "0" } as const;
 
 export function freePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -39,11 +60,11 @@ export interface RunningServer extends SpawnedServer {
 }
 
 /**
- * Runs `command` with exactly the environment given in `cwd`, and resolves once it printed its "listening"
+ * Runs `command` with exactly the environment given (plus STAY_AS_IS unless it sets PUID) in `cwd`, and resolves once it printed its "listening"
  * line (rejects with its output if it exits first).
  */
 export async function spawnServer(command: string[], options: { cwd?: string; env: Record<string, string> }): Promise<SpawnedServer> {
-  const proc = Bun.spawn(command, { cwd: options.cwd, env: options.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(command, { cwd: options.cwd, env: { ...STAY_AS_IS, ...options.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   running.add(proc);
   void proc.exited.then(() => running.delete(proc));
   let output = "";
@@ -104,7 +125,7 @@ export function removeDataDir(dataDir: string): void {
 /** Runs a CLI subcommand of the binary to completion. */
 export async function runCli(args: string[], env: Record<string, string>, stdin?: string) {
   const proc = Bun.spawn([BINARY, ...args], {
-    env: { PATH: process.env.PATH ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", ...STAY_AS_IS, ...env },
     stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
     stdout: "pipe",
     stderr: "pipe",

@@ -5,6 +5,7 @@ import { migrate, openDatabase } from "../../src/db/client";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { createSecretCheckLimiter } from "../../src/limits";
 import { createRateLimitAudit } from "../../src/limits/audit";
+import { deviceCookies } from "../../src/limits/device";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createAuthService } from "../../src/modules/auth/service";
 import { createSessionService } from "../../src/modules/sessions/service";
@@ -48,6 +49,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
     challenges: createChallengeStore(db, secrets.codeKey, 600),
+    devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });

@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
 import { createHandoffCodes, HANDOFF_TTL_MS } from "../../src/modules/pages/handoff";
-import { readCookie } from "../../src/modules/pages/session";
+import { readCookie } from "../../src/http/cookies";
 import { createSessionService } from "../../src/modules/sessions/service";
 
 const client = { ip: "192.0.2.1", userAgent: "test" };
@@ -28,7 +28,7 @@ function setUp() {
 
 test("a browser session's cookie is random and stored only as its SHA-256", () => {
   const { sessions, row } = setUp();
-  const { sessionId, token } = sessions.createBrowser("u1", client);
+  const { sessionId, token } = sessions.createBrowser({ userId: "u1" }, client);
   expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(row(sessionId)!.hash).toBe(new Bun.CryptoHasher("sha256").update(token).digest("hex"));
   expect(sessions.browserPrincipal(token)?.sessionId).toBe(sessionId);
@@ -37,31 +37,31 @@ test("a browser session's cookie is random and stored only as its SHA-256", () =
 
 test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolute one (REFRESH_TOKEN_TTL)", () => {
   const { sessions, row, age } = setUp();
-  const young = sessions.createBrowser("u1", client);
+  const young = sessions.createBrowser({ userId: "u1" }, client);
   age(young.sessionId, 300, 120);
   const before = Date.now();
   expect(sessions.browserPrincipal(young.token)?.sessionExpiresAt).toBeGreaterThanOrEqual(before + IDLE * 1000);
   expect(row(young.sessionId)!.expires).toBeGreaterThanOrEqual(before + IDLE * 1000);
 
-  const old = sessions.createBrowser("u1", client);
+  const old = sessions.createBrowser({ userId: "u1" }, client);
   age(old.sessionId, ABSOLUTE - 100, 120);
   sessions.browserPrincipal(old.token);
   expect(row(old.sessionId)!.expires).toBe(row(old.sessionId)!.created + ABSOLUTE * 1000);
 
-  const idle = sessions.createBrowser("u1", client);
+  const idle = sessions.createBrowser({ userId: "u1" }, client);
   age(idle.sessionId, 2000, IDLE + 1);
   expect(sessions.browserPrincipal(idle.token)).toBeUndefined();
 });
 
 test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", () => {
   const { db, sessions } = setUp();
-  const a = sessions.createBrowser("u1", client);
-  expect(sessions.browserPrincipal(a.token)).toBeDefined();
+  const a = sessions.createBrowser({ userId: "u1" }, client);
+  expect(sessions.browserPrincipal(a.token)?.sessionId).toBe(a.sessionId);
   sessions.revoke(a.sessionId);
   expect(sessions.browserPrincipal(a.token)).toBeUndefined();
 
-  const b = sessions.createBrowser("u1", client);
-  expect(sessions.browserPrincipal(b.token)).toBeDefined();
+  const b = sessions.createBrowser({ userId: "u1" }, client);
+  expect(sessions.browserPrincipal(b.token)?.sessionId).toBe(b.sessionId);
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
   sessions.forgetUser("u1");
   expect(sessions.browserPrincipal(b.token)).toBeUndefined();
@@ -69,13 +69,13 @@ test("signing out, a disabled user and a deleted user end browser sessions at on
 
 test("a handed-off session ends with its parent; 'sign out others' from it keeps the family", () => {
   const { sessions, row } = setUp();
-  const parent = sessions.createBrowser("u1", client);
-  const child = sessions.createBrowser("u1", client, parent.sessionId);
-  const stranger = sessions.createBrowser("u1", client);
+  const parent = sessions.createBrowser({ userId: "u1" }, client);
+  const child = sessions.createBrowser({ userId: "u1" }, client, parent.sessionId);
+  const stranger = sessions.createBrowser({ userId: "u1" }, client);
   expect(sessions.browserPrincipal(child.token)?.rootSessionId).toBe(parent.sessionId);
   expect(sessions.revokeOthers("u1", child.sessionId)).toBe(1);
   expect(row(stranger.sessionId)).toBeNull();
-  expect(sessions.browserPrincipal(parent.token)).toBeDefined();
+  expect(sessions.browserPrincipal(parent.token)?.sessionId).toBe(parent.sessionId);
   sessions.revoke(parent.sessionId);
   expect(row(child.sessionId)).toBeNull();
   expect(sessions.browserPrincipal(child.token)).toBeUndefined();
@@ -103,4 +103,17 @@ test("a session cookie sent twice (one planted by a sibling subdomain) counts as
   expect(readCookie("xlatchkey_session=abc", "latchkey_session")).toBeUndefined();
   expect(readCookie("latchkey_session=", "latchkey_session")).toBeUndefined();
   expect(readCookie(null, "latchkey_session")).toBeUndefined();
+});
+
+test("a handoff's source must be a live browser session of an enabled user, and looking it up does not slide it", () => {
+  const { db, sessions, row } = setUp();
+  const browserSession = sessions.createBrowser({ userId: "u1" }, client);
+  const apiSession = sessions.create({ userId: "u1" }, client);
+  const before = row(browserSession.sessionId)!.expires;
+  expect(sessions.browserSessionOwner(browserSession.sessionId)).toBe("u1");
+  expect(row(browserSession.sessionId)!.expires).toBe(before);
+  expect(sessions.browserSessionOwner(apiSession.sessionId)).toBeUndefined();
+  expect(sessions.browserSessionOwner("no-such-session")).toBeUndefined();
+  db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
+  expect(sessions.browserSessionOwner(browserSession.sessionId)).toBeUndefined();
 });

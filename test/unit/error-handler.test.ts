@@ -1,13 +1,13 @@
 import { expect, test } from "bun:test";
 import { Elysia } from "elysia";
-import { errorHandler } from "../../src/http/errors";
+import { createErrorHandler } from "../../src/http/errors";
 
 test("a crash in a handler is answered 500 internal_error without a stack, and logged", async () => {
   const logged: string[] = [];
   const original = console.error;
   console.error = (line: string) => logged.push(line);
   try {
-    const app = new Elysia().use(errorHandler).get("/boom", () => {
+    const app = new Elysia().use(createErrorHandler(() => [])).get("/boom", () => {
       throw new TypeError("secret internals at /srv/app.ts:12");
     });
     const response = await app.handle(new Request("http://localhost/boom"));

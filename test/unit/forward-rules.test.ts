@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError } from "../../src/config";
+import { ConfigError } from "../../src/errors";
 import { normalisePath, parseAccessRules, policyFor } from "../../src/modules/forward/rules";
 
 const RULES = `

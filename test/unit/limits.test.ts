@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { addressGroup } from "../../src/http/client-ip";
+import { addressGroup } from "../../src/lib/ip";
 import { createTokenBuckets } from "../../src/limits/token-bucket";
 import { deriveSecrets } from "../../src/secrets";
 

@@ -164,6 +164,11 @@ describe("code flow with openid-client", () => {
     // The grant's session has ended: its access and refresh tokens stop working.
     expect((await json("GET", "/oidc/userinfo", undefined, refreshed.access_token)).status).toBe(401);
     await expect(oidcClient.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+
+    // Consent, the code exchange and the logout are in the audit log, for alice, naming the client.
+    const audited = async (event: string) => (await json("GET", `/api/v1/admin/audit?event=${event}`, undefined, adminToken)).body.events[0];
+    for (const event of ["oidc_consent_granted", "oidc_code_exchanged", "oidc_logout"])
+      expect({ event, ...(await audited(event)) }).toMatchObject({ event, user_id: userId, detail: { client_id } });
   });
 
   test("public client: none + PKCE, with client_secret_post for a confidential one", async () => {
@@ -267,6 +272,10 @@ describe("negative cases", () => {
     const code = await codeFor();
     const other = await token({ grant_type: "authorization_code", code, redirect_uri: `${CALLBACK}?x=1` });
     expect(other.body.error).toBe("invalid_grant");
+    const gitea = await json("POST", "/api/v1/admin/oidc/clients/gitea/secret", undefined, adminToken);
+    const byAnother = await token({ grant_type: "authorization_code", code: await codeFor(), redirect_uri: CALLBACK }, `Basic ${btoa(`gitea:${gitea.body.client_secret}`)}`);
+    expect(byAnother.status).toBe(400);
+    expect(byAnother.body.error).toBe("invalid_grant");
     const expired = await codeFor();
     db.$client.run("update oidc_codes set expires_at = ? where used_at is null", [Date.now() - 1]);
     expect((await token({ grant_type: "authorization_code", code: expired, redirect_uri: CALLBACK })).body.error).toBe("invalid_grant");
@@ -302,6 +311,17 @@ describe("negative cases", () => {
     expect(silent.searchParams.get("error")).toBeNull();
   });
 
+  test("prompt=consent asks even a trusted client's user; allowed_users admits a listed user without the role", async () => {
+    const asked = await visit(authorizeUrl({ prompt: "consent" }), cookie);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain('action="/oidc/authorize/consent"');
+    const bobId = (await json("GET", "/api/v1/admin/users?query=bob", undefined, adminToken)).body.users[0].id;
+    await registerClient({ client_id: "bob-only", redirect_uris: [CALLBACK], trusted: true, allowed_users: ["bob"] });
+    expect((await json("GET", "/api/v1/admin/oidc/clients", undefined, adminToken)).body.clients.find((c: { client_id: string }) => c.client_id === "bob-only").allowed_users).toEqual([bobId]);
+    expect(new URL((await visit(authorizeUrl({ client_id: "bob-only" }), cookie)).location!).searchParams.get("code")).toBeString();
+    expect((await visit(authorizeUrl({ client_id: "bob-only" }), await browserOf("alice"))).status).toBe(403);
+  });
+
   test("a client the user's roles do not allow: an access-denied page, never a code", async () => {
     const denied = await visit(authorizeUrl({ client_id: "family-only" }), cookie);
     expect(denied.status).toBe(403);
@@ -317,7 +337,7 @@ describe("negative cases", () => {
     const first = await visit(authorizeUrl({ client_id: "jellyfin" }), alice);
     expect(first.status).toBe(200);
     expect(first.headers.get("content-security-policy")).toContain("default-src 'none'");
-    expect(first.text).toContain("Allow <code>jellyfin</code>");
+    expect(first.text).toContain("<h1>Allow jellyfin to sign you in?</h1>");
     const forged = await visit(`${ISSUER}/oidc/authorize/consent`, alice, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },

@@ -3,7 +3,7 @@ import { validate } from "@scalar/openapi-parser";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { ERROR_CODES } from "../../src/modules/auth/model";
+import { ERROR_CODES } from "../../src/http/error-catalogue";
 import { FORWARD_PATH } from "../../src/modules/forward";
 import { PAGE_PATHS } from "../../src/modules/pages";
 import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";
@@ -138,7 +138,7 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
   expect(codes("/api/v1/auth/refresh", "post", 401)).toEqual(["invalid_refresh_token", "refresh_token_reused"]);
   expect(codes("/api/v1/auth/password", "post", 403)).toEqual(expect.arrayContaining(["invalid_current_password", "session_required"]));
   expect(codes("/api/v1/auth/token", "post", 400)).toEqual(OAUTH_400_CODES);
-  expect(codes("/api/v1/auth/token", "post", 403)).toEqual(["user_not_verified", "mfa_required"]);
+  expect(codes("/api/v1/auth/token", "post", 403)).toEqual(["user_not_verified", "mfa_required", "csrf_rejected"]);
   for (const path of ["/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/password"])
     expect({ path, codes: codes(path, "post", 429) }).toEqual({ path, codes: ["rate_limited"] });
   // API_KEY_RATE_LIMIT: a route that takes an API key can answer 429; a session-only route does not spend the quota.

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import type { Db, Tx } from "../../db/client";
 import { apiKeys, sessions, users, type User } from "../../db/schema";
 import { changedRows } from "../../db/client";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
@@ -118,10 +118,11 @@ export interface AccountUpdate {
  * split by a concurrent change (from this server or from the CLI in another process). Disabling an account
  * ends its sessions and deletes its API keys in the same transaction: re-enabling it brings none of them back.
  */
-export function updateAccount(db: Db, id: string, rawPatch: AccountPatch): AccountUpdate {
+export function updateAccount(db: Db, id: string, rawPatch: AccountPatch, precondition?: (tx: Tx) => void): AccountUpdate {
   const patch = validatePatch(rawPatch);
   return db.transaction(
     (tx) => {
+      precondition?.(tx);
       const before = findUser(tx, id);
       if (!before) throw userNotFound();
 
@@ -180,9 +181,10 @@ export function updateAuditDetail({ after, changed, ended }: AccountUpdate): Rec
 }
 
 /** Deletes a user (sessions and API keys go with it: ON DELETE CASCADE), unless it is the last admin. */
-export function deleteAccount(db: Db, id: string): User {
+export function deleteAccount(db: Db, id: string, precondition?: (tx: Tx) => void): User {
   return db.transaction(
     (tx) => {
+      precondition?.(tx);
       const user = findUser(tx, id);
       if (!user) throw userNotFound();
       assertKeepsAnAdmin(tx, user, undefined);

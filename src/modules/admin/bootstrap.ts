@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, type Config } from "../../config";
+import { type Config } from "../../config";
+import { ApiError, ConfigError } from "../../errors";
 import type { Db } from "../../db/client";
-import { ApiError } from "../../errors";
 import { createPasswordHasher } from "../../lib/passwords";
 import type { AuditLog } from "../audit/service";
 import { createUserService, normalizeUsername, usernameError } from "../users/service";

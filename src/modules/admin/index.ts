@@ -1,9 +1,12 @@
 import { Elysia, t } from "elysia";
+import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { authGuard } from "../auth/guard";
 import type { SessionPrincipal } from "../sessions/service";
-import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, INVALID_INPUT, NoContent, SESSION_SECURITY } from "../auth/model";
-import { AdminUser, CreateUserBody, ListUsersQuery, PatchUserBody, UserPage, UserParams } from "./model";
+import { MessageBody } from "../auth/model";
+import { NoContent, SESSION_SECURITY } from "../../http/schema";
+import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, INVALID_INPUT } from "../../http/error-catalogue";
+import { AdminUser, CreateUserBody, ListUsersQuery, PatchUserBody, ResetPasswordBody, UserPage, UserParams } from "./model";
 import type { Actor, AdminService } from "./service";
 import { JSON_BODY } from "../../http/body";
 
@@ -13,11 +16,13 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
   const actor = (principal: SessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
     userId: principal.userId,
     username: principal.username,
+    sessionId: principal.sessionId,
     ...readClient(request, server),
   });
 
   return new Elysia({ prefix: "/api/v1/admin", tags: ["admin"] })
     .use(guard)
+    .use(strictBodies)
     .get("/users", ({ query }) => admin.list(query), {
       admin: true,
       query: ListUsersQuery,
@@ -39,6 +44,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       },
       {
         admin: true,
+        strictBody: CreateUserBody,
         body: CreateUserBody,
         parse: JSON_BODY,
         response: {
@@ -59,6 +65,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       {
         admin: true,
         params: UserParams,
+        strictBody: PatchUserBody,
         body: PatchUserBody,
         parse: JSON_BODY,
         response: {
@@ -89,6 +96,29 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         },
         detail: {
           summary: "Delete a user with its sessions and API keys (the last admin cannot be deleted: 409 last_admin)",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
+    .post(
+      "/users/:id/password",
+      async ({ principal, params, body, request, server }) => {
+        const ended = await admin.resetPassword(params.id, body.new_password, actor(principal, request, server));
+        return { message: `Password set; ${ended} session(s) of the user ended.` };
+      },
+      {
+        admin: true,
+        params: UserParams,
+        strictBody: ResetPasswordBody,
+        body: ResetPasswordBody,
+        parse: JSON_BODY,
+        response: {
+          200: MessageBody,
+          ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["user_not_found"], 422: ["weak_password"] }),
+        },
+        detail: {
+          summary: "Set a user's password for them (a forgotten password); every session of the user ends",
+          description: "The same strength rules as any password. API keys are kept. Audited as admin_user_updated with `changed: [\"password\"]`.",
           security: SESSION_SECURITY,
         },
       },

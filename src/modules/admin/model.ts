@@ -43,3 +43,8 @@ export const PatchUserBody = t.Object({
   // t.Unknown, checked by the service: Elysia would turn an array or a string into an object to fit a t.Record.
   metadata: t.Optional(t.Unknown({ description: "A JSON object; replaces the whole metadata; at most 4096 bytes as JSON" })),
 });
+
+/** The password an admin sets for a user. */
+export const ResetPasswordBody = t.Object({
+  new_password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password" }),
+});

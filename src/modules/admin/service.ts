@@ -1,4 +1,4 @@
-import type { Db } from "../../db/client";
+import type { Db, Tx } from "../../db/client";
 import { validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import type { ClientInfo } from "../../http/client-ip";
@@ -6,7 +6,7 @@ import { pageLimit } from "../../http/pagination";
 import type { AuditLog } from "../audit/service";
 import type { ApiKeyService } from "../keys/service";
 import type { MfaService } from "../mfa/service";
-import type { SessionService } from "../sessions/service";
+import { assertSessionLive, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserService } from "../users/service";
 import {
   deleteAccount,
@@ -36,6 +36,8 @@ export function toAdminUser(user: User): AdminUser {
 export interface Actor extends ClientInfo {
   userId: string;
   username: string;
+  /** The admin's session: each change re-checks it, and the admin role, in its own transaction. */
+  sessionId: string;
 }
 
 export interface NewUserByAdmin {
@@ -54,6 +56,8 @@ export interface NewUserByAdmin {
  */
 export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; apiKeys: ApiKeyService; audit: AuditLog; mfa: MfaService }) {
   const { db, users, sessions, apiKeys, audit, mfa } = deps;
+  /** The admin's session is still live and still an admin's (not the 1-second cache's word for it). */
+  const stillAdmin = (actor: Actor) => (tx: Tx) => assertSessionLive(tx, actor.sessionId, "admin");
 
   const record = (event: "admin_user_created" | "admin_user_updated" | "admin_user_deleted" | "mfa_reset", target: User, actor: Actor, detail: Record<string, unknown>) =>
     audit.record({
@@ -96,7 +100,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
      * apply from the next request.
      */
     update(id: string, patch: AccountPatch, actor: Actor): AdminUser {
-      const update = updateAccount(db, id, patch);
+      const update = updateAccount(db, id, patch, stillAdmin(actor));
       if (update.changed.length === 0) return toAdminUser(update.after);
       // Every change reaches protected routes from the session and key caches: drop them so that it applies at once.
       sessions.forgetUser(id);
@@ -112,7 +116,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
     async resetPassword(id: string, password: string, actor: Actor): Promise<number> {
       const user = findUser(db, id);
       if (!user) throw userNotFound();
-      await users.setPassword(user, password);
+      await users.setPassword(user, password, "new_password", stillAdmin(actor));
       const ended = sessions.revokeAllForUser(id);
       record("admin_user_updated", user, actor, { changed: ["password"], sessions_ended: ended });
       return ended;
@@ -128,7 +132,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
 
     /** Sessions and API keys are deleted with the user (ON DELETE CASCADE); cached sessions are dropped too. */
     delete(id: string, actor: Actor): void {
-      const user = deleteAccount(db, id);
+      const user = deleteAccount(db, id, stillAdmin(actor));
       sessions.forgetUser(id);
       apiKeys.forgetUser(id);
       record("admin_user_deleted", user, actor, {});

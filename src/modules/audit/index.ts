@@ -2,7 +2,8 @@ import { Elysia, t } from "elysia";
 import { validationFailed } from "../../errors";
 import { pageLimit, PageLimitQuery } from "../../http/pagination";
 import type { authGuard } from "../auth/guard";
-import { ADMIN_GUARD, errorResponses, INVALID_INPUT, JsonInteger, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import { JsonInteger, SESSION_SECURITY } from "../../http/schema";
+import { ADMIN_GUARD, errorResponses, INVALID_INPUT, SESSION_GUARD } from "../../http/error-catalogue";
 import type { UserService } from "../users/service";
 import type { AuditLog } from "./service";
 

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { strictBodies } from "../../http/strict-body";
 import type { Delivery } from "../../delivery";
 import { ApiError, OAuthError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
@@ -6,9 +7,6 @@ import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "./guard";
 import {
-  BODY_ERRORS,
-  CSRF_CHECK,
-  errorResponses,
   LoginBody,
   MeResponse,
   LogoutQuery,
@@ -24,15 +22,12 @@ import {
   OAuthTokenResponse,
   RefreshBody,
   RegisterBody,
-  SECRET_CHECK,
-  SESSION_GUARD,
-  SESSION_OR_KEY_GUARD,
-  SESSION_OR_KEY_SECURITY,
-  SESSION_SECURITY,
   TokenRequestBody,
   TokenResponse,
   ValidateResponse,
 } from "./model";
+import { SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
 import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
 import type { IssuedTokens } from "../../delivery";
@@ -53,6 +48,7 @@ export interface AuthRouteDeps {
 export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
   return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
     .use(guard)
+    .use(strictBodies)
     .use(rateLimit)
     .post(
       "/register",
@@ -202,7 +198,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
         };
       },
       {
-        secretCheck: true,
+        secretCheck: "same-site",
         body: TokenRequestBody,
         parse: JSON_OR_FORM_BODY,
         response: {
@@ -284,6 +280,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
       {
         auth: true,
         secretCheck: true,
+        strictBody: PasswordChangeBody,
         body: PasswordChangeBody,
         parse: JSON_BODY,
         response: {
@@ -313,7 +310,12 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
           metadata: principal.metadata,
         };
         return identity.kind === "session"
-          ? { ...who, session_id: identity.principal.sessionId, expires_at: new Date(identity.tokenExp * 1000).toISOString() }
+          ? {
+              ...who,
+              session_id: identity.principal.sessionId,
+              expires_at: new Date(identity.tokenExp * 1000).toISOString(),
+              session_expires_at: new Date(identity.principal.sessionExpiresAt).toISOString(),
+            }
           : { ...who, key_id: identity.principal.keyId, scopes: identity.principal.scopes, auth: "api_key" as const };
       },
       {

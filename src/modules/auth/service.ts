@@ -6,11 +6,12 @@ import type { IssuedTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
 import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
+import type { DeviceCookies } from "../../limits/device";
 import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
-import { RefreshTokenReused, type BrowserSessionPrincipal, type SessionPrincipal, type SessionService } from "../sessions/service";
+import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 
 export interface AuthSettings {
@@ -36,6 +37,7 @@ export interface AuthDeps {
   emailFlows: Pick<EmailFlows, "registered" | "passwordChanged" | "sendLoginCode" | "claimLoginCode">;
   mfa: MfaService;
   challenges: ChallengeStore;
+  devices: DeviceCookies;
   settings: AuthSettings;
 }
 
@@ -64,6 +66,8 @@ export const userNotVerified = () =>
 
 export type LogoutScope = "current" | "others" | "global";
 
+export const accountDisabled = () => new ApiError(403, "account_disabled", "This account has been disabled.");
+
 export const invalidCredentials = () =>
   new ApiError(401, "invalid_credentials", "The username or password is incorrect.");
 
@@ -84,7 +88,15 @@ function assertPasswordSize(password: string, field: string): void {
 }
 
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, devices, settings }: AuthDeps) {
+  /**
+   * A client that recently signed in to this account (its browser holds the device cookie, or it succeeded from
+   * this address) is exempt from the account-wide backstop: strangers filling it from many addresses must not
+   * lock the owner out (OWASP device cookies). It keeps its own per-(account, address) counter.
+   */
+  const knownClient = (account: string, user: { id: string } | undefined, client: ClientInfo) =>
+    user !== undefined && (devices.vouchesFor(client.device, user.id) || limiter.signedInFrom(account, client.ip));
+
   /** The second steps this account owes after its password, in the order a client would offer them. */
   function secondStep(user: User): ChallengeMethod[] {
     const methods: ChallengeMethod[] = [];
@@ -98,7 +110,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   function beginSecretCheck(user: User, client: ClientInfo): string {
     const account = throttleAccount(user.username, user);
     try {
-      limiter.beginAttempt(account, client.ip);
+      limiter.beginAttempt(account, client.ip, knownClient(account, user, client));
     } catch (error) {
       auditRateLimit({ scope: "account", account, userId: user.id, client });
       throw error;
@@ -117,9 +129,25 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     return { challenge_id: id, methods, expires_in: challenges.ttlSeconds };
   }
 
-  async function startSession(userId: string, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
-    const session = sessions.create(userId, client);
-    const access = await accessTokens.issue(userId, session.sessionId, session.expiresAt);
+  /**
+   * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
+   * given a new password while its password was being checked fails that sign-in as if the password were wrong
+   * (or as disabled), never with a 500 and never with a session that outlives the change.
+   */
+  function forVerifiedAccount<T>(account: VerifiedAccount, client: ClientInfo, open: () => T): T {
+    try {
+      return open();
+    } catch (error) {
+      if (!(error instanceof AccountChanged)) throw error;
+      const reason = error.reason === "disabled" ? "account_disabled" : "invalid_credentials";
+      audit.record({ event: "login_failed", userId: error.reason === "deleted" ? null : account.userId, ...client, detail: { reason } });
+      throw error.reason === "disabled" ? accountDisabled() : invalidCredentials();
+    }
+  }
+
+  async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
+    const session = forVerifiedAccount(account, client, () => sessions.create(account, client));
+    const access = await accessTokens.issue(account.userId, session.sessionId, session.expiresAt);
     return { access, refreshToken: session.refreshToken, refreshExpiresIn: settings.refreshTokenTtl, user };
   }
 
@@ -135,7 +163,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   ): Promise<boolean> {
     const account = throttleAccount(login, user);
     try {
-      limiter.beginAttempt(account, client.ip);
+      limiter.beginAttempt(account, client.ip, knownClient(account, user, client));
     } catch (error) {
       auditRateLimit({ scope: "account", account, userId: user?.id, client });
       throw error;
@@ -159,15 +187,15 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     }
     if (user!.disabled) {
       audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-      throw new ApiError(403, "account_disabled", "This account has been disabled.");
+      throw accountDisabled();
     }
     // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
     if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
       audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
       throw userNotVerified();
     }
-    await users.upgradeHashIfNeeded(user!, password);
-    return user!;
+    // The hash now stored for this password: what the session insert checks is still there.
+    return { ...user!, passwordHash: await users.upgradeHashIfNeeded(user!, password) };
   }
 
   /** Checks an answer to a challenge (see verifyChallenge) and spends the challenge: who signed in, and how. */
@@ -204,7 +232,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   return {
-    async register(input: { username: string; password: string; email?: string }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
+    async register(input: { username: string; password: string; email?: string | null }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
         throw new ApiError(403, "registration_disabled", "Registration is closed on this server.");
       if (settings.requireEmailVerification && !input.email)
@@ -213,7 +241,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       audit.record({ event: "user_registered", userId: user.id, ...client });
       emailFlows.registered(user);
       if (settings.requireEmailVerification) return { pending: toPublicUser(user) };
-      return startSession(user.id, toPublicUser(user), client);
+      return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client);
     },
 
     /**
@@ -223,14 +251,15 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      */
     async login(login: string, password: string, client: ClientInfo, allowChallenge = true): Promise<IssuedTokens | LoginChallenge> {
       const user = await verifyLogin(login, password, client);
+      const verified = { userId: user.id, passwordHash: user.passwordHash };
       const methods = secondStep(user);
       if (methods.length > 0) {
         if (!allowChallenge) throw mfaRequired();
-        return openChallenge(user, methods);
+        return forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods)));
       }
-      const tokens = await startSession(user.id, toPublicUser(user), client);
+      const tokens = await startSession(verified, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client });
-      return tokens;
+      return { ...tokens, device: devices.issue(user.id) };
     },
 
     /**
@@ -240,11 +269,13 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      */
     async signInBrowser(login: string, password: string, client: ClientInfo) {
       const user = await verifyLogin(login, password, client);
+      const verified = { userId: user.id, passwordHash: user.passwordHash };
       const methods = secondStep(user);
-      if (methods.length > 0) return { challenge: openChallenge(user, methods) };
-      const session = sessions.createBrowser(user.id, client);
+      if (methods.length > 0)
+        return { challenge: forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
+      const session = forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
-      return { session };
+      return { session, device: devices.issue(user.id) };
     },
 
     /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
@@ -259,17 +290,17 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      */
     async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
       const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
-      const tokens = await startSession(user.id, toPublicUser(user), client);
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
-      return { tokens, recoveryCodes };
+      return { tokens: { ...tokens, device: devices.issue(user.id) }, recoveryCodes };
     },
 
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
     verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
       const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
-      const session = sessions.createBrowser(user.id, client);
+      const session = forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
       audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
-      return { session, recoveryCodes };
+      return { session, recoveryCodes, device: devices.issue(user.id) };
     },
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */
@@ -295,7 +326,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const user = users.findById(principal.userId);
       if (!user) throw invalidMfaCode();
       const account = beginSecretCheck(user, client);
-      const codes = mfa.confirmTotp(user.id, code);
+      const codes = mfa.confirmTotp(user.id, code, principal.sessionId);
       if (!codes) throw new ApiError(400, "invalid_code", "The code is wrong or was already used.");
       limiter.recordSuccess(account, client.ip);
       audit.record({ event: "totp_enabled", userId: user.id, ...client });
@@ -305,7 +336,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     /** New recovery codes in place of the old ones (TOTP must be on). */
     newRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): string[] {
       if (!mfa.hasTotp(principal.userId)) throw mfaNotEnrolled();
-      const codes = mfa.replaceRecoveryCodes(principal.userId);
+      const codes = mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
       audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...client });
       return codes;
     },
@@ -326,7 +357,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
         if (proven) limiter.recordSuccess(account, client.ip);
       }
       if (!proven) throw new ApiError(403, "invalid_password_or_code", "The password or code is incorrect.");
-      mfa.removeAll(principal.userId);
+      mfa.removeAll(principal.userId, principal.sessionId);
       audit.record({ event: "totp_removed", userId: principal.userId, ...client });
     },
 
@@ -364,7 +395,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
         audit.record({ event: "password_change_failed", userId: principal.userId, ...client, detail: { reason: "invalid_current_password" } });
         throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
       }
-      await users.setPassword(user, newPassword, "new_password");
+      await users.setPassword(user, newPassword, "new_password", (tx) => assertSessionLive(tx, principal.sessionId));
       const ended = sessions.revokeOthers(user.id, principal.sessionId);
       audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });
       emailFlows.passwordChanged(user);

@@ -5,7 +5,9 @@ import { escapeHtml } from "../../lib/html";
 import { ApiError } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
-import { BODY_ERRORS, CSRF_CHECK, errorResponses, MessageBody, SECRET_CHECK, SESSION_GUARD, SESSION_SECURITY, UserBody } from "../auth/model";
+import { MessageBody, UserBody } from "../auth/model";
+import { SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import { toPublicUser } from "../users/service";
 import { AcceptedBody, EmailBody, EmailChangeBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
@@ -78,7 +80,7 @@ export function emailRoutes(deps: {
     .post(
       "/email/confirm",
       ({ principal, body, request, server }) => {
-        const user = flows.confirmEmailChange(principal.userId, body.code, readClient(request, server));
+        const user = flows.confirmEmailChange(principal, body.code, readClient(request, server));
         return { message: "Email address changed.", user: toPublicUser(user) };
       },
       {

@@ -7,7 +7,7 @@ import { validationFailed } from "../../errors";
 import type { Mailer } from "../../mail";
 import type { AuditLog } from "../audit/service";
 import type { OneTimeCodes, CodePurpose } from "../codes/service";
-import type { SessionService } from "../sessions/service";
+import { assertSessionLive, type SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
 
 export interface EmailFlowSettings {
@@ -166,13 +166,13 @@ export function createEmailFlows(deps: {
     },
 
     /** Switches to the address the code was sent to (verified), and tells the old address. */
-    confirmEmailChange(userId: string, code: string, client: ClientInfo): User {
+    confirmEmailChange({ userId, sessionId }: { userId: string; sessionId: string }, code: string, client: ClientInfo): User {
       assertMail();
       const user = users.findById(userId);
       if (!user) throw invalidCode();
       const row = checkUserCode(user.username, user, "email_change", code, client);
       if (row.newEmail === null || !codes.consume(row)) throw invalidCode();
-      users.setVerifiedEmail(user.id, row.newEmail);
+      users.setVerifiedEmail(user.id, row.newEmail, (tx) => assertSessionLive(tx, sessionId));
       sessions.forgetUser(user.id);
       if (user.email !== null) mailer.send("email_changed", user.email, user, { new_email: row.newEmail });
       audit.record({ event: "email_changed", userId: user.id, ...client, detail: { via: "self-service" } });

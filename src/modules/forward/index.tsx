@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
-import { clientIp, isTrustedPeer } from "../../http/client-ip";
+import { clientIp, isTrustedPeer } from "../../lib/ip";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX, isWellFormedApiKey } from "../keys/format";
 import type { ApiKeyService } from "../keys/service";
@@ -43,15 +43,16 @@ function originalRequest(headers: Headers, trusted: boolean): Original {
   }
   const forwardedHost = headers.get("x-forwarded-host");
   const method = (headers.get("x-forwarded-method") ?? "GET").toUpperCase();
-  if (!forwardedHost) return { url: undefined, method, host: "", path: undefined, nginx: false };
-  const proto = headers.get("x-forwarded-proto") === "https" ? "https" : "http";
-  const uri = headers.get("x-forwarded-uri") || "/";
-  try {
-    const url = new URL(`${proto}://${forwardedHost}${uri.startsWith("/") ? uri : `/${uri}`}`);
-    return { url: url.href, method, host: url.hostname, path: normalisePath(uri), nginx: false };
-  } catch {
+  // A host name (or [IPv6]) with an optional port: anything else is no host at all. Parsed by hand, not with URL:
+  // this runs on every proxied request.
+  if (!forwardedHost || !/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/i.test(forwardedHost))
     return { url: undefined, method, host: "", path: undefined, nginx: false };
-  }
+  const proto = headers.get("x-forwarded-proto") === "https" ? "https" : "http";
+  const rawUri = headers.get("x-forwarded-uri") || "/";
+  const uri = rawUri.startsWith("/") ? rawUri : `/${rawUri}`;
+  const host = forwardedHost.toLowerCase();
+  const hostname = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
+  return { url: `${proto}://${host}${uri}`, method, host: hostname, path: normalisePath(uri), nginx: false };
 }
 
 /** A browser navigating (not a script): it should be sent to the sign-in page rather than get a bare 401. */
@@ -99,6 +100,19 @@ export interface ForwardDeps {
  */
 export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules }: ForwardDeps) {
   const trust = config.trustProxy;
+  // Whether a peer may speak for the client, remembered per address (a proxy is one or a few addresses; parsing
+  // and masking an address costs more than the rest of the check). Bounded: reset past 1,000 addresses.
+  const trustedPeers = new Map<string, boolean>();
+  function trustedPeer(peer: string | null): boolean {
+    if (peer === null) return false;
+    let trusted = trustedPeers.get(peer);
+    if (trusted === undefined) {
+      if (trustedPeers.size >= 1000) trustedPeers.clear();
+      trusted = isTrustedPeer(trust, peer);
+      trustedPeers.set(peer, trusted);
+    }
+    return trusted;
+  }
   const appName = config.appName;
   const forbiddenPage = String(
     <MessagePage appName={appName} title="Access denied" message="You are signed in, but this account may not open this page." />,
@@ -165,8 +179,10 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     FORWARD_PATH,
     ({ request, server }) => {
       const headers = request.headers;
-      const peer = server?.requestIP(request)?.address ?? null;
-      const original = originalRequest(headers, isTrustedPeer(trust, peer));
+      // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, so no rule is
+      // matched either): it is not asked for, which costs on every request.
+      const peer = trust.kind === "none" ? null : (server?.requestIP(request)?.address ?? null);
+      const original = originalRequest(headers, trustedPeer(peer));
       const policy: Policy =
         rules === undefined
           ? { kind: "signed_in" }
@@ -176,18 +192,17 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
       // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
       if (policy.kind === "bypass") return answer(200, ANONYMOUS);
 
-      const navigation = isNavigation(headers);
-      if (policy.kind === "deny") return forbidden(navigation);
+      if (policy.kind === "deny") return forbidden(isNavigation(headers));
       const who = identify(headers);
       if (!who) {
-        if (navigation) {
+        if (isNavigation(headers)) {
           const location = signInUrl(original);
           if (original.nginx) return answer(401, { location, "cache-control": "no-store", "www-authenticate": challenge });
           return answer(original.method === "GET" || original.method === "HEAD" ? 302 : 303, { location, "cache-control": "no-store" });
         }
         return json(401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
       }
-      if (!permits(policy, who, request.url)) return forbidden(navigation);
+      if (!permits(policy, who, request.url)) return forbidden(isNavigation(headers));
 
       const name = who.metadata.name;
       return answer(200, {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../../config";
-import { inNetworks, parseCidr, type Cidr } from "../../http/client-ip";
+import { ConfigError } from "../../errors";
+import { inNetworks, parseCidr, type Cidr } from "../../lib/ip";
 
 /**
  * ACCESS_RULES_FILE: central forward-auth rules in TOML (read with Bun's built-in parser). Ordered rules, first

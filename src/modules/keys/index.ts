@@ -1,8 +1,10 @@
 import { Elysia, t } from "elysia";
+import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { BODY_ERRORS, CSRF_CHECK, errorResponses, NoContent, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import { NoContent, SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import { API_KEY_FORMAT, CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
 import { KEY_CREATIONS_PER_HOUR, type ApiKeyService } from "./service";
 import { JSON_BODY } from "../../http/body";
@@ -18,11 +20,12 @@ export function keyRoutes(deps: {
 
   return new Elysia({ prefix: "/api/v1/auth", tags: ["api keys"] })
     .use(guard)
+    .use(strictBodies)
     .post(
       "/keys",
       ({ principal, body, request, server, set }) => {
         // The owner is always the session's user: no user id is ever taken from the request.
-        const created = apiKeys.create(principal.userId, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
+        const created = apiKeys.create(principal, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
         audit.record({
           event: "key_created",
           userId: principal.userId,
@@ -35,6 +38,7 @@ export function keyRoutes(deps: {
       },
       {
         auth: true,
+        strictBody: CreateKeyBody,
         body: CreateKeyBody,
         parse: JSON_BODY,
         response: {

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { JsonInteger } from "../auth/model";
+import { JsonInteger } from "../../http/schema";
 
 /** What a key looks like and how it is kept (modules/keys/format.ts, service.ts). */
 export const API_KEY_FORMAT =

@@ -1,4 +1,5 @@
 import { and, count, eq } from "drizzle-orm";
+import { assertSessionLive } from "../sessions/service";
 import { sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { apiKeys, users } from "../../db/schema";
@@ -131,8 +132,11 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
   }
 
   return {
-    /** Mints a key for the signed-in user; the secret is returned once and only its hash is kept. */
-    create(userId: string, input: NewApiKey) {
+    /**
+     * Mints a key for the signed-in user; the secret is returned once and only its hash is kept. The session that
+     * asks is re-checked in the insert's transaction: a key must not outlive a disable the cache has not seen yet.
+     */
+    create({ userId, sessionId }: { userId: string; sessionId: string }, input: NewApiKey) {
       const name = normalizeKeyName(input.name);
       const details = validate(input, name);
       if (details.length) throw validationFailed(details);
@@ -142,6 +146,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       const now = Date.now();
       return db.transaction(
         (tx) => {
+          assertSessionLive(tx, sessionId);
           const owned = tx.select({ n: count() }).from(apiKeys).where(eq(apiKeys.userId, userId)).get()?.n ?? 0;
           if (owned >= settings.maxPerUser)
             throw new ApiError(403, "key_limit_reached", `A user can hold at most ${settings.maxPerUser} API keys.`);

@@ -3,17 +3,9 @@ import { JSON_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
-import {
-  BODY_ERRORS,
-  CSRF_CHECK,
-  errorResponses,
-  MessageBody,
-  RecoveryCodesBody,
-  SECRET_CHECK,
-  SESSION_GUARD,
-  SESSION_SECURITY,
-  TotpEnrollmentResponse,
-} from "../auth/model";
+import { MessageBody, RecoveryCodesBody, TotpEnrollmentResponse } from "../auth/model";
+import { SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import type { MfaService } from "./service";
 
@@ -29,7 +21,7 @@ export function mfaRoutes(deps: {
   return new Elysia({ prefix: "/api/v1/auth", tags: ["second factors"] })
     .use(guard)
     .use(rateLimit)
-    .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username), {
+    .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {
       auth: true,
       response: { 200: TotpEnrollmentResponse, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["mfa_already_enrolled"] }) },
       detail: {

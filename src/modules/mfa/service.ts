@@ -3,10 +3,11 @@ import { createTOTPKeyURI, generateHOTP } from "@oslojs/otp";
 import { and, count, eq, isNotNull, isNull, lt } from "drizzle-orm";
 import { renderSVG } from "uqr";
 import { randomBytes } from "node:crypto";
-import { changedRows, type Db } from "../../db/client";
+import { changedRows, type Db, type Tx } from "../../db/client";
 import { recoveryCodes, totpFactors } from "../../db/schema";
 import { ApiError } from "../../errors";
 import { safeEqual, seal, sha256Hex, unseal } from "../../lib/crypto";
+import { assertSessionLive } from "../sessions/service";
 
 /** RFC 6238 with the parameters every authenticator app supports: 30 s steps, 6 digits, HMAC-SHA1. */
 const STEP_SECONDS = 30;
@@ -64,14 +65,30 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
   const spendStep = (userId: string, step: number) =>
     changedRows(db.update(totpFactors).set({ lastStep: step }).where(and(eq(totpFactors.userId, userId), lt(totpFactors.lastStep, step))).run()) === 1;
 
-  function replaceRecoveryCodes(userId: string): string[] {
+  /**
+   * Runs a write in one IMMEDIATE transaction that first re-checks the session authorising it, when there is
+   * one (not during a sign-in's enrolment step): the session cache may still vouch for a session another process
+   * has just ended, and a second factor must not be changed on its word.
+   */
+  function authorised<T>(sessionId: string | undefined, write: (tx: Tx) => T): T {
+    return db.transaction(
+      (tx) => {
+        if (sessionId !== undefined) assertSessionLive(tx, sessionId);
+        return write(tx);
+      },
+      { behavior: "immediate" },
+    );
+  }
+
+  function writeRecoveryCodes(tx: Tx, userId: string): string[] {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-    db.transaction((tx) => {
-      tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
-      tx.insert(recoveryCodes).values(codes.map((code) => ({ codeHash: recoveryHash(code), userId }))).run();
-    });
+    tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
+    tx.insert(recoveryCodes).values(codes.map((code) => ({ codeHash: recoveryHash(code), userId }))).run();
     return codes;
   }
+
+  /** New recovery codes (the old ones stop working), shown once. */
+  const replaceRecoveryCodes = (userId: string, sessionId?: string): string[] => authorised(sessionId, (tx) => writeRecoveryCodes(tx, userId));
 
   function hasTotp(userId: string): boolean {
     return db.select({ userId: totpFactors.userId }).from(totpFactors).where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt))).get() !== undefined;
@@ -87,26 +104,31 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
     hasTotp,
 
     /** Starts (or restarts) an enrolment: a new secret, unconfirmed until a first code proves the app has it. */
-    startTotp(userId: string, accountName: string) {
+    startTotp(userId: string, accountName: string, sessionId?: string) {
       if (hasTotp(userId)) throw mfaAlreadyEnrolled();
       const key = randomBytes(20);
       const sealed = seal(dataKey, key.toString("base64url"), `${SEAL_CONTEXT}|${userId}`);
-      db.insert(totpFactors)
-        .values({ userId, secret: sealed })
-        .onConflictDoUpdate({ target: totpFactors.userId, set: { secret: sealed, confirmedAt: null, lastStep: 0 } })
-        .run();
+      authorised(sessionId, (tx) =>
+        tx
+          .insert(totpFactors)
+          .values({ userId, secret: sealed })
+          .onConflictDoUpdate({ target: totpFactors.userId, set: { secret: sealed, confirmedAt: null, lastStep: 0 } })
+          .run(),
+      );
       const uri = createTOTPKeyURI(issuer, accountName, key, STEP_SECONDS, DIGITS);
       return { secret: encodeBase32UpperCaseNoPadding(key), otpauth_uri: uri, qr_svg: renderSVG(uri) };
     },
 
     /** Confirms the enrolment with a first code; answers the recovery codes (shown once). False: wrong code. */
-    confirmTotp(userId: string, code: string): string[] | undefined {
+    confirmTotp(userId: string, code: string, sessionId?: string): string[] | undefined {
       const secret = secretOf(userId, false);
       if (!secret) throw mfaNotEnrolled();
       const step = matchingStep(secret.key, code, secret.row.lastStep);
       if (step === undefined) return undefined;
-      db.update(totpFactors).set({ confirmedAt: new Date(), lastStep: step }).where(eq(totpFactors.userId, userId)).run();
-      return replaceRecoveryCodes(userId);
+      return authorised(sessionId, (tx) => {
+        tx.update(totpFactors).set({ confirmedAt: new Date(), lastStep: step }).where(eq(totpFactors.userId, userId)).run();
+        return writeRecoveryCodes(tx, userId);
+      });
     },
 
     /** True once per valid code of a confirmed authenticator. */
@@ -131,7 +153,8 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
 
     replaceRecoveryCodes,
 
-    removeAll: (userId: string) => removeSecondFactors(db, userId),
+    /** Removes the user's authenticator and recovery codes (self-service, re-checking the session). */
+    removeAll: (userId: string, sessionId?: string) => authorised(sessionId, (tx) => deleteSecondFactors(tx, userId)),
   };
 }
 
@@ -139,9 +162,11 @@ export type MfaService = ReturnType<typeof createMfaService>;
 
 /** Removes a user's authenticator and recovery codes (self-service removal, admin API and CLI reset). */
 export function removeSecondFactors(db: Db, userId: string): boolean {
-  return db.transaction((tx) => {
-    const removed = changedRows(tx.delete(totpFactors).where(eq(totpFactors.userId, userId)).run());
-    const codes = changedRows(tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run());
-    return removed + codes > 0;
-  });
+  return db.transaction((tx) => deleteSecondFactors(tx, userId));
+}
+
+function deleteSecondFactors(tx: Tx, userId: string): boolean {
+  const removed = changedRows(tx.delete(totpFactors).where(eq(totpFactors.userId, userId)).run());
+  const codes = changedRows(tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run());
+  return removed + codes > 0;
 }

@@ -4,7 +4,8 @@ import { JSON_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, NoContent, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import { NoContent, SESSION_SECURITY } from "../../http/schema";
+import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { OidcClients } from "./clients";
 import type { OidcService } from "./service";
 

@@ -6,10 +6,12 @@ import type { KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD, SESSION_SECURITY } from "../auth/model";
+import { SESSION_SECURITY } from "../../http/schema";
+import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { UserIdentity } from "../users/service";
 import { userMayUse, type OidcClient, type OidcClients } from "./clients";
-import { consentPage, logoutConfirmPage, messagePage, PAGE_CSP } from "./pages";
+import { htmlPage, seeOther, type PageSet } from "../pages/respond";
+import { consentPage, logoutConfirmPage, messagePage } from "./pages";
 import { profileClaims, type OidcService } from "./service";
 
 export const OIDC_PREFIX = "/oidc";
@@ -79,6 +81,8 @@ function paramsOf(...sources: unknown[]): Params | undefined {
 
 export function oidcRoutes(deps: {
   issuer: string;
+  /** APP_NAME, in the pages' titles. */
+  appName: string;
   idTokenAlg: JwtAlg;
   clients: OidcClients;
   oidc: OidcService;
@@ -90,23 +94,12 @@ export function oidcRoutes(deps: {
   audit: AuditLog;
   readClient: ClientInfoReader;
 }) {
-  const { issuer, clients, oidc, keyRing, browser, pageKey, guard, audit, readClient } = deps;
+  const { issuer, appName, clients, oidc, keyRing, browser, pageKey, guard, audit, readClient } = deps;
   const endpoint = (path: string) => `${issuer}${OIDC_PREFIX}${path}`;
   const mac = (purpose: string, value: string) => hmacBase64url(pageKey, `${purpose}|${value}`);
 
-  const html = (set: { status?: unknown; headers: Record<string, unknown> }, status: number, body: string) => {
-    set.status = status;
-    set.headers["content-type"] = "text/html; charset=utf-8";
-    set.headers["content-security-policy"] = PAGE_CSP;
-    set.headers["cache-control"] = "no-store";
-    return body;
-  };
-  const redirect = (set: { status?: unknown; headers: Record<string, unknown> }, location: string, status = 302) => {
-    set.status = status;
-    set.headers.location = location;
-    set.headers["cache-control"] = "no-store";
-    return "";
-  };
+  /** 302 by default: a redirect in answer to a GET (the authorization request) or to the sign-in page. */
+  const redirect = (set: PageSet, location: string, status = 302) => seeOther(set, location, status);
 
   /**
    * Checks an authorization request (OpenID Connect Core §3.1.2.1). Until client_id and redirect_uri are known
@@ -159,7 +152,7 @@ export function oidcRoutes(deps: {
   }
 
   /** The authorization endpoint's answer once the request is valid; shared by GET/POST and the consent form. */
-  function authorize(request: Request, set: { status?: unknown; headers: Record<string, unknown> }, params: Params, parsed: AuthorizationRequest, from: ClientInfo, consented: boolean) {
+  function authorize(request: Request, set: PageSet, params: Params, parsed: AuthorizationRequest, from: ClientInfo, consented: boolean) {
     const { client, redirectUri, state } = parsed;
     const back = (query: Record<string, string | undefined>) => redirect(set, withParams(redirectUri, { ...query, state, iss: issuer }));
     const user = browser.current(request);
@@ -179,12 +172,12 @@ export function oidcRoutes(deps: {
     }
     if (!userMayUse(client, user)) {
       audit.record({ event: "oidc_access_denied", userId: user.userId, ...from, detail: { client_id: client.clientId } });
-      return html(set, 403, messagePage("Access denied", `Your account is not allowed to use ${client.clientId}. Ask your administrator for access.`));
+      return htmlPage(set, 403, messagePage(appName, "Access denied", `Your account is not allowed to use ${client.clientId}. Ask your administrator for access.`));
     }
     if (!consented && (!client.trusted || parsed.prompt.has("consent")) && (parsed.prompt.has("consent") || !oidc.hasConsent(user.userId, client.clientId, parsed.scope))) {
       if (parsed.prompt.has("none")) return back({ error: "consent_required", error_description: "The user has not consented to this application." });
       const serialized = new URLSearchParams(params as Record<string, string>).toString();
-      return html(set, 200, consentPage({ clientId: client.clientId, user, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
+      return htmlPage(set, 200, consentPage({ appName, clientId: client.clientId, user, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
     }
     const code = oidc.issueCode({
       client,
@@ -305,39 +298,39 @@ export function oidcRoutes(deps: {
     claims_parameter_supported: false,
   };
 
-  type Context = { request: Request; set: any; query: unknown; body: unknown; server: Parameters<ClientInfoReader>[1] };
+  type Context = { request: Request; set: PageSet; query: unknown; body: unknown; server: Parameters<ClientInfoReader>[1] };
 
   function authorizeEndpoint({ request, set, query, body, server }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
     const parsed = parseAuthorization(params);
-    if (parsed.kind === "page") return html(set, parsed.status, messagePage(parsed.title, parsed.message));
+    if (parsed.kind === "page") return htmlPage(set, parsed.status, messagePage(appName, parsed.title, parsed.message));
     if (parsed.kind === "redirect") return redirect(set, parsed.location);
     return authorize(request, set, params!, parsed.request, readClient(request, server), false);
   }
 
   function logoutEndpoint({ request, set, query, body, server }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
-    if (!params) return html(set, 400, messagePage("Invalid request", "A parameter was given twice or is not text."));
+    if (!params) return htmlPage(set, 400, messagePage(appName, "Invalid request", "A parameter was given twice or is not text."));
     const hint = params.id_token_hint ? idTokenHint(params.id_token_hint) : undefined;
-    if (params.id_token_hint && !hint) return html(set, 400, messagePage("Invalid request", "The id_token_hint was not issued by this server."));
+    if (params.id_token_hint && !hint) return htmlPage(set, 400, messagePage(appName, "Invalid request", "The id_token_hint was not issued by this server."));
     const clientId = hint?.aud ?? params.client_id;
     const client = clientId ? clients.find(clientId) : undefined;
     const target = params.post_logout_redirect_uri;
     if (target && !client?.postLogoutRedirectUris.includes(target))
-      return html(set, 400, messagePage("Invalid request", "The post_logout_redirect_uri is not registered for this application, so Latchkey will not send you there."));
+      return htmlPage(set, 400, messagePage(appName, "Invalid request", "The post_logout_redirect_uri is not registered for this application, so Latchkey will not send you there."));
     const user = browser.current(request);
     // Without an ID token naming the user, a third-party page could sign the browser out: ask first.
     const confirmed = request.method === "POST" && params.confirm === "yes" && user !== null && params.csrf !== undefined && safeEqual(params.csrf, mac("logout", user.sessionId));
     if (user && !confirmed && (!hint || hint.sub !== user.userId)) {
       const { csrf: _csrf, confirm: _confirm, ...fields } = params;
-      return html(set, 200, logoutConfirmPage({ fields: fields as Record<string, string>, csrf: mac("logout", user.sessionId), username: user.username }));
+      return htmlPage(set, 200, logoutConfirmPage({ appName, fields: fields as Record<string, string>, csrf: mac("logout", user.sessionId), username: user.username }));
     }
     const userId = hint?.sub ?? user?.userId;
     const ended = userId && client ? oidc.endGrants(userId, client.clientId, hint?.sid) : 0;
     if (user) browser.signOut(request, set.headers);
     if (userId) audit.record({ event: "oidc_logout", userId, ...readClient(request, server), detail: { client_id: client?.clientId ?? null, grants_ended: ended, browser_signed_out: user !== null } });
     if (target) return redirect(set, withParams(target, { state: params.state }), 303);
-    return html(set, 200, messagePage("Signed out", "You are signed out of Latchkey."));
+    return htmlPage(set, 200, messagePage(appName, "Signed out", "You are signed out of Latchkey."));
   }
 
 
@@ -370,11 +363,11 @@ export function oidcRoutes(deps: {
             const serialized = form?.request ?? "";
             const params = paramsOf(Object.fromEntries(new URLSearchParams(serialized)));
             const parsed = parseAuthorization(params);
-            if (parsed.kind === "page") return html(set, parsed.status, messagePage(parsed.title, parsed.message));
+            if (parsed.kind === "page") return htmlPage(set, parsed.status, messagePage(appName, parsed.title, parsed.message));
             if (parsed.kind === "redirect") return redirect(set, parsed.location, 303);
             const user = browser.current(request);
             if (!user || !form?.csrf || !safeEqual(form.csrf, mac("consent", `${user.sessionId}|${serialized}`)))
-              return html(set, 403, messagePage("Expired form", "This consent form is no longer valid. Go back to the application and sign in again."));
+              return htmlPage(set, 403, messagePage(appName, "Expired form", "This consent form is no longer valid. Go back to the application and sign in again."));
             const { redirectUri, state, client } = parsed.request;
             if (form.decision !== "allow")
               return redirect(set, withParams(redirectUri, { error: "access_denied", error_description: "The user denied the request.", state, iss: issuer }), 303);

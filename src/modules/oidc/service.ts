@@ -10,7 +10,7 @@ import type { AccessTokens } from "../../tokens/access";
 import type { KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
-import { RefreshTokenReused, type SessionService } from "../sessions/service";
+import { AccountChanged, RefreshTokenReused, type SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
 import type { OidcClient } from "./clients";
 
@@ -212,7 +212,13 @@ export function createOidcService(deps: {
         if (!pkceMatches(params.codeVerifier, row.codeChallenge)) throw invalidGrant("code_verifier does not match the code_challenge.");
       } else if (params.codeVerifier) throw invalidGrant("code_verifier given, but the request had no code_challenge.");
 
-      const session = sessionService.create(row.userId, from);
+      let session;
+      try {
+        session = sessionService.create({ userId: row.userId }, from);
+      } catch (error) {
+        if (error instanceof AccountChanged) throw invalidGrant("The account behind this code was disabled or deleted.");
+        throw error;
+      }
       db.insert(oidcGrants).values({ sessionId: session.sessionId, clientId: client.clientId, scope: row.scope, authTime: row.authTime }).run();
       db.update(oidcCodes).set({ sessionId: session.sessionId }).where(eq(oidcCodes.codeHash, hash)).run();
       audit.record({ event: "oidc_code_exchanged", userId: row.userId, ...from, detail: { client_id: client.clientId, session_id: session.sessionId, scope: row.scope } });

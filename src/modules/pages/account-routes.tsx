@@ -154,7 +154,7 @@ export function accountPages(deps: AccountDeps) {
         if (typeof principal === "string") return principal;
         try {
           const expires = field(body, "expires_in");
-          const created = apiKeys.create(principal.userId, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
+          const created = apiKeys.create(principal, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
           audit.record({ event: "key_created", userId: principal.userId, ...readClient(request, server), detail: { key_id: created.key_id, name: created.name } });
           // Shown in this answer only (never in a URL or a redirect): the secret exists nowhere else.
           return render(set, 201, principal, { newKey: { name: created.name, secret: created.api_key } });
@@ -182,7 +182,7 @@ export function accountPages(deps: AccountDeps) {
         const principal = guard(request, body, set, "totp-start");
         if (typeof principal === "string") return principal;
         try {
-          const started = mfa.startTotp(principal.userId, principal.username);
+          const started = mfa.startTotp(principal.userId, principal.username, principal.sessionId);
           return render(set, 200, principal, { enrolment: { secret: started.secret, qrSvg: started.qr_svg } });
         } catch (error) {
           return failure(set, principal, error);

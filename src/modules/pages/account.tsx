@@ -51,6 +51,7 @@ export function SignedInNav({ username, isAdmin, csrf }: { username: string; isA
     <nav>
       <a href="/account">Account</a>
       {isAdmin ? <a href="/admin">Admin</a> : ""}
+      {isAdmin ? <a href="/admin/applications">Applications</a> : ""}
       <span class="muted" safe>
         {username}
       </span>

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { ApiError } from "../../errors";
+import { ApiError, validationFailed } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
@@ -19,18 +19,47 @@ const NOTICES: Record<string, string> = {
   disabled: "User disabled: their sessions ended and their API keys are deleted.",
   enabled: "User enabled.",
   roles: "Roles saved.",
+  email: "Email saved.",
+  metadata: "Metadata saved.",
+  mfa: "Second factors removed: the next sign-in needs the password only.",
   password: "Password reset: the user's sessions ended.",
+  "mfa-reset": "Second factors reset: the user signs in with the password alone (or enrols again where MFA_REQUIRED_ROLES asks).",
   deleted: "User deleted.",
 };
 
 /** Paths of the admin page's forms (their bodies are HTML forms). */
-export const ADMIN_FORM_PATHS = ["/admin/users", "/admin/users/status", "/admin/users/roles", "/admin/users/password", "/admin/users/delete"] as const;
+export const ADMIN_FORM_PATHS = [
+  "/admin/users",
+  "/admin/users/status",
+  "/admin/users/roles",
+  "/admin/users/email",
+  "/admin/users/metadata",
+  "/admin/users/mfa",
+  "/admin/users/password",
+  "/admin/users/delete",
+] as const;
 
 const roleList = (raw: string | undefined) =>
   (raw ?? "")
     .split(",")
     .map((role) => role.trim())
     .filter(Boolean);
+
+/** The admin pages' gate (users here, applications in applications.tsx): the 403 page, and a signed-in form by an admin. */
+export function adminGate(deps: SignedInForms) {
+  const signedIn = signedInForm(deps);
+  const notAdmin = (set: PageSet) =>
+    htmlPage(set, 403, String(<MessagePage appName={deps.appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
+
+  /** The gate of every admin form: a signed-in form, by an admin. */
+  function adminForm(request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string {
+    const principal = signedIn(request, body, set, form);
+    if (typeof principal === "string") return principal;
+    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
+  }
+
+  return { notAdmin, adminForm };
+}
 
 export interface AdminPageDeps extends SignedInForms {
   admin: AdminService;
@@ -45,21 +74,12 @@ export interface AdminPageDeps extends SignedInForms {
  */
 export function adminPages(deps: AdminPageDeps) {
   const { appName, browser, forms, admin, users, audit, readClient } = deps;
-  const signedIn = signedInForm(deps);
-
-  const notAdmin = (set: PageSet) =>
-    htmlPage(set, 403, String(<MessagePage appName={appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
-
-  /** The gate of every admin form: a signed-in form, by an admin. */
-  function adminForm(request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string {
-    const principal = signedIn(request, body, set, form);
-    if (typeof principal === "string") return principal;
-    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
-  }
+  const { notAdmin, adminForm } = adminGate(deps);
 
   const actorOf = (principal: BrowserSessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
     userId: principal.userId,
     username: principal.username,
+    sessionId: principal.sessionId,
     ...readClient(request, server),
   });
 
@@ -172,11 +192,57 @@ export function adminPages(deps: AdminPageDeps) {
       { detail: { hide: true } },
     )
     .post(
+      "/admin/users/email",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-email");
+        if (typeof principal === "string") return principal;
+        const email = field(body, "email")?.trim();
+        const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
+        return act(set, principal, "email", () => admin.update(field(body, "id") ?? "", patch, actorOf(principal, request, server)));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/metadata",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-metadata");
+        if (typeof principal === "string") return principal;
+        return act(set, principal, "metadata", () => {
+          let metadata: unknown;
+          try {
+            metadata = JSON.parse(field(body, "metadata") ?? "");
+          } catch {
+            throw validationFailed([{ field: "metadata", message: "Must be a JSON object, e.g. {\"name\": \"Alice\"}." }]);
+          }
+          return admin.update(field(body, "id") ?? "", { metadata }, actorOf(principal, request, server));
+        });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/mfa",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-mfa");
+        if (typeof principal === "string") return principal;
+        return act(set, principal, "mfa", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, request, server)));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
       "/admin/users/password",
       ({ request, body, server, set }) => {
         const principal = adminForm(request, body, set, "admin-password");
         if (typeof principal === "string") return principal;
         return act(set, principal, "password", () => admin.resetPassword(field(body, "id") ?? "", field(body, "password") ?? "", actorOf(principal, request, server)));
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/mfa-reset",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "admin-mfa-reset");
+        if (typeof principal === "string") return principal;
+        return act(set, principal, "mfa-reset", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, request, server)));
       },
       { detail: { hide: true } },
     )

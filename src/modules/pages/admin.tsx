@@ -49,7 +49,7 @@ function UserActions({ user, csrf }: { user: AdminUser; csrf: (form: string) => 
         </button>
       </form>
       <details>
-        <summary>Roles and password</summary>
+        <summary>Edit</summary>
         <form method="post" action="/admin/users/roles" class="row">
           <Csrf token={csrf("admin-roles")} />
           <input type="hidden" name="id" value={user.id} />
@@ -61,6 +61,38 @@ function UserActions({ user, csrf }: { user: AdminUser; csrf: (form: string) => 
             Save roles
           </button>
         </form>
+        <form method="post" action="/admin/users/email" class="row">
+          <Csrf token={csrf("admin-email")} />
+          <input type="hidden" name="id" value={user.id} />
+          <div>
+            <label>Email (empty: none)</label>
+            <input name="email" type="email" value={user.email ?? ""} maxlength="254" />
+          </div>
+          <label>
+            <input type="checkbox" name="email_verified" value="true" checked={user.email_verified} /> verified
+          </label>
+          <button type="submit" class="secondary">
+            Save email
+          </button>
+        </form>
+        <form method="post" action="/admin/users/metadata" class="row">
+          <Csrf token={csrf("admin-metadata")} />
+          <input type="hidden" name="id" value={user.id} />
+          <div>
+            <label>Metadata (a JSON object)</label>
+            <input name="metadata" value={JSON.stringify(user.metadata)} />
+          </div>
+          <button type="submit" class="secondary">
+            Save metadata
+          </button>
+        </form>
+        <form method="post" action="/admin/users/mfa" class="inline">
+          <Csrf token={csrf("admin-mfa")} />
+          <input type="hidden" name="id" value={user.id} />
+          <button type="submit" class="danger">
+            Reset second factors
+          </button>
+        </form>
         <form method="post" action="/admin/users/password" class="row">
           <Csrf token={csrf("admin-password")} />
           <input type="hidden" name="id" value={user.id} />
@@ -70,6 +102,13 @@ function UserActions({ user, csrf }: { user: AdminUser; csrf: (form: string) => 
           </div>
           <button type="submit" class="secondary">
             Reset password
+          </button>
+        </form>
+        <form method="post" action="/admin/users/mfa-reset" class="row">
+          <Csrf token={csrf("admin-mfa-reset")} />
+          <input type="hidden" name="id" value={user.id} />
+          <button type="submit" class="secondary">
+            Reset second factors (a lost authenticator)
           </button>
         </form>
       </details>

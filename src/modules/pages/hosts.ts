@@ -1,4 +1,4 @@
-import { parseIp } from "../../http/client-ip";
+import { parseIp } from "../../lib/ip";
 
 /**
  * A sign-in host (PUBLIC_URL or one of SIGN_IN_URLS) and the domain its session cookie covers: the parent of

@@ -4,23 +4,32 @@ import { ApiError } from "../../errors";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
-import type { SessionService } from "../sessions/service";
+import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
 import { MessagePage } from "./layout";
 import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
+import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS } from "./admin-routes";
 import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
 import { RESET_REQUESTED, type EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
-export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set(["/login", "/login/verify", "/logout", "/password/forgot", ...ACCOUNT_FORM_PATHS, ...ADMIN_FORM_PATHS]);
+export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
+  "/login",
+  "/login/verify",
+  "/logout",
+  "/password/forgot",
+  ...ACCOUNT_FORM_PATHS,
+  ...ADMIN_FORM_PATHS,
+  ...APPLICATION_FORM_PATHS,
+]);
 
 /** Every page (HTML for people, left out of the API document). */
-export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/handoff/start", "/handoff/accept"]);
+export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/admin/applications", "/handoff/start", "/handoff/accept"]);
 
 export interface PageDeps {
   config: Config;
@@ -79,8 +88,21 @@ export function signInPages(deps: PageDeps) {
     );
   }
 
+  /** The sign-in host after `host`, in the order of PUBLIC_URL then SIGN_IN_URLS, round the list. */
+  const nextHost = (host: SignInHost) => browser.hosts[(browser.hosts.indexOf(host) + 1) % browser.hosts.length]!;
+
   /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
   const handoffState = (binding: string) => forms.issue("handoff", binding);
+
+  /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
+  function openHandoffSession(userId: string, parentId: string, client: ReturnType<ClientInfoReader>) {
+    try {
+      return sessions.createBrowser({ userId }, client, parentId);
+    } catch (error) {
+      if (error instanceof AccountChanged) return undefined;
+      throw error;
+    }
+  }
 
   const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
     htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
@@ -124,9 +146,9 @@ export function signInPages(deps: PageDeps) {
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         if (browser.current(request)) return seeOther(set, destination(host, rd), 302);
         const binding = bindingOf(request, set, host);
-        // Another root domain's sign-in host may already know this browser: ask it first (one hop, no password).
-        if (host !== browser.primary && query.handoff !== "none") {
-          const start = new URL("/handoff/start", browser.primary.origin);
+        // Another root domain's sign-in host may already know this browser: ask the others first (no password).
+        if (browser.hosts.length > 1 && query.handoff !== "none") {
+          const start = new URL("/handoff/start", nextHost(host).origin);
           start.searchParams.set("to", host.origin);
           start.searchParams.set("state", handoffState(binding));
           if (rd) start.searchParams.set("rd", rd);
@@ -159,6 +181,7 @@ export function signInPages(deps: PageDeps) {
           // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
           if (result.challenge) return secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
           browser.setSession(set.headers, host, result.session.token);
+          browser.setDevice(set.headers, host, result.device);
           return seeOther(set, destination(host, rd));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -202,8 +225,9 @@ export function signInPages(deps: PageDeps) {
         try {
           ipLimit(client, "/login/verify");
           const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
-          const { session, recoveryCodes } = auth.verifyBrowserChallenge(challengeId, answer, client);
+          const { session, recoveryCodes, device } = auth.verifyBrowserChallenge(challengeId, answer, client);
           browser.setSession(set.headers, host, session.token);
+          browser.setDevice(set.headers, host, device);
           const next = destination(host, rd);
           if (recoveryCodes) return htmlPage(set, 200, String(<RecoveryCodesPage appName={appName} codes={recoveryCodes} next={next} />));
           return seeOther(set, next);
@@ -240,17 +264,23 @@ export function signInPages(deps: PageDeps) {
     .get(
       "/handoff/start",
       ({ request, query, set }) => {
-        // On PUBLIC_URL's host: send this browser's session on to another configured sign-in host, or say there is none.
+        // Send this browser's session on to the sign-in host that asked (`to`); without one here, pass the question
+        // on to the next sign-in host in turn, and once every other host has been asked, back to `to`'s form.
+        const here = browser.hostOf(request);
         const to = typeof query.to === "string" ? query.to : "";
         const state = typeof query.state === "string" ? query.state : "";
         const rd = typeof query.rd === "string" ? query.rd : undefined;
-        const target = browser.hosts.find((host) => host.origin === to && host !== browser.primary);
-        if (!target || !state) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
+        const target = browser.hosts.find((host) => host.origin === to && host !== here);
+        if (!target || !state || state.length > 64) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
         const principal = browser.current(request);
-        const next = new URL(principal ? "/handoff/accept" : "/login", target.origin);
-        if (principal) {
-          next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
-        } else next.searchParams.set("handoff", "none");
+        const onward = nextHost(here);
+        const next = new URL(principal ? "/handoff/accept" : onward === target ? "/login" : "/handoff/start", principal ? target.origin : onward.origin);
+        if (principal) next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
+        else if (onward === target) next.searchParams.set("handoff", "none");
+        else {
+          next.searchParams.set("to", target.origin);
+          next.searchParams.set("state", state);
+        }
         if (rd) next.searchParams.set("rd", rd);
         return seeOther(set, next.href, 302);
       },
@@ -264,14 +294,14 @@ export function signInPages(deps: PageDeps) {
         const binding = browser.binding(request);
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
-        const parent = sessionId ? sessions.principal(sessionId) : undefined;
-        if (!parent) {
+        const userId = sessionId ? sessions.browserSessionOwner(sessionId) : undefined;
+        const session = userId ? openHandoffSession(userId, sessionId!, readClient(request, server)) : undefined;
+        if (!session) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");
           if (rd) retry.searchParams.set("rd", rd);
           return seeOther(set, `${retry.pathname}${retry.search}`);
         }
-        const session = sessions.createBrowser(parent.userId, readClient(request, server), parent.sessionId);
         browser.setSession(set.headers, host, session.token);
         return seeOther(set, destination(host, rd), 302);
       },

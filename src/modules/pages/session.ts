@@ -1,29 +1,10 @@
 import type { Config } from "../../config";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
+import { DEVICE_COOKIE, readCookie } from "../../http/cookies";
+import { DEVICE_TRUST_SECONDS } from "../../limits/device";
 import { signInHosts, type SignInHost } from "./hosts";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
-
-/**
- * A cookie's value from the Cookie header; undefined when absent, or when sent twice (a sibling subdomain can
- * plant a second one for the parent domain: picking either would let it choose who the browser is).
- */
-export function readCookie(header: string | null, name: string): string | undefined {
-  if (!header) return undefined;
-  let found: string | undefined;
-  let start = 0;
-  while (start < header.length) {
-    let end = header.indexOf(";", start);
-    if (end === -1) end = header.length;
-    const equals = header.indexOf("=", start);
-    if (equals !== -1 && equals < end && header.slice(start, equals).trim() === name) {
-      if (found !== undefined) return undefined;
-      found = header.slice(equals + 1, end).trim();
-    }
-    start = end + 1;
-  }
-  return found || undefined;
-}
 
 /**
  * The browser session: an opaque random cookie (not a signed one: a bad signature would answer 400 on every
@@ -82,6 +63,11 @@ export function createBrowserSessions(config: Config, sessions: SessionService) 
 
     setSession(headers: ResponseHeaders, host: SignInHost, token: string): void {
       appendCookie(headers, cookie(host, token, config.refreshTokenTtl));
+    },
+
+    /** The device cookie of a successful sign-in (limits/device.ts), for this host only. */
+    setDevice(headers: ResponseHeaders, host: SignInHost, value: string): void {
+      appendCookie(headers, cookie({ ...host, cookieDomain: undefined }, value, DEVICE_TRUST_SECONDS, DEVICE_COOKIE));
     },
 
     clearSession(headers: ResponseHeaders, host: SignInHost): void {

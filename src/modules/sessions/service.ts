@@ -1,8 +1,8 @@
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
-import { changedRows, type Db } from "../../db/client";
+import { and, desc, eq, gt, isNotNull, isNull, lt, ne, notInArray, or, sql } from "drizzle-orm";
+import { changedRows, type Db, type Tx } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
-import { ApiError, invalidRefreshToken } from "../../errors";
+import { ApiError, invalidRefreshToken, invalidToken } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
 
@@ -51,6 +51,71 @@ export class RefreshTokenReused extends ApiError {
   }
 }
 
+
+/**
+ * The account changed between the password check and the session insert (a sign-in still hashing while the
+ * password was changed, the account disabled or deleted): the sign-in must fail, not resurrect a session.
+ */
+export class AccountChanged extends Error {
+  constructor(readonly reason: "deleted" | "disabled" | "password_changed") {
+    super(`account ${reason} during sign-in`);
+  }
+}
+
+/** What a sign-in verified: the session it opens is inserted only while all of it still holds. */
+export interface VerifiedAccount {
+  userId: string;
+  /** The hash the password was verified against; absent where no password was checked in this request. */
+  passwordHash?: string;
+}
+
+/** Throws AccountChanged unless the user still exists, is enabled and (if given) still has the verified hash. */
+function assertAccountUnchanged(tx: Tx | Db, account: VerifiedAccount): void {
+  const row = tx.select({ disabled: users.disabled, passwordHash: users.passwordHash }).from(users).where(eq(users.id, account.userId)).get();
+  if (!row) throw new AccountChanged("deleted");
+  if (row.disabled) throw new AccountChanged("disabled");
+  if (account.passwordHash !== undefined && row.passwordHash !== account.passwordHash) throw new AccountChanged("password_changed");
+}
+
+/**
+ * A write that a session authorises (a key, a password, a second factor, an admin's change) runs only while that
+ * session is live, its user enabled and (given `role`) still holding that role, checked inside the write's own transaction: the 1-second principal cache may still
+ * vouch for a session that another process (`latchkey user disable`) has just ended.
+ */
+export function assertSessionLive(tx: Tx, sessionId: string, role?: string): void {
+  const live = tx
+    .select({ roles: users.roles })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false)))
+    .get();
+  if (!live) throw invalidToken("The session has ended.");
+  // An admin demoted from another process within the cache's second is no admin for this write.
+  if (role !== undefined && !live.roles.includes(role)) throw new ApiError(403, "forbidden", `This needs the ${role} role.`);
+}
+
+/**
+ * Spent refresh tokens kept per session for reuse detection. A spent token must still be recognised while its
+ * session lives, so that replaying it revokes the session (RFC 9700 §4.14.2); but a session that refreshed 2,000
+ * times must not hold 2,001 rows. A replayed token is almost always a recent one (the copy a thief took, or a
+ * client's lost response), so the newest SPENT_TOKENS_KEPT are kept: every token of the last 32 rotations still
+ * revokes its session when replayed; an older one is merely unknown (401 invalid_refresh_token), and was spent
+ * long ago, so it grants nothing either way.
+ */
+export const SPENT_TOKENS_KEPT = 32;
+
+function pruneSpentTokens(tx: Tx, sessionId: string): void {
+  const keep = tx
+    .select({ tokenHash: refreshTokens.tokenHash })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt)))
+    // rowid is the insertion order, so the generation order (timestamps tie within a millisecond).
+    .orderBy(desc(sql`rowid`))
+    .limit(SPENT_TOKENS_KEPT);
+  tx.delete(refreshTokens)
+    .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt), notInArray(refreshTokens.tokenHash, keep)))
+    .run();
+}
 
 /** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
 export function pruneExpiredSessions(db: Db): number {
@@ -169,6 +234,13 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .returning({ expiresAt: sessions.expiresAt })
     .prepare();
 
+  const browserOwner = db
+    .select({ userId: sessions.userId, disabled: users.disabled, expiresAt: sessions.expiresAt })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sql.placeholder("sid")), isNotNull(sessions.browserTokenHash)))
+    .prepare();
+
   function forgetBrowserSessions(matches: (entry: { principal: BrowserSessionPrincipal }) => boolean): void {
     for (const [hash, entry] of browserCache) if (matches(entry)) browserCache.delete(hash);
   }
@@ -198,11 +270,13 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
   return {
     /** Starts a session and returns its first refresh token (256 random bits; only its hash is stored). */
-    create(userId: string, client: ClientInfo): { sessionId: string; expiresAt: number; refreshToken: string } {
+    create(account: VerifiedAccount, client: ClientInfo): { sessionId: string; expiresAt: number; refreshToken: string } {
+      const { userId } = account;
       const now = Date.now();
       const sessionId = randomToken(18);
       const refreshToken = randomToken(32);
       db.transaction((tx) => {
+        assertAccountUnchanged(tx, account);
         tx.insert(sessions)
           .values({
             id: sessionId,
@@ -215,7 +289,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
           })
           .run();
         tx.insert(refreshTokens).values({ tokenHash: sha256Hex(refreshToken), sessionId }).run();
-      });
+      }, { behavior: "immediate" });
       return { sessionId, expiresAt: now + refreshTtlMs, refreshToken };
     },
 
@@ -253,6 +327,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
               .run();
             if (changedRows(spent) !== 1) return { kind: "invalid" as const };
             tx.insert(refreshTokens).values({ tokenHash: sha256Hex(child), sessionId: row.sessionId }).run();
+            pruneSpentTokens(tx, row.sessionId);
             tx.update(sessions)
               .set({ lastSeenAt: new Date(now), expiresAt: new Date(now + refreshTtlMs) })
               .where(eq(sessions.id, row.sessionId))
@@ -287,12 +362,15 @@ export function createSessionService(db: Db, settings: SessionSettings) {
      * Starts a browser session and returns its cookie value (256 random bits; only its SHA-256 is stored). With
      * `parentId` (a cross-domain handoff) it ends when that session ends.
      */
-    createBrowser(userId: string, client: ClientInfo, parentId?: string): { sessionId: string; token: string; expiresAt: number } {
+    createBrowser(account: VerifiedAccount, client: ClientInfo, parentId?: string): { sessionId: string; token: string; expiresAt: number } {
+      const { userId } = account;
       const now = Date.now();
       const sessionId = randomToken(18);
       const token = randomToken(32);
       const expiresAt = now + Math.min(browserIdleMs, refreshTtlMs);
-      db.insert(sessions)
+      db.transaction((tx) => {
+        assertAccountUnchanged(tx, account);
+        tx.insert(sessions)
         .values({
           id: sessionId,
           userId,
@@ -305,10 +383,20 @@ export function createSessionService(db: Db, settings: SessionSettings) {
           parentId: parentId ?? null,
         })
         .run();
+      }, { behavior: "immediate" });
       return { sessionId, token, expiresAt };
     },
 
     browserPrincipal,
+
+    /**
+     * The user of a live browser session, by its id (the source of a cross-domain handoff); undefined if it ended,
+     * expired, its user is disabled, or it is not a browser session. Reads without touching it (no sliding).
+     */
+    browserSessionOwner(sessionId: string): string | undefined {
+      const row = browserOwner.get({ sid: sessionId });
+      return row && !row.disabled && row.expiresAt.getTime() > Date.now() ? row.userId : undefined;
+    },
 
     principal,
 
@@ -358,6 +446,9 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     },
 
     forgetUser,
+
+    /** Throws AccountChanged unless the account is as a sign-in verified it (before opening a challenge). */
+    assertAccountUnchanged: (account: VerifiedAccount) => assertAccountUnchanged(db, account),
 
     cachedSessions,
   };

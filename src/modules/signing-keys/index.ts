@@ -5,7 +5,8 @@ import { listSigningKeys, rotateSigningKeys, type KeyRing } from "../../tokens/k
 import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_SECURITY } from "../auth/model";
+import { SESSION_SECURITY } from "../../http/schema";
+import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses } from "../../http/error-catalogue";
 
 export const JWKS_PATH = "/.well-known/jwks.json";
 /**

@@ -76,6 +76,29 @@ function dropVoidContent(spec: { paths?: Record<string, Record<string, { respons
 export function systemRoutes(db: Db, accessCookieName: string) {
   let served: { spec: object; body: string; etag: string } | undefined;
   return new Elysia({ tags: ["system"] })
+    // Someone who opens the server's address finds their way: a browser goes to its account page (which asks it
+    // to sign in first), anything else gets the links.
+    .get(
+      "/",
+      ({ request, set }) => {
+        if (request.headers.get("accept")?.includes("text/html")) {
+          set.status = 302;
+          set.headers.location = "/account";
+          return;
+        }
+        return { name: TITLE, version: VERSION, docs: DOCS_PATH, openapi: SPEC_PATH, health: "/health", sign_in: "/login" };
+      },
+      {
+        response: {
+          200: t.Object(
+            { name: t.String(), version: t.String(), docs: t.String(), openapi: t.String(), health: t.String(), sign_in: t.String() },
+            { description: "Where to go from here" },
+          ),
+          302: t.Void({ description: "A browser (Accept: text/html) is sent to /account" }),
+        },
+        detail: { summary: "Links to the API docs, the OpenAPI document, health and the sign-in page" },
+      },
+    )
     .get(
       "/health",
       ({ set }) => {

@@ -1,5 +1,5 @@
-import { eq } from "drizzle-orm";
-import type { Db } from "../../db/client";
+import { and, eq } from "drizzle-orm";
+import { changedRows, type Db, type Tx } from "../../db/client";
 import { users, type User } from "../../db/schema";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { PASSWORD_MAX_BYTES, normalizePassword, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
@@ -14,8 +14,12 @@ export function normalizeUsername(raw: string): string {
   return raw.normalize("NFKC").toLowerCase();
 }
 
+/**
+ * NFKC and lower case, and no trailing dot: `example.com.` is the same domain as `example.com` in DNS (the
+ * fully-qualified form), so both must name one account.
+ */
 export function normalizeEmail(raw: string): string {
-  return raw.normalize("NFKC").toLowerCase();
+  return raw.normalize("NFKC").toLowerCase().replace(/\.+$/, "");
 }
 
 export function usernameError(username: string): string | undefined {
@@ -96,12 +100,9 @@ export interface NewUser {
 export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLength: number) {
   /** A login is a username or an email (usernames cannot contain "@"), case-insensitive. */
   function findByLogin(login: string): User | undefined {
-    const normalized = login.normalize("NFKC").toLowerCase();
-    return db
-      .select()
-      .from(users)
-      .where(normalized.includes("@") ? eq(users.email, normalized) : eq(users.username, normalized))
-      .get();
+    return login.includes("@")
+      ? db.select().from(users).where(eq(users.email, normalizeEmail(login))).get()
+      : db.select().from(users).where(eq(users.username, normalizeUsername(login))).get();
   }
 
   /** Checks every field and reports all problems at once, before any hashing. */
@@ -180,10 +181,17 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
      * Sets a confirmed new address (verified: its owner typed the mailed code). A unique-index race with another
      * account is 409 email_taken.
      */
-    setVerifiedEmail(userId: string, email: string): void {
+    setVerifiedEmail(userId: string, email: string, precondition?: (tx: Tx) => void): void {
       try {
-        db.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+        db.transaction(
+          (tx) => {
+            precondition?.(tx);
+            tx.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+          },
+          { behavior: "immediate" },
+        );
       } catch (error) {
+        if (error instanceof ApiError) throw error;
         assertEmailFree(normalizeEmail(email));
         throw error;
       }
@@ -203,17 +211,39 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     },
 
     /** Validates a new password for this user (length, not weak) before any hashing, then stores its hash. */
-    async setPassword(user: Pick<User, "id" | "username" | "email">, password: string, field = "password"): Promise<void> {
+    async setPassword(
+      user: Pick<User, "id" | "username" | "email">,
+      password: string,
+      field = "password",
+      /** Runs in the update's transaction and throws to refuse it (a session-authorised change re-checks the session). */
+      precondition?: (tx: Tx) => void,
+    ): Promise<void> {
       assertValidPassword(user, password, field);
       const passwordHash = await hasher.hash(password);
-      db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)).run();
+      db.transaction(
+        (tx) => {
+          precondition?.(tx);
+          tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)).run();
+        },
+        { behavior: "immediate" },
+      );
     },
 
-    /** Replaces a hash made with weaker parameters than configured (after a successful verification). */
-    async upgradeHashIfNeeded(user: Pick<User, "id" | "passwordHash">, password: string): Promise<void> {
-      if (!hasher.needsRehash(user.passwordHash)) return;
+    /**
+     * Replaces a hash made with weaker parameters than configured (after a successful verification), and returns
+     * the hash now stored for the password that was verified. Compare-and-set: a password change that committed
+     * while this re-hash was computed wins, and the old hash is returned, so the sign-in that verified it fails
+     * its session check (sessions/service.ts) instead of undoing the change.
+     */
+    async upgradeHashIfNeeded(user: Pick<User, "id" | "passwordHash">, password: string): Promise<string> {
+      if (!hasher.needsRehash(user.passwordHash)) return user.passwordHash;
       const passwordHash = await hasher.hash(password);
-      db.update(users).set({ passwordHash }).where(eq(users.id, user.id)).run();
+      const written = db
+        .update(users)
+        .set({ passwordHash })
+        .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
+        .run();
+      return changedRows(written) === 1 ? passwordHash : user.passwordHash;
     },
   };
 }

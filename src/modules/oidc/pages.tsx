@@ -1,0 +1,58 @@
+/** The provider's own pages (consent, errors, sign-out), in the sign-in pages' layout: no script, their CSP. */
+import { Csrf, Layout, MessagePage } from "../pages/layout";
+
+export function messagePage(appName: string, title: string, message: string): string {
+  return String(<MessagePage appName={appName} title={title} message={message} />);
+}
+
+export function consentPage(input: { appName: string; clientId: string; user: { username: string; email: string | null; roles: string[] }; request: string; csrf: string }): string {
+  const { user } = input;
+  return String(
+    <Layout appName={input.appName} title={`Allow ${input.clientId}?`} narrow>
+      <section>
+        <h1 safe>{`Allow ${input.clientId} to sign you in?`}</h1>
+        <p>
+          Signed in as <strong safe>{user.username}</strong>. The application will receive:
+        </p>
+        <ul>
+          <li safe>{`your user id and username (${user.username})`}</li>
+          {user.email ? <li safe>{`your email address (${user.email})`}</li> : ""}
+          <li safe>{`your groups (${user.roles.join(", ") || "none"})`}</li>
+        </ul>
+        <form method="post" action="/oidc/authorize/consent" class="row">
+          <input type="hidden" name="request" value={input.request} />
+          <Csrf token={input.csrf} />
+          <button type="submit" name="decision" value="allow">
+            Allow
+          </button>
+          <button type="submit" name="decision" value="deny" class="secondary">
+            Deny
+          </button>
+        </form>
+        <p class="muted">You can withdraw this on your account page.</p>
+      </section>
+    </Layout>,
+  );
+}
+
+export function logoutConfirmPage(input: { appName: string; fields: Record<string, string>; csrf: string; username: string }): string {
+  return String(
+    <Layout appName={input.appName} title="Sign out" narrow>
+      <section>
+        <h1>Sign out?</h1>
+        <p>
+          You are signed in as <strong safe>{input.username}</strong>.
+        </p>
+        <form method="post" action="/oidc/logout" class="stack">
+          {Object.entries(input.fields).map(([name, value]) => (
+            <input type="hidden" name={name} value={value} />
+          ))}
+          <Csrf token={input.csrf} />
+          <button type="submit" name="confirm" value="yes">
+            Sign out
+          </button>
+        </form>
+      </section>
+    </Layout>,
+  );
+}

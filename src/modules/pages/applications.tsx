@@ -1,0 +1,219 @@
+import { Elysia } from "elysia";
+import { ApiError } from "../../errors";
+import type { ClientInfoReader } from "../../http/client-ip";
+import { ADMIN_ROLE } from "../admin/accounts";
+import type { AuditLog } from "../audit/service";
+import type { ClientView, OidcClients } from "../oidc/clients";
+import type { BrowserSessionPrincipal } from "../sessions/service";
+import { SignedInNav } from "./account";
+import type { SignedInForms } from "./account-routes";
+import { adminGate } from "./admin-routes";
+import { Alert, Csrf, Layout } from "./layout";
+import { field, htmlPage, seeOther, type PageSet } from "./respond";
+
+/** Paths of the applications page's forms (their bodies are HTML forms). */
+export const APPLICATION_FORM_PATHS = ["/admin/applications", "/admin/applications/delete", "/admin/applications/secret"] as const;
+
+interface ApplicationsView {
+  appName: string;
+  username: string;
+  clients: ClientView[];
+  csrf: (form: string) => string;
+  notice?: string;
+  error?: string;
+  /** A secret just created or replaced: shown this once. */
+  newSecret?: { clientId: string; secret: string };
+}
+
+const lines = (raw: string | undefined) =>
+  (raw ?? "")
+    .split(/\s+/)
+    .map((item) => item.trim())
+    .filter(Boolean);
+const commaList = (raw: string | undefined) =>
+  (raw ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+function ApplicationsPage(view: ApplicationsView) {
+  return (
+    <Layout appName={view.appName} title="Applications" nav={<SignedInNav username={view.username} isAdmin csrf={view.csrf("logout")} />}>
+      <Alert message={view.notice} kind="notice" />
+      <Alert message={view.error} />
+      {view.newSecret ? (
+        <section class="notice">
+          <h2 safe>{`Client secret of ${view.newSecret.clientId}`}</h2>
+          <p class="secret" safe>
+            {view.newSecret.secret}
+          </p>
+          <p class="muted">Copy it into the application now: it is stored hashed and shown only this once.</p>
+        </section>
+      ) : (
+        ""
+      )}
+      <section id="clients">
+        <h1>OpenID Connect applications</h1>
+        {view.clients.length ? (
+          <table>
+            <thead>
+              <tr>
+                <th>Client ID</th>
+                <th>Type</th>
+                <th>Redirect URIs</th>
+                <th>Allowed</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {view.clients.map((client) => (
+                <tr>
+                  <td safe>{client.client_id}</td>
+                  <td safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}`}</td>
+                  <td safe>{client.redirect_uris.join(" ")}</td>
+                  <td safe>{[...client.allowed_roles.map((role) => `role ${role}`), ...client.allowed_users.map((id) => `user ${id}`)].join(", ") || "everyone"}</td>
+                  <td>
+                    {client.public ? (
+                      ""
+                    ) : (
+                      <form method="post" action="/admin/applications/secret" class="inline">
+                        <Csrf token={view.csrf("application-secret")} />
+                        <input type="hidden" name="client_id" value={client.client_id} />
+                        <button type="submit" class="secondary">
+                          New secret
+                        </button>
+                      </form>
+                    )}
+                    <form method="post" action="/admin/applications/delete" class="inline">
+                      <Csrf token={view.csrf("application-delete")} />
+                      <input type="hidden" name="client_id" value={client.client_id} />
+                      <button type="submit" class="danger">
+                        Delete
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No application is registered yet.</p>
+        )}
+      </section>
+      <section id="register">
+        <h2>Register an application</h2>
+        <form method="post" action="/admin/applications" class="stack">
+          <Csrf token={view.csrf("application-create")} />
+          <label for="client_id">Client ID</label>
+          <input id="client_id" name="client_id" required maxlength="64" placeholder="e.g. grafana" />
+          <label for="redirect_uris">Redirect URIs (separated by spaces)</label>
+          <input id="redirect_uris" name="redirect_uris" required placeholder="https://grafana.example.com/login/generic_oauth" />
+          <label for="post_logout_redirect_uris">Post-logout redirect URIs (optional)</label>
+          <input id="post_logout_redirect_uris" name="post_logout_redirect_uris" />
+          <label for="allowed_roles">Only these roles (comma-separated; empty: everyone)</label>
+          <input id="allowed_roles" name="allowed_roles" />
+          <label>
+            <input type="checkbox" name="public" value="true" /> Public client (no secret, PKCE required: mobile and single-page apps)
+          </label>
+          <label>
+            <input type="checkbox" name="trusted" value="true" /> Trusted (no consent page)
+          </label>
+          <button type="submit">Register</button>
+        </form>
+      </section>
+    </Layout>
+  );
+}
+
+export interface ApplicationPageDeps extends SignedInForms {
+  clients: OidcClients;
+  audit: AuditLog;
+  readClient: ClientInfoReader;
+}
+
+/** GET /admin/applications (role admin): what `latchkey oidc client ...` and the admin API do, as forms. */
+export function applicationPages(deps: ApplicationPageDeps) {
+  const { appName, browser, forms, clients, audit, readClient } = deps;
+  const { notAdmin, adminForm } = adminGate(deps);
+
+  const render = (set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<ApplicationsView> = {}) =>
+    htmlPage(
+      set,
+      status,
+      String(<ApplicationsPage appName={appName} username={principal.username} clients={clients.list()} csrf={(form) => forms.issue(form, principal.sessionId)} {...extra} />),
+    );
+
+  /** Runs a change; a refusal (bad input, unknown client) is shown on the page. */
+  function act(set: PageSet, principal: BrowserSessionPrincipal, change: () => Partial<ApplicationsView>) {
+    try {
+      return render(set, 200, principal, change());
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const detail = error.details?.[0];
+      return render(set, error.status, principal, { error: detail ? `${detail.field}: ${detail.message}` : error.message });
+    }
+  }
+
+  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", principal: BrowserSessionPrincipal, clientId: string, request: Request, server: Parameters<ClientInfoReader>[1]) =>
+    audit.record({ event, userId: principal.userId, ...readClient(request, server), detail: { via: "page", client_id: clientId } });
+
+  return new Elysia({ tags: ["pages"] })
+    .get(
+      "/admin/applications",
+      ({ request, set }) => {
+        const principal = browser.current(request);
+        if (!principal) return seeOther(set, "/login?rd=%2Fadmin%2Fapplications", 302);
+        if (!principal.roles.includes(ADMIN_ROLE)) return notAdmin(set);
+        return render(set, 200, principal);
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/applications",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "application-create");
+        if (typeof principal === "string") return principal;
+        return act(set, principal, () => {
+          const { client, secret } = clients.create({
+            client_id: field(body, "client_id")?.trim() ?? "",
+            redirect_uris: lines(field(body, "redirect_uris")),
+            post_logout_redirect_uris: lines(field(body, "post_logout_redirect_uris")),
+            allowed_roles: commaList(field(body, "allowed_roles")),
+            public: field(body, "public") === "true",
+            trusted: field(body, "trusted") === "true",
+          });
+          record("oidc_client_created", principal, client.client_id, request, server);
+          return { notice: `Application ${client.client_id} registered.`, newSecret: secret ? { clientId: client.client_id, secret } : undefined };
+        });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/applications/secret",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "application-secret");
+        if (typeof principal === "string") return principal;
+        const clientId = field(body, "client_id") ?? "";
+        return act(set, principal, () => {
+          const secret = clients.rotateSecret(clientId);
+          record("oidc_client_secret_rotated", principal, clientId, request, server);
+          return { notice: "The old secret no longer works.", newSecret: { clientId, secret } };
+        });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/applications/delete",
+      ({ request, body, server, set }) => {
+        const principal = adminForm(request, body, set, "application-delete");
+        if (typeof principal === "string") return principal;
+        const clientId = field(body, "client_id") ?? "";
+        return act(set, principal, () => {
+          clients.delete(clientId);
+          record("oidc_client_deleted", principal, clientId, request, server);
+          return { notice: `Application ${clientId} deleted; its tokens no longer work.` };
+        });
+      },
+      { detail: { hide: true } },
+    );
+}

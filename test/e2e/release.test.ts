@@ -1,0 +1,130 @@
+/**
+ * Issue 14: `make release` (a prerequisite of `make test`) cross-compiles five binaries into dist/release/. Each
+ * one that can run here names its target in --version and serves /health on an empty data folder: the x64 ones
+ * natively, the arm64 one under qemu-user-static with Debian's arm64 glibc (libc6-arm64-cross). The musl ones
+ * need Alpine's libstdc++, which no Debian package provides: their ELF headers are checked instead (musl loader,
+ * machine, needed libraries). SHA256SUMS matches the files.
+ */
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { freePort, removeDataDir, spawnServer, tempDataDir } from "../support/server";
+
+const RELEASE = resolve(import.meta.dir, "../../dist/release");
+const VERSION: string = (await Bun.file(resolve(import.meta.dir, "../../package.json")).json()).version;
+const QEMU_ARM64 = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"];
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+
+function binary(target: string): string {
+  const path = join(RELEASE, `latchkey-${target}`);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run make release (make test does)`);
+  return path;
+}
+
+/** The fields of an ELF file that decide where it runs: machine, program interpreter, needed libraries. */
+function elf(path: string) {
+  const file = readFileSync(path);
+  expect(file.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+  expect(file[4]).toBe(2); // 64-bit
+  expect(file[5]).toBe(1); // little-endian
+  const machine = file.readUInt16LE(18);
+  const phoff = Number(file.readBigUInt64LE(32));
+  const phentsize = file.readUInt16LE(54);
+  const phnum = file.readUInt16LE(56);
+  let interpreter = "";
+  let dynamic: [number, number] | undefined;
+  const loads: [bigint, bigint][] = [];
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    const type = file.readUInt32LE(at);
+    const offset = Number(file.readBigUInt64LE(at + 8));
+    const size = Number(file.readBigUInt64LE(at + 32));
+    if (type === 3) interpreter = file.subarray(offset, offset + size).toString("latin1").replace(/\0+$/, "");
+    if (type === 2) dynamic = [offset, size];
+    if (type === 1) loads.push([file.readBigUInt64LE(at + 16), file.readBigUInt64LE(at + 8)]); // vaddr, offset
+  }
+  // DT_NEEDED entries are offsets into DT_STRTAB, which is a virtual address: map it through the PT_LOADs.
+  const needed: number[] = [];
+  let strtab = 0n;
+  for (let at = dynamic![0]; at < dynamic![0] + dynamic![1]; at += 16) {
+    const tag = file.readBigUInt64LE(at);
+    if (tag === 0n) break;
+    if (tag === 1n) needed.push(Number(file.readBigUInt64LE(at + 8)));
+    if (tag === 5n) strtab = file.readBigUInt64LE(at + 8);
+  }
+  const [vaddr, offset] = loads.filter(([address]) => address <= strtab).sort((a, b) => Number(b[0] - a[0]))[0]!;
+  const strtabOffset = Number(strtab - vaddr + offset);
+  const libraries = needed.map((name) => {
+    const start = strtabOffset + name;
+    return file.subarray(start, file.indexOf(0, start)).toString("latin1");
+  });
+  return { machine, interpreter, libraries: libraries.sort() };
+}
+
+async function servesHealth(command: string[]) {
+  const dataDir = tempDataDir();
+  const port = freePort();
+  try {
+    // Started as root like a container's default: the switch to uid 1000 runs on every target too.
+    const server = await spawnServer([...command, "serve"], {
+      env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUID: "" },
+    });
+    try {
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      expect({ status: health.status, body: await health.json() }).toEqual({ status: 200, body: { status: "ok" } });
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    expect(existsSync(join(dataDir, "latchkey.db"))).toBe(true);
+  } finally {
+    removeDataDir(dataDir);
+  }
+}
+
+async function version(command: string[]) {
+  const proc = Bun.spawn(command.concat("--version"), { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+describe("release binaries that run here", () => {
+  const runnable: [string, string[]][] = [
+    ["linux-x64", []],
+    ["linux-x64-baseline", []],
+    ["linux-arm64", QEMU_ARM64],
+  ];
+  for (const [target, prefix] of runnable) {
+    test(`latchkey-${target}: --version names bun-${target}, and it serves /health on an empty data folder`, async () => {
+      const command = [...prefix, binary(target)];
+      expect(await version(command)).toEqual({ code: 0, stdout: `latchkey ${VERSION} (bun-${target})\n`, stderr: "" });
+      await servesHealth(command);
+    }, 120_000);
+  }
+});
+
+describe("musl binaries (Alpine)", () => {
+  test.each([
+    ["linux-x64-musl", EM_X86_64, "/lib/ld-musl-x86_64.so.1", "libc.musl-x86_64.so.1"],
+    ["linux-arm64-musl", EM_AARCH64, "/lib/ld-musl-aarch64.so.1", "libc.musl-aarch64.so.1"],
+  ])("latchkey-%s: built for its machine, loaded by musl, needing only musl and libstdc++", (target, machine, interpreter, libc) => {
+    expect(elf(binary(target))).toEqual({ machine, interpreter, libraries: [libc, "libstdc++.so.6"].sort() });
+  });
+
+  test("the glibc ones are not musl: the check tells them apart", () => {
+    expect(elf(binary("linux-x64")).interpreter).toBe("/lib64/ld-linux-x86-64.so.2");
+    expect(elf(binary("linux-arm64")).interpreter).toBe("/lib/ld-linux-aarch64.so.1");
+  });
+});
+
+test("SHA256SUMS lists the five binaries with their SHA-256, as sha256sum -c reads it", () => {
+  const lines = readFileSync(join(RELEASE, "SHA256SUMS"), "utf8").trimEnd().split("\n");
+  const listed = lines.map((line) => {
+    const [hash, name] = line.split("  ");
+    return { name, hash };
+  });
+  const targets = ["linux-x64", "linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"];
+  expect(listed.map(({ name }) => name).sort()).toEqual(targets.map((target) => `latchkey-${target}`).sort());
+  for (const { name, hash } of listed)
+    expect(`${name} ${hash}`).toBe(`${name} ${new Bun.CryptoHasher("sha256").update(readFileSync(join(RELEASE, name!))).digest("hex")}`);
+});
