@@ -23,7 +23,6 @@ const NOTICES: Record<string, string> = {
   metadata: "Metadata saved.",
   mfa: "Second factors removed: the next sign-in needs the password only.",
   password: "Password reset: the user's sessions ended.",
-  "mfa-reset": "Second factors reset: the user signs in with the password alone (or enrols again where MFA_REQUIRED_ROLES asks).",
   deleted: "User deleted.",
 };
 
@@ -234,15 +233,6 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = adminForm(request, body, set, "admin-password");
         if (typeof principal === "string") return principal;
         return act(set, principal, "password", () => admin.resetPassword(field(body, "id") ?? "", field(body, "password") ?? "", actorOf(principal, request, server)));
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/admin/users/mfa-reset",
-      ({ request, body, server, set }) => {
-        const principal = adminForm(request, body, set, "admin-mfa-reset");
-        if (typeof principal === "string") return principal;
-        return act(set, principal, "mfa-reset", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, request, server)));
       },
       { detail: { hide: true } },
     )

@@ -104,13 +104,6 @@ function UserActions({ user, csrf }: { user: AdminUser; csrf: (form: string) => 
             Reset password
           </button>
         </form>
-        <form method="post" action="/admin/users/mfa-reset" class="row">
-          <Csrf token={csrf("admin-mfa-reset")} />
-          <input type="hidden" name="id" value={user.id} />
-          <button type="submit" class="secondary">
-            Reset second factors (a lost authenticator)
-          </button>
-        </form>
       </details>
     </>
   );
