@@ -9,7 +9,7 @@ SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock t
 BUILD_FLAGS := --compile --minify \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
 
-.PHONY: build run test typecheck bench clean migration release
+.PHONY: build run test typecheck bench clean migration release image
 
 # `make release`: one binary per machine a self-hoster runs (README "Binaries"). Bun fetches each target's runtime
 # from the npm registry (@oven/bun-linux-*) on first use and caches it.
@@ -24,12 +24,13 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # qemu-user-static and libc6-arm64-cross (the arm64 release binary, test/e2e/release.test.ts), systemd
 # (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
 # example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
-# written by test/e2e/first-run.test.ts). Without them those tests fail and say why.
+# written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts). Without
+# them those tests fail and say why.
 # Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq
+	curl jq podman runc mmdebstrap
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
 	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \
@@ -56,6 +57,17 @@ dist/release/SHA256SUMS: $(RELEASE_BINARIES)
 
 ## Cross-compile the five release binaries into dist/release/, with SHA256SUMS.
 release: dist/release/SHA256SUMS
+
+# `make image`: Docker when installed, else Podman (with --format docker: OCI images drop HEALTHCHECK).
+CONTAINER_ENGINE ?= $(or $(shell command -v docker 2>/dev/null),podman)
+IMAGE ?= latchkey
+IMAGE_BUILD_FLAGS ?=
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+
+## Build the Docker image from the Dockerfile (tags latchkey:VERSION and latchkey:latest).
+image:
+	$(CONTAINER_ENGINE) build $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) $(IMAGE_BUILD_FLAGS) \
+		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
 ## Build and start the server with its data in ./data (Ctrl-C stops it).
 run: dist/latchkey

@@ -72,7 +72,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const audit = createAuditLog(db);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
-  const auditRateLimit = createRateLimitAudit(audit);
+  const auditRateLimit = createRateLimitAudit((event) => audit.record(event));
   mailer ??= createAppMailer(config, db, secrets, audit);
   const emailFlows = createEmailFlows({
     users,

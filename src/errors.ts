@@ -54,6 +54,26 @@ export class OAuthError extends ApiError {
   }
 }
 
+/**
+ * How a failure of the token endpoint's grants reaches an OAuth client, decided by its code: every credential
+ * failure is invalid_grant (RFC 6749 §5.2), a malformed request invalid_request; a rate limit keeps its 429 and
+ * user_not_verified its 403 (told only after the right password, and the client can do something about it).
+ */
+export function toTokenEndpointError(error: unknown): unknown {
+  if (!(error instanceof ApiError) || error instanceof OAuthError) return error;
+  switch (error.code) {
+    case "rate_limited":
+      return error;
+    case "user_not_verified":
+      return new OAuthError("user_not_verified", error.message, 403);
+    case "validation_failed":
+    case "weak_password":
+      return new OAuthError("invalid_request", error.details?.[0]?.message ?? error.message);
+    default:
+      return new OAuthError("invalid_grant", error.message);
+  }
+}
+
 export const unauthorized = (message = "Authentication is required.") =>
   new ApiError(401, "unauthorized", message, undefined, { "WWW-Authenticate": 'Bearer realm="latchkey"' });
 

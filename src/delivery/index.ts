@@ -1,4 +1,5 @@
 import type { Cookie } from "elysia";
+import { AUTH_PREFIX } from "../http/routes";
 import { DEVICE_COOKIE } from "../http/cookies";
 import { DEVICE_TRUST_SECONDS } from "../limits/device";
 import type { Config } from "../config";
@@ -49,7 +50,7 @@ export function createDelivery(config: Config) {
   const accessCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
   // Read only at sign-in; Lax so that the sign-in page (reached by a link) also sends it.
   const deviceCookie = { httpOnly: true, sameSite: "lax", path: "/", secure: config.secureCookies } as const;
-  const refreshCookie = { httpOnly: true, sameSite: "strict", path: "/api/v1/auth", secure: config.secureCookies } as const;
+  const refreshCookie = { httpOnly: true, sameSite: "strict", path: AUTH_PREFIX, secure: config.secureCookies } as const;
 
   function noStore(headers: ResponseHeaders) {
     headers["cache-control"] = "no-store";

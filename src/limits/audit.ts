@@ -1,6 +1,5 @@
 import { type ClientInfo } from "../http/client-ip";
 import { addressGroup } from "../lib/ip";
-import type { AuditLog } from "../modules/audit/service";
 
 /** A `rate_limited` row per (scope, account, address) at most this often, so a flood cannot flood the audit table. */
 const AUDIT_EVERY_MS = 60_000;
@@ -18,11 +17,14 @@ export interface RateLimitHit {
   detail?: Record<string, unknown>;
 }
 
+/** Where a hit is recorded: the audit log, passed in by app.ts (limits sit below the modules). */
+export type RecordRateLimited = (event: ClientInfo & { event: "rate_limited"; userId: string | null; detail: Record<string, unknown> }) => void;
+
 /**
  * Records limit hits in the audit log, each (scope, account, address) at most once a minute. The address is
  * counted as the limiter counts it (an IPv6 /64), or a flood from one /64 would write a row per address.
  */
-export function createRateLimitAudit(audit: AuditLog) {
+export function createRateLimitAudit(record: RecordRateLimited) {
   const lastAudited = new Map<string, number>();
   return (hit: RateLimitHit): void => {
     const now = Date.now();
@@ -30,7 +32,7 @@ export function createRateLimitAudit(audit: AuditLog) {
     if (now - (lastAudited.get(key) ?? 0) < AUDIT_EVERY_MS) return;
     if (lastAudited.size >= MAX_REMEMBERED) lastAudited.clear();
     lastAudited.set(key, now);
-    audit.record({ event: "rate_limited", userId: hit.userId ?? null, ...hit.client, detail: { scope: hit.scope, ...hit.detail } });
+    record({ event: "rate_limited", userId: hit.userId ?? null, ...hit.client, detail: { scope: hit.scope, ...hit.detail } });
   };
 }
 

@@ -1,4 +1,5 @@
 import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
+import { normalizeUsername } from "../lib/names";
 import type { RateLimitConfig } from "../config";
 import type { Db } from "../db/client";
 import { loginThrottles, trustedSignIns } from "../db/schema";
@@ -17,7 +18,7 @@ export const rateLimited = (retryAfter: number) =>
  * counted, delayed and answered exactly like a real one.
  */
 export function throttleAccount(login: string, user: { id: string } | undefined): string {
-  return user ? `user:${user.id}` : `login:${login.normalize("NFKC").toLowerCase()}`;
+  return user ? `user:${user.id}` : `login:${normalizeUsername(login)}`;
 }
 
 /**

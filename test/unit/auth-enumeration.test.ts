@@ -45,7 +45,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     hasher,
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
-    auditRateLimit: createRateLimitAudit(audit),
+    auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
     challenges: createChallengeStore(db, secrets.codeKey, 600),

@@ -82,7 +82,7 @@ function build(weakHashes = false) {
     hasher: gate.hasher,
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
-    auditRateLimit: createRateLimitAudit(audit),
+    auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
     emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa,
     challenges: createChallengeStore(db, secrets.codeKey, 600),

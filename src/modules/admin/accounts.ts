@@ -1,4 +1,5 @@
 import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
+import { normalizeUsername } from "../../lib/names";
 import type { Db, Tx } from "../../db/client";
 import { apiKeys, sessions, users, type User } from "../../db/schema";
 import { changedRows } from "../../db/client";
@@ -206,7 +207,7 @@ export interface AccountQuery {
 /** Oldest first: ids are UUIDv7, so id order is creation order and a cursor on id is stable. */
 export function listAccounts(db: Db, { query, limit, cursor }: AccountQuery): { users: User[]; nextCursor: string | null } {
   const conditions: SQL[] = [];
-  const needle = query?.normalize("NFKC").toLowerCase();
+  const needle = query === undefined ? undefined : normalizeUsername(query);
   if (needle) conditions.push(or(sql`instr(${users.username}, ${needle}) > 0`, sql`instr(coalesce(${users.email}, ''), ${needle}) > 0`)!);
   if (cursor) conditions.push(gt(users.id, cursor));
   const rows = db

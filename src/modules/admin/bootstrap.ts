@@ -4,7 +4,8 @@ import { ApiError, ConfigError } from "../../errors";
 import type { Db } from "../../db/client";
 import { createPasswordHasher } from "../../lib/passwords";
 import type { AuditLog } from "../audit/service";
-import { createUserService, normalizeUsername, usernameError } from "../users/service";
+import { createUserService, usernameError } from "../users/service";
+import { normalizeUsername } from "../../lib/names";
 import { ADMIN_ROLE, enabledAdminExists } from "./accounts";
 
 export type BootstrapOutcome = "not_configured" | "admin_exists" | "created";

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { ADMIN_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { authGuard } from "../auth/guard";
@@ -20,7 +21,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     ...readClient(request, server),
   });
 
-  return new Elysia({ prefix: "/api/v1/admin", tags: ["admin"] })
+  return new Elysia({ prefix: ADMIN_PREFIX, tags: ["admin"] })
     .use(guard)
     .use(strictBodies)
     .get("/users", ({ query }) => admin.list(query), {

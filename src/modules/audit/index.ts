@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { ADMIN_PREFIX, AUTH_PREFIX } from "../../http/routes";
 import { validationFailed } from "../../errors";
 import { pageLimit, PageLimitQuery } from "../../http/pagination";
 import type { authGuard } from "../auth/guard";
@@ -41,7 +42,7 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
   return new Elysia({ tags: ["audit"] })
     .use(guard)
     .get(
-      "/api/v1/admin/audit",
+      `${ADMIN_PREFIX}/audit`,
       ({ query }) => {
         // `user` is an id (events outlive a deleted user) or, for convenience, a current username or email.
         const userId = query.user === undefined ? undefined : (users.findByLogin(query.user)?.id ?? query.user);
@@ -58,7 +59,7 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
       },
     )
     .get(
-      "/api/v1/auth/events",
+      `${AUTH_PREFIX}/events`,
       ({ principal, query }) => {
         const page = audit.list({ userId: principal.userId, event: query.event, cursor: cursorOf(query.cursor), limit: pageLimit(query.limit) });
         // An admin's change to this account is shown, but not the admin's own address and browser.

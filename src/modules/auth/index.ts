@@ -1,7 +1,8 @@
 import { Elysia, t } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import type { Delivery } from "../../delivery";
-import { ApiError, OAuthError } from "../../errors";
+import { ApiError, OAuthError, toTokenEndpointError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
@@ -34,7 +35,7 @@ import type { IssuedTokens } from "../../delivery";
 import { principalUser, type AuthService } from "./service";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
-export const FORM_BODY_PATHS: ReadonlySet<string> = new Set(["/api/v1/auth/token", ...EMAIL_FORM_PATHS]);
+export const FORM_BODY_PATHS: ReadonlySet<string> = new Set([`${AUTH_PREFIX}/token`, ...EMAIL_FORM_PATHS]);
 
 export interface AuthRouteDeps {
   auth: AuthService;
@@ -46,7 +47,7 @@ export interface AuthRouteDeps {
 }
 
 export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
-  return new Elysia({ prefix: "/api/v1/auth", tags: ["auth"] })
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["auth"] })
     .use(guard)
     .use(strictBodies)
     .use(rateLimit)
@@ -182,13 +183,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
           else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), readClient(request, server));
           else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
         } catch (error) {
-          // Every credential failure is invalid_grant (RFC 6749 §5.2); request errors keep their own code.
-          if (error instanceof OAuthError || (error instanceof ApiError && error.status === 429)) throw error;
-          // Told only after the right password, and not a credential failure: the client can do something about it.
-          if (error instanceof ApiError && error.code === "user_not_verified") throw new OAuthError("user_not_verified", error.message, 403);
-          if (error instanceof ApiError && error.status === 422) throw new OAuthError("invalid_request", error.details?.[0]?.message ?? error.message);
-          if (error instanceof ApiError && error.status < 500) throw new OAuthError("invalid_grant", error.message);
-          throw error;
+          throw toTokenEndpointError(error);
         }
         return {
           access_token: tokens.access.token,

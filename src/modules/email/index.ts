@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import { escapeHtml } from "../../lib/html";
@@ -15,7 +16,7 @@ import { page, PAGE_CSP } from "./pages";
 import type { EmailFlows } from "./service";
 
 /** The routes of the reset form, which a browser posts as a form (the other routes take JSON only). */
-export const EMAIL_FORM_PATHS = ["/api/v1/auth/password/reset"];
+export const EMAIL_FORM_PATHS = [`${AUTH_PREFIX}/password/reset`];
 
 const MAIL_ERRORS = { 403: ["mail_disabled"] } as const;
 
@@ -39,11 +40,11 @@ export function emailRoutes(deps: {
     });
   const resetForm = (token: string, problem?: string) =>
     (problem ? `<p role="alert">${escapeHtml(problem)}</p>` : "") +
-    `<form method="post" action="/api/v1/auth/password/reset"><input type="hidden" name="token" value="${escapeHtml(token)}">` +
+    `<form method="post" action="${AUTH_PREFIX}/password/reset"><input type="hidden" name="token" value="${escapeHtml(token)}">` +
     `<label>New password <input type="password" name="new_password" autocomplete="new-password" required></label>` +
     `<button type="submit">Set the new password</button></form>`;
 
-  return new Elysia({ prefix: "/api/v1/auth", tags: ["email"] })
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["email"] })
     .use(guard)
     .use(rateLimit)
     .post(

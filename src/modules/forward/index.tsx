@@ -1,4 +1,6 @@
 import { Elysia } from "elysia";
+import { normalizeUsername } from "../../lib/names";
+import { AUTH_PREFIX } from "../../http/routes";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
 import { clientIp, isTrustedPeer } from "../../lib/ip";
@@ -12,7 +14,7 @@ import type { SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
 import { normalisePath, policyFor, type AccessRules, type Policy } from "./rules";
 
-export const FORWARD_PATH = "/api/v1/auth/forward";
+export const FORWARD_PATH = `${AUTH_PREFIX}/forward`;
 
 /** The request the proxy asks about. `url` is undefined when no trusted proxy said what it was. */
 interface Original {
@@ -67,7 +69,7 @@ function queryRule(url: string): { roles: string[]; users: string[] } | undefine
   const query = new URLSearchParams(url.slice(start + 1));
   const list = (name: string) => (query.get(name) ?? "").split(",").map((item) => item.trim()).filter(Boolean);
   const roles = list("roles");
-  const users = list("users").map((user) => user.normalize("NFKC").toLowerCase());
+  const users = list("users").map(normalizeUsername);
   return roles.length || users.length ? { roles, users } : undefined;
 }
 

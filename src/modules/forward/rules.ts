@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { normalizeUsername } from "../../lib/names";
 import { ConfigError } from "../../errors";
 import { inNetworks, parseCidr, type Cidr } from "../../lib/ip";
 
@@ -61,7 +62,7 @@ function stringList(rule: Record<string, unknown>, key: string, problem: (text: 
 function policyOf(raw: unknown, roles: string[] | undefined, users: string[] | undefined, problem: (text: string) => ConfigError): Policy {
   if (roles || users) {
     if (raw !== undefined && raw !== "signed_in") throw problem(`roles and users go with no policy (or policy = "signed_in"), not policy = ${JSON.stringify(raw)}`);
-    return { kind: "restricted", roles: new Set(roles ?? []), users: new Set((users ?? []).map((user) => user.normalize("NFKC").toLowerCase())) };
+    return { kind: "restricted", roles: new Set(roles ?? []), users: new Set((users ?? []).map(normalizeUsername)) };
   }
   if (raw === "bypass" || raw === "deny" || raw === "signed_in") return { kind: raw };
   throw problem(`policy must be "bypass", "signed_in" or "deny" (or give roles / users), not ${JSON.stringify(raw)}`);

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
@@ -18,7 +19,7 @@ export function keyRoutes(deps: {
 }) {
   const { apiKeys, guard, audit, readClient } = deps;
 
-  return new Elysia({ prefix: "/api/v1/auth", tags: ["api keys"] })
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["api keys"] })
     .use(guard)
     .use(strictBodies)
     .post(

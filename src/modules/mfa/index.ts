@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import { JSON_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
@@ -18,7 +19,7 @@ export function mfaRoutes(deps: {
   readClient: ClientInfoReader;
 }) {
   const { auth, mfa, guard, rateLimit, readClient } = deps;
-  return new Elysia({ prefix: "/api/v1/auth", tags: ["second factors"] })
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["second factors"] })
     .use(guard)
     .use(rateLimit)
     .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {

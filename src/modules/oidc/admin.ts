@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { ADMIN_PREFIX, AUTH_PREFIX } from "../../http/routes";
 import { ApiError } from "../../errors";
 import { JSON_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
@@ -47,7 +48,7 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
 
   return new Elysia()
     .use(
-      new Elysia({ prefix: "/api/v1/admin/oidc/clients", tags: ["admin"] })
+      new Elysia({ prefix: `${ADMIN_PREFIX}/oidc/clients`, tags: ["admin"] })
         .use(guard)
         .get("", () => ({ clients: clients.list() }), {
           admin: true,
@@ -103,7 +104,7 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         ),
     )
     .use(
-      new Elysia({ prefix: "/api/v1/auth/oidc/consents", tags: ["sessions"] })
+      new Elysia({ prefix: `${AUTH_PREFIX}/oidc/consents`, tags: ["sessions"] })
         .use(guard)
         .get("", ({ principal }) => ({ consents: oidc.listConsents(principal.userId) }), {
           auth: true,

@@ -4,7 +4,7 @@ import { oidcClients, oidcGrants, sessions, users } from "../../db/schema";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 import { rolesProblem } from "../admin/accounts";
-import { normalizeUsername } from "../users/service";
+import { normalizeUsername } from "../../lib/names";
 
 export type OidcClient = typeof oidcClients.$inferSelect;
 

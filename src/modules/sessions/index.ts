@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { AUTH_PREFIX } from "../../http/routes";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
@@ -24,7 +25,7 @@ export function sessionRoutes(deps: {
 }) {
   const { sessions, guard, audit, readClient } = deps;
 
-  return new Elysia({ prefix: "/api/v1/auth", tags: ["sessions"] })
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["sessions"] })
     .use(guard)
     .get(
       "/sessions",

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { ADMIN_PREFIX } from "../../http/routes";
 import type { Db } from "../../db/client";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { listSigningKeys, rotateSigningKeys, type KeyRing } from "../../tokens/keys";
@@ -61,7 +62,7 @@ export function signingKeyRoutes(deps: {
       },
     )
     .use(
-      new Elysia({ prefix: "/api/v1/admin/keys", tags: ["admin"] })
+      new Elysia({ prefix: `${ADMIN_PREFIX}/keys`, tags: ["admin"] })
         .use(guard)
         .get("", () => ({ keys: listSigningKeys(db) }), {
           admin: true,

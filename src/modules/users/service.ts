@@ -1,4 +1,5 @@
 import { and, eq } from "drizzle-orm";
+import { normalizeUsername } from "../../lib/names";
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { users, type User } from "../../db/schema";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
@@ -9,10 +10,6 @@ const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,31}$/;
 // Deliberately loose (one @, a dot in the domain, no spaces, no control or invisible format characters): the
 // real check is a verification email.
 const EMAIL_PATTERN = /^[^\s@\p{C}]+@[^\s@\p{C}]+\.[^\s@\p{C}]+$/u;
-
-export function normalizeUsername(raw: string): string {
-  return raw.normalize("NFKC").toLowerCase();
-}
 
 /**
  * NFKC and lower case, and no trailing dot: `example.com.` is the same domain as `example.com` in DNS (the

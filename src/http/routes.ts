@@ -1,0 +1,6 @@
+/**
+ * The API's two route prefixes, defined once: the modules' prefixes, the paths whose bodies may be forms and the
+ * refresh cookie's `Path` must agree, and agree by construction when they are built from these.
+ */
+export const AUTH_PREFIX = "/api/v1/auth";
+export const ADMIN_PREFIX = "/api/v1/admin";
