@@ -143,7 +143,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     )
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
-    .use(mfaRoutes({ auth, mfa, guard, audit, rateLimit, readClient }))
+    .use(mfaRoutes({ auth, mfa, guard, rateLimit, readClient }))
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, readClient, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, readClient }))
     .use(keyRoutes({ apiKeys, guard, audit, readClient }))
@@ -181,7 +181,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         mailEnabled: mailer.enabled,
       }),
     )
-    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc }))
+    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, mfa, oidc }))
     .use(adminPages({ ...signedInForms, admin, users, audit, readClient }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, readClient }));
   return app;

@@ -429,7 +429,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
     const port = freePort();
     origin = `http://127.0.0.1:${port}`;
     const dataDir = tempDataDir();
-    for (const name of ["forgetful", "careful"])
+    for (const name of ["forgetful", "careful", "enroller"])
       expect((await runCli(["user", "add", name, "--email", `${name}@example.test`], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
     // The addresses count as verified (a reset is only mailed to a verified one): as an admin would have set it.
     const db = new Database(join(dataDir, "latchkey.db"));
@@ -493,6 +493,49 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.waitForSelector("text=One more step");
       await page.fill("#code", codeAt(0));
       await page.click("button[type=submit]");
+      await page.waitForURL(`${origin}/account`);
+      expect(outside).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("the account page sets up an authenticator (QR, first code, recovery codes shown once); sign-in then takes a recovery code; the page turns it off", async () => {
+    const { context, outside } = await recordedContext();
+    try {
+      const page = await context.newPage();
+      const signIn = async () => {
+        await page.goto(`${origin}/login`);
+        await page.fill("#login", "enroller");
+        await page.fill("#password", PASSWORD);
+        await page.click("button[type=submit]");
+      };
+      await signIn();
+      await page.waitForURL(`${origin}/account`);
+      await page.click("text=Set up an authenticator app");
+      const secret = (await page.textContent("#totp-secret"))!.trim();
+      expect(await page.isVisible("img[alt='Authenticator QR code']")).toBe(true);
+      while (30_000 - (Date.now() % 30_000) < 3000) await Bun.sleep(100);
+      await page.fill("#totp_code", generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000)), 6));
+      await page.click("text=Turn on");
+      await page.waitForSelector("#recovery-codes");
+      const codes = await page.$$eval("#recovery-codes li", (items) => items.map((item) => item.textContent ?? ""));
+      expect(codes).toHaveLength(10);
+      expect(await page.textContent("#two-step")).toContain("An authenticator app is on. 10 recovery code(s) left.");
+
+      await page.click("text=Sign out");
+      await signIn();
+      await page.waitForSelector("text=One more step");
+      await page.fill("#recovery_code", codes[0]!);
+      await page.click("button[type=submit]");
+      await page.waitForURL(`${origin}/account`);
+      expect(await page.textContent("#two-step")).toContain("9 recovery code(s) left.");
+
+      await page.fill("#totp_password", PASSWORD);
+      await page.click("text=Turn off the authenticator");
+      await page.waitForSelector("text=The authenticator and the recovery codes are removed");
+      await page.click("text=Sign out");
+      await signIn();
       await page.waitForURL(`${origin}/account`);
       expect(outside).toEqual([]);
     } finally {

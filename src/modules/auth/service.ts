@@ -1,6 +1,6 @@
 import { ApiError, OAuthError, validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
-import type { MfaService } from "../mfa/service";
+import { mfaNotEnrolled, type MfaService } from "../mfa/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
 import type { IssuedTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
@@ -318,24 +318,47 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       return user !== undefined && (await checkPassword(principal.username, password, user, client));
     },
 
-    /** Confirms a signed-in user's enrolment with the app's first code (behind the limiter); the recovery codes, or undefined. */
-    confirmEnrollment(principal: SessionPrincipal, code: string, client: ClientInfo): string[] | undefined {
+    /**
+     * Switches TOTP on with the app's first code (behind the limiter, like a password); answers the 10 recovery
+     * codes. A wrong code is 400 invalid_code.
+     */
+    enableTotp(principal: SessionPrincipal, code: string, client: ClientInfo): string[] {
       const user = users.findById(principal.userId);
-      if (!user) return undefined;
+      if (!user) throw invalidMfaCode();
       const account = beginSecretCheck(user, client);
       const codes = mfa.confirmTotp(user.id, code, principal.sessionId);
-      if (codes) limiter.recordSuccess(account, client.ip);
+      if (!codes) throw new ApiError(400, "invalid_code", "The code is wrong or was already used.");
+      limiter.recordSuccess(account, client.ip);
+      audit.record({ event: "totp_enabled", userId: user.id, ...client });
       return codes;
     },
 
-    /** A TOTP code for a signed-in user's sensitive change (behind the limiter). */
-    confirmTotp(principal: SessionPrincipal, code: string, client: ClientInfo): boolean {
+    /** New recovery codes in place of the old ones (TOTP must be on). */
+    newRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): string[] {
+      if (!mfa.hasTotp(principal.userId)) throw mfaNotEnrolled();
+      const codes = mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
+      audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...client });
+      return codes;
+    },
+
+    /** Removes TOTP and the recovery codes, proven by the password or a current code (both behind the limiter). */
+    async removeTotp(principal: SessionPrincipal, proof: { password?: string; code?: string }, client: ClientInfo): Promise<void> {
+      if (!mfa.hasTotp(principal.userId)) throw mfaNotEnrolled();
+      if ((proof.password === undefined) === (proof.code === undefined))
+        throw validationFailed([{ field: "password", message: "Give either password or code." }]);
       const user = users.findById(principal.userId);
-      if (!user) return false;
-      const account = beginSecretCheck(user, client);
-      const valid = mfa.verifyTotp(user.id, code);
-      if (valid) limiter.recordSuccess(account, client.ip);
-      return valid;
+      let proven = false;
+      if (user && proof.password !== undefined) {
+        assertPasswordSize(proof.password, "password");
+        proven = await checkPassword(principal.username, proof.password, user, client);
+      } else if (user) {
+        const account = beginSecretCheck(user, client);
+        proven = mfa.verifyTotp(user.id, proof.code!);
+        if (proven) limiter.recordSuccess(account, client.ip);
+      }
+      if (!proven) throw new ApiError(403, "invalid_password_or_code", "The password or code is incorrect.");
+      mfa.removeAll(principal.userId, principal.sessionId);
+      audit.record({ event: "totp_removed", userId: principal.userId, ...client });
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {

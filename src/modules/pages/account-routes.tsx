@@ -5,6 +5,7 @@ import type { IpLimit } from "../../limits/plugin";
 import type { AuditLog } from "../audit/service";
 import type { AuthService } from "../auth/service";
 import type { ApiKeyService } from "../keys/service";
+import type { MfaService } from "../mfa/service";
 import type { OidcService } from "../oidc/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import { AccountPage, type AccountView } from "./account";
@@ -19,6 +20,7 @@ const NOTICES: Record<string, string> = {
   "others-revoked": "Every other session is signed out.",
   "password-changed": "Password changed. Your other sessions are signed out.",
   "key-deleted": "The API key is deleted.",
+  "totp-removed": "The authenticator and the recovery codes are removed: sign-in asks for the password only.",
   "application-revoked": "The application is signed out and must ask again.",
 };
 
@@ -56,11 +58,13 @@ export interface AccountDeps extends SignedInForms {
   readClient: ClientInfoReader;
   /** The user's OpenID Connect consents (issue 15). */
   oidc: OidcService;
+  /** Second factors (issue 13). */
+  mfa: MfaService;
 }
 
 /** GET /account and its forms: sessions, password, API keys. Each form posts, then redirects back (POST/redirect/GET). */
 export function accountPages(deps: AccountDeps) {
-  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc } = deps;
+  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc, mfa } = deps;
   const guard = signedInForm(deps);
 
   function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
@@ -74,6 +78,7 @@ export function accountPages(deps: AccountDeps) {
       keys: apiKeys.list(principal.userId),
       applications: oidc.listConsents(principal.userId),
       csrf: (form) => forms.issue(form, principal.sessionId),
+      secondFactors: mfa.factors(principal.userId),
       ...extra,
     };
     return htmlPage(set, status, String(<AccountPage {...view} />));
@@ -170,6 +175,66 @@ export function accountPages(deps: AccountDeps) {
       },
       { detail: { hide: true } },
     )
+    // Two-step sign-in (issue 13): the same service calls as /api/v1/auth/mfa/*.
+    .post(
+      "/account/mfa/totp",
+      ({ request, body, set }) => {
+        const principal = guard(request, body, set, "totp-start");
+        if (typeof principal === "string") return principal;
+        try {
+          const started = mfa.startTotp(principal.userId, principal.username, principal.sessionId);
+          return render(set, 200, principal, { enrolment: { secret: started.secret, qrSvg: started.qr_svg } });
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/mfa/totp/confirm",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "totp-confirm");
+        if (typeof principal === "string") return principal;
+        const client = readClient(request, server);
+        try {
+          ipLimit(client, "/account/mfa/totp/confirm");
+          const codes = auth.enableTotp(principal, field(body, "code") ?? "", client);
+          return render(set, 200, principal, { newRecoveryCodes: codes, notice: "The authenticator is on." });
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/mfa/recovery-codes",
+      ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "recovery-codes");
+        if (typeof principal === "string") return principal;
+        try {
+          return render(set, 200, principal, { newRecoveryCodes: auth.newRecoveryCodes(principal, readClient(request, server)) });
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/account/mfa/totp/delete",
+      async ({ request, body, server, set }) => {
+        const principal = guard(request, body, set, "totp-delete");
+        if (typeof principal === "string") return principal;
+        const client = readClient(request, server);
+        try {
+          ipLimit(client, "/account/mfa/totp/delete");
+          await auth.removeTotp(principal, { password: field(body, "password") ?? "" }, client);
+          return seeOther(set, "/account?done=totp-removed");
+        } catch (error) {
+          return failure(set, principal, error);
+        }
+      },
+      { detail: { hide: true } },
+    )
     .post(
       "/account/keys/delete",
       ({ request, body, server, set }) => {
@@ -196,4 +261,8 @@ export const ACCOUNT_FORM_PATHS = [
   "/account/password",
   "/account/keys",
   "/account/keys/delete",
+  "/account/mfa/totp",
+  "/account/mfa/totp/confirm",
+  "/account/mfa/recovery-codes",
+  "/account/mfa/totp/delete",
 ] as const;

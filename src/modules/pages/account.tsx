@@ -39,6 +39,10 @@ export interface AccountView {
   error?: string;
   /** A key just created: its secret, shown this once. */
   newKey?: { name: string; secret: string };
+  /** Issue 13: the user's second factors, an enrolment being set up, recovery codes just made (shown this once). */
+  secondFactors: { totp: boolean; recovery_codes_left: number };
+  enrolment?: { secret: string; qrSvg: string };
+  newRecoveryCodes?: string[];
 }
 
 /** Navigation of the signed-in pages, with the sign-out button (a form: signing out changes state). */
@@ -167,6 +171,64 @@ export function AccountPage(view: AccountView) {
           <button type="submit">Change password</button>
         </form>
         <p class="muted">Your other sessions end; this one stays.</p>
+      </section>
+
+      <section id="two-step">
+        <h2>Two-step sign-in</h2>
+        {view.newRecoveryCodes ? (
+          <div class="notice">
+            <p>Your recovery codes: each works once if you lose your authenticator. Save them now: they are shown only this once.</p>
+            <ul class="secret" id="recovery-codes">
+              {view.newRecoveryCodes.map((code) => (
+                <li safe>{code}</li>
+              ))}
+            </ul>
+          </div>
+        ) : (
+          ""
+        )}
+        {view.secondFactors.totp ? (
+          <>
+            <p safe>{`An authenticator app is on. ${view.secondFactors.recovery_codes_left} recovery code(s) left.`}</p>
+            <form method="post" action="/account/mfa/recovery-codes">
+              <Csrf token={view.csrf("recovery-codes")} />
+              <button type="submit" class="secondary">
+                New recovery codes
+              </button>
+            </form>
+            <form method="post" action="/account/mfa/totp/delete" class="stack">
+              <Csrf token={view.csrf("totp-delete")} />
+              <label for="totp_password">Password, to turn it off</label>
+              <input id="totp_password" name="password" type="password" autocomplete="current-password" required />
+              <button type="submit" class="danger">
+                Turn off the authenticator
+              </button>
+            </form>
+          </>
+        ) : view.enrolment ? (
+          <>
+            <p>Scan this code with an authenticator app (or type the key), then enter the 6-digit code it shows.</p>
+            <p>
+              <img alt="Authenticator QR code" width="200" height="200" src={`data:image/svg+xml;base64,${Buffer.from(view.enrolment.qrSvg).toString("base64")}`} />
+              <br />
+              <span class="secret" id="totp-secret" safe>
+                {view.enrolment.secret}
+              </span>
+            </p>
+            <form method="post" action="/account/mfa/totp/confirm" class="stack">
+              <Csrf token={view.csrf("totp-confirm")} />
+              <label for="totp_code">Code</label>
+              <input id="totp_code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" required autofocus />
+              <button type="submit">Turn on</button>
+            </form>
+          </>
+        ) : (
+          <form method="post" action="/account/mfa/totp">
+            <Csrf token={view.csrf("totp-start")} />
+            <p class="muted">Sign-in asks for a code from an authenticator app after your password.</p>
+            <button type="submit">Set up an authenticator app</button>
+          </form>
+        )}
       </section>
 
       <section id="applications">
