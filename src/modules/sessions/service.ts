@@ -117,6 +117,16 @@ function pruneSpentTokens(tx: Tx, sessionId: string): void {
     .run();
 }
 
+/** Caches a looked-up principal; past CACHE_SWEEP_SIZE entries, those older than CACHE_TTL_MS are swept first. */
+function remember<P>(cache: Map<string, { principal: P; fetchedAt: number }>, key: string, principal: P, now: number): void {
+  if (cache.size >= CACHE_SWEEP_SIZE) {
+    for (const [id, entry] of cache) if (now - entry.fetchedAt >= CACHE_TTL_MS) cache.delete(id);
+    // More distinct sessions than that within one second: start over rather than sweep on every insert.
+    if (cache.size >= CACHE_SWEEP_SIZE) cache.clear();
+  }
+  cache.set(key, { principal, fetchedAt: now });
+}
+
 /** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
 export function pruneExpiredSessions(db: Db): number {
   return changedRows(db.delete(sessions).where(lt(sessions.expiresAt, new Date())).run());
@@ -157,15 +167,6 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .where(eq(sessions.id, sql.placeholder("sid")))
     .prepare();
 
-  function remember(sessionId: string, found: SessionPrincipal, now: number): void {
-    if (cache.size >= CACHE_SWEEP_SIZE) {
-      for (const [id, entry] of cache) if (now - entry.fetchedAt >= CACHE_TTL_MS) cache.delete(id);
-      // More distinct sessions than that within one second: start over rather than sweep on every insert.
-      if (cache.size >= CACHE_SWEEP_SIZE) cache.clear();
-    }
-    cache.set(sessionId, { principal: found, fetchedAt: now });
-  }
-
   /**
    * The live session's principal, or undefined if it ended, expired or its user is disabled. Read from the
    * database at most once a second per session (one primary-key lookup), which also records the activity
@@ -187,7 +188,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       if (settings.slideOnActivity) expiresAt = now + refreshTtlMs;
     }
     const found = { ...rest, sessionExpiresAt: expiresAt };
-    remember(sessionId, found, now);
+    remember(cache, sessionId, found, now);
     return found;
   }
 
@@ -260,11 +261,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     let expiresAt = sessionExpiresAt.getTime();
     if (now - lastSeenAt.getTime() >= browserActivityMs) expiresAt = touchBrowser.get({ sid: row.sessionId, now })?.expiresAt.getTime() ?? expiresAt;
     const found = { ...rest, sessionExpiresAt: expiresAt, rootSessionId: parentId ?? row.sessionId };
-    if (browserCache.size >= CACHE_SWEEP_SIZE) {
-      for (const [key, entry] of browserCache) if (now - entry.fetchedAt >= CACHE_TTL_MS) browserCache.delete(key);
-      if (browserCache.size >= CACHE_SWEEP_SIZE) browserCache.clear();
-    }
-    browserCache.set(hash, { principal: found, fetchedAt: now });
+    remember(browserCache, hash, found, now);
     return found;
   }
 
