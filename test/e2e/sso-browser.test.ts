@@ -7,20 +7,20 @@
  * saved as a screenshot in .test-results/screenshots (the README's come from there).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { sharedChromium } from "../support/browser";
 import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = join(import.meta.dir, "../../.test-results/screenshots");
 const PASSWORD = "correct horse battery staple";
 /** Every host of this test, all on loopback; a request to any other host is aborted and recorded. */
 const HOSTS = new Set(["auth.example.com", "auth.example.net", "photos.example.com", "wiki.example.net"]);
 
-let browser: Browser | undefined;
-let launchProblem: string | undefined;
+// Two root domains, both on this machine: cookies cannot span them, the handoff must.
+const chromiumForFile = sharedChromium(["--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.net 127.0.0.1"]);
 let dataDir: string;
 let latchkey: SpawnedServer;
 let caddy: Proxy;
@@ -64,34 +64,11 @@ http://${host}:${proxyPort} {
 \treverse_proxy ${echo.url.replace("http://", "")}
 }`;
   caddy = await startCaddy(() => site("photos.example.com") + site("wiki.example.net"), proxyPort);
-  if (!existsSync(CHROMIUM)) {
-    launchProblem = `Chromium is not installed at ${CHROMIUM}: apt-get install chromium (make test does it as root), or set CHROMIUM_PATH.`;
-    return;
-  }
-  try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      timeout: 30_000,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        // Two root domains, both on this machine: cookies cannot span them, the handoff must.
-        "--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.net 127.0.0.1",
-      ],
-    });
-  } catch (error) {
-    launchProblem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
-  }
+  await chromiumForFile.launch();
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumForFile.close();
   await caddy?.stop();
   echo?.stop();
   await latchkey?.stop();
@@ -103,8 +80,7 @@ afterAll(async () => {
  * requests to other hosts are aborted and recorded.
  */
 async function newContext(viewport = { width: 1100, height: 800 }): Promise<BrowserContext> {
-  if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
-  const context = await browser.newContext({ viewport, javaScriptEnabled: false });
+  const context = await chromiumForFile.get().newContext({ viewport, javaScriptEnabled: false });
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
     if (HOSTS.has(url.hostname)) return route.continue();
