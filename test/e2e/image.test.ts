@@ -7,7 +7,7 @@
  * by their recipe, so a second run only rebuilds what changed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AUTH, send, waitFor } from "../support/client";
 import { freePort, removeDataDir, tempDataDir } from "../support/server";
