@@ -63,6 +63,29 @@ describe("mail over SMTP with STARTTLS and with implicit TLS", () => {
     });
   }
 
+  test("the mailed verification link opens a page in the sign-in pages' layout; the spent link's page says so (400)", async () => {
+    const server = await startServer({ ...smtpEnv(smtp.catcher, smtp.certificate), ALLOW_REGISTRATION: "true", APP_NAME: "Acme Auth" });
+    try {
+      const email = "follow-link@example.test";
+      expect((await new Client(server.url, "bearer").register("follow-link", PASSWORD, email)).status).toBe(201);
+      const path = linkIn(await smtp.catcher.waitForMail(mailTo(email, "confirm your email")), "/api/v1/auth/verify-email").replace(/^https?:\/\/[^/]+/, "");
+      const opened = await send(server.url, "GET", path);
+      expect(opened.status).toBe(200);
+      expect(opened.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(opened.headers.get("cache-control")).toBe("no-store");
+      expect(opened.headers.get("content-security-policy")).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; .*; form-action 'self'$/);
+      expect(opened.text).toContain("<title>Email address verified · Acme Auth</title>");
+      expect(opened.text).toContain('<a href="/login">Sign in</a>');
+      const again = await send(server.url, "GET", path);
+      expect(again.status).toBe(400);
+      expect(again.text).toContain("<h1>This link does not work</h1>");
+      expect(again.text).toContain("The link is wrong, already used or expired.");
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
   test("?starttls=required refuses a server that does not offer STARTTLS (the implicit-TLS port speaks no plain SMTP): the mail is retried, then dropped with an audit event", async () => {
     const server = await startServer({
       ...smtpEnv(smtp.catcher, smtp.certificate),
