@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { sharedChromium } from "../support/browser";
+import { screenshot, sharedChromium } from "../support/browser";
 import { Database } from "bun:sqlite";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
@@ -425,6 +425,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.waitForSelector("text=Check your mail");
       const mail = await catcher.waitForMail((received) => received.to === "forgetful@example.test" && received.subject.includes("reset your password"));
       await page.goto(linkIn(mail, "/api/v1/auth/password/reset"));
+      await screenshot(page, "reset-password");
       await page.fill("input[name=new_password]", NEW_PASSWORD);
       await page.click("button[type=submit]");
       await page.waitForSelector("text=Your password is changed");
@@ -458,6 +459,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.fill("#password", PASSWORD);
       await page.click("button[type=submit]");
       await page.waitForSelector("text=One more step");
+      await screenshot(page, "second-step");
       await page.fill("#code", codeAt(0));
       await page.click("button[type=submit]");
       await page.waitForURL(`${origin}/account`);
@@ -482,6 +484,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.click("text=Set up an authenticator app");
       const secret = (await page.textContent("#totp-secret"))!.trim();
       expect(await page.isVisible("img[alt='Authenticator QR code']")).toBe(true);
+      await screenshot(page, "totp-setup");
       while (30_000 - (Date.now() % 30_000) < 3000) await Bun.sleep(100);
       await page.fill("#totp_code", generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000)), 6));
       await page.click("text=Turn on");

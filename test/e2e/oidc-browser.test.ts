@@ -2,18 +2,15 @@
  * OpenID Connect in a real browser: Debian's Chromium (playwright-core, never a download) opens a tiny relying
  * party (an openid-client app on loopback), is sent to Latchkey, signs in on the real sign-in page with a
  * password and a TOTP code (issue 13's second step), consents, and comes back signed in with the right claims.
- * The consent page's screenshot is kept in .test-results/.
+ * The consent page's screenshot is kept in .test-results/screenshots/.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import * as oidcClient from "openid-client";
-import { sharedChromium } from "../support/browser";
+import { screenshot, sharedChromium } from "../support/browser";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
-const ARTEFACTS = resolve(import.meta.dir, "../../.test-results");
 const PASSWORD = "correct horse battery staple";
 
 const chromiumForFile = sharedChromium();
@@ -134,8 +131,7 @@ test("Chromium signs in to a relying party through Latchkey: sign-in page, conse
     await page.waitForSelector('form[action="/oidc/authorize/consent"]');
     expect(await page.textContent("h1")).toBe("Allow photos to sign you in?");
     expect(await page.textContent("ul")).toContain("alice@example.com");
-    mkdirSync(ARTEFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTEFACTS, "oidc-consent.png") });
+    await screenshot(page, "oidc-consent");
     await page.click('button[value="allow"]');
     await page.waitForURL((url) => url.host === `localhost:${rp.port}` && url.pathname === "/callback");
     expect(await page.textContent("h1")).toBe("Signed in as alice");

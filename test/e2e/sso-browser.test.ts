@@ -7,14 +7,11 @@
  * saved as a screenshot in .test-results/screenshots (the README's come from there).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { sharedChromium } from "../support/browser";
+import { screenshot, sharedChromium } from "../support/browser";
 import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
-const SCREENSHOTS = join(import.meta.dir, "../../.test-results/screenshots");
 const PASSWORD = "correct horse battery staple";
 /** Every host of this test, all on loopback; a request to any other host is aborted and recorded. */
 const HOSTS = new Set(["auth.example.com", "auth.example.net", "photos.example.com", "wiki.example.net"]);
@@ -33,7 +30,6 @@ const auth = (domain: "com" | "net") => `http://auth.example.${domain}:${lkPort}
 const app = (host: "photos.example.com" | "wiki.example.net") => `http://${host}:${proxyPort}`;
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
   dataDir = tempDataDir();
   for (const [name, roles] of [["alice", "family"], ["bob", "family"]] as const) {
     expect((await runCli(["user", "add", name, "--email", `${name}@example.com`], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
@@ -90,8 +86,6 @@ async function newContext(viewport = { width: 1100, height: 800 }): Promise<Brow
   return context;
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-
 async function signIn(page: Page, username: string) {
   await page.getByLabel("Username or email").fill(username);
   await page.getByLabel("Password").fill(PASSWORD);
@@ -109,11 +103,11 @@ describe("single sign-on in Chromium", () => {
     // The other root domain's sign-in host was asked first (it knows no session either), then the form.
     expect(page.url()).toBe(`${auth("com")}/login?handoff=none&rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
     await expect(page.getByRole("heading", { name: "Sign in" }).isVisible()).resolves.toBe(true);
-    await shot(page, "sign-in");
+    await screenshot(page, "sign-in");
     await signIn(page, "alice");
     await page.waitForURL(`${app("photos.example.com")}/albums/summer?sort=date`);
     expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
-    await shot(page, "protected-app");
+    await screenshot(page, "protected-app");
   });
 
   test("an app on the other root domain (example.net) signs the browser in through the one-time handoff, no password", async () => {
@@ -173,7 +167,7 @@ describe("single sign-on in Chromium", () => {
     await phonePage.goto(`${auth("com")}/account`);
     await signIn(phonePage, "alice");
     await phonePage.waitForURL(`${auth("com")}/account`);
-    await shot(phonePage, "account-phone");
+    await screenshot(phonePage, "account-phone");
 
     await page.goto(`${auth("com")}/account`);
     const rows = page.locator("#sessions tbody tr");
@@ -189,7 +183,7 @@ describe("single sign-on in Chromium", () => {
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.locator("#new-key").textContent();
     expect(secret).toMatch(/^lk_[0-9A-Za-z]{49}$/);
-    await shot(page, "account");
+    await screenshot(page, "account");
     const viaKey = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: `photos.example.com:${proxyPort}`, "x-api-key": secret! } });
     expect(viaKey.status).toBe(200);
   });
@@ -211,7 +205,7 @@ describe("single sign-on in Chromium", () => {
     await adminPage.locator("#users tbody tr").filter({ hasText: "bob" }).getByRole("button", { name: "Disable" }).click();
     await adminPage.waitForURL(`${auth("com")}/admin?done=disabled`);
     await adminPage.goto(`${auth("com")}/admin`);
-    await shot(adminPage, "admin");
+    await screenshot(adminPage, "admin");
 
     const refused = await bobPage.goto(`${app("photos.example.com")}/next`);
     expect(new URL(bobPage.url()).pathname).toBe("/login");

@@ -3,8 +3,9 @@
  * tests fail without it, they do not skip: `make test` installs the chromium package when run as root, and
  * CHROMIUM_PATH points at another build.
  */
-import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -47,4 +48,13 @@ export function sharedChromium(extraArgs: string[] = []) {
       await browser?.close();
     },
   };
+}
+
+/** Where the browser suites leave a screenshot of each page they reach (the README's are copies of these). */
+export const SCREENSHOTS = resolve(import.meta.dir, "../../.test-results/screenshots");
+
+/** A full-page screenshot of `page` as .test-results/screenshots/<name>.png. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
