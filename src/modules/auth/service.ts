@@ -1,10 +1,10 @@
-import { ApiError, OAuthError, validationFailed } from "../../errors";
+import { ApiError, OAuthError, rateLimited, validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import { mfaNotEnrolled, type MfaService } from "../mfa/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
 import type { IssuedTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
-import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
+import { throttleAccount, type SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
 import type { DeviceCookies } from "../../limits/device";
 import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
