@@ -69,8 +69,7 @@ export function authGuard(deps: {
     if (!claims) throw invalidToken();
     const principal = sessions.principal(claims.sid);
     if (!principal || principal.userId !== claims.sub) throw invalidToken();
-    if (delivery.slidesAccessToken)
-      delivery.attachAccessToken(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
+    if (delivery.slide) delivery.slide(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
     return { kind: "session", principal, tokenExp: claims.exp };
   }
 
