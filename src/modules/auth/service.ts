@@ -13,6 +13,7 @@ import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
+import type { ChallengeResponse } from "./model";
 
 /** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
 type IssuedTokens = DeliveredTokens<PublicUser>;
@@ -52,11 +53,7 @@ export interface PendingVerification {
 /** POST /login's 202: the password was right, a second step is due. */
 export type { ChallengeMethod };
 
-export interface LoginChallenge {
-  challenge_id: string;
-  methods: ChallengeMethod[];
-  expires_in: number;
-}
+export type LoginChallenge = typeof ChallengeResponse.static;
 
 
 export const invalidMfaCode = () => new ApiError(401, "invalid_mfa_code", "The code is wrong or was already used.");

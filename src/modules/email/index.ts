@@ -5,7 +5,8 @@ import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import { ApiError } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
-import { MessageBody, UserBody } from "../auth/model";
+import { MessageBody } from "../auth/model";
+import { UserBody } from "../users/model";
 import { SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
@@ -13,6 +14,7 @@ import { toPublicUser } from "../users/service";
 import { AcceptedBody, EmailBody, EmailChangeBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
 import { linkOutcome, mailedLinkPage, resetPasswordForm } from "./pages";
 import type { EmailFlows } from "./service";
+import { MAX_CODE_FAILURES } from "../codes/service";
 
 /** The routes of the reset form, which a browser posts as a form (the other routes take JSON only). */
 export const EMAIL_FORM_PATHS = [`${AUTH_PREFIX}/password/reset`];
@@ -103,7 +105,7 @@ export function emailRoutes(deps: {
         response: { 200: MessageBody, ...errorResponses(BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, { 400: ["invalid_code"] }) },
         detail: {
           summary: "Verify an email address with the mailed 6-digit code",
-          description: "A wrong code counts toward the brute-force limits of the account; after 5 wrong answers the code is dead (ask for a new one).",
+          description: `A wrong code counts toward the brute-force limits of the account; after ${MAX_CODE_FAILURES} wrong answers the code is dead (ask for a new one).`,
         },
       },
     )

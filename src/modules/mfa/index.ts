@@ -9,6 +9,7 @@ import { SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import type { MfaService } from "./service";
+import { RECOVERY_CODE_COUNT } from "./model";
 
 /** Self-service TOTP and recovery codes, on a signed-in session (RFC 6238; NIST SP 800-63B §5.1.4, §5.1.5). */
 export function mfaRoutes(deps: {
@@ -41,7 +42,7 @@ export function mfaRoutes(deps: {
         ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, { 400: ["invalid_code"], 404: ["mfa_not_enrolled"] }),
       },
       detail: {
-        summary: "Confirm TOTP with a first code; answers 10 single-use recovery codes, shown once",
+        summary: `Confirm TOTP with a first code; answers ${RECOVERY_CODE_COUNT} single-use recovery codes, shown once`,
         description: "From then on, sign-in answers 202 with a challenge (methods totp and recovery_code). A wrong code counts toward the brute-force limits.",
         security: SESSION_SECURITY,
       },

@@ -5,6 +5,7 @@ import { users, type User } from "../../db/schema";
 import { ApiError, validationFailed, type FieldError } from "../../errors";
 import { PASSWORD_MAX_BYTES, normalizePassword, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import { weakPasswordReason } from "./weak-passwords";
+import type { UserBody } from "./model";
 
 const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,31}$/;
 // Deliberately loose (one @, a dot in the domain, no spaces, no control or invisible format characters): the
@@ -65,14 +66,7 @@ export const principalUserColumns = {
 };
 
 /** What clients may see of a user. */
-export interface PublicUser {
-  id: string;
-  username: string;
-  email: string | null;
-  email_verified: boolean;
-  roles: string[];
-  created_at: string;
-}
+export type PublicUser = typeof UserBody.static;
 
 export function toPublicUser(user: User): PublicUser {
   return {
