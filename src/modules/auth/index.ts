@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import { noStore, oauthTokenBody, type Delivery, type IssuedTokens } from "../../delivery";
-import { ApiError, OAuthError, toTokenEndpointError } from "../../errors";
+import { apiErrors, OAuthError, toTokenEndpointError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
@@ -86,7 +86,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
         // An empty field counts as absent: {"username": "", "email": "alice@example.com"} signs in by email.
         const login = body.username || body.email || undefined;
         if (login === undefined)
-          throw new ApiError(422, "validation_failed", "The request is not valid.", [
+          throw apiErrors.validation_failed("The request is not valid.", [
             { field: "username", message: "Give a username or an email address." },
           ]);
         const result = await auth.login(login, body.password, readClient(request, server));
@@ -125,7 +125,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
       async ({ body, request, server, set, cookie }) => {
         delivery.refuseCrossSiteSignIn(request);
         if ((body.code === undefined) === (body.recovery_code === undefined))
-          throw new ApiError(422, "validation_failed", "The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
+          throw apiErrors.validation_failed("The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
         const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, readClient(request, server));
         const answer = delivery.respond({ set, cookie }, tokens);
         return recoveryCodes ? { ...answer, recovery_codes: recoveryCodes } : answer;
@@ -208,7 +208,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
       "/refresh",
       async ({ body, request, server, set, cookie }) => {
         const presented = delivery.readRefreshToken(request, body);
-        if (!presented) throw new ApiError(401, "invalid_refresh_token", "No refresh token was presented.");
+        if (!presented) throw apiErrors.invalid_refresh_token("No refresh token was presented.");
         if (presented.viaCookie) delivery.assertSameOrigin(request);
         const tokens = await auth.refresh(presented.token, readClient(request, server));
         return delivery.respond({ set, cookie }, tokens);

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
-import { ApiError } from "../../errors";
+import { ApiError, apiErrors } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
 import { MessageBody } from "../auth/model";
@@ -45,7 +45,7 @@ export function emailRoutes(deps: {
       async ({ principal, body, request, server, set }) => {
         const client = readClient(request, server);
         if (!(await auth.confirmPassword(principal, body.current_password, client)))
-          throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
+          throw apiErrors.invalid_current_password("The current password is incorrect.");
         flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
         set.status = 202;
         return { message: "A code is on its way to the new address; confirm it at POST /email/confirm." };
@@ -113,7 +113,7 @@ export function emailRoutes(deps: {
       "/verify-email",
       ({ query, request, server }) => {
         try {
-          if (!query.token) throw new ApiError(400, "invalid_code", "");
+          if (!query.token) throw apiErrors.invalid_code("");
           flows.verifyEmailToken(query.token, readClient(request, server));
           return outcome(200, "Email address verified", "Your email address is verified. You can close this page and sign in.");
         } catch (error) {

@@ -5,7 +5,7 @@ import { renderSVG } from "uqr";
 import { randomBytes } from "node:crypto";
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { recoveryCodes, totpFactors } from "../../db/schema";
-import { ApiError } from "../../errors";
+import { apiErrors } from "../../errors";
 import { safeEqual, seal, sha256Hex, unseal } from "../../lib/crypto";
 import { assertSessionLive } from "../sessions/service";
 import { RECOVERY_CODE_COUNT, type SecondFactors } from "./model";
@@ -17,8 +17,8 @@ const DIGITS = 6;
 const DRIFT_STEPS = 1;
 const SEAL_CONTEXT = "latchkey/totp-secret/v1";
 
-const mfaAlreadyEnrolled = () => new ApiError(409, "mfa_already_enrolled", "This account already has an authenticator: remove it first.");
-export const mfaNotEnrolled = () => new ApiError(404, "mfa_not_enrolled", "This account has no authenticator (or its enrolment was not started).");
+const mfaAlreadyEnrolled = () => apiErrors.mfa_already_enrolled("This account already has an authenticator: remove it first.");
+export const mfaNotEnrolled = () => apiErrors.mfa_not_enrolled("This account has no authenticator (or its enrolment was not started).");
 
 
 /** `xxxxx-xxxxx`: 50 random bits in lower-case base32, easy to read out and type. */

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { ADMIN_PREFIX, AUTH_PREFIX } from "../../http/routes";
-import { ApiError } from "../../errors";
+import { apiErrors } from "../../errors";
 import { JSON_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
@@ -118,7 +118,7 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
           "/:client_id",
           ({ params, principal, request, server, set }) => {
             if (!oidc.revokeConsent(principal.userId, params.client_id, readClient(request, server)))
-              throw new ApiError(404, "consent_not_found", "You have not allowed this application.");
+              throw apiErrors.consent_not_found("You have not allowed this application.");
             set.status = 204;
           },
           {
