@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import { ApiError, apiErrors } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
@@ -30,20 +30,21 @@ export function emailRoutes(deps: {
   auth: AuthService;
   guard: ReturnType<typeof authGuard>;
   rateLimit: ReturnType<typeof rateLimitPlugin>;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
   appName: string;
 }) {
-  const { flows, auth, guard, rateLimit, readClient, appName } = deps;
+  const { flows, auth, guard, rateLimit, withRequester, appName } = deps;
   const outcome = (status: number, title: string, message: string) => mailedLinkPage(status, linkOutcome(appName, title, message));
   const resetForm = (status: number, token: string, problem?: string) => mailedLinkPage(status, resetPasswordForm(appName, token, problem));
 
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["email"] })
+    .use(withRequester)
     .use(guard)
     .use(rateLimit)
     .post(
       "/email",
-      async ({ principal, body, request, server, set }) => {
-        const client = readClient(request, server);
+      async ({ principal, body, set, requester }) => {
+        const client = requester;
         if (!(await auth.confirmPassword(principal, body.current_password, client)))
           throw apiErrors.invalid_current_password("The current password is incorrect.");
         flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
@@ -73,8 +74,8 @@ export function emailRoutes(deps: {
     )
     .post(
       "/email/confirm",
-      ({ principal, body, request, server }) => {
-        const user = flows.confirmEmailChange(principal, body.code, readClient(request, server));
+      ({ principal, body, requester }) => {
+        const user = flows.confirmEmailChange(principal, body.code, requester);
         return { message: "Email address changed.", user: toPublicUser(user) };
       },
       {
@@ -94,8 +95,8 @@ export function emailRoutes(deps: {
     )
     .post(
       "/verify-email",
-      ({ body, request, server }) => {
-        flows.verifyEmailCode(body.email, body.code, readClient(request, server));
+      ({ body, requester }) => {
+        flows.verifyEmailCode(body.email, body.code, requester);
         return { message: "Email address verified." };
       },
       {
@@ -111,10 +112,10 @@ export function emailRoutes(deps: {
     )
     .get(
       "/verify-email",
-      ({ query, request, server }) => {
+      ({ query, requester }) => {
         try {
           if (!query.token) throw apiErrors.invalid_code("");
-          flows.verifyEmailToken(query.token, readClient(request, server));
+          flows.verifyEmailToken(query.token, requester);
           return outcome(200, "Email address verified", "Your email address is verified. You can close this page and sign in.");
         } catch (error) {
           if (!(error instanceof ApiError) || error.code !== "invalid_code") throw error;
@@ -147,9 +148,9 @@ export function emailRoutes(deps: {
     )
     .post(
       "/password/forgot",
-      ({ body, request, server, set }) => {
+      ({ body, set, requester }) => {
         set.status = 202;
-        return flows.forgotPassword(body.email, readClient(request, server));
+        return flows.forgotPassword(body.email, requester);
       },
       {
         secretCheck: true,
@@ -176,13 +177,13 @@ export function emailRoutes(deps: {
     )
     .post(
       "/password/reset",
-      async ({ body, request, server }): Promise<{ message: string }> => {
+      async ({ body, request, requester }): Promise<{ message: string }> => {
         // The form's answers are pages (Responses, which the JSON response schema does not see).
         const asBody = (page: Response) => page as unknown as { message: string };
         const isForm = request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded") ?? false;
         const proof = "token" in body ? { token: body.token } : { email: body.email, code: body.code };
         try {
-          const ended = await flows.resetPassword(proof, body.new_password, readClient(request, server));
+          const ended = await flows.resetPassword(proof, body.new_password, requester);
           if (isForm) return asBody(outcome(200, "Password changed", "Your password is changed and every session is signed out. You can sign in with the new password."));
           return { message: `Password changed; ${ended} session(s) ended.` };
         } catch (error) {

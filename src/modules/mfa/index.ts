@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { JSON_BODY } from "../../http/body";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
 import { MessageBody, RecoveryCodesBody, TotpEnrollmentResponse } from "../auth/model";
@@ -17,10 +17,11 @@ export function mfaRoutes(deps: {
   mfa: MfaService;
   guard: ReturnType<typeof authGuard>;
   rateLimit: ReturnType<typeof rateLimitPlugin>;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }) {
-  const { auth, mfa, guard, rateLimit, readClient } = deps;
+  const { auth, mfa, guard, rateLimit, withRequester } = deps;
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["second factors"] })
+    .use(withRequester)
     .use(guard)
     .use(rateLimit)
     .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {
@@ -32,7 +33,7 @@ export function mfaRoutes(deps: {
         security: SESSION_SECURITY,
       },
     })
-    .post("/mfa/totp/confirm", ({ principal, body, request, server }) => ({ recovery_codes: auth.enableTotp(principal, body.code, readClient(request, server)) }), {
+    .post("/mfa/totp/confirm", ({ principal, body, requester }) => ({ recovery_codes: auth.enableTotp(principal, body.code, requester) }), {
       auth: true,
       secretCheck: true,
       body: t.Object({ code: t.String({ description: "The authenticator's current 6-digit code", maxLength: 32 }) }),
@@ -47,15 +48,15 @@ export function mfaRoutes(deps: {
         security: SESSION_SECURITY,
       },
     })
-    .post("/mfa/recovery-codes", ({ principal, request, server }) => ({ recovery_codes: auth.newRecoveryCodes(principal, readClient(request, server)) }), {
+    .post("/mfa/recovery-codes", ({ principal, requester }) => ({ recovery_codes: auth.newRecoveryCodes(principal, requester) }), {
       auth: true,
       response: { 200: RecoveryCodesBody, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["mfa_not_enrolled"] }) },
       detail: { summary: "Replace the recovery codes (the old ones stop working)", security: SESSION_SECURITY },
     })
     .delete(
       "/mfa/totp",
-      async ({ principal, body, request, server }) => {
-        await auth.removeTotp(principal, body, readClient(request, server));
+      async ({ principal, body, requester }) => {
+        await auth.removeTotp(principal, body, requester);
         return { message: "Authenticator and recovery codes removed." };
       },
       {
