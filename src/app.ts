@@ -108,7 +108,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
   const ipLimit = createIpLimit(limiter, auditRateLimit);
-  const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage });
+  const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage, refuseCrossSiteSignIn: delivery.refuseCrossSiteSignIn });
   const browser = createBrowserSessions(config, sessions);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
   const forms = formTokens(secrets.formKey);
