@@ -21,7 +21,8 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # Debian packages the tests drive for real, installed by root in one apt-get run when any is missing: chromium (the
 # browser tests, driven by playwright-core: Playwright never downloads a browser), nginx and caddy (the forward-auth
 # proxy tests), openssl (the self-signed certificate of the suite's SMTP server, test/support/smtp.ts),
-# qemu-user-static and libc6-arm64-cross (the arm64 release binary, test/e2e/release.test.ts), systemd
+# qemu-user-static and libc6-arm64-cross (the arm64 release binary, test/e2e/release.test.ts), musl-tools (musl's
+# loader and musl-gcc, for the x64 musl release binary, same test), systemd
 # (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
 # example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
 # written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts). Without
@@ -30,7 +31,7 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq podman runc mmdebstrap
+	curl jq podman runc mmdebstrap musl-tools:musl-gcc
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
 	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \

@@ -7,59 +7,26 @@
  * own background traffic is switched off.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { screenshot, sharedChromium } from "../support/browser";
 import { Database } from "bun:sqlite";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, startServer, tempDataDir, type RunningServer, type SpawnedServer } from "../support/server";
 import { linkIn, makeCertificate, removeCertificate, smtpEnv, startMailCatcher, type MailCatcher, type TestCertificate } from "../support/smtp";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost"]);
 /** A summary of the login route, as the docs UI shows it. */
 const LOGIN_SUMMARY = "Sign in with a username or email and a password";
 
-// One browser for the whole file. Playwright gives it a fresh temporary profile (user data dir) and each
-// context below is a fresh cookie jar.
-let browser: Browser | undefined;
-let launchProblem: string | undefined;
-
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    launchProblem =
-      `Chromium is not installed at ${CHROMIUM}: the browser tests need Debian's chromium package ` +
-      "(apt-get install chromium; `make test` installs it when run as root), or CHROMIUM_PATH pointing at a Chromium binary.";
-    return;
-  }
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-  } catch (error) {
-    launchProblem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
-  }
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const chromiumForFile = sharedChromium();
+beforeAll(() => chromiumForFile.launch());
+afterAll(() => chromiumForFile.close());
 
 /** The shared browser, or a failure that says why there is none: these tests never pass without a browser. */
-function theBrowser(): Browser {
-  if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
-  return browser;
-}
+const theBrowser = (): Browser => chromiumForFile.get();
 
 interface Recorded {
   context: BrowserContext;
@@ -458,6 +425,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.waitForSelector("text=Check your mail");
       const mail = await catcher.waitForMail((received) => received.to === "forgetful@example.test" && received.subject.includes("reset your password"));
       await page.goto(linkIn(mail, "/api/v1/auth/password/reset"));
+      await screenshot(page, "reset-password");
       await page.fill("input[name=new_password]", NEW_PASSWORD);
       await page.click("button[type=submit]");
       await page.waitForSelector("text=Your password is changed");
@@ -491,6 +459,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.fill("#password", PASSWORD);
       await page.click("button[type=submit]");
       await page.waitForSelector("text=One more step");
+      await screenshot(page, "second-step");
       await page.fill("#code", codeAt(0));
       await page.click("button[type=submit]");
       await page.waitForURL(`${origin}/account`);
@@ -515,6 +484,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.click("text=Set up an authenticator app");
       const secret = (await page.textContent("#totp-secret"))!.trim();
       expect(await page.isVisible("img[alt='Authenticator QR code']")).toBe(true);
+      await screenshot(page, "totp-setup");
       while (30_000 - (Date.now() % 30_000) < 3000) await Bun.sleep(100);
       await page.fill("#totp_code", generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000)), 6));
       await page.click("text=Turn on");

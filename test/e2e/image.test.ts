@@ -7,10 +7,10 @@
  * by their recipe, so a second run only rebuilds what changed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AUTH, send, waitFor } from "../support/client";
-import { freePort, removeDataDir, tempDataDir } from "../support/server";
+import { freePort, owners, removeDataDir, tempDataDir } from "../support/server";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const STATE = join(ROOT, "dist/podman");
@@ -97,18 +97,6 @@ async function standIn(name: keyof typeof STAND_INS): Promise<string> {
     rmSync(tarball, { force: true });
   }
   return tag;
-}
-
-/** uid:gid of every entry under dir (dir included), by relative path. */
-function owners(dir: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  const walk = (path: string, name: string) => {
-    const stat = lstatSync(path);
-    result[name] = `${stat.uid}:${stat.gid}`;
-    if (stat.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry), name === "." ? entry : `${name}/${entry}`);
-  };
-  walk(dir, ".");
-  return result;
 }
 
 function expectOwnedBy(dir: string, owner: string) {

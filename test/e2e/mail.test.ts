@@ -4,32 +4,13 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AUTH, Client, MODES, send, type Mode } from "../support/client";
 import { freePort, removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
-import {
-  codeIn,
-  linkIn,
-  makeCertificate,
-  removeCertificate,
-  smtpEnv,
-  startMailCatcher,
-  type MailCatcher,
-  type ReceivedMail,
-  type TestCertificate,
-} from "../support/smtp";
+import { codeIn, linkIn, mailCatcherForFile, smtpEnv, startMailCatcher, type MailCatcher, type ReceivedMail } from "../support/smtp";
 
 const PASSWORD = "a long passphrase";
 const NEW_PASSWORD = "another long passphrase";
 const FORGOT_ANSWER = { message: "If an account has this verified address, a code and a link are on their way." };
 
-let certificate: TestCertificate;
-let catcher: MailCatcher;
-beforeAll(async () => {
-  certificate = makeCertificate();
-  catcher = await startMailCatcher(certificate);
-});
-afterAll(async () => {
-  await catcher.stop();
-  removeCertificate(certificate);
-});
+const smtp = mailCatcherForFile();
 
 const mailTo = (address: string, subject: string) => (mail: ReceivedMail) => mail.to === address && mail.subject.includes(subject);
 
@@ -47,7 +28,7 @@ async function registerVerified(client: Client, name: string) {
   const email = `${name}@example.test`;
   const registered = await client.register(name, PASSWORD, email);
   expect(registered.status).toBe(201);
-  const mail = await catcher.waitForMail(mailTo(email, "confirm your email"));
+  const mail = await smtp.catcher.waitForMail(mailTo(email, "confirm your email"));
   const verified = await send(client.base, "POST", `${AUTH}/verify-email`, { json: { email, code: codeIn(mail) } });
   expect(verified.status).toBe(200);
   expect(verified.body).toEqual({ message: "Email address verified." });
@@ -58,7 +39,7 @@ describe("mail over SMTP with STARTTLS and with implicit TLS", () => {
   for (const implicitTls of [false, true]) {
     test(`${implicitTls ? "smtps:// (implicit TLS, 465-style)" : "smtp:// with STARTTLS (587-style)"}: the binary delivers a verification mail with a text and an HTML part`, async () => {
       const server = await startServer({
-        ...smtpEnv(catcher, certificate, implicitTls),
+        ...smtpEnv(smtp.catcher, smtp.certificate, implicitTls),
         ALLOW_REGISTRATION: "true",
         APP_NAME: "Acme Auth",
         PUBLIC_URL: "https://auth.acme.test",
@@ -66,7 +47,7 @@ describe("mail over SMTP with STARTTLS and with implicit TLS", () => {
       try {
         const email = `tls-${implicitTls}@example.test`;
         expect((await new Client(server.url, "bearer").register(`tls-${implicitTls}`, PASSWORD, email)).status).toBe(201);
-        const mail = await catcher.waitForMail(mailTo(email, "confirm your email"));
+        const mail = await smtp.catcher.waitForMail(mailTo(email, "confirm your email"));
         expect(mail.secure).toBe(true);
         expect(mail.subject).toBe("Acme Auth: confirm your email address");
         expect(mail.raw).toContain("From: Latchkey Test <auth@example.test>");
@@ -82,9 +63,32 @@ describe("mail over SMTP with STARTTLS and with implicit TLS", () => {
     });
   }
 
+  test("the mailed verification link opens a page in the sign-in pages' layout; the spent link's page says so (400)", async () => {
+    const server = await startServer({ ...smtpEnv(smtp.catcher, smtp.certificate), ALLOW_REGISTRATION: "true", APP_NAME: "Acme Auth" });
+    try {
+      const email = "follow-link@example.test";
+      expect((await new Client(server.url, "bearer").register("follow-link", PASSWORD, email)).status).toBe(201);
+      const path = linkIn(await smtp.catcher.waitForMail(mailTo(email, "confirm your email")), "/api/v1/auth/verify-email").replace(/^https?:\/\/[^/]+/, "");
+      const opened = await send(server.url, "GET", path);
+      expect(opened.status).toBe(200);
+      expect(opened.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(opened.headers.get("cache-control")).toBe("no-store");
+      expect(opened.headers.get("content-security-policy")).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; .*; form-action 'self'$/);
+      expect(opened.text).toContain("<title>Email address verified · Acme Auth</title>");
+      expect(opened.text).toContain('<a href="/login">Sign in</a>');
+      const again = await send(server.url, "GET", path);
+      expect(again.status).toBe(400);
+      expect(again.text).toContain("<h1>This link does not work</h1>");
+      expect(again.text).toContain("The link is wrong, already used or expired.");
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(server.dataDir);
+    }
+  });
+
   test("?starttls=required refuses a server that does not offer STARTTLS (the implicit-TLS port speaks no plain SMTP): the mail is retried, then dropped with an audit event", async () => {
     const server = await startServer({
-      ...smtpEnv(catcher, certificate),
+      ...smtpEnv(smtp.catcher, smtp.certificate),
       SMTP_URL: `smtp://127.0.0.1:${(await startPlainRefuser()).port}?starttls=required`,
       ALLOW_REGISTRATION: "true",
       MAIL_RETRY_INTERVAL: "1s",
@@ -96,7 +100,7 @@ describe("mail over SMTP with STARTTLS and with implicit TLS", () => {
       const [dropped] = auditEvents(server, "mail_dropped");
       expect(JSON.parse(dropped!.detail)).toMatchObject({ kind: "verify_email", attempts: 2 });
       expect(dropped!.user_id).not.toBeNull();
-      expect(catcher.mails.some((mail) => mail.to === "insist@example.test")).toBe(false);
+      expect(smtp.catcher.mails.some((mail) => mail.to === "insist@example.test")).toBe(false);
     } finally {
       expect(await server.stop()).toBe(0);
       removeDataDir(server.dataDir);
@@ -130,7 +134,7 @@ describe("password reset in every delivery mode", () => {
     describe(mode, () => {
       let server: RunningServer;
       beforeAll(async () => {
-        server = await startServer({ ...smtpEnv(catcher, certificate), TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true", PUBLIC_URL: "http://127.0.0.1", RATE_LIMIT_IP_BURST: "1000" });
+        server = await startServer({ ...smtpEnv(smtp.catcher, smtp.certificate), TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true", PUBLIC_URL: "http://127.0.0.1", RATE_LIMIT_IP_BURST: "1000" });
       });
       afterAll(async () => {
         expect(await server.stop()).toBe(0);
@@ -153,7 +157,7 @@ describe("password reset in every delivery mode", () => {
         expect(known.text).toBe(unknown.text);
         expect(known.body).toEqual(FORGOT_ANSWER);
 
-        const mail = await catcher.waitForMail(mailTo(email, "reset your password"));
+        const mail = await smtp.catcher.waitForMail(mailTo(email, "reset your password"));
         expect(mail.text).toContain("15 minutes");
         const wrong = await send(server.url, "POST", `${AUTH}/password/reset`, {
           json: { email, code: codeIn(mail) === "000000" ? "111111" : "000000", new_password: NEW_PASSWORD },
@@ -177,7 +181,7 @@ describe("password reset in every delivery mode", () => {
         expect(again.body.error).toBe("invalid_code");
         expect((await client().login(email, PASSWORD)).status).toBe(401);
         expect((await client().login(email, NEW_PASSWORD)).status).toBe(200);
-        const notice = await catcher.waitForMail(mailTo(email, "your password was changed"));
+        const notice = await smtp.catcher.waitForMail(mailTo(email, "your password was changed"));
         expect(notice.text).toContain("The password of your account was just changed.");
       });
 
@@ -193,7 +197,7 @@ describe("password reset in every delivery mode", () => {
         expect(taken.body.error).toBe("email_taken");
         const requested = await carol.request("POST", `${AUTH}/email`, { json: { new_email: newEmail, current_password: PASSWORD } });
         expect(requested.status).toBe(202);
-        const code = codeIn(await catcher.waitForMail(mailTo(newEmail, "confirm your new email")));
+        const code = codeIn(await smtp.catcher.waitForMail(mailTo(newEmail, "confirm your new email")));
         // Nothing changes before the code comes back.
         expect((await carol.me()).body.user.email).toBe(email);
         const wrong = await carol.request("POST", `${AUTH}/email/confirm`, { json: { code: code === "000000" ? "111111" : "000000" } });
@@ -203,7 +207,7 @@ describe("password reset in every delivery mode", () => {
         expect(confirmed.status).toBe(200);
         expect(confirmed.body.user).toMatchObject({ email: newEmail, email_verified: true });
         expect((await carol.me()).body.user.email).toBe(newEmail);
-        const notice = await catcher.waitForMail(mailTo(email, "your email address was changed"));
+        const notice = await smtp.catcher.waitForMail(mailTo(email, "your email address was changed"));
         expect(notice.text).toContain(`The email address of your account is now ${newEmail}.`);
         expect((await carol.request("POST", `${AUTH}/email/confirm`, { json: { code } })).status).toBe(400);
         expect((await client().login(newEmail, PASSWORD)).status).toBe(200);
@@ -214,7 +218,7 @@ describe("password reset in every delivery mode", () => {
         const bob = client();
         const email = await registerVerified(bob, `link-${mode}`);
         expect((await send(server.url, "POST", `${AUTH}/password/forgot`, { json: { email } })).status).toBe(202);
-        const link = linkIn(await catcher.waitForMail(mailTo(email, "reset your password")), "/api/v1/auth/password/reset");
+        const link = linkIn(await smtp.catcher.waitForMail(mailTo(email, "reset your password")), "/api/v1/auth/password/reset");
         const path = link.replace("http://127.0.0.1", "");
         const form = await send(server.url, "GET", path);
         expect(form.status).toBe(200);
@@ -237,13 +241,13 @@ describe("password reset in every delivery mode", () => {
 describe("outbox: retry, restart, expiry and limits", () => {
   test("an SMTP server that is down gets the queued mail once it comes back, without a restart", async () => {
     const ports = { starttlsPort: freePort(), tlsPort: freePort() };
-    const server = await startServer({ ...smtpEnv(ports, certificate), ALLOW_REGISTRATION: "true", MAIL_RETRY_INTERVAL: "1s" });
+    const server = await startServer({ ...smtpEnv(ports, smtp.certificate), ALLOW_REGISTRATION: "true", MAIL_RETRY_INTERVAL: "1s" });
     let back: MailCatcher | undefined;
     try {
       expect((await new Client(server.url, "bearer").register("outage", PASSWORD, "outage@example.test")).status).toBe(201);
       // Two failed attempts (nothing listens): the mail is being retried with backoff.
       await waitForOutbox(server.dataDir, (row) => row.attempts >= 2);
-      back = await startMailCatcher(certificate, ports);
+      back = await startMailCatcher(smtp.certificate, ports);
       const mail = await back.waitForMail(mailTo("outage@example.test", "confirm your email"), 15_000);
       expect(codeIn(mail)).toMatch(/^\d{6}$/);
       await waitForOutbox(server.dataDir, () => false, (rows) => rows.length === 0);
@@ -255,10 +259,10 @@ describe("outbox: retry, restart, expiry and limits", () => {
   });
 
   test("mail queued before a restart (its SMTP server down) is sent after the restart", async () => {
-    const certificateEnv = smtpEnv({ starttlsPort: 0, tlsPort: 0 }, certificate);
+    const certificateEnv = smtpEnv({ starttlsPort: 0, tlsPort: 0 }, smtp.certificate);
     const ports = { starttlsPort: freePort(), tlsPort: freePort() };
     const dataDir = tempDataDir();
-    const env = { ...certificateEnv, ...smtpEnv(ports, certificate), ALLOW_REGISTRATION: "true", MAIL_RETRY_INTERVAL: "1s" };
+    const env = { ...certificateEnv, ...smtpEnv(ports, smtp.certificate), ALLOW_REGISTRATION: "true", MAIL_RETRY_INTERVAL: "1s" };
     let server = await startServer(env, dataDir);
     let late: MailCatcher | undefined;
     try {
@@ -267,7 +271,7 @@ describe("outbox: retry, restart, expiry and limits", () => {
       await waitForOutbox(dataDir, (row) => row.attempts >= 1);
       expect(await server.stop()).toBe(0);
       expect(outboxRows(dataDir)).toHaveLength(1);
-      late = await startMailCatcher(certificate, ports);
+      late = await startMailCatcher(smtp.certificate, ports);
       server = await startServer(env, dataDir);
       const mail = await late.waitForMail(mailTo("late@example.test", "confirm your email"));
       expect(codeIn(mail)).toMatch(/^\d{6}$/);
@@ -378,7 +382,7 @@ describe("MAIL_TRANSPORT=log", () => {
 describe("codes: expiry, the 5-wrong-answers limit, one mail a minute per address", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ ...smtpEnv(catcher, certificate), ALLOW_REGISTRATION: "true", PASSWORD_RESET_TTL: "1s", RATE_LIMIT_IP_BURST: "1000", TRUST_PROXY: "true" });
+    server = await startServer({ ...smtpEnv(smtp.catcher, smtp.certificate), ALLOW_REGISTRATION: "true", PASSWORD_RESET_TTL: "1s", RATE_LIMIT_IP_BURST: "1000", TRUST_PROXY: "true" });
   });
   afterAll(async () => {
     expect(await server.stop()).toBe(0);
@@ -388,7 +392,7 @@ describe("codes: expiry, the 5-wrong-answers limit, one mail a minute per addres
   test("an expired reset code is invalid_code", async () => {
     const email = await registerVerified(new Client(server.url, "bearer"), "expiring");
     expect((await send(server.url, "POST", `${AUTH}/password/forgot`, { json: { email } })).status).toBe(202);
-    const mail = await catcher.waitForMail(mailTo(email, "reset your password"));
+    const mail = await smtp.catcher.waitForMail(mailTo(email, "reset your password"));
     await Bun.sleep(1100); // PASSWORD_RESET_TTL=1s: the code's lifetime itself is under test
     const late = await send(server.url, "POST", `${AUTH}/password/reset`, { json: { email, code: codeIn(mail), new_password: NEW_PASSWORD } });
     expect(late.status).toBe(400);
@@ -398,7 +402,7 @@ describe("codes: expiry, the 5-wrong-answers limit, one mail a minute per addres
   test("a code dies after 5 wrong answers (even the right one is then refused); wrong codes count toward the (account, address) limit", async () => {
     const email = "guessed@example.test";
     expect((await new Client(server.url, "bearer").register("guessed", PASSWORD, email)).status).toBe(201);
-    const code = codeIn(await catcher.waitForMail(mailTo(email, "confirm your email")));
+    const code = codeIn(await smtp.catcher.waitForMail(mailTo(email, "confirm your email")));
     const wrong = code === "123456" ? "654321" : "123456";
     // From five addresses: the per-code limit, not the per-(account, address) delay, is what stops the sixth.
     for (let attempt = 1; attempt <= 5; attempt++) {
@@ -426,8 +430,8 @@ describe("codes: expiry, the 5-wrong-answers limit, one mail a minute per addres
     expect(second.text).toBe(first.text);
     // Mail goes out in order: once a later mail has arrived, the second request's would have too.
     const marker = await registerVerified(new Client(server.url, "bearer"), "marker");
-    await catcher.waitForMail(mailTo(marker, "confirm your email"));
-    expect(catcher.mails.filter(mailTo(email, "reset your password"))).toHaveLength(1);
+    await smtp.catcher.waitForMail(mailTo(marker, "confirm your email"));
+    expect(smtp.catcher.mails.filter(mailTo(email, "reset your password"))).toHaveLength(1);
   });
 });
 
@@ -435,7 +439,7 @@ describe("REQUIRE_EMAIL_VERIFICATION in every delivery mode", () => {
   for (const mode of MODES) {
     test(`${mode}: registration needs an email and issues no tokens; sign-in and the password grant answer 403 user_not_verified only after the right password; the link verifies`, async () => {
       const server = await startServer({
-        ...smtpEnv(catcher, certificate),
+        ...smtpEnv(smtp.catcher, smtp.certificate),
         TOKEN_DELIVERY: mode,
         ALLOW_REGISTRATION: "true",
         REQUIRE_EMAIL_VERIFICATION: "true",
@@ -477,7 +481,7 @@ describe("REQUIRE_EMAIL_VERIFICATION in every delivery mode", () => {
         expect(resend.status).toBe(202);
         expect(unknown.text).toBe(resend.text);
 
-        const mail = await catcher.waitForMail(mailTo(email, "confirm your email"));
+        const mail = await smtp.catcher.waitForMail(mailTo(email, "confirm your email"));
         const path = linkIn(mail, "/api/v1/auth/verify-email").replace("http://127.0.0.1", "");
         const page = await send(server.url, "GET", path);
         expect(page.status).toBe(200);

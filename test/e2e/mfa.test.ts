@@ -5,21 +5,12 @@ import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import { AUTH, Client, MODES, send } from "../support/client";
 import { removeDataDir, runCli, startServer, type RunningServer } from "../support/server";
-import { codeIn, makeCertificate, removeCertificate, smtpEnv, startMailCatcher, type MailCatcher, type ReceivedMail, type TestCertificate } from "../support/smtp";
+import { codeIn, mailCatcherForFile, smtpEnv, type ReceivedMail } from "../support/smtp";
 
 const PASSWORD = "a long passphrase";
 const ORIGIN = "http://127.0.0.1";
 
-let certificate: TestCertificate;
-let catcher: MailCatcher;
-beforeAll(async () => {
-  certificate = makeCertificate();
-  catcher = await startMailCatcher(certificate);
-});
-afterAll(async () => {
-  await catcher.stop();
-  removeCertificate(certificate);
-});
+const smtp = mailCatcherForFile();
 
 const loginCodeFor = (address: string) => (mail: ReceivedMail) => mail.to === address && mail.subject.includes("your sign-in code");
 
@@ -45,7 +36,7 @@ describe("LOGIN_EMAIL_CODE: sign-in in two steps in every delivery mode", () => 
       let server: RunningServer;
       beforeAll(async () => {
         server = await startServer({
-          ...smtpEnv(catcher, certificate),
+          ...smtpEnv(smtp.catcher, smtp.certificate),
           TOKEN_DELIVERY: mode,
           ALLOW_REGISTRATION: "true",
           LOGIN_EMAIL_CODE: "true",
@@ -69,7 +60,7 @@ describe("LOGIN_EMAIL_CODE: sign-in in two steps in every delivery mode", () => 
         expect(challenge.status).toBe(202);
         expect(challenge.body).toEqual({ challenge_id: expect.any(String), methods: ["email_code"], expires_in: 600 });
         expectNoTokens(challenge);
-        const code = codeIn(await catcher.waitForMail(loginCodeFor(email)));
+        const code = codeIn(await smtp.catcher.waitForMail(loginCodeFor(email)));
 
         const wrong = await client.request("POST", `${AUTH}/login/verify`, { json: { challenge_id: challenge.body.challenge_id, code: code === "000000" ? "111111" : "000000" } });
         expect(wrong.status).toBe(401);
@@ -101,7 +92,7 @@ describe("LOGIN_EMAIL_CODE: sign-in in two steps in every delivery mode", () => 
         expect((await client.register(`dies-${mode}`, PASSWORD, email)).status).toBe(201);
         const challenge = await client.login(email, PASSWORD);
         expect(challenge.status).toBe(202);
-        const code = codeIn(await catcher.waitForMail(loginCodeFor(email)));
+        const code = codeIn(await smtp.catcher.waitForMail(loginCodeFor(email)));
         const wrongCode = code === "000000" ? "111111" : "000000";
         // From five addresses, so that the per-(account, address) delay is not what stops the sixth.
         for (let attempt = 1; attempt <= 5; attempt++) {
@@ -123,14 +114,14 @@ describe("LOGIN_EMAIL_CODE: sign-in in two steps in every delivery mode", () => 
   }
 
   test("a challenge expires (EMAIL_CODE_TTL) and the code is mailed at most once a minute per address (429 after the right password)", async () => {
-    const server = await startServer({ ...smtpEnv(catcher, certificate), ALLOW_REGISTRATION: "true", LOGIN_EMAIL_CODE: "true", EMAIL_CODE_TTL: "1s", RATE_LIMIT_IP_BURST: "1000" });
+    const server = await startServer({ ...smtpEnv(smtp.catcher, smtp.certificate), ALLOW_REGISTRATION: "true", LOGIN_EMAIL_CODE: "true", EMAIL_CODE_TTL: "1s", RATE_LIMIT_IP_BURST: "1000" });
     try {
       const email = "expiry@example.test";
       const client = new Client(server.url, "bearer");
       expect((await client.register("expiry", PASSWORD, email)).status).toBe(201);
       const challenge = await client.login(email, PASSWORD);
       expect(challenge.body.expires_in).toBe(1);
-      const code = codeIn(await catcher.waitForMail(loginCodeFor(email)));
+      const code = codeIn(await smtp.catcher.waitForMail(loginCodeFor(email)));
       await Bun.sleep(1100); // EMAIL_CODE_TTL=1s: the lifetime itself is under test
       const late = await client.request("POST", `${AUTH}/login/verify`, { json: { challenge_id: challenge.body.challenge_id, code } });
       expect(late.status).toBe(401);

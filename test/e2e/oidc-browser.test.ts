@@ -2,24 +2,18 @@
  * OpenID Connect in a real browser: Debian's Chromium (playwright-core, never a download) opens a tiny relying
  * party (an openid-client app on loopback), is sent to Latchkey, signs in on the real sign-in page with a
  * password and a TOTP code (issue 13's second step), consents, and comes back signed in with the right claims.
- * The consent page's screenshot is kept in .test-results/.
+ * The consent page's screenshot is kept in .test-results/screenshots/.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import * as oidcClient from "openid-client";
-import { chromium, type Browser } from "playwright-core";
+import { screenshot, sharedChromium } from "../support/browser";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const ARTEFACTS = resolve(import.meta.dir, "../../.test-results");
 const PASSWORD = "correct horse battery staple";
 
-let browser: Browser | undefined;
-let launchProblem: string | undefined;
+const chromiumForFile = sharedChromium();
 let latchkey: SpawnedServer;
 let rp: ReturnType<typeof Bun.serve>;
 let issuer: string;
@@ -108,25 +102,18 @@ beforeAll(async () => {
   latchkey = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: issuer } });
   rp = await startRelyingParty("photos", secret, rpPort);
   await enrolTotp();
-  if (!existsSync(CHROMIUM)) launchProblem = `Chromium is not installed at ${CHROMIUM} (apt-get install chromium; make test installs it as root)`;
-  else
-    try {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
-    } catch (error) {
-      launchProblem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
-    }
+  await chromiumForFile.launch();
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumForFile.close();
   rp?.stop(true);
   await latchkey?.stop();
   removeDataDir(dataDir);
 });
 
 test("Chromium signs in to a relying party through Latchkey: sign-in page, consent, back with the right claims", async () => {
-  if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
-  const context = await browser.newContext();
+  const context = await chromiumForFile.get().newContext();
   const page = await context.newPage();
   try {
     await page.goto(`http://localhost:${rp.port}/`);
@@ -144,8 +131,7 @@ test("Chromium signs in to a relying party through Latchkey: sign-in page, conse
     await page.waitForSelector('form[action="/oidc/authorize/consent"]');
     expect(await page.textContent("h1")).toBe("Allow photos to sign you in?");
     expect(await page.textContent("ul")).toContain("alice@example.com");
-    mkdirSync(ARTEFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTEFACTS, "oidc-consent.png") });
+    await screenshot(page, "oidc-consent");
     await page.click('button[value="allow"]');
     await page.waitForURL((url) => url.host === `localhost:${rp.port}` && url.pathname === "/callback");
     expect(await page.textContent("h1")).toBe("Signed in as alice");

@@ -4,9 +4,9 @@
  * does), so these tests start dist/latchkey as root and read the result from /proc and the files' owners.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+import { BINARY, freePort, owners, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
 const isRoot = process.getuid!() === 0;
 let server: SpawnedServer | undefined;
@@ -32,18 +32,6 @@ function threadIdentities(pid: number) {
     const field = (name: string) => status.match(new RegExp(`^${name}:\\t(.*)$`, "m"))![1]!.trim();
     return { uid: field("Uid"), gid: field("Gid"), groups: field("Groups"), capEff: field("CapEff"), capPrm: field("CapPrm") };
   });
-}
-
-/** Owner uid:gid of every entry under dir (dir itself included), by relative path. */
-function owners(dir: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  const walk = (path: string, name: string) => {
-    const stat = lstatSync(path);
-    result[name] = `${stat.uid}:${stat.gid}`;
-    if (stat.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry), name === "." ? entry : `${name}/${entry}`);
-  };
-  walk(dir, ".");
-  return result;
 }
 
 async function start(dataDir: string, env: Record<string, string>, prefix: string[] = []) {

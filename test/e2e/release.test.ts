@@ -1,18 +1,20 @@
 /**
  * Issue 14: `make release` (a prerequisite of `make test`) cross-compiles five binaries into dist/release/. Each
  * one that can run here names its target in --version and serves /health on an empty data folder: the x64 ones
- * natively, the arm64 one under qemu-user-static with Debian's arm64 glibc (libc6-arm64-cross). The musl ones
- * need Alpine's libstdc++, which no Debian package provides: their ELF headers are checked instead (musl loader,
- * machine, needed libraries). SHA256SUMS matches the files.
+ * natively, the arm64 one under qemu-user-static with Debian's arm64 glibc (libc6-arm64-cross), the x64 musl one
+ * under Debian's musl loader (below). Both musl ones also have their ELF headers checked (musl loader, machine,
+ * needed libraries): the arm64 musl one can run nowhere here. SHA256SUMS matches the files.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, removeDataDir, spawnServer, tempDataDir } from "../support/server";
 
 const RELEASE = resolve(import.meta.dir, "../../dist/release");
 const VERSION: string = (await Bun.file(resolve(import.meta.dir, "../../package.json")).json()).version;
 const QEMU_ARM64 = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"];
+const MUSL_X64_LOADER = "/lib/ld-musl-x86_64.so.1";
 const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
 
@@ -103,7 +105,51 @@ describe("release binaries that run here", () => {
   }
 });
 
+/**
+ * What an Alpine machine gives the x64 musl binary, from Debian's packages: musl's own loader and libc (`musl`),
+ * and for the one other library it needs, libstdc++.so.6, Debian's build with its libgcc_s. Alpine's musl build of
+ * libstdc++ is in no Debian package, so the test does what Alpine's gcompat does the other way round: the glibc
+ * names libstdc++ asks for (libc.so.6, libm.so.6, ld-linux) point at musl, and a seven-symbol shim compiled with
+ * `musl-gcc` (musl-tools) stands in for the glibc-only ones. Every libc call of the binary itself goes to musl.
+ */
+function muslX64Runtime(): { command: (binary: string) => string[]; [Symbol.dispose]: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-musl-"));
+  for (const name of ["libc.musl-x86_64.so.1", "libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2"]) symlinkSync(MUSL_X64_LOADER, join(dir, name));
+  symlinkSync("/usr/lib/x86_64-linux-gnu/libstdc++.so.6", join(dir, "libstdc++.so.6"));
+  symlinkSync("/lib/x86_64-linux-gnu/libgcc_s.so.1", join(dir, "libgcc_s.so.1"));
+  const source = join(dir, "glibc-shim.c");
+  writeFileSync(source, GLIBC_SHIM);
+  const compiled = Bun.spawnSync(["musl-gcc", "-shared", "-fPIC", "-O2", "-o", join(dir, "glibc-shim.so"), source], { stderr: "pipe" });
+  if (compiled.exitCode !== 0) throw new Error(`musl-gcc (Debian: apt-get install musl-tools) failed: ${compiled.stderr.toString()}`);
+  return {
+    command: (binary) => [MUSL_X64_LOADER, "--library-path", dir, "--preload", join(dir, "glibc-shim.so"), binary],
+    [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The glibc-only symbols Debian's libstdc++ and libgcc_s import, in terms of musl (gcompat implements the same). */
+const GLIBC_SHIM = `#define _GNU_SOURCE
+#include <locale.h>
+#include <stdint.h>
+#include <sys/random.h>
+#include <time.h>
+char __libc_single_threaded = 0;
+struct { unsigned int vendor, type, subtype, features[1]; } __cpu_model;
+int __cpu_indicator_init(void) { return 0; }
+int _dl_find_object(void *pc, void *result) { return -1; } /* "not found": the unwinder falls back to dl_iterate_phdr */
+int __cxa_thread_atexit_impl(void (*dtor)(void *), void *obj, void *dso) { return 0; }
+uint32_t arc4random(void) { uint32_t value; getrandom(&value, sizeof value, 0); return value; }
+size_t __strftime_l(char *s, size_t max, const char *format, const struct tm *tm, locale_t locale) { return strftime_l(s, max, format, tm, locale); }
+`;
+
 describe("musl binaries (Alpine)", () => {
+  test("latchkey-linux-x64-musl, under musl's loader: --version names bun-linux-x64-musl, and it serves /health on an empty data folder", async () => {
+    using musl = muslX64Runtime();
+    const command = musl.command(binary("linux-x64-musl"));
+    expect(await version(command)).toEqual({ code: 0, stdout: `latchkey ${VERSION} (bun-linux-x64-musl)\n`, stderr: "" });
+    await servesHealth(command);
+  }, 120_000);
+
   test.each([
     ["linux-x64-musl", EM_X86_64, "/lib/ld-musl-x86_64.so.1", "libc.musl-x86_64.so.1"],
     ["linux-arm64-musl", EM_AARCH64, "/lib/ld-musl-aarch64.so.1", "libc.musl-aarch64.so.1"],

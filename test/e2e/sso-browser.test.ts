@@ -7,20 +7,17 @@
  * saved as a screenshot in .test-results/screenshots (the README's come from there).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { screenshot, sharedChromium } from "../support/browser";
 import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SCREENSHOTS = join(import.meta.dir, "../../.test-results/screenshots");
 const PASSWORD = "correct horse battery staple";
 /** Every host of this test, all on loopback; a request to any other host is aborted and recorded. */
 const HOSTS = new Set(["auth.example.com", "auth.example.net", "photos.example.com", "wiki.example.net"]);
 
-let browser: Browser | undefined;
-let launchProblem: string | undefined;
+// Two root domains, both on this machine: cookies cannot span them, the handoff must.
+const chromiumForFile = sharedChromium(["--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.net 127.0.0.1"]);
 let dataDir: string;
 let latchkey: SpawnedServer;
 let caddy: Proxy;
@@ -33,7 +30,6 @@ const auth = (domain: "com" | "net") => `http://auth.example.${domain}:${lkPort}
 const app = (host: "photos.example.com" | "wiki.example.net") => `http://${host}:${proxyPort}`;
 
 beforeAll(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
   dataDir = tempDataDir();
   for (const [name, roles] of [["alice", "family"], ["bob", "family"]] as const) {
     expect((await runCli(["user", "add", name, "--email", `${name}@example.com`], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
@@ -64,34 +60,11 @@ http://${host}:${proxyPort} {
 \treverse_proxy ${echo.url.replace("http://", "")}
 }`;
   caddy = await startCaddy(() => site("photos.example.com") + site("wiki.example.net"), proxyPort);
-  if (!existsSync(CHROMIUM)) {
-    launchProblem = `Chromium is not installed at ${CHROMIUM}: apt-get install chromium (make test does it as root), or set CHROMIUM_PATH.`;
-    return;
-  }
-  try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      timeout: 30_000,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        // Two root domains, both on this machine: cookies cannot span them, the handoff must.
-        "--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.net 127.0.0.1",
-      ],
-    });
-  } catch (error) {
-    launchProblem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
-  }
+  await chromiumForFile.launch();
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumForFile.close();
   await caddy?.stop();
   echo?.stop();
   await latchkey?.stop();
@@ -103,8 +76,7 @@ afterAll(async () => {
  * requests to other hosts are aborted and recorded.
  */
 async function newContext(viewport = { width: 1100, height: 800 }): Promise<BrowserContext> {
-  if (!browser) throw new Error(launchProblem ?? "Chromium was not launched");
-  const context = await browser.newContext({ viewport, javaScriptEnabled: false });
+  const context = await chromiumForFile.get().newContext({ viewport, javaScriptEnabled: false });
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
     if (HOSTS.has(url.hostname)) return route.continue();
@@ -113,8 +85,6 @@ async function newContext(viewport = { width: 1100, height: 800 }): Promise<Brow
   });
   return context;
 }
-
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 async function signIn(page: Page, username: string) {
   await page.getByLabel("Username or email").fill(username);
@@ -133,11 +103,11 @@ describe("single sign-on in Chromium", () => {
     // The other root domain's sign-in host was asked first (it knows no session either), then the form.
     expect(page.url()).toBe(`${auth("com")}/login?handoff=none&rd=${encodeURIComponent(`${app("photos.example.com")}/albums/summer?sort=date`)}`);
     await expect(page.getByRole("heading", { name: "Sign in" }).isVisible()).resolves.toBe(true);
-    await shot(page, "sign-in");
+    await screenshot(page, "sign-in");
     await signIn(page, "alice");
     await page.waitForURL(`${app("photos.example.com")}/albums/summer?sort=date`);
     expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
-    await shot(page, "protected-app");
+    await screenshot(page, "protected-app");
   });
 
   test("an app on the other root domain (example.net) signs the browser in through the one-time handoff, no password", async () => {
@@ -197,7 +167,7 @@ describe("single sign-on in Chromium", () => {
     await phonePage.goto(`${auth("com")}/account`);
     await signIn(phonePage, "alice");
     await phonePage.waitForURL(`${auth("com")}/account`);
-    await shot(phonePage, "account-phone");
+    await screenshot(phonePage, "account-phone");
 
     await page.goto(`${auth("com")}/account`);
     const rows = page.locator("#sessions tbody tr");
@@ -213,7 +183,7 @@ describe("single sign-on in Chromium", () => {
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.locator("#new-key").textContent();
     expect(secret).toMatch(/^lk_[0-9A-Za-z]{49}$/);
-    await shot(page, "account");
+    await screenshot(page, "account");
     const viaKey = await fetch(`http://127.0.0.1:${proxyPort}/`, { headers: { host: `photos.example.com:${proxyPort}`, "x-api-key": secret! } });
     expect(viaKey.status).toBe(200);
   });
@@ -235,7 +205,7 @@ describe("single sign-on in Chromium", () => {
     await adminPage.locator("#users tbody tr").filter({ hasText: "bob" }).getByRole("button", { name: "Disable" }).click();
     await adminPage.waitForURL(`${auth("com")}/admin?done=disabled`);
     await adminPage.goto(`${auth("com")}/admin`);
-    await shot(adminPage, "admin");
+    await screenshot(adminPage, "admin");
 
     const refused = await bobPage.goto(`${app("photos.example.com")}/next`);
     expect(new URL(bobPage.url()).pathname).toBe("/login");

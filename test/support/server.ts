@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -120,6 +120,18 @@ export async function startServer(env: Record<string, string> = {}, dataDir = te
 
 export function removeDataDir(dataDir: string): void {
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** Owner uid:gid of every entry under dir (dir itself included, as "."), by relative path; links are not followed. */
+export function owners(dir: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  const walk = (path: string, name: string) => {
+    const stat = lstatSync(path);
+    result[name] = `${stat.uid}:${stat.gid}`;
+    if (stat.isDirectory()) for (const entry of readdirSync(path)) walk(join(path, entry), name === "." ? entry : `${name}/${entry}`);
+  };
+  walk(dir, ".");
+  return result;
 }
 
 /** Runs a CLI subcommand of the binary to completion. */

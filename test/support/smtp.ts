@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -150,4 +151,18 @@ export function smtpEnv(catcher: Pick<MailCatcher, "starttlsPort" | "tlsPort">, 
     SMTP_TLS_CA_FILE: certificate.certFile,
     MAIL_FROM: "Latchkey Test <auth@example.test>",
   };
+}
+
+/** A certificate and a mail catcher for the whole test file that calls this (started in beforeAll, stopped in afterAll). */
+export function mailCatcherForFile(): { certificate: TestCertificate; catcher: MailCatcher } {
+  const shared = {} as { certificate: TestCertificate; catcher: MailCatcher };
+  beforeAll(async () => {
+    shared.certificate = makeCertificate();
+    shared.catcher = await startMailCatcher(shared.certificate);
+  });
+  afterAll(async () => {
+    await shared.catcher?.stop();
+    if (shared.certificate) removeCertificate(shared.certificate);
+  });
+  return shared;
 }

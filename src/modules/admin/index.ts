@@ -1,4 +1,4 @@
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { ADMIN_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import type { ClientInfoReader } from "../../http/client-ip";

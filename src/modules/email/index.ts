@@ -2,7 +2,6 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import type { ClientInfoReader } from "../../http/client-ip";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
-import { escapeHtml } from "../../lib/html";
 import { ApiError } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
@@ -12,7 +11,7 @@ import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } 
 import type { AuthService } from "../auth/service";
 import { toPublicUser } from "../users/service";
 import { AcceptedBody, EmailBody, EmailChangeBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
-import { page, PAGE_CSP } from "./pages";
+import { linkOutcome, mailedLinkPage, resetPasswordForm } from "./pages";
 import type { EmailFlows } from "./service";
 
 /** The routes of the reset form, which a browser posts as a form (the other routes take JSON only). */
@@ -33,16 +32,8 @@ export function emailRoutes(deps: {
   appName: string;
 }) {
   const { flows, auth, guard, rateLimit, readClient, appName } = deps;
-  const html = (status: number, title: string, body: string) =>
-    new Response(page(appName, title, body), {
-      status,
-      headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, "cache-control": "no-store" },
-    });
-  const resetForm = (token: string, problem?: string) =>
-    (problem ? `<p role="alert">${escapeHtml(problem)}</p>` : "") +
-    `<form method="post" action="${AUTH_PREFIX}/password/reset"><input type="hidden" name="token" value="${escapeHtml(token)}">` +
-    `<label>New password <input type="password" name="new_password" autocomplete="new-password" required></label>` +
-    `<button type="submit">Set the new password</button></form>`;
+  const outcome = (status: number, title: string, message: string) => mailedLinkPage(status, linkOutcome(appName, title, message));
+  const resetForm = (status: number, token: string, problem?: string) => mailedLinkPage(status, resetPasswordForm(appName, token, problem));
 
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["email"] })
     .use(guard)
@@ -122,10 +113,10 @@ export function emailRoutes(deps: {
         try {
           if (!query.token) throw new ApiError(400, "invalid_code", "");
           flows.verifyEmailToken(query.token, readClient(request, server));
-          return html(200, "Email address verified", "<p>Your email address is verified. You can close this page and sign in.</p>");
+          return outcome(200, "Email address verified", "Your email address is verified. You can close this page and sign in.");
         } catch (error) {
           if (!(error instanceof ApiError) || error.code !== "invalid_code") throw error;
-          return html(400, "This link does not work", "<p>The link is wrong, already used or expired. Sign in and ask for a new one.</p>");
+          return outcome(400, "This link does not work", "The link is wrong, already used or expired. Sign in and ask for a new one.");
         }
       },
       {
@@ -173,8 +164,8 @@ export function emailRoutes(deps: {
       "/password/reset",
       ({ query }) =>
         query.token
-          ? html(200, "Choose a new password", resetForm(query.token))
-          : html(400, "This link does not work", "<p>The link has no token. Ask for a new one.</p>"),
+          ? resetForm(200, query.token)
+          : outcome(400, "This link does not work", "The link has no token. Ask for a new one."),
       {
         query: TokenQuery,
         response: { 200: HtmlPage, 400: HtmlErrorPage },
@@ -185,19 +176,19 @@ export function emailRoutes(deps: {
       "/password/reset",
       async ({ body, request, server }): Promise<{ message: string }> => {
         // The form's answers are pages (Responses, which the JSON response schema does not see).
-        const formPage = (status: number, title: string, text: string) => html(status, title, text) as unknown as { message: string };
+        const asBody = (page: Response) => page as unknown as { message: string };
         const isForm = request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded") ?? false;
         const proof = "token" in body ? { token: body.token } : { email: body.email, code: body.code };
         try {
           const ended = await flows.resetPassword(proof, body.new_password, readClient(request, server));
-          if (isForm) return formPage(200, "Password changed", "<p>Your password is changed and every session is signed out. You can sign in with the new password.</p>");
+          if (isForm) return asBody(outcome(200, "Password changed", "Your password is changed and every session is signed out. You can sign in with the new password."));
           return { message: `Password changed; ${ended} session(s) ended.` };
         } catch (error) {
           if (!isForm || !(error instanceof ApiError) || error.status === 429) throw error;
           const problem = error.details?.[0]?.message ?? error.message;
           return "token" in body && error.code !== "invalid_code"
-            ? formPage(error.status, "Choose a new password", resetForm(body.token, problem))
-            : formPage(error.status, "This link does not work", `<p>${escapeHtml(problem)}</p>`);
+            ? asBody(resetForm(error.status, body.token, problem))
+            : asBody(outcome(error.status, "This link does not work", problem));
         }
       },
       {

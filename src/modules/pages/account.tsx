@@ -1,4 +1,4 @@
-import { Alert, Csrf, Layout } from "./layout";
+import { Alert, Csrf, Layout, RowAction, RowTable } from "./layout";
 
 export interface AccountSession {
   id: string;
@@ -55,12 +55,7 @@ export function SignedInNav({ username, isAdmin, csrf }: { username: string; isA
       <span class="muted" safe>
         {username}
       </span>
-      <form method="post" action="/logout" class="inline">
-        <Csrf token={csrf} />
-        <button type="submit" class="secondary">
-          Sign out
-        </button>
-      </form>
+      <RowAction action="/logout" csrf={csrf} fields={{}} label="Sign out" kind="secondary" />
     </nav>
   );
 }
@@ -111,40 +106,25 @@ export function AccountPage(view: AccountView) {
 
       <section id="sessions">
         <h2>Sessions</h2>
-        <table>
-          <thead>
+        <RowTable
+          headings={["Device", "Address", "Signed in", "Last seen", ""]}
+          rows={view.sessions}
+          row={(session) => (
             <tr>
-              <th>Device</th>
-              <th>Address</th>
-              <th>Signed in</th>
-              <th>Last seen</th>
-              <th></th>
+              <td safe>{session.userAgent || "unknown"}</td>
+              <td safe>{session.ip || "—"}</td>
+              <td safe>{when(session.createdAt)}</td>
+              <td safe>{when(session.lastSeenAt)}</td>
+              <td>
+                {session.current ? (
+                  <strong>This browser</strong>
+                ) : (
+                  <RowAction action="/account/sessions/revoke" csrf={view.csrf("session-revoke")} fields={{ session_id: session.id }} label="Sign out" kind="danger" />
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {view.sessions.map((session) => (
-              <tr>
-                <td safe>{session.userAgent || "unknown"}</td>
-                <td safe>{session.ip || "—"}</td>
-                <td safe>{when(session.createdAt)}</td>
-                <td safe>{when(session.lastSeenAt)}</td>
-                <td>
-                  {session.current ? (
-                    <strong>This browser</strong>
-                  ) : (
-                    <form method="post" action="/account/sessions/revoke" class="inline">
-                      <Csrf token={view.csrf("session-revoke")} />
-                      <input type="hidden" name="session_id" value={session.id} />
-                      <button type="submit" class="danger">
-                        Sign out
-                      </button>
-                    </form>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
         {others > 0 ? (
           <form method="post" action="/account/sessions/revoke-others">
             <Csrf token={view.csrf("session-revoke-others")} />
@@ -233,77 +213,48 @@ export function AccountPage(view: AccountView) {
 
       <section id="applications">
         <h2>Applications</h2>
-        {view.applications.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th>Application</th>
-                <th>Allowed</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {view.applications.map((application) => (
-                <tr>
-                  <td safe>{application.client_id}</td>
-                  <td safe>{when(application.created_at)}</td>
-                  <td>
-                    <form method="post" action="/account/applications/revoke" class="inline">
-                      <Csrf token={view.csrf("application-revoke")} />
-                      <input type="hidden" name="client_id" value={application.client_id} />
-                      <button type="submit" class="danger">
-                        Withdraw
-                      </button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p class="muted">No application has asked to sign you in yet.</p>
-        )}
+        <RowTable
+          headings={["Application", "Allowed", ""]}
+          rows={view.applications}
+          empty="No application has asked to sign you in yet."
+          row={(application) => (
+            <tr>
+              <td safe>{application.client_id}</td>
+              <td safe>{when(application.created_at)}</td>
+              <td>
+                <RowAction
+                  action="/account/applications/revoke"
+                  csrf={view.csrf("application-revoke")}
+                  fields={{ client_id: application.client_id }}
+                  label="Withdraw"
+                  kind="danger"
+                />
+              </td>
+            </tr>
+          )}
+        />
         <p class="muted">Withdrawing signs you out of the application; it asks again next time.</p>
       </section>
 
       <section id="keys">
         <h2>API keys</h2>
-        {view.keys.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Key</th>
-                <th>Created</th>
-                <th>Last used</th>
-                <th>Expires</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {view.keys.map((key) => (
-                <tr>
-                  <td safe>{key.name}</td>
-                  <td safe>{`lk_${key.prefix}…`}</td>
-                  <td safe>{when(key.created_at)}</td>
-                  <td safe>{when(key.last_used_at)}</td>
-                  <td safe>{when(key.expires_at)}</td>
-                  <td>
-                    <form method="post" action="/account/keys/delete" class="inline">
-                      <Csrf token={view.csrf("key-delete")} />
-                      <input type="hidden" name="key_id" value={key.key_id} />
-                      <button type="submit" class="danger">
-                        Delete
-                      </button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p class="muted">No API keys yet.</p>
-        )}
+        <RowTable
+          headings={["Name", "Key", "Created", "Last used", "Expires", ""]}
+          rows={view.keys}
+          empty="No API keys yet."
+          row={(key) => (
+            <tr>
+              <td safe>{key.name}</td>
+              <td safe>{`lk_${key.prefix}…`}</td>
+              <td safe>{when(key.created_at)}</td>
+              <td safe>{when(key.last_used_at)}</td>
+              <td safe>{when(key.expires_at)}</td>
+              <td>
+                <RowAction action="/account/keys/delete" csrf={view.csrf("key-delete")} fields={{ key_id: key.key_id }} label="Delete" kind="danger" />
+              </td>
+            </tr>
+          )}
+        />
         <form method="post" action="/account/keys" class="row">
           <Csrf token={view.csrf("key-create")} />
           <div>

@@ -1,6 +1,6 @@
 import type { AdminUser } from "../admin/service";
 import { SignedInNav, when } from "./account";
-import { Alert, Csrf, Layout } from "./layout";
+import { Alert, Csrf, Layout, RowAction, RowTable } from "./layout";
 
 export interface AuditRow {
   id: number;
@@ -33,21 +33,14 @@ export interface AdminView {
 function UserActions({ user, csrf }: { user: AdminUser; csrf: (form: string) => string }) {
   return (
     <>
-      <form method="post" action="/admin/users/status" class="inline">
-        <Csrf token={csrf("admin-status")} />
-        <input type="hidden" name="id" value={user.id} />
-        <input type="hidden" name="disabled" value={user.disabled ? "false" : "true"} />
-        <button type="submit" class={user.disabled ? "secondary" : "danger"}>
-          {user.disabled ? "Enable" : "Disable"}
-        </button>
-      </form>{" "}
-      <form method="post" action="/admin/users/delete" class="inline">
-        <Csrf token={csrf("admin-delete")} />
-        <input type="hidden" name="id" value={user.id} />
-        <button type="submit" class="danger">
-          Delete
-        </button>
-      </form>
+      <RowAction
+        action="/admin/users/status"
+        csrf={csrf("admin-status")}
+        fields={{ id: user.id, disabled: user.disabled ? "false" : "true" }}
+        label={user.disabled ? "Enable" : "Disable"}
+        kind={user.disabled ? "secondary" : "danger"}
+      />{" "}
+      <RowAction action="/admin/users/delete" csrf={csrf("admin-delete")} fields={{ id: user.id }} label="Delete" kind="danger" />
       <details>
         <summary>Edit</summary>
         <form method="post" action="/admin/users/roles" class="row">
@@ -86,13 +79,7 @@ function UserActions({ user, csrf }: { user: AdminUser; csrf: (form: string) => 
             Save metadata
           </button>
         </form>
-        <form method="post" action="/admin/users/mfa" class="inline">
-          <Csrf token={csrf("admin-mfa")} />
-          <input type="hidden" name="id" value={user.id} />
-          <button type="submit" class="danger">
-            Reset second factors
-          </button>
-        </form>
+        <RowAction action="/admin/users/mfa" csrf={csrf("admin-mfa")} fields={{ id: user.id }} label="Reset second factors" kind="danger" />
         <form method="post" action="/admin/users/password" class="row">
           <Csrf token={csrf("admin-password")} />
           <input type="hidden" name="id" value={user.id} />
@@ -125,37 +112,28 @@ export function AdminPage(view: AdminView) {
             Search
           </button>
         </form>
-        <table>
-          <thead>
+        <RowTable
+          headings={["User", "Roles", "Status", "Created", ""]}
+          rows={view.users}
+          empty="No users match."
+          row={(user) => (
             <tr>
-              <th>User</th>
-              <th>Roles</th>
-              <th>Status</th>
-              <th>Created</th>
-              <th></th>
+              <td>
+                <strong safe>{user.username}</strong>
+                <br />
+                <span class="muted" safe>
+                  {user.email || ""}
+                </span>
+              </td>
+              <td safe>{user.roles.join(", ")}</td>
+              <td>{user.disabled ? "disabled" : "active"}</td>
+              <td safe>{when(user.created_at)}</td>
+              <td>
+                <UserActions user={user} csrf={view.csrf} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {view.users.map((user) => (
-              <tr>
-                <td>
-                  <strong safe>{user.username}</strong>
-                  <br />
-                  <span class="muted" safe>
-                    {user.email || ""}
-                  </span>
-                </td>
-                <td safe>{user.roles.join(", ")}</td>
-                <td>{user.disabled ? "disabled" : "active"}</td>
-                <td safe>{when(user.created_at)}</td>
-                <td>
-                  <UserActions user={user} csrf={view.csrf} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {view.users.length === 0 ? <p class="muted">No users match.</p> : ""}
+          )}
+        />
         {view.nextUsers ? (
           <p>
             <a href={`/admin?${view.nextUsers}`}>Next page of users →</a>
@@ -204,31 +182,22 @@ export function AdminPage(view: AdminView) {
             Filter
           </button>
         </form>
-        <table>
-          <thead>
+        <RowTable
+          headings={["Time", "Event", "User", "Address", "Detail"]}
+          rows={view.events}
+          empty="No events match."
+          row={(event) => (
             <tr>
-              <th>Time</th>
-              <th>Event</th>
-              <th>User</th>
-              <th>Address</th>
-              <th>Detail</th>
+              <td safe>{when(event.time)}</td>
+              <td safe>{event.event}</td>
+              <td safe>{(event.user_id && view.usernames.get(event.user_id)) || String(event.detail.username ?? event.user_id ?? "—")}</td>
+              <td safe>{event.ip || "—"}</td>
+              <td class="muted" safe>
+                {JSON.stringify(event.detail)}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {view.events.map((event) => (
-              <tr>
-                <td safe>{when(event.time)}</td>
-                <td safe>{event.event}</td>
-                <td safe>{(event.user_id && view.usernames.get(event.user_id)) || String(event.detail.username ?? event.user_id ?? "—")}</td>
-                <td safe>{event.ip || "—"}</td>
-                <td class="muted" safe>
-                  {JSON.stringify(event.detail)}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {view.events.length === 0 ? <p class="muted">No events match.</p> : ""}
+          )}
+        />
         {view.nextEvents ? (
           <p>
             <a href={`/admin?${view.nextEvents}#audit`}>Older events →</a>

@@ -8,7 +8,7 @@ import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
 import type { SignedInForms } from "./account-routes";
 import { adminGate } from "./admin-routes";
-import { Alert, Csrf, Layout } from "./layout";
+import { Alert, Csrf, Layout, RowAction, RowTable } from "./layout";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 
 /** Paths of the applications page's forms (their bodies are HTML forms). */
@@ -54,51 +54,33 @@ function ApplicationsPage(view: ApplicationsView) {
       )}
       <section id="clients">
         <h1>OpenID Connect applications</h1>
-        {view.clients.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th>Client ID</th>
-                <th>Type</th>
-                <th>Redirect URIs</th>
-                <th>Allowed</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {view.clients.map((client) => (
-                <tr>
-                  <td safe>{client.client_id}</td>
-                  <td safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}`}</td>
-                  <td safe>{client.redirect_uris.join(" ")}</td>
-                  <td safe>{[...client.allowed_roles.map((role) => `role ${role}`), ...client.allowed_users.map((id) => `user ${id}`)].join(", ") || "everyone"}</td>
-                  <td>
-                    {client.public ? (
-                      ""
-                    ) : (
-                      <form method="post" action="/admin/applications/secret" class="inline">
-                        <Csrf token={view.csrf("application-secret")} />
-                        <input type="hidden" name="client_id" value={client.client_id} />
-                        <button type="submit" class="secondary">
-                          New secret
-                        </button>
-                      </form>
-                    )}
-                    <form method="post" action="/admin/applications/delete" class="inline">
-                      <Csrf token={view.csrf("application-delete")} />
-                      <input type="hidden" name="client_id" value={client.client_id} />
-                      <button type="submit" class="danger">
-                        Delete
-                      </button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : (
-          <p class="muted">No application is registered yet.</p>
-        )}
+        <RowTable
+          headings={["Client ID", "Type", "Redirect URIs", "Allowed", ""]}
+          rows={view.clients}
+          empty="No application is registered yet."
+          row={(client) => (
+            <tr>
+              <td safe>{client.client_id}</td>
+              <td safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}`}</td>
+              <td safe>{client.redirect_uris.join(" ")}</td>
+              <td safe>{[...client.allowed_roles.map((role) => `role ${role}`), ...client.allowed_users.map((id) => `user ${id}`)].join(", ") || "everyone"}</td>
+              <td>
+                {client.public ? (
+                  ""
+                ) : (
+                  <RowAction
+                    action="/admin/applications/secret"
+                    csrf={view.csrf("application-secret")}
+                    fields={{ client_id: client.client_id }}
+                    label="New secret"
+                    kind="secondary"
+                  />
+                )}
+                <RowAction action="/admin/applications/delete" csrf={view.csrf("application-delete")} fields={{ client_id: client.client_id }} label="Delete" kind="danger" />
+              </td>
+            </tr>
+          )}
+        />
       </section>
       <section id="register">
         <h2>Register an application</h2>

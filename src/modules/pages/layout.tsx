@@ -76,6 +76,41 @@ export function Csrf({ token }: { token: string }) {
   return <input type="hidden" name="csrf" value={token} />;
 }
 
+/**
+ * One button that posts one action about one row (sign a session out, delete a key...): its own form, so that
+ * each carries its own CSRF token and names the row in a hidden field.
+ */
+export function RowAction(props: { action: string; csrf: string; fields: Record<string, string>; label: string; kind: "danger" | "secondary" }) {
+  return (
+    <form method="post" action={props.action} class="inline">
+      <Csrf token={props.csrf} />
+      {Object.entries(props.fields).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
+      <button type="submit" class={props.kind} safe>
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
+/** A list of rows under their headings (an empty heading over the rows' actions), or `empty` when there are none. */
+export function RowTable<Row>(props: { headings: string[]; rows: Row[]; row: (row: Row) => JSX.Element; empty?: string }) {
+  if (!props.rows.length && props.empty) return <p class="muted" safe>{props.empty}</p>;
+  return (
+    <table>
+      <thead>
+        <tr>
+          {props.headings.map((heading) => (
+            <th safe>{heading}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{props.rows.map(props.row)}</tbody>
+    </table>
+  );
+}
+
 /** An error (or a notice) above a form. */
 export function Alert({ message, kind = "error" }: { message: string | undefined; kind?: "error" | "notice" }) {
   if (!message) return "";

@@ -1,0 +1,60 @@
+/**
+ * Debian's Chromium, driven by playwright-core (which never downloads a browser), one per test file. The browser
+ * tests fail without it, they do not skip: `make test` installs the chromium package when run as root, and
+ * CHROMIUM_PATH points at another build.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Headless, and quiet: without the background-networking flags it keeps calling Google's hosts, refused here. */
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/**
+ * A browser for one file: `launch()` in beforeAll, `close()` in afterAll, and `get()` in each test, which fails
+ * saying why when there is no browser. Playwright gives it a fresh temporary profile; each context is a fresh jar.
+ */
+export function sharedChromium(extraArgs: string[] = []) {
+  let browser: Browser | undefined;
+  let problem: string | undefined;
+  return {
+    async launch(): Promise<void> {
+      if (!existsSync(CHROMIUM)) {
+        problem = `Chromium is not installed at ${CHROMIUM}: apt-get install chromium (make test does it as root), or set CHROMIUM_PATH.`;
+        return;
+      }
+      try {
+        browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30_000 });
+      } catch (error) {
+        problem = `Chromium at ${CHROMIUM} did not start: ${(error as Error).message}`;
+      }
+    },
+    get(): Browser {
+      if (!browser) throw new Error(problem ?? "Chromium was not launched");
+      return browser;
+    },
+    async close(): Promise<void> {
+      await browser?.close();
+    },
+  };
+}
+
+/** Where the browser suites leave a screenshot of each page they reach (the README's are copies of these). */
+export const SCREENSHOTS = resolve(import.meta.dir, "../../.test-results/screenshots");
+
+/** A full-page screenshot of `page` as .test-results/screenshots/<name>.png. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
