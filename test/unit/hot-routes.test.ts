@@ -37,7 +37,8 @@ function expectSecurityHeaders(response: Response) {
 
 test("/validate answers with the security headers, no-store and JSON, for a token and for a key", async () => {
   const { get, token, key } = await setUp();
-  for (const credential of [{ authorization: `Bearer ${token}` }, { "x-api-key": key }]) {
+  const credentials: Record<string, string>[] = [{ authorization: `Bearer ${token}` }, { "x-api-key": key }];
+  for (const credential of credentials) {
     const response = await get("/api/v1/auth/validate", credential);
     expect(response.status).toBe(200);
     expectSecurityHeaders(response);
@@ -55,7 +56,8 @@ test("/validate answers CORS to an allowed origin only, and that answer's header
   expectSecurityHeaders(allowed);
   expect(allowed.headers.get("access-control-allow-origin")).toBe(APP_ORIGIN);
   expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
-  for (const origin of [{ origin: "https://evil.example" }, {}]) {
+  const others: Record<string, string>[] = [{ origin: "https://evil.example" }, {}];
+  for (const origin of others) {
     const other = await get("/api/v1/auth/validate", { authorization: `Bearer ${token}`, ...origin });
     expect(other.status).toBe(200);
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
