@@ -74,10 +74,12 @@ image:
 run: dist/latchkey
 	DATA_DIR=$${DATA_DIR:-./data} ./dist/latchkey serve
 
-## Types, and xss-scan (@kitajs/ts-html-plugin): a page that inserts text from a variable without `safe` fails.
+## Types; xss-scan (@kitajs/ts-html-plugin): a page that inserts text from a variable without `safe` fails; knip
+## (knip.json): an unused file, export, type or dependency fails.
 typecheck: node_modules/.installed
 	$(BUN) x tsc --noEmit -p .
 	$(BUN) x xss-scan
+	$(BUN) x knip
 
 ## Type-check, build the binary, install Debian's chromium, nginx and caddy for the browser and proxy tests when missing (as root), run every
 ## test (--timeout: e2e tests start servers and hash real argon2id passwords; bunfig has no such setting), then one

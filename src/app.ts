@@ -202,5 +202,3 @@ export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit 
     }),
   );
 }
-
-export type App = ReturnType<typeof createApp>;

@@ -1,3 +1,5 @@
+import { BlockList, isIP } from "node:net";
+
 /**
  * The client's address. Forwarding headers are believed only as far as TRUST_PROXY says, so a client
  * talking to Latchkey directly cannot pick its own rate-limit bucket with a spoofed X-Forwarded-For.
@@ -6,14 +8,13 @@ export type TrustProxy =
   | { kind: "none" }
   | { kind: "all" }
   | { kind: "hops"; hops: number }
-  | { kind: "cidrs"; cidrs: readonly Cidr[] };
+  | { kind: "cidrs"; cidrs: Networks };
 
-export interface Cidr {
-  version: 4 | 6;
-  network: bigint;
-  /** Computed once here rather than on every request that is checked against it. */
-  mask: bigint;
-}
+/**
+ * A set of networks (TRUST_PROXY's proxies, an access rule's `networks`): node:net's BlockList, which matches an
+ * IPv4-mapped IPv6 address against IPv4 networks and checks a 3-hop chain in about half the time of BigInt masks.
+ */
+export type Networks = BlockList;
 
 /** Parses an IPv4 or IPv6 address (IPv4-mapped IPv6 counts as IPv4); undefined if it is neither. */
 export function parseIp(raw: string): { version: 4 | 6; value: bigint } | undefined {
@@ -38,21 +39,25 @@ export function parseIp(raw: string): { version: 4 | 6; value: bigint } | undefi
   return { version: 6, value: groups.reduce((acc, group) => (acc << 16n) | BigInt(parseInt(group, 16)), 0n) };
 }
 
-export function parseCidr(raw: string): Cidr | undefined {
-  const [address, bitsText] = raw.trim().split("/");
-  const ip = parseIp(address ?? "");
-  if (!ip) return undefined;
-  const width = ip.version === 4 ? 32 : 128;
-  const bits = bitsText === undefined ? width : Number(bitsText);
-  if (!Number.isInteger(bits) || bits < 0 || bits > width) return undefined;
-  const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << BigInt(width - bits);
-  return { version: ip.version, network: ip.value & mask, mask };
+/** Parses `a,b/n,...` (addresses or CIDR blocks, IPv4 or IPv6) into one set; undefined if any entry is invalid. */
+export function parseNetworks(entries: readonly string[]): Networks | undefined {
+  const networks = new BlockList();
+  for (const entry of entries) {
+    const [address = "", bitsText] = entry.trim().split("/");
+    const version = isIP(address);
+    if (version === 0) return undefined;
+    const width = version === 4 ? 32 : 128;
+    const bits = bitsText === undefined ? width : Number(bitsText);
+    if (!/^\d+$/.test(bitsText ?? "0") || bits > width) return undefined;
+    networks.addSubnet(address, bits, version === 4 ? "ipv4" : "ipv6");
+  }
+  return networks;
 }
 
-function inCidrs(address: string, cidrs: readonly Cidr[]): boolean {
-  const ip = parseIp(address);
-  if (!ip) return false;
-  return cidrs.some((cidr) => cidr.version === ip.version && (ip.value & cidr.mask) === cidr.network);
+/** Whether an address lies in any of the networks (a malformed address lies in none). */
+export function inNetworks(address: string | null, networks: Networks): boolean {
+  const version = address === null ? 0 : isIP(address);
+  return version !== 0 && networks.check(address!, version === 4 ? "ipv4" : "ipv6");
 }
 
 /**
@@ -91,7 +96,7 @@ export function clientIp(headers: Headers, peer: string | null, trust: TrustProx
 
   // X-Real-IP is one address set by the nearest proxy: believed when that proxy (the peer) is trusted.
   if (header === "x-real-ip") {
-    const peerTrusted = trust.kind === "all" || (trust.kind === "hops" ? trust.hops > 0 : inCidrs(peer, trust.cidrs));
+    const peerTrusted = trust.kind === "all" || (trust.kind === "hops" ? trust.hops > 0 : inNetworks(peer, trust.cidrs));
     const realIp = headers.get("x-real-ip")?.trim();
     return normalise(peerTrusted && realIp && parseIp(realIp) ? realIp : peer);
   }
@@ -108,7 +113,7 @@ export function clientIp(headers: Headers, peer: string | null, trust: TrustProx
       return normalise(chain[Math.max(0, chain.length - 1 - trust.hops)]!);
     case "cidrs": {
       // Walk from the nearest hop outwards; the first address that is not a trusted proxy is the client.
-      for (let i = chain.length - 1; i >= 0; i--) if (!inCidrs(chain[i]!, trust.cidrs)) return normalise(chain[i]!);
+      for (let i = chain.length - 1; i >= 0; i--) if (!inNetworks(chain[i]!, trust.cidrs)) return normalise(chain[i]!);
       return normalise(chain[0]!);
     }
   }
@@ -125,13 +130,8 @@ export function isTrustedPeer(trust: TrustProxy, peer: string | null): boolean {
     case "hops":
       return trust.hops > 0;
     case "cidrs":
-      return inCidrs(peer, trust.cidrs);
+      return inNetworks(peer, trust.cidrs);
   }
-}
-
-/** Whether an address lies in any of the networks. */
-export function inNetworks(address: string | null, cidrs: readonly Cidr[]): boolean {
-  return address !== null && inCidrs(address, cidrs);
 }
 
 /** TRUST_PROXY: false (default), true, a hop count, or a comma list of addresses/CIDRs of your proxies. */
@@ -139,6 +139,6 @@ export function parseTrustProxy(raw: string | undefined): TrustProxy | undefined
   if (raw === undefined || raw === "false" || raw === "0") return { kind: "none" };
   if (raw === "true") return { kind: "all" };
   if (/^\d{1,2}$/.test(raw)) return { kind: "hops", hops: Number(raw) };
-  const cidrs = raw.split(",").map(parseCidr);
-  return cidrs.every((cidr) => cidr !== undefined) ? { kind: "cidrs", cidrs: cidrs as Cidr[] } : undefined;
+  const cidrs = parseNetworks(raw.split(","));
+  return cidrs && { kind: "cidrs", cidrs };
 }

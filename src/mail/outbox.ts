@@ -135,5 +135,3 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
     },
   };
 }
-
-export type Outbox = ReturnType<typeof createOutbox>;

@@ -122,5 +122,3 @@ export function loadTemplates(config: Pick<MailConfig, "templatesDir" | "appName
     },
   };
 }
-
-export type MailTemplates = ReturnType<typeof loadTemplates>;

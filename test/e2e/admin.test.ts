@@ -611,6 +611,9 @@ describe("CLI: user list, disable, enable, roles; backup", () => {
     expectOneLineFailure(await cli("user", "disable", "alice", "--email", "x@y.z"), "unknown option --email");
     expectOneLineFailure(await cli("user", "add", "zed", "--email"), "--email needs a value");
     expectOneLineFailure(await cli("user", "add", "zed", "--admin=yes"), "--admin takes no value");
+    // node:util parseArgs (strict): an option where a value should be is not taken as the value, nor a short one.
+    expectOneLineFailure(await cli("user", "add", "zed", "--email", "--admin"), "--email needs a value (one that starts with - is written --email=-…)");
+    expectOneLineFailure(await cli("user", "add", "zed", "-a"), "unknown option -a; usage: latchkey user add <username>");
     expectOneLineFailure(await cli("migrate", "extra"), "usage: latchkey migrate");
     expectOneLineFailure(await cli("healthcheck", "--verbose"), "usage: latchkey healthcheck");
     expectOneLineFailure(await cli("backup", "a.db", "b.db"), "usage: latchkey backup <file>");

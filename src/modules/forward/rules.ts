@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { normalizeUsername } from "../../lib/names";
 import { ConfigError } from "../../errors";
-import { inNetworks, parseCidr, type Cidr } from "../../lib/ip";
+import { inNetworks, parseNetworks, type Networks } from "../../lib/ip";
 
 /**
  * ACCESS_RULES_FILE: central forward-auth rules in TOML (read with Bun's built-in parser). Ordered rules, first
@@ -29,7 +29,7 @@ export interface AccessRule {
   hosts: readonly string[] | undefined;
   paths: readonly string[] | undefined;
   methods: ReadonlySet<string> | undefined;
-  networks: readonly Cidr[] | undefined;
+  networks: Networks | undefined;
   policy: Policy;
 }
 
@@ -96,11 +96,10 @@ export function parseAccessRules(text: string, file: string): AccessRules {
     for (const path of paths ?? []) if (!path.startsWith("/")) throw problem(`path ${JSON.stringify(path)} must start with /`);
     const methods = stringList(rule, "methods", problem)?.map((method) => method.toUpperCase());
     for (const method of methods ?? []) if (!/^[A-Z]{1,20}$/.test(method)) throw problem(`method ${JSON.stringify(method)} is not an HTTP method`);
-    const networks = stringList(rule, "networks", problem)?.map((network) => {
-      const cidr = parseCidr(network);
-      if (!cidr) throw problem(`network ${JSON.stringify(network)} must be an address or CIDR, e.g. 192.168.1.0/24`);
-      return cidr;
-    });
+    const networkList = stringList(rule, "networks", problem);
+    for (const network of networkList ?? [])
+      if (!parseNetworks([network])) throw problem(`network ${JSON.stringify(network)} must be an address or CIDR, e.g. 192.168.1.0/24`);
+    const networks = networkList && parseNetworks(networkList);
     const policy = policyOf(rule.policy, stringList(rule, "roles", problem), stringList(rule, "users", problem), problem);
     return { name: typeof rule.name === "string" ? rule.name : `rule ${index + 1}`, hosts, paths, methods: methods && new Set(methods), networks, policy };
   });
