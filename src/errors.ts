@@ -74,13 +74,22 @@ export function toTokenEndpointError(error: unknown): unknown {
   }
 }
 
+/** RFC 6750 §3: a 401 names the scheme; one for a credential that was presented but failed says invalid_token. */
+const BEARER_CHALLENGE = 'Bearer realm="latchkey"';
+const INVALID_TOKEN_CHALLENGE = `${BEARER_CHALLENGE}, error="invalid_token"`;
+
 export const unauthorized = (message = "Authentication is required.") =>
-  new ApiError(401, "unauthorized", message, undefined, { "WWW-Authenticate": 'Bearer realm="latchkey"' });
+  new ApiError(401, "unauthorized", message, undefined, { "WWW-Authenticate": BEARER_CHALLENGE });
 
 export const invalidToken = (message = "The access token is invalid, expired or revoked.") =>
-  new ApiError(401, "invalid_token", message, undefined, {
-    "WWW-Authenticate": 'Bearer realm="latchkey", error="invalid_token"',
-  });
+  new ApiError(401, "invalid_token", message, undefined, { "WWW-Authenticate": INVALID_TOKEN_CHALLENGE });
+
+export const invalidApiKey = () =>
+  new ApiError(401, "invalid_api_key", "The API key is invalid, expired or revoked.", undefined, { "WWW-Authenticate": INVALID_TOKEN_CHALLENGE });
+
+/** 429 with RFC 9110's Retry-After (whole seconds), for every limit: per address, per account, per API key. */
+export const rateLimited = (retryAfter: number, message = "Too many attempts. Try again later.") =>
+  new ApiError(429, "rate_limited", message, undefined, { "Retry-After": String(retryAfter) });
 
 export const invalidRefreshToken = () =>
   new ApiError(401, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.");

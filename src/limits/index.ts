@@ -3,14 +3,11 @@ import { normalizeUsername } from "../lib/names";
 import type { RateLimitConfig } from "../config";
 import type { Db } from "../db/client";
 import { loginThrottles, trustedSignIns } from "../db/schema";
-import { ApiError } from "../errors";
+import { rateLimited } from "../errors";
 import { addressGroup } from "../lib/ip";
 import { sha256Hex } from "../lib/crypto";
 import { DEVICE_TRUST_SECONDS } from "./device";
 import { createTokenBuckets } from "./token-bucket";
-
-export const rateLimited = (retryAfter: number) =>
-  new ApiError(429, "rate_limited", "Too many attempts. Try again later.", undefined, { "Retry-After": String(retryAfter) });
 
 /**
  * Which account a secret check is about: the user's id when the login names an existing account (so its

@@ -64,11 +64,11 @@ export function requestIdentity(deps: { delivery: Delivery; accessTokens: Access
   return {
     identify,
     /** Header mode: every answer to a session carries a fresh access token (sliding expiry). */
-    slides: delivery.slidesAccessToken,
+    slides: delivery.slide !== undefined,
     async slide(identity: Authenticated, headers: ResponseHeaders): Promise<void> {
-      if (identity.kind !== "session") return;
+      if (identity.kind !== "session" || !delivery.slide) return;
       const { principal } = identity;
-      delivery.attachAccessToken(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
+      delivery.slide(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
     },
   };
 }

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
-import type { Delivery } from "../../delivery";
+import { noStore, oauthTokenBody, type Delivery, type IssuedTokens } from "../../delivery";
 import { ApiError, OAuthError, toTokenEndpointError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { ClientInfoReader } from "../../http/client-ip";
@@ -30,7 +30,6 @@ import { SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
 import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
-import type { IssuedTokens } from "../../delivery";
 import { principalUser, type AuthService } from "./service";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
@@ -53,7 +52,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     .post(
       "/register",
       async ({ body, request, server, set, cookie }) => {
-        delivery.assertNotCrossSite(request);
+        delivery.refuseCrossSiteSignIn(request);
         const result = await auth.register(body, readClient(request, server));
         set.status = 201;
         if ("pending" in result)
@@ -82,7 +81,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     .post(
       "/login",
       async ({ body, request, server, set, cookie }) => {
-        delivery.assertNotCrossSite(request);
+        delivery.refuseCrossSiteSignIn(request);
         // An empty field counts as absent: {"username": "", "email": "alice@example.com"} signs in by email.
         const login = body.username || body.email || undefined;
         if (login === undefined)
@@ -123,7 +122,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     .post(
       "/login/verify",
       async ({ body, request, server, set, cookie }) => {
-        delivery.assertNotCrossSite(request);
+        delivery.refuseCrossSiteSignIn(request);
         if ((body.code === undefined) === (body.recovery_code === undefined))
           throw new ApiError(422, "validation_failed", "The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
         const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, readClient(request, server));
@@ -167,8 +166,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     .post(
       "/token",
       async ({ body, request, server, set }) => {
-        set.headers["cache-control"] = "no-store";
-        set.headers["pragma"] = "no-cache";
+        noStore(set.headers);
         const field = (name: keyof typeof body) => {
           const value = body[name];
           if (typeof value !== "string" || value === "") throw new OAuthError("invalid_request", `Missing or malformed parameter: ${name}.`);
@@ -178,18 +176,15 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
         let tokens;
         try {
           if (grantType === "password")
+            // allowChallenge=false: the grant answers mfa_required instead of a challenge, so this is tokens.
             tokens = (await auth.login(field("username"), field("password"), readClient(request, server), false)) as IssuedTokens;
           else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), readClient(request, server));
           else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
         } catch (error) {
           throw toTokenEndpointError(error);
         }
-        return {
-          access_token: tokens.access.token,
-          token_type: "bearer" as const,
-          expires_in: tokens.access.expiresIn,
-          refresh_token: tokens.refreshToken,
-        };
+        // RFC 6749 §5.1 in every delivery mode: a machine client of /token always gets its tokens in the body.
+        return oauthTokenBody(tokens);
       },
       {
         secretCheck: "same-site",

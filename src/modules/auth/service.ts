@@ -1,10 +1,10 @@
-import { ApiError, OAuthError, validationFailed } from "../../errors";
+import { ApiError, OAuthError, rateLimited, validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import { mfaNotEnrolled, type MfaService } from "../mfa/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
-import type { IssuedTokens } from "../../delivery";
+import type { IssuedTokens as DeliveredTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
-import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
+import { throttleAccount, type SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
 import type { DeviceCookies } from "../../limits/device";
 import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
@@ -13,6 +13,9 @@ import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
+
+/** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
+type IssuedTokens = DeliveredTokens<PublicUser>;
 
 export interface AuthSettings {
   allowRegistration: boolean;

@@ -1,9 +1,8 @@
 import type { User } from "../../db/schema";
-import { ApiError } from "../../errors";
+import { ApiError, rateLimited, validationFailed } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
-import { rateLimited, throttleAccount, type SecretCheckLimiter } from "../../limits";
+import { throttleAccount, type SecretCheckLimiter } from "../../limits";
 import { PASSWORD_MAX_BYTES, passwordTooLong } from "../../lib/passwords";
-import { validationFailed } from "../../errors";
 import type { Mailer } from "../../mail";
 import type { AuditLog } from "../audit/service";
 import type { OneTimeCodes, CodePurpose } from "../codes/service";

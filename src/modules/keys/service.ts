@@ -4,9 +4,8 @@ import { sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { apiKeys, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
-import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { ApiError, invalidApiKey, rateLimited, validationFailed, type FieldError } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
-import { rateLimited } from "../../limits";
 import { createTokenBuckets } from "../../limits/token-bucket";
 import { MAX_DURATION_SECONDS } from "../../lib/duration";
 import { displayPrefix, generateApiKey, isWellFormedApiKey } from "./format";
@@ -38,11 +37,6 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * session, a stolen one included, can write into the table and the audit trail by creating and deleting keys.
  */
 export const KEY_CREATIONS_PER_HOUR = 50;
-
-export const invalidApiKey = () =>
-  new ApiError(401, "invalid_api_key", "The API key is invalid, expired or revoked.", undefined, {
-    "WWW-Authenticate": 'Bearer realm="latchkey", error="invalid_token"',
-  });
 
 /** NFC, so that one name typed two ways is one name; trimmed. */
 const normalizeKeyName = (raw: string) => raw.normalize("NFC").trim();
@@ -232,9 +226,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       if (quota) {
         const decision = quota.take(stored.keyId, now);
         if (!decision.allowed)
-          throw new ApiError(429, "rate_limited", "This API key is over its request quota.", undefined, {
-            "Retry-After": String(decision.retryAfter),
-          });
+          throw rateLimited(decision.retryAfter, "This API key is over its request quota.");
       }
       if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
         db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)).run();

@@ -11,7 +11,7 @@ import type { BrowserSessionPrincipal, SessionService } from "../sessions/servic
 import { AccountPage, type AccountView } from "./account";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { MessagePage } from "./layout";
-import { field, htmlPage, seeOther, type PageSet } from "./respond";
+import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
 
 /** What a finished action says on the account page it redirects to (?done=...). */
@@ -88,7 +88,7 @@ export function accountPages(deps: AccountDeps) {
   function failure(set: PageSet, principal: BrowserSessionPrincipal, error: unknown) {
     if (!(error instanceof ApiError)) throw error;
     const message = error.details?.[0]?.message ?? error.message;
-    if (error.status === 429 && error.headers?.["Retry-After"]) set.headers["retry-after"] = error.headers["Retry-After"];
+    if (error.status === 429) passRetryAfter(set, error);
     return render(set, error.status, principal, { error: message });
   }
 

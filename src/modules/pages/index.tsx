@@ -9,7 +9,7 @@ import { sameOriginPost, type FormTokens } from "./csrf";
 import type { HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
 import { MessagePage } from "./layout";
-import { field, htmlPage, seeOther, type PageSet as Set } from "./respond";
+import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS } from "./admin-routes";
@@ -133,7 +133,7 @@ export function signInPages(deps: PageDeps) {
           return message(set, 200, "Check your mail", RESET_REQUESTED.message, { href: "/login", text: "Back to sign-in" });
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          if (error.status === 429) set.headers["retry-after"] = error.headers?.["Retry-After"] ?? "60";
+          if (error.status === 429) passRetryAfter(set, error);
           return forgotForm(set, error.status, binding, error.status === 429 ? "Too many requests. Try again later." : error.message);
         }
       },
@@ -186,8 +186,7 @@ export function signInPages(deps: PageDeps) {
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           if (error.status === 429) {
-            const wait = error.headers?.["Retry-After"] ?? "60";
-            set.headers["retry-after"] = wait;
+            const wait = passRetryAfter(set, error);
             return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${wait} seconds.`, {
               href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login",
               text: "Back to sign-in",
@@ -238,8 +237,8 @@ export function signInPages(deps: PageDeps) {
             return secondStep(set, 401, binding, challengeId, methods, rd, "That code is wrong or was already used.");
           }
           if (error.status === 429) {
-            set.headers["retry-after"] = error.headers?.["Retry-After"] ?? "60";
-            return message(set, 429, "Too many attempts", `Too many attempts. Try again in ${set.headers["retry-after"]} seconds.`, { href: "/login", text: "Back to sign-in" });
+            const wait = passRetryAfter(set, error);
+            return message(set, 429, "Too many attempts", `Too many attempts. Try again in ${wait} seconds.`, { href: "/login", text: "Back to sign-in" });
           }
           return message(set, error.status, "Sign-in expired", "This sign-in expired. Please sign in again.", { href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login", text: "Sign in" });
         }

@@ -1,3 +1,4 @@
+import type { ApiError } from "../../errors";
 import { PAGE_CSP } from "./layout";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
@@ -27,4 +28,11 @@ export function seeOther(set: PageSet, location: string, status = 303): string {
 export function field(body: unknown, name: string): string | undefined {
   const value = (body as Record<string, unknown> | undefined)?.[name];
   return typeof value === "string" ? value : undefined;
+}
+
+/** A 429's wait in seconds, passed on as the page's own Retry-After (a page shows the number too). */
+export function passRetryAfter(set: PageSet, error: ApiError): string {
+  const seconds = error.headers?.["Retry-After"] ?? "60";
+  set.headers["retry-after"] = seconds;
+  return seconds;
 }
