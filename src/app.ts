@@ -5,7 +5,7 @@ import { createDelivery } from "./delivery";
 import { parseBody } from "./http/body";
 import { createErrorHandler, routeMethods } from "./http/errors";
 import { responseHeaders } from "./http/security";
-import { clientInfoReader } from "./http/client-ip";
+import { clientInfoReader, requesterPlugin } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
 import { createIpLimit, rateLimitPlugin } from "./limits/plugin";
@@ -73,6 +73,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const audit = createAuditLog(db);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
+  const withRequester = requesterPlugin(readClient);
   const auditRateLimit = createRateLimitAudit((event) => audit.record(event));
   mailer ??= createAppMailer(config, db, secrets, audit);
   const emailFlows = createEmailFlows({
@@ -148,14 +149,14 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
-    .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }))
-    .use(mfaRoutes({ auth, mfa, guard, rateLimit, readClient }))
-    .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, readClient, appName: config.mail.appName }))
-    .use(sessionRoutes({ sessions, guard, audit, readClient }))
-    .use(keyRoutes({ apiKeys, guard, audit, readClient }))
-    .use(adminRoutes({ admin, guard, readClient }))
+    .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }))
+    .use(mfaRoutes({ auth, mfa, guard, rateLimit, withRequester }))
+    .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, withRequester, appName: config.mail.appName }))
+    .use(sessionRoutes({ sessions, guard, audit, withRequester }))
+    .use(keyRoutes({ apiKeys, guard, audit, withRequester }))
+    .use(adminRoutes({ admin, guard, withRequester }))
     .use(auditRoutes({ audit, users, guard }))
-    .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, readClient }))
+    .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, withRequester }))
     .use(
       oidcRoutes({
         issuer: config.publicUrl,
@@ -168,10 +169,10 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
         guard,
         audit,
-        readClient,
+        withRequester,
       }),
     )
-    .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, readClient }))
+    .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, withRequester }))
     .use(
       signInPages({
         config,
@@ -181,14 +182,14 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         forms,
         handoffs: createHandoffCodes(),
         ipLimit,
-        readClient,
+        withRequester,
         emailFlows,
         mailEnabled: mailer.enabled,
       }),
     )
-    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, readClient, mfa, oidc }))
-    .use(adminPages({ ...signedInForms, admin, users, audit, readClient }))
-    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, readClient }));
+    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc }))
+    .use(adminPages({ ...signedInForms, admin, users, audit, withRequester }))
+    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester }));
   return app;
 }
 

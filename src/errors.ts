@@ -1,4 +1,4 @@
-import type { ErrorCode } from "./http/error-catalogue";
+import { ERROR_CODES, type ErrorCode } from "./error-codes";
 
 /** A bad configuration value: main.ts prints its one-line message and exits 2. */
 export class ConfigError extends Error {}
@@ -29,6 +29,19 @@ export class ApiError extends Error {
       : { error: this.code, message: this.message };
   }
 }
+
+type ApiErrorOf = (message: string, details?: FieldError[], headers?: Record<string, string>) => ApiError;
+
+/**
+ * One constructor per code, each with the status the list in error-codes.ts gives it:
+ * `apiErrors.username_taken("...")` cannot come out as anything but a 409.
+ */
+export const apiErrors = Object.fromEntries(
+  Object.entries(ERROR_CODES).map(([code, [status]]) => [
+    code,
+    ((message, details, headers) => new ApiError(status, code as ErrorCode, message, details, headers)) satisfies ApiErrorOf,
+  ]),
+) as { readonly [Code in ErrorCode]: ApiErrorOf };
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -79,20 +92,20 @@ const BEARER_CHALLENGE = 'Bearer realm="latchkey"';
 const INVALID_TOKEN_CHALLENGE = `${BEARER_CHALLENGE}, error="invalid_token"`;
 
 export const unauthorized = (message = "Authentication is required.") =>
-  new ApiError(401, "unauthorized", message, undefined, { "WWW-Authenticate": BEARER_CHALLENGE });
+  apiErrors.unauthorized(message, undefined, { "WWW-Authenticate": BEARER_CHALLENGE });
 
 export const invalidToken = (message = "The access token is invalid, expired or revoked.") =>
-  new ApiError(401, "invalid_token", message, undefined, { "WWW-Authenticate": INVALID_TOKEN_CHALLENGE });
+  apiErrors.invalid_token(message, undefined, { "WWW-Authenticate": INVALID_TOKEN_CHALLENGE });
 
 export const invalidApiKey = () =>
-  new ApiError(401, "invalid_api_key", "The API key is invalid, expired or revoked.", undefined, { "WWW-Authenticate": INVALID_TOKEN_CHALLENGE });
+  apiErrors.invalid_api_key("The API key is invalid, expired or revoked.", undefined, { "WWW-Authenticate": INVALID_TOKEN_CHALLENGE });
 
 /** 429 with RFC 9110's Retry-After (whole seconds), for every limit: per address, per account, per API key. */
 export const rateLimited = (retryAfter: number, message = "Too many attempts. Try again later.") =>
-  new ApiError(429, "rate_limited", message, undefined, { "Retry-After": String(retryAfter) });
+  apiErrors.rate_limited(message, undefined, { "Retry-After": String(retryAfter) });
 
 export const invalidRefreshToken = () =>
-  new ApiError(401, "invalid_refresh_token", "The refresh token is unknown, expired or revoked.");
+  apiErrors.invalid_refresh_token("The refresh token is unknown, expired or revoked.");
 
 export const validationFailed = (details: FieldError[]) =>
-  new ApiError(422, "validation_failed", "The request is not valid.", details);
+  apiErrors.validation_failed("The request is not valid.", details);

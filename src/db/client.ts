@@ -2,7 +2,9 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import { sql } from "drizzle-orm";
+import { sql, type TablesRelationalConfig } from "drizzle-orm";
+import type { MigrationMeta } from "drizzle-orm/migrator";
+import type { SQLiteSession, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { type Config } from "../config";
 import { ConfigError } from "../errors";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
@@ -41,11 +43,18 @@ export function openDatabase(path: string, variable: Config["databasePathVariabl
   }
 }
 
+/** The two members drizzle's own migrator uses, which its types mark internal: the dialect and the session. */
+interface MigratorInternals {
+  dialect: SQLiteSyncDialect;
+  session: SQLiteSession<"sync", unknown, Record<string, unknown>, TablesRelationalConfig>;
+}
+
 /** Applies every migration embedded at build time that the database has not seen yet. */
 export function migrate(db: Db): void {
-  const migrations = embeddedMigrations();
+  const migrations: MigrationMeta[] = embeddedMigrations();
   // drizzle's own migrator reads drizzle/ from disk; its dialect accepts the same list from memory.
-  (db as any).dialect.migrate(migrations, (db as any).session, {});
+  const { dialect, session } = db as unknown as MigratorInternals;
+  dialect.migrate(migrations, session);
 }
 
 /** Rows changed by a write's `.run()` (drizzle's bun-sqlite types say void; bun:sqlite returns the count). */

@@ -1,10 +1,10 @@
 import type { Config } from "../config";
-import { ApiError } from "../errors";
+import { apiErrors } from "../errors";
 
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 const csrfRejected = (message = "Cross-site request refused: the request's Origin is neither PUBLIC_URL nor in ALLOWED_ORIGINS.") =>
-  new ApiError(403, "csrf_rejected", message);
+  apiErrors.csrf_rejected(message);
 
 /** Where a browser request comes from, checked against PUBLIC_URL and ALLOWED_ORIGINS. */
 export function createOriginChecks(config: Pick<Config, "publicOrigin" | "allowedOrigins">) {

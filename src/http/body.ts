@@ -1,4 +1,4 @@
-import { ApiError, OAuthError, validationFailed } from "../errors";
+import { apiErrors, OAuthError, validationFailed } from "../errors";
 
 /**
  * Route-level `parse` declarations. parseBody (the global parser) does the work and runs first; these only tell
@@ -12,7 +12,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 // The rest of the body is never read, so the connection cannot be reused: tell the client to close it.
 const tooLarge = () =>
-  new ApiError(413, "payload_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`, undefined, { connection: "close" });
+  apiErrors.payload_too_large(`The request body exceeds ${MAX_BODY_BYTES} bytes.`, undefined, { connection: "close" });
 
 /**
  * Parses a request body as JSON, or, for the OAuth2 token endpoint, as a form (RFC 6749 §4.3.2).
@@ -32,7 +32,7 @@ export async function parseBody(request: Request, contentType: string, allowForm
     } catch {
       // The token endpoint speaks RFC 6749 errors.
       if (allowForm) throw new OAuthError("invalid_request", "The request body is not valid JSON.");
-      throw new ApiError(400, "invalid_json", "The request body is not valid JSON.");
+      throw apiErrors.invalid_json("The request body is not valid JSON.");
     }
     // Validation walks the parsed value recursively: a body nested thousands of levels deep would overflow the
     // stack there (a 500), so depth is bounded here, on the text, before anything walks it.
@@ -49,10 +49,7 @@ export async function parseBody(request: Request, contentType: string, allowForm
     return parsed;
   }
   if (allowForm && type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(text));
-  throw new ApiError(
-    415,
-    "unsupported_media_type",
-    `Send the body as application/json${allowForm ? " or application/x-www-form-urlencoded" : ""}.`,
+  throw apiErrors.unsupported_media_type(`Send the body as application/json${allowForm ? " or application/x-www-form-urlencoded" : ""}.`,
   );
 }
 

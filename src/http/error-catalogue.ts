@@ -1,65 +1,7 @@
 import { t, type TSchema } from "elysia";
 import { withHeaders } from "@elysiajs/openapi";
+import { ERROR_CODES, type ErrorCode, type ErrorStatus } from "../error-codes";
 
-/**
- * Every error code a route can answer, with what it means. Each route documents, per status, the codes it
- * really returns (see errorResponses), so a client can tell `key_name_taken` from `validation_failed` without
- * reading the source.
- */
-export const ERROR_CODES = {
-  // Request shape (the global body parser and Elysia's validation)
-  invalid_json: "the body is not valid JSON",
-  payload_too_large: "the body is over 64 KiB (the connection is closed)",
-  unsupported_media_type: "the body is not application/json (/token also takes application/x-www-form-urlencoded)",
-  validation_failed:
-    "a field is missing, of the wrong type or out of range, or the JSON body is not an object; `details` lists each field with a message",
-  // Credentials on protected routes (modules/auth/guard)
-  unauthorized: "no credential was presented",
-  invalid_token: "the access token is malformed, expired, signed with another key, or its session has ended",
-  invalid_api_key: "the API key is malformed, fails its checksum, is unknown, expired or deleted, or its user is disabled",
-  session_required: "an API key was presented: this route needs a signed-in session",
-  forbidden: "the signed-in user does not have the admin role",
-  csrf_rejected:
-    "cookie mode (and /token in every mode): the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
-  rate_limited:
-    "too many requests: per client IP or failed passwords per account on routes that check a secret, per API key when `API_KEY_RATE_LIMIT` is set, or API keys created per user and hour; retry after `Retry-After` seconds",
-  // Accounts and sign-in
-  registration_disabled: "registration is closed (`ALLOW_REGISTRATION` is not true)",
-  username_taken: "another account has this username",
-  email_taken: "another account has this email address",
-  weak_password: "the password is the username, the email (or its local part) or a common password; `details` names the field",
-  invalid_credentials: "unknown user or wrong password (the same answer for both)",
-  account_disabled: "the password is right but an admin has disabled the account",
-  invalid_refresh_token: "no refresh token was presented, or it is unknown, expired or revoked",
-  refresh_token_reused: "a spent refresh token was presented after the grace window: its whole session is now revoked",
-  invalid_current_password: "current_password is wrong (counts toward the brute-force limits like a failed login)",
-  session_not_found: "no live session with this id belongs to you",
-  // Mail and second factors
-  mail_disabled: "this server sends no mail: neither `SMTP_URL` nor `MAIL_TRANSPORT=log` is set",
-  invalid_code: "the code or link token is wrong, already used, expired, or was answered wrongly 5 times (ask for a new one)",
-  challenge_expired: "the sign-in challenge is unknown, expired (`EMAIL_CODE_TTL`), already answered, or had 5 wrong codes: sign in again",
-  invalid_mfa_code: "the second-step code (emailed, TOTP or recovery code) is wrong or already used; it counts toward the brute-force limits",
-  mfa_not_enrolled: "the account has no authenticator (or no enrolment was started)",
-  mfa_already_enrolled: "the account already has a confirmed authenticator: remove it first",
-  invalid_password_or_code: "neither the password nor the authenticator code given is right",
-  user_not_verified:
-    "the password is right but the email address is not verified yet (`REQUIRE_EMAIL_VERIFICATION=true`): follow the mailed link or POST /verify-email",
-  // API keys
-  key_limit_reached: "you already hold `API_KEYS_MAX_PER_USER` keys",
-  key_name_taken: "you already have a key with this name",
-  key_not_found: "no key with this id belongs to you",
-  // Admin
-  user_not_found: "no user has this id",
-  last_admin: "this is the last enabled admin: it cannot be disabled, demoted or deleted",
-  // OpenID Connect (issue 15)
-  oidc_client_exists: "a client with this client_id is already registered",
-  oidc_client_not_found: "no OpenID Connect client has this client_id",
-  oidc_client_public: "a public client has no secret to rotate",
-  consent_not_found: "you have not allowed this application",
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_CODES;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429;
 /** Which error codes a route answers with each status. */
 export type ErrorSpec = { readonly [S in ErrorStatus]?: readonly ErrorCode[] };
 
@@ -101,7 +43,7 @@ export function errorBody(codes: readonly ErrorCode[]): typeof ErrorBody {
   const unique = [...new Set(codes)];
   const schema = t.Object(
     { error: t.String({ description: `snake_case error code: ${unique.join(", ")}` }), ...errorShape },
-    { description: describeCodes(unique, (code) => ERROR_CODES[code as ErrorCode]) },
+    { description: describeCodes(unique, (code) => ERROR_CODES[code as ErrorCode][1]) },
   );
   const headers = Object.assign({}, ...unique.map((code) => HEADERS_BY_CODE[code] ?? {})) as Record<string, TSchema>;
   return Object.keys(headers).length ? withHeaders(schema, headers) : schema;

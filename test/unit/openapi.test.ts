@@ -3,7 +3,7 @@ import { validate } from "@scalar/openapi-parser";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { ERROR_CODES } from "../../src/http/error-catalogue";
+import { ERROR_CODES } from "../../src/error-codes";
 import { FORWARD_PATH } from "../../src/modules/forward";
 import { PAGE_PATHS } from "../../src/modules/pages";
 import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";

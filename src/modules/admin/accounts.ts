@@ -3,7 +3,7 @@ import { normalizeUsername } from "../../lib/names";
 import type { Db, Tx } from "../../db/client";
 import { apiKeys, sessions, users, type User } from "../../db/schema";
 import { changedRows } from "../../db/client";
-import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { emailError, normalizeEmail } from "../users/service";
 
 /**
@@ -18,10 +18,10 @@ export const MAX_ROLES = 32;
 /** `metadata` is returned by /validate on every call: kept small. Measured as UTF-8 bytes of its JSON. */
 export const METADATA_MAX_BYTES = 4096;
 
-export const userNotFound = () => new ApiError(404, "user_not_found", "No such user.");
+export const userNotFound = () => apiErrors.user_not_found("No such user.");
 
 export const lastAdmin = () =>
-  new ApiError(409, "last_admin", "This is the last enabled admin: make another user an admin before disabling, demoting or deleting it.");
+  apiErrors.last_admin("This is the last enabled admin: make another user an admin before disabling, demoting or deleting it.");
 
 export interface AccountPatch {
   disabled?: boolean;
@@ -148,7 +148,7 @@ export function updateAccount(db: Db, id: string, rawPatch: AccountPatch, precon
 
       assertKeepsAnAdmin(tx, before, next);
       if (next.email !== null && next.email !== before.email && tx.select({ id: users.id }).from(users).where(eq(users.email, next.email)).get())
-        throw new ApiError(409, "email_taken", "That email address is already registered.");
+        throw apiErrors.email_taken("That email address is already registered.");
 
       const after = tx
         .update(users)

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import { ADMIN_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { authGuard } from "../auth/guard";
 import type { SessionPrincipal } from "../sessions/service";
 import { MessageBody } from "../auth/model";
@@ -12,16 +12,17 @@ import type { Actor, AdminService } from "./service";
 import { JSON_BODY } from "../../http/body";
 
 /** User administration for sessions whose user has the `admin` role (403 forbidden otherwise, before the body is read). */
-export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeof authGuard>; readClient: ClientInfoReader }) {
-  const { admin, guard, readClient } = deps;
-  const actor = (principal: SessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
+export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeof authGuard>; withRequester: RequesterPlugin }) {
+  const { admin, guard, withRequester } = deps;
+  const actor = (principal: SessionPrincipal, requester: ClientInfo): Actor => ({
     userId: principal.userId,
     username: principal.username,
     sessionId: principal.sessionId,
-    ...readClient(request, server),
+    ...requester,
   });
 
   return new Elysia({ prefix: ADMIN_PREFIX, tags: ["admin"] })
+    .use(withRequester)
     .use(guard)
     .use(strictBodies)
     .get("/users", ({ query }) => admin.list(query), {
@@ -38,8 +39,8 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     })
     .post(
       "/users",
-      async ({ principal, body, request, server, set }) => {
-        const created = await admin.create(body, actor(principal, request, server));
+      async ({ principal, body, set, requester }) => {
+        const created = await admin.create(body, actor(principal, requester));
         set.status = 201;
         return created;
       },
@@ -57,11 +58,11 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     )
     .patch(
       "/users/:id",
-      ({ principal, params, body, request, server }) =>
+      ({ principal, params, body, requester }) =>
         admin.update(
           params.id,
           { disabled: body.disabled, roles: body.roles, email: body.email, emailVerified: body.email_verified, metadata: body.metadata },
-          actor(principal, request, server),
+          actor(principal, requester),
         ),
       {
         admin: true,
@@ -84,8 +85,8 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     )
     .delete(
       "/users/:id",
-      ({ principal, params, request, server, set }) => {
-        admin.delete(params.id, actor(principal, request, server));
+      ({ principal, params, set, requester }) => {
+        admin.delete(params.id, actor(principal, requester));
         set.status = 204;
       },
       {
@@ -103,8 +104,8 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     )
     .post(
       "/users/:id/password",
-      async ({ principal, params, body, request, server }) => {
-        const ended = await admin.resetPassword(params.id, body.new_password, actor(principal, request, server));
+      async ({ principal, params, body, requester }) => {
+        const ended = await admin.resetPassword(params.id, body.new_password, actor(principal, requester));
         return { message: `Password set; ${ended} session(s) of the user ended.` };
       },
       {
@@ -126,8 +127,8 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     )
     .delete(
       "/users/:id/mfa",
-      ({ principal, params, request, server, set }) => {
-        admin.resetSecondFactors(params.id, actor(principal, request, server));
+      ({ principal, params, set, requester }) => {
+        admin.resetSecondFactors(params.id, actor(principal, requester));
         set.status = 204;
       },
       {

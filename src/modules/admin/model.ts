@@ -1,6 +1,7 @@
 import { t } from "elysia";
 import { PageLimitQuery } from "../../http/pagination";
-import { UserBody } from "../auth/model";
+import { UserBody } from "../users/model";
+import { MAX_ROLES, METADATA_MAX_BYTES, ROLE_PATTERN } from "./accounts";
 
 export const AdminUser = t.Object(
   {
@@ -11,6 +12,7 @@ export const AdminUser = t.Object(
   },
   { description: "A user as an admin sees it" },
 );
+export type AdminUser = typeof AdminUser.static;
 
 export const UserPage = t.Object({
   users: t.Array(AdminUser),
@@ -25,7 +27,7 @@ export const ListUsersQuery = t.Object({
 
 export const UserParams = t.Object({ id: t.String({ description: "The user's id" }) });
 
-const RolesField = t.Array(t.String(), { description: "Up to 32 roles of 1-32 characters from a-z 0-9 _ -; `admin` grants this API" });
+const RolesField = t.Array(t.String(), { description: `Up to ${MAX_ROLES} roles of 1-32 characters from a-z 0-9 _ - (${ROLE_PATTERN.source}); \`admin\` grants this API` });
 
 export const CreateUserBody = t.Object({
   username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
@@ -41,7 +43,7 @@ export const PatchUserBody = t.Object({
   email: t.Optional(t.Nullable(t.String({ description: "null clears it; a new address is unverified unless email_verified says otherwise" }))),
   email_verified: t.Optional(t.Boolean()),
   // t.Unknown, checked by the service: Elysia would turn an array or a string into an object to fit a t.Record.
-  metadata: t.Optional(t.Unknown({ description: "A JSON object; replaces the whole metadata; at most 4096 bytes as JSON" })),
+  metadata: t.Optional(t.Unknown({ description: `A JSON object; replaces the whole metadata; at most ${METADATA_MAX_BYTES} bytes as JSON` })),
 });
 
 /** The password an admin sets for a user. */

@@ -7,7 +7,7 @@ import type { AuditLog } from "../audit/service";
 import type { ApiKeyService } from "../keys/service";
 import type { MfaService } from "../mfa/service";
 import { assertSessionLive, type SessionService } from "../sessions/service";
-import { toPublicUser, type PublicUser, type UserService } from "../users/service";
+import { toPublicUser, type UserService } from "../users/service";
 import {
   deleteAccount,
   findUser,
@@ -18,15 +18,11 @@ import {
   validateRoles,
   type AccountPatch,
 } from "./accounts";
+import type { AdminUser } from "./model";
 
 /** User ids are UUIDs (v7), and a users page's cursor is one. */
 const USER_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export interface AdminUser extends PublicUser {
-  disabled: boolean;
-  metadata: Record<string, unknown>;
-  updated_at: string;
-}
 
 export function toAdminUser(user: User): AdminUser {
   return { ...toPublicUser(user), disabled: user.disabled, metadata: user.metadata, updated_at: user.updatedAt.toISOString() };

@@ -1,7 +1,7 @@
 import { and, eq, gt, lt, sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { loginChallenges } from "../../db/schema";
-import { ApiError } from "../../errors";
+import { apiErrors } from "../../errors";
 import { hmacBase64url, randomDigits, randomToken, safeEqual } from "../../lib/crypto";
 
 /** What a challenge may be answered with; `totp_enrollment` (MFA_REQUIRED_ROLES): enrol now, see POST /login/enroll. */
@@ -11,7 +11,7 @@ export type ChallengeMethod = "totp" | "recovery_code" | "email_code" | "totp_en
 const MAX_CHALLENGE_FAILURES = 5;
 
 export const challengeExpired = () =>
-  new ApiError(401, "challenge_expired", "This sign-in has expired, was already completed or had too many wrong codes: sign in again.");
+  apiErrors.challenge_expired("This sign-in has expired, was already completed or had too many wrong codes: sign in again.");
 
 export type Challenge = typeof loginChallenges.$inferSelect;
 

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { Delivery } from "../../delivery";
-import { ApiError, invalidToken, unauthorized } from "../../errors";
+import { apiErrors, invalidToken, unauthorized } from "../../errors";
 import { synchronous } from "../../http/synchronous";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX } from "../keys/format";
@@ -18,10 +18,10 @@ export type SessionAuth = {
 export type ApiKeyAuth = { kind: "api_key"; principal: ApiKeyPrincipal };
 export type Authenticated = SessionAuth | ApiKeyAuth;
 
-export const forbidden = () => new ApiError(403, "forbidden", "This needs the admin role.");
+export const forbidden = () => apiErrors.forbidden("This needs the admin role.");
 
 export const sessionRequired = () =>
-  new ApiError(403, "session_required", "This action needs a signed-in session; an API key cannot perform it.");
+  apiErrors.session_required("This action needs a signed-in session; an API key cannot perform it.");
 
 /**
  * `X-API-Key: lk_...`, or `Authorization: Bearer lk_...`: such a value never reaches the JWT verifier. Plain

@@ -2,9 +2,9 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import { noStore, oauthTokenBody, type Delivery, type IssuedTokens } from "../../delivery";
-import { ApiError, OAuthError, toTokenEndpointError } from "../../errors";
+import { apiErrors, OAuthError, toTokenEndpointError } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "./guard";
 import {
@@ -41,19 +41,20 @@ export interface AuthRouteDeps {
   delivery: Delivery;
   guard: ReturnType<typeof authGuard>;
   rateLimit: ReturnType<typeof rateLimitPlugin>;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }
 
-export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }: AuthRouteDeps) {
+export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }: AuthRouteDeps) {
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["auth"] })
+    .use(withRequester)
     .use(guard)
     .use(strictBodies)
     .use(rateLimit)
     .post(
       "/register",
-      async ({ body, request, server, set, cookie }) => {
+      async ({ body, request, set, cookie, requester }) => {
         delivery.refuseCrossSiteSignIn(request);
-        const result = await auth.register(body, readClient(request, server));
+        const result = await auth.register(body, requester);
         set.status = 201;
         if ("pending" in result)
           return { message: "Account created. Confirm your email address with the code or link we sent, then sign in.", user: result.pending };
@@ -80,15 +81,15 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/login",
-      async ({ body, request, server, set, cookie }) => {
+      async ({ body, request, set, cookie, requester }) => {
         delivery.refuseCrossSiteSignIn(request);
         // An empty field counts as absent: {"username": "", "email": "alice@example.com"} signs in by email.
         const login = body.username || body.email || undefined;
         if (login === undefined)
-          throw new ApiError(422, "validation_failed", "The request is not valid.", [
+          throw apiErrors.validation_failed("The request is not valid.", [
             { field: "username", message: "Give a username or an email address." },
           ]);
-        const result = await auth.login(login, body.password, readClient(request, server));
+        const result = await auth.login(login, body.password, requester);
         if ("challenge_id" in result) {
           set.status = 202;
           set.headers["cache-control"] = "no-store";
@@ -121,11 +122,11 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/login/verify",
-      async ({ body, request, server, set, cookie }) => {
+      async ({ body, request, set, cookie, requester }) => {
         delivery.refuseCrossSiteSignIn(request);
         if ((body.code === undefined) === (body.recovery_code === undefined))
-          throw new ApiError(422, "validation_failed", "The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
-        const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, readClient(request, server));
+          throw apiErrors.validation_failed("The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
+        const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, requester);
         const answer = delivery.respond({ set, cookie }, tokens);
         return recoveryCodes ? { ...answer, recovery_codes: recoveryCodes } : answer;
       },
@@ -165,7 +166,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/token",
-      async ({ body, request, server, set }) => {
+      async ({ body, set, requester }) => {
         noStore(set.headers);
         const field = (name: keyof typeof body) => {
           const value = body[name];
@@ -177,8 +178,8 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
         try {
           if (grantType === "password")
             // allowChallenge=false: the grant answers mfa_required instead of a challenge, so this is tokens.
-            tokens = (await auth.login(field("username"), field("password"), readClient(request, server), false)) as IssuedTokens;
-          else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), readClient(request, server));
+            tokens = (await auth.login(field("username"), field("password"), requester, false)) as IssuedTokens;
+          else if (grantType === "refresh_token") tokens = await auth.refresh(field("refresh_token"), requester);
           else throw new OAuthError("unsupported_grant_type", `Unsupported grant_type: ${grantType}.`);
         } catch (error) {
           throw toTokenEndpointError(error);
@@ -205,11 +206,11 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/refresh",
-      async ({ body, request, server, set, cookie }) => {
+      async ({ body, request, set, cookie, requester }) => {
         const presented = delivery.readRefreshToken(request, body);
-        if (!presented) throw new ApiError(401, "invalid_refresh_token", "No refresh token was presented.");
+        if (!presented) throw apiErrors.invalid_refresh_token("No refresh token was presented.");
         if (presented.viaCookie) delivery.assertSameOrigin(request);
-        const tokens = await auth.refresh(presented.token, readClient(request, server));
+        const tokens = await auth.refresh(presented.token, requester);
         return delivery.respond({ set, cookie }, tokens);
       },
       {
@@ -230,9 +231,9 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/logout",
-      ({ principal, query, request, server, set, cookie }) => {
+      ({ principal, query, set, cookie, requester }) => {
         const scope = query.scope ?? "current";
-        const ended = auth.logout(principal, scope, readClient(request, server));
+        const ended = auth.logout(principal, scope, requester);
         if (scope !== "others") delivery.clear({ set, cookie });
         return { message: scope === "current" ? "Signed out." : `Signed out of ${ended} session(s).` };
       },
@@ -249,8 +250,8 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/logout/all",
-      ({ principal, request, server, set, cookie }) => {
-        const ended = auth.logout(principal, "global", readClient(request, server));
+      ({ principal, set, cookie, requester }) => {
+        const ended = auth.logout(principal, "global", requester);
         delivery.clear({ set, cookie });
         return { message: `Signed out of ${ended} session(s).` };
       },
@@ -262,8 +263,8 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, readClient }
     )
     .post(
       "/password",
-      async ({ principal, body, request, server }) => {
-        const ended = await auth.changePassword(principal, body.current_password, body.new_password, readClient(request, server));
+      async ({ principal, body, requester }) => {
+        const ended = await auth.changePassword(principal, body.current_password, body.new_password, requester);
         return { message: `Password changed; ${ended} other session(s) ended.` };
       },
       {

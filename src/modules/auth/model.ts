@@ -1,6 +1,8 @@
 import { t, type TSchema } from "elysia";
 import { describeCodes } from "../../http/error-catalogue";
 import { JsonInteger } from "../../http/schema";
+import { UserBody } from "../users/model";
+import { RECOVERY_CODE_COUNT, SecondFactorsBody } from "../mfa/model";
 
 export const OAuthErrorBody = t.Object(
   {
@@ -35,15 +37,6 @@ export const OAuthForbiddenBody = t.Object(
     ),
   },
 );
-
-export const UserBody = t.Object({
-  id: t.String(),
-  username: t.String(),
-  email: t.Nullable(t.String()),
-  email_verified: t.Boolean(),
-  roles: t.Array(t.String()),
-  created_at: t.String({ format: "date-time" }),
-});
 
 export const RegisterBody = t.Object({
   username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
@@ -93,7 +86,7 @@ export const TokenResponse = tokenResponse();
 export const VerifiedTokenResponse = tokenResponse(
   {
     recovery_codes: t.Optional(
-      t.Array(t.String(), { description: "After a totp_enrollment challenge only: 10 single-use recovery codes, shown this once" }),
+      t.Array(t.String(), { description: `After a totp_enrollment challenge only: ${RECOVERY_CODE_COUNT} single-use recovery codes, shown this once` }),
     ),
   },
   "Token response of the delivery mode (`TOKEN_DELIVERY`)",
@@ -104,14 +97,6 @@ export const MessageBody = t.Object({ message: t.String() });
 export const PendingVerificationResponse = t.Object(
   { message: t.String(), user: UserBody },
   { title: "REQUIRE_EMAIL_VERIFICATION=true: no tokens until the address is verified" },
-);
-
-export const SecondFactorsBody = t.Object(
-  {
-    totp: t.Boolean({ description: "A confirmed TOTP authenticator" }),
-    recovery_codes_left: JsonInteger({ description: "Unused recovery codes" }),
-  },
-  { description: "The user's second factors" },
 );
 
 export const MeResponse = t.Object({ user: UserBody, second_factors: SecondFactorsBody });
@@ -134,7 +119,7 @@ export const LoginVerifyBody = t.Object({
 });
 
 export const RecoveryCodesBody = t.Object({
-  recovery_codes: t.Array(t.String(), { description: "10 single-use codes, shown this once (only their hashes are stored)" }),
+  recovery_codes: t.Array(t.String(), { description: `${RECOVERY_CODE_COUNT} single-use codes, shown this once (only their hashes are stored)` }),
 });
 
 export const TotpEnrollmentResponse = t.Object({

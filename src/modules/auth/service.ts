@@ -1,4 +1,4 @@
-import { ApiError, OAuthError, rateLimited, validationFailed } from "../../errors";
+import { apiErrors, OAuthError, rateLimited, validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import { mfaNotEnrolled, type MfaService } from "../mfa/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
@@ -13,6 +13,7 @@ import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
+import type { ChallengeResponse } from "./model";
 
 /** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
 type IssuedTokens = DeliveredTokens<PublicUser>;
@@ -52,27 +53,23 @@ export interface PendingVerification {
 /** POST /login's 202: the password was right, a second step is due. */
 export type { ChallengeMethod };
 
-export interface LoginChallenge {
-  challenge_id: string;
-  methods: ChallengeMethod[];
-  expires_in: number;
-}
+export type LoginChallenge = typeof ChallengeResponse.static;
 
 
-export const invalidMfaCode = () => new ApiError(401, "invalid_mfa_code", "The code is wrong or was already used.");
+export const invalidMfaCode = () => apiErrors.invalid_mfa_code("The code is wrong or was already used.");
 
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
 
 export const userNotVerified = () =>
-  new ApiError(403, "user_not_verified", "The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
+  apiErrors.user_not_verified("The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
 
 export type LogoutScope = "current" | "others" | "global";
 
-export const accountDisabled = () => new ApiError(403, "account_disabled", "This account has been disabled.");
+export const accountDisabled = () => apiErrors.account_disabled("This account has been disabled.");
 
 export const invalidCredentials = () =>
-  new ApiError(401, "invalid_credentials", "The username or password is incorrect.");
+  apiErrors.invalid_credentials("The username or password is incorrect.");
 
 export function principalUser(principal: UserIdentity): PublicUser {
   return {
@@ -237,7 +234,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   return {
     async register(input: { username: string; password: string; email?: string | null }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
-        throw new ApiError(403, "registration_disabled", "Registration is closed on this server.");
+        throw apiErrors.registration_disabled("Registration is closed on this server.");
       if (settings.requireEmailVerification && !input.email)
         throw validationFailed([{ field: "email", message: "An email address is required (REQUIRE_EMAIL_VERIFICATION=true)." }]);
       const user = await users.create(input);
@@ -330,7 +327,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       if (!user) throw invalidMfaCode();
       const account = beginSecretCheck(user, client);
       const codes = mfa.confirmTotp(user.id, code, principal.sessionId);
-      if (!codes) throw new ApiError(400, "invalid_code", "The code is wrong or was already used.");
+      if (!codes) throw apiErrors.invalid_code("The code is wrong or was already used.");
       limiter.recordSuccess(account, client.ip);
       audit.record({ event: "totp_enabled", userId: user.id, ...client });
       return codes;
@@ -359,7 +356,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
         proven = mfa.verifyTotp(user.id, proof.code!);
         if (proven) limiter.recordSuccess(account, client.ip);
       }
-      if (!proven) throw new ApiError(403, "invalid_password_or_code", "The password or code is incorrect.");
+      if (!proven) throw apiErrors.invalid_password_or_code("The password or code is incorrect.");
       mfa.removeAll(principal.userId, principal.sessionId);
       audit.record({ event: "totp_removed", userId: principal.userId, ...client });
     },
@@ -396,7 +393,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const user = users.findById(principal.userId);
       if (!user || !(await checkPassword(principal.username, currentPassword, user, client))) {
         audit.record({ event: "password_change_failed", userId: principal.userId, ...client, detail: { reason: "invalid_current_password" } });
-        throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
+        throw apiErrors.invalid_current_password("The current password is incorrect.");
       }
       await users.setPassword(user, newPassword, "new_password", (tx) => assertSessionLive(tx, principal.sessionId));
       const ended = sessions.revokeOthers(user.id, principal.sessionId);

@@ -6,7 +6,7 @@ import { hmacBase64url, randomDigits, randomToken, safeEqual, sha256Hex } from "
 export type CodePurpose = "verify_email" | "password_reset" | "email_change";
 
 /** Wrong codes a code (and the codes that replaced it) survives; the next one is refused even when right. */
-const MAX_CODE_FAILURES = 5;
+export const MAX_CODE_FAILURES = 5;
 
 export interface IssuedCode {
   code: string;

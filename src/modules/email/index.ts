@@ -1,11 +1,12 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
-import { ApiError } from "../../errors";
+import { ApiError, apiErrors } from "../../errors";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
-import { MessageBody, UserBody } from "../auth/model";
+import { MessageBody } from "../auth/model";
+import { UserBody } from "../users/model";
 import { SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
@@ -13,6 +14,7 @@ import { toPublicUser } from "../users/service";
 import { AcceptedBody, EmailBody, EmailChangeBody, HtmlErrorPage, HtmlPage, PasswordResetBody, TokenQuery, VerifyEmailBody } from "./model";
 import { linkOutcome, mailedLinkPage, resetPasswordForm } from "./pages";
 import type { EmailFlows } from "./service";
+import { MAX_CODE_FAILURES } from "../codes/service";
 
 /** The routes of the reset form, which a browser posts as a form (the other routes take JSON only). */
 export const EMAIL_FORM_PATHS = [`${AUTH_PREFIX}/password/reset`];
@@ -28,22 +30,23 @@ export function emailRoutes(deps: {
   auth: AuthService;
   guard: ReturnType<typeof authGuard>;
   rateLimit: ReturnType<typeof rateLimitPlugin>;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
   appName: string;
 }) {
-  const { flows, auth, guard, rateLimit, readClient, appName } = deps;
+  const { flows, auth, guard, rateLimit, withRequester, appName } = deps;
   const outcome = (status: number, title: string, message: string) => mailedLinkPage(status, linkOutcome(appName, title, message));
   const resetForm = (status: number, token: string, problem?: string) => mailedLinkPage(status, resetPasswordForm(appName, token, problem));
 
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["email"] })
+    .use(withRequester)
     .use(guard)
     .use(rateLimit)
     .post(
       "/email",
-      async ({ principal, body, request, server, set }) => {
-        const client = readClient(request, server);
+      async ({ principal, body, set, requester }) => {
+        const client = requester;
         if (!(await auth.confirmPassword(principal, body.current_password, client)))
-          throw new ApiError(403, "invalid_current_password", "The current password is incorrect.");
+          throw apiErrors.invalid_current_password("The current password is incorrect.");
         flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
         set.status = 202;
         return { message: "A code is on its way to the new address; confirm it at POST /email/confirm." };
@@ -71,8 +74,8 @@ export function emailRoutes(deps: {
     )
     .post(
       "/email/confirm",
-      ({ principal, body, request, server }) => {
-        const user = flows.confirmEmailChange(principal, body.code, readClient(request, server));
+      ({ principal, body, requester }) => {
+        const user = flows.confirmEmailChange(principal, body.code, requester);
         return { message: "Email address changed.", user: toPublicUser(user) };
       },
       {
@@ -92,8 +95,8 @@ export function emailRoutes(deps: {
     )
     .post(
       "/verify-email",
-      ({ body, request, server }) => {
-        flows.verifyEmailCode(body.email, body.code, readClient(request, server));
+      ({ body, requester }) => {
+        flows.verifyEmailCode(body.email, body.code, requester);
         return { message: "Email address verified." };
       },
       {
@@ -103,16 +106,16 @@ export function emailRoutes(deps: {
         response: { 200: MessageBody, ...errorResponses(BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, { 400: ["invalid_code"] }) },
         detail: {
           summary: "Verify an email address with the mailed 6-digit code",
-          description: "A wrong code counts toward the brute-force limits of the account; after 5 wrong answers the code is dead (ask for a new one).",
+          description: `A wrong code counts toward the brute-force limits of the account; after ${MAX_CODE_FAILURES} wrong answers the code is dead (ask for a new one).`,
         },
       },
     )
     .get(
       "/verify-email",
-      ({ query, request, server }) => {
+      ({ query, requester }) => {
         try {
-          if (!query.token) throw new ApiError(400, "invalid_code", "");
-          flows.verifyEmailToken(query.token, readClient(request, server));
+          if (!query.token) throw apiErrors.invalid_code("");
+          flows.verifyEmailToken(query.token, requester);
           return outcome(200, "Email address verified", "Your email address is verified. You can close this page and sign in.");
         } catch (error) {
           if (!(error instanceof ApiError) || error.code !== "invalid_code") throw error;
@@ -145,9 +148,9 @@ export function emailRoutes(deps: {
     )
     .post(
       "/password/forgot",
-      ({ body, request, server, set }) => {
+      ({ body, set, requester }) => {
         set.status = 202;
-        return flows.forgotPassword(body.email, readClient(request, server));
+        return flows.forgotPassword(body.email, requester);
       },
       {
         secretCheck: true,
@@ -174,13 +177,13 @@ export function emailRoutes(deps: {
     )
     .post(
       "/password/reset",
-      async ({ body, request, server }): Promise<{ message: string }> => {
+      async ({ body, request, requester }): Promise<{ message: string }> => {
         // The form's answers are pages (Responses, which the JSON response schema does not see).
         const asBody = (page: Response) => page as unknown as { message: string };
         const isForm = request.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded") ?? false;
         const proof = "token" in body ? { token: body.token } : { email: body.email, code: body.code };
         try {
-          const ended = await flows.resetPassword(proof, body.new_password, readClient(request, server));
+          const ended = await flows.resetPassword(proof, body.new_password, requester);
           if (isForm) return asBody(outcome(200, "Password changed", "Your password is changed and every session is signed out. You can sign in with the new password."));
           return { message: `Password changed; ${ended} session(s) ended.` };
         } catch (error) {

@@ -1,5 +1,5 @@
 import type { User } from "../../db/schema";
-import { ApiError, rateLimited, validationFailed } from "../../errors";
+import { apiErrors, rateLimited, validationFailed } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { throttleAccount, type SecretCheckLimiter } from "../../limits";
 import { PASSWORD_MAX_BYTES, passwordTooLong } from "../../lib/passwords";
@@ -15,8 +15,8 @@ export interface EmailFlowSettings {
   passwordResetTtl: number;
 }
 
-export const invalidCode = () => new ApiError(400, "invalid_code", "The code or link is wrong, already used or expired.");
-export const mailDisabled = () => new ApiError(403, "mail_disabled", "This server sends no mail (SMTP_URL is not set).");
+export const invalidCode = () => apiErrors.invalid_code("The code or link is wrong, already used or expired.");
+export const mailDisabled = () => apiErrors.mail_disabled("This server sends no mail (SMTP_URL is not set).");
 
 /** The one answer of the requests that may mail an address, whether or not it belongs to anyone. */
 export const RESET_REQUESTED = { message: "If an account has this verified address, a code and a link are on their way." } as const;

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
 import { NoContent, SESSION_SECURITY } from "../../http/schema";
@@ -15,22 +15,23 @@ export function keyRoutes(deps: {
   apiKeys: ApiKeyService;
   guard: ReturnType<typeof authGuard>;
   audit: AuditLog;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }) {
-  const { apiKeys, guard, audit, readClient } = deps;
+  const { apiKeys, guard, audit, withRequester } = deps;
 
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["api keys"] })
+    .use(withRequester)
     .use(guard)
     .use(strictBodies)
     .post(
       "/keys",
-      ({ principal, body, request, server, set }) => {
+      ({ principal, body, set, requester }) => {
         // The owner is always the session's user: no user id is ever taken from the request.
         const created = apiKeys.create(principal, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
         audit.record({
           event: "key_created",
           userId: principal.userId,
-          ...readClient(request, server),
+          ...requester,
           detail: { key_id: created.key_id, name: created.name },
         });
         set.status = 201;
@@ -68,9 +69,9 @@ export function keyRoutes(deps: {
     })
     .delete(
       "/keys/:key_id",
-      ({ principal, params, request, server, set }) => {
+      ({ principal, params, set, requester }) => {
         apiKeys.delete(principal.userId, params.key_id);
-        audit.record({ event: "key_deleted", userId: principal.userId, ...readClient(request, server), detail: { key_id: params.key_id } });
+        audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: params.key_id } });
         set.status = 204;
       },
       {

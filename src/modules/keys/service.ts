@@ -4,7 +4,7 @@ import { sql } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { apiKeys, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
-import { ApiError, invalidApiKey, rateLimited, validationFailed, type FieldError } from "../../errors";
+import { apiErrors, type FieldError, invalidApiKey, rateLimited, validationFailed } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
 import { createTokenBuckets } from "../../limits/token-bucket";
 import { MAX_DURATION_SECONDS } from "../../lib/duration";
@@ -151,9 +151,9 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
           assertSessionLive(tx, sessionId);
           const owned = tx.select({ n: count() }).from(apiKeys).where(eq(apiKeys.userId, userId)).get()?.n ?? 0;
           if (owned >= settings.maxPerUser)
-            throw new ApiError(403, "key_limit_reached", `A user can hold at most ${settings.maxPerUser} API keys.`);
+            throw apiErrors.key_limit_reached(`A user can hold at most ${settings.maxPerUser} API keys.`);
           if (tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), eq(apiKeys.name, name))).get())
-            throw new ApiError(409, "key_name_taken", "You already have an API key with that name.");
+            throw apiErrors.key_name_taken("You already have an API key with that name.");
           const row = tx
             .insert(apiKeys)
             .values({
@@ -203,7 +203,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     delete(userId: string, keyId: string): void {
       const deleted = db.delete(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId))).run();
       for (const [hash, entry] of cache) if (entry.stored.keyId === keyId) cache.delete(hash);
-      if (changedRows(deleted) !== 1) throw new ApiError(404, "key_not_found", "No such API key.");
+      if (changedRows(deleted) !== 1) throw apiErrors.key_not_found("No such API key.");
     },
 
     /**

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { JSON_BODY } from "../../http/body";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
 import { MessageBody, RecoveryCodesBody, TotpEnrollmentResponse } from "../auth/model";
@@ -9,6 +9,7 @@ import { SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import type { MfaService } from "./service";
+import { RECOVERY_CODE_COUNT } from "./model";
 
 /** Self-service TOTP and recovery codes, on a signed-in session (RFC 6238; NIST SP 800-63B §5.1.4, §5.1.5). */
 export function mfaRoutes(deps: {
@@ -16,10 +17,11 @@ export function mfaRoutes(deps: {
   mfa: MfaService;
   guard: ReturnType<typeof authGuard>;
   rateLimit: ReturnType<typeof rateLimitPlugin>;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }) {
-  const { auth, mfa, guard, rateLimit, readClient } = deps;
+  const { auth, mfa, guard, rateLimit, withRequester } = deps;
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["second factors"] })
+    .use(withRequester)
     .use(guard)
     .use(rateLimit)
     .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {
@@ -31,7 +33,7 @@ export function mfaRoutes(deps: {
         security: SESSION_SECURITY,
       },
     })
-    .post("/mfa/totp/confirm", ({ principal, body, request, server }) => ({ recovery_codes: auth.enableTotp(principal, body.code, readClient(request, server)) }), {
+    .post("/mfa/totp/confirm", ({ principal, body, requester }) => ({ recovery_codes: auth.enableTotp(principal, body.code, requester) }), {
       auth: true,
       secretCheck: true,
       body: t.Object({ code: t.String({ description: "The authenticator's current 6-digit code", maxLength: 32 }) }),
@@ -41,20 +43,20 @@ export function mfaRoutes(deps: {
         ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, { 400: ["invalid_code"], 404: ["mfa_not_enrolled"] }),
       },
       detail: {
-        summary: "Confirm TOTP with a first code; answers 10 single-use recovery codes, shown once",
+        summary: `Confirm TOTP with a first code; answers ${RECOVERY_CODE_COUNT} single-use recovery codes, shown once`,
         description: "From then on, sign-in answers 202 with a challenge (methods totp and recovery_code). A wrong code counts toward the brute-force limits.",
         security: SESSION_SECURITY,
       },
     })
-    .post("/mfa/recovery-codes", ({ principal, request, server }) => ({ recovery_codes: auth.newRecoveryCodes(principal, readClient(request, server)) }), {
+    .post("/mfa/recovery-codes", ({ principal, requester }) => ({ recovery_codes: auth.newRecoveryCodes(principal, requester) }), {
       auth: true,
       response: { 200: RecoveryCodesBody, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["mfa_not_enrolled"] }) },
       detail: { summary: "Replace the recovery codes (the old ones stop working)", security: SESSION_SECURITY },
     })
     .delete(
       "/mfa/totp",
-      async ({ principal, body, request, server }) => {
-        await auth.removeTotp(principal, body, readClient(request, server));
+      async ({ principal, body, requester }) => {
+        await auth.removeTotp(principal, body, requester);
         return { message: "Authenticator and recovery codes removed." };
       },
       {

@@ -5,25 +5,21 @@ import { renderSVG } from "uqr";
 import { randomBytes } from "node:crypto";
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { recoveryCodes, totpFactors } from "../../db/schema";
-import { ApiError } from "../../errors";
+import { apiErrors } from "../../errors";
 import { safeEqual, seal, sha256Hex, unseal } from "../../lib/crypto";
 import { assertSessionLive } from "../sessions/service";
+import { RECOVERY_CODE_COUNT, type SecondFactors } from "./model";
 
 /** RFC 6238 with the parameters every authenticator app supports: 30 s steps, 6 digits, HMAC-SHA1. */
 const STEP_SECONDS = 30;
 const DIGITS = 6;
 /** A code of the previous or next step is accepted too (clock drift, RFC 6238 §5.2). */
 const DRIFT_STEPS = 1;
-const RECOVERY_CODE_COUNT = 10;
 const SEAL_CONTEXT = "latchkey/totp-secret/v1";
 
-const mfaAlreadyEnrolled = () => new ApiError(409, "mfa_already_enrolled", "This account already has an authenticator: remove it first.");
-export const mfaNotEnrolled = () => new ApiError(404, "mfa_not_enrolled", "This account has no authenticator (or its enrolment was not started).");
+const mfaAlreadyEnrolled = () => apiErrors.mfa_already_enrolled("This account already has an authenticator: remove it first.");
+export const mfaNotEnrolled = () => apiErrors.mfa_not_enrolled("This account has no authenticator (or its enrolment was not started).");
 
-export interface SecondFactors {
-  totp: boolean;
-  recovery_codes_left: number;
-}
 
 /** `xxxxx-xxxxx`: 50 random bits in lower-case base32, easy to read out and type. */
 function newRecoveryCode(): string {

@@ -1,8 +1,8 @@
 import { Elysia, t } from "elysia";
 import { ADMIN_PREFIX, AUTH_PREFIX } from "../../http/routes";
-import { ApiError } from "../../errors";
+import { apiErrors } from "../../errors";
 import { JSON_BODY } from "../../http/body";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
 import { NoContent, SESSION_SECURITY } from "../../http/schema";
@@ -41,14 +41,15 @@ const CreateClientBody = t.Object({
 const ClientParams = t.Object({ client_id: t.String() });
 
 /** Admin management of OpenID Connect clients, and each user's consents. */
-export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService; guard: ReturnType<typeof authGuard>; audit: AuditLog; readClient: ClientInfoReader }) {
-  const { clients, oidc, guard, audit, readClient } = deps;
-  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", userId: string, clientId: string, from: ReturnType<ClientInfoReader>) =>
+export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService; guard: ReturnType<typeof authGuard>; audit: AuditLog; withRequester: RequesterPlugin }) {
+  const { clients, oidc, guard, audit, withRequester } = deps;
+  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", userId: string, clientId: string, from: ClientInfo) =>
     audit.record({ event, userId, ...from, detail: { via: "api", client_id: clientId } });
 
   return new Elysia()
     .use(
       new Elysia({ prefix: `${ADMIN_PREFIX}/oidc/clients`, tags: ["admin"] })
+    .use(withRequester)
         .use(guard)
         .get("", () => ({ clients: clients.list() }), {
           admin: true,
@@ -57,9 +58,9 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         })
         .post(
           "",
-          ({ body, principal, request, server, set }) => {
+          ({ body, principal, set, requester }) => {
             const { client, secret } = clients.create(body);
-            record("oidc_client_created", principal.userId, client.client_id, readClient(request, server));
+            record("oidc_client_created", principal.userId, client.client_id, requester);
             set.status = 201;
             return { ...client, client_secret: secret };
           },
@@ -73,9 +74,9 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         )
         .delete(
           "/:client_id",
-          ({ params, principal, request, server, set }) => {
+          ({ params, principal, set, requester }) => {
             clients.delete(params.client_id);
-            record("oidc_client_deleted", principal.userId, params.client_id, readClient(request, server));
+            record("oidc_client_deleted", principal.userId, params.client_id, requester);
             set.status = 204;
           },
           {
@@ -87,9 +88,9 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         )
         .post(
           "/:client_id/secret",
-          ({ params, principal, request, server }) => {
+          ({ params, principal, requester }) => {
             const secret = clients.rotateSecret(params.client_id);
-            record("oidc_client_secret_rotated", principal.userId, params.client_id, readClient(request, server));
+            record("oidc_client_secret_rotated", principal.userId, params.client_id, requester);
             return { client_id: params.client_id, client_secret: secret };
           },
           {
@@ -105,6 +106,7 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
     )
     .use(
       new Elysia({ prefix: `${AUTH_PREFIX}/oidc/consents`, tags: ["sessions"] })
+    .use(withRequester)
         .use(guard)
         .get("", ({ principal }) => ({ consents: oidc.listConsents(principal.userId) }), {
           auth: true,
@@ -116,9 +118,9 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         })
         .delete(
           "/:client_id",
-          ({ params, principal, request, server, set }) => {
-            if (!oidc.revokeConsent(principal.userId, params.client_id, readClient(request, server)))
-              throw new ApiError(404, "consent_not_found", "You have not allowed this application.");
+          ({ params, principal, set, requester }) => {
+            if (!oidc.revokeConsent(principal.userId, params.client_id, requester))
+              throw apiErrors.consent_not_found("You have not allowed this application.");
             set.status = 204;
           },
           {

@@ -1,7 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import { changedRows, type Db } from "../../db/client";
 import { oidcClients, oidcGrants, sessions, users } from "../../db/schema";
-import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 import { rolesProblem } from "../admin/accounts";
 import { normalizeUsername } from "../../lib/names";
@@ -36,7 +36,7 @@ const CLIENT_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "vbscript:", "file:", "blob:", "about:"]);
 const MAX_URIS = 20;
 
-export const clientNotFound = () => new ApiError(404, "oidc_client_not_found", "No such OpenID Connect client.");
+export const clientNotFound = () => apiErrors.oidc_client_not_found("No such OpenID Connect client.");
 
 /**
  * Why `uri` cannot be a registered redirect URI, or undefined. Absolute, no fragment (RFC 6749 §3.1.2); custom
@@ -120,7 +120,7 @@ export function createOidcClients(db: Db) {
       if (rolesIssue) details.push({ field: "allowed_roles", message: rolesIssue });
       const allowedUsers = userIdsOf(input.allowed_users ?? [], details);
       if (details.length) throw validationFailed(details);
-      if (find(input.client_id)) throw new ApiError(409, "oidc_client_exists", "A client with this client_id exists.");
+      if (find(input.client_id)) throw apiErrors.oidc_client_exists("A client with this client_id exists.");
       const secret = input.public ? null : newSecret();
       const row = db
         .insert(oidcClients)
@@ -143,7 +143,7 @@ export function createOidcClients(db: Db) {
     rotateSecret(clientId: string): string {
       const client = find(clientId);
       if (!client) throw clientNotFound();
-      if (client.public) throw new ApiError(409, "oidc_client_public", "A public client has no secret.");
+      if (client.public) throw apiErrors.oidc_client_public("A public client has no secret.");
       const secret = newSecret();
       db.update(oidcClients).set({ secretHash: sha256Hex(secret) }).where(eq(oidcClients.clientId, clientId)).run();
       return secret;

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { OAuthError } from "../../errors";
-import type { ClientInfo, ClientInfoReader } from "../../http/client-ip";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import { hmacBase64url, safeEqual } from "../../lib/crypto";
 import type { KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
@@ -92,9 +92,9 @@ export function oidcRoutes(deps: {
   pageKey: Uint8Array;
   guard: ReturnType<typeof authGuard>;
   audit: AuditLog;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }) {
-  const { issuer, appName, clients, oidc, keyRing, browser, pageKey, guard, audit, readClient } = deps;
+  const { issuer, appName, clients, oidc, keyRing, browser, pageKey, guard, audit, withRequester } = deps;
   const endpoint = (path: string) => `${issuer}${OIDC_PREFIX}${path}`;
   const mac = (purpose: string, value: string) => hmacBase64url(pageKey, `${purpose}|${value}`);
 
@@ -298,17 +298,17 @@ export function oidcRoutes(deps: {
     claims_parameter_supported: false,
   };
 
-  type Context = { request: Request; set: PageSet; query: unknown; body: unknown; server: Parameters<ClientInfoReader>[1] };
+  type Context = { request: Request; set: PageSet; query: unknown; body: unknown; requester: ClientInfo };
 
-  function authorizeEndpoint({ request, set, query, body, server }: Context) {
+  function authorizeEndpoint({ request, set, query, body, requester }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
     const parsed = parseAuthorization(params);
     if (parsed.kind === "page") return htmlPage(set, parsed.status, messagePage(appName, parsed.title, parsed.message));
     if (parsed.kind === "redirect") return redirect(set, parsed.location);
-    return authorize(request, set, params!, parsed.request, readClient(request, server), false);
+    return authorize(request, set, params!, parsed.request, requester, false);
   }
 
-  function logoutEndpoint({ request, set, query, body, server }: Context) {
+  function logoutEndpoint({ request, set, query, body, requester }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
     if (!params) return htmlPage(set, 400, messagePage(appName, "Invalid request", "A parameter was given twice or is not text."));
     const hint = params.id_token_hint ? idTokenHint(params.id_token_hint) : undefined;
@@ -328,13 +328,14 @@ export function oidcRoutes(deps: {
     const userId = hint?.sub ?? user?.userId;
     const ended = userId && client ? oidc.endGrants(userId, client.clientId, hint?.sid) : 0;
     if (user) browser.signOut(request, set.headers);
-    if (userId) audit.record({ event: "oidc_logout", userId, ...readClient(request, server), detail: { client_id: client?.clientId ?? null, grants_ended: ended, browser_signed_out: user !== null } });
+    if (userId) audit.record({ event: "oidc_logout", userId, ...requester, detail: { client_id: client?.clientId ?? null, grants_ended: ended, browser_signed_out: user !== null } });
     if (target) return redirect(set, withParams(target, { state: params.state }), 303);
     return htmlPage(set, 200, messagePage(appName, "Signed out", "You are signed out of Latchkey."));
   }
 
 
   return new Elysia({ tags: ["openid connect"] })
+    .use(withRequester)
     .get(
       DISCOVERY_PATH,
       ({ set }) => {
@@ -358,7 +359,7 @@ export function oidcRoutes(deps: {
         .post("/authorize", authorizeEndpoint, { parse: ["urlencoded"], detail: PAGE_DETAIL })
         .post(
           "/authorize/consent",
-          ({ request, set, body, server }) => {
+          ({ request, set, body, requester }) => {
             const form = paramsOf(body);
             const serialized = form?.request ?? "";
             const params = paramsOf(Object.fromEntries(new URLSearchParams(serialized)));
@@ -371,9 +372,8 @@ export function oidcRoutes(deps: {
             const { redirectUri, state, client } = parsed.request;
             if (form.decision !== "allow")
               return redirect(set, withParams(redirectUri, { error: "access_denied", error_description: "The user denied the request.", state, iss: issuer }), 303);
-            const from = readClient(request, server);
-            oidc.grantConsent(user.userId, client.clientId, parsed.request.scope, from);
-            const answer = authorize(request, set, params!, parsed.request, from, true);
+            oidc.grantConsent(user.userId, client.clientId, parsed.request.scope, requester);
+            const answer = authorize(request, set, params!, parsed.request, requester, true);
             if (set.status === 302) set.status = 303;
             return answer;
           },
@@ -381,20 +381,19 @@ export function oidcRoutes(deps: {
         )
         .post(
           "/token",
-          async ({ request, set, body, server }) => {
+          async ({ request, set, body, requester }) => {
             set.headers["cache-control"] = "no-store";
             set.headers.pragma = "no-cache";
             const params = paramsOf(body);
             if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");
             const client = authenticateClient(request, params);
-            const from = readClient(request, server);
             if (params.grant_type === "authorization_code") {
               if (!params.code) throw new OAuthError("invalid_request", "code is required.");
-              return oidc.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier }, from);
+              return oidc.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier }, requester);
             }
             if (params.grant_type === "refresh_token") {
               if (!params.refresh_token) throw new OAuthError("invalid_request", "refresh_token is required.");
-              return oidc.refresh(client, params.refresh_token, from);
+              return oidc.refresh(client, params.refresh_token, requester);
             }
             throw new OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token.");
           },

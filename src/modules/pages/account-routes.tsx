@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { ApiError } from "../../errors";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuditLog } from "../audit/service";
 import type { AuthService } from "../auth/service";
@@ -55,7 +55,7 @@ export interface AccountDeps extends SignedInForms {
   apiKeys: ApiKeyService;
   audit: AuditLog;
   ipLimit: IpLimit;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
   /** The user's OpenID Connect consents (issue 15). */
   oidc: OidcService;
   /** Second factors (issue 13). */
@@ -64,7 +64,7 @@ export interface AccountDeps extends SignedInForms {
 
 /** GET /account and its forms: sessions, password, API keys. Each form posts, then redirects back (POST/redirect/GET). */
 export function accountPages(deps: AccountDeps) {
-  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, readClient, oidc, mfa } = deps;
+  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa } = deps;
   const guard = signedInForm(deps);
 
   function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
@@ -93,6 +93,7 @@ export function accountPages(deps: AccountDeps) {
   }
 
   return new Elysia({ tags: ["pages"] })
+    .use(withRequester)
     .get(
       "/account",
       ({ request, query, set }) => {
@@ -104,7 +105,7 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/sessions/revoke",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "session-revoke");
         if (typeof principal === "string") return principal;
         try {
@@ -112,7 +113,7 @@ export function accountPages(deps: AccountDeps) {
           // This browser's own session (or the one it was handed off from) is signed out with the sign-out button.
           if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(set, "/account");
           sessions.revokeOwned(principal.userId, id);
-          audit.record({ event: "session_revoked", userId: principal.userId, ...readClient(request, server), detail: { session_id: id, via: "browser" } });
+          audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: id, via: "browser" } });
           return seeOther(set, "/account?done=session-revoked");
         } catch (error) {
           return failure(set, principal, error);
@@ -122,20 +123,20 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/sessions/revoke-others",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "session-revoke-others");
         if (typeof principal === "string") return principal;
-        auth.logout(principal, "others", readClient(request, server));
+        auth.logout(principal, "others", requester);
         return seeOther(set, "/account?done=others-revoked");
       },
       { detail: { hide: true } },
     )
     .post(
       "/account/password",
-      async ({ request, body, server, set }) => {
+      async ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "password");
         if (typeof principal === "string") return principal;
-        const client = readClient(request, server);
+        const client = requester;
         try {
           // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
           ipLimit(client, "/account/password");
@@ -149,13 +150,13 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/keys",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "key-create");
         if (typeof principal === "string") return principal;
         try {
           const expires = field(body, "expires_in");
           const created = apiKeys.create(principal, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
-          audit.record({ event: "key_created", userId: principal.userId, ...readClient(request, server), detail: { key_id: created.key_id, name: created.name } });
+          audit.record({ event: "key_created", userId: principal.userId, ...requester, detail: { key_id: created.key_id, name: created.name } });
           // Shown in this answer only (never in a URL or a redirect): the secret exists nowhere else.
           return render(set, 201, principal, { newKey: { name: created.name, secret: created.api_key } });
         } catch (error) {
@@ -166,11 +167,11 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/applications/revoke",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "application-revoke");
         if (typeof principal === "string") return principal;
         // Unknown or already withdrawn: nothing to do, the page shows the current list.
-        const withdrawn = oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", readClient(request, server));
+        const withdrawn = oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", requester);
         return seeOther(set, withdrawn ? "/account?done=application-revoked" : "/account");
       },
       { detail: { hide: true } },
@@ -192,10 +193,10 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/totp/confirm",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "totp-confirm");
         if (typeof principal === "string") return principal;
-        const client = readClient(request, server);
+        const client = requester;
         try {
           ipLimit(client, "/account/mfa/totp/confirm");
           const codes = auth.enableTotp(principal, field(body, "code") ?? "", client);
@@ -208,11 +209,11 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/recovery-codes",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "recovery-codes");
         if (typeof principal === "string") return principal;
         try {
-          return render(set, 200, principal, { newRecoveryCodes: auth.newRecoveryCodes(principal, readClient(request, server)) });
+          return render(set, 200, principal, { newRecoveryCodes: auth.newRecoveryCodes(principal, requester) });
         } catch (error) {
           return failure(set, principal, error);
         }
@@ -221,10 +222,10 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/totp/delete",
-      async ({ request, body, server, set }) => {
+      async ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "totp-delete");
         if (typeof principal === "string") return principal;
-        const client = readClient(request, server);
+        const client = requester;
         try {
           ipLimit(client, "/account/mfa/totp/delete");
           await auth.removeTotp(principal, { password: field(body, "password") ?? "" }, client);
@@ -237,13 +238,13 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/keys/delete",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = guard(request, body, set, "key-delete");
         if (typeof principal === "string") return principal;
         try {
           const keyId = field(body, "key_id") ?? "";
           apiKeys.delete(principal.userId, keyId);
-          audit.record({ event: "key_deleted", userId: principal.userId, ...readClient(request, server), detail: { key_id: keyId } });
+          audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: keyId } });
           return seeOther(set, "/account?done=key-deleted");
         } catch (error) {
           return failure(set, principal, error);

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { ApiError, validationFailed } from "../../errors";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
 import { AUDIT_EVENTS, type AuditLog } from "../audit/service";
@@ -64,7 +64,7 @@ export interface AdminPageDeps extends SignedInForms {
   admin: AdminService;
   users: UserService;
   audit: AuditLog;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }
 
 /**
@@ -72,14 +72,14 @@ export interface AdminPageDeps extends SignedInForms {
  * disable/enable, roles, reset password, delete, under the same last-admin rule), and the audit log by user and event.
  */
 export function adminPages(deps: AdminPageDeps) {
-  const { appName, browser, forms, admin, users, audit, readClient } = deps;
+  const { appName, browser, forms, admin, users, audit, withRequester } = deps;
   const { notAdmin, adminForm } = adminGate(deps);
 
-  const actorOf = (principal: BrowserSessionPrincipal, request: Request, server: Parameters<ClientInfoReader>[1]): Actor => ({
+  const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
     userId: principal.userId,
     username: principal.username,
     sessionId: principal.sessionId,
-    ...readClient(request, server),
+    ...requester,
   });
 
   function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, query: Record<string, string | undefined>, extra: Partial<AdminView> = {}) {
@@ -143,6 +143,7 @@ export function adminPages(deps: AdminPageDeps) {
   }
 
   return new Elysia({ tags: ["pages"] })
+    .use(withRequester)
     .get(
       "/admin",
       ({ request, query, set }) => {
@@ -158,14 +159,14 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-create");
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         return act(set, principal, "created", () =>
           admin.create(
             { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: roleList(field(body, "roles")) },
-            actorOf(principal, request, server),
+            actorOf(principal, requester),
           ),
         );
       },
@@ -173,37 +174,37 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/status",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-status");
         if (typeof principal === "string") return principal;
         const disabled = field(body, "disabled") === "true";
-        return act(set, principal, disabled ? "disabled" : "enabled", () => admin.update(field(body, "id") ?? "", { disabled }, actorOf(principal, request, server)));
+        return act(set, principal, disabled ? "disabled" : "enabled", () => admin.update(field(body, "id") ?? "", { disabled }, actorOf(principal, requester)));
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/roles",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-roles");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "roles", () => admin.update(field(body, "id") ?? "", { roles: roleList(field(body, "roles")) }, actorOf(principal, request, server)));
+        return act(set, principal, "roles", () => admin.update(field(body, "id") ?? "", { roles: roleList(field(body, "roles")) }, actorOf(principal, requester)));
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/email",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-email");
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
-        return act(set, principal, "email", () => admin.update(field(body, "id") ?? "", patch, actorOf(principal, request, server)));
+        return act(set, principal, "email", () => admin.update(field(body, "id") ?? "", patch, actorOf(principal, requester)));
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/metadata",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-metadata");
         if (typeof principal === "string") return principal;
         return act(set, principal, "metadata", () => {
@@ -213,35 +214,35 @@ export function adminPages(deps: AdminPageDeps) {
           } catch {
             throw validationFailed([{ field: "metadata", message: "Must be a JSON object, e.g. {\"name\": \"Alice\"}." }]);
           }
-          return admin.update(field(body, "id") ?? "", { metadata }, actorOf(principal, request, server));
+          return admin.update(field(body, "id") ?? "", { metadata }, actorOf(principal, requester));
         });
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/mfa",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-mfa");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "mfa", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, request, server)));
+        return act(set, principal, "mfa", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, requester)));
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/password",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-password");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "password", () => admin.resetPassword(field(body, "id") ?? "", field(body, "password") ?? "", actorOf(principal, request, server)));
+        return act(set, principal, "password", () => admin.resetPassword(field(body, "id") ?? "", field(body, "password") ?? "", actorOf(principal, requester)));
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/delete",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "admin-delete");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "deleted", () => admin.delete(field(body, "id") ?? "", actorOf(principal, request, server)));
+        return act(set, principal, "deleted", () => admin.delete(field(body, "id") ?? "", actorOf(principal, requester)));
       },
       { detail: { hide: true } },
     );

@@ -1,4 +1,4 @@
-import type { AdminUser } from "../admin/service";
+import type { AdminUser } from "../admin/model";
 import { SignedInNav, when } from "./account";
 import { Alert, Csrf, Layout, RowAction, RowTable } from "./layout";
 

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { ApiError } from "../../errors";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { AuditLog } from "../audit/service";
 import type { ClientView, OidcClients } from "../oidc/clients";
@@ -110,12 +110,12 @@ function ApplicationsPage(view: ApplicationsView) {
 export interface ApplicationPageDeps extends SignedInForms {
   clients: OidcClients;
   audit: AuditLog;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }
 
 /** GET /admin/applications (role admin): what `latchkey oidc client ...` and the admin API do, as forms. */
 export function applicationPages(deps: ApplicationPageDeps) {
-  const { appName, browser, forms, clients, audit, readClient } = deps;
+  const { appName, browser, forms, clients, audit, withRequester } = deps;
   const { notAdmin, adminForm } = adminGate(deps);
 
   const render = (set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<ApplicationsView> = {}) =>
@@ -136,10 +136,11 @@ export function applicationPages(deps: ApplicationPageDeps) {
     }
   }
 
-  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", principal: BrowserSessionPrincipal, clientId: string, request: Request, server: Parameters<ClientInfoReader>[1]) =>
-    audit.record({ event, userId: principal.userId, ...readClient(request, server), detail: { via: "page", client_id: clientId } });
+  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", principal: BrowserSessionPrincipal, clientId: string, requester: ClientInfo) =>
+    audit.record({ event, userId: principal.userId, ...requester, detail: { via: "page", client_id: clientId } });
 
   return new Elysia({ tags: ["pages"] })
+    .use(withRequester)
     .get(
       "/admin/applications",
       ({ request, set }) => {
@@ -152,7 +153,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
     )
     .post(
       "/admin/applications",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "application-create");
         if (typeof principal === "string") return principal;
         return act(set, principal, () => {
@@ -164,7 +165,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
             public: field(body, "public") === "true",
             trusted: field(body, "trusted") === "true",
           });
-          record("oidc_client_created", principal, client.client_id, request, server);
+          record("oidc_client_created", principal, client.client_id, requester);
           return { notice: `Application ${client.client_id} registered.`, newSecret: secret ? { clientId: client.client_id, secret } : undefined };
         });
       },
@@ -172,13 +173,13 @@ export function applicationPages(deps: ApplicationPageDeps) {
     )
     .post(
       "/admin/applications/secret",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "application-secret");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
         return act(set, principal, () => {
           const secret = clients.rotateSecret(clientId);
-          record("oidc_client_secret_rotated", principal, clientId, request, server);
+          record("oidc_client_secret_rotated", principal, clientId, requester);
           return { notice: "The old secret no longer works.", newSecret: { clientId, secret } };
         });
       },
@@ -186,13 +187,13 @@ export function applicationPages(deps: ApplicationPageDeps) {
     )
     .post(
       "/admin/applications/delete",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const principal = adminForm(request, body, set, "application-delete");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
         return act(set, principal, () => {
           clients.delete(clientId);
-          record("oidc_client_deleted", principal, clientId, request, server);
+          record("oidc_client_deleted", principal, clientId, requester);
           return { notice: `Application ${clientId} deleted; its tokens no longer work.` };
         });
       },

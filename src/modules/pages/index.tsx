@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
 import { AccountChanged, type SessionService } from "../sessions/service";
@@ -39,14 +39,14 @@ export interface PageDeps {
   forms: FormTokens;
   handoffs: HandoffCodes;
   ipLimit: IpLimit;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
   emailFlows: EmailFlows;
   mailEnabled: boolean;
 }
 
 /** The sign-in, sign-out and cross-domain handoff pages. */
 export function signInPages(deps: PageDeps) {
-  const { config, auth, sessions, browser, forms, handoffs, ipLimit, readClient, emailFlows, mailEnabled } = deps;
+  const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled } = deps;
   const origins = new Set(config.signInOrigins);
   const appName = config.appName;
   const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
@@ -95,7 +95,7 @@ export function signInPages(deps: PageDeps) {
   const handoffState = (binding: string) => forms.issue("handoff", binding);
 
   /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
-  function openHandoffSession(userId: string, parentId: string, client: ReturnType<ClientInfoReader>) {
+  function openHandoffSession(userId: string, parentId: string, client: ClientInfo) {
     try {
       return sessions.createBrowser({ userId }, client, parentId);
     } catch (error) {
@@ -108,6 +108,7 @@ export function signInPages(deps: PageDeps) {
     htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
 
   return new Elysia({ tags: ["pages"] })
+    .use(withRequester)
     // Password reset from the sign-in pages: this asks for the address; the mailed link opens the reset form
     // (GET /api/v1/auth/password/reset), which posts the new password.
     .get(
@@ -120,12 +121,12 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/password/forgot",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const binding = browser.binding(request);
         if (!sameOriginPost(request, origins) || !binding || !forms.check("forgot", binding, field(body, "csrf")))
           return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/forgot", text: "Forgot your password?" });
         const email = field(body, "email")?.trim() ?? "";
-        const client = readClient(request, server);
+        const client = requester;
         try {
           ipLimit(client, "/password/forgot");
           if (!email) return forgotForm(set, 422, binding, "Enter your email address.");
@@ -160,7 +161,7 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/login",
-      async ({ request, body, server, set }) => {
+      async ({ request, body, set, requester }) => {
         const host = browser.hostOf(request);
         const rd = field(body, "rd");
         const binding = browser.binding(request);
@@ -172,7 +173,7 @@ export function signInPages(deps: PageDeps) {
         const csrf = forms.issue("login", binding);
         const login = field(body, "login")?.trim() ?? "";
         const password = field(body, "password") ?? "";
-        const client = readClient(request, server);
+        const client = requester;
         try {
           // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
           ipLimit(client, "/login");
@@ -208,7 +209,7 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/login/verify",
-      async ({ request, body, server, set }) => {
+      async ({ request, body, set, requester }) => {
         const host = browser.hostOf(request);
         const rd = field(body, "rd");
         const binding = browser.binding(request);
@@ -220,7 +221,7 @@ export function signInPages(deps: PageDeps) {
         const challengeId = field(body, "challenge_id") ?? "";
         const code = field(body, "code")?.trim() || undefined;
         const recoveryCode = field(body, "recovery_code")?.trim() || undefined;
-        const client = readClient(request, server);
+        const client = requester;
         try {
           ipLimit(client, "/login/verify");
           const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
@@ -247,13 +248,13 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/logout",
-      ({ request, body, server, set }) => {
+      ({ request, body, set, requester }) => {
         const host = browser.hostOf(request);
         const principal = browser.current(request);
         if (principal) {
           if (!sameOriginPost(request, origins) || !forms.check("logout", principal.sessionId, field(body, "csrf")))
             return message(set, 403, "Sign-out refused", "This form expired or came from another site.", { href: "/account", text: "Your account" });
-          auth.signOutBrowser(principal, readClient(request, server));
+          auth.signOutBrowser(principal, requester);
         }
         browser.clearSession(set.headers, host);
         return seeOther(set, "/login");
@@ -287,14 +288,14 @@ export function signInPages(deps: PageDeps) {
     )
     .get(
       "/handoff/accept",
-      ({ request, query, server, set }) => {
+      ({ request, query, set, requester }) => {
         const host = browser.hostOf(request);
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const binding = browser.binding(request);
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
         const userId = sessionId ? sessions.browserSessionOwner(sessionId) : undefined;
-        const session = userId ? openHandoffSession(userId, sessionId!, readClient(request, server)) : undefined;
+        const session = userId ? openHandoffSession(userId, sessionId!, requester) : undefined;
         if (!session) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");

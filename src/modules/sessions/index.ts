@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
 import { NoContent, SESSION_SECURITY } from "../../http/schema";
@@ -21,11 +21,12 @@ export function sessionRoutes(deps: {
   sessions: SessionService;
   guard: ReturnType<typeof authGuard>;
   audit: AuditLog;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }) {
-  const { sessions, guard, audit, readClient } = deps;
+  const { sessions, guard, audit, withRequester } = deps;
 
   return new Elysia({ prefix: AUTH_PREFIX, tags: ["sessions"] })
+    .use(withRequester)
     .use(guard)
     .get(
       "/sessions",
@@ -46,9 +47,9 @@ export function sessionRoutes(deps: {
     )
     .delete(
       "/sessions/:id",
-      ({ principal, params, request, server, set }) => {
+      ({ principal, params, set, requester }) => {
         sessions.revokeOwned(principal.userId, params.id);
-        audit.record({ event: "session_revoked", userId: principal.userId, ...readClient(request, server), detail: { session_id: params.id } });
+        audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: params.id } });
         set.status = 204;
       },
       {

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNotNull, isNull, lt, ne, notInArray, or, sql } fro
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { refreshTokens, sessions, users } from "../../db/schema";
 import { principalUserColumns, type UserIdentity } from "../users/service";
-import { ApiError, invalidRefreshToken, invalidToken } from "../../errors";
+import { ApiError, apiErrors, invalidRefreshToken, invalidToken } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
 
@@ -91,7 +91,7 @@ export function assertSessionLive(tx: Tx, sessionId: string, role?: string): voi
     .get();
   if (!live) throw invalidToken("The session has ended.");
   // An admin demoted from another process within the cache's second is no admin for this write.
-  if (role !== undefined && !live.roles.includes(role)) throw new ApiError(403, "forbidden", `This needs the ${role} role.`);
+  if (role !== undefined && !live.roles.includes(role)) throw apiErrors.forbidden(`This needs the ${role} role.`);
 }
 
 /**
@@ -420,7 +420,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       const deleted = db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).run();
       cache.delete(sessionId);
       forgetBrowserSessions((entry) => entry.principal.sessionId === sessionId || entry.principal.rootSessionId === sessionId);
-      if (changedRows(deleted) !== 1) throw new ApiError(404, "session_not_found", "No such session.");
+      if (changedRows(deleted) !== 1) throw apiErrors.session_not_found("No such session.");
     },
 
     /** Ends every session of the user except `keepSessionId`; returns how many ended. */

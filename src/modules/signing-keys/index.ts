@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { ADMIN_PREFIX } from "../../http/routes";
 import type { Db } from "../../db/client";
-import type { ClientInfoReader } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import { listSigningKeys, rotateSigningKeys, type KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
@@ -45,9 +45,9 @@ export function signingKeyRoutes(deps: {
   maxTokenTtl: number;
   guard: ReturnType<typeof authGuard>;
   audit: AuditLog;
-  readClient: ClientInfoReader;
+  withRequester: RequesterPlugin;
 }) {
-  const { db, keyRing, algs, maxTokenTtl, guard, audit, readClient } = deps;
+  const { db, keyRing, algs, maxTokenTtl, guard, audit, withRequester } = deps;
 
   return new Elysia()
     .get(
@@ -63,6 +63,7 @@ export function signingKeyRoutes(deps: {
     )
     .use(
       new Elysia({ prefix: `${ADMIN_PREFIX}/keys`, tags: ["admin"] })
+    .use(withRequester)
         .use(guard)
         .get("", () => ({ keys: listSigningKeys(db) }), {
           admin: true,
@@ -71,10 +72,10 @@ export function signingKeyRoutes(deps: {
         })
         .post(
           "/rotate",
-          async ({ principal, request, server }) => {
+          async ({ principal, requester }) => {
             const created = await rotateSigningKeys(db, algs, maxTokenTtl);
             keyRing.reload();
-            audit.record({ event: "signing_keys_rotated", userId: principal.userId, ...readClient(request, server), detail: { via: "api", new_kids: created } });
+            audit.record({ event: "signing_keys_rotated", userId: principal.userId, ...requester, detail: { via: "api", new_kids: created } });
             return { keys: listSigningKeys(db) };
           },
           {

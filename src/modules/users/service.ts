@@ -2,9 +2,10 @@ import { and, eq, sql } from "drizzle-orm";
 import { normalizeUsername } from "../../lib/names";
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { users, type User } from "../../db/schema";
-import { ApiError, validationFailed, type FieldError } from "../../errors";
+import { ApiError, apiErrors, type FieldError, validationFailed } from "../../errors";
 import { PASSWORD_MAX_BYTES, normalizePassword, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import { weakPasswordReason } from "./weak-passwords";
+import type { UserBody } from "./model";
 
 const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{2,31}$/;
 // Deliberately loose (one @, a dot in the domain, no spaces, no control or invisible format characters): the
@@ -38,7 +39,7 @@ export function passwordError(password: string, minLength: number): string | und
 /** 422 weak_password when the password is the username, the email or a common password. */
 function assertStrongPassword(password: string, context: { username: string; email: string | null }, field = "password"): void {
   const reason = weakPasswordReason(password, context);
-  if (reason) throw new ApiError(422, "weak_password", reason, [{ field, message: reason }]);
+  if (reason) throw apiErrors.weak_password(reason, [{ field, message: reason }]);
 }
 
 /** Who a request acts for, whatever authenticated it (a session or an API key). */
@@ -65,14 +66,7 @@ export const principalUserColumns = {
 };
 
 /** What clients may see of a user. */
-export interface PublicUser {
-  id: string;
-  username: string;
-  email: string | null;
-  email_verified: boolean;
-  roles: string[];
-  created_at: string;
-}
+export type PublicUser = typeof UserBody.static;
 
 export function toPublicUser(user: User): PublicUser {
   return {
@@ -122,12 +116,12 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
 
   function assertEmailFree(email: string): void {
     if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get())
-      throw new ApiError(409, "email_taken", "That email address is already registered.");
+      throw apiErrors.email_taken("That email address is already registered.");
   }
 
   function assertAvailable(username: string, email: string | null): void {
     if (db.select({ id: users.id }).from(users).where(eq(users.username, username)).get())
-      throw new ApiError(409, "username_taken", "That username is already taken.");
+      throw apiErrors.username_taken("That username is already taken.");
     if (email !== null) assertEmailFree(email);
   }
 

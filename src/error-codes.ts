@@ -1,0 +1,92 @@
+/**
+ * Every error code a route can answer: its one HTTP status, and what it means (for the API docs). One list,
+ * typed, as Supabase Auth's apierrors/errorcode.go: `apiErrors` in errors.ts has a constructor per code, so a
+ * code cannot be thrown with another status, and each route documents, per status, the codes it really returns
+ * (http/error-catalogue.ts), so a client can tell `key_name_taken` from `validation_failed` without the source.
+ */
+export const ERROR_CODES = {
+  // Request shape (the global body parser and Elysia's validation)
+  invalid_json: [400, "the body is not valid JSON"],
+  payload_too_large: [413, "the body is over 64 KiB (the connection is closed)"],
+  unsupported_media_type: [
+    415,
+    "the body is not application/json (/token also takes application/x-www-form-urlencoded)",
+  ],
+  validation_failed: [
+    422,
+    "a field is missing, of the wrong type or out of range, or the JSON body is not an object; `details` lists each field with a message",
+  ],
+  // Credentials on protected routes (modules/auth/guard)
+  unauthorized: [401, "no credential was presented"],
+  invalid_token: [401, "the access token is malformed, expired, signed with another key, or its session has ended"],
+  invalid_api_key: [
+    401,
+    "the API key is malformed, fails its checksum, is unknown, expired or deleted, or its user is disabled",
+  ],
+  session_required: [403, "an API key was presented: this route needs a signed-in session"],
+  forbidden: [403, "the signed-in user does not have the admin role"],
+  csrf_rejected: [
+    403,
+    "cookie mode (and /token in every mode): the request's Origin (or Referer) is neither `PUBLIC_URL` nor in `ALLOWED_ORIGINS`, or it carries Sec-Fetch-Site: cross-site",
+  ],
+  rate_limited: [
+    429,
+    "too many requests: per client IP or failed passwords per account on routes that check a secret, per API key when `API_KEY_RATE_LIMIT` is set, or API keys created per user and hour; retry after `Retry-After` seconds",
+  ],
+  // Accounts and sign-in
+  registration_disabled: [403, "registration is closed (`ALLOW_REGISTRATION` is not true)"],
+  username_taken: [409, "another account has this username"],
+  email_taken: [409, "another account has this email address"],
+  weak_password: [
+    422,
+    "the password is the username, the email (or its local part) or a common password; `details` names the field",
+  ],
+  invalid_credentials: [401, "unknown user or wrong password (the same answer for both)"],
+  account_disabled: [403, "the password is right but an admin has disabled the account"],
+  invalid_refresh_token: [401, "no refresh token was presented, or it is unknown, expired or revoked"],
+  refresh_token_reused: [
+    401,
+    "a spent refresh token was presented after the grace window: its whole session is now revoked",
+  ],
+  invalid_current_password: [
+    403,
+    "current_password is wrong (counts toward the brute-force limits like a failed login)",
+  ],
+  session_not_found: [404, "no live session with this id belongs to you"],
+  // Mail and second factors
+  mail_disabled: [403, "this server sends no mail: neither `SMTP_URL` nor `MAIL_TRANSPORT=log` is set"],
+  invalid_code: [
+    400,
+    "the code or link token is wrong, already used, expired, or was answered wrongly 5 times (ask for a new one)",
+  ],
+  challenge_expired: [
+    401,
+    "the sign-in challenge is unknown, expired (`EMAIL_CODE_TTL`), already answered, or had 5 wrong codes: sign in again",
+  ],
+  invalid_mfa_code: [
+    401,
+    "the second-step code (emailed, TOTP or recovery code) is wrong or already used; it counts toward the brute-force limits",
+  ],
+  mfa_not_enrolled: [404, "the account has no authenticator (or no enrolment was started)"],
+  mfa_already_enrolled: [409, "the account already has a confirmed authenticator: remove it first"],
+  invalid_password_or_code: [403, "neither the password nor the authenticator code given is right"],
+  user_not_verified: [
+    403,
+    "the password is right but the email address is not verified yet (`REQUIRE_EMAIL_VERIFICATION=true`): follow the mailed link or POST /verify-email",
+  ],
+  // API keys
+  key_limit_reached: [403, "you already hold `API_KEYS_MAX_PER_USER` keys"],
+  key_name_taken: [409, "you already have a key with this name"],
+  key_not_found: [404, "no key with this id belongs to you"],
+  // Admin
+  user_not_found: [404, "no user has this id"],
+  last_admin: [409, "this is the last enabled admin: it cannot be disabled, demoted or deleted"],
+  // OpenID Connect (issue 15)
+  oidc_client_exists: [409, "a client with this client_id is already registered"],
+  oidc_client_not_found: [404, "no OpenID Connect client has this client_id"],
+  oidc_client_public: [409, "a public client has no secret to rotate"],
+  consent_not_found: [404, "you have not allowed this application"],
+} as const satisfies Record<string, readonly [ErrorStatus, string]>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429;
