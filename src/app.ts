@@ -111,7 +111,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const guard = authGuard(identity);
   const headers = responseHeaders(config);
   const ipLimit = createIpLimit(limiter, auditRateLimit);
-  const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage });
+  const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage, refuseCrossSiteSignIn: delivery.refuseCrossSiteSignIn });
   const browser = createBrowserSessions(config, sessions);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
   const forms = formTokens(secrets.formKey);

@@ -25,15 +25,23 @@ export type IpLimit = ReturnType<typeof createIpLimit>;
  * limit, in `transform`, before the body is validated and long before any hashing. `secretCheck: "same-site"`
  * (a route that takes HTML form posts but is not meant for other sites' pages: /token) first refuses a
  * cross-site browser request with 403 csrf_rejected, so that such a post counts toward no limit: otherwise any
- * web page's visitors could be made to spend an account's failures from their own addresses.
+ * web page's visitors could be made to spend an account's failures from their own addresses. `secretCheck:
+ * "sign-in"` (the routes that answer with tokens) first asks the delivery mode whether such a post may sign in:
+ * cookie mode refuses it (login CSRF), so it spends nothing either.
  */
-export function rateLimitPlugin(deps: { ipLimit: IpLimit; readClient: ClientInfoReader; refuseCrossSite: (request: Request) => void }) {
-  const { ipLimit, readClient, refuseCrossSite } = deps;
+export function rateLimitPlugin(deps: {
+  ipLimit: IpLimit;
+  readClient: ClientInfoReader;
+  refuseCrossSite: (request: Request) => void;
+  refuseCrossSiteSignIn: (request: Request) => void;
+}) {
+  const { ipLimit, readClient, refuseCrossSite, refuseCrossSiteSignIn } = deps;
 
   return new Elysia({ name: "latchkey/rate-limit" }).macro({
-    secretCheck: (kind: true | "same-site") => ({
+    secretCheck: (kind: true | "same-site" | "sign-in") => ({
       transform({ request, server }: { request: Request; server: Parameters<ClientInfoReader>[1] }) {
         if (kind === "same-site") refuseCrossSite(request);
+        if (kind === "sign-in") refuseCrossSiteSignIn(request);
         ipLimit(readClient(request, server), new URL(request.url).pathname);
       },
     }),

@@ -55,6 +55,33 @@ for (const mode of ["bearer", "cookie"] as const) {
   });
 }
 
+describe("TOKEN_DELIVERY=cookie: another site's page posting to the sign-in routes", () => {
+  test("is refused (403 csrf_rejected) before the per-address limit, so 24 such posts leave the sender's own sign-in untouched", async () => {
+    const dataDir = tempDataDir();
+    expect((await runCli(["user", "add", "owner"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+    const server = await startServer({ TOKEN_DELIVERY: "cookie", PUBLIC_URL: "http://auth.example.test", ALLOW_REGISTRATION: "true" }, dataDir);
+    try {
+      const foreign = { origin: "https://evil.example" };
+      const routes = [
+        ["/api/v1/auth/login", { username: "owner", password: PASSWORD }],
+        ["/api/v1/auth/register", { username: "mallory", password: PASSWORD }],
+        ["/api/v1/auth/login/verify", { challenge_id: "x", code: "123456" }],
+      ] as const;
+      // 24 posts: more than the 20 a minute an address's bucket holds.
+      for (let round = 0; round < 8; round++)
+        for (const [path, json] of routes) {
+          const reply = await send(server.url, "POST", path, { json, headers: foreign });
+          expect({ path, status: reply.status, error: reply.body.error }).toEqual({ path, status: 403, error: "csrf_rejected" });
+        }
+      const own = await send(server.url, "POST", "/api/v1/auth/login", { json: { username: "owner", password: PASSWORD }, headers: { origin: "http://auth.example.test" } });
+      expect(own.status).toBe(200);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      removeDataDir(dataDir);
+    }
+  });
+});
+
 describe("TOKEN_DELIVERY=cookie: a cookie-authenticated write without Origin or Referer", () => {
   test("is refused with a message that says the headers are missing, not that an Origin is not allowed", async () => {
     const dataDir = tempDataDir();

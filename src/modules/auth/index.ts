@@ -52,8 +52,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     .use(rateLimit)
     .post(
       "/register",
-      async ({ body, request, set, cookie, requester }) => {
-        delivery.refuseCrossSiteSignIn(request);
+      async ({ body, set, cookie, requester }) => {
         const result = await auth.register(body, requester);
         set.status = 201;
         if ("pending" in result)
@@ -61,7 +60,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         return delivery.respond({ set, cookie }, result);
       },
       {
-        secretCheck: true,
+        secretCheck: "sign-in",
         body: RegisterBody,
         parse: JSON_BODY,
         response: {
@@ -81,8 +80,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     )
     .post(
       "/login",
-      async ({ body, request, set, cookie, requester }) => {
-        delivery.refuseCrossSiteSignIn(request);
+      async ({ body, set, cookie, requester }) => {
         // An empty field counts as absent: {"username": "", "email": "alice@example.com"} signs in by email.
         const login = body.username || body.email || undefined;
         if (login === undefined)
@@ -98,7 +96,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         return delivery.respond({ set, cookie }, result);
       },
       {
-        secretCheck: true,
+        secretCheck: "sign-in",
         body: LoginBody,
         parse: JSON_BODY,
         response: {
@@ -122,8 +120,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     )
     .post(
       "/login/verify",
-      async ({ body, request, set, cookie, requester }) => {
-        delivery.refuseCrossSiteSignIn(request);
+      async ({ body, set, cookie, requester }) => {
         if ((body.code === undefined) === (body.recovery_code === undefined))
           throw apiErrors.validation_failed("The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
         const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, requester);
@@ -131,7 +128,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         return recoveryCodes ? { ...answer, recovery_codes: recoveryCodes } : answer;
       },
       {
-        secretCheck: true,
+        secretCheck: "sign-in",
         body: LoginVerifyBody,
         parse: JSON_BODY,
         response: {
