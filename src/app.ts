@@ -4,7 +4,7 @@ import type { Db } from "./db/client";
 import { createDelivery } from "./delivery";
 import { parseBody } from "./http/body";
 import { createErrorHandler, routeMethods } from "./http/errors";
-import { cors, securityHeaders } from "./http/security";
+import { responseHeaders } from "./http/security";
 import { clientInfoReader, requesterPlugin } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
@@ -15,8 +15,9 @@ import { adminRoutes } from "./modules/admin";
 import { createAdminService } from "./modules/admin/service";
 import { auditRoutes } from "./modules/audit";
 import { createAuditLog } from "./modules/audit/service";
-import { authGuard } from "./modules/auth/guard";
+import { authGuard, requestIdentity } from "./modules/auth/guard";
 import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
+import { validateRoutes } from "./modules/auth/validate";
 import { createAuthService } from "./modules/auth/service";
 import { keyRoutes } from "./modules/keys";
 import { createApiKeyService } from "./modules/keys/service";
@@ -106,7 +107,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
-  const guard = authGuard({ delivery, accessTokens, sessions, apiKeys });
+  const identity = requestIdentity({ delivery, accessTokens, sessions, apiKeys });
+  const guard = authGuard(identity);
+  const headers = responseHeaders(config);
   const ipLimit = createIpLimit(limiter, auditRateLimit);
   const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage, refuseCrossSiteSignIn: delivery.refuseCrossSiteSignIn });
   const browser = createBrowserSessions(config, sessions);
@@ -135,10 +138,13 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
 
   // The error handler learns the route table from the finished app (for 405 and its Allow header).
   const allowedMethods = routeMethods(() => app.routes);
+  const peerAddress = (request: Request): string | null => app.server?.requestIP(request)?.address ?? null;
   const app = new Elysia()
     .use(createErrorHandler(allowedMethods))
-    .use(securityHeaders(config))
-    .use(cors(config))
+    .use(headers.plugin)
+    // Before the body parser: these two run on every request of every protected app and take no body.
+    .use(validateRoutes(identity, headers))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress }))
     .onParse(({ request, contentType, path }) =>
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
     )
@@ -167,7 +173,6 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       }),
     )
     .use(oidcAdminRoutes({ clients: oidcClients, oidc, guard, audit, withRequester }))
-    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules }))
     .use(
       signInPages({
         config,

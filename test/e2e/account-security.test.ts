@@ -477,7 +477,8 @@ describe("response hardening", () => {
   });
 
   test("every JSON response carries the security headers, HSTS behind https", async () => {
-    for (const path of ["/health", "/api/v1/auth/me", "/no/such/route"]) {
+    // /validate and /forward build their whole answer (and are served by Bun's router directly): the same headers.
+    for (const path of ["/health", "/api/v1/auth/me", "/no/such/route", "/api/v1/auth/validate", "/api/v1/auth/forward"]) {
       const response = await fetch(`${server.url}${path}`);
       expect(response.headers.get("x-content-type-options")).toBe("nosniff");
       expect(response.headers.get("referrer-policy")).toBe("no-referrer");

@@ -1,7 +1,14 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { DATA_VERSION_CHECK_MS } from "../../src/modules/keys/service";
 import { removeDataDir, startServer, type RunningServer } from "../support/server";
+
+/**
+ * The server's key cache notices another process's write (this test's own connection) within
+ * DATA_VERSION_CHECK_MS. Waited for rather than polled: each poll would spend one of the key's 2 requests an hour.
+ */
+const anotherProcessWriteSeen = () => Bun.sleep(DATA_VERSION_CHECK_MS * 3);
 
 const MODES = ["bearer", "header", "cookie"] as const;
 type Mode = (typeof MODES)[number];
@@ -315,6 +322,7 @@ describe("API key storage and revocation", () => {
     expect((await withKey(server, later.api_key)).status).toBe(200);
     db.query("UPDATE api_keys SET last_used_at = last_used_at - 61000 WHERE id = ?").run(later.key_id);
     const movedBack = lastUsed(later.key_id)!;
+    await anotherProcessWriteSeen();
     expect((await withKey(server, later.api_key)).status).toBe(200);
     expect(lastUsed(later.key_id)! - movedBack).toBeGreaterThanOrEqual(61_000);
   });
@@ -387,10 +395,11 @@ describe("API key storage and revocation", () => {
     expect(await (await jill.request("GET", "/api/v1/auth/keys")).json()).toEqual([]);
   });
 
-  test("disabling the user makes the key fail on the very next request", async () => {
+  test("disabling the user from another process makes its cached key fail within DATA_VERSION_CHECK_MS", async () => {
     const { api_key } = await newKey("until-disabled");
     expect((await withKey(server, api_key)).status).toBe(200);
     db.query("UPDATE users SET disabled = 1 WHERE username = 'carol'").run();
+    await anotherProcessWriteSeen();
     const response = await withKey(server, api_key);
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ error: "invalid_api_key" });

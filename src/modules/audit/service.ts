@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { auditEvents } from "../../db/schema";
 
@@ -72,20 +72,28 @@ export interface AuditPage {
 
 /** The security trail: one row in audit_events and one JSON line on stdout per event. */
 export function createAuditLog(db: Db, log: (line: string) => void = console.log) {
+  // Prepared once: every sign-in writes a row (drizzle would build and SQLite compile the insert anew each time).
+  const insert = db
+    .insert(auditEvents)
+    .values({
+      event: sql.placeholder("event"),
+      userId: sql.placeholder("userId"),
+      ip: sql.placeholder("ip"),
+      userAgent: sql.placeholder("userAgent"),
+      detail: sql.placeholder("detail"),
+    })
+    .returning({ id: auditEvents.id, createdAt: auditEvents.createdAt })
+    .prepare();
   return {
     record(entry: AuditEntry): void {
       const userAgent = entry.userAgent ?? null;
-      const row = db
-        .insert(auditEvents)
-        .values({
-          event: entry.event,
-          userId: entry.userId ?? null,
-          ip: entry.ip ?? null,
-          userAgent,
-          detail: entry.detail ?? {},
-        })
-        .returning({ id: auditEvents.id, createdAt: auditEvents.createdAt })
-        .get();
+      const row = insert.get({
+        event: entry.event,
+        userId: entry.userId ?? null,
+        ip: entry.ip ?? null,
+        userAgent,
+        detail: entry.detail ?? {},
+      })!;
       log(
         JSON.stringify({
           type: "audit",

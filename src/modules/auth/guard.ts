@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { Delivery } from "../../delivery";
 import { apiErrors, invalidToken, unauthorized } from "../../errors";
+import { synchronous } from "../../http/synchronous";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX } from "../keys/format";
 import type { ApiKeyPrincipal, ApiKeyService } from "../keys/service";
@@ -22,41 +23,29 @@ export const forbidden = () => apiErrors.forbidden("This needs the admin role.")
 export const sessionRequired = () =>
   apiErrors.session_required("This action needs a signed-in session; an API key cannot perform it.");
 
-/** `X-API-Key: lk_...`, or `Authorization: Bearer lk_...`: such a value never reaches the JWT verifier. */
+/**
+ * `X-API-Key: lk_...`, or `Authorization: Bearer lk_...`: such a value never reaches the JWT verifier. Plain
+ * string tests, not a regular expression: this runs on every authenticated request.
+ */
 function presentedApiKey(request: Request): string | undefined {
   const header = request.headers.get("x-api-key");
   if (header) return header.trim();
-  const match = /^Bearer +(lk_\S*) *$/i.exec(request.headers.get("authorization") ?? "");
-  return match?.[1]?.startsWith(API_KEY_PREFIX) ? match[1] : undefined;
+  const authorization = request.headers.get("authorization");
+  if (authorization === null || authorization.length < 10 || authorization.slice(0, 6).toLowerCase() !== "bearer") return undefined;
+  const value = authorization.slice(6).trim();
+  return value.startsWith(API_KEY_PREFIX) && !/\s/.test(value) && authorization.charCodeAt(6) === 32 ? value : undefined;
 }
 
 /**
- * Two macros over one check. `auth` needs a session (access JWT); `authOrApiKey` also takes an API key.
- * They authenticate in `transform`, which runs before body validation, so an unauthenticated request gets
- * 401 rather than a 422 about its body. A session costs one HS256 verification plus one cached, indexed
- * lookup; an API key one checksum and one indexed lookup.
+ * Who a request is: one check behind the guard macros below and the routes that answer whole (/validate). A
+ * session costs one cached HS256 verification plus one cached, indexed lookup; an API key one checksum and one
+ * cached lookup. Synchronous: a cache hit never waits (header mode's sliding token is `slide`, apart).
  */
-export function authGuard(deps: {
-  delivery: Delivery;
-  accessTokens: AccessTokens;
-  sessions: SessionService;
-  apiKeys: ApiKeyService;
-}) {
+export function requestIdentity(deps: { delivery: Delivery; accessTokens: AccessTokens; sessions: SessionService; apiKeys: ApiKeyService }) {
   const { delivery, accessTokens, sessions, apiKeys } = deps;
-  // transform cannot add typed context, so it hands its result to resolve through the request object.
-  const authenticated = new WeakMap<Request, Authenticated>();
 
-  /**
-   * `acceptsApiKey: false`: the route refuses keys, so a valid one is checked but not counted as used. Every
-   * authenticated answer is about one user: no cache may keep it (RFC 9111 §5.2.2.5).
-   */
-  async function authenticate(request: Request, headers: ResponseHeaders, acceptsApiKey: boolean): Promise<Authenticated> {
-    const result = await identify(request, headers, acceptsApiKey);
-    headers["cache-control"] = "no-store";
-    return result;
-  }
-
-  async function identify(request: Request, headers: ResponseHeaders, acceptsApiKey: boolean): Promise<Authenticated> {
+  /** `acceptsApiKey: false`: the route refuses keys, so a valid one is checked but not counted as used. */
+  function identify(request: Request, acceptsApiKey: boolean): Authenticated {
     const apiKey = presentedApiKey(request);
     if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey, { countUse: acceptsApiKey }) };
 
@@ -69,22 +58,66 @@ export function authGuard(deps: {
     if (!claims) throw invalidToken();
     const principal = sessions.principal(claims.sid);
     if (!principal || principal.userId !== claims.sub) throw invalidToken();
-    if (delivery.slide) delivery.slide(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
     return { kind: "session", principal, tokenExp: claims.exp };
+  }
+
+  return {
+    identify,
+    /** Header mode: every answer to a session carries a fresh access token (sliding expiry). */
+    slides: delivery.slide !== undefined,
+    async slide(identity: Authenticated, headers: ResponseHeaders): Promise<void> {
+      if (identity.kind !== "session" || !delivery.slide) return;
+      const { principal } = identity;
+      delivery.slide(headers, await accessTokens.issue(principal.userId, principal.sessionId, principal.sessionExpiresAt));
+    },
+  };
+}
+
+export type RequestIdentity = ReturnType<typeof requestIdentity>;
+
+/**
+ * Two macros over one check. `auth` needs a session (access JWT); `authOrApiKey` also takes an API key.
+ * They authenticate in `transform`, which runs before body validation, so an unauthenticated request gets
+ * 401 rather than a 422 about its body. Every authenticated answer is about one user: no cache may keep it
+ * (RFC 9111 §5.2.2.5).
+ */
+export function authGuard(identity: RequestIdentity) {
+  // transform cannot add typed context, so it hands its result to resolve through the request object.
+  const authenticated = new WeakMap<Request, Authenticated>();
+
+  const { identify } = identity;
+
+  /**
+   * The transform hook: identify, then `check` the result (kind, role). Synchronous unless header mode slides the
+   * access token, which signs one (asynchronously) per answer.
+   */
+  function authenticating(acceptsApiKey: boolean, check: (result: Authenticated) => void) {
+    type Context = { request: Request; set: { headers: ResponseHeaders } };
+    const begin = ({ request, set }: Context) => {
+      const result = identify(request, acceptsApiKey);
+      set.headers["cache-control"] = "no-store";
+      authenticated.set(request, result);
+      return result;
+    };
+    if (identity.slides)
+      return async (context: Context) => {
+        const result = begin(context);
+        await identity.slide(result, context.set.headers);
+        check(result);
+      };
+    return synchronous((context: Context) => check(begin(context)));
   }
 
   /** Hooks for a route that needs a session (and, given `role`, that role). */
   const sessionHooks = (role?: string) => ({
-    async transform({ request, set }: { request: Request; set: { headers: ResponseHeaders } }) {
-      const result = await authenticate(request, set.headers, false);
+    transform: authenticating(false, (result) => {
       if (result.kind !== "session") throw sessionRequired();
       if (role !== undefined && !result.principal.roles.includes(role)) throw forbidden();
-      authenticated.set(request, result);
-    },
-    resolve({ request }: { request: Request }) {
+    }),
+    resolve: synchronous(({ request }: { request: Request }) => {
       const { principal, tokenExp } = authenticated.get(request) as SessionAuth;
       return { principal, tokenExp };
-    },
+    }),
   });
 
   return new Elysia({ name: "latchkey/auth-guard" }).macro({
@@ -92,12 +125,8 @@ export function authGuard(deps: {
     /** A session whose user has the `admin` role; checked before the body is validated. */
     admin: sessionHooks("admin"),
     authOrApiKey: {
-      async transform({ request, set }) {
-        authenticated.set(request, await authenticate(request, set.headers, true));
-      },
-      resolve({ request }) {
-        return { identity: authenticated.get(request)! };
-      },
+      transform: authenticating(true, () => {}),
+      resolve: synchronous(({ request }: { request: Request }) => ({ identity: authenticated.get(request)! })),
     },
   });
 }

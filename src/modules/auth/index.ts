@@ -25,7 +25,6 @@ import {
   RegisterBody,
   TokenRequestBody,
   TokenResponse,
-  ValidateResponse,
 } from "./model";
 import { SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
@@ -285,31 +284,6 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
       authOrApiKey: true,
       response: { 200: MeResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
       detail: { summary: "The signed-in user (a session or an API key)", security: SESSION_OR_KEY_SECURITY },
-    })
-    .get(
-      "/validate",
-      ({ identity }) => {
-        const { principal } = identity;
-        const who = {
-          user_id: principal.userId,
-          username: principal.username,
-          email: principal.email,
-          roles: principal.roles,
-          metadata: principal.metadata,
-        };
-        return identity.kind === "session"
-          ? {
-              ...who,
-              session_id: identity.principal.sessionId,
-              expires_at: new Date(identity.tokenExp * 1000).toISOString(),
-              session_expires_at: new Date(identity.principal.sessionExpiresAt).toISOString(),
-            }
-          : { ...who, key_id: identity.principal.keyId, scopes: identity.principal.scopes, auth: "api_key" as const };
-      },
-      {
-        authOrApiKey: true,
-        response: { 200: ValidateResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
-        detail: { summary: "For app backends: who does this token or API key belong to?", security: SESSION_OR_KEY_SECURITY },
-      },
-    );
+    });
+
 }

@@ -1,8 +1,10 @@
-import { Elysia } from "elysia";
+import { Elysia, type DocumentDecoration } from "elysia";
 import { normalizeUsername } from "../../lib/names";
 import { AUTH_PREFIX } from "../../http/routes";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
+import type { ResponseHeadersOf } from "../../http/security";
+import { synchronous } from "../../http/synchronous";
 import { clientIp, isTrustedPeer } from "../../lib/ip";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX, isWellFormedApiKey } from "../keys/format";
@@ -80,7 +82,8 @@ function allowedBy(rule: { roles: Iterable<string>; users: { has(user: string): 
   return false;
 }
 
-const ANONYMOUS = { "cache-control": "no-store", "remote-user": "", "remote-groups": "", "remote-email": "", "remote-name": "" };
+const NO_STORE = { "cache-control": "no-store" };
+const ANONYMOUS = { ...NO_STORE, "remote-user": "", "remote-groups": "", "remote-email": "", "remote-name": "" };
 
 /** Header values a proxy copies upstream: printable Latin-1 only, else left out (or the username, for the name). */
 const headerSafe = (value: string) => /^[\u0020-\u007e\u00a0-\u00ff]{1,256}$/.test(value);
@@ -92,6 +95,9 @@ export interface ForwardDeps {
   sessions: SessionService;
   apiKeys: ApiKeyService;
   rules: AccessRules | undefined;
+  headers: ResponseHeadersOf;
+  /** The address of the peer that sent the request (the server's view), or null (in-process requests). */
+  peerAddress: (request: Request) => string | null;
 }
 
 /**
@@ -100,7 +106,7 @@ export interface ForwardDeps {
  * 403. Runs on every request of every protected app, so it does no hashing beyond one SHA-256 and at most one
  * cached lookup (a session) or two indexed ones (an API key).
  */
-export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules }: ForwardDeps) {
+export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress }: ForwardDeps) {
   const trust = config.trustProxy;
   // Whether a peer may speak for the client, remembered per address (a proxy is one or a few addresses; parsing
   // and masking an address costs more than the rest of the check). Bounded: reset past 1,000 addresses.
@@ -173,71 +179,97 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return original.url ? `${host.origin}/login?rd=${encodeURIComponent(original.url)}` : `${host.origin}/login`;
   }
 
-  const answer = (status: number, headers: Record<string, string>, body: string | null = null) => new Response(body, { status, headers });
-  const json = (status: number, error: string, message: string, extra: Record<string, string> = {}) =>
-    answer(status, { "content-type": "application/json", "cache-control": "no-store", ...extra }, JSON.stringify({ error, message }));
+  // Every answer is whole (http/security.ts `hand`): Elysia sends it untouched.
+  const plainHeaders = headers.headersWith({});
+  const bypassHeaders = headers.headersWith(ANONYMOUS);
+  const allowHeaders = headers.headersWith(NO_STORE);
+  const answer = (request: Request, status: number, extra: Record<string, string>, body: string | null = null) =>
+    new Response(body, { status, headers: plainHeaders.with(request, extra) });
+  const json = (request: Request, status: number, error: string, message: string, extra: Record<string, string> = {}) =>
+    answer(request, status, { "content-type": "application/json", ...NO_STORE, ...extra }, JSON.stringify({ error, message }));
 
-  return new Elysia({ tags: ["auth"] }).all(
-    FORWARD_PATH,
-    ({ request, server }) => {
-      const headers = request.headers;
-      // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, so no rule is
-      // matched either): it is not asked for, which costs on every request.
-      const peer = trust.kind === "none" ? null : (server?.requestIP(request)?.address ?? null);
-      const original = originalRequest(headers, trustedPeer(peer));
-      const policy: Policy =
-        rules === undefined
-          ? { kind: "signed_in" }
-          : original.path === undefined
-            ? rules.defaultPolicy.kind === "bypass" ? { kind: "signed_in" } : rules.defaultPolicy
-            : policyFor(rules, { host: original.host, path: original.path, method: original.method, ip: clientIp(headers, peer, trust, config.trustProxyHeader) });
-      // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
-      if (policy.kind === "bypass") return answer(200, ANONYMOUS);
+  /** The Remote-* headers that name a user to the proxy. */
+  function remote(who: UserIdentity): Record<string, string> {
+    const name = who.metadata.name;
+    return {
+      "remote-user": who.username,
+      "remote-groups": who.roles.join(","),
+      "remote-email": who.email && headerSafe(who.email) ? who.email : "",
+      "remote-name": typeof name === "string" && headerSafe(name) ? name : who.username,
+    };
+  }
+  // The allowed answer's headers, built once per principal object: principals are the session and key caches'
+  // entries (renewed at least once a second), so this holds nothing longer than they do.
+  const allowedFor = new WeakMap<UserIdentity, Headers>();
+  function allowed(request: Request, who: UserIdentity): Response {
+    if (!allowHeaders.plain(request)) return new Response(null, { headers: allowHeaders.with(request, remote(who)) });
+    let prebuilt = allowedFor.get(who);
+    if (prebuilt === undefined) {
+      prebuilt = new Headers(allowHeaders.shared);
+      for (const [name, value] of Object.entries(remote(who))) prebuilt.set(name, value);
+      allowedFor.set(who, prebuilt);
+    }
+    return new Response(null, { headers: prebuilt });
+  }
 
-      if (policy.kind === "deny") return forbidden(isNavigation(headers));
-      const who = identify(headers);
-      if (!who) {
-        if (isNavigation(headers)) {
-          const location = signInUrl(original);
-          if (original.nginx) return answer(401, { location, "cache-control": "no-store", "www-authenticate": challenge });
-          return answer(original.method === "GET" || original.method === "HEAD" ? 302 : 303, { location, "cache-control": "no-store" });
-        }
-        return json(401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
+  function decide(request: Request): Response {
+    const requestHeaders = request.headers;
+    // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, so no rule is
+    // matched either): it is not asked for, which costs on every request.
+    const peer = trust.kind === "none" ? null : peerAddress(request);
+    const original = originalRequest(requestHeaders, trustedPeer(peer));
+    const policy: Policy =
+      rules === undefined
+        ? { kind: "signed_in" }
+        : original.path === undefined
+          ? rules.defaultPolicy.kind === "bypass" ? { kind: "signed_in" } : rules.defaultPolicy
+          : policyFor(rules, { host: original.host, path: original.path, method: original.method, ip: clientIp(requestHeaders, peer, trust, config.trustProxyHeader) });
+    // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
+    if (policy.kind === "bypass") return new Response(null, { headers: bypassHeaders.for(request) });
+
+    if (policy.kind === "deny") return forbidden(request);
+    const who = identify(requestHeaders);
+    if (!who) {
+      if (isNavigation(requestHeaders)) {
+        const location = signInUrl(original);
+        if (original.nginx) return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
+        return answer(request, original.method === "GET" || original.method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
       }
-      if (!permits(policy, who, request.url)) return forbidden(isNavigation(headers));
+      return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
+    }
+    if (!permits(policy, who, request.url)) return forbidden(request);
+    return allowed(request, who);
+  }
 
-      const name = who.metadata.name;
-      return answer(200, {
-        "cache-control": "no-store",
-        "remote-user": who.username,
-        "remote-groups": who.roles.join(","),
-        "remote-email": who.email && headerSafe(who.email) ? who.email : "",
-        "remote-name": typeof name === "string" && headerSafe(name) ? name : who.username,
-      });
-    },
-    {
-      detail: {
-        summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",
-        description:
-          "Answers every method. Identifies the browser session cookie, `Authorization: Bearer` (access token or API key), `X-API-Key`, " +
-          "or `Authorization: Basic` whose password is an API key (never a password). Reads the proxied request from `X-Original-URL`/`-Method` " +
-          "(nginx) or `X-Forwarded-Proto`/`-Host`/`-Uri`/`-Method` (Traefik, Caddy), only from proxies allowed by `TRUST_PROXY`. " +
-          "Allowed: 200, empty, with `Remote-User`, `Remote-Email`, `Remote-Name`, `Remote-Groups`. Not signed in: a browser navigation gets " +
-          "302 (303 for other methods) to the sign-in page with `rd`, or behind nginx a 401 carrying that `Location`; other requests a 401 with " +
-          "`WWW-Authenticate`. Signed in but not allowed: 403. `?roles=a,b` and `?users=c,d` on this URL restrict it (any match allows); " +
-          "`ACCESS_RULES_FILE` adds central rules.",
-        responses: {
-          200: { description: "Allowed: the Remote-* headers name the user." },
-          302: { description: "Not signed in (a browser behind Traefik or Caddy): to the sign-in page." },
-          401: { description: "Not signed in.\n\n- `unauthorized`: no valid session, token or API key", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
-          403: { description: "Signed in, not allowed.\n\n- `forbidden`: the rules do not allow this user", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
-        },
+  // GET (what nginx, Caddy and Traefik send) gets a route of its own, served by Bun's router directly; `all`
+  // answers every other method. Synchronous, mounted before the body parser (see app.ts): no promise per request.
+  const handle = synchronous(({ request, set }: { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } }) =>
+    headers.hand(set, decide(request)),
+  );
+  const route = {
+    detail: {
+      summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",
+      description:
+        "Answers every method. Identifies the browser session cookie, `Authorization: Bearer` (access token or API key), `X-API-Key`, " +
+        "or `Authorization: Basic` whose password is an API key (never a password). Reads the proxied request from `X-Original-URL`/`-Method` " +
+        "(nginx) or `X-Forwarded-Proto`/`-Host`/`-Uri`/`-Method` (Traefik, Caddy), only from proxies allowed by `TRUST_PROXY`. " +
+        "Allowed: 200, empty, with `Remote-User`, `Remote-Email`, `Remote-Name`, `Remote-Groups`. Not signed in: a browser navigation gets " +
+        "302 (303 for other methods) to the sign-in page with `rd`, or behind nginx a 401 carrying that `Location`; other requests a 401 with " +
+        "`WWW-Authenticate`. Signed in but not allowed: 403. `?roles=a,b` and `?users=c,d` on this URL restrict it (any match allows); " +
+        "`ACCESS_RULES_FILE` adds central rules.",
+      responses: {
+        200: { description: "Allowed: the Remote-* headers name the user." },
+        302: { description: "Not signed in (a browser behind Traefik or Caddy): to the sign-in page." },
+        401: { description: "Not signed in.\n\n- `unauthorized`: no valid session, token or API key", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
+        403: { description: "Signed in, not allowed.\n\n- `forbidden`: the rules do not allow this user", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
       },
     },
-  );
+  } satisfies { detail: DocumentDecoration };
+  return new Elysia({ tags: ["auth"] }).get(FORWARD_PATH, handle, route).all(FORWARD_PATH, handle, route);
 
-  function forbidden(navigation: boolean): Response {
-    if (navigation) return answer(403, { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, "cache-control": "no-store" }, forbiddenPage);
-    return json(403, "forbidden", "This account may not access this resource.");
+  function forbidden(request: Request): Response {
+    if (isNavigation(request.headers))
+      return answer(request, 403, { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, ...NO_STORE }, forbiddenPage);
+    return json(request, 403, "forbidden", "This account may not access this resource.");
   }
 }

@@ -19,8 +19,11 @@ function base62(value: bigint, length: number): string {
   return out.padStart(length, "0");
 }
 
+/** The checksum in base62; CRC32 fits a number, so no BigInt (it runs on every request that presents a key). */
 function checksum(body: string): string {
-  return base62(BigInt(Bun.hash.crc32(body)), CHECKSUM_LENGTH);
+  let out = "";
+  for (let rest = Bun.hash.crc32(body); rest > 0; rest = Math.floor(rest / 62)) out = ALPHABET[rest % 62] + out;
+  return out.padStart(CHECKSUM_LENGTH, "0");
 }
 
 export function generateApiKey(): string {

@@ -1,6 +1,6 @@
 import { encodeBase32LowerCaseNoPadding, encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
 import { createTOTPKeyURI, generateHOTP } from "@oslojs/otp";
-import { and, count, eq, isNotNull, isNull, lt } from "drizzle-orm";
+import { and, count, eq, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import { renderSVG } from "uqr";
 import { randomBytes } from "node:crypto";
 import { changedRows, type Db, type Tx } from "../../db/client";
@@ -86,8 +86,15 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
   /** New recovery codes (the old ones stop working), shown once. */
   const replaceRecoveryCodes = (userId: string, sessionId?: string): string[] => authorised(sessionId, (tx) => writeRecoveryCodes(tx, userId));
 
+  // Prepared once: every sign-in asks it.
+  const confirmedTotp = db
+    .select({ userId: totpFactors.userId })
+    .from(totpFactors)
+    .where(and(eq(totpFactors.userId, sql.placeholder("userId")), isNotNull(totpFactors.confirmedAt)))
+    .prepare();
+
   function hasTotp(userId: string): boolean {
-    return db.select({ userId: totpFactors.userId }).from(totpFactors).where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt))).get() !== undefined;
+    return confirmedTotp.get({ userId }) !== undefined;
   }
 
   return {

@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { normalizeUsername } from "../../lib/names";
 import { changedRows, type Db, type Tx } from "../../db/client";
 import { users, type User } from "../../db/schema";
@@ -90,10 +90,12 @@ export interface NewUser {
 
 export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLength: number) {
   /** A login is a username or an email (usernames cannot contain "@"), case-insensitive. */
+  // Prepared once: every sign-in runs one (drizzle would build and SQLite compile it anew each time).
+  const byEmail = db.select().from(users).where(eq(users.email, sql.placeholder("email"))).prepare();
+  const byUsername = db.select().from(users).where(eq(users.username, sql.placeholder("username"))).prepare();
+
   function findByLogin(login: string): User | undefined {
-    return login.includes("@")
-      ? db.select().from(users).where(eq(users.email, normalizeEmail(login))).get()
-      : db.select().from(users).where(eq(users.username, normalizeUsername(login))).get();
+    return login.includes("@") ? byEmail.get({ email: normalizeEmail(login) }) : byUsername.get({ username: normalizeUsername(login) });
   }
 
   /** Checks every field and reports all problems at once, before any hashing. */

@@ -1,0 +1,77 @@
+import { Elysia } from "elysia";
+import { errorResponses, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
+import { AUTH_PREFIX } from "../../http/routes";
+import { SESSION_OR_KEY_SECURITY } from "../../http/schema";
+import type { ResponseHeadersOf } from "../../http/security";
+import { synchronous } from "../../http/synchronous";
+import type { ApiKeyPrincipal } from "../keys/service";
+import type { SessionPrincipal } from "../sessions/service";
+import type { Authenticated, RequestIdentity } from "./guard";
+import { ValidateResponse } from "./model";
+
+type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
+
+/**
+ * GET /validate, which app backends call on every request they serve: the principal as JSON (`ValidateResponse`).
+ * It answers a whole Response (see `hand` in http/security.ts), so Elysia neither validates nor re-serialises it
+ * (the response schema's date-time checks alone were a third of the route's time, profiled), and the JSON of a
+ * principal is built once: principals are cached objects (1 s for sessions, see SessionService.principal), and
+ * the body is remembered with them, for sessions with the `exp` of the token it was built for. It identifies in
+ * the handler rather than through the guard's macro, and app.ts mounts it before the body parser: a route with
+ * any hook that may wait is composed `async` by Elysia.
+ */
+export function validateRoutes(identity: RequestIdentity, headers: ResponseHeadersOf) {
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["auth"] }).get("/validate", validateHandler(identity, headers), {
+    response: { 200: ValidateResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
+    detail: { summary: "For app backends: who does this token or API key belong to?", security: SESSION_OR_KEY_SECURITY },
+  });
+}
+
+function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf) {
+  const answerHeaders = headers.headersWith({ "content-type": "application/json;charset=utf-8", "cache-control": "no-store" });
+  const sessionBodies = new WeakMap<SessionPrincipal, { tokenExp: number; body: string }>();
+  const keyBodies = new WeakMap<ApiKeyPrincipal, string>();
+
+  function body(identity: Authenticated): string {
+    if (identity.kind === "api_key") {
+      const { principal } = identity;
+      let known = keyBodies.get(principal);
+      if (known === undefined) {
+        known = JSON.stringify({ ...who(principal), key_id: principal.keyId, scopes: principal.scopes, auth: "api_key" });
+        keyBodies.set(principal, known);
+      }
+      return known;
+    }
+    const { principal, tokenExp } = identity;
+    const known = sessionBodies.get(principal);
+    if (known !== undefined && known.tokenExp === tokenExp) return known.body;
+    const built = JSON.stringify({
+      ...who(principal),
+      session_id: principal.sessionId,
+      expires_at: new Date(tokenExp * 1000).toISOString(),
+      session_expires_at: new Date(principal.sessionExpiresAt).toISOString(),
+    });
+    sessionBodies.set(principal, { tokenExp, body: built });
+    return built;
+  }
+
+  if (identity.slides)
+    // Header mode: each answer carries a new access token, signed asynchronously.
+    return async ({ request, set }: Context) => {
+      const who = identity.identify(request, true);
+      const slid: Record<string, string> = {};
+      await identity.slide(who, slid);
+      return headers.hand(set, new Response(body(who), { headers: answerHeaders.with(request, slid) }));
+    };
+  return synchronous(({ request, set }: Context) =>
+    headers.hand(set, new Response(body(identity.identify(request, true)), { headers: answerHeaders.for(request) })),
+  );
+}
+
+const who = (principal: SessionPrincipal | ApiKeyPrincipal) => ({
+  user_id: principal.userId,
+  username: principal.username,
+  email: principal.email,
+  roles: principal.roles,
+  metadata: principal.metadata,
+});
