@@ -25,13 +25,14 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # loader and musl-gcc, for the x64 musl release binary, same test), systemd
 # (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
 # example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
-# written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts). Without
+# written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts), postgresql
+# (a real server for test/e2e/postgres.test.ts, started by the test as an unprivileged user). Without
 # them those tests fail and say why.
 # Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq podman runc mmdebstrap musl-tools:musl-gcc
+	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
 	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \
@@ -101,9 +102,11 @@ bench: dist/latchkey
 	@$(call have_wrk) || { echo "make bench needs wrk: install it with your package manager (Debian: apt-get install wrk)"; exit 1; }
 	$(BUN) bench/run.ts
 
-## Regenerate drizzle/ after editing src/db/schema.ts (NAME=short_description).
+## Regenerate drizzle/sqlite and drizzle/postgres after editing src/db/schema.ts and its twin src/db/schema-postgres.ts
+## (NAME=short_description).
 migration: node_modules/.installed
-	$(BUN) x drizzle-kit generate --name $${NAME:?set NAME=short_description}
+	$(BUN) x drizzle-kit generate --config drizzle.config.ts --name $${NAME:?set NAME=short_description}
+	$(BUN) x drizzle-kit generate --config drizzle.postgres.config.ts --name $${NAME:?set NAME=short_description}
 
 clean:
 	rm -rf dist .test-results

@@ -51,7 +51,7 @@ interface MigratorInternals {
 
 /** Applies every migration embedded at build time that the database has not seen yet. */
 export function migrate(db: Db): void {
-  const migrations: MigrationMeta[] = embeddedMigrations();
+  const migrations: MigrationMeta[] = embeddedMigrations("sqlite");
   // drizzle's own migrator reads drizzle/ from disk; its dialect accepts the same list from memory.
   const { dialect, session } = db as unknown as MigratorInternals;
   dialect.migrate(migrations, session);

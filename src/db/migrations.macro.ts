@@ -1,6 +1,6 @@
 /**
- * Runs at build time (imported `with { type: "macro" }`): reads drizzle/ and inlines every migration into the
- * bundle, so the compiled binary migrates with no migration folder on disk. Mirrors drizzle-orm's
+ * Runs at build time (imported `with { type: "macro" }`): reads drizzle/<engine>/ and inlines every migration into
+ * the bundle, so the compiled binary migrates with no migration folder on disk. Mirrors drizzle-orm's
  * readMigrationFiles (same statement split and hash), which would otherwise read the folder at run time.
  */
 import { createHash } from "node:crypto";
@@ -14,8 +14,8 @@ export interface EmbeddedMigration {
   hash: string;
 }
 
-export function embeddedMigrations(): EmbeddedMigration[] {
-  const folder = join(import.meta.dir, "..", "..", "drizzle");
+export function embeddedMigrations(engine: "sqlite" | "postgres"): EmbeddedMigration[] {
+  const folder = join(import.meta.dir, "..", "..", "drizzle", engine);
   const journal = JSON.parse(readFileSync(join(folder, "meta", "_journal.json"), "utf8")) as {
     entries: { tag: string; when: number; breakpoints: boolean }[];
   };

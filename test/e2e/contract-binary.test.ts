@@ -315,7 +315,7 @@ describe("latchkey migrate", () => {
         const tables = (db.query("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name);
         expect(tables).toEqual(expect.arrayContaining(["api_keys", "audit_events", "login_throttles", "refresh_tokens", "sessions", "users"]));
         const applied = (db.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number }).n;
-        const journal = await Bun.file(resolve(import.meta.dir, "../../drizzle/meta/_journal.json")).json();
+        const journal = await Bun.file(resolve(import.meta.dir, "../../drizzle/sqlite/meta/_journal.json")).json();
         expect(applied).toBe(journal.entries.length);
       } finally {
         db.close();
@@ -427,7 +427,7 @@ describe("a binary copied alone into an empty folder", () => {
         const tables = (db.query("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name);
         expect(tables).toEqual(expect.arrayContaining(["users", "sessions", "refresh_tokens"]));
         const applied = (db.query("SELECT count(*) AS n FROM __drizzle_migrations").get() as { n: number }).n;
-        const journal = await Bun.file(resolve(import.meta.dir, "../../drizzle/meta/_journal.json")).json();
+        const journal = await Bun.file(resolve(import.meta.dir, "../../drizzle/sqlite/meta/_journal.json")).json();
         expect(applied).toBe(journal.entries.length);
         expect(db.query("SELECT journal_mode FROM pragma_journal_mode").get()).toEqual({ journal_mode: "wal" });
       } finally {

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import { noStore, oauthTokenBody, type Delivery, type IssuedTokens } from "../../delivery";
-import { apiErrors, OAuthError, toTokenEndpointError } from "../../errors";
+import { apiErrors, OAuthError, toTokenEndpointError, validationFailed } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { RequesterPlugin } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
@@ -84,7 +84,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         // An empty field counts as absent: {"username": "", "email": "alice@example.com"} signs in by email.
         const login = body.username || body.email || undefined;
         if (login === undefined)
-          throw apiErrors.validation_failed("The request is not valid.", [
+          throw validationFailed([
             { field: "username", message: "Give a username or an email address." },
           ]);
         const result = await auth.login(login, body.password, requester);
@@ -122,7 +122,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
       "/login/verify",
       async ({ body, set, cookie, requester }) => {
         if ((body.code === undefined) === (body.recovery_code === undefined))
-          throw apiErrors.validation_failed("The request is not valid.", [{ field: "code", message: "Give either code or recovery_code." }]);
+          throw validationFailed([{ field: "code", message: "Give either code or recovery_code." }]);
         const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, requester);
         const answer = delivery.respond({ set, cookie }, tokens);
         return recoveryCodes ? { ...answer, recovery_codes: recoveryCodes } : answer;

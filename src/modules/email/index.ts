@@ -43,8 +43,7 @@ export function emailRoutes(deps: {
     .use(rateLimit)
     .post(
       "/email",
-      async ({ principal, body, set, requester }) => {
-        const client = requester;
+      async ({ principal, body, set, requester: client }) => {
         if (!(await auth.confirmPassword(principal, body.current_password, client)))
           throw apiErrors.invalid_current_password("The current password is incorrect.");
         flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);

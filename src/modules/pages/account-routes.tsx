@@ -133,10 +133,9 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/password",
-      async ({ request, body, set, requester }) => {
+      async ({ request, body, set, requester: client }) => {
         const principal = guard(request, body, set, "password");
         if (typeof principal === "string") return principal;
-        const client = requester;
         try {
           // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
           ipLimit(client, "/account/password");
@@ -193,10 +192,9 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/totp/confirm",
-      ({ request, body, set, requester }) => {
+      ({ request, body, set, requester: client }) => {
         const principal = guard(request, body, set, "totp-confirm");
         if (typeof principal === "string") return principal;
-        const client = requester;
         try {
           ipLimit(client, "/account/mfa/totp/confirm");
           const codes = auth.enableTotp(principal, field(body, "code") ?? "", client);
@@ -222,10 +220,9 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/totp/delete",
-      async ({ request, body, set, requester }) => {
+      async ({ request, body, set, requester: client }) => {
         const principal = guard(request, body, set, "totp-delete");
         if (typeof principal === "string") return principal;
-        const client = requester;
         try {
           ipLimit(client, "/account/mfa/totp/delete");
           await auth.removeTotp(principal, { password: field(body, "password") ?? "" }, client);

@@ -121,12 +121,11 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/password/forgot",
-      ({ request, body, set, requester }) => {
+      ({ request, body, set, requester: client }) => {
         const binding = browser.binding(request);
         if (!sameOriginPost(request, origins) || !binding || !forms.check("forgot", binding, field(body, "csrf")))
           return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/forgot", text: "Forgot your password?" });
         const email = field(body, "email")?.trim() ?? "";
-        const client = requester;
         try {
           ipLimit(client, "/password/forgot");
           if (!email) return forgotForm(set, 422, binding, "Enter your email address.");
@@ -161,7 +160,7 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/login",
-      async ({ request, body, set, requester }) => {
+      async ({ request, body, set, requester: client }) => {
         const host = browser.hostOf(request);
         const rd = field(body, "rd");
         const binding = browser.binding(request);
@@ -173,7 +172,6 @@ export function signInPages(deps: PageDeps) {
         const csrf = forms.issue("login", binding);
         const login = field(body, "login")?.trim() ?? "";
         const password = field(body, "password") ?? "";
-        const client = requester;
         try {
           // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
           ipLimit(client, "/login");
@@ -209,7 +207,7 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/login/verify",
-      async ({ request, body, set, requester }) => {
+      async ({ request, body, set, requester: client }) => {
         const host = browser.hostOf(request);
         const rd = field(body, "rd");
         const binding = browser.binding(request);
@@ -221,7 +219,6 @@ export function signInPages(deps: PageDeps) {
         const challengeId = field(body, "challenge_id") ?? "";
         const code = field(body, "code")?.trim() || undefined;
         const recoveryCode = field(body, "recovery_code")?.trim() || undefined;
-        const client = requester;
         try {
           ipLimit(client, "/login/verify");
           const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
