@@ -1,4 +1,4 @@
-import { noStore, oauthTokenBody, readAuthorization, readBodyRefreshToken, type Transport } from "./transport";
+import { tokenResponseHeaders, oauthTokenBody, readAuthorization, readBodyRefreshToken, type Transport } from "./transport";
 
 /** TOKEN_DELIVERY=bearer: `Authorization: Bearer` in, the tokens in the JSON body out; the client stores them. */
 export function createBearerTransport(): Transport {
@@ -6,7 +6,7 @@ export function createBearerTransport(): Transport {
     readAccessToken: (request) => readAuthorization(request) ?? undefined,
     readRefreshToken: (_request, body) => readBodyRefreshToken(body),
     respond(out, tokens) {
-      noStore(out.set.headers);
+      tokenResponseHeaders(out.set.headers);
       return { ...oauthTokenBody(tokens), user: tokens.user };
     },
     clear(out) {

@@ -4,7 +4,7 @@ import { DEVICE_TRUST_SECONDS } from "../limits/device";
 import type { Config } from "../config";
 import { invalidRefreshToken, invalidToken } from "../errors";
 import type { OriginChecks } from "./origin";
-import { noStore, readAuthorization, readCookie, type Transport } from "./transport";
+import { tokenResponseHeaders, readAuthorization, readCookie, type Transport } from "./transport";
 
 /**
  * TOKEN_DELIVERY=cookie: HttpOnly cookies a browser sends by itself (script never sees a token), which makes
@@ -32,7 +32,7 @@ export function createCookieTransport(
       return token ? { token, viaCookie: true } : undefined;
     },
     respond(out, tokens) {
-      noStore(out.set.headers);
+      tokenResponseHeaders(out.set.headers);
       if (tokens.device) out.cookie[DEVICE_COOKIE]!.set({ value: tokens.device, maxAge: DEVICE_TRUST_SECONDS, ...deviceCookie });
       out.cookie[config.accessCookieName]!.set({ value: tokens.access.token, maxAge: tokens.access.expiresIn, ...accessCookie });
       out.cookie[config.refreshCookieName]!.set({ value: tokens.refreshToken, maxAge: tokens.refreshExpiresIn, ...refreshCookie });

@@ -1,4 +1,4 @@
-import { noStore, oauthTokenBody, readAuthorization, readBodyRefreshToken, type Transport } from "./transport";
+import { tokenResponseHeaders, oauthTokenBody, readAuthorization, readBodyRefreshToken, type Transport } from "./transport";
 
 /**
  * TOKEN_DELIVERY=header: the access token travels in a `Token` header both ways (or `Authorization: Bearer` in),
@@ -14,7 +14,7 @@ export function createHeaderTransport(): Transport {
     },
     readRefreshToken: (_request, body) => readBodyRefreshToken(body),
     respond(out, tokens) {
-      noStore(out.set.headers);
+      tokenResponseHeaders(out.set.headers);
       out.set.headers["token"] = tokens.access.token;
       return { ...oauthTokenBody(tokens), user: tokens.user };
     },
@@ -22,7 +22,7 @@ export function createHeaderTransport(): Transport {
       delete out.set.headers["token"];
     },
     slide(headers, access) {
-      noStore(headers);
+      tokenResponseHeaders(headers);
       headers["token"] = access.token;
     },
     refuseCrossSiteSignIn() {},

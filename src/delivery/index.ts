@@ -5,7 +5,7 @@ import { createHeaderTransport } from "./header";
 import { createOriginChecks } from "./origin";
 import type { Transport } from "./transport";
 
-export { oauthTokenBody, noStore, type IssuedTokens } from "./transport";
+export { oauthTokenBody, tokenResponseHeaders, type IssuedTokens } from "./transport";
 
 /**
  * How tokens travel (TOKEN_DELIVERY), kept apart from what they are: the one `Transport` of the configured mode,

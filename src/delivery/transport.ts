@@ -1,6 +1,7 @@
 import type { Cookie } from "elysia";
 import type { ApiError } from "../errors";
 import type { IssuedAccessToken } from "../tokens/access";
+import { noStore } from "../http/cache";
 
 /**
  * How a token travels, apart from what it is (fastapi-users' Transport vs Strategy): one `Transport` per
@@ -57,9 +58,9 @@ export type TokenResponseBody<User> =
   | (ReturnType<typeof oauthTokenBody> & { user: User })
   | { message: string; expires_in: number; user: User };
 
-/** RFC 6749 §5.1: a token response is never cached. */
-export function noStore(headers: ResponseHeaders): void {
-  headers["cache-control"] = "no-store";
+/** RFC 6749 §5.1: a token response is never cached, said also the HTTP/1.0 way. */
+export function tokenResponseHeaders(headers: ResponseHeaders): void {
+  noStore(headers);
   headers["pragma"] = "no-cache";
 }
 

@@ -6,6 +6,7 @@ import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX } from "../keys/format";
 import type { ApiKeyPrincipal, ApiKeyService } from "../keys/service";
 import type { SessionPrincipal, SessionService } from "../sessions/service";
+import { noStore } from "../../http/cache";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
 
@@ -95,7 +96,7 @@ export function authGuard(identity: RequestIdentity) {
     type Context = { request: Request; set: { headers: ResponseHeaders } };
     const begin = ({ request, set }: Context) => {
       const result = identify(request, acceptsApiKey);
-      set.headers["cache-control"] = "no-store";
+      noStore(set.headers);
       authenticated.set(request, result);
       return result;
     };

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
-import { noStore, oauthTokenBody, type Delivery, type IssuedTokens } from "../../delivery";
+import { oauthTokenBody, tokenResponseHeaders, type Delivery, type IssuedTokens } from "../../delivery";
 import { apiErrors, OAuthError, toTokenEndpointError, validationFailed } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { RequesterPlugin } from "../../http/client-ip";
@@ -31,6 +31,7 @@ import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, S
 import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
 import { principalUser, type AuthService } from "./service";
+import { noStore } from "../../http/cache";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
 export const FORM_BODY_PATHS: ReadonlySet<string> = new Set([`${AUTH_PREFIX}/token`, ...EMAIL_FORM_PATHS]);
@@ -90,7 +91,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         const result = await auth.login(login, body.password, requester);
         if ("challenge_id" in result) {
           set.status = 202;
-          set.headers["cache-control"] = "no-store";
+          noStore(set.headers);
           return result;
         }
         return delivery.respond({ set, cookie }, result);
@@ -147,7 +148,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     .post(
       "/login/enroll",
       ({ body, set }) => {
-        set.headers["cache-control"] = "no-store";
+        noStore(set.headers);
         return auth.startChallengeEnrollment(body.challenge_id);
       },
       {
@@ -164,7 +165,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     .post(
       "/token",
       async ({ body, set, requester }) => {
-        noStore(set.headers);
+        tokenResponseHeaders(set.headers);
         const field = (name: keyof typeof body) => {
           const value = body[name];
           if (typeof value !== "string" || value === "") throw new OAuthError("invalid_request", `Missing or malformed parameter: ${name}.`);

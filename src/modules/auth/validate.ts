@@ -8,6 +8,7 @@ import type { ApiKeyPrincipal } from "../keys/service";
 import type { SessionPrincipal } from "../sessions/service";
 import type { Authenticated, RequestIdentity } from "./guard";
 import { ValidateResponse } from "./model";
+import { NO_STORE } from "../../http/cache";
 
 type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
 
@@ -28,7 +29,7 @@ export function validateRoutes(identity: RequestIdentity, headers: ResponseHeade
 }
 
 function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf) {
-  const answerHeaders = headers.headersWith({ "content-type": "application/json;charset=utf-8", "cache-control": "no-store" });
+  const answerHeaders = headers.headersWith({ "content-type": "application/json;charset=utf-8", ...NO_STORE });
   const sessionBodies = new WeakMap<SessionPrincipal, { tokenExp: number; body: string }>();
   const keyBodies = new WeakMap<ApiKeyPrincipal, string>();
 

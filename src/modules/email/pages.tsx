@@ -1,5 +1,6 @@
 import { AUTH_PREFIX } from "../../http/routes";
 import { Alert, Layout, MessagePage, PAGE_CSP } from "../pages/layout";
+import { NO_STORE } from "../../http/cache";
 
 /**
  * The pages the mailed links open (a browser follows them, not an API client), in the sign-in pages' layout.
@@ -11,7 +12,7 @@ const MAILED_LINK_CSP = `${PAGE_CSP}; form-action 'self'`;
 export function mailedLinkPage(status: number, html: string): Response {
   return new Response(html, {
     status,
-    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": MAILED_LINK_CSP, "cache-control": "no-store", "referrer-policy": "same-origin" },
+    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": MAILED_LINK_CSP, ...NO_STORE, "referrer-policy": "same-origin" },
   });
 }
 

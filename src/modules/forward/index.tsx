@@ -15,6 +15,7 @@ import type { BrowserSessions } from "../pages/session";
 import type { SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
 import { normalisePath, policyFor, type AccessRules, type Policy } from "./rules";
+import { NO_STORE } from "../../http/cache";
 
 export const FORWARD_PATH = `${AUTH_PREFIX}/forward`;
 
@@ -82,7 +83,6 @@ function allowedBy(rule: { roles: Iterable<string>; users: { has(user: string): 
   return false;
 }
 
-const NO_STORE = { "cache-control": "no-store" };
 const ANONYMOUS = { ...NO_STORE, "remote-user": "", "remote-groups": "", "remote-email": "", "remote-name": "" };
 
 /** Header values a proxy copies upstream: printable Latin-1 only, else left out (or the username, for the name). */

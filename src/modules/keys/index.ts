@@ -9,6 +9,7 @@ import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../ht
 import { API_KEY_FORMAT, CreateKeyBody, CreatedKey, KeyListItem, KeyParams } from "./model";
 import { KEY_CREATIONS_PER_HOUR, type ApiKeyService } from "./service";
 import { JSON_BODY } from "../../http/body";
+import { noStore } from "../../http/cache";
 
 /** API key management. Only a session of the key's own user may create, list or delete keys. */
 export function keyRoutes(deps: {
@@ -35,7 +36,7 @@ export function keyRoutes(deps: {
           detail: { key_id: created.key_id, name: created.name },
         });
         set.status = 201;
-        set.headers["cache-control"] = "no-store";
+        noStore(set.headers);
         return created;
       },
       {

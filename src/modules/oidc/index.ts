@@ -13,6 +13,7 @@ import { userMayUse, type OidcClient, type OidcClients } from "./clients";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import { consentPage, logoutConfirmPage, messagePage } from "./pages";
 import { profileClaims, type OidcService } from "./service";
+import { noStore } from "../../http/cache";
 
 export const OIDC_PREFIX = "/oidc";
 export const DISCOVERY_PATH = "/.well-known/openid-configuration";
@@ -382,7 +383,7 @@ export function oidcRoutes(deps: {
         .post(
           "/token",
           async ({ request, set, body, requester }) => {
-            set.headers["cache-control"] = "no-store";
+            noStore(set.headers);
             set.headers.pragma = "no-cache";
             const params = paramsOf(body);
             if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");

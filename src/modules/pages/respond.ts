@@ -1,5 +1,6 @@
 import type { ApiError } from "../../errors";
 import { PAGE_CSP } from "./layout";
+import { noStore } from "../../http/cache";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
 export type PageSet = { status?: number | string; headers: ResponseHeaders };
@@ -9,7 +10,7 @@ export function htmlPage(set: PageSet, status: number, html: string): string {
   set.status = status;
   set.headers["content-type"] = "text/html; charset=utf-8";
   set.headers["content-security-policy"] = PAGE_CSP;
-  set.headers["cache-control"] = "no-store";
+  noStore(set.headers);
   // Not no-referrer (the API's): under it a browser sends `Origin: null` with the pages' own form posts, which the
   // origin check must refuse. same-origin still tells other sites nothing.
   set.headers["referrer-policy"] = "same-origin";
@@ -20,7 +21,7 @@ export function htmlPage(set: PageSet, status: number, html: string): string {
 export function seeOther(set: PageSet, location: string, status = 303): string {
   set.status = status;
   set.headers["location"] = location;
-  set.headers["cache-control"] = "no-store";
+  noStore(set.headers);
   return "";
 }
 
