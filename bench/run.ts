@@ -4,6 +4,7 @@ import { Database } from "bun:sqlite";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+// The key format, the JWT signing, the sign-ins and the server processes are the ones the server and the test suite use.
 import { sha256Hex } from "../src/lib/crypto";
 import { displayPrefix, generateApiKey } from "../src/modules/keys/format";
 import { SESSION_COOKIE, signJwt } from "../test/support/client";
