@@ -1,10 +1,13 @@
 // `make bench`: measures dist/latchkey against the ceiling Bun and Elysia set, on this machine, in one run.
 // Every figure is interleaved with its reference and is the median of BENCH_ROUNDS rounds; see bench/README.md.
 import { Database } from "bun:sqlite";
-import { createHmac } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+// The key format, the JWT signing and the port picking are the ones the server and the test suite use.
+import { displayPrefix, generateApiKey } from "../src/modules/keys/format";
+import { signJwt } from "../test/support/client";
+import { freePort } from "../test/support/server";
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -44,13 +47,6 @@ const scratch = mkdtempSync(join(tmpdir(), "latchkey-bench-scripts-"));
 process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------- processes
-
-function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
 
 async function waitForLine(proc: Bun.Subprocess<"ignore", "pipe", "inherit">, needle: string): Promise<void> {
   const reader = proc.stdout.getReader();
@@ -179,20 +175,7 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
 /** An access token as Latchkey issues it (src/tokens/access.ts): HS256, claims sub, sid, iat, exp, iss, jti. */
 function signAccessToken(secret: string, userId: string, sessionId: string): string {
   const now = Math.floor(Date.now() / 1000);
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const input = `${encode({ alg: "HS256" })}.${encode({ sub: userId, sid: sessionId, iat: now, exp: now + 4 * 3600, iss: PUBLIC_URL, jti: crypto.randomUUID() })}`;
-  return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
-}
-
-const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/** An API key in Latchkey's format (src/modules/keys/format.ts): "lk_", 43 base62 characters, a base62 CRC32. */
-function newApiKey(): string {
-  let body = "";
-  for (const byte of crypto.getRandomValues(new Uint8Array(43))) body += BASE62[byte % 62];
-  let checksum = "";
-  for (let rest = Bun.hash.crc32(body); rest > 0; rest = Math.floor(rest / 62)) checksum = BASE62[rest % 62] + checksum;
-  return `lk_${body}${checksum.padStart(6, "0")}`;
+  return signJwt({ sub: userId, sid: sessionId, iat: now, exp: now + 4 * 3600, iss: PUBLIC_URL, jti: crypto.randomUUID() }, secret);
 }
 
 /** Users written straight into SQLite, all sharing one precomputed argon2id hash. */
@@ -232,8 +215,8 @@ function seedApiKeys(db: Database, count: number): string[] {
   const keys: string[] = [];
   db.transaction(() => {
     for (let i = 0; i < count; i++) {
-      const key = newApiKey();
-      add.run(Bun.randomUUIDv7(), users[i % users.length]!, `seeded-${i}`, key.slice(3, 11), new Bun.CryptoHasher("sha256").update(key).digest("hex"), now);
+      const key = generateApiKey();
+      add.run(Bun.randomUUIDv7(), users[i % users.length]!, `seeded-${i}`, displayPrefix(key), new Bun.CryptoHasher("sha256").update(key).digest("hex"), now);
       keys.push(key);
     }
   })();

@@ -297,6 +297,11 @@ export function loadConfig(env: Env = process.env): Config {
   const host = value(env, "HOST") ?? "0.0.0.0";
   if (!isHost(host))
     throw new ConfigError(`HOST=${JSON.stringify(host)} is invalid: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name`);
+  // Issue 11 is not finished: a user who sets DATABASE_URL must not believe the instances share a database.
+  if (value(env, "DATABASE_URL") !== undefined)
+    throw new ConfigError(
+      "DATABASE_URL is set, but this version runs on SQLite only (PostgreSQL support is in progress): unset it; DATA_DIR or DATABASE_PATH choose the database file",
+    );
   const dataDir = resolve(value(env, "DATA_DIR") ?? "./data");
   const databasePath = resolve(value(env, "DATABASE_PATH") ?? join(dataDir, "latchkey.db"));
   const databasePathVariable = value(env, "DATABASE_PATH") === undefined ? "DATA_DIR" : "DATABASE_PATH";

@@ -38,6 +38,7 @@ Usage:
 Configuration comes from environment variables only (there are no command-line options for it), read and
 checked at start; the README explains each one. The binary reads no .env file.
   Server:        PORT (3000) HOST (0.0.0.0) PUBLIC_URL DATA_DIR (./data) DATABASE_PATH PUID PGID
+                 DATABASE_URL (PostgreSQL: not finished, refused when set)
   Tokens:        TOKEN_DELIVERY (bearer|header|cookie) JWT_SECRET JWT_ALG ACCESS_TOKEN_TTL REFRESH_TOKEN_TTL
                  REFRESH_REUSE_INTERVAL ACCESS_COOKIE_NAME REFRESH_COOKIE_NAME ALLOWED_ORIGINS
   Accounts:      ALLOW_REGISTRATION ADMIN_USERNAME ADMIN_PASSWORD_FILE PASSWORD_MIN_LENGTH

@@ -1,6 +1,6 @@
 /**
  * PostgreSQL (issue 11), for instances that share one database. So far this file migrates it; the services still
- * run on SQLite only, so the server does not read DATABASE_URL yet (README: "PostgreSQL").
+ * run on SQLite only, so config.ts refuses DATABASE_URL (README: "PostgreSQL").
  */
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { PgDialect, PgSession } from "drizzle-orm/pg-core";

@@ -63,6 +63,8 @@ describe("configuration errors", () => {
     [{ JWT_ALG: "none" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
     [{ JWT_ALG: "rs256" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
     [{ OIDC_ID_TOKEN_ALG: "HS256" }, "OIDC_ID_TOKEN_ALG", /RS256, ES256 or EdDSA/],
+    // Not silently ignored while only SQLite works (issue 11): the password in the URL is not echoed.
+    [{ DATABASE_URL: "postgres://latchkey:hunter2@db.example/latchkey" }, "DATABASE_URL", /SQLite only[^]*DATA_DIR or DATABASE_PATH/],
   ];
 
   test.each(cases.map(([env, variable, accepted]) => [Object.entries(env).map((entry) => entry.join("=")).join(" "), env, variable, accepted] as const))(
