@@ -4,14 +4,16 @@ import { Database } from "bun:sqlite";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-// The key format, the JWT signing and the port picking are the ones the server and the test suite use.
+// The key format, the JWT signing, the sign-ins and the server processes are the ones the server and the test suite use.
+import { sha256Hex } from "../src/lib/crypto";
 import { displayPrefix, generateApiKey } from "../src/modules/keys/format";
-import { signJwt } from "../test/support/client";
-import { freePort } from "../test/support/server";
+import { SESSION_COOKIE, signJwt } from "../test/support/client";
+import { call } from "../test/support/http";
+import { apiSignIn, browserSignIn, cookieJar } from "../test/support/pages";
+import { BINARY, freePort, spawnServer, startServer, type SpawnedServer } from "../test/support/server";
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const BINARY = resolve(process.env.LATCHKEY_BINARY ?? "dist/latchkey");
 const RESULTS = resolve(process.env.BENCH_RESULTS ?? resolve(import.meta.dir, "results.json"));
 const CORES = availableParallelism();
 const PASSWORD = "a long bench passphrase";
@@ -48,66 +50,17 @@ process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 
 // ---------------------------------------------------------------- processes
 
-async function waitForLine(proc: Bun.Subprocess<"ignore", "pipe", "inherit">, needle: string): Promise<void> {
-  const reader = proc.stdout.getReader();
-  let output = "";
-  const deadline = Date.now() + 15_000;
-  while (!output.includes(needle)) {
-    if (Date.now() > deadline) throw new Error(`no "${needle}" within 15 s:\n${output}`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`exited before "${needle}":\n${output}`);
-    output += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  // Keep draining so the child never blocks on a full pipe (the audit log writes a line per login).
-  void proc.stdout.pipeTo(new WritableStream());
-}
+type Server = SpawnedServer & { url: string };
 
-interface Server {
-  url: string;
-  pid: number;
-  proc: Bun.Subprocess<"ignore", "pipe", "inherit">;
-  stop(): Promise<void>;
-}
-
-async function spawnServer(argv: string[], env: Record<string, string>, readyLine: string, port: number): Promise<Server> {
-  const proc = Bun.spawn(argv, { env: { PATH: process.env.PATH ?? "", ...env }, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
-  children.add(proc);
-  await waitForLine(proc, readyLine);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: proc.pid,
-    proc,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      children.delete(proc);
-    },
-  };
-}
-
+/** The binary on a free loopback port (test/support's startServer) as the bench runs it: no limits, open sign-up. */
 function startLatchkey(dataDir: string, secret: string, env: Record<string, string> = {}): Promise<Server> {
-  const port = freePort();
-  return spawnServer(
-    [BINARY, "serve"],
-    {
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      PUBLIC_URL,
-      DATA_DIR: dataDir,
-      JWT_SECRET: secret,
-      RATE_LIMIT: "off",
-      ALLOW_REGISTRATION: "true",
-      ...env,
-    },
-    " listening on ",
-    port,
-  );
+  return startServer({ PUBLIC_URL, JWT_SECRET: secret, RATE_LIMIT: "off", ALLOW_REGISTRATION: "true", ...env }, dataDir);
 }
 
-function startCeiling(secret: string): Promise<Server> {
+async function startCeiling(secret: string): Promise<Server> {
   const port = freePort();
-  return spawnServer([process.execPath, resolve(import.meta.dir, "ceiling.ts"), String(port), secret], {}, "ceiling listening", port);
+  const server = await spawnServer([process.execPath, resolve(import.meta.dir, "ceiling.ts"), String(port), secret], { env: { PATH: process.env.PATH ?? "" } });
+  return { ...server, url: `http://127.0.0.1:${port}` };
 }
 
 function rssMb(pid: number): number {
@@ -161,15 +114,6 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
 
-async function json(url: string, init: RequestInit = {}) {
-  const response = await fetch(url, init);
-  if (!response.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${response.status} ${await response.text()}`);
-  return response.json() as Promise<any>;
-}
-
-const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-  json(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-
 // ---------------------------------------------------------------- credentials and seeding
 
 /** An access token as Latchkey issues it (src/tokens/access.ts): HS256, claims sub, sid, iat, exp, iss, jti. */
@@ -216,7 +160,7 @@ function seedApiKeys(db: Database, count: number): string[] {
   db.transaction(() => {
     for (let i = 0; i < count; i++) {
       const key = generateApiKey();
-      add.run(Bun.randomUUIDv7(), users[i % users.length]!, `seeded-${i}`, displayPrefix(key), new Bun.CryptoHasher("sha256").update(key).digest("hex"), now);
+      add.run(Bun.randomUUIDv7(), users[i % users.length]!, `seeded-${i}`, displayPrefix(key), sha256Hex(key), now);
       keys.push(key);
     }
   })();
@@ -281,9 +225,8 @@ async function hashVerifyMs(hash: string): Promise<number> {
   return median(times);
 }
 
-async function signIn(server: Server, username: string) {
-  const session = await post(`${server.url}/api/v1/auth/login`, { username, password: PASSWORD });
-  return session.access_token as string;
+async function signIn(server: Server, username: string): Promise<string> {
+  return (await apiSignIn(server.url, username, PASSWORD)).accessToken;
 }
 
 function loginScript(username: string): string {
@@ -297,18 +240,10 @@ function loginScript(username: string): string {
 
 /** A browser session cookie ("name=value"), signed in through the sign-in page's form as a browser would. */
 async function browserSession(server: Server, username: string): Promise<string> {
-  const page = await fetch(`${server.url}/login`);
-  const binding = page.headers.getSetCookie()[0]!.split(";")[0]!;
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-  const posted = await fetch(`${server.url}/login`, {
-    method: "POST",
-    redirect: "manual",
-    // The form's origin check compares with PUBLIC_URL (the public origin), not the loopback address served on.
-    headers: { cookie: binding, origin: new URL(PUBLIC_URL).origin, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ csrf, login: username, password: PASSWORD }),
-  });
-  if (posted.status !== 303) throw new Error(`sign-in page answered ${posted.status}`);
-  return posted.headers.getSetCookie()[0]!.split(";")[0]!;
+  const jar = cookieJar();
+  // The form's origin check compares with PUBLIC_URL (the public origin), not the loopback address served on.
+  await browserSignIn(`${server.url}/login`, username, PASSWORD, jar, new URL(PUBLIC_URL).origin);
+  return `${SESSION_COOKIE}=${jar.get(SESSION_COOKIE)}`;
 }
 
 /** What a proxy sends forward auth besides the credential (Caddy/Traefik style). */
@@ -502,7 +437,7 @@ async function memoryGrowth(server: Server, scripts: [string, string]) {
     const samples: number[] = [];
     const sampler = (async () => {
       while (running) {
-        samples.push(rssMb(server.pid));
+        samples.push(rssMb(server.proc.pid));
         await Bun.sleep(100);
       }
     })();
@@ -521,9 +456,9 @@ async function memoryGrowth(server: Server, scripts: [string, string]) {
       running = false;
       await Promise.all([logins, sampler]);
     }
-    return { rssMb: median(samples.slice(samples.length >> 1)), endRssMb: rssMb(server.pid), requests: done, wrongLogins: attempt - firstLogin };
+    return { rssMb: median(samples.slice(samples.length >> 1)), endRssMb: rssMb(server.proc.pid), requests: done, wrongLogins: attempt - firstLogin };
   };
-  const idleMb = rssMb(server.pid);
+  const idleMb = rssMb(server.proc.pid);
   const first = await batch(scripts[0]);
   const second = await batch(scripts[1]);
   return {
@@ -605,9 +540,9 @@ async function main() {
   // Three data folders, all starting from the migrated database with the bench user and its API key:
   // 10 users; the same plus 100,000 users and 200,000 sessions; and the memory phase's own.
   let server = await startLatchkey(dataDir, secret);
-  const registered = await post(`${server.url}/api/v1/auth/register`, { username: "bench", password: PASSWORD });
-  const apiKey = (await post(`${server.url}/api/v1/auth/keys`, { name: "bench" }, { authorization: `Bearer ${registered.access_token}` }))
-    .api_key as string;
+  const registered = await call(server.url, "POST", "/api/v1/auth/register", { username: "bench", password: PASSWORD });
+  if (registered.status !== 201) throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+  const apiKey = (await apiSignIn(server.url, "bench", PASSWORD, { createKey: "bench" })).apiKey!;
   await server.stop();
   const smallDb = new Database(join(dataDir, "latchkey.db"));
   seedUsers(smallDb, "small", 9, hash);

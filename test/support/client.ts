@@ -9,6 +9,8 @@ export type Mode = (typeof MODES)[number];
 export const AUTH = "/api/v1/auth";
 export const ACCESS_COOKIE = "latchkey_access";
 export const REFRESH_COOKIE = "latchkey_refresh";
+/** The sign-in pages' browser session (SESSION_COOKIE_NAME's default). */
+export const SESSION_COOKIE = "latchkey_session";
 
 /** One Set-Cookie line: name, value, and attributes by lower-cased name (flags map to true). */
 export interface SetCookie {

@@ -30,15 +30,17 @@ export function csrfOf(html: string, action?: string): string {
   return match[1]!;
 }
 
-/** Opens a sign-in page URL, posts the form, and returns where the browser was sent. */
-export async function browserSignIn(loginUrl: string, login: string, password: string, jar: CookieJar): Promise<string> {
+/**
+ * Opens a sign-in page URL, posts the form, and returns where the browser was sent. `origin` is the Origin the
+ * browser sends: the page's own unless the server is reached at another address than its public one (the bench).
+ */
+export async function browserSignIn(loginUrl: string, login: string, password: string, jar: CookieJar, origin = new URL(loginUrl).origin): Promise<string> {
   const page = await fetch(loginUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
   expect(page.status).toBe(200);
   jar.take(page);
   const html = await page.text();
   const rd = /name="rd" value="([^"]*)"/.exec(html)?.[1]?.replaceAll("&amp;", "&");
-  const origin = new URL(loginUrl).origin;
-  const posted = await fetch(`${origin}/login`, {
+  const posted = await fetch(new URL("/login", loginUrl), {
     method: "POST",
     headers: { cookie: jar.header(), origin, "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ csrf: csrfOf(html), login, password, ...(rd ? { rd } : {}) }),
