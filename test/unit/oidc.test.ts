@@ -403,7 +403,11 @@ describe("authorization request details", () => {
       const callback = new URL(back.location!);
       expect(callback.searchParams.get("code")).toBeString();
       expect(callback.searchParams.get("state")).toBe("p");
-      const forged = await visit(`${ISSUER}${rd.replace(/lk_reauth=[^&]+/, `lk_reauth=${Date.now() - 3_600_000}.forged`)}`, await browserOf("bob"));
+      // A sign-in a minute old: max_age=0 refuses it for sure (made in the same millisecond as the request, it was
+      // 0 ms old, not over 0 s, and the code came back: 1 run in about 8), so only a valid stamp could let it through.
+      const signedIn = await browserOf("bob");
+      db.$client.run("update sessions set created_at = created_at - 60000");
+      const forged = await visit(`${ISSUER}${rd.replace(/lk_reauth=[^&]+/, `lk_reauth=${Date.now() - 3_600_000}.forged`)}`, signedIn);
       expect(forged.location!.startsWith("/login?rd=")).toBe(true);
     }
   });
