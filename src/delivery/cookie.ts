@@ -1,10 +1,10 @@
 import { AUTH_PREFIX } from "../http/routes";
-import { DEVICE_COOKIE } from "../http/cookies";
+import { DEVICE_COOKIE, readCookie } from "../http/cookies";
 import { DEVICE_TRUST_SECONDS } from "../limits/device";
 import type { Config } from "../config";
 import { invalidRefreshToken, invalidToken } from "../errors";
 import type { OriginChecks } from "./origin";
-import { tokenResponseHeaders, readAuthorization, readCookie, type Transport } from "./transport";
+import { tokenResponseHeaders, readAuthorization, type Transport } from "./transport";
 
 /**
  * TOKEN_DELIVERY=cookie: HttpOnly cookies a browser sends by itself (script never sees a token), which makes
@@ -24,11 +24,11 @@ export function createCookieTransport(
     readAccessToken(request) {
       const authorization = readAuthorization(request);
       if (authorization !== null) return authorization;
-      const token = readCookie(request, config.accessCookieName, invalidToken);
+      const token = readCookie(request.headers.get("cookie"), config.accessCookieName, invalidToken);
       return token ? { token, viaCookie: true } : undefined;
     },
     readRefreshToken(request) {
-      const token = readCookie(request, config.refreshCookieName, invalidRefreshToken);
+      const token = readCookie(request.headers.get("cookie"), config.refreshCookieName, invalidRefreshToken);
       return token ? { token, viaCookie: true } : undefined;
     },
     respond(out, tokens) {

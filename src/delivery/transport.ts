@@ -1,5 +1,4 @@
 import type { Cookie } from "elysia";
-import type { ApiError } from "../errors";
 import type { IssuedAccessToken } from "../tokens/access";
 import { noStore } from "../http/cache";
 
@@ -86,23 +85,4 @@ export function readAuthorization(request: Request): PresentedToken | undefined 
 export function readBodyRefreshToken(body: { refresh_token?: unknown } | undefined): PresentedToken | undefined {
   const token = body?.refresh_token;
   return typeof token === "string" && token ? { token, viaCookie: false } : undefined;
-}
-
-/**
- * A cookie's value, read from the request itself (independent of which handlers Elysia built a jar for).
- * Sent twice, as when a sibling subdomain plants one for the parent domain or a longer path beside ours, it is
- * refused with `duplicate()` rather than one copy picked: picking would let the planted one sign the browser in
- * as someone else (cookie tossing).
- */
-export function readCookie(request: Request, name: string, duplicate: () => ApiError): string | undefined {
-  const header = request.headers.get("cookie");
-  if (!header) return undefined;
-  let value: string | undefined;
-  for (const pair of header.split(";")) {
-    const equals = pair.indexOf("=");
-    if (equals === -1 || pair.slice(0, equals).trim() !== name) continue;
-    if (value !== undefined) throw duplicate();
-    value = pair.slice(equals + 1).trim();
-  }
-  return value || undefined;
 }

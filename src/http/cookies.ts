@@ -3,9 +3,11 @@ export const DEVICE_COOKIE = "latchkey_device";
 
 /**
  * A cookie's value from the Cookie header; undefined when absent, or when sent twice (a sibling subdomain can
- * plant a second one for the parent domain: picking either would let it choose who the browser is).
+ * plant a second one for the parent domain or a longer path beside ours: picking either would let it choose who
+ * the browser is). A credential cookie passes `duplicate`, so that a second copy is refused with its error rather
+ * than read as no cookie.
  */
-export function readCookie(header: string | null, name: string): string | undefined {
+export function readCookie(header: string | null, name: string, duplicate?: () => Error): string | undefined {
   if (!header) return undefined;
   let found: string | undefined;
   let start = 0;
@@ -14,7 +16,10 @@ export function readCookie(header: string | null, name: string): string | undefi
     if (end === -1) end = header.length;
     const equals = header.indexOf("=", start);
     if (equals !== -1 && equals < end && header.slice(start, equals).trim() === name) {
-      if (found !== undefined) return undefined;
+      if (found !== undefined) {
+        if (duplicate) throw duplicate();
+        return undefined;
+      }
       found = header.slice(equals + 1, end).trim();
     }
     start = end + 1;
