@@ -1,6 +1,6 @@
 import { AUTH_PREFIX } from "../../http/routes";
 import { Alert, Layout, MessagePage, PAGE_CSP } from "../pages/layout";
-import { NO_STORE } from "../../http/cache";
+import { PAGE_HEADERS } from "../pages/respond";
 
 /**
  * The pages the mailed links open (a browser follows them, not an API client), in the sign-in pages' layout.
@@ -8,11 +8,11 @@ import { NO_STORE } from "../../http/cache";
  */
 const MAILED_LINK_CSP = `${PAGE_CSP}; form-action 'self'`;
 
-/** A mailed link's page as a Response: the pages' headers, never cached. */
+/** A mailed link's page as a Response: the pages' headers, with form-action pinned. */
 export function mailedLinkPage(status: number, html: string): Response {
   return new Response(html, {
     status,
-    headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": MAILED_LINK_CSP, ...NO_STORE, "referrer-policy": "same-origin" },
+    headers: { ...PAGE_HEADERS, "content-security-policy": MAILED_LINK_CSP },
   });
 }
 

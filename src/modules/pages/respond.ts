@@ -1,19 +1,26 @@
 import type { ApiError } from "../../errors";
 import { PAGE_CSP } from "./layout";
-import { noStore } from "../../http/cache";
+import { NO_STORE, noStore } from "../../http/cache";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
 export type PageSet = { status?: number | string; headers: ResponseHeaders };
 
-/** An HTML answer: the pages' own CSP, never cached (every page is about one browser). */
+/**
+ * The headers of an HTML answer: the pages' own CSP, never cached (every page is about one browser), and
+ * same-origin rather than the API's no-referrer: under no-referrer a browser sends `Origin: null` with the pages'
+ * own form posts, which the origin check must refuse. same-origin still tells other sites nothing.
+ */
+export const PAGE_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  "content-security-policy": PAGE_CSP,
+  ...NO_STORE,
+  "referrer-policy": "same-origin",
+} as const;
+
+/** An HTML answer with PAGE_HEADERS. */
 export function htmlPage(set: PageSet, status: number, html: string): string {
   set.status = status;
-  set.headers["content-type"] = "text/html; charset=utf-8";
-  set.headers["content-security-policy"] = PAGE_CSP;
-  noStore(set.headers);
-  // Not no-referrer (the API's): under it a browser sends `Origin: null` with the pages' own form posts, which the
-  // origin check must refuse. same-origin still tells other sites nothing.
-  set.headers["referrer-policy"] = "same-origin";
+  Object.assign(set.headers, PAGE_HEADERS);
   return html;
 }
 
