@@ -73,7 +73,10 @@ export function oauthTokenBody(tokens: IssuedTokens) {
   };
 }
 
-/** `Authorization: Bearer <token>` (RFC 6750 §2.1); a malformed header presents nothing. */
+/**
+ * `Authorization: Bearer <token>` (RFC 6750 §2.1): the token; undefined for a malformed header, which presents
+ * nothing (the mode's own carrier is not read then); null when there is no header (the mode's carrier is read).
+ */
 export function readAuthorization(request: Request): PresentedToken | undefined | null {
   const authorization = request.headers.get("authorization");
   if (!authorization) return null;
