@@ -50,6 +50,7 @@ import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
+import { isPostgres } from "./db/atomic";
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
@@ -107,7 +108,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
-  const identity = requestIdentity({ delivery, accessTokens, sessions, apiKeys });
+  const waits = isPostgres(db);
+  const identity = requestIdentity({ delivery, accessTokens, sessions, apiKeys, waits });
   const guard = authGuard(identity);
   const headers = responseHeaders(config);
   const ipLimit = createIpLimit(limiter, auditRateLimit);
@@ -120,9 +122,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */
   const browserPort: BrowserSessionPort = {
     current: (request) => browser.current(request),
-    signOut(request, headers) {
-      const principal = browser.current(request);
-      if (principal) auth.signOutBrowser(principal, readClient(request, null));
+    async signOut(request, headers) {
+      const principal = await browser.current(request);
+      if (principal) await auth.signOutBrowser(principal, readClient(request, null));
       browser.clearSession(headers as Parameters<typeof browser.clearSession>[0], browser.hostOf(request));
     },
   };
@@ -144,7 +146,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(headers.plugin)
     // Before the body parser: these two run on every request of every protected app and take no body.
     .use(validateRoutes(identity, headers))
-    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress }))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits }))
     .onParse(({ request, contentType, path }) =>
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
     )
@@ -190,12 +192,13 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc }))
     .use(adminPages({ ...signedInForms, admin, users, audit, withRequester }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester }));
-  return app;
+  // The server waits for this before it listens: the signing keys' first read (db/atomic.ts: at once on SQLite).
+  return Object.assign(app, { ready: keyRing.ready });
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */
 export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit = createAuditLog(db)): Mailer {
-  return createMailer(config, db, secrets.dataKey, (dropped) =>
+  return createMailer(config, db, secrets.dataKey, async (dropped) =>
     audit.record({
       event: "mail_dropped",
       userId: dropped.userId,

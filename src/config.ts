@@ -14,6 +14,10 @@ export interface Config {
   readonly databasePath: string;
   /** Which variable decided databasePath (DATABASE_PATH, or DATA_DIR when it is unset): named in errors. */
   readonly databasePathVariable: "DATABASE_PATH" | "DATA_DIR";
+  /** DATABASE_URL: PostgreSQL instead of the SQLite file (several instances share it); undefined: SQLite. */
+  readonly databaseUrl: string | undefined;
+  /** DATABASE_POOL_SIZE: connections each instance keeps to PostgreSQL. */
+  readonly databasePoolSize: number;
   readonly publicUrl: string;
   /** Origin of PUBLIC_URL, e.g. "https://auth.example.com": the JWT issuer and the cookie-mode CSRF origin. */
   readonly publicOrigin: string;
@@ -117,6 +121,20 @@ type Env = Record<string, string | undefined>;
 function value(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+/** DATABASE_URL: a postgres:// (or postgresql://) URL with a host; the password in it is never echoed. */
+function postgresUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:") || !url.hostname)
+    throw new ConfigError("DATABASE_URL is invalid: expected postgres://user:password@host:5432/database (PostgreSQL; unset it for SQLite)");
+  return raw;
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -297,11 +315,8 @@ export function loadConfig(env: Env = process.env): Config {
   const host = value(env, "HOST") ?? "0.0.0.0";
   if (!isHost(host))
     throw new ConfigError(`HOST=${JSON.stringify(host)} is invalid: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name`);
-  // Issue 11 is not finished: a user who sets DATABASE_URL must not believe the instances share a database.
-  if (value(env, "DATABASE_URL") !== undefined)
-    throw new ConfigError(
-      "DATABASE_URL is set, but this version runs on SQLite only (PostgreSQL support is in progress): unset it; DATA_DIR or DATABASE_PATH choose the database file",
-    );
+  const databaseUrl = postgresUrl(value(env, "DATABASE_URL"));
+  const databasePoolSize = integer(env, "DATABASE_POOL_SIZE", 10, 1, 1000);
   const dataDir = resolve(value(env, "DATA_DIR") ?? "./data");
   const databasePath = resolve(value(env, "DATABASE_PATH") ?? join(dataDir, "latchkey.db"));
   const databasePathVariable = value(env, "DATABASE_PATH") === undefined ? "DATA_DIR" : "DATABASE_PATH";
@@ -356,6 +371,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     dataDir,
     databasePath,
+    databaseUrl,
+    databasePoolSize,
     databasePathVariable,
     publicUrl: publicUrl.href.replace(/\/$/, ""),
     publicOrigin: publicUrl.origin,

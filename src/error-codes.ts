@@ -86,7 +86,9 @@ export const ERROR_CODES = {
   oidc_client_not_found: [404, "no OpenID Connect client has this client_id"],
   oidc_client_public: [409, "a public client has no secret to rotate"],
   consent_not_found: [404, "you have not allowed this application"],
+  // PostgreSQL (issue 11)
+  database_unavailable: [503, "the database (PostgreSQL) did not answer in time: try again shortly"],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;

@@ -109,3 +109,36 @@ export const invalidRefreshToken = () =>
 
 export const validationFailed = (details: FieldError[]) =>
   apiErrors.validation_failed("The request is not valid.", details);
+
+/**
+ * postgres.js's codes for a database that cannot be reached or went away, and PostgreSQL's for a server shutting
+ * down, not accepting connections, or a statement cancelled by statement_timeout (db/postgres.ts).
+ */
+const UNAVAILABLE = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01",
+  "57P02",
+  "57P03",
+  "57014",
+  "08000",
+  "08001",
+  "08003",
+  "08006",
+]);
+
+/**
+ * Why a query failed because the database is unavailable (the innermost cause: drizzle wraps the driver's error
+ * in one that quotes the query and its parameters, which must not reach a log), or undefined for any other error.
+ */
+export function databaseUnavailable(error: unknown): string | undefined {
+  for (let cause = error as { code?: unknown; cause?: unknown; message?: unknown } | undefined; cause; cause = cause.cause as typeof cause)
+    if (typeof cause.code === "string" && UNAVAILABLE.has(cause.code)) return `${cause.code}: ${String(cause.message)}`;
+  return undefined;
+}

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { loadConfig, type Config } from "./config";
 import { ApiError, ConfigError } from "./errors";
-import { migrate, openConfiguredDatabase } from "./db/client";
+import { closeDatabase, openMigratedDatabase } from "./db/client";
 import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
@@ -38,7 +38,7 @@ Usage:
 Configuration comes from environment variables only (there are no command-line options for it), read and
 checked at start; the README explains each one. The binary reads no .env file.
   Server:        PORT (3000) HOST (0.0.0.0) PUBLIC_URL DATA_DIR (./data) DATABASE_PATH PUID PGID
-                 DATABASE_URL (PostgreSQL: not finished, refused when set)
+                 DATABASE_URL (postgres://...: PostgreSQL instead of the SQLite file), DATABASE_POOL_SIZE
   Tokens:        TOKEN_DELIVERY (bearer|header|cookie) JWT_SECRET JWT_ALG ACCESS_TOKEN_TTL REFRESH_TOKEN_TTL
                  REFRESH_REUSE_INTERVAL ACCESS_COOKIE_NAME REFRESH_COOKIE_NAME ALLOWED_ORIGINS
   Accounts:      ALLOW_REGISTRATION ADMIN_USERNAME ADMIN_PASSWORD_FILE PASSWORD_MIN_LENGTH
@@ -111,11 +111,10 @@ async function run(argv: string[]): Promise<number> {
       await serve(config);
       return -1; // keeps running until a signal
     case "migrate": {
-      const created = !existsSync(config.databasePath);
-      const db = openConfiguredDatabase(config);
-      migrate(db);
-      db.$client.close();
-      console.log(created ? `created the database ${config.databasePath} and applied every migration` : `database ${config.databasePath} is up to date`);
+      const created = config.databaseUrl === undefined && !existsSync(config.databasePath);
+      await closeDatabase(await openMigratedDatabase(config));
+      if (config.databaseUrl !== undefined) console.log("the PostgreSQL database (DATABASE_URL) is up to date");
+      else console.log(created ? `created the database ${config.databasePath} and applied every migration` : `database ${config.databasePath} is up to date`);
       return 0;
     }
     case "healthcheck":

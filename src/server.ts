@@ -3,13 +3,15 @@ import { pruneExpiredCodes } from "./modules/codes/service";
 import { pruneExpiredChallenges } from "./modules/auth/challenges";
 import { type Config } from "./config";
 import { ConfigError } from "./errors";
-import { countUsers, migrate, openConfiguredDatabase } from "./db/client";
+import { isPostgres } from "./db/atomic";
+import { closeDatabase, countUsers, openMigratedDatabase } from "./db/client";
+import { onOneInstance } from "./db/postgres";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";
 import { createAuditLog, pruneAuditEvents } from "./modules/audit/service";
 import { pruneOidcCodes } from "./modules/oidc/service";
 import { pruneExpiredSessions } from "./modules/sessions/service";
-import { loadSecrets } from "./secrets";
+import { loadSecrets, loadSharedSecrets } from "./secrets";
 import { VERSION } from "./version";
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
@@ -18,9 +20,10 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 /** `latchkey serve`: migrate, listen, and stop cleanly on SIGTERM/SIGINT (docker stop). */
 export async function serve(config: Config): Promise<void> {
-  const secrets = loadSecrets(config);
-  const db = openConfiguredDatabase(config);
-  migrate(db);
+  const db = await openMigratedDatabase(config);
+  // SQLite: JWT_SECRET, or the one generated in DATA_DIR; PostgreSQL: JWT_SECRET, or the one generated in the
+  // database, which every instance shares.
+  const secrets = isPostgres(db) ? await loadSharedSecrets(config, db) : loadSecrets(config);
   if ((await bootstrapAdmin(config, db, createAuditLog(db))) === "created")
     console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);
 
@@ -28,14 +31,17 @@ export async function serve(config: Config): Promise<void> {
   if (config.mail.transport.kind === "log")
     console.warn("latchkey: warning: MAIL_TRANSPORT=log prints every mail (codes and links included) to standard output instead of sending it: for local trials only");
   const app = createApp(config, db, secrets, mailer);
-  const pruneAll = () => {
-    pruneExpiredSessions(db);
-    pruneLoginThrottles(db);
-    pruneAuditEvents(db, config.auditRetentionDays);
-    pruneExpiredCodes(db);
-    pruneExpiredChallenges(db);
-    pruneOidcCodes(db);
-  };
+  await app.ready;
+  // Hourly housekeeping; with several instances on one PostgreSQL database, one of them at a time does it.
+  const pruneAll = () =>
+    onOneInstance(db, "prune", async () => {
+      await pruneExpiredSessions(db);
+      await pruneLoginThrottles(db);
+      await pruneAuditEvents(db, config.auditRetentionDays);
+      await pruneExpiredCodes(db);
+      await pruneExpiredChallenges(db);
+      await pruneOidcCodes(db);
+    }).catch((error: Error) => console.error(JSON.stringify({ level: "error", event: "prune_failed", error: String(error.message) })));
   let prune: ReturnType<typeof setInterval> | undefined;
 
   // Handlers first: a supervisor may send SIGTERM as soon as it sees the "listening" line.
@@ -49,7 +55,7 @@ export async function serve(config: Config): Promise<void> {
     const forced = setTimeout(() => app.server?.stop(true), SHUTDOWN_GRACE_MS);
     if (app.server) await app.stop(false);
     clearTimeout(forced);
-    db.$client.close();
+    await closeDatabase(db);
     console.log("latchkey: stopped");
     process.exit(0);
   };
@@ -70,7 +76,7 @@ export async function serve(config: Config): Promise<void> {
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     });
   } catch (error) {
-    db.$client.close();
+    await closeDatabase(db);
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError(
       code === "EADDRINUSE"
@@ -79,18 +85,25 @@ export async function serve(config: Config): Promise<void> {
     );
   }
 
-  prune = setInterval(pruneAll, PRUNE_INTERVAL_MS);
-  pruneAll();
+  prune = setInterval(() => void pruneAll(), PRUNE_INTERVAL_MS);
+  await pruneAll();
   // Mail queued before a restart goes out now.
   mailer.outbox.start();
 
   // Before the "listening" line, which supervisors and tests take as the sign that start-up is over.
-  for (const line of startupHints(config, countUsers(db))) console.log(line);
+  for (const line of startupHints(config, await countUsers(db))) console.log(line);
   console.log(
     `latchkey ${VERSION} listening on http://${hostInUrl(config.host)}:${config.port} (public URL ${config.publicUrl}), ` +
-      `token delivery ${config.tokenDelivery}, registration ${config.allowRegistration ? "open" : "closed"}, data in ${config.dataDir}`,
+      `token delivery ${config.tokenDelivery}, registration ${config.allowRegistration ? "open" : "closed"}, ` +
+      (config.databaseUrl === undefined ? `data in ${config.dataDir}` : `data in PostgreSQL (${postgresHost(config.databaseUrl)})`),
   );
 }
+
+/** Where the database is, for the log: host, port and database name, never the user or password. */
+const postgresHost = (url: string) => {
+  const parsed = new URL(url);
+  return `${parsed.host}${parsed.pathname}`;
+};
 
 /** An IPv6 listen address in a URL is bracketed: `http://[::1]:3000`. */
 const hostInUrl = (host: string) => (host.includes(":") ? `[${host}]` : host);

@@ -19,6 +19,8 @@ export function backup(config: Config, args: ParsedArgs): void {
   const [target] = args.positionals as [string];
   const destination = resolve(target);
   const secretCopy = `${destination}.${JWT_SECRET_FILE}`;
+  if (config.databaseUrl !== undefined)
+    throw new CliError("DATABASE_URL is set: the data is in PostgreSQL; back it up with pg_dump (latchkey backup copies the SQLite file)");
   for (const path of [destination, secretCopy]) if (existsSync(path)) throw new CliError(`${path} already exists; choose a new file name`);
   if (!existsSync(config.databasePath)) throw new CliError(`no database at ${config.databasePath} (check DATA_DIR / DATABASE_PATH)`);
 

@@ -1,26 +1,20 @@
 import type { Config } from "../config";
-import { migrate, openConfiguredDatabase } from "../db/client";
+import { closeDatabase, openMigratedDatabase } from "../db/client";
 import { createAuditLog } from "../modules/audit/service";
 import { listSigningKeys, rotateSigningKeys } from "../tokens/keys";
 import type { ArgSpec, ParsedArgs } from "./args";
 import { printTable } from "./table";
 
-function openDb(config: Config) {
-  const db = openConfiguredDatabase(config);
-  migrate(db);
-  return db;
-}
-
 /** `latchkey keys list`: kid, algorithm, created, retired, and until when a retired key still verifies. */
-function keysList(config: Config): void {
-  const db = openDb(config);
+async function keysList(config: Config): Promise<void> {
+  const db = await openMigratedDatabase(config);
   try {
     const rows = [["KID", "ALG", "CREATED", "RETIRED", "LIVE UNTIL"]];
-    for (const key of listSigningKeys(db))
+    for (const key of await listSigningKeys(db))
       rows.push([key.kid, key.alg, key.created_at, key.retired_at ?? "-", key.live_until ?? (key.retired_at ? "-" : "current")]);
     printTable(rows);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
@@ -29,13 +23,13 @@ function keysList(config: Config): void {
  * runs: it re-reads the key set within a second, and tokens signed with the retired keys verify until they expire.
  */
 async function keysRotate(config: Config): Promise<void> {
-  const db = openDb(config);
+  const db = await openMigratedDatabase(config);
   try {
     const created = await rotateSigningKeys(db, [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], config.accessTokenTtl);
-    createAuditLog(db, () => {}).record({ event: "signing_keys_rotated", detail: { via: "cli", new_kids: created } });
+    await createAuditLog(db, () => {}).record({ event: "signing_keys_rotated", detail: { via: "cli", new_kids: created } });
     console.log(`new signing keys: ${created.join(", ")}; retired keys verify their tokens until those expire`);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 

@@ -1,27 +1,26 @@
 import type { Config } from "../config";
-import { migrate, openConfiguredDatabase } from "../db/client";
+import { closeDatabase, openMigratedDatabase } from "../db/client";
 import { createAuditLog } from "../modules/audit/service";
 import { createOidcClients } from "../modules/oidc/clients";
 import type { ArgSpec, ParsedArgs } from "./args";
 import { printTable } from "./table";
 
-function withClients<T>(config: Config, run: (clients: ReturnType<typeof createOidcClients>, audit: ReturnType<typeof createAuditLog>) => T): T {
-  const db = openConfiguredDatabase(config);
-  migrate(db);
+async function withClients(config: Config, run: (clients: ReturnType<typeof createOidcClients>, audit: ReturnType<typeof createAuditLog>) => Promise<void>): Promise<void> {
+  const db = await openMigratedDatabase(config);
   try {
-    return run(createOidcClients(db), createAuditLog(db, () => {}));
+    await run(createOidcClients(db), createAuditLog(db, () => {}));
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
 const commaList = (raw: string | undefined) => (raw ?? "").split(",").map((item) => item.trim()).filter(Boolean);
 
 /** `latchkey oidc client add <client_id> --redirect-uri U ...`: prints the client id and its secret, once. */
-function clientAdd(config: Config, args: ParsedArgs): void {
+async function clientAdd(config: Config, args: ParsedArgs): Promise<void> {
   const [clientId] = args.positionals as [string];
-  withClients(config, (clients, audit) => {
-    const { client, secret } = clients.create({
+  await withClients(config, async (clients, audit) => {
+    const { client, secret } = await clients.create({
       client_id: clientId,
       redirect_uris: args.lists["redirect-uri"] ?? [],
       post_logout_redirect_uris: args.lists["post-logout-redirect-uri"] ?? [],
@@ -30,7 +29,7 @@ function clientAdd(config: Config, args: ParsedArgs): void {
       allowed_roles: commaList(args.options.roles),
       allowed_users: commaList(args.options.users),
     });
-    audit.record({ event: "oidc_client_created", detail: { via: "cli", client_id: client.client_id } });
+    await audit.record({ event: "oidc_client_created", detail: { via: "cli", client_id: client.client_id } });
     if (args.flags.has("json")) console.log(JSON.stringify({ client_id: client.client_id, client_secret: secret }));
     else {
       console.log(`client_id:     ${client.client_id}`);
@@ -40,10 +39,10 @@ function clientAdd(config: Config, args: ParsedArgs): void {
   });
 }
 
-function clientList(config: Config): void {
-  withClients(config, (clients) => {
+async function clientList(config: Config): Promise<void> {
+  await withClients(config, async (clients) => {
     const rows = [["CLIENT_ID", "TYPE", "TRUSTED", "REDIRECT URIS", "ALLOWED"]];
-    for (const client of clients.list())
+    for (const client of await clients.list())
       rows.push([
         client.client_id,
         client.public ? "public" : "confidential",
@@ -55,20 +54,20 @@ function clientList(config: Config): void {
   });
 }
 
-function clientDelete(config: Config, args: ParsedArgs): void {
+async function clientDelete(config: Config, args: ParsedArgs): Promise<void> {
   const [clientId] = args.positionals as [string];
-  withClients(config, (clients, audit) => {
-    clients.delete(clientId);
-    audit.record({ event: "oidc_client_deleted", detail: { via: "cli", client_id: clientId } });
+  await withClients(config, async (clients, audit) => {
+    await clients.delete(clientId);
+    await audit.record({ event: "oidc_client_deleted", detail: { via: "cli", client_id: clientId } });
     console.log(`deleted client ${clientId}; its tokens no longer work`);
   });
 }
 
-function clientRotateSecret(config: Config, args: ParsedArgs): void {
+async function clientRotateSecret(config: Config, args: ParsedArgs): Promise<void> {
   const [clientId] = args.positionals as [string];
-  withClients(config, (clients, audit) => {
-    const secret = clients.rotateSecret(clientId);
-    audit.record({ event: "oidc_client_secret_rotated", detail: { via: "cli", client_id: clientId } });
+  await withClients(config, async (clients, audit) => {
+    const secret = await clients.rotateSecret(clientId);
+    await audit.record({ event: "oidc_client_secret_rotated", detail: { via: "cli", client_id: clientId } });
     console.log(args.flags.has("json") ? JSON.stringify({ client_id: clientId, client_secret: secret }) : `client_secret: ${secret}`);
   });
 }

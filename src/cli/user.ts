@@ -1,5 +1,5 @@
 import type { Config } from "../config";
-import { migrate, openConfiguredDatabase } from "../db/client";
+import { closeDatabase, openMigratedDatabase } from "../db/client";
 import { createPasswordHasher } from "../lib/passwords";
 import { deleteAccount, listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
 import { createAuditLog } from "../modules/audit/service";
@@ -10,9 +10,8 @@ import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 import { readPassword } from "./password-input";
 import { printTable } from "./table";
 
-function userService(config: Config) {
-  const db = openConfiguredDatabase(config);
-  migrate(db);
+async function userService(config: Config) {
+  const db = await openMigratedDatabase(config);
   // The row is the record; the CLI's own stdout stays for the person at the terminal.
   const audit = createAuditLog(db, () => {});
   return { db, audit, users: createUserService(db, createPasswordHasher(config.passwordHash), config.passwordMinLength) };
@@ -21,7 +20,7 @@ function userService(config: Config) {
 /** `latchkey user add <username> [--email E] [--admin]`: the way to create accounts while registration is closed. */
 async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
   const [username] = args.positionals as [string];
-  const { db, audit, users } = userService(config);
+  const { db, audit, users } = await userService(config);
   try {
     const password = await readPassword(true);
     const user = await users.create({
@@ -30,37 +29,37 @@ async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
       email: args.options.email ?? null,
       roles: args.flags.has("admin") ? ["admin"] : [],
     });
-    audit.record({ event: "admin_user_created", userId: user.id, detail: { via: "cli", username: user.username, roles: user.roles } });
+    await audit.record({ event: "admin_user_created", userId: user.id, detail: { via: "cli", username: user.username, roles: user.roles } });
     console.log(`created user ${user.username} (${user.id})${user.roles.length ? ` with roles ${user.roles.join(",")}` : ""}`);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
 /** `latchkey user passwd <username>`: sets a new password and ends all of the user's sessions. */
 async function userPasswd(config: Config, args: ParsedArgs): Promise<void> {
   const [username] = args.positionals as [string];
-  const { db, audit, users } = userService(config);
+  const { db, audit, users } = await userService(config);
   try {
-    const user = users.findByLogin(username);
+    const user = await users.findByLogin(username);
     if (!user) throw new CliError(`no such user: ${username}`);
     await users.setPassword(user, await readPassword(true));
-    const ended = revokeAllSessionsOfUser(db, user.id);
-    audit.record({ event: "password_changed", userId: user.id, detail: { via: "cli", sessions_ended: ended } });
+    const ended = await revokeAllSessionsOfUser(db, user.id);
+    await audit.record({ event: "password_changed", userId: user.id, detail: { via: "cli", sessions_ended: ended } });
     console.log(`password changed for ${user.username}; ${ended} session(s) ended`);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
 /** `latchkey user list`: every user as a table (username, email, roles, disabled, created). */
-function userList(config: Config): void {
-  const { db } = userService(config);
+async function userList(config: Config): Promise<void> {
+  const { db } = await userService(config);
   try {
     const rows = [["USERNAME", "EMAIL", "ROLES", "DISABLED", "CREATED"]];
     let cursor: string | undefined;
     do {
-      const page = listAccounts(db, { limit: 500, cursor });
+      const page = await listAccounts(db, { limit: 500, cursor });
       for (const user of page.users)
         rows.push([
           user.username,
@@ -73,69 +72,69 @@ function userList(config: Config): void {
     } while (cursor);
     printTable(rows);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
 /**
  * One change to one user, under the same rules as the admin API (accounts.ts: role syntax, last admin; disabling
  * ends every session and deletes every API key), audited as admin_user_updated with `via: "cli"`. A running
- * server notices within a second (its session cache lives 1 s); API keys are never cached.
+ * server notices within a second (its session and key caches live 1 s; on PostgreSQL it is told at once).
  */
-function changeUser(config: Config, login: string, patch: AccountPatch): AccountUpdate {
-  const { db, audit, users } = userService(config);
+async function changeUser(config: Config, login: string, patch: AccountPatch): Promise<AccountUpdate> {
+  const { db, audit, users } = await userService(config);
   try {
-    const user = users.findByLogin(login);
+    const user = await users.findByLogin(login);
     if (!user) throw new CliError(`no such user: ${login}`);
-    const update = updateAccount(db, user.id, patch);
+    const update = await updateAccount(db, user.id, patch);
     if (update.changed.length)
-      audit.record({ event: "admin_user_updated", userId: user.id, detail: { via: "cli", username: user.username, ...updateAuditDetail(update) } });
+      await audit.record({ event: "admin_user_updated", userId: user.id, detail: { via: "cli", username: user.username, ...updateAuditDetail(update) } });
     return update;
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
 /** `latchkey user disable <username>`: refuses sign-in, ends every session and deletes the user's API keys. */
-function userDisable(config: Config, args: ParsedArgs): void {
+async function userDisable(config: Config, args: ParsedArgs): Promise<void> {
   const [login] = args.positionals as [string];
-  const { after, changed, ended } = changeUser(config, login, { disabled: true });
+  const { after, changed, ended } = await changeUser(config, login, { disabled: true });
   console.log(
     `${changed.length ? "disabled" : "already disabled:"} ${after.username}; ${ended.sessions} session(s) ended, ${ended.apiKeys} API key(s) deleted`,
   );
 }
 
 /** `latchkey user enable <username>`: the user may sign in again (sessions ended by disabling stay ended). */
-function userEnable(config: Config, args: ParsedArgs): void {
+async function userEnable(config: Config, args: ParsedArgs): Promise<void> {
   const [login] = args.positionals as [string];
-  const { after, changed } = changeUser(config, login, { disabled: false });
+  const { after, changed } = await changeUser(config, login, { disabled: false });
   console.log(`${changed.length ? "enabled" : "already enabled:"} ${after.username}`);
 }
 
 /** `latchkey user roles <username> admin,family`: replaces the user's roles ("" removes them all). */
-function userRoles(config: Config, args: ParsedArgs): void {
+async function userRoles(config: Config, args: ParsedArgs): Promise<void> {
   const [login, list] = args.positionals as [string, string];
   const roles = list
     .split(",")
     .map((role) => role.trim())
     .filter(Boolean);
-  const { after, changed } = changeUser(config, login, { roles });
+  const { after, changed } = await changeUser(config, login, { roles });
   console.log(`roles of ${after.username}: ${after.roles.join(",") || "(none)"}${changed.length ? "" : " (unchanged)"}`);
 }
 
 /** `latchkey user mfa-reset <username>`: removes the user's authenticator and recovery codes (a lost phone). */
-function userMfaReset(config: Config, args: ParsedArgs): void {
+async function userMfaReset(config: Config, args: ParsedArgs): Promise<void> {
   const [login] = args.positionals as [string];
-  const { db, audit, users } = userService(config);
+  const { db, audit, users } = await userService(config);
   try {
-    const user = users.findByLogin(login);
+    const user = await users.findByLogin(login);
     if (!user) throw new CliError(`no such user: ${login}`);
     // The data key is not needed to delete: the MFA rows are removed, never read.
-    const removed = removeSecondFactors(db, user.id);
-    audit.record({ event: "mfa_reset", userId: user.id, detail: { via: "cli", username: user.username, removed } });
+    const removed = await removeSecondFactors(db, user.id);
+    await audit.record({ event: "mfa_reset", userId: user.id, detail: { via: "cli", username: user.username, removed } });
     console.log(removed ? `second factors of ${user.username} removed: the next sign-in needs the password only` : `${user.username} has no second factors`);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 
@@ -143,17 +142,17 @@ function userMfaReset(config: Config, args: ParsedArgs): void {
  * `latchkey user delete <username>`: the user goes with its sessions and API keys, under the admin API's rule
  * that the last enabled admin cannot be deleted.
  */
-function userDelete(config: Config, args: ParsedArgs): void {
+async function userDelete(config: Config, args: ParsedArgs): Promise<void> {
   const [login] = args.positionals as [string];
-  const { db, audit, users } = userService(config);
+  const { db, audit, users } = await userService(config);
   try {
-    const user = users.findByLogin(login);
+    const user = await users.findByLogin(login);
     if (!user) throw new CliError(`no such user: ${login}`);
-    deleteAccount(db, user.id);
-    audit.record({ event: "admin_user_deleted", userId: user.id, detail: { via: "cli", username: user.username } });
+    await deleteAccount(db, user.id);
+    await audit.record({ event: "admin_user_deleted", userId: user.id, detail: { via: "cli", username: user.username } });
     console.log(`deleted user ${user.username} with its sessions and API keys`);
   } finally {
-    db.$client.close();
+    await closeDatabase(db);
   }
 }
 

@@ -2,21 +2,48 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import { sql, type TablesRelationalConfig } from "drizzle-orm";
+import { count, type TablesRelationalConfig } from "drizzle-orm";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import type { SQLiteSession, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { type Config } from "../config";
 import { ConfigError } from "../errors";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
+import { isPostgres } from "./atomic";
+import { migratePostgres, openPostgres } from "./postgres";
+import { useEngineTables, users } from "./tables";
 
+/**
+ * The database, on either engine: SQLite's drizzle instance, or PostgreSQL's typed as it (db/tables.ts says why
+ * that holds). Services await its queries, or run them through db/atomic.ts; `$client` is SQLite's connection
+ * only where `isPostgres(db)` is false.
+ */
 export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
-/** The handle a `db.transaction(...)` callback receives. */
-export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
-/** The configured database; an unusable path stops the start naming the variable that set it. */
+/** The configured SQLite database; an unusable path stops the start naming the variable that set it. */
 export function openConfiguredDatabase(config: Pick<Config, "databasePath" | "databasePathVariable">): Db {
   return openDatabase(config.databasePath, config.databasePathVariable);
+}
+
+/**
+ * The configured database, migrated: PostgreSQL when DATABASE_URL is set (its tables bound for the services,
+ * db/tables.ts), otherwise the SQLite file. The server and every CLI command open it this way.
+ */
+export async function openMigratedDatabase(config: Config): Promise<Db> {
+  if (config.databaseUrl === undefined) {
+    const db = openConfiguredDatabase(config);
+    migrate(db);
+    return db;
+  }
+  await migratePostgres(config.databaseUrl);
+  useEngineTables("postgres");
+  return openPostgres(config.databaseUrl, config.databasePoolSize);
+}
+
+/** Closes the connection (SQLite) or the pool (PostgreSQL, letting running queries finish). */
+export async function closeDatabase(db: Db): Promise<void> {
+  if (isPostgres(db)) await (db.$client as unknown as { end(options: { timeout: number }): Promise<void> }).end({ timeout: 5 });
+  else db.$client.close();
 }
 
 /** Opens (creating if needed) the SQLite file with the pragmas every connection needs. */
@@ -57,20 +84,15 @@ export function migrate(db: Db): void {
   dialect.migrate(migrations, session);
 }
 
-/** Rows changed by a write's `.run()` (drizzle's bun-sqlite types say void; bun:sqlite returns the count). */
-export function changedRows(result: unknown): number {
-  return (result as { changes: number }).changes;
-}
-
 /** How many accounts exist (the start-up hint for an instance with none). */
-export function countUsers(db: Db): number {
-  return db.all<{ n: number }>(sql`select count(*) as n from users`)[0]?.n ?? 0;
+export async function countUsers(db: Db): Promise<number> {
+  return (await db.select({ n: count() }).from(users))[0]?.n ?? 0;
 }
 
 /** A real round trip, for /health. */
-export function ping(db: Db): boolean {
+export async function ping(db: Db): Promise<boolean> {
   try {
-    return db.all<{ ok: number }>(sql`select 1 as ok`)[0]?.ok === 1;
+    return (await db.select({ n: count() }).from(users).limit(0)) !== undefined;
   } catch {
     return false;
   }

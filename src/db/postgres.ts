@@ -1,11 +1,13 @@
 /**
- * PostgreSQL (issue 11), for instances that share one database. So far this file migrates it; the services still
- * run on SQLite only, so config.ts refuses DATABASE_URL (README: "PostgreSQL").
+ * PostgreSQL (issue 11), for instances that share one database: its migration at start and its connection pool.
+ * The services run on it through the same code as on SQLite (db/atomic.ts, db/tables.ts).
  */
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { PgDialect, PgSession } from "drizzle-orm/pg-core";
 import postgres from "postgres";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
+import { isPostgres } from "./atomic";
+import type { Db } from "./client";
 import * as schema from "./schema-postgres";
 
 /**
@@ -36,3 +38,47 @@ export async function migratePostgres(url: string): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * How long a request waits for a connection, or for a query, before it fails (503 database_unavailable) rather
+ * than hang while the database is away; postgres.js reconnects by itself when it is back.
+ */
+const CONNECT_TIMEOUT_SECONDS = 5;
+const QUERY_TIMEOUT_MS = 10_000;
+
+/** The pool every request of this instance draws on (DATABASE_POOL_SIZE connections). */
+export function openPostgres(url: string, poolSize: number): Db {
+  const client = postgres(url, {
+    max: poolSize,
+    onnotice: () => {},
+    connect_timeout: CONNECT_TIMEOUT_SECONDS,
+    // A statement that waits longer (a lock held by a dead peer, a database under water) is cancelled.
+    connection: { statement_timeout: QUERY_TIMEOUT_MS, application_name: "latchkey" },
+  });
+  return drizzle({ client, schema }) as unknown as Db;
+}
+
+/**
+ * Runs `work` unless another instance is running it (PostgreSQL: a session advisory lock named after `name`,
+ * tried, not waited for; the lock belongs to one reserved connection). On SQLite one server owns the file: it runs.
+ */
+export async function onOneInstance(db: Db, name: string, work: () => Promise<void>): Promise<void> {
+  if (!isPostgres(db)) return work();
+  const client = db.$client as unknown as postgres.Sql;
+  const reserved = await client.reserve();
+  try {
+    const [row] = await reserved`select pg_try_advisory_lock(${LOCK_SPACE}, ${lockKey(name)}) as locked`;
+    if (!row?.locked) return;
+    try {
+      await work();
+    } finally {
+      await reserved`select pg_advisory_unlock(${LOCK_SPACE}, ${lockKey(name)})`;
+    }
+  } finally {
+    reserved.release();
+  }
+}
+
+/** The two-key advisory locks (a space apart from MIGRATION_LOCK's one key): "lk" and a hash of the name. */
+const LOCK_SPACE = 0x6c6b;
+const lockKey = (name: string) => Bun.hash.crc32(name) | 0;

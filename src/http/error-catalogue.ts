@@ -28,6 +28,7 @@ const HEADERS_BY_CODE: Partial<Record<ErrorCode, Record<string, TSchema>>> = {
   invalid_token: { "WWW-Authenticate": WWW_AUTHENTICATE },
   invalid_api_key: { "WWW-Authenticate": WWW_AUTHENTICATE },
   rate_limited: { "Retry-After": t.String({ description: "Seconds to wait before trying again" }) },
+  database_unavailable: { "Retry-After": t.String({ description: "Seconds to wait before trying again" }) },
   payload_too_large: { Connection: t.String({ description: "close" }) },
 };
 
@@ -73,12 +74,14 @@ export const BODY_ERRORS = {
   415: ["unsupported_media_type"],
   422: ["validation_failed"],
 } as const satisfies ErrorSpec;
+/** With DATABASE_URL: PostgreSQL did not answer in time (every route that reads a session, a key or an account). */
+const DATABASE_ERRORS = { 503: ["database_unavailable"] } as const satisfies ErrorSpec;
 export const INVALID_INPUT = { 422: ["validation_failed"] } as const satisfies ErrorSpec;
 /** `secretCheck` routes: the per-IP limit (and, where a password is checked, the per-account delays). */
-export const SECRET_CHECK = { 429: ["rate_limited"] } as const satisfies ErrorSpec;
+export const SECRET_CHECK = { 429: ["rate_limited"], ...DATABASE_ERRORS } as const satisfies ErrorSpec;
 /** A state-changing route that accepts the access cookie (cookie mode): the Origin check. */
 export const CSRF_CHECK = { 403: ["csrf_rejected"] } as const satisfies ErrorSpec;
-const CREDENTIAL_ERRORS = { 401: ["unauthorized", "invalid_token", "invalid_api_key"] } as const satisfies ErrorSpec;
+const CREDENTIAL_ERRORS = { 401: ["unauthorized", "invalid_token", "invalid_api_key"], ...DATABASE_ERRORS } as const satisfies ErrorSpec;
 /** The `authOrApiKey` guard: a session or an API key; a key over API_KEY_RATE_LIMIT is 429. */
 export const SESSION_OR_KEY_GUARD = { ...CREDENTIAL_ERRORS, 429: ["rate_limited"] } as const satisfies ErrorSpec;
 /**

@@ -1,5 +1,5 @@
 import { Elysia, ValidationError } from "elysia";
-import { ApiError, type FieldError } from "../errors";
+import { ApiError, apiErrors, databaseUnavailable, type FieldError } from "../errors";
 
 function fieldErrors(error: ValidationError): FieldError[] {
   // Only paths and messages: Elysia's default body echoes the submitted value, passwords included.
@@ -75,6 +75,14 @@ export function createErrorHandler(allowedMethods: (path: string) => string[]) {
       case "INVALID_FILE_TYPE":
         set.status = 400;
         return { error: "bad_request", message: "The request is not valid." };
+    }
+    const unavailable = databaseUnavailable(error);
+    if (unavailable !== undefined) {
+      // Logged once per failed request, without the query (its parameters may be secrets' hashes).
+      console.error(JSON.stringify({ level: "error", event: "database_unavailable", path: new URL(request.url).pathname, error: unavailable }));
+      set.status = 503;
+      set.headers["retry-after"] = "5";
+      return apiErrors.database_unavailable("The database did not answer; try again shortly.").toBody();
     }
     console.error(
       JSON.stringify({ level: "error", event: "internal_error", method: request.method, path: new URL(request.url).pathname, error: String(error), stack: (error as Error)?.stack }),

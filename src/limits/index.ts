@@ -1,8 +1,9 @@
 import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { normalizeUsername } from "../lib/names";
 import type { RateLimitConfig } from "../config";
+import { changes, row, rows, transaction } from "../db/atomic";
 import type { Db } from "../db/client";
-import { loginThrottles, trustedSignIns } from "../db/schema";
+import { loginThrottles, trustedSignIns } from "../db/tables";
 import { rateLimited } from "../errors";
 import { addressGroup } from "../lib/ip";
 import { sha256Hex } from "../lib/crypto";
@@ -56,36 +57,36 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
     /**
      * Before a secret is checked: refuses (429) while the account is delayed from this address or from
      * everywhere; otherwise counts this attempt as a failure, and starts the next delay if it reaches a
-     * threshold. One IMMEDIATE transaction, so concurrent attempts, even from other processes, queue here.
+     * threshold. One transaction in serial order with every other attempt, even on other instances: concurrent
+     * attempts cannot all read "not blocked" before any of them counts.
      */
-    beginAttempt(account: string, ip: string | null, trusted = false): void {
+    async beginAttempt(account: string, ip: string | null, trusted = false): Promise<void> {
       const now = Date.now();
       const keys = keysFor(account, ip, trusted);
-      db.transaction(
-        (tx) => {
-          const rows = tx
+      await transaction(db, function* (tx) {
+        const counters = yield* rows(
+          tx
             .select({ blockedUntil: loginThrottles.blockedUntil })
             .from(loginThrottles)
-            .where(inArray(loginThrottles.key, keys.map(({ key }) => key)))
-            .all();
-          const until = Math.max(0, ...rows.map((row) => row.blockedUntil?.getTime() ?? 0));
-          if (until > now) throw rateLimited(Math.ceil((until - now) / 1000));
-          for (const { key, threshold } of keys) {
-            const row = tx
+            .where(inArray(loginThrottles.key, keys.map(({ key }) => key))),
+        );
+        const until = Math.max(0, ...counters.map((counter) => counter.blockedUntil?.getTime() ?? 0));
+        if (until > now) throw rateLimited(Math.ceil((until - now) / 1000));
+        for (const { key, threshold } of keys) {
+          const counted = yield* row(
+            tx
               .insert(loginThrottles)
               .values({ key, failures: 1, updatedAt: new Date(now) })
               .onConflictDoUpdate({
                 target: loginThrottles.key,
                 set: { failures: sql`${loginThrottles.failures} + 1`, updatedAt: new Date(now) },
               })
-              .returning({ failures: loginThrottles.failures })
-              .get();
-            const delay = delayMs(row.failures, threshold);
-            if (delay > 0) tx.update(loginThrottles).set({ blockedUntil: new Date(now + delay) }).where(eq(loginThrottles.key, key)).run();
-          }
-        },
-        { behavior: "immediate" },
-      );
+              .returning({ failures: loginThrottles.failures }),
+          );
+          const delay = delayMs(counted!.failures, threshold);
+          if (delay > 0) yield* changes(tx.update(loginThrottles).set({ blockedUntil: new Date(now + delay) }).where(eq(loginThrottles.key, key)));
+        }
+      });
     },
 
     /**
@@ -93,42 +94,43 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
      * account recently signed in from (exempt from the backstop for DEVICE_TRUST_SECONDS): the owner's API
      * client, which keeps no cookie, is recognised by where it last succeeded.
      */
-    recordSuccess(account: string, ip: string | null): void {
+    async recordSuccess(account: string, ip: string | null): Promise<void> {
       const keys = keysFor(account, ip).map(({ key }) => key);
       const expiresAt = new Date(Date.now() + DEVICE_TRUST_SECONDS * 1000);
-      db.transaction((tx) => {
-        tx.delete(loginThrottles).where(inArray(loginThrottles.key, keys)).run();
-        tx.insert(trustedSignIns)
-          .values({ key: trustedKey(account, ip), expiresAt })
-          .onConflictDoUpdate({ target: trustedSignIns.key, set: { expiresAt } })
-          .run();
+      // One transaction: the end of the failure run and the trust it earns are written together.
+      await transaction(db, function* (tx) {
+        yield* changes(tx.delete(loginThrottles).where(inArray(loginThrottles.key, keys)));
+        yield* changes(
+          tx
+            .insert(trustedSignIns)
+            .values({ key: trustedKey(account, ip), expiresAt })
+            .onConflictDoUpdate({ target: trustedSignIns.key, set: { expiresAt } }),
+        );
       });
     },
 
     /** True when the account signed in successfully from this address group within DEVICE_TRUST_SECONDS. */
-    signedInFrom(account: string, ip: string | null): boolean {
-      return (
-        db
-          .select({ key: trustedSignIns.key })
-          .from(trustedSignIns)
-          .where(and(eq(trustedSignIns.key, trustedKey(account, ip)), gt(trustedSignIns.expiresAt, new Date())))
-          .get() !== undefined
-      );
+    async signedInFrom(account: string, ip: string | null): Promise<boolean> {
+      const found = await db
+        .select({ key: trustedSignIns.key })
+        .from(trustedSignIns)
+        .where(and(eq(trustedSignIns.key, trustedKey(account, ip)), gt(trustedSignIns.expiresAt, new Date())));
+      return found.length > 0;
     },
   };
 }
 
 const disabledLimiter = {
   hitIp(_ip: string | null): void {},
-  beginAttempt(_account: string, _ip: string | null, _trusted?: boolean): void {},
-  recordSuccess(_account: string, _ip: string | null): void {},
-  signedInFrom: (_account: string, _ip: string | null): boolean => false,
+  beginAttempt: async (_account: string, _ip: string | null, _trusted?: boolean): Promise<void> => {},
+  recordSuccess: async (_account: string, _ip: string | null): Promise<void> => {},
+  signedInFrom: async (_account: string, _ip: string | null): Promise<boolean> => false,
 };
 
 export type SecretCheckLimiter = ReturnType<typeof createSecretCheckLimiter>;
 
 /** Forgets failure runs that ended long ago (their delay is over and a day has passed). */
-export function pruneLoginThrottles(db: Db): void {
-  db.delete(loginThrottles).where(lt(loginThrottles.updatedAt, new Date(Date.now() - 86_400_000))).run();
-  db.delete(trustedSignIns).where(lt(trustedSignIns.expiresAt, new Date())).run();
+export async function pruneLoginThrottles(db: Db): Promise<void> {
+  await db.delete(loginThrottles).where(lt(loginThrottles.updatedAt, new Date(Date.now() - 86_400_000)));
+  await db.delete(trustedSignIns).where(lt(trustedSignIns.expiresAt, new Date()));
 }

@@ -18,7 +18,7 @@ type Vars<K extends MailKind> = { [V in (typeof MAIL_KINDS)[K][number]]: string 
  * What the modules use to send mail: renders a template and queues it in the outbox. `enabled` is false without
  * SMTP_URL or MAIL_TRANSPORT=log; the flows that need mail then answer `mail_disabled`.
  */
-export function createMailer(config: Config, db: Db, dataKey: Uint8Array, onDrop: (mail: DroppedMail) => void) {
+export function createMailer(config: Config, db: Db, dataKey: Uint8Array, onDrop: (mail: DroppedMail) => Promise<void>) {
   const mail = config.mail;
   const templates = loadTemplates(mail, config.publicUrl);
   const transport =
@@ -52,8 +52,8 @@ export function createMailer(config: Config, db: Db, dataKey: Uint8Array, onDrop
       return { allowed: true };
     },
 
-    send<K extends MailKind>(kind: K, to: string, user: { id: string; username: string }, vars: Vars<K>): void {
-      outbox.enqueue(kind, user.id, { to, ...templates.render(kind, { ...vars, username: user.username }) });
+    async send<K extends MailKind>(kind: K, to: string, user: { id: string; username: string }, vars: Vars<K>): Promise<void> {
+      await outbox.enqueue(kind, user.id, { to, ...templates.render(kind, { ...vars, username: user.username }) });
     },
   };
 }

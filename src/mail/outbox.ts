@@ -1,6 +1,7 @@
-import { and, asc, eq, lte } from "drizzle-orm";
-import { changedRows, type Db } from "../db/client";
-import { mailOutbox } from "../db/schema";
+import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import { changedRows, isPostgres } from "../db/atomic";
+import type { Db } from "../db/client";
+import { mailOutbox } from "../db/tables";
 import { seal, unseal } from "../lib/crypto";
 import type { OutgoingMail, MailTransport } from "./transport";
 import type { MailKind } from "./templates";
@@ -37,7 +38,7 @@ const SEAL_CONTEXT = "latchkey/mail-outbox/v1";
  * server, delivers due mail one at a time, deletes each once sent, and after `maxAttempts` failures drops it and
  * reports it through `onDrop` (one log line and an audit event).
  */
-export function createOutbox(db: Db, transport: MailTransport, settings: OutboxSettings, onDrop: (mail: DroppedMail) => void) {
+export function createOutbox(db: Db, transport: MailTransport, settings: OutboxSettings, onDrop: (mail: DroppedMail) => Promise<void>) {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
   let stopped = true;
@@ -45,47 +46,62 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
 
   const backoffMs = (attempts: number) => Math.min(settings.retryInterval * 1000 * 2 ** (attempts - 1), RETRY_CAP_MS);
 
-  async function deliverDue(): Promise<void> {
-    const now = Date.now();
-    const due = db
-      .select()
-      .from(mailOutbox)
-      .where(lte(mailOutbox.nextAttemptAt, new Date(now)))
-      .orderBy(asc(mailOutbox.nextAttemptAt))
-      .limit(BATCH)
-      .all();
-    for (const row of due) {
-      if (stopped) return;
-      const leased = db
+  /**
+   * Leases up to BATCH due mails to this process, which alone sends them until the lease ends. PostgreSQL: one
+   * UPDATE of the rows a `SELECT ... FOR UPDATE SKIP LOCKED` picked, so instances polling together each get other
+   * rows and none waits for another's. SQLite: one server owns the file; each row is leased with a
+   * compare-and-set on its due time, which a second process on the same file (a restart overlapping the old
+   * one) loses.
+   */
+  async function claimDue(): Promise<(typeof mailOutbox.$inferSelect)[]> {
+    const now = new Date();
+    const leaseEnd = new Date(now.getTime() + LEASE_MS);
+    const isDue = lte(mailOutbox.nextAttemptAt, now);
+    if (isPostgres(db)) {
+      const due = db.select({ id: mailOutbox.id }).from(mailOutbox).where(isDue).orderBy(asc(mailOutbox.nextAttemptAt)).limit(BATCH);
+      // `for` is the PostgreSQL builder's (the tables are typed as SQLite's: db/tables.ts).
+      const locked = (due as unknown as { for(strength: "update", config: { skipLocked: true }): typeof due }).for("update", { skipLocked: true });
+      return db.update(mailOutbox).set({ nextAttemptAt: leaseEnd }).where(inArray(mailOutbox.id, locked)).returning();
+    }
+    const leased: (typeof mailOutbox.$inferSelect)[] = [];
+    for (const row of await db.select().from(mailOutbox).where(isDue).orderBy(asc(mailOutbox.nextAttemptAt)).limit(BATCH)) {
+      const won = await db
         .update(mailOutbox)
-        .set({ nextAttemptAt: new Date(Date.now() + LEASE_MS) })
-        .where(and(eq(mailOutbox.id, row.id), eq(mailOutbox.nextAttemptAt, row.nextAttemptAt)))
-        .run();
-      if (changedRows(leased) !== 1) continue;
+        .set({ nextAttemptAt: leaseEnd })
+        .where(and(eq(mailOutbox.id, row.id), eq(mailOutbox.nextAttemptAt, row.nextAttemptAt)));
+      if (changedRows(won) === 1) leased.push(row);
+    }
+    return leased;
+  }
+
+  async function deliverDue(): Promise<void> {
+    for (const row of await claimDue()) {
+      // Stopping: the rest of the batch stays leased and goes out after the lease, from whichever instance runs.
+      if (stopped) return;
       const attempts = row.attempts + 1;
       let error: string;
       const plain = unseal(settings.dataKey, row.payload, SEAL_CONTEXT);
       if (plain === undefined) {
         // Sealed under another JWT_SECRET: it can never be read again.
-        onDrop({ id: row.id, kind: row.kind, userId: row.userId, attempts: row.attempts, error: "sealed with another key (JWT_SECRET changed)" });
-        db.delete(mailOutbox).where(eq(mailOutbox.id, row.id)).run();
+        await onDrop({ id: row.id, kind: row.kind, userId: row.userId, attempts: row.attempts, error: "sealed with another key (JWT_SECRET changed)" });
+        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
         continue;
       }
       try {
         await transport(JSON.parse(plain) as OutgoingMail);
-        db.delete(mailOutbox).where(eq(mailOutbox.id, row.id)).run();
+        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
         continue;
       } catch (caught) {
         error = String((caught as Error)?.message ?? caught).slice(0, 500);
       }
       if (attempts >= settings.maxAttempts) {
-        db.delete(mailOutbox).where(eq(mailOutbox.id, row.id)).run();
-        onDrop({ id: row.id, kind: row.kind, userId: row.userId, attempts, error });
+        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
+        await onDrop({ id: row.id, kind: row.kind, userId: row.userId, attempts, error });
       } else {
-        db.update(mailOutbox)
+        await db
+          .update(mailOutbox)
           .set({ attempts, lastError: error, nextAttemptAt: new Date(Date.now() + backoffMs(attempts)) })
-          .where(eq(mailOutbox.id, row.id))
-          .run();
+          .where(eq(mailOutbox.id, row.id));
       }
     }
   }
@@ -109,16 +125,14 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
 
   return {
     /** Queues a mail; the sender is woken at once. */
-    enqueue(kind: MailKind, userId: string | null, mail: OutgoingMail): void {
-      db.insert(mailOutbox)
-        .values({
-          id: Bun.randomUUIDv7(),
-          kind,
-          userId,
-          payload: seal(settings.dataKey, JSON.stringify(mail), SEAL_CONTEXT),
-          nextAttemptAt: new Date(),
-        })
-        .run();
+    async enqueue(kind: MailKind, userId: string | null, mail: OutgoingMail): Promise<void> {
+      await db.insert(mailOutbox).values({
+        id: Bun.randomUUIDv7(),
+        kind,
+        userId,
+        payload: seal(settings.dataKey, JSON.stringify(mail), SEAL_CONTEXT),
+        nextAttemptAt: new Date(),
+      });
       if (!stopped && !running) schedule(0);
     },
 

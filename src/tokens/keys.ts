@@ -1,8 +1,11 @@
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { and, eq, gt, isNull, ne, notInArray, or } from "drizzle-orm";
 import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
+import { changes, rows, run, transaction, type Atomic } from "../db/atomic";
+import type { Pending } from "../lib/pending";
 import type { Db } from "../db/client";
-import { signingKeys } from "../db/schema";
+import { peersOf } from "../db/peers";
+import { signingKeys } from "../db/tables";
 import { randomToken } from "../lib/crypto";
 import { hmacKey, hs256Kid, publicKey, type JwtAlg, type VerificationKey } from "./verifier";
 
@@ -40,11 +43,7 @@ export interface KeyInfo {
 type KeyRow = typeof signingKeys.$inferSelect;
 
 const liveRows = (db: Db, now: number) =>
-  db
-    .select()
-    .from(signingKeys)
-    .where(or(isNull(signingKeys.liveUntil), gt(signingKeys.liveUntil, new Date(now))))
-    .all();
+  rows(db.select().from(signingKeys).where(or(isNull(signingKeys.liveUntil), gt(signingKeys.liveUntil, new Date(now)))));
 
 /** A fresh key pair of `alg` as a row (private JWK included); RSA keys are 2048-bit, ES256 P-256, EdDSA Ed25519. */
 async function newKeyRow(alg: AsymmetricAlg) {
@@ -61,24 +60,26 @@ async function newKeyRow(alg: AsymmetricAlg) {
 export async function rotateSigningKeys(db: Db, algs: readonly JwtAlg[], maxTokenTtl: number): Promise<string[]> {
   const fresh = await Promise.all(algs.filter((alg): alg is AsymmetricAlg => alg !== "HS256").map(newKeyRow));
   const now = Date.now();
-  db.transaction((tx) => {
+  // Serial order with another rotation: one current key per algorithm (the partial unique index says so too).
+  await transaction(db, function* (tx) {
     for (const row of fresh) {
-      tx.update(signingKeys)
-        .set({ retiredAt: new Date(now), liveUntil: new Date(now + maxTokenTtl * 1000) })
-        .where(and(eq(signingKeys.alg, row.alg), isNull(signingKeys.retiredAt)))
-        .run();
-      tx.insert(signingKeys).values(row).run();
+      yield* changes(
+        tx
+          .update(signingKeys)
+          .set({ retiredAt: new Date(now), liveUntil: new Date(now + maxTokenTtl * 1000) })
+          .where(and(eq(signingKeys.alg, row.alg), isNull(signingKeys.retiredAt))),
+      );
+      yield* changes(tx.insert(signingKeys).values(row));
     }
   });
+  // Other instances re-read their key set now rather than at their next unknown kid.
+  await peersOf(db).announce({ kind: "signing_keys", id: "rotated" });
   return fresh.map((row) => row.kid);
 }
 
 /** Every key ever used (current ones first, then the most recently retired), without key material: `latchkey keys list`, the admin API. */
-export function listSigningKeys(db: Db): KeyInfo[] {
-  return db
-    .select()
-    .from(signingKeys)
-    .all()
+export async function listSigningKeys(db: Db): Promise<KeyInfo[]> {
+  return (await db.select().from(signingKeys))
     // Current keys first, then by retirement, newest first.
     .sort((a, b) => (b.retiredAt?.getTime() ?? Infinity) - (a.retiredAt?.getTime() ?? Infinity) || b.createdAt.getTime() - a.createdAt.getTime())
     .map((row) => ({
@@ -105,23 +106,22 @@ export function createKeyRing(db: Db, settings: KeyRingSettings) {
   let jwks: { keys: PublicJwk[] } = { keys: [] };
   let loadedAt = 0;
 
-  function prepare(): void {
+  function* retireUnconfigured(tx: Db): Atomic<void> {
     const now = Date.now();
-    db.transaction((tx) => {
-      // Keys of algorithms no longer configured, and the HS256 row of an earlier JWT_SECRET (its tokens cannot verify anyway).
-      tx.update(signingKeys)
+    // Keys of algorithms no longer configured, and the HS256 row of an earlier JWT_SECRET (its tokens cannot verify anyway).
+    yield* changes(
+      tx
+        .update(signingKeys)
         .set({ retiredAt: new Date(now), liveUntil: new Date(now + maxTtlMs) })
-        .where(and(isNull(signingKeys.retiredAt), or(notInArray(signingKeys.alg, [...settings.algs]), and(eq(signingKeys.alg, "HS256"), ne(signingKeys.kid, hsKid)))))
-        .run();
-      if (settings.algs.includes("HS256"))
-        tx.insert(signingKeys).values({ kid: hsKid, alg: "HS256" }).onConflictDoUpdate({ target: signingKeys.kid, set: { retiredAt: null, liveUntil: null } }).run();
-    });
-    load();
+        .where(and(isNull(signingKeys.retiredAt), or(notInArray(signingKeys.alg, [...settings.algs]), and(eq(signingKeys.alg, "HS256"), ne(signingKeys.kid, hsKid))))),
+    );
+    if (settings.algs.includes("HS256"))
+      yield* changes(tx.insert(signingKeys).values({ kid: hsKid, alg: "HS256" }).onConflictDoUpdate({ target: signingKeys.kid, set: { retiredAt: null, liveUntil: null } }));
   }
 
-  function load(): void {
+  function* loading(): Atomic<void> {
     const now = Date.now();
-    const rows = liveRows(db, now);
+    const rows = yield* liveRows(db, now);
     const next = new Map<string, VerificationKey>();
     const nextCurrent = new Map<JwtAlg, KeyRow>();
     const keys: PublicJwk[] = [];
@@ -148,11 +148,35 @@ export function createKeyRing(db: Db, settings: KeyRingSettings) {
     loadedAt = now;
   }
 
+  /**
+   * Re-reads the key set: at once on SQLite; on PostgreSQL the answer arrives later, and the request that asked
+   * goes on with the set it had (an unknown kid is refused this once; rotations are rare, and other instances
+   * keep their tokens verifiable for their whole life).
+   */
+  function load(): Pending<void> {
+    const loaded = run(db, loading);
+    if (loaded instanceof Promise) loaded.catch((error: Error) => console.error(`latchkey: cannot read the signing keys (${error.message})`));
+    return loaded;
+  }
+
+  peersOf(db).listen((revocation) => {
+    if (revocation.kind === "signing_keys") void load();
+  });
+
   const reloadIfStale = () => {
-    if (Date.now() - loadedAt >= RELOAD_AFTER_MS) load();
+    if (Date.now() - loadedAt >= RELOAD_AFTER_MS) void load();
   };
 
-  prepare();
+  /**
+   * Start-up: retire what the configuration dropped (each statement idempotent: instances starting together
+   * agree), then read the set. Done when this returns on SQLite; the server awaits `ready` before it listens.
+   */
+  const ready = Promise.resolve(
+    run(db, function* (db) {
+      yield* retireUnconfigured(db);
+      yield* loading();
+    }),
+  );
 
   return {
     /**
@@ -162,8 +186,7 @@ export function createKeyRing(db: Db, settings: KeyRingSettings) {
     verificationKey(kid: string | undefined): VerificationKey | undefined {
       const key = verification.get(kid ?? hsKid);
       if (key || kid === undefined || Date.now() - loadedAt < RELOAD_AFTER_MS) return key;
-      load();
-      return verification.get(kid);
+      return load() instanceof Promise ? undefined : verification.get(kid);
     },
 
     /** The current key of `alg`, generated (and stored) on first need. */
@@ -174,8 +197,8 @@ export function createKeyRing(db: Db, settings: KeyRingSettings) {
       if (!row) {
         const fresh = await newKeyRow(alg);
         // Another process may have created one meanwhile: the partial unique index keeps one current key per alg.
-        db.insert(signingKeys).values(fresh).onConflictDoNothing().run();
-        load();
+        await db.insert(signingKeys).values(fresh).onConflictDoNothing();
+        await run(db, loading);
         row = current.get(alg)!;
       }
       let key = signers.get(row.kid);
@@ -193,7 +216,9 @@ export function createKeyRing(db: Db, settings: KeyRingSettings) {
     },
 
     /** Re-reads the key set now (after a rotation through this process's admin API). */
-    reload: load,
+    reload: async () => run(db, loading),
+
+    ready,
   };
 }
 

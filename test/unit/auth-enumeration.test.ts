@@ -46,7 +46,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
+    emailFlows: { async registered() {}, async passwordChanged() {}, async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
     challenges: createChallengeStore(db, secrets.codeKey, 600),
     devices: deviceCookies(secrets.deviceKey),

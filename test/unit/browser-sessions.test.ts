@@ -26,62 +26,62 @@ function setUp() {
   return { db, sessions, row, age };
 }
 
-test("a browser session's cookie is random and stored only as its SHA-256", () => {
+test("a browser session's cookie is random and stored only as its SHA-256", async () => {
   const { sessions, row } = setUp();
-  const { sessionId, token } = sessions.createBrowser({ userId: "u1" }, client);
+  const { sessionId, token } = await sessions.createBrowser({ userId: "u1" }, client);
   expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(row(sessionId)!.hash).toBe(new Bun.CryptoHasher("sha256").update(token).digest("hex"));
-  expect(sessions.browserPrincipal(token)?.sessionId).toBe(sessionId);
-  expect(sessions.browserPrincipal(`${token}x`)).toBeUndefined();
+  expect((await sessions.browserPrincipal(token))?.sessionId).toBe(sessionId);
+  expect(await sessions.browserPrincipal(`${token}x`)).toBeUndefined();
 });
 
-test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolute one (REFRESH_TOKEN_TTL)", () => {
+test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolute one (REFRESH_TOKEN_TTL)", async () => {
   const { sessions, row, age } = setUp();
-  const young = sessions.createBrowser({ userId: "u1" }, client);
+  const young = await sessions.createBrowser({ userId: "u1" }, client);
   age(young.sessionId, 300, 120);
   const before = Date.now();
-  expect(sessions.browserPrincipal(young.token)?.sessionExpiresAt).toBeGreaterThanOrEqual(before + IDLE * 1000);
+  expect((await sessions.browserPrincipal(young.token))?.sessionExpiresAt).toBeGreaterThanOrEqual(before + IDLE * 1000);
   expect(row(young.sessionId)!.expires).toBeGreaterThanOrEqual(before + IDLE * 1000);
 
-  const old = sessions.createBrowser({ userId: "u1" }, client);
+  const old = await sessions.createBrowser({ userId: "u1" }, client);
   age(old.sessionId, ABSOLUTE - 100, 120);
-  sessions.browserPrincipal(old.token);
+  await sessions.browserPrincipal(old.token);
   expect(row(old.sessionId)!.expires).toBe(row(old.sessionId)!.created + ABSOLUTE * 1000);
 
-  const idle = sessions.createBrowser({ userId: "u1" }, client);
+  const idle = await sessions.createBrowser({ userId: "u1" }, client);
   age(idle.sessionId, 2000, IDLE + 1);
-  expect(sessions.browserPrincipal(idle.token)).toBeUndefined();
+  expect(await sessions.browserPrincipal(idle.token)).toBeUndefined();
 });
 
-test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", () => {
+test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", async () => {
   const { db, sessions } = setUp();
-  const a = sessions.createBrowser({ userId: "u1" }, client);
-  expect(sessions.browserPrincipal(a.token)?.sessionId).toBe(a.sessionId);
-  sessions.revoke(a.sessionId);
-  expect(sessions.browserPrincipal(a.token)).toBeUndefined();
+  const a = await sessions.createBrowser({ userId: "u1" }, client);
+  expect((await sessions.browserPrincipal(a.token))?.sessionId).toBe(a.sessionId);
+  await sessions.revoke(a.sessionId);
+  expect(await sessions.browserPrincipal(a.token)).toBeUndefined();
 
-  const b = sessions.createBrowser({ userId: "u1" }, client);
-  expect(sessions.browserPrincipal(b.token)?.sessionId).toBe(b.sessionId);
+  const b = await sessions.createBrowser({ userId: "u1" }, client);
+  expect((await sessions.browserPrincipal(b.token))?.sessionId).toBe(b.sessionId);
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
-  sessions.forgetUser("u1");
-  expect(sessions.browserPrincipal(b.token)).toBeUndefined();
+  await sessions.forgetUser("u1");
+  expect(await sessions.browserPrincipal(b.token)).toBeUndefined();
 });
 
-test("a handed-off session ends with its parent; 'sign out others' from it keeps the family", () => {
+test("a handed-off session ends with its parent; 'sign out others' from it keeps the family", async () => {
   const { sessions, row } = setUp();
-  const parent = sessions.createBrowser({ userId: "u1" }, client);
-  const child = sessions.createBrowser({ userId: "u1" }, client, parent.sessionId);
-  const stranger = sessions.createBrowser({ userId: "u1" }, client);
-  expect(sessions.browserPrincipal(child.token)?.rootSessionId).toBe(parent.sessionId);
-  expect(sessions.revokeOthers("u1", child.sessionId)).toBe(1);
+  const parent = await sessions.createBrowser({ userId: "u1" }, client);
+  const child = await sessions.createBrowser({ userId: "u1" }, client, parent.sessionId);
+  const stranger = await sessions.createBrowser({ userId: "u1" }, client);
+  expect((await sessions.browserPrincipal(child.token))?.rootSessionId).toBe(parent.sessionId);
+  expect(await sessions.revokeOthers("u1", child.sessionId)).toBe(1);
   expect(row(stranger.sessionId)).toBeNull();
-  expect(sessions.browserPrincipal(parent.token)?.sessionId).toBe(parent.sessionId);
-  sessions.revoke(parent.sessionId);
+  expect((await sessions.browserPrincipal(parent.token))?.sessionId).toBe(parent.sessionId);
+  await sessions.revoke(parent.sessionId);
   expect(row(child.sessionId)).toBeNull();
-  expect(sessions.browserPrincipal(child.token)).toBeUndefined();
+  expect(await sessions.browserPrincipal(child.token)).toBeUndefined();
 });
 
-test("handoff codes: single use, short-lived, only for their target host and their browser", () => {
+test("handoff codes: single use, short-lived, only for their target host and their browser", async () => {
   let now = 1_000_000;
   const codes = createHandoffCodes(() => now);
   const code = codes.issue("s1", "https://auth.example.net", "state-1");
@@ -97,7 +97,7 @@ test("handoff codes: single use, short-lived, only for their target host and the
   expect(codes.redeem(late, "https://auth.example.net", "state-1")).toBeUndefined();
 });
 
-test("a session cookie sent twice (one planted by a sibling subdomain) counts as none", () => {
+test("a session cookie sent twice (one planted by a sibling subdomain) counts as none", async () => {
   expect(readCookie("a=1; latchkey_session=abc; b=2", "latchkey_session")).toBe("abc");
   expect(readCookie("latchkey_session=abc; latchkey_session=evil", "latchkey_session")).toBeUndefined();
   expect(readCookie("xlatchkey_session=abc", "latchkey_session")).toBeUndefined();
@@ -105,15 +105,15 @@ test("a session cookie sent twice (one planted by a sibling subdomain) counts as
   expect(readCookie(null, "latchkey_session")).toBeUndefined();
 });
 
-test("a handoff's source must be a live browser session of an enabled user, and looking it up does not slide it", () => {
+test("a handoff's source must be a live browser session of an enabled user, and looking it up does not slide it", async () => {
   const { db, sessions, row } = setUp();
-  const browserSession = sessions.createBrowser({ userId: "u1" }, client);
-  const apiSession = sessions.create({ userId: "u1" }, client);
+  const browserSession = await sessions.createBrowser({ userId: "u1" }, client);
+  const apiSession = await sessions.create({ userId: "u1" }, client);
   const before = row(browserSession.sessionId)!.expires;
-  expect(sessions.browserSessionOwner(browserSession.sessionId)).toBe("u1");
+  expect(await sessions.browserSessionOwner(browserSession.sessionId)).toBe("u1");
   expect(row(browserSession.sessionId)!.expires).toBe(before);
-  expect(sessions.browserSessionOwner(apiSession.sessionId)).toBeUndefined();
-  expect(sessions.browserSessionOwner("no-such-session")).toBeUndefined();
+  expect(await sessions.browserSessionOwner(apiSession.sessionId)).toBeUndefined();
+  expect(await sessions.browserSessionOwner("no-such-session")).toBeUndefined();
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
-  expect(sessions.browserSessionOwner(browserSession.sessionId)).toBeUndefined();
+  expect(await sessions.browserSessionOwner(browserSession.sessionId)).toBeUndefined();
 });

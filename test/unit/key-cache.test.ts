@@ -16,7 +16,7 @@ async function refusedWithinOneSecond(authenticate: () => unknown): Promise<numb
   const start = Date.now();
   for (;;) {
     try {
-      authenticate();
+      await authenticate();
     } catch (error) {
       expect((error as { code?: string }).code).toBe("invalid_api_key");
       return Date.now() - start;
@@ -34,11 +34,11 @@ for (const change of ["deletes the key", "disables the user"] as const) {
       migrate(server);
       server.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused" }).run();
       const sessions = createSessionService(server, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: new Uint8Array(32) });
-      const { sessionId } = sessions.create({ userId: "u1" }, { ip: "192.0.2.1", userAgent: "test" });
+      const { sessionId } = await sessions.create({ userId: "u1" }, { ip: "192.0.2.1", userAgent: "test" });
       const keys = createApiKeyService(server, { maxPerUser: 10, rateLimit: undefined });
-      const { api_key: key } = keys.create({ userId: "u1", sessionId }, { name: "cached" });
-      expect(keys.authenticate(key).userId).toBe("u1");
-      expect(keys.authenticate(key).userId).toBe("u1");
+      const { api_key: key } = await keys.create({ userId: "u1", sessionId }, { name: "cached" });
+      expect((await keys.authenticate(key)).userId).toBe("u1");
+      expect((await keys.authenticate(key)).userId).toBe("u1");
 
       const cli = openDatabase(join(dir, "latchkey.db"));
       if (change === "deletes the key") cli.$client.run("DELETE FROM api_keys");

@@ -83,7 +83,7 @@ function build(weakHashes = false) {
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { registered() {}, passwordChanged() {}, sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
+    emailFlows: { async registered() {}, async passwordChanged() {}, async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
     mfa,
     challenges: createChallengeStore(db, secrets.codeKey, 600),
     devices: deviceCookies(secrets.deviceKey),
@@ -94,7 +94,7 @@ function build(weakHashes = false) {
   return { users, creator, sessions, auth, apiKeys, mfa, admin, real: configured };
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   db = openDatabase(":memory:");
   migrate(db);
   setup = build();
@@ -187,26 +187,26 @@ function disableFromAnotherProcess(userId: string) {
 
 test("a disabled user cannot mint an API key while the session cache still vouches for the session", async () => {
   const alice = await setup.users.create({ username: "alice", password: P1 });
-  const { sessionId } = setup.sessions.create({ userId: alice.id }, client);
-  expect(setup.sessions.principal(sessionId)?.userId).toBe(alice.id);
+  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client);
+  expect((await setup.sessions.principal(sessionId))?.userId).toBe(alice.id);
   disableFromAnotherProcess(alice.id);
-  expect(setup.sessions.principal(sessionId)?.userId).toBe(alice.id); // still cached
-  const error = (() => {
+  expect((await setup.sessions.principal(sessionId))?.userId).toBe(alice.id); // still cached
+  const error = await (async () => {
     try {
-      setup.apiKeys.create({ userId: alice.id, sessionId }, { name: "ci" });
+      await setup.apiKeys.create({ userId: alice.id, sessionId }, { name: "ci" });
     } catch (caught) {
       return caught as ApiError;
     }
   })();
   expect(error?.status).toBe(401);
   expect(error?.code).toBe("invalid_token");
-  expect(setup.apiKeys.list(alice.id)).toEqual([]);
+  expect(await setup.apiKeys.list(alice.id)).toEqual([]);
 });
 
 test("a password change authorised by a session that was ended meanwhile is refused and changes nothing", async () => {
   const alice = await setup.users.create({ username: "alice", password: P1 });
-  const { sessionId } = setup.sessions.create({ userId: alice.id }, client);
-  const principal = setup.sessions.principal(sessionId)!;
+  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client);
+  const principal = (await setup.sessions.principal(sessionId))!;
   disableFromAnotherProcess(alice.id);
   const before = storedHash(alice.id);
   expect(await failure(setup.auth.changePassword(principal, P1, P2, client))).toEqual({ status: 401, code: "invalid_token" });
@@ -215,16 +215,16 @@ test("a password change authorised by a session that was ended meanwhile is refu
 
 test("second factors are not changed on the word of a session another process ended (enrol, recovery codes, removal)", async () => {
   const alice = await setup.users.create({ username: "alice", password: P1 });
-  const { sessionId } = setup.sessions.create({ userId: alice.id }, client);
-  expect(setup.sessions.principal(sessionId)?.userId).toBe(alice.id);
+  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client);
+  expect((await setup.sessions.principal(sessionId))?.userId).toBe(alice.id);
   disableFromAnotherProcess(alice.id);
   for (const write of [
     () => setup.mfa.startTotp(alice.id, "alice", sessionId),
     () => setup.mfa.replaceRecoveryCodes(alice.id, sessionId),
     () => setup.mfa.removeAll(alice.id, sessionId),
   ])
-    expect(write).toThrow(expect.objectContaining({ status: 401, code: "invalid_token" }));
-  expect(setup.mfa.factors(alice.id)).toEqual({ totp: false, recovery_codes_left: 0 });
+    await expect(write()).rejects.toThrow(expect.objectContaining({ status: 401, code: "invalid_token" }));
+  expect(await setup.mfa.factors(alice.id)).toEqual({ totp: false, recovery_codes_left: 0 });
   expect(db.$client.query("SELECT count(*) AS n FROM totp_factors").get()).toEqual({ n: 0 });
 });
 
@@ -232,25 +232,25 @@ test("an admin demoted or disabled from another process cannot change users with
   const root = await setup.users.create({ username: "root", password: P1, roles: ["admin"] });
   const spare = await setup.users.create({ username: "spare", password: P1, roles: ["admin"] });
   const member = await setup.users.create({ username: "member", password: P1 });
-  const { sessionId } = setup.sessions.create({ userId: root.id }, client);
+  const { sessionId } = await setup.sessions.create({ userId: root.id }, client);
   const actor = { userId: root.id, username: "root", sessionId, ip: null, userAgent: null };
-  expect(setup.sessions.principal(sessionId)?.roles).toEqual(["admin"]);
+  expect((await setup.sessions.principal(sessionId))?.roles).toEqual(["admin"]);
   // `latchkey user roles root ""`: the cached principal still says admin.
   db.update(usersTable).set({ roles: [] }).where(eq(usersTable.id, root.id)).run();
-  const refused = (() => {
+  const refused = await (async () => {
     try {
-      setup.admin.update(member.id, { disabled: true }, actor);
+      await setup.admin.update(member.id, { disabled: true }, actor);
     } catch (caught) {
       return caught as ApiError;
     }
   })();
   expect({ status: refused?.status, code: refused?.code }).toEqual({ status: 403, code: "forbidden" });
-  expect(() => setup.admin.delete(member.id, actor)).toThrow(expect.objectContaining({ code: "forbidden" }));
-  expect(setup.users.findById(member.id)?.disabled).toBe(false);
+  await expect(setup.admin.delete(member.id, actor)).rejects.toThrow(expect.objectContaining({ code: "forbidden" }));
+  expect((await setup.users.findById(member.id))?.disabled).toBe(false);
   // Disabled (its sessions ended) from another process: 401, and still nothing changes.
   disableFromAnotherProcess(root.id);
-  expect(() => setup.admin.update(member.id, { disabled: true }, actor)).toThrow(expect.objectContaining({ code: "invalid_token" }));
+  await expect(setup.admin.update(member.id, { disabled: true }, actor)).rejects.toThrow(expect.objectContaining({ code: "invalid_token" }));
   expect(await failure(setup.admin.resetPassword(member.id, P2, actor))).toEqual({ status: 401, code: "invalid_token" });
-  expect(setup.users.findById(member.id)?.disabled).toBe(false);
+  expect((await setup.users.findById(member.id))?.disabled).toBe(false);
   expect(spare.roles).toEqual(["admin"]);
 });

@@ -11,7 +11,7 @@ import { createSessionService, RefreshTokenReused, SPENT_TOKENS_KEPT } from "../
 
 const client = { ip: "192.0.2.1", userAgent: "test" };
 
-test("a busy session's pruning leaves every other session's spent tokens, so their replay still revokes", () => {
+test("a busy session's pruning leaves every other session's spent tokens, so their replay still revokes", async () => {
   const db = openDatabase(":memory:");
   migrate(db);
   db.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused" }).run();
@@ -19,20 +19,20 @@ test("a busy session's pruning leaves every other session's spent tokens, so the
   const sessions = createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 0, refreshRotationKey: new Uint8Array(32) });
   const rowsOf = (sessionId: string) => (db.$client.query("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?").get(sessionId) as { n: number }).n;
 
-  const quiet = sessions.create({ userId: "u1" }, client);
-  const quietChild = sessions.rotate(quiet.refreshToken).refreshToken;
+  const quiet = await sessions.create({ userId: "u1" }, client);
+  const quietChild = (await sessions.rotate(quiet.refreshToken)).refreshToken;
   expect(rowsOf(quiet.sessionId)).toBe(2);
 
-  const busy = sessions.create({ userId: "u1" }, client);
+  const busy = await sessions.create({ userId: "u1" }, client);
   let token = busy.refreshToken;
-  for (let i = 0; i < SPENT_TOKENS_KEPT * 2; i++) token = sessions.rotate(token).refreshToken;
+  for (let i = 0; i < SPENT_TOKENS_KEPT * 2; i++) token = (await sessions.rotate(token)).refreshToken;
   expect(rowsOf(busy.sessionId)).toBe(SPENT_TOKENS_KEPT + 1);
   // The quiet session still holds its spent token and its live one.
   expect(rowsOf(quiet.sessionId)).toBe(2);
 
   // A replay of the quiet session's first token is recognised and ends that session (and only that one).
-  expect(() => sessions.rotate(quiet.refreshToken)).toThrow(RefreshTokenReused);
-  expect(sessions.principal(quiet.sessionId)).toBeUndefined();
-  expect(() => sessions.rotate(quietChild)).toThrow(expect.objectContaining({ code: "invalid_refresh_token" }));
-  expect(sessions.principal(busy.sessionId)?.sessionId).toBe(busy.sessionId);
+  await expect(sessions.rotate(quiet.refreshToken)).rejects.toThrow(RefreshTokenReused);
+  expect(await sessions.principal(quiet.sessionId)).toBeUndefined();
+  await expect(sessions.rotate(quietChild)).rejects.toThrow(expect.objectContaining({ code: "invalid_refresh_token" }));
+  expect((await sessions.principal(busy.sessionId))?.sessionId).toBe(busy.sessionId);
 });

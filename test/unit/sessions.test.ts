@@ -16,51 +16,52 @@ function setUp() {
 const lastSeenOf = (db: ReturnType<typeof setUp>["db"], sessionId: string) =>
   (db.$client.query("SELECT last_seen_at AS at FROM sessions WHERE id = ?").get(sessionId) as { at: number }).at;
 
-test("the session cache stays bounded however many distinct sessions are checked", () => {
+test("the session cache stays bounded however many distinct sessions are checked", async () => {
   const { sessions } = setUp();
-  const ids = Array.from({ length: 10_050 }, () => sessions.create({ userId: "u1" }, client).sessionId);
-  for (const id of ids) expect(sessions.principal(id)?.userId).toBe("u1");
+  const ids: string[] = [];
+  for (let i = 0; i < 10_050; i++) ids.push((await sessions.create({ userId: "u1" }, client)).sessionId);
+  for (const id of ids) expect((await sessions.principal(id))?.userId).toBe("u1");
   expect(sessions.cachedSessions()).toBeLessThanOrEqual(10_000);
   expect(sessions.cachedSessions()).toBeGreaterThan(0);
 });
 
-test("a revoked session is refused at once, even while cached", () => {
+test("a revoked session is refused at once, even while cached", async () => {
   const { sessions } = setUp();
-  const { sessionId } = sessions.create({ userId: "u1" }, client);
-  expect(sessions.principal(sessionId)?.sessionId).toBe(sessionId);
-  sessions.revoke(sessionId);
-  expect(sessions.principal(sessionId)).toBeUndefined();
+  const { sessionId } = await sessions.create({ userId: "u1" }, client);
+  expect((await sessions.principal(sessionId))?.sessionId).toBe(sessionId);
+  await sessions.revoke(sessionId);
+  expect(await sessions.principal(sessionId)).toBeUndefined();
 });
 
-test("last_seen_at is written when a session is used after more than a minute, and not sooner", () => {
+test("last_seen_at is written when a session is used after more than a minute, and not sooner", async () => {
   const { db, settings, sessions } = setUp();
-  const stale = sessions.create({ userId: "u1" }, client).sessionId;
-  const recent = sessions.create({ userId: "u1" }, client).sessionId;
+  const stale = (await sessions.create({ userId: "u1" }, client)).sessionId;
+  const recent = (await sessions.create({ userId: "u1" }, client)).sessionId;
   const now = Date.now();
   db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 120_000, stale);
   db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 30_000, recent);
 
   // A fresh service: nothing cached, so both are read from the database.
   const fresh = createSessionService(db, settings);
-  expect(fresh.principal(stale)?.sessionId).toBe(stale);
-  expect(fresh.principal(recent)?.sessionId).toBe(recent);
+  expect((await fresh.principal(stale))?.sessionId).toBe(stale);
+  expect((await fresh.principal(recent))?.sessionId).toBe(recent);
   expect(lastSeenOf(db, stale)).toBeGreaterThanOrEqual(now);
   expect(lastSeenOf(db, recent)).toBe(now - 30_000);
 });
 
-test("spent refresh tokens are bounded per session, and a replay of a kept one still revokes the session", () => {
+test("spent refresh tokens are bounded per session, and a replay of a kept one still revokes the session", async () => {
   const { db, sessions } = setUp();
   const rowsOf = (sessionId: string) => (db.$client.query("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?").get(sessionId) as { n: number }).n;
-  const { sessionId, refreshToken } = sessions.create({ userId: "u1" }, client);
+  const { sessionId, refreshToken } = await sessions.create({ userId: "u1" }, client);
   const chain = [refreshToken];
-  for (let i = 0; i < 2000; i++) chain.push(sessions.rotate(chain.at(-1)!).refreshToken);
+  for (let i = 0; i < 2000; i++) chain.push((await sessions.rotate(chain.at(-1)!)).refreshToken);
   // 2,001 tokens were issued; the live one and the newest SPENT_TOKENS_KEPT spent ones remain.
   expect(rowsOf(sessionId)).toBe(SPENT_TOKENS_KEPT + 1);
   // One pruned long ago is merely unknown: it grants nothing and ends nothing.
-  expect(() => sessions.rotate(chain[5]!)).toThrow(expect.objectContaining({ code: "invalid_refresh_token" }));
-  expect(sessions.principal(sessionId)?.sessionId).toBe(sessionId);
+  await expect(sessions.rotate(chain[5]!)).rejects.toThrow(expect.objectContaining({ code: "invalid_refresh_token" }));
+  expect((await sessions.principal(sessionId))?.sessionId).toBe(sessionId);
   // One spent 20 rotations ago is recognised: replaying it revokes the whole session (RFC 9700 §4.14.2).
-  expect(() => sessions.rotate(chain.at(-21)!)).toThrow(RefreshTokenReused);
-  expect(sessions.principal(sessionId)).toBeUndefined();
+  await expect(sessions.rotate(chain.at(-21)!)).rejects.toThrow(RefreshTokenReused);
+  expect(await sessions.principal(sessionId)).toBeUndefined();
   expect(rowsOf(sessionId)).toBe(0);
 });

@@ -39,7 +39,7 @@ describe("asymmetric access tokens", () => {
       expect(tokens.verify(token)).toEqual({ sub: "user-1", sid: "session-1", exp });
       // A second token reuses the same key (no new pair per token).
       expect(decodeProtectedHeader((await issue(tokens)).token).kid).toBe(header.kid);
-      expect(listSigningKeys(db).filter((key) => key.alg === alg)).toHaveLength(1);
+      expect((await listSigningKeys(db)).filter((key) => key.alg === alg)).toHaveLength(1);
     });
 
     test(`${alg}: forgeries are refused (HS256 with the public key, none, unknown kid, another alg, tampered payload)`, async () => {
@@ -78,21 +78,21 @@ describe("rotation and switching JWT_ALG", () => {
     const { ring, tokens } = tokensFor(db, "ES256", 600);
     const before = await issue(tokens);
     const [created] = await rotateSigningKeys(db, ["ES256"], 600);
-    ring.reload();
+    await ring.reload();
     const after = await issue(tokens);
     expect(decodeProtectedHeader(after.token).kid).toBe(created!);
     expect(decodeProtectedHeader(before.token).kid).not.toBe(created!);
     expect(tokens.verify(before.token)).toMatchObject({ sub: "user-1", sid: "session-1" });
     expect(tokens.verify(after.token)).toMatchObject({ sub: "user-1", sid: "session-1" });
     expect(ring.jwks().keys.map((key) => key.kid).sort()).toEqual([decodeProtectedHeader(before.token).kid!, created!].sort());
-    const list = listSigningKeys(db);
+    const list = await listSigningKeys(db);
     expect(list.map((key) => [key.kid, key.retired_at === null])).toEqual([
       [created!, true],
       [decodeProtectedHeader(before.token).kid!, false],
     ]);
     // The retired key's last token has expired: it leaves the set, and nothing it signed verifies.
     db.$client.run("update signing_keys set live_until = ? where retired_at is not null", [Date.now() - 1]);
-    ring.reload();
+    await ring.reload();
     expect(ring.jwks().keys.map((key) => key.kid)).toEqual([created!]);
     expect(tokens.verify(before.token)).toBeUndefined();
     expect(tokens.verify(after.token)).toEqual({ sub: "user-1", sid: "session-1", exp: after.exp });
@@ -122,7 +122,7 @@ describe("rotation and switching JWT_ALG", () => {
     const rsToken = await issue(rs.tokens);
     expect(rs.tokens.verify(hsToken.token)).toEqual({ sub: "user-1", sid: "session-1", exp: hsToken.exp });
     expect(rs.tokens.verify(rsToken.token)).toEqual({ sub: "user-1", sid: "session-1", exp: rsToken.exp });
-    const hsRow = listSigningKeys(db).find((key) => key.alg === "HS256")!;
+    const hsRow = (await listSigningKeys(db)).find((key) => key.alg === "HS256")!;
     expect(hsRow.retired_at).not.toBeNull();
     const back = tokensFor(db, "HS256");
     expect(back.tokens.verify(rsToken.token)).toEqual({ sub: "user-1", sid: "session-1", exp: rsToken.exp });

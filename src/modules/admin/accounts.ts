@@ -1,8 +1,9 @@
 import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
 import { normalizeUsername } from "../../lib/names";
-import type { Db, Tx } from "../../db/client";
-import { apiKeys, sessions, users, type User } from "../../db/schema";
-import { changedRows } from "../../db/client";
+import { changes, isPostgres, row, transaction, type Atomic } from "../../db/atomic";
+import type { Db } from "../../db/client";
+import type { User } from "../../db/schema";
+import { apiKeys, sessions, users } from "../../db/tables";
 import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { emailError, normalizeEmail } from "../users/service";
 
@@ -81,28 +82,33 @@ export function validatePatch(patch: AccountPatch): AccountPatch & { metadata?: 
 
 const isEnabledAdmin = (user: Pick<User, "disabled" | "roles">) => !user.disabled && user.roles.includes(ADMIN_ROLE);
 
-/** `roles` is a JSON array column: match the admin role inside it. */
-const hasAdminRole: SQL = sql`exists (select 1 from json_each(${users.roles}) where json_each.value = ${ADMIN_ROLE})`;
+/** `roles` is a JSON array column: match the admin role inside it (SQLite's json_each, PostgreSQL's jsonb `?`). */
+const hasAdminRole = (db: Db): SQL =>
+  isPostgres(db)
+    ? sql`${users.roles} ? ${ADMIN_ROLE}`
+    : sql`exists (select 1 from json_each(${users.roles}) where json_each.value = ${ADMIN_ROLE})`;
 
 /** True if any enabled user holds the admin role (`excludeId` left out of the count). */
-export function enabledAdminExists(db: Pick<Db, "select">, excludeId?: string): boolean {
-  const conditions = [eq(users.disabled, false), hasAdminRole];
+export function* enabledAdminExists(db: Db, excludeId?: string): Atomic<boolean> {
+  const conditions = [eq(users.disabled, false), hasAdminRole(db)];
   if (excludeId !== undefined) conditions.push(ne(users.id, excludeId));
-  return db.select({ id: users.id }).from(users).where(and(...conditions)).limit(1).get() !== undefined;
+  return (yield* row(db.select({ id: users.id }).from(users).where(and(...conditions)).limit(1))) !== undefined;
 }
 
 /**
  * The last-admin rule: an enabled admin may stop being one (disabled, demoted or deleted; `after` undefined
  * means deleted) only while another enabled admin remains. Otherwise nobody could administer the instance.
  */
-export function assertKeepsAnAdmin(db: Pick<Db, "select">, before: User, after: Pick<User, "disabled" | "roles"> | undefined): void {
+function* assertKeepsAnAdmin(db: Db, before: User, after: Pick<User, "disabled" | "roles"> | undefined): Atomic<void> {
   if (!isEnabledAdmin(before)) return;
   if (after !== undefined && isEnabledAdmin(after)) return;
-  if (!enabledAdminExists(db, before.id)) throw lastAdmin();
+  if (!(yield* enabledAdminExists(db, before.id))) throw lastAdmin();
 }
 
-export function findUser(db: Pick<Db, "select">, id: string): User | undefined {
-  return db.select().from(users).where(eq(users.id, id)).get();
+const userById = (db: Db, id: string) => row(db.select().from(users).where(eq(users.id, id)));
+
+export async function findUser(db: Db, id: string): Promise<User | undefined> {
+  return (await db.select().from(users).where(eq(users.id, id)))[0];
 }
 
 export interface AccountUpdate {
@@ -115,16 +121,17 @@ export interface AccountUpdate {
 }
 
 /**
- * Applies a validated patch in one IMMEDIATE transaction, so the last-admin check and the write cannot be
- * split by a concurrent change (from this server or from the CLI in another process). Disabling an account
- * ends its sessions and deletes its API keys in the same transaction: re-enabling it brings none of them back.
+ * Applies a validated patch in one transaction, so the last-admin check and the write cannot be split by a
+ * concurrent change (from this server, another instance or the CLI). On PostgreSQL, SERIALIZABLE (db/atomic.ts)
+ * matters here beyond row locks: two admins demoting each other at once each change only their own row, a write
+ * skew that only serializable isolation refuses. Disabling an account ends its sessions and deletes its API keys
+ * in the same transaction: re-enabling it brings none of them back.
  */
-export function updateAccount(db: Db, id: string, rawPatch: AccountPatch, precondition?: (tx: Tx) => void): AccountUpdate {
+export function updateAccount(db: Db, id: string, rawPatch: AccountPatch, precondition?: (tx: Db) => Atomic<void>): Promise<AccountUpdate> {
   const patch = validatePatch(rawPatch);
-  return db.transaction(
-    (tx) => {
-      precondition?.(tx);
-      const before = findUser(tx, id);
+  return transaction(db, function* (tx) {
+      if (precondition) yield* precondition(tx);
+      const before = yield* userById(tx, id);
       if (!before) throw userNotFound();
 
       const next = {
@@ -146,25 +153,18 @@ export function updateAccount(db: Db, id: string, rawPatch: AccountPatch, precon
       if (JSON.stringify(next.metadata) !== JSON.stringify(before.metadata)) changed.push("metadata");
       if (changed.length === 0) return { before, after: before, changed, ended: { sessions: 0, apiKeys: 0 } };
 
-      assertKeepsAnAdmin(tx, before, next);
-      if (next.email !== null && next.email !== before.email && tx.select({ id: users.id }).from(users).where(eq(users.email, next.email)).get())
+      yield* assertKeepsAnAdmin(tx, before, next);
+      if (next.email !== null && next.email !== before.email && (yield* row(tx.select({ id: users.id }).from(users).where(eq(users.email, next.email)))))
         throw apiErrors.email_taken("That email address is already registered.");
 
-      const after = tx
-        .update(users)
-        .set({ ...next, updatedAt: new Date() })
-        .where(eq(users.id, id))
-        .returning()
-        .get();
+      const after = (yield* row(tx.update(users).set({ ...next, updatedAt: new Date() }).where(eq(users.id, id)).returning()))!;
       const ended = { sessions: 0, apiKeys: 0 };
       if (after.disabled && !before.disabled) {
-        ended.sessions = changedRows(tx.delete(sessions).where(eq(sessions.userId, id)).run());
-        ended.apiKeys = changedRows(tx.delete(apiKeys).where(eq(apiKeys.userId, id)).run());
+        ended.sessions = yield* changes(tx.delete(sessions).where(eq(sessions.userId, id)));
+        ended.apiKeys = yield* changes(tx.delete(apiKeys).where(eq(apiKeys.userId, id)));
       }
       return { before, after, changed, ended };
-    },
-    { behavior: "immediate" },
-  );
+  });
 }
 
 /**
@@ -182,18 +182,16 @@ export function updateAuditDetail({ after, changed, ended }: AccountUpdate): Rec
 }
 
 /** Deletes a user (sessions and API keys go with it: ON DELETE CASCADE), unless it is the last admin. */
-export function deleteAccount(db: Db, id: string, precondition?: (tx: Tx) => void): User {
-  return db.transaction(
-    (tx) => {
-      precondition?.(tx);
-      const user = findUser(tx, id);
-      if (!user) throw userNotFound();
-      assertKeepsAnAdmin(tx, user, undefined);
-      tx.delete(users).where(eq(users.id, id)).run();
-      return user;
-    },
-    { behavior: "immediate" },
-  );
+export function deleteAccount(db: Db, id: string, precondition?: (tx: Db) => Atomic<void>): Promise<User> {
+  // Serial order with other admin changes: the last-admin rule, as in updateAccount.
+  return transaction(db, function* (tx) {
+    if (precondition) yield* precondition(tx);
+    const user = yield* userById(tx, id);
+    if (!user) throw userNotFound();
+    yield* assertKeepsAnAdmin(tx, user, undefined);
+    yield* changes(tx.delete(users).where(eq(users.id, id)));
+    return user;
+  });
 }
 
 export interface AccountQuery {
@@ -205,18 +203,20 @@ export interface AccountQuery {
 }
 
 /** Oldest first: ids are UUIDv7, so id order is creation order and a cursor on id is stable. */
-export function listAccounts(db: Db, { query, limit, cursor }: AccountQuery): { users: User[]; nextCursor: string | null } {
+export async function listAccounts(db: Db, { query, limit, cursor }: AccountQuery): Promise<{ users: User[]; nextCursor: string | null }> {
   const conditions: SQL[] = [];
   const needle = query === undefined ? undefined : normalizeUsername(query);
-  if (needle) conditions.push(or(sql`instr(${users.username}, ${needle}) > 0`, sql`instr(coalesce(${users.email}, ''), ${needle}) > 0`)!);
+  // A plain substring (no LIKE wildcards to escape): SQLite's instr, PostgreSQL's strpos.
+  const contains = (haystack: SQL.Aliased | SQL | typeof users.username, text: string) =>
+    isPostgres(db) ? sql`strpos(${haystack}, ${text}) > 0` : sql`instr(${haystack}, ${text}) > 0`;
+  if (needle) conditions.push(or(contains(users.username, needle), contains(sql`coalesce(${users.email}, '')`, needle))!);
   if (cursor) conditions.push(gt(users.id, cursor));
-  const rows = db
+  const rows = await db
     .select()
     .from(users)
     .where(and(...conditions))
     .orderBy(asc(users.id))
-    .limit(limit + 1)
-    .all();
+    .limit(limit + 1);
   const page = rows.slice(0, limit);
   return { users: page, nextCursor: rows.length > limit ? page.at(-1)!.id : null };
 }

@@ -6,6 +6,7 @@ import { createPasswordHasher } from "../../lib/passwords";
 import type { AuditLog } from "../audit/service";
 import { createUserService, usernameError } from "../users/service";
 import { normalizeUsername } from "../../lib/names";
+import { run } from "../../db/atomic";
 import { ADMIN_ROLE, enabledAdminExists } from "./accounts";
 
 export type BootstrapOutcome = "not_configured" | "admin_exists" | "created";
@@ -22,12 +23,12 @@ export type BootstrapOutcome = "not_configured" | "admin_exists" | "created";
 export async function bootstrapAdmin(config: Config, db: Db, audit: AuditLog): Promise<BootstrapOutcome> {
   const wanted = config.bootstrapAdmin;
   if (!wanted) return "not_configured";
-  if (enabledAdminExists(db)) return "admin_exists";
+  if (await run(db, (db) => enabledAdminExists(db))) return "admin_exists";
 
   const nameProblem = usernameError(normalizeUsername(wanted.username));
   if (nameProblem) throw new ConfigError(`ADMIN_USERNAME=${JSON.stringify(wanted.username)} is invalid: ${nameProblem}`);
   const users = createUserService(db, createPasswordHasher(config.passwordHash), config.passwordMinLength);
-  const existing = users.findByLogin(wanted.username);
+  const existing = await users.findByLogin(wanted.username);
   if (existing)
     throw new ConfigError(
       `ADMIN_USERNAME=${JSON.stringify(wanted.username)} names an existing user that is not an enabled admin; ` +
@@ -44,7 +45,7 @@ export async function bootstrapAdmin(config: Config, db: Db, audit: AuditLog): P
 
   try {
     const user = await users.create({ username: wanted.username, password, roles: [ADMIN_ROLE] });
-    audit.record({ event: "admin_user_created", userId: user.id, detail: { via: "ADMIN_USERNAME", username: user.username, roles: user.roles } });
+    await audit.record({ event: "admin_user_created", userId: user.id, detail: { via: "ADMIN_USERNAME", username: user.username, roles: user.roles } });
     return "created";
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;

@@ -85,8 +85,8 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     )
     .delete(
       "/users/:id",
-      ({ principal, params, set, requester }) => {
-        admin.delete(params.id, actor(principal, requester));
+      async ({ principal, params, set, requester }) => {
+        await admin.delete(params.id, actor(principal, requester));
         set.status = 204;
       },
       {
@@ -127,8 +127,8 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
     )
     .delete(
       "/users/:id/mfa",
-      ({ principal, params, set, requester }) => {
-        admin.resetSecondFactors(params.id, actor(principal, requester));
+      async ({ principal, params, set, requester }) => {
+        await admin.resetSecondFactors(params.id, actor(principal, requester));
         set.status = 204;
       },
       {

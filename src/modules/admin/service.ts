@@ -1,4 +1,4 @@
-import type { Db, Tx } from "../../db/client";
+import type { Db } from "../../db/client";
 import { validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import type { ClientInfo } from "../../http/client-ip";
@@ -53,7 +53,7 @@ export interface NewUserByAdmin {
 export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; apiKeys: ApiKeyService; audit: AuditLog; mfa: MfaService }) {
   const { db, users, sessions, apiKeys, audit, mfa } = deps;
   /** The admin's session is still live and still an admin's (not the 1-second cache's word for it). */
-  const stillAdmin = (actor: Actor) => (tx: Tx) => assertSessionLive(tx, actor.sessionId, "admin");
+  const stillAdmin = (actor: Actor) => (tx: Db) => assertSessionLive(tx, actor.sessionId, "admin");
 
   const record = (event: "admin_user_created" | "admin_user_updated" | "admin_user_deleted" | "mfa_reset", target: User, actor: Actor, detail: Record<string, unknown>) =>
     audit.record({
@@ -65,15 +65,15 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
     });
 
   return {
-    list(query: { query?: string; limit?: string; cursor?: string }) {
+    async list(query: { query?: string; limit?: string; cursor?: string }) {
       if (query.cursor !== undefined && !USER_ID_PATTERN.test(query.cursor))
         throw validationFailed([{ field: "cursor", message: "Must be a next_cursor from a previous page." }]);
-      const page = listAccounts(db, { query: query.query, limit: pageLimit(query.limit), cursor: query.cursor });
+      const page = await listAccounts(db, { query: query.query, limit: pageLimit(query.limit), cursor: query.cursor });
       return { users: page.users.map(toAdminUser), next_cursor: page.nextCursor };
     },
 
-    get(id: string): AdminUser {
-      const user = findUser(db, id);
+    async get(id: string): Promise<AdminUser> {
+      const user = await findUser(db, id);
       if (!user) throw userNotFound();
       return toAdminUser(user);
     },
@@ -87,7 +87,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
         roles,
         emailVerified: input.email_verified ?? false,
       });
-      record("admin_user_created", user, actor, { roles: user.roles, email_verified: user.emailVerified });
+      await record("admin_user_created", user, actor, { roles: user.roles, email_verified: user.emailVerified });
       return toAdminUser(user);
     },
 
@@ -95,13 +95,14 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
      * Disabling ends every session and deletes every API key at once; other changes (a demotion included)
      * apply from the next request.
      */
-    update(id: string, patch: AccountPatch, actor: Actor): AdminUser {
-      const update = updateAccount(db, id, patch, stillAdmin(actor));
+    async update(id: string, patch: AccountPatch, actor: Actor): Promise<AdminUser> {
+      const update = await updateAccount(db, id, patch, stillAdmin(actor));
       if (update.changed.length === 0) return toAdminUser(update.after);
-      // Every change reaches protected routes from the session and key caches: drop them so that it applies at once.
-      sessions.forgetUser(id);
+      // Every change reaches protected routes from the session and key caches: drop them (on every instance) so
+      // that it applies at once.
       apiKeys.forgetUser(id);
-      record("admin_user_updated", update.after, actor, updateAuditDetail(update));
+      await sessions.forgetUser(id);
+      await record("admin_user_updated", update.after, actor, updateAuditDetail(update));
       return toAdminUser(update.after);
     },
 
@@ -110,28 +111,28 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
      * and every session of that user ends, so whoever knew the old one is out.
      */
     async resetPassword(id: string, password: string, actor: Actor): Promise<number> {
-      const user = findUser(db, id);
+      const user = await findUser(db, id);
       if (!user) throw userNotFound();
       await users.setPassword(user, password, "new_password", stillAdmin(actor));
-      const ended = sessions.revokeAllForUser(id);
-      record("admin_user_updated", user, actor, { changed: ["password"], sessions_ended: ended });
+      const ended = await sessions.revokeAllForUser(id);
+      await record("admin_user_updated", user, actor, { changed: ["password"], sessions_ended: ended });
       return ended;
     },
 
     /** Removes the user's authenticator and recovery codes (a lost phone); the next sign-in needs the password only. */
-    resetSecondFactors(id: string, actor: Actor): void {
-      const user = findUser(db, id);
+    async resetSecondFactors(id: string, actor: Actor): Promise<void> {
+      const user = await findUser(db, id);
       if (!user) throw userNotFound();
-      const removed = mfa.removeAll(id);
-      record("mfa_reset", user, actor, { removed });
+      const removed = await mfa.removeAll(id);
+      await record("mfa_reset", user, actor, { removed });
     },
 
     /** Sessions and API keys are deleted with the user (ON DELETE CASCADE); cached sessions are dropped too. */
-    delete(id: string, actor: Actor): void {
-      const user = deleteAccount(db, id, stillAdmin(actor));
-      sessions.forgetUser(id);
+    async delete(id: string, actor: Actor): Promise<void> {
+      const user = await deleteAccount(db, id, stillAdmin(actor));
       apiKeys.forgetUser(id);
-      record("admin_user_deleted", user, actor, {});
+      await sessions.forgetUser(id);
+      await record("admin_user_deleted", user, actor, {});
     },
   };
 }

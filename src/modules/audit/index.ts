@@ -43,9 +43,9 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
     .use(guard)
     .get(
       `${ADMIN_PREFIX}/audit`,
-      ({ query }) => {
+      async ({ query }) => {
         // `user` is an id (events outlive a deleted user) or, for convenience, a current username or email.
-        const userId = query.user === undefined ? undefined : (users.findByLogin(query.user)?.id ?? query.user);
+        const userId = query.user === undefined ? undefined : ((await users.findByLogin(query.user))?.id ?? query.user);
         return audit.list({ userId, event: query.event, cursor: cursorOf(query.cursor), limit: pageLimit(query.limit) });
       },
       {
@@ -60,8 +60,8 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
     )
     .get(
       `${AUTH_PREFIX}/events`,
-      ({ principal, query }) => {
-        const page = audit.list({ userId: principal.userId, event: query.event, cursor: cursorOf(query.cursor), limit: pageLimit(query.limit) });
+      async ({ principal, query }) => {
+        const page = await audit.list({ userId: principal.userId, event: query.event, cursor: cursorOf(query.cursor), limit: pageLimit(query.limit) });
         // An admin's change to this account is shown, but not the admin's own address and browser.
         const events = page.events.map((event) =>
           event.detail.actor_id !== undefined && event.detail.actor_id !== principal.userId ? { ...event, ip: null, user_agent: null } : event,

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { auditEvents } from "../../db/schema";
+import { auditEvents } from "../../db/tables";
 
 /** Every event the trail records (the admin page offers them as a filter). */
 export const AUDIT_EVENTS = [
@@ -85,19 +85,19 @@ export function createAuditLog(db: Db, log: (line: string) => void = console.log
     .returning({ id: auditEvents.id, createdAt: auditEvents.createdAt })
     .prepare();
   return {
-    record(entry: AuditEntry): void {
+    async record(entry: AuditEntry): Promise<void> {
       const userAgent = entry.userAgent ?? null;
-      const row = insert.get({
+      const [row] = (await insert.execute({
         event: entry.event,
         userId: entry.userId ?? null,
         ip: entry.ip ?? null,
         userAgent,
         detail: entry.detail ?? {},
-      })!;
+      })) as { id: number; createdAt: Date }[];
       log(
         JSON.stringify({
           type: "audit",
-          time: row.createdAt.toISOString(),
+          time: row!.createdAt.toISOString(),
           event: entry.event,
           user_id: entry.userId ?? null,
           ip: entry.ip ?? null,
@@ -108,18 +108,17 @@ export function createAuditLog(db: Db, log: (line: string) => void = console.log
     },
 
     /** Newest first; `cursor` is the last id of the previous page. */
-    list(filter: { userId?: string; event?: string; cursor?: number; limit: number }): AuditPage {
+    async list(filter: { userId?: string; event?: string; cursor?: number; limit: number }): Promise<AuditPage> {
       const conditions: SQL[] = [];
       if (filter.userId) conditions.push(eq(auditEvents.userId, filter.userId));
       if (filter.event) conditions.push(eq(auditEvents.event, filter.event));
       if (filter.cursor !== undefined) conditions.push(lt(auditEvents.id, filter.cursor));
-      const rows = db
+      const rows = await db
         .select()
         .from(auditEvents)
         .where(and(...conditions))
         .orderBy(desc(auditEvents.id))
-        .limit(filter.limit + 1)
-        .all();
+        .limit(filter.limit + 1);
       const page = rows.slice(0, filter.limit);
       return {
         events: page.map((row) => ({
@@ -140,6 +139,6 @@ export function createAuditLog(db: Db, log: (line: string) => void = console.log
 export type AuditLog = ReturnType<typeof createAuditLog>;
 
 /** Deletes events older than the retention period (AUDIT_RETENTION_DAYS). */
-export function pruneAuditEvents(db: Db, retentionDays: number): void {
-  db.delete(auditEvents).where(lt(auditEvents.createdAt, new Date(Date.now() - retentionDays * 86_400_000))).run();
+export async function pruneAuditEvents(db: Db, retentionDays: number): Promise<void> {
+  await db.delete(auditEvents).where(lt(auditEvents.createdAt, new Date(Date.now() - retentionDays * 86_400_000)));
 }

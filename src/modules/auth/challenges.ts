@@ -1,6 +1,7 @@
 import { and, eq, gt, lt, sql } from "drizzle-orm";
-import { changedRows, type Db } from "../../db/client";
-import { loginChallenges } from "../../db/schema";
+import { changedRows } from "../../db/atomic";
+import type { Db } from "../../db/client";
+import { loginChallenges } from "../../db/tables";
 import { apiErrors } from "../../errors";
 import { hmacBase64url, randomDigits, randomToken, safeEqual } from "../../lib/crypto";
 
@@ -26,18 +27,18 @@ export function createChallengeStore(db: Db, codeKey: Uint8Array, ttlSeconds: nu
     ttlSeconds,
 
     /** Opens a challenge; `code` is the emailed code when email_code is among the methods. */
-    create(userId: string, methods: ChallengeMethod[]): { id: string; code: string | undefined } {
+    async create(userId: string, methods: ChallengeMethod[]): Promise<{ id: string; code: string | undefined }> {
       const id = randomToken(32);
       const code = methods.includes("email_code") ? randomDigits(6) : undefined;
-      db.insert(loginChallenges)
-        .values({ id, userId, methods, codeHash: code === undefined ? null : codeHash(id, code), expiresAt: new Date(Date.now() + ttlSeconds * 1000) })
-        .run();
+      await db
+        .insert(loginChallenges)
+        .values({ id, userId, methods, codeHash: code === undefined ? null : codeHash(id, code), expiresAt: new Date(Date.now() + ttlSeconds * 1000) });
       return { id, code };
     },
 
     /** The live challenge, or challenge_expired (unknown, expired, spent or out of tries). */
-    live(id: string): Challenge {
-      const row = db.select().from(loginChallenges).where(and(eq(loginChallenges.id, id), gt(loginChallenges.expiresAt, new Date()))).get();
+    async live(id: string): Promise<Challenge> {
+      const [row] = await db.select().from(loginChallenges).where(and(eq(loginChallenges.id, id), gt(loginChallenges.expiresAt, new Date())));
       if (!row || row.failures >= MAX_CHALLENGE_FAILURES) throw challengeExpired();
       return row;
     },
@@ -46,19 +47,19 @@ export function createChallengeStore(db: Db, codeKey: Uint8Array, ttlSeconds: nu
       return challenge.codeHash !== null && safeEqual(codeHash(challenge.id, code.trim()), challenge.codeHash);
     },
 
-    recordFailure(challenge: Challenge): void {
-      db.update(loginChallenges).set({ failures: sql`${loginChallenges.failures} + 1` }).where(eq(loginChallenges.id, challenge.id)).run();
+    async recordFailure(challenge: Challenge): Promise<void> {
+      await db.update(loginChallenges).set({ failures: sql`${loginChallenges.failures} + 1` }).where(eq(loginChallenges.id, challenge.id));
     },
 
     /** Spends the challenge; false when another request spent it first. */
-    spend(challenge: Challenge): boolean {
-      return changedRows(db.delete(loginChallenges).where(eq(loginChallenges.id, challenge.id)).run()) === 1;
+    async spend(challenge: Challenge): Promise<boolean> {
+      return changedRows(await db.delete(loginChallenges).where(eq(loginChallenges.id, challenge.id))) === 1;
     },
   };
 }
 
 export type ChallengeStore = ReturnType<typeof createChallengeStore>;
 
-export function pruneExpiredChallenges(db: Db): void {
-  db.delete(loginChallenges).where(lt(loginChallenges.expiresAt, new Date())).run();
+export async function pruneExpiredChallenges(db: Db): Promise<void> {
+  await db.delete(loginChallenges).where(lt(loginChallenges.expiresAt, new Date()));
 }

@@ -7,6 +7,7 @@ import { API_KEY_PREFIX } from "../keys/format";
 import type { ApiKeyPrincipal, ApiKeyService } from "../keys/service";
 import type { SessionPrincipal, SessionService } from "../sessions/service";
 import { noStore } from "../../http/cache";
+import { whenReady, type Pending } from "../../lib/pending";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
 
@@ -40,15 +41,17 @@ function presentedApiKey(request: Request): string | undefined {
 /**
  * Who a request is: one check behind the guard macros below and the routes that answer whole (/validate). A
  * session costs one cached HS256 verification plus one cached, indexed lookup; an API key one checksum and one
- * cached lookup. Synchronous: a cache hit never waits (header mode's sliding token is `slide`, apart).
+ * cached lookup. A cache hit never waits; a miss waits only on PostgreSQL (`waits`), where the hooks and routes
+ * built on this are composed `async` (header mode's sliding token is `slide`, apart).
  */
-export function requestIdentity(deps: { delivery: Delivery; accessTokens: AccessTokens; sessions: SessionService; apiKeys: ApiKeyService }) {
+export function requestIdentity(deps: { delivery: Delivery; accessTokens: AccessTokens; sessions: SessionService; apiKeys: ApiKeyService; waits: boolean }) {
   const { delivery, accessTokens, sessions, apiKeys } = deps;
 
   /** `acceptsApiKey: false`: the route refuses keys, so a valid one is checked but not counted as used. */
-  function identify(request: Request, acceptsApiKey: boolean): Authenticated {
+  function identify(request: Request, acceptsApiKey: boolean): Pending<Authenticated> {
     const apiKey = presentedApiKey(request);
-    if (apiKey !== undefined) return { kind: "api_key", principal: apiKeys.authenticate(apiKey, { countUse: acceptsApiKey }) };
+    if (apiKey !== undefined)
+      return whenReady(apiKeys.authenticate(apiKey, { countUse: acceptsApiKey }), (principal): Authenticated => ({ kind: "api_key", principal }));
 
     const presented = delivery.readAccessToken(request);
     if (!presented) throw unauthorized();
@@ -57,13 +60,16 @@ export function requestIdentity(deps: { delivery: Delivery; accessTokens: Access
     if (presented.token.startsWith(API_KEY_PREFIX)) throw invalidToken();
     const claims = accessTokens.verify(presented.token);
     if (!claims) throw invalidToken();
-    const principal = sessions.principal(claims.sid);
-    if (!principal || principal.userId !== claims.sub) throw invalidToken();
-    return { kind: "session", principal, tokenExp: claims.exp };
+    return whenReady(sessions.principal(claims.sid), (principal): Authenticated => {
+      if (!principal || principal.userId !== claims.sub) throw invalidToken();
+      return { kind: "session", principal, tokenExp: claims.exp };
+    });
   }
 
   return {
     identify,
+    /** The database may answer later (PostgreSQL): whoever identifies must be able to wait. */
+    waits: deps.waits,
     /** Header mode: every answer to a session carries a fresh access token (sliding expiry). */
     slides: delivery.slide !== undefined,
     async slide(identity: Authenticated, headers: ResponseHeaders): Promise<void> {
@@ -90,23 +96,22 @@ export function authGuard(identity: RequestIdentity) {
 
   /**
    * The transform hook: identify, then `check` the result (kind, role). Synchronous unless header mode slides the
-   * access token, which signs one (asynchronously) per answer.
+   * access token, which signs one (asynchronously) per answer, or the database may answer later (PostgreSQL).
    */
   function authenticating(acceptsApiKey: boolean, check: (result: Authenticated) => void) {
     type Context = { request: Request; set: { headers: ResponseHeaders } };
-    const begin = ({ request, set }: Context) => {
-      const result = identify(request, acceptsApiKey);
+    const remember = (request: Request, set: Context["set"], result: Authenticated) => {
       noStore(set.headers);
       authenticated.set(request, result);
       return result;
     };
-    if (identity.slides)
-      return async (context: Context) => {
-        const result = begin(context);
-        await identity.slide(result, context.set.headers);
+    if (identity.slides || identity.waits)
+      return async ({ request, set }: Context) => {
+        const result = remember(request, set, await identify(request, acceptsApiKey));
+        await identity.slide(result, set.headers);
         check(result);
       };
-    return synchronous((context: Context) => check(begin(context)));
+    return synchronous(({ request, set }: Context) => check(remember(request, set, identify(request, acceptsApiKey) as Authenticated)));
   }
 
   /** Hooks for a route that needs a session (and, given `role`, that role). */

@@ -281,7 +281,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         detail: { summary: "Change the password; this session stays, every other session ends", security: SESSION_SECURITY },
       },
     )
-    .get("/me", ({ identity }) => ({ user: principalUser(identity.principal), second_factors: mfa.factors(identity.principal.userId) }), {
+    .get("/me", async ({ identity }) => ({ user: principalUser(identity.principal), second_factors: await mfa.factors(identity.principal.userId) }), {
       authOrApiKey: true,
       response: { 200: MeResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
       detail: { summary: "The signed-in user (a session or an API key)", security: SESSION_OR_KEY_SECURITY },

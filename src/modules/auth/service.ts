@@ -94,38 +94,38 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
    * this address) is exempt from the account-wide backstop: strangers filling it from many addresses must not
    * lock the owner out (OWASP device cookies). It keeps its own per-(account, address) counter.
    */
-  const knownClient = (account: string, user: { id: string } | undefined, client: ClientInfo) =>
-    user !== undefined && (devices.vouchesFor(client.device, user.id) || limiter.signedInFrom(account, client.ip));
+  const knownClient = async (account: string, user: { id: string } | undefined, client: ClientInfo) =>
+    user !== undefined && (devices.vouchesFor(client.device, user.id) || (await limiter.signedInFrom(account, client.ip)));
 
   /** The second steps this account owes after its password, in the order a client would offer them. */
-  function secondStep(user: User): ChallengeMethod[] {
+  async function secondStep(user: User): Promise<ChallengeMethod[]> {
     const methods: ChallengeMethod[] = [];
-    if (mfa.hasTotp(user.id)) methods.push("totp", "recovery_code");
+    if (await mfa.hasTotp(user.id)) methods.push("totp", "recovery_code");
     else if (user.roles.some((role) => settings.mfaRequiredRoles.includes(role))) return ["totp_enrollment"];
     if (settings.loginEmailCode && user.email !== null) methods.push("email_code");
     return methods;
   }
 
   /** Limiter first (a wrong second-step code counts like a wrong password), audited when it refuses. */
-  function beginSecretCheck(user: User, client: ClientInfo): string {
+  async function beginSecretCheck(user: User, client: ClientInfo): Promise<string> {
     const account = throttleAccount(user.username, user);
     try {
-      limiter.beginAttempt(account, client.ip, knownClient(account, user, client));
+      await limiter.beginAttempt(account, client.ip, await knownClient(account, user, client));
     } catch (error) {
-      auditRateLimit({ scope: "account", account, userId: user.id, client });
+      await auditRateLimit({ scope: "account", account, userId: user.id, client });
       throw error;
     }
     return account;
   }
 
   /** A challenge for `user`, with the emailed code sent when email_code is among the methods. */
-  function openChallenge(user: User, methods: ChallengeMethod[]): LoginChallenge {
+  async function openChallenge(user: User, methods: ChallengeMethod[]): Promise<LoginChallenge> {
     if (methods.includes("email_code")) {
       const claim = emailFlows.claimLoginCode(user.email!);
       if (!claim.allowed) throw rateLimited(claim.retryAfter);
     }
-    const { id, code } = challenges.create(user.id, methods);
-    if (code !== undefined) emailFlows.sendLoginCode(user, code, challenges.ttlSeconds);
+    const { id, code } = await challenges.create(user.id, methods);
+    if (code !== undefined) await emailFlows.sendLoginCode(user, code, challenges.ttlSeconds);
     return { challenge_id: id, methods, expires_in: challenges.ttlSeconds };
   }
 
@@ -134,19 +134,19 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
    * given a new password while its password was being checked fails that sign-in as if the password were wrong
    * (or as disabled), never with a 500 and never with a session that outlives the change.
    */
-  function forVerifiedAccount<T>(account: VerifiedAccount, client: ClientInfo, open: () => T): T {
+  async function forVerifiedAccount<T>(account: VerifiedAccount, client: ClientInfo, open: () => Promise<T>): Promise<T> {
     try {
-      return open();
+      return await open();
     } catch (error) {
       if (!(error instanceof AccountChanged)) throw error;
       const reason = error.reason === "disabled" ? "account_disabled" : "invalid_credentials";
-      audit.record({ event: "login_failed", userId: error.reason === "deleted" ? null : account.userId, ...client, detail: { reason } });
+      await audit.record({ event: "login_failed", userId: error.reason === "deleted" ? null : account.userId, ...client, detail: { reason } });
       throw error.reason === "disabled" ? accountDisabled() : invalidCredentials();
     }
   }
 
   async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
-    const session = forVerifiedAccount(account, client, () => sessions.create(account, client));
+    const session = await forVerifiedAccount(account, client, () => sessions.create(account, client));
     const access = await accessTokens.issue(account.userId, session.sessionId, session.expiresAt);
     return { access, refreshToken: session.refreshToken, refreshExpiresIn: settings.refreshTokenTtl, user };
   }
@@ -163,13 +163,13 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   ): Promise<boolean> {
     const account = throttleAccount(login, user);
     try {
-      limiter.beginAttempt(account, client.ip, knownClient(account, user, client));
+      await limiter.beginAttempt(account, client.ip, await knownClient(account, user, client));
     } catch (error) {
-      auditRateLimit({ scope: "account", account, userId: user?.id, client });
+      await auditRateLimit({ scope: "account", account, userId: user?.id, client });
       throw error;
     }
     const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
-    if (valid) limiter.recordSuccess(account, client.ip);
+    if (valid) await limiter.recordSuccess(account, client.ip);
     return valid;
   }
 
@@ -180,18 +180,18 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
    */
   async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
     assertPasswordSize(password, "password");
-    const user = users.findByLogin(login);
+    const user = await users.findByLogin(login);
     if (!(await checkPassword(login, password, user, client))) {
-      audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
+      await audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
       throw invalidCredentials();
     }
     if (user!.disabled) {
-      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
+      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
       throw accountDisabled();
     }
     // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
     if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
-      audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
+      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
       throw userNotVerified();
     }
     // The hash now stored for this password: what the session insert checks is still there.
@@ -199,35 +199,36 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   /** Checks an answer to a challenge (see verifyChallenge) and spends the challenge: who signed in, and how. */
-  function answerChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-    const challenge = challenges.live(challengeId);
-    const user = users.findById(challenge.userId);
+  async function answerChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    const challenge = await challenges.live(challengeId);
+    const user = await users.findById(challenge.userId);
     if (!user || user.disabled) {
-      challenges.spend(challenge);
+      await challenges.spend(challenge);
       throw challengeExpired();
     }
-    const account = beginSecretCheck(user, client);
+    const account = await beginSecretCheck(user, client);
     const methods = challenge.methods as ChallengeMethod[];
     let method: ChallengeMethod | undefined;
     let recoveryCodes: string[] | undefined;
     if (answer.recovery_code !== undefined) {
-      if (methods.includes("recovery_code") && mfa.useRecoveryCode(user.id, answer.recovery_code)) method = "recovery_code";
+      if (methods.includes("recovery_code") && (await mfa.useRecoveryCode(user.id, answer.recovery_code))) method = "recovery_code";
     } else if (answer.code !== undefined) {
       if (methods.includes("totp_enrollment")) {
-        recoveryCodes = mfa.confirmTotp(user.id, answer.code);
+        recoveryCodes = await mfa.confirmTotp(user.id, answer.code);
         if (recoveryCodes) method = "totp_enrollment";
       } else if (methods.includes("email_code") && challenges.emailCodeMatches(challenge, answer.code)) method = "email_code";
-      else if (methods.includes("totp") && mfa.verifyTotp(user.id, answer.code)) method = "totp";
+      else if (methods.includes("totp") && (await mfa.verifyTotp(user.id, answer.code))) method = "totp";
     }
     if (method === undefined) {
-      challenges.recordFailure(challenge);
-      audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
+      await challenges.recordFailure(challenge);
+      await audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
       throw invalidMfaCode();
     }
-    if (!challenges.spend(challenge)) throw challengeExpired();
-    limiter.recordSuccess(account, client.ip);
-    if (method === "recovery_code") audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: mfa.factors(user.id).recovery_codes_left } });
-    if (method === "totp_enrollment") audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
+    if (!(await challenges.spend(challenge))) throw challengeExpired();
+    await limiter.recordSuccess(account, client.ip);
+    if (method === "recovery_code")
+      await audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: (await mfa.factors(user.id)).recovery_codes_left } });
+    if (method === "totp_enrollment") await audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
     return { user, method, recoveryCodes };
   }
 
@@ -238,8 +239,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       if (settings.requireEmailVerification && !input.email)
         throw validationFailed([{ field: "email", message: "An email address is required (REQUIRE_EMAIL_VERIFICATION=true)." }]);
       const user = await users.create(input);
-      audit.record({ event: "user_registered", userId: user.id, ...client });
-      emailFlows.registered(user);
+      await audit.record({ event: "user_registered", userId: user.id, ...client });
+      await emailFlows.registered(user);
       if (settings.requireEmailVerification) return { pending: toPublicUser(user) };
       return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client);
     },
@@ -252,13 +253,13 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async login(login: string, password: string, client: ClientInfo, allowChallenge = true): Promise<IssuedTokens | LoginChallenge> {
       const user = await verifyLogin(login, password, client);
       const verified = { userId: user.id, passwordHash: user.passwordHash };
-      const methods = secondStep(user);
+      const methods = await secondStep(user);
       if (methods.length > 0) {
         if (!allowChallenge) throw mfaRequired();
-        return forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods)));
+        return forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), openChallenge(user, methods)));
       }
       const tokens = await startSession(verified, toPublicUser(user), client);
-      audit.record({ event: "login_succeeded", userId: user.id, ...client });
+      await audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return { ...tokens, device: devices.issue(user.id) };
     },
 
@@ -270,18 +271,18 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async signInBrowser(login: string, password: string, client: ClientInfo) {
       const user = await verifyLogin(login, password, client);
       const verified = { userId: user.id, passwordHash: user.passwordHash };
-      const methods = secondStep(user);
+      const methods = await secondStep(user);
       if (methods.length > 0)
-        return { challenge: forVerifiedAccount(verified, client, () => (sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
-      const session = forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
-      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
+        return { challenge: await forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
+      const session = await forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
+      await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
       return { session, device: devices.issue(user.id) };
     },
 
     /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
-    signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo): void {
-      sessions.revoke(principal.rootSessionId);
-      audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope: "current", via: "browser" } });
+    async signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo): Promise<void> {
+      await sessions.revoke(principal.rootSessionId);
+      await audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope: "current", via: "browser" } });
     },
 
     /**
@@ -289,24 +290,24 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
     async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-      const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
+      const { user, method, recoveryCodes } = await answerChallenge(challengeId, answer, client);
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
-      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
+      await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
       return { tokens: { ...tokens, device: devices.issue(user.id) }, recoveryCodes };
     },
 
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
-    verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-      const { user, method, recoveryCodes } = answerChallenge(challengeId, answer, client);
-      const session = forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
-      audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
+    async verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+      const { user, method, recoveryCodes } = await answerChallenge(challengeId, answer, client);
+      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
+      await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
       return { session, recoveryCodes, device: devices.issue(user.id) };
     },
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */
-    startChallengeEnrollment(challengeId: string) {
-      const challenge = challenges.live(challengeId);
-      const user = users.findById(challenge.userId);
+    async startChallengeEnrollment(challengeId: string) {
+      const challenge = await challenges.live(challengeId);
+      const user = await users.findById(challenge.userId);
       if (!user || user.disabled || !(challenge.methods as ChallengeMethod[]).includes("totp_enrollment")) throw challengeExpired();
       return mfa.startTotp(user.id, user.username);
     },
@@ -314,7 +315,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
     async confirmPassword(principal: SessionPrincipal, password: string, client: ClientInfo): Promise<boolean> {
       assertPasswordSize(password, "password");
-      const user = users.findById(principal.userId);
+      const user = await users.findById(principal.userId);
       return user !== undefined && (await checkPassword(principal.username, password, user, client));
     },
 
@@ -322,52 +323,52 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * Switches TOTP on with the app's first code (behind the limiter, like a password); answers the 10 recovery
      * codes. A wrong code is 400 invalid_code.
      */
-    enableTotp(principal: SessionPrincipal, code: string, client: ClientInfo): string[] {
-      const user = users.findById(principal.userId);
+    async enableTotp(principal: SessionPrincipal, code: string, client: ClientInfo): Promise<string[]> {
+      const user = await users.findById(principal.userId);
       if (!user) throw invalidMfaCode();
-      const account = beginSecretCheck(user, client);
-      const codes = mfa.confirmTotp(user.id, code, principal.sessionId);
+      const account = await beginSecretCheck(user, client);
+      const codes = await mfa.confirmTotp(user.id, code, principal.sessionId);
       if (!codes) throw apiErrors.invalid_code("The code is wrong or was already used.");
-      limiter.recordSuccess(account, client.ip);
-      audit.record({ event: "totp_enabled", userId: user.id, ...client });
+      await limiter.recordSuccess(account, client.ip);
+      await audit.record({ event: "totp_enabled", userId: user.id, ...client });
       return codes;
     },
 
     /** New recovery codes in place of the old ones (TOTP must be on). */
-    newRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): string[] {
-      if (!mfa.hasTotp(principal.userId)) throw mfaNotEnrolled();
-      const codes = mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
-      audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...client });
+    async newRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): Promise<string[]> {
+      if (!(await mfa.hasTotp(principal.userId))) throw mfaNotEnrolled();
+      const codes = await mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
+      await audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...client });
       return codes;
     },
 
     /** Removes TOTP and the recovery codes, proven by the password or a current code (both behind the limiter). */
     async removeTotp(principal: SessionPrincipal, proof: { password?: string; code?: string }, client: ClientInfo): Promise<void> {
-      if (!mfa.hasTotp(principal.userId)) throw mfaNotEnrolled();
+      if (!(await mfa.hasTotp(principal.userId))) throw mfaNotEnrolled();
       if ((proof.password === undefined) === (proof.code === undefined))
         throw validationFailed([{ field: "password", message: "Give either password or code." }]);
-      const user = users.findById(principal.userId);
+      const user = await users.findById(principal.userId);
       let proven = false;
       if (user && proof.password !== undefined) {
         assertPasswordSize(proof.password, "password");
         proven = await checkPassword(principal.username, proof.password, user, client);
       } else if (user) {
-        const account = beginSecretCheck(user, client);
-        proven = mfa.verifyTotp(user.id, proof.code!);
-        if (proven) limiter.recordSuccess(account, client.ip);
+        const account = await beginSecretCheck(user, client);
+        proven = await mfa.verifyTotp(user.id, proof.code!);
+        if (proven) await limiter.recordSuccess(account, client.ip);
       }
       if (!proven) throw apiErrors.invalid_password_or_code("The password or code is incorrect.");
-      mfa.removeAll(principal.userId, principal.sessionId);
-      audit.record({ event: "totp_removed", userId: principal.userId, ...client });
+      await mfa.removeAll(principal.userId, principal.sessionId);
+      await audit.record({ event: "totp_removed", userId: principal.userId, ...client });
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {
       let rotated;
       try {
-        rotated = sessions.rotate(refreshToken);
+        rotated = await sessions.rotate(refreshToken);
       } catch (error) {
         if (error instanceof RefreshTokenReused)
-          audit.record({ event: "refresh_reuse_detected", userId: error.userId, ...client, detail: { session_id: error.sessionId } });
+          await audit.record({ event: "refresh_reuse_detected", userId: error.userId, ...client, detail: { session_id: error.sessionId } });
         throw error;
       }
       const { principal, refreshToken: child } = rotated;
@@ -376,13 +377,13 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /** Ends this session, every other one, or all of them. Returns how many sessions ended. */
-    logout(principal: SessionPrincipal, scope: LogoutScope, client: ClientInfo): number {
+    async logout(principal: SessionPrincipal, scope: LogoutScope, client: ClientInfo): Promise<number> {
       let ended = 1;
-      if (scope === "current") sessions.revoke(principal.sessionId);
-      else if (scope === "others") ended = sessions.revokeOthers(principal.userId, principal.sessionId);
-      else ended = sessions.revokeAllForUser(principal.userId);
+      if (scope === "current") await sessions.revoke(principal.sessionId);
+      else if (scope === "others") ended = await sessions.revokeOthers(principal.userId, principal.sessionId);
+      else ended = await sessions.revokeAllForUser(principal.userId);
       // A logout that ended nothing (scope=others, alone) changed nothing: no row, or any session could flood the trail.
-      if (ended > 0) audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope, sessions_ended: ended } });
+      if (ended > 0) await audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope, sessions_ended: ended } });
       return ended;
     },
 
@@ -390,15 +391,15 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async changePassword(principal: SessionPrincipal, currentPassword: string, newPassword: string, client: ClientInfo) {
       assertPasswordSize(currentPassword, "current_password");
       assertPasswordSize(newPassword, "new_password");
-      const user = users.findById(principal.userId);
+      const user = await users.findById(principal.userId);
       if (!user || !(await checkPassword(principal.username, currentPassword, user, client))) {
-        audit.record({ event: "password_change_failed", userId: principal.userId, ...client, detail: { reason: "invalid_current_password" } });
+        await audit.record({ event: "password_change_failed", userId: principal.userId, ...client, detail: { reason: "invalid_current_password" } });
         throw apiErrors.invalid_current_password("The current password is incorrect.");
       }
       await users.setPassword(user, newPassword, "new_password", (tx) => assertSessionLive(tx, principal.sessionId));
-      const ended = sessions.revokeOthers(user.id, principal.sessionId);
-      audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });
-      emailFlows.passwordChanged(user);
+      const ended = await sessions.revokeOthers(user.id, principal.sessionId);
+      await audit.record({ event: "password_changed", userId: user.id, ...client, detail: { sessions_ended: ended } });
+      await emailFlows.passwordChanged(user);
       return ended;
     },
   };

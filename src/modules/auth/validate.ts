@@ -56,16 +56,17 @@ function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf) 
     return built;
   }
 
-  if (identity.slides)
-    // Header mode: each answer carries a new access token, signed asynchronously.
+  if (identity.slides || identity.waits)
+    // Header mode: each answer carries a new access token, signed asynchronously; PostgreSQL answers a cache miss later.
     return async ({ request, set }: Context) => {
-      const who = identity.identify(request, true);
+      const who = await identity.identify(request, true);
       const slid: Record<string, string> = {};
       await identity.slide(who, slid);
       return headers.hand(set, new Response(body(who), { headers: answerHeaders.with(request, slid) }));
     };
+  // SQLite answers at once (db/atomic.ts's `run`).
   return synchronous(({ request, set }: Context) =>
-    headers.hand(set, new Response(body(identity.identify(request, true)), { headers: answerHeaders.for(request) })),
+    headers.hand(set, new Response(body(identity.identify(request, true) as Authenticated), { headers: answerHeaders.for(request) })),
   );
 }
 

@@ -1,6 +1,7 @@
 import { and, eq, gt, lt, sql } from "drizzle-orm";
-import { changedRows, type Db } from "../../db/client";
-import { oneTimeCodes } from "../../db/schema";
+import { changedRows, changes, transaction } from "../../db/atomic";
+import type { Db } from "../../db/client";
+import { oneTimeCodes } from "../../db/tables";
 import { hmacBase64url, randomDigits, randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 
 export type CodePurpose = "verify_email" | "password_reset" | "email_change";
@@ -26,16 +27,19 @@ export function createOneTimeCodes(db: Db, codeKey: Uint8Array) {
   const codeHash = (id: string, code: string) => hmacBase64url(codeKey, `${id}|${code}`);
 
   return {
-    issue(userId: string, purpose: CodePurpose, ttlSeconds: number, newEmail: string | null = null): IssuedCode {
+    async issue(userId: string, purpose: CodePurpose, ttlSeconds: number, newEmail: string | null = null): Promise<IssuedCode> {
       const code = randomDigits(6);
       const token = randomToken(32);
       const id = Bun.randomUUIDv7();
       const now = Date.now();
-      db.transaction((tx) => {
-        tx.delete(oneTimeCodes).where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose))).run();
-        tx.insert(oneTimeCodes)
-          .values({ id, userId, purpose, codeHash: codeHash(id, code), tokenHash: sha256Hex(token), newEmail, expiresAt: new Date(now + ttlSeconds * 1000) })
-          .run();
+      // Serial order with another issue for the same (user, purpose): one live code each, never two.
+      await transaction(db, function* (tx) {
+        yield* changes(tx.delete(oneTimeCodes).where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose))));
+        yield* changes(
+          tx
+            .insert(oneTimeCodes)
+            .values({ id, userId, purpose, codeHash: codeHash(id, code), tokenHash: sha256Hex(token), newEmail, expiresAt: new Date(now + ttlSeconds * 1000) }),
+        );
       });
       return { code, token };
     },
@@ -44,36 +48,35 @@ export function createOneTimeCodes(db: Db, codeKey: Uint8Array) {
      * The live row when `code` is right; a wrong code counts against the row. Undefined for wrong, spent,
      * expired or exhausted codes alike.
      */
-    checkCode(userId: string, purpose: CodePurpose, code: string): CodeRow | undefined {
-      const row = db
+    async checkCode(userId: string, purpose: CodePurpose, code: string): Promise<CodeRow | undefined> {
+      const [row] = await db
         .select()
         .from(oneTimeCodes)
-        .where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose), gt(oneTimeCodes.expiresAt, new Date())))
-        .get();
+        .where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose), gt(oneTimeCodes.expiresAt, new Date())));
       if (!row || row.failures >= MAX_CODE_FAILURES) return undefined;
       if (safeEqual(codeHash(row.id, code.trim()), row.codeHash)) return row;
-      db.update(oneTimeCodes).set({ failures: sql`${oneTimeCodes.failures} + 1` }).where(eq(oneTimeCodes.id, row.id)).run();
+      await db.update(oneTimeCodes).set({ failures: sql`${oneTimeCodes.failures} + 1` }).where(eq(oneTimeCodes.id, row.id));
       return undefined;
     },
 
     /** The live row a link token belongs to (looked up by its SHA-256: no comparison of the secret itself). */
-    checkToken(purpose: CodePurpose, token: string): CodeRow | undefined {
-      return db
+    async checkToken(purpose: CodePurpose, token: string): Promise<CodeRow | undefined> {
+      const [row] = await db
         .select()
         .from(oneTimeCodes)
-        .where(and(eq(oneTimeCodes.tokenHash, sha256Hex(token)), eq(oneTimeCodes.purpose, purpose), gt(oneTimeCodes.expiresAt, new Date())))
-        .get();
+        .where(and(eq(oneTimeCodes.tokenHash, sha256Hex(token)), eq(oneTimeCodes.purpose, purpose), gt(oneTimeCodes.expiresAt, new Date())));
+      return row;
     },
 
     /** Spends a row; false when a concurrent request spent it first. */
-    consume(row: CodeRow): boolean {
-      return changedRows(db.delete(oneTimeCodes).where(eq(oneTimeCodes.id, row.id)).run()) === 1;
+    async consume(row: CodeRow): Promise<boolean> {
+      return changedRows(await db.delete(oneTimeCodes).where(eq(oneTimeCodes.id, row.id))) === 1;
     },
   };
 }
 
 export type OneTimeCodes = ReturnType<typeof createOneTimeCodes>;
 
-export function pruneExpiredCodes(db: Db): void {
-  db.delete(oneTimeCodes).where(lt(oneTimeCodes.expiresAt, new Date(Date.now() - 86_400_000))).run();
+export async function pruneExpiredCodes(db: Db): Promise<void> {
+  await db.delete(oneTimeCodes).where(lt(oneTimeCodes.expiresAt, new Date(Date.now() - 86_400_000)));
 }

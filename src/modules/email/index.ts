@@ -46,7 +46,7 @@ export function emailRoutes(deps: {
       async ({ principal, body, set, requester: client }) => {
         if (!(await auth.confirmPassword(principal, body.current_password, client)))
           throw apiErrors.invalid_current_password("The current password is incorrect.");
-        flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
+        await flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
         set.status = 202;
         return { message: "A code is on its way to the new address; confirm it at POST /email/confirm." };
       },
@@ -73,8 +73,8 @@ export function emailRoutes(deps: {
     )
     .post(
       "/email/confirm",
-      ({ principal, body, requester }) => {
-        const user = flows.confirmEmailChange(principal, body.code, requester);
+      async ({ principal, body, requester }) => {
+        const user = await flows.confirmEmailChange(principal, body.code, requester);
         return { message: "Email address changed.", user: toPublicUser(user) };
       },
       {
@@ -94,8 +94,8 @@ export function emailRoutes(deps: {
     )
     .post(
       "/verify-email",
-      ({ body, requester }) => {
-        flows.verifyEmailCode(body.email, body.code, requester);
+      async ({ body, requester }) => {
+        await flows.verifyEmailCode(body.email, body.code, requester);
         return { message: "Email address verified." };
       },
       {
@@ -111,10 +111,10 @@ export function emailRoutes(deps: {
     )
     .get(
       "/verify-email",
-      ({ query, requester }) => {
+      async ({ query, requester }) => {
         try {
           if (!query.token) throw apiErrors.invalid_code("");
-          flows.verifyEmailToken(query.token, requester);
+          await flows.verifyEmailToken(query.token, requester);
           return outcome(200, "Email address verified", "Your email address is verified. You can close this page and sign in.");
         } catch (error) {
           if (!(error instanceof ApiError) || error.code !== "invalid_code") throw error;

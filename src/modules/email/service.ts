@@ -45,80 +45,80 @@ export function createEmailFlows(deps: {
     if (!mailer.enabled) throw mailDisabled();
   }
 
-  function sendVerification(user: User & { email: string }): void {
-    const issued = codes.issue(user.id, "verify_email", settings.codeTtl);
-    mailer.send("verify_email", user.email, user, { code: issued.code, link: link("/verify-email", issued.token), minutes: minutes(settings.codeTtl) });
+  async function sendVerification(user: User & { email: string }): Promise<void> {
+    const issued = await codes.issue(user.id, "verify_email", settings.codeTtl);
+    await mailer.send("verify_email", user.email, user, { code: issued.code, link: link("/verify-email", issued.token), minutes: minutes(settings.codeTtl) });
   }
 
   /**
    * Checks an emailed code behind the limiter (counted as a failure until it proves right). `login` is what
    * names the account (an unknown address is counted and refused like a wrong code).
    */
-  function checkUserCode(login: string, user: User | undefined, purpose: CodePurpose, code: string, client: ClientInfo) {
+  async function checkUserCode(login: string, user: User | undefined, purpose: CodePurpose, code: string, client: ClientInfo) {
     const account = throttleAccount(login, user);
-    limiter.beginAttempt(account, client.ip);
-    const row = user ? codes.checkCode(user.id, purpose, code) : undefined;
+    await limiter.beginAttempt(account, client.ip);
+    const row = user ? await codes.checkCode(user.id, purpose, code) : undefined;
     if (!user || !row) {
-      audit.record({ event: "code_failed", userId: user?.id ?? null, ...client, detail: { purpose } });
+      await audit.record({ event: "code_failed", userId: user?.id ?? null, ...client, detail: { purpose } });
       throw invalidCode();
     }
-    limiter.recordSuccess(account, client.ip);
+    await limiter.recordSuccess(account, client.ip);
     return row;
   }
 
-  function checkEmailCode(email: string, purpose: CodePurpose, code: string, client: ClientInfo) {
-    const user = users.findByEmail(email);
-    return { user: user!, row: checkUserCode(email, user, purpose, code, client) };
+  async function checkEmailCode(email: string, purpose: CodePurpose, code: string, client: ClientInfo) {
+    const user = await users.findByEmail(email);
+    return { user: user!, row: await checkUserCode(email, user, purpose, code, client) };
   }
 
   /** "Your password was changed", to a verified address: a notice, never throttled. */
-  function passwordChanged(user: Pick<User, "id" | "username" | "email" | "emailVerified">): void {
-    if (mailer.enabled && user.email !== null && user.emailVerified) mailer.send("password_changed", user.email, user, {});
+  async function passwordChanged(user: Pick<User, "id" | "username" | "email" | "emailVerified">): Promise<void> {
+    if (mailer.enabled && user.email !== null && user.emailVerified) await mailer.send("password_changed", user.email, user, {});
   }
 
   return {
     /** After registration: a code and a link to the new address (when mail is on). */
-    registered(user: User): void {
+    async registered(user: User): Promise<void> {
       if (mailer.enabled && user.email !== null && !user.emailVerified && mailer.claimAddress("verify_email", user.email).allowed)
-        sendVerification(user as User & { email: string });
+        await sendVerification(user as User & { email: string });
     },
 
     /** Always the same answer; mails only an existing, unverified, enabled account, at most once a minute. */
-    resendVerification(email: string): typeof VERIFICATION_REQUESTED {
+    async resendVerification(email: string): Promise<typeof VERIFICATION_REQUESTED> {
       assertMail();
-      const user = users.findByEmail(email);
+      const user = await users.findByEmail(email);
       if (user && user.email !== null && !user.emailVerified && !user.disabled && mailer.claimAddress("verify_email", user.email).allowed)
-        sendVerification(user as User & { email: string });
+        await sendVerification(user as User & { email: string });
       return VERIFICATION_REQUESTED;
     },
 
-    verifyEmailCode(email: string, code: string, client: ClientInfo): void {
+    async verifyEmailCode(email: string, code: string, client: ClientInfo): Promise<void> {
       assertMail();
-      const { user, row } = checkEmailCode(email, "verify_email", code, client);
-      if (!codes.consume(row)) throw invalidCode();
-      users.markEmailVerified(user.id);
-      audit.record({ event: "email_verified", userId: user.id, ...client, detail: { via: "code" } });
+      const { user, row } = await checkEmailCode(email, "verify_email", code, client);
+      if (!(await codes.consume(row))) throw invalidCode();
+      await users.markEmailVerified(user.id);
+      await audit.record({ event: "email_verified", userId: user.id, ...client, detail: { via: "code" } });
     },
 
-    verifyEmailToken(token: string, client: ClientInfo): void {
-      const row = codes.checkToken("verify_email", token);
-      if (!row || !codes.consume(row)) throw invalidCode();
-      users.markEmailVerified(row.userId);
-      audit.record({ event: "email_verified", userId: row.userId, ...client, detail: { via: "link" } });
+    async verifyEmailToken(token: string, client: ClientInfo): Promise<void> {
+      const row = await codes.checkToken("verify_email", token);
+      if (!row || !(await codes.consume(row))) throw invalidCode();
+      await users.markEmailVerified(row.userId);
+      await audit.record({ event: "email_verified", userId: row.userId, ...client, detail: { via: "link" } });
     },
 
     /** Always the same answer; mails only an existing, verified, enabled account, at most once a minute. */
-    forgotPassword(email: string, client: ClientInfo): typeof RESET_REQUESTED {
+    async forgotPassword(email: string, client: ClientInfo): Promise<typeof RESET_REQUESTED> {
       assertMail();
-      const user = users.findByEmail(email);
+      const user = await users.findByEmail(email);
       if (user && user.email !== null && user.emailVerified && !user.disabled && mailer.claimAddress("password_reset", user.email).allowed) {
-        const issued = codes.issue(user.id, "password_reset", settings.passwordResetTtl);
-        mailer.send("password_reset", user.email, user, {
+        const issued = await codes.issue(user.id, "password_reset", settings.passwordResetTtl);
+        await mailer.send("password_reset", user.email, user, {
           code: issued.code,
           link: link("/password/reset", issued.token),
           minutes: minutes(settings.passwordResetTtl),
         });
-        audit.record({ event: "password_reset_requested", userId: user.id, ...client });
+        await audit.record({ event: "password_reset_requested", userId: user.id, ...client });
       }
       return RESET_REQUESTED;
     },
@@ -134,17 +134,17 @@ export function createEmailFlows(deps: {
       let user: User | undefined;
       let row;
       if ("token" in proof) {
-        row = codes.checkToken("password_reset", proof.token);
-        user = row && users.findById(row.userId);
-      } else ({ user, row } = checkEmailCode(proof.email, "password_reset", proof.code, client));
+        row = await codes.checkToken("password_reset", proof.token);
+        user = row && (await users.findById(row.userId));
+      } else ({ user, row } = await checkEmailCode(proof.email, "password_reset", proof.code, client));
       if (!user || !row || user.disabled) throw invalidCode();
       users.assertValidPassword(user, newPassword, "new_password");
-      if (!codes.consume(row)) throw invalidCode();
+      if (!(await codes.consume(row))) throw invalidCode();
       await users.setPassword(user, newPassword, "new_password");
-      users.markEmailVerified(user.id);
-      const ended = sessions.revokeAllForUser(user.id);
-      audit.record({ event: "password_reset", userId: user.id, ...client, detail: { sessions_ended: ended } });
-      passwordChanged({ ...user, emailVerified: true });
+      await users.markEmailVerified(user.id);
+      const ended = await sessions.revokeAllForUser(user.id);
+      await audit.record({ event: "password_reset", userId: user.id, ...client, detail: { sessions_ended: ended } });
+      await passwordChanged({ ...user, emailVerified: true });
       return ended;
     },
 
@@ -154,28 +154,28 @@ export function createEmailFlows(deps: {
      * Mails a code to `newEmail` (after the caller checked the password). The address must be free; it is
      * claimed only when the code is confirmed. One mail a minute per address: 429 (the caller is signed in).
      */
-    requestEmailChange(user: Pick<User, "id" | "username">, newEmail: string, client: ClientInfo): void {
+    async requestEmailChange(user: Pick<User, "id" | "username">, newEmail: string, client: ClientInfo): Promise<void> {
       assertMail();
-      const email = users.assertNewEmail(newEmail, "new_email");
+      const email = await users.assertNewEmail(newEmail, "new_email");
       const claim = mailer.claimAddress("email_change", email);
       if (!claim.allowed) throw rateLimited(claim.retryAfter);
-      const issued = codes.issue(user.id, "email_change", settings.codeTtl, email);
-      mailer.send("email_change", email, user, { code: issued.code, minutes: minutes(settings.codeTtl), new_email: email });
-      audit.record({ event: "email_change_requested", userId: user.id, ...client });
+      const issued = await codes.issue(user.id, "email_change", settings.codeTtl, email);
+      await mailer.send("email_change", email, user, { code: issued.code, minutes: minutes(settings.codeTtl), new_email: email });
+      await audit.record({ event: "email_change_requested", userId: user.id, ...client });
     },
 
     /** Switches to the address the code was sent to (verified), and tells the old address. */
-    confirmEmailChange({ userId, sessionId }: { userId: string; sessionId: string }, code: string, client: ClientInfo): User {
+    async confirmEmailChange({ userId, sessionId }: { userId: string; sessionId: string }, code: string, client: ClientInfo): Promise<User> {
       assertMail();
-      const user = users.findById(userId);
+      const user = await users.findById(userId);
       if (!user) throw invalidCode();
-      const row = checkUserCode(user.username, user, "email_change", code, client);
-      if (row.newEmail === null || !codes.consume(row)) throw invalidCode();
-      users.setVerifiedEmail(user.id, row.newEmail, (tx) => assertSessionLive(tx, sessionId));
-      sessions.forgetUser(user.id);
-      if (user.email !== null) mailer.send("email_changed", user.email, user, { new_email: row.newEmail });
-      audit.record({ event: "email_changed", userId: user.id, ...client, detail: { via: "self-service" } });
-      return users.findById(user.id)!;
+      const row = await checkUserCode(user.username, user, "email_change", code, client);
+      if (row.newEmail === null || !(await codes.consume(row))) throw invalidCode();
+      await users.setVerifiedEmail(user.id, row.newEmail, (tx) => assertSessionLive(tx, sessionId));
+      await sessions.forgetUser(user.id);
+      if (user.email !== null) await mailer.send("email_changed", user.email, user, { new_email: row.newEmail });
+      await audit.record({ event: "email_changed", userId: user.id, ...client, detail: { via: "self-service" } });
+      return (await users.findById(user.id))!;
     },
 
     /** The sign-in code's one mail a minute per address (the caller answers 429 when refused: it knows the password). */
@@ -183,8 +183,8 @@ export function createEmailFlows(deps: {
       return mailer.claimAddress("login_code", address);
     },
 
-    sendLoginCode(user: Pick<User, "id" | "username" | "email">, code: string, ttlSeconds: number): void {
-      mailer.send("login_code", user.email!, user, { code, minutes: minutes(ttlSeconds) });
+    async sendLoginCode(user: Pick<User, "id" | "username" | "email">, code: string, ttlSeconds: number): Promise<void> {
+      await mailer.send("login_code", user.email!, user, { code, minutes: minutes(ttlSeconds) });
     },
   };
 }

@@ -16,6 +16,7 @@ import type { SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
 import { normalisePath, policyFor, type AccessRules, type Policy } from "./rules";
 import { NO_STORE } from "../../http/cache";
+import { whenReady, type Pending } from "../../lib/pending";
 
 export const FORWARD_PATH = `${AUTH_PREFIX}/forward`;
 
@@ -98,6 +99,8 @@ export interface ForwardDeps {
   headers: ResponseHeadersOf;
   /** The address of the peer that sent the request (the server's view), or null (in-process requests). */
   peerAddress: (request: Request) => string | null;
+  /** The database may answer later (PostgreSQL): the route must be able to wait. */
+  waits: boolean;
 }
 
 /**
@@ -106,7 +109,7 @@ export interface ForwardDeps {
  * 403. Runs on every request of every protected app, so it does no hashing beyond one SHA-256 and at most one
  * cached lookup (a session) or two indexed ones (an API key).
  */
-export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress }: ForwardDeps) {
+export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress, waits }: ForwardDeps) {
   const trust = config.trustProxy;
   // Whether a peer may speak for the client, remembered per address (a proxy is one or a few addresses; parsing
   // and masking an address costs more than the rest of the check). Bounded: reset past 1,000 addresses.
@@ -128,7 +131,7 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
   const challenge = `Bearer realm="${appName.replace(/["\\]/g, "")}", Basic realm="${appName.replace(/["\\]/g, "")}", charset="UTF-8"`;
 
   /** Who the request is, or undefined. A credential presented but wrong counts as none (401), never as an error. */
-  function identify(headers: Headers): UserIdentity | undefined {
+  function identify(headers: Headers): Pending<UserIdentity | undefined> {
     const authorization = headers.get("authorization");
     if (authorization) {
       const space = authorization.indexOf(" ");
@@ -137,8 +140,8 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
       if (scheme === "bearer") {
         if (value.startsWith(API_KEY_PREFIX)) return apiKey(value);
         const claims = accessTokens.verify(value);
-        const principal = claims ? sessions.principal(claims.sid) : undefined;
-        return principal && principal.userId === claims!.sub ? principal : undefined;
+        if (!claims) return undefined;
+        return whenReady(sessions.principal(claims.sid), (principal) => (principal && principal.userId === claims.sub ? principal : undefined));
       }
       if (scheme === "basic") {
         // Only an API key as the password: an argon2id hash per proxied request would be a denial-of-service lever.
@@ -159,12 +162,16 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return token ? sessions.browserPrincipal(token) : undefined;
   }
 
-  function apiKey(key: string): UserIdentity | undefined {
-    try {
-      return apiKeys.authenticate(key);
-    } catch (error) {
+  function apiKey(key: string): Pending<UserIdentity | undefined> {
+    const refused = (error: unknown) => {
       if (error instanceof ApiError && error.status === 401) return undefined;
       throw error;
+    };
+    try {
+      const found = apiKeys.authenticate(key);
+      return found instanceof Promise ? found.catch(refused) : found;
+    } catch (error) {
+      return refused(error);
     }
   }
 
@@ -212,7 +219,7 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return new Response(null, { headers: prebuilt });
   }
 
-  function decide(request: Request): Response {
+  function decide(request: Request): Pending<Response> {
     const requestHeaders = request.headers;
     // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, so no rule is
     // matched either): it is not asked for, which costs on every request.
@@ -228,24 +235,27 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     if (policy.kind === "bypass") return new Response(null, { headers: bypassHeaders.for(request) });
 
     if (policy.kind === "deny") return forbidden(request);
-    const who = identify(requestHeaders);
-    if (!who) {
-      if (isNavigation(requestHeaders)) {
-        const location = signInUrl(original);
-        if (original.nginx) return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
-        return answer(request, original.method === "GET" || original.method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
+    return whenReady(identify(requestHeaders), (who) => {
+      if (!who) {
+        if (isNavigation(requestHeaders)) {
+          const location = signInUrl(original);
+          if (original.nginx) return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
+          return answer(request, original.method === "GET" || original.method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
+        }
+        return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
       }
-      return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
-    }
-    if (!permits(policy, who, request.url)) return forbidden(request);
-    return allowed(request, who);
+      if (!permits(policy, who, request.url)) return forbidden(request);
+      return allowed(request, who);
+    });
   }
 
   // GET (what nginx, Caddy and Traefik send) gets a route of its own, served by Bun's router directly; `all`
-  // answers every other method. Synchronous, mounted before the body parser (see app.ts): no promise per request.
-  const handle = synchronous(({ request, set }: { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } }) =>
-    headers.hand(set, decide(request)),
-  );
+  // answers every other method. Synchronous on SQLite, mounted before the body parser (see app.ts): no promise per
+  // request. On PostgreSQL a cache miss answers later, so the route is composed `async` there.
+  type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
+  const handle = waits
+    ? async ({ request, set }: Context) => headers.hand(set, await decide(request))
+    : synchronous(({ request, set }: Context) => headers.hand(set, decide(request) as Response));
   const route = {
     detail: {
       summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",

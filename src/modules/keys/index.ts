@@ -26,10 +26,10 @@ export function keyRoutes(deps: {
     .use(strictBodies)
     .post(
       "/keys",
-      ({ principal, body, set, requester }) => {
+      async ({ principal, body, set, requester }) => {
         // The owner is always the session's user: no user id is ever taken from the request.
-        const created = apiKeys.create(principal, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
-        audit.record({
+        const created = await apiKeys.create(principal, { name: body.name, expiresIn: body.expires_in, scopes: body.scopes });
+        await audit.record({
           event: "key_created",
           userId: principal.userId,
           ...requester,
@@ -70,9 +70,9 @@ export function keyRoutes(deps: {
     })
     .delete(
       "/keys/:key_id",
-      ({ principal, params, set, requester }) => {
-        apiKeys.delete(principal.userId, params.key_id);
-        audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: params.key_id } });
+      async ({ principal, params, set, requester }) => {
+        await apiKeys.delete(principal.userId, params.key_id);
+        await audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: params.key_id } });
         set.status = 204;
       },
       {

@@ -1,8 +1,11 @@
 import { and, count, eq } from "drizzle-orm";
 import { assertSessionLive } from "../sessions/service";
 import { sql } from "drizzle-orm";
-import { changedRows, type Db } from "../../db/client";
-import { apiKeys, users } from "../../db/schema";
+import { changedRows, changes, isPostgres, row, run, transaction, type Atomic } from "../../db/atomic";
+import type { Pending } from "../../lib/pending";
+import type { Db } from "../../db/client";
+import { peersOf } from "../../db/peers";
+import { apiKeys, users } from "../../db/tables";
 import { principalUserColumns, type UserIdentity } from "../users/service";
 import { apiErrors, type FieldError, invalidApiKey, rateLimited, validationFailed } from "../../errors";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
@@ -81,17 +84,23 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
   type StoredKey = NonNullable<ReturnType<typeof keyByHash.get>>;
   const cache = new Map<string, { stored: StoredKey; principal: ApiKeyPrincipal; fetchedAt: number }>();
 
-  // SQLite's data_version moves when another connection (the CLI, another instance) commits a write: then every
-  // cached key is dropped, so a key deleted or a user disabled elsewhere fails within DATA_VERSION_CHECK_MS too.
-  // Reading it is a statement (a read transaction, ~2 µs: a sixth of a cached key's request, profiled), so it is
-  // read at most that often rather than on every request.
-  const dataVersion = db.$client.prepare<{ data_version: number }, []>("PRAGMA data_version");
+  // SQLite's data_version moves when another connection (the CLI) commits a write: then every cached key is
+  // dropped, so a key deleted or a user disabled elsewhere fails within DATA_VERSION_CHECK_MS too. Reading it is a
+  // statement (a read transaction, ~2 µs: a sixth of a cached key's request, profiled), so it is read at most that
+  // often rather than on every request. PostgreSQL has no such counter: other instances announce their
+  // revocations instead (db/peers.ts).
+  const dataVersion = isPostgres(db) ? undefined : db.$client.prepare<{ data_version: number }, []>("PRAGMA data_version");
   let cachedVersion = -1;
   let versionCheckedAt = -Infinity;
+  const peers = peersOf(db);
+  peers.listen((revocation) => {
+    if (revocation.kind === "user") forgetUser(revocation.id);
+    else if (revocation.kind === "key") forgetKey(revocation.id);
+  });
 
   /** The live key with this hash and its enabled user, or undefined; from the cache when it is fresh. */
-  function lookUp(hash: string, now: number): { stored: StoredKey; principal: ApiKeyPrincipal } | undefined {
-    if (now - versionCheckedAt >= DATA_VERSION_CHECK_MS || now < versionCheckedAt) {
+  function* lookUp(hash: string, now: number): Atomic<{ stored: StoredKey; principal: ApiKeyPrincipal } | undefined> {
+    if (dataVersion && (now - versionCheckedAt >= DATA_VERSION_CHECK_MS || now < versionCheckedAt)) {
       versionCheckedAt = now;
       const version = dataVersion.get()!.data_version;
       if (version !== cachedVersion) {
@@ -102,10 +111,10 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     const cached = cache.get(hash);
     if (cached && now - cached.fetchedAt < CACHE_TTL_MS && !(cached.stored.expiresAt && cached.stored.expiresAt.getTime() <= now)) return cached;
     cache.delete(hash);
-    const stored = keyByHash.get({ hash });
+    const stored = yield* row(keyByHash, { hash });
     // The lookup is by hash already; the constant-time compare keeps the check explicit (OWASP ASVS V11.2).
     if (!stored || !safeEqual(stored.keyHash, hash) || (stored.expiresAt && stored.expiresAt.getTime() <= now)) return undefined;
-    const user = userById.get({ id: stored.userId });
+    const user = yield* row(userById, { id: stored.userId });
     if (!user || user.disabled) return undefined;
     const { disabled: _disabled, ...identity } = user;
     const entry = { stored, principal: { ...identity, keyId: stored.keyId, scopes: stored.scopes }, fetchedAt: now };
@@ -120,6 +129,10 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
   /** Drops a user's cached keys: their roles changed, they were disabled (keys deleted) or deleted. */
   function forgetUser(userId: string): void {
     for (const [hash, entry] of cache) if (entry.stored.userId === userId) cache.delete(hash);
+  }
+
+  function forgetKey(keyId: string): void {
+    for (const [hash, entry] of cache) if (entry.stored.keyId === keyId) cache.delete(hash);
   }
 
   function validate(input: NewApiKey, name: string): FieldError[] {
@@ -146,15 +159,16 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
       if (!allowed.allowed) throw rateLimited(allowed.retryAfter);
       const key = generateApiKey();
       const now = Date.now();
-      return db.transaction(
-        (tx) => {
-          assertSessionLive(tx, sessionId);
-          const owned = tx.select({ n: count() }).from(apiKeys).where(eq(apiKeys.userId, userId)).get()?.n ?? 0;
+      // Serial order with other creations by the same user (the count and the name check stay true until the
+      // insert) and with a sign-out or disable (the session re-check).
+      return transaction(db, function* (tx) {
+          yield* assertSessionLive(tx, sessionId);
+          const owned = (yield* row(tx.select({ n: count() }).from(apiKeys).where(eq(apiKeys.userId, userId))))?.n ?? 0;
           if (owned >= settings.maxPerUser)
             throw apiErrors.key_limit_reached(`A user can hold at most ${settings.maxPerUser} API keys.`);
-          if (tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), eq(apiKeys.name, name))).get())
+          if (yield* row(tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.userId, userId), eq(apiKeys.name, name)))))
             throw apiErrors.key_name_taken("You already have an API key with that name.");
-          const row = tx
+          const created = (yield* row(tx
             .insert(apiKeys)
             .values({
               id: Bun.randomUUIDv7(),
@@ -166,28 +180,24 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
               createdAt: new Date(now),
               expiresAt: input.expiresIn === undefined ? null : new Date(now + input.expiresIn * 1000),
             })
-            .returning()
-            .get();
+            .returning()))!;
           return {
-            key_id: row.id,
+            key_id: created.id,
             api_key: key,
-            name: row.name,
-            scopes: row.scopes,
-            created_at: row.createdAt.toISOString(),
-            expires_at: row.expiresAt?.toISOString() ?? null,
+            name: created.name,
+            scopes: created.scopes,
+            created_at: created.createdAt.toISOString(),
+            expires_at: created.expiresAt?.toISOString() ?? null,
           };
-        },
-        { behavior: "immediate" },
-      );
+        });
     },
 
-    list(userId: string) {
-      return db
+    async list(userId: string) {
+      return (await db
         .select()
         .from(apiKeys)
         .where(eq(apiKeys.userId, userId))
-        .orderBy(apiKeys.createdAt)
-        .all()
+        .orderBy(apiKeys.createdAt))
         .map((row) => ({
           key_id: row.id,
           name: row.name,
@@ -200,10 +210,11 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     },
 
     /** Another user's key is "not found" too: no existence leak. */
-    delete(userId: string, keyId: string): void {
-      const deleted = db.delete(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId))).run();
-      for (const [hash, entry] of cache) if (entry.stored.keyId === keyId) cache.delete(hash);
-      if (changedRows(deleted) !== 1) throw apiErrors.key_not_found("No such API key.");
+    async delete(userId: string, keyId: string): Promise<void> {
+      const deleted = changedRows(await db.delete(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId))));
+      forgetKey(keyId);
+      if (deleted !== 1) throw apiErrors.key_not_found("No such API key.");
+      await peers.announce({ kind: "key", id: keyId });
     },
 
     /**
@@ -215,24 +226,25 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
      * mistyped key is refused before any lookup. `countUse: false` checks the key without spending its quota or moving `last_used_at`
      * (for a route that refuses keys anyway).
      */
-    authenticate(key: string, { countUse = true } = {}): ApiKeyPrincipal {
+    authenticate(key: string, { countUse = true } = {}): Pending<ApiKeyPrincipal> {
       if (!isWellFormedApiKey(key)) throw invalidApiKey();
       const hash = sha256Hex(key);
       const now = Date.now();
-      const found = lookUp(hash, now);
-      if (!found) throw invalidApiKey();
-      const { principal, stored } = found;
-      if (!countUse) return principal;
-      if (quota) {
-        const decision = quota.take(stored.keyId, now);
-        if (!decision.allowed)
-          throw rateLimited(decision.retryAfter, "This API key is over its request quota.");
-      }
-      if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
-        db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)).run();
-        stored.lastUsedAt = new Date(now);
-      }
-      return principal;
+      return run(db, function* () {
+        const found = yield* lookUp(hash, now);
+        if (!found) throw invalidApiKey();
+        const { principal, stored } = found;
+        if (!countUse) return principal;
+        if (quota) {
+          const decision = quota.take(stored.keyId, now);
+          if (!decision.allowed) throw rateLimited(decision.retryAfter, "This API key is over its request quota.");
+        }
+        if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
+          stored.lastUsedAt = new Date(now);
+          yield* changes(db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)));
+        }
+        return principal;
+      });
     },
 
     forgetUser,

@@ -24,7 +24,7 @@ export function mfaRoutes(deps: {
     .use(withRequester)
     .use(guard)
     .use(rateLimit)
-    .post("/mfa/totp", ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {
+    .post("/mfa/totp", async ({ principal }) => mfa.startTotp(principal.userId, principal.username, principal.sessionId), {
       auth: true,
       response: { 200: TotpEnrollmentResponse, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["mfa_already_enrolled"] }) },
       detail: {
@@ -33,7 +33,7 @@ export function mfaRoutes(deps: {
         security: SESSION_SECURITY,
       },
     })
-    .post("/mfa/totp/confirm", ({ principal, body, requester }) => ({ recovery_codes: auth.enableTotp(principal, body.code, requester) }), {
+    .post("/mfa/totp/confirm", async ({ principal, body, requester }) => ({ recovery_codes: await auth.enableTotp(principal, body.code, requester) }), {
       auth: true,
       secretCheck: true,
       body: t.Object({ code: t.String({ description: "The authenticator's current 6-digit code", maxLength: 32 }) }),
@@ -48,7 +48,7 @@ export function mfaRoutes(deps: {
         security: SESSION_SECURITY,
       },
     })
-    .post("/mfa/recovery-codes", ({ principal, requester }) => ({ recovery_codes: auth.newRecoveryCodes(principal, requester) }), {
+    .post("/mfa/recovery-codes", async ({ principal, requester }) => ({ recovery_codes: await auth.newRecoveryCodes(principal, requester) }), {
       auth: true,
       response: { 200: RecoveryCodesBody, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["mfa_not_enrolled"] }) },
       detail: { summary: "Replace the recovery codes (the old ones stop working)", security: SESSION_SECURITY },

@@ -3,8 +3,10 @@ import { createTOTPKeyURI, generateHOTP } from "@oslojs/otp";
 import { and, count, eq, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import { renderSVG } from "uqr";
 import { randomBytes } from "node:crypto";
-import { changedRows, type Db, type Tx } from "../../db/client";
-import { recoveryCodes, totpFactors } from "../../db/schema";
+import { changedRows, changes, row, run, transaction, type Atomic } from "../../db/atomic";
+import type { Pending } from "../../lib/pending";
+import type { Db } from "../../db/client";
+import { recoveryCodes, totpFactors } from "../../db/tables";
 import { apiErrors } from "../../errors";
 import { safeEqual, seal, sha256Hex, unseal } from "../../lib/crypto";
 import { assertSessionLive } from "../sessions/service";
@@ -38,11 +40,11 @@ const recoveryHash = (code: string) => sha256Hex(`recovery|${code.toLowerCase().
 export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
   const currentStep = () => Math.floor(Date.now() / 1000 / STEP_SECONDS);
 
-  function secretOf(userId: string, confirmed: boolean) {
-    const row = db.select().from(totpFactors).where(eq(totpFactors.userId, userId)).get();
-    if (!row || (row.confirmedAt !== null) !== confirmed) return undefined;
-    const secret = unseal(dataKey, row.secret, `${SEAL_CONTEXT}|${userId}`);
-    return secret === undefined ? undefined : { row, key: Buffer.from(secret, "base64url") };
+  async function secretOf(userId: string, confirmed: boolean) {
+    const [factor] = await db.select().from(totpFactors).where(eq(totpFactors.userId, userId));
+    if (!factor || (factor.confirmedAt !== null) !== confirmed) return undefined;
+    const secret = unseal(dataKey, factor.secret, `${SEAL_CONTEXT}|${userId}`);
+    return secret === undefined ? undefined : { factor, key: Buffer.from(secret, "base64url") };
   }
 
   /**
@@ -57,34 +59,34 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
     return found;
   }
 
-  /** Records `step` as used unless a concurrent request got there first. */
-  const spendStep = (userId: string, step: number) =>
-    changedRows(db.update(totpFactors).set({ lastStep: step }).where(and(eq(totpFactors.userId, userId), lt(totpFactors.lastStep, step))).run()) === 1;
+  /**
+   * Records `step` as used unless a concurrent request got there first: one conditional UPDATE, which both
+   * engines apply to the row's latest version (PostgreSQL re-checks the condition after the row lock).
+   */
+  const spendStep = async (userId: string, step: number) =>
+    changedRows(await db.update(totpFactors).set({ lastStep: step }).where(and(eq(totpFactors.userId, userId), lt(totpFactors.lastStep, step)))) === 1;
 
   /**
-   * Runs a write in one IMMEDIATE transaction that first re-checks the session authorising it, when there is
-   * one (not during a sign-in's enrolment step): the session cache may still vouch for a session another process
-   * has just ended, and a second factor must not be changed on its word.
+   * Runs a write in one transaction that first re-checks the session authorising it, when there is one (not
+   * during a sign-in's enrolment step): the session cache may still vouch for a session another process has just
+   * ended, and a second factor must not be changed on its word. Serial order with the sign-out or disable.
    */
-  function authorised<T>(sessionId: string | undefined, write: (tx: Tx) => T): T {
-    return db.transaction(
-      (tx) => {
-        if (sessionId !== undefined) assertSessionLive(tx, sessionId);
-        return write(tx);
-      },
-      { behavior: "immediate" },
-    );
+  function authorised<T>(sessionId: string | undefined, write: (tx: Db) => Atomic<T>): Promise<T> {
+    return transaction(db, function* (tx) {
+      if (sessionId !== undefined) yield* assertSessionLive(tx, sessionId);
+      return yield* write(tx);
+    });
   }
 
-  function writeRecoveryCodes(tx: Tx, userId: string): string[] {
+  function* writeRecoveryCodes(tx: Db, userId: string): Atomic<string[]> {
     const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-    tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run();
-    tx.insert(recoveryCodes).values(codes.map((code) => ({ codeHash: recoveryHash(code), userId }))).run();
+    yield* changes(tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)));
+    yield* changes(tx.insert(recoveryCodes).values(codes.map((code) => ({ codeHash: recoveryHash(code), userId }))));
     return codes;
   }
 
   /** New recovery codes (the old ones stop working), shown once. */
-  const replaceRecoveryCodes = (userId: string, sessionId?: string): string[] => authorised(sessionId, (tx) => writeRecoveryCodes(tx, userId));
+  const replaceRecoveryCodes = (userId: string, sessionId?: string): Promise<string[]> => authorised(sessionId, (tx) => writeRecoveryCodes(tx, userId));
 
   // Prepared once: every sign-in asks it.
   const confirmedTotp = db
@@ -93,65 +95,65 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
     .where(and(eq(totpFactors.userId, sql.placeholder("userId")), isNotNull(totpFactors.confirmedAt)))
     .prepare();
 
-  function hasTotp(userId: string): boolean {
-    return confirmedTotp.get({ userId }) !== undefined;
+  function hasTotp(userId: string): Pending<boolean> {
+    return run(db, function* () {
+      return (yield* row(confirmedTotp, { userId })) !== undefined;
+    });
   }
 
   return {
-    factors(userId: string): SecondFactors {
-      const totp = hasTotp(userId);
-      const left = db.select({ n: count() }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt))).get();
+    async factors(userId: string): Promise<SecondFactors> {
+      const totp = await hasTotp(userId);
+      const [left] = await db.select({ n: count() }).from(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
       return { totp, recovery_codes_left: left?.n ?? 0 };
     },
 
     hasTotp,
 
     /** Starts (or restarts) an enrolment: a new secret, unconfirmed until a first code proves the app has it. */
-    startTotp(userId: string, accountName: string, sessionId?: string) {
-      if (hasTotp(userId)) throw mfaAlreadyEnrolled();
+    async startTotp(userId: string, accountName: string, sessionId?: string) {
+      if (await hasTotp(userId)) throw mfaAlreadyEnrolled();
       const key = randomBytes(20);
       const sealed = seal(dataKey, key.toString("base64url"), `${SEAL_CONTEXT}|${userId}`);
-      authorised(sessionId, (tx) =>
-        tx
-          .insert(totpFactors)
-          .values({ userId, secret: sealed })
-          .onConflictDoUpdate({ target: totpFactors.userId, set: { secret: sealed, confirmedAt: null, lastStep: 0 } })
-          .run(),
+      await authorised(sessionId, (tx) =>
+        changes(
+          tx
+            .insert(totpFactors)
+            .values({ userId, secret: sealed })
+            .onConflictDoUpdate({ target: totpFactors.userId, set: { secret: sealed, confirmedAt: null, lastStep: 0 } }),
+        ),
       );
       const uri = createTOTPKeyURI(issuer, accountName, key, STEP_SECONDS, DIGITS);
       return { secret: encodeBase32UpperCaseNoPadding(key), otpauth_uri: uri, qr_svg: renderSVG(uri) };
     },
 
     /** Confirms the enrolment with a first code; answers the recovery codes (shown once). False: wrong code. */
-    confirmTotp(userId: string, code: string, sessionId?: string): string[] | undefined {
-      const secret = secretOf(userId, false);
+    async confirmTotp(userId: string, code: string, sessionId?: string): Promise<string[] | undefined> {
+      const secret = await secretOf(userId, false);
       if (!secret) throw mfaNotEnrolled();
-      const step = matchingStep(secret.key, code, secret.row.lastStep);
+      const step = matchingStep(secret.key, code, secret.factor.lastStep);
       if (step === undefined) return undefined;
-      return authorised(sessionId, (tx) => {
-        tx.update(totpFactors).set({ confirmedAt: new Date(), lastStep: step }).where(eq(totpFactors.userId, userId)).run();
-        return writeRecoveryCodes(tx, userId);
+      return authorised(sessionId, function* (tx) {
+        yield* changes(tx.update(totpFactors).set({ confirmedAt: new Date(), lastStep: step }).where(eq(totpFactors.userId, userId)));
+        return yield* writeRecoveryCodes(tx, userId);
       });
     },
 
     /** True once per valid code of a confirmed authenticator. */
-    verifyTotp(userId: string, code: string): boolean {
-      const secret = secretOf(userId, true);
+    async verifyTotp(userId: string, code: string): Promise<boolean> {
+      const secret = await secretOf(userId, true);
       if (!secret) return false;
-      const step = matchingStep(secret.key, code, secret.row.lastStep);
-      return step !== undefined && spendStep(userId, step);
+      const step = matchingStep(secret.key, code, secret.factor.lastStep);
+      return step !== undefined && (await spendStep(userId, step));
     },
 
-    /** Spends a recovery code; true when it was this user's and unused. */
-    useRecoveryCode(userId: string, code: string): boolean {
-      return (
-        changedRows(
-          db.update(recoveryCodes)
-            .set({ usedAt: new Date() })
-            .where(and(eq(recoveryCodes.codeHash, recoveryHash(code)), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)))
-            .run(),
-        ) === 1
-      );
+    /** Spends a recovery code (one conditional UPDATE, like spendStep); true when it was this user's and unused. */
+    async useRecoveryCode(userId: string, code: string): Promise<boolean> {
+      const spent = await db
+        .update(recoveryCodes)
+        .set({ usedAt: new Date() })
+        .where(and(eq(recoveryCodes.codeHash, recoveryHash(code)), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)));
+      return changedRows(spent) === 1;
     },
 
     replaceRecoveryCodes,
@@ -164,12 +166,12 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
 export type MfaService = ReturnType<typeof createMfaService>;
 
 /** Removes a user's authenticator and recovery codes (self-service removal, admin API and CLI reset). */
-export function removeSecondFactors(db: Db, userId: string): boolean {
-  return db.transaction((tx) => deleteSecondFactors(tx, userId));
+export function removeSecondFactors(db: Db, userId: string): Promise<boolean> {
+  return transaction(db, (tx) => deleteSecondFactors(tx, userId));
 }
 
-function deleteSecondFactors(tx: Tx, userId: string): boolean {
-  const removed = changedRows(tx.delete(totpFactors).where(eq(totpFactors.userId, userId)).run());
-  const codes = changedRows(tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).run());
+function* deleteSecondFactors(tx: Db, userId: string): Atomic<boolean> {
+  const removed = yield* changes(tx.delete(totpFactors).where(eq(totpFactors.userId, userId)));
+  const codes = yield* changes(tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)));
   return removed + codes > 0;
 }

@@ -51,16 +51,16 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
       new Elysia({ prefix: `${ADMIN_PREFIX}/oidc/clients`, tags: ["admin"] })
     .use(withRequester)
         .use(guard)
-        .get("", () => ({ clients: clients.list() }), {
+        .get("", async () => ({ clients: await clients.list() }), {
           admin: true,
           response: { 200: t.Object({ clients: t.Array(Client) }), ...errorResponses(ADMIN_GUARD) },
           detail: { summary: "OpenID Connect clients", security: SESSION_SECURITY },
         })
         .post(
           "",
-          ({ body, principal, set, requester }) => {
-            const { client, secret } = clients.create(body);
-            record("oidc_client_created", principal.userId, client.client_id, requester);
+          async ({ body, principal, set, requester }) => {
+            const { client, secret } = await clients.create(body);
+            await record("oidc_client_created", principal.userId, client.client_id, requester);
             set.status = 201;
             return { ...client, client_secret: secret };
           },
@@ -74,9 +74,9 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         )
         .delete(
           "/:client_id",
-          ({ params, principal, set, requester }) => {
-            clients.delete(params.client_id);
-            record("oidc_client_deleted", principal.userId, params.client_id, requester);
+          async ({ params, principal, set, requester }) => {
+            await clients.delete(params.client_id);
+            await record("oidc_client_deleted", principal.userId, params.client_id, requester);
             set.status = 204;
           },
           {
@@ -88,9 +88,9 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         )
         .post(
           "/:client_id/secret",
-          ({ params, principal, requester }) => {
-            const secret = clients.rotateSecret(params.client_id);
-            record("oidc_client_secret_rotated", principal.userId, params.client_id, requester);
+          async ({ params, principal, requester }) => {
+            const secret = await clients.rotateSecret(params.client_id);
+            await record("oidc_client_secret_rotated", principal.userId, params.client_id, requester);
             return { client_id: params.client_id, client_secret: secret };
           },
           {
@@ -108,7 +108,7 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
       new Elysia({ prefix: `${AUTH_PREFIX}/oidc/consents`, tags: ["sessions"] })
     .use(withRequester)
         .use(guard)
-        .get("", ({ principal }) => ({ consents: oidc.listConsents(principal.userId) }), {
+        .get("", async ({ principal }) => ({ consents: await oidc.listConsents(principal.userId) }), {
           auth: true,
           response: {
             200: t.Object({ consents: t.Array(t.Object({ client_id: t.String(), scope: t.String(), created_at: t.String({ format: "date-time" }) })) }),
@@ -118,8 +118,8 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
         })
         .delete(
           "/:client_id",
-          ({ params, principal, set, requester }) => {
-            if (!oidc.revokeConsent(principal.userId, params.client_id, requester))
+          async ({ params, principal, set, requester }) => {
+            if (!(await oidc.revokeConsent(principal.userId, params.client_id, requester)))
               throw apiErrors.consent_not_found("You have not allowed this application.");
             set.status = 204;
           },

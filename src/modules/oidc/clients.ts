@@ -1,6 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
-import { changedRows, type Db } from "../../db/client";
-import { oidcClients, oidcGrants, sessions, users } from "../../db/schema";
+import { changes, rows, transaction } from "../../db/atomic";
+import type { Db } from "../../db/client";
+import { oidcClients, oidcGrants, sessions, users } from "../../db/tables";
 import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 import { rolesProblem } from "../admin/accounts";
@@ -85,31 +86,32 @@ const newSecret = () => `lkcs_${randomToken(32)}`;
 
 /** The OpenID Connect clients: registration (admin API, CLI), lookup and client authentication. */
 export function createOidcClients(db: Db) {
-  function find(clientId: string): OidcClient | undefined {
-    return db.select().from(oidcClients).where(eq(oidcClients.clientId, clientId)).get();
+  async function find(clientId: string): Promise<OidcClient | undefined> {
+    return (await db.select().from(oidcClients).where(eq(oidcClients.clientId, clientId)))[0];
   }
 
-  function userIdsOf(logins: string[], details: FieldError[]): string[] {
+  async function userIdsOf(logins: string[], details: FieldError[]): Promise<string[]> {
     const ids: string[] = [];
-    logins.forEach((login, index) => {
-      const row =
-        db.select({ id: users.id }).from(users).where(eq(users.id, login)).get() ??
-        db.select({ id: users.id }).from(users).where(eq(users.username, normalizeUsername(login))).get();
-      if (row) ids.push(row.id);
+    for (const [index, login] of logins.entries()) {
+      const [found] = [
+        ...(await db.select({ id: users.id }).from(users).where(eq(users.id, login))),
+        ...(await db.select({ id: users.id }).from(users).where(eq(users.username, normalizeUsername(login)))),
+      ];
+      if (found) ids.push(found.id);
       else details.push({ field: `allowed_users.${index}`, message: `No such user: ${login}.` });
-    });
+    }
     return [...new Set(ids)];
   }
 
   return {
     find,
 
-    list(): ClientView[] {
-      return db.select().from(oidcClients).orderBy(oidcClients.clientId).all().map(toClientView);
+    async list(): Promise<ClientView[]> {
+      return (await db.select().from(oidcClients).orderBy(oidcClients.clientId)).map(toClientView);
     },
 
     /** Registers a client; returns it with its secret (shown once; null for a public client). */
-    create(input: ClientInput): { client: ClientView; secret: string | null } {
+    async create(input: ClientInput): Promise<{ client: ClientView; secret: string | null }> {
       const details: FieldError[] = [];
       if (typeof input.client_id !== "string" || !CLIENT_ID_PATTERN.test(input.client_id))
         details.push({ field: "client_id", message: "Must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit." });
@@ -118,11 +120,11 @@ export function createOidcClients(db: Db) {
       const roles = input.allowed_roles ?? [];
       const rolesIssue = rolesProblem(roles);
       if (rolesIssue) details.push({ field: "allowed_roles", message: rolesIssue });
-      const allowedUsers = userIdsOf(input.allowed_users ?? [], details);
+      const allowedUsers = await userIdsOf(input.allowed_users ?? [], details);
       if (details.length) throw validationFailed(details);
-      if (find(input.client_id)) throw apiErrors.oidc_client_exists("A client with this client_id exists.");
+      if (await find(input.client_id)) throw apiErrors.oidc_client_exists("A client with this client_id exists.");
       const secret = input.public ? null : newSecret();
-      const row = db
+      const [row] = await db
         .insert(oidcClients)
         .values({
           clientId: input.client_id,
@@ -134,27 +136,27 @@ export function createOidcClients(db: Db) {
           allowedRoles: [...new Set(roles)],
           allowedUsers,
         })
-        .returning()
-        .get();
-      return { client: toClientView(row), secret };
+        .returning();
+      return { client: toClientView(row!), secret };
     },
 
     /** A new secret for a confidential client; the old one stops working at once. */
-    rotateSecret(clientId: string): string {
-      const client = find(clientId);
+    async rotateSecret(clientId: string): Promise<string> {
+      const client = await find(clientId);
       if (!client) throw clientNotFound();
       if (client.public) throw apiErrors.oidc_client_public("A public client has no secret.");
       const secret = newSecret();
-      db.update(oidcClients).set({ secretHash: sha256Hex(secret) }).where(eq(oidcClients.clientId, clientId)).run();
+      await db.update(oidcClients).set({ secretHash: sha256Hex(secret) }).where(eq(oidcClients.clientId, clientId));
       return secret;
     },
 
     /** Deletes the client, its codes, consents and every session its tokens belong to. */
-    delete(clientId: string): void {
-      db.transaction((tx) => {
-        const granted = tx.select({ id: oidcGrants.sessionId }).from(oidcGrants).where(eq(oidcGrants.clientId, clientId)).all();
-        if (granted.length) tx.delete(sessions).where(inArray(sessions.id, granted.map((row) => row.id))).run();
-        if (changedRows(tx.delete(oidcClients).where(eq(oidcClients.clientId, clientId)).run()) !== 1) throw clientNotFound();
+    async delete(clientId: string): Promise<void> {
+      // Serial order with a grant being written: no session of this client survives its deletion.
+      await transaction(db, function* (tx) {
+        const granted = yield* rows(tx.select({ id: oidcGrants.sessionId }).from(oidcGrants).where(eq(oidcGrants.clientId, clientId)));
+        if (granted.length) yield* changes(tx.delete(sessions).where(inArray(sessions.id, granted.map((grant) => grant.id))));
+        if ((yield* changes(tx.delete(oidcClients).where(eq(oidcClients.clientId, clientId)))) !== 1) throw clientNotFound();
       });
     },
 

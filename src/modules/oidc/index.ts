@@ -1,3 +1,4 @@
+import type { Pending } from "../../lib/pending";
 import { Elysia, t } from "elysia";
 import { OAuthError } from "../../errors";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
@@ -37,9 +38,9 @@ export interface BrowserUser extends UserIdentity {
 }
 
 export interface BrowserSessionPort {
-  current(request: Request): BrowserUser | null;
+  current(request: Request): Pending<BrowserUser | null>;
   /** Signs the browser out (ends its session and clears the cookie): prompt=login, max_age, RP-initiated logout. */
-  signOut(request: Request, headers: Record<string, unknown>): void;
+  signOut(request: Request, headers: Record<string, unknown>): Pending<void>;
 }
 
 type Params = Record<string, string | undefined>;
@@ -107,9 +108,9 @@ export function oidcRoutes(deps: {
    * good, errors are a page and never a redirect (RFC 6749 §4.1.2.1: no open redirector); after, they go back
    * to the client with `state`.
    */
-  function parseAuthorization(params: Params | undefined): Parsed {
+  async function parseAuthorization(params: Params | undefined): Promise<Parsed> {
     if (!params) return { kind: "page", status: 400, title: "Invalid request", message: "A parameter was given twice or is not text." };
-    const client = params.client_id ? clients.find(params.client_id) : undefined;
+    const client = params.client_id ? await clients.find(params.client_id) : undefined;
     if (!client) return { kind: "page", status: 400, title: "Unknown application", message: "This application (client_id) is not registered with Latchkey." };
     const redirectUri = params.redirect_uri;
     if (!redirectUri || !client.redirectUris.includes(redirectUri))
@@ -153,12 +154,12 @@ export function oidcRoutes(deps: {
   }
 
   /** The authorization endpoint's answer once the request is valid; shared by GET/POST and the consent form. */
-  function authorize(request: Request, set: PageSet, params: Params, parsed: AuthorizationRequest, from: ClientInfo, consented: boolean) {
+  async function authorize(request: Request, set: PageSet, params: Params, parsed: AuthorizationRequest, from: ClientInfo, consented: boolean) {
     const { client, redirectUri, state } = parsed;
     const back = (query: Record<string, string | undefined>) => redirect(set, withParams(redirectUri, { ...query, state, iss: issuer }));
-    const user = browser.current(request);
+    const user = await browser.current(request);
     const now = Date.now();
-    const authTime = user ? oidc.authTimeOf(user.sessionId) : undefined;
+    const authTime = user ? await oidc.authTimeOf(user.sessionId) : undefined;
     const freshSince = reauthAfter(params.lk_reauth);
     const fresh = authTime !== undefined && freshSince !== undefined && authTime >= freshSince;
     const tooOld = parsed.maxAge !== undefined && authTime !== undefined && now - authTime > parsed.maxAge * 1000;
@@ -166,21 +167,21 @@ export function oidcRoutes(deps: {
       if (parsed.prompt.has("none")) return back({ error: "login_required", error_description: "The user is not signed in." });
       // prompt=login or an older sign-in than max_age: the browser signs in again (the sign-in page would
       // otherwise send a signed-in browser straight back).
-      if (user) browser.signOut(request, set.headers);
+      if (user) await browser.signOut(request, set.headers);
       const { lk_reauth: _stamp, ...rest } = params;
       const again = `${OIDC_PREFIX}/authorize?${new URLSearchParams({ ...(rest as Record<string, string>), lk_reauth: reauthStamp(now) })}`;
       return redirect(set, `/login?rd=${encodeURIComponent(again)}`);
     }
     if (!userMayUse(client, user)) {
-      audit.record({ event: "oidc_access_denied", userId: user.userId, ...from, detail: { client_id: client.clientId } });
+      await audit.record({ event: "oidc_access_denied", userId: user.userId, ...from, detail: { client_id: client.clientId } });
       return htmlPage(set, 403, messagePage(appName, "Access denied", `Your account is not allowed to use ${client.clientId}. Ask your administrator for access.`));
     }
-    if (!consented && (!client.trusted || parsed.prompt.has("consent")) && (parsed.prompt.has("consent") || !oidc.hasConsent(user.userId, client.clientId, parsed.scope))) {
+    if (!consented && (!client.trusted || parsed.prompt.has("consent")) && (parsed.prompt.has("consent") || !(await oidc.hasConsent(user.userId, client.clientId, parsed.scope)))) {
       if (parsed.prompt.has("none")) return back({ error: "consent_required", error_description: "The user has not consented to this application." });
       const serialized = new URLSearchParams(params as Record<string, string>).toString();
       return htmlPage(set, 200, consentPage({ appName, clientId: client.clientId, user, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
     }
-    const code = oidc.issueCode({
+    const code = await oidc.issueCode({
       client,
       userId: user.userId,
       redirectUri,
@@ -193,7 +194,7 @@ export function oidcRoutes(deps: {
   }
 
   /** Client authentication at the token endpoint (RFC 6749 §2.3.1): Basic, or client_id/client_secret in the body, or none for a public client. */
-  function authenticateClient(request: Request, body: Params): OidcClient {
+  async function authenticateClient(request: Request, body: Params): Promise<OidcClient> {
     const header = request.headers.get("authorization");
     let clientId = body.client_id;
     let secret = body.client_secret;
@@ -215,7 +216,7 @@ export function oidcRoutes(deps: {
         throw invalidClient("Malformed Basic credentials.");
       }
     }
-    const client = clientId ? clients.find(clientId) : undefined;
+    const client = clientId ? await clients.find(clientId) : undefined;
     if (!client) throw invalidClient("Unknown client or wrong client secret.");
     if (client.public) {
       if (secret) throw invalidClient("A public client has no secret.");
@@ -301,25 +302,25 @@ export function oidcRoutes(deps: {
 
   type Context = { request: Request; set: PageSet; query: unknown; body: unknown; requester: ClientInfo };
 
-  function authorizeEndpoint({ request, set, query, body, requester }: Context) {
+  async function authorizeEndpoint({ request, set, query, body, requester }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
-    const parsed = parseAuthorization(params);
+    const parsed = await parseAuthorization(params);
     if (parsed.kind === "page") return htmlPage(set, parsed.status, messagePage(appName, parsed.title, parsed.message));
     if (parsed.kind === "redirect") return redirect(set, parsed.location);
     return authorize(request, set, params!, parsed.request, requester, false);
   }
 
-  function logoutEndpoint({ request, set, query, body, requester }: Context) {
+  async function logoutEndpoint({ request, set, query, body, requester }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
     if (!params) return htmlPage(set, 400, messagePage(appName, "Invalid request", "A parameter was given twice or is not text."));
     const hint = params.id_token_hint ? idTokenHint(params.id_token_hint) : undefined;
     if (params.id_token_hint && !hint) return htmlPage(set, 400, messagePage(appName, "Invalid request", "The id_token_hint was not issued by this server."));
     const clientId = hint?.aud ?? params.client_id;
-    const client = clientId ? clients.find(clientId) : undefined;
+    const client = clientId ? await clients.find(clientId) : undefined;
     const target = params.post_logout_redirect_uri;
     if (target && !client?.postLogoutRedirectUris.includes(target))
       return htmlPage(set, 400, messagePage(appName, "Invalid request", "The post_logout_redirect_uri is not registered for this application, so Latchkey will not send you there."));
-    const user = browser.current(request);
+    const user = await browser.current(request);
     // Without an ID token naming the user, a third-party page could sign the browser out: ask first.
     const confirmed = request.method === "POST" && params.confirm === "yes" && user !== null && params.csrf !== undefined && safeEqual(params.csrf, mac("logout", user.sessionId));
     if (user && !confirmed && (!hint || hint.sub !== user.userId)) {
@@ -327,9 +328,9 @@ export function oidcRoutes(deps: {
       return htmlPage(set, 200, logoutConfirmPage({ appName, fields: fields as Record<string, string>, csrf: mac("logout", user.sessionId), username: user.username }));
     }
     const userId = hint?.sub ?? user?.userId;
-    const ended = userId && client ? oidc.endGrants(userId, client.clientId, hint?.sid) : 0;
-    if (user) browser.signOut(request, set.headers);
-    if (userId) audit.record({ event: "oidc_logout", userId, ...requester, detail: { client_id: client?.clientId ?? null, grants_ended: ended, browser_signed_out: user !== null } });
+    const ended = userId && client ? await oidc.endGrants(userId, client.clientId, hint?.sid) : 0;
+    if (user) await browser.signOut(request, set.headers);
+    if (userId) await audit.record({ event: "oidc_logout", userId, ...requester, detail: { client_id: client?.clientId ?? null, grants_ended: ended, browser_signed_out: user !== null } });
     if (target) return redirect(set, withParams(target, { state: params.state }), 303);
     return htmlPage(set, 200, messagePage(appName, "Signed out", "You are signed out of Latchkey."));
   }
@@ -360,21 +361,21 @@ export function oidcRoutes(deps: {
         .post("/authorize", authorizeEndpoint, { parse: ["urlencoded"], detail: PAGE_DETAIL })
         .post(
           "/authorize/consent",
-          ({ request, set, body, requester }) => {
+          async ({ request, set, body, requester }) => {
             const form = paramsOf(body);
             const serialized = form?.request ?? "";
             const params = paramsOf(Object.fromEntries(new URLSearchParams(serialized)));
-            const parsed = parseAuthorization(params);
+            const parsed = await parseAuthorization(params);
             if (parsed.kind === "page") return htmlPage(set, parsed.status, messagePage(appName, parsed.title, parsed.message));
             if (parsed.kind === "redirect") return redirect(set, parsed.location, 303);
-            const user = browser.current(request);
+            const user = await browser.current(request);
             if (!user || !form?.csrf || !safeEqual(form.csrf, mac("consent", `${user.sessionId}|${serialized}`)))
               return htmlPage(set, 403, messagePage(appName, "Expired form", "This consent form is no longer valid. Go back to the application and sign in again."));
             const { redirectUri, state, client } = parsed.request;
             if (form.decision !== "allow")
               return redirect(set, withParams(redirectUri, { error: "access_denied", error_description: "The user denied the request.", state, iss: issuer }), 303);
-            oidc.grantConsent(user.userId, client.clientId, parsed.request.scope, requester);
-            const answer = authorize(request, set, params!, parsed.request, requester, true);
+            await oidc.grantConsent(user.userId, client.clientId, parsed.request.scope, requester);
+            const answer = await authorize(request, set, params!, parsed.request, requester, true);
             if (set.status === 302) set.status = 303;
             return answer;
           },
@@ -387,7 +388,7 @@ export function oidcRoutes(deps: {
             set.headers.pragma = "no-cache";
             const params = paramsOf(body);
             if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");
-            const client = authenticateClient(request, params);
+            const client = await authenticateClient(request, params);
             if (params.grant_type === "authorization_code") {
               if (!params.code) throw new OAuthError("invalid_request", "code is required.");
               return oidc.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier }, requester);

@@ -1,8 +1,9 @@
 import { and, eq, isNull, lt } from "drizzle-orm";
 import { createHash } from "node:crypto";
 import { SignJWT } from "jose";
+import { changes, row, transaction } from "../../db/atomic";
 import type { Db } from "../../db/client";
-import { oidcCodes, oidcConsents, oidcGrants, refreshTokens, sessions } from "../../db/schema";
+import { oidcCodes, oidcConsents, oidcGrants, refreshTokens, sessions } from "../../db/tables";
 import { OAuthError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
@@ -64,8 +65,8 @@ function pkceMatches(verifier: string, challenge: string): boolean {
 }
 
 /** Deletes codes past their keeping time. */
-export function pruneOidcCodes(db: Db): void {
-  db.delete(oidcCodes).where(lt(oidcCodes.expiresAt, new Date(Date.now() - CODE_KEEP_MS))).run();
+export async function pruneOidcCodes(db: Db): Promise<void> {
+  await db.delete(oidcCodes).where(lt(oidcCodes.expiresAt, new Date(Date.now() - CODE_KEEP_MS)));
 }
 
 /** Codes, consents, grants and the tokens of the OpenID Connect provider. */
@@ -98,7 +99,7 @@ export function createOidcService(deps: {
   }
 
   async function tokensFor(sessionId: string, refreshToken: string, clientId: string, scope: string, authTime: number, nonce?: string | null): Promise<TokenResponse> {
-    const principal = sessionService.principal(sessionId);
+    const principal = await sessionService.principal(sessionId);
     if (!principal) throw invalidGrant("The grant has ended.");
     const access = await accessTokens.issue(principal.userId, sessionId, principal.sessionExpiresAt);
     return {
@@ -112,65 +113,62 @@ export function createOidcService(deps: {
   }
 
   /** Ends the sessions a user's grants to a client started (consent revoked, RP logout). */
-  function endGrants(userId: string, clientId: string, onlySessionId?: string): number {
-    const granted = db
+  async function endGrants(userId: string, clientId: string, onlySessionId?: string): Promise<number> {
+    const granted = await db
       .select({ id: oidcGrants.sessionId })
       .from(oidcGrants)
       .innerJoin(sessions, eq(sessions.id, oidcGrants.sessionId))
-      .where(and(eq(oidcGrants.clientId, clientId), eq(sessions.userId, userId), onlySessionId ? eq(sessions.id, onlySessionId) : undefined))
-      .all();
-    for (const { id } of granted) sessionService.revoke(id);
+      .where(and(eq(oidcGrants.clientId, clientId), eq(sessions.userId, userId), onlySessionId ? eq(sessions.id, onlySessionId) : undefined));
+    for (const { id } of granted) await sessionService.revoke(id);
     return granted.length;
   }
 
   return {
     /** Whether the user already consented to the client for every scope asked. */
-    hasConsent(userId: string, clientId: string, scope: string): boolean {
-      const row = db
+    async hasConsent(userId: string, clientId: string, scope: string): Promise<boolean> {
+      const [consent] = await db
         .select({ scope: oidcConsents.scope })
         .from(oidcConsents)
-        .where(and(eq(oidcConsents.userId, userId), eq(oidcConsents.clientId, clientId)))
-        .get();
-      if (!row) return false;
-      const granted = new Set(row.scope.split(" "));
+        .where(and(eq(oidcConsents.userId, userId), eq(oidcConsents.clientId, clientId)));
+      if (!consent) return false;
+      const granted = new Set(consent.scope.split(" "));
       return scope.split(" ").every((item) => granted.has(item));
     },
 
-    grantConsent(userId: string, clientId: string, scope: string, client: ClientInfo): void {
-      db.insert(oidcConsents)
+    async grantConsent(userId: string, clientId: string, scope: string, client: ClientInfo): Promise<void> {
+      await db
+        .insert(oidcConsents)
         .values({ userId, clientId, scope })
-        .onConflictDoUpdate({ target: [oidcConsents.userId, oidcConsents.clientId], set: { scope, createdAt: new Date() } })
-        .run();
-      audit.record({ event: "oidc_consent_granted", userId, ...client, detail: { client_id: clientId, scope } });
+        .onConflictDoUpdate({ target: [oidcConsents.userId, oidcConsents.clientId], set: { scope, createdAt: new Date() } });
+      await audit.record({ event: "oidc_consent_granted", userId, ...client, detail: { client_id: clientId, scope } });
     },
 
-    listConsents(userId: string) {
-      return db
+    async listConsents(userId: string) {
+      const consents = await db
         .select({ client_id: oidcConsents.clientId, scope: oidcConsents.scope, created_at: oidcConsents.createdAt })
         .from(oidcConsents)
         .where(eq(oidcConsents.userId, userId))
-        .orderBy(oidcConsents.clientId)
-        .all()
-        .map((row) => ({ ...row, created_at: row.created_at.toISOString() }));
+        .orderBy(oidcConsents.clientId);
+      return consents.map((consent) => ({ ...consent, created_at: consent.created_at.toISOString() }));
     },
 
     /** Forgets the consent and ends the client's grants for this user: it must ask again. False if there was none. */
-    revokeConsent(userId: string, clientId: string, client: ClientInfo): boolean {
-      const deleted = db
+    async revokeConsent(userId: string, clientId: string, client: ClientInfo): Promise<boolean> {
+      const deleted = await db
         .delete(oidcConsents)
         .where(and(eq(oidcConsents.userId, userId), eq(oidcConsents.clientId, clientId)))
-        .returning({ clientId: oidcConsents.clientId })
-        .all();
+        .returning({ clientId: oidcConsents.clientId });
       if (deleted.length === 0) return false;
-      const ended = endGrants(userId, clientId);
-      audit.record({ event: "oidc_consent_revoked", userId, ...client, detail: { client_id: clientId, sessions_ended: ended } });
+      const ended = await endGrants(userId, clientId);
+      await audit.record({ event: "oidc_consent_revoked", userId, ...client, detail: { client_id: clientId, sessions_ended: ended } });
       return true;
     },
 
     /** A single-use code for the request (stored as SHA-256). */
-    issueCode(request: CodeRequest): string {
+    async issueCode(request: CodeRequest): Promise<string> {
       const code = randomToken(32);
-      db.insert(oidcCodes)
+      await db
+        .insert(oidcCodes)
         .values({
           codeHash: sha256Hex(code),
           clientId: request.client.clientId,
@@ -181,48 +179,59 @@ export function createOidcService(deps: {
           scope: request.scope,
           authTime: new Date(request.authTime),
           expiresAt: new Date(Date.now() + CODE_TTL_MS),
-        })
-        .run();
+        });
       return code;
     },
 
     /**
      * authorization_code grant. The code works once (marked used before anything is issued); presenting it again
      * revokes the session it started (RFC 6749 §4.1.2, RFC 9700 §4.5). A code that fails a check is spent too.
-     * Everything from marking the code to recording its session runs without an await, so no other request of
-     * this process interleaves.
+     * Marking the code, opening its session and recording that session on the code are one transaction: a replay
+     * (on this instance or another) comes in serial order before it (and is the one exchange) or after it (and
+     * finds the session to revoke).
      */
     async exchangeCode(client: OidcClient, params: { code: string; redirectUri: string | undefined; codeVerifier: string | undefined }, from: ClientInfo) {
       const now = Date.now();
       const hash = sha256Hex(params.code);
-      const row = db.select().from(oidcCodes).where(eq(oidcCodes.codeHash, hash)).get();
-      if (!row) throw invalidGrant("The code is unknown or expired.");
-      if (row.usedAt !== null) {
-        if (row.sessionId) sessionService.revoke(row.sessionId);
-        audit.record({ event: "oidc_code_replayed", userId: row.userId, ...from, detail: { client_id: row.clientId, presented_by: client.clientId, session_revoked: row.sessionId !== null } });
+      /** Why a presented code that was not yet used grants nothing (it is spent all the same). */
+      const refusal = (code: typeof oidcCodes.$inferSelect): string | undefined => {
+        if (code.expiresAt.getTime() <= now) return "The code has expired.";
+        if (code.clientId !== client.clientId) return "The code was issued to another client.";
+        if (params.redirectUri !== code.redirectUri) return "redirect_uri does not match the authorization request.";
+        if (code.codeChallenge !== null) {
+          if (!params.codeVerifier) return "code_verifier is required: the request used PKCE.";
+          if (!pkceMatches(params.codeVerifier, code.codeChallenge)) return "code_verifier does not match the code_challenge.";
+        } else if (params.codeVerifier) return "code_verifier given, but the request had no code_challenge.";
+        return undefined;
+      };
+      const outcome = await transaction(db, function* (tx) {
+        const code = yield* row(tx.select().from(oidcCodes).where(eq(oidcCodes.codeHash, hash)));
+        if (!code) return { kind: "refused" as const, reason: "The code is unknown or expired." };
+        if (code.usedAt !== null) return { kind: "replayed" as const, code };
+        yield* changes(tx.update(oidcCodes).set({ usedAt: new Date(now) }).where(and(eq(oidcCodes.codeHash, hash), isNull(oidcCodes.usedAt))));
+        const reason = refusal(code);
+        if (reason) return { kind: "refused" as const, reason };
+        let session;
+        try {
+          session = yield* sessionService.opening(tx, { userId: code.userId }, from);
+        } catch (error) {
+          if (error instanceof AccountChanged) return { kind: "refused" as const, reason: "The account behind this code was disabled or deleted." };
+          throw error;
+        }
+        yield* changes(tx.insert(oidcGrants).values({ sessionId: session.sessionId, clientId: client.clientId, scope: code.scope, authTime: code.authTime }));
+        yield* changes(tx.update(oidcCodes).set({ sessionId: session.sessionId }).where(eq(oidcCodes.codeHash, hash)));
+        return { kind: "issued" as const, code, session };
+      });
+      if (outcome.kind === "refused") throw invalidGrant(outcome.reason);
+      const { code } = outcome;
+      if (outcome.kind === "replayed") {
+        if (code.sessionId) await sessionService.revoke(code.sessionId);
+        await audit.record({ event: "oidc_code_replayed", userId: code.userId, ...from, detail: { client_id: code.clientId, presented_by: client.clientId, session_revoked: code.sessionId !== null } });
         throw invalidGrant("The code was already used; the tokens issued from it are revoked.");
       }
-      const spent = db.update(oidcCodes).set({ usedAt: new Date(now) }).where(and(eq(oidcCodes.codeHash, hash), isNull(oidcCodes.usedAt))).returning({ hash: oidcCodes.codeHash }).all();
-      if (spent.length !== 1) throw invalidGrant("The code was already used.");
-      if (row.expiresAt.getTime() <= now) throw invalidGrant("The code has expired.");
-      if (row.clientId !== client.clientId) throw invalidGrant("The code was issued to another client.");
-      if (params.redirectUri !== row.redirectUri) throw invalidGrant("redirect_uri does not match the authorization request.");
-      if (row.codeChallenge !== null) {
-        if (!params.codeVerifier) throw invalidGrant("code_verifier is required: the request used PKCE.");
-        if (!pkceMatches(params.codeVerifier, row.codeChallenge)) throw invalidGrant("code_verifier does not match the code_challenge.");
-      } else if (params.codeVerifier) throw invalidGrant("code_verifier given, but the request had no code_challenge.");
-
-      let session;
-      try {
-        session = sessionService.create({ userId: row.userId }, from);
-      } catch (error) {
-        if (error instanceof AccountChanged) throw invalidGrant("The account behind this code was disabled or deleted.");
-        throw error;
-      }
-      db.insert(oidcGrants).values({ sessionId: session.sessionId, clientId: client.clientId, scope: row.scope, authTime: row.authTime }).run();
-      db.update(oidcCodes).set({ sessionId: session.sessionId }).where(eq(oidcCodes.codeHash, hash)).run();
-      audit.record({ event: "oidc_code_exchanged", userId: row.userId, ...from, detail: { client_id: client.clientId, session_id: session.sessionId, scope: row.scope } });
-      return tokensFor(session.sessionId, session.refreshToken, client.clientId, row.scope, row.authTime.getTime(), row.nonce);
+      const { session } = outcome;
+      await audit.record({ event: "oidc_code_exchanged", userId: code.userId, ...from, detail: { client_id: client.clientId, session_id: session.sessionId, scope: code.scope } });
+      return tokensFor(session.sessionId, session.refreshToken, client.clientId, code.scope, code.authTime.getTime(), code.nonce);
     },
 
     /**
@@ -230,19 +239,18 @@ export function createOidcService(deps: {
      * rotation and reuse detection are the sessions' (a reused token ends the grant).
      */
     async refresh(client: OidcClient, refreshToken: string, from: ClientInfo) {
-      const grant = db
+      const [grant] = await db
         .select({ clientId: oidcGrants.clientId, scope: oidcGrants.scope, authTime: oidcGrants.authTime })
         .from(refreshTokens)
         .innerJoin(oidcGrants, eq(oidcGrants.sessionId, refreshTokens.sessionId))
-        .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)))
-        .get();
+        .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)));
       if (!grant || grant.clientId !== client.clientId) throw invalidGrant("The refresh token is unknown, expired, revoked or another client's.");
       try {
-        const rotated = sessionService.rotate(refreshToken);
+        const rotated = await sessionService.rotate(refreshToken);
         return await tokensFor(rotated.principal.sessionId, rotated.refreshToken, client.clientId, grant.scope, grant.authTime.getTime());
       } catch (error) {
         if (error instanceof RefreshTokenReused) {
-          audit.record({ event: "refresh_reuse_detected", userId: error.userId, ...from, detail: { session_id: error.sessionId, client_id: client.clientId } });
+          await audit.record({ event: "refresh_reuse_detected", userId: error.userId, ...from, detail: { session_id: error.sessionId, client_id: client.clientId } });
           throw invalidGrant("This refresh token was already used; the grant has been revoked.");
         }
         if (error instanceof OAuthError) throw error;
@@ -253,13 +261,13 @@ export function createOidcService(deps: {
     endGrants,
 
     /** The grant a session belongs to, if it is one (RP-initiated logout's `sid`). */
-    grantOf(sessionId: string) {
-      return db.select().from(oidcGrants).where(eq(oidcGrants.sessionId, sessionId)).get();
+    async grantOf(sessionId: string) {
+      return (await db.select().from(oidcGrants).where(eq(oidcGrants.sessionId, sessionId)))[0];
     },
 
     /** When the session was signed in (its creation), for auth_time and max_age. */
-    authTimeOf(sessionId: string): number | undefined {
-      return db.select({ createdAt: sessions.createdAt }).from(sessions).where(eq(sessions.id, sessionId)).get()?.createdAt.getTime();
+    async authTimeOf(sessionId: string): Promise<number | undefined> {
+      return (await db.select({ createdAt: sessions.createdAt }).from(sessions).where(eq(sessions.id, sessionId)))[0]?.createdAt.getTime();
     },
   };
 }

@@ -36,8 +36,8 @@ export interface SignedInForms {
  * Returns the principal, or the answer to send instead (to sign-in, or a 403 page).
  */
 export function signedInForm({ appName, origins, browser, forms }: SignedInForms) {
-  return (request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string => {
-    const principal = browser.current(request);
+  return async (request: Request, body: unknown, set: PageSet, form: string): Promise<BrowserSessionPrincipal | string> => {
+    const principal = await browser.current(request);
     if (!principal) return seeOther(set, "/login");
     if (!sameOriginPost(request, origins) || !forms.check(form, principal.sessionId, field(body, "csrf")))
       return htmlPage(
@@ -67,25 +67,25 @@ export function accountPages(deps: AccountDeps) {
   const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa } = deps;
   const guard = signedInForm(deps);
 
-  function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
+  async function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
     const view: AccountView = {
       appName,
       username: principal.username,
       email: principal.email,
       roles: principal.roles,
       isAdmin: principal.roles.includes("admin"),
-      sessions: sessions.list(principal.userId).map((session) => ({ ...session, current: session.id === principal.sessionId })),
-      keys: apiKeys.list(principal.userId),
-      applications: oidc.listConsents(principal.userId),
+      sessions: (await sessions.list(principal.userId)).map((session) => ({ ...session, current: session.id === principal.sessionId })),
+      keys: await apiKeys.list(principal.userId),
+      applications: await oidc.listConsents(principal.userId),
       csrf: (form) => forms.issue(form, principal.sessionId),
-      secondFactors: mfa.factors(principal.userId),
+      secondFactors: await mfa.factors(principal.userId),
       ...extra,
     };
     return htmlPage(set, status, String(<AccountPage {...view} />));
   }
 
   /** An expected failure (bad input, a wrong password, a limit) shown on the page; anything else propagates. */
-  function failure(set: PageSet, principal: BrowserSessionPrincipal, error: unknown) {
+  async function failure(set: PageSet, principal: BrowserSessionPrincipal, error: unknown) {
     if (!(error instanceof ApiError)) throw error;
     const message = error.details?.[0]?.message ?? error.message;
     if (error.status === 429) passRetryAfter(set, error);
@@ -96,8 +96,8 @@ export function accountPages(deps: AccountDeps) {
     .use(withRequester)
     .get(
       "/account",
-      ({ request, query, set }) => {
-        const principal = browser.current(request);
+      async ({ request, query, set }) => {
+        const principal = await browser.current(request);
         if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
         return render(set, 200, principal, { notice: typeof query.done === "string" ? NOTICES[query.done] : undefined });
       },
@@ -105,15 +105,15 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/sessions/revoke",
-      ({ request, body, set, requester }) => {
-        const principal = guard(request, body, set, "session-revoke");
+      async ({ request, body, set, requester }) => {
+        const principal = await guard(request, body, set, "session-revoke");
         if (typeof principal === "string") return principal;
         try {
           const id = field(body, "session_id") ?? "";
           // This browser's own session (or the one it was handed off from) is signed out with the sign-out button.
           if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(set, "/account");
-          sessions.revokeOwned(principal.userId, id);
-          audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: id, via: "browser" } });
+          await sessions.revokeOwned(principal.userId, id);
+          await audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: id, via: "browser" } });
           return seeOther(set, "/account?done=session-revoked");
         } catch (error) {
           return failure(set, principal, error);
@@ -123,10 +123,10 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/sessions/revoke-others",
-      ({ request, body, set, requester }) => {
-        const principal = guard(request, body, set, "session-revoke-others");
+      async ({ request, body, set, requester }) => {
+        const principal = await guard(request, body, set, "session-revoke-others");
         if (typeof principal === "string") return principal;
-        auth.logout(principal, "others", requester);
+        await auth.logout(principal, "others", requester);
         return seeOther(set, "/account?done=others-revoked");
       },
       { detail: { hide: true } },
@@ -134,7 +134,7 @@ export function accountPages(deps: AccountDeps) {
     .post(
       "/account/password",
       async ({ request, body, set, requester: client }) => {
-        const principal = guard(request, body, set, "password");
+        const principal = await guard(request, body, set, "password");
         if (typeof principal === "string") return principal;
         try {
           // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
@@ -149,15 +149,15 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/keys",
-      ({ request, body, set, requester }) => {
-        const principal = guard(request, body, set, "key-create");
+      async ({ request, body, set, requester }) => {
+        const principal = await guard(request, body, set, "key-create");
         if (typeof principal === "string") return principal;
         try {
           const expires = field(body, "expires_in");
-          const created = apiKeys.create(principal, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
-          audit.record({ event: "key_created", userId: principal.userId, ...requester, detail: { key_id: created.key_id, name: created.name } });
+          const created = await apiKeys.create(principal, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
+          await audit.record({ event: "key_created", userId: principal.userId, ...requester, detail: { key_id: created.key_id, name: created.name } });
           // Shown in this answer only (never in a URL or a redirect): the secret exists nowhere else.
-          return render(set, 201, principal, { newKey: { name: created.name, secret: created.api_key } });
+          return await render(set, 201, principal, { newKey: { name: created.name, secret: created.api_key } });
         } catch (error) {
           return failure(set, principal, error);
         }
@@ -166,11 +166,11 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/applications/revoke",
-      ({ request, body, set, requester }) => {
-        const principal = guard(request, body, set, "application-revoke");
+      async ({ request, body, set, requester }) => {
+        const principal = await guard(request, body, set, "application-revoke");
         if (typeof principal === "string") return principal;
         // Unknown or already withdrawn: nothing to do, the page shows the current list.
-        const withdrawn = oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", requester);
+        const withdrawn = await oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", requester);
         return seeOther(set, withdrawn ? "/account?done=application-revoked" : "/account");
       },
       { detail: { hide: true } },
@@ -178,12 +178,12 @@ export function accountPages(deps: AccountDeps) {
     // Two-step sign-in (issue 13): the same service calls as /api/v1/auth/mfa/*.
     .post(
       "/account/mfa/totp",
-      ({ request, body, set }) => {
-        const principal = guard(request, body, set, "totp-start");
+      async ({ request, body, set }) => {
+        const principal = await guard(request, body, set, "totp-start");
         if (typeof principal === "string") return principal;
         try {
-          const started = mfa.startTotp(principal.userId, principal.username, principal.sessionId);
-          return render(set, 200, principal, { enrolment: { secret: started.secret, qrSvg: started.qr_svg } });
+          const started = await mfa.startTotp(principal.userId, principal.username, principal.sessionId);
+          return await render(set, 200, principal, { enrolment: { secret: started.secret, qrSvg: started.qr_svg } });
         } catch (error) {
           return failure(set, principal, error);
         }
@@ -192,13 +192,13 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/totp/confirm",
-      ({ request, body, set, requester: client }) => {
-        const principal = guard(request, body, set, "totp-confirm");
+      async ({ request, body, set, requester: client }) => {
+        const principal = await guard(request, body, set, "totp-confirm");
         if (typeof principal === "string") return principal;
         try {
           ipLimit(client, "/account/mfa/totp/confirm");
-          const codes = auth.enableTotp(principal, field(body, "code") ?? "", client);
-          return render(set, 200, principal, { newRecoveryCodes: codes, notice: "The authenticator is on." });
+          const codes = await auth.enableTotp(principal, field(body, "code") ?? "", client);
+          return await render(set, 200, principal, { newRecoveryCodes: codes, notice: "The authenticator is on." });
         } catch (error) {
           return failure(set, principal, error);
         }
@@ -207,11 +207,11 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/mfa/recovery-codes",
-      ({ request, body, set, requester }) => {
-        const principal = guard(request, body, set, "recovery-codes");
+      async ({ request, body, set, requester }) => {
+        const principal = await guard(request, body, set, "recovery-codes");
         if (typeof principal === "string") return principal;
         try {
-          return render(set, 200, principal, { newRecoveryCodes: auth.newRecoveryCodes(principal, requester) });
+          return await render(set, 200, principal, { newRecoveryCodes: await auth.newRecoveryCodes(principal, requester) });
         } catch (error) {
           return failure(set, principal, error);
         }
@@ -221,7 +221,7 @@ export function accountPages(deps: AccountDeps) {
     .post(
       "/account/mfa/totp/delete",
       async ({ request, body, set, requester: client }) => {
-        const principal = guard(request, body, set, "totp-delete");
+        const principal = await guard(request, body, set, "totp-delete");
         if (typeof principal === "string") return principal;
         try {
           ipLimit(client, "/account/mfa/totp/delete");
@@ -235,13 +235,13 @@ export function accountPages(deps: AccountDeps) {
     )
     .post(
       "/account/keys/delete",
-      ({ request, body, set, requester }) => {
-        const principal = guard(request, body, set, "key-delete");
+      async ({ request, body, set, requester }) => {
+        const principal = await guard(request, body, set, "key-delete");
         if (typeof principal === "string") return principal;
         try {
           const keyId = field(body, "key_id") ?? "";
-          apiKeys.delete(principal.userId, keyId);
-          audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: keyId } });
+          await apiKeys.delete(principal.userId, keyId);
+          await audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: keyId } });
           return seeOther(set, "/account?done=key-deleted");
         } catch (error) {
           return failure(set, principal, error);

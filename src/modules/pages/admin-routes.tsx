@@ -51,8 +51,8 @@ export function adminGate(deps: SignedInForms) {
     htmlPage(set, 403, String(<MessagePage appName={deps.appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
 
   /** The gate of every admin form: a signed-in form, by an admin. */
-  function adminForm(request: Request, body: unknown, set: PageSet, form: string): BrowserSessionPrincipal | string {
-    const principal = signedIn(request, body, set, form);
+  async function adminForm(request: Request, body: unknown, set: PageSet, form: string): Promise<BrowserSessionPrincipal | string> {
+    const principal = await signedIn(request, body, set, form);
     if (typeof principal === "string") return principal;
     return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
   }
@@ -82,7 +82,7 @@ export function adminPages(deps: AdminPageDeps) {
     ...requester,
   });
 
-  function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, query: Record<string, string | undefined>, extra: Partial<AdminView> = {}) {
+  async function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, query: Record<string, string | undefined>, extra: Partial<AdminView> = {}) {
     const search = query.q ?? "";
     const auditUser = query.audit_user ?? "";
     const auditEvent = AUDIT_EVENTS.includes(query.audit_event as never) ? query.audit_event! : "";
@@ -92,13 +92,13 @@ export function adminPages(deps: AdminPageDeps) {
     let nextEvents: string | null = null;
     let error = extra.error;
     try {
-      const page = admin.list({ query: search || undefined, limit: String(PAGE_SIZE), cursor: query.cursor || undefined });
+      const page = await admin.list({ query: search || undefined, limit: String(PAGE_SIZE), cursor: query.cursor || undefined });
       users_ = page.users;
       if (page.next_cursor) nextUsers = new URLSearchParams({ q: search, cursor: page.next_cursor }).toString();
       const auditCursor = /^\d{1,15}$/.test(query.audit_cursor ?? "") ? Number(query.audit_cursor) : undefined;
       // Like the audit API: a user is an id (events outlive a deleted user), a username or an email.
-      const userId = auditUser ? (users.findByLogin(auditUser)?.id ?? auditUser) : undefined;
-      const trail = audit.list({ userId, event: auditEvent || undefined, cursor: auditCursor, limit: AUDIT_PAGE_SIZE });
+      const userId = auditUser ? ((await users.findByLogin(auditUser))?.id ?? auditUser) : undefined;
+      const trail = await audit.list({ userId, event: auditEvent || undefined, cursor: auditCursor, limit: AUDIT_PAGE_SIZE });
       events = trail.events;
       if (trail.next_cursor)
         nextEvents = new URLSearchParams({ q: search, audit_user: auditUser, audit_event: auditEvent, audit_cursor: trail.next_cursor }).toString();
@@ -107,6 +107,9 @@ export function adminPages(deps: AdminPageDeps) {
       error = caught.details?.[0]?.message ?? caught.message;
       status = caught.status;
     }
+    const named = await Promise.all(
+      [...new Set(events.map((event) => event.user_id).filter((id): id is string => id !== null))].map(async (id) => [id, (await users.findById(id))?.username] as const),
+    );
     const view: AdminView = {
       appName,
       username: principal.username,
@@ -119,12 +122,7 @@ export function adminPages(deps: AdminPageDeps) {
       events,
       eventNames: AUDIT_EVENTS,
       nextEvents,
-      usernames: new Map(
-        [...new Set(events.map((event) => event.user_id).filter((id): id is string => id !== null))].flatMap((id) => {
-          const user = users.findById(id);
-          return user ? [[id, user.username] as const] : [];
-        }),
-      ),
+      usernames: new Map(named.flatMap(([id, username]) => (username === undefined ? [] : [[id, username] as const]))),
       ...extra,
       error,
     };
@@ -146,8 +144,8 @@ export function adminPages(deps: AdminPageDeps) {
     .use(withRequester)
     .get(
       "/admin",
-      ({ request, query, set }) => {
-        const principal = browser.current(request);
+      async ({ request, query, set }) => {
+        const principal = await browser.current(request);
         if (!principal) return seeOther(set, "/login?rd=%2Fadmin", 302);
         if (!principal.roles.includes(ADMIN_ROLE)) return notAdmin(set);
         const text = (name: string) => (typeof query[name] === "string" ? (query[name] as string).slice(0, 254) : undefined);
@@ -159,8 +157,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-create");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-create");
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         return act(set, principal, "created", () =>
@@ -174,8 +172,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/status",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-status");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-status");
         if (typeof principal === "string") return principal;
         const disabled = field(body, "disabled") === "true";
         return act(set, principal, disabled ? "disabled" : "enabled", () => admin.update(field(body, "id") ?? "", { disabled }, actorOf(principal, requester)));
@@ -184,8 +182,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/roles",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-roles");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-roles");
         if (typeof principal === "string") return principal;
         return act(set, principal, "roles", () => admin.update(field(body, "id") ?? "", { roles: roleList(field(body, "roles")) }, actorOf(principal, requester)));
       },
@@ -193,8 +191,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/email",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-email");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-email");
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
@@ -204,8 +202,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/metadata",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-metadata");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-metadata");
         if (typeof principal === "string") return principal;
         return act(set, principal, "metadata", () => {
           let metadata: unknown;
@@ -221,8 +219,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/mfa",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-mfa");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-mfa");
         if (typeof principal === "string") return principal;
         return act(set, principal, "mfa", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, requester)));
       },
@@ -230,8 +228,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/password",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-password");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-password");
         if (typeof principal === "string") return principal;
         return act(set, principal, "password", () => admin.resetPassword(field(body, "id") ?? "", field(body, "password") ?? "", actorOf(principal, requester)));
       },
@@ -239,8 +237,8 @@ export function adminPages(deps: AdminPageDeps) {
     )
     .post(
       "/admin/users/delete",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "admin-delete");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-delete");
         if (typeof principal === "string") return principal;
         return act(set, principal, "deleted", () => admin.delete(field(body, "id") ?? "", actorOf(principal, requester)));
       },

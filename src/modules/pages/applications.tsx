@@ -118,17 +118,17 @@ export function applicationPages(deps: ApplicationPageDeps) {
   const { appName, browser, forms, clients, audit, withRequester } = deps;
   const { notAdmin, adminForm } = adminGate(deps);
 
-  const render = (set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<ApplicationsView> = {}) =>
+  const render = async (set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<ApplicationsView> = {}) =>
     htmlPage(
       set,
       status,
-      String(<ApplicationsPage appName={appName} username={principal.username} clients={clients.list()} csrf={(form) => forms.issue(form, principal.sessionId)} {...extra} />),
+      String(<ApplicationsPage appName={appName} username={principal.username} clients={await clients.list()} csrf={(form) => forms.issue(form, principal.sessionId)} {...extra} />),
     );
 
   /** Runs a change; a refusal (bad input, unknown client) is shown on the page. */
-  function act(set: PageSet, principal: BrowserSessionPrincipal, change: () => Partial<ApplicationsView>) {
+  async function act(set: PageSet, principal: BrowserSessionPrincipal, change: () => Promise<Partial<ApplicationsView>>) {
     try {
-      return render(set, 200, principal, change());
+      return await render(set, 200, principal, await change());
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const detail = error.details?.[0];
@@ -143,8 +143,8 @@ export function applicationPages(deps: ApplicationPageDeps) {
     .use(withRequester)
     .get(
       "/admin/applications",
-      ({ request, set }) => {
-        const principal = browser.current(request);
+      async ({ request, set }) => {
+        const principal = await browser.current(request);
         if (!principal) return seeOther(set, "/login?rd=%2Fadmin%2Fapplications", 302);
         if (!principal.roles.includes(ADMIN_ROLE)) return notAdmin(set);
         return render(set, 200, principal);
@@ -153,11 +153,11 @@ export function applicationPages(deps: ApplicationPageDeps) {
     )
     .post(
       "/admin/applications",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "application-create");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "application-create");
         if (typeof principal === "string") return principal;
-        return act(set, principal, () => {
-          const { client, secret } = clients.create({
+        return act(set, principal, async () => {
+          const { client, secret } = await clients.create({
             client_id: field(body, "client_id")?.trim() ?? "",
             redirect_uris: lines(field(body, "redirect_uris")),
             post_logout_redirect_uris: lines(field(body, "post_logout_redirect_uris")),
@@ -165,7 +165,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
             public: field(body, "public") === "true",
             trusted: field(body, "trusted") === "true",
           });
-          record("oidc_client_created", principal, client.client_id, requester);
+          await record("oidc_client_created", principal, client.client_id, requester);
           return { notice: `Application ${client.client_id} registered.`, newSecret: secret ? { clientId: client.client_id, secret } : undefined };
         });
       },
@@ -173,13 +173,13 @@ export function applicationPages(deps: ApplicationPageDeps) {
     )
     .post(
       "/admin/applications/secret",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "application-secret");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "application-secret");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
-        return act(set, principal, () => {
-          const secret = clients.rotateSecret(clientId);
-          record("oidc_client_secret_rotated", principal, clientId, requester);
+        return act(set, principal, async () => {
+          const secret = await clients.rotateSecret(clientId);
+          await record("oidc_client_secret_rotated", principal, clientId, requester);
           return { notice: "The old secret no longer works.", newSecret: { clientId, secret } };
         });
       },
@@ -187,13 +187,13 @@ export function applicationPages(deps: ApplicationPageDeps) {
     )
     .post(
       "/admin/applications/delete",
-      ({ request, body, set, requester }) => {
-        const principal = adminForm(request, body, set, "application-delete");
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "application-delete");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
-        return act(set, principal, () => {
-          clients.delete(clientId);
-          record("oidc_client_deleted", principal, clientId, requester);
+        return act(set, principal, async () => {
+          await clients.delete(clientId);
+          await record("oidc_client_deleted", principal, clientId, requester);
           return { notice: `Application ${clientId} deleted; its tokens no longer work.` };
         });
       },

@@ -68,9 +68,9 @@ export function signInPages(deps: PageDeps) {
     return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} />));
   }
 
-  function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
+  async function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
     // The authenticator's key is made once, with the first page; a retry after a wrong code keeps it.
-    const enrollment = methods.includes("totp_enrollment") && error === undefined ? auth.startChallengeEnrollment(challengeId) : undefined;
+    const enrollment = methods.includes("totp_enrollment") && error === undefined ? await auth.startChallengeEnrollment(challengeId) : undefined;
     return htmlPage(
       set,
       status,
@@ -95,9 +95,9 @@ export function signInPages(deps: PageDeps) {
   const handoffState = (binding: string) => forms.issue("handoff", binding);
 
   /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
-  function openHandoffSession(userId: string, parentId: string, client: ClientInfo) {
+  async function openHandoffSession(userId: string, parentId: string, client: ClientInfo) {
     try {
-      return sessions.createBrowser({ userId }, client, parentId);
+      return await sessions.createBrowser({ userId }, client, parentId);
     } catch (error) {
       if (error instanceof AccountChanged) return undefined;
       throw error;
@@ -121,7 +121,7 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/password/forgot",
-      ({ request, body, set, requester: client }) => {
+      async ({ request, body, set, requester: client }) => {
         const binding = browser.binding(request);
         if (!sameOriginPost(request, origins) || !binding || !forms.check("forgot", binding, field(body, "csrf")))
           return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/forgot", text: "Forgot your password?" });
@@ -129,7 +129,7 @@ export function signInPages(deps: PageDeps) {
         try {
           ipLimit(client, "/password/forgot");
           if (!email) return forgotForm(set, 422, binding, "Enter your email address.");
-          emailFlows.forgotPassword(email, client);
+          await emailFlows.forgotPassword(email, client);
           return message(set, 200, "Check your mail", RESET_REQUESTED.message, { href: "/login", text: "Back to sign-in" });
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -141,10 +141,10 @@ export function signInPages(deps: PageDeps) {
     )
     .get(
       "/login",
-      ({ request, query, set }) => {
+      async ({ request, query, set }) => {
         const host = browser.hostOf(request);
         const rd = typeof query.rd === "string" ? query.rd : undefined;
-        if (browser.current(request)) return seeOther(set, destination(host, rd), 302);
+        if (await browser.current(request)) return seeOther(set, destination(host, rd), 302);
         const binding = bindingOf(request, set, host);
         // Another root domain's sign-in host may already know this browser: ask the others first (no password).
         if (browser.hosts.length > 1 && query.handoff !== "none") {
@@ -178,7 +178,7 @@ export function signInPages(deps: PageDeps) {
           if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login);
           const result = await auth.signInBrowser(login, password, client);
           // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
-          if (result.challenge) return secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+          if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
           browser.setSession(set.headers, host, result.session.token);
           browser.setDevice(set.headers, host, result.device);
           return seeOther(set, destination(host, rd));
@@ -222,7 +222,7 @@ export function signInPages(deps: PageDeps) {
         try {
           ipLimit(client, "/login/verify");
           const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
-          const { session, recoveryCodes, device } = auth.verifyBrowserChallenge(challengeId, answer, client);
+          const { session, recoveryCodes, device } = await auth.verifyBrowserChallenge(challengeId, answer, client);
           browser.setSession(set.headers, host, session.token);
           browser.setDevice(set.headers, host, device);
           const next = destination(host, rd);
@@ -245,13 +245,13 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/logout",
-      ({ request, body, set, requester }) => {
+      async ({ request, body, set, requester }) => {
         const host = browser.hostOf(request);
-        const principal = browser.current(request);
+        const principal = await browser.current(request);
         if (principal) {
           if (!sameOriginPost(request, origins) || !forms.check("logout", principal.sessionId, field(body, "csrf")))
             return message(set, 403, "Sign-out refused", "This form expired or came from another site.", { href: "/account", text: "Your account" });
-          auth.signOutBrowser(principal, requester);
+          await auth.signOutBrowser(principal, requester);
         }
         browser.clearSession(set.headers, host);
         return seeOther(set, "/login");
@@ -260,7 +260,7 @@ export function signInPages(deps: PageDeps) {
     )
     .get(
       "/handoff/start",
-      ({ request, query, set }) => {
+      async ({ request, query, set }) => {
         // Send this browser's session on to the sign-in host that asked (`to`); without one here, pass the question
         // on to the next sign-in host in turn, and once every other host has been asked, back to `to`'s form.
         const here = browser.hostOf(request);
@@ -269,7 +269,7 @@ export function signInPages(deps: PageDeps) {
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const target = browser.hosts.find((host) => host.origin === to && host !== here);
         if (!target || !state || state.length > 64) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
-        const principal = browser.current(request);
+        const principal = await browser.current(request);
         const onward = nextHost(here);
         const next = new URL(principal ? "/handoff/accept" : onward === target ? "/login" : "/handoff/start", principal ? target.origin : onward.origin);
         if (principal) next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
@@ -285,14 +285,14 @@ export function signInPages(deps: PageDeps) {
     )
     .get(
       "/handoff/accept",
-      ({ request, query, set, requester }) => {
+      async ({ request, query, set, requester }) => {
         const host = browser.hostOf(request);
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const binding = browser.binding(request);
         const code = typeof query.code === "string" ? query.code : "";
         const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
-        const userId = sessionId ? sessions.browserSessionOwner(sessionId) : undefined;
-        const session = userId ? openHandoffSession(userId, sessionId!, requester) : undefined;
+        const userId = sessionId ? await sessions.browserSessionOwner(sessionId) : undefined;
+        const session = userId ? await openHandoffSession(userId, sessionId!, requester) : undefined;
         if (!session) {
           const retry = new URL("/login", host.origin);
           retry.searchParams.set("handoff", "none");

@@ -56,9 +56,9 @@ export function createBrowserSessions(config: Config, sessions: SessionService) 
      * The browser session of this request, or null: a live session cookie of an enabled user. One cached lookup
      * (see SessionService.browserPrincipal). Reusable by any page that needs to know who the browser is.
      */
-    current(request: Request): BrowserSessionPrincipal | null {
+    async current(request: Request): Promise<BrowserSessionPrincipal | null> {
       const token = readCookie(request.headers.get("cookie"), name);
-      return (token && sessions.browserPrincipal(token)) || null;
+      return (token && (await sessions.browserPrincipal(token))) || null;
     },
 
     setSession(headers: ResponseHeaders, host: SignInHost, token: string): void {

@@ -30,8 +30,8 @@ export function sessionRoutes(deps: {
     .use(guard)
     .get(
       "/sessions",
-      ({ principal }) =>
-        sessions.list(principal.userId).map((session) => ({
+      async ({ principal }) =>
+        (await sessions.list(principal.userId)).map((session) => ({
           session_id: session.id,
           current: session.id === principal.sessionId,
           created_at: session.createdAt.toISOString(),
@@ -47,9 +47,9 @@ export function sessionRoutes(deps: {
     )
     .delete(
       "/sessions/:id",
-      ({ principal, params, set, requester }) => {
-        sessions.revokeOwned(principal.userId, params.id);
-        audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: params.id } });
+      async ({ principal, params, set, requester }) => {
+        await sessions.revokeOwned(principal.userId, params.id);
+        await audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: params.id } });
         set.status = 204;
       },
       {

@@ -1,6 +1,9 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, ne, notInArray, or, sql } from "drizzle-orm";
-import { changedRows, type Db, type Tx } from "../../db/client";
-import { refreshTokens, sessions, users } from "../../db/schema";
+import { changedRows, changes, isPostgres, row, run, transaction, type Atomic } from "../../db/atomic";
+import type { Pending } from "../../lib/pending";
+import type { Db } from "../../db/client";
+import { peersOf } from "../../db/peers";
+import { refreshTokens, sessions, users } from "../../db/tables";
 import { principalUserColumns, type UserIdentity } from "../users/service";
 import { ApiError, apiErrors, invalidRefreshToken, invalidToken } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
@@ -70,8 +73,9 @@ export interface VerifiedAccount {
 }
 
 /** Throws AccountChanged unless the user still exists, is enabled and (if given) still has the verified hash. */
-function assertAccountUnchanged(tx: Tx | Db, account: VerifiedAccount): void {
-  assertAccount(tx.select({ disabled: users.disabled, passwordHash: users.passwordHash }).from(users).where(eq(users.id, account.userId)).get(), account);
+async function assertAccountUnchanged(db: Db, account: VerifiedAccount): Promise<void> {
+  const [found] = await db.select({ disabled: users.disabled, passwordHash: users.passwordHash }).from(users).where(eq(users.id, account.userId));
+  assertAccount(found, account);
 }
 
 function assertAccount(row: { disabled: boolean; passwordHash: string } | undefined, account: VerifiedAccount): void {
@@ -85,13 +89,14 @@ function assertAccount(row: { disabled: boolean; passwordHash: string } | undefi
  * session is live, its user enabled and (given `role`) still holding that role, checked inside the write's own transaction: the 1-second principal cache may still
  * vouch for a session that another process (`latchkey user disable`) has just ended.
  */
-export function assertSessionLive(tx: Tx, sessionId: string, role?: string): void {
-  const live = tx
-    .select({ roles: users.roles })
-    .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false)))
-    .get();
+export function* assertSessionLive(tx: Db, sessionId: string, role?: string): Atomic<void> {
+  const live = yield* row(
+    tx
+      .select({ roles: users.roles })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false))),
+  );
   if (!live) throw invalidToken("The session has ended.");
   // An admin demoted from another process within the cache's second is no admin for this write.
   if (role !== undefined && !live.roles.includes(role)) throw apiErrors.forbidden(`This needs the ${role} role.`);
@@ -107,17 +112,19 @@ export function assertSessionLive(tx: Tx, sessionId: string, role?: string): voi
  */
 export const SPENT_TOKENS_KEPT = 32;
 
-function pruneSpentTokens(tx: Tx, sessionId: string): void {
+function* pruneSpentTokens(tx: Db, sessionId: string): Atomic<void> {
   const keep = tx
     .select({ tokenHash: refreshTokens.tokenHash })
     .from(refreshTokens)
     .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt)))
-    // rowid is the insertion order, so the generation order (timestamps tie within a millisecond).
-    .orderBy(desc(sql`rowid`))
+    // The generation order. SQLite: rowid, the insertion order (timestamps tie within a millisecond). PostgreSQL
+    // has no insertion order to read; there a session's tokens are spent one rotation at a time (serializable),
+    // each a round trip apart, so the time each was spent orders them.
+    .orderBy(isPostgres(tx) ? desc(refreshTokens.spentAt) : desc(sql`rowid`))
     .limit(SPENT_TOKENS_KEPT);
-  tx.delete(refreshTokens)
-    .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt), notInArray(refreshTokens.tokenHash, keep)))
-    .run();
+  yield* changes(
+    tx.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.spentAt), notInArray(refreshTokens.tokenHash, keep))),
+  );
 }
 
 /** Caches a looked-up principal; past CACHE_SWEEP_SIZE entries, those older than CACHE_TTL_MS are swept first. */
@@ -131,12 +138,12 @@ function remember<P>(cache: Map<string, { principal: P; fetchedAt: number }>, ke
 }
 
 /** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
-export function pruneExpiredSessions(db: Db): number {
-  return changedRows(db.delete(sessions).where(lt(sessions.expiresAt, new Date())).run());
+export async function pruneExpiredSessions(db: Db): Promise<number> {
+  return changedRows(await db.delete(sessions).where(lt(sessions.expiresAt, new Date())));
 }
 
-export function revokeAllSessionsOfUser(db: Db, userId: string): number {
-  return changedRows(db.delete(sessions).where(eq(sessions.userId, userId)).run());
+export async function revokeAllSessionsOfUser(db: Db, userId: string): Promise<number> {
+  return changedRows(await db.delete(sessions).where(eq(sessions.userId, userId)));
 }
 
 export function createSessionService(db: Db, settings: SessionSettings) {
@@ -160,85 +167,103 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   /** The child is derived from the parent, so a retry within the grace window gets the same child back. */
   const childOf = (token: string) => hmacBase64url(settings.refreshRotationKey, token);
 
-  const touch = db
-    .update(sessions)
-    .set(
-      settings.slideOnActivity
-        ? { lastSeenAt: sql`${sql.placeholder("now")}`, expiresAt: sql`${sql.placeholder("now")} + ${refreshTtlMs}` }
-        : { lastSeenAt: sql`${sql.placeholder("now")}` },
-    )
-    .where(eq(sessions.id, sql.placeholder("sid")))
-    .prepare();
 
-  // A sign-in's session insert, in one IMMEDIATE transaction with the re-check of the account it verified (and, for
-  // a refresh-token session, its first token). Prepared once and run in bun:sqlite's own transaction: drizzle's
-  // db.transaction builds a transaction object with a query builder per table, and drizzle prepares each statement
-  // anew (profiled: together about a fifth of a sign-in's event-loop time). The asynchronous data layer
-  // (PostgreSQL) must run these on its transaction's connection instead.
-  const accountById = db
-    .select({ disabled: users.disabled, passwordHash: users.passwordHash })
-    .from(users)
-    .where(eq(users.id, sql.placeholder("id")))
-    .prepare();
-  const insertSession = db
-    .insert(sessions)
-    .values({
-      id: sql.placeholder("id"),
-      userId: sql.placeholder("userId"),
-      createdAt: sql.placeholder("createdAt"),
-      lastSeenAt: sql.placeholder("lastSeenAt"),
-      expiresAt: sql.placeholder("expiresAt"),
-      ip: sql.placeholder("ip"),
-      userAgent: sql.placeholder("userAgent"),
-      browserTokenHash: sql.placeholder("browserTokenHash"),
-      parentId: sql.placeholder("parentId"),
-    })
-    .prepare();
-  const insertRefreshToken = db.insert(refreshTokens).values({ tokenHash: sql.placeholder("tokenHash"), sessionId: sql.placeholder("sessionId") }).prepare();
-  const openSession = db.$client.transaction((account: VerifiedAccount, row: typeof sessions.$inferInsert, refreshTokenHash?: string) => {
-    assertAccount(accountById.get({ id: account.userId }), account);
-    insertSession.run(row);
-    if (refreshTokenHash !== undefined) insertRefreshToken.run({ tokenHash: refreshTokenHash, sessionId: row.id });
-  });
+  /**
+   * A sign-in's session insert, with the re-check of the account it verified (and, for a refresh-token session,
+   * its first token), in the caller's transaction: serial order with a password change, a disable or a delete,
+   * so the sign-in that verified the old state cannot open a session after the change.
+   */
+  function* insertSession(tx: Db, account: VerifiedAccount, session: typeof sessions.$inferInsert, refreshTokenHash?: string): Atomic<void> {
+    assertAccount(yield* row(tx.select({ disabled: users.disabled, passwordHash: users.passwordHash }).from(users).where(eq(users.id, account.userId))), account);
+    yield* changes(tx.insert(sessions).values(session));
+    if (refreshTokenHash !== undefined) yield* changes(tx.insert(refreshTokens).values({ tokenHash: refreshTokenHash, sessionId: session.id }));
+  }
+
+  /** Starts a session in the caller's transaction and returns its first refresh token (256 random bits; only its hash is stored). */
+  function* opening(tx: Db, account: VerifiedAccount, client: ClientInfo): Atomic<{ sessionId: string; expiresAt: number; refreshToken: string }> {
+    const now = Date.now();
+    const sessionId = randomToken(18);
+    const refreshToken = randomToken(32);
+    const session = {
+      id: sessionId,
+      userId: account.userId,
+      createdAt: new Date(now),
+      lastSeenAt: new Date(now),
+      expiresAt: new Date(now + refreshTtlMs),
+      ip: client.ip,
+      userAgent: client.userAgent,
+      browserTokenHash: null,
+      parentId: null,
+    };
+    yield* insertSession(tx, account, session, sha256Hex(refreshToken));
+    return { sessionId, expiresAt: now + refreshTtlMs, refreshToken };
+  }
 
   /**
    * The live session's principal, or undefined if it ended, expired or its user is disabled. Read from the
    * database at most once a second per session (one primary-key lookup), which also records the activity
    * (see ACTIVITY_RESOLUTION_MS).
    */
-  function principal(sessionId: string): SessionPrincipal | undefined {
+  function principal(sessionId: string): Pending<SessionPrincipal | undefined> {
     const now = Date.now();
     const cached = cache.get(sessionId);
     if (cached && now - cached.fetchedAt < CACHE_TTL_MS && cached.principal.sessionExpiresAt > now) return cached.principal;
-    const row = livePrincipal.get({ sid: sessionId });
-    if (!row || row.disabled || row.sessionExpiresAt.getTime() <= now) {
-      cache.delete(sessionId);
-      return undefined;
-    }
-    const { disabled: _disabled, sessionExpiresAt, lastSeenAt, ...rest } = row;
-    let expiresAt = sessionExpiresAt.getTime();
-    if (now - lastSeenAt.getTime() >= activityResolutionMs) {
-      touch.run({ sid: sessionId, now });
-      if (settings.slideOnActivity) expiresAt = now + refreshTtlMs;
-    }
-    const found = { ...rest, sessionExpiresAt: expiresAt };
-    remember(cache, sessionId, found, now);
-    return found;
+    return run(db, function* () {
+      const found = yield* row(livePrincipal, { sid: sessionId });
+      if (!found || found.disabled || found.sessionExpiresAt.getTime() <= now) {
+        cache.delete(sessionId);
+        return undefined;
+      }
+      const { disabled: _disabled, sessionExpiresAt, lastSeenAt, ...rest } = found;
+      let expiresAt = sessionExpiresAt.getTime();
+      if (now - lastSeenAt.getTime() >= activityResolutionMs) {
+        if (settings.slideOnActivity) expiresAt = now + refreshTtlMs;
+        // At most once a minute per session: built here, not prepared.
+        yield* changes(db.update(sessions).set({ lastSeenAt: new Date(now), expiresAt: new Date(expiresAt) }).where(eq(sessions.id, sessionId)));
+      }
+      const live = { ...rest, sessionExpiresAt: expiresAt };
+      remember(cache, sessionId, live, now);
+      return live;
+    });
   }
 
   /** How many sessions are cached (for tests of the cache bound). */
   const cachedSessions = () => cache.size;
 
-  /** Drops the user's cached sessions, so changed roles or a disabled flag are read again on the next request. */
-  function forgetUser(userId: string): void {
+  function forgetUserHere(userId: string): void {
     for (const [sessionId, entry] of cache) if (entry.principal.userId === userId) cache.delete(sessionId);
     for (const [hash, entry] of browserCache) if (entry.principal.userId === userId) browserCache.delete(hash);
   }
 
-  function revoke(sessionId: string): void {
-    db.delete(sessions).where(eq(sessions.id, sessionId)).run();
+  function forgetSessionHere(sessionId: string): void {
     cache.delete(sessionId);
     forgetBrowserSessions((entry) => entry.principal.sessionId === sessionId || entry.principal.rootSessionId === sessionId);
+  }
+
+  // Other instances' revocations (db/peers.ts); the API-key service hears the same announcements.
+  const peers = peersOf(db);
+  peers.listen((revocation) => {
+    if (revocation.kind === "user") forgetUserHere(revocation.id);
+    else if (revocation.kind === "session") forgetSessionHere(revocation.id);
+  });
+
+  /**
+   * Drops the user's cached sessions (and, through the announcement, their cached API keys), here and on every
+   * other instance, so changed roles or a disabled flag are read again on the next request.
+   */
+  async function forgetUser(userId: string): Promise<void> {
+    forgetUserHere(userId);
+    await peers.announce({ kind: "user", id: userId });
+  }
+
+  async function forgetSession(sessionId: string): Promise<void> {
+    forgetSessionHere(sessionId);
+    await peers.announce({ kind: "session", id: sessionId });
+  }
+
+  async function revoke(sessionId: string): Promise<void> {
+    await db.delete(sessions).where(eq(sessions.id, sessionId));
+    await forgetSession(sessionId);
   }
 
   // Browser sessions: looked up by the cookie's SHA-256, cached for CACHE_TTL_MS like access-token sessions, so
@@ -250,6 +275,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .select({
       sessionId: sessions.id,
       parentId: sessions.parentId,
+      sessionCreatedAt: sessions.createdAt,
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
       ...principalUserColumns,
@@ -257,16 +283,6 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(eq(sessions.browserTokenHash, sql.placeholder("hash")))
-    .prepare();
-  // Sliding idle expiry inside the absolute one: expires_at = min(now + idle, created_at + REFRESH_TOKEN_TTL).
-  const touchBrowser = db
-    .update(sessions)
-    .set({
-      lastSeenAt: sql`${sql.placeholder("now")}`,
-      expiresAt: sql`min(${sql.placeholder("now")} + ${browserIdleMs}, ${sessions.createdAt} + ${refreshTtlMs})`,
-    })
-    .where(eq(sessions.id, sql.placeholder("sid")))
-    .returning({ expiresAt: sessions.expiresAt })
     .prepare();
 
   const browserOwner = db
@@ -281,55 +297,47 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   }
 
   /** The live browser session behind a cookie value, or undefined (unknown, signed out, idle, expired, disabled). */
-  function browserPrincipal(token: string): BrowserSessionPrincipal | undefined {
+  function browserPrincipal(token: string): Pending<BrowserSessionPrincipal | undefined> {
     const now = Date.now();
     const hash = sha256Hex(token);
     const cached = browserCache.get(hash);
     if (cached && now - cached.fetchedAt < CACHE_TTL_MS && cached.principal.sessionExpiresAt > now) return cached.principal;
-    const row = browserByHash.get({ hash });
-    if (!row || row.disabled || row.sessionExpiresAt.getTime() <= now) {
-      browserCache.delete(hash);
-      return undefined;
-    }
-    const { disabled: _disabled, sessionExpiresAt, lastSeenAt, parentId, ...rest } = row;
-    let expiresAt = sessionExpiresAt.getTime();
-    if (now - lastSeenAt.getTime() >= browserActivityMs) expiresAt = touchBrowser.get({ sid: row.sessionId, now })?.expiresAt.getTime() ?? expiresAt;
-    const found = { ...rest, sessionExpiresAt: expiresAt, rootSessionId: parentId ?? row.sessionId };
-    remember(browserCache, hash, found, now);
-    return found;
+    return run(db, function* () {
+      const found = yield* row(browserByHash, { hash });
+      if (!found || found.disabled || found.sessionExpiresAt.getTime() <= now) {
+        browserCache.delete(hash);
+        return undefined;
+      }
+      const { disabled: _disabled, sessionExpiresAt, lastSeenAt, parentId, sessionCreatedAt, ...rest } = found;
+      let expiresAt = sessionExpiresAt.getTime();
+      if (now - lastSeenAt.getTime() >= browserActivityMs) {
+        // Sliding idle expiry inside the absolute one: min(now + idle, created + REFRESH_TOKEN_TTL).
+        expiresAt = Math.min(now + browserIdleMs, sessionCreatedAt.getTime() + refreshTtlMs);
+        yield* changes(db.update(sessions).set({ lastSeenAt: new Date(now), expiresAt: new Date(expiresAt) }).where(eq(sessions.id, found.sessionId)));
+      }
+      const live = { ...rest, sessionExpiresAt: expiresAt, rootSessionId: parentId ?? found.sessionId };
+      remember(browserCache, hash, live, now);
+      return live;
+    });
   }
 
   return {
     /** Starts a session and returns its first refresh token (256 random bits; only its hash is stored). */
-    create(account: VerifiedAccount, client: ClientInfo): { sessionId: string; expiresAt: number; refreshToken: string } {
-      const { userId } = account;
-      const now = Date.now();
-      const sessionId = randomToken(18);
-      const refreshToken = randomToken(32);
-      openSession.immediate(account, {
-        id: sessionId,
-        userId,
-        createdAt: new Date(now),
-        lastSeenAt: new Date(now),
-        expiresAt: new Date(now + refreshTtlMs),
-        ip: client.ip,
-        userAgent: client.userAgent,
-        browserTokenHash: null,
-        parentId: null,
-      }, sha256Hex(refreshToken));
-      return { sessionId, expiresAt: now + refreshTtlMs, refreshToken };
-    },
+    create: (account: VerifiedAccount, client: ClientInfo) => transaction(db, (tx) => opening(tx, account, client)),
+
+    opening,
 
     /**
      * Spends a refresh token and returns its child. Presenting a spent token again within the reuse interval,
      * while its child is still the live one, returns that same child (a lost response or two tabs); any other
      * reuse revokes the whole session (RFC 9700 §4.14.2).
      */
-    rotate(refreshToken: string): { principal: SessionPrincipal; refreshToken: string } {
+    async rotate(refreshToken: string): Promise<{ principal: SessionPrincipal; refreshToken: string }> {
       const now = Date.now();
-      const outcome = db.transaction(
-        (tx) => {
-          const row = tx
+      // Serial order with every other rotation of the same token, on this instance or another: of two concurrent
+      // rotations one spends the token and the other sees it spent (the grace window's same child, or reuse).
+      const outcome = await transaction(db, function* (tx) {
+          const presented = yield* row(tx
             .select({
               spentAt: refreshTokens.spentAt,
               sessionId: refreshTokens.sessionId,
@@ -340,47 +348,44 @@ export function createSessionService(db: Db, settings: SessionSettings) {
             .from(refreshTokens)
             .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
             .innerJoin(users, eq(users.id, sessions.userId))
-            .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)))
-            .get();
-          if (!row || row.expiresAt.getTime() <= now || row.disabled) return { kind: "invalid" as const };
+            .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken))));
+          if (!presented || presented.expiresAt.getTime() <= now || presented.disabled) return { kind: "invalid" as const };
 
           const child = childOf(refreshToken);
-          if (row.spentAt === null) {
+          if (presented.spentAt === null) {
             // The spentAt IS NULL guard makes two concurrent rotations of one token produce one child, even across processes.
-            const spent = tx
+            const spent = yield* changes(tx
               .update(refreshTokens)
               .set({ spentAt: new Date(now) })
-              .where(and(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)), isNull(refreshTokens.spentAt)))
-              .run();
-            if (changedRows(spent) !== 1) return { kind: "invalid" as const };
-            tx.insert(refreshTokens).values({ tokenHash: sha256Hex(child), sessionId: row.sessionId }).run();
-            pruneSpentTokens(tx, row.sessionId);
-            tx.update(sessions)
+              .where(and(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)), isNull(refreshTokens.spentAt))));
+            if (spent !== 1) return { kind: "invalid" as const };
+            yield* changes(tx.insert(refreshTokens).values({ tokenHash: sha256Hex(child), sessionId: presented.sessionId }));
+            yield* pruneSpentTokens(tx, presented.sessionId);
+            yield* changes(tx.update(sessions)
               .set({ lastSeenAt: new Date(now), expiresAt: new Date(now + refreshTtlMs) })
-              .where(eq(sessions.id, row.sessionId))
-              .run();
-            return { kind: "rotated" as const, sessionId: row.sessionId, child };
+              .where(eq(sessions.id, presented.sessionId)));
+            return { kind: "rotated" as const, sessionId: presented.sessionId, child };
           }
 
-          const withinGrace = graceMs > 0 && now - row.spentAt.getTime() <= graceMs;
+          const withinGrace = graceMs > 0 && now - presented.spentAt.getTime() <= graceMs;
           if (withinGrace) {
-            const childRow = tx
+            const childRow = yield* row(tx
               .select({ spentAt: refreshTokens.spentAt })
               .from(refreshTokens)
-              .where(eq(refreshTokens.tokenHash, sha256Hex(child)))
-              .get();
-            if (childRow && childRow.spentAt === null) return { kind: "rotated" as const, sessionId: row.sessionId, child };
+              .where(eq(refreshTokens.tokenHash, sha256Hex(child))));
+            if (childRow && childRow.spentAt === null) return { kind: "rotated" as const, sessionId: presented.sessionId, child };
           }
-          tx.delete(sessions).where(eq(sessions.id, row.sessionId)).run();
-          return { kind: "reused" as const, sessionId: row.sessionId, userId: row.userId };
-        },
-        { behavior: "immediate" },
-      );
+          yield* changes(tx.delete(sessions).where(eq(sessions.id, presented.sessionId)));
+          return { kind: "reused" as const, sessionId: presented.sessionId, userId: presented.userId };
+        });
 
       if (outcome.kind === "invalid") throw invalidRefreshToken();
+      if (outcome.kind === "reused") {
+        await forgetSession(outcome.sessionId);
+        throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
+      }
       cache.delete(outcome.sessionId);
-      if (outcome.kind === "reused") throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
-      const live = principal(outcome.sessionId);
+      const live = await principal(outcome.sessionId);
       if (!live) throw invalidRefreshToken();
       return { principal: live, refreshToken: outcome.child };
     },
@@ -389,13 +394,13 @@ export function createSessionService(db: Db, settings: SessionSettings) {
      * Starts a browser session and returns its cookie value (256 random bits; only its SHA-256 is stored). With
      * `parentId` (a cross-domain handoff) it ends when that session ends.
      */
-    createBrowser(account: VerifiedAccount, client: ClientInfo, parentId?: string): { sessionId: string; token: string; expiresAt: number } {
+    async createBrowser(account: VerifiedAccount, client: ClientInfo, parentId?: string): Promise<{ sessionId: string; token: string; expiresAt: number }> {
       const { userId } = account;
       const now = Date.now();
       const sessionId = randomToken(18);
       const token = randomToken(32);
       const expiresAt = now + Math.min(browserIdleMs, refreshTtlMs);
-      openSession.immediate(account, {
+      await transaction(db, (tx) => insertSession(tx, account, {
         id: sessionId,
         userId,
         createdAt: new Date(now),
@@ -405,7 +410,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         userAgent: client.userAgent,
         browserTokenHash: sha256Hex(token),
         parentId: parentId ?? null,
-      });
+      }));
       return { sessionId, token, expiresAt };
     },
 
@@ -415,9 +420,9 @@ export function createSessionService(db: Db, settings: SessionSettings) {
      * The user of a live browser session, by its id (the source of a cross-domain handoff); undefined if it ended,
      * expired, its user is disabled, or it is not a browser session. Reads without touching it (no sliding).
      */
-    browserSessionOwner(sessionId: string): string | undefined {
-      const row = browserOwner.get({ sid: sessionId });
-      return row && !row.disabled && row.expiresAt.getTime() > Date.now() ? row.userId : undefined;
+    async browserSessionOwner(sessionId: string): Promise<string | undefined> {
+      const [owner] = await browserOwner.execute({ sid: sessionId });
+      return owner && !owner.disabled && owner.expiresAt.getTime() > Date.now() ? owner.userId : undefined;
     },
 
     principal,
@@ -425,8 +430,8 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     revoke,
 
     /** The user's live sessions, newest first. */
-    list(userId: string) {
-      return db
+    async list(userId: string) {
+      return await db
         .select({
           id: sessions.id,
           createdAt: sessions.createdAt,
@@ -436,34 +441,32 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         })
         .from(sessions)
         .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, new Date())))
-        .orderBy(desc(sessions.createdAt))
-        .all();
+        .orderBy(desc(sessions.createdAt));
     },
 
     /** Ends one of the user's own sessions; another user's session is "not found" (no existence leak). */
-    revokeOwned(userId: string, sessionId: string): void {
-      const deleted = db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).run();
-      cache.delete(sessionId);
-      forgetBrowserSessions((entry) => entry.principal.sessionId === sessionId || entry.principal.rootSessionId === sessionId);
-      if (changedRows(deleted) !== 1) throw apiErrors.session_not_found("No such session.");
+    async revokeOwned(userId: string, sessionId: string): Promise<void> {
+      const deleted = changedRows(await db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))));
+      if (deleted !== 1) throw apiErrors.session_not_found("No such session.");
+      await forgetSession(sessionId);
     },
 
     /** Ends every session of the user except `keepSessionId`; returns how many ended. */
-    revokeOthers(userId: string, keepSessionId: string): number {
+    async revokeOthers(userId: string, keepSessionId: string): Promise<number> {
       // A browser session kept is kept with its handoff family: the session it came from and its siblings.
-      const root = db.select({ parentId: sessions.parentId }).from(sessions).where(eq(sessions.id, keepSessionId)).get()?.parentId ?? keepSessionId;
-      const deleted = db
+      const [kept] = await db.select({ parentId: sessions.parentId }).from(sessions).where(eq(sessions.id, keepSessionId));
+      const root = kept?.parentId ?? keepSessionId;
+      const deleted = await db
         .delete(sessions)
-        .where(and(eq(sessions.userId, userId), ne(sessions.id, root), or(isNull(sessions.parentId), ne(sessions.parentId, root))))
-        .run();
-      forgetUser(userId);
+        .where(and(eq(sessions.userId, userId), ne(sessions.id, root), or(isNull(sessions.parentId), ne(sessions.parentId, root))));
+      await forgetUser(userId);
       return changedRows(deleted);
     },
 
     /** Ends every session of a user (password set from the CLI, account disabled). */
-    revokeAllForUser(userId: string): number {
-      const ended = revokeAllSessionsOfUser(db, userId);
-      forgetUser(userId);
+    async revokeAllForUser(userId: string): Promise<number> {
+      const ended = await revokeAllSessionsOfUser(db, userId);
+      await forgetUser(userId);
       return ended;
     },
 

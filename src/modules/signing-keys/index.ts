@@ -65,7 +65,7 @@ export function signingKeyRoutes(deps: {
       new Elysia({ prefix: `${ADMIN_PREFIX}/keys`, tags: ["admin"] })
     .use(withRequester)
         .use(guard)
-        .get("", () => ({ keys: listSigningKeys(db) }), {
+        .get("", async () => ({ keys: await listSigningKeys(db) }), {
           admin: true,
           response: { 200: KeyList, ...errorResponses(ADMIN_GUARD) },
           detail: { summary: "Every signing key, newest first (no key material)", security: SESSION_SECURITY },
@@ -74,9 +74,9 @@ export function signingKeyRoutes(deps: {
           "/rotate",
           async ({ principal, requester }) => {
             const created = await rotateSigningKeys(db, algs, maxTokenTtl);
-            keyRing.reload();
-            audit.record({ event: "signing_keys_rotated", userId: principal.userId, ...requester, detail: { via: "api", new_kids: created } });
-            return { keys: listSigningKeys(db) };
+            await keyRing.reload();
+            await audit.record({ event: "signing_keys_rotated", userId: principal.userId, ...requester, detail: { via: "api", new_kids: created } });
+            return { keys: await listSigningKeys(db) };
           },
           {
             admin: true,

@@ -101,8 +101,8 @@ export function systemRoutes(db: Db, accessCookieName: string) {
     )
     .get(
       "/health",
-      ({ set }) => {
-        if (ping(db)) return { status: "ok" as const };
+      async ({ set }) => {
+        if (await ping(db)) return { status: "ok" as const };
         set.status = 503;
         return { status: "unavailable" as const };
       },

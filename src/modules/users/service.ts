@@ -1,7 +1,10 @@
 import { and, eq, sql } from "drizzle-orm";
 import { normalizeUsername } from "../../lib/names";
-import { changedRows, type Db, type Tx } from "../../db/client";
-import { users, type User } from "../../db/schema";
+import { changedRows, changes, row, run, transaction, type Atomic } from "../../db/atomic";
+import type { Pending } from "../../lib/pending";
+import type { Db } from "../../db/client";
+import type { User } from "../../db/schema";
+import { users } from "../../db/tables";
 import { ApiError, apiErrors, type FieldError, validationFailed } from "../../errors";
 import { PASSWORD_MAX_BYTES, normalizePassword, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
 import { weakPasswordReason } from "./weak-passwords";
@@ -94,8 +97,10 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
   const byEmail = db.select().from(users).where(eq(users.email, sql.placeholder("email"))).prepare();
   const byUsername = db.select().from(users).where(eq(users.username, sql.placeholder("username"))).prepare();
 
-  function findByLogin(login: string): User | undefined {
-    return login.includes("@") ? byEmail.get({ email: normalizeEmail(login) }) : byUsername.get({ username: normalizeUsername(login) });
+  function findByLogin(login: string): Pending<User | undefined> {
+    return run(db, () =>
+      login.includes("@") ? row(byEmail, { email: normalizeEmail(login) }) : row(byUsername, { username: normalizeUsername(login) }),
+    );
   }
 
   /** Checks every field and reports all problems at once, before any hashing. */
@@ -114,15 +119,15 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     return { username, email };
   }
 
-  function assertEmailFree(email: string): void {
-    if (db.select({ id: users.id }).from(users).where(eq(users.email, email)).get())
+  async function assertEmailFree(email: string): Promise<void> {
+    if ((await db.select({ id: users.id }).from(users).where(eq(users.email, email))).length)
       throw apiErrors.email_taken("That email address is already registered.");
   }
 
-  function assertAvailable(username: string, email: string | null): void {
-    if (db.select({ id: users.id }).from(users).where(eq(users.username, username)).get())
+  async function assertAvailable(username: string, email: string | null): Promise<void> {
+    if ((await db.select({ id: users.id }).from(users).where(eq(users.username, username))).length)
       throw apiErrors.username_taken("That username is already taken.");
-    if (email !== null) assertEmailFree(email);
+    if (email !== null) await assertEmailFree(email);
   }
 
   function assertValidPassword(user: Pick<User, "username" | "email">, password: string, field = "password"): void {
@@ -134,16 +139,16 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
   return {
     findByLogin,
 
-    findById(id: string): User | undefined {
-      return db.select().from(users).where(eq(users.id, id)).get();
+    async findById(id: string): Promise<User | undefined> {
+      return (await db.select().from(users).where(eq(users.id, id)))[0];
     },
 
     async create(input: NewUser): Promise<User> {
       const { username, email } = validateNewUser(input);
-      assertAvailable(username, email);
+      await assertAvailable(username, email);
       const passwordHash = await hasher.hash(input.password);
       try {
-        return db
+        const [created] = await db
           .insert(users)
           .values({
             id: Bun.randomUUIDv7(),
@@ -153,18 +158,18 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
             passwordHash,
             roles: input.roles ?? [],
           })
-          .returning()
-          .get();
+          .returning();
+        return created!;
       } catch (error) {
         // Another request took the name while this one was hashing.
-        assertAvailable(username, email);
+        await assertAvailable(username, email);
         throw error;
       }
     },
 
     /** The account with this email address (normalised), if any. */
-    findByEmail(email: string): User | undefined {
-      return db.select().from(users).where(eq(users.email, normalizeEmail(email))).get();
+    async findByEmail(email: string): Promise<User | undefined> {
+      return (await db.select().from(users).where(eq(users.email, normalizeEmail(email))))[0];
     },
 
     /** 422 unless `password` may become this user's password (length, not weak); no hashing. */
@@ -174,33 +179,31 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
      * Sets a confirmed new address (verified: its owner typed the mailed code). A unique-index race with another
      * account is 409 email_taken.
      */
-    setVerifiedEmail(userId: string, email: string, precondition?: (tx: Tx) => void): void {
+    async setVerifiedEmail(userId: string, email: string, precondition?: (tx: Db) => Atomic<void>): Promise<void> {
       try {
-        db.transaction(
-          (tx) => {
-            precondition?.(tx);
-            tx.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
-          },
-          { behavior: "immediate" },
-        );
+        // Serial order with the precondition's session re-check (a sign-out or disable cannot slip in between).
+        await transaction(db, function* (tx) {
+          if (precondition) yield* precondition(tx);
+          yield* changes(tx.update(users).set({ email: normalizeEmail(email), emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)));
+        });
       } catch (error) {
         if (error instanceof ApiError) throw error;
-        assertEmailFree(normalizeEmail(email));
+        await assertEmailFree(normalizeEmail(email));
         throw error;
       }
     },
 
     /** 422 for a malformed address, 409 email_taken when an account has it; the normalised address. */
-    assertNewEmail(raw: string, field: string): string {
+    async assertNewEmail(raw: string, field: string): Promise<string> {
       const email = normalizeEmail(raw);
       const problem = emailError(email);
       if (problem) throw validationFailed([{ field, message: problem }]);
-      assertEmailFree(email);
+      await assertEmailFree(email);
       return email;
     },
 
-    markEmailVerified(userId: string): void {
-      db.update(users).set({ emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId)).run();
+    async markEmailVerified(userId: string): Promise<void> {
+      await db.update(users).set({ emailVerified: true, updatedAt: new Date() }).where(eq(users.id, userId));
     },
 
     /** Validates a new password for this user (length, not weak) before any hashing, then stores its hash. */
@@ -209,17 +212,15 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       password: string,
       field = "password",
       /** Runs in the update's transaction and throws to refuse it (a session-authorised change re-checks the session). */
-      precondition?: (tx: Tx) => void,
+      precondition?: (tx: Db) => Atomic<void>,
     ): Promise<void> {
       assertValidPassword(user, password, field);
       const passwordHash = await hasher.hash(password);
-      db.transaction(
-        (tx) => {
-          precondition?.(tx);
-          tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)).run();
-        },
-        { behavior: "immediate" },
-      );
+      // Serial order with the precondition's session re-check.
+      await transaction(db, function* (tx) {
+        if (precondition) yield* precondition(tx);
+        yield* changes(tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)));
+      });
     },
 
     /**
@@ -231,11 +232,10 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     async upgradeHashIfNeeded(user: Pick<User, "id" | "passwordHash">, password: string): Promise<string> {
       if (!hasher.needsRehash(user.passwordHash)) return user.passwordHash;
       const passwordHash = await hasher.hash(password);
-      const written = db
+      const written = await db
         .update(users)
         .set({ passwordHash })
-        .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)))
-        .run();
+        .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)));
       return changedRows(written) === 1 ? passwordHash : user.passwordHash;
     },
   };
