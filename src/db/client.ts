@@ -6,7 +6,7 @@ import { count, type TablesRelationalConfig } from "drizzle-orm";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import type { SQLiteSession, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { type Config } from "../config";
-import { ConfigError } from "../errors";
+import { ConfigError, databaseUnavailable } from "../errors";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 import { isPostgres } from "./atomic";
@@ -35,7 +35,14 @@ export async function openMigratedDatabase(config: Config): Promise<Db> {
     migrate(db);
     return db;
   }
-  await migratePostgres(config.databaseUrl);
+  try {
+    await migratePostgres(config.databaseUrl);
+  } catch (error) {
+    const { host, pathname } = new URL(config.databaseUrl);
+    const reason = databaseUnavailable(error) ?? (error as Error).message;
+    // The address without the user and password, which must not reach a log.
+    throw new ConfigError(`DATABASE_URL=postgres://${host}${pathname}: cannot connect (${reason})`);
+  }
   useEngineTables("postgres");
   return openPostgres(config.databaseUrl, config.databasePoolSize);
 }

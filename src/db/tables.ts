@@ -3,7 +3,8 @@
  * `useEngineTables("postgres")` swaps in schema-postgres.ts's twins once at start (src/server.ts, the CLI), before
  * any service is built. Both are typed as SQLite's: the services use only what drizzle offers on both engines
  * (select, insert, update, delete, awaited or run through db/atomic.ts), and test/unit/schema-twins.test.ts keeps
- * the columns, and so every query built from them, the same on both.
+ * the columns, and so every query built from them, the same on both. So nothing may hold a table or a column in
+ * a module-level constant: it would keep SQLite's. Build queries, and the column lists they select, in functions.
  */
 import * as postgres from "./schema-postgres";
 import * as sqlite from "./schema";

@@ -18,7 +18,7 @@ export interface RateLimitHit {
 }
 
 /** Where a hit is recorded: the audit log, passed in by app.ts (limits sit below the modules). */
-export type RecordRateLimited = (event: ClientInfo & { event: "rate_limited"; userId: string | null; detail: Record<string, unknown> }) => void;
+export type RecordRateLimited = (event: ClientInfo & { event: "rate_limited"; userId: string | null; detail: Record<string, unknown> }) => Promise<void>;
 
 /**
  * Records limit hits in the audit log, each (scope, account, address) at most once a minute. The address is
@@ -26,13 +26,18 @@ export type RecordRateLimited = (event: ClientInfo & { event: "rate_limited"; us
  */
 export function createRateLimitAudit(record: RecordRateLimited) {
   const lastAudited = new Map<string, number>();
-  return (hit: RateLimitHit): void => {
+  /** Never rejects: a refusal is answered whether or not its audit row could be written (a failure is logged). */
+  return async (hit: RateLimitHit): Promise<void> => {
     const now = Date.now();
     const key = `${hit.scope}|${hit.account ?? ""}|${hit.client.ip === null ? "-" : addressGroup(hit.client.ip)}`;
     if (now - (lastAudited.get(key) ?? 0) < AUDIT_EVERY_MS) return;
     if (lastAudited.size >= MAX_REMEMBERED) lastAudited.clear();
     lastAudited.set(key, now);
-    record({ event: "rate_limited", userId: hit.userId ?? null, ...hit.client, detail: { scope: hit.scope, ...hit.detail } });
+    try {
+      await record({ event: "rate_limited", userId: hit.userId ?? null, ...hit.client, detail: { scope: hit.scope, ...hit.detail } });
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "audit_failed", audit_event: "rate_limited", error: String((error as Error).message) }));
+    }
   };
 }
 

@@ -12,7 +12,8 @@ export function createIpLimit(limiter: SecretCheckLimiter, auditHit: RateLimitAu
     try {
       limiter.hitIp(client.ip);
     } catch (error) {
-      auditHit({ scope: "ip", client, detail: { path } });
+      // Answered at once (this check is synchronous); the audit row follows.
+      void auditHit({ scope: "ip", client, detail: { path } });
       throw error;
     }
   };

@@ -64,7 +64,9 @@ describe("configuration errors", () => {
     [{ JWT_ALG: "rs256" }, "JWT_ALG", /HS256, RS256, ES256 or EdDSA/],
     [{ OIDC_ID_TOKEN_ALG: "HS256" }, "OIDC_ID_TOKEN_ALG", /RS256, ES256 or EdDSA/],
     // Not silently ignored while only SQLite works (issue 11): the password in the URL is not echoed.
-    [{ DATABASE_URL: "postgres://latchkey:hunter2@db.example/latchkey" }, "DATABASE_URL", /SQLite only[^]*DATA_DIR or DATABASE_PATH/],
+    [{ DATABASE_URL: "mysql://latchkey:hunter2@db.example/latchkey" }, "DATABASE_URL", /expected postgres:\/\/user:password@host:5432\/database/],
+    [{ DATABASE_URL: "postgres://latchkey:hunter2@127.0.0.1:1/latchkey", DATABASE_POOL_SIZE: "0" }, "DATABASE_POOL_SIZE", /expected a whole number from 1 to 1000/],
+    [{ DATABASE_URL: "postgres://latchkey:hunter2@127.0.0.1:1/latchkey" }, "DATABASE_URL", /127\.0\.0\.1:1\/latchkey: cannot connect \(ECONNREFUSED/],
   ];
 
   test.each(cases.map(([env, variable, accepted]) => [Object.entries(env).map((entry) => entry.join("=")).join(" "), env, variable, accepted] as const))(
@@ -80,6 +82,8 @@ describe("configuration errors", () => {
         expect(lines[0]).toContain(variable);
         expect(lines[0]).toMatch(accepted);
         expect(result.stderr).not.toMatch(/^\s+at /m);
+        // A password in DATABASE_URL is never echoed.
+        expect(result.stderr).not.toContain("hunter2");
         // Refused before anything was written.
         expect(readdirSync(dataDir)).toEqual([]);
       } finally {

@@ -23,6 +23,8 @@ function postgresBin(): string {
 export interface TestPostgres {
   url: string;
   stop(): Promise<void>;
+  /** The same, synchronously: for process exit, when nothing can be awaited. */
+  stopNow(): void;
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
@@ -48,10 +50,15 @@ export async function startPostgres(): Promise<TestPostgres> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${(error as Error).message}\n${log}`);
   }
+  const stopCommand = [join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"];
   return {
     url: `postgres://latchkey@127.0.0.1:${port}/postgres`,
     async stop() {
-      await run([join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]);
+      await run(stopCommand);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    stopNow() {
+      Bun.spawnSync(asRoot ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", ...stopCommand] : stopCommand, { stdout: "ignore", stderr: "ignore" });
       rmSync(dir, { recursive: true, force: true });
     },
   };

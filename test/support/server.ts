@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { engineEnv } from "./engine";
 
 /** The binary under test; `make test` builds it before running the suite. LATCHKEY_BINARY points elsewhere. */
 export const BINARY = process.env.LATCHKEY_BINARY ?? resolve(import.meta.dir, "../../dist/latchkey");
@@ -64,7 +65,8 @@ export interface RunningServer extends SpawnedServer {
  * line (rejects with its output if it exits first).
  */
 export async function spawnServer(command: string[], options: { cwd?: string; env: Record<string, string> }): Promise<SpawnedServer> {
-  const proc = Bun.spawn(command, { cwd: options.cwd, env: { ...STAY_AS_IS, ...options.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const env = { ...STAY_AS_IS, ...(await engineEnv(options.env)), ...options.env };
+  const proc = Bun.spawn(command, { cwd: options.cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   running.add(proc);
   void proc.exited.then(() => running.delete(proc));
   let output = "";
@@ -137,7 +139,7 @@ export function owners(dir: string): Record<string, string> {
 /** Runs a CLI subcommand of the binary to completion. */
 export async function runCli(args: string[], env: Record<string, string>, stdin?: string) {
   const proc = Bun.spawn([BINARY, ...args], {
-    env: { PATH: process.env.PATH ?? "", ...STAY_AS_IS, ...env },
+    env: { PATH: process.env.PATH ?? "", ...STAY_AS_IS, ...(await engineEnv(env)), ...env },
     stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
     stdout: "pipe",
     stderr: "pipe",

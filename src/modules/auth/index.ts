@@ -229,9 +229,9 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     )
     .post(
       "/logout",
-      ({ principal, query, set, cookie, requester }) => {
+      async ({ principal, query, set, cookie, requester }) => {
         const scope = query.scope ?? "current";
-        const ended = auth.logout(principal, scope, requester);
+        const ended = await auth.logout(principal, scope, requester);
         if (scope !== "others") delivery.clear({ set, cookie });
         return { message: scope === "current" ? "Signed out." : `Signed out of ${ended} session(s).` };
       },
@@ -248,8 +248,8 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     )
     .post(
       "/logout/all",
-      ({ principal, set, cookie, requester }) => {
-        const ended = auth.logout(principal, "global", requester);
+      async ({ principal, set, cookie, requester }) => {
+        const ended = await auth.logout(principal, "global", requester);
         delivery.clear({ set, cookie });
         return { message: `Signed out of ${ended} session(s).` };
       },

@@ -79,7 +79,7 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     .from(apiKeys)
     .where(eq(apiKeys.keyHash, sql.placeholder("hash")))
     .prepare();
-  const userById = db.select(principalUserColumns).from(users).where(eq(users.id, sql.placeholder("id"))).prepare();
+  const userById = db.select(principalUserColumns()).from(users).where(eq(users.id, sql.placeholder("id"))).prepare();
 
   type StoredKey = NonNullable<ReturnType<typeof keyByHash.get>>;
   const cache = new Map<string, { stored: StoredKey; principal: ApiKeyPrincipal; fetchedAt: number }>();

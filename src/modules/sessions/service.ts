@@ -157,7 +157,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionId: sessions.id,
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
-      ...principalUserColumns,
+      ...principalUserColumns(),
     })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
@@ -278,7 +278,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionCreatedAt: sessions.createdAt,
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
-      ...principalUserColumns,
+      ...principalUserColumns(),
     })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))

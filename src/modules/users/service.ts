@@ -56,8 +56,11 @@ export interface UserIdentity {
   createdAt: Date;
 }
 
-/** The user columns every principal (session or API key) carries, for the one lookup a protected route makes. */
-export const principalUserColumns = {
+/**
+ * The user columns every principal (session or API key) carries, for the one lookup a protected route makes. A
+ * function, not a constant: the columns are the configured engine's (db/tables.ts), bound after modules load.
+ */
+export const principalUserColumns = () => ({
   userId: users.id,
   username: users.username,
   email: users.email,
@@ -66,7 +69,7 @@ export const principalUserColumns = {
   metadata: users.metadata,
   createdAt: users.createdAt,
   disabled: users.disabled,
-};
+});
 
 /** What clients may see of a user. */
 export type PublicUser = typeof UserBody.static;

@@ -1,0 +1,53 @@
+/**
+ * Which database engine the suite's servers run on (issue 11). `make test` runs the end-to-end suite twice: on
+ * SQLite (the default), then with LATCHKEY_TEST_ENGINE=postgres on a real PostgreSQL that this module starts once
+ * per test process (test/support/postgres.ts) and stops when the process exits. Each instance gets its own
+ * database, keyed by its DATA_DIR: a restart with the same DATA_DIR, or a CLI command given it, finds the same
+ * data, exactly as with the SQLite file in that folder.
+ */
+import { createHash } from "node:crypto";
+import postgres from "postgres";
+import { startPostgres, type TestPostgres } from "./postgres";
+
+export const TEST_ENGINE: "sqlite" | "postgres" = process.env.LATCHKEY_TEST_ENGINE === "postgres" ? "postgres" : "sqlite";
+
+/** `test`, or on PostgreSQL a skipped test: for what only the SQLite file has (its path, its copy, its pragmas). */
+export const sqliteOnly = <T extends (...args: never[]) => unknown>(test: T & { skip: T }): T => (TEST_ENGINE === "postgres" ? test.skip : test);
+
+let cluster: Promise<TestPostgres> | undefined;
+const databases = new Map<string, Promise<string>>();
+
+/** The shared test cluster, started on first use and stopped when the test process exits. */
+export function testCluster(): Promise<TestPostgres> {
+  cluster ??= startPostgres().then((started) => {
+    process.on("exit", () => started.stopNow());
+    return started;
+  });
+  return cluster;
+}
+
+/** A new, empty database on the test cluster; its URL. */
+export async function freshDatabase(name = `lk_${crypto.randomUUID().replaceAll("-", "")}`): Promise<string> {
+  const { url } = await testCluster();
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const database = new URL(url);
+  database.pathname = `/${name}`;
+  return database.href;
+}
+
+/** The environment that points an instance with this DATA_DIR at its database: nothing on SQLite. */
+export async function engineEnv(env: Record<string, string | undefined>): Promise<Record<string, string>> {
+  const dataDir = env.DATA_DIR;
+  if (TEST_ENGINE === "sqlite" || dataDir === undefined || env.DATABASE_URL !== undefined) return {};
+  let url = databases.get(dataDir);
+  if (!url) {
+    url = freshDatabase(`lk_${createHash("sha256").update(dataDir).digest("hex").slice(0, 24)}`);
+    databases.set(dataDir, url);
+  }
+  return { DATABASE_URL: await url };
+}
