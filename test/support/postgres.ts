@@ -25,6 +25,10 @@ export interface TestPostgres {
   stop(): Promise<void>;
   /** The same, synchronously: for process exit, when nothing can be awaited. */
   stopNow(): void;
+  /** Shuts the server down (as an outage would: its clients' connections are cut) and keeps its data. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port with the same data. */
+  resume(): Promise<void>;
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
@@ -41,10 +45,11 @@ export async function startPostgres(): Promise<TestPostgres> {
   const data = join(dir, "data");
   const port = freePort();
   await run([join(bin, "initdb"), "-D", data, "-U", "latchkey", "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"]);
+  // fsync off: a test cluster is thrown away; the socket stays in the test's folder, TCP on loopback only.
+  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+  const start = () => run([join(bin, "pg_ctl"), "-D", data, "-o", options, "-l", join(dir, "server.log"), "-w", "-t", "60", "start"]);
   try {
-    // fsync off: a test cluster is thrown away; the socket stays in the test's folder, TCP on loopback only.
-    const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
-    await run([join(bin, "pg_ctl"), "-D", data, "-o", options, "-l", join(dir, "server.log"), "-w", "-t", "60", "start"]);
+    await start();
   } catch (error) {
     const log = existsSync(join(dir, "server.log")) ? readFileSync(join(dir, "server.log"), "utf8") : "";
     rmSync(dir, { recursive: true, force: true });
@@ -57,6 +62,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       await run(stopCommand);
       rmSync(dir, { recursive: true, force: true });
     },
+    pause: () => run([join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]),
+    resume: start,
     stopNow() {
       Bun.spawnSync(asRoot ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", ...stopCommand] : stopCommand, { stdout: "ignore", stderr: "ignore" });
       rmSync(dir, { recursive: true, force: true });
