@@ -82,20 +82,34 @@ typecheck: node_modules/.installed
 	$(BUN) x xss-scan
 	$(BUN) x knip
 
+## The end-to-end suite runs a second time on PostgreSQL (test/support/engine.ts), all but the files about the
+## binary's own files and packaging, which hold nothing engine-specific to test again: the first-run script, the
+## image, the release binaries, the systemd unit, file ownership under PUID/PGID, `latchkey backup` (the SQLite
+## file), and the README's examples.
+E2E_ON_POSTGRES := $(filter-out $(addprefix test/e2e/,first-run.test.ts image.test.ts release.test.ts systemd.test.ts \
+	privileges.test.ts backup-restore.test.ts readme-examples.test.ts),$(wildcard test/e2e/*.test.ts))
+
 ## Type-check, build the binary, install Debian's chromium, nginx and caddy for the browser and proxy tests when missing (as root), run every
 ## test (--timeout: e2e tests start servers and hash real argon2id passwords; bunfig has no such setting), then one
 ## 1-second round of the benchmark to show it still runs (it judges nothing; skipped without wrk), and last one
 ## plain "N passed, N failed" line.
 test: typecheck dist/latchkey dist/release/SHA256SUMS
 	@$(call have_test_packages) || echo "$(TEST_PACKAGE_NAMES) are not all installed and could not be installed (as root: apt-get install $(TEST_PACKAGE_NAMES)): the browser, proxy, mail and release tests will fail"
-	@mkdir -p .test-results
+	@mkdir -p .test-results && rm -f .test-results/junit-postgres.xml
 	@$(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit.xml; status=$$?; bench=""; \
+	if command -v pg_ctlcluster >/dev/null; then \
+	  echo "end-to-end suite again, on PostgreSQL (LATCHKEY_TEST_ENGINE=postgres)"; \
+	  LATCHKEY_TEST_ENGINE=postgres $(BUN) test --timeout 30000 --reporter=junit --reporter-outfile=.test-results/junit-postgres.xml $(E2E_ON_POSTGRES) || status=1; \
+	else \
+	  echo "!!! PostgreSQL is not installed (Debian: apt-get install postgresql): the end-to-end suite did NOT run on PostgreSQL !!!"; \
+	  if [ "$$CI" = true ]; then status=1; fi; \
+	fi; \
 	if [ $$status = 0 ]; then \
 	  if $(call have_wrk); then \
 	    BENCH_DURATION=1 BENCH_ROUNDS=1 BENCH_RESULTS=.test-results/bench.json $(BUN) bench/run.ts || { status=$$?; echo "bench check failed (exit $$status)"; }; \
 	  else bench=--bench-skipped; echo "bench check skipped: wrk is not installed (Debian: apt-get install wrk)"; fi; \
 	fi; \
-	$(BUN) test/support/summary.ts .test-results/junit.xml $$bench; exit $$status
+	$(BUN) test/support/summary.ts .test-results/junit.xml .test-results/junit-postgres.xml $$bench; exit $$status
 
 ## Measure dist/latchkey against the ceiling (bench/README.md); BENCH_DURATION=2 BENCH_ROUNDS=1 for a quick look.
 bench: dist/latchkey

@@ -1,9 +1,8 @@
-import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { waitFor } from "../support/client";
 import { bearer, call } from "../support/http";
 import { removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
+import { openTestDatabase, time, minus, type TestDatabase } from "../support/database";
 
 const PASSWORD = "a long passphrase";
 const from = (ip: string) => ({ "x-forwarded-for": ip });
@@ -40,14 +39,14 @@ describe("brute-force limits per (account, IP) and per account", () => {
     // ...while the owner's own address is untouched.
     expect((await login(server, "victim", PASSWORD, from("198.51.100.7"))).status).toBe(200);
     // The refusals are in the victim's audit trail with the attacker's address, once a minute per address.
-    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    const db = await openTestDatabase(server.dataDir);
     try {
-      const rows = db
-        .query("SELECT a.event, a.ip, a.detail FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.username = 'victim' AND a.event = 'rate_limited' ORDER BY a.id")
-        .all();
+      const rows = await db.all(
+        "SELECT a.event, a.ip, a.detail FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.username = 'victim' AND a.event = 'rate_limited' ORDER BY a.id",
+      );
       expect(rows).toEqual([{ event: "rate_limited", ip: "203.0.113.1", detail: '{"scope":"account"}' }]);
     } finally {
-      db.close();
+      await db.close();
     }
   });
 
@@ -245,15 +244,16 @@ describe("per-IP limit and TRUST_PROXY", () => {
 
   test("a flood from one IPv6 /64 past its bucket writes one rate_limited row, not one per address", async () => {
     const server = await startServer({ TRUST_PROXY: "true", RATE_LIMIT_IP_BURST: "1" });
-    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    const db = await openTestDatabase(server.dataDir);
     try {
       const replies = [];
       for (let n = 1; n <= 20; n++) replies.push((await login(server, "nobody", "wrong password", from(`2001:db8:7:7::${n.toString(16)}`))).status);
       expect(replies).toEqual([401, ...Array(19).fill(429)]);
-      const rows = db.query("SELECT ip FROM audit_events WHERE event = 'rate_limited'").all();
+      // The per-address audit row follows the 429 (db/../limits/plugin.ts): awaited, not assumed.
+      const rows = await waitFor(() => db.all("SELECT ip FROM audit_events WHERE event = 'rate_limited'"), (found) => found.length > 0);
       expect(rows).toEqual([{ ip: "2001:db8:7:7::2" }]);
     } finally {
-      db.close();
+      await db.close();
       expect(await server.stop()).toBe(0);
       removeDataDir(server.dataDir);
     }
@@ -274,19 +274,19 @@ describe("per-IP limit and TRUST_PROXY", () => {
 
 describe("sessions, password change, weak passwords, audit", () => {
   let server: RunningServer;
-  let db: Database;
+  let db: TestDatabase;
   beforeAll(async () => {
     server = await startServer({ ALLOW_REGISTRATION: "true", RATE_LIMIT: "off", TOKEN_DELIVERY: "bearer" });
-    db = new Database(join(server.dataDir, "latchkey.db"));
+    db = await openTestDatabase(server.dataDir, { writable: true });
   });
   afterAll(async () => {
-    db.close();
+    await db.close();
     expect(await server.stop()).toBe(0);
     removeDataDir(server.dataDir);
   });
 
-  const events = (userId: string) =>
-    (db.query("SELECT event FROM audit_events WHERE user_id = ? ORDER BY id").all(userId) as { event: string }[]).map((row) => row.event);
+  const events = async (userId: string) =>
+    (await db.all<{ event: string }>("SELECT event FROM audit_events WHERE user_id = ? ORDER BY id", userId)).map((row) => row.event);
 
   test("weak passwords are refused with 422 weak_password", async () => {
     for (const [username, password] of [
@@ -357,7 +357,7 @@ describe("sessions, password change, weak passwords, audit", () => {
     expect(badScope.status).toBe(422);
 
     const userId = first.body.user.id;
-    expect(events(userId)).toEqual([
+    expect(await events(userId)).toEqual([
       "user_registered",
       "login_succeeded",
       "login_succeeded",
@@ -392,7 +392,7 @@ describe("sessions, password change, weak passwords, audit", () => {
     expect((await call(server.url, "GET", "/api/v1/auth/me", undefined, bearer(elsewhere.body.access_token))).status).toBe(401);
     expect((await login(server, "frank", PASSWORD)).status).toBe(401);
     expect((await login(server, "frank", "another long passphrase")).status).toBe(200);
-    expect(events(here.body.user.id)).toContain("password_changed");
+    expect(await events(here.body.user.id)).toContain("password_changed");
   });
 
   test("refresh reuse is audited and a failed login names no password", async () => {
@@ -400,11 +400,11 @@ describe("sessions, password change, weak passwords, audit", () => {
     await login(server, "gina", "the wrong one entirely");
     const rotated = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: session.body.refresh_token });
     expect(rotated.status).toBe(200);
-    db.query("UPDATE refresh_tokens SET spent_at = spent_at - 60000 WHERE spent_at IS NOT NULL").run();
+    await db.run(`UPDATE refresh_tokens SET spent_at = ${minus("spent_at", 60000)} WHERE spent_at IS NOT NULL`);
     const reused = await call(server.url, "POST", "/api/v1/auth/refresh", { refresh_token: session.body.refresh_token });
     expect(reused.status).toBe(401);
     expect(reused.body.error).toBe("refresh_token_reused");
-    expect(events(session.body.user.id)).toEqual(["user_registered", "login_failed", "refresh_reuse_detected"]);
+    expect(await events(session.body.user.id)).toEqual(["user_registered", "login_failed", "refresh_reuse_detected"]);
     expect(await server.waitForOutput('"event":"refresh_reuse_detected"')).not.toContain("the wrong one entirely");
   });
 });
@@ -414,28 +414,28 @@ test("a hash made with weaker parameters is upgraded on the next successful logi
   let server = await startServer({ PASSWORD_HASH_TIME_COST: "2" }, dataDir);
   await addUser(server, "upgrader");
   expect(await server.stop()).toBe(0);
-  const stored = () => {
-    const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
-    const hash = (db.query("SELECT password_hash FROM users WHERE username = 'upgrader'").get() as { password_hash: string }).password_hash;
-    db.close();
+  const stored = async () => {
+    const db = await openTestDatabase(dataDir);
+    const hash = (await db.get<{ password_hash: string }>("SELECT password_hash FROM users WHERE username = 'upgrader'"))!.password_hash;
+    await db.close();
     return hash;
   };
-  expect(stored()).toContain("m=19456,t=2,");
+  expect(await stored()).toContain("m=19456,t=2,");
 
   server = await startServer({ PASSWORD_HASH_TIME_COST: "3" }, dataDir);
   expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
-  expect(stored()).toContain("m=19456,t=3,");
+  expect(await stored()).toContain("m=19456,t=3,");
   expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
   expect(await server.stop()).toBe(0);
 
   // More memory is an upgrade too; a hash stronger than configured is left as it is.
   server = await startServer({ PASSWORD_HASH_MEMORY_KIB: "24576", PASSWORD_HASH_TIME_COST: "2" }, dataDir);
   expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
-  expect(stored()).toContain("m=24576,t=2,");
+  expect(await stored()).toContain("m=24576,t=2,");
   expect(await server.stop()).toBe(0);
   server = await startServer({}, dataDir);
   expect((await login(server, "upgrader", PASSWORD)).status).toBe(200);
-  expect(stored()).toContain("m=24576,t=2,");
+  expect(await stored()).toContain("m=24576,t=2,");
   expect(await server.stop()).toBe(0);
   removeDataDir(dataDir);
 });
@@ -444,18 +444,18 @@ test("audit events older than AUDIT_RETENTION_DAYS are pruned in the background 
   const dataDir = tempDataDir();
   let server = await startServer({ AUDIT_RETENTION_DAYS: "30" }, dataDir);
   expect(await server.stop()).toBe(0);
-  const db = new Database(join(dataDir, "latchkey.db"));
+  const db = await openTestDatabase(dataDir, { writable: true });
   try {
     const day = 86_400_000;
-    for (const age of [31 * day, 29 * day]) db.query("INSERT INTO audit_events (created_at, event, detail) VALUES (?, 'login_failed', '{}')").run(Date.now() - age);
+    for (const age of [31 * day, 29 * day]) await db.run("INSERT INTO audit_events (created_at, event, detail) VALUES (?, 'login_failed', '{}')", time(Date.now() - age));
     server = await startServer({ AUDIT_RETENTION_DAYS: "30" }, dataDir);
-    const ages = (db.query("SELECT created_at FROM audit_events WHERE event = 'login_failed'").all() as { created_at: number }[]).map(
+    const ages = (await db.all<{ created_at: number }>("SELECT created_at FROM audit_events WHERE event = 'login_failed'")).map(
       (row) => Math.round((Date.now() - row.created_at) / day),
     );
     expect(ages).toEqual([29]);
     expect(await server.stop()).toBe(0);
   } finally {
-    db.close();
+    await db.close();
     removeDataDir(dataDir);
   }
 });

@@ -11,11 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { screenshot, sharedChromium } from "../support/browser";
-import { Database } from "bun:sqlite";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, startServer, tempDataDir, type RunningServer, type SpawnedServer } from "../support/server";
 import { linkIn, makeCertificate, removeCertificate, smtpEnv, startMailCatcher, type MailCatcher, type TestCertificate } from "../support/smtp";
+import { openTestDatabase } from "../support/database";
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost"]);
 /** A summary of the login route, as the docs UI shows it. */
@@ -399,9 +399,9 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
     for (const name of ["forgetful", "careful", "enroller"])
       expect((await runCli(["user", "add", name, "--email", `${name}@example.test`], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
     // The addresses count as verified (a reset is only mailed to a verified one): as an admin would have set it.
-    const db = new Database(join(dataDir, "latchkey.db"));
-    db.run("UPDATE users SET email_verified = 1");
-    db.close();
+    const db = await openTestDatabase(dataDir, { writable: true });
+    await db.run("UPDATE users SET email_verified = TRUE");
+    await db.close();
     const spawned = await spawnServer([BINARY, "serve"], {
       env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: origin, RATE_LIMIT: "off", ...smtpEnv(catcher, certificate) },
     });

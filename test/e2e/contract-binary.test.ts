@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AUTH, credential, send, waitFor, type Reply } from "../support/client";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, startServer, tempDataDir, type RunningServer } from "../support/server";
+import { sqliteOnlyTest, TEST_ENGINE } from "../support/engine";
+import { openTestDatabase } from "../support/database";
 
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a different long passphrase";
@@ -101,7 +103,8 @@ describe("start-up failures outside the environment's syntax", () => {
     expect(lines[0]).toStartWith(`latchkey: configuration error: ${variable}=`);
   };
 
-  test("a DATA_DIR or DATABASE_PATH that cannot be created stops the start with exit 2 naming it", async () => {
+  // On PostgreSQL DATABASE_URL names the database: an unreachable one is in the configuration errors above.
+  sqliteOnlyTest("a DATA_DIR or DATABASE_PATH that cannot be created stops the start with exit 2 naming it", async () => {
     const port = String(freePort());
     expectOneConfigLine(await runCli(["serve"], { DATA_DIR: "/proc/latchkey-nope", PORT: port, HOST: "127.0.0.1" }), "DATA_DIR");
     const dataDir = tempDataDir();
@@ -154,7 +157,7 @@ describe("user add, user passwd and healthcheck against a running server with re
     expect(line).toContain(`127.0.0.1:${server.port}`);
     expect(line).toContain("bearer");
     expect(line).toContain("registration closed");
-    expect(line).toContain(server.dataDir);
+    expect(line).toContain(TEST_ENGINE === "postgres" ? "data in PostgreSQL (127.0.0.1:" : `data in ${server.dataDir}`);
     expectError(await send(server.url, "POST", `${AUTH}/register`, { json: { username: "alice", password: PASSWORD } }), 403, "registration_disabled");
   });
 
@@ -207,14 +210,14 @@ describe("user add, user passwd and healthcheck against a running server with re
     const passwd = await runCli(["user", "passwd", "alice"], { DATA_DIR: server.dataDir }, `${NEW_PASSWORD}\n`);
     expect(passwd.code).toBe(0);
     expect(passwd.stdout + passwd.stderr).not.toContain(NEW_PASSWORD);
-    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    const db = await openTestDatabase(server.dataDir);
     try {
-      const row = db.query("SELECT detail FROM audit_events WHERE event = 'password_changed' ORDER BY id DESC").get() as { detail: string };
+      const row = (await db.get<{ detail: string }>("SELECT detail FROM audit_events WHERE event = 'password_changed' ORDER BY id DESC"))!;
       const ended = Number(/; (\d+) session\(s\) ended/.exec(passwd.stdout)?.[1]);
       expect(ended).toBeGreaterThanOrEqual(2);
       expect(JSON.parse(row.detail)).toEqual({ via: "cli", sessions_ended: ended });
     } finally {
-      db.close();
+      await db.close();
     }
 
     for (const session of [first, second]) {
@@ -264,11 +267,11 @@ describe("signals", () => {
   test("SIGTERM lets an in-flight request finish, then exits 0", async () => {
     // A slow hash keeps the login in flight; the limiter's row, written before hashing, says it has started.
     const server = await startServer({ PASSWORD_HASH_TIME_COST: "24" });
-    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    const db = await openTestDatabase(server.dataDir);
     try {
       const login = send(server.url, "POST", `${AUTH}/login`, { json: { username: "nobody-here", password: PASSWORD } });
       await waitFor(
-        async () => db.query("SELECT count(*) AS n FROM login_throttles").get() as { n: number },
+        async () => (await db.get<{ n: number }>("SELECT CAST(count(*) AS INTEGER) AS n FROM login_throttles"))!,
         (row) => row.n > 0,
       );
       server.proc.kill("SIGTERM");
@@ -278,7 +281,7 @@ describe("signals", () => {
       expect(output.indexOf("SIGTERM received")).toBeGreaterThan(-1);
       expect(output.indexOf('"event":"login_failed"')).toBeGreaterThan(output.indexOf("SIGTERM received"));
     } finally {
-      db.close();
+      await db.close();
       server.proc.kill("SIGKILL");
       removeDataDir(server.dataDir);
     }
@@ -308,7 +311,8 @@ describe("signals", () => {
 });
 
 describe("latchkey migrate", () => {
-  test("creates the database with every table, applies every migration once, and is idempotent", async () => {
+  // PostgreSQL's migrations, and instances migrating at once: test/postgres/migrations.test.ts.
+  sqliteOnlyTest("creates the database with every table, applies every migration once, and is idempotent", async () => {
     const dataDir = tempDataDir();
     try {
       for (let run = 0; run < 2; run++) {

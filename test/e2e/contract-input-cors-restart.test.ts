@@ -3,11 +3,13 @@
  * binary in each of the three TOKEN_DELIVERY modes (test/support/contract.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AUTH, Client, MODES, send, type RawBody } from "../support/client";
 import { removeDataDir, startServer, tempDataDir, type RunningServer } from "../support/server";
 import { APP_ORIGIN, BASE_ENV, PASSWORD, PUBLIC_URL, contractServers, expectError, expectTokenResponse, testNothingSecretLogged } from "../support/contract";
+import { TEST_ENGINE } from "../support/engine";
+import { openTestDatabase } from "../support/database";
 
 for (const mode of MODES) {
   describe(`TOKEN_DELIVERY=${mode}`, () => {
@@ -131,22 +133,33 @@ for (const mode of MODES) {
       expect(foreignGet.headers.get("access-control-allow-origin")).toBeNull();
     });
 
-    test("restart on the same DATA_DIR keeps users, sessions and the generated secret (mode 0600)", async () => {
+    test("restart on the same DATA_DIR keeps users, sessions and the generated secret (DATA_DIR/jwt_secret, mode 0600; on PostgreSQL in the database)", async () => {
       const dataDir = tempDataDir();
       const secretPath = join(dataDir, "jwt_secret");
+      const storedSecret = async () => {
+        if (TEST_ENGINE === "sqlite") {
+          expect(statSync(secretPath).mode & 0o777).toBe(0o600);
+          return Bun.file(secretPath).text();
+        }
+        expect(existsSync(secretPath)).toBe(false);
+        const db = await openTestDatabase(dataDir);
+        try {
+          return (await db.get<{ secret: string }>("SELECT secret FROM instance_secret"))!.secret;
+        } finally {
+          await db.close();
+        }
+      };
       let server: RunningServer | undefined = await startServer({ ...BASE_ENV, TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true" }, dataDir);
       try {
         const client = clientOf(server);
         const { user, claims } = expectTokenResponse(await client.register("uma", PASSWORD, "uma@example.com"), mode, 201);
-        const secret = await Bun.file(secretPath).text();
+        const secret = await storedSecret();
         expect(secret.trim().length).toBeGreaterThanOrEqual(43);
-        expect(statSync(secretPath).mode & 0o777).toBe(0o600);
         expect(await server.stop()).toBe(0);
         server = undefined;
 
         server = await startServer({ ...BASE_ENV, TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "false" }, dataDir);
-        expect(await Bun.file(secretPath).text()).toBe(secret);
-        expect(statSync(secretPath).mode & 0o777).toBe(0o600);
+        expect(await storedSecret()).toBe(secret);
 
         // The access token issued before the restart still validates, the session and its refresh token live on.
         const again = new Client(server.url, mode, { origin: PUBLIC_URL });

@@ -4,11 +4,10 @@
  * of the three TOKEN_DELIVERY modes (test/support/contract.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
-import { join } from "node:path";
 import { ACCESS_COOKIE, AUTH, MODES, REFRESH_COOKIE, jwtClaims, send, waitFor, type Reply } from "../support/client";
 import { startServer, type RunningServer } from "../support/server";
 import { ACCESS_TTL, BASE_ENV, PASSWORD, PUBLIC_URL, contractServers, expectError, expectInvalidToken, expectTokenResponse, stopAndRemove, testNothingSecretLogged } from "../support/contract";
+import { openTestDatabase } from "../support/database";
 
 for (const mode of MODES) {
   describe(`TOKEN_DELIVERY=${mode}`, () => {
@@ -240,16 +239,12 @@ for (const mode of MODES) {
             expect(jwtClaims(client.access!).sid).toBe(sid);
           }
           // Idle: wait, without touching the server, until the session's end has passed...
-          const db = new Database(join(sliding.dataDir, "latchkey.db"), { readonly: true });
+          const db = await openTestDatabase(sliding.dataDir);
           try {
-            const sessionEnd = () => (db.query("SELECT expires_at FROM sessions WHERE id = ?").get(sid) as { expires_at: number }).expires_at;
-            await waitFor(
-              async () => sessionEnd(),
-              (end) => end < Date.now(),
-              5000,
-            );
+            const sessionEnd = async () => (await db.get<{ expires_at: number }>("SELECT expires_at FROM sessions WHERE id = ?", sid))!.expires_at;
+            await waitFor(sessionEnd, (end) => end < Date.now(), 5000);
           } finally {
-            db.close();
+            await db.close();
           }
           // ...then the last sliding token, which never outlives its session, is refused.
           expectInvalidToken(await client.me());

@@ -1,10 +1,10 @@
-import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AUTH, Client, MODES, send, type Mode } from "../support/client";
 import { freePort, removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
 import { codeIn, linkIn, mailCatcherForFile, smtpEnv, startMailCatcher, type MailCatcher, type ReceivedMail } from "../support/smtp";
+import { openTestDatabase } from "../support/database";
 
 const PASSWORD = "a long passphrase";
 const NEW_PASSWORD = "another long passphrase";
@@ -14,12 +14,12 @@ const smtp = mailCatcherForFile();
 
 const mailTo = (address: string, subject: string) => (mail: ReceivedMail) => mail.to === address && mail.subject.includes(subject);
 
-function auditEvents(server: RunningServer, event: string): { user_id: string | null; detail: string }[] {
-  const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+async function auditEvents(server: RunningServer, event: string): Promise<{ user_id: string | null; detail: string }[]> {
+  const db = await openTestDatabase(server.dataDir);
   try {
-    return db.query("SELECT user_id, detail FROM audit_events WHERE event = ? ORDER BY id").all(event) as { user_id: string | null; detail: string }[];
+    return await db.all<{ user_id: string | null; detail: string }>("SELECT user_id, detail FROM audit_events WHERE event = ? ORDER BY id", event);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -97,7 +97,7 @@ describe("mail over SMTP with STARTTLS and with implicit TLS", () => {
     try {
       expect((await new Client(server.url, "bearer").register("insist", PASSWORD, "insist@example.test")).status).toBe(201);
       await server.waitForOutput('"event":"mail_dropped"', 15_000);
-      const [dropped] = auditEvents(server, "mail_dropped");
+      const [dropped] = await auditEvents(server, "mail_dropped");
       expect(JSON.parse(dropped!.detail)).toMatchObject({ kind: "verify_email", attempts: 2 });
       expect(dropped!.user_id).not.toBeNull();
       expect(smtp.catcher.mails.some((mail) => mail.to === "insist@example.test")).toBe(false);
@@ -270,7 +270,7 @@ describe("outbox: retry, restart, expiry and limits", () => {
       // The first attempt has failed (nothing listens yet): the mail waits in the outbox.
       await waitForOutbox(dataDir, (row) => row.attempts >= 1);
       expect(await server.stop()).toBe(0);
-      expect(outboxRows(dataDir)).toHaveLength(1);
+      expect(await outboxRows(dataDir)).toHaveLength(1);
       late = await startMailCatcher(smtp.certificate, ports);
       server = await startServer(env, dataDir);
       const mail = await late.waitForMail(mailTo("late@example.test", "confirm your email"));
@@ -285,12 +285,12 @@ describe("outbox: retry, restart, expiry and limits", () => {
 });
 
 type OutboxRow = { attempts: number; payload: string };
-function outboxRows(dataDir: string): OutboxRow[] {
-  const db = new Database(join(dataDir, "latchkey.db"), { readonly: true });
+async function outboxRows(dataDir: string): Promise<OutboxRow[]> {
+  const db = await openTestDatabase(dataDir);
   try {
-    return db.query("SELECT attempts, payload FROM mail_outbox").all() as OutboxRow[];
+    return await db.all<OutboxRow>("SELECT attempts, payload FROM mail_outbox");
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -298,7 +298,7 @@ function outboxRows(dataDir: string): OutboxRow[] {
 async function waitForOutbox(dataDir: string, row: (row: OutboxRow) => boolean, all: (rows: OutboxRow[]) => boolean = () => false) {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const rows = outboxRows(dataDir);
+    const rows = await outboxRows(dataDir);
     if (rows.some(row) || all(rows)) return rows;
     if (Date.now() > deadline) throw new Error(`outbox never matched: ${JSON.stringify(rows)}`);
     await Bun.sleep(50);

@@ -1,11 +1,10 @@
-import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import { AUTH, Client, MODES, send } from "../support/client";
 import { removeDataDir, runCli, startServer, type RunningServer } from "../support/server";
 import { codeIn, mailCatcherForFile, smtpEnv, type ReceivedMail } from "../support/smtp";
+import { openTestDatabase } from "../support/database";
 
 const PASSWORD = "a long passphrase";
 const ORIGIN = "http://127.0.0.1";
@@ -253,13 +252,13 @@ describe("admin reset and MFA_REQUIRED_ROLES", () => {
     expect(reset.status).toBe(204);
     expect((await user.login("phoneless", PASSWORD)).status).toBe(200);
 
-    const db = new Database(join(server.dataDir, "latchkey.db"), { readonly: true });
+    const db = await openTestDatabase(server.dataDir);
     try {
-      const row = db.query("SELECT user_id, detail FROM audit_events WHERE event = 'mfa_reset'").get() as { user_id: string; detail: string };
+      const row = (await db.get<{ user_id: string; detail: string }>("SELECT user_id, detail FROM audit_events WHERE event = 'mfa_reset'"))!;
       expect(row.user_id).toBe(registered.body.user.id);
       expect(JSON.parse(row.detail)).toMatchObject({ actor: "boss", username: "phoneless", removed: true });
     } finally {
-      db.close();
+      await db.close();
     }
 
     // The admin's own factors, reset from the CLI: the next sign-in asks to enrol again.

@@ -5,14 +5,18 @@
  * database, keyed by its DATA_DIR: a restart with the same DATA_DIR, or a CLI command given it, finds the same
  * data, exactly as with the SQLite file in that folder.
  */
+import { test } from "bun:test";
 import { createHash } from "node:crypto";
 import postgres from "postgres";
 import { startPostgres, type TestPostgres } from "./postgres";
 
 export const TEST_ENGINE: "sqlite" | "postgres" = process.env.LATCHKEY_TEST_ENGINE === "postgres" ? "postgres" : "sqlite";
 
-/** `test`, or on PostgreSQL a skipped test: for what only the SQLite file has (its path, its copy, its pragmas). */
-export const sqliteOnly = <T extends (...args: never[]) => unknown>(test: T & { skip: T }): T => (TEST_ENGINE === "postgres" ? test.skip : test);
+/**
+ * `test`, or in the PostgreSQL pass a skipped test: for what only the SQLite file has (its path and mode, its
+ * copy by `latchkey backup`, its pragmas); each such test says what covers the same ground on PostgreSQL.
+ */
+export const sqliteOnlyTest = TEST_ENGINE === "postgres" ? test.skip : test;
 
 let cluster: Promise<TestPostgres> | undefined;
 const databases = new Map<string, Promise<string>>();
