@@ -4,7 +4,7 @@
  * added to one and not the other fails it. drizzle-kit generates drizzle/postgres from this file.
  */
 import { sql } from "drizzle-orm";
-import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, type AnyPgColumn } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, index, integer, jsonb, pgTable, smallint, text, timestamp, uniqueIndex, type AnyPgColumn } from "drizzle-orm/pg-core";
 
 /** Milliseconds, like SQLite's integer timestamps (which are `timestamp_ms`). */
 const time = (name: string) => timestamp(name, { mode: "date", withTimezone: true, precision: 3 });
@@ -251,4 +251,19 @@ export const oidcGrants = pgTable(
     authTime: time("auth_time").notNull(),
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
+);
+
+/**
+ * PostgreSQL only: the generated JWT secret (when JWT_SECRET is not set), shared by every instance through the
+ * database, as SQLite's one instance keeps it in the file DATA_DIR/jwt_secret (src/secrets.ts). One row: `id` is
+ * always 1. `latchkey migrate-db` carries an SQLite instance's file here.
+ */
+export const instanceSecret = pgTable(
+  "instance_secret",
+  {
+    id: smallint("id").primaryKey().default(1),
+    secret: text("secret").notNull(),
+    createdAt: createdAt(),
+  },
+  (table) => [check("instance_secret_one_row", sql`${table.id} = 1`)],
 );

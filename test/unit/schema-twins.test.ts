@@ -45,16 +45,27 @@ const sqliteTables = new Map(
     .filter((value): value is SQLiteTable => value instanceof SQLiteTable)
     .map((table) => [sqliteConfig(table).name, sqliteConfig(table)] as const),
 );
-const pgTables = new Map(
+/**
+ * Tables only PostgreSQL has, and why. instance_secret: the generated JWT secret that every instance shares; one
+ * SQLite instance keeps it in the file DATA_DIR/jwt_secret instead (src/secrets.ts).
+ */
+const POSTGRES_ONLY = ["instance_secret"];
+
+const allPgTables = new Map(
   (Object.values(pgSchema) as unknown[])
     .filter((value): value is PgTable => value instanceof PgTable)
     .map((table) => [pgConfig(table).name, pgConfig(table)] as const),
 );
+const pgTables = new Map([...allPgTables].filter(([name]) => !POSTGRES_ONLY.includes(name)));
 
 describe("the SQLite schema and its PostgreSQL twin", () => {
   test("have the same tables", () => {
     expect([...pgTables.keys()].sort()).toEqual([...sqliteTables.keys()].sort());
     expect(sqliteTables.size).toBe(17);
+  });
+
+  test("PostgreSQL has exactly the tables it alone needs besides", () => {
+    expect([...allPgTables.keys()].filter((name) => !sqliteTables.has(name))).toEqual(POSTGRES_ONLY);
   });
 
   for (const name of [...sqliteTables.keys()].sort())
