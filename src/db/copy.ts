@@ -6,7 +6,7 @@
  * sides, so each engine's own column mapping carries the values (milliseconds to timestamptz(3), 0/1 to boolean,
  * JSON text to jsonb). The tables and their order come from the two schemas, never from a list kept by hand.
  */
-import { count, getTableColumns, getTableName, sql, type Column } from "drizzle-orm";
+import { count, DrizzleQueryError, getTableColumns, getTableName, sql, type Column } from "drizzle-orm";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { getTableConfig, PgTable, type PgColumn } from "drizzle-orm/pg-core";
 import { SQLiteTable } from "drizzle-orm/sqlite-core";
@@ -115,7 +115,10 @@ export async function copyToPostgres(source: Db, url: string, secret: string | u
     await target.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${COPY_LOCK})`);
       await refuseNonEmpty(tx);
-      for (const pair of plan) await copyTable(source, tx, pair);
+      for (const pair of plan)
+        await copyTable(source, tx, pair).catch((error: unknown) => {
+          throw new Error(`copying ${pair.name} failed, nothing was copied: ${reason(error)}`);
+        });
       if (secret !== undefined) await tx.insert(pgSchema.instanceSecret).values({ id: 1, secret });
       // Checked before the commit: a mismatch rolls everything back and leaves the target empty.
       const mismatches: string[] = [];
@@ -132,6 +135,12 @@ export async function copyToPostgres(source: Db, url: string, secret: string | u
   }
 }
 
+/** Why a query failed, without drizzle's list of its parameters (password hashes, secrets) in the message. */
+function reason(error: unknown): string {
+  const cause = error instanceof DrizzleQueryError ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
 /** Refuses a target where any Latchkey table (instance_secret included) already has a row. */
 async function refuseNonEmpty(tx: TargetTx): Promise<void> {
   const filled: string[] = [];
@@ -140,7 +149,7 @@ async function refuseNonEmpty(tx: TargetTx): Promise<void> {
     if (row) filled.push(getTableName(table));
   }
   if (filled.length)
-    throw new TargetNotEmptyError(`the PostgreSQL database is not empty (rows in ${filled.join(", ")}): migrate-db copies into an empty database only`);
+    throw new TargetNotEmptyError(`the PostgreSQL database is not empty (rows in ${filled.sort().join(", ")}): migrate-db copies into an empty database only`);
 }
 
 /**
@@ -200,7 +209,7 @@ async function setSelfReferences(tx: TargetTx, table: PgTable, key: PgColumn, co
  */
 async function continueIdentity(source: Db, tx: TargetTx, pair: TablePair): Promise<void> {
   const column = sql.identifier(pair.identity!.name);
-  const used = source.get<{ seq: number } | null>(sql`select seq from sqlite_sequence where name = ${pair.name}`)?.seq ?? 0;
+  const used = source.all<{ seq: number }>(sql`select seq from sqlite_sequence where name = ${pair.name}`)[0]?.seq ?? 0;
   await tx.execute(
     sql`select setval(pg_get_serial_sequence(${pair.name}, ${pair.identity!.name}), greatest(coalesce(max(${column}), 0), ${used}) + 1, false) from ${pair.target}`,
   );
