@@ -6,6 +6,7 @@ import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
 import { KEYS_COMMANDS } from "./cli/keys";
+import { MIGRATE_DB_ARGS, migrateDb } from "./cli/migrate-db";
 import { OIDC_CLIENT_COMMANDS } from "./cli/oidc";
 import { USER_COMMANDS } from "./cli/user";
 import { serve } from "./server";
@@ -32,6 +33,8 @@ Usage:
                                                     register an OpenID Connect client; prints its secret once
   latchkey oidc client list | delete <client_id> | rotate-secret <client_id> [--json]
   latchkey backup <file>                            consistent copy of the database, safe while the server runs
+  latchkey migrate-db --to postgres://user:password@host:5432/database
+                                                    copy this SQLite instance into an empty PostgreSQL database
   latchkey healthcheck                              exit 0 if the local server answers /health with 200
   latchkey --version | --help
 
@@ -61,6 +64,7 @@ const COMMAND_ARGS: Record<string, ArgSpec> = {
   migrate: { usage: "latchkey migrate", positionals: 0 },
   healthcheck: { usage: "latchkey healthcheck", positionals: 0 },
   backup: BACKUP_ARGS,
+  "migrate-db": MIGRATE_DB_ARGS,
 };
 
 async function run(argv: string[]): Promise<number> {
@@ -122,6 +126,8 @@ async function run(argv: string[]): Promise<number> {
     case "backup":
       backup(config, args);
       return 0;
+    case "migrate-db":
+      return migrateDb(config, args);
     default:
       await subcommand!.run(config, args);
       return 0;

@@ -31,7 +31,7 @@ describe("latchkey --version and --help", () => {
     const result = await runCli(["--help"], {});
     expect(result.code).toBe(0);
     expect(result.stderr).toBe("");
-    for (const usage of ["serve", "migrate", "user add <username>", "--email", "--admin", "user passwd <username>", "healthcheck", "--version", "--help"])
+    for (const usage of ["serve", "migrate", "user add <username>", "--email", "--admin", "user passwd <username>", "migrate-db --to postgres://", "healthcheck", "--version", "--help"])
       expect(result.stdout).toContain(usage);
   });
 });
