@@ -82,6 +82,8 @@ describe("latchkey migrate-db, through the compiled binary", () => {
     const dataDir = tempDataDir();
     try {
       const env = { DATA_DIR: dataDir };
+      /** What a client of the SQLite instance holds, to present to the PostgreSQL instances after the move. */
+      const held = { access: "", refresh: "", apiKey: "", totpSecret: "" };
       expect((await runCli(["user", "add", "root", "--admin", "--email", "root@example.test"], env, PASSWORD)).code).toBe(0);
       const running = await startServer({ ALLOW_REGISTRATION: "true", RATE_LIMIT: "off", PUBLIC_URL: "http://auth.example.test" }, dataDir);
       try {
@@ -92,11 +94,14 @@ describe("latchkey migrate-db, through the compiled binary", () => {
         const rotated = await call(running.url, "POST", `${AUTH}/refresh`, { refresh_token: ada.refresh_token });
         expect(rotated.status).toBe(200);
         const root = (await call(running.url, "POST", `${AUTH}/login`, { username: "root", password: PASSWORD })).body;
-        expect((await call(running.url, "POST", `${AUTH}/keys`, { name: "nas" }, bearer(rotated.body.access_token))).status).toBe(201);
+        const key = await call(running.url, "POST", `${AUTH}/keys`, { name: "nas" }, bearer(rotated.body.access_token));
+        expect(key.status).toBe(201);
+        Object.assign(held, { access: rotated.body.access_token, refresh: rotated.body.refresh_token, apiKey: key.body.api_key });
         expect((await call(running.url, "POST", `${AUTH}/login`, { username: "bob", password: "not the password" })).status).toBe(401);
         // A confirmed TOTP factor (its secret encrypted with the generated secret) and its ten recovery codes.
         const started = await call(running.url, "POST", `${AUTH}/mfa/totp`, undefined, bearer(root.access_token));
         expect(started.status).toBe(200);
+        held.totpSecret = started.body.secret;
         const code = generateHOTP(decodeBase32IgnorePadding(started.body.secret), BigInt(Math.floor(Date.now() / 30_000)), 6);
         expect((await call(running.url, "POST", `${AUTH}/mfa/totp/confirm`, { code }, bearer(root.access_token))).status).toBe(200);
         // A sign-in waiting for its second factor.
@@ -154,6 +159,26 @@ describe("latchkey migrate-db, through the compiled binary", () => {
       } finally {
         source.$client.close();
         await target.$client.end();
+      }
+
+      // The move: an instance on the PostgreSQL database (no SQLite file in its DATA_DIR) honours everything the
+      // SQLite instance issued, because the secret came along: tokens, the refresh token, the API key, the
+      // authenticator (its secret is encrypted with a key derived from the generated secret).
+      const moved = await startServer({ DATABASE_URL: url, RATE_LIMIT: "off", PUBLIC_URL: "http://auth.example.test" });
+      try {
+        expect((await call(moved.url, "GET", `${AUTH}/validate`, undefined, bearer(held.access))).body.username).toBe("ada");
+        expect((await call(moved.url, "GET", `${AUTH}/validate`, undefined, bearer(held.apiKey))).body.username).toBe("ada");
+        expect((await call(moved.url, "POST", `${AUTH}/refresh`, { refresh_token: held.refresh })).status).toBe(200);
+        const challenge = await call(moved.url, "POST", `${AUTH}/login`, { username: "root", password: PASSWORD });
+        expect(challenge.status).toBe(202);
+        // The next 30-second step: the step used at enrolment is spent (RFC 6238 §5.2).
+        const code = generateHOTP(decodeBase32IgnorePadding(held.totpSecret), BigInt(Math.floor(Date.now() / 30_000) + 1), 6);
+        const signedIn = await call(moved.url, "POST", `${AUTH}/login/verify`, { challenge_id: challenge.body.challenge_id, code });
+        expect(signedIn.status).toBe(200);
+        expect(signedIn.body.user.username).toBe("root");
+      } finally {
+        expect(await moved.stop()).toBe(0);
+        removeDataDir(moved.dataDir);
       }
 
       const before = await targetCounts(url);
