@@ -10,7 +10,9 @@ import { displayPrefix, generateApiKey } from "../src/modules/keys/format";
 import { SESSION_COOKIE, signJwt } from "../test/support/client";
 import { call } from "../test/support/http";
 import { apiSignIn, browserSignIn, cookieJar } from "../test/support/pages";
+import { startPostgres } from "../test/support/postgres";
 import { BINARY, freePort, spawnServer, startServer, type SpawnedServer } from "../test/support/server";
+import postgres from "postgres";
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -376,6 +378,109 @@ async function validateDuringLoginStorm(server: Server, token: string) {
   return { p50: median(p50), p99: median(p99) };
 }
 
+// ---------------------------------------------------------------- PostgreSQL (issue 11)
+
+/** Logouts whose reach to the other instance is timed. */
+const REVOCATIONS = QUICK ? 20 : 100;
+
+/**
+ * One instance on PostgreSQL against the SQLite one (validate cached and uncached, API-key validate, login),
+ * round by round; two instances on one PostgreSQL database against one (the load split over both: on two cores
+ * this is the cost of a second process and its connections, not scale); and how long a logout on one instance
+ * takes to reach the other (LISTEN/NOTIFY), over REVOCATIONS logouts.
+ */
+async function postgresPhase(sqlite: { server: Server; token: string; apiKey: string; tokens: string }, secret: string) {
+  const cluster = await startPostgres();
+  const url = cluster.url;
+  const dirs = [mkdtempSync(join(tmpdir(), "latchkey-bench-pg-a-")), mkdtempSync(join(tmpdir(), "latchkey-bench-pg-b-"))];
+  const env = { DATABASE_URL: url };
+  let a: Server | undefined;
+  let b: Server | undefined;
+  try {
+    a = await startLatchkey(dirs[0]!, secret, env);
+    const registered = await call(a.url, "POST", "/api/v1/auth/register", { username: "bench", password: PASSWORD });
+    if (registered.status !== 201) throw new Error(`register on PostgreSQL answered ${registered.status}`);
+    const apiKey = (await apiSignIn(a.url, "bench", PASSWORD, { createKey: "bench" })).apiKey!;
+    const token = await signIn(a, "bench");
+    // As many sessions as the SQLite side's uncached load, written in one statement.
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    const [{ id: userId }] = (await sql`select id from users where username = 'bench'`) as unknown as [{ id: string }];
+    await sql`insert into sessions (id, user_id, created_at, last_seen_at, expires_at)
+      select 'pg-' || g, ${userId}, now(), now() + interval '1 day', now() + interval '30 days' from generate_series(1, ${SCALE_SESSIONS}) g`;
+    await sql.end();
+    const tokens = rotationScript(
+      "pg-tokens",
+      Array.from({ length: SCALE_SESSIONS }, (_, i) => signAccessToken(secret, userId, `pg-${i + 1}`)),
+      [],
+      0,
+    );
+    const script = loginScript("bench");
+    const warmUp = ["-t2", "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
+    for (const [server, uncached] of [[a, tokens], [sqlite.server, sqlite.tokens]] as const) {
+      await wrk(`${server.url}/api/v1/auth/validate`, {}, { args: warmUp, script: uncached });
+      await wrk(`${server.url}/api/v1/auth/login`, {}, { args: ["-t2", "-c8", "-d1s"], script });
+    }
+    const measure = async (server: Server, bearer: string, key: string, uncached: string) => ({
+      validate: (await wrk(`${server.url}/api/v1/auth/validate`, { authorization: `Bearer ${bearer}` })).rps,
+      uncached: (await wrk(`${server.url}/api/v1/auth/validate`, {}, { script: uncached })).rps,
+      apiKey: (await wrk(`${server.url}/api/v1/auth/validate`, { "x-api-key": key })).rps,
+      login: (await wrk(`${server.url}/api/v1/auth/login`, {}, { args: LOGIN_WRK, script })).rps,
+    });
+    const versus = { validate: [] as number[], uncached: [] as number[], apiKey: [] as number[], login: [] as number[] };
+    const rps = { pg: [] as Awaited<ReturnType<typeof measure>>[], sqlite: [] as Awaited<ReturnType<typeof measure>>[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const pg = await measure(a, token, apiKey, tokens);
+      const lite = await measure(sqlite.server, sqlite.token, sqlite.apiKey, sqlite.tokens);
+      rps.pg.push(pg);
+      rps.sqlite.push(lite);
+      for (const field of ["validate", "uncached", "apiKey", "login"] as const) versus[field].push(pg[field] / lite[field]);
+    }
+
+    // Two instances: the same load split over A and B (each half the connections), against A alone.
+    b = await startLatchkey(dirs[1]!, secret, env);
+    const half = [`-t1`, "-c16", `-d${DURATION}s`];
+    const both = async (path: string, headers: Record<string, string>, options: { script?: string } = {}) =>
+      (await Promise.all([a!, b!].map((server) => wrk(`${server.url}${path}`, headers, { args: half, ...options })))).reduce((sum, result) => sum + result.rps, 0);
+    const pair = { validate: [] as number[], uncached: [] as number[], login: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      pair.validate.push((await both("/api/v1/auth/validate", { authorization: `Bearer ${token}` })) / (await wrk(`${a.url}/api/v1/auth/validate`, { authorization: `Bearer ${token}` })).rps);
+      pair.uncached.push((await both("/api/v1/auth/validate", {}, { script: tokens })) / (await wrk(`${a.url}/api/v1/auth/validate`, {}, { script: tokens })).rps);
+      const loginHalf = ["-t1", "-c4", `-d${DURATION}s`, "--timeout", "10s"];
+      const loginBoth = (await Promise.all([a, b].map((server) => wrk(`${server.url}/api/v1/auth/login`, {}, { args: loginHalf, script })))).reduce((sum, result) => sum + result.rps, 0);
+      pair.login.push(loginBoth / (await wrk(`${a.url}/api/v1/auth/login`, {}, { args: LOGIN_WRK, script })).rps);
+    }
+
+    // Revocation across instances: B has the session cached; A logs it out; B is asked until it refuses.
+    const latencies: number[] = [];
+    for (let i = 0; i < REVOCATIONS; i++) {
+      const access = await signIn(a, "bench");
+      const probe = () => fetch(`${b!.url}/api/v1/auth/validate`, { headers: { authorization: `Bearer ${access}` } }).then((reply) => reply.status);
+      if ((await probe()) !== 200) throw new Error("B did not accept A's token");
+      const since = performance.now();
+      await fetch(`${a.url}/api/v1/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${access}` } });
+      while ((await probe()) !== 401) if (performance.now() - since > 2000) throw new Error("B still accepted the token 2 s after the logout");
+      latencies.push(performance.now() - since);
+    }
+    latencies.sort((x, y) => x - y);
+    const medianOf = (side: Awaited<ReturnType<typeof measure>>[], field: keyof Awaited<ReturnType<typeof measure>>) => median(side.map((row) => row[field]));
+    return {
+      validateRatio: median(versus.validate),
+      uncachedRatio: median(versus.uncached),
+      apiKeyRatio: median(versus.apiKey),
+      loginRatio: median(versus.login),
+      postgres: { validateRps: medianOf(rps.pg, "validate"), uncachedRps: medianOf(rps.pg, "uncached"), apiKeyRps: medianOf(rps.pg, "apiKey"), loginRps: medianOf(rps.pg, "login") },
+      sqlite: { validateRps: medianOf(rps.sqlite, "validate"), uncachedRps: medianOf(rps.sqlite, "uncached"), apiKeyRps: medianOf(rps.sqlite, "apiKey"), loginRps: medianOf(rps.sqlite, "login") },
+      twoInstances: { validate: median(pair.validate), uncached: median(pair.uncached), login: median(pair.login) },
+      revocationMs: { median: median(latencies), max: latencies.at(-1)!, count: latencies.length },
+    };
+  } finally {
+    await a?.stop();
+    await b?.stop();
+    await cluster.stop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** exec → first 200 on /health, on an empty data folder and without JWT_SECRET: the true first start. */
 async function startup() {
   const times: number[] = [];
@@ -625,7 +730,15 @@ async function main() {
       { server: large, tokens: rotationScript("scale-large-tokens", tokensFor(largeSessions), [], 0), keys: rotationScript("scale-large-keys", [], largeKeys, 1) },
     );
 
-    report({ start, small, storm, enumeration, forgot, memory, scaled });
+    await large.stop();
+    large = undefined;
+    console.error(`PostgreSQL: one instance against SQLite, two against one, revocation across instances (${REVOCATIONS} logouts)…`);
+    const pg = await postgresPhase(
+      { server, token, apiKey, tokens: rotationScript("pg-sqlite-tokens", tokensFor(smallSessions), [], 0) },
+      secret,
+    );
+
+    report({ start, small, storm, enumeration, forgot, memory, scaled, pg });
   } finally {
     await server.stop();
     await large?.stop();
@@ -644,9 +757,10 @@ type Figures = {
   forgot: Awaited<ReturnType<typeof forgotTiming>>;
   memory: Awaited<ReturnType<typeof memoryGrowth>>;
   scaled: Awaited<ReturnType<typeof scale>>;
+  pg: Awaited<ReturnType<typeof postgresPhase>>;
 };
 
-function report({ start, small, storm, enumeration, forgot, memory, scaled }: Figures) {
+function report({ start, small, storm, enumeration, forgot, memory, scaled, pg }: Figures) {
   const round = (value: number, digits = 2) => Number(value.toFixed(digits));
   const batch = `${RSS_BATCH / 1000}k`;
   const figures = [
@@ -666,6 +780,12 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled }: Fi
     { figure: "100k-user validate / 10-user validate", value: round(scaled.validateRatio), target: ">= 0.90", pass: scaled.validateRatio >= 0.9, detail: `${Math.round(scaled.large.validateRps)} vs ${Math.round(scaled.small.validateRps)} rps, ${SCALE_SESSIONS / 1000}k sessions, uncached` },
     { figure: "100k-user API-key validate / 10-user", value: round(scaled.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(scaled.large.apiKeyRps)} vs ${Math.round(scaled.small.apiKeyRps)} rps, ${SCALE_KEYS} keys` },
     { figure: "100k-user login / 10-user login", value: round(scaled.loginRatio), target: ">= 0.90", pass: scaled.loginRatio >= 0.9, detail: `${round(scaled.large.loginRps, 1)} vs ${round(scaled.small.loginRps, 1)} rps` },
+    { figure: "PostgreSQL validate / SQLite validate (one instance)", value: round(pg.validateRatio), target: ">= 0.80", pass: pg.validateRatio >= 0.8, detail: `${Math.round(pg.postgres.validateRps)} vs ${Math.round(pg.sqlite.validateRps)} rps (session cached)` },
+    { figure: "PostgreSQL uncached validate / SQLite", value: round(pg.uncachedRatio), target: "(no target)", pass: null, detail: `${Math.round(pg.postgres.uncachedRps)} vs ${Math.round(pg.sqlite.uncachedRps)} rps, ${SCALE_SESSIONS / 1000}k sessions` },
+    { figure: "PostgreSQL API-key validate / SQLite", value: round(pg.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(pg.postgres.apiKeyRps)} vs ${Math.round(pg.sqlite.apiKeyRps)} rps` },
+    { figure: "PostgreSQL login / SQLite login", value: round(pg.loginRatio), target: ">= 0.80", pass: pg.loginRatio >= 0.8, detail: `${round(pg.postgres.loginRps, 1)} vs ${round(pg.sqlite.loginRps, 1)} rps` },
+    { figure: "two PostgreSQL instances / one (validate, uncached, login)", value: round(pg.twoInstances.validate), target: "(report)", pass: null, detail: `uncached ${round(pg.twoInstances.uncached)}, login ${round(pg.twoInstances.login)}; ${CORES} cores: overhead, not scale` },
+    { figure: "logout on A refused on B (ms, median)", value: round(pg.revocationMs.median, 1), target: "<= 1000", pass: pg.revocationMs.max <= 1000, detail: `max ${round(pg.revocationMs.max, 1)} ms over ${pg.revocationMs.count} logouts (LISTEN/NOTIFY)` },
     { figure: "login time, unknown user vs wrong password", value: round(enumeration.difference * 100, 1), target: "< 20 % apart", pass: enumeration.difference < 0.2, detail: `${round(enumeration.unknownMs)} vs ${round(enumeration.wrongMs)} ms (median of 30)` },
     { figure: "forgot-password time, known vs unknown address (ms apart)", value: round(forgot.differenceMs, 3), target: "< 5 ms", pass: forgot.differenceMs < 5, detail: `${round(forgot.knownMs, 3)} vs ${round(forgot.unknownMs, 3)} ms (medians of ${MAIL_ADDRESSES} each)` },
   ];
@@ -683,7 +803,7 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled }: Fi
     rounds: ROUNDS,
     durationSeconds: DURATION,
     figures,
-    raw: { start, small, storm, enumeration, forgot, memory, scaled },
+    raw: { start, small, storm, enumeration, forgot, memory, scaled, pg },
   };
   writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwritten: ${RESULTS}`);

@@ -1,4 +1,5 @@
 import { type ClientInfo } from "../http/client-ip";
+import { databaseUnavailable } from "../errors";
 import { addressGroup } from "../lib/ip";
 
 /** A `rate_limited` row per (scope, account, address) at most this often, so a flood cannot flood the audit table. */
@@ -36,7 +37,8 @@ export function createRateLimitAudit(record: RecordRateLimited) {
     try {
       await record({ event: "rate_limited", userId: hit.userId ?? null, ...hit.client, detail: { scope: hit.scope, ...hit.detail } });
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "audit_failed", audit_event: "rate_limited", error: String((error as Error).message) }));
+      // The driver's reason only: drizzle's message lists the row's values.
+      console.error(JSON.stringify({ level: "error", event: "audit_failed", audit_event: "rate_limited", error: databaseUnavailable(error) ?? (error as Error).name }));
     }
   };
 }

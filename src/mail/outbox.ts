@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, lte } from "drizzle-orm";
 import { changedRows, isPostgres } from "../db/atomic";
 import type { Db } from "../db/client";
 import { mailOutbox } from "../db/tables";
+import { databaseUnavailable } from "../errors";
 import { seal, unseal } from "../lib/crypto";
 import type { OutgoingMail, MailTransport } from "./transport";
 import type { MailKind } from "./templates";
@@ -116,7 +117,8 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
     if (running || stopped) return;
     running = true;
     idle = deliverDue()
-      .catch((error) => console.error(JSON.stringify({ level: "error", event: "mail_outbox_error", error: String(error) })))
+      // The database's reason when it is away (drizzle's own message lists the query's values).
+      .catch((error) => console.error(JSON.stringify({ level: "error", event: "mail_outbox_error", error: databaseUnavailable(error) ?? String(error) })))
       .finally(() => {
         running = false;
         schedule(POLL_MS);
