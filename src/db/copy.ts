@@ -94,7 +94,7 @@ const BATCH_ROWS = 1000;
 const batchSize = (columns: number) => Math.max(1, Math.min(BATCH_ROWS, Math.floor(60_000 / columns)));
 
 /** Serialises two migrate-db runs into one database: the second finds the first's rows and is refused ("lkcd"). */
-const COPY_LOCK = 0x6c6b6364;
+export const COPY_LOCK = 0x6c6b6364;
 
 type Target = PostgresJsDatabase<typeof pgSchema>;
 type TargetTx = Parameters<Parameters<Target["transaction"]>[0]>[0];

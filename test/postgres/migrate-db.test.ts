@@ -16,9 +16,10 @@ import { PgTable } from "drizzle-orm/pg-core";
 import { SQLiteTable } from "drizzle-orm/sqlite-core";
 import postgres from "postgres";
 import { migrate, openDatabase, type Db } from "../../src/db/client";
-import { copyToPostgres } from "../../src/db/copy";
+import { COPY_LOCK, copyToPostgres } from "../../src/db/copy";
 import * as pgSchema from "../../src/db/schema-postgres";
 import * as sqliteSchema from "../../src/db/schema";
+import { waitFor } from "../support/client";
 import { bearer, call } from "../support/http";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { removeDataDir, runCli, startServer, tempDataDir } from "../support/server";
@@ -235,12 +236,13 @@ describe("latchkey migrate-db, through the compiled binary", () => {
 
 describe("the copy's edges, in process", () => {
   /** An SQLite database of the current schema in a temporary folder, closed and removed after `run`. */
-  async function withSource(run: (db: Db) => Promise<void>): Promise<void> {
+  async function withSource(run: (db: Db, path: string) => Promise<void>): Promise<void> {
     const dataDir = tempDataDir();
-    const db = openDatabase(join(dataDir, "latchkey.db"));
+    const path = join(dataDir, "latchkey.db");
+    const db = openDatabase(path);
     try {
       migrate(db);
-      await run(db);
+      await run(db, path);
     } finally {
       db.$client.close();
       removeDataDir(dataDir);
@@ -306,6 +308,51 @@ describe("the copy's edges, in process", () => {
       const result = await copyToPostgres(db, url, "a generated secret");
       expect(result.tables.find((table) => table.name === "trusted_sign_ins")!.rows).toBe(1);
       expect(await targetCounts(url)).toMatchObject({ users: 1, trusted_sign_ins: 1, instance_secret: 1 });
+    });
+  }, 60_000);
+
+  test("a live instance: the copy is the snapshot taken when it started; what the server writes meanwhile is not copied", async () => {
+    await withSource(async (db, path) => {
+      db.insert(sqliteSchema.users).values({ id: "u1", username: "ada", passwordHash: "$argon2id$x", roles: ["admin"] }).run();
+      db.insert(sqliteSchema.sessions).values({ id: "s1", userId: "u1", lastSeenAt: at(1), expiresAt: at(2) }).run();
+      const url = await newDatabase();
+      // The test holds the lock copies take after fixing the snapshot: the copy waits there, in plain sight.
+      const holder = postgres(url, { max: 2, onnotice: () => {} });
+      const held = await holder.reserve();
+      await held`select pg_advisory_lock(${COPY_LOCK})`;
+      const copy = copyToPostgres(db, url, undefined);
+      await waitFor(
+        () => holder`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`,
+        (rows) => rows[0]!.n === 1,
+        10_000,
+      );
+      // The server writes meanwhile: a new user, a deleted session, a changed row.
+      const server = openDatabase(path);
+      server.insert(sqliteSchema.users).values({ id: "u2", username: "bob", passwordHash: "$argon2id$y" }).run();
+      server.delete(sqliteSchema.sessions).where(eq(sqliteSchema.sessions.id, "s1")).run();
+      server.update(sqliteSchema.users).set({ roles: [] }).where(eq(sqliteSchema.users.id, "u1")).run();
+      server.$client.close();
+      await held`select pg_advisory_unlock(${COPY_LOCK})`;
+      held.release();
+      await holder.end();
+
+      const result = await copy;
+      expect(result.tables.filter((table) => table.rows > 0)).toEqual([
+        { name: "users", rows: 1 },
+        { name: "sessions", rows: 1 },
+      ]);
+      const target = drizzle({ client: postgres(url, { max: 1, onnotice: () => {} }), schema: pgSchema });
+      try {
+        expect((await target.select().from(pgSchema.users)).map((user) => [user.id, user.roles])).toEqual([["u1", ["admin"]]]);
+        expect((await target.select().from(pgSchema.sessions)).map((session) => session.id)).toEqual(["s1"]);
+      } finally {
+        await target.$client.end();
+      }
+      // The source has moved on: those writes are what a move without loss avoids by stopping the server first.
+      expect(db.select().from(sqliteSchema.users).all().map((user) => [user.id, user.roles])).toEqual([
+        ["u1", []],
+        ["u2", []],
+      ]);
     });
   }, 60_000);
 });
