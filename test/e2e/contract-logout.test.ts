@@ -3,10 +3,10 @@
  * compiled binary in each of the three TOKEN_DELIVERY modes (test/support/contract.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { ACCESS_COOKIE, AUTH, Client, MODES, REFRESH_COOKIE, credential, jwtClaims, send, signJwt } from "../support/client";
 import { startServer, type RunningServer } from "../support/server";
 import { ACCESS_TTL, APP_ORIGIN, BASE_ENV, PASSWORD, PUBLIC_URL, contractServers, expectCookieAttributes, expectError, expectInvalidToken, expectTokenResponse, stopAndRemove, testNothingSecretLogged } from "../support/contract";
+import { generatedSecret } from "../support/database";
 
 for (const mode of MODES) {
   describe(`TOKEN_DELIVERY=${mode}`, () => {
@@ -66,7 +66,7 @@ for (const mode of MODES) {
         const client = clientOf(servers.open);
         expectTokenResponse(await client.register("olga", PASSWORD), mode, 201);
         const claims = jwtClaims(client.access!);
-        const key = (await Bun.file(join(servers.open.dataDir, "jwt_secret")).text()).trim();
+        const key = await generatedSecret(servers.open.dataDir);
         const now = Math.floor(Date.now() / 1000);
         // Control: the genuine claims signed with the genuine key pass, so each refusal below is about one change.
         expect((await meWith(servers.open, signJwt({ ...claims, jti: crypto.randomUUID() }, key))).status).toBe(200);

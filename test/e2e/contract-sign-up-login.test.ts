@@ -181,7 +181,7 @@ for (const mode of MODES) {
         const refreshToken = client.refresh!;
         const unknown = await clientOf(servers.open).login("nobody-at-all", PASSWORD);
 
-        disableUser(servers.open.dataDir, "frank");
+        await disableUser(servers.open.dataDir, "frank");
 
         const wrong = await clientOf(servers.open).login("frank", "wrong horse battery");
         expectError(wrong, 401, "invalid_credentials");

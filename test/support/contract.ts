@@ -4,9 +4,8 @@
  * REFRESH_REUSE_INTERVAL=0), and ends by checking that those servers logged no password or stack trace.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Database } from "bun:sqlite";
-import { join } from "node:path";
 import { ACCESS_COOKIE, AUTH, Client, REFRESH_COOKIE, credential, jwtClaims, send, type Mode, type Reply } from "./client";
+import { openTestDatabase } from "./database";
 import { removeDataDir, startServer, type RunningServer } from "./server";
 
 export const PASSWORD = "correct horse battery";
@@ -98,14 +97,14 @@ export function expectInvalidToken(reply: Reply) {
   expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer\b.*\berror="invalid_token"/);
 }
 
-export function disableUser(dataDir: string, username: string) {
-  const db = new Database(join(dataDir, "latchkey.db"));
+/** Disables the user in the database, behind the server's back (as another process would). */
+export async function disableUser(dataDir: string, username: string) {
+  const db = await openTestDatabase(dataDir, { writable: true });
   try {
-    db.exec("PRAGMA busy_timeout = 5000");
-    const changed = db.query("UPDATE users SET disabled = 1 WHERE username = ?").run(username).changes;
-    expect(changed).toBe(1);
+    await db.run("UPDATE users SET disabled = TRUE WHERE username = ?", username);
+    expect(await db.get("SELECT disabled FROM users WHERE username = ?", username)).toEqual({ disabled: 1 });
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

@@ -59,3 +59,14 @@ export async function openTestDatabase(dataDir: string, { writable = false } = {
     close: () => sql.end(),
   };
 }
+
+/** The JWT secret an instance generated (no JWT_SECRET): DATA_DIR/jwt_secret on SQLite, instance_secret on PostgreSQL. */
+export async function generatedSecret(dataDir: string): Promise<string> {
+  if (TEST_ENGINE === "sqlite") return (await Bun.file(join(dataDir, "jwt_secret")).text()).trim();
+  const db = await openTestDatabase(dataDir);
+  try {
+    return (await db.get<{ secret: string }>("SELECT secret FROM instance_secret"))!.secret;
+  } finally {
+    await db.close();
+  }
+}
