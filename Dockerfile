@@ -7,6 +7,8 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
 FROM ${BUN_IMAGE} AS build
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
+# The dependency patches the lockfile names (bun patch), applied by the install.
+COPY patches ./patches
 RUN bun install --frozen-lockfile
 COPY src ./src
 COPY drizzle ./drizzle

@@ -54,7 +54,11 @@ export function peersOf(db: Db): Peers {
             const revocation = parse(payload);
             if (revocation) for (const each of listeners) each(revocation);
           })
-          .catch((error: Error) => console.error(`latchkey: cannot LISTEN for other instances' revocations (${error.message}); caches expire within a second`));
+          .catch((error: Error & { code?: string }) => {
+            // Ended by this process (a stop, or a start that failed later): nothing to report.
+            if (error.code === "CONNECTION_ENDED" || error.code === "CONNECTION_DESTROYED") return;
+            console.error(`latchkey: cannot LISTEN for other instances' revocations (${error.message}); caches expire within a second`);
+          });
       },
     };
   }
