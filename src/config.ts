@@ -316,7 +316,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (!isHost(host))
     throw new ConfigError(`HOST=${JSON.stringify(host)} is invalid: expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name`);
   const databaseUrl = postgresUrl(value(env, "DATABASE_URL"));
-  const databasePoolSize = integer(env, "DATABASE_POOL_SIZE", 10, 1, 1000);
+  // At least 2: the hourly housekeeping holds one connection for its advisory lock while its queries use another.
+  const databasePoolSize = integer(env, "DATABASE_POOL_SIZE", 10, 2, 1000);
   const dataDir = resolve(value(env, "DATA_DIR") ?? "./data");
   const databasePath = resolve(value(env, "DATABASE_PATH") ?? join(dataDir, "latchkey.db"));
   const databasePathVariable = value(env, "DATABASE_PATH") === undefined ? "DATA_DIR" : "DATABASE_PATH";

@@ -67,7 +67,7 @@ describe("configuration errors", () => {
     [{ OIDC_ID_TOKEN_ALG: "HS256" }, "OIDC_ID_TOKEN_ALG", /RS256, ES256 or EdDSA/],
     // Not silently ignored while only SQLite works (issue 11): the password in the URL is not echoed.
     [{ DATABASE_URL: "mysql://latchkey:hunter2@db.example/latchkey" }, "DATABASE_URL", /expected postgres:\/\/user:password@host:5432\/database/],
-    [{ DATABASE_URL: "postgres://latchkey:hunter2@127.0.0.1:1/latchkey", DATABASE_POOL_SIZE: "0" }, "DATABASE_POOL_SIZE", /expected a whole number from 1 to 1000/],
+    [{ DATABASE_URL: "postgres://latchkey:hunter2@127.0.0.1:1/latchkey", DATABASE_POOL_SIZE: "1" }, "DATABASE_POOL_SIZE", /expected a whole number from 2 to 1000/],
     [{ DATABASE_URL: "postgres://latchkey:hunter2@127.0.0.1:1/latchkey" }, "DATABASE_URL", /127\.0\.0\.1:1\/latchkey: cannot connect \(ECONNREFUSED/],
   ];
 
