@@ -182,14 +182,17 @@ describe("two instances on one database", () => {
 
 describe("the database goes away and comes back", () => {
   test("requests fail with 503 database_unavailable while it is down, not hang; then everything works, nothing lost", async () => {
-    const user = await register(a);
+    const loader = await register(a);
+    const other = await register(a);
     let stop = false;
     const statuses = new Set<number>();
-    // Load on both instances throughout: sign-ins (which need the database) and validations.
+    // Load on both instances throughout: sign-ins, which need the database. A sign-in counts as a failure until
+    // it proves right (limits/index.ts), so one cut off by the outage after its count may leave the account
+    // throttled from this address for a while (429): refused, never a 500, never a hang.
     const load = Promise.all(
       [a, b].map(async (on) => {
         while (!stop) {
-          const reply = await login(on, user.username);
+          const reply = await login(on, loader.username);
           statuses.add(reply.status);
           if (reply.status === 503) {
             expect(reply.body.error).toBe("database_unavailable");
@@ -200,17 +203,19 @@ describe("the database goes away and comes back", () => {
     );
     await cluster.pause();
     await waitFor(() => call(b.url, "GET", "/health"), (reply) => reply.status === 503, 15_000);
-    const down = await login(a, user.username);
+    const down = await login(a, other.username);
     expect(down.status).toBe(503);
     expect(down.body).toEqual({ error: "database_unavailable", message: "The database did not answer; try again shortly." });
     await cluster.resume();
     await waitFor(() => call(a.url, "GET", "/health"), (reply) => reply.status === 200, 15_000);
-    await waitFor(() => login(b, user.username), (reply) => reply.status === 200, 15_000);
+    await waitFor(() => login(b, other.username), (reply) => reply.status === 200, 15_000);
     stop = true;
     await load;
-    expect([...statuses].sort()).toEqual([200, 503]);
-    // Nothing lost: the refresh token from before the outage still rotates, on either instance.
-    expect((await refresh(b, user.refresh)).status).toBe(200);
+    expect(statuses.has(503)).toBe(true);
+    expect([...statuses].filter((status) => status !== 200 && status !== 429 && status !== 503)).toEqual([]);
+    // Nothing lost: both accounts, and the refresh tokens from before the outage rotate, on either instance.
+    expect((await refresh(b, loader.refresh)).status).toBe(200);
+    expect((await refresh(a, other.refresh)).status).toBe(200);
     for (const server of [a, b]) expect(server.output()).not.toContain('"internal_error"');
   }, 90_000);
 });
