@@ -220,11 +220,12 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     /**
      * Two indexed lookups, trusted for at most CACHE_TTL_MS (forward auth and validate run on every proxied
      * request: 8.5 µs uncached against under 1 µs cached). Deleting a key, or disabling or deleting its user, takes
-     * effect on the very next request in this process (the cache entry is dropped: `delete`, `forgetUser`), and
-     * within DATA_VERSION_CHECK_MS when another process (the CLI) writes: SQLite's data_version moves, which empties
-     * the cache. A malformed or
-     * mistyped key is refused before any lookup. `countUse: false` checks the key without spending its quota or moving `last_used_at`
-     * (for a route that refuses keys anyway).
+     * effect on the very next request in this process (the cache entry is dropped: `delete`, `forgetUser`). Made
+     * elsewhere: on SQLite within DATA_VERSION_CHECK_MS (the CLI's write moves data_version, which empties the
+     * cache); on PostgreSQL when the other instance's announcement arrives (db/peers.ts: milliseconds), and at the
+     * latest when the entry's second is over. A malformed or mistyped key is refused before any lookup.
+     * `countUse: false` checks the key without spending its quota or moving `last_used_at` (for a route that
+     * refuses keys anyway).
      */
     authenticate(key: string, { countUse = true } = {}): Pending<ApiKeyPrincipal> {
       if (!isWellFormedApiKey(key)) throw invalidApiKey();
