@@ -1,13 +1,14 @@
 /**
  * Which database engine the suite's servers run on (issue 11). `make test` runs the end-to-end suite twice: on
  * SQLite (the default), then with LATCHKEY_TEST_ENGINE=postgres on a real PostgreSQL that this module starts once
- * per test process (test/support/postgres.ts) and stops when the process exits. Each instance gets its own
+ * per test process (test/support/postgres.ts) and stops after the last file (test/support/suite-end.ts). Each instance gets its own
  * database, keyed by its DATA_DIR: a restart with the same DATA_DIR, or a CLI command given it, finds the same
  * data, exactly as with the SQLite file in that folder.
  */
 import { test } from "bun:test";
 import { createHash } from "node:crypto";
 import postgres from "postgres";
+import { atSuiteEnd } from "./suite-end";
 import { startPostgres, type TestPostgres } from "./postgres";
 
 export const TEST_ENGINE: "sqlite" | "postgres" = process.env.LATCHKEY_TEST_ENGINE === "postgres" ? "postgres" : "sqlite";
@@ -21,10 +22,10 @@ export const sqliteOnlyTest = TEST_ENGINE === "postgres" ? test.skip : test;
 let cluster: Promise<TestPostgres> | undefined;
 const databases = new Map<string, Promise<string>>();
 
-/** The shared test cluster, started on first use and stopped when the test process exits. */
+/** The shared test cluster, started on first use and stopped after the last test file. */
 export function testCluster(): Promise<TestPostgres> {
   cluster ??= startPostgres().then((started) => {
-    process.on("exit", () => started.stopNow());
+    atSuiteEnd(() => started.stop());
     return started;
   });
   return cluster;

@@ -23,8 +23,6 @@ function postgresBin(): string {
 export interface TestPostgres {
   url: string;
   stop(): Promise<void>;
-  /** The same, synchronously: for process exit, when nothing can be awaited. */
-  stopNow(): void;
   /** Shuts the server down (as an outage would: its clients' connections are cut) and keeps its data. */
   pause(): Promise<void>;
   /** Starts it again on the same port with the same data. */
@@ -64,9 +62,5 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
     pause: () => run([join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]),
     resume: start,
-    stopNow() {
-      Bun.spawnSync(asRoot ? ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", ...stopCommand] : stopCommand, { stdout: "ignore", stderr: "ignore" });
-      rmSync(dir, { recursive: true, force: true });
-    },
   };
 }

@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { atSuiteEnd } from "./suite-end";
 import { engineEnv } from "./engine";
 
 /** The binary under test; `make test` builds it before running the suite. LATCHKEY_BINARY points elsewhere. */
@@ -38,9 +39,9 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), "latchkey-test-"));
 }
 
-/** Processes still running when the test process exits (a test failed before stopping them) are killed. */
+/** Processes still running after the last test file (a test failed before stopping them) are killed. */
 const running = new Set<Bun.Subprocess>();
-process.on("exit", () => {
+atSuiteEnd(() => {
   for (const proc of running) proc.kill("SIGKILL");
 });
 
