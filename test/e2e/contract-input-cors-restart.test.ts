@@ -9,7 +9,7 @@ import { AUTH, Client, MODES, send, type RawBody } from "../support/client";
 import { removeDataDir, startServer, tempDataDir, type RunningServer } from "../support/server";
 import { APP_ORIGIN, BASE_ENV, PASSWORD, PUBLIC_URL, contractServers, expectError, expectTokenResponse, testNothingSecretLogged } from "../support/contract";
 import { TEST_ENGINE } from "../support/engine";
-import { openTestDatabase } from "../support/database";
+import { generatedSecret } from "../support/database";
 
 for (const mode of MODES) {
   describe(`TOKEN_DELIVERY=${mode}`, () => {
@@ -136,18 +136,10 @@ for (const mode of MODES) {
     test("restart on the same DATA_DIR keeps users, sessions and the generated secret (DATA_DIR/jwt_secret, mode 0600; on PostgreSQL in the database)", async () => {
       const dataDir = tempDataDir();
       const secretPath = join(dataDir, "jwt_secret");
-      const storedSecret = async () => {
-        if (TEST_ENGINE === "sqlite") {
-          expect(statSync(secretPath).mode & 0o777).toBe(0o600);
-          return Bun.file(secretPath).text();
-        }
-        expect(existsSync(secretPath)).toBe(false);
-        const db = await openTestDatabase(dataDir);
-        try {
-          return (await db.get<{ secret: string }>("SELECT secret FROM instance_secret"))!.secret;
-        } finally {
-          await db.close();
-        }
+      const storedSecret = () => {
+        if (TEST_ENGINE === "sqlite") expect(statSync(secretPath).mode & 0o777).toBe(0o600);
+        else expect(existsSync(secretPath)).toBe(false);
+        return generatedSecret(dataDir);
       };
       let server: RunningServer | undefined = await startServer({ ...BASE_ENV, TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true" }, dataDir);
       try {

@@ -25,10 +25,7 @@ let b: RunningServer;
 
 beforeAll(async () => {
   cluster = await startPostgres();
-  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  await admin`create database instances`;
-  await admin.end();
-  database = cluster.url.replace(/\/postgres$/, "/instances");
+  database = await cluster.createDatabase("instances");
   certificate = makeCertificate();
   mail = await startMailCatcher(certificate);
   // As behind a load balancer: one PUBLIC_URL (the tokens' issuer). No JWT_SECRET: the first instance generates

@@ -7,7 +7,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import postgres from "postgres";
 import { AUTH } from "../support/client";
 import { bearer, call } from "../support/http";
 import { startPostgres, type TestPostgres } from "../support/postgres";
@@ -32,11 +31,8 @@ function site(port: number): string {
 
 beforeAll(async () => {
   cluster = await startPostgres();
-  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  await admin`create database balanced`;
-  await admin.end();
   // The environment of compose.yml's instances (TRUST_PROXY=1: Caddy is the one hop), with registration open.
-  const env = { DATABASE_URL: cluster.url.replace(/\/postgres$/, "/balanced"), PUBLIC_URL: "http://auth.example.test", TRUST_PROXY: "1", ALLOW_REGISTRATION: "true" };
+  const env = { DATABASE_URL: await cluster.createDatabase("balanced"), PUBLIC_URL: "http://auth.example.test", TRUST_PROXY: "1", ALLOW_REGISTRATION: "true" };
   [a, b] = await Promise.all([startServer(env), startServer(env)]);
   caddy = await startCaddy(site);
 }, 120_000);

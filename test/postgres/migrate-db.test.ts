@@ -50,8 +50,7 @@ let databases = 0;
 /** A new, empty database on the suite's PostgreSQL server: its URL. */
 async function newDatabase(): Promise<string> {
   const name = `copy_${++databases}`;
-  await withPostgres(server.url, (client) => client.unsafe(`create database ${name}`));
-  return server.url.replace(/\/postgres$/, `/${name}`);
+  return server.createDatabase(name);
 }
 
 async function withPostgres<T>(url: string, run: (client: postgres.Sql) => Promise<T>): Promise<T> {

@@ -7,7 +7,6 @@
  */
 import { test } from "bun:test";
 import { createHash } from "node:crypto";
-import postgres from "postgres";
 import { atSuiteEnd } from "./suite-end";
 import { startPostgres, type TestPostgres } from "./postgres";
 
@@ -31,27 +30,14 @@ export function testCluster(): Promise<TestPostgres> {
   return cluster;
 }
 
-/** A new, empty database on the test cluster; its URL. */
-export async function freshDatabase(name = `lk_${crypto.randomUUID().replaceAll("-", "")}`): Promise<string> {
-  const { url } = await testCluster();
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const database = new URL(url);
-  database.pathname = `/${name}`;
-  return database.href;
-}
-
 /** The environment that points an instance with this DATA_DIR at its database: nothing on SQLite. */
 export async function engineEnv(env: Record<string, string | undefined>): Promise<Record<string, string>> {
   const dataDir = env.DATA_DIR;
   if (TEST_ENGINE === "sqlite" || dataDir === undefined || env.DATABASE_URL !== undefined) return {};
   let url = databases.get(dataDir);
   if (!url) {
-    url = freshDatabase(`lk_${createHash("sha256").update(dataDir).digest("hex").slice(0, 24)}`);
+    const name = `lk_${createHash("sha256").update(dataDir).digest("hex").slice(0, 24)}`;
+    url = testCluster().then((cluster) => cluster.createDatabase(name));
     databases.set(dataDir, url);
   }
   return { DATABASE_URL: await url };

@@ -7,6 +7,7 @@
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import postgres from "postgres";
 import { freePort } from "./server";
 
 const NOBODY = 65534;
@@ -27,6 +28,8 @@ export interface TestPostgres {
   pause(): Promise<void>;
   /** Starts it again on the same port with the same data. */
   resume(): Promise<void>;
+  /** Creates an empty database on this server; its URL. */
+  createDatabase(name: string): Promise<string>;
 }
 
 export async function startPostgres(): Promise<TestPostgres> {
@@ -53,14 +56,23 @@ export async function startPostgres(): Promise<TestPostgres> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${(error as Error).message}\n${log}`);
   }
-  const stopCommand = [join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"];
+  const url = `postgres://latchkey@127.0.0.1:${port}/postgres`;
   return {
-    url: `postgres://latchkey@127.0.0.1:${port}/postgres`,
+    url,
     async stop() {
-      await run(stopCommand);
+      await run([join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]);
       rmSync(dir, { recursive: true, force: true });
     },
     pause: () => run([join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"]),
     resume: start,
+    async createDatabase(name) {
+      const admin = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await admin.unsafe(`create database ${name}`);
+      } finally {
+        await admin.end();
+      }
+      return url.replace(/\/postgres$/, `/${name}`);
+    },
   };
 }
