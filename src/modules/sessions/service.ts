@@ -200,6 +200,15 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   }
 
   /**
+   * Records a session's activity (at most once a minute per session: built here, not prepared), and its new end
+   * when it slides. Without one, the end is left alone: a rotation elsewhere may have just moved it.
+   */
+  function* recordActivity(sessionId: string, now: number, expiresAt?: number): Atomic<void> {
+    const activity = expiresAt === undefined ? { lastSeenAt: new Date(now) } : { lastSeenAt: new Date(now), expiresAt: new Date(expiresAt) };
+    yield* changes(db.update(sessions).set(activity).where(eq(sessions.id, sessionId)));
+  }
+
+  /**
    * The live session's principal, or undefined if it ended, expired or its user is disabled. Read from the
    * database at most once a second per session (one primary-key lookup), which also records the activity
    * (see ACTIVITY_RESOLUTION_MS).
@@ -218,8 +227,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       let expiresAt = sessionExpiresAt.getTime();
       if (now - lastSeenAt.getTime() >= activityResolutionMs) {
         if (settings.slideOnActivity) expiresAt = now + refreshTtlMs;
-        // At most once a minute per session: built here, not prepared.
-        yield* changes(db.update(sessions).set({ lastSeenAt: new Date(now), expiresAt: new Date(expiresAt) }).where(eq(sessions.id, sessionId)));
+        yield* recordActivity(sessionId, now, settings.slideOnActivity ? expiresAt : undefined);
       }
       const live = { ...rest, sessionExpiresAt: expiresAt };
       remember(cache, sessionId, live, now);
@@ -313,7 +321,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       if (now - lastSeenAt.getTime() >= browserActivityMs) {
         // Sliding idle expiry inside the absolute one: min(now + idle, created + REFRESH_TOKEN_TTL).
         expiresAt = Math.min(now + browserIdleMs, sessionCreatedAt.getTime() + refreshTtlMs);
-        yield* changes(db.update(sessions).set({ lastSeenAt: new Date(now), expiresAt: new Date(expiresAt) }).where(eq(sessions.id, found.sessionId)));
+        yield* recordActivity(found.sessionId, now, expiresAt);
       }
       const live = { ...rest, sessionExpiresAt: expiresAt, rootSessionId: parentId ?? found.sessionId };
       remember(browserCache, hash, live, now);
