@@ -114,7 +114,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const headers = responseHeaders(config);
   const ipLimit = createIpLimit(limiter, auditRateLimit);
   const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage, refuseCrossSiteSignIn: delivery.refuseCrossSiteSignIn });
-  const browser = createBrowserSessions(config, sessions);
+  const browser = createBrowserSessions(config, sessions, secrets.pageCookieKey);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
   const forms = formTokens(secrets.formKey);
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };

@@ -19,6 +19,8 @@ export interface Secrets {
   readonly dataKey: Uint8Array;
   /** Signs device cookies (limits/device.ts). */
   readonly deviceKey: Uint8Array;
+  /** Derives the sign-in host's page cookie from the domain-wide session cookie (modules/pages/session.ts). */
+  readonly pageCookieKey: Uint8Array;
 }
 
 export const JWT_SECRET_FILE = "jwt_secret";
@@ -31,6 +33,7 @@ export function deriveSecrets(jwtSecret: string): Secrets {
     codeKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/one-time-codes/v1"), "base64url"),
     dataKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/data-encryption/v1"), "base64url"),
     deviceKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/device-cookie/v1"), "base64url"),
+    pageCookieKey: Buffer.from(hmacBase64url(jwtSecret, "latchkey/page-cookie/v1"), "base64url"),
   });
 }
 

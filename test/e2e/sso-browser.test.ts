@@ -128,6 +128,9 @@ describe("single sign-on in Chromium", () => {
     const cookies = await alice.cookies();
     const sessionCookies = cookies.filter((cookie) => cookie.name === "latchkey_session").map((cookie) => cookie.domain).sort();
     expect(sessionCookies).toEqual([".example.com", ".example.net"]);
+    // The pages' own cookie is host-only on each sign-in host: no app of either domain receives it.
+    const pageCookies = cookies.filter((cookie) => cookie.name === "latchkey_session_page").map((cookie) => cookie.domain).sort();
+    expect(pageCookies).toEqual(["auth.example.com", "auth.example.net"]);
   });
 
   test("the other way round too: signed in on example.net first, an example.com app needs no password", async () => {
@@ -151,7 +154,8 @@ describe("single sign-on in Chromium", () => {
     page.on("request", (request) => {
       if (request.url().includes("/handoff/accept")) minted = request.url();
     });
-    await alice.clearCookies({ domain: ".example.net" });
+    // Forget example.net entirely: its domain-wide session cookie and auth.example.net's own page cookie.
+    await alice.clearCookies({ domain: /(^|\.)example\.net$/ });
     await page.goto(`${app("wiki.example.net")}/again`);
     await page.waitForURL(`${app("wiki.example.net")}/again`);
     expect(minted).toContain("code=");

@@ -144,7 +144,10 @@ export function signInPages(deps: PageDeps) {
       async ({ request, query, set }) => {
         const host = browser.hostOf(request);
         const rd = typeof query.rd === "string" ? query.rd : undefined;
-        if (await browser.current(request)) return seeOther(set, destination(host, rd), 302);
+        if (await browser.current(request)) {
+          browser.restoreSession(request, set.headers, host);
+          return seeOther(set, destination(host, rd), 302);
+        }
         const binding = bindingOf(request, set, host);
         // Another root domain's sign-in host may already know this browser: ask the others first (no password).
         if (browser.hosts.length > 1 && query.handoff !== "none") {
@@ -269,6 +272,8 @@ export function signInPages(deps: PageDeps) {
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const target = browser.hosts.find((host) => host.origin === to && host !== here);
         if (!target || !state || state.length > 64) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
+        // The page cookie, not the domain-wide one: a session cookie leaked by an app must not buy a session (and
+        // so a page cookie) on another sign-in host.
         const principal = await browser.current(request);
         const onward = nextHost(here);
         const next = new URL(principal ? "/handoff/accept" : onward === target ? "/login" : "/handoff/start", principal ? target.origin : onward.origin);
