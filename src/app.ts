@@ -45,7 +45,7 @@ import { applicationPages } from "./modules/pages/applications";
 import { accountPages } from "./modules/pages/account-routes";
 import { adminPages } from "./modules/pages/admin-routes";
 import { formTokens } from "./modules/pages/csrf";
-import { createHandoffCodes } from "./modules/pages/handoff";
+import { createHandoffCodes, type HandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
@@ -54,9 +54,10 @@ import { isPostgres } from "./db/atomic";
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
- * `options.browser` replaces the browser sessions (in-process tests of the OpenID Connect provider).
+ * `options.browser` replaces the browser sessions (in-process tests of the OpenID Connect provider), `options.handoffs`
+ * the store of handoff codes (in-process tests of a full store).
  */
-export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer, options: { browser?: BrowserSessionPort } = {}) {
+export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer, options: { browser?: BrowserSessionPort; handoffs?: HandoffCodes } = {}) {
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -182,7 +183,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         sessions,
         browser,
         forms,
-        handoffs: createHandoffCodes(),
+        handoffs: options.handoffs ?? createHandoffCodes(),
         ipLimit,
         withRequester,
         emailFlows,

@@ -97,6 +97,31 @@ test("handoff codes: single use, short-lived, only for their target host and the
   expect(codes.redeem(late, "https://auth.example.net", "state-1")).toBeUndefined();
 });
 
+test("a full store of handoff codes evicts the oldest instead of refusing, and says which code it evicted, once", () => {
+  let now = 1_000_000;
+  const codes = createHandoffCodes(() => now, 3);
+  const issued = ["s1", "s2", "s3", "s4", "s5"].map((session) => codes.issue(session, "https://auth.example.net", "state"));
+  // The two oldest made room for the two newest.
+  expect(issued.slice(2).map((code) => codes.redeem(code, "https://auth.example.net", "state"))).toEqual(["s3", "s4", "s5"]);
+  expect(issued.slice(0, 2).map((code) => codes.redeem(code, "https://auth.example.net", "state"))).toEqual([undefined, undefined]);
+  expect(codes.evicted(issued[0]!)).toBe(true);
+  expect(codes.evicted(issued[0]!)).toBe(false);
+  expect(codes.evicted(issued[2]!)).toBe(false);
+  expect(codes.evicted("forged")).toBe(false);
+  // Expired codes go first: nothing live is evicted while they can make room.
+  const old = [codes.issue("a", "https://auth.example.net", "state"), codes.issue("b", "https://auth.example.net", "state")];
+  now += HANDOFF_TTL_MS;
+  const fresh = [codes.issue("c", "https://auth.example.net", "state"), codes.issue("d", "https://auth.example.net", "state")];
+  expect(old.map((code) => codes.evicted(code))).toEqual([false, false]);
+  expect(fresh.map((code) => codes.redeem(code, "https://auth.example.net", "state"))).toEqual(["c", "d"]);
+  // An evicted code is remembered only until it would have expired.
+  const gone = codes.issue("e", "https://auth.example.net", "state");
+  for (let i = 0; i < 3; i++) codes.issue("f", "https://auth.example.net", "state");
+  now += HANDOFF_TTL_MS;
+  codes.issue("g", "https://auth.example.net", "state");
+  expect(codes.evicted(gone)).toBe(false);
+});
+
 test("a session cookie sent twice (one planted by a sibling subdomain) counts as none", async () => {
   expect(readCookie("a=1; latchkey_session=abc; b=2", "latchkey_session")).toBe("abc");
   expect(readCookie("latchkey_session=abc; latchkey_session=evil", "latchkey_session")).toBeUndefined();

@@ -6,6 +6,7 @@ import { expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
+import { createHandoffCodes } from "../../src/modules/pages/handoff";
 import { deriveSecrets } from "../../src/secrets";
 
 function app() {
@@ -95,4 +96,33 @@ test("with three root domains, a host without a session asks each other host onc
   expect(hops).toEqual(["auth.example.org/handoff/start", "auth.example.com/handoff/start", "auth.example.net/login"]);
   expect(new URL(next).searchParams.get("handoff")).toBe("none");
   expect(new URL(next).searchParams.get("rd")).toBe("/x");
+});
+
+test("handoff/accept with a code a full store evicted: a page that starts the handoff again (503, meta refresh, no script)", async () => {
+  const db = openDatabase(":memory:");
+  migrate(db);
+  const config = loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", PUBLIC_URL: "https://auth.example.com", SIGN_IN_URLS: "https://auth.example.net" });
+  const handoffs = createHandoffCodes(Date.now, 1);
+  const handle = createApp(config, db, deriveSecrets("k".repeat(32)), undefined, { handoffs });
+  const evicted = handoffs.issue("s1", "https://auth.example.net", "state");
+  handoffs.issue("s2", "https://auth.example.net", "state");
+  const accept = (code: string) =>
+    handle.handle(
+      new Request(`https://auth.example.net/handoff/accept?${new URLSearchParams({ code, rd: "https://wiki.example.net/x" })}`, {
+        headers: { host: "auth.example.net", cookie: "latchkey_session_csrf=abc" },
+      }),
+    );
+  const busy = await accept(evicted);
+  expect(busy.status).toBe(503);
+  expect(busy.headers.get("retry-after")).toBe("1");
+  expect(busy.headers.getSetCookie()).toEqual([]);
+  const html = await busy.text();
+  const again = `/login?rd=${encodeURIComponent("https://wiki.example.net/x")}`;
+  expect(html).toContain(`<meta http-equiv="refresh" content="1;url=${again}"/>`);
+  expect(html).toContain(`<a href="${again}">Try again</a>`);
+  expect(html).not.toContain("<script");
+  // Once: the same link again, like any spent or forged code, leads to the sign-in form.
+  const replayed = await accept(evicted);
+  expect(replayed.status).toBe(303);
+  expect(replayed.headers.get("location")).toBe(`/login?handoff=none&rd=${encodeURIComponent("https://wiki.example.net/x")}`);
 });

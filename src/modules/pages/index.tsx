@@ -6,9 +6,9 @@ import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
 import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
-import type { HandoffCodes } from "./handoff";
+import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { MessagePage } from "./layout";
+import { MessagePage, type Refresh } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
@@ -49,8 +49,9 @@ export function signInPages(deps: PageDeps) {
   const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled } = deps;
   const origins = new Set(config.signInOrigins);
   const appName = config.appName;
-  const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
-    htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} />));
+  const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }, refresh?: Refresh) =>
+    htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} refresh={refresh} />));
+  const handoffLimits = createHandoffLimits();
 
   /** Where to go after sign-in: a safe `rd`, else the account page. */
   const destination = (host: SignInHost, rd: string | undefined) => safeRedirect(rd, host, browser.hosts) ?? "/account";
@@ -102,6 +103,31 @@ export function signInPages(deps: PageDeps) {
       if (error instanceof AccountChanged) return undefined;
       throw error;
     }
+  }
+
+  /** This host's sign-in page, as a path: `handoff=none` shows the form at once; without it, other hosts are asked first. */
+  function loginPath(host: SignInHost, handoff: "none" | undefined, rd: string | undefined): string {
+    const url = new URL("/login", host.origin);
+    if (handoff) url.searchParams.set("handoff", handoff);
+    if (rd) url.searchParams.set("rd", rd);
+    return `${url.pathname}${url.search}`;
+  }
+
+  /**
+   * GET /handoff/start over its limit (429 rate_limited): a page that asks again once the wait is over (a meta
+   * refresh: the CSP allows no script), or lets the user type the password on the host that asked.
+   */
+  function handoffBusy(set: Set, retryAfter: number, from: string, here: SignInHost, target: SignInHost, state: string, rd: string | undefined) {
+    const again = new URL("/handoff/start", here.origin);
+    again.searchParams.set("to", target.origin);
+    again.searchParams.set("state", state);
+    if (rd) again.searchParams.set("rd", rd);
+    set.headers["retry-after"] = String(retryAfter);
+    const form = `${target.origin}${loginPath(target, "none", rd)}`;
+    return message(set, 429, "Too many sign-in handoffs", `Too many sign-in handoffs ${from}. Trying again in ${retryAfter} s.`, { href: form, text: "Sign in with your password instead" }, {
+      seconds: retryAfter,
+      url: `${again.pathname}${again.search}`,
+    });
   }
 
   const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
@@ -263,7 +289,7 @@ export function signInPages(deps: PageDeps) {
     )
     .get(
       "/handoff/start",
-      async ({ request, query, set }) => {
+      async ({ request, query, set, requester }) => {
         // Send this browser's session on to the sign-in host that asked (`to`); without one here, pass the question
         // on to the next sign-in host in turn, and once every other host has been asked, back to `to`'s form.
         const here = browser.hostOf(request);
@@ -272,9 +298,13 @@ export function signInPages(deps: PageDeps) {
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const target = browser.hosts.find((host) => host.origin === to && host !== here);
         if (!target || !state || state.length > 64) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
+        const byAddress = handoffLimits.address(requester.ip);
+        if (!byAddress.allowed) return handoffBusy(set, byAddress.retryAfter, "from your network", here, target, state, rd);
         // The page cookie, not the domain-wide one: a session cookie leaked by an app must not buy a session (and
         // so a page cookie) on another sign-in host.
         const principal = await browser.current(request);
+        const bySession = principal && handoffLimits.session(principal.rootSessionId);
+        if (bySession && !bySession.allowed) return handoffBusy(set, bySession.retryAfter, "for this browser", here, target, state, rd);
         const onward = nextHost(here);
         const next = new URL(principal ? "/handoff/accept" : onward === target ? "/login" : "/handoff/start", principal ? target.origin : onward.origin);
         if (principal) next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
@@ -299,10 +329,13 @@ export function signInPages(deps: PageDeps) {
         const userId = sessionId ? await sessions.browserSessionOwner(sessionId) : undefined;
         const session = userId ? await openHandoffSession(userId, sessionId!, requester) : undefined;
         if (!session) {
-          const retry = new URL("/login", host.origin);
-          retry.searchParams.set("handoff", "none");
-          if (rd) retry.searchParams.set("rd", rd);
-          return seeOther(set, `${retry.pathname}${retry.search}`);
+          // The code was pushed out of a full store (a flood): start the handoff again, on a page (no script).
+          if (!sessionId && code && handoffs.evicted(code)) {
+            const again = loginPath(host, undefined, rd);
+            set.headers["retry-after"] = "1";
+            return message(set, 503, "Signing you in", "The server was busy handing your sign-in over: trying again.", { href: again, text: "Try again" }, { seconds: 1, url: again });
+          }
+          return seeOther(set, loginPath(host, "none", rd));
         }
         browser.setSession(set.headers, host, session.token);
         return seeOther(set, destination(host, rd), 302);

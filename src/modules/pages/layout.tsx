@@ -43,7 +43,13 @@ export const PAGE_CSS_HASH = `sha256-${new Bun.CryptoHasher("sha256").update(PAG
  */
 export const PAGE_CSP = `default-src 'none'; style-src '${PAGE_CSS_HASH}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'`;
 
-export function Layout(props: PropsWithChildren<{ appName: string; title: string; narrow?: boolean; nav?: JSX.Element }>) {
+/** A page that loads `url` again after `seconds`: a meta refresh, since the pages' CSP allows no script. */
+export interface Refresh {
+  seconds: number;
+  url: string;
+}
+
+export function Layout(props: PropsWithChildren<{ appName: string; title: string; narrow?: boolean; nav?: JSX.Element; refresh?: Refresh }>) {
   // Markup built by our own components, or our own constant: already safe to insert as it is.
   const safeNav = props.nav ?? "";
   const safeCss = PAGE_CSS;
@@ -56,6 +62,7 @@ export function Layout(props: PropsWithChildren<{ appName: string; title: string
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <meta name="color-scheme" content="light dark" />
           <meta name="referrer" content="same-origin" />
+          {props.refresh ? <meta http-equiv="refresh" content={`${props.refresh.seconds};url=${props.refresh.url}`} /> : ""}
           <title safe>{`${props.title} · ${props.appName}`}</title>
           <style>{safeCss}</style>
         </head>
@@ -122,9 +129,9 @@ export function Alert({ message, kind = "error" }: { message: string | undefined
 }
 
 /** A page that only says something (403, 429, a dead link), with a way on. */
-export function MessagePage(props: { appName: string; title: string; message: string; link?: { href: string; text: string } }) {
+export function MessagePage(props: { appName: string; title: string; message: string; link?: { href: string; text: string }; refresh?: Refresh }) {
   return (
-    <Layout appName={props.appName} title={props.title} narrow>
+    <Layout appName={props.appName} title={props.title} narrow refresh={props.refresh}>
       <section>
         <h1 safe>{props.title}</h1>
         <p safe>{props.message}</p>
