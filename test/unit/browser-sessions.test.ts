@@ -4,6 +4,8 @@ import { users } from "../../src/db/schema";
 import { createHandoffCodes, HANDOFF_TTL_MS } from "../../src/modules/pages/handoff";
 import { readCookie } from "../../src/http/cookies";
 import { createSessionService } from "../../src/modules/sessions/service";
+import { loadConfig } from "../../src/config";
+import { createBrowserSessions, pageCookieName } from "../../src/modules/pages/session";
 
 const client = { ip: "192.0.2.1", userAgent: "test" };
 const IDLE = 600;
@@ -141,4 +143,40 @@ test("a handoff's source must be a live browser session of an enabled user, and 
   expect(await sessions.browserSessionOwner("no-such-session")).toBeUndefined();
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
   expect(await sessions.browserSessionOwner(browserSession.sessionId)).toBeUndefined();
+});
+
+test("under https the page cookie is __Host- (Secure, Path=/, no Domain); the session cookie has the parent domain", async () => {
+  const { sessions } = setUp();
+  const config = loadConfig({ DATA_DIR: "/nonexistent", PUBLIC_URL: "https://auth.example.com", SIGN_IN_URLS: "https://auth.example.net" });
+  const browser = createBrowserSessions(config, sessions, new Uint8Array(32).fill(7));
+  const { token } = await sessions.createBrowser({ userId: "u1" }, client);
+  const headers: Record<string, string[]> = {};
+  browser.setSession(headers, browser.hosts[1]!, token);
+  const [session, page] = headers["set-cookie"]!;
+  expect(session).toBe(`latchkey_session=${token}; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax; Domain=example.net; Secure`);
+  expect(page).toMatch(new RegExp(`^__Host-latchkey_session_page=${token}\\.[A-Za-z0-9_-]{43}; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax; Secure$`));
+  const value = page!.slice(page!.indexOf("=") + 1, page!.indexOf(";"));
+  const request = (cookie: string) => new Request("https://auth.example.net/account", { headers: { cookie } });
+  expect((await browser.current(request(`__Host-latchkey_session_page=${value}`)))?.userId).toBe("u1");
+  expect(browser.token(request(`latchkey_session=${token}`))).toBe(token);
+  // The domain-wide cookie is no page session, under its own name or the page cookie's.
+  expect(await browser.current(request(`latchkey_session=${token}`))).toBeNull();
+  expect(await browser.current(request(`__Host-latchkey_session_page=${token}`))).toBeNull();
+  expect(await browser.current(request(`latchkey_session_page=${value}`))).toBeNull();
+  // Another server key makes another HMAC.
+  const elsewhere = createBrowserSessions(config, sessions, new Uint8Array(32).fill(8));
+  expect(await elsewhere.current(request(`__Host-latchkey_session_page=${value}`))).toBeNull();
+  const cleared: Record<string, string[]> = {};
+  browser.clearSession(cleared, browser.hosts[1]!);
+  expect(cleared["set-cookie"]).toEqual([
+    "latchkey_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Domain=example.net; Secure",
+    "__Host-latchkey_session_page=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure",
+  ]);
+});
+
+test("the page cookie's name: SESSION_COOKIE_NAME's, without a prefix of its own, and _page; __Host- under https", () => {
+  expect(pageCookieName("latchkey_session", false)).toBe("latchkey_session_page");
+  expect(pageCookieName("latchkey_session", true)).toBe("__Host-latchkey_session_page");
+  expect(pageCookieName("__Secure-lk", true)).toBe("__Host-lk_page");
+  expect(pageCookieName("__Host-lk", true)).toBe("__Host-lk_page");
 });
