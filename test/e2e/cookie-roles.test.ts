@@ -24,6 +24,7 @@ beforeAll(async () => {
   dataDir = tempDataDir();
   expect((await runCli(["user", "add", "alice", "--email", "alice@example.com"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   expect((await runCli(["user", "add", "root", "--email", "root@example.com", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+  expect((await runCli(["oidc", "client", "add", "wiki", "--redirect-uri", "http://127.0.0.1:1/callback"], { DATA_DIR: dataDir })).code).toBe(0);
   const port = freePort();
   lk = `http://127.0.0.1:${port}`;
   other = `http://localhost:${port}`;
@@ -140,6 +141,15 @@ describe("the domain-wide session cookie is good for forward auth only", () => {
     const minted = await fetch(`${lk}/api/v1/auth/keys`, { method: "POST", headers: { cookie: stolen, origin: lk, "content-type": "application/json" }, body: JSON.stringify({ name: "stolen" }) });
     expect(minted.status).toBe(401);
     expect(await keyCount(accessToken)).toBe(0);
+
+    // Nor does it sign the browser in to an OpenID Connect application: the authorisation asks for a sign-in.
+    const authorize = `/oidc/authorize?${new URLSearchParams({ client_id: "wiki", response_type: "code", scope: "openid", redirect_uri: "http://127.0.0.1:1/callback", code_challenge: "A".repeat(43), code_challenge_method: "S256" })}`;
+    const asked = await get(authorize, stolen);
+    expect(asked.status).toBe(302);
+    expect(asked.headers.get("location")).toStartWith("/login?");
+    const consent = await get(authorize, alice.header());
+    expect(consent.status).toBe(200);
+    expect(await consent.text()).toContain('action="/oidc/authorize/consent"');
 
     // Nor does it buy a session on another sign-in host through the handoff: that one is asked on, as for a stranger.
     const handoff = await get(`/handoff/start?to=${encodeURIComponent(other)}&state=abc`, stolen);
