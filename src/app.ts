@@ -27,6 +27,7 @@ import { oidcRoutes, OIDC_FORM_PATHS, type BrowserSessionPort } from "./modules/
 import { oidcAdminRoutes } from "./modules/oidc/admin";
 import { createOidcClients } from "./modules/oidc/clients";
 import { createOidcService } from "./modules/oidc/service";
+import { createLogoutNotices } from "./modules/oidc/backchannel";
 import { signingKeyRoutes } from "./modules/signing-keys";
 import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
@@ -49,7 +50,7 @@ import { createHandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
-import { createKeyRing } from "./tokens/keys";
+import { createKeyRing, keyRetention } from "./tokens/keys";
 import { isPostgres } from "./db/atomic";
 
 /**
@@ -67,7 +68,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     slideOnActivity: config.tokenDelivery === "header",
     browserIdleTtl: config.sessionIdleTtl,
   });
-  const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: config.accessTokenTtl };
+  const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: keyRetention(config) };
   const keyRing = createKeyRing(db, { hs256Secret: secrets.jwtKey, ...signing });
   const accessTokens = createAccessTokens(keyRing, config.jwtAlg, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
@@ -77,6 +78,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const withRequester = requesterPlugin(readClient);
   const auditRateLimit = createRateLimitAudit((event) => audit.record(event));
   mailer ??= createAppMailer(config, db, secrets, audit);
+  const notices = createLogoutNotices({ db, outbox: mailer.outbox, keyRing, issuer: config.publicUrl, alg: config.oidcIdTokenAlg });
   const emailFlows = createEmailFlows({
     users,
     sessions,
@@ -106,6 +108,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       mfaRequiredRoles: config.mail.mfaRequiredRoles,
       refreshTokenTtl: config.refreshTokenTtl,
     },
+    notices,
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const waits = isPostgres(db);
@@ -115,7 +118,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const ipLimit = createIpLimit(limiter, auditRateLimit);
   const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage, refuseCrossSiteSignIn: delivery.refuseCrossSiteSignIn });
   const browser = createBrowserSessions(config, sessions);
-  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa, notices });
   const forms = formTokens(secrets.formKey);
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
   const accessRules = loadAccessRules(config.accessRulesFile);
@@ -124,7 +127,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     current: (request) => browser.current(request),
     async signOut(request, headers) {
       const principal = await browser.current(request);
-      if (principal) await auth.signOutBrowser(principal, readClient(request, null));
+      if (principal) await auth.signOutBrowser(principal, readClient(request, null), false);
       browser.clearSession(headers as Parameters<typeof browser.clearSession>[0], browser.hostOf(request));
     },
   };
@@ -135,6 +138,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     accessTokens,
     keyRing,
     audit,
+    notices,
     settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
   });
 
@@ -169,6 +173,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         keyRing,
         browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
+        notices,
         guard,
         audit,
         withRequester,
