@@ -22,7 +22,8 @@ export function requestParams(url: string, body?: unknown): RequestParams {
   let problem: RequestParams["problem"];
   const add = (name: string, value: unknown) => {
     if (problem) return;
-    if (typeof value !== "string") problem = { name, message: `${name} was given more than once or is not text.` };
+    if (Array.isArray(value)) problem = { name, message: `${name} was given more than once.` };
+    else if (typeof value !== "string") problem = { name, message: `${name} is not text.` };
     else if (Object.hasOwn(params, name)) problem = { name, message: `${name} was given more than once.` };
     else return void (params[name] = value);
     delete params[name];
