@@ -27,7 +27,7 @@ import { oidcRoutes, OIDC_FORM_PATHS, type BrowserSessionPort } from "./modules/
 import { oidcAdminRoutes } from "./modules/oidc/admin";
 import { createOidcClients } from "./modules/oidc/clients";
 import { createOidcService } from "./modules/oidc/service";
-import { createLogoutNotices } from "./modules/oidc/backchannel";
+import { createLogoutNotices, deliverLogoutNotices, LOGOUT_NOTICE_KIND } from "./modules/oidc/backchannel";
 import { signingKeyRoutes } from "./modules/signing-keys";
 import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
@@ -78,7 +78,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const withRequester = requesterPlugin(readClient);
   const auditRateLimit = createRateLimitAudit((event) => audit.record(event));
   mailer ??= createAppMailer(config, db, secrets, audit);
-  const notices = createLogoutNotices({ db, outbox: mailer.outbox, keyRing, issuer: config.publicUrl, alg: config.oidcIdTokenAlg });
+  const outbox = mailer.outbox;
+  const notices = createLogoutNotices(db, (userId, notice) => outbox.enqueue(LOGOUT_NOTICE_KIND, userId, notice));
+  deliverLogoutNotices(outbox, { keyRing, issuer: config.publicUrl, alg: config.oidcIdTokenAlg });
   const emailFlows = createEmailFlows({
     users,
     sessions,

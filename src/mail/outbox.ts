@@ -34,6 +34,20 @@ const BATCH = 20;
 const SEAL_CONTEXT = "latchkey/mail-outbox/v1";
 
 /**
+ * Queues `payload` (sealed under `dataKey`) for the outbox of whichever server runs on `db`: the outbox's own
+ * enqueue, and the CLI's (a running server delivers it at its next poll).
+ */
+export async function insertOutboxRow(db: Db, dataKey: Uint8Array, kind: string, userId: string | null, payload: unknown): Promise<void> {
+  await db.insert(mailOutbox).values({
+    id: Bun.randomUUIDv7(),
+    kind,
+    userId,
+    payload: seal(dataKey, JSON.stringify(payload), SEAL_CONTEXT),
+    nextAttemptAt: new Date(),
+  });
+}
+
+/**
  * The database outbox. `enqueue` is one INSERT (the request never waits for SMTP); the sender, started by the
  * server, delivers due mail one at a time, deletes each once sent, and after `maxAttempts` failures drops it and
  * reports it through `onDrop` (one log line and an audit event). Kinds given a handler with `handle` are other
@@ -131,13 +145,7 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
   return {
     /** Queues a mail (or another kind's payload, for its handler); the sender is woken at once. */
     async enqueue(kind: string, userId: string | null, payload: unknown): Promise<void> {
-      await db.insert(mailOutbox).values({
-        id: Bun.randomUUIDv7(),
-        kind,
-        userId,
-        payload: seal(settings.dataKey, JSON.stringify(payload), SEAL_CONTEXT),
-        nextAttemptAt: new Date(),
-      });
+      await insertOutboxRow(db, settings.dataKey, kind, userId, payload);
       if (!stopped && !running) schedule(0);
     },
 

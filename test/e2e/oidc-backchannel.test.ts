@@ -75,8 +75,8 @@ test("the CLI refuses a back-channel logout URI that is not http(s), in one line
   expect(refused.stderr).toContain("backchannel_logout_uri: Must be an http or https URI.");
 });
 
-test("a sign-out while the app is down: retried, kept across a restart, delivered when the app is back, verifiable from the JWKS", async () => {
-  // alice signs in to the app through the sign-in page; the app exchanges the code.
+/** alice signs in to the app through the sign-in page, and the app exchanges the code: her browser's jar and the ID token's claims. */
+async function signInToApp() {
   const jar = cookieJar();
   const authorize = `${issuer}/oidc/authorize?${new URLSearchParams({ client_id: "notes", redirect_uri: CALLBACK, response_type: "code", scope: "openid" })}`;
   const first = await fetch(authorize, { redirect: "manual" });
@@ -89,7 +89,11 @@ test("a sign-out while the app is down: retried, kept across a restart, delivere
     body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: CALLBACK }),
   });
   expect(exchanged.status).toBe(200);
-  const idToken = decodeJwt(((await exchanged.json()) as { id_token: string }).id_token);
+  return { jar, idToken: decodeJwt(((await exchanged.json()) as { id_token: string }).id_token) };
+}
+
+test("a sign-out while the app is down: retried, kept across a restart, delivered when the app is back, verifiable from the JWKS", async () => {
+  const { jar, idToken } = await signInToApp();
 
   // She signs out of Latchkey; the app is down: the notice is refused, and retried.
   await signOut(issuer, jar);
@@ -116,4 +120,15 @@ test("a sign-out while the app is down: retried, kept across a restart, delivere
   expect(payload).not.toHaveProperty("nonce");
   // Each attempt is a fresh token (its own jti): a replayed one is never what the app is sent again.
   expect(new Set(app.seen.map((entry) => decodeJwt(entry.token).jti)).size).toBe(app.seen.length);
+});
+
+test("latchkey user disable from the CLI: the notice it queues is delivered by the running server", async () => {
+  const { idToken } = await signInToApp();
+  app.state.accepting = true;
+  const delivered = () => app.seen.find((entry) => entry.accepted && decodeJwt(entry.token).sid === idToken.sid);
+  const disabled = await runCli(["user", "disable", "alice"], { DATA_DIR: dataDir });
+  expect(disabled.code).toBe(0);
+  await app.until(() => delivered() !== undefined, "notice for the disabled user's session");
+  expect(decodeJwt(delivered()!.token)).toMatchObject({ iss: issuer, aud: "notes", sub: idToken.sub });
+  expect((await runCli(["user", "enable", "alice"], { DATA_DIR: dataDir })).code).toBe(0);
 });

@@ -464,6 +464,11 @@ describe("what real apps hit (issue 21)", () => {
       (row) => JSON.parse(unseal(deriveSecrets("k".repeat(32)).dataKey, row.payload, "latchkey/mail-outbox/v1")!) as Record<string, string>,
     );
 
+  test("discovery advertises back-channel logout (with sid) and prompt=select_account", async () => {
+    const { body } = await json("GET", "/.well-known/openid-configuration");
+    expect(body).toMatchObject({ backchannel_logout_supported: true, backchannel_logout_session_supported: true, prompt_values_supported: ["none", "login", "consent", "select_account"] });
+  });
+
   test("repeated parameters are invalid_request (RFC 6749 §3.1): back to the client while client_id and redirect_uri are single, else a page", async () => {
     const cookie = await browserOf("bob");
     const repeatedState = await visit(`${url({})}&state=a&state=b`, cookie);

@@ -8,15 +8,15 @@ import type { KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
 
 /** The outbox kind of a logout notice (its rows are retried and dropped like mail: MAIL_RETRY_INTERVAL, MAIL_MAX_ATTEMPTS). */
-const KIND = "backchannel_logout";
+export const LOGOUT_NOTICE_KIND = "backchannel_logout";
 /** OpenID Connect Back-Channel Logout 1.0 §2.4: the event a logout token carries. */
 const LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
-/** A logout token is signed at each attempt and lives this long (§2.4 recommends at most two minutes). */
+/** A logout token is signed at each attempt and lives this long (§2.4 asks for a short life: a delivery's time). */
 const LOGOUT_TOKEN_TTL = 120;
 /** A receiving app that neither answers nor refuses within this long counts as down: the notice is retried. */
 const DELIVERY_TIMEOUT_MS = 10_000;
 
-interface LogoutNotice {
+export interface LogoutNotice {
   uri: string;
   client_id: string;
   sub: string;
@@ -34,25 +34,16 @@ export interface LogoutNotices {
   around<T>(userIds: readonly string[], action: () => Promise<T>): Promise<T>;
 }
 
-/** No client is told (services built without a server's outbox: tests, the CLI's). */
+/** No client is told (services built without a server's outbox, in tests). */
 export const NO_NOTICES: LogoutNotices = { around: (_userIds, action) => action() };
 
-/** The logout notices of a server: queued in `outbox`, signed with the ID tokens' algorithm and POSTed (§2.5). */
-export function createLogoutNotices(deps: { db: Db; outbox: Mailer["outbox"]; keyRing: KeyRing; issuer: string; alg: JwtAlg }): LogoutNotices {
-  const { db, outbox, keyRing, issuer, alg } = deps;
-
-  /** The grants of `userIds` to clients that take notices. */
-  const grantsOf = (userIds: readonly string[]) =>
-    db
-      .select({ sid: oidcGrants.sessionId, sub: sessions.userId, clientId: oidcGrants.clientId, uri: oidcClients.backchannelLogoutUri, browserSessionId: oidcGrants.browserSessionId })
-      .from(oidcGrants)
-      .innerJoin(sessions, eq(sessions.id, oidcGrants.sessionId))
-      .innerJoin(oidcClients, eq(oidcClients.clientId, oidcGrants.clientId))
-      .where(and(inArray(sessions.userId, [...userIds]), isNotNull(oidcClients.backchannelLogoutUri)));
-  /** Which of `ids` are live sessions. */
-  const liveOf = async (ids: string[]) => new Set((await db.select({ id: sessions.id }).from(sessions).where(inArray(sessions.id, ids))).map((row) => row.id));
-
-  outbox.handle(KIND, async (payload) => {
+/**
+ * Logout tokens for the notices queued by `createLogoutNotices`: registered with the server's outbox, which
+ * signs one per attempt with the ID tokens' algorithm and POSTs it (§2.5).
+ */
+export function deliverLogoutNotices(outbox: Mailer["outbox"], deps: { keyRing: KeyRing; issuer: string; alg: JwtAlg }): void {
+  const { keyRing, issuer, alg } = deps;
+  outbox.handle(LOGOUT_NOTICE_KIND, async (payload) => {
     const notice = payload as LogoutNotice;
     const key = await keyRing.signingKey(alg);
     const now = Math.floor(Date.now() / 1000);
@@ -77,6 +68,20 @@ export function createLogoutNotices(deps: { db: Db; outbox: Mailer["outbox"]; ke
     await response.body?.cancel();
     if (response.status !== 200 && response.status !== 204) throw new Error(`${notice.uri} answered ${response.status}`);
   });
+}
+
+/** The logout notices of `db`'s clients, handed to `queue` (the server's outbox, or the CLI's insert into it). */
+export function createLogoutNotices(db: Db, queue: (userId: string, notice: LogoutNotice) => Promise<void>): LogoutNotices {
+  /** The grants of `userIds` to clients that take notices. */
+  const grantsOf = (userIds: readonly string[]) =>
+    db
+      .select({ sid: oidcGrants.sessionId, sub: sessions.userId, clientId: oidcGrants.clientId, uri: oidcClients.backchannelLogoutUri, browserSessionId: oidcGrants.browserSessionId })
+      .from(oidcGrants)
+      .innerJoin(sessions, eq(sessions.id, oidcGrants.sessionId))
+      .innerJoin(oidcClients, eq(oidcClients.clientId, oidcGrants.clientId))
+      .where(and(inArray(sessions.userId, [...userIds]), isNotNull(oidcClients.backchannelLogoutUri)));
+  /** Which of `ids` are live sessions. */
+  const liveOf = async (ids: string[]) => new Set((await db.select({ id: sessions.id }).from(sessions).where(inArray(sessions.id, ids))).map((row) => row.id));
 
   return {
     async around(userIds, action) {
@@ -89,7 +94,7 @@ export function createLogoutNotices(deps: { db: Db; outbox: Mailer["outbox"]; ke
       const ended = (id: string | null) => id !== null && liveBefore.has(id) && !liveAfter.has(id);
       for (const grant of before)
         if (ended(grant.sid) || ended(grant.browserSessionId))
-          await outbox.enqueue(KIND, grant.sub, { uri: grant.uri!, client_id: grant.clientId, sub: grant.sub, sid: grant.sid } satisfies LogoutNotice);
+          await queue(grant.sub, { uri: grant.uri!, client_id: grant.clientId, sub: grant.sub, sid: grant.sid });
       return result;
     },
   };
