@@ -1,15 +1,12 @@
 import { Elysia } from "elysia";
-import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
+import type { ClientInfo } from "../../http/client-ip";
 import { safeEqual } from "../../lib/crypto";
-import type { KeyRing } from "../../tokens/keys";
-import type { AuditLog } from "../audit/service";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
-import { userMayUse, type OidcClient, type OidcClients } from "./clients";
+import { userMayUse, type OidcClient } from "./clients";
 import { verifyIdTokenHint, type IdTokenHint } from "./id-token-hint";
 import { accountChoicePage, consentPage, messagePage } from "./pages";
 import { OIDC_PREFIX, requestParams, withParams, type Params, type RequestParams } from "./params";
-import type { BrowserSessionPort } from "./index";
-import type { OidcService } from "./service";
+import type { ProviderPageDeps } from "./index";
 
 export const SCOPES = ["openid", "profile", "email", "groups", "offline_access"];
 export const PROMPTS = ["none", "login", "consent", "select_account"];
@@ -38,17 +35,7 @@ type Parsed =
 const redirect = (set: PageSet, location: string, status = 302) => seeOther(set, location, status);
 
 /** The authorization endpoint (OpenID Connect Core §3.1.2) and its consent form. */
-export function authorizeRoutes(deps: {
-  issuer: string;
-  appName: string;
-  clients: OidcClients;
-  oidc: OidcService;
-  keyRing: KeyRing;
-  browser: BrowserSessionPort;
-  mac: (purpose: string, value: string) => string;
-  audit: AuditLog;
-  withRequester: RequesterPlugin;
-}) {
+export function authorizeRoutes(deps: ProviderPageDeps) {
   const { issuer, appName, clients, oidc, keyRing, browser, mac, audit, withRequester } = deps;
 
   /**

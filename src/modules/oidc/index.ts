@@ -41,6 +41,21 @@ export interface BrowserSessionPort {
   signOut(request: Request, headers: Record<string, unknown>): Pending<void>;
 }
 
+/** What the provider's browser-facing routes (authorize.ts, logout.ts) are built from. */
+export interface ProviderPageDeps {
+  issuer: string;
+  /** APP_NAME, in the pages' titles. */
+  appName: string;
+  clients: OidcClients;
+  oidc: OidcService;
+  keyRing: KeyRing;
+  browser: BrowserSessionPort;
+  /** The pages' MAC (CSRF tokens, re-authentication stamps). */
+  mac: (purpose: string, value: string) => string;
+  audit: AuditLog;
+  withRequester: RequesterPlugin;
+}
+
 type Params = Record<string, string | undefined>;
 
 /** Only string values of a form (a repeated parameter, which the form parser keeps as a list, is an error: OAuth 2.0 §3.1). */

@@ -1,16 +1,12 @@
 import { Elysia } from "elysia";
-import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
+import type { ClientInfo } from "../../http/client-ip";
 import { safeEqual } from "../../lib/crypto";
-import type { KeyRing } from "../../tokens/keys";
-import type { AuditLog } from "../audit/service";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import type { LogoutNotices } from "./backchannel";
-import type { OidcClients } from "./clients";
 import { verifyIdTokenHint } from "./id-token-hint";
 import { logoutConfirmPage, messagePage } from "./pages";
 import { OIDC_PREFIX, requestParams, withParams } from "./params";
-import type { BrowserSessionPort } from "./index";
-import type { OidcService } from "./service";
+import type { ProviderPageDeps } from "./index";
 
 const PAGE_DETAIL = { hide: true };
 
@@ -20,18 +16,7 @@ const PAGE_DETAIL = { hide: true };
  * only to a post_logout_redirect_uri registered for the client the request names (§3: never to one the OP cannot
  * check; a request with only the URI, as OmniAuth sends, signs out and stays on Latchkey's page).
  */
-export function logoutRoutes(deps: {
-  issuer: string;
-  appName: string;
-  clients: OidcClients;
-  oidc: OidcService;
-  keyRing: KeyRing;
-  browser: BrowserSessionPort;
-  notices: LogoutNotices;
-  mac: (purpose: string, value: string) => string;
-  audit: AuditLog;
-  withRequester: RequesterPlugin;
-}) {
+export function logoutRoutes(deps: ProviderPageDeps & { notices: LogoutNotices }) {
   const { issuer, appName, clients, oidc, keyRing, browser, notices, mac, audit, withRequester } = deps;
   const invalid = (set: PageSet, message: string) => htmlPage(set, 400, messagePage(appName, "Invalid request", message));
 
