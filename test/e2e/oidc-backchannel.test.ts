@@ -132,3 +132,20 @@ test("latchkey user disable from the CLI: the notice it queues is delivered by t
   expect(decodeJwt(delivered()!.token)).toMatchObject({ iss: issuer, aud: "notes", sub: idToken.sub });
   expect((await runCli(["user", "enable", "alice"], { DATA_DIR: dataDir })).code).toBe(0);
 });
+
+test("a sign-in asked for again (prompt=login) tells no app; the sign-out after it tells the app of that sign-in only", async () => {
+  app.state.accepting = true;
+  const { jar, idToken: first } = await signInToApp();
+  // The app asks for the password again: Latchkey signs that browser session out and shows the sign-in page.
+  const again = `${issuer}/oidc/authorize?${new URLSearchParams({ client_id: "notes", redirect_uri: CALLBACK, response_type: "code", scope: "openid", prompt: "login" })}`;
+  const asked = await fetch(again, { headers: { cookie: jar.header() }, redirect: "manual" });
+  expect(asked.headers.get("location")).toStartWith("/login?rd=");
+  jar.take(asked);
+  const { jar: second, idToken: next } = await signInToApp();
+  const before = app.seen.length;
+  await signOut(issuer, second);
+  await app.until(() => app.seen.slice(before).some((entry) => decodeJwt(entry.token).sid === next.sid), "notice for the second sign-in");
+  // The outbox sends in queue order: a notice for the first sign-in, had prompt=login queued one, came first.
+  expect(app.seen.slice(before).map((entry) => decodeJwt(entry.token).sid)).toEqual([next.sid]);
+  expect(app.seen.some((entry) => decodeJwt(entry.token).sid === first.sid)).toBe(false);
+});
