@@ -471,7 +471,8 @@ describe("what real apps hit (issue 21)", () => {
 
   test("repeated parameters are invalid_request (RFC 6749 §3.1): back to the client while client_id and redirect_uri are single, else a page", async () => {
     const cookie = await browserOf("bob");
-    const repeatedState = await visit(`${url({})}&state=a&state=b`, cookie);
+    // The repeated parameter first: the rest of the request is still read (the error goes back to the client).
+    const repeatedState = await visit(`${ISSUER}/oidc/authorize?state=a&state=b&${new URLSearchParams(base)}`, cookie);
     expect(repeatedState.status).toBe(302);
     const back = new URL(repeatedState.location!);
     expect(`${back.origin}${back.pathname}`).toBe(CALLBACK);
@@ -479,7 +480,8 @@ describe("what real apps hit (issue 21)", () => {
     expect(back.searchParams.get("error_description")).toBe("state was given more than once.");
     expect(back.searchParams.has("state")).toBe(false);
     expect(back.searchParams.has("code")).toBe(false);
-    const repeatedRedirect = await visit(`${url({})}&redirect_uri=${encodeURIComponent(CALLBACK)}`, cookie);
+    // Another parameter repeated before it does not hide a repeated redirect_uri: still a page, never a redirect.
+    const repeatedRedirect = await visit(`${ISSUER}/oidc/authorize?nonce=1&nonce=2&${new URLSearchParams(base)}&redirect_uri=${encodeURIComponent(CALLBACK)}`, cookie);
     expect(repeatedRedirect.status).toBe(400);
     expect(repeatedRedirect.location).toBeNull();
     expect(repeatedRedirect.text).toContain("invalid_request: redirect_uri was given more than once.");

@@ -43,9 +43,9 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
    * good, errors are a page and never a redirect (RFC 6749 §4.1.2.1: no open redirector); after, they go back
    * to the client with `state`.
    */
-  async function parseAuthorization({ params, problem }: RequestParams): Promise<Parsed> {
-    if (problem && (problem.name === "client_id" || problem.name === "redirect_uri"))
-      return { kind: "page", status: 400, title: "Invalid request", message: `invalid_request: ${problem.message}` };
+  async function parseAuthorization({ params, problems }: RequestParams): Promise<Parsed> {
+    const unsafe = problems.find((problem) => problem.name === "client_id" || problem.name === "redirect_uri");
+    if (unsafe) return { kind: "page", status: 400, title: "Invalid request", message: `invalid_request: ${unsafe.message}` };
     const client = params.client_id ? await clients.find(params.client_id) : undefined;
     if (!client) return { kind: "page", status: 400, title: "Unknown application", message: "This application (client_id) is not registered with Latchkey." };
     const redirectUri = params.redirect_uri;
@@ -57,7 +57,7 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
       location: withParams(redirectUri, { error, error_description: description, state, iss: issuer }),
     });
     // RFC 6749 §3.1: a repeated parameter is invalid_request (a repeated state is not echoed: neither is attributable).
-    if (problem) return fail("invalid_request", problem.message);
+    if (problems[0]) return fail("invalid_request", problems[0].message);
     for (const [name, value] of Object.entries(params))
       if (value !== undefined && value.length > MAX_PARAM) return fail("invalid_request", `${name} is too long.`);
     if (params.request || params.request_uri) return fail(params.request ? "request_not_supported" : "request_uri_not_supported", "Request objects are not supported.");

@@ -21,8 +21,8 @@ export function logoutRoutes(deps: ProviderPageDeps & { notices: LogoutNotices }
   const invalid = (set: PageSet, message: string) => htmlPage(set, 400, messagePage(appName, "Invalid request", message));
 
   async function logoutEndpoint({ request, set, body, requester }: { request: Request; set: PageSet; body: unknown; requester: ClientInfo }) {
-    const { params, problem } = requestParams(request.url, request.method === "POST" ? body : undefined);
-    if (problem) return invalid(set, `invalid_request: ${problem.message}`);
+    const { params, problems } = requestParams(request.url, request.method === "POST" ? body : undefined);
+    if (problems[0]) return invalid(set, `invalid_request: ${problems[0].message}`);
     const hint = params.id_token_hint ? verifyIdTokenHint(params.id_token_hint, keyRing, issuer) : undefined;
     if (params.id_token_hint && !hint) return invalid(set, "The id_token_hint was not issued by this server.");
     const clientId = hint?.aud ?? params.client_id;
