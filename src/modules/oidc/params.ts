@@ -5,32 +5,32 @@ export const OIDC_PREFIX = "/oidc";
 
 export type Params = Record<string, string | undefined>;
 
-/** A request's parameters, and the first one that cannot be attributed (given twice, or not text), if any. */
+/** A request's parameters, and those that cannot be attributed (given twice, or not text). */
 export interface RequestParams {
   params: Params;
   /** RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once." */
-  problem?: { name: string; message: string };
+  problems: { name: string; message: string }[];
 }
 
 /**
  * The parameters of a query and, for POST, of a form body. Read from the URL itself (the framework's query
  * object keeps only the last of a repeated parameter); the form parser keeps a repeated field as a list. A name
- * in both the query and the body counts as given twice. A parameter with a problem is left out of `params`.
+ * in both the query and the body counts as given twice. A parameter with a problem is left out of `params`; the
+ * others are all read.
  */
 export function requestParams(url: string, body?: unknown): RequestParams {
-  const params: Params = {};
-  let problem: RequestParams["problem"];
-  const add = (name: string, value: unknown) => {
-    if (problem) return;
-    if (Array.isArray(value)) problem = { name, message: `${name} was given more than once.` };
-    else if (typeof value !== "string") problem = { name, message: `${name} is not text.` };
-    else if (Object.hasOwn(params, name)) problem = { name, message: `${name} was given more than once.` };
-    else return void (params[name] = value);
-    delete params[name];
-  };
+  const given = new Map<string, unknown[]>();
+  const add = (name: string, value: unknown) => given.set(name, [...(given.get(name) ?? []), ...(Array.isArray(value) ? value : [value])]);
   for (const [name, value] of new URL(url).searchParams) add(name, value);
   if (body && typeof body === "object") for (const [name, value] of Object.entries(body)) add(name, value);
-  return { params, problem };
+  const params: Params = {};
+  const problems: RequestParams["problems"] = [];
+  for (const [name, values] of given) {
+    const [value] = values;
+    if (values.length === 1 && typeof value === "string") params[name] = value;
+    else problems.push({ name, message: values.length > 1 ? `${name} was given more than once.` : `${name} is not text.` });
+  }
+  return { params, problems };
 }
 
 /** `uri` with `params` added to its query (kept as registered otherwise: custom schemes included). */
