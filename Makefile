@@ -32,7 +32,8 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster
+	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster \
+	apache2 libapache2-mod-auth-openidc:/usr/lib/apache2/modules/mod_auth_openidc.so
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
 	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \

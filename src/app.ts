@@ -27,6 +27,7 @@ import { oidcRoutes, OIDC_FORM_PATHS, type BrowserSessionPort } from "./modules/
 import { oidcAdminRoutes } from "./modules/oidc/admin";
 import { createOidcClients } from "./modules/oidc/clients";
 import { createOidcService } from "./modules/oidc/service";
+import { createLogoutNotices, deliverLogoutNotices, LOGOUT_NOTICE_KIND } from "./modules/oidc/backchannel";
 import { signingKeyRoutes } from "./modules/signing-keys";
 import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
@@ -49,7 +50,7 @@ import { createHandoffCodes, type HandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
-import { createKeyRing } from "./tokens/keys";
+import { createKeyRing, keyRetention } from "./tokens/keys";
 import { isPostgres } from "./db/atomic";
 
 /**
@@ -68,7 +69,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     slideOnActivity: config.tokenDelivery === "header",
     browserIdleTtl: config.sessionIdleTtl,
   });
-  const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: config.accessTokenTtl };
+  const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: keyRetention(config) };
   const keyRing = createKeyRing(db, { hs256Secret: secrets.jwtKey, ...signing });
   const accessTokens = createAccessTokens(keyRing, config.jwtAlg, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
@@ -78,6 +79,9 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const withRequester = requesterPlugin(readClient);
   const auditRateLimit = createRateLimitAudit((event) => audit.record(event));
   mailer ??= createAppMailer(config, db, secrets, audit);
+  const outbox = mailer.outbox;
+  const notices = createLogoutNotices(db, (userId, notice) => outbox.enqueue(LOGOUT_NOTICE_KIND, userId, notice));
+  deliverLogoutNotices(outbox, { keyRing, issuer: config.publicUrl, alg: config.oidcIdTokenAlg });
   const emailFlows = createEmailFlows({
     users,
     sessions,
@@ -107,6 +111,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
       mfaRequiredRoles: config.mail.mfaRequiredRoles,
       refreshTokenTtl: config.refreshTokenTtl,
     },
+    notices,
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const waits = isPostgres(db);
@@ -116,7 +121,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const ipLimit = createIpLimit(limiter, auditRateLimit);
   const rateLimit = rateLimitPlugin({ ipLimit, readClient, refuseCrossSite: delivery.assertNotForeignPage, refuseCrossSiteSignIn: delivery.refuseCrossSiteSignIn });
   const browser = createBrowserSessions(config, sessions, secrets.pageCookieKey);
-  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
+  const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa, notices });
   const forms = formTokens(secrets.formKey);
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
   const accessRules = loadAccessRules(config.accessRulesFile);
@@ -125,7 +130,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     current: (request) => browser.current(request),
     async signOut(request, headers) {
       const principal = await browser.current(request);
-      if (principal) await auth.signOutBrowser(principal, readClient(request, null));
+      if (principal) await auth.signOutBrowser(principal, readClient(request, null), false);
       browser.clearSession(headers as Parameters<typeof browser.clearSession>[0], browser.hostOf(request));
     },
   };
@@ -136,6 +141,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     accessTokens,
     keyRing,
     audit,
+    notices,
     settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
   });
 
@@ -170,6 +176,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         keyRing,
         browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
+        notices,
         guard,
         audit,
         withRequester,

@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { closeDatabase, openMigratedDatabase } from "../db/client";
 import { createAuditLog } from "../modules/audit/service";
-import { listSigningKeys, rotateSigningKeys } from "../tokens/keys";
+import { keyRetention, listSigningKeys, rotateSigningKeys } from "../tokens/keys";
 import type { ArgSpec, ParsedArgs } from "./args";
 import { printTable } from "./table";
 
@@ -25,7 +25,7 @@ async function keysList(config: Config): Promise<void> {
 async function keysRotate(config: Config): Promise<void> {
   const db = await openMigratedDatabase(config);
   try {
-    const created = await rotateSigningKeys(db, [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], config.accessTokenTtl);
+    const created = await rotateSigningKeys(db, [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], keyRetention(config));
     await createAuditLog(db, () => {}).record({ event: "signing_keys_rotated", detail: { via: "cli", new_kids: created } });
     console.log(`new signing keys: ${created.join(", ")}; retired keys verify their tokens until those expire`);
   } finally {

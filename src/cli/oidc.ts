@@ -28,6 +28,7 @@ async function clientAdd(config: Config, args: ParsedArgs): Promise<void> {
       trusted: args.flags.has("trusted"),
       allowed_roles: commaList(args.options.roles),
       allowed_users: commaList(args.options.users),
+      backchannel_logout_uri: args.options["backchannel-logout-uri"],
     });
     await audit.record({ event: "oidc_client_created", detail: { via: "cli", client_id: client.client_id } });
     if (args.flags.has("json")) console.log(JSON.stringify({ client_id: client.client_id, client_secret: secret }));
@@ -76,10 +77,10 @@ export const OIDC_CLIENT_COMMANDS: Record<string, { spec: ArgSpec; run: (config:
   add: {
     spec: {
       usage:
-        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--json]",
+        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--backchannel-logout-uri URI] [--json]",
       positionals: 1,
       repeatable: ["redirect-uri", "post-logout-redirect-uri"],
-      options: ["roles", "users"],
+      options: ["roles", "users", "backchannel-logout-uri"],
       flags: ["public", "trusted", "json"],
     },
     run: clientAdd,

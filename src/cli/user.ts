@@ -1,5 +1,9 @@
 import type { Config } from "../config";
-import { closeDatabase, openMigratedDatabase } from "../db/client";
+import { isPostgres } from "../db/atomic";
+import { closeDatabase, openMigratedDatabase, type Db } from "../db/client";
+import { insertOutboxRow } from "../mail/outbox";
+import { createLogoutNotices, LOGOUT_NOTICE_KIND, type LogoutNotices } from "../modules/oidc/backchannel";
+import { loadSecrets, loadSharedSecrets } from "../secrets";
 import { createPasswordHasher } from "../lib/passwords";
 import { deleteAccount, listAccounts, updateAccount, updateAuditDetail, type AccountPatch, type AccountUpdate } from "../modules/admin/accounts";
 import { createAuditLog } from "../modules/audit/service";
@@ -14,7 +18,19 @@ async function userService(config: Config) {
   const db = await openMigratedDatabase(config);
   // The row is the record; the CLI's own stdout stays for the person at the terminal.
   const audit = createAuditLog(db, () => {});
-  return { db, audit, users: createUserService(db, createPasswordHasher(config.passwordHash), config.passwordMinLength) };
+  return { db, audit, users: createUserService(db, createPasswordHasher(config.passwordHash), config.passwordMinLength), notices: cliLogoutNotices(config, db) };
+}
+
+/**
+ * Back-channel logout from the CLI: the notices go into the outbox, which the running server delivers at its next
+ * poll. The outbox's sealing key (from JWT_SECRET) is read only when there is a notice to queue.
+ */
+function cliLogoutNotices(config: Config, db: Db): LogoutNotices {
+  let dataKey: Uint8Array | undefined;
+  return createLogoutNotices(db, async (userId, notice) => {
+    dataKey ??= (isPostgres(db) ? await loadSharedSecrets(config, db) : loadSecrets(config)).dataKey;
+    await insertOutboxRow(db, dataKey, LOGOUT_NOTICE_KIND, userId, notice);
+  });
 }
 
 /** `latchkey user add <username> [--email E] [--admin]`: the way to create accounts while registration is closed. */
@@ -39,12 +55,12 @@ async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
 /** `latchkey user passwd <username>`: sets a new password and ends all of the user's sessions. */
 async function userPasswd(config: Config, args: ParsedArgs): Promise<void> {
   const [username] = args.positionals as [string];
-  const { db, audit, users } = await userService(config);
+  const { db, audit, users, notices } = await userService(config);
   try {
     const user = await users.findByLogin(username);
     if (!user) throw new CliError(`no such user: ${username}`);
     await users.setPassword(user, await readPassword(true));
-    const ended = await revokeAllSessionsOfUser(db, user.id);
+    const ended = await notices.around([user.id], () => revokeAllSessionsOfUser(db, user.id));
     await audit.record({ event: "password_changed", userId: user.id, detail: { via: "cli", sessions_ended: ended } });
     console.log(`password changed for ${user.username}; ${ended} session(s) ended`);
   } finally {
@@ -82,11 +98,11 @@ async function userList(config: Config): Promise<void> {
  * server notices within a second (its session and key caches live 1 s; on PostgreSQL it is told at once).
  */
 async function changeUser(config: Config, login: string, patch: AccountPatch): Promise<AccountUpdate> {
-  const { db, audit, users } = await userService(config);
+  const { db, audit, users, notices } = await userService(config);
   try {
     const user = await users.findByLogin(login);
     if (!user) throw new CliError(`no such user: ${login}`);
-    const update = await updateAccount(db, user.id, patch);
+    const update = await notices.around(patch.disabled ? [user.id] : [], () => updateAccount(db, user.id, patch));
     if (update.changed.length)
       await audit.record({ event: "admin_user_updated", userId: user.id, detail: { via: "cli", username: user.username, ...updateAuditDetail(update) } });
     return update;
@@ -144,11 +160,11 @@ async function userMfaReset(config: Config, args: ParsedArgs): Promise<void> {
  */
 async function userDelete(config: Config, args: ParsedArgs): Promise<void> {
   const [login] = args.positionals as [string];
-  const { db, audit, users } = await userService(config);
+  const { db, audit, users, notices } = await userService(config);
   try {
     const user = await users.findByLogin(login);
     if (!user) throw new CliError(`no such user: ${login}`);
-    await deleteAccount(db, user.id);
+    await notices.around([user.id], () => deleteAccount(db, user.id));
     await audit.record({ event: "admin_user_deleted", userId: user.id, detail: { via: "cli", username: user.username } });
     console.log(`deleted user ${user.username} with its sessions and API keys`);
   } finally {

@@ -199,6 +199,7 @@ export const oidcClients = pgTable("oidc_clients", {
   allowedRoles: jsonList("allowed_roles").notNull().default(sql`'[]'::jsonb`),
   allowedUsers: jsonList("allowed_users").notNull().default(sql`'[]'::jsonb`),
   createdAt: createdAt(),
+  backchannelLogoutUri: text("backchannel_logout_uri"),
 });
 
 export const oidcConsents = pgTable(
@@ -234,6 +235,7 @@ export const oidcCodes = pgTable(
     expiresAt: time("expires_at").notNull(),
     usedAt: time("used_at"),
     sessionId: text("session_id"),
+    browserSessionId: text("browser_session_id"),
   },
   (table) => [index("oidc_codes_expires_at_idx").on(table.expiresAt)],
 );
@@ -249,6 +251,7 @@ export const oidcGrants = pgTable(
       .references(() => oidcClients.clientId, { onDelete: "cascade" }),
     scope: text("scope").notNull(),
     authTime: time("auth_time").notNull(),
+    browserSessionId: text("browser_session_id"),
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
 );

@@ -254,6 +254,8 @@ export const oidcClients = sqliteTable("oidc_clients", {
   allowedRoles: text("allowed_roles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
   allowedUsers: text("allowed_users", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
   createdAt: createdAt(),
+  /** Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0), or null. */
+  backchannelLogoutUri: text("backchannel_logout_uri"),
 });
 
 /** A user's consent to a client, remembered until revoked from the account page. */
@@ -295,6 +297,8 @@ export const oidcCodes = sqliteTable(
     usedAt: integer("used_at", { mode: "timestamp_ms" }),
     /** The session (refresh-token chain) the exchange started. */
     sessionId: text("session_id"),
+    /** The browser session that signed in (copied to the grant: its sign-out logs the client out). */
+    browserSessionId: text("browser_session_id"),
   },
   (table) => [index("oidc_codes_expires_at_idx").on(table.expiresAt)],
 );
@@ -311,6 +315,8 @@ export const oidcGrants = sqliteTable(
       .references(() => oidcClients.clientId, { onDelete: "cascade" }),
     scope: text("scope").notNull(),
     authTime: integer("auth_time", { mode: "timestamp_ms" }).notNull(),
+    /** The browser session the user signed in with (no foreign key: the grant outlives its sign-out). */
+    browserSessionId: text("browser_session_id"),
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
 );

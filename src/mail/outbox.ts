@@ -5,7 +5,6 @@ import { mailOutbox } from "../db/tables";
 import { databaseUnavailable } from "../errors";
 import { seal, unseal } from "../lib/crypto";
 import type { OutgoingMail, MailTransport } from "./transport";
-import type { MailKind } from "./templates";
 
 export interface OutboxSettings {
   /** First retry after this many seconds, doubling up to RETRY_CAP_MS. */
@@ -35,11 +34,27 @@ const BATCH = 20;
 const SEAL_CONTEXT = "latchkey/mail-outbox/v1";
 
 /**
+ * Queues `payload` (sealed under `dataKey`) for the outbox of whichever server runs on `db`: the outbox's own
+ * enqueue, and the CLI's (a running server delivers it at its next poll).
+ */
+export async function insertOutboxRow(db: Db, dataKey: Uint8Array, kind: string, userId: string | null, payload: unknown): Promise<void> {
+  await db.insert(mailOutbox).values({
+    id: Bun.randomUUIDv7(),
+    kind,
+    userId,
+    payload: seal(dataKey, JSON.stringify(payload), SEAL_CONTEXT),
+    nextAttemptAt: new Date(),
+  });
+}
+
+/**
  * The database outbox. `enqueue` is one INSERT (the request never waits for SMTP); the sender, started by the
  * server, delivers due mail one at a time, deletes each once sent, and after `maxAttempts` failures drops it and
- * reports it through `onDrop` (one log line and an audit event).
+ * reports it through `onDrop` (one log line and an audit event). Kinds given a handler with `handle` are other
+ * deliveries that need the same guarantees (back-channel logout notices): retried, leased, kept across restarts.
  */
 export function createOutbox(db: Db, transport: MailTransport, settings: OutboxSettings, onDrop: (mail: DroppedMail) => Promise<void>) {
+  const handlers = new Map<string, (payload: unknown) => Promise<void>>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
   let stopped = true;
@@ -89,7 +104,9 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
         continue;
       }
       try {
-        await transport(JSON.parse(plain) as OutgoingMail);
+        const payload: unknown = JSON.parse(plain);
+        const handler = handlers.get(row.kind);
+        await (handler ? handler(payload) : transport(payload as OutgoingMail));
         await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
         continue;
       } catch (caught) {
@@ -126,16 +143,15 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
   }
 
   return {
-    /** Queues a mail; the sender is woken at once. */
-    async enqueue(kind: MailKind, userId: string | null, mail: OutgoingMail): Promise<void> {
-      await db.insert(mailOutbox).values({
-        id: Bun.randomUUIDv7(),
-        kind,
-        userId,
-        payload: seal(settings.dataKey, JSON.stringify(mail), SEAL_CONTEXT),
-        nextAttemptAt: new Date(),
-      });
+    /** Queues a mail (or another kind's payload, for its handler); the sender is woken at once. */
+    async enqueue(kind: string, userId: string | null, payload: unknown): Promise<void> {
+      await insertOutboxRow(db, settings.dataKey, kind, userId, payload);
       if (!stopped && !running) schedule(0);
+    },
+
+    /** Delivers `kind` with `deliver` instead of the mail transport (which throws to have it retried). */
+    handle(kind: string, deliver: (payload: unknown) => Promise<void>): void {
+      handlers.set(kind, deliver);
     },
 
     start(): void {

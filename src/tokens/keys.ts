@@ -19,9 +19,17 @@ export interface KeyRingSettings {
   hs256Secret: Uint8Array;
   /** The algorithms this configuration signs with (JWT_ALG, OIDC_ID_TOKEN_ALG). */
   algs: readonly JwtAlg[];
-  /** The longest life a token signed now can have (seconds): how long a retired key stays in the JWKS. */
+  /** How long a retired key stays in the JWKS and verifies (seconds): keyRetention's. */
   maxTokenTtl: number;
 }
+
+/**
+ * How long a retired key stays published (seconds): as long as a token it signed may still be presented. An
+ * access token lives ACCESS_TOKEN_TTL; but a relying party keeps the ID token of a session as long as the session
+ * refreshes (REFRESH_TOKEN_TTL) and sends it back as id_token_hint to log out (RP-Initiated Logout 1.0 §2), which
+ * must still verify after a rotation.
+ */
+export const keyRetention = (config: { accessTokenTtl: number; refreshTokenTtl: number }) => Math.max(config.accessTokenTtl, config.refreshTokenTtl);
 
 /** A public key as served in the JWKS. */
 export type PublicJwk = JWK & { kid: string; alg: string; kty: string; use: "sig" };

@@ -235,6 +235,9 @@ describe("the admin page's applications", () => {
     const bad = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "javascript:alert(1)" }, "/admin/applications");
     expect(bad.status).toBe(422);
     expect(bad.html).toContain("redirect_uris.0: The javascript: scheme is not allowed.");
+    const badBackchannel = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "https://x.example/cb", backchannel_logout_uri: "https://x.example/logout#frag" }, "/admin/applications");
+    expect(badBackchannel.status).toBe(422);
+    expect(badBackchannel.html).toContain("backchannel_logout_uri: Must not contain a fragment (#).");
     const rotated = await form(jar, "/admin/applications/secret", { client_id: "forgejo" }, "/admin/applications/secret");
     expect(rotated.status).toBe(200);
     expect(/<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(rotated.html)?.[1]).not.toBe(secret);

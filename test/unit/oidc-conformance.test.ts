@@ -4,8 +4,9 @@ import { resolve } from "node:path";
 
 /**
  * The OpenID Foundation's conformance suite (https://gitlab.com/openid/conformance-suite), test plans
- * `oidcc-basic-certification-test-plan` (Basic OP) and `oidcc-config-certification-test-plan` (Config OP): each
- * module that applies to Latchkey's subset, and the test that covers it. Modules for features Latchkey does not
+ * `oidcc-basic-certification-test-plan` (Basic OP), `oidcc-config-certification-test-plan` (Config OP) and
+ * `oidcc-backchannel-rp-initiated-logout-certification-test-plan` (Back-Channel Logout OP): each module that
+ * applies to Latchkey's subset, and the test that covers it. Modules for features Latchkey does not
  * offer are listed with why. The test below checks that every named test exists, so this list cannot rot silently.
  */
 const UNIT = "test/unit/oidc.test.ts";
@@ -44,6 +45,9 @@ export const CONFORMANCE: Coverage[] = [
   { module: "oidcc-refresh-token", check: "refresh_token grant, rotation, another client refused", file: UNIT, test: "another client cannot use a client's refresh token" },
   { module: "oidcc-ensure-post-request-succeeds", check: "POST to the authorization endpoint", file: UNIT, test: "max_age that the sign-in satisfies, POST to the authorization endpoint, unknown parameters and no nonce all succeed" },
   { module: "oidcc-ensure-pkce-required (public clients)", check: "S256 required, plain refused, verifier checked", file: UNIT, test: "PKCE: a wrong or missing verifier fails; plain is refused; a public client must use it" },
+  // Back-Channel Logout OP (oidcc-backchannel-rp-initiated-logout-certification-test-plan)
+  { module: "oidcc-backchannel-logout-discovery-endpoint-verification", check: "backchannel_logout_supported and backchannel_logout_session_supported", file: UNIT, test: "discovery advertises back-channel logout (with sid) and prompt=select_account" },
+  { module: "oidcc-backchannel-rp-initiated-logout", check: "a logout token (iss, aud, iat, exp, jti, events, sub, sid; typ logout+jwt) reaches the backchannel_logout_uri", file: "test/e2e/oidc-backchannel.test.ts", test: "a sign-out while the app is down: retried, kept across a restart, delivered when the app is back, verifiable from the JWKS" },
   // Config OP
   { module: "oidcc-discovery-endpoint-verification", check: "issuer equals the URL, required metadata present", file: UNIT, test: "the issuer is exactly PUBLIC_URL, the iss of every token; the endpoints are listed" },
   { module: "oidcc-server-rotate-keys", check: "after a key rotation, new tokens verify from the refetched JWKS; old ones too", file: JWKS, test: "latchkey keys rotate while the server runs: old and new tokens verify; the retired key leaves the set after its last token" },

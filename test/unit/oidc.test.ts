@@ -1,11 +1,12 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import * as oidcClient from "openid-client";
-import { createLocalJWKSet, decodeJwt, jwtVerify } from "jose";
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase, type Db } from "../../src/db/client";
 import type { BrowserSessionPort, BrowserUser } from "../../src/modules/oidc";
 import { deriveSecrets } from "../../src/secrets";
+import { unseal } from "../../src/lib/crypto";
 
 /**
  * The OpenID Connect provider in process, driven by openid-client (the certified relying-party library) through
@@ -432,5 +433,171 @@ describe("authorization request details", () => {
     expect(missing.location).toBeNull();
     const requestObject = new URL((await visit(url({ request: "eyJhbGciOiJub25lIn0.e30." }), await browserOf("bob"))).location!);
     expect(requestObject.searchParams.get("error")).toBe("request_not_supported");
+  });
+});
+
+describe("what real apps hit (issue 21)", () => {
+  const APACHE_BACKCHANNEL = "https://apache.example/protected/redirect_uri?logout=backchannel";
+  let secret: string;
+  const base = { client_id: "apache", redirect_uri: CALLBACK, response_type: "code", scope: "openid" };
+  const url = (params: Record<string, string>) => `${ISSUER}/oidc/authorize?${new URLSearchParams({ ...base, ...params })}`;
+  beforeAll(async () => {
+    secret = (await registerClient({ client_id: "apache", redirect_uris: [CALLBACK], trusted: true, backchannel_logout_uri: APACHE_BACKCHANNEL })).client_secret!;
+  });
+
+  /** A code for `cookie`'s browser, exchanged: the tokens, and the ID token's claims. */
+  async function signInTo(cookie: string, params: Record<string, string> = {}) {
+    const callback = await authorizeIn(cookie, new URL(url(params)));
+    const response = await handle(`${ISSUER}/oidc/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa(`apache:${secret}`)}` },
+      body: new URLSearchParams({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: CALLBACK }).toString(),
+    });
+    expect(response.status).toBe(200);
+    const tokens = (await response.json()) as { id_token: string; access_token: string };
+    return { ...tokens, claims: decodeJwt(tokens.id_token) as { sub: string; sid: string } };
+  }
+
+  /** The back-channel logout notices queued in the outbox, opened (they are sealed like mail). */
+  const notices = () =>
+    (db.$client.query("select kind, payload from mail_outbox where kind = 'backchannel_logout'").all() as { payload: string }[]).map(
+      (row) => JSON.parse(unseal(deriveSecrets("k".repeat(32)).dataKey, row.payload, "latchkey/mail-outbox/v1")!) as Record<string, string>,
+    );
+
+  test("discovery advertises back-channel logout (with sid) and prompt=select_account", async () => {
+    const { body } = await json("GET", "/.well-known/openid-configuration");
+    expect(body).toMatchObject({ backchannel_logout_supported: true, backchannel_logout_session_supported: true, prompt_values_supported: ["none", "login", "consent", "select_account"] });
+  });
+
+  test("repeated parameters are invalid_request (RFC 6749 §3.1): back to the client while client_id and redirect_uri are single, else a page", async () => {
+    const cookie = await browserOf("bob");
+    // The repeated parameter first: the rest of the request is still read (the error goes back to the client).
+    const repeatedState = await visit(`${ISSUER}/oidc/authorize?state=a&state=b&${new URLSearchParams(base)}`, cookie);
+    expect(repeatedState.status).toBe(302);
+    const back = new URL(repeatedState.location!);
+    expect(`${back.origin}${back.pathname}`).toBe(CALLBACK);
+    expect(back.searchParams.get("error")).toBe("invalid_request");
+    expect(back.searchParams.get("error_description")).toBe("state was given more than once.");
+    expect(back.searchParams.has("state")).toBe(false);
+    expect(back.searchParams.has("code")).toBe(false);
+    // Another parameter repeated before it does not hide a repeated redirect_uri: still a page, never a redirect.
+    const repeatedRedirect = await visit(`${ISSUER}/oidc/authorize?nonce=1&nonce=2&${new URLSearchParams(base)}&redirect_uri=${encodeURIComponent(CALLBACK)}`, cookie);
+    expect(repeatedRedirect.status).toBe(400);
+    expect(repeatedRedirect.location).toBeNull();
+    expect(repeatedRedirect.text).toContain("invalid_request: redirect_uri was given more than once.");
+    // A form POST with a repeated field, and a name in both the query and the form.
+    const form = (query: string, body: string) => visit(`${ISSUER}/oidc/authorize${query}`, cookie, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+    for (const [query, body] of [["", `${new URLSearchParams(base)}&scope=openid+email`], ["?scope=openid", new URLSearchParams(base).toString()]] as const) {
+      const posted = await form(query, body);
+      expect(posted.status).toBe(302);
+      expect(new URL(posted.location!).searchParams.get("error")).toBe("invalid_request");
+      expect(new URL(posted.location!).searchParams.get("error_description")).toBe("scope was given more than once.");
+    }
+    const logout = await visit(`${ISSUER}/oidc/logout?client_id=apache&client_id=portainer`, cookie);
+    expect(logout.status).toBe(400);
+    expect(logout.text).toContain("invalid_request: client_id was given more than once.");
+    expect(browsers.has(cookie)).toBe(true);
+  });
+
+  test("prompt=none with an id_token_hint of another user is login_required (OpenID Connect Core §3.1.2.1); the named user's browser gets the code", async () => {
+    const { id_token: aliceIdToken } = await signInTo(await browserOf("alice"));
+    const bob = await browserOf("bob");
+    const other = await visit(url({ prompt: "none", id_token_hint: aliceIdToken, state: "h" }), bob);
+    expect(other.status).toBe(302);
+    const refused = new URL(other.location!);
+    expect(refused.searchParams.get("error")).toBe("login_required");
+    expect(refused.searchParams.get("state")).toBe("h");
+    expect(refused.searchParams.has("code")).toBe(false);
+    const same = new URL((await visit(url({ prompt: "none", id_token_hint: aliceIdToken }), await browserOf("alice"))).location!);
+    expect(same.searchParams.get("code")).toBeString();
+    // With prompt=none a hint that does not verify decides nothing it could be trusted for: refused.
+    const forged = new URL((await visit(url({ prompt: "none", id_token_hint: `${aliceIdToken.slice(0, -4)}AAAA` }), await browserOf("alice"))).location!);
+    expect(forged.searchParams.get("error")).toBe("invalid_request");
+  });
+
+  test("prompt=select_account shows who is signed in with a way to continue and a 'not you?' that asks for a new sign-in", async () => {
+    const cookie = await browserOf("bob");
+    const page = await visit(url({ prompt: "select_account", state: "sa" }), cookie);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("You are signed in as <strong>bob</strong>");
+    expect(page.text).toContain("Not you? Sign in as someone else");
+    const links = [...page.text.matchAll(/href="(\/oidc\/authorize\?[^"]+)"/g)].map((match) => new URL(match[1]!.replaceAll("&amp;", "&"), ISSUER));
+    expect(links.map((link) => link.searchParams.get("prompt"))).toEqual([null, "login"]);
+    const continued = await visit(links[0]!.href, cookie);
+    expect(continued.status).toBe(302);
+    expect(new URL(continued.location!).searchParams.get("code")).toBeString();
+    expect(new URL(continued.location!).searchParams.get("state")).toBe("sa");
+    const other = await visit(links[1]!.href, cookie);
+    expect(other.location!.startsWith("/login?rd=")).toBe(true);
+    expect(browsers.has(cookie)).toBe(false);
+    // Not signed in: the sign-in page, as for any request.
+    expect((await visit(url({ prompt: "select_account" }))).location!.startsWith("/login?rd=")).toBe(true);
+  });
+
+  test("logout with only post_logout_redirect_uri (OmniAuth): a confirmation page, then signed out on Latchkey's page, never redirected", async () => {
+    const cookie = await browserOf("bob");
+    const target = "https://omniauth.example/signed-out";
+    const asked = await visit(`${ISSUER}/oidc/logout?post_logout_redirect_uri=${encodeURIComponent(target)}`, cookie);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain("Sign out?");
+    const csrf = /name="csrf" value="([^"]*)"/.exec(asked.text)![1]!;
+    const done = await visit(`${ISSUER}/oidc/logout`, cookie, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ post_logout_redirect_uri: target, csrf, confirm: "yes" }).toString(),
+    });
+    expect(done.status).toBe(200);
+    expect(done.location).toBeNull();
+    expect(done.text).toContain("You are signed out of Latchkey.");
+    expect(browsers.has(cookie)).toBe(false);
+  });
+
+  test("after a key rotation the retired key stays published for REFRESH_TOKEN_TTL, so a live session's ID token still logs out", async () => {
+    const alice = await browserOf("alice");
+    const { id_token: before } = await signInTo(alice);
+    expect((await json("POST", "/api/v1/admin/keys/rotate", undefined, adminToken)).status).toBe(200);
+    const keys = (await json("GET", "/api/v1/admin/keys", undefined, adminToken)).body.keys as { kid: string; retired_at: string | null; live_until: string | null }[];
+    const retired = keys.find((key) => key.kid === decodeProtectedHeader(before).kid)!;
+    // REFRESH_TOKEN_TTL is 30 days by default; ACCESS_TOKEN_TTL one hour (what the key was kept for before).
+    expect(Date.parse(retired.live_until!) - Date.parse(retired.retired_at!)).toBe(30 * 86_400_000);
+    const logout = await visit(`${ISSUER}/oidc/logout?id_token_hint=${before}`, alice);
+    expect(logout.status).toBe(200);
+    expect(logout.text).toContain("You are signed out of Latchkey.");
+  });
+
+  test("back-channel logout notices are queued for consent withdrawn, sign out everywhere, a disabled and a deleted user; a bad URI is refused", async () => {
+    const bad = await json("POST", "/api/v1/admin/oidc/clients", { client_id: "bad-bc", redirect_uris: [CALLBACK], backchannel_logout_uri: "ftp://apache.example/x" }, adminToken);
+    expect(bad.status).toBe(422);
+    expect(bad.body.details).toEqual([{ field: "backchannel_logout_uri", message: "Must be an http or https URI." }]);
+    const listed = (await json("GET", "/api/v1/admin/oidc/clients", undefined, adminToken)).body.clients.find((client: { client_id: string }) => client.client_id === "apache");
+    expect(listed.backchannel_logout_uri).toBe(APACHE_BACKCHANNEL);
+    db.$client.run("delete from mail_outbox");
+    for (const username of ["dave", "erin"]) expect((await json("POST", "/api/v1/auth/register", { username, password: PASSWORD })).status).toBe(201);
+    const expectNotice = async (sub: string, sid: string) => {
+      expect(notices()).toEqual([{ uri: APACHE_BACKCHANNEL, client_id: "apache", sub, sid }]);
+      db.$client.run("delete from mail_outbox");
+    };
+    // Consent withdrawn (the grant ends).
+    let grant = (await signInTo(await browserOf("dave"), { prompt: "consent" })).claims;
+    const daveToken = (await json("POST", "/api/v1/auth/login", { username: "dave", password: PASSWORD })).body.access_token;
+    expect((await json("DELETE", "/api/v1/auth/oidc/consents/apache", undefined, daveToken)).status).toBe(204);
+    await expectNotice(grant.sub, grant.sid);
+    // Signed out everywhere.
+    grant = (await signInTo(await browserOf("dave"))).claims;
+    expect((await json("POST", "/api/v1/auth/logout?scope=global", undefined, (await json("POST", "/api/v1/auth/login", { username: "dave", password: PASSWORD })).body.access_token)).status).toBe(200);
+    await expectNotice(grant.sub, grant.sid);
+    // Disabled by an admin.
+    grant = (await signInTo(await browserOf("erin"))).claims;
+    expect((await json("PATCH", `/api/v1/admin/users/${grant.sub}`, { disabled: true }, adminToken)).status).toBe(200);
+    await expectNotice(grant.sub, grant.sid);
+    expect((await json("PATCH", `/api/v1/admin/users/${grant.sub}`, { disabled: false }, adminToken)).status).toBe(200);
+    expect(notices()).toEqual([]);
+    // Deleted by an admin.
+    grant = (await signInTo(await browserOf("erin"))).claims;
+    expect((await json("DELETE", `/api/v1/admin/users/${grant.sub}`, undefined, adminToken)).status).toBe(204);
+    await expectNotice(grant.sub, grant.sid);
+    // A client without a back-channel URI is told nothing.
+    await json("POST", "/api/v1/auth/logout?scope=global", undefined, (await json("POST", "/api/v1/auth/login", { username: "bob", password: PASSWORD })).body.access_token);
+    expect(notices()).toEqual([]);
   });
 });

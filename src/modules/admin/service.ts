@@ -1,3 +1,4 @@
+import { NO_NOTICES, type LogoutNotices } from "../oidc/backchannel";
 import type { Db } from "../../db/client";
 import { validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
@@ -50,8 +51,17 @@ export interface NewUserByAdmin {
  * Audit rows name the account acted on as their user (so its owner sees them in /auth/events) and the
  * acting admin in `detail.actor_id` / `detail.actor`.
  */
-export function createAdminService(deps: { db: Db; users: UserService; sessions: SessionService; apiKeys: ApiKeyService; audit: AuditLog; mfa: MfaService }) {
-  const { db, users, sessions, apiKeys, audit, mfa } = deps;
+export function createAdminService(deps: {
+  db: Db;
+  users: UserService;
+  sessions: SessionService;
+  apiKeys: ApiKeyService;
+  audit: AuditLog;
+  mfa: MfaService;
+  /** Back-channel logout: disabling, deleting or resetting a user's password tells the clients it signed in to. */
+  notices?: LogoutNotices;
+}) {
+  const { db, users, sessions, apiKeys, audit, mfa, notices = NO_NOTICES } = deps;
   /** The admin's session is still live and still an admin's (not the 1-second cache's word for it). */
   const stillAdmin = (actor: Actor) => (tx: Db) => assertSessionLive(tx, actor.sessionId, "admin");
 
@@ -96,7 +106,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
      * apply from the next request.
      */
     async update(id: string, patch: AccountPatch, actor: Actor): Promise<AdminUser> {
-      const update = await updateAccount(db, id, patch, stillAdmin(actor));
+      const update = await notices.around(patch.disabled ? [id] : [], () => updateAccount(db, id, patch, stillAdmin(actor)));
       if (update.changed.length === 0) return toAdminUser(update.after);
       // Every change reaches protected routes from the session and key caches: drop them (on every instance) so
       // that it applies at once.
@@ -114,7 +124,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
       const user = await findUser(db, id);
       if (!user) throw userNotFound();
       await users.setPassword(user, password, "new_password", stillAdmin(actor));
-      const ended = await sessions.revokeAllForUser(id);
+      const ended = await notices.around([id], () => sessions.revokeAllForUser(id));
       await record("admin_user_updated", user, actor, { changed: ["password"], sessions_ended: ended });
       return ended;
     },
@@ -129,7 +139,7 @@ export function createAdminService(deps: { db: Db; users: UserService; sessions:
 
     /** Sessions and API keys are deleted with the user (ON DELETE CASCADE); cached sessions are dropped too. */
     async delete(id: string, actor: Actor): Promise<void> {
-      const user = await deleteAccount(db, id, stillAdmin(actor));
+      const user = await notices.around([id], () => deleteAccount(db, id, stillAdmin(actor)));
       apiKeys.forgetUser(id);
       await sessions.forgetUser(id);
       await record("admin_user_deleted", user, actor, {});

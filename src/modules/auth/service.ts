@@ -1,4 +1,5 @@
 import { apiErrors, OAuthError, rateLimited, validationFailed } from "../../errors";
+import { NO_NOTICES, type LogoutNotices } from "../oidc/backchannel";
 import type { User } from "../../db/schema";
 import { mfaNotEnrolled, type MfaService } from "../mfa/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
@@ -43,6 +44,8 @@ export interface AuthDeps {
   challenges: ChallengeStore;
   devices: DeviceCookies;
   settings: AuthSettings;
+  /** Back-channel logout: the OpenID Connect clients a sign-out ends are told. */
+  notices?: LogoutNotices;
 }
 
 /** Registration that must verify its address first: the account exists, no session yet. */
@@ -88,7 +91,7 @@ function assertPasswordSize(password: string, field: string): void {
 }
 
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, devices, settings }: AuthDeps) {
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, devices, settings, notices = NO_NOTICES }: AuthDeps) {
   /**
    * A client that recently signed in to this account (its browser holds the device cookie, or it succeeded from
    * this address) is exempt from the account-wide backstop: strangers filling it from many addresses must not
@@ -279,9 +282,14 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       return { session, device: devices.issue(user.id) };
     },
 
-    /** Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its family. */
-    async signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo): Promise<void> {
-      await sessions.revoke(principal.rootSessionId);
+    /**
+     * Ends a browser session; one opened by a cross-domain handoff ends with the one it came from, and all its
+     * family. The clients the user signed in to from it are told (back-channel logout), unless `tellClients` is
+     * false: a sign-in asked for again (prompt=login), or an RP-initiated logout, which tells them itself.
+     */
+    async signOutBrowser(principal: BrowserSessionPrincipal, client: ClientInfo, tellClients = true): Promise<void> {
+      const revoke = () => sessions.revoke(principal.rootSessionId);
+      await (tellClients ? notices.around([principal.userId], revoke) : revoke());
       await audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope: "current", via: "browser" } });
     },
 
@@ -380,8 +388,9 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async logout(principal: SessionPrincipal, scope: LogoutScope, client: ClientInfo): Promise<number> {
       let ended = 1;
       if (scope === "current") await sessions.revoke(principal.sessionId);
-      else if (scope === "others") ended = await sessions.revokeOthers(principal.userId, principal.sessionId);
-      else ended = await sessions.revokeAllForUser(principal.userId);
+      // Every other session includes the grants of OpenID Connect clients: those that take notices are told.
+      else if (scope === "others") ended = await notices.around([principal.userId], () => sessions.revokeOthers(principal.userId, principal.sessionId));
+      else ended = await notices.around([principal.userId], () => sessions.revokeAllForUser(principal.userId));
       // A logout that ended nothing (scope=others, alone) changed nothing: no row, or any session could flood the trail.
       if (ended > 0) await audit.record({ event: "logout", userId: principal.userId, ...client, detail: { scope, sessions_ended: ended } });
       return ended;

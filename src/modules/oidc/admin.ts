@@ -20,6 +20,7 @@ const Client = t.Object({
   trusted: t.Boolean(),
   allowed_roles: t.Array(t.String()),
   allowed_users: t.Array(t.String({ description: "user ids" })),
+  backchannel_logout_uri: t.Nullable(t.String()),
   created_at: t.String({ format: "date-time" }),
 });
 
@@ -36,6 +37,9 @@ const CreateClientBody = t.Object({
   trusted: t.Optional(t.Boolean({ description: "Skip the consent page" })),
   allowed_roles: t.Optional(t.Array(t.String(), { description: "Only users with one of these roles (or listed in allowed_users) may use it" })),
   allowed_users: t.Optional(t.Array(t.String(), { description: "Usernames or user ids allowed to use it" })),
+  backchannel_logout_uri: t.Optional(
+    t.Nullable(t.String({ description: "Where Latchkey POSTs a logout token when the user signs out (OpenID Connect Back-Channel Logout 1.0), e.g. mod_auth_openidc's redirect URI with ?logout=backchannel" })),
+  ),
 });
 
 const ClientParams = t.Object({ client_id: t.String() });

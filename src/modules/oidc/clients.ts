@@ -18,6 +18,8 @@ export interface ClientInput {
   allowed_roles?: string[];
   /** Usernames (or user ids); stored as user ids. */
   allowed_users?: string[];
+  /** Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0). */
+  backchannel_logout_uri?: string | null;
 }
 
 /** A client as the admin API and the CLI show it (never the secret or its hash). */
@@ -29,6 +31,7 @@ export interface ClientView {
   trusted: boolean;
   allowed_roles: string[];
   allowed_users: string[];
+  backchannel_logout_uri: string | null;
   created_at: string;
 }
 
@@ -57,6 +60,17 @@ function redirectUriProblem(uri: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why `uri` cannot be a back-channel logout URI, or undefined: an absolute http(s) URI without a fragment
+ * (Back-Channel Logout 1.0 §2.2; a query is allowed: mod_auth_openidc's is its redirect URI with ?logout=backchannel).
+ */
+function backchannelUriProblem(uri: unknown): string | undefined {
+  if (typeof uri !== "string") return "Must be a string.";
+  const problem = redirectUriProblem(uri);
+  if (problem) return problem;
+  return /^https?:$/.test(new URL(uri).protocol) ? undefined : "Must be an http or https URI.";
+}
+
 function uriList(field: string, list: unknown, required: boolean, details: FieldError[]): string[] {
   if (!Array.isArray(list) || (required && list.length === 0) || list.length > MAX_URIS) {
     details.push({ field, message: `Must be a list of ${required ? "1" : "0"} to ${MAX_URIS} URIs.` });
@@ -78,6 +92,7 @@ export function toClientView(client: OidcClient): ClientView {
     trusted: client.trusted,
     allowed_roles: client.allowedRoles,
     allowed_users: client.allowedUsers,
+    backchannel_logout_uri: client.backchannelLogoutUri,
     created_at: client.createdAt.toISOString(),
   };
 }
@@ -121,6 +136,9 @@ export function createOidcClients(db: Db) {
       const rolesIssue = rolesProblem(roles);
       if (rolesIssue) details.push({ field: "allowed_roles", message: rolesIssue });
       const allowedUsers = await userIdsOf(input.allowed_users ?? [], details);
+      const backchannel = input.backchannel_logout_uri ?? null;
+      const backchannelProblem = backchannel === null ? undefined : backchannelUriProblem(backchannel);
+      if (backchannelProblem) details.push({ field: "backchannel_logout_uri", message: backchannelProblem });
       if (details.length) throw validationFailed(details);
       if (await find(input.client_id)) throw apiErrors.oidc_client_exists("A client with this client_id exists.");
       const secret = input.public ? null : newSecret();
@@ -135,6 +153,7 @@ export function createOidcClients(db: Db) {
           trusted: input.trusted ?? false,
           allowedRoles: [...new Set(roles)],
           allowedUsers,
+          backchannelLogoutUri: backchannel,
         })
         .returning();
       return { client: toClientView(row!), secret };

@@ -56,3 +56,27 @@ export function logoutConfirmPage(input: { appName: string; fields: Record<strin
     </Layout>,
   );
 }
+
+/** prompt=select_account (OpenID Connect Core §3.1.2.1): go on as the signed-in user, or sign in as another. */
+export function accountChoicePage(input: { appName: string; clientId: string; username: string; continueUrl: string; otherUrl: string }): string {
+  return String(
+    <Layout appName={input.appName} title="Choose an account" narrow>
+      <section>
+        <h1 safe>{`Sign in to ${input.clientId}`}</h1>
+        <p>
+          You are signed in as <strong safe>{input.username}</strong>.
+        </p>
+        <p class="row">
+          <a class="button" href={input.continueUrl}>
+            Continue as <span safe>{input.username}</span>
+          </a>
+        </p>
+        <p>
+          <a href={input.otherUrl}>
+            Not you? Sign in as someone else
+          </a>
+        </p>
+      </section>
+    </Layout>,
+  );
+}

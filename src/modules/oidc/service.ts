@@ -13,6 +13,7 @@ import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
 import { AccountChanged, RefreshTokenReused, type SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
+import type { LogoutNotices } from "./backchannel";
 import type { OidcClient } from "./clients";
 
 /** Codes live 60 s (RFC 6749 §4.1.2 recommends at most 10 minutes; nothing needs more than a redirect's time). */
@@ -39,6 +40,8 @@ export interface TokenResponse {
 export interface CodeRequest {
   client: OidcClient;
   userId: string;
+  /** The browser session that signed in (its sign-out logs the client out: back-channel logout). */
+  browserSessionId: string;
   redirectUri: string;
   codeChallenge: string | null;
   nonce: string | null;
@@ -76,9 +79,10 @@ export function createOidcService(deps: {
   accessTokens: AccessTokens;
   keyRing: KeyRing;
   audit: AuditLog;
+  notices: LogoutNotices;
   settings: OidcSettings;
 }) {
-  const { db, sessions: sessionService, accessTokens, keyRing, audit, settings } = deps;
+  const { db, sessions: sessionService, accessTokens, keyRing, audit, notices, settings } = deps;
 
   async function idToken(user: UserIdentity, clientId: string, extra: { authTime: number; nonce?: string | null; sid: string }) {
     const key = await keyRing.signingKey(settings.idTokenAlg);
@@ -159,7 +163,7 @@ export function createOidcService(deps: {
         .where(and(eq(oidcConsents.userId, userId), eq(oidcConsents.clientId, clientId)))
         .returning({ clientId: oidcConsents.clientId });
       if (deleted.length === 0) return false;
-      const ended = await endGrants(userId, clientId);
+      const ended = await notices.around([userId], () => endGrants(userId, clientId));
       await audit.record({ event: "oidc_consent_revoked", userId, ...client, detail: { client_id: clientId, sessions_ended: ended } });
       return true;
     },
@@ -173,6 +177,7 @@ export function createOidcService(deps: {
           codeHash: sha256Hex(code),
           clientId: request.client.clientId,
           userId: request.userId,
+          browserSessionId: request.browserSessionId,
           redirectUri: request.redirectUri,
           codeChallenge: request.codeChallenge,
           nonce: request.nonce,
@@ -218,7 +223,7 @@ export function createOidcService(deps: {
           if (error instanceof AccountChanged) return { kind: "refused" as const, reason: "The account behind this code was disabled or deleted." };
           throw error;
         }
-        yield* changes(tx.insert(oidcGrants).values({ sessionId: session.sessionId, clientId: client.clientId, scope: code.scope, authTime: code.authTime }));
+        yield* changes(tx.insert(oidcGrants).values({ sessionId: session.sessionId, clientId: client.clientId, scope: code.scope, authTime: code.authTime, browserSessionId: code.browserSessionId }));
         yield* changes(tx.update(oidcCodes).set({ sessionId: session.sessionId }).where(eq(oidcCodes.codeHash, hash)));
         return { kind: "issued" as const, code, session };
       });

@@ -92,6 +92,8 @@ function ApplicationsPage(view: ApplicationsView) {
           <input id="redirect_uris" name="redirect_uris" required placeholder="https://grafana.example.com/login/generic_oauth" />
           <label for="post_logout_redirect_uris">Post-logout redirect URIs (optional)</label>
           <input id="post_logout_redirect_uris" name="post_logout_redirect_uris" />
+          <label for="backchannel_logout_uri">Back-channel logout URI (optional: told when its users sign out)</label>
+          <input id="backchannel_logout_uri" name="backchannel_logout_uri" placeholder="https://wiki.example.com/protected/redirect_uri?logout=backchannel" />
           <label for="allowed_roles">Only these roles (comma-separated; empty: everyone)</label>
           <input id="allowed_roles" name="allowed_roles" />
           <label>
@@ -164,6 +166,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
             allowed_roles: commaList(field(body, "allowed_roles")),
             public: field(body, "public") === "true",
             trusted: field(body, "trusted") === "true",
+            backchannel_logout_uri: field(body, "backchannel_logout_uri")?.trim() || null,
           });
           await record("oidc_client_created", principal, client.client_id, requester);
           return { notice: `Application ${client.client_id} registered.`, newSecret: secret ? { clientId: client.client_id, secret } : undefined };

@@ -32,7 +32,9 @@ const SigningKeyInfo = t.Object({
   alg: t.String({ description: "HS256 (JWT_SECRET: no key material stored), RS256, ES256 or EdDSA" }),
   created_at: t.String({ format: "date-time" }),
   retired_at: t.Nullable(t.String({ format: "date-time", description: "null for the current key of its algorithm" })),
-  live_until: t.Nullable(t.String({ format: "date-time", description: "The last token the retired key signed expires then; it leaves the JWKS" })),
+  live_until: t.Nullable(
+    t.String({ format: "date-time", description: "It leaves the JWKS then: the longer of ACCESS_TOKEN_TTL and REFRESH_TOKEN_TTL after its retirement (an ID token kept as id_token_hint must verify)" }),
+  ),
 });
 
 const KeyList = t.Object({ keys: t.Array(SigningKeyInfo) });
