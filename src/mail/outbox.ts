@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import { and, asc, count, eq, inArray, lte } from "drizzle-orm";
 import { changedRows, isPostgres } from "../db/atomic";
 import type { Db } from "../db/client";
 import { mailOutbox } from "../db/tables";
@@ -39,7 +39,13 @@ const SEAL_CONTEXT = "latchkey/mail-outbox/v1";
  * server, delivers due mail one at a time, deletes each once sent, and after `maxAttempts` failures drops it and
  * reports it through `onDrop` (one log line and an audit event).
  */
-export function createOutbox(db: Db, transport: MailTransport, settings: OutboxSettings, onDrop: (mail: DroppedMail) => Promise<void>) {
+export function createOutbox(
+  db: Db,
+  transport: MailTransport,
+  settings: OutboxSettings,
+  onDrop: (mail: DroppedMail) => Promise<void>,
+  onAttempt: (sent: boolean) => void = () => {},
+) {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
   let stopped = true;
@@ -80,7 +86,7 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
       // Stopping: the rest of the batch stays leased and goes out after the lease, from whichever instance runs.
       if (stopped) return;
       const attempts = row.attempts + 1;
-      let error: string;
+      let error: string | undefined;
       const plain = unseal(settings.dataKey, row.payload, SEAL_CONTEXT);
       if (plain === undefined) {
         // Sealed under another JWT_SECRET: it can never be read again.
@@ -90,10 +96,13 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
       }
       try {
         await transport(JSON.parse(plain) as OutgoingMail);
-        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
-        continue;
       } catch (caught) {
         error = String((caught as Error)?.message ?? caught).slice(0, 500);
+      }
+      onAttempt(error === undefined);
+      if (error === undefined) {
+        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
+        continue;
       }
       if (attempts >= settings.maxAttempts) {
         await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
@@ -150,4 +159,9 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
       await idle;
     },
   };
+}
+
+/** Mails waiting in the outbox (due or not), on every instance of the database: for /metrics. */
+export async function outboxDepth(db: Db): Promise<number> {
+  return (await db.select({ n: count() }).from(mailOutbox))[0]?.n ?? 0;
 }

@@ -9,10 +9,11 @@ import { PAGE_PATHS } from "../../src/modules/pages";
 import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";
 import { deriveSecrets } from "../../src/secrets";
 
+/** With METRICS_TOKEN: /metrics is served on the main listener only then (issue 22), and must be described too. */
 function appWith(env: Record<string, string>) {
   const db = openDatabase(":memory:");
   migrate(db);
-  return createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", ...env }), db, deriveSecrets("k".repeat(32)));
+  return createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", METRICS_TOKEN: "m".repeat(32), ...env }), db, deriveSecrets("k".repeat(32)));
 }
 
 async function specOf(app: ReturnType<typeof appWith>) {
