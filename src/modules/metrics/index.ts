@@ -35,8 +35,8 @@ export function metricsRoutes(metrics: Metrics, token: string) {
         ...errorResponses({ 401: ["invalid_metrics_token"] }),
       },
       detail: {
-        summary: "Prometheus metrics (only with METRICS_TOKEN set; METRICS_ADDR serves them on a listener of their own)",
-        security: [{ bearer: [] }],
+        summary: "Prometheus metrics, for Authorization: Bearer <METRICS_TOKEN> (served here only when METRICS_TOKEN is set)",
+        description: "The metrics README.md lists. `METRICS_ADDR` serves the same on a listener of its own, without a token.",
       },
     },
   );

@@ -172,15 +172,16 @@ export function createMetrics(config: Pick<Config, "databasePoolSize" | "databas
   new Gauge({ name: "latchkey_database_pool_size", help: "Connections this instance may open to the database (DATABASE_POOL_SIZE; 1 for SQLite).", registers }).set(
     config.databaseUrl === undefined ? 1 : config.databasePoolSize,
   );
-  if (isPostgres(db))
-    databaseGauge(
-      "latchkey_database_connections",
-      "This instance's PostgreSQL connections by state (active, idle, ...), from pg_stat_activity: its pool, its LISTEN connection and the scrape's own.",
-      ["state"],
-      async (gauge) => {
-        for (const { state, connections } of await connectionsByState(db)) gauge.set({ state }, connections);
-      },
-    );
+  // PostgreSQL only (SQLite has one connection and no pool): no samples there.
+  const postgres = isPostgres(db);
+  databaseGauge(
+    "latchkey_database_connections",
+    "This instance's PostgreSQL connections by state (active, idle, ...), from pg_stat_activity: its pool, its LISTEN connection and the scrape's own.",
+    ["state"],
+    async (gauge) => {
+      if (postgres) for (const { state, connections } of await connectionsByState(db)) gauge.set({ state }, connections);
+    },
+  );
 
   const decisionOf = (response: Response): number => {
     switch (response.status) {
