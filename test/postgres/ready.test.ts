@@ -1,9 +1,10 @@
 /**
  * Issue 22: /ready on PostgreSQL. 200 while the database answers and this instance hears other instances'
- * revocations on its LISTEN connection (db/peers.ts); 503 not_ready while the database is stopped; 200 again once
- * it is back, LISTEN included (an announcement from another instance arrives again).
+ * revocations on its LISTEN connection (db/peers.ts); 503 not_ready while the database is stopped, or while only
+ * the LISTEN connection is lost (queries still answer); 200 again once they are back.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import postgres from "postgres";
 import { waitFor } from "../support/client";
 import { call } from "../support/http";
 import { startPostgres, type TestPostgres } from "../support/postgres";
@@ -39,4 +40,31 @@ test("/ready: 200 with the database, 503 not_ready while it is stopped, 200 agai
   await cluster.resume();
   const back = await waitFor(() => call(server.url, "GET", "/ready"), (reply) => reply.status === 200, 30_000);
   expect(back.body).toEqual({ status: "ready" });
+}, 120_000);
+
+test("/ready: 503 not_ready while only the LISTEN connection is lost (queries still answer), 200 once it is back", async () => {
+  expect((await call(server.url, "GET", "/ready")).status).toBe(200);
+  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
+  try {
+    // New connections to the database are refused, and the LISTEN connection is cut: the pool's open connections
+    // still answer queries, but this instance no longer hears other instances' revocations.
+    await admin`alter database ready allow_connections false`;
+    const [cut] = await admin`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = 'ready' and query ilike 'listen %'`;
+    expect(cut!.n).toBe(1);
+    const deaf = await waitFor(() => call(server.url, "GET", "/ready"), (reply) => reply.status !== 200, 30_000);
+    expect(deaf.status).toBe(503);
+    expect(deaf.body).toEqual({
+      error: "not_ready",
+      message: "This instance does not hear other instances' revocations: its LISTEN connection to PostgreSQL is down.",
+    });
+    // The liveness answer only asks for a query, which still works.
+    expect((await call(server.url, "GET", "/health")).status).toBe(200);
+
+    await admin`alter database ready allow_connections true`;
+    const back = await waitFor(() => call(server.url, "GET", "/ready"), (reply) => reply.status === 200, 30_000);
+    expect(back.body).toEqual({ status: "ready" });
+  } finally {
+    await admin`alter database ready allow_connections true`;
+    await admin.end();
+  }
 }, 120_000);
