@@ -155,7 +155,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(headers.plugin)
     // Before the body parser: these two run on every request of every protected app and take no body.
     .use(validateRoutes(identity, headers))
-    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, answered: recorder.forwardAnswered }))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder }))
     .onParse(({ request, contentType, path }) =>
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
     )

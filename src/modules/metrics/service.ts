@@ -27,7 +27,12 @@ const SIGN_IN_RESULTS = ["success", "invalid_credentials", "account_disabled", "
 
 /** The callbacks app.ts passes to the parts it counts. */
 export interface Recorder {
-  /** Forward auth answered `response`; it started at `startedAt` (`performance.now()`). Returns the response. */
+  /**
+   * Nanoseconds, for forward auth's latency: `Bun.nanoseconds` (about 60 ns a reading here, against 100 for
+   * `performance.now()`), or 0 without metrics, so that nothing reads the clock for nobody.
+   */
+  clock(): number;
+  /** Forward auth answered `response`; it started at `startedAt` (`clock()`). Returns the response. */
   forwardAnswered(response: Response, startedAt: number): Response;
   /** An audit event: sign-ins (`login_succeeded`, `login_failed`) and second-factor answers. */
   audited(entry: AuditEntry): void;
@@ -46,6 +51,7 @@ export interface Recorder {
 const ignore = () => {};
 /** Metrics off: nothing is counted. */
 export const NO_METRICS: Recorder = {
+  clock: () => 0,
   forwardAnswered: (response) => response,
   audited: ignore,
   rateLimited: ignore,
@@ -199,8 +205,9 @@ export function createMetrics(config: Pick<Config, "databasePoolSize" | "databas
   };
 
   const recorder: Recorder = {
+    clock: Bun.nanoseconds,
     forwardAnswered(response, startedAt) {
-      forward.record(decisionOf(response), (performance.now() - startedAt) / 1000);
+      forward.record(decisionOf(response), (Bun.nanoseconds() - startedAt) / 1e9);
       return response;
     },
     audited({ event, detail }) {
