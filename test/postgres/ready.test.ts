@@ -30,14 +30,16 @@ test("/ready: 200 with the database, 503 not_ready while it is stopped, 200 agai
   expect(ready.body).toEqual({ status: "ready" });
 
   await cluster.pause();
-  // Bounds for a busy 2-core machine: PostgreSQL's own stop and start take seconds.
-  const down = await waitFor(() => call(server.url, "GET", "/ready"), (reply) => reply.status !== 200, 30_000);
-  expect(down.status).toBe(503);
-  expect(down.body).toEqual({ error: "not_ready", message: "The database did not answer." });
-  // /health, the liveness answer, says the same about the database.
-  expect((await call(server.url, "GET", "/health")).status).toBe(503);
-
-  await cluster.resume();
+  try {
+    // Bounds for a busy 2-core machine: PostgreSQL's own stop and start take seconds.
+    const down = await waitFor(() => call(server.url, "GET", "/ready"), (reply) => reply.status !== 200, 30_000);
+    expect(down.status).toBe(503);
+    expect(down.body).toEqual({ error: "not_ready", message: "The database did not answer." });
+    // /health, the liveness answer, says the same about the database.
+    expect((await call(server.url, "GET", "/health")).status).toBe(503);
+  } finally {
+    await cluster.resume();
+  }
   const back = await waitFor(() => call(server.url, "GET", "/ready"), (reply) => reply.status === 200, 30_000);
   expect(back.body).toEqual({ status: "ready" });
 }, 120_000);
