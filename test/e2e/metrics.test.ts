@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AUTH, waitFor } from "../support/client";
+import { TEST_ENGINE } from "../support/engine";
 import { call } from "../support/http";
 import { freePort, removeDataDir, runCli, spawnServer, startServer, tempDataDir, type RunningServer, type SpawnedServer } from "../support/server";
 
@@ -85,6 +86,13 @@ describe("a real Prometheus scrapes the binary", () => {
     await scraped('up{job="latchkey-token"}', [1]);
     await scraped('up{job="latchkey-wrong-token"}', [0]);
     await scraped('latchkey_build_info{job="latchkey"}', [1]);
+  }, 60_000);
+
+  test("the database pool: its size, and on PostgreSQL this instance's connections from pg_stat_activity", async () => {
+    await scraped('latchkey_database_pool_size{job="latchkey"}', [TEST_ENGINE === "postgres" ? 10 : 1]);
+    if (TEST_ENGINE === "sqlite") expect(await query('latchkey_database_connections{job="latchkey"}')).toEqual([]);
+    // At least the LISTEN connection and the one the scrape asks on; the pool's others as requests opened them.
+    else await waitFor(() => query('sum(latchkey_database_connections{job="latchkey"})'), (values) => values.length === 1 && values[0]! >= 2, 30_000);
   }, 60_000);
 
   test("a real sign-in, a wrong password and forward-auth answers move their counters", async () => {
