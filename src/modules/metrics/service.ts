@@ -67,7 +67,8 @@ type Sample = { value: number; labels: Labels; metricName?: string };
 /**
  * A histogram of forward auth's latency by decision, kept in typed arrays. prom-client's own histogram builds a
  * label object and a hash string on every observation; this one finds the bucket and adds. It is a prom-client
- * Histogram to the registry, which asks it for its samples when scraped.
+ * Histogram to the registry, which asks it for its samples when scraped (`getForPromString` and `get`: what
+ * prom-client 15's registry calls; package.json pins 15.1.x, and test/unit/metrics.test.ts reads the samples back).
  */
 class DecisionHistogram extends Histogram<"decision"> {
   readonly metricName: string;
