@@ -26,13 +26,14 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
 # example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
 # written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts), postgresql
-# (a real server for test/e2e/postgres.test.ts, started by the test as an unprivileged user). Without
+# (a real server for test/e2e/postgres.test.ts, started by the test as an unprivileged user), prometheus (scrapes
+# /metrics of the binary, test/e2e/metrics.test.ts). Without
 # them those tests fail and say why.
 # Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster \
+	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster prometheus \
 	apache2 libapache2-mod-auth-openidc:/usr/lib/apache2/modules/mod_auth_openidc.so
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \

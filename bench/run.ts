@@ -26,6 +26,8 @@ const WRK = [`-t${THREADS}`, "-c32", `-d${DURATION}s`, "--latency"];
 const LOGIN_WRK = [`-t${THREADS}`, "-c8", `-d${DURATION}s`, "--timeout", "10s"];
 /** A quick run (BENCH_DURATION under 5 s, as `make test` runs it) shows the bench works: smaller memory batches. */
 const QUICK = DURATION < 5;
+/** BENCH_ONLY=metrics: only the metrics on/off figures (issue 22). */
+const ONLY_METRICS = process.env.BENCH_ONLY === "metrics";
 /** Requests per memory batch: issue 5's 200k (25k in a quick run). */
 const RSS_BATCH = QUICK ? 25_000 : 200_000;
 /** PUBLIC_URL of every bench server, hence the `iss` of the access tokens this script signs itself. */
@@ -63,6 +65,13 @@ async function startCeiling(secret: string): Promise<Server> {
   const port = freePort();
   const server = await spawnServer([process.execPath, resolve(import.meta.dir, "ceiling.ts"), String(port), secret], { env: { PATH: process.env.PATH ?? "" } });
   return { ...server, url: `http://127.0.0.1:${port}` };
+}
+
+/** CPU time the process has used so far (all its threads, user and system), in seconds (/proc/<pid>/stat). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ", in clock ticks (100 a second).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function rssMb(pid: number): number {
@@ -378,6 +387,112 @@ async function validateDuringLoginStorm(server: Server, token: string) {
   return { p50: median(p50), p99: median(p99) };
 }
 
+// ---------------------------------------------------------------- metrics (issue 22)
+
+/** One wrk thread: on 2 cores the server gets one core to itself, so its own cost is what the rate shows. */
+const METRICS_WRK = ["-t1", "-c16", `-d${DURATION}s`];
+
+interface HotPathLoad {
+  server: Server;
+  token: string;
+  cookie: string;
+  apiKey: string;
+}
+
+/**
+ * The hot paths with metrics counted (METRICS_ADDR set) against the same build without (issue 22: within 5 %):
+ * validate, forward auth with a session cookie and with an API key, on two servers started from the same database,
+ * interleaved round by round with the order alternated; each figure is the median of the per-round on/off ratios.
+ * While the "on" server is loaded, /metrics is scraped every second, as Prometheus would.
+ */
+async function metricsOverhead(off: HotPathLoad, on: HotPathLoad & { metricsUrl: string }) {
+  const paths: Record<"validate" | "forwardCookie" | "forwardKey", (load: HotPathLoad, args: string[]) => Promise<WrkResult>> = {
+    // validate is not instrumented: its figure shows how far two identical servers differ in this run.
+    validate: (load, args) => wrk(`${load.server.url}/api/v1/auth/validate`, { authorization: `Bearer ${load.token}` }, { args }),
+    forwardCookie: (load, args) => wrk(`${load.server.url}/api/v1/auth/forward`, { ...FORWARDED, cookie: load.cookie }, { args }),
+    forwardKey: (load, args) => wrk(`${load.server.url}/api/v1/auth/forward`, { ...FORWARDED, "x-api-key": load.apiKey }, { args }),
+  };
+  type Side = { on: number[]; off: number[] };
+  const rows = Object.fromEntries(Object.keys(paths).map((name) => [name, { on: [], off: [] }])) as unknown as Record<keyof typeof paths, Side>;
+  /** The server's CPU time per request served (µs): what the counting adds, whatever else the machine runs meanwhile. */
+  const cpu = Object.fromEntries(Object.keys(paths).map((name) => [name, { on: [], off: [] }])) as unknown as Record<keyof typeof paths, Side>;
+  const warmUp = ["-t1", "-c16", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
+  for (const load of [off, on]) for (const run of Object.values(paths)) await run(load, warmUp);
+  let scrapes = 0;
+  const scraper = setInterval(() => void fetch(on.metricsUrl).then((reply) => reply.ok && scrapes++), 1000);
+  try {
+    for (let round = 0; round < ROUNDS; round++)
+      for (const [name, run] of Object.entries(paths) as [keyof typeof paths, (typeof paths)[keyof typeof paths]][]) {
+        const order = round % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const);
+        for (const side of order) {
+          const pid = (side === "on" ? on : off).server.proc.pid;
+          const before = cpuSeconds(pid);
+          const result = await run(side === "on" ? on : off, METRICS_WRK);
+          rows[name][side].push(result.rps);
+          cpu[name][side].push(((cpuSeconds(pid) - before) * 1e6) / result.requests);
+        }
+      }
+  } finally {
+    clearInterval(scraper);
+  }
+  if (scrapes === 0) throw new Error(`${on.metricsUrl} was never scraped`);
+  const ratio = (name: keyof typeof paths) => median(rows[name].on.map((rps, i) => rps / rows[name].off[i]!));
+  // Requests per CPU second, on / off: above 0.95, counting costs less than 5 % of the route's own work.
+  const cpuRatio = (name: keyof typeof paths) => median(cpu[name].off.map((us, i) => us / cpu[name].on[i]!));
+  const medians = (side: Record<keyof typeof paths, Side>) =>
+    Object.fromEntries(Object.entries(side).map(([name, row]) => [name, { on: median(row.on), off: median(row.off) }])) as Record<keyof typeof paths, { on: number; off: number }>;
+  return {
+    validateRatio: ratio("validate"),
+    forwardCookieRatio: ratio("forwardCookie"),
+    forwardKeyRatio: ratio("forwardKey"),
+    validateCpuRatio: cpuRatio("validate"),
+    forwardCookieCpuRatio: cpuRatio("forwardCookie"),
+    forwardKeyCpuRatio: cpuRatio("forwardKey"),
+    rps: medians(rows),
+    cpuMicroseconds: medians(cpu),
+  };
+}
+
+/** The figures of `metricsOverhead`, for the report and BENCH_ONLY=metrics. */
+function metricsFigures(metrics: Awaited<ReturnType<typeof metricsOverhead>>) {
+  const round = (value: number) => Number(value.toFixed(3));
+  const detail = (name: keyof typeof metrics.rps) =>
+    `${Math.round(metrics.rps[name].on)} vs ${Math.round(metrics.rps[name].off)} rps (wrk -t1 -c16); ` +
+    `CPU ${metrics.cpuMicroseconds[name].on.toFixed(1)} vs ${metrics.cpuMicroseconds[name].off.toFixed(1)} µs/request`;
+  const figure = (label: string, name: keyof typeof metrics.rps, rps: number, perCpu: number, note = "") => [
+    { figure: `${label} rps, metrics on / off${note}`, value: round(rps), target: "(report)", pass: null, detail: detail(name) },
+    { figure: `${label} requests per CPU second, on / off${note}`, value: round(perCpu), target: ">= 0.95", pass: perCpu >= 0.95, detail: "the server's own CPU time: what counting costs" },
+  ];
+  return [
+    ...figure("validate", "validate", metrics.validateRatio, metrics.validateCpuRatio, " (not instrumented: the run's noise)"),
+    ...figure("forward-auth (cookie)", "forwardCookie", metrics.forwardCookieRatio, metrics.forwardCookieCpuRatio),
+    ...figure("forward-auth (API key)", "forwardKey", metrics.forwardKeyRatio, metrics.forwardKeyCpuRatio),
+  ];
+}
+
+/** BENCH_ONLY=metrics: the metrics figures alone (about a minute with the defaults), nothing written. */
+async function onlyMetrics(dataDir: string, metricsDir: string, secret: string, apiKey: string) {
+  const server = await startLatchkey(dataDir, secret);
+  try {
+    const on = await startMetricsServer(metricsDir, secret, apiKey);
+    try {
+      const off = { server, token: await signIn(server, "bench"), cookie: await browserSession(server, "bench"), apiKey };
+      printFigures(metricsFigures(await metricsOverhead(off, on)));
+    } finally {
+      await on.server.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+/** A second 10-user server on a copy of `dataDir`'s database, with METRICS_ADDR: the bench user signed in on it. */
+async function startMetricsServer(copyDir: string, secret: string, apiKey: string): Promise<HotPathLoad & { metricsUrl: string }> {
+  const metricsPort = freePort();
+  const server = await startLatchkey(copyDir, secret, { METRICS_ADDR: `127.0.0.1:${metricsPort}` });
+  return { server, token: await signIn(server, "bench"), cookie: await browserSession(server, "bench"), apiKey, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+}
+
 // ---------------------------------------------------------------- PostgreSQL (issue 11)
 
 /** Logouts whose reach to the other instance is timed. */
@@ -637,10 +752,9 @@ async function main() {
   const largeDir = mkdtempSync(join(tmpdir(), "latchkey-bench-large-"));
   const memoryDir = mkdtempSync(join(tmpdir(), "latchkey-bench-memory-"));
   const rs256Dir = mkdtempSync(join(tmpdir(), "latchkey-bench-rs256-"));
+  const metricsDir = mkdtempSync(join(tmpdir(), "latchkey-bench-metrics-"));
   const mailDir = mkdtempSync(join(tmpdir(), "latchkey-bench-mail-"));
 
-  console.error("start-up and idle RSS…");
-  const start = await startup();
 
   // Three data folders, all starting from the migrated database with the bench user and its API key:
   // 10 users; the same plus 100,000 users and 200,000 sessions; and the memory phase's own.
@@ -655,7 +769,13 @@ async function main() {
   copyFileSync(join(dataDir, "latchkey.db"), join(largeDir, "latchkey.db"));
   copyFileSync(join(dataDir, "latchkey.db"), join(memoryDir, "latchkey.db"));
   copyFileSync(join(dataDir, "latchkey.db"), join(rs256Dir, "latchkey.db"));
+  copyFileSync(join(dataDir, "latchkey.db"), join(metricsDir, "latchkey.db"));
   copyFileSync(join(dataDir, "latchkey.db"), join(mailDir, "latchkey.db"));
+  if (ONLY_METRICS) return onlyMetrics(dataDir, metricsDir, secret, apiKey).finally(() =>
+    [dataDir, largeDir, memoryDir, rs256Dir, mailDir, metricsDir].forEach((dir) => rmSync(dir, { recursive: true, force: true })),
+  );
+  console.error("start-up and idle RSS…");
+  const start = await startup();
   const mailDb = new Database(join(mailDir, "latchkey.db"));
   seedUsers(mailDb, "mail", MAIL_ADDRESSES, hash);
   mailDb.run("UPDATE users SET email_verified = 1 WHERE username LIKE 'mail%'");
@@ -702,6 +822,9 @@ async function main() {
     const cookie = await browserSession(server, "bench");
     const small = await throughput(server, ceiling, token, apiKey, cookie, hash, { server: rs256Server, token: await signIn(rs256Server, "bench") });
     await rs256Server.stop();
+    console.error("the hot paths with metrics on against off…");
+    const metricsOn = await startMetricsServer(metricsDir, secret, apiKey);
+    const metrics = await metricsOverhead({ server, token, cookie, apiKey }, metricsOn).finally(() => metricsOn.server.stop());
     console.error("validate latency during a login storm…");
     const storm = await validateDuringLoginStorm(server, token);
     console.error("enumeration timing…");
@@ -738,14 +861,14 @@ async function main() {
       secret,
     );
 
-    report({ start, small, storm, enumeration, forgot, memory, scaled, pg });
+    report({ start, small, storm, enumeration, forgot, memory, scaled, pg, metrics });
   } finally {
     await server.stop();
     await large?.stop();
     await memoryServer?.stop();
     await ceiling.stop();
     await rs256Server.stop();
-    for (const dir of [dataDir, largeDir, memoryDir, rs256Dir, mailDir]) rmSync(dir, { recursive: true, force: true });
+    for (const dir of [dataDir, largeDir, memoryDir, rs256Dir, mailDir, metricsDir]) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -758,9 +881,10 @@ type Figures = {
   memory: Awaited<ReturnType<typeof memoryGrowth>>;
   scaled: Awaited<ReturnType<typeof scale>>;
   pg: Awaited<ReturnType<typeof postgresPhase>>;
+  metrics: Awaited<ReturnType<typeof metricsOverhead>>;
 };
 
-function report({ start, small, storm, enumeration, forgot, memory, scaled, pg }: Figures) {
+function report({ start, small, storm, enumeration, forgot, memory, scaled, pg, metrics }: Figures) {
   const round = (value: number, digits = 2) => Number(value.toFixed(digits));
   const batch = `${RSS_BATCH / 1000}k`;
   const figures = [
@@ -787,15 +911,10 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled, pg }
     { figure: "two PostgreSQL instances / one (validate, uncached, login)", value: round(pg.twoInstances.validate), target: "(report)", pass: null, detail: `uncached ${round(pg.twoInstances.uncached)}, login ${round(pg.twoInstances.login)}; ${CORES} cores: overhead, not scale` },
     { figure: "logout on A refused on B (ms, median)", value: round(pg.revocationMs.median, 1), target: "<= 1000", pass: pg.revocationMs.max <= 1000, detail: `max ${round(pg.revocationMs.max, 1)} ms over ${pg.revocationMs.count} logouts (LISTEN/NOTIFY)` },
     { figure: "login time, unknown user vs wrong password", value: round(enumeration.difference * 100, 1), target: "< 20 % apart", pass: enumeration.difference < 0.2, detail: `${round(enumeration.unknownMs)} vs ${round(enumeration.wrongMs)} ms (median of 30)` },
+    ...metricsFigures(metrics),
     { figure: "forgot-password time, known vs unknown address (ms apart)", value: round(forgot.differenceMs, 3), target: "< 5 ms", pass: forgot.differenceMs < 5, detail: `${round(forgot.knownMs, 3)} vs ${round(forgot.unknownMs, 3)} ms (medians of ${MAIL_ADDRESSES} each)` },
   ];
-  const width = Math.max(...figures.map((row) => row.figure.length));
-  if (ROUNDS < 3 || QUICK) console.log("\nA quick run (fewer than 3 rounds of 5 s): it shows the benchmark works; its pass/FAIL marks mean little.");
-  console.log(`\n${"figure".padEnd(width)}  ${"value".padStart(8)}  ${"target".padEnd(12)}  result  detail`);
-  for (const row of figures)
-    console.log(
-      `${row.figure.padEnd(width)}  ${String(row.value ?? "n/a").padStart(8)}  ${row.target.padEnd(12)}  ${row.pass === null ? "  -   " : row.pass ? " pass " : " FAIL "}  ${row.detail}`,
-    );
+  printFigures(figures);
   const results = {
     date: new Date().toISOString(),
     binary: BINARY,
@@ -803,10 +922,20 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled, pg }
     rounds: ROUNDS,
     durationSeconds: DURATION,
     figures,
-    raw: { start, small, storm, enumeration, forgot, memory, scaled, pg },
+    raw: { start, small, storm, enumeration, forgot, memory, scaled, pg, metrics },
   };
   writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
   console.log(`\nwritten: ${RESULTS}`);
+}
+
+function printFigures(figures: { figure: string; value: number | null; target: string; pass: boolean | null; detail: string }[]) {
+  const width = Math.max(...figures.map((row) => row.figure.length));
+  if (ROUNDS < 3 || QUICK) console.log("\nA quick run (fewer than 3 rounds of 5 s): it shows the benchmark works; its pass/FAIL marks mean little.");
+  console.log(`\n${"figure".padEnd(width)}  ${"value".padStart(8)}  ${"target".padEnd(12)}  result  detail`);
+  for (const row of figures)
+    console.log(
+      `${row.figure.padEnd(width)}  ${String(row.value ?? "n/a").padStart(8)}  ${row.target.padEnd(12)}  ${row.pass === null ? "  -   " : row.pass ? " pass " : " FAIL "}  ${row.detail}`,
+    );
 }
 
 await main();

@@ -52,13 +52,25 @@ import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing, keyRetention } from "./tokens/keys";
 import { isPostgres } from "./db/atomic";
+import { metricsRoutes } from "./modules/metrics";
+import { createMetrics, NO_METRICS, type Metrics, type Recorder } from "./modules/metrics/service";
+import { readyRoutes } from "./modules/system/ready";
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
  * `options.browser` replaces the browser sessions (in-process tests of the OpenID Connect provider), `options.handoffs`
- * the store of handoff codes (in-process tests of a full store).
+ * the store of handoff codes (in-process tests of a full store); `options.metrics` is the server's (its mailer counts
+ * into it too), made here when metrics are on and none is given.
  */
-export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mailer, options: { browser?: BrowserSessionPort; handoffs?: HandoffCodes } = {}) {
+export function createApp(
+  config: Config,
+  db: Db,
+  secrets: Secrets,
+  mailer?: Mailer,
+  options: { browser?: BrowserSessionPort; handoffs?: HandoffCodes; metrics?: Metrics } = {},
+) {
+  const metrics = options.metrics ?? (metricsEnabled(config) ? createMetrics(config, db) : undefined);
+  const recorder = metrics?.recorder ?? NO_METRICS;
   const hasher = createPasswordHasher(config.passwordHash);
   void hasher.prepareDummyHash();
   const users = createUserService(db, hasher, config.passwordMinLength);
@@ -68,17 +80,20 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     refreshRotationKey: secrets.refreshRotationKey,
     slideOnActivity: config.tokenDelivery === "header",
     browserIdleTtl: config.sessionIdleTtl,
+    onRevoked: recorder.sessionsRevoked,
   });
   const signing = { algs: [...new Set([config.jwtAlg, config.oidcIdTokenAlg])], maxTokenTtl: keyRetention(config) };
   const keyRing = createKeyRing(db, { hs256Secret: secrets.jwtKey, ...signing });
   const accessTokens = createAccessTokens(keyRing, config.jwtAlg, config.publicUrl, config.accessTokenTtl);
   const delivery = createDelivery(config);
-  const audit = createAuditLog(db);
+  const audit = countedAudit(createAuditLog(db), recorder);
   const limiter = createSecretCheckLimiter(db, config.rateLimit);
   const readClient = clientInfoReader(config.trustProxy, config.trustProxyHeader);
   const withRequester = requesterPlugin(readClient);
-  const auditRateLimit = createRateLimitAudit((event) => audit.record(event));
-  mailer ??= createAppMailer(config, db, secrets, audit);
+  const auditHit = createRateLimitAudit((event) => audit.record(event));
+  // Every refusal is counted; the trail gets one row per address and account a minute (limits/audit.ts).
+  const auditRateLimit: typeof auditHit = (hit) => (recorder.rateLimited(hit.scope), auditHit(hit));
+  mailer ??= createAppMailer(config, db, secrets, audit, recorder);
   const outbox = mailer.outbox;
   const notices = createLogoutNotices(db, (userId, notice) => outbox.enqueue(LOGOUT_NOTICE_KIND, userId, notice));
   deliverLogoutNotices(outbox, { keyRing, issuer: config.publicUrl, alg: config.oidcIdTokenAlg });
@@ -149,15 +164,17 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const allowedMethods = routeMethods(() => app.routes);
   const peerAddress = (request: Request): string | null => app.server?.requestIP(request)?.address ?? null;
   const app = new Elysia()
-    .use(createErrorHandler(allowedMethods))
+    .use(createErrorHandler(allowedMethods, recorder.databaseFailed))
     .use(headers.plugin)
     // Before the body parser: these two run on every request of every protected app and take no body.
     .use(validateRoutes(identity, headers))
-    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits }))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder }))
     .onParse(({ request, contentType, path }) =>
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
+    .use(readyRoutes(db))
+    .use(metrics && config.metrics.token !== undefined ? metricsRoutes(metrics, config.metrics.token) : new Elysia())
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }))
     .use(mfaRoutes({ auth, mfa, guard, rateLimit, withRequester }))
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, withRequester, appName: config.mail.appName }))
@@ -201,16 +218,32 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(adminPages({ ...signedInForms, admin, users, audit, withRequester }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester }));
   // The server waits for this before it listens: the signing keys' first read (db/atomic.ts: at once on SQLite).
-  return Object.assign(app, { ready: keyRing.ready });
+  return Object.assign(app, { ready: keyRing.ready, metrics });
+}
+
+/** Metrics are counted only when someone can read them: METRICS_ADDR or METRICS_TOKEN. */
+export const metricsEnabled = (config: Config) => config.metrics.listen !== undefined || config.metrics.token !== undefined;
+
+/** The audit log, whose sign-in and second-factor events are also counted (/metrics). */
+function countedAudit(audit: ReturnType<typeof createAuditLog>, recorder: Recorder): ReturnType<typeof createAuditLog> {
+  if (recorder === NO_METRICS) return audit;
+  return { ...audit, record: (entry) => (recorder.audited(entry), audit.record(entry)) };
 }
 
 /** The mailer of a server: its outbox reports a dropped mail as one audit event (which is also its log line). */
-export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit = createAuditLog(db)): Mailer {
-  return createMailer(config, db, secrets.dataKey, async (dropped) =>
-    audit.record({
-      event: "mail_dropped",
-      userId: dropped.userId,
-      detail: { kind: dropped.kind, attempts: dropped.attempts, error: dropped.error },
-    }),
+export function createAppMailer(config: Config, db: Db, secrets: Secrets, audit = createAuditLog(db), recorder: Recorder = NO_METRICS): Mailer {
+  return createMailer(
+    config,
+    db,
+    secrets.dataKey,
+    async (dropped) => {
+      recorder.mailDropped();
+      await audit.record({
+        event: "mail_dropped",
+        userId: dropped.userId,
+        detail: { kind: dropped.kind, attempts: dropped.attempts, error: dropped.error },
+      });
+    },
+    recorder.mailAttempted,
   );
 }

@@ -69,6 +69,16 @@ export interface Config {
   // ---- Running as root in a container (issue 14)
   /** PUID/PGID: who a server started as root becomes (and gives DATA_DIR to); uid 0 keeps root. */
   readonly runAs: { readonly uid: number; readonly gid: number };
+  // ---- Observability (issue 22)
+  /** Where /metrics is served: METRICS_ADDR (a listener of its own), METRICS_TOKEN (the main one, bearer token); neither: off. */
+  readonly metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /** METRICS_ADDR: a second listener that serves /metrics alone, without a token (bind it to loopback or a private network). */
+  readonly listen: { readonly host: string; readonly port: number } | undefined;
+  /** METRICS_TOKEN: /metrics on the main listener for `Authorization: Bearer <token>` only. */
+  readonly token: string | undefined;
 }
 
 /** How mail leaves: SMTP (nodemailer), printed to stdout (MAIL_TRANSPORT=log), or not at all. */
@@ -406,7 +416,29 @@ export function loadConfig(env: Env = process.env): Config {
     // One APP_NAME for mail and pages, checked once (in mailConfig).
     appName: mail.appName,
     runAs: runAsConfig(env),
+    metrics: metricsConfig(env),
   });
+}
+
+// ---- Observability (issue 22) ----
+
+/** METRICS_ADDR (`host:port`, `[v6]:port`) and METRICS_TOKEN; metrics are off unless one is set. */
+function metricsConfig(env: Env): MetricsConfig {
+  const addr = value(env, "METRICS_ADDR");
+  let listen: MetricsConfig["listen"];
+  if (addr !== undefined) {
+    const match = /^(?:\[([0-9a-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/i.exec(addr);
+    const host = match?.[1] ?? match?.[2];
+    const port = Number(match?.[3]);
+    if (!match || !host || !isHost(host) || (match[1] !== undefined && parseIp(host) === undefined) || port < 1 || port > 65535)
+      throw new ConfigError(`METRICS_ADDR=${JSON.stringify(addr)} is invalid: expected host:port, e.g. 127.0.0.1:9464 or [::1]:9464`);
+    listen = Object.freeze({ host, port });
+  }
+  const token = value(env, "METRICS_TOKEN");
+  // RFC 6750 §2.1 b64token characters, and as long as JWT_SECRET: a scraper's secret, guessed by no one.
+  if (token !== undefined && !/^[A-Za-z0-9\-._~+/]{32,512}=*$/.test(token))
+    throw new ConfigError("METRICS_TOKEN is invalid: expected 32 to 512 letters, digits or -._~+/ (e.g. openssl rand -hex 32)");
+  return Object.freeze({ listen, token });
 }
 
 // ---- Running as root in a container (issue 14) ----

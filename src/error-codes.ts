@@ -88,6 +88,12 @@ export const ERROR_CODES = {
   consent_not_found: [404, "you have not allowed this application"],
   // PostgreSQL (issue 11)
   database_unavailable: [503, "the database (PostgreSQL) did not answer in time: try again shortly"],
+  // Observability (issue 22)
+  not_ready: [
+    503,
+    "/ready: the database did not answer, or (PostgreSQL) this instance does not hear other instances' revocations (its LISTEN connection is down); send it no traffic yet",
+  ],
+  invalid_metrics_token: [401, "/metrics on the main listener: no `Authorization: Bearer` with `METRICS_TOKEN` was presented, or another token"],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,4 @@
-import { createApp, createAppMailer } from "./app";
+import { createApp, createAppMailer, metricsEnabled } from "./app";
 import { pruneExpiredCodes } from "./modules/codes/service";
 import { pruneExpiredChallenges } from "./modules/auth/challenges";
 import { type Config } from "./config";
@@ -13,6 +13,8 @@ import { pruneOidcCodes } from "./modules/oidc/service";
 import { pruneExpiredSessions } from "./modules/sessions/service";
 import { loadSecrets, loadSharedSecrets } from "./secrets";
 import { VERSION } from "./version";
+import { serveMetrics } from "./modules/metrics";
+import { createMetrics } from "./modules/metrics/service";
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 /** In-flight requests get this long to finish after SIGTERM before connections are cut. */
@@ -27,10 +29,11 @@ export async function serve(config: Config): Promise<void> {
   if ((await bootstrapAdmin(config, db, createAuditLog(db))) === "created")
     console.log(`latchkey: created admin user ${config.bootstrapAdmin!.username} from ADMIN_USERNAME and ADMIN_PASSWORD_FILE`);
 
-  const mailer = createAppMailer(config, db, secrets);
+  const metrics = metricsEnabled(config) ? createMetrics(config, db) : undefined;
+  const mailer = createAppMailer(config, db, secrets, undefined, metrics?.recorder);
   if (config.mail.transport.kind === "log")
     console.warn("latchkey: warning: MAIL_TRANSPORT=log prints every mail (codes and links included) to standard output instead of sending it: for local trials only");
-  const app = createApp(config, db, secrets, mailer);
+  const app = createApp(config, db, secrets, mailer, { metrics });
   await app.ready;
   // Hourly housekeeping; with several instances on one PostgreSQL database, one of them at a time does it.
   const pruneAll = () =>
@@ -43,6 +46,7 @@ export async function serve(config: Config): Promise<void> {
       await pruneOidcCodes(db);
     }).catch((error: Error) => console.error(JSON.stringify({ level: "error", event: "prune_failed", error: String(error.message) })));
   let prune: ReturnType<typeof setInterval> | undefined;
+  let metricsServer: ReturnType<typeof serveMetrics> | undefined;
 
   // Handlers first: a supervisor may send SIGTERM as soon as it sees the "listening" line.
   let stopping = false;
@@ -51,6 +55,7 @@ export async function serve(config: Config): Promise<void> {
     stopping = true;
     console.log(`latchkey: ${signal} received, finishing in-flight requests`);
     clearInterval(prune);
+    void metricsServer?.stop(true);
     await mailer.outbox.stop();
     const forced = setTimeout(() => app.server?.stop(true), SHUTDOWN_GRACE_MS);
     if (app.server) await app.stop(false);
@@ -85,6 +90,16 @@ export async function serve(config: Config): Promise<void> {
     );
   }
 
+  if (metrics && config.metrics.listen) {
+    try {
+      metricsServer = serveMetrics(metrics, config.metrics.listen);
+    } catch (error) {
+      await app.stop(true);
+      await closeDatabase(db);
+      throw error;
+    }
+  }
+
   prune = setInterval(() => void pruneAll(), PRUNE_INTERVAL_MS);
   await pruneAll();
   // Mail queued before a restart goes out now.
@@ -95,7 +110,9 @@ export async function serve(config: Config): Promise<void> {
   console.log(
     `latchkey ${VERSION} listening on http://${hostInUrl(config.host)}:${config.port} (public URL ${config.publicUrl}), ` +
       `token delivery ${config.tokenDelivery}, registration ${config.allowRegistration ? "open" : "closed"}, ` +
-      (config.databaseUrl === undefined ? `data in ${config.dataDir}` : `data in PostgreSQL (${postgresHost(config.databaseUrl)})`),
+      (config.databaseUrl === undefined ? `data in ${config.dataDir}` : `data in PostgreSQL (${postgresHost(config.databaseUrl)})`) +
+      (metricsServer ? `, metrics on http://${hostInUrl(config.metrics.listen!.host)}:${metricsServer.port}/metrics` : "") +
+      (config.metrics.token !== undefined ? ", /metrics for METRICS_TOKEN" : ""),
   );
 }
 

@@ -17,9 +17,16 @@ export interface Peers {
   announce(revocation: Revocation): Promise<void>;
   /** Calls `listener` for each revocation announced by any instance. */
   listen(listener: (revocation: Revocation) => void): void;
+  /**
+   * Whether this instance hears announcements now (/ready): on PostgreSQL a NOTIFY of its own comes back on its
+   * LISTEN connection within `timeoutMs`; SQLite has no other instances to hear.
+   */
+  hears(timeoutMs: number): Promise<boolean>;
 }
 
 const CHANNEL = "latchkey_revocations";
+/** A readiness probe's payload prefix: not a revocation kind, so every instance but its sender ignores it. */
+const PROBE = "probe:";
 
 interface PostgresClient {
   notify(channel: string, payload: string): Promise<unknown>;
@@ -37,10 +44,11 @@ function parse(payload: string): Revocation | undefined {
 export function peersOf(db: Db): Peers {
   let peers = peersByDb.get(db);
   if (peers) return peers;
-  if (!isPostgres(db)) peers = { announce: async () => {}, listen: () => {} };
+  if (!isPostgres(db)) peers = { announce: async () => {}, listen: () => {}, hears: async () => true };
   else {
     const client = db.$client as unknown as PostgresClient;
     const listeners: ((revocation: Revocation) => void)[] = [];
+    const probes = new Map<string, () => void>();
     let listening: Promise<unknown> | undefined;
     peers = {
       async announce({ kind, id }) {
@@ -51,6 +59,7 @@ export function peersOf(db: Db): Peers {
         // One LISTEN connection per instance; postgres.js listens again after a reconnect.
         listening ??= client
           .listen(CHANNEL, (payload) => {
+            if (payload.startsWith(PROBE)) return probes.get(payload)?.();
             const revocation = parse(payload);
             if (revocation) for (const each of listeners) each(revocation);
           })
@@ -59,6 +68,24 @@ export function peersOf(db: Db): Peers {
             if (error.code === "CONNECTION_ENDED" || error.code === "CONNECTION_DESTROYED") return;
             console.error(`latchkey: cannot LISTEN for other instances' revocations (${error.message}); caches expire within a second`);
           });
+      },
+      async hears(timeoutMs) {
+        if (!listening) return false;
+        const payload = `${PROBE}${Bun.randomUUIDv7()}`;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const heard = new Promise<boolean>((resolve) => {
+          probes.set(payload, () => resolve(true));
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        });
+        try {
+          await client.notify(CHANNEL, payload);
+          return await heard;
+        } catch {
+          return false;
+        } finally {
+          clearTimeout(timer);
+          probes.delete(payload);
+        }
       },
     };
   }

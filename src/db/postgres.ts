@@ -46,6 +46,13 @@ export async function migratePostgres(url: string): Promise<void> {
 const CONNECT_TIMEOUT_SECONDS = 5;
 const QUERY_TIMEOUT_MS = 10_000;
 
+/**
+ * This process's connections' `application_name`: "latchkey" and a tag of its own, so that /metrics can count
+ * this instance's connections in pg_stat_activity apart from the other instances' (postgres.js keeps its pool's
+ * state to itself).
+ */
+const APPLICATION_NAME = `latchkey ${process.pid}-${Bun.randomUUIDv7().slice(-8)}`;
+
 /** The pool every request of this instance draws on (DATABASE_POOL_SIZE connections). */
 export function openPostgres(url: string, poolSize: number): Db {
   const client = postgres(url, {
@@ -53,7 +60,7 @@ export function openPostgres(url: string, poolSize: number): Db {
     onnotice: () => {},
     connect_timeout: CONNECT_TIMEOUT_SECONDS,
     // A statement that waits longer (a lock held by a dead peer, a database under water) is cancelled.
-    connection: { statement_timeout: QUERY_TIMEOUT_MS, application_name: "latchkey" },
+    connection: { statement_timeout: QUERY_TIMEOUT_MS, application_name: APPLICATION_NAME },
   });
   return drizzle({ client, schema }) as unknown as Db;
 }
@@ -82,3 +89,13 @@ export async function onOneInstance(db: Db, name: string, work: () => Promise<vo
 /** The two-key advisory locks (a space apart from MIGRATION_LOCK's one key): "lk" and a hash of the name. */
 const LOCK_SPACE = 0x6c6b;
 const lockKey = (name: string) => Bun.hash.crc32(name) | 0;
+
+/**
+ * This instance's PostgreSQL connections by state (`active`, `idle`, `idle in transaction`, ...): its pool, the
+ * LISTEN connection of db/peers.ts, and the one asking. For /metrics.
+ */
+export async function connectionsByState(db: Db): Promise<{ state: string; connections: number }[]> {
+  const client = db.$client as unknown as postgres.Sql;
+  const rows = await client`select coalesce(state, 'unknown') as state, count(*)::int as connections from pg_stat_activity where application_name = ${APPLICATION_NAME} group by 1`;
+  return rows.map((row) => ({ state: String(row.state), connections: Number(row.connections) }));
+}

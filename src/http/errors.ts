@@ -46,7 +46,7 @@ export function routeMethods(routes: () => readonly { method: string; path: stri
  * Turns anything thrown into `{error, message}` JSON with the documented status; never a stack trace.
  * `allowedMethods` (see routeMethods) tells a wrong method on a known path from an unknown path.
  */
-export function createErrorHandler(allowedMethods: (path: string) => string[]) {
+export function createErrorHandler(allowedMethods: (path: string) => string[], onDatabaseUnavailable: () => void = () => {}) {
   return new Elysia({ name: "latchkey/errors" }).onError({ as: "global" }, ({ code, error, set, request }) => {
     const cause = code === "PARSE" && (error as Error).cause instanceof ApiError ? (error as Error).cause : error;
     if (cause instanceof ApiError) {
@@ -78,6 +78,7 @@ export function createErrorHandler(allowedMethods: (path: string) => string[]) {
     }
     const unavailable = databaseUnavailable(error);
     if (unavailable !== undefined) {
+      onDatabaseUnavailable();
       // Logged once per failed request, without the query (its parameters may be secrets' hashes).
       console.error(JSON.stringify({ level: "error", event: "database_unavailable", path: new URL(request.url).pathname, error: unavailable }));
       set.status = 503;

@@ -18,7 +18,13 @@ type Vars<K extends MailKind> = { [V in (typeof MAIL_KINDS)[K][number]]: string 
  * What the modules use to send mail: renders a template and queues it in the outbox. `enabled` is false without
  * SMTP_URL or MAIL_TRANSPORT=log; the flows that need mail then answer `mail_disabled`.
  */
-export function createMailer(config: Config, db: Db, dataKey: Uint8Array, onDrop: (mail: DroppedMail) => Promise<void>) {
+export function createMailer(
+  config: Config,
+  db: Db,
+  dataKey: Uint8Array,
+  onDrop: (mail: DroppedMail) => Promise<void>,
+  onAttempt?: (sent: boolean) => void,
+) {
   const mail = config.mail;
   const templates = loadTemplates(mail, config.publicUrl);
   const transport =
@@ -29,7 +35,7 @@ export function createMailer(config: Config, db: Db, dataKey: Uint8Array, onDrop
         : async () => {
             throw new Error("no mail transport is configured");
           };
-  const outbox = createOutbox(db, transport, { retryInterval: mail.retryInterval, maxAttempts: mail.maxAttempts, dataKey }, onDrop);
+  const outbox = createOutbox(db, transport, { retryInterval: mail.retryInterval, maxAttempts: mail.maxAttempts, dataKey }, onDrop, onAttempt);
   const lastSent = new Map<string, number>();
 
   return {

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import { and, asc, count, eq, inArray, lte } from "drizzle-orm";
 import { changedRows, isPostgres } from "../db/atomic";
 import type { Db } from "../db/client";
 import { mailOutbox } from "../db/tables";
@@ -53,7 +53,13 @@ export async function insertOutboxRow(db: Db, dataKey: Uint8Array, kind: string,
  * reports it through `onDrop` (one log line and an audit event). Kinds given a handler with `handle` are other
  * deliveries that need the same guarantees (back-channel logout notices): retried, leased, kept across restarts.
  */
-export function createOutbox(db: Db, transport: MailTransport, settings: OutboxSettings, onDrop: (mail: DroppedMail) => Promise<void>) {
+export function createOutbox(
+  db: Db,
+  transport: MailTransport,
+  settings: OutboxSettings,
+  onDrop: (mail: DroppedMail) => Promise<void>,
+  onAttempt: (sent: boolean) => void = () => {},
+) {
   const handlers = new Map<string, (payload: unknown) => Promise<void>>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
@@ -95,7 +101,7 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
       // Stopping: the rest of the batch stays leased and goes out after the lease, from whichever instance runs.
       if (stopped) return;
       const attempts = row.attempts + 1;
-      let error: string;
+      let error: string | undefined;
       const plain = unseal(settings.dataKey, row.payload, SEAL_CONTEXT);
       if (plain === undefined) {
         // Sealed under another JWT_SECRET: it can never be read again.
@@ -107,10 +113,14 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
         const payload: unknown = JSON.parse(plain);
         const handler = handlers.get(row.kind);
         await (handler ? handler(payload) : transport(payload as OutgoingMail));
-        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
-        continue;
       } catch (caught) {
         error = String((caught as Error)?.message ?? caught).slice(0, 500);
+      }
+      // The mail counters count mail: a back-channel notice is another kind of delivery.
+      if (!handlers.has(row.kind)) onAttempt(error === undefined);
+      if (error === undefined) {
+        await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
+        continue;
       }
       if (attempts >= settings.maxAttempts) {
         await db.delete(mailOutbox).where(eq(mailOutbox.id, row.id));
@@ -166,4 +176,9 @@ export function createOutbox(db: Db, transport: MailTransport, settings: OutboxS
       await idle;
     },
   };
+}
+
+/** Mails waiting in the outbox (due or not), on every instance of the database: for /metrics. */
+export async function outboxDepth(db: Db): Promise<number> {
+  return (await db.select({ n: count() }).from(mailOutbox))[0]?.n ?? 0;
 }

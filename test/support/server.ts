@@ -63,9 +63,9 @@ export interface RunningServer extends SpawnedServer {
 
 /**
  * Runs `command` with exactly the environment given (plus STAY_AS_IS unless it sets PUID) in `cwd`, and resolves once it printed its "listening"
- * line (rejects with its output if it exits first).
+ * line, or `readyLine` for another program (rejects with its output if it exits first).
  */
-export async function spawnServer(command: string[], options: { cwd?: string; env: Record<string, string> }): Promise<SpawnedServer> {
+export async function spawnServer(command: string[], options: { cwd?: string; env: Record<string, string>; readyLine?: string }): Promise<SpawnedServer> {
   const env = { ...STAY_AS_IS, ...(await engineEnv(options.env)), ...options.env };
   const proc = Bun.spawn(command, { cwd: options.cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   running.add(proc);
@@ -86,7 +86,7 @@ export async function spawnServer(command: string[], options: { cwd?: string; en
       waiters.add(waiter);
       settleWaiters();
     });
-  const ready = waitForOutput(" listening on ", 30_000);
+  const ready = waitForOutput(options.readyLine ?? " listening on ", 30_000);
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) {
       output += decoder.decode(chunk);

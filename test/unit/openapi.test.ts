@@ -9,10 +9,11 @@ import { PAGE_PATHS } from "../../src/modules/pages";
 import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";
 import { deriveSecrets } from "../../src/secrets";
 
+/** With METRICS_TOKEN: /metrics is served on the main listener only then (issue 22), and must be described too. */
 function appWith(env: Record<string, string>) {
   const db = openDatabase(":memory:");
   migrate(db);
-  return createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", ...env }), db, deriveSecrets("k".repeat(32)));
+  return createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", METRICS_TOKEN: "m".repeat(32), ...env }), db, deriveSecrets("k".repeat(32)));
 }
 
 async function specOf(app: ReturnType<typeof appWith>) {
@@ -70,7 +71,8 @@ test("/docs/json describes every route the app serves, each with a summary, a ta
       // So are a redirect and forward auth's empty 200 (its answer is in the Remote-* headers).
       const bodiless = code === "204" || code.startsWith("3") || (route.path === FORWARD_PATH && code === "200");
       if (bodiless) expect({ route: label, code, content: response.content }).toEqual({ route: label, code, content: undefined });
-      // Pages (the mailed links') are text/html; everything else is JSON.
+      // Pages (the mailed links') are text/html, /metrics's 200 Prometheus's text format; everything else is JSON.
+      else if (route.path === "/metrics" && code === "200") expect(response.content?.["text/plain"]?.schema?.type).toBe("string");
       else expect({ route: label, code, json: (response.content?.["application/json"] ?? response.content?.["text/html"])?.schema !== undefined }).toEqual({ route: label, code, json: true });
     }
   }

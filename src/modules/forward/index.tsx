@@ -101,6 +101,8 @@ export interface ForwardDeps {
   peerAddress: (request: Request) => string | null;
   /** The database may answer later (PostgreSQL): the route must be able to wait. */
   waits: boolean;
+  /** Metrics hook (issue 22): told every answer and when its decision started (by its clock); returns the answer. */
+  metrics: { clock(): number; forwardAnswered(response: Response, startedAt: number): Response };
 }
 
 /**
@@ -109,7 +111,7 @@ export interface ForwardDeps {
  * 403. Runs on every request of every protected app, so it does no hashing beyond one SHA-256 and at most one
  * cached lookup (a session) or two indexed ones (an API key).
  */
-export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress, waits }: ForwardDeps) {
+export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress, waits, metrics }: ForwardDeps) {
   const trust = config.trustProxy;
   // Whether a peer may speak for the client, remembered per address (a proxy is one or a few addresses; parsing
   // and masking an address costs more than the rest of the check). Bounded: reset past 1,000 addresses.
@@ -253,9 +255,16 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
   // answers every other method. Synchronous on SQLite, mounted before the body parser (see app.ts): no promise per
   // request. On PostgreSQL a cache miss answers later, so the route is composed `async` there.
   type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
+  // Metrics (issue 22): the one hook, around the one decision.
   const handle = waits
-    ? async ({ request, set }: Context) => headers.hand(set, await decide(request))
-    : synchronous(({ request, set }: Context) => headers.hand(set, decide(request) as Response));
+    ? async ({ request, set }: Context) => {
+        const startedAt = metrics.clock();
+        return headers.hand(set, metrics.forwardAnswered(await decide(request), startedAt));
+      }
+    : synchronous(({ request, set }: Context) => {
+        const startedAt = metrics.clock();
+        return headers.hand(set, metrics.forwardAnswered(decide(request) as Response, startedAt));
+      });
   const route = {
     detail: {
       summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",

@@ -26,6 +26,8 @@ export interface SessionSettings {
   slideOnActivity?: boolean;
   /** Browser sessions (the session cookie) end after this long without activity (SESSION_IDLE_TTL, seconds). */
   browserIdleTtl?: number;
+  /** Told how many sessions each revocation ended (/metrics). */
+  onRevoked?: (sessions: number) => void;
 }
 
 /** A browser session found by its cookie: the principal, plus the session a handoff opened it from. */
@@ -269,8 +271,10 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     await peers.announce({ kind: "session", id: sessionId });
   }
 
+  const revoked = settings.onRevoked ?? (() => {});
+
   async function revoke(sessionId: string): Promise<void> {
-    await db.delete(sessions).where(eq(sessions.id, sessionId));
+    revoked(changedRows(await db.delete(sessions).where(eq(sessions.id, sessionId))));
     await forgetSession(sessionId);
   }
 
@@ -389,6 +393,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
       if (outcome.kind === "invalid") throw invalidRefreshToken();
       if (outcome.kind === "reused") {
+        revoked(1);
         await forgetSession(outcome.sessionId);
         throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
       }
@@ -456,6 +461,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     async revokeOwned(userId: string, sessionId: string): Promise<void> {
       const deleted = changedRows(await db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))));
       if (deleted !== 1) throw apiErrors.session_not_found("No such session.");
+      revoked(1);
       await forgetSession(sessionId);
     },
 
@@ -467,6 +473,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       const deleted = await db
         .delete(sessions)
         .where(and(eq(sessions.userId, userId), ne(sessions.id, root), or(isNull(sessions.parentId), ne(sessions.parentId, root))));
+      revoked(changedRows(deleted));
       await forgetUser(userId);
       return changedRows(deleted);
     },
@@ -474,6 +481,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     /** Ends every session of a user (password set from the CLI, account disabled). */
     async revokeAllForUser(userId: string): Promise<number> {
       const ended = await revokeAllSessionsOfUser(db, userId);
+      revoked(ended);
       await forgetUser(userId);
       return ended;
     },
