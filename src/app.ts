@@ -36,6 +36,8 @@ import { createOneTimeCodes } from "./modules/codes/service";
 import { emailRoutes } from "./modules/email";
 import { createEmailFlows } from "./modules/email/service";
 import { createChallengeStore } from "./modules/auth/challenges";
+import { createSecondStep } from "./modules/auth/second-step";
+import { createSecondFactorLimiter } from "./limits/second-factor";
 import { mfaRoutes } from "./modules/mfa";
 import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
@@ -87,10 +89,20 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
   });
   const mfa = createMfaService(db, secrets.dataKey, config.mail.appName);
-  const auth = createAuthService({
+  const secondStep = createSecondStep({
     users,
     mfa,
     challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
+    secondFactors: createSecondFactorLimiter(db, config.rateLimit),
+    emailFlows,
+    audit,
+    auditRateLimit,
+    settings: { loginEmailCode: config.mail.loginEmailCode, mfaRequiredRoles: config.mail.mfaRequiredRoles },
+  });
+  const auth = createAuthService({
+    users,
+    mfa,
+    secondStep,
     devices: deviceCookies(secrets.deviceKey),
     sessions,
     accessTokens,
@@ -102,8 +114,6 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     settings: {
       allowRegistration: config.allowRegistration,
       requireEmailVerification: config.mail.requireEmailVerification,
-      loginEmailCode: config.mail.loginEmailCode,
-      mfaRequiredRoles: config.mail.mfaRequiredRoles,
       refreshTokenTtl: config.refreshTokenTtl,
     },
   });

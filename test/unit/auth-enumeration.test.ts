@@ -8,6 +8,8 @@ import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createAuthService } from "../../src/modules/auth/service";
+import { createSecondStep } from "../../src/modules/auth/second-step";
+import { createSecondFactorLimiter } from "../../src/limits/second-factor";
 import { createSessionService } from "../../src/modules/sessions/service";
 import { createUserService } from "../../src/modules/users/service";
 import { deriveSecrets } from "../../src/secrets";
@@ -46,11 +48,20 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { async registered() {}, async passwordChanged() {}, async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
+    emailFlows: { async registered() {}, async passwordChanged() {} },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
-    challenges: createChallengeStore(db, secrets.codeKey, 600),
+    secondStep: createSecondStep({
+      users,
+      mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
+      challenges: createChallengeStore(db, secrets.codeKey, 600),
+      secondFactors: createSecondFactorLimiter(db, undefined),
+      emailFlows: { async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }), async secondFactorFailures() {} },
+      audit,
+      auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
+      settings: { loginEmailCode: false, mfaRequiredRoles: [] },
+    }),
     devices: deviceCookies(secrets.deviceKey),
-    settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
+    settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });
   const client = { ip: "203.0.113.5", userAgent: null };
