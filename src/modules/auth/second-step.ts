@@ -11,6 +11,7 @@ import type { UserService } from "../users/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
 import type { ChallengeResponse } from "./model";
 
+/** POST /login's 202: the password was right, a second step is due. */
 export type LoginChallenge = typeof ChallengeResponse.static;
 
 export interface SecondStepSettings {

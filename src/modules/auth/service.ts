@@ -1,7 +1,6 @@
 import { apiErrors, OAuthError, validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
 import { mfaNotEnrolled, type MfaService } from "../mfa/service";
-import type { ChallengeMethod } from "./challenges";
 import type { IssuedTokens as DeliveredTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
 import { throttleAccount, type SecretCheckLimiter } from "../../limits";
@@ -46,9 +45,6 @@ export interface AuthDeps {
 export interface PendingVerification {
   pending: PublicUser;
 }
-
-/** POST /login's 202: the password was right, a second step is due. */
-export type { ChallengeMethod, LoginChallenge };
 
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
