@@ -1,5 +1,4 @@
 import { expect, test } from "bun:test";
-import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createMfaService } from "../../src/modules/mfa/service";
 import { migrate, openDatabase } from "../../src/db/client";
 import { createPasswordHasher } from "../../src/lib/passwords";
@@ -8,8 +7,7 @@ import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createAuthService } from "../../src/modules/auth/service";
-import { createSecondStep } from "../../src/modules/auth/second-step";
-import { createSecondFactorLimiter } from "../../src/limits/second-factor";
+import { quietSecondStep } from "../support/second-step";
 import { createSessionService } from "../../src/modules/sessions/service";
 import { createUserService } from "../../src/modules/users/service";
 import { deriveSecrets } from "../../src/secrets";
@@ -50,16 +48,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
     emailFlows: { async registered() {}, async passwordChanged() {} },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
-    secondStep: createSecondStep({
-      users,
-      mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
-      challenges: createChallengeStore(db, secrets.codeKey, 600),
-      secondFactors: createSecondFactorLimiter(db, undefined),
-      emailFlows: { async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }), async secondFactorFailures() {} },
-      audit,
-      auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-      settings: { loginEmailCode: false, mfaRequiredRoles: [] },
-    }),
+    secondStep: quietSecondStep(db, { users, mfa: createMfaService(db, secrets.dataKey, "Latchkey"), audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });

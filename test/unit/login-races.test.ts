@@ -9,10 +9,8 @@ import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
 import { createAdminService } from "../../src/modules/admin/service";
 import { createAuditLog } from "../../src/modules/audit/service";
-import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createAuthService } from "../../src/modules/auth/service";
-import { createSecondStep } from "../../src/modules/auth/second-step";
-import { createSecondFactorLimiter } from "../../src/limits/second-factor";
+import { quietSecondStep } from "../support/second-step";
 import { createApiKeyService } from "../../src/modules/keys/service";
 import { createMfaService } from "../../src/modules/mfa/service";
 import { createSessionService } from "../../src/modules/sessions/service";
@@ -87,16 +85,7 @@ function build(weakHashes = false) {
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
     emailFlows: { async registered() {}, async passwordChanged() {} },
     mfa,
-    secondStep: createSecondStep({
-      users,
-      mfa: mfa,
-      challenges: createChallengeStore(db, secrets.codeKey, 600),
-      secondFactors: createSecondFactorLimiter(db, undefined),
-      emailFlows: { async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }), async secondFactorFailures() {} },
-      audit,
-      auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-      settings: { loginEmailCode: false, mfaRequiredRoles: [] },
-    }),
+    secondStep: quietSecondStep(db, { users, mfa: mfa, audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });
