@@ -165,14 +165,11 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   /**
-   * A sign-in is complete (the password and any second step): the run of wrong passwords ends (the account-wide
-   * one only for an untrusted client, see recordSuccess) and this address becomes one the account signed in from.
+   * A sign-in is complete (the password and any second step): this address becomes one the account recently
+   * signed in from. Not before: a right password alone, while a second step is due, earns no exemption.
    */
-  async function completeSignIn(user: { id: string; username: string }, client: ClientInfo): Promise<void> {
-    const account = throttleAccount(user.username, user);
-    await limiter.recordSuccess(account, client.ip, await knownClient(account, user, client));
-    await limiter.trustAddress(account, client.ip);
-  }
+  const completeSignIn = (user: { id: string; username: string }, client: ClientInfo) =>
+    limiter.trustAddress(throttleAccount(user.username, user), client.ip);
 
   /**
    * The password was right: the challenge of a second step, or undefined when none is owed. `allowChallenge`
