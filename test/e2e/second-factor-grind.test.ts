@@ -39,6 +39,17 @@ let addresses = 0;
 const freshAddress = () => `10.20.${Math.floor(++addresses / 250)}.${(addresses % 250) + 1}`;
 const from = (address: string) => ({ "x-forwarded-for": address });
 
+/** The account's count of wrong second-step answers in a row (undefined: no run). */
+async function runOf(dataDir: string, username: string): Promise<number | undefined> {
+  const db = await openTestDatabase(dataDir);
+  try {
+    const row = await db.get<{ failures: number }>("SELECT f.failures FROM second_factor_failures f JOIN users u ON u.id = f.user_id WHERE u.username = ?", username);
+    return row?.failures;
+  } finally {
+    await db.close();
+  }
+}
+
 const isOwnerNotice = (address: string) => (mail: ReceivedMail) => mail.to === address && mail.subject.includes("someone has your password");
 
 function expectThrottled(reply: Reply): void {
@@ -102,31 +113,34 @@ describe("TOTP and recovery codes from many addresses", () => {
     expect(notice.text).toContain("gave 100 wrong second-step codes in a row");
     expect(notice.text).toContain("change it now");
 
+    const count = () => runOf(server.dataDir, "victim");
+    expect(await count()).toBe(100);
+    // The right password earned the 20 addresses nothing: the one address the account counts as recent is the
+    // owner's, where a sign-in completed.
     const db = await openTestDatabase(server.dataDir);
     try {
-      const count = async () => (await db.get<{ failures: number }>("SELECT failures FROM second_factor_failures"))?.failures;
-      expect(await count()).toBe(100);
-      // Each answer the delay lets through doubles it (1 s, 2 s, 4 s, 8 s); refused answers are not counted.
-      const challenge = (await signIn("victim", freshAddress())).body.challenge_id as string;
-      for (const reached of [101, 102, 103, 104]) {
-        const counted = await waitFor(
-          () => answer(challenge, { code: wrongTotp(secret) }, freshAddress()),
-          (reply) => reply.status !== 429,
-          15_000,
-        );
-        expect(counted.status).toBe(401);
-        expect(await count()).toBe(reached);
-      }
-      // Now 16 s of delay (room for a busy machine): a stranger's answer waits, and so does the owner's right code
-      // from the usual address (a code of this step, accepted for ±1 step, so no step edge can make it wrong).
-      expectThrottled(await answer(challenge, { code: wrongTotp(secret) }, freshAddress()));
-      const owner = await signIn("victim", usual);
-      expect(owner.status).toBe(202);
-      expectThrottled(await answer(owner.body.challenge_id, { code: totp(secret) }, usual));
-      expect(await count()).toBe(104);
+      expect(await db.all("SELECT key FROM trusted_sign_ins")).toHaveLength(1);
     } finally {
       await db.close();
     }
+    // Each answer the delay lets through doubles it (1 s, 2 s, 4 s, 8 s); refused answers are not counted.
+    const challenge = (await signIn("victim", freshAddress())).body.challenge_id as string;
+    for (const reached of [101, 102, 103, 104]) {
+      const counted = await waitFor(
+        () => answer(challenge, { code: wrongTotp(secret) }, freshAddress()),
+        (reply) => reply.status !== 429,
+        15_000,
+      );
+      expect(counted.status).toBe(401);
+      expect(await count()).toBe(reached);
+    }
+    // Now 16 s of delay (room for a busy machine): a stranger's answer waits, and so does the owner's right code
+    // from the usual address (a code of this step, accepted for ±1 step, so no step edge can make it wrong).
+    expectThrottled(await answer(challenge, { code: wrongTotp(secret) }, freshAddress()));
+    const owner = await signIn("victim", usual);
+    expect(owner.status).toBe(202);
+    expectThrottled(await answer(owner.body.challenge_id, { code: totp(secret) }, usual));
+    expect(await count()).toBe(104);
     // Still one notice for the run.
     expect(smtp.catcher.mails.filter(isOwnerNotice(email))).toHaveLength(1);
   }, 90_000);
@@ -149,9 +163,12 @@ describe("TOTP and recovery codes from many addresses", () => {
       expect(late.status).toBe(401);
       expect(late.body).toEqual(expired);
     }
-    // The dead challenge spent nothing: the recovery code still signs in.
+    // Wrong recovery codes count toward the account's run like wrong TOTP codes; answers to a dead challenge do not.
+    expect(await runOf(server.dataDir, "dies")).toBe(10);
+    // The dead challenge spent nothing: the recovery code still signs in, and the completed sign-in ends the run.
     const fresh = (await signIn("dies", freshAddress())).body.challenge_id as string;
     expect((await answer(fresh, { recovery_code: recovery[0]! }, freshAddress())).status).toBe(200);
+    expect(await runOf(server.dataDir, "dies")).toBeUndefined();
   });
 });
 
@@ -226,6 +243,15 @@ describe("LOGIN_EMAIL_CODE: a sign-in within the minute of a mail", () => {
     }
     expect(smtp.catcher.mails.filter(isLoginCode(email))).toHaveLength(1);
 
+    // A wrong emailed code counts toward the account's run like any other second-step answer.
+    const wrong = await send(server.url, "POST", `${AUTH}/login/verify`, {
+      json: { challenge_id: intruder.body.challenge_id, code: code === "000000" ? "111111" : "000000" },
+      headers: from("203.0.113.66"),
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toBe("invalid_mfa_code");
+    expect(await runOf(server.dataDir, "kept-out")).toBe(1);
+
     const verified = await send(server.url, "POST", `${AUTH}/login/verify`, { json: { challenge_id: owner.body.challenge_id, code }, headers: from("198.51.100.10") });
     expect(verified.status).toBe(200);
     expect(verified.body.user.email).toBe(email);
@@ -233,5 +259,6 @@ describe("LOGIN_EMAIL_CODE: a sign-in within the minute of a mail", () => {
     const reuse = await send(server.url, "POST", `${AUTH}/login/verify`, { json: { challenge_id: intruder.body.challenge_id, code }, headers: from("203.0.113.66") });
     expect(reuse.status).toBe(401);
     expect(reuse.body.error).toBe("challenge_expired");
+    expect(await runOf(server.dataDir, "kept-out")).toBeUndefined();
   });
 });
