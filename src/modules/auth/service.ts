@@ -1,18 +1,20 @@
 import { apiErrors, OAuthError, validationFailed } from "../../errors";
 import type { User } from "../../db/schema";
-import { mfaNotEnrolled, type MfaService } from "../mfa/service";
+import type { MfaService } from "../mfa/service";
 import type { IssuedTokens as DeliveredTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
-import { throttleAccount, type SecretCheckLimiter } from "../../limits";
+import type { SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
 import type { DeviceCookies } from "../../limits/device";
-import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
+import type { PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
-import { invalidMfaCode, type LoginChallenge, type SecondStep } from "./second-step";
+import { accountDisabled, assertPasswordSize, createPasswordCheck, invalidCredentials } from "./password-check";
+import { createFactorChanges } from "./factor-changes";
+import type { LoginChallenge, SecondStep } from "./second-step";
 
 /** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
 type IssuedTokens = DeliveredTokens<PublicUser>;
@@ -49,15 +51,7 @@ export interface PendingVerification {
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
 
-export const userNotVerified = () =>
-  apiErrors.user_not_verified("The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
-
 export type LogoutScope = "current" | "others" | "global";
-
-export const accountDisabled = () => apiErrors.account_disabled("This account has been disabled.");
-
-export const invalidCredentials = () =>
-  apiErrors.invalid_credentials("The username or password is incorrect.");
 
 export function principalUser(principal: UserIdentity): PublicUser {
   return {
@@ -70,36 +64,18 @@ export function principalUser(principal: UserIdentity): PublicUser {
   };
 }
 
-function assertPasswordSize(password: string, field: string): void {
-  // Before any hashing or normalising: the cost an attacker can ask for stays bounded.
-  if (passwordTooLong(password)) throw validationFailed([{ field, message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
-}
-
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
 export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, secondStep, devices, settings }: AuthDeps) {
-  /**
-   * A client that recently signed in to this account (its browser holds the device cookie, or it succeeded from
-   * this address) is exempt from the account-wide backstop: strangers filling it from many addresses must not
-   * lock the owner out (OWASP device cookies). It keeps its own per-(account, address) counter.
-   */
-  const knownClient = async (account: string, user: { id: string } | undefined, client: ClientInfo) =>
-    user !== undefined && (devices.vouchesFor(client.device, user.id) || (await limiter.signedInFrom(account, client.ip)));
-
-  /**
-   * Limiter first, audited when it refuses: the attempt counts as a failure until `succeeded` ends the run.
-   * `login` is what the client typed (an unknown name is throttled exactly like a known account).
-   */
-  async function beginSecretCheck(login: string, user: { id: string } | undefined, client: ClientInfo) {
-    const account = throttleAccount(login, user);
-    const trusted = await knownClient(account, user, client);
-    try {
-      await limiter.beginAttempt(account, client.ip, trusted);
-    } catch (error) {
-      await auditRateLimit({ scope: "account", account, userId: user?.id, client });
-      throw error;
-    }
-    return { succeeded: () => limiter.recordSuccess(account, client.ip, trusted) };
-  }
+  const passwords = createPasswordCheck({
+    users,
+    hasher,
+    limiter,
+    devices,
+    audit,
+    auditRateLimit,
+    requireEmailVerification: settings.requireEmailVerification,
+  });
+  const { checkPassword, verifyLogin, completeSignIn } = passwords;
 
   /**
    * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
@@ -124,54 +100,6 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   /**
-   * Checks a password behind the limiter: refused while throttled, counted as a failure until it proves right.
-   * `login` is what the client typed: an unknown name is throttled exactly like a known account.
-   */
-  async function checkPassword(
-    login: string,
-    password: string,
-    user: { id: string; passwordHash: string } | undefined,
-    client: ClientInfo,
-  ): Promise<boolean> {
-    const check = await beginSecretCheck(login, user, client);
-    const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
-    if (valid) await check.succeeded();
-    return valid;
-  }
-
-  /**
-   * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
-   * A disabled account is only revealed to someone who knows its password. The one password check of every
-   * sign-in (API, OAuth2 token endpoint, sign-in page).
-   */
-  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
-    assertPasswordSize(password, "password");
-    const user = await users.findByLogin(login);
-    if (!(await checkPassword(login, password, user, client))) {
-      await audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
-      throw invalidCredentials();
-    }
-    if (user!.disabled) {
-      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-      throw accountDisabled();
-    }
-    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
-    if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
-      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
-      throw userNotVerified();
-    }
-    // The hash now stored for this password: what the session insert checks is still there.
-    return { ...user!, passwordHash: await users.upgradeHashIfNeeded(user!, password) };
-  }
-
-  /**
-   * A sign-in is complete (the password and any second step): this address becomes one the account recently
-   * signed in from. Not before: a right password alone, while a second step is due, earns no exemption.
-   */
-  const completeSignIn = (user: { id: string; username: string }, client: ClientInfo) =>
-    limiter.trustAddress(throttleAccount(user.username, user), client.ip);
-
-  /**
    * The password was right: the challenge of a second step, or undefined when none is owed. `allowChallenge`
    * false (the password grant of /token, which has no second step): an account that owes one gets mfa_required,
    * and no challenge is opened or mailed.
@@ -185,6 +113,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   return {
+    ...createFactorChanges({ users, mfa, audit, passwords }),
+
     async register(input: { username: string; password: string; email?: string | null }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
         throw apiErrors.registration_disabled("Registration is closed on this server.");
@@ -263,49 +193,6 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       assertPasswordSize(password, "password");
       const user = await users.findById(principal.userId);
       return user !== undefined && (await checkPassword(principal.username, password, user, client));
-    },
-
-    /**
-     * Switches TOTP on with the app's first code (behind the limiter, like a password); answers the 10 recovery
-     * codes. A wrong code is 400 invalid_code.
-     */
-    async enableTotp(principal: SessionPrincipal, code: string, client: ClientInfo): Promise<string[]> {
-      const user = await users.findById(principal.userId);
-      if (!user) throw invalidMfaCode();
-      const check = await beginSecretCheck(user.username, user, client);
-      const codes = await mfa.confirmTotp(user.id, code, principal.sessionId);
-      if (!codes) throw apiErrors.invalid_code("The code is wrong or was already used.");
-      await check.succeeded();
-      await audit.record({ event: "totp_enabled", userId: user.id, ...client });
-      return codes;
-    },
-
-    /** New recovery codes in place of the old ones (TOTP must be on). */
-    async newRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): Promise<string[]> {
-      if (!(await mfa.hasTotp(principal.userId))) throw mfaNotEnrolled();
-      const codes = await mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
-      await audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...client });
-      return codes;
-    },
-
-    /** Removes TOTP and the recovery codes, proven by the password or a current code (both behind the limiter). */
-    async removeTotp(principal: SessionPrincipal, proof: { password?: string; code?: string }, client: ClientInfo): Promise<void> {
-      if (!(await mfa.hasTotp(principal.userId))) throw mfaNotEnrolled();
-      if ((proof.password === undefined) === (proof.code === undefined))
-        throw validationFailed([{ field: "password", message: "Give either password or code." }]);
-      const user = await users.findById(principal.userId);
-      let proven = false;
-      if (user && proof.password !== undefined) {
-        assertPasswordSize(proof.password, "password");
-        proven = await checkPassword(principal.username, proof.password, user, client);
-      } else if (user) {
-        const check = await beginSecretCheck(user.username, user, client);
-        proven = await mfa.verifyTotp(user.id, proof.code!);
-        if (proven) await check.succeeded();
-      }
-      if (!proven) throw apiErrors.invalid_password_or_code("The password or code is incorrect.");
-      await mfa.removeAll(principal.userId, principal.sessionId);
-      await audit.record({ event: "totp_removed", userId: principal.userId, ...client });
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {
