@@ -45,7 +45,6 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
   ];
   const trustedKey = (account: string, ip: string | null) => sha256Hex(`trusted|${account}|${group(ip)}`);
 
-
   return {
     /** One request from this client address to a route that checks a secret. */
     hitIp(ip: string | null): void {

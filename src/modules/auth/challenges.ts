@@ -37,10 +37,12 @@ export function createChallengeStore(db: Db, codeKey: Uint8Array, ttlSeconds: nu
     },
 
     /**
-     * A new challenge for `userId` that takes the code its latest live emailed-code challenge mailed, when the
+     * A new challenge for `userId` that takes the code its latest unexpired emailed-code challenge mailed, when the
      * address had its one mail of the minute: whoever signs in again within the minute (the owner, while someone
-     * who has the password keeps signing in too) is not refused, and no second mail goes out. It ends when that
-     * code ends; undefined when no live code is left to share (spent, or expired).
+     * who has the password keeps signing in too) is not refused, and no second mail goes out. Even a challenge
+     * that died of wrong answers lends its code (the owner's mail still holds it; the account-wide count of wrong
+     * answers bounds the guesses). It ends when that code ends; undefined when no code is left to share (spent or
+     * expired).
      */
     async reuseMailedCode(userId: string, methods: ChallengeMethod[]): Promise<{ id: string; expiresAt: Date } | undefined> {
       const [latest] = await db
