@@ -20,7 +20,8 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 /** `latchkey serve`: migrate, listen, and stop cleanly on SIGTERM/SIGINT (docker stop). */
 export async function serve(config: Config): Promise<void> {
-  const db = await openMigratedDatabase(config);
+  // The start-up log says which migrations this start applied (or that there were none).
+  const db = await openMigratedDatabase(config, console.log);
   // SQLite: JWT_SECRET, or the one generated in DATA_DIR; PostgreSQL: JWT_SECRET, or the one generated in the
   // database, which every instance shares.
   const secrets = isPostgres(db) ? await loadSharedSecrets(config, db) : loadSecrets(config);

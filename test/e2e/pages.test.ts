@@ -298,7 +298,7 @@ describe("configuration", () => {
     ]);
     const missing = await serve({ ACCESS_RULES_FILE: join(dir, "absent.toml") });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toBe(`latchkey: configuration error: ACCESS_RULES_FILE=${join(dir, "absent.toml")}: cannot read it (ENOENT)\n`);
+    expect(missing.stderr).toBe(`latchkey: configuration error: ACCESS_RULES_FILE=${join(dir, "absent.toml")} does not exist\n`);
     removeDataDir(dir);
   });
 

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { unreadable } from "../../lib/process-user";
 import { normalizeUsername } from "../../lib/names";
 import { ConfigError } from "../../errors";
 import { inNetworks, parseNetworks, type Networks } from "../../lib/ip";
@@ -112,7 +113,7 @@ export function loadAccessRules(file: string | undefined): AccessRules | undefin
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`ACCESS_RULES_FILE=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new ConfigError(`ACCESS_RULES_FILE=${file} ${unreadable(file, error)}`);
   }
   return parseAccessRules(text, file);
 }
