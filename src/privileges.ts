@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, fchownSync, fstatSync, mkdirSync, openSync, readdirSync, realpathSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { type Config } from "./config";
 import { ConfigError } from "./errors";
@@ -21,6 +21,8 @@ export function dropPrivileges(config: Config, giveDataDir: boolean): { uid: num
   const { uid, gid } = config.runAs;
   const who = `PUID=${uid} PGID=${gid}`;
   if (giveDataDir) giveAway(config, uid, gid, who);
+  // Seen as root: the user may not even see it behind a closed folder, which is what the check below reports.
+  const dataDirExists = existsSync(config.dataDir);
   try {
     // Supplementary groups first (root's would otherwise stay), then the group, then the user: after setuid the
     // process may no longer change its groups.
@@ -33,7 +35,7 @@ export function dropPrivileges(config: Config, giveDataDir: boolean): { uid: num
   // The switch must be for good: a process that could become root again has dropped nothing.
   if (process.getuid!() !== uid || process.getgid!() !== gid || canBecomeRoot())
     throw new ConfigError(`${who}: the switch to this user did not hold`);
-  if (existsSync(config.dataDir)) {
+  if (dataDirExists) {
     try {
       accessSync(config.dataDir, constants.R_OK | constants.W_OK | constants.X_OK);
     } catch (error) {
@@ -92,7 +94,8 @@ function giveAway(config: Config, uid: number, gid: number, who: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     folder = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ELOOP") throw problem("is a symbolic link: set DATA_DIR to the folder it points to");
+    // O_NOFOLLOW with O_DIRECTORY: ENOTDIR for a link (ELOOP without O_DIRECTORY).
+    if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) throw problem("is a symbolic link: set DATA_DIR to the folder it points to");
     throw problem(`cannot be created or opened (${reason(error)})`);
   }
   try {
@@ -105,21 +108,21 @@ function giveAway(config: Config, uid: number, gid: number, who: string): void {
         `holds files Latchkey does not know: ${unknown.slice(0, 10).join(", ")}${unknown.length > 10 ? ` and ${unknown.length - 10} more` : ""}; ` +
           `it gives DATA_DIR to ${who}, so DATA_DIR must be a folder of its own: move them out or choose another folder`,
       );
-    give(folder, uid, gid);
-    for (const name of names.filter((entry) => known.has(entry))) {
-      let file: number;
-      try {
-        file = openSync(`${through}/${name}`, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ELOOP") throw problem(`holds ${name} as a symbolic link: Latchkey creates it as a plain file; remove the link`);
-        throw problem(`holds ${name}, which cannot be opened (${reason(error)})`);
+    // Every name is opened and checked before anything changes owner: a refusal leaves everything as it was.
+    const files: number[] = [];
+    try {
+      for (const name of names.filter((entry) => known.has(entry))) {
+        try {
+          files.push(openSync(`${through}/${name}`, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ELOOP") throw problem(`holds ${name} as a symbolic link: Latchkey creates it as a plain file; remove the link`);
+          throw problem(`holds ${name}, which cannot be opened (${reason(error)})`);
+        }
+        if (!fstatSync(files.at(-1)!).isFile()) throw problem(`holds ${name}, which is not a plain file: remove it`);
       }
-      try {
-        if (!fstatSync(file).isFile()) throw problem(`holds ${name} but it is not a plain file: remove it`);
-        give(file, uid, gid);
-      } finally {
-        closeSync(file);
-      }
+      for (const fd of [folder, ...files]) give(fd, uid, gid);
+    } finally {
+      for (const fd of files) closeSync(fd);
     }
   } catch (error) {
     if (error instanceof ConfigError) throw error;

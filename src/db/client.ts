@@ -35,14 +35,17 @@ export async function openMigratedDatabase(config: Config, log?: (line: string) 
   if (config.databaseUrl === undefined) {
     const db = openConfiguredDatabase(config);
     try {
-      log?.(migrate(db));
+      // Not log?.(migrate(db)): an optional call skips evaluating its argument.
+      const applied = migrate(db);
+      log?.(applied);
     } catch (error) {
       db.$client.close();
       throw error;
     }
     return db;
   }
-  log?.(await onPostgres(config.databaseUrl, migratePostgres));
+  const applied = await onPostgres(config.databaseUrl, migratePostgres);
+  log?.(applied);
   useEngineTables("postgres");
   return openPostgres(config.databaseUrl, config.databasePoolSize);
 }
