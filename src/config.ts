@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./lib/ip";
 import { parseDuration } from "./lib/duration";
+import { configRoleProblem } from "./lib/names";
 import type { JwtAlg } from "./tokens/verifier";
 import { ConfigError } from "./errors";
 
@@ -283,6 +284,10 @@ function mailConfig(env: Env): MailConfig {
     if (on && transport.kind === "none") throw new ConfigError(`${name}=true sends mail: set SMTP_URL (and MAIL_FROM), or MAIL_TRANSPORT=log for local trials`);
   const templatesDir = value(env, "MAIL_TEMPLATES_DIR");
   const mfaRequiredRoles = (value(env, "MFA_REQUIRED_ROLES") ?? "").split(",").map((role) => role.trim()).filter(Boolean);
+  for (const role of mfaRequiredRoles) {
+    const problem = configRoleProblem(role);
+    if (problem) throw new ConfigError(`MFA_REQUIRED_ROLES: ${problem}`);
+  }
   return Object.freeze({
     transport,
     from: from ?? `${appName.replace(/[<>"]/g, "")} <noreply@localhost>`,

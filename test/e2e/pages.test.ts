@@ -302,6 +302,19 @@ describe("configuration", () => {
     removeDataDir(dir);
   });
 
+  test('roles = ["Family"] in ACCESS_RULES_FILE (which would match nobody: roles are lower case) stops the start naming the value', async () => {
+    const dir = tempDataDir();
+    writeFileSync(join(dir, "rules.toml"), '[[rule]]\nname = "photos"\nhosts = ["photos.example.com"]\nroles = ["family", "Family"]\n');
+    const result = await serve({ ACCESS_RULES_FILE: join(dir, "rules.toml") });
+    expect({ code: result.code, stderr: result.stderr }).toEqual({
+      code: 2,
+      stderr:
+        `latchkey: configuration error: ACCESS_RULES_FILE=${join(dir, "rules.toml")}: rule 1 ("photos"): role "Family" is not a role name: ` +
+        `roles are 1-32 characters of a-z, 0-9, '_' or '-', as the API stores them (write "family")\n`,
+    });
+    removeDataDir(dir);
+  });
+
   for (const [env, named] of [
     [{ SESSION_IDLE_TTL: "soon" }, "SESSION_IDLE_TTL"],
     [{ SESSION_COOKIE_NAME: "bad name" }, "SESSION_COOKIE_NAME"],

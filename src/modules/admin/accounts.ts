@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
-import { normalizeUsername } from "../../lib/names";
+import { normalizeUsername, ROLE_PATTERN } from "../../lib/names";
 import { changes, isPostgres, row, transaction, type Atomic } from "../../db/atomic";
 import type { Db } from "../../db/client";
 import type { User } from "../../db/schema";
@@ -14,7 +14,6 @@ import { emailError, normalizeEmail } from "../users/service";
  */
 
 export const ADMIN_ROLE = "admin";
-export const ROLE_PATTERN = /^[a-z0-9_-]{1,32}$/;
 export const MAX_ROLES = 32;
 /** `metadata` is returned by /validate on every call: kept small. Measured as UTF-8 bytes of its JSON. */
 export const METADATA_MAX_BYTES = 4096;

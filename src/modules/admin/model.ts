@@ -1,7 +1,8 @@
 import { t } from "elysia";
 import { PageLimitQuery } from "../../http/pagination";
 import { UserBody } from "../users/model";
-import { MAX_ROLES, METADATA_MAX_BYTES, ROLE_PATTERN } from "./accounts";
+import { MAX_ROLES, METADATA_MAX_BYTES } from "./accounts";
+import { ROLE_PATTERN } from "../../lib/names";
 
 export const AdminUser = t.Object(
   {
