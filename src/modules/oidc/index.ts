@@ -7,7 +7,7 @@ import type { KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { SESSION_SECURITY } from "../../http/schema";
+import { CONTROL_CHARACTER, SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { UserIdentity } from "../users/service";
 import { userMayUse, type OidcClient, type OidcClients } from "./clients";
@@ -68,13 +68,16 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
   return url.href;
 }
 
-/** Only string values of a query or form (a repeated parameter is an error: OAuth 2.0 §3.1). */
+/**
+ * Only string values of a query or form (a repeated parameter is an error: OAuth 2.0 §3.1), without control
+ * characters (PostgreSQL refuses NUL in text: issue 22).
+ */
 function paramsOf(...sources: unknown[]): Params | undefined {
   const params: Params = {};
   for (const source of sources) {
     if (!source || typeof source !== "object") continue;
     for (const [name, value] of Object.entries(source)) {
-      if (typeof value !== "string") return undefined;
+      if (typeof value !== "string" || CONTROL_CHARACTER.test(value)) return undefined;
       params[name] = value;
     }
   }
@@ -109,7 +112,7 @@ export function oidcRoutes(deps: {
    * to the client with `state`.
    */
   async function parseAuthorization(params: Params | undefined): Promise<Parsed> {
-    if (!params) return { kind: "page", status: 400, title: "Invalid request", message: "A parameter was given twice or is not text." };
+    if (!params) return { kind: "page", status: 400, title: "Invalid request", message: "A parameter was given twice, is not text or holds a control character." };
     const client = params.client_id ? await clients.find(params.client_id) : undefined;
     if (!client) return { kind: "page", status: 400, title: "Unknown application", message: "This application (client_id) is not registered with Latchkey." };
     const redirectUri = params.redirect_uri;
@@ -312,7 +315,7 @@ export function oidcRoutes(deps: {
 
   async function logoutEndpoint({ request, set, query, body, requester }: Context) {
     const params = paramsOf(query, request.method === "POST" ? body : undefined);
-    if (!params) return htmlPage(set, 400, messagePage(appName, "Invalid request", "A parameter was given twice or is not text."));
+    if (!params) return htmlPage(set, 400, messagePage(appName, "Invalid request", "A parameter was given twice, is not text or holds a control character."));
     const hint = params.id_token_hint ? idTokenHint(params.id_token_hint) : undefined;
     if (params.id_token_hint && !hint) return htmlPage(set, 400, messagePage(appName, "Invalid request", "The id_token_hint was not issued by this server."));
     const clientId = hint?.aud ?? params.client_id;
@@ -387,7 +390,7 @@ export function oidcRoutes(deps: {
             noStore(set.headers);
             set.headers.pragma = "no-cache";
             const params = paramsOf(body);
-            if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");
+            if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text without control characters.");
             const client = await authenticateClient(request, params);
             if (params.grant_type === "authorization_code") {
               if (!params.code) throw new OAuthError("invalid_request", "code is required.");
