@@ -114,8 +114,6 @@ async function run(argv: string[]): Promise<number> {
   switch (command) {
     case "serve":
       if (switched) console.log(`latchkey: started as root, running as uid ${switched.uid} gid ${switched.gid} (PUID, PGID), owner of DATA_DIR`);
-      else if (process.getuid?.() === 0 && config.runAs === undefined)
-        console.log(`latchkey: running as root (PUID is not set): to run as another user, start it with the systemd unit (README "systemd") or set PUID and PGID`);
       await serve(config);
       return -1; // keeps running until a signal
     case "migrate": {
@@ -124,9 +122,11 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       const created = config.databaseUrl === undefined && !existsSync(config.databasePath);
-      await closeDatabase(await openMigratedDatabase(config, console.log));
-      if (config.databaseUrl !== undefined) console.log("the PostgreSQL database (DATABASE_URL) is up to date");
-      else console.log(created ? `created the database ${config.databasePath} and applied every migration` : `database ${config.databasePath} is up to date`);
+      let applied: string[] = [];
+      await closeDatabase(await openMigratedDatabase(config, (report) => (applied = report.applied)));
+      const where = config.databaseUrl === undefined ? `database ${config.databasePath}` : "the PostgreSQL database (DATABASE_URL)";
+      if (created) console.log(`created the database ${config.databasePath} and applied every migration`);
+      else console.log(applied.length === 0 ? `${where} is up to date` : `${where}: applied ${applied.join(", ")}`);
       return 0;
     }
     case "healthcheck":

@@ -11,7 +11,7 @@ import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 import { isPostgres } from "./atomic";
 import { migratePostgres, openPostgres, postgresMigrationStatus } from "./postgres";
-import { appliedLine, newerDatabaseError, planMigrations, statusLines, versionsTableSql, type AppliedMigration } from "./migrations";
+import { newerDatabaseError, planMigrations, reportOf, statusLines, versionsTableSql, type AppliedMigration, type MigrationReport } from "./migrations";
 import { VERSION } from "../version";
 import { useEngineTables, users } from "./tables";
 
@@ -31,13 +31,13 @@ export function openConfiguredDatabase(config: Pick<Config, "databasePath" | "da
  * The configured database, migrated: PostgreSQL when DATABASE_URL is set (its tables bound for the services,
  * db/tables.ts), otherwise the SQLite file. The server and every CLI command open it this way.
  */
-export async function openMigratedDatabase(config: Config, log?: (line: string) => void): Promise<Db> {
+export async function openMigratedDatabase(config: Config, report?: (report: MigrationReport) => void): Promise<Db> {
   if (config.databaseUrl === undefined) {
     const db = openConfiguredDatabase(config);
     try {
-      // Not log?.(migrate(db)): an optional call skips evaluating its argument.
+      // Not report?.(migrate(db)): an optional call skips evaluating its argument.
       const applied = migrate(db);
-      log?.(applied);
+      report?.(applied);
     } catch (error) {
       db.$client.close();
       throw error;
@@ -45,7 +45,7 @@ export async function openMigratedDatabase(config: Config, log?: (line: string) 
     return db;
   }
   const applied = await onPostgres(config.databaseUrl, migratePostgres);
-  log?.(applied);
+  report?.(applied);
   useEngineTables("postgres");
   return openPostgres(config.databaseUrl, config.databasePoolSize);
 }
@@ -119,9 +119,9 @@ interface MigratorInternals {
 
 /**
  * Applies every migration embedded at build time that the database has not seen yet, after refusing a database a
- * newer binary migrated (db/migrations.ts); returns the start-up line saying what it applied.
+ * newer binary migrated (db/migrations.ts); returns what it applied.
  */
-export function migrate(db: Db): string {
+export function migrate(db: Db): MigrationReport {
   const migrations = embeddedMigrations("sqlite");
   const plan = planMigrations(migrations, sqliteApplied(db.$client));
   if (plan.newer !== undefined) throw newerDatabaseError(plan.newer, sqliteMigratedBy(db.$client, plan.newer), migrations.length);
@@ -130,7 +130,7 @@ export function migrate(db: Db): string {
   dialect.migrate(migrations satisfies MigrationMeta[], session);
   db.$client.exec(versionsTableSql(VERSIONS_TABLE));
   db.$client.prepare(`INSERT OR IGNORE INTO ${VERSIONS_TABLE} (migration, version, migrated_at) VALUES (?, ?, ?)`).run(migrations.length, VERSION, Date.now());
-  return appliedLine(plan.pending, migrations.length);
+  return reportOf(plan.pending, migrations.length);
 }
 
 const VERSIONS_TABLE = "latchkey_versions";

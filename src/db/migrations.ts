@@ -45,11 +45,19 @@ export function newerDatabaseError(migration: number, migratedBy: string | undef
   );
 }
 
+/** What a migration run did: the tags it applied, in order, and the database's migration count after it. */
+export interface MigrationReport {
+  applied: string[];
+  total: number;
+}
+
+export const reportOf = (pending: readonly EmbeddedMigration[], total: number): MigrationReport => ({ applied: pending.map((migration) => migration.tag), total });
+
 /** The start-up line: which migrations this start applied, or that there were none. */
-export function appliedLine(applied: readonly EmbeddedMigration[], total: number): string {
+export function appliedLine({ applied, total }: MigrationReport): string {
   return applied.length === 0
     ? `latchkey: database schema up to date (migration ${total})`
-    : `latchkey: applied migration${applied.length > 1 ? "s" : ""} ${applied.map((migration) => migration.tag).join(", ")} (database now at migration ${total})`;
+    : `latchkey: applied migration${applied.length > 1 ? "s" : ""} ${applied.join(", ")} (database now at migration ${total})`;
 }
 
 /** `latchkey migrate --status`: one line per migration, this binary's and any the database has that it does not. */

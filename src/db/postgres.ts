@@ -9,7 +9,7 @@ import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import { isPostgres } from "./atomic";
 import type { Db } from "./client";
 import * as schema from "./schema-postgres";
-import { appliedLine, newerDatabaseError, planMigrations, statusLines, versionsTableSql, type AppliedMigration } from "./migrations";
+import { newerDatabaseError, planMigrations, reportOf, statusLines, versionsTableSql, type AppliedMigration, type MigrationReport } from "./migrations";
 import { VERSION } from "../version";
 
 /**
@@ -26,9 +26,9 @@ interface MigratorInternals {
 
 /**
  * Applies every PostgreSQL migration embedded at build time that the database at `url` has not seen yet, after
- * refusing a database a newer binary migrated (db/migrations.ts); returns the start-up line saying what it applied.
+ * refusing a database a newer binary migrated (db/migrations.ts); returns what it applied.
  */
-export async function migratePostgres(url: string): Promise<string> {
+export async function migratePostgres(url: string): Promise<MigrationReport> {
   // One connection: the advisory lock belongs to the session that takes it.
   const client = postgres(url, { max: 1, onnotice: () => {} });
   try {
@@ -45,7 +45,7 @@ export async function migratePostgres(url: string): Promise<string> {
         VERSION,
         Date.now(),
       ]);
-      return appliedLine(plan.pending, migrations.length);
+      return reportOf(plan.pending, migrations.length);
     } finally {
       await client`select pg_advisory_unlock(${MIGRATION_LOCK})`;
     }

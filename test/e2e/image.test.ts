@@ -178,7 +178,7 @@ describe("the image built from the Dockerfile", () => {
     expect(owners(dataDir)).toEqual({ ".": "0:0" });
     await startContainer("latchkey-test-root");
     expect((await run(podman("healthcheck", "run", "latchkey-test-root"))).code).toBe(0);
-    expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: "ok" });
+    expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: "ok" });
     expect(await serverUid("latchkey-test-root")).toBe("1000\t1000\t1000\t1000");
     // `docker exec` runs as root: the CLI drops to 1000 too, and leaves nothing root-owned.
     await must(podman("exec", "-i", "latchkey-test-root", "/usr/local/bin/latchkey", "user", "add", "alice", "--admin"), { stdin: `${PASSWORD}\n` });

@@ -59,7 +59,11 @@ describe(`migrations on ${TEST_ENGINE}`, () => {
 
     const migrated = await runCli(["migrate"], { DATA_DIR: dir });
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout.split("\n")[0]).toBe(`latchkey: applied migrations ${TAGS.join(", ")} (database now at migration ${COUNT})`);
+    expect(migrated.stdout).toBe(
+      TEST_ENGINE === "sqlite"
+        ? `created the database ${join(dir, "latchkey.db")} and applied every migration\n`
+        : `the PostgreSQL database (DATABASE_URL): applied ${TAGS.join(", ")}\n`,
+    );
 
     const applied = await runCli(["migrate", "--status"], { DATA_DIR: dir });
     expect(applied.stdout).toBe(
