@@ -203,6 +203,34 @@ describe.skipIf(!isRoot)("started as root with PUID (the image sets PUID=1000 PG
     );
   });
 
+  test("a root-owned 0600 ACCESS_RULES_FILE is refused the same way", async () => {
+    const secrets = rootOwnedDir();
+    chmodSync(secrets, 0o755);
+    const file = join(secrets, "rules.toml");
+    writeFileSync(file, '[[rule]]\npolicy = "deny"\n', { mode: 0o600 });
+    const result = await refused({ DATA_DIR: rootOwnedDir(), PUID: "1000", ACCESS_RULES_FILE: file });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      new RegExp(`^latchkey: configuration error: ACCESS_RULES_FILE=${file} cannot be read by uid 1000( \\([^)]+\\))?, the user Latchkey runs as: make it readable by that user`),
+    );
+  });
+
+  test("latchkey backup with PUID into a root-owned folder names the user it runs as and the ways out", async () => {
+    const dataDir = rootOwnedDir();
+    await start(dataDir, { PUID: "1000" });
+    await server!.stop();
+    server = undefined;
+    const backups = rootOwnedDir();
+    chmodSync(backups, 0o700);
+    const target = join(backups, "nightly.db");
+    const result = await runCli(["backup", target], { DATA_DIR: dataDir, PUID: "1000" });
+    expect({ code: result.code, stderr: result.stderr.replace(/uid 1000 \([^)]+\)/, "uid 1000") }).toEqual({
+      code: 1,
+      stderr: `latchkey: backup to ${target} failed: uid 1000, the user Latchkey runs as, cannot write in ${backups} (EACCES): choose a folder that user can write, or unset PUID to run the backup as root\n`,
+    });
+    expect(existsSync(target)).toBe(false);
+  });
+
   test("a CLI command as root changes no ownership: it runs as PUID in the folder the server gave it, and refuses one it did not", async () => {
     const dataDir = rootOwnedDir();
     // docker exec ... latchkey user add, after the server gave DATA_DIR to 1000: everything stays 1000's.
