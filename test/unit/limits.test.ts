@@ -34,5 +34,5 @@ test("/health answers 503 once the database is gone", async () => {
   };
   expect(await health()).toEqual({ status: 200, body: { status: "ok", version: expect.any(String), commit: expect.any(String) } });
   db.$client.close();
-  expect(await health()).toEqual({ status: 503, body: { status: "unavailable" } });
+  expect(await health()).toEqual({ status: 503, body: { status: "unavailable", version: expect.any(String), commit: expect.any(String) } });
 });
