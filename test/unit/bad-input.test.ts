@@ -5,6 +5,7 @@ import { migrate, openDatabase } from "../../src/db/client";
 import { MAX_JSON_DEPTH } from "../../src/http/body";
 import { deriveSecrets } from "../../src/secrets";
 import { expectControlCharactersRefused } from "../support/control-characters";
+import { field } from "../../src/modules/pages/respond";
 
 /** Bad input found by review (issue 16): deep JSON, and addresses that differ only by a trailing dot. */
 
@@ -129,5 +130,21 @@ describe("control characters in stored strings (issue 22: a NUL was a 500 on Pos
     db.$client.run(`UPDATE users SET roles = '["admin"]' WHERE username = 'boss'`);
     const user = await register("member");
     await expectControlCharactersRefused(fetcher, { admin: admin.access_token, user: user.access_token, userId: user.user.id });
+  });
+});
+
+describe("control characters outside the JSON API (issue 22)", () => {
+  test("a page's form field holding one is no field at all; tabs and line breaks of free text stay", () => {
+    expect(field({ login: "al\u0000ice" }, "login")).toBeUndefined();
+    expect(field({ name: "nas\u001b[31m" }, "name")).toBeUndefined();
+    expect(field({ metadata: '{\r\n\t"tier": "gold"\r\n}' }, "metadata")).toBe('{\r\n\t"tier": "gold"\r\n}');
+  });
+
+  test("an OpenID Connect authorization request with one is a 400 page, not a redirect or a 500", async () => {
+    const app = setUp();
+    const response = await app.handle(new Request(`http://localhost/oidc/authorize?client_id=app%00&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&response_type=code&scope=openid`));
+    expect(response.status).toBe(400);
+    expect(response.headers.get("content-type")).toStartWith("text/html");
+    expect(await response.text()).toContain("holds a control character");
   });
 });
