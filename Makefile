@@ -48,7 +48,7 @@ node_modules/.installed: package.json bun.lock | $(BUN)
 	@touch $@
 
 # .git's HEAD and the branch it names: a new commit rebuilds, so the binary names the commit it was built from.
-GIT_HEAD := $(shell git rev-parse --git-path HEAD 2>/dev/null) $(shell git rev-parse --git-path $$(git symbolic-ref -q HEAD) 2>/dev/null)
+GIT_HEAD := $(shell git rev-parse --git-path HEAD 2>/dev/null) $(shell ref=$$(git symbolic-ref -q HEAD) && git rev-parse --git-path $$ref 2>/dev/null)
 dist/latchkey: $(SOURCES) node_modules/.installed $(wildcard $(GIT_HEAD))
 	$(BUN) build $(BUILD_FLAGS) src/main.ts --outfile dist/latchkey
 
