@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { type Config } from "./config";
 import { ConfigError } from "./errors";
@@ -86,9 +86,8 @@ function knownNames(config: Config): Set<string> {
 function giveAway(config: Config, uid: number, gid: number, who: string): void {
   const dir = config.dataDir;
   const problem = (detail: string) => new ConfigError(`DATA_DIR=${dir} ${detail}`);
-  const real = existsSync(dir) ? realpathSync(dir) : resolve(dir);
-  if (SYSTEM_FOLDERS.has(real))
-    throw problem(`is a system folder: ${who} would be given it; choose a folder of Latchkey's own, such as /var/lib/latchkey`);
+  const systemFolder = () => problem(`is a system folder: ${who} would be given it; choose a folder of Latchkey's own, such as /var/lib/latchkey`);
+  if (SYSTEM_FOLDERS.has(existsSync(dir) ? realpathSync(dir) : resolve(dir))) throw systemFolder();
   let folder: number;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -100,6 +99,8 @@ function giveAway(config: Config, uid: number, gid: number, who: string): void {
   }
   try {
     const through = `/proc/self/fd/${folder}`;
+    // Again on the folder actually opened: a folder above DATA_DIR swapped for a link after the first look.
+    if (SYSTEM_FOLDERS.has(readlinkSync(through))) throw systemFolder();
     const known = knownNames(config);
     const names = readdirSync(through);
     const unknown = names.filter((name) => !known.has(name) && name !== LOST_AND_FOUND).sort();
