@@ -83,6 +83,16 @@ describe("sign-in page", () => {
     expect(jar.get("latchkey_session_csrf")).toBeDefined();
   });
 
+  test("a NUL byte or another control character in the login is the form again (422), never a 500 (issue 22: PostgreSQL refuses NUL)", async () => {
+    const { jar, html } = await loginForm(lk.url);
+    for (const login of ["al\u0000ice", "alice\u001b", "al\u0085ice"]) {
+      const reply = await postLogin(lk.url, jar, { csrf: csrfOf(html), login, password: PASSWORD });
+      expect({ login, status: reply.status }).toEqual({ login, status: 422 });
+      expect(await reply.text()).toContain("Enter your username or email and your password.");
+    }
+    expect(lk.server.output()).not.toContain("internal_error");
+  });
+
   test("a wrong password and an unknown user get the same page; the right one a session cookie and /account", async () => {
     const { jar, html } = await loginForm(lk.url);
     const csrf = csrfOf(html);
