@@ -22,6 +22,8 @@ COPY --from=build /out/latchkey /usr/local/bin/latchkey
 # root (the default), the binary gives DATA_DIR to PUID:PGID itself, whatever owns a bind-mounted folder.
 COPY --from=build --chown=1000:1000 /out/data /data
 ENV DATA_DIR=/data HOST=0.0.0.0 PORT=3000
+# The binary changes user only when PUID is set (src/privileges.ts): in the image it always is.
+ENV PUID=1000 PGID=1000
 VOLUME /data
 EXPOSE 3000
 # No shell or curl in the image: the binary checks itself (GET /health on PORT).

@@ -6,8 +6,10 @@ BUN_VERSION := 1.4.5
 # Bun from PATH, or a private copy from the npm registry when the machine has none.
 BUN := $(or $(shell command -v bun 2>/dev/null),$(CURDIR)/.tools/node_modules/.bin/bun)
 SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock tsconfig.json
+# The commit the binary names in `latchkey --version` and /health (src/version.ts); "unknown" outside a git checkout.
+COMMIT := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
 BUILD_FLAGS := --compile --minify \
-	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
+	--no-compile-autoload-dotenv --no-compile-autoload-bunfig --define 'LATCHKEY_COMMIT="$(COMMIT)"'
 
 .PHONY: build run test typecheck bench clean migration release image
 
@@ -47,7 +49,9 @@ node_modules/.installed: package.json bun.lock | $(BUN)
 	$(BUN) install --frozen-lockfile
 	@touch $@
 
-dist/latchkey: $(SOURCES) node_modules/.installed
+# .git's HEAD and the branch it names: a new commit rebuilds, so the binary names the commit it was built from.
+GIT_HEAD := $(shell git rev-parse --git-path HEAD 2>/dev/null) $(shell ref=$$(git symbolic-ref -q HEAD) && git rev-parse --git-path $$ref 2>/dev/null)
+dist/latchkey: $(SOURCES) node_modules/.installed $(wildcard $(GIT_HEAD))
 	$(BUN) build $(BUILD_FLAGS) src/main.ts --outfile dist/latchkey
 
 build: dist/latchkey

@@ -150,7 +150,7 @@ describe("the image built from the Dockerfile", () => {
     const config = JSON.parse(await must(podman("image", "inspect", "--format", "{{json .Config}}", IMAGE)));
     const healthcheck = JSON.parse(await must(podman("image", "inspect", "--format", "{{json .HealthCheck}}", IMAGE)));
     expect({
-      env: config.Env.filter((entry: string) => /^(DATA_DIR|HOST|PORT)=/.test(entry)).sort(),
+      env: config.Env.filter((entry: string) => /^(DATA_DIR|HOST|PORT|PUID|PGID)=/.test(entry)).sort(),
       volumes: Object.keys(config.Volumes),
       ports: Object.keys(config.ExposedPorts),
       stopSignal: config.StopSignal,
@@ -159,7 +159,8 @@ describe("the image built from the Dockerfile", () => {
       user: config.User ?? "",
       healthcheck: healthcheck.Test,
     }).toEqual({
-      env: ["DATA_DIR=/data", "HOST=0.0.0.0", "PORT=3000"],
+      // The binary changes user only when PUID is set (issue 22): the image sets it.
+      env: ["DATA_DIR=/data", "HOST=0.0.0.0", "PGID=1000", "PORT=3000", "PUID=1000"],
       volumes: ["/data"],
       ports: ["3000/tcp"],
       stopSignal: "SIGTERM",
@@ -178,7 +179,7 @@ describe("the image built from the Dockerfile", () => {
     expect(owners(dataDir)).toEqual({ ".": "0:0" });
     await startContainer("latchkey-test-root");
     expect((await run(podman("healthcheck", "run", "latchkey-test-root"))).code).toBe(0);
-    expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: "ok" });
+    expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: "ok" });
     expect(await serverUid("latchkey-test-root")).toBe("1000\t1000\t1000\t1000");
     // `docker exec` runs as root: the CLI drops to 1000 too, and leaves nothing root-owned.
     await must(podman("exec", "-i", "latchkey-test-root", "/usr/local/bin/latchkey", "user", "add", "alice", "--admin"), { stdin: `${PASSWORD}\n` });

@@ -83,6 +83,16 @@ describe("sign-in page", () => {
     expect(jar.get("latchkey_session_csrf")).toBeDefined();
   });
 
+  test("a NUL byte or another control character in the login is the form again (422), never a 500 (issue 22: PostgreSQL refuses NUL)", async () => {
+    const { jar, html } = await loginForm(lk.url);
+    for (const login of ["al\u0000ice", "alice\u001b", "al\u0085ice"]) {
+      const reply = await postLogin(lk.url, jar, { csrf: csrfOf(html), login, password: PASSWORD });
+      expect({ login, status: reply.status }).toEqual({ login, status: 422 });
+      expect(await reply.text()).toContain("Enter your username or email and your password.");
+    }
+    expect(lk.server.output()).not.toContain("internal_error");
+  });
+
   test("a wrong password and an unknown user get the same page; the right one a session cookie and /account", async () => {
     const { jar, html } = await loginForm(lk.url);
     const csrf = csrfOf(html);
@@ -298,7 +308,20 @@ describe("configuration", () => {
     ]);
     const missing = await serve({ ACCESS_RULES_FILE: join(dir, "absent.toml") });
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toBe(`latchkey: configuration error: ACCESS_RULES_FILE=${join(dir, "absent.toml")}: cannot read it (ENOENT)\n`);
+    expect(missing.stderr).toBe(`latchkey: configuration error: ACCESS_RULES_FILE=${join(dir, "absent.toml")} does not exist\n`);
+    removeDataDir(dir);
+  });
+
+  test('roles = ["Family"] in ACCESS_RULES_FILE (which would match nobody: roles are lower case) stops the start naming the value', async () => {
+    const dir = tempDataDir();
+    writeFileSync(join(dir, "rules.toml"), '[[rule]]\nname = "photos"\nhosts = ["photos.example.com"]\nroles = ["family", "Family"]\n');
+    const result = await serve({ ACCESS_RULES_FILE: join(dir, "rules.toml") });
+    expect({ code: result.code, stderr: result.stderr }).toEqual({
+      code: 2,
+      stderr:
+        `latchkey: configuration error: ACCESS_RULES_FILE=${join(dir, "rules.toml")}: rule 1 ("photos"): role "Family" is not a role name: ` +
+        `roles are 1-32 characters of a-z, 0-9, '_' or '-', as the API stores them (write "family")\n`,
+    });
     removeDataDir(dir);
   });
 

@@ -62,6 +62,7 @@ describe("ACCESS_RULES_FILE", () => {
   const bad: [string, string][] = [
     ["[[rule]]\npolicy = \"alow\"", 'rule 1: policy must be "bypass", "signed_in" or "deny"'],
     ['[[rule]]\nname = "x"\npolicy = "bypass"\nroles = ["admin"]', 'rule 1 ("x"): roles and users go with no policy'],
+    ['[[rule]]\nname = "family"\nroles = ["Family"]', 'rule 1 ("family"): role "Family" is not a role name: roles are 1-32 characters of a-z, 0-9, \'_\' or \'-\', as the API stores them (write "family")'],
     ['[[rule]]\npolicy = "deny"\n[[rule]]\nname = "lan"\nnetworks = ["10.0.0.0/33"]\npolicy = "bypass"', 'rule 2 ("lan"): network "10.0.0.0/33"'],
     ['[[rule]]\npaths = ["admin"]\npolicy = "deny"', 'rule 1: path "admin" must start with /'],
     ['[[rule]]\nhosts = ["exa mple.com"]\npolicy = "deny"', 'rule 1: host "exa mple.com"'],

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { normalizeUsername } from "../../lib/names";
+import { unreadable } from "../../lib/process-user";
+import { configRoleProblem, normalizeUsername } from "../../lib/names";
 import { ConfigError } from "../../errors";
 import { inNetworks, parseNetworks, type Networks } from "../../lib/ip";
 
@@ -100,7 +101,12 @@ export function parseAccessRules(text: string, file: string): AccessRules {
     for (const network of networkList ?? [])
       if (!parseNetworks([network])) throw problem(`network ${JSON.stringify(network)} must be an address or CIDR, e.g. 192.168.1.0/24`);
     const networks = networkList && parseNetworks(networkList);
-    const policy = policyOf(rule.policy, stringList(rule, "roles", problem), stringList(rule, "users", problem), problem);
+    const roles = stringList(rule, "roles", problem);
+    for (const role of roles ?? []) {
+      const roleProblem = configRoleProblem(role);
+      if (roleProblem) throw problem(roleProblem);
+    }
+    const policy = policyOf(rule.policy, roles, stringList(rule, "users", problem), problem);
     return { name: typeof rule.name === "string" ? rule.name : `rule ${index + 1}`, hosts, paths, methods: methods && new Set(methods), networks, policy };
   });
   return { rules, defaultPolicy };
@@ -112,7 +118,7 @@ export function loadAccessRules(file: string | undefined): AccessRules | undefin
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`ACCESS_RULES_FILE=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new ConfigError(`ACCESS_RULES_FILE=${file} ${unreadable(file, error)}`);
   }
   return parseAccessRules(text, file);
 }
