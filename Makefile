@@ -26,13 +26,13 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # (systemd-analyze verifies examples/latchkey.service), python3-jwt and python3-cryptography (the README's PyJWT
 # example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
 # written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts), postgresql
-# (a real server for test/e2e/postgres.test.ts, started by the test as an unprivileged user). Without
-# them those tests fail and say why.
+# (a real server for test/e2e/postgres.test.ts, started by the test as an unprivileged user), binutils (strip, for
+# the README's warning to packagers, test/e2e/release.test.ts). Without them those tests fail and say why.
 # Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster
+	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster binutils:strip
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
 	command -v $$probe >/dev/null || [ -x /usr/sbin/$$probe ] || [ -e $$probe ] || missing="$$missing $$package"; done; \
@@ -54,10 +54,12 @@ build: dist/latchkey
 dist/release/latchkey-%: $(SOURCES) node_modules/.installed
 	$(BUN) build $(BUILD_FLAGS) --target=bun-$* --define 'LATCHKEY_BUILD_TARGET="bun-$*"' src/main.ts --outfile $@
 
+# Every file of the release (binaries, archives, SBOM: their rules are below, after VERSION) is a prerequisite.
 dist/release/SHA256SUMS: $(RELEASE_BINARIES)
-	cd dist/release && sha256sum $(notdir $(RELEASE_BINARIES)) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+	cd dist/release && sha256sum $(notdir $^) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
 
-## Cross-compile the five release binaries into dist/release/, with SHA256SUMS.
+## Cross-compile the five release binaries into dist/release/, pack each in an archive with LICENSE, README.md,
+## CHANGELOG.md and examples/ (the systemd units), write the SBOM and SHA256SUMS.
 release: dist/release/SHA256SUMS
 
 # `make image`: Docker when installed, else Podman (with --format docker: OCI images drop HEALTHCHECK).
@@ -65,6 +67,31 @@ CONTAINER_ENGINE ?= $(or $(shell command -v docker 2>/dev/null),podman)
 IMAGE ?= latchkey
 IMAGE_BUILD_FLAGS ?=
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
+
+# The release archives, latchkey-VERSION-linux-ARCH.tar.gz: one folder of that name holding the binary as `latchkey`
+# and RELEASE_FILES. Reproducible: sorted names, owner root, every date the last commit's, gzip without a name.
+RELEASE_FILES := LICENSE README.md CHANGELOG.md $(sort $(shell find examples -type f))
+RELEASE_ARCHIVES := $(RELEASE_TARGETS:%=dist/release/latchkey-$(VERSION)-%.tar.gz)
+SOURCE_DATE_EPOCH ?= $(or $(shell git log -1 --format=%ct 2>/dev/null),0)
+dist/release/latchkey-$(VERSION)-%.tar.gz: dist/release/latchkey-% $(RELEASE_FILES)
+	rm -rf dist/stage/$* && mkdir -p dist/stage/$*/latchkey-$(VERSION)-$*
+	cp dist/release/latchkey-$* dist/stage/$*/latchkey-$(VERSION)-$*/latchkey
+	cp --parents $(RELEASE_FILES) dist/stage/$*/latchkey-$(VERSION)-$*/
+	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -C dist/stage/$* -cf - latchkey-$(VERSION)-$* \
+		| gzip -n -9 > $@.tmp && mv $@.tmp $@
+	rm -rf dist/stage/$*
+
+# The SBOM (CycloneDX JSON) of the npm packages the binaries bundle: @cyclonedx/cyclonedx-npm (a devDependency, run
+# by Node; it reads `npm ls`) over a production-only install of the lockfile, so no build tool is listed.
+RELEASE_SBOM := dist/release/latchkey-$(VERSION).cdx.json
+$(RELEASE_SBOM): package.json bun.lock $(wildcard patches/*) node_modules/.installed
+	rm -rf dist/sbom && mkdir -p dist/sbom && cp -r package.json bun.lock patches dist/sbom/
+	cd dist/sbom && $(BUN) install --production --frozen-lockfile --ignore-scripts >/dev/null
+	cd dist/sbom && node $(CURDIR)/node_modules/@cyclonedx/cyclonedx-npm/bin/cyclonedx-npm-cli.js --omit dev \
+		--output-reproducible --validate --output-format JSON --output-file $(CURDIR)/$@.tmp
+	mv $@.tmp $@ && rm -rf dist/sbom
+
+dist/release/SHA256SUMS: $(RELEASE_ARCHIVES) $(RELEASE_SBOM)
 
 ## Build the Docker image from the Dockerfile (tags latchkey:VERSION and latchkey:latest).
 image:
