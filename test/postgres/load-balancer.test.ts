@@ -6,7 +6,7 @@
  * examples/postgres/compose.yml is checked for the shape that deployment needs (no image registry here to run it).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AUTH } from "../support/client";
 import { bearer, call } from "../support/http";
@@ -146,7 +146,7 @@ describe("examples/postgres: Caddy in front of two instances", () => {
 
 describe("examples/postgres/compose.yml", () => {
   const compose = Bun.YAML.parse(readFileSync(join(EXAMPLE, "compose.yml"), "utf8")) as {
-    services: Record<string, { image: string; environment?: Record<string, string>; depends_on?: unknown; volumes?: string[] }>;
+    services: Record<string, { image: string; build?: { context: string }; environment?: Record<string, string>; depends_on?: unknown; volumes?: string[]; tmpfs?: string[] }>;
   };
 
   test("two Latchkey services with one environment: the PostgreSQL service's database, one PUBLIC_URL, Caddy as the one trusted hop", () => {
@@ -154,7 +154,9 @@ describe("examples/postgres/compose.yml", () => {
     expect(Object.keys(services).sort()).toEqual(["caddy", "latchkey-a", "latchkey-b", "postgres"]);
     for (const name of ["latchkey-a", "latchkey-b"]) {
       const environment = services[name]!.environment!;
-      expect(environment.DATABASE_URL).toMatch(/^postgres:\/\/latchkey:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:5432\/latchkey$/);
+      // The password beside the URL, not in it (test/postgres/password.test.ts runs this environment).
+      expect(environment.DATABASE_URL).toBe("postgres://latchkey@postgres:5432/latchkey");
+      expect(environment.PGPASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/);
       expect(environment).toMatchObject({ PUBLIC_URL: "https://auth.example.com", TRUST_PROXY: "1" });
       expect(services[name]!.depends_on).toEqual({ postgres: { condition: "service_healthy" } });
     }
@@ -162,5 +164,16 @@ describe("examples/postgres/compose.yml", () => {
     // The Caddyfile next to it is the one mounted, and its upstreams are the two services.
     expect(services.caddy!.volumes).toContain("./Caddyfile:/etc/caddy/Caddyfile:ro");
     expect(readFileSync(join(EXAMPLE, "Caddyfile"), "utf8")).toContain("reverse_proxy latchkey-a:3000 latchkey-b:3000 {");
+  });
+
+  test("the instances' image is built from this repository's Dockerfile, and /data (the image's VOLUME) is a tmpfs, not an anonymous volume each", () => {
+    for (const name of ["latchkey-a", "latchkey-b"]) {
+      const service = compose.services[name]!;
+      expect({ image: service.image, build: service.build }).toEqual({ image: "latchkey:latest", build: { context: "../.." } });
+      expect(existsSync(join(EXAMPLE, service.build!.context, "Dockerfile"))).toBe(true);
+      expect(service.tmpfs).toEqual(["/data"]);
+      expect(service.volumes ?? []).toEqual([]);
+    }
+    expect(readFileSync(join(import.meta.dir, "../../Dockerfile"), "utf8")).toContain("\nVOLUME /data\n");
   });
 });
