@@ -3,6 +3,11 @@
 # packages; no image registry is reachable there). `make image` builds it; the README shows how to run it.
 ARG BUN_IMAGE=oven/bun:1.4.5
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
+# Where the binary comes from: "build", compiled from source in the build stage (`docker build .`, `make image`), or
+# "prebuilt", the cross-compiled release binary for the target platform (`make image PLATFORM=linux/arm64`).
+# Podman 4 (buildah 1.28) skips the stage a default names: give it explicitly (`--build-arg BINARY=build`, as
+# `make image` does).
+ARG BINARY=build
 
 FROM ${BUN_IMAGE} AS build
 WORKDIR /src
@@ -16,11 +21,31 @@ COPY drizzle ./drizzle
 RUN bun build --compile --minify --no-compile-autoload-dotenv --no-compile-autoload-bunfig src/main.ts --outfile /out/latchkey \
  && mkdir /out/data
 
+# The release binary of the target platform and an empty data folder, from dist/image/<arch>/ in the build context
+# (`make image PLATFORM=...` puts them there), the way Pocket ID builds its images: nothing runs for the target
+# platform, so an arm64 image is assembled on an x64 machine without emulation.
+FROM scratch AS prebuilt
+ARG TARGETARCH
+COPY dist/image/${TARGETARCH}/ /out/
+
+FROM ${BINARY} AS binary
+
 FROM ${RUNTIME_IMAGE}
-COPY --from=build /out/latchkey /usr/local/bin/latchkey
+COPY --from=binary /out/latchkey /usr/local/bin/latchkey
 # A named volume starts as a copy of this folder: owned by 1000, it works for `--user 1000:1000` too. Started as
 # root (the default), the binary gives DATA_DIR to PUID:PGID itself, whatever owns a bind-mounted folder.
-COPY --from=build --chown=1000:1000 /out/data /data
+COPY --from=binary --chown=1000:1000 /out/data /data
+# The licence travels with the binary (MIT); the labels say what the image is (OCI image spec, annotations).
+COPY LICENSE /usr/share/doc/latchkey/LICENSE
+ARG VERSION=unknown
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="Latchkey" \
+      org.opencontainers.image.description="Self-hosted authentication server in one executable" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="MIT"
 ENV DATA_DIR=/data HOST=0.0.0.0 PORT=3000
 VOLUME /data
 EXPOSE 3000

@@ -9,7 +9,7 @@ SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock t
 BUILD_FLAGS := --compile --minify \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
 
-.PHONY: build run test typecheck bench clean migration release image
+.PHONY: build run test typecheck bench clean migration release image image-manifest
 
 # `make release`: one binary per machine a self-hoster runs (README "Binaries"). Bun fetches each target's runtime
 # from the npm registry (@oven/bun-linux-*) on first use and caches it.
@@ -93,10 +93,39 @@ $(RELEASE_SBOM): package.json bun.lock $(wildcard patches/*) node_modules/.insta
 
 dist/release/SHA256SUMS: $(RELEASE_ARCHIVES) $(RELEASE_SBOM)
 
-## Build the Docker image from the Dockerfile (tags latchkey:VERSION and latchkey:latest).
-image:
-	$(CONTAINER_ENGINE) build $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) $(IMAGE_BUILD_FLAGS) \
-		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+# PLATFORM's architecture as Docker names it (amd64, arm64).
+IMAGE_ARCH = $(lastword $(subst /, ,$(PLATFORM)))
+## Build the Docker image from the Dockerfile (tags latchkey:VERSION and latchkey:latest). PLATFORM=linux/arm64 (or
+## linux/amd64): that platform's image, assembled from its cross-compiled release binary without emulation (tags
+## latchkey:VERSION-arm64).
+image: $(if $(PLATFORM),dist/image/$(IMAGE_ARCH)/latchkey)
+	$(CONTAINER_ENGINE) build $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) $(IMAGE_LABELS) \
+		$(if $(PLATFORM),--platform $(PLATFORM) --build-arg BINARY=prebuilt,--build-arg BINARY=build) $(IMAGE_BUILD_FLAGS) \
+		$(if $(PLATFORM),-t $(IMAGE):$(VERSION)-$(IMAGE_ARCH),-t $(IMAGE):$(VERSION) -t $(IMAGE):latest) .
+
+# The OCI labels (Dockerfile): the version, the commit, and where its source is (the git remote without any
+# credentials in its URL; IMAGE_SOURCE=https://... overrides it).
+IMAGE_REVISION ?= $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
+IMAGE_SOURCE ?= $(or $(shell git remote get-url origin 2>/dev/null | sed -E 's#^([a-z+]+://)[^@/]*@#\1#'),unknown)
+IMAGE_LABELS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(IMAGE_REVISION) --build-arg SOURCE=$(IMAGE_SOURCE)
+
+# PLATFORM's release binary (Bun names amd64 x64) with an empty data folder, in dist/image/ where the Dockerfile's
+# "prebuilt" stage copies them from.
+dist/image/amd64/latchkey: dist/release/latchkey-linux-x64
+dist/image/arm64/latchkey: dist/release/latchkey-linux-arm64
+dist/image/amd64/latchkey dist/image/arm64/latchkey:
+	rm -rf $(@D) && mkdir -p $(@D)/data && cp $^ $@
+
+## Both platforms' images (as `make image PLATFORM=...`) and the manifest list naming them, latchkey:VERSION-multiarch
+## (Podman: `podman manifest push latchkey:VERSION-multiarch docker://registry/latchkey:VERSION` publishes both).
+IMAGE_PLATFORMS := linux/amd64 linux/arm64
+image-manifest: $(foreach platform,$(IMAGE_PLATFORMS),dist/image/$(lastword $(subst /, ,$(platform)))/latchkey)
+	for platform in $(IMAGE_PLATFORMS); do $(MAKE) --no-print-directory image PLATFORM=$$platform || exit 1; done
+	-$(CONTAINER_ENGINE) manifest rm $(IMAGE):$(VERSION)-multiarch >/dev/null 2>&1
+	$(CONTAINER_ENGINE) manifest create $(IMAGE):$(VERSION)-multiarch
+	for platform in $(IMAGE_PLATFORMS); do \
+		id=$$($(CONTAINER_ENGINE) image inspect --format '{{.Id}}' $(IMAGE):$(VERSION)-$${platform#*/}) && \
+		$(CONTAINER_ENGINE) manifest add $(IMAGE):$(VERSION)-multiarch containers-storage:$$id || exit 1; done
 
 ## Build and start the server with its data in ./data (Ctrl-C stops it).
 run: dist/latchkey

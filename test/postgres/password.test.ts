@@ -31,7 +31,8 @@ beforeAll(async () => {
   const admin = postgres(database, { max: 1, onnotice: () => {} });
   try {
     await admin.unsafe(`alter role latchkey password '${SECRET.replaceAll("'", "''")}'`);
-    const [{ hba_file: hba }] = await admin`show hba_file`;
+    const [row] = await admin<{ hba_file: string }[]>`show hba_file`;
+    const hba = row!.hba_file;
     // The first matching line wins: TCP from loopback now needs the password; the Unix socket stays trusted.
     writeFileSync(hba, `host all all 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, "utf8")}`);
     await admin`select pg_reload_conf()`;
