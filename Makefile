@@ -78,7 +78,7 @@ dist/release/latchkey-$(VERSION)-%.tar.gz: dist/release/latchkey-% $(RELEASE_FIL
 	cp dist/release/latchkey-$* dist/stage/$*/latchkey-$(VERSION)-$*/latchkey
 	cp --parents $(RELEASE_FILES) dist/stage/$*/latchkey-$(VERSION)-$*/
 	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -C dist/stage/$* -cf - latchkey-$(VERSION)-$* \
-		| gzip -n -9 > $@.tmp && mv $@.tmp $@
+		| gzip -n > $@.tmp && mv $@.tmp $@
 	rm -rf dist/stage/$*
 
 # The SBOM (CycloneDX JSON) of the npm packages the binaries bundle: @cyclonedx/cyclonedx-npm (a devDependency, run

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { AUTH } from "../support/client";
+import { AUTH, waitFor } from "../support/client";
 import { bearer, call } from "../support/http";
 import { startPostgres, type TestPostgres } from "../support/postgres";
 import { CADDY, startCaddy, type Proxy } from "../support/proxies";
@@ -113,9 +113,14 @@ describe("examples/postgres: Caddy in front of two instances", () => {
       expect((await call(caddy.url, "GET", `${AUTH}/validate`, undefined, bearer(key.body.api_key))).body.username).toBe("balanced");
     }
     // Both instances hold the session in their caches now; the logout, served by one, ends it on both.
+    // It reaches the other instance within the caches' second (LISTEN/NOTIFY, as in instances.test.ts): two
+    // validations in a row, one on each instance, both 401.
     expect((await call(caddy.url, "POST", `${AUTH}/logout`, undefined, bearer(tokens.access_token))).status).toBe(200);
-    for (let request = 0; request < 4; request++)
-      expect((await call(caddy.url, "GET", `${AUTH}/validate`, undefined, bearer(tokens.access_token))).status).toBe(401);
+    const both = async () => [
+      (await call(caddy.url, "GET", `${AUTH}/validate`, undefined, bearer(tokens.access_token))).status,
+      (await call(caddy.url, "GET", `${AUTH}/validate`, undefined, bearer(tokens.access_token))).status,
+    ];
+    expect(await waitFor(both, (statuses) => statuses.every((status) => status === 401), 1000)).toEqual([401, 401]);
   });
 
   test("an instance stopped with sign-ins in flight: they and every request after them are served by the other, no 5xx", async () => {
