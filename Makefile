@@ -119,7 +119,9 @@ dist/image/amd64/latchkey dist/image/arm64/latchkey:
 ## Both platforms' images (as `make image PLATFORM=...`) and the manifest list naming them, latchkey:VERSION-multiarch
 ## (Podman: `podman manifest push latchkey:VERSION-multiarch docker://registry/latchkey:VERSION` publishes both).
 IMAGE_PLATFORMS := linux/amd64 linux/arm64
+comma := ,
 image-manifest: $(foreach platform,$(IMAGE_PLATFORMS),dist/image/$(lastword $(subst /, ,$(platform)))/latchkey)
+	@[ "$(notdir $(CONTAINER_ENGINE))" = podman ] || { echo "make image-manifest needs Podman (CONTAINER_ENGINE=podman); with Docker: docker buildx build --platform $(subst $(eval) ,$(comma),$(IMAGE_PLATFORMS)) --build-arg BINARY=prebuilt ." >&2; exit 2; }
 	for platform in $(IMAGE_PLATFORMS); do $(MAKE) --no-print-directory image PLATFORM=$$platform || exit 1; done
 	-$(CONTAINER_ENGINE) manifest rm $(IMAGE):$(VERSION)-multiarch >/dev/null 2>&1
 	$(CONTAINER_ENGINE) manifest create $(IMAGE):$(VERSION)-multiarch
