@@ -3,13 +3,12 @@
 # packages; no image registry is reachable there). `make image` builds it; the README shows how to run it.
 ARG BUN_IMAGE=oven/bun:1.4.5
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
-# Where the binary comes from: "build", compiled from source in the build stage (`docker build .`, `make image`), or
-# "prebuilt", the cross-compiled release binary for the target platform (`make image PLATFORM=linux/arm64`).
-# Podman 4 (buildah 1.28) skips the stage a default names: give it explicitly (`--build-arg BINARY=build`, as
-# `make image` does).
-ARG BINARY=build
+# Where the binary comes from: "source", compiled in the stage below (`docker build .`, `make image`), or "prebuilt",
+# the cross-compiled release binary of the target platform (`make image PLATFORM=linux/arm64`). Podman 4 (buildah
+# 1.28) skips the stage a default names: give it explicitly (`--build-arg BINARY=source`, as `make image` does).
+ARG BINARY=source
 
-FROM ${BUN_IMAGE} AS build
+FROM ${BUN_IMAGE} AS source
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
 # The dependency patches the lockfile names (bun patch), applied by the install.
@@ -28,13 +27,24 @@ FROM scratch AS prebuilt
 ARG TARGETARCH
 COPY dist/image/${TARGETARCH}/ /out/
 
-FROM ${BINARY} AS binary
+# The binary and the data folder the image takes (/out/latchkey, /out/data), from one of the two stages above.
+FROM ${BINARY} AS build
 
 FROM ${RUNTIME_IMAGE}
-COPY --from=binary /out/latchkey /usr/local/bin/latchkey
+COPY --from=build /out/latchkey /usr/local/bin/latchkey
 # A named volume starts as a copy of this folder: owned by 1000, it works for `--user 1000:1000` too. Started as
 # root (the default), the binary gives DATA_DIR to PUID:PGID itself, whatever owns a bind-mounted folder.
-COPY --from=binary --chown=1000:1000 /out/data /data
+COPY --from=build --chown=1000:1000 /out/data /data
+ENV DATA_DIR=/data HOST=0.0.0.0 PORT=3000
+VOLUME /data
+EXPOSE 3000
+# No shell or curl in the image: the binary checks itself (GET /health on PORT).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["/usr/local/bin/latchkey", "healthcheck"]
+# What `latchkey serve` finishes in-flight requests on before it exits.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/latchkey"]
+CMD ["serve"]
+
 # The licence travels with the binary (MIT); the labels say what the image is (OCI image spec, annotations).
 COPY LICENSE /usr/share/doc/latchkey/LICENSE
 ARG VERSION=unknown
@@ -46,12 +56,3 @@ LABEL org.opencontainers.image.title="Latchkey" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="MIT"
-ENV DATA_DIR=/data HOST=0.0.0.0 PORT=3000
-VOLUME /data
-EXPOSE 3000
-# No shell or curl in the image: the binary checks itself (GET /health on PORT).
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["/usr/local/bin/latchkey", "healthcheck"]
-# What `latchkey serve` finishes in-flight requests on before it exits.
-STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/latchkey"]
-CMD ["serve"]

@@ -100,7 +100,7 @@ IMAGE_ARCH = $(lastword $(subst /, ,$(PLATFORM)))
 ## latchkey:VERSION-arm64).
 image: $(if $(PLATFORM),dist/image/$(IMAGE_ARCH)/latchkey)
 	$(CONTAINER_ENGINE) build $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) $(IMAGE_LABELS) \
-		$(if $(PLATFORM),--platform $(PLATFORM) --build-arg BINARY=prebuilt,--build-arg BINARY=build) $(IMAGE_BUILD_FLAGS) \
+		$(if $(PLATFORM),--platform $(PLATFORM) --build-arg BINARY=prebuilt,--build-arg BINARY=source) $(IMAGE_BUILD_FLAGS) \
 		$(if $(PLATFORM),-t $(IMAGE):$(VERSION)-$(IMAGE_ARCH),-t $(IMAGE):$(VERSION) -t $(IMAGE):latest) .
 
 # The OCI labels (Dockerfile): the version, the commit, and where its source is (the git remote without any

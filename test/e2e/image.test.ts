@@ -290,7 +290,7 @@ describe("issue 22: labels, licence, the arm64 image and the multi-arch manifest
     expect(arm64.config).toEqual(fromSource.config);
     expect(amd64.config).toEqual(fromSource.config);
     // No RUN step: nothing executed for arm64 (qemu-user-static, installed here, would have hidden an emulated one).
-    expect(manifestBuild).toContain("COPY --from=binary /out/latchkey /usr/local/bin/latchkey");
+    expect(manifestBuild).toContain("COPY --from=build /out/latchkey /usr/local/bin/latchkey");
     expect(manifestBuild).not.toMatch(/STEP \d+\/\d+: RUN /);
   });
 
