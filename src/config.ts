@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./lib/ip";
 import { parseDuration } from "./lib/duration";
+import { credentialsIntact, UNENCODED_CREDENTIALS } from "./lib/postgres-url";
 import type { JwtAlg } from "./tokens/verifier";
 import { ConfigError } from "./errors";
 
@@ -132,32 +133,10 @@ function postgresUrl(raw: string | undefined): string | undefined {
   } catch {
     url = undefined;
   }
-  if (/^postgres(ql)?:\/\//.test(raw) && !credentialsIntact(raw, url))
-    throw new ConfigError(
-      "DATABASE_URL is invalid: a character of its user or password (@ / # ? %) is not percent-encoded; encode it, or leave the password out of the URL and set PGPASSWORD",
-    );
+  if (/^postgres(ql)?:\/\//.test(raw) && !credentialsIntact(raw, url)) throw new ConfigError(`DATABASE_URL is invalid: ${UNENCODED_CREDENTIALS}`);
   if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:") || !url.hostname)
     throw new ConfigError("DATABASE_URL is invalid: expected postgres://user:password@host:5432/database (PostgreSQL; unset it for SQLite)");
   return raw;
-}
-
-/**
- * A password with `@ / # ?` written into the URL as it is moves the URL's boundaries: a piece of it is read as the
- * host, port or database (and the driver, which splits at the first `@`, reads another host than the URL parser),
- * and would be echoed in the error that names the address. So a URL is refused, without repeating any of it, when
- * `#` appears (a database URL has no fragment), when `@` appears more than once or after the host, or when the
- * user or password does not percent-decode.
- */
-function credentialsIntact(raw: string, url: URL | undefined): boolean {
-  const authority = raw.slice(raw.indexOf("//") + 2).split(/[/?#]/)[0]!;
-  const ats = raw.split("@").length - 1;
-  if (raw.includes("#") || ats > 1 || (ats === 1 && !authority.includes("@"))) return false;
-  try {
-    if (url) decodeURIComponent(url.username + url.password);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
