@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./lib/ip";
 import { parseDuration } from "./lib/duration";
 import { configRoleProblem } from "./lib/names";
+import { credentialsIntact, UNENCODED_CREDENTIALS } from "./lib/postgres-url";
 import type { JwtAlg } from "./tokens/verifier";
 import { ConfigError } from "./errors";
 
@@ -146,6 +147,7 @@ function postgresUrl(raw: string | undefined): string | undefined {
   } catch {
     url = undefined;
   }
+  if (/^postgres(ql)?:\/\//.test(raw) && !credentialsIntact(raw, url)) throw new ConfigError(`DATABASE_URL is invalid: ${UNENCODED_CREDENTIALS}`);
   if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:") || !url.hostname)
     throw new ConfigError("DATABASE_URL is invalid: expected postgres://user:password@host:5432/database (PostgreSQL; unset it for SQLite)");
   return raw;
