@@ -1,5 +1,4 @@
 import { Elysia, type DocumentDecoration } from "elysia";
-import { normalizeUsername } from "../../lib/names";
 import { AUTH_PREFIX } from "../../http/routes";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
@@ -9,80 +8,26 @@ import { clientIp, isTrustedPeer } from "../../lib/ip";
 import type { AccessTokens } from "../../tokens/access";
 import { API_KEY_PREFIX, isWellFormedApiKey } from "../keys/format";
 import type { ApiKeyService } from "../keys/service";
-import { MessagePage, PAGE_CSP } from "../pages/layout";
+import { Layout, PAGE_CSP } from "../pages/layout";
 import { signInHostFor } from "../pages/hosts";
 import type { BrowserSessions } from "../pages/session";
 import type { SessionService } from "../sessions/service";
 import type { UserIdentity } from "../users/service";
-import { normalisePath, policyFor, type AccessRules, type Policy } from "./rules";
+import type { AccessRules } from "./rules";
+import { decide, requestPolicies, urlRule, type UrlRule } from "./decide";
+import { forwardedRequest, type ForwardedRequest } from "./request";
 import { NO_STORE } from "../../http/cache";
 import { whenReady, type Pending } from "../../lib/pending";
 
 export const FORWARD_PATH = `${AUTH_PREFIX}/forward`;
-
-/** The request the proxy asks about. `url` is undefined when no trusted proxy said what it was. */
-interface Original {
-  url: string | undefined;
-  method: string;
-  host: string;
-  path: string | undefined;
-  /** nginx auth_request (X-Original-URL): it cannot pass a redirect on, so "sign in" is a 401 with a Location. */
-  nginx: boolean;
-}
-
-/**
- * The proxied request, from X-Original-URL/-Method (nginx) or X-Forwarded-Proto/-Host/-Uri/-Method (Traefik,
- * Caddy), only when the peer is a proxy TRUST_PROXY allows: otherwise anyone could claim to be asking about a
- * bypassed path.
- */
-function originalRequest(headers: Headers, trusted: boolean): Original {
-  if (!trusted) return { url: undefined, method: "GET", host: "", path: undefined, nginx: false };
-  const originalUrl = headers.get("x-original-url");
-  if (originalUrl) {
-    try {
-      const url = new URL(originalUrl);
-      const method = (headers.get("x-original-method") ?? "GET").toUpperCase();
-      return { url: url.href, method, host: url.hostname, path: normalisePath(url.pathname), nginx: true };
-    } catch {
-      return { url: undefined, method: "GET", host: "", path: undefined, nginx: true };
-    }
-  }
-  const forwardedHost = headers.get("x-forwarded-host");
-  const method = (headers.get("x-forwarded-method") ?? "GET").toUpperCase();
-  // A host name (or [IPv6]) with an optional port: anything else is no host at all. Parsed by hand, not with URL:
-  // this runs on every proxied request.
-  if (!forwardedHost || !/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/i.test(forwardedHost))
-    return { url: undefined, method, host: "", path: undefined, nginx: false };
-  const proto = headers.get("x-forwarded-proto") === "https" ? "https" : "http";
-  const rawUri = headers.get("x-forwarded-uri") || "/";
-  const uri = rawUri.startsWith("/") ? rawUri : `/${rawUri}`;
-  const host = forwardedHost.toLowerCase();
-  const hostname = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
-  return { url: `${proto}://${host}${uri}`, method, host: hostname, path: normalisePath(uri), nginx: false };
-}
 
 /** A browser navigating (not a script): it should be sent to the sign-in page rather than get a bare 401. */
 function isNavigation(headers: Headers): boolean {
   return (headers.get("accept") ?? "").includes("text/html") && headers.get("x-requested-with") !== "XMLHttpRequest";
 }
 
-/** `?roles=a,b&users=c` on the forward URL itself: any match allows. */
-function queryRule(url: string): { roles: string[]; users: string[] } | undefined {
-  const start = url.indexOf("?");
-  if (start === -1) return undefined;
-  const query = new URLSearchParams(url.slice(start + 1));
-  const list = (name: string) => (query.get(name) ?? "").split(",").map((item) => item.trim()).filter(Boolean);
-  const roles = list("roles");
-  const users = list("users").map(normalizeUsername);
-  return roles.length || users.length ? { roles, users } : undefined;
-}
-
-function allowedBy(rule: { roles: Iterable<string>; users: { has(user: string): boolean } | string[] }, who: UserIdentity): boolean {
-  const users = rule.users;
-  if (Array.isArray(users) ? users.includes(who.username) : users.has(who.username)) return true;
-  for (const role of rule.roles) if (who.roles.includes(role)) return true;
-  return false;
-}
+/** Asked by a peer TRUST_PROXY does not allow: none of its forwarding headers is read. */
+const UNTRUSTED: ForwardedRequest = { ok: false, family: undefined, reason: "the peer is not a proxy TRUST_PROXY allows" };
 
 const ANONYMOUS = { ...NO_STORE, "remote-user": "", "remote-groups": "", "remote-email": "", "remote-name": "" };
 
@@ -125,9 +70,6 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return trusted;
   }
   const appName = config.appName;
-  const forbiddenPage = String(
-    <MessagePage appName={appName} title="Access denied" message="You are signed in, but this account may not open this page." />,
-  );
   const challenge = `Bearer realm="${appName.replace(/["\\]/g, "")}", Basic realm="${appName.replace(/["\\]/g, "")}", charset="UTF-8"`;
 
   /** Who the request is, or undefined. A credential presented but wrong counts as none (401), never as an error. */
@@ -175,15 +117,22 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     }
   }
 
-  function permits(policy: Policy, who: UserIdentity, url: string): boolean {
-    if (policy.kind === "restricted" && !allowedBy(policy, who)) return false;
-    const fromQuery = queryRule(url);
-    return !fromQuery || allowedBy(fromQuery, who);
-  }
+  /** The sign-in host of the app's domain (PUBLIC_URL's when none covers it). */
+  const signInHost = (original: ForwardedRequest) => (original.ok && signInHostFor(browser.hosts, original.host)) || browser.primary;
+  const signInUrl = (original: ForwardedRequest) =>
+    original.ok ? `${signInHost(original).origin}/login?rd=${encodeURIComponent(original.url)}` : `${signInHost(original).origin}/login`;
 
-  function signInUrl(original: Original): string {
-    const host = (original.host && signInHostFor(browser.hosts, original.host)) || browser.primary;
-    return original.url ? `${host.origin}/login?rd=${encodeURIComponent(original.url)}` : `${host.origin}/login`;
+  // The forward URL's own `?roles=&users=&scopes=`: the same few URLs (one per protected app) on every request.
+  const urlRules = new Map<string, UrlRule | undefined>();
+  function urlRuleOf(url: string): UrlRule | undefined {
+    if (!url.includes("?")) return undefined;
+    let rule = urlRules.get(url);
+    if (rule === undefined && !urlRules.has(url)) {
+      if (urlRules.size >= 100) urlRules.clear();
+      rule = urlRule(url);
+      urlRules.set(url, rule);
+    }
+    return rule;
   }
 
   // Every answer is whole (http/security.ts `hand`): Elysia sends it untouched.
@@ -201,7 +150,8 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return {
       "remote-user": who.username,
       "remote-groups": who.roles.join(","),
-      "remote-email": who.email && headerSafe(who.email) ? who.email : "",
+      // Only a verified address: on an open instance anyone may claim someone else's, and apps match users by it.
+      "remote-email": who.email && who.emailVerified && headerSafe(who.email) ? who.email : "",
       "remote-name": typeof name === "string" && headerSafe(name) ? name : who.username,
     };
   }
@@ -219,32 +169,31 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return new Response(null, { headers: prebuilt });
   }
 
-  function decide(request: Request): Pending<Response> {
+  /** Turns the verdict into the answer; the caller is looked up only when the verdict depends on who it is. */
+  function answerFor(request: Request): Pending<Response> {
     const requestHeaders = request.headers;
-    // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, so no rule is
-    // matched either): it is not asked for, which costs on every request.
+    // Without TRUST_PROXY nothing depends on the peer's address (no proxy header is believed, and the start refuses
+    // rules without it): it is not asked for, which costs on every request.
     const peer = trust.kind === "none" ? null : peerAddress(request);
-    const original = originalRequest(requestHeaders, trustedPeer(peer));
-    const policy: Policy =
-      rules === undefined
-        ? { kind: "signed_in" }
-        : original.path === undefined
-          ? rules.defaultPolicy.kind === "bypass" ? { kind: "signed_in" } : rules.defaultPolicy
-          : policyFor(rules, { host: original.host, path: original.path, method: original.method, ip: clientIp(requestHeaders, peer, trust, config.trustProxyHeader) });
+    const original = trustedPeer(peer) ? forwardedRequest(requestHeaders) : UNTRUSTED;
+    const ip = rules === undefined ? null : clientIp(requestHeaders, peer, trust, config.trustProxyHeader);
+    const policies = requestPolicies(rules, original, ip);
+    const url = urlRuleOf(request.url);
+    const first = decide(policies, undefined, url);
     // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
-    if (policy.kind === "bypass") return new Response(null, { headers: bypassHeaders.for(request) });
-
-    if (policy.kind === "deny") return forbidden(request);
+    if (first === "bypass") return new Response(null, { headers: bypassHeaders.for(request) });
+    if (first === "forbidden") return refused(request, original);
     return whenReady(identify(requestHeaders), (who) => {
       if (!who) {
         if (isNavigation(requestHeaders)) {
           const location = signInUrl(original);
-          if (original.nginx) return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
-          return answer(request, original.method === "GET" || original.method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
+          if (original.family === "nginx") return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
+          const method = original.ok ? original.method : "GET";
+          return answer(request, method === "GET" || method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
         }
         return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
       }
-      if (!permits(policy, who, request.url)) return forbidden(request);
+      if (decide(policies, who, url) !== "allow") return forbidden(request, original, who);
       return allowed(request, who);
     });
   }
@@ -254,8 +203,8 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
   // request. On PostgreSQL a cache miss answers later, so the route is composed `async` there.
   type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
   const handle = waits
-    ? async ({ request, set }: Context) => headers.hand(set, await decide(request))
-    : synchronous(({ request, set }: Context) => headers.hand(set, decide(request) as Response));
+    ? async ({ request, set }: Context) => headers.hand(set, await answerFor(request))
+    : synchronous(({ request, set }: Context) => headers.hand(set, answerFor(request) as Response));
   const route = {
     detail: {
       summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",
@@ -277,9 +226,52 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
   } satisfies { detail: DocumentDecoration };
   return new Elysia({ tags: ["auth"] }).get(FORWARD_PATH, handle, route).all(FORWARD_PATH, handle, route);
 
-  function forbidden(request: Request): Response {
-    if (isNavigation(request.headers))
-      return answer(request, 403, { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, ...NO_STORE }, forbiddenPage);
-    return json(request, 403, "forbidden", "This account may not access this resource.");
+  /**
+   * 403: JSON for scripts; for a browser, Latchkey's page saying who is signed in, with a sign-out and a
+   * switch-account link on the sign-in host (the nginx example shows it through error_page 403 too).
+   */
+  function forbidden(request: Request, original: ForwardedRequest, who: UserIdentity | undefined): Response {
+    if (!isNavigation(request.headers)) return json(request, 403, "forbidden", "This account may not access this resource.");
+    return answer(
+      request,
+      403,
+      { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, ...NO_STORE },
+      String(<ForbiddenPage appName={appName} username={who?.username} signIn={signInHost(original).origin} url={original.ok ? original.url : undefined} />),
+    );
   }
+
+  /** Refused whoever asks: the caller is looked up only for a browser's page. */
+  function refused(request: Request, original: ForwardedRequest): Pending<Response> {
+    if (!isNavigation(request.headers)) return forbidden(request, original, undefined);
+    return whenReady(identify(request.headers), (who) => forbidden(request, original, who));
+  }
+}
+
+/** The refusal page: who is signed in, and how to sign out or sign in as someone else (links to the sign-in host). */
+function ForbiddenPage(props: { appName: string; username: string | undefined; signIn: string; url: string | undefined }) {
+  const back = props.url === undefined ? "" : `?rd=${encodeURIComponent(props.url)}`;
+  return (
+    <Layout appName={props.appName} title="Access denied" narrow>
+      <section>
+        <h1>Access denied</h1>
+        {props.username === undefined ? (
+          <>
+            <p>You are not signed in, and this page is not open to anyone.</p>
+            <p>
+              <a href={`${props.signIn}/login${back}`}>Sign in</a>
+            </p>
+          </>
+        ) : (
+          <>
+            <p>
+              Signed in as <strong safe>{props.username}</strong>. This account may not open this page.
+            </p>
+            <p>
+              <a href={`${props.signIn}/logout${back}`}>Switch account</a> · <a href={`${props.signIn}/logout`}>Sign out</a>
+            </p>
+          </>
+        )}
+      </section>
+    </Layout>
+  );
 }
