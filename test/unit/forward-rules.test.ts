@@ -51,18 +51,19 @@ describe("ACCESS_RULES_FILE", () => {
   });
 
   test("paths are decoded once and resolved; the broad form drops ;params and case; bad input is undefined", () => {
-    expect(canonicalPath("/api/health/../../admin")).toEqual({ exact: "/admin", canonical: false, broad: "/admin" });
-    expect(canonicalPath("/%61dmin")).toEqual({ exact: "/admin", canonical: true, broad: "/admin" });
-    expect(canonicalPath("/api/health/%2e%2e/%2e%2e/admin")).toEqual({ exact: "/admin", canonical: false, broad: "/admin" });
-    expect(canonicalPath("/private/%252e%252e/api/health")).toEqual({ exact: "/private/%2e%2e/api/health", canonical: false, broad: "/private/%2e%2e/api/health" });
-    expect(canonicalPath("/api/health/..;/..;/Private")).toEqual({ exact: "/api/health/..;/..;/Private", canonical: false, broad: "/private" });
+    expect(canonicalPath("/api/health/../../admin")).toEqual({ exact: "/admin", canonical: false, broad: [] });
+    expect(canonicalPath("/%61dmin")).toEqual({ exact: "/admin", canonical: true, broad: [] });
+    expect(canonicalPath("/api/health/%2e%2e/%2e%2e/admin")).toEqual({ exact: "/admin", canonical: false, broad: [] });
+    expect(canonicalPath("/private/%252e%252e/api/health")).toEqual({ exact: "/private/%2e%2e/api/health", canonical: false, broad: [] });
+    expect(canonicalPath("/api/health/..;/..;/Private")).toEqual({ exact: "/api/health/..;/..;/Private", canonical: false, broad: ["/api/health/..;/..;/private", "/private"] });
+    expect(canonicalPath("/Admin/..%3b")).toEqual({ exact: "/Admin/..;", canonical: false, broad: ["/admin/..;", "/"] });
     expect(canonicalPath("/public/%3f/..%2f..%2fprivate/s")?.exact).toBe("/private/s");
-    expect(canonicalPath("//admin")).toEqual({ exact: "//admin", canonical: false, broad: "/admin" });
+    expect(canonicalPath("//admin")).toEqual({ exact: "//admin", canonical: false, broad: ["/admin"] });
     expect(canonicalPath("/%E0%A4%A")).toBeUndefined();
     expect(canonicalPath("/a%5c..%5cadmin")).toBeUndefined();
     expect(canonicalPath("/a/%ff")).toBeUndefined();
     expect(canonicalPath("/a/%00")).toBeUndefined();
-    expect(canonicalPath("/plain/path")).toEqual({ exact: "/plain/path", canonical: true, broad: "/plain/path" });
+    expect(canonicalPath("/plain/path")).toEqual({ exact: "/plain/path", canonical: true, broad: [] });
   });
 
   const bad: [string, string][] = [

@@ -41,19 +41,22 @@ export function urlRule(url: string): UrlRule | undefined {
 /**
  * The policies a request must pass. Without rules: signed in is enough. With rules, a request that no trusted
  * proxy described, or that cannot be parsed, is denied; otherwise the rules are applied to both forms of its path
- * (paths.ts) and both must allow, so a path the app may read either way gets the stricter answer.
+ * (paths.ts) and all must allow, so a path the app may read either way gets the stricter answer.
  */
 export function requestPolicies(rules: AccessRules | undefined, request: ForwardedRequest, ip: string | null): readonly Policy[] {
   if (rules === undefined) return [SIGNED_IN];
   if (!request.ok) return [DENY];
   const { host, method, path } = request;
   const exact = policyFor(rules, { host, method, ip, path: path.exact, canonical: path.canonical });
-  if (path.broad === path.exact) return [exact];
-  const broad = policyFor(rules, { host, method, ip, path: path.broad, broad: true, canonical: path.canonical });
-  return broad === exact ? [exact] : [exact, broad];
+  if (path.broad.length === 0) return [exact];
+  const policies = [exact];
+  for (const reading of path.broad) {
+    const policy = policyFor(rules, { host, method, ip, path: reading, broad: true, canonical: path.canonical });
+    if (!policies.includes(policy)) policies.push(policy);
+  }
+  return policies;
 }
 
-/** Whether `named` (a rule's or the URL's scopes) names one of `scopes`. */
 const namesOne = (scopes: readonly string[], named: ReadonlySet<string> | readonly string[] | undefined) =>
   named !== undefined && scopes.some((scope) => ("has" in named ? named.has(scope) : named.includes(scope)));
 

@@ -6,8 +6,9 @@
  * - `exact`: percent-decoded exactly once (a `%3f` or `%23` stays a character of the path: the query was split off
  *   before decoding), then `.` and `..` resolved. `canonical` says whether the raw path was already that, with no
  *   encoded `.` `/` `\` `%`, no `;`, no `//`: only then may a bypass rule apply to it.
- * - `broad`: `exact` with every segment's `;params` dropped, lower-cased, `//` collapsed and dot-segments resolved
- *   again (`/..;/` is `..` to Tomcat): deny and role rules also see this, so they err on the safe side.
+ * - `broad`: the other readings, lower-cased with `//` collapsed: the decoded path as it is, and with every
+ *   segment's `;params` dropped before dot-segments are resolved (`/..;/` is `..` to Tomcat, while `/x/..;` is a
+ *   file named `..;` to Flask). Deny and role rules also see each of these, so they err on the safe side.
  *
  * Undecodable or ambiguous input (bad escapes, invalid UTF-8, a NUL or other control character, a backslash
  * either raw or encoded, a raw `#`) is undefined: the caller refuses it.
@@ -15,8 +16,11 @@
 export interface CanonicalPath {
   exact: string;
   canonical: boolean;
-  broad: string;
+  /** The broad readings that differ from `exact` (usually none). */
+  broad: readonly string[];
 }
+
+const NONE: readonly string[] = [];
 
 /** Anything that could make a path mean something else after decoding or resolving: the slow path below. */
 const NEEDS_WORK = /[%;A-Z]|\/\.|\/\//;
@@ -43,7 +47,7 @@ function resolveDots(path: string, collapse: boolean): string {
 export function canonicalPath(raw: string): CanonicalPath | undefined {
   if (!raw.startsWith("/") || UNSAFE_RAW.test(raw)) return undefined;
   // The common case, checked in one scan: nothing to decode, resolve, drop or fold.
-  if (!NEEDS_WORK.test(raw)) return { exact: raw, canonical: true, broad: raw };
+  if (!NEEDS_WORK.test(raw)) return { exact: raw, canonical: true, broad: NONE };
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
@@ -52,7 +56,10 @@ export function canonicalPath(raw: string): CanonicalPath | undefined {
   }
   if (UNSAFE_DECODED.test(decoded)) return undefined;
   const exact = resolveDots(decoded, false);
-  const canonical = exact === decoded && !ENCODED_SPECIAL.test(raw) && !raw.includes(";") && !raw.includes("//");
-  const withoutParams = decoded.includes(";") ? decoded.replace(/;[^/]*/g, "") : decoded;
-  return { exact, canonical, broad: resolveDots(withoutParams.toLowerCase(), true) };
+  const canonical = exact === decoded && !ENCODED_SPECIAL.test(raw) && !decoded.includes(";") && !raw.includes("//");
+  const folded = decoded.toLowerCase();
+  const broad = new Set([resolveDots(folded, true)]);
+  if (folded.includes(";")) broad.add(resolveDots(folded.replace(/;[^/]*/g, ""), true));
+  broad.delete(exact);
+  return { exact, canonical, broad: broad.size ? [...broad] : NONE };
 }
