@@ -373,7 +373,7 @@ describe("configuration", () => {
   test("ACCESS_RULES_FILE without TRUST_PROXY stops the start with exit 2 and one line naming TRUST_PROXY", async () => {
     const dir = tempDataDir();
     writeFileSync(join(dir, "rules.toml"), '[[rule]]\nname = "public"\npaths = ["/public"]\npolicy = "bypass"\n');
-    for (const env of [{}, { TRUST_PROXY: "false" }]) {
+    for (const env of [{}, { TRUST_PROXY: "false" }] as Record<string, string>[]) {
       const result = await serve({ ACCESS_RULES_FILE: join(dir, "rules.toml"), ...env });
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(

@@ -37,7 +37,7 @@ const METHOD = /^[A-Za-z]{1,20}$/;
  * A Host (RFC 9110 §7.2: name or [IPv6] and an optional port, 1–65535) as the lower-case name rules match against:
  * `admin.example.com.` and `admin.example.com:443` are `admin.example.com`. Anything else is undefined.
  */
-export function hostName(raw: string): string | undefined {
+function hostName(raw: string): string | undefined {
   const match = HOST.exec(raw);
   if (!match || match[1]!.includes("..")) return undefined;
   if (match[2] !== undefined && (Number(match[2]) < 1 || Number(match[2]) > 65535)) return undefined;

@@ -332,9 +332,7 @@ function SignOutPage(props: { appName: string; username: string; csrf: string; r
         <form method="post" action="/logout">
           <Csrf token={props.csrf} />
           {props.rd ? <input type="hidden" name="rd" value={props.rd} /> : ""}
-          <button type="submit" safe>
-            {props.rd ? "Sign out and sign in as someone else" : "Sign out"}
-          </button>
+          <button type="submit">{props.rd ? "Sign out and sign in as someone else" : "Sign out"}</button>
         </form>
       </section>
     </Layout>
