@@ -40,8 +40,9 @@ export function urlRule(url: string): UrlRule | undefined {
 
 /**
  * The policies a request must pass. Without rules: signed in is enough. With rules, a request that no trusted
- * proxy described, or that cannot be parsed, is denied; otherwise the rules are applied to both forms of its path
- * (paths.ts) and all must allow, so a path the app may read either way gets the stricter answer.
+ * proxy described, or that cannot be parsed, is denied; otherwise the rules are applied to every reading of its
+ * path (paths.ts: the exact one and the broad ones) and all must allow, so a path that apps read in several ways
+ * gets the strictest answer.
  */
 export function requestPolicies(rules: AccessRules | undefined, request: ForwardedRequest, ip: string | null): readonly Policy[] {
   if (rules === undefined) return [SIGNED_IN];
