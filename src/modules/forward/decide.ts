@@ -44,7 +44,7 @@ export function urlRule(url: string): UrlRule | undefined {
  * path (paths.ts: the exact one and the broad ones) and all must allow, so a path that apps read in several ways
  * gets the strictest answer.
  */
-export function requestPolicies(rules: AccessRules | undefined, request: ForwardedRequest, ip: string | null): readonly Policy[] {
+export function requestPolicies(rules: AccessRules | undefined, request: ForwardedRequest, ip: string | null | (() => string | null)): readonly Policy[] {
   if (rules === undefined) return [SIGNED_IN];
   if (!request.ok) return [DENY];
   const { host, method, path } = request;

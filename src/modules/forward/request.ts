@@ -58,29 +58,32 @@ function parsed(family: ProxyFamily, proto: string, authority: string, target: s
 }
 
 /** nginx auth_request: `X-Original-URL: <scheme>://<host>[:port]<request_uri>` and `X-Original-Method`. */
-function fromNginx(headers: Headers): ForwardedRequest {
-  const url = headers.get("x-original-url");
+function fromNginx(url: string | null, method: string | null): ForwardedRequest {
   // Split by hand, not with URL: WHATWG URL resolves %2e segments and turns "\" into "/", hiding what the app sees.
   const match = url === null ? null : /^(https?):\/\/([^/?#@\\]*)(\/[^#]*)?$/i.exec(url);
   if (!match) return refused("nginx", "url");
-  return parsed("nginx", match[1]!.toLowerCase(), match[2]!, match[3] ?? "/", headers.get("x-original-method"));
+  return parsed("nginx", match[1]!.toLowerCase(), match[2]!, match[3] ?? "/", method);
 }
 
 /** Caddy forward_auth and Traefik forwardAuth: `X-Forwarded-Proto`, `-Host`, `-Uri`, `-Method`. */
-function fromForwarded(headers: Headers): ForwardedRequest {
-  const host = headers.get("x-forwarded-host");
-  const uri = headers.get("x-forwarded-uri");
+function fromForwarded(headers: Headers, host: string | null, uri: string | null, method: string | null): ForwardedRequest {
   if (host === null || uri === null) return refused("forwarded", "url");
   const proto = headers.get("x-forwarded-proto") === "https" ? "https" : "http";
-  return parsed("forwarded", proto, host, uri, headers.get("x-forwarded-method"));
+  return parsed("forwarded", proto, host, uri, method);
 }
 
 /** The request the proxy asks about, from whichever family's headers are present; both or neither is refused. */
 export function forwardedRequest(headers: Headers): ForwardedRequest {
-  const nginx = headers.has("x-original-url") || headers.has("x-original-method");
-  const forwarded = headers.has("x-forwarded-host") || headers.has("x-forwarded-uri") || headers.has("x-forwarded-method");
+  // Each header read once: this runs on every request of every protected app.
+  const originalUrl = headers.get("x-original-url");
+  const originalMethod = headers.get("x-original-method");
+  const forwardedHost = headers.get("x-forwarded-host");
+  const forwardedUri = headers.get("x-forwarded-uri");
+  const forwardedMethod = headers.get("x-forwarded-method");
+  const nginx = originalUrl !== null || originalMethod !== null;
+  const forwarded = forwardedHost !== null || forwardedUri !== null || forwardedMethod !== null;
   if (nginx && forwarded) return refused(undefined, "both X-Original-* and X-Forwarded-Host/-Uri/-Method were sent");
-  if (nginx) return fromNginx(headers);
-  if (forwarded) return fromForwarded(headers);
+  if (nginx) return fromNginx(originalUrl, originalMethod);
+  if (forwarded) return fromForwarded(headers, forwardedHost, forwardedUri, forwardedMethod);
   return refused(undefined, "no X-Original-URL or X-Forwarded-Host/-Uri");
 }

@@ -48,7 +48,8 @@ export interface ProxiedRequest {
   /** Decoded once, dot segments resolved (paths.ts). */
   path: string;
   method: string;
-  ip: string | null;
+  /** The client's address, or a function that finds it: only a rule with `networks` that matches otherwise asks. */
+  ip: string | null | (() => string | null);
   /**
    * `path` is the broad form (lower-case, `;params` dropped): rule paths are compared lower-cased; and false when
    * the raw path was not canonical: a bypass rule does not apply to it. Both default to the plain comparison.
@@ -145,7 +146,7 @@ export function policyFor(rules: AccessRules | undefined, request: ProxiedReques
     const paths = request.broad ? rule.foldedPaths : rule.paths;
     if (paths && !paths.some((prefix) => pathMatches(prefix, request.path))) continue;
     if (rule.methods && !rule.methods.has(request.method)) continue;
-    if (rule.networks && !inNetworks(request.ip, rule.networks)) continue;
+    if (rule.networks && !inNetworks(typeof request.ip === "function" ? request.ip() : request.ip, rule.networks)) continue;
     return rule.policy;
   }
   return rules.defaultPolicy;

@@ -78,8 +78,8 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     // rules without it): it is not asked for, which costs on every request.
     const peer = trust.kind === "none" ? null : peerAddress(request);
     const original = trustedPeer(peer) ? forwardedRequest(requestHeaders) : UNTRUSTED;
-    const ip = rules === undefined ? null : clientIp(requestHeaders, peer, trust, config.trustProxyHeader);
-    const policies = requestPolicies(rules, original, ip);
+    // The client's address only when a rule with `networks` gets that far (reading it walks X-Forwarded-For).
+    const policies = requestPolicies(rules, original, () => clientIp(requestHeaders, peer, trust, config.trustProxyHeader));
     const url = urlRuleOf(request.url);
     // First without the caller: a bypass or a refusal for everyone needs no lookup.
     const first = decide(policies, undefined, url);
