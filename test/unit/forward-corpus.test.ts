@@ -144,6 +144,21 @@ describe("only the proxy's own headers decide: a mix of families, or missing par
   });
 });
 
+test("a rule's networks see the client address, worked out only when that rule is reached", () => {
+  const lan = parseAccessRules('[[rule]]\nhosts = ["lan.example.com"]\nnetworks = ["192.168.0.0/16"]\npolicy = "bypass"\n', "lan.toml");
+  let asked = 0;
+  const ip = (address: string) => () => {
+    asked++;
+    return address;
+  };
+  const at = (host: string, address: string) => decide(requestPolicies(lan, forwardedRequest(new Headers(forwarded("/", "GET", host))), ip(address)), undefined, undefined);
+  expect(at("app.example.com", "192.168.1.5")).toBe("sign_in");
+  expect(asked).toBe(0);
+  expect(at("lan.example.com", "192.168.1.5")).toBe("bypass");
+  expect(at("lan.example.com", "203.0.113.9")).toBe("sign_in");
+  expect(asked).toBe(2);
+});
+
 describe("scoped API keys pass only where the forward URL or a rule names one of their scopes", () => {
   const scoped: Caller = { username: "bob", roles: [], keyId: "k1", scopes: ["backup:write"] };
   const scopedAdmin: Caller = { username: "root", roles: ["admin"], keyId: "k2", scopes: ["backup:write", "photos:read"] };
