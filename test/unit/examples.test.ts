@@ -22,7 +22,7 @@ test("the Traefik compose file parses, and its middleware asks forward auth and 
   // Traefik must set X-Forwarded-* itself (trustForwardHeader=true would pass a client's own on to the check)...
   expect(labels["traefik.http.middlewares.latchkey.forwardauth.trustForwardHeader"]).toBe("false");
   // ...and remove a client's Remote-* headers, with their underscore spellings, before the app sees them.
-  for (const name of ["Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "Remote_User", "Remote_Groups", "Remote_Email", "Remote_Name"])
+  for (const name of ["Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "Remote_User", "Remote_Groups", "Remote_Email", "Remote_Name", "X-Original-URL", "X-Original-Method"])
     expect(labels[`traefik.http.middlewares.latchkey-strip.headers.customrequestheaders.${name}`]).toBe("");
 });
 
@@ -45,6 +45,8 @@ test("the Caddyfile copies the same headers Traefik's example does", () => {
   expect(caddyfile).toContain("copy_headers Remote-User Remote-Groups Remote-Email Remote-Name");
   for (const name of ["Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "Remote_User", "Remote_Groups", "Remote_Email", "Remote_Name"])
     expect(caddyfile).toContain(`request_header -${name}\n`);
+  expect(caddyfile).toContain("header_up -X-Original-URL\n");
+  expect(caddyfile).toContain("header_up -X-Original-Method\n");
   expect(caddyfile).toContain("uri /api/v1/auth/forward");
 });
 
