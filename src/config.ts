@@ -422,7 +422,7 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
     mail,
     ...signingConfig(env),
-    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName]),
+    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName], trustProxy),
     // One APP_NAME for mail and pages, checked once (in mailConfig).
     appName: mail.appName,
     runAs: runAsConfig(env),
@@ -471,7 +471,7 @@ function runAsConfig(env: Env): Config["runAs"] {
 
 // ---- Browser pages, the browser session and forward auth (issue 12) ----
 
-function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
+function browserConfig(env: Env, publicUrl: URL, otherCookies: string[], trustProxy: TrustProxy) {
   const sessionCookieName = cookieName(env, "SESSION_COOKIE_NAME", "latchkey_session");
   if (otherCookies.includes(sessionCookieName))
     throw new ConfigError("SESSION_COOKIE_NAME must differ from ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME");
@@ -489,6 +489,10 @@ function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
   }
 
   const rulesFile = value(env, "ACCESS_RULES_FILE");
+  // Rules match the request the proxy describes, which is believed only from a proxy TRUST_PROXY allows: without
+  // one every rule would be ignored (and every forward request denied), so the start refuses instead.
+  if (rulesFile !== undefined && trustProxy.kind === "none")
+    throw new ConfigError("TRUST_PROXY must name your reverse proxy when ACCESS_RULES_FILE is set: the rules match the request only a trusted proxy can describe");
   return {
     sessionCookieName,
     sessionIdleTtl: duration(env, "SESSION_IDLE_TTL", "7d"),
