@@ -383,7 +383,8 @@ describe("configuration", () => {
   test('roles = ["Family"] in ACCESS_RULES_FILE (which would match nobody: roles are lower case) stops the start naming the value', async () => {
     const dir = tempDataDir();
     writeFileSync(join(dir, "rules.toml"), '[[rule]]\nname = "photos"\nhosts = ["photos.example.com"]\nroles = ["family", "Family"]\n');
-    const result = await serve({ ACCESS_RULES_FILE: join(dir, "rules.toml") });
+    // TRUST_PROXY set: rules without it stop the start for that reason first (the next test).
+    const result = await serve({ ACCESS_RULES_FILE: join(dir, "rules.toml"), TRUST_PROXY: "127.0.0.1" });
     expect({ code: result.code, stderr: result.stderr }).toEqual({
       code: 2,
       stderr:
