@@ -309,7 +309,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const challenge = await challenges.live(challengeId);
       const user = await users.findById(challenge.userId);
       if (!user || user.disabled || !(challenge.methods as ChallengeMethod[]).includes("totp_enrollment")) throw challengeExpired();
-      return mfa.startTotp(user.id, user.username);
+      // A retry after a wrong first code shows the key the phone already scanned.
+      return (await mfa.pendingTotp(user.id, user.username)) ?? mfa.startTotp(user.id, user.username);
     },
 
     /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
