@@ -166,7 +166,8 @@ function TwoStepSection(view: AccountView) {
   return (
     <section id="two-step" aria-labelledby="two-step-title">
       <h2 id="two-step-title">Two-step sign-in</h2>
-      <Said flash={view.flash} forms={["totp-start", "totp-confirm", "totp-cancel", "totp-delete", "recovery-codes"]} />
+      {/* A wrong first code is said beside the code field, below the QR code; the rest here. */}
+      <Said flash={view.flash} forms={["totp-start", "totp-cancel", "totp-delete", "recovery-codes", ...(view.enrolment ? [] : ["totp-confirm"])]} />
       {factors.totp ? (
         <>
           <p>
@@ -195,6 +196,7 @@ function TwoStepSection(view: AccountView) {
       ) : view.enrolment ? (
         <>
           <AuthenticatorSetup secret={view.enrolment.secret} qrSvg={view.enrolment.qrSvg} />
+          <Said flash={view.flash} forms="totp-confirm" />
           <form method="post" action="/account/mfa/totp/confirm" class="stack">
             <Csrf token={view.csrf("totp-confirm")} />
             <label for="totp_code">6-digit code from the app</label>

@@ -86,14 +86,14 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
 /** An event's sentence; an event this page does not know (a newer one) reads as its name in words. */
 export function describeEvent(event: string, who: string, detail: Record<string, unknown>): string {
   const sentence = SENTENCES[event as keyof typeof SENTENCES];
-  const said = sentence ? sentence(who, detail) : `${event.replaceAll("_", " ")} (${who})`;
-  return said.charAt(0).toUpperCase() + said.slice(1);
+  // Not capitalised: a sentence may start with a username, which is lower-case ("alice signed in").
+  return sentence ? sentence(who, detail) : `${event.replaceAll("_", " ")} (${who})`;
 }
 
 /** Event names as a filter offers them: "Signed in" for login_succeeded. */
 export const eventLabel = (event: string) => {
   const said = describeEvent(event, "someone", {});
-  return said.replace(/^Someone /, "").replace(/^./, (first) => first.toUpperCase());
+  return said.replace(/^someone /, "").replace(/^./, (first) => first.toUpperCase());
 };
 
 /** The audit log's rows: when, what (a sentence, failures in colour), from where. */

@@ -69,7 +69,7 @@ tr{border-bottom:1px solid var(--line);padding:.5rem 0}
 td{display:flex;gap:1rem;justify-content:space-between;align-items:baseline;border:0;padding:.15rem 0;text-align:right}
 td.end{justify-content:flex-end}
 td[data-label]::before{content:attr(data-label);font-weight:600;color:var(--muted);flex:none;text-align:left}
-td.wrap{min-width:0}
+td.wrap{min-width:0;text-align:left}
 .cut{max-width:62vw}
 main{padding:.75rem}
 }
