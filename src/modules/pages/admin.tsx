@@ -145,7 +145,7 @@ export function UserPage(view: UserPageView) {
         <h1 id="profile-title" safe>
           {user.username}
         </h1>
-        <Said flash={view.flash} forms={["admin-email", "admin-metadata", "admin-enable", "admin-status"]} />
+        <Said flash={view.flash} forms={["admin-create", "admin-email", "admin-metadata", "admin-enable", "admin-status"]} />
         <dl class="facts">
           <dt>Status</dt>
           <dd>
