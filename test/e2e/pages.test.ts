@@ -103,7 +103,7 @@ describe("sign-in page", () => {
     jar.take(right);
     const account = await fetch(`${lk.url}/account`, { headers: { cookie: jar.header() } });
     expect(account.status).toBe(200);
-    expect(await account.text()).toContain("<td>alice@example.com</td>");
+    expect(await account.text()).toContain('<span class="cut" title="alice@example.com">alice@example.com</span>');
   });
 
   test("a form without its CSRF token, with another form's, from another origin or cross-site is refused (403) and signs no one in", async () => {

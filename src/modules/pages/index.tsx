@@ -450,10 +450,10 @@ export function signInPages(deps: PageDeps) {
           await auth.signOutBrowser(principal, requester);
         }
         browser.clearSession(set.headers, host);
-        // Switching account: on to the sign-in form (no handoff: that would sign the same account back in).
+        // On to the sign-in form, without asking the other sign-in hosts (the handoff): the sign-out ended the
+        // sessions there too, and the form must say "You are signed out".
         const rd = field(body, "rd");
-        const next = new URLSearchParams({ signed_out: "1" });
-        if (field(body, "switch") === "1") next.set("handoff", "none");
+        const next = new URLSearchParams({ signed_out: "1", handoff: "none" });
         if (rd && safeRedirect(rd, host, browser.hosts)) next.set("rd", rd);
         return seeOther(set, `/login?${next}`);
       },

@@ -154,7 +154,6 @@ export function SignOutPage(view: { appName: string; username: string; csrf: str
         <form method="post" action="/logout" class="stack">
           <Csrf token={view.csrf} />
           {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
-          {view.switching ? <input type="hidden" name="switch" value="1" /> : ""}
           <button type="submit">{view.switching ? "Sign out and switch" : "Sign out"}</button>
         </form>
         <p>
