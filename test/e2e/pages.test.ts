@@ -317,3 +317,71 @@ describe("configuration", () => {
       expect(result.stderr).toContain(named);
     });
 });
+
+describe("the pages' logo and accent colour (APP_LOGO, APP_ACCENT_COLOR)", () => {
+  /** A 1×1 PNG. */
+  const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+
+  test("the logo is read at start and served from the binary's own route; every page shows it; the accent colour is in the stylesheet its CSP allows", async () => {
+    const dir = tempDataDir();
+    const file = join(dir, "logo.png");
+    writeFileSync(file, PNG);
+    const lk = await start({ APP_LOGO: file, APP_ACCENT_COLOR: "#7A1FA2" });
+    // Read at start: the file may go away, the logo stays.
+    removeDataDir(dir);
+    const logo = await fetch(`${lk.url}/branding/logo`);
+    expect(logo.status).toBe(200);
+    expect(logo.headers.get("content-type")).toBe("image/png");
+    expect(logo.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(Buffer.from(await logo.arrayBuffer()).equals(PNG)).toBe(true);
+    const page = await fetch(`${lk.url}/login`);
+    const html = await page.text();
+    expect(html).toContain('<img src="/branding/logo" alt=""/>');
+    const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+    expect(style).toContain(":root{--accent:#7a1fa2;--on-accent:#fff}");
+    const hash = new Bun.CryptoHasher("sha256").update(style).digest("base64");
+    expect(page.headers.get("content-security-policy")).toContain(`style-src 'sha256-${hash}'`);
+  });
+
+  test("without APP_LOGO there is no logo route and no image", async () => {
+    const lk = await start();
+    expect((await fetch(`${lk.url}/branding/logo`)).status).toBe(404);
+    expect(await (await fetch(`${lk.url}/login`)).text()).not.toContain("/branding/logo");
+  });
+
+  test("a logo that is missing or not an image, or a colour that is not #rrggbb, stops the start with exit 2 and one line naming the variable", async () => {
+    const dir = tempDataDir();
+    const text = join(dir, "logo.txt");
+    writeFileSync(text, "not an image");
+    for (const [env, name] of [
+      [{ APP_LOGO: join(dir, "absent.png") }, "APP_LOGO"],
+      [{ APP_LOGO: text }, "APP_LOGO"],
+      [{ APP_ACCENT_COLOR: "red" }, "APP_ACCENT_COLOR"],
+      [{ APP_ACCENT_COLOR: "#12345" }, "APP_ACCENT_COLOR"],
+    ] as const) {
+      const result = await runCli(["serve"], { DATA_DIR: dir, HOST: "127.0.0.1", PORT: String(freePort()), ...env });
+      expect([name, result.code]).toEqual([name, 2]);
+      expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(result.stderr).toContain(name);
+    }
+    removeDataDir(dir);
+  });
+});
+
+describe("the sign-in page's words", () => {
+  test("names the app rd goes on to; after a wrong password the password field has the focus and rd stays", async () => {
+    const lk = await start({ PUBLIC_URL: "http://auth.home.test:1" }, [["alice", "family"]]);
+    const rd = "http://app.home.test/photos";
+    const form = await fetch(`${lk.url}/login?rd=${encodeURIComponent(rd)}`, { headers: { host: "auth.home.test:1" } });
+    const html = await form.text();
+    expect(html).toContain("Sign in to continue to <strong>app.home.test</strong>");
+    const jar = cookieJar();
+    jar.take(form);
+    const wrong = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: "nope", rd }, { origin: "http://auth.home.test:1", host: "auth.home.test:1" });
+    expect(wrong.status).toBe(401);
+    const again = await wrong.text();
+    expect(again).toContain('id="password" name="password" type="password" autocomplete="current-password" required autofocus');
+    expect(again).not.toContain('id="login" name="login" autocomplete="username" required autofocus');
+    expect(again).toContain(`name="rd" value="${rd}"`);
+  });
+});
