@@ -15,13 +15,13 @@ import { generateHOTP } from "@oslojs/otp";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { SCREENSHOTS, screenshot, sharedChromium } from "../support/browser";
 import { freePort, removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
-import { codeIn, mailCatcherForFile, smtpEnv } from "../support/smtp";
+import { mailCatcherForFile, smtpEnv } from "../support/smtp";
 
 const PASSWORD = "correct horse battery staple";
 const HOSTS = new Set(["auth.home.test", "app.home.test"]);
 const chromiumForFile = sharedChromium(["--host-resolver-rules=MAP *.home.test 127.0.0.1"]);
 const mail = mailCatcherForFile();
-const AXE = resolve(import.meta.dir, "../../node_modules/axe-core/axe.min.js");
+const AXE = require.resolve("axe-core/axe.min.js");
 const DOCS = resolve(import.meta.dir, "../../docs/screenshots");
 /** Walk screenshots that the README shows: `<walk name>` → `docs/screenshots/<file>`. */
 const README_SHOTS: Record<string, string> = {
@@ -110,42 +110,42 @@ async function signIn(page: Page, username: string, password = PASSWORD) {
   await page.click("button[type=submit]");
 }
 
-/** Serious and critical axe-core violations of the page, as "rule: selectors". */
+/** Serious and critical axe-core violations of the page, as "rule: selectors" (the code runs in the page, as a string). */
 async function axeViolations(page: Page): Promise<string[]> {
   await page.addScriptTag({ path: AXE });
-  return page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (context: Document, options: object) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+  return page.evaluate(`(async () => {
     const result = await axe.run(document, { resultTypes: ["violations"] });
     return result.violations
       .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-      .map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`);
-  });
+      .map((violation) => violation.id + ": " + violation.nodes.map((node) => node.target.join(" ")).join(", "));
+  })()`);
 }
 
 /**
  * The layout's promises: the page is no wider than the window (no horizontal scroll), and no word in a table cell
- * is broken across lines (each word's rendered boxes, Range.getClientRects, sit on one line).
+ * (or a button, a time, a link of the navigation) is broken across lines: each word's rendered boxes
+ * (Range.getClientRects) sit on one line.
  */
-async function layoutProblems(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const problems: string[] = [];
-    if (document.documentElement.scrollWidth > window.innerWidth) problems.push(`page is ${document.documentElement.scrollWidth}px wide in a ${window.innerWidth}px window`);
-    for (const cell of document.querySelectorAll("td, th, dd, button, .button, time, nav a")) {
-      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        const text = node.textContent ?? "";
-        for (const match of text.matchAll(/\S+/g)) {
-          const range = document.createRange();
-          range.setStart(node, match.index);
-          range.setEnd(node, match.index + match[0].length);
-          const tops = new Set([...range.getClientRects()].filter((rect) => rect.width > 0).map((rect) => Math.round(rect.top)));
-          if (tops.size > 1) problems.push(`"${match[0]}" broken across ${tops.size} lines in <${cell.tagName.toLowerCase()}>`);
-        }
+const LAYOUT_CHECK = `(() => {
+  const problems = [];
+  if (document.documentElement.scrollWidth > window.innerWidth)
+    problems.push("page is " + document.documentElement.scrollWidth + "px wide in a " + window.innerWidth + "px window");
+  for (const cell of document.querySelectorAll("td, th, dd, button, .button, time, nav a")) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of (node.textContent || "").matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const tops = new Set([...range.getClientRects()].filter((rect) => rect.width > 0).map((rect) => Math.round(rect.top)));
+        if (tops.size > 1) problems.push('"' + match[0] + '" broken across ' + tops.size + " lines in <" + cell.tagName.toLowerCase() + ">");
       }
     }
-    return problems;
-  });
-}
+  }
+  return problems;
+})()`;
+
+const layoutProblems = (page: Page): Promise<string[]> => page.evaluate(LAYOUT_CHECK);
 
 const walked: string[] = [];
 
@@ -206,7 +206,7 @@ describe("every page, phone and desktop, light and dark", () => {
       await page.click("button[type=submit]");
       await page.waitForSelector("[role=alert]");
       // The cursor waits in the password field, and rd is kept.
-      expect(await page.evaluate(() => document.activeElement?.id)).toBe("password");
+      expect(await page.evaluate("document.activeElement.id")).toBe("password");
       expect(await page.inputValue("input[name=rd]")).toBe("http://app.home.test/photos/2024");
       await check(page, variant, "login-wrong-password");
       await page.goto(`${origin}/password/forgot`);
@@ -304,6 +304,31 @@ describe("every page, phone and desktop, light and dark", () => {
 
   let bobSecret: string | undefined;
   let bobCodes: string[] = [];
+
+  test("MFA_REQUIRED_ROLES: the sign-in's enrolment shows the QR code; a typo keeps the same key; the scanned key then signs in", async () => {
+    const context = await newContext(VARIANTS[0]);
+    const page = await context.newPage();
+    await signIn(page, "sam");
+    await page.waitForSelector("text=One more step");
+    const secret = (await page.textContent("#totp-secret"))!.replace(/\s/g, "");
+    const qr = await page.getAttribute(".qr img", "src");
+    expect(qr).toStartWith("data:image/svg+xml;base64,");
+    await page.fill("#code", totpNow(secret) === "123456" ? "654321" : "123456");
+    await page.click("button:text-is('Continue')");
+    await page.waitForSelector("[role=alert]");
+    expect(await page.textContent("[role=alert]")).toBe("That code is wrong or was already used.");
+    expect((await page.textContent("#totp-secret"))!.replace(/\s/g, "")).toBe(secret);
+    expect(await page.getAttribute(".qr img", "src")).toBe(qr);
+    await freshStep();
+    await page.fill("#code", totpNow(secret));
+    await page.click("button:text-is('Continue')");
+    await page.waitForSelector("#recovery-codes");
+    expect(await page.$$eval("#recovery-codes li", (items) => items.length)).toBe(10);
+    await page.click("text=I have saved them");
+    await page.waitForURL(/\/account/);
+    expect(await page.textContent("#two-step")).toContain("10 of 10 recovery codes left.");
+    await context.close();
+  });
 
   test("the README's screenshots are this run's", () => {
     mkdirSync(DOCS, { recursive: true });
