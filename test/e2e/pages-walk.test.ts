@@ -37,6 +37,7 @@ const README_SHOTS: Record<string, string> = {
   "recovery-codes-phone-light": "recovery-codes.png",
   "enrolment-phone-dark": "second-step.png",
   "forbidden-desktop-light": "forbidden.png",
+  "reset-link-desktop-light": "reset-password.png",
 };
 
 let server: RunningServer;
@@ -215,6 +216,9 @@ describe("every page, phone and desktop, light and dark", () => {
       await check(page, variant, "reset-code");
       await page.goto(`${origin}/verify-email`);
       await check(page, variant, "verify-email");
+      // The mailed reset link's form (it shows for any token; the token is checked when the form is posted).
+      await page.goto(`${origin}/api/v1/auth/password/reset?token=from-the-mail`);
+      await check(page, variant, "reset-link");
       await page.goto(`${origin}/no/such/page`);
       expect(await page.textContent("h1")).toBe("Page not found");
       await check(page, variant, "not-found");
