@@ -21,7 +21,7 @@ main{max-width:60rem;margin:0 auto;padding:1rem}
 main.narrow{max-width:26rem;padding-top:2.5rem}
 section{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:1rem;margin:0 0 1rem}
 section>h2:first-child,section>h1:first-child{margin-top:0}
-h1{font-size:1.45rem;margin:0 0 1rem}h2{font-size:1.15rem;margin:0 0 .75rem}h3{font-size:1rem;margin:1rem 0 .5rem}
+h1{font-size:1.45rem;margin:0 0 1rem}h2{font-size:1.15rem;margin:1.25rem 0 .75rem}h3{font-size:1rem;margin:1rem 0 .5rem}
 p{margin:.5rem 0}
 label{display:block;margin:.6rem 0 .25rem;font-weight:600}
 label.check{display:flex;gap:.5rem;align-items:center;font-weight:400}
