@@ -121,7 +121,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const browser = createBrowserSessions(config, sessions, secrets.pageCookieKey);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });
   const forms = formTokens(secrets.formKey);
-  const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms, flashes: createFlashes() };
+  const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms, flashes: createFlashes(browser, secrets.dataKey) };
   configureBranding({ accent: config.branding.accent, logo: config.branding.logo !== undefined });
   const accessRules = loadAccessRules(config.accessRulesFile);
   /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */

@@ -50,6 +50,7 @@ async function signedIn(username: string, password = PASSWORD): Promise<CookieJa
 async function page(path: string, jar: CookieJar): Promise<string> {
   const response = await fetch(`${lk}${path}`, { headers: { cookie: jar.header() } });
   expect(response.status).toBe(200);
+  jar.take(response);
   return response.text();
 }
 
@@ -77,6 +78,7 @@ const postWith = (jar: CookieJar, action: string, csrf: string, fields: Record<s
 async function followed(answer: Response, jar: CookieJar, location: string) {
   expect(answer.status).toBe(303);
   expect(answer.headers.get("location")).toBe(location);
+  jar.take(answer);
   return page(location, jar);
 }
 
@@ -147,6 +149,25 @@ describe("account page", () => {
     expect((await postWith(jar, "/account/keys/delete", csrfOf(listing, "/account/keys"), { key_id: keyId })).status).toBe(403);
     await followed(await submit(jar, "/account", "/account/keys/delete", { key_id: keyId }, listing), jar, "/account#keys");
     expect(await forwardStatus({ "x-api-key": secret! })).toBe(401);
+  });
+
+  test("the message travels in a sealed, short-lived, HttpOnly cookie that no other session can read", async () => {
+    const jar = await signedIn("alice");
+    const other = await signedIn("alice");
+    const answer = await submit(jar, "/account", "/account/keys", { name: "   " });
+    expect(answer.status).toBe(303);
+    const cookie = answer.headers.getSetCookie().find((line) => line.startsWith("latchkey_session_flash="))!;
+    expect(cookie).toContain("Max-Age=120; HttpOnly; SameSite=Lax");
+    expect(cookie).not.toContain("Must be 1-64");
+    const flash = cookie.slice(0, cookie.indexOf(";"));
+    // Another session of the same user, with this cookie: no message (the seal is bound to the session).
+    const elsewhere = await fetch(`${lk}/account`, { headers: { cookie: `${other.header()}; ${flash}` } });
+    expect(await elsewhere.text()).not.toContain("Must be 1-64 characters.");
+    // The browser it was meant for reads it once; the page clears it.
+    jar.take(answer);
+    const once = await fetch(`${lk}/account`, { headers: { cookie: jar.header() } });
+    expect(await once.text()).toContain("Must be 1-64 characters.");
+    expect(once.headers.getSetCookie().some((line) => line.startsWith("latchkey_session_flash=;") && line.includes("Max-Age=0"))).toBe(true);
   });
 
   test("a bad key name is said beside the key form, not at the top; nothing is created", async () => {
@@ -246,6 +267,7 @@ describe("admin pages", () => {
     const userPath = created.headers.get("location")!;
     expect(userPath).toMatch(/^\/admin\/users\/[\w-]+$/);
     const id = userPath.split("/").pop()!;
+    root.take(created);
     const userPage = await page(userPath, root);
     expect(userPage).toContain('role="status">dave is added.');
     const found = await page("/admin?q=dave", root);

@@ -73,6 +73,12 @@ export interface AccountDeps extends SignedInForms {
   mailEnabled: boolean;
 }
 
+/** A request and its answer's headers: where a form's flash cookie is read and set. */
+interface Ctx {
+  request: Request;
+  set: PageSet;
+}
+
 /** Where on the account page each form sits (the redirect's fragment). */
 const SECTION_OF: Record<string, string> = {
   email: "profile",
@@ -125,26 +131,27 @@ export function accountPages(deps: AccountDeps) {
   }
 
   /** Back to the account page, at the form's section, with its message waiting. */
-  function back(set: PageSet, principal: BrowserSessionPrincipal, flash: Flash, path = "/account") {
-    flashes.put(principal.sessionId, flash);
-    return seeOther(set, path === "/account" ? `/account#${SECTION_OF[flash.form] ?? "profile"}` : path);
+  function back(ctx: Ctx, principal: BrowserSessionPrincipal, flash: Flash, path = "/account") {
+    flashes.put(ctx.request, ctx.set, principal.sessionId, flash);
+    return seeOther(ctx.set, path === "/account" ? `/account#${SECTION_OF[flash.form] ?? "profile"}` : path);
   }
 
   /**
    * One signed-in form: the gate, then `action`; an expected refusal (bad input, a wrong password, a limit) goes
    * back to `failurePath` (the page) beside the form; anything else propagates (a 500 page).
    */
-  function form(path: string, name: string, action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, set: PageSet) => Promise<string>, failurePath = "/account") {
+  function form(path: string, name: string, action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>, failurePath = "/account") {
     return [
       path,
       async ({ request, body, set, requester }: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => {
         const principal = await guard(request, body, set, name);
         if (typeof principal === "string") return principal;
+        const ctx = { request, set };
         try {
-          return await action(principal, body, requester, set);
+          return await action(principal, body, requester, ctx);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          return back(set, principal, { form: name, kind: "error", text: problemOf(error) }, failurePath);
+          return back(ctx, principal, { form: name, kind: "error", text: problemOf(error) }, failurePath);
         }
       },
       { detail: { hide: true } },
@@ -160,8 +167,8 @@ export function accountPages(deps: AccountDeps) {
     return page(principal);
   }
 
-  function codePage(set: PageSet, principal: BrowserSessionPrincipal, kind: "verify" | "confirm", email: string | null) {
-    const flash = flashes.take(principal.sessionId);
+  function codePage(request: Request, set: PageSet, principal: BrowserSessionPrincipal, kind: "verify" | "confirm", email: string | null) {
+    const flash = flashes.take(request, set, principal.sessionId);
     const verify = kind === "verify";
     return htmlPage(
       set,
@@ -195,102 +202,102 @@ export function accountPages(deps: AccountDeps) {
         async ({ request, set }) => {
           const principal = await browser.current(request);
           if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
-          return render(set, principal, flashes.take(principal.sessionId));
+          return render(set, principal, flashes.take(request, set, principal.sessionId));
         },
         { detail: { hide: true } },
       )
       .post(
-        ...form("/account/sessions/revoke", "session-revoke", async (principal, body, requester, set) => {
+        ...form("/account/sessions/revoke", "session-revoke", async (principal, body, requester, ctx) => {
           const id = field(body, "session_id") ?? "";
           // This browser's own session (or the one it was handed off from) is signed out with the sign-out button.
-          if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(set, "/account#devices");
+          if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(ctx.set, "/account#devices");
           await sessions.revokeOwned(principal.userId, id);
           await audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: id, via: "browser" } });
-          return back(set, principal, said("session-revoke", "That device is signed out."));
+          return back(ctx, principal, said("session-revoke", "That device is signed out."));
         }),
       )
       .post(
-        ...form("/account/sessions/revoke-others", "session-revoke-others", async (principal, _body, requester, set) => {
+        ...form("/account/sessions/revoke-others", "session-revoke-others", async (principal, _body, requester, ctx) => {
           await auth.logout(principal, "others", requester);
-          return back(set, principal, said("session-revoke-others", "Every other device is signed out."));
+          return back(ctx, principal, said("session-revoke-others", "Every other device is signed out."));
         }),
       )
       .post(
-        ...form("/account/password", "password", async (principal, body, client, set) => {
+        ...form("/account/password", "password", async (principal, body, client, ctx) => {
           // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
           ipLimit(client, "/account/password");
           await auth.changePassword(principal, field(body, "current_password") ?? "", field(body, "new_password") ?? "", client);
-          return back(set, principal, said("password", "Password changed. Your other devices are signed out."));
+          return back(ctx, principal, said("password", "Password changed. Your other devices are signed out."));
         }),
       )
       .post(
-        ...form("/account/keys", "key-create", async (principal, body, requester, set) => {
+        ...form("/account/keys", "key-create", async (principal, body, requester, ctx) => {
           const expires = field(body, "expires_in");
           const created = await apiKeys.create(principal, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
           await audit.record({ event: "key_created", userId: principal.userId, ...requester, detail: { key_id: created.key_id, name: created.name } });
           // Held for the next GET only, in memory (never in a URL): the secret exists nowhere else.
-          return back(set, principal, { ...said("key-create", "API key created."), newKey: { name: created.name, secret: created.api_key } });
+          return back(ctx, principal, { ...said("key-create", "API key created."), newKey: { name: created.name, secret: created.api_key } });
         }),
       )
       .post(
-        ...form("/account/keys/delete", "key-delete", async (principal, body, requester, set) => {
+        ...form("/account/keys/delete", "key-delete", async (principal, body, requester, ctx) => {
           const keyId = field(body, "key_id") ?? "";
           await apiKeys.delete(principal.userId, keyId);
           await audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: keyId } });
-          return back(set, principal, said("key-delete", "The API key is deleted: it stops working at once."));
+          return back(ctx, principal, said("key-delete", "The API key is deleted: it stops working at once."));
         }),
       )
       .post(
-        ...form("/account/applications/revoke", "application-revoke", async (principal, body, requester, set) => {
+        ...form("/account/applications/revoke", "application-revoke", async (principal, body, requester, ctx) => {
           // Unknown or already withdrawn: nothing to do, the page shows the current list.
           const withdrawn = await oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", requester);
-          return withdrawn ? back(set, principal, said("application-revoke", "The application is signed out and must ask again.")) : seeOther(set, "/account#applications");
+          return withdrawn ? back(ctx, principal, said("application-revoke", "The application is signed out and must ask again.")) : seeOther(ctx.set, "/account#applications");
         }),
       )
       // Two-step sign-in (issue 13): the same service calls as /api/v1/auth/mfa/*. An enrolment started here stays
       // (the same key and QR code on every visit) until it is confirmed or cancelled.
       .post(
-        ...form("/account/mfa/totp", "totp-start", async (principal, _body, _client, set) => {
+        ...form("/account/mfa/totp", "totp-start", async (principal, _body, _client, ctx) => {
           if (!(await mfa.pendingTotp(principal.userId, principal.username))) await mfa.startTotp(principal.userId, principal.username, principal.sessionId);
-          return seeOther(set, "/account#two-step");
+          return seeOther(ctx.set, "/account#two-step");
         }),
       )
       .post(
-        ...form("/account/mfa/totp/cancel", "totp-cancel", async (principal, _body, _client, set) => {
+        ...form("/account/mfa/totp/cancel", "totp-cancel", async (principal, _body, _client, ctx) => {
           await mfa.cancelTotp(principal.userId, principal.sessionId);
-          return back(set, principal, said("totp-cancel", "Set-up cancelled: nothing changed."));
+          return back(ctx, principal, said("totp-cancel", "Set-up cancelled: nothing changed."));
         }),
       )
       .post(
-        ...form("/account/mfa/totp/confirm", "totp-confirm", async (principal, body, client, set) => {
+        ...form("/account/mfa/totp/confirm", "totp-confirm", async (principal, body, client, ctx) => {
           ipLimit(client, "/account/mfa/totp/confirm");
           const codes = await auth.enableTotp(principal, field(body, "code") ?? "", client);
-          flashes.put(principal.sessionId, { ...said("totp-confirm", "Two-step sign-in is on."), recoveryCodes: codes });
-          return seeOther(set, "/account/recovery-codes");
+          flashes.put(ctx.request, ctx.set, principal.sessionId, { ...said("totp-confirm", "Two-step sign-in is on."), recoveryCodes: codes });
+          return seeOther(ctx.set, "/account/recovery-codes");
         }),
       )
       .post(
-        ...form("/account/mfa/recovery-codes", "recovery-codes", async (principal, _body, requester, set) => {
+        ...form("/account/mfa/recovery-codes", "recovery-codes", async (principal, _body, requester, ctx) => {
           const codes = await auth.newRecoveryCodes(principal, requester);
-          flashes.put(principal.sessionId, { ...said("recovery-codes", "New recovery codes made: the old ones no longer work."), recoveryCodes: codes });
-          return seeOther(set, "/account/recovery-codes");
+          flashes.put(ctx.request, ctx.set, principal.sessionId, { ...said("recovery-codes", "New recovery codes made: the old ones no longer work."), recoveryCodes: codes });
+          return seeOther(ctx.set, "/account/recovery-codes");
         }),
       )
       .post(
-        ...form("/account/mfa/totp/delete", "totp-delete", async (principal, body, client, set) => {
+        ...form("/account/mfa/totp/delete", "totp-delete", async (principal, body, client, ctx) => {
           ipLimit(client, "/account/mfa/totp/delete");
           await auth.removeTotp(principal, { password: field(body, "password") ?? "" }, client);
-          return back(set, principal, said("totp-delete", "Two-step sign-in is off: sign-in asks for the password only."));
+          return back(ctx, principal, said("totp-delete", "Two-step sign-in is off: sign-in asks for the password only."));
         }),
       )
       .get(
         "/account/recovery-codes",
         ({ request, set }) =>
           signedInPage(request, set, "/account", (principal) => {
-            const flash = flashes.take(principal.sessionId);
+            const flash = flashes.take(request, set, principal.sessionId);
             // Shown once: a reload (or a visit without new codes) goes back to the account page.
             if (!flash?.recoveryCodes) return seeOther(set, "/account#two-step");
-            flashes.put(principal.sessionId, { form: flash.form, kind: "notice", text: flash.text });
+            flashes.put(request, set, principal.sessionId, { form: flash.form, kind: "notice", text: flash.text });
             return htmlPage(
               set,
               200,
@@ -307,59 +314,59 @@ export function accountPages(deps: AccountDeps) {
       )
       // The email address: verify it with a mailed code, or change it (a code to the new address).
       .post(
-        ...form("/account/email/send", "email-send", async (principal, _body, client, set) => {
+        ...form("/account/email/send", "email-send", async (principal, _body, client, ctx) => {
           ipLimit(client, "/account/email/send");
           const user = await users.findById(principal.userId);
-          if (!user?.email || user.emailVerified) return seeOther(set, "/account#profile");
+          if (!user?.email || user.emailVerified) return seeOther(ctx.set, "/account#profile");
           await emailFlows.resendVerification(user.email);
-          flashes.put(principal.sessionId, said("email-verify", `A code is on its way to ${user.email} (at most one mail a minute).`));
-          return seeOther(set, "/account/email/verify");
+          flashes.put(ctx.request, ctx.set, principal.sessionId, said("email-verify", `A code is on its way to ${user.email} (at most one mail a minute).`));
+          return seeOther(ctx.set, "/account/email/verify");
         }),
       )
       .get(
         "/account/email/verify",
         ({ request, set }) =>
-          signedInPage(request, set, "/account/email/verify", async (principal) => codePage(set, principal, "verify", (await users.findById(principal.userId))?.email ?? null)),
+          signedInPage(request, set, "/account/email/verify", async (principal) => codePage(request, set, principal, "verify", (await users.findById(principal.userId))?.email ?? null)),
         { detail: { hide: true } },
       )
       .post(
         ...form(
           "/account/email/verify",
           "email-verify",
-          async (principal, body, client, set) => {
+          async (principal, body, client, ctx) => {
             ipLimit(client, "/account/email/verify");
             const user = await users.findById(principal.userId);
             if (!user?.email) throw apiErrors.invalid_code("This account has no email address to verify.");
             await emailFlows.verifyEmailCode(user.email, field(body, "code")?.replace(/\s/g, "") ?? "", client);
-            return back(set, principal, said("email", "Your email address is verified."));
+            return back(ctx, principal, said("email", "Your email address is verified."));
           },
           "/account/email/verify",
         ),
       )
       .post(
-        ...form("/account/email", "email", async (principal, body, client, set) => {
+        ...form("/account/email", "email", async (principal, body, client, ctx) => {
           ipLimit(client, "/account/email");
           if (!(await auth.confirmPassword(principal, field(body, "current_password") ?? "", client)))
             throw apiErrors.invalid_current_password("The password is incorrect.");
           const email = field(body, "new_email")?.trim() ?? "";
           await emailFlows.requestEmailChange({ id: principal.userId, username: principal.username }, email, client);
-          flashes.put(principal.sessionId, said("email-confirm", `A code is on its way to ${email}.`));
-          return seeOther(set, "/account/email/confirm");
+          flashes.put(ctx.request, ctx.set, principal.sessionId, said("email-confirm", `A code is on its way to ${email}.`));
+          return seeOther(ctx.set, "/account/email/confirm");
         }),
       )
       .get(
         "/account/email/confirm",
-        ({ request, set }) => signedInPage(request, set, "/account/email/confirm", (principal) => codePage(set, principal, "confirm", null)),
+        ({ request, set }) => signedInPage(request, set, "/account/email/confirm", (principal) => codePage(request, set, principal, "confirm", null)),
         { detail: { hide: true } },
       )
       .post(
         ...form(
           "/account/email/confirm",
           "email-confirm",
-          async (principal, body, client, set) => {
+          async (principal, body, client, ctx) => {
             ipLimit(client, "/account/email/confirm");
             const user = await emailFlows.confirmEmailChange(principal, field(body, "code")?.replace(/\s/g, "") ?? "", client);
-            return back(set, principal, said("email", `Your email address is now ${user.email}.`));
+            return back(ctx, principal, said("email", `Your email address is now ${user.email}.`));
           },
           "/account/email/confirm",
         ),

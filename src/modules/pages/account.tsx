@@ -49,12 +49,14 @@ export interface AccountView {
   enrolment?: { secret: string; qrSvg: string };
 }
 
-/** The admin pages' links; the invitations page (another module) adds itself here. */
+/**
+ * The admin pages' links, in the order the navigation shows them. Each admin page adds its own here: the
+ * invitations page (its module, /admin/invitations) belongs after "Users".
+ */
 export const ADMIN_LINKS: { href: string; text: string }[] = [
   { href: "/admin", text: "Users" },
   { href: "/admin/applications", text: "Applications" },
   { href: "/admin/audit", text: "Audit log" },
-  // { href: "/admin/invitations", text: "Invitations" } — added by the invitations module.
 ];
 
 /** Navigation of the signed-in pages, with the sign-out button (a form: signing out changes state). */

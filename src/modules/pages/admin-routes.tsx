@@ -101,11 +101,11 @@ export function adminPages(deps: AdminPageDeps) {
     ...requester,
   });
 
-  const frame = (principal: BrowserSessionPrincipal): AdminFrame => ({
+  const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
     appName,
     username: principal.username,
     csrf: (form) => forms.issue(form, principal.sessionId),
-    flash: flashes.take(principal.sessionId),
+    flash: flashes.take(request, set, principal.sessionId),
   });
 
   const text = (query: Record<string, unknown>, name: string) => (typeof query[name] === "string" ? (query[name] as string).slice(0, 254) : "");
@@ -131,7 +131,7 @@ export function adminPages(deps: AdminPageDeps) {
    * Runs an admin form's action, then goes back (POST/redirect/GET) to `where` with its message beside the form;
    * a refusal (last admin, taken name, weak password) goes back to `failure` with the reason.
    */
-  async function act(set: PageSet, principal: BrowserSessionPrincipal, form: string, where: { done: string; failure: string }, action: () => Promise<string>) {
+  async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, where: { done: string; failure: string }, action: () => Promise<string>) {
     let flash: Flash;
     let location: string;
     try {
@@ -142,13 +142,13 @@ export function adminPages(deps: AdminPageDeps) {
       flash = { form, kind: "error", text: error instanceof ApiError ? problemOf(error) : error.message };
       location = where.failure;
     }
-    flashes.put(principal.sessionId, flash);
+    flashes.put(request, set, principal.sessionId, flash);
     return seeOther(set, location);
   }
 
   const userPath = (id: string, section = "") => `/admin/users/${encodeURIComponent(id)}${section ? `#${section}` : ""}`;
-  const notFound = (set: PageSet, principal: BrowserSessionPrincipal) => {
-    flashes.put(principal.sessionId, { form: "admin-delete", kind: "error", text: "There is no such user (any more)." });
+  const notFound = (request: Request, set: PageSet, principal: BrowserSessionPrincipal) => {
+    flashes.put(request, set, principal.sessionId, { form: "admin-delete", kind: "error", text: "There is no such user (any more)." });
     return seeOther(set, "/admin", 302);
   };
 
@@ -161,7 +161,7 @@ export function adminPages(deps: AdminPageDeps) {
         if (typeof principal === "string") return principal;
         const search = text(query, "q");
         const cursor = text(query, "cursor");
-        const view = frame(principal);
+        const view = frame(request, set, principal);
         let page: Awaited<ReturnType<AdminService["list"]>>;
         try {
           page = await admin.list({ query: search || undefined, limit: String(PAGE_SIZE), cursor: cursor || undefined });
@@ -198,7 +198,7 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, set }) => {
         const principal = await adminPage(request, set, "/admin/users/new");
         if (typeof principal === "string") return principal;
-        return htmlPage(set, 200, String(<NewUserPage {...frame(principal)} />));
+        return htmlPage(set, 200, String(<NewUserPage {...frame(request, set, principal)} />));
       },
       { detail: { hide: true } },
     )
@@ -208,14 +208,14 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminPage(request, set, userPath(params.id));
         if (typeof principal === "string") return principal;
         const user = await userOf(params.id);
-        if (!user) return notFound(set, principal);
+        if (!user) return notFound(request, set, principal);
         const events = (await audit.list({ userId: user.id, limit: USER_EVENTS })).events;
         return htmlPage(
           set,
           200,
           String(
             <UserPage
-              {...frame(principal)}
+              {...frame(request, set, principal)}
               user={user}
               self={user.id === principal.userId}
               factors={await mfa.factors(user.id)}
@@ -234,10 +234,10 @@ export function adminPages(deps: AdminPageDeps) {
         if (typeof principal === "string") return principal;
         const kind = params.confirm as Confirmation;
         const user = Object.hasOwn(CONFIRMATIONS, kind) ? await userOf(params.id) : undefined;
-        if (!user) return notFound(set, principal);
+        if (!user) return notFound(request, set, principal);
         // Nothing to confirm that the page would refuse: back to the user's page, which says why.
         if (user.id === principal.userId && (kind === "delete" || kind === "disable")) return seeOther(set, userPath(user.id, "actions"), 302);
-        return htmlPage(set, 200, String(<ConfirmPage {...frame(principal)} user={user} kind={kind} />));
+        return htmlPage(set, 200, String(<ConfirmPage {...frame(request, set, principal)} user={user} kind={kind} />));
       },
       { detail: { hide: true } },
     )
@@ -248,7 +248,7 @@ export function adminPages(deps: AdminPageDeps) {
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         let id = "";
-        return act(set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
+        return act(request, set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
           const user = await admin.create(
             { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: roleList(field(body, "roles")) },
             actorOf(principal, requester),
@@ -268,7 +268,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, form);
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        return act(set, principal, form, { done: userPath(id), failure: userPath(id, "profile") }, async () => {
+        return act(request, set, principal, form, { done: userPath(id), failure: userPath(id, "profile") }, async () => {
           if (disabled && id === principal.userId) throw new NotOnYourself("disable");
           const user = await admin.update(id, { disabled }, actorOf(principal, requester));
           return disabled ? `${user.username} is disabled: signed out everywhere, API keys deleted.` : `${user.username} is enabled.`;
@@ -283,7 +283,7 @@ export function adminPages(deps: AdminPageDeps) {
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
         const roles = roleList(field(body, "roles"));
-        return act(set, principal, "admin-roles", { done: userPath(id, "roles"), failure: userPath(id, "roles") }, async () => {
+        return act(request, set, principal, "admin-roles", { done: userPath(id, "roles"), failure: userPath(id, "roles") }, async () => {
           if (id === principal.userId && !roles.includes(ADMIN_ROLE)) throw new NotOnYourself("take the admin role from");
           const user = await admin.update(id, { roles }, actorOf(principal, requester));
           return `Roles of ${user.username} saved.`;
@@ -299,7 +299,7 @@ export function adminPages(deps: AdminPageDeps) {
         const id = field(body, "id") ?? "";
         const email = field(body, "email")?.trim();
         const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
-        return act(set, principal, "admin-email", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
+        return act(request, set, principal, "admin-email", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
           const user = await admin.update(id, patch, actorOf(principal, requester));
           return `Email of ${user.username} saved.`;
         });
@@ -312,7 +312,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-metadata");
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        return act(set, principal, "admin-metadata", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
+        return act(request, set, principal, "admin-metadata", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
           let metadata: unknown;
           try {
             metadata = JSON.parse(field(body, "metadata") ?? "");
@@ -331,7 +331,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-mfa");
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        return act(set, principal, "admin-mfa", { done: userPath(id, "security"), failure: `${userPath(id)}/second-factors` }, async () => {
+        return act(request, set, principal, "admin-mfa", { done: userPath(id, "security"), failure: `${userPath(id)}/second-factors` }, async () => {
           await admin.resetSecondFactors(id, actorOf(principal, requester));
           return "Two-step sign-in is reset: the next sign-in asks for the password only.";
         });
@@ -344,7 +344,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-password");
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        return act(set, principal, "admin-password", { done: userPath(id, "security"), failure: `${userPath(id)}/password` }, async () => {
+        return act(request, set, principal, "admin-password", { done: userPath(id, "security"), failure: `${userPath(id)}/password` }, async () => {
           await admin.resetPassword(id, field(body, "password") ?? "", actorOf(principal, requester));
           return "New password set: they are signed out everywhere.";
         });
@@ -357,7 +357,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-delete");
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        return act(set, principal, "admin-delete", { done: "/admin", failure: userPath(id, "actions") }, async () => {
+        return act(request, set, principal, "admin-delete", { done: "/admin", failure: userPath(id, "actions") }, async () => {
           if (id === principal.userId) throw new NotOnYourself("delete");
           const user = await admin.get(id);
           await admin.delete(id, actorOf(principal, requester));
@@ -383,7 +383,7 @@ export function adminPages(deps: AdminPageDeps) {
           200,
           String(
             <AuditPage
-              {...frame(principal)}
+              {...frame(request, set, principal)}
               user={who}
               event={event}
               events={trail.events}

@@ -152,13 +152,13 @@ export function applicationPages(deps: ApplicationPageDeps) {
   const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
 
   /** Runs a change, then back to the list (POST/redirect/GET) with its message; a refusal says why. */
-  async function act(set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
+  async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
     try {
-      flashes.put(principal.sessionId, { form, kind: "notice", ...(await change()) });
+      flashes.put(request, set, principal.sessionId, { form, kind: "notice", ...(await change()) });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const detail = error.details?.[0];
-      flashes.put(principal.sessionId, { form, kind: "error", text: detail ? `${detail.field}: ${detail.message}` : problemOf(error) });
+      flashes.put(request, set, principal.sessionId, { form, kind: "error", text: detail ? `${detail.field}: ${detail.message}` : problemOf(error) });
     }
     return seeOther(set, "/admin/applications#clients");
   }
@@ -173,7 +173,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
       async ({ request, set }) => {
         const principal = await adminPage(request, set, "/admin/applications");
         if (typeof principal === "string") return principal;
-        const view = { appName, username: principal.username, clients: await clients.list(), csrf: csrfOf(principal), issuer, flash: flashes.take(principal.sessionId) };
+        const view = { appName, username: principal.username, clients: await clients.list(), csrf: csrfOf(principal), issuer, flash: flashes.take(request, set, principal.sessionId) };
         return htmlPage(set, 200, String(<ApplicationsPage {...view} />));
       },
       { detail: { hide: true } },
@@ -194,7 +194,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "application-create");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "application-create", async () => {
+        return act(request, set, principal, "application-create", async () => {
           const { client, secret } = await clients.create({
             client_id: field(body, "client_id")?.trim() ?? "",
             redirect_uris: lines(field(body, "redirect_uris")),
@@ -215,7 +215,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
         const principal = await adminForm(request, body, set, "application-secret");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
-        return act(set, principal, "application-secret", async () => {
+        return act(request, set, principal, "application-secret", async () => {
           const secret = await clients.rotateSecret(clientId);
           await record("oidc_client_secret_rotated", principal, clientId, requester);
           return { text: "New secret made: the old one no longer works.", newKey: { name: clientId, secret } };
@@ -229,7 +229,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
         const principal = await adminForm(request, body, set, "application-delete");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
-        return act(set, principal, "application-delete", async () => {
+        return act(request, set, principal, "application-delete", async () => {
           await clients.delete(clientId);
           await record("oidc_client_deleted", principal, clientId, requester);
           return { text: `Application ${clientId} deleted; its tokens no longer work.` };

@@ -1,36 +1,45 @@
+import { seal, unseal } from "../../lib/crypto";
+import type { PageSet } from "./respond";
+import type { BrowserSessions } from "./session";
+
 /**
  * What a form's POST leaves for the page it redirects to (POST/redirect/GET): a message beside the form it is
- * about, and what is shown only once (a new API key, new recovery codes). Kept in memory per browser session,
- * read once by the next GET, and dropped after FLASH_TTL_MS: a reload shows the page without it and posts nothing.
- * Nothing of it travels in a URL, so no link can make a page say something it did not.
+ * about, and what is shown only once (a new API key, new recovery codes). It travels in a short-lived cookie
+ * (session.ts), sealed (AES-256-GCM) under the server's data key and bound to the browser session: no other
+ * session can read or replay it, it is read once by the next GET (which clears it), and any instance of the
+ * server can read it (several instances share a PostgreSQL database). Nothing of it travels in a URL, so no link
+ * can make a page say something it did not.
  */
-const FLASH_TTL_MS = 120_000;
-/** Bounded: past this many waiting flashes the oldest is dropped (its page then simply shows no message). */
-const FLASH_MAX = 10_000;
+const CONTEXT = "latchkey/page-flash/v1";
 
 export interface Flash {
   /** The form (and so the place on the page) the message belongs to. */
   form: string;
   kind: "error" | "notice";
   text: string;
-  /** A new API key's secret, shown this once. */
+  /** A new API key's (or client's) secret, shown this once. */
   newKey?: { name: string; secret: string };
   /** New recovery codes, shown this once on their own page. */
   recoveryCodes?: string[];
 }
 
-export function createFlashes() {
-  const waiting = new Map<string, { flash: Flash; expires: number }>();
+export function createFlashes(browser: BrowserSessions, key: Uint8Array) {
   return {
-    put(sessionId: string, flash: Flash): void {
-      waiting.delete(sessionId);
-      if (waiting.size >= FLASH_MAX) waiting.delete(waiting.keys().next().value!);
-      waiting.set(sessionId, { flash, expires: Date.now() + FLASH_TTL_MS });
+    put(request: Request, set: PageSet, sessionId: string, flash: Flash): void {
+      browser.setFlash(set.headers, browser.hostOf(request), seal(key, JSON.stringify(flash), `${CONTEXT}|${sessionId}`));
     },
-    take(sessionId: string): Flash | undefined {
-      const entry = waiting.get(sessionId);
-      waiting.delete(sessionId);
-      return entry && entry.expires > Date.now() ? entry.flash : undefined;
+    /** The flash this browser session holds, if any; it is cleared (read once). */
+    take(request: Request, set: PageSet, sessionId: string): Flash | undefined {
+      const sealed = browser.flash(request);
+      if (sealed === undefined) return undefined;
+      browser.setFlash(set.headers, browser.hostOf(request), "");
+      const opened = unseal(key, sealed, `${CONTEXT}|${sessionId}`);
+      if (opened === undefined) return undefined;
+      try {
+        return JSON.parse(opened) as Flash;
+      } catch {
+        return undefined;
+      }
     },
   };
 }
