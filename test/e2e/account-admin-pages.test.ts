@@ -17,7 +17,8 @@ let lk: string;
 
 beforeAll(async () => {
   dataDir = tempDataDir();
-  for (const [name, admin] of [["root", true], ["alice", false], ["carol", false], ["erin", false], ["frank", false]] as const)
+  // Two admins: an admin's own account is protected by the pages themselves, not only by the last-admin rule.
+  for (const [name, admin] of [["root", true], ["ops", true], ["alice", false], ["carol", false], ["erin", false], ["frank", false]] as const)
     expect((await runCli(["user", "add", name, "--email", `${name}@example.com`, ...(admin ? ["--admin"] : [])], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   const port = freePort();
   lk = `http://127.0.0.1:${port}`;
@@ -319,7 +320,7 @@ describe("admin pages", () => {
     expect((await fetch(`${lk}${userPath}`, { headers: { cookie: root.header() }, redirect: "manual" })).headers.get("location")).toBe("/admin");
   });
 
-  test("an admin cannot disable, delete or demote themself from the pages", async () => {
+  test("an admin cannot disable, delete or demote themself from the pages (though another admin exists)", async () => {
     const root = await signedIn("root");
     const rootPath = /href="(\/admin\/users\/[\w-]+)"[^>]*>root</.exec(await page("/admin?q=root", root))![1]!;
     const id = rootPath.split("/").pop()!;
