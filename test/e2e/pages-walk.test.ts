@@ -92,9 +92,9 @@ const outside: string[] = [];
  * A fresh browser profile for one variant. bypassCSP only so that axe-core can be injected as a script (the
  * pages' CSP allows none); the CSP itself is tested in browser.test.ts.
  */
-async function newContext(variant: Variant, userAgent?: string): Promise<BrowserContext> {
+async function newContext(variant: Variant, userAgent?: string, javaScriptEnabled = true): Promise<BrowserContext> {
   const browser: Browser = chromiumForFile.get();
-  const context = await browser.newContext({ viewport: variant.viewport, colorScheme: variant.scheme, bypassCSP: true, javaScriptEnabled: true, userAgent });
+  const context = await browser.newContext({ viewport: variant.viewport, colorScheme: variant.scheme, bypassCSP: true, javaScriptEnabled, userAgent });
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
     if (HOSTS.has(url.hostname) || url.protocol === "data:") return route.continue();
@@ -331,6 +331,33 @@ describe("every page, phone and desktop, light and dark", () => {
     await page.click("text=I have saved them");
     await page.waitForURL(/\/account/);
     expect(await page.textContent("#two-step")).toContain("10 of 10 recovery codes left.");
+    await context.close();
+  });
+
+  test("with JavaScript off: an admin adds a user, opens their page, and deletes them through the confirmation page; the key under Can't scan? opens without script", async () => {
+    const context = await newContext(VARIANTS[2], undefined, false);
+    const page = await context.newPage();
+    await signIn(page, "root");
+    await page.waitForURL(/\/account/);
+    await page.goto(`${origin}/admin`);
+    await page.click("text=Add a user");
+    await page.fill("#new_username", "zoe");
+    await page.fill("#new_password", PASSWORD);
+    await page.click("button:text-is('Add the user')");
+    await page.waitForSelector("text=zoe is added.");
+    await page.click("text=Delete…");
+    expect(await page.textContent("h1")).toBe("Delete zoe?");
+    await page.click("button:text-is('Delete zoe')");
+    await page.waitForURL(`${origin}/admin`);
+    expect(await page.textContent("[role=status]")).toBe("zoe is deleted.");
+    // The "Can't scan?" key opens without script (<details>).
+    await page.goto(`${origin}/account`);
+    await page.click("text=Set up an authenticator app");
+    expect(await page.isVisible("#totp-secret")).toBe(false);
+    await page.click("summary:has-text(\"Can't scan?\")");
+    expect(await page.isVisible("#totp-secret")).toBe(true);
+    await page.click("#two-step button:has-text('Cancel')");
+    await page.waitForSelector("text=Set-up cancelled");
     await context.close();
   });
 
