@@ -44,5 +44,6 @@ test("audit events read as sentences about their user", () => {
   expect(describeEvent("login_succeeded", "alice", {})).toBe("alice signed in");
   expect(describeEvent("login_failed", "someone", { reason: "invalid_credentials" })).toBe("A sign-in failed: wrong username or password");
   expect(describeEvent("admin_user_deleted", "someone", { username: "dave", actor: "root" })).toBe("dave was deleted by root");
+  expect(describeEvent("admin_user_created", "bob", { via: "cli", username: "bob" })).toBe("bob was created by the command line");
   expect(describeEvent("some_future_event", "alice", {})).toBe("some future event (alice)");
 });

@@ -26,6 +26,9 @@ const FAILURES: ReadonlySet<string> = new Set([
 
 export const isFailure = (event: string) => FAILURES.has(event);
 
+/** Who made an admin's change: the admin's name, or the command line (`latchkey user ...`). */
+const byWhom = (detail: Record<string, unknown>) => (detail.via === "cli" ? "the command line" : (text(detail.actor) ?? "an admin"));
+
 const text = (value: unknown) => (typeof value === "string" || typeof value === "number" ? String(value) : undefined);
 
 /** How a second factor is named in a sentence. */
@@ -55,9 +58,9 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   rate_limited: (who, d) => `Too many attempts${who === "someone" ? "" : ` for ${who}`}${text(d.scope) ? ` (limit per ${text(d.scope)})` : ""}`,
   key_created: (who, d) => `${who} created the API key ${text(d.name) ? `"${text(d.name)}"` : ""}`.trim(),
   key_deleted: (who) => `${who} deleted an API key`,
-  admin_user_created: (who, d) => `${who} was created by ${text(d.actor) ?? "an admin"}`,
-  admin_user_updated: (who, d) => `${who} was changed by ${text(d.actor) ?? "an admin"}${Array.isArray(d.changed) ? ` (${d.changed.join(", ")})` : ""}`,
-  admin_user_deleted: (who, d) => `${text(d.username) ?? who} was deleted by ${text(d.actor) ?? "an admin"}`,
+  admin_user_created: (who, d) => `${who} was created by ${byWhom(d)}`,
+  admin_user_updated: (who, d) => `${who} was changed by ${byWhom(d)}${Array.isArray(d.changed) ? ` (${d.changed.join(", ")})` : ""}`,
+  admin_user_deleted: (who, d) => `${text(d.username) ?? who} was deleted by ${byWhom(d)}`,
   mail_dropped: (who, d) => `A mail to ${who} could not be sent${text(d.kind) ? ` (${text(d.kind)!.replaceAll("_", " ")})` : ""}`,
   code_failed: (who) => `A wrong emailed code was typed for ${who}`,
   email_verified: (who) => `${who} verified their email address`,
@@ -70,7 +73,7 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   totp_removed: (who) => `${who} turned off their authenticator`,
   recovery_codes_generated: (who) => `${who} made new recovery codes`,
   recovery_code_used: (who) => `${who} used a recovery code`,
-  mfa_reset: (who, d) => `${who}'s second factors were reset by ${text(d.actor) ?? "an admin"}`,
+  mfa_reset: (who, d) => `${who}'s second factors were reset by ${byWhom(d)}`,
   signing_keys_rotated: (who) => `${who} rotated the signing keys`,
   oidc_client_created: (who, d) => `${who} registered the application ${text(d.client_id) ?? ""}`.trim(),
   oidc_client_deleted: (who, d) => `${who} deleted the application ${text(d.client_id) ?? ""}`.trim(),
