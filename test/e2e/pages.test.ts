@@ -169,18 +169,20 @@ describe("a second sign-in step (LOGIN_EMAIL_CODE) is its own page", () => {
 });
 
 describe("the sign-in page shares the API's limiter", () => {
-  test("attempts on POST /api/v1/auth/login and on the page count together; the 429 page says how long to wait", async () => {
+  test("attempts on POST /api/v1/auth/login and on the page count together; the 429 page says how long to wait and keeps rd", async () => {
     const lk = await start({ RATE_LIMIT_IP: "1/1h", RATE_LIMIT_IP_BURST: "2" });
     for (let i = 0; i < 2; i++) {
       const api = await fetch(`${lk.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: "nope" }) });
       expect(api.status).toBe(401);
     }
-    const { jar, html } = await loginForm(lk.url);
-    const limited = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: PASSWORD });
+    const { jar, html } = await loginForm(lk.url, "/account");
+    const limited = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: PASSWORD, rd: "/account" });
     expect(limited.status).toBe(429);
     const wait = limited.headers.get("retry-after");
-    expect(Number(wait)).toBeGreaterThan(0);
-    expect(await limited.text()).toContain(`Too many sign-in attempts. Try again in ${wait} seconds.`);
+    expect(Number(wait)).toBeGreaterThan(1);
+    const page = await limited.text();
+    expect(page).toContain(`Too many sign-in attempts. Try again in ${wait} seconds.`);
+    expect(page).toContain('href="/login?rd=%2Faccount">Back to sign-in</a>');
     expect(limited.headers.getSetCookie()).toEqual([]);
   });
 });
