@@ -150,9 +150,10 @@ typecheck: node_modules/.installed
 ## The end-to-end suite runs a second time on PostgreSQL (test/support/engine.ts), all but the files about the
 ## binary's own files and packaging, which hold nothing engine-specific to test again: the first-run script, the
 ## image, the release binaries, the systemd unit, file ownership under PUID/PGID, `latchkey backup` (the SQLite
-## file), and the README's examples.
+## file), and the README's examples; and the walk of every page's looks (screenshots, accessibility, layout in
+## Chromium, minutes long), which no engine changes: the pages' flows run on both (account-admin-pages.test.ts).
 E2E_ON_POSTGRES := $(filter-out $(addprefix test/e2e/,first-run.test.ts image.test.ts release.test.ts systemd.test.ts \
-	privileges.test.ts backup-restore.test.ts readme-examples.test.ts),$(wildcard test/e2e/*.test.ts))
+	privileges.test.ts backup-restore.test.ts readme-examples.test.ts pages-walk.test.ts),$(wildcard test/e2e/*.test.ts))
 
 ## Type-check, build the binary, install Debian's chromium, nginx and caddy for the browser and proxy tests when missing (as root), run every
 ## test (--timeout: e2e tests start servers and hash real argon2id passwords; bunfig has no such setting), then one

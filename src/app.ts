@@ -50,6 +50,9 @@ import { adminPages } from "./modules/pages/admin-routes";
 import { formTokens } from "./modules/pages/csrf";
 import { createHandoffCodes, type HandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
+import { errorPages } from "./modules/pages/error-pages";
+import { createFlashes } from "./modules/pages/flash";
+import { configureBranding } from "./modules/pages/layout";
 import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing, keyRetention } from "./tokens/keys";
@@ -148,7 +151,8 @@ export function createApp(
   const browser = createBrowserSessions(config, sessions, secrets.pageCookieKey);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa, notices });
   const forms = formTokens(secrets.formKey);
-  const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
+  const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms, flashes: createFlashes(browser, secrets.dataKey) };
+  configureBranding({ accent: config.branding.accent, logo: config.branding.logo !== undefined });
   const accessRules = loadAccessRules(config.accessRulesFile);
   /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */
   const browserPort: BrowserSessionPort = {
@@ -174,7 +178,7 @@ export function createApp(
   const allowedMethods = routeMethods(() => app.routes);
   const peerAddress = (request: Request): string | null => app.server?.requestIP(request)?.address ?? null;
   const app = new Elysia()
-    .use(createErrorHandler(allowedMethods, recorder.databaseFailed))
+    .use(createErrorHandler(allowedMethods, errorPages(config.appName), recorder.databaseFailed))
     .use(headers.plugin)
     // Before the body parser: these two run on every request of every protected app and take no body.
     .use(validateRoutes(identity, headers))
@@ -224,9 +228,9 @@ export function createApp(
         mailEnabled: mailer.enabled,
       }),
     )
-    .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc }))
-    .use(adminPages({ ...signedInForms, admin, users, audit, withRequester }))
-    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester }));
+    .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled }))
+    .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester }))
+    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }));
   // The server waits for this before it listens: the signing keys' first read (db/atomic.ts: at once on SQLite).
   return Object.assign(app, { ready: keyRing.ready, metrics });
 }

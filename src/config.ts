@@ -57,6 +57,8 @@ export interface Config {
   // ---- Browser pages, the browser session and forward auth (issue 12)
   /** Shown on every page and in mail (APP_NAME). */
   readonly appName: string;
+  /** APP_LOGO (a file read at start, served at /branding/logo) and APP_ACCENT_COLOR (#rrggbb) on every page. */
+  readonly branding: { readonly accent?: string; readonly logo?: { readonly bytes: Uint8Array; readonly type: string } };
   /** The browser session cookie (SESSION_COOKIE_NAME). */
   readonly sessionCookieName: string;
   /** A browser session ends after this long without a request (SESSION_IDLE_TTL, seconds). */
@@ -427,6 +429,7 @@ export function loadConfig(env: Env = process.env): Config {
     appName: mail.appName,
     runAs: runAsConfig(env),
     metrics: metricsConfig(env),
+    branding: brandingConfig(env),
   });
 }
 
@@ -449,6 +452,46 @@ function metricsConfig(env: Env): MetricsConfig {
   if (token !== undefined && !/^[A-Za-z0-9\-._~+/]{32,512}=*$/.test(token))
     throw new ConfigError("METRICS_TOKEN is invalid: expected 32 to 512 letters, digits or -._~+/ (e.g. openssl rand -hex 32)");
   return Object.freeze({ listen, token });
+}
+
+
+// ---- The pages' logo and accent colour (issue 24) ----
+
+/** The largest APP_LOGO: a logo, not a photo (it is held in memory and sent with every page view). */
+const LOGO_MAX_BYTES = 512 * 1024;
+
+/** An image type by its first bytes (never by the file name): PNG, JPEG, GIF, WebP, or SVG text. */
+function imageType(bytes: Uint8Array): string | undefined {
+  const starts = (...signature: number[]) => signature.every((byte, index) => bytes[index] === byte);
+  if (starts(0x89, 0x50, 0x4e, 0x47)) return "image/png";
+  if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
+  if (starts(0x47, 0x49, 0x46, 0x38)) return "image/gif";
+  if (starts(0x52, 0x49, 0x46, 0x46) && bytes[8] === 0x57 && bytes[9] === 0x45 && bytes[10] === 0x42 && bytes[11] === 0x50) return "image/webp";
+  const head = new TextDecoder().decode(bytes.subarray(0, 1024)).trimStart();
+  if (/^(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!doctype svg[^>]*>\s*)?<svg[\s>]/i.test(head)) return "image/svg+xml";
+  return undefined;
+}
+
+function brandingConfig(env: Env): Config["branding"] {
+  const accent = value(env, "APP_ACCENT_COLOR");
+  if (accent !== undefined && !/^#[0-9a-f]{6}$/i.test(accent))
+    throw new ConfigError(`APP_ACCENT_COLOR=${JSON.stringify(accent)} is invalid: expected a colour as #rrggbb, e.g. #2456d6`);
+  const logoFile = value(env, "APP_LOGO");
+  let logo: { bytes: Uint8Array; type: string } | undefined;
+  if (logoFile !== undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(resolve(logoFile));
+    } catch (error) {
+      throw new ConfigError(`APP_LOGO=${JSON.stringify(logoFile)} cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    if (bytes.length === 0 || bytes.length > LOGO_MAX_BYTES)
+      throw new ConfigError(`APP_LOGO=${JSON.stringify(logoFile)} is invalid: expected an image of 1 byte to ${LOGO_MAX_BYTES / 1024} KiB`);
+    const type = imageType(bytes);
+    if (!type) throw new ConfigError(`APP_LOGO=${JSON.stringify(logoFile)} is invalid: expected a PNG, JPEG, GIF, WebP or SVG image`);
+    logo = Object.freeze({ bytes, type });
+  }
+  return Object.freeze({ accent: accent?.toLowerCase(), logo });
 }
 
 // ---- Running as root (issues 14, 22) ----

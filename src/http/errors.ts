@@ -46,11 +46,24 @@ export function routeMethods(routes: () => readonly { method: string; path: stri
   };
 }
 
+/** An HTML page for a browser that met an unknown path (404) or a server fault (500): a whole Response. */
+export type ErrorPage = (status: 404 | 500) => Response;
+
+/**
+ * Whether the client asked for HTML (a browser navigating: "text/html,application/xhtml+xml,..."), not JSON or
+ * anything (fetch and curl send "*\/*"): only then is an error a page.
+ */
+export function wantsHtml(request: Request): boolean {
+  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(request.headers.get("accept") ?? "");
+}
+
 /**
  * Turns anything thrown into `{error, message}` JSON with the documented status; never a stack trace.
  * `allowedMethods` (see routeMethods) tells a wrong method on a known path from an unknown path.
  */
-export function createErrorHandler(allowedMethods: (path: string) => string[], onDatabaseUnavailable: () => void = () => {}) {
+export function createErrorHandler(allowedMethods: (path: string) => string[], errorPage?: ErrorPage, onDatabaseUnavailable: () => void = () => {}) {
+  /** A browser's navigation gets the page; an API client (no text/html in Accept) gets the JSON body. */
+  const answer = (request: Request, status: 404 | 500, body: object) => (errorPage && wantsHtml(request) ? errorPage(status) : body);
   return new Elysia({ name: "latchkey/errors" }).onError({ as: "global" }, ({ code, error, set, request }) => {
     const cause = code === "PARSE" && (error as Error).cause instanceof ApiError ? (error as Error).cause : error;
     if (cause instanceof ApiError) {
@@ -70,7 +83,7 @@ export function createErrorHandler(allowedMethods: (path: string) => string[], o
           return { error: "method_not_allowed", message: `This path answers ${allowed.join(", ")}.` };
         }
         set.status = 404;
-        return { error: "not_found", message: "No such route." };
+        return answer(request, 404, { error: "not_found", message: "No such route." });
       }
       case "PARSE":
         set.status = 400;
@@ -93,6 +106,6 @@ export function createErrorHandler(allowedMethods: (path: string) => string[], o
       JSON.stringify({ level: "error", event: "internal_error", method: request.method, path: new URL(request.url).pathname, error: String(error), stack: (error as Error)?.stack }),
     );
     set.status = 500;
-    return { error: "internal_error", message: "Something went wrong on the server." };
+    return answer(request, 500, { error: "internal_error", message: "Something went wrong on the server." });
   });
 }

@@ -469,7 +469,7 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
     }
   });
 
-  test("the account page sets up an authenticator (QR, first code, recovery codes shown once); sign-in then takes a recovery code; the page turns it off", async () => {
+  test("the account page sets up an authenticator (QR, a typo that keeps the same key, the first code, recovery codes on their own page); sign-in then takes a recovery code; the page turns it off", async () => {
     const { context, outside } = await recordedContext();
     try {
       const page = await context.newPage();
@@ -483,28 +483,49 @@ describe("the sign-in pages' mail and second steps in Chromium (issue 13)", () =
       await page.waitForURL(`${origin}/account`);
       await page.click("text=Set up an authenticator app");
       const secret = (await page.textContent("#totp-secret"))!.trim();
-      expect(await page.isVisible("img[alt='Authenticator QR code']")).toBe(true);
+      expect(await page.isVisible(".qr img")).toBe(true);
+      const qr = await page.getAttribute(".qr img", "src");
       await screenshot(page, "totp-setup");
+      // A typo: said beside the code field, and the same key and QR code stay (what the phone scanned).
+      const key = decodeBase32IgnorePadding(secret);
+      const current = () => generateHOTP(key, BigInt(Math.floor(Date.now() / 30_000)), 6);
+      await page.fill("#totp_code", current() === "123456" ? "654321" : "123456");
+      await page.click("button:text-is('Turn on')");
+      await page.waitForSelector("#two-step [role=alert]");
+      expect(await page.textContent("#two-step [role=alert]")).toBe("The code is wrong or was already used.");
+      expect((await page.textContent("#totp-secret"))!.trim()).toBe(secret);
+      expect(await page.getAttribute(".qr img", "src")).toBe(qr);
+      // A visit to the page later shows it still.
+      await page.goto(`${origin}/account`);
+      expect((await page.textContent("#totp-secret"))!.trim()).toBe(secret);
       while (30_000 - (Date.now() % 30_000) < 3000) await Bun.sleep(100);
-      await page.fill("#totp_code", generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000)), 6));
-      await page.click("text=Turn on");
-      await page.waitForSelector("#recovery-codes");
+      await page.fill("#totp_code", current());
+      await page.click("button:text-is('Turn on')");
+      await page.waitForURL(`${origin}/account/recovery-codes`);
       const codes = await page.$$eval("#recovery-codes li", (items) => items.map((item) => item.textContent ?? ""));
       expect(codes).toHaveLength(10);
-      expect(await page.textContent("#two-step")).toContain("An authenticator app is on. 10 recovery code(s) left.");
+      const download = await page.getAttribute("a[download]", "href");
+      expect(decodeURIComponent(download!.slice(download!.indexOf(",") + 1))).toContain(codes.join("\n"));
+      await page.click("text=I have saved them");
+      await page.waitForURL(`${origin}/account#two-step`);
+      expect(await page.textContent("#two-step")).toContain("10 of 10 recovery codes left.");
+      // Shown once: the page of codes does not show them again.
+      await page.goto(`${origin}/account/recovery-codes`);
+      expect(page.url()).toBe(`${origin}/account#two-step`);
 
-      await page.click("text=Sign out");
+      await page.click("nav button:text-is('Sign out')");
       await signIn();
       await page.waitForSelector("text=One more step");
       await page.fill("#recovery_code", codes[0]!);
       await page.click("button[type=submit]");
       await page.waitForURL(`${origin}/account`);
-      expect(await page.textContent("#two-step")).toContain("9 recovery code(s) left.");
+      expect(await page.textContent("#two-step")).toContain("9 of 10 recovery codes left.");
 
+      await page.click("summary:text-is('Turn off two-step sign-in')");
       await page.fill("#totp_password", PASSWORD);
       await page.click("text=Turn off the authenticator");
-      await page.waitForSelector("text=The authenticator and the recovery codes are removed");
-      await page.click("text=Sign out");
+      await page.waitForSelector("text=Two-step sign-in is off");
+      await page.click("nav button:text-is('Sign out')");
       await signIn();
       await page.waitForURL(`${origin}/account`);
       expect(outside).toEqual([]);

@@ -208,7 +208,7 @@ describe("a sign-out, a password change and a disabled account end both cookies 
       new_password: `${PASSWORD} 2`,
     });
     expect(changed.status).toBe(303);
-    expect(changed.headers.get("location")).toBe("/account?done=password-changed");
+    expect(changed.headers.get("location")).toBe("/account#password");
     expect((await forward(appCopy(first))).status).toBe(401);
     expect((await get("/account", pageCopy(first))).status).toBe(302);
     // The browser that changed it keeps both.

@@ -138,8 +138,8 @@ for (const kind of ["nginx", "caddy"] as const) {
       expect(refused.headers.get("content-security-policy")).toContain("default-src 'none'");
       const page = await refused.text();
       expect(page).toContain("Signed in as <strong>alice</strong>");
-      expect(page).toContain(`<a href="${lk}/logout?rd=${encodeURIComponent(`${proxy.url}/admin-area/x?y=1`)}">Switch account</a>`);
-      expect(page).toContain(`<a href="${lk}/logout">Sign out</a>`);
+      expect(page).toContain(`<a class="button" href="${lk}/logout?switch=1&rd=${encodeURIComponent(`${proxy.url}/admin-area/x?y=1`)}">Switch account</a>`);
+      expect(page).toContain(`<a class="button secondary" href="${lk}/logout">Sign out</a>`);
       expect(page).not.toContain("<script");
       // A POST refused behind nginx still shows the page (nginx asks again as a GET for it).
       const refusedPost = await fetch(`${proxy.url}/blocked`, { method: "POST", headers: { ...HTML, cookie: jar.header() }, redirect: "manual" });

@@ -57,7 +57,8 @@ async function expectRetryPage(answer: Response, from: string) {
   expect(answer.headers.get("content-security-policy")).toStartWith("default-src 'none'");
   const html = await answer.text();
   expect(html).toContain(`<meta http-equiv="refresh" content="${wait};url=${startUrl()}"/>`);
-  expect(html).toContain(`Too many sign-in handoffs ${from}. Trying again in ${wait} s.`);
+  // The wait in words, singular or plural ("1 second", not "1 seconds" nor "1 s").
+  expect(html).toContain(`Too many sign-in handoffs ${from}. Trying again in ${wait === "1" ? "1 second" : `${wait} seconds`}.`);
   expect(html).toContain(`href="${there}/login?handoff=none"`);
   expect(html).not.toContain("<script");
 }

@@ -149,7 +149,7 @@ test("Chromium signs in to a relying party through Latchkey: sign-in page, conse
     await page.goto(`${issuer}/account`);
     expect(await page.textContent("#applications td")).toBe("photos");
     await page.click('#applications button[type="submit"]');
-    await page.waitForURL((url) => url.pathname === "/account" && url.searchParams.get("done") === "application-revoked");
+    await page.waitForURL((url) => url.pathname === "/account" && url.hash === "#applications");
     expect(await page.textContent("#applications")).toContain("No application has asked to sign you in yet.");
     await page.goto(`http://localhost:${rp.port}/`);
     await page.waitForSelector('form[action="/oidc/authorize/consent"]');

@@ -113,7 +113,7 @@ describe("sign-in page", () => {
     jar.take(right);
     const account = await fetch(`${lk.url}/account`, { headers: { cookie: jar.header() } });
     expect(account.status).toBe(200);
-    expect(await account.text()).toContain("<td>alice@example.com</td>");
+    expect(await account.text()).toContain('<span class="cut" title="alice@example.com">alice@example.com</span>');
   });
 
   test("a form without its CSRF token, with another form's, from another origin or cross-site is refused (403) and signs no one in", async () => {
@@ -179,18 +179,20 @@ describe("a second sign-in step (LOGIN_EMAIL_CODE) is its own page", () => {
 });
 
 describe("the sign-in page shares the API's limiter", () => {
-  test("attempts on POST /api/v1/auth/login and on the page count together; the 429 page says how long to wait", async () => {
+  test("attempts on POST /api/v1/auth/login and on the page count together; the 429 page says how long to wait and keeps rd", async () => {
     const lk = await start({ RATE_LIMIT_IP: "1/1h", RATE_LIMIT_IP_BURST: "2" });
     for (let i = 0; i < 2; i++) {
       const api = await fetch(`${lk.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: "nope" }) });
       expect(api.status).toBe(401);
     }
-    const { jar, html } = await loginForm(lk.url);
-    const limited = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: PASSWORD });
+    const { jar, html } = await loginForm(lk.url, "/account");
+    const limited = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: PASSWORD, rd: "/account" });
     expect(limited.status).toBe(429);
     const wait = limited.headers.get("retry-after");
-    expect(Number(wait)).toBeGreaterThan(0);
-    expect(await limited.text()).toContain(`Too many sign-in attempts. Try again in ${wait} seconds.`);
+    expect(Number(wait)).toBeGreaterThan(1);
+    const page = await limited.text();
+    expect(page).toContain(`Too many sign-in attempts. Try again in ${wait} seconds.`);
+    expect(page).toContain('href="/login?rd=%2Faccount">Back to sign-in</a>');
     expect(limited.headers.getSetCookie()).toEqual([]);
   });
 });
@@ -232,21 +234,21 @@ describe("forward auth, asked directly", () => {
     const page = await forward("?users=bob", { cookie: alice.header(), accept: "text/html" });
     expect(page.status).toBe(403);
     const html = await page.text();
-    expect(html).toContain("Signed in as <strong>alice</strong>. This account may not open this page.");
-    expect(html).toContain(`<a href="${lk.url}/logout">Sign out</a>`);
+    expect(html).toContain("<p>This account may not open this page.</p><p>Signed in as <strong>alice</strong>.</p>");
+    expect(html).toContain(`<a class="button secondary" href="${lk.url}/logout">Sign out</a>`);
     const described = await forward("?users=bob", { ...traefik, "x-forwarded-method": "GET", cookie: alice.header(), accept: "text/html" });
     expect(described.status).toBe(403);
-    expect(await described.text()).toContain(`<a href="${lk.url}/logout?rd=${encodeURIComponent("http://127.0.0.1:9/app?a=1")}">Switch account</a>`);
-    expect(html).toContain(`<a href="${lk.url}/logout">Sign out</a>`);
+    expect(await described.text()).toContain(`<a class="button" href="${lk.url}/logout?switch=1&rd=${encodeURIComponent("http://127.0.0.1:9/app?a=1")}">Switch account</a>`);
+    expect(html).toContain(`<a class="button secondary" href="${lk.url}/logout">Sign out</a>`);
   });
 
   test("the 403 page's links: GET /logout shows who is signed in and signs out with a form; with rd it then signs in again", async () => {
     const jar = cookieJar();
     await browserSignIn(`${lk.url}/login`, "alice", PASSWORD, jar);
-    const page = await fetch(`${lk.url}/logout?rd=${encodeURIComponent(`${lk.url}/account`)}`, { headers: { cookie: jar.header() } });
+    const page = await fetch(`${lk.url}/logout?switch=1&rd=${encodeURIComponent(`${lk.url}/account`)}`, { headers: { cookie: jar.header() } });
     expect(page.status).toBe(200);
     const html = await page.text();
-    expect(html).toContain("Signed in as <strong>alice</strong>.");
+    expect(html).toContain("You are signed in as <strong>alice</strong>. Sign out, then sign in with another account.");
     expect(html).toContain(`<input type="hidden" name="rd" value="${lk.url}/account"/>`);
     const out = await fetch(`${lk.url}/logout`, {
       method: "POST",
@@ -255,7 +257,7 @@ describe("forward auth, asked directly", () => {
       redirect: "manual",
     });
     expect(out.status).toBe(303);
-    expect(out.headers.get("location")).toBe(`/login?rd=${encodeURIComponent(`${lk.url}/account`)}`);
+    expect(out.headers.get("location")).toBe(`/login?signed_out=1&handoff=none&rd=${encodeURIComponent(`${lk.url}/account`)}`);
     expect((await forward("", { cookie: jar.header() })).status).toBe(401);
     // Signed out already: straight to the sign-in page; an rd elsewhere is dropped.
     const again = await fetch(`${lk.url}/logout?rd=${encodeURIComponent("https://evil.example/")}`, { headers: { cookie: jar.header() }, redirect: "manual" });
@@ -421,4 +423,72 @@ describe("configuration", () => {
       expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
       expect(result.stderr).toContain(named);
     });
+});
+
+describe("the pages' logo and accent colour (APP_LOGO, APP_ACCENT_COLOR)", () => {
+  /** A 1×1 PNG. */
+  const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+
+  test("the logo is read at start and served from the binary's own route; every page shows it; the accent colour is in the stylesheet its CSP allows", async () => {
+    const dir = tempDataDir();
+    const file = join(dir, "logo.png");
+    writeFileSync(file, PNG);
+    const lk = await start({ APP_LOGO: file, APP_ACCENT_COLOR: "#7A1FA2" });
+    // Read at start: the file may go away, the logo stays.
+    removeDataDir(dir);
+    const logo = await fetch(`${lk.url}/branding/logo`);
+    expect(logo.status).toBe(200);
+    expect(logo.headers.get("content-type")).toBe("image/png");
+    expect(logo.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(Buffer.from(await logo.arrayBuffer()).equals(PNG)).toBe(true);
+    const page = await fetch(`${lk.url}/login`);
+    const html = await page.text();
+    expect(html).toContain('<img src="/branding/logo" alt=""/>');
+    const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+    expect(style).toContain(":root{--accent:#7a1fa2;--on-accent:#fff}");
+    const hash = new Bun.CryptoHasher("sha256").update(style).digest("base64");
+    expect(page.headers.get("content-security-policy")).toContain(`style-src 'sha256-${hash}'`);
+  });
+
+  test("without APP_LOGO there is no logo route and no image", async () => {
+    const lk = await start();
+    expect((await fetch(`${lk.url}/branding/logo`)).status).toBe(404);
+    expect(await (await fetch(`${lk.url}/login`)).text()).not.toContain("/branding/logo");
+  });
+
+  test("a logo that is missing or not an image, or a colour that is not #rrggbb, stops the start with exit 2 and one line naming the variable", async () => {
+    const dir = tempDataDir();
+    const text = join(dir, "logo.txt");
+    writeFileSync(text, "not an image");
+    for (const [env, name] of [
+      [{ APP_LOGO: join(dir, "absent.png") }, "APP_LOGO"],
+      [{ APP_LOGO: text }, "APP_LOGO"],
+      [{ APP_ACCENT_COLOR: "red" }, "APP_ACCENT_COLOR"],
+      [{ APP_ACCENT_COLOR: "#12345" }, "APP_ACCENT_COLOR"],
+    ] as const) {
+      const result = await runCli(["serve"], { DATA_DIR: dir, HOST: "127.0.0.1", PORT: String(freePort()), ...env });
+      expect([name, result.code]).toEqual([name, 2]);
+      expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(result.stderr).toContain(name);
+    }
+    removeDataDir(dir);
+  });
+});
+
+describe("the sign-in page's words", () => {
+  test("names the app rd goes on to; after a wrong password the password field has the focus and rd stays", async () => {
+    const lk = await start({ PUBLIC_URL: "http://auth.home.test:1" }, [["alice", "family"]]);
+    const rd = "http://app.home.test/photos";
+    const form = await fetch(`${lk.url}/login?rd=${encodeURIComponent(rd)}`, { headers: { host: "auth.home.test:1" } });
+    const html = await form.text();
+    expect(html).toContain("Sign in to continue to <strong>app.home.test</strong>");
+    const jar = cookieJar();
+    jar.take(form);
+    const wrong = await postLogin(lk.url, jar, { csrf: csrfOf(html), login: "alice", password: "nope", rd }, { origin: "http://auth.home.test:1", host: "auth.home.test:1" });
+    expect(wrong.status).toBe(401);
+    const again = await wrong.text();
+    expect(again).toContain('id="password" name="password" type="password" autocomplete="current-password" required autofocus');
+    expect(again).not.toContain('id="login" name="login" autocomplete="username" required autofocus');
+    expect(again).toContain(`name="rd" value="${rd}"`);
+  });
 });

@@ -174,15 +174,17 @@ describe("single sign-on in Chromium", () => {
     await screenshot(phonePage, "account-phone");
 
     await page.goto(`${auth("com")}/account`);
-    const rows = page.locator("#sessions tbody tr");
+    const rows = page.locator("#devices tbody tr");
     expect(await rows.count()).toBeGreaterThanOrEqual(3);
     // The phone's session is the newest one that is not this browser's: the first row with a sign-out button.
-    await page.locator("#sessions tbody tr").filter({ has: page.getByRole("button", { name: "Sign out" }) }).first().getByRole("button", { name: "Sign out" }).click();
-    await page.waitForURL(`${auth("com")}/account?done=session-revoked`);
+    await page.locator("#devices tbody tr").filter({ has: page.getByRole("button", { name: "Sign out" }) }).first().getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${auth("com")}/account#devices`);
+    expect(await page.locator("#devices [role=status]").textContent()).toBe("That device is signed out.");
     await phonePage.goto(`${app("photos.example.com")}/`);
     expect(new URL(phonePage.url()).pathname).toBe("/login");
     await phone.close();
 
+    await page.locator("summary", { hasText: "API keys" }).click();
     await page.getByLabel("New key name").fill("photo backup");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.locator("#new-key").textContent();
@@ -204,12 +206,15 @@ describe("single sign-on in Chromium", () => {
     await adminPage.goto(`${auth("com")}/admin`);
     await signIn(adminPage, "root");
     await adminPage.waitForURL(`${auth("com")}/admin`);
-    await adminPage.getByLabel("Search username or email").fill("bob");
+    await adminPage.getByLabel("Search by username or email").fill("bob");
     await adminPage.getByRole("button", { name: "Search" }).click();
-    await adminPage.locator("#users tbody tr").filter({ hasText: "bob" }).getByRole("button", { name: "Disable" }).click();
-    await adminPage.waitForURL(`${auth("com")}/admin?done=disabled`);
-    await adminPage.goto(`${auth("com")}/admin`);
     await screenshot(adminPage, "admin");
+    await adminPage.getByRole("link", { name: "bob", exact: true }).click();
+    // Disabling asks first, on a page that names the user.
+    await adminPage.getByRole("link", { name: "Disable…" }).click();
+    expect(await adminPage.locator("h1").textContent()).toBe("Disable bob?");
+    await adminPage.getByRole("button", { name: "Disable bob" }).click();
+    expect(await adminPage.getByRole("status").textContent()).toStartWith("bob is disabled");
 
     const refused = await bobPage.goto(`${app("photos.example.com")}/next`);
     expect(new URL(bobPage.url()).pathname).toBe("/login");
@@ -225,8 +230,9 @@ describe("single sign-on in Chromium", () => {
     expect(await page.locator("#who").textContent()).toBe("Signed in as alice (family)");
     await page.goto(`${auth("com")}/account`);
     await page.getByRole("button", { name: "Sign out" }).first().click();
-    // Back at the sign-in form (example.net was asked for a session on the way, and had none left).
-    await page.waitForURL(`${auth("com")}/login?handoff=none`);
+    // Back at the sign-in form, which says so (no handoff: every domain's session ended with this one).
+    await page.waitForURL(`${auth("com")}/login?signed_out=1&handoff=none`);
+    expect(await page.getByRole("status").textContent()).toBe("You are signed out.");
     await page.goto(`${app("photos.example.com")}/`);
     expect(new URL(page.url()).host).toBe(`auth.example.com:${lkPort}`);
     await page.goto(`${app("wiki.example.net")}/`);

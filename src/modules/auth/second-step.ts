@@ -125,7 +125,8 @@ export function createSecondStep(deps: {
       const challenge = await challenges.live(challengeId);
       const user = await users.findById(challenge.userId);
       if (!user || user.disabled || !(challenge.methods as ChallengeMethod[]).includes("totp_enrollment")) throw challengeExpired();
-      return mfa.startTotp(user.id, user.username);
+      // A retry after a wrong first code shows the key the phone already scanned.
+      return (await mfa.pendingTotp(user.id, user.username)) ?? mfa.startTotp(user.id, user.username);
     },
   };
 }

@@ -1,18 +1,18 @@
 import { AUTH_PREFIX } from "../../http/routes";
 import { Alert, Layout, MessagePage, PAGE_CSP } from "../pages/layout";
-import { PAGE_HEADERS } from "../pages/respond";
+import { pageHeaders } from "../pages/respond";
 
 /**
  * The pages the mailed links open (a browser follows them, not an API client), in the sign-in pages' layout.
  * The reset form posts only to this origin and is not redirected after, so these pages can also pin form-action.
  */
-const MAILED_LINK_CSP = `${PAGE_CSP}; form-action 'self'`;
+const mailedLinkCsp = () => `${PAGE_CSP}; form-action 'self'`;
 
 /** A mailed link's page as a Response: the pages' headers, with form-action pinned. */
 export function mailedLinkPage(status: number, html: string): Response {
   return new Response(html, {
     status,
-    headers: { ...PAGE_HEADERS, "content-security-policy": MAILED_LINK_CSP },
+    headers: { ...pageHeaders(), "content-security-policy": mailedLinkCsp() },
   });
 }
 

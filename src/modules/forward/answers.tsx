@@ -2,7 +2,7 @@ import { NO_STORE } from "../../http/cache";
 import type { ResponseHeadersOf } from "../../http/security";
 import { whenReady, type Pending } from "../../lib/pending";
 import { signInHostFor } from "../pages/hosts";
-import { Layout, PAGE_CSP } from "../pages/layout";
+import { ForbiddenPage, MessagePage, PAGE_CSP } from "../pages/layout";
 import type { BrowserSessions } from "../pages/session";
 import type { UserIdentity } from "../users/service";
 import type { ForwardedRequest } from "./request";
@@ -77,7 +77,7 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
       request,
       403,
       { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, ...NO_STORE },
-      String(<ForbiddenPage appName={appName} username={who?.username} signIn={signInHost(original).origin} url={original.ok ? original.url : undefined} />),
+      String(<RefusalPage appName={appName} username={who?.username} signIn={signInHost(original).origin} url={original.ok ? original.url : undefined} />),
     );
   }
 
@@ -104,31 +104,18 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
   return { bypass, allowed, signIn, forbidden, refused };
 }
 
-/** The refusal page: who is signed in, and how to sign out or sign in as someone else (links to the sign-in host). */
-function ForbiddenPage(props: { appName: string; username: string | undefined; signIn: string; url: string | undefined }) {
+/**
+ * The refusal page: who is signed in, and how to sign out or sign in as someone else (the pages' ForbiddenPage, on
+ * the sign-in host); a caller who is not signed in is offered the sign-in page.
+ */
+function RefusalPage(props: { appName: string; username: string | undefined; signIn: string; url: string | undefined }) {
+  if (props.username !== undefined) return <ForbiddenPage appName={props.appName} username={props.username} signIn={props.signIn} rd={props.url} />;
   const back = props.url === undefined ? "" : `?rd=${encodeURIComponent(props.url)}`;
   return (
-    <Layout appName={props.appName} title="Access denied" narrow>
-      <section>
-        <h1>Access denied</h1>
-        {props.username === undefined ? (
-          <>
-            <p>You are not signed in, and this page is not open to anyone.</p>
-            <p>
-              <a href={`${props.signIn}/login${back}`}>Sign in</a>
-            </p>
-          </>
-        ) : (
-          <>
-            <p>
-              Signed in as <strong safe>{props.username}</strong>. This account may not open this page.
-            </p>
-            <p>
-              <a href={`${props.signIn}/logout${back}`}>Switch account</a> · <a href={`${props.signIn}/logout`}>Sign out</a>
-            </p>
-          </>
-        )}
-      </section>
-    </Layout>
+    <MessagePage appName={props.appName} title="Access denied" message="You are not signed in, and this page is not open to anyone.">
+      <p>
+        <a href={`${props.signIn}/login${back}`}>Sign in</a>
+      </p>
+    </MessagePage>
   );
 }

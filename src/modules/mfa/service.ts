@@ -1,8 +1,8 @@
-import { encodeBase32LowerCaseNoPadding, encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
+import { encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
 import { createTOTPKeyURI, generateHOTP } from "@oslojs/otp";
 import { and, count, eq, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import { renderSVG } from "uqr";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import { changedRows, changes, row, run, transaction, type Atomic } from "../../db/atomic";
 import type { Pending } from "../../lib/pending";
 import type { Db } from "../../db/client";
@@ -23,9 +23,15 @@ const mfaAlreadyEnrolled = () => apiErrors.mfa_already_enrolled("This account al
 export const mfaNotEnrolled = () => apiErrors.mfa_not_enrolled("This account has no authenticator (or its enrolment was not started).");
 
 
-/** `xxxxx-xxxxx`: 50 random bits in lower-case base32, easy to read out and type. */
+/**
+ * Letters and digits no one confuses when reading a code aloud or off paper: no 0/o, 1/l/i, u/v (29 symbols:
+ * ten carry 48.6 random bits, far above the 20 NIST SP 800-63B §5.1.2.1 asks of rate-limited look-up secrets).
+ */
+const RECOVERY_ALPHABET = "23456789abcdefghjkmnpqrstwxyz";
+
+/** `xxxxx-xxxxx` from RECOVERY_ALPHABET, easy to read out and type. */
 function newRecoveryCode(): string {
-  const text = encodeBase32LowerCaseNoPadding(randomBytes(7)).slice(0, 10);
+  const text = Array.from({ length: 10 }, () => RECOVERY_ALPHABET[randomInt(RECOVERY_ALPHABET.length)]).join("");
   return `${text.slice(0, 5)}-${text.slice(5)}`;
 }
 
@@ -38,6 +44,12 @@ const recoveryHash = (code: string) => sha256Hex(`recovery|${code.toLowerCase().
  * conditional UPDATE, so two requests cannot both use one.
  */
 export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
+  /** What an authenticator app needs: the key (base32), its otpauth:// URI and that URI as a QR code. */
+  function enrolment(accountName: string, key: Uint8Array) {
+    const uri = createTOTPKeyURI(issuer, accountName, key, STEP_SECONDS, DIGITS);
+    return { secret: encodeBase32UpperCaseNoPadding(key), otpauth_uri: uri, qr_svg: renderSVG(uri) };
+  }
+
   const currentStep = () => Math.floor(Date.now() / 1000 / STEP_SECONDS);
 
   async function secretOf(userId: string, confirmed: boolean) {
@@ -123,9 +135,21 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
             .onConflictDoUpdate({ target: totpFactors.userId, set: { secret: sealed, confirmedAt: null, lastStep: 0 } }),
         ),
       );
-      const uri = createTOTPKeyURI(issuer, accountName, key, STEP_SECONDS, DIGITS);
-      return { secret: encodeBase32UpperCaseNoPadding(key), otpauth_uri: uri, qr_svg: renderSVG(uri) };
+      return enrolment(accountName, key);
     },
+
+    /**
+     * The enrolment started and not yet confirmed, or undefined: the pages show the same key and QR code until it
+     * is confirmed or cancelled, so a typo in the first code does not void what the phone scanned.
+     */
+    async pendingTotp(userId: string, accountName: string) {
+      const secret = await secretOf(userId, false);
+      return secret && enrolment(accountName, secret.key);
+    },
+
+    /** Drops an enrolment not yet confirmed (a confirmed authenticator is removed with removeAll). */
+    cancelTotp: (userId: string, sessionId?: string) =>
+      authorised(sessionId, (tx) => changes(tx.delete(totpFactors).where(and(eq(totpFactors.userId, userId), isNull(totpFactors.confirmedAt))))),
 
     /** Confirms the enrolment with a first code; answers the recovery codes (shown once). False: wrong code. */
     async confirmTotp(userId: string, code: string, sessionId?: string): Promise<string[] | undefined> {

@@ -1,34 +1,42 @@
 import { Elysia } from "elysia";
-import { ApiError } from "../../errors";
-import type { RequesterPlugin } from "../../http/client-ip";
+import { ApiError, apiErrors } from "../../errors";
+import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuditLog } from "../audit/service";
 import type { AuthService } from "../auth/service";
+import type { EmailFlows } from "../email/service";
 import type { ApiKeyService } from "../keys/service";
 import type { MfaService } from "../mfa/service";
 import type { OidcService } from "../oidc/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
-import { AccountPage, type AccountView } from "./account";
+import type { UserService } from "../users/service";
+import { AccountPage, SignedInNav, type AccountView } from "./account";
+import { CodePage } from "./codes";
 import { sameOriginPost, type FormTokens } from "./csrf";
-import { MessagePage } from "./layout";
-import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
+import type { Flash, Flashes } from "./flash";
+import { Layout, MessagePage, plural } from "./layout";
+import { field, htmlPage, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
-
-/** What a finished action says on the account page it redirects to (?done=...). */
-const NOTICES: Record<string, string> = {
-  "session-revoked": "That session is signed out.",
-  "others-revoked": "Every other session is signed out.",
-  "password-changed": "Password changed. Your other sessions are signed out.",
-  "key-deleted": "The API key is deleted.",
-  "totp-removed": "The authenticator and the recovery codes are removed: sign-in asks for the password only.",
-  "application-revoked": "The application is signed out and must ask again.",
-};
+import { RecoveryCodes } from "./two-step";
 
 export interface SignedInForms {
   appName: string;
   origins: ReadonlySet<string>;
   browser: BrowserSessions;
   forms: FormTokens;
+  flashes: Flashes;
+}
+
+/** "Too many attempts. Try again in 1 second.": a 429's wait, in words. */
+export function tooManyAttempts(error: ApiError): string {
+  const seconds = error.headers?.["Retry-After"] ?? "60";
+  return `Too many attempts. Try again in ${plural(seconds, "second")}.`;
+}
+
+/** What a refused action says: the first field's problem, the wait of a 429, or the error's message. */
+export function problemOf(error: ApiError): string {
+  if (error.status === 429) return tooManyAttempts(error);
+  return error.details?.[0]?.message ?? error.message;
 }
 
 /**
@@ -51,6 +59,7 @@ export function signedInForm({ appName, origins, browser, forms }: SignedInForms
 
 export interface AccountDeps extends SignedInForms {
   auth: AuthService;
+  users: UserService;
   sessions: SessionService;
   apiKeys: ApiKeyService;
   audit: AuditLog;
@@ -60,195 +69,309 @@ export interface AccountDeps extends SignedInForms {
   oidc: OidcService;
   /** Second factors (issue 13). */
   mfa: MfaService;
+  emailFlows: EmailFlows;
+  mailEnabled: boolean;
 }
 
-/** GET /account and its forms: sessions, password, API keys. Each form posts, then redirects back (POST/redirect/GET). */
-export function accountPages(deps: AccountDeps) {
-  const { appName, browser, forms, auth, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa } = deps;
-  const guard = signedInForm(deps);
+/** A request and its answer's headers: where a form's flash cookie is read and set. */
+interface Ctx {
+  request: Request;
+  set: PageSet;
+}
 
-  async function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<AccountView> = {}) {
+/** Where on the account page each form sits (the redirect's fragment). */
+const SECTION_OF: Record<string, string> = {
+  email: "profile",
+  "email-send": "profile",
+  password: "password",
+  "totp-start": "two-step",
+  "totp-confirm": "two-step",
+  "totp-cancel": "two-step",
+  "totp-delete": "two-step",
+  "recovery-codes": "two-step",
+  "session-revoke": "devices",
+  "session-revoke-others": "devices",
+  "key-create": "keys",
+  "key-delete": "keys",
+  "application-revoke": "applications",
+};
+
+/**
+ * GET /account and its forms. Each form posts, then redirects back (POST/redirect/GET) to the page, where its
+ * message waits beside it (flash.ts): a reload posts nothing again.
+ */
+export function accountPages(deps: AccountDeps) {
+  const { appName, browser, forms, flashes, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa, emailFlows, mailEnabled } = deps;
+  const guard = signedInForm(deps);
+  const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
+  const nav = (principal: BrowserSessionPrincipal) => (
+    <SignedInNav username={principal.username} isAdmin={principal.roles.includes("admin")} csrf={forms.issue("logout", principal.sessionId)} />
+  );
+
+  async function render(set: PageSet, principal: BrowserSessionPrincipal, flash: Flash | undefined) {
+    const user = await users.findById(principal.userId);
+    const pending = await mfa.pendingTotp(principal.userId, principal.username);
     const view: AccountView = {
       appName,
       username: principal.username,
-      email: principal.email,
+      email: user?.email ?? null,
+      emailVerified: user?.emailVerified ?? false,
       roles: principal.roles,
       isAdmin: principal.roles.includes("admin"),
+      mailEnabled,
       sessions: (await sessions.list(principal.userId)).map((session) => ({ ...session, current: session.id === principal.sessionId })),
       keys: await apiKeys.list(principal.userId),
       applications: await oidc.listConsents(principal.userId),
-      csrf: (form) => forms.issue(form, principal.sessionId),
+      csrf: csrfOf(principal),
       secondFactors: await mfa.factors(principal.userId),
-      ...extra,
+      enrolment: pending && { secret: pending.secret, qrSvg: pending.qr_svg },
+      flash,
     };
-    return htmlPage(set, status, String(<AccountPage {...view} />));
+    return htmlPage(set, 200, String(<AccountPage {...view} />));
   }
 
-  /** An expected failure (bad input, a wrong password, a limit) shown on the page; anything else propagates. */
-  async function failure(set: PageSet, principal: BrowserSessionPrincipal, error: unknown) {
-    if (!(error instanceof ApiError)) throw error;
-    const message = error.details?.[0]?.message ?? error.message;
-    if (error.status === 429) passRetryAfter(set, error);
-    return render(set, error.status, principal, { error: message });
+  /** Back to the account page, at the form's section, with its message waiting. */
+  function back(ctx: Ctx, principal: BrowserSessionPrincipal, flash: Flash, path = "/account") {
+    flashes.put(ctx.request, ctx.set, principal.sessionId, flash);
+    return seeOther(ctx.set, path === "/account" ? `/account#${SECTION_OF[flash.form] ?? "profile"}` : path);
   }
 
-  return new Elysia({ tags: ["pages"] })
-    .use(withRequester)
-    .get(
-      "/account",
-      async ({ request, query, set }) => {
-        const principal = await browser.current(request);
-        if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
-        return render(set, 200, principal, { notice: typeof query.done === "string" ? NOTICES[query.done] : undefined });
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/sessions/revoke",
-      async ({ request, body, set, requester }) => {
-        const principal = await guard(request, body, set, "session-revoke");
+  /**
+   * One signed-in form: the gate, then `action`; an expected refusal (bad input, a wrong password, a limit) goes
+   * back to `failurePath` (the page) beside the form; anything else propagates (a 500 page).
+   */
+  function form(path: string, name: string, action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>, failurePath = "/account") {
+    return [
+      path,
+      async ({ request, body, set, requester }: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => {
+        const principal = await guard(request, body, set, name);
         if (typeof principal === "string") return principal;
+        const ctx = { request, set };
         try {
-          const id = field(body, "session_id") ?? "";
-          // This browser's own session (or the one it was handed off from) is signed out with the sign-out button.
-          if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(set, "/account");
-          await sessions.revokeOwned(principal.userId, id);
-          await audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: id, via: "browser" } });
-          return seeOther(set, "/account?done=session-revoked");
+          return await action(principal, body, requester, ctx);
         } catch (error) {
-          return failure(set, principal, error);
+          if (!(error instanceof ApiError)) throw error;
+          return back(ctx, principal, { form: name, kind: "error", text: problemOf(error) }, failurePath);
         }
       },
       { detail: { hide: true } },
-    )
-    .post(
-      "/account/sessions/revoke-others",
-      async ({ request, body, set, requester }) => {
-        const principal = await guard(request, body, set, "session-revoke-others");
-        if (typeof principal === "string") return principal;
-        await auth.logout(principal, "others", requester);
-        return seeOther(set, "/account?done=others-revoked");
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/password",
-      async ({ request, body, set, requester: client }) => {
-        const principal = await guard(request, body, set, "password");
-        if (typeof principal === "string") return principal;
-        try {
+    ] as const;
+  }
+
+  const said = (form: string, text: string): Flash => ({ form, kind: "notice", text });
+
+  /** A page of its own for a signed-in user (the code pages, the recovery codes), or the sign-in page. */
+  async function signedInPage(request: Request, set: PageSet, path: string, page: (principal: BrowserSessionPrincipal) => Promise<string> | string) {
+    const principal = await browser.current(request);
+    if (!principal) return seeOther(set, `/login?rd=${encodeURIComponent(path)}`, 302);
+    return page(principal);
+  }
+
+  function codePage(request: Request, set: PageSet, principal: BrowserSessionPrincipal, kind: "verify" | "confirm", email: string | null) {
+    const flash = flashes.take(request, set, principal.sessionId);
+    const verify = kind === "verify";
+    return htmlPage(
+      set,
+      200,
+      String(
+        <CodePage
+          appName={appName}
+          nav={nav(principal)}
+          title={verify ? "Verify your email address" : "Confirm your new address"}
+          intro={
+            verify
+              ? `Type the 6-digit code we mailed to ${email ?? "your address"}.`
+              : "Type the 6-digit code we mailed to your new address: it becomes your account's address."
+          }
+          action={verify ? "/account/email/verify" : "/account/email/confirm"}
+          csrf={forms.issue(verify ? "email-verify" : "email-confirm", principal.sessionId)}
+          submit={verify ? "Verify" : "Confirm"}
+          error={flash?.kind === "error" ? flash.text : undefined}
+          notice={flash?.kind === "notice" ? flash.text : undefined}
+          back={{ href: "/account#profile", text: "Back to your account" }}
+        />,
+      ),
+    );
+  }
+
+  return (
+    new Elysia({ tags: ["pages"] })
+      .use(withRequester)
+      .get(
+        "/account",
+        async ({ request, set }) => {
+          const principal = await browser.current(request);
+          if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
+          return render(set, principal, flashes.take(request, set, principal.sessionId));
+        },
+        { detail: { hide: true } },
+      )
+      .post(
+        ...form("/account/sessions/revoke", "session-revoke", async (principal, body, requester, ctx) => {
+          const id = field(body, "session_id") ?? "";
+          // This browser's own session (or the one it was handed off from) is signed out with the sign-out button.
+          if (id === principal.sessionId || id === principal.rootSessionId) return seeOther(ctx.set, "/account#devices");
+          await sessions.revokeOwned(principal.userId, id);
+          await audit.record({ event: "session_revoked", userId: principal.userId, ...requester, detail: { session_id: id, via: "browser" } });
+          return back(ctx, principal, said("session-revoke", "That device is signed out."));
+        }),
+      )
+      .post(
+        ...form("/account/sessions/revoke-others", "session-revoke-others", async (principal, _body, requester, ctx) => {
+          await auth.logout(principal, "others", requester);
+          return back(ctx, principal, said("session-revoke-others", "Every other device is signed out."));
+        }),
+      )
+      .post(
+        ...form("/account/password", "password", async (principal, body, client, ctx) => {
           // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
           ipLimit(client, "/account/password");
           await auth.changePassword(principal, field(body, "current_password") ?? "", field(body, "new_password") ?? "", client);
-          return seeOther(set, "/account?done=password-changed");
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/keys",
-      async ({ request, body, set, requester }) => {
-        const principal = await guard(request, body, set, "key-create");
-        if (typeof principal === "string") return principal;
-        try {
+          return back(ctx, principal, said("password", "Password changed. Your other devices are signed out."));
+        }),
+      )
+      .post(
+        ...form("/account/keys", "key-create", async (principal, body, requester, ctx) => {
           const expires = field(body, "expires_in");
           const created = await apiKeys.create(principal, { name: field(body, "name") ?? "", expiresIn: expires ? Number(expires) : undefined });
           await audit.record({ event: "key_created", userId: principal.userId, ...requester, detail: { key_id: created.key_id, name: created.name } });
-          // Shown in this answer only (never in a URL or a redirect): the secret exists nowhere else.
-          return await render(set, 201, principal, { newKey: { name: created.name, secret: created.api_key } });
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/applications/revoke",
-      async ({ request, body, set, requester }) => {
-        const principal = await guard(request, body, set, "application-revoke");
-        if (typeof principal === "string") return principal;
-        // Unknown or already withdrawn: nothing to do, the page shows the current list.
-        const withdrawn = await oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", requester);
-        return seeOther(set, withdrawn ? "/account?done=application-revoked" : "/account");
-      },
-      { detail: { hide: true } },
-    )
-    // Two-step sign-in (issue 13): the same service calls as /api/v1/auth/mfa/*.
-    .post(
-      "/account/mfa/totp",
-      async ({ request, body, set }) => {
-        const principal = await guard(request, body, set, "totp-start");
-        if (typeof principal === "string") return principal;
-        try {
-          const started = await mfa.startTotp(principal.userId, principal.username, principal.sessionId);
-          return await render(set, 200, principal, { enrolment: { secret: started.secret, qrSvg: started.qr_svg } });
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/mfa/totp/confirm",
-      async ({ request, body, set, requester: client }) => {
-        const principal = await guard(request, body, set, "totp-confirm");
-        if (typeof principal === "string") return principal;
-        try {
-          ipLimit(client, "/account/mfa/totp/confirm");
-          const codes = await auth.enableTotp(principal, field(body, "code") ?? "", client);
-          return await render(set, 200, principal, { newRecoveryCodes: codes, notice: "The authenticator is on." });
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/mfa/recovery-codes",
-      async ({ request, body, set, requester }) => {
-        const principal = await guard(request, body, set, "recovery-codes");
-        if (typeof principal === "string") return principal;
-        try {
-          return await render(set, 200, principal, { newRecoveryCodes: await auth.newRecoveryCodes(principal, requester) });
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/mfa/totp/delete",
-      async ({ request, body, set, requester: client }) => {
-        const principal = await guard(request, body, set, "totp-delete");
-        if (typeof principal === "string") return principal;
-        try {
-          ipLimit(client, "/account/mfa/totp/delete");
-          await auth.removeTotp(principal, { password: field(body, "password") ?? "" }, client);
-          return seeOther(set, "/account?done=totp-removed");
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    .post(
-      "/account/keys/delete",
-      async ({ request, body, set, requester }) => {
-        const principal = await guard(request, body, set, "key-delete");
-        if (typeof principal === "string") return principal;
-        try {
+          // Held for the next GET only, in memory (never in a URL): the secret exists nowhere else.
+          return back(ctx, principal, { ...said("key-create", "API key created."), newKey: { name: created.name, secret: created.api_key } });
+        }),
+      )
+      .post(
+        ...form("/account/keys/delete", "key-delete", async (principal, body, requester, ctx) => {
           const keyId = field(body, "key_id") ?? "";
           await apiKeys.delete(principal.userId, keyId);
           await audit.record({ event: "key_deleted", userId: principal.userId, ...requester, detail: { key_id: keyId } });
-          return seeOther(set, "/account?done=key-deleted");
-        } catch (error) {
-          return failure(set, principal, error);
-        }
-      },
-      { detail: { hide: true } },
-    );
+          return back(ctx, principal, said("key-delete", "The API key is deleted: it stops working at once."));
+        }),
+      )
+      .post(
+        ...form("/account/applications/revoke", "application-revoke", async (principal, body, requester, ctx) => {
+          // Unknown or already withdrawn: nothing to do, the page shows the current list.
+          const withdrawn = await oidc.revokeConsent(principal.userId, field(body, "client_id") ?? "", requester);
+          return withdrawn ? back(ctx, principal, said("application-revoke", "The application is signed out and must ask again.")) : seeOther(ctx.set, "/account#applications");
+        }),
+      )
+      // Two-step sign-in (issue 13): the same service calls as /api/v1/auth/mfa/*. An enrolment started here stays
+      // (the same key and QR code on every visit) until it is confirmed or cancelled.
+      .post(
+        ...form("/account/mfa/totp", "totp-start", async (principal, _body, _client, ctx) => {
+          if (!(await mfa.pendingTotp(principal.userId, principal.username))) await mfa.startTotp(principal.userId, principal.username, principal.sessionId);
+          return seeOther(ctx.set, "/account#two-step");
+        }),
+      )
+      .post(
+        ...form("/account/mfa/totp/cancel", "totp-cancel", async (principal, _body, _client, ctx) => {
+          await mfa.cancelTotp(principal.userId, principal.sessionId);
+          return back(ctx, principal, said("totp-cancel", "Set-up cancelled: nothing changed."));
+        }),
+      )
+      .post(
+        ...form("/account/mfa/totp/confirm", "totp-confirm", async (principal, body, client, ctx) => {
+          ipLimit(client, "/account/mfa/totp/confirm");
+          const codes = await auth.enableTotp(principal, field(body, "code") ?? "", client);
+          flashes.put(ctx.request, ctx.set, principal.sessionId, { ...said("totp-confirm", "Two-step sign-in is on."), recoveryCodes: codes });
+          return seeOther(ctx.set, "/account/recovery-codes");
+        }),
+      )
+      .post(
+        ...form("/account/mfa/recovery-codes", "recovery-codes", async (principal, _body, requester, ctx) => {
+          const codes = await auth.newRecoveryCodes(principal, requester);
+          flashes.put(ctx.request, ctx.set, principal.sessionId, { ...said("recovery-codes", "New recovery codes made: the old ones no longer work."), recoveryCodes: codes });
+          return seeOther(ctx.set, "/account/recovery-codes");
+        }),
+      )
+      .post(
+        ...form("/account/mfa/totp/delete", "totp-delete", async (principal, body, client, ctx) => {
+          ipLimit(client, "/account/mfa/totp/delete");
+          await auth.removeTotp(principal, { password: field(body, "password") ?? "" }, client);
+          return back(ctx, principal, said("totp-delete", "Two-step sign-in is off: sign-in asks for the password only."));
+        }),
+      )
+      .get(
+        "/account/recovery-codes",
+        ({ request, set }) =>
+          signedInPage(request, set, "/account", (principal) => {
+            const flash = flashes.take(request, set, principal.sessionId);
+            // Shown once: a reload (or a visit without new codes) goes back to the account page.
+            if (!flash?.recoveryCodes) return seeOther(set, "/account#two-step");
+            flashes.put(request, set, principal.sessionId, { form: flash.form, kind: "notice", text: flash.text });
+            return htmlPage(
+              set,
+              200,
+              String(
+                <Layout appName={appName} title="Recovery codes" nav={nav(principal)}>
+                  <section>
+                    <RecoveryCodes appName={appName} username={principal.username} codes={flash.recoveryCodes} next="/account#two-step" />
+                  </section>
+                </Layout>,
+              ),
+            );
+          }),
+        { detail: { hide: true } },
+      )
+      // The email address: verify it with a mailed code, or change it (a code to the new address).
+      .post(
+        ...form("/account/email/send", "email-send", async (principal, _body, client, ctx) => {
+          ipLimit(client, "/account/email/send");
+          const user = await users.findById(principal.userId);
+          if (!user?.email || user.emailVerified) return seeOther(ctx.set, "/account#profile");
+          await emailFlows.resendVerification(user.email);
+          flashes.put(ctx.request, ctx.set, principal.sessionId, said("email-verify", `A code is on its way to ${user.email} (at most one mail a minute).`));
+          return seeOther(ctx.set, "/account/email/verify");
+        }),
+      )
+      .get(
+        "/account/email/verify",
+        ({ request, set }) =>
+          signedInPage(request, set, "/account/email/verify", async (principal) => codePage(request, set, principal, "verify", (await users.findById(principal.userId))?.email ?? null)),
+        { detail: { hide: true } },
+      )
+      .post(
+        ...form(
+          "/account/email/verify",
+          "email-verify",
+          async (principal, body, client, ctx) => {
+            ipLimit(client, "/account/email/verify");
+            const user = await users.findById(principal.userId);
+            if (!user?.email) throw apiErrors.invalid_code("This account has no email address to verify.");
+            await emailFlows.verifyEmailCode(user.email, field(body, "code")?.replace(/\s/g, "") ?? "", client);
+            return back(ctx, principal, said("email", "Your email address is verified."));
+          },
+          "/account/email/verify",
+        ),
+      )
+      .post(
+        ...form("/account/email", "email", async (principal, body, client, ctx) => {
+          ipLimit(client, "/account/email");
+          if (!(await auth.confirmPassword(principal, field(body, "current_password") ?? "", client)))
+            throw apiErrors.invalid_current_password("The password is incorrect.");
+          const email = field(body, "new_email")?.trim() ?? "";
+          await emailFlows.requestEmailChange({ id: principal.userId, username: principal.username }, email, client);
+          flashes.put(ctx.request, ctx.set, principal.sessionId, said("email-confirm", `A code is on its way to ${email}.`));
+          return seeOther(ctx.set, "/account/email/confirm");
+        }),
+      )
+      .get(
+        "/account/email/confirm",
+        ({ request, set }) => signedInPage(request, set, "/account/email/confirm", (principal) => codePage(request, set, principal, "confirm", null)),
+        { detail: { hide: true } },
+      )
+      .post(
+        ...form(
+          "/account/email/confirm",
+          "email-confirm",
+          async (principal, body, client, ctx) => {
+            ipLimit(client, "/account/email/confirm");
+            const user = await emailFlows.confirmEmailChange(principal, field(body, "code")?.replace(/\s/g, "") ?? "", client);
+            return back(ctx, principal, said("email", `Your email address is now ${user.email}.`));
+          },
+          "/account/email/confirm",
+        ),
+      )
+  );
 }
 
 /** Paths of the account page's forms (their bodies are HTML forms). */
@@ -260,7 +383,15 @@ export const ACCOUNT_FORM_PATHS = [
   "/account/keys",
   "/account/keys/delete",
   "/account/mfa/totp",
+  "/account/mfa/totp/cancel",
   "/account/mfa/totp/confirm",
   "/account/mfa/recovery-codes",
   "/account/mfa/totp/delete",
+  "/account/email",
+  "/account/email/send",
+  "/account/email/verify",
+  "/account/email/confirm",
 ] as const;
+
+/** The account's pages besides /account (GET). */
+export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes"] as const;

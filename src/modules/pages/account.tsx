@@ -1,4 +1,8 @@
-import { Alert, Csrf, Layout, RowAction, RowTable } from "./layout";
+import type { Flash } from "./flash";
+import { messageFor } from "./flash";
+import { Alert, Csrf, Layout, RowAction } from "./layout";
+import { Cut, DataTable, Device, When } from "./table";
+import { AuthenticatorSetup } from "./two-step";
 
 export interface AccountSession {
   id: string;
@@ -29,29 +33,42 @@ export interface AccountView {
   appName: string;
   username: string;
   email: string | null;
+  emailVerified: boolean;
   roles: string[];
   isAdmin: boolean;
+  /** Mail is on: the address can be verified and changed here. */
+  mailEnabled: boolean;
   sessions: AccountSession[];
   keys: AccountKey[];
   applications: AccountApplication[];
   csrf: (form: string) => string;
-  notice?: string;
-  error?: string;
-  /** A key just created: its secret, shown this once. */
-  newKey?: { name: string; secret: string };
-  /** Issue 13: the user's second factors, an enrolment being set up, recovery codes just made (shown this once). */
+  /** What the last form left (POST/redirect/GET): its message goes beside that form. */
+  flash?: Flash;
+  /** Issue 13: the user's second factors, and an enrolment started and not yet confirmed. */
   secondFactors: { totp: boolean; recovery_codes_left: number };
   enrolment?: { secret: string; qrSvg: string };
-  newRecoveryCodes?: string[];
 }
 
+/**
+ * The admin pages' links, in the order the navigation shows them. Each admin page adds its own here: the
+ * invitations page (its module, /admin/invitations) belongs after "Users".
+ */
+export const ADMIN_LINKS: { href: string; text: string }[] = [
+  { href: "/admin", text: "Users" },
+  { href: "/admin/applications", text: "Applications" },
+  { href: "/admin/audit", text: "Audit log" },
+];
+
 /** Navigation of the signed-in pages, with the sign-out button (a form: signing out changes state). */
-export function SignedInNav({ username, isAdmin, csrf }: { username: string; isAdmin: boolean; csrf: string }) {
+export function SignedInNav({ username, isAdmin, csrf, current }: { username: string; isAdmin: boolean; csrf: string; current?: string }) {
+  const links = [{ href: "/account", text: "Account" }, ...(isAdmin ? ADMIN_LINKS : [])];
   return (
-    <nav>
-      <a href="/account">Account</a>
-      {isAdmin ? <a href="/admin">Admin</a> : ""}
-      {isAdmin ? <a href="/admin/applications">Applications</a> : ""}
+    <nav aria-label="Main">
+      {links.map((link) => (
+        <a href={link.href} aria-current={link.href === current ? "page" : undefined} safe>
+          {link.text}
+        </a>
+      ))}
       <span class="muted" safe>
         {username}
       </span>
@@ -60,200 +77,224 @@ export function SignedInNav({ username, isAdmin, csrf }: { username: string; isA
   );
 }
 
-/** A date as people read it, in UTC (no script to localise it). */
-export const when = (date: Date | string | null) => (date ? new Date(date).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "never");
+/** The message (if any) the last form of `forms` left. */
+function Said({ flash, forms }: { flash: Flash | undefined; forms: string | string[] }) {
+  const said = messageFor(flash, forms);
+  return said ? <Alert message={said.text} kind={said.kind} /> : "";
+}
 
-export function AccountPage(view: AccountView) {
-  const others = view.sessions.filter((session) => !session.current).length;
+function EmailState({ email, verified }: { email: string | null; verified: boolean }) {
+  if (!email) return <span class="muted">No email address</span>;
   return (
-    <Layout
-      appName={view.appName}
-      title="Your account"
-      nav={<SignedInNav username={view.username} isAdmin={view.isAdmin} csrf={view.csrf("logout")} />}
-    >
-      <Alert message={view.notice} kind="notice" />
-      <Alert message={view.error} />
-      {view.newKey ? (
-        <section class="notice">
-          <h2 safe>{`API key "${view.newKey.name}" created`}</h2>
-          <p>Copy it now: it is shown this once and only its hash is kept.</p>
-          <p class="secret" id="new-key" safe>
-            {view.newKey.secret}
-          </p>
-        </section>
+    <>
+      <Cut text={email} />{" "}
+      {verified ? <span class="badge ok">Verified</span> : <span class="badge warn">Not verified</span>}
+    </>
+  );
+}
+
+function ProfileSection(view: AccountView) {
+  return (
+    <section id="profile" aria-labelledby="profile-title">
+      <h1 id="profile-title">Your account</h1>
+      <dl class="facts">
+        <dt>Username</dt>
+        <dd>
+          <strong safe>{view.username}</strong>
+        </dd>
+        <dt>Email</dt>
+        <dd>
+          <EmailState email={view.email} verified={view.emailVerified} />
+        </dd>
+        <dt>Roles</dt>
+        <dd safe>{view.roles.join(", ") || "none"}</dd>
+      </dl>
+      <Said flash={view.flash} forms={["email", "email-send"]} />
+      {!view.mailEnabled ? (
+        <p class="muted">This server sends no mail: ask your administrator to change or verify your address.</p>
       ) : (
-        ""
-      )}
-      <section>
-        <h1>Your account</h1>
-        <table>
-          <tbody>
-            <tr>
-              <th>Username</th>
-              <td safe>{view.username}</td>
-            </tr>
-            <tr>
-              <th>Email</th>
-              <td safe>{view.email || "—"}</td>
-            </tr>
-            <tr>
-              <th>Roles</th>
-              <td safe>{view.roles.join(", ") || "—"}</td>
-            </tr>
-          </tbody>
-        </table>
-      </section>
-
-      <section id="sessions">
-        <h2>Sessions</h2>
-        <RowTable
-          headings={["Device", "Address", "Signed in", "Last seen", ""]}
-          rows={view.sessions}
-          row={(session) => (
-            <tr>
-              <td safe>{session.userAgent || "unknown"}</td>
-              <td safe>{session.ip || "—"}</td>
-              <td safe>{when(session.createdAt)}</td>
-              <td safe>{when(session.lastSeenAt)}</td>
-              <td>
-                {session.current ? (
-                  <strong>This browser</strong>
-                ) : (
-                  <RowAction action="/account/sessions/revoke" csrf={view.csrf("session-revoke")} fields={{ session_id: session.id }} label="Sign out" kind="danger" />
-                )}
-              </td>
-            </tr>
+        <>
+          {view.email && !view.emailVerified ? (
+            <div class="actions">
+              <form method="post" action="/account/email/send">
+                <Csrf token={view.csrf("email-send")} />
+                <button type="submit">Send me a code to verify it</button>
+              </form>
+              <a href="/account/email/verify">I have a code</a>
+            </div>
+          ) : (
+            ""
           )}
-        />
-        {others > 0 ? (
-          <form method="post" action="/account/sessions/revoke-others">
-            <Csrf token={view.csrf("session-revoke-others")} />
-            <p>
-              <button type="submit" class="danger">
-                Sign out all other sessions
-              </button>
-            </p>
-          </form>
-        ) : (
-          ""
-        )}
-      </section>
-
-      <section id="password">
-        <h2>Change password</h2>
-        <form method="post" action="/account/password" class="stack">
-          <Csrf token={view.csrf("password")} />
-          <input type="hidden" name="username" value={view.username} autocomplete="username" />
-          <label for="current_password">Current password</label>
-          <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
-          <label for="new_password">New password</label>
-          <input id="new_password" name="new_password" type="password" autocomplete="new-password" required />
-          <button type="submit">Change password</button>
-        </form>
-        <p class="muted">Your other sessions end; this one stays.</p>
-      </section>
-
-      <section id="two-step">
-        <h2>Two-step sign-in</h2>
-        {view.newRecoveryCodes ? (
-          <div class="notice">
-            <p>Your recovery codes: each works once if you lose your authenticator. Save them now: they are shown only this once.</p>
-            <ul class="secret" id="recovery-codes">
-              {view.newRecoveryCodes.map((code) => (
-                <li safe>{code}</li>
-              ))}
-            </ul>
-          </div>
-        ) : (
-          ""
-        )}
-        {view.secondFactors.totp ? (
-          <>
-            <p safe>{`An authenticator app is on. ${view.secondFactors.recovery_codes_left} recovery code(s) left.`}</p>
-            <form method="post" action="/account/mfa/recovery-codes">
-              <Csrf token={view.csrf("recovery-codes")} />
-              <button type="submit" class="secondary">
-                New recovery codes
-              </button>
+          <details open={messageFor(view.flash, "email")?.kind === "error"}>
+            <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
+            <form method="post" action="/account/email" class="stack">
+              <Csrf token={view.csrf("email")} />
+              <input type="hidden" name="username" value={view.username} autocomplete="username" />
+              <label for="new_email">New email address</label>
+              <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
+              <label for="email_password">Your password</label>
+              <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
+              <button type="submit">Send a code to the new address</button>
             </form>
+            <p class="muted">The address changes once you type the code we mail to it.</p>
+          </details>
+        </>
+      )}
+    </section>
+  );
+}
+
+function PasswordSection(view: AccountView) {
+  return (
+    <section id="password" aria-labelledby="password-title">
+      <h2 id="password-title">Password</h2>
+      <Said flash={view.flash} forms="password" />
+      <form method="post" action="/account/password" class="stack">
+        <Csrf token={view.csrf("password")} />
+        <input type="hidden" name="username" value={view.username} autocomplete="username" />
+        <label for="current_password">Current password</label>
+        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
+        <label for="new_password">New password</label>
+        <input id="new_password" name="new_password" type="password" autocomplete="new-password" required />
+        <button type="submit">Change password</button>
+      </form>
+      <p class="muted">Your other devices are signed out; this one stays signed in.</p>
+    </section>
+  );
+}
+
+function TwoStepSection(view: AccountView) {
+  const factors = view.secondFactors;
+  return (
+    <section id="two-step" aria-labelledby="two-step-title">
+      <h2 id="two-step-title">Two-step sign-in</h2>
+      {/* A wrong first code is said beside the code field, below the QR code; the rest here. */}
+      <Said flash={view.flash} forms={["totp-start", "totp-cancel", "totp-delete", "recovery-codes", ...(view.enrolment ? [] : ["totp-confirm"])]} />
+      {factors.totp ? (
+        <>
+          <p>
+            <span class="badge ok">On</span> Sign-in asks for a code from your authenticator app after your password.
+          </p>
+          <p safe>{`${factors.recovery_codes_left} of 10 recovery codes left.`}</p>
+          <form method="post" action="/account/mfa/recovery-codes">
+            <Csrf token={view.csrf("recovery-codes")} />
+            <button type="submit" class="secondary">
+              Make new recovery codes
+            </button>
+          </form>
+          <details open={messageFor(view.flash, "totp-delete")?.kind === "error"}>
+            <summary>Turn off two-step sign-in</summary>
             <form method="post" action="/account/mfa/totp/delete" class="stack">
               <Csrf token={view.csrf("totp-delete")} />
-              <label for="totp_password">Password, to turn it off</label>
+              <input type="hidden" name="username" value={view.username} autocomplete="username" />
+              <label for="totp_password">Your password</label>
               <input id="totp_password" name="password" type="password" autocomplete="current-password" required />
               <button type="submit" class="danger">
                 Turn off the authenticator
               </button>
             </form>
-          </>
-        ) : view.enrolment ? (
-          <>
-            <p>Scan this code with an authenticator app (or type the key), then enter the 6-digit code it shows.</p>
-            <p>
-              <img alt="Authenticator QR code" width="200" height="200" src={`data:image/svg+xml;base64,${Buffer.from(view.enrolment.qrSvg).toString("base64")}`} />
-              <br />
-              <span class="secret" id="totp-secret" safe>
-                {view.enrolment.secret}
-              </span>
-            </p>
-            <form method="post" action="/account/mfa/totp/confirm" class="stack">
-              <Csrf token={view.csrf("totp-confirm")} />
-              <label for="totp_code">Code</label>
-              <input id="totp_code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" required autofocus />
-              <button type="submit">Turn on</button>
-            </form>
-          </>
-        ) : (
-          <form method="post" action="/account/mfa/totp">
-            <Csrf token={view.csrf("totp-start")} />
-            <p class="muted">Sign-in asks for a code from an authenticator app after your password.</p>
-            <button type="submit">Set up an authenticator app</button>
+          </details>
+        </>
+      ) : view.enrolment ? (
+        <>
+          <AuthenticatorSetup secret={view.enrolment.secret} qrSvg={view.enrolment.qrSvg} />
+          <Said flash={view.flash} forms="totp-confirm" />
+          <form method="post" action="/account/mfa/totp/confirm" class="stack">
+            <Csrf token={view.csrf("totp-confirm")} />
+            <label for="totp_code">6-digit code from the app</label>
+            <input id="totp_code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" required autofocus />
+            <button type="submit">Turn on</button>
           </form>
+          <form method="post" action="/account/mfa/totp/cancel" class="actions">
+            <Csrf token={view.csrf("totp-cancel")} />
+            <button type="submit" class="secondary">
+              Cancel
+            </button>
+          </form>
+        </>
+      ) : (
+        <form method="post" action="/account/mfa/totp">
+          <Csrf token={view.csrf("totp-start")} />
+          <p>
+            <span class="badge off">Off</span> Add a code from an authenticator app on your phone after your password: a stolen password alone no longer opens your account.
+          </p>
+          <button type="submit">Set up an authenticator app</button>
+        </form>
+      )}
+    </section>
+  );
+}
+
+function DevicesSection(view: AccountView) {
+  const others = view.sessions.filter((session) => !session.current).length;
+  return (
+    <section id="devices" aria-labelledby="devices-title">
+      <h2 id="devices-title">Devices</h2>
+      <p class="muted">Where you are signed in.</p>
+      <Said flash={view.flash} forms={["session-revoke", "session-revoke-others"]} />
+      <DataTable
+        label="Devices"
+        columns={[{ label: "Device" }, { label: "Address" }, { label: "Signed in" }, { label: "Last seen" }, { label: "", kind: "end" }]}
+        rows={view.sessions}
+        cells={(session) => [
+          <Device userAgent={session.userAgent} />,
+          <Cut text={session.ip || "unknown"} />,
+          <When date={session.createdAt} />,
+          <When date={session.lastSeenAt} />,
+          session.current ? (
+            <strong>This device</strong>
+          ) : (
+            <RowAction action="/account/sessions/revoke" csrf={view.csrf("session-revoke")} fields={{ session_id: session.id }} label="Sign out" kind="danger" />
+          ),
+        ]}
+      />
+      {others > 0 ? (
+        <form method="post" action="/account/sessions/revoke-others" class="actions">
+          <Csrf token={view.csrf("session-revoke-others")} />
+          <button type="submit" class="danger">
+            Sign out all other devices
+          </button>
+        </form>
+      ) : (
+        ""
+      )}
+    </section>
+  );
+}
+
+function AdvancedSection(view: AccountView) {
+  const keyMessage = messageFor(view.flash, ["key-create", "key-delete"]);
+  const appMessage = messageFor(view.flash, "application-revoke");
+  return (
+    <section id="advanced" aria-labelledby="advanced-title">
+      <h2 id="advanced-title">Advanced</h2>
+      <details open={Boolean(keyMessage || appMessage || view.keys.length)} id="keys">
+        <summary>API keys</summary>
+        <p class="muted">For scripts and programs that sign in as you. Most people need none.</p>
+        <Said flash={view.flash} forms={["key-create", "key-delete"]} />
+        {keyMessage?.newKey ? (
+          <div class="message notice">
+            <p safe>{`Copy the key "${keyMessage.newKey.name}" now: it is shown this once, and only its hash is kept.`}</p>
+            <p class="secret" id="new-key" safe>
+              {keyMessage.newKey.secret}
+            </p>
+          </div>
+        ) : (
+          ""
         )}
-      </section>
-
-      <section id="applications">
-        <h2>Applications</h2>
-        <RowTable
-          headings={["Application", "Allowed", ""]}
-          rows={view.applications}
-          empty="No application has asked to sign you in yet."
-          row={(application) => (
-            <tr>
-              <td safe>{application.client_id}</td>
-              <td safe>{when(application.created_at)}</td>
-              <td>
-                <RowAction
-                  action="/account/applications/revoke"
-                  csrf={view.csrf("application-revoke")}
-                  fields={{ client_id: application.client_id }}
-                  label="Withdraw"
-                  kind="danger"
-                />
-              </td>
-            </tr>
-          )}
-        />
-        <p class="muted">Withdrawing signs you out of the application; it asks again next time.</p>
-      </section>
-
-      <section id="keys">
-        <h2>API keys</h2>
-        <RowTable
-          headings={["Name", "Key", "Created", "Last used", "Expires", ""]}
+        <DataTable
+          label="API keys"
+          columns={[{ label: "Name" }, { label: "Key" }, { label: "Created" }, { label: "Last used" }, { label: "Expires" }, { label: "", kind: "end" }]}
           rows={view.keys}
           empty="No API keys yet."
-          row={(key) => (
-            <tr>
-              <td safe>{key.name}</td>
-              <td safe>{`lk_${key.prefix}…`}</td>
-              <td safe>{when(key.created_at)}</td>
-              <td safe>{when(key.last_used_at)}</td>
-              <td safe>{when(key.expires_at)}</td>
-              <td>
-                <RowAction action="/account/keys/delete" csrf={view.csrf("key-delete")} fields={{ key_id: key.key_id }} label="Delete" kind="danger" />
-              </td>
-            </tr>
-          )}
+          cells={(key) => [
+            <Cut text={key.name} />,
+            <code safe>{`lk_${key.prefix}…`}</code>,
+            <When date={key.created_at} />,
+            <When date={key.last_used_at} />,
+            <When date={key.expires_at} never="never" />,
+            <RowAction action="/account/keys/delete" csrf={view.csrf("key-delete")} fields={{ key_id: key.key_id }} label="Delete" kind="danger" />,
+          ]}
         />
         <form method="post" action="/account/keys" class="row">
           <Csrf token={view.csrf("key-create")} />
@@ -272,7 +313,36 @@ export function AccountPage(view: AccountView) {
           </div>
           <button type="submit">Create key</button>
         </form>
-      </section>
+      </details>
+      <details open={Boolean(appMessage || view.applications.length)} id="applications">
+        <summary>Applications</summary>
+        <p class="muted">Applications you allowed to sign you in. Withdrawing signs you out of one; it asks again next time.</p>
+        <Said flash={view.flash} forms="application-revoke" />
+        <DataTable
+          label="Applications"
+          columns={[{ label: "Application" }, { label: "Allowed" }, { label: "", kind: "end" }]}
+          rows={view.applications}
+          empty="No application has asked to sign you in yet."
+          cells={(application) => [
+            <Cut text={application.client_id} />,
+            <When date={application.created_at} />,
+            <RowAction action="/account/applications/revoke" csrf={view.csrf("application-revoke")} fields={{ client_id: application.client_id }} label="Withdraw" kind="danger" />,
+          ]}
+        />
+      </details>
+    </section>
+  );
+}
+
+/** The account page, family first: who you are, password, two-step sign-in, devices; API keys and applications under Advanced. */
+export function AccountPage(view: AccountView) {
+  return (
+    <Layout appName={view.appName} title="Your account" nav={<SignedInNav username={view.username} isAdmin={view.isAdmin} csrf={view.csrf("logout")} current="/account" />}>
+      <ProfileSection {...view} />
+      <PasswordSection {...view} />
+      <TwoStepSection {...view} />
+      <DevicesSection {...view} />
+      <AdvancedSection {...view} />
     </Layout>
   );
 }

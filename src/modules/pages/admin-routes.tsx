@@ -4,29 +4,21 @@ import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
 import { AUDIT_EVENTS, type AuditLog } from "../audit/service";
-import type { BrowserSessionPrincipal } from "../sessions/service";
+import type { MfaService } from "../mfa/service";
+import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { signedInForm, type SignedInForms } from "./account-routes";
-import { AdminPage, type AdminView } from "./admin";
-import { MessagePage } from "./layout";
+import { problemOf, signedInForm, type SignedInForms } from "./account-routes";
+import { AuditPage, CONFIRMATIONS, ConfirmPage, NewUserPage, UserListPage, UserPage, type AdminFrame, type Confirmation } from "./admin";
+import type { Flash } from "./flash";
+import { ForbiddenPage } from "./layout";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 
 const PAGE_SIZE = 25;
 const AUDIT_PAGE_SIZE = 50;
+/** How many of a user's latest events their page shows. */
+const USER_EVENTS = 10;
 
-const NOTICES: Record<string, string> = {
-  created: "User created.",
-  disabled: "User disabled: their sessions ended and their API keys are deleted.",
-  enabled: "User enabled.",
-  roles: "Roles saved.",
-  email: "Email saved.",
-  metadata: "Metadata saved.",
-  mfa: "Second factors removed: the next sign-in needs the password only.",
-  password: "Password reset: the user's sessions ended.",
-  deleted: "User deleted.",
-};
-
-/** Paths of the admin page's forms (their bodies are HTML forms). */
+/** Paths of the admin pages' forms (their bodies are HTML forms). */
 export const ADMIN_FORM_PATHS = [
   "/admin/users",
   "/admin/users/status",
@@ -38,42 +30,69 @@ export const ADMIN_FORM_PATHS = [
   "/admin/users/delete",
 ] as const;
 
+/** The admin pages besides /admin (GET). */
+export const ADMIN_PAGE_PATHS = ["/admin/audit", "/admin/users/new", "/admin/users/:id", "/admin/users/:id/:confirm"] as const;
+
 const roleList = (raw: string | undefined) =>
   (raw ?? "")
     .split(",")
     .map((role) => role.trim())
     .filter(Boolean);
 
+/**
+ * An admin's change to their own account that the pages refuse (a page's message, not an API error): locking
+ * themself out is left to another admin, or to the API and CLI, which ask no confirmation of anyone.
+ */
+class NotOnYourself extends Error {
+  constructor(what: string) {
+    super(`You cannot ${what} your own account from this page: ask another admin.`);
+  }
+}
+
 /** The admin pages' gate (users here, applications in applications.tsx): the 403 page, and a signed-in form by an admin. */
 export function adminGate(deps: SignedInForms) {
   const signedIn = signedInForm(deps);
-  const notAdmin = (set: PageSet) =>
-    htmlPage(set, 403, String(<MessagePage appName={deps.appName} title="Access denied" message="This page needs the admin role." link={{ href: "/account", text: "Your account" }} />));
+  const notAdmin = (set: PageSet, principal: BrowserSessionPrincipal) =>
+    htmlPage(
+      set,
+      403,
+      String(<ForbiddenPage appName={deps.appName} username={principal.username} message="This page needs the admin role." home={{ href: "/account", text: "Your account" }} />),
+    );
 
   /** The gate of every admin form: a signed-in form, by an admin. */
   async function adminForm(request: Request, body: unknown, set: PageSet, form: string): Promise<BrowserSessionPrincipal | string> {
     const principal = await signedIn(request, body, set, form);
     if (typeof principal === "string") return principal;
-    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set);
+    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set, principal);
   }
 
-  return { notAdmin, adminForm };
+  /** The gate of every admin page (GET): to sign-in and back, or the 403 page. */
+  async function adminPage(request: Request, set: PageSet, path: string): Promise<BrowserSessionPrincipal | string> {
+    const principal = await deps.browser.current(request);
+    if (!principal) return seeOther(set, `/login?rd=${encodeURIComponent(path)}`, 302);
+    return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set, principal);
+  }
+
+  return { adminForm, adminPage };
 }
 
 export interface AdminPageDeps extends SignedInForms {
   admin: AdminService;
   users: UserService;
+  sessions: SessionService;
+  mfa: MfaService;
   audit: AuditLog;
   withRequester: RequesterPlugin;
 }
 
 /**
- * GET /admin (role admin) and its forms: everything the admin API and the CLI do for users (search, page, create,
- * disable/enable, roles, reset password, delete, under the same last-admin rule), and the audit log by user and event.
+ * The user pages (role admin): the list (search, paging), a page per user, the create form, and confirmation
+ * pages for what cannot be undone or locks someone out; the audit log in sentences. Everything the admin API and
+ * the CLI do for users, under the same last-admin rule; an admin cannot disable, delete or demote themself here.
  */
 export function adminPages(deps: AdminPageDeps) {
-  const { appName, browser, forms, admin, users, audit, withRequester } = deps;
-  const { notAdmin, adminForm } = adminGate(deps);
+  const { appName, forms, flashes, admin, users, sessions, mfa, audit, withRequester } = deps;
+  const { adminForm, adminPage } = adminGate(deps);
 
   const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
     userId: principal.userId,
@@ -82,76 +101,143 @@ export function adminPages(deps: AdminPageDeps) {
     ...requester,
   });
 
-  async function render(set: PageSet, status: number, principal: BrowserSessionPrincipal, query: Record<string, string | undefined>, extra: Partial<AdminView> = {}) {
-    const search = query.q ?? "";
-    const auditUser = query.audit_user ?? "";
-    const auditEvent = AUDIT_EVENTS.includes(query.audit_event as never) ? query.audit_event! : "";
-    let users_: AdminView["users"] = [];
-    let nextUsers: string | null = null;
-    let events: AdminView["events"] = [];
-    let nextEvents: string | null = null;
-    let error = extra.error;
+  const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
+    appName,
+    username: principal.username,
+    csrf: (form) => forms.issue(form, principal.sessionId),
+    flash: flashes.take(request, set, principal.sessionId),
+  });
+
+  const text = (query: Record<string, unknown>, name: string) => (typeof query[name] === "string" ? (query[name] as string).slice(0, 254) : "");
+
+  /** The user `id`, or undefined (a 404 page). */
+  async function userOf(id: string) {
     try {
-      const page = await admin.list({ query: search || undefined, limit: String(PAGE_SIZE), cursor: query.cursor || undefined });
-      users_ = page.users;
-      if (page.next_cursor) nextUsers = new URLSearchParams({ q: search, cursor: page.next_cursor }).toString();
-      const auditCursor = /^\d{1,15}$/.test(query.audit_cursor ?? "") ? Number(query.audit_cursor) : undefined;
-      // Like the audit API: a user is an id (events outlive a deleted user), a username or an email.
-      const userId = auditUser ? ((await users.findByLogin(auditUser))?.id ?? auditUser) : undefined;
-      const trail = await audit.list({ userId, event: auditEvent || undefined, cursor: auditCursor, limit: AUDIT_PAGE_SIZE });
-      events = trail.events;
-      if (trail.next_cursor)
-        nextEvents = new URLSearchParams({ q: search, audit_user: auditUser, audit_event: auditEvent, audit_cursor: trail.next_cursor }).toString();
-    } catch (caught) {
-      if (!(caught instanceof ApiError)) throw caught;
-      error = caught.details?.[0]?.message ?? caught.message;
-      status = caught.status;
+      return await admin.get(id);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      throw error;
     }
-    const named = await Promise.all(
-      [...new Set(events.map((event) => event.user_id).filter((id): id is string => id !== null))].map(async (id) => [id, (await users.findById(id))?.username] as const),
-    );
-    const view: AdminView = {
-      appName,
-      username: principal.username,
-      csrf: (form) => forms.issue(form, principal.sessionId),
-      query: search,
-      users: users_,
-      nextUsers,
-      auditUser,
-      auditEvent,
-      events,
-      eventNames: AUDIT_EVENTS,
-      nextEvents,
-      usernames: new Map(named.flatMap(([id, username]) => (username === undefined ? [] : [[id, username] as const]))),
-      ...extra,
-      error,
-    };
-    return htmlPage(set, status, String(<AdminPage {...view} />));
   }
 
-  /** Runs an admin action; an expected failure (last admin, taken name, weak password) is shown on the page. */
-  async function act(set: PageSet, principal: BrowserSessionPrincipal, done: string, action: () => unknown) {
-    try {
-      await action();
-      return seeOther(set, `/admin?done=${done}`);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      return render(set, error.status, principal, {}, { error: error.details?.[0]?.message ?? error.message });
-    }
+  /** Usernames of these events' users who still exist, by id. */
+  async function usernamesOf(events: { user_id: string | null }[]) {
+    const ids = [...new Set(events.map((event) => event.user_id).filter((id): id is string => id !== null))];
+    const named = await Promise.all(ids.map(async (id) => [id, (await users.findById(id))?.username] as const));
+    return new Map(named.flatMap(([id, username]) => (username === undefined ? [] : [[id, username] as const])));
   }
+
+  /**
+   * Runs an admin form's action, then goes back (POST/redirect/GET) to `where` with its message beside the form;
+   * a refusal (last admin, taken name, weak password) goes back to `failure` with the reason.
+   */
+  async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, where: { done: string; failure: string }, action: () => Promise<string>) {
+    let flash: Flash;
+    let location: string;
+    try {
+      flash = { form, kind: "notice", text: await action() };
+      location = where.done;
+    } catch (error) {
+      if (!(error instanceof ApiError) && !(error instanceof NotOnYourself)) throw error;
+      flash = { form, kind: "error", text: error instanceof ApiError ? problemOf(error) : error.message };
+      location = where.failure;
+    }
+    flashes.put(request, set, principal.sessionId, flash);
+    return seeOther(set, location);
+  }
+
+  const userPath = (id: string, section = "") => `/admin/users/${encodeURIComponent(id)}${section ? `#${section}` : ""}`;
+  const notFound = (request: Request, set: PageSet, principal: BrowserSessionPrincipal) => {
+    flashes.put(request, set, principal.sessionId, { form: "admin-delete", kind: "error", text: "There is no such user (any more)." });
+    return seeOther(set, "/admin", 302);
+  };
 
   return new Elysia({ tags: ["pages"] })
     .use(withRequester)
     .get(
       "/admin",
       async ({ request, query, set }) => {
-        const principal = await browser.current(request);
-        if (!principal) return seeOther(set, "/login?rd=%2Fadmin", 302);
-        if (!principal.roles.includes(ADMIN_ROLE)) return notAdmin(set);
-        const text = (name: string) => (typeof query[name] === "string" ? (query[name] as string).slice(0, 254) : undefined);
-        return render(set, 200, principal, { q: text("q"), cursor: text("cursor"), audit_user: text("audit_user"), audit_event: text("audit_event"), audit_cursor: text("audit_cursor") }, {
-          notice: NOTICES[text("done") ?? ""],
-        });
+        const principal = await adminPage(request, set, "/admin");
+        if (typeof principal === "string") return principal;
+        const search = text(query, "q");
+        const cursor = text(query, "cursor");
+        const view = frame(request, set, principal);
+        let page: Awaited<ReturnType<AdminService["list"]>>;
+        try {
+          page = await admin.list({ query: search || undefined, limit: String(PAGE_SIZE), cursor: cursor || undefined });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          page = { users: [], next_cursor: null };
+          view.flash = { form: "admin-delete", kind: "error", text: problemOf(error) };
+        }
+        const listed = await Promise.all(
+          page.users.map(async (user) => ({
+            ...user,
+            twoStep: (await mfa.factors(user.id)).totp,
+            lastSignIn: (await audit.list({ userId: user.id, event: "login_succeeded", limit: 1 })).events[0]?.time ?? null,
+          })),
+        );
+        return htmlPage(
+          set,
+          200,
+          String(
+            <UserListPage
+              {...view}
+              query={search}
+              users={listed}
+              nextUsers={page.next_cursor ? new URLSearchParams({ q: search, cursor: page.next_cursor }).toString() : null}
+              firstPage={cursor ? new URLSearchParams({ q: search }).toString() : null}
+            />,
+          ),
+        );
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/admin/users/new",
+      async ({ request, set }) => {
+        const principal = await adminPage(request, set, "/admin/users/new");
+        if (typeof principal === "string") return principal;
+        return htmlPage(set, 200, String(<NewUserPage {...frame(request, set, principal)} />));
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/admin/users/:id",
+      async ({ request, params, set }) => {
+        const principal = await adminPage(request, set, userPath(params.id));
+        if (typeof principal === "string") return principal;
+        const user = await userOf(params.id);
+        if (!user) return notFound(request, set, principal);
+        const events = (await audit.list({ userId: user.id, limit: USER_EVENTS })).events;
+        return htmlPage(
+          set,
+          200,
+          String(
+            <UserPage
+              {...frame(request, set, principal)}
+              user={user}
+              self={user.id === principal.userId}
+              factors={await mfa.factors(user.id)}
+              sessions={await sessions.list(user.id)}
+              events={events}
+            />,
+          ),
+        );
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/admin/users/:id/:confirm",
+      async ({ request, params, set }) => {
+        const principal = await adminPage(request, set, userPath(params.id));
+        if (typeof principal === "string") return principal;
+        const kind = params.confirm as Confirmation;
+        const user = Object.hasOwn(CONFIRMATIONS, kind) ? await userOf(params.id) : undefined;
+        if (!user) return notFound(request, set, principal);
+        // Nothing to confirm that the page would refuse: back to the user's page, which says why.
+        if (user.id === principal.userId && (kind === "delete" || kind === "disable")) return seeOther(set, userPath(user.id, "actions"), 302);
+        return htmlPage(set, 200, String(<ConfirmPage {...frame(request, set, principal)} user={user} kind={kind} />));
       },
       { detail: { hide: true } },
     )
@@ -161,22 +247,32 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-create");
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
-        return act(set, principal, "created", () =>
-          admin.create(
+        let id = "";
+        return act(request, set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
+          const user = await admin.create(
             { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: roleList(field(body, "roles")) },
             actorOf(principal, requester),
-          ),
-        );
+          );
+          id = user.id;
+          return `${user.username} is added.`;
+        }).then((answer) => (id ? seeOther(set, userPath(id)) : answer));
       },
       { detail: { hide: true } },
     )
     .post(
       "/admin/users/status",
       async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-status");
-        if (typeof principal === "string") return principal;
         const disabled = field(body, "disabled") === "true";
-        return act(set, principal, disabled ? "disabled" : "enabled", () => admin.update(field(body, "id") ?? "", { disabled }, actorOf(principal, requester)));
+        // Disabling is confirmed on its own page (its token is only there); enabling is one click on the user's page.
+        const form = disabled ? "admin-status" : "admin-enable";
+        const principal = await adminForm(request, body, set, form);
+        if (typeof principal === "string") return principal;
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, form, { done: userPath(id), failure: userPath(id, "profile") }, async () => {
+          if (disabled && id === principal.userId) throw new NotOnYourself("disable");
+          const user = await admin.update(id, { disabled }, actorOf(principal, requester));
+          return disabled ? `${user.username} is disabled: signed out everywhere, API keys deleted.` : `${user.username} is enabled.`;
+        });
       },
       { detail: { hide: true } },
     )
@@ -185,7 +281,13 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "admin-roles");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "roles", () => admin.update(field(body, "id") ?? "", { roles: roleList(field(body, "roles")) }, actorOf(principal, requester)));
+        const id = field(body, "id") ?? "";
+        const roles = roleList(field(body, "roles"));
+        return act(request, set, principal, "admin-roles", { done: userPath(id, "roles"), failure: userPath(id, "roles") }, async () => {
+          if (id === principal.userId && !roles.includes(ADMIN_ROLE)) throw new NotOnYourself("take the admin role from");
+          const user = await admin.update(id, { roles }, actorOf(principal, requester));
+          return `Roles of ${user.username} saved.`;
+        });
       },
       { detail: { hide: true } },
     )
@@ -194,9 +296,13 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "admin-email");
         if (typeof principal === "string") return principal;
+        const id = field(body, "id") ?? "";
         const email = field(body, "email")?.trim();
         const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
-        return act(set, principal, "email", () => admin.update(field(body, "id") ?? "", patch, actorOf(principal, requester)));
+        return act(request, set, principal, "admin-email", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
+          const user = await admin.update(id, patch, actorOf(principal, requester));
+          return `Email of ${user.username} saved.`;
+        });
       },
       { detail: { hide: true } },
     )
@@ -205,14 +311,16 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "admin-metadata");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "metadata", () => {
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, "admin-metadata", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
           let metadata: unknown;
           try {
             metadata = JSON.parse(field(body, "metadata") ?? "");
           } catch {
-            throw validationFailed([{ field: "metadata", message: "Must be a JSON object, e.g. {\"name\": \"Alice\"}." }]);
+            throw validationFailed([{ field: "metadata", message: 'Must be a JSON object, e.g. {"name": "Alice"}.' }]);
           }
-          return admin.update(field(body, "id") ?? "", { metadata }, actorOf(principal, requester));
+          const user = await admin.update(id, { metadata }, actorOf(principal, requester));
+          return `Details of ${user.username} saved.`;
         });
       },
       { detail: { hide: true } },
@@ -222,7 +330,11 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "admin-mfa");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "mfa", () => admin.resetSecondFactors(field(body, "id") ?? "", actorOf(principal, requester)));
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, "admin-mfa", { done: userPath(id, "security"), failure: `${userPath(id)}/second-factors` }, async () => {
+          await admin.resetSecondFactors(id, actorOf(principal, requester));
+          return "Two-step sign-in is reset: the next sign-in asks for the password only.";
+        });
       },
       { detail: { hide: true } },
     )
@@ -231,7 +343,11 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "admin-password");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "password", () => admin.resetPassword(field(body, "id") ?? "", field(body, "password") ?? "", actorOf(principal, requester)));
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, "admin-password", { done: userPath(id, "security"), failure: `${userPath(id)}/password` }, async () => {
+          await admin.resetPassword(id, field(body, "password") ?? "", actorOf(principal, requester));
+          return "New password set: they are signed out everywhere.";
+        });
       },
       { detail: { hide: true } },
     )
@@ -240,7 +356,44 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "admin-delete");
         if (typeof principal === "string") return principal;
-        return act(set, principal, "deleted", () => admin.delete(field(body, "id") ?? "", actorOf(principal, requester)));
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, "admin-delete", { done: "/admin", failure: userPath(id, "actions") }, async () => {
+          if (id === principal.userId) throw new NotOnYourself("delete");
+          const user = await admin.get(id);
+          await admin.delete(id, actorOf(principal, requester));
+          return `${user.username} is deleted.`;
+        });
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/admin/audit",
+      async ({ request, query, set }) => {
+        const principal = await adminPage(request, set, "/admin/audit");
+        if (typeof principal === "string") return principal;
+        const who = text(query, "user");
+        const event = AUDIT_EVENTS.includes(text(query, "event") as never) ? text(query, "event") : "";
+        const cursor = /^\d{1,15}$/.test(text(query, "cursor")) ? Number(text(query, "cursor")) : undefined;
+        // Like the audit API: a user is an id (events outlive a deleted user), a username or an email.
+        const userId = who ? ((await users.findByLogin(who))?.id ?? who) : undefined;
+        const trail = await audit.list({ userId, event: event || undefined, cursor, limit: AUDIT_PAGE_SIZE });
+        const filters = { user: who, event };
+        return htmlPage(
+          set,
+          200,
+          String(
+            <AuditPage
+              {...frame(request, set, principal)}
+              user={who}
+              event={event}
+              events={trail.events}
+              usernames={await usernamesOf(trail.events)}
+              eventNames={AUDIT_EVENTS}
+              next={trail.next_cursor ? new URLSearchParams({ ...filters, cursor: trail.next_cursor }).toString() : null}
+              first={cursor !== undefined ? new URLSearchParams(filters).toString() : null}
+            />,
+          ),
+        );
       },
       { detail: { hide: true } },
     );

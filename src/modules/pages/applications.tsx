@@ -1,14 +1,16 @@
 import { Elysia } from "elysia";
 import { ApiError } from "../../errors";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
-import { ADMIN_ROLE } from "../admin/accounts";
 import type { AuditLog } from "../audit/service";
 import type { ClientView, OidcClients } from "../oidc/clients";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
-import type { SignedInForms } from "./account-routes";
+import { problemOf, type SignedInForms } from "./account-routes";
 import { adminGate } from "./admin-routes";
-import { Alert, Csrf, Layout, RowAction, RowTable } from "./layout";
+import { DISCOVERY_PATH } from "../oidc/discovery";
+import { messageFor, type Flash } from "./flash";
+import { Alert, Csrf, Layout, RowAction } from "./layout";
+import { Cut, DataTable } from "./table";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 
 /** Paths of the applications page's forms (their bodies are HTML forms). */
@@ -19,10 +21,9 @@ interface ApplicationsView {
   username: string;
   clients: ClientView[];
   csrf: (form: string) => string;
-  notice?: string;
-  error?: string;
-  /** A secret just created or replaced: shown this once. */
-  newSecret?: { clientId: string; secret: string };
+  /** What an application's settings ask for: the issuer, and the discovery document that describes the rest. */
+  issuer: string;
+  flash?: Flash;
 }
 
 const lines = (raw: string | undefined) =>
@@ -36,54 +37,64 @@ const commaList = (raw: string | undefined) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
-function ApplicationsPage(view: ApplicationsView) {
+/** A value to copy into another program's settings: a read-only field (select it, copy it; no script needed). */
+function CopyField({ id, label, value }: { id: string; label: string; value: string }) {
   return (
-    <Layout appName={view.appName} title="Applications" nav={<SignedInNav username={view.username} isAdmin csrf={view.csrf("logout")} />}>
-      <Alert message={view.notice} kind="notice" />
-      <Alert message={view.error} />
-      {view.newSecret ? (
-        <section class="notice">
-          <h2 safe>{`Client secret of ${view.newSecret.clientId}`}</h2>
-          <p class="secret" safe>
-            {view.newSecret.secret}
-          </p>
-          <p class="muted">Copy it into the application now: it is stored hashed and shown only this once.</p>
-        </section>
-      ) : (
-        ""
-      )}
-      <section id="clients">
-        <h1>OpenID Connect applications</h1>
-        <RowTable
-          headings={["Client ID", "Type", "Redirect URIs", "Allowed", ""]}
+    <>
+      <label for={id} safe>
+        {label}
+      </label>
+      <input id={id} value={value} readonly />
+    </>
+  );
+}
+
+function ApplicationsPage(view: ApplicationsView) {
+  const said = messageFor(view.flash, ["application-create", "application-secret", "application-delete"]);
+  return (
+    <Layout appName={view.appName} title="Applications" nav={<SignedInNav username={view.username} isAdmin csrf={view.csrf("logout")} current="/admin/applications" />}>
+      <section id="clients" aria-labelledby="clients-title">
+        <h1 id="clients-title">Applications</h1>
+        <p safe>{`Apps that sign people in with OpenID Connect ("Sign in with ${view.appName}"). Give them these:`}</p>
+        <CopyField id="issuer" label="Issuer URL" value={view.issuer} />
+        <CopyField id="discovery" label="Discovery URL" value={`${view.issuer}${DISCOVERY_PATH}`} />
+        <h2>Registered</h2>
+        {said ? <Alert message={said.text} kind={said.kind} /> : ""}
+        {said?.newKey ? (
+          <div class="message notice">
+            <p safe>{`Client secret of ${said.newKey.name}: copy it into the application now. It is stored hashed and shown only this once.`}</p>
+            <p class="secret" id="client-secret" safe>
+              {said.newKey.secret}
+            </p>
+          </div>
+        ) : (
+          ""
+        )}
+        <DataTable
+          label="Applications"
+          columns={[{ label: "Client ID" }, { label: "Type" }, { label: "Redirect URIs" }, { label: "Who may use it" }, { label: "", kind: "end" }]}
           rows={view.clients}
           empty="No application is registered yet."
-          row={(client) => (
-            <tr>
-              <td safe>{client.client_id}</td>
-              <td safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}`}</td>
-              <td safe>{client.redirect_uris.join(" ")}</td>
-              <td safe>{[...client.allowed_roles.map((role) => `role ${role}`), ...client.allowed_users.map((id) => `user ${id}`)].join(", ") || "everyone"}</td>
-              <td>
-                {client.public ? (
-                  ""
-                ) : (
-                  <RowAction
-                    action="/admin/applications/secret"
-                    csrf={view.csrf("application-secret")}
-                    fields={{ client_id: client.client_id }}
-                    label="New secret"
-                    kind="secondary"
-                  />
-                )}
-                <RowAction action="/admin/applications/delete" csrf={view.csrf("application-delete")} fields={{ client_id: client.client_id }} label="Delete" kind="danger" />
-              </td>
-            </tr>
-          )}
+          cells={(client) => [
+            <Cut text={client.client_id} />,
+            <span safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}`}</span>,
+            <Cut text={client.redirect_uris.join(" ")} />,
+            <Cut text={[...client.allowed_roles.map((role) => `role ${role}`), ...client.allowed_users.map((id) => `user ${id}`)].join(", ") || "everyone"} />,
+            <span class="actions">
+              {client.public ? (
+                ""
+              ) : (
+                <RowAction action="/admin/applications/secret" csrf={view.csrf("application-secret")} fields={{ client_id: client.client_id }} label="New secret" kind="secondary" />
+              )}
+              <a class="button danger" href={`/admin/applications/delete?client_id=${encodeURIComponent(client.client_id)}`}>
+                Delete…
+              </a>
+            </span>,
+          ]}
         />
       </section>
-      <section id="register">
-        <h2>Register an application</h2>
+      <section id="register" aria-labelledby="register-title">
+        <h2 id="register-title">Register an application</h2>
         <form method="post" action="/admin/applications" class="stack">
           <Csrf token={view.csrf("application-create")} />
           <label for="client_id">Client ID</label>
@@ -96,10 +107,10 @@ function ApplicationsPage(view: ApplicationsView) {
           <input id="backchannel_logout_uri" name="backchannel_logout_uri" placeholder="https://wiki.example.com/protected/redirect_uri?logout=backchannel" />
           <label for="allowed_roles">Only these roles (comma-separated; empty: everyone)</label>
           <input id="allowed_roles" name="allowed_roles" />
-          <label>
+          <label class="check">
             <input type="checkbox" name="public" value="true" /> Public client (no secret, PKCE required: mobile and single-page apps)
           </label>
-          <label>
+          <label class="check">
             <input type="checkbox" name="trusted" value="true" /> Trusted (no consent page)
           </label>
           <button type="submit">Register</button>
@@ -109,33 +120,49 @@ function ApplicationsPage(view: ApplicationsView) {
   );
 }
 
+/** Deleting an application: asked on a page of its own that names it. */
+function DeleteApplicationPage(view: Omit<ApplicationsView, "clients" | "issuer"> & { clientId: string }) {
+  return (
+    <Layout appName={view.appName} title={`Delete ${view.clientId}?`} nav={<SignedInNav username={view.username} isAdmin csrf={view.csrf("logout")} current="/admin/applications" />}>
+      <section aria-labelledby="confirm-title">
+        <h1 id="confirm-title" safe>{`Delete ${view.clientId}?`}</h1>
+        <p>Its tokens stop working at once, and nobody can sign in to it with this server until it is registered again.</p>
+        <form method="post" action="/admin/applications/delete" class="stack">
+          <Csrf token={view.csrf("application-delete")} />
+          <input type="hidden" name="client_id" value={view.clientId} />
+          <button type="submit" class="danger solid" safe>{`Delete ${view.clientId}`}</button>
+        </form>
+        <p>
+          <a href="/admin/applications">Cancel</a>
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
 export interface ApplicationPageDeps extends SignedInForms {
   clients: OidcClients;
   audit: AuditLog;
   withRequester: RequesterPlugin;
+  issuer: string;
 }
 
 /** GET /admin/applications (role admin): what `latchkey oidc client ...` and the admin API do, as forms. */
 export function applicationPages(deps: ApplicationPageDeps) {
-  const { appName, browser, forms, clients, audit, withRequester } = deps;
-  const { notAdmin, adminForm } = adminGate(deps);
+  const { appName, forms, flashes, clients, audit, withRequester, issuer } = deps;
+  const { adminForm, adminPage } = adminGate(deps);
+  const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
 
-  const render = async (set: PageSet, status: number, principal: BrowserSessionPrincipal, extra: Partial<ApplicationsView> = {}) =>
-    htmlPage(
-      set,
-      status,
-      String(<ApplicationsPage appName={appName} username={principal.username} clients={await clients.list()} csrf={(form) => forms.issue(form, principal.sessionId)} {...extra} />),
-    );
-
-  /** Runs a change; a refusal (bad input, unknown client) is shown on the page. */
-  async function act(set: PageSet, principal: BrowserSessionPrincipal, change: () => Promise<Partial<ApplicationsView>>) {
+  /** Runs a change, then back to the list (POST/redirect/GET) with its message; a refusal says why. */
+  async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
     try {
-      return await render(set, 200, principal, await change());
+      flashes.put(request, set, principal.sessionId, { form, kind: "notice", ...(await change()) });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const detail = error.details?.[0];
-      return render(set, error.status, principal, { error: detail ? `${detail.field}: ${detail.message}` : error.message });
+      flashes.put(request, set, principal.sessionId, { form, kind: "error", text: detail ? `${detail.field}: ${detail.message}` : problemOf(error) });
     }
+    return seeOther(set, "/admin/applications#clients");
   }
 
   const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", principal: BrowserSessionPrincipal, clientId: string, requester: ClientInfo) =>
@@ -146,10 +173,21 @@ export function applicationPages(deps: ApplicationPageDeps) {
     .get(
       "/admin/applications",
       async ({ request, set }) => {
-        const principal = await browser.current(request);
-        if (!principal) return seeOther(set, "/login?rd=%2Fadmin%2Fapplications", 302);
-        if (!principal.roles.includes(ADMIN_ROLE)) return notAdmin(set);
-        return render(set, 200, principal);
+        const principal = await adminPage(request, set, "/admin/applications");
+        if (typeof principal === "string") return principal;
+        const view = { appName, username: principal.username, clients: await clients.list(), csrf: csrfOf(principal), issuer, flash: flashes.take(request, set, principal.sessionId) };
+        return htmlPage(set, 200, String(<ApplicationsPage {...view} />));
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/admin/applications/delete",
+      async ({ request, query, set }) => {
+        const principal = await adminPage(request, set, "/admin/applications");
+        if (typeof principal === "string") return principal;
+        const clientId = typeof query.client_id === "string" ? query.client_id : "";
+        if (!(await clients.list()).some((client) => client.client_id === clientId)) return seeOther(set, "/admin/applications", 302);
+        return htmlPage(set, 200, String(<DeleteApplicationPage appName={appName} username={principal.username} csrf={csrfOf(principal)} clientId={clientId} />));
       },
       { detail: { hide: true } },
     )
@@ -158,7 +196,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
       async ({ request, body, set, requester }) => {
         const principal = await adminForm(request, body, set, "application-create");
         if (typeof principal === "string") return principal;
-        return act(set, principal, async () => {
+        return act(request, set, principal, "application-create", async () => {
           const { client, secret } = await clients.create({
             client_id: field(body, "client_id")?.trim() ?? "",
             redirect_uris: lines(field(body, "redirect_uris")),
@@ -169,7 +207,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
             backchannel_logout_uri: field(body, "backchannel_logout_uri")?.trim() || null,
           });
           await record("oidc_client_created", principal, client.client_id, requester);
-          return { notice: `Application ${client.client_id} registered.`, newSecret: secret ? { clientId: client.client_id, secret } : undefined };
+          return { text: `Application ${client.client_id} registered.`, newKey: secret ? { name: client.client_id, secret } : undefined };
         });
       },
       { detail: { hide: true } },
@@ -180,10 +218,10 @@ export function applicationPages(deps: ApplicationPageDeps) {
         const principal = await adminForm(request, body, set, "application-secret");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
-        return act(set, principal, async () => {
+        return act(request, set, principal, "application-secret", async () => {
           const secret = await clients.rotateSecret(clientId);
           await record("oidc_client_secret_rotated", principal, clientId, requester);
-          return { notice: "The old secret no longer works.", newSecret: { clientId, secret } };
+          return { text: "New secret made: the old one no longer works.", newKey: { name: clientId, secret } };
         });
       },
       { detail: { hide: true } },
@@ -194,10 +232,10 @@ export function applicationPages(deps: ApplicationPageDeps) {
         const principal = await adminForm(request, body, set, "application-delete");
         if (typeof principal === "string") return principal;
         const clientId = field(body, "client_id") ?? "";
-        return act(set, principal, async () => {
+        return act(request, set, principal, "application-delete", async () => {
           await clients.delete(clientId);
           await record("oidc_client_deleted", principal, clientId, requester);
-          return { notice: `Application ${clientId} deleted; its tokens no longer work.` };
+          return { text: `Application ${clientId} deleted; its tokens no longer work.` };
         });
       },
       { detail: { hide: true } },

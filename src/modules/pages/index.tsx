@@ -8,12 +8,14 @@ import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { Csrf, Layout, MessagePage, type Refresh } from "./layout";
+import { LOGO_PATH, MessagePage, type Refresh } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
-import { ACCOUNT_FORM_PATHS } from "./account-routes";
+import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS, problemOf } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
-import { ADMIN_FORM_PATHS } from "./admin-routes";
-import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage } from "./login";
+import { ADMIN_FORM_PATHS, ADMIN_PAGE_PATHS } from "./admin-routes";
+import { CodePage } from "./codes";
+import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage, SignOutPage } from "./login";
+import { plural } from "./layout";
 import { RESET_REQUESTED, type EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
 
@@ -23,13 +25,28 @@ export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
   "/login/verify",
   "/logout",
   "/password/forgot",
+  "/password/reset/code",
+  "/verify-email",
   ...ACCOUNT_FORM_PATHS,
   ...ADMIN_FORM_PATHS,
   ...APPLICATION_FORM_PATHS,
 ]);
 
 /** Every page (HTML for people, left out of the API document). */
-export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/admin/applications", "/handoff/start", "/handoff/accept"]);
+export const PAGE_PATHS: ReadonlySet<string> = new Set([
+  ...PAGE_FORM_PATHS,
+  ...ACCOUNT_PAGE_PATHS,
+  ...ADMIN_PAGE_PATHS,
+  "/account",
+  "/account/email/verify",
+  "/account/email/confirm",
+  "/admin",
+  "/admin/applications",
+  "/admin/applications/delete",
+  "/handoff/start",
+  "/handoff/accept",
+  LOGO_PATH,
+]);
 
 export interface PageDeps {
   config: Config;
@@ -43,6 +60,20 @@ export interface PageDeps {
   emailFlows: EmailFlows;
   mailEnabled: boolean;
 }
+
+/** The host of the app `rd` goes on to, when it is another than this sign-in host ("Sign in to continue to …"). */
+function appHost(rd: string | undefined, host: SignInHost): string | undefined {
+  if (!rd || rd.startsWith("/")) return undefined;
+  try {
+    const url = new URL(rd);
+    return url.origin === host.origin ? undefined : url.host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A sign-in page link that keeps `rd`. */
+const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
 
 /** The sign-in, sign-out and cross-domain handoff pages. */
 export function signInPages(deps: PageDeps) {
@@ -65,13 +96,32 @@ export function signInPages(deps: PageDeps) {
     return fresh;
   }
 
-  function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
-    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} />));
+  function loginForm(
+    set: Set,
+    status: number,
+    host: SignInHost,
+    csrf: string,
+    rd: string | undefined,
+    said: { error?: string; notice?: string; login?: string; focusPassword?: boolean; unverified?: boolean } = {},
+  ) {
+    const safeRd = safeRedirect(rd, host, browser.hosts) && rd;
+    return htmlPage(
+      set,
+      status,
+      String(<LoginPage appName={appName} csrf={csrf} rd={safeRd || undefined} canReset={mailEnabled} continueTo={appHost(safeRd || undefined, host)} {...said} />),
+    );
+  }
+
+  /** The 429 page of the sign-in forms: the wait in words ("1 second"), and the way back that keeps `rd`. */
+  function tooMany(set: Set, error: ApiError, rd: string | undefined) {
+    const wait = passRetryAfter(set, error);
+    return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${plural(wait, "second")}.`, { href: loginLink(rd), text: "Back to sign-in" });
   }
 
   async function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
     // The authenticator's key is made once, with the first page; a retry after a wrong code keeps it.
-    const enrollment = methods.includes("totp_enrollment") && error === undefined ? await auth.startChallengeEnrollment(challengeId) : undefined;
+    // The first page makes it; a retry after a wrong code shows the same key and QR code (the one scanned).
+    const enrollment = methods.includes("totp_enrollment") ? await auth.startChallengeEnrollment(challengeId) : undefined;
     return htmlPage(
       set,
       status,
@@ -124,11 +174,55 @@ export function signInPages(deps: PageDeps) {
     if (rd) again.searchParams.set("rd", rd);
     set.headers["retry-after"] = String(retryAfter);
     const form = `${target.origin}${loginPath(target, "none", rd)}`;
-    return message(set, 429, "Too many sign-in handoffs", `Too many sign-in handoffs ${from}. Trying again in ${retryAfter} s.`, { href: form, text: "Sign in with your password instead" }, {
+    return message(set, 429, "Too many sign-in handoffs", `Too many sign-in handoffs ${from}. Trying again in ${plural(retryAfter, "second")}.`, { href: form, text: "Sign in with your password instead" }, {
       seconds: retryAfter,
       url: `${again.pathname}${again.search}`,
     });
   }
+
+  const noMail = (set: Set) =>
+    message(set, 404, "This server sends no mail", "There is no code to type: ask your administrator to verify your address or set a new password.", { href: "/login", text: "Sign in" });
+
+  const verifyForm = (set: Set, status: number, binding: string, error?: string, email?: string) =>
+    htmlPage(
+      set,
+      status,
+      String(
+        <CodePage
+          appName={appName}
+          title="Verify your email"
+          intro="Type your email address and the 6-digit code we mailed to it."
+          action="/verify-email"
+          csrf={forms.issue("verify-email", binding)}
+          fields={[{ name: "email", label: "Email address", type: "email", value: email }]}
+          submit="Verify"
+          error={error}
+          back={{ href: "/login", text: "Back to sign-in" }}
+        />,
+      ),
+    );
+
+  const resetForm = (set: Set, status: number, binding: string, error?: string, email?: string) =>
+    htmlPage(
+      set,
+      status,
+      String(
+        <CodePage
+          appName={appName}
+          title="Choose a new password"
+          intro="Type your email address, the 6-digit code we mailed to it, and a new password."
+          action="/password/reset/code"
+          csrf={forms.issue("reset-code", binding)}
+          fields={[
+            { name: "email", label: "Email address", type: "email", value: email },
+            { name: "new_password", label: "New password", type: "new-password" },
+          ]}
+          submit="Set the new password"
+          error={error}
+          back={{ href: "/password/forgot", text: "Mail me a new code" }}
+        />,
+      ),
+    );
 
   const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
     htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
@@ -156,12 +250,80 @@ export function signInPages(deps: PageDeps) {
           ipLimit(client, "/password/forgot");
           if (!email) return forgotForm(set, 422, binding, "Enter your email address.");
           await emailFlows.forgotPassword(email, client);
-          return message(set, 200, "Check your mail", RESET_REQUESTED.message, { href: "/login", text: "Back to sign-in" });
+          return message(set, 200, "Check your mail", RESET_REQUESTED.message, { href: "/password/reset/code", text: "Type the code from the mail" });
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           if (error.status === 429) passRetryAfter(set, error);
           return forgotForm(set, error.status, binding, error.status === 429 ? "Too many requests. Try again later." : error.message);
         }
+      },
+      { detail: { hide: true } },
+    )
+    // The pages where a mailed code is typed (the mails carry a code and a link): verifying an address, and a
+    // password reset by code. Not signed in: the CSRF token is bound to the pre-session cookie.
+    .get(
+      "/verify-email",
+      ({ request, set }) => (mailEnabled ? verifyForm(set, 200, bindingOf(request, set, browser.hostOf(request))) : noMail(set)),
+      { detail: { hide: true } },
+    )
+    .post(
+      "/verify-email",
+      async ({ request, body, set, requester: client }) => {
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("verify-email", binding, field(body, "csrf")))
+          return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/verify-email", text: "Verify your email" });
+        const email = field(body, "email")?.trim() ?? "";
+        try {
+          ipLimit(client, "/verify-email");
+          await emailFlows.verifyEmailCode(email, field(body, "code")?.replace(/\s/g, "") ?? "", client);
+          return message(set, 200, "Email address verified", "Your email address is verified. You can sign in now.", { href: "/login", text: "Sign in" });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) passRetryAfter(set, error);
+          return verifyForm(set, error.status, binding, problemOf(error), email);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/password/reset/code",
+      ({ request, set }) => (mailEnabled ? resetForm(set, 200, bindingOf(request, set, browser.hostOf(request))) : noMail(set)),
+      { detail: { hide: true } },
+    )
+    .post(
+      "/password/reset/code",
+      async ({ request, body, set, requester: client }) => {
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("reset-code", binding, field(body, "csrf")))
+          return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/reset/code", text: "Reset your password" });
+        const email = field(body, "email")?.trim() ?? "";
+        try {
+          ipLimit(client, "/password/reset/code");
+          await emailFlows.resetPassword({ email, code: field(body, "code")?.replace(/\s/g, "") ?? "" }, field(body, "new_password") ?? "", client);
+          return message(set, 200, "Password changed", "Your password is changed and every device is signed out. Sign in with the new password.", { href: "/login", text: "Sign in" });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) passRetryAfter(set, error);
+          return resetForm(set, error.status, binding, problemOf(error), email);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    // APP_LOGO, from memory (read once at start): the pages' CSP allows images from this origin only.
+    .get(
+      LOGO_PATH,
+      ({ set }) => {
+        const logo = config.branding.logo;
+        if (!logo) return message(set, 404, "Page not found", "This server has no logo.");
+        return new Response(logo.bytes, {
+          headers: {
+            "content-type": logo.type,
+            "cache-control": "public, max-age=3600",
+            "x-content-type-options": "nosniff",
+            // An SVG opened on its own runs nothing.
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+          },
+        });
       },
       { detail: { hide: true } },
     )
@@ -183,7 +345,7 @@ export function signInPages(deps: PageDeps) {
           if (rd) start.searchParams.set("rd", rd);
           return seeOther(set, start.href, 302);
         }
-        return loginForm(set, 200, forms.issue("login", binding), safeRedirect(rd, host, browser.hosts));
+        return loginForm(set, 200, host, forms.issue("login", binding), rd, { notice: query.signed_out === "1" ? "You are signed out." : undefined });
       },
       { detail: { hide: true } },
     )
@@ -204,7 +366,7 @@ export function signInPages(deps: PageDeps) {
         try {
           // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
           ipLimit(client, "/login");
-          if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login);
+          if (!login || !password) return loginForm(set, 422, host, csrf, rd, { error: "Enter your username or email and your password.", login, focusPassword: login !== "" });
           const result = await auth.signInBrowser(login, password, client);
           // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
           if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
@@ -213,23 +375,17 @@ export function signInPages(deps: PageDeps) {
           return seeOther(set, destination(host, rd));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          if (error.status === 429) {
-            const wait = passRetryAfter(set, error);
-            return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${wait} seconds.`, {
-              href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login",
-              text: "Back to sign-in",
-            });
-          }
+          if (error.status === 429) return tooMany(set, error, rd);
           // One message for an unknown user and a wrong password; a disabled or unverified account only to its password's holder.
           const text =
             error.code === "account_disabled"
               ? "This account has been disabled."
               : error.code === "user_not_verified"
-                ? "Your email address is not verified yet: use the code or link we emailed you, then sign in."
+                ? "Your email address is not verified yet: type the code we emailed you on the “Verify your email address” page, or use the link in the mail, then sign in."
                 : error.status === 422
                   ? error.message
                   : "The username or password is incorrect.";
-          return loginForm(set, error.status, csrf, rd, text, login);
+          return loginForm(set, error.status, host, csrf, rd, { error: text, login, focusPassword: error.code !== "user_not_verified" && error.code !== "account_disabled", unverified: error.code === "user_not_verified" && mailEnabled });
         }
       },
       { detail: { hide: true } },
@@ -263,25 +419,23 @@ export function signInPages(deps: PageDeps) {
             const methods = (field(body, "methods") ?? "").split(",").filter(Boolean);
             return secondStep(set, 401, binding, challengeId, methods, rd, "That code is wrong or was already used.");
           }
-          if (error.status === 429) {
-            const wait = passRetryAfter(set, error);
-            return message(set, 429, "Too many attempts", `Too many attempts. Try again in ${wait} seconds.`, { href: "/login", text: "Back to sign-in" });
-          }
-          return message(set, error.status, "Sign-in expired", "This sign-in expired. Please sign in again.", { href: rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login", text: "Sign in" });
+          if (error.status === 429) return tooMany(set, error, rd);
+          return message(set, error.status, "Sign-in expired", "This sign-in expired. Please sign in again.", { href: loginLink(rd), text: "Sign in" });
         }
       },
       { detail: { hide: true } },
     )
-    // The sign-out page that forward auth's 403 links to (from an app's host a form could not post here): sign out,
-    // or with `rd` switch accounts (sign out, then sign in and go back to rd).
     .get(
       "/logout",
       async ({ request, query, set }) => {
-        const host = browser.hostOf(request);
-        const rd = typeof query.rd === "string" ? safeRedirect(query.rd, host, browser.hosts) : undefined;
         const principal = await browser.current(request);
-        if (!principal) return seeOther(set, rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login", 302);
-        return htmlPage(set, 200, String(<SignOutPage appName={appName} username={principal.username} csrf={forms.issue("logout", principal.sessionId)} rd={rd} />));
+        const rd = typeof query.rd === "string" && safeRedirect(query.rd, browser.hostOf(request), browser.hosts) ? query.rd : undefined;
+        if (!principal) return seeOther(set, loginLink(rd), 302);
+        return htmlPage(
+          set,
+          200,
+          String(<SignOutPage appName={appName} username={principal.username} csrf={forms.issue("logout", principal.sessionId)} rd={rd} switching={query.switch === "1"} />),
+        );
       },
       { detail: { hide: true } },
     )
@@ -296,8 +450,12 @@ export function signInPages(deps: PageDeps) {
           await auth.signOutBrowser(principal, requester);
         }
         browser.clearSession(set.headers, host);
-        const rd = safeRedirect(field(body, "rd"), host, browser.hosts);
-        return seeOther(set, rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
+        // On to the sign-in form, without asking the other sign-in hosts (the handoff): the sign-out ended the
+        // sessions there too, and the form must say "You are signed out".
+        const rd = field(body, "rd");
+        const next = new URLSearchParams({ signed_out: "1", handoff: "none" });
+        if (rd && safeRedirect(rd, host, browser.hosts)) next.set("rd", rd);
+        return seeOther(set, `/login?${next}`);
       },
       { detail: { hide: true } },
     )
@@ -356,23 +514,4 @@ export function signInPages(deps: PageDeps) {
       },
       { detail: { hide: true } },
     );
-}
-
-/** GET /logout: who is signed in, and one button that signs out (then, with `rd`, signs in again as someone else). */
-function SignOutPage(props: { appName: string; username: string; csrf: string; rd: string | undefined }) {
-  return (
-    <Layout appName={props.appName} title={props.rd ? "Switch account" : "Sign out"} narrow>
-      <section>
-        <h1>{props.rd ? "Switch account" : "Sign out"}</h1>
-        <p>
-          Signed in as <strong safe>{props.username}</strong>.
-        </p>
-        <form method="post" action="/logout">
-          <Csrf token={props.csrf} />
-          {props.rd ? <input type="hidden" name="rd" value={props.rd} /> : ""}
-          <button type="submit">{props.rd ? "Sign out and sign in as someone else" : "Sign out"}</button>
-        </form>
-      </section>
-    </Layout>
-  );
 }

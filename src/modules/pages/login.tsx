@@ -1,4 +1,5 @@
 import { Alert, Csrf, Layout } from "./layout";
+import { AuthenticatorSetup, RecoveryCodes } from "./two-step";
 
 export interface LoginView {
   appName: string;
@@ -8,22 +9,46 @@ export interface LoginView {
   error?: string;
   /** Mail is on: the form links to the forgot-password page. */
   canReset?: boolean;
+  /** "You are signed out", after a sign-out. */
+  notice?: string;
+  /** The app (its host) `rd` goes on to, if another than this sign-in host. */
+  continueTo?: string;
+  /** After a wrong password: the cursor waits in the password field (autofocus, no script). */
+  focusPassword?: boolean;
+  /** The account's address is not verified: a link to the page where the mailed code is typed. */
+  unverified?: boolean;
 }
 
 /** The sign-in form. A second sign-in step (an emailed code, TOTP) renders its own page after this one. */
 export function LoginPage(view: LoginView) {
   return (
     <Layout appName={view.appName} title="Sign in" narrow>
-      <Alert message={view.error} />
       <section>
         <h1>Sign in</h1>
+        {view.continueTo ? (
+          <p>
+            {"Sign in to continue to "}
+            <strong safe>{view.continueTo}</strong>
+          </p>
+        ) : (
+          ""
+        )}
+        <Alert message={view.notice} kind="notice" />
+        <Alert message={view.error} />
+        {view.unverified ? (
+          <p>
+            <a href="/verify-email">Verify your email address</a>
+          </p>
+        ) : (
+          ""
+        )}
         <form method="post" action="/login" class="stack">
           <Csrf token={view.csrf} />
           {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
           <label for="login">Username or email</label>
-          <input id="login" name="login" autocomplete="username" required autofocus value={view.login ?? ""} maxlength="254" />
+          <input id="login" name="login" autocomplete="username" required autofocus={!view.focusPassword} value={view.login ?? ""} maxlength="254" />
           <label for="password">Password</label>
-          <input id="password" name="password" type="password" autocomplete="current-password" required />
+          <input id="password" name="password" type="password" autocomplete="current-password" required autofocus={view.focusPassword} />
           <button type="submit">Sign in</button>
         </form>
         {view.canReset ? (
@@ -52,33 +77,23 @@ export interface SecondStepView {
 /** The second sign-in step (issue 13): the emailed code, the authenticator's code, or a recovery code. */
 export function SecondStepPage(view: SecondStepView) {
   const asks = view.methods.includes("totp_enrollment")
-    ? "Your account needs an authenticator app. Scan the code (or type the key), then enter the 6-digit code it shows."
+    ? "Your account needs two-step sign-in: set up an authenticator app now."
     : view.methods.includes("totp")
       ? "Enter the 6-digit code from your authenticator app" + (view.methods.includes("email_code") ? ", or the code we emailed you." : ".")
       : "Enter the code we emailed you.";
   return (
     <Layout appName={view.appName} title="Second step" narrow>
-      <Alert message={view.error} />
       <section>
         <h1>One more step</h1>
         <p safe>{asks}</p>
-        {view.enrollment ? (
-          <p>
-            <img alt="Authenticator QR code" width="200" height="200" src={`data:image/svg+xml;base64,${Buffer.from(view.enrollment.qrSvg).toString("base64")}`} />
-            <br />
-            <span class="secret" safe>
-              {view.enrollment.secret}
-            </span>
-          </p>
-        ) : (
-          ""
-        )}
+        {view.enrollment ? <AuthenticatorSetup secret={view.enrollment.secret} qrSvg={view.enrollment.qrSvg} /> : ""}
+        <Alert message={view.error} />
         <form method="post" action="/login/verify" class="stack">
           <Csrf token={view.csrf} />
           <input type="hidden" name="challenge_id" value={view.challengeId} />
           <input type="hidden" name="methods" value={view.methods.join(",")} />
           {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
-          <label for="code">Code</label>
+          <label for="code">6-digit code</label>
           <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" autofocus />
           {view.methods.includes("recovery_code") ? (
             <>
@@ -100,18 +115,7 @@ export function RecoveryCodesPage({ appName, codes, next }: { appName: string; c
   return (
     <Layout appName={appName} title="Recovery codes" narrow>
       <section>
-        <h1>Save your recovery codes</h1>
-        <p>Each works once if you lose your authenticator. They are shown only now.</p>
-        <ul class="secret">
-          {codes.map((code) => (
-            <li safe>{code}</li>
-          ))}
-        </ul>
-        <p>
-          <a class="button" href={next}>
-            Continue
-          </a>
-        </p>
+        <RecoveryCodes appName={appName} codes={codes} next={next} />
       </section>
     </Layout>
   );
@@ -121,16 +125,40 @@ export function RecoveryCodesPage({ appName, codes, next }: { appName: string; c
 export function ForgotPasswordPage(view: { appName: string; csrf: string; error?: string }) {
   return (
     <Layout appName={view.appName} title="Forgot your password?" narrow>
-      <Alert message={view.error} />
       <section>
         <h1>Forgot your password?</h1>
         <p>Enter your account's email address: if it is verified, a code and a link to choose a new password are mailed to it.</p>
+        <Alert message={view.error} />
         <form method="post" action="/password/forgot" class="stack">
           <Csrf token={view.csrf} />
           <label for="email">Email address</label>
           <input id="email" name="email" type="email" autocomplete="email" required autofocus maxlength="254" />
           <button type="submit">Send</button>
         </form>
+      </section>
+    </Layout>
+  );
+}
+
+/** GET /logout: asks before signing out (the 403 page's "Sign out" and "Switch account" links land here). */
+export function SignOutPage(view: { appName: string; username: string; csrf: string; rd?: string; switching: boolean }) {
+  return (
+    <Layout appName={view.appName} title={view.switching ? "Switch account" : "Sign out"} narrow>
+      <section>
+        <h1>{view.switching ? "Switch account" : "Sign out"}</h1>
+        <p>
+          {"You are signed in as "}
+          <strong safe>{view.username}</strong>.
+          {view.switching ? " Sign out, then sign in with another account." : ""}
+        </p>
+        <form method="post" action="/logout" class="stack">
+          <Csrf token={view.csrf} />
+          {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
+          <button type="submit">{view.switching ? "Sign out and switch" : "Sign out"}</button>
+        </form>
+        <p>
+          <a href="/account">Stay signed in</a>
+        </p>
       </section>
     </Layout>
   );

@@ -11,17 +11,17 @@ export type PageSet = { status?: number | string; headers: ResponseHeaders };
  * same-origin rather than the API's no-referrer: under no-referrer a browser sends `Origin: null` with the pages'
  * own form posts, which the origin check must refuse. same-origin still tells other sites nothing.
  */
-export const PAGE_HEADERS = {
+export const pageHeaders = () => ({
   "content-type": "text/html; charset=utf-8",
   "content-security-policy": PAGE_CSP,
   ...NO_STORE,
   "referrer-policy": "same-origin",
-} as const;
+});
 
-/** An HTML answer with PAGE_HEADERS. */
+/** An HTML answer with pageHeaders(). */
 export function htmlPage(set: PageSet, status: number, html: string): string {
   set.status = status;
-  Object.assign(set.headers, PAGE_HEADERS);
+  Object.assign(set.headers, pageHeaders());
   return html;
 }
 

@@ -131,6 +131,15 @@ export function createBrowserSessions(config: Config, sessions: SessionService, 
     binding(request: Request): string | undefined {
       return readCookie(request.headers.get("cookie"), `${name}_csrf`);
     },
+
+    /** The sealed message a form leaves for the page it redirects to (flash.ts), for this host, two minutes at most; "" clears it. */
+    setFlash(headers: ResponseHeaders, host: SignInHost, value: string): void {
+      appendCookie(headers, cookie({ ...host, cookieDomain: undefined }, value, value ? 120 : 0, `${name}_flash`));
+    },
+
+    flash(request: Request): string | undefined {
+      return readCookie(request.headers.get("cookie"), `${name}_flash`) || undefined;
+    },
   };
 }
 
