@@ -48,7 +48,7 @@ import { formTokens } from "./modules/pages/csrf";
 import { createHandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
 import type { Secrets } from "./secrets";
-import { createAccessTokens } from "./tokens/access";
+import { createAccessTokens, createClientAccessTokens } from "./tokens/access";
 import { createKeyRing } from "./tokens/keys";
 import { isPostgres } from "./db/atomic";
 
@@ -132,7 +132,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const oidc = createOidcService({
     db,
     sessions,
-    accessTokens,
+    clientAccess: createClientAccessTokens(keyRing, config.oidcIdTokenAlg, config.publicUrl, config.accessTokenTtl),
     keyRing,
     audit,
     settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
@@ -169,7 +169,6 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         keyRing,
         browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
-        guard,
         audit,
         withRequester,
       }),

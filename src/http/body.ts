@@ -48,9 +48,23 @@ export async function parseBody(request: Request, contentType: string, allowForm
     }
     return parsed;
   }
-  if (allowForm && type === "application/x-www-form-urlencoded") return Object.fromEntries(new URLSearchParams(text));
+  if (allowForm && type === "application/x-www-form-urlencoded") return formFields(text);
   throw apiErrors.unsupported_media_type(`Send the body as application/json${allowForm ? " or application/x-www-form-urlencoded" : ""}.`,
   );
+}
+
+/**
+ * A form's fields; a name given twice keeps all its values (a list), so that no route silently takes one of them:
+ * OAuth refuses repeated parameters (RFC 6749 §3.1, §3.2), and a schema expecting text refuses a list.
+ */
+function formFields(text: string): Record<string, string | string[]> {
+  // A Map, then own properties: a field named __proto__ stays a field.
+  const fields = new Map<string, string | string[]>();
+  for (const [name, value] of new URLSearchParams(text)) {
+    const known = fields.get(name);
+    fields.set(name, known === undefined ? value : [...(Array.isArray(known) ? known : [known]), value]);
+  }
+  return Object.fromEntries(fields);
 }
 
 /** Deepest nesting of arrays and objects a JSON body may have; the API's own bodies need three. */

@@ -58,6 +58,10 @@ export type LoginChallenge = typeof ChallengeResponse.static;
 
 export const invalidMfaCode = () => apiErrors.invalid_mfa_code("The code is wrong or was already used.");
 
+/** RFC 8176 amr of a browser sign-in: a password; or a password and a one-time code (TOTP, mailed or recovery). */
+const PASSWORD_AMR = ["pwd"];
+const SECOND_STEP_AMR = ["pwd", "otp", "mfa"];
+
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
 
@@ -274,7 +278,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const methods = await secondStep(user);
       if (methods.length > 0)
         return { challenge: await forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
-      const session = await forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
+      const session = await forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client, { amr: PASSWORD_AMR }));
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
       return { session, device: devices.issue(user.id) };
     },
@@ -299,7 +303,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
     async verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
       const { user, method, recoveryCodes } = await answerChallenge(challengeId, answer, client);
-      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
+      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client, { amr: SECOND_STEP_AMR }));
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
       return { session, recoveryCodes, device: devices.issue(user.id) };
     },

@@ -20,6 +20,9 @@ const Client = t.Object({
   trusted: t.Boolean(),
   allowed_roles: t.Array(t.String()),
   allowed_users: t.Array(t.String({ description: "user ids" })),
+  refresh: t.Boolean(),
+  machine: t.Boolean(),
+  id_token_alg: t.Nullable(t.String()),
   created_at: t.String({ format: "date-time" }),
 });
 
@@ -30,12 +33,15 @@ const CreatedClient = t.Object({
 
 const CreateClientBody = t.Object({
   client_id: t.String({ description: "1-64 of a-z 0-9 . _ -, e.g. grafana" }),
-  redirect_uris: UriList("Exact redirect URIs (custom schemes allowed, e.g. app.immich:///oauth-callback)"),
+  redirect_uris: t.Optional(UriList("Exact redirect URIs (custom schemes allowed, e.g. app.immich:///oauth-callback); required unless machine")),
   post_logout_redirect_uris: t.Optional(UriList("Where RP-initiated logout may send the browser")),
   public: t.Optional(t.Boolean({ description: "No secret; PKCE required (mobile and single-page apps)" })),
   trusted: t.Optional(t.Boolean({ description: "Skip the consent page" })),
   allowed_roles: t.Optional(t.Array(t.String(), { description: "Only users with one of these roles (or listed in allowed_users) may use it" })),
   allowed_users: t.Optional(t.Array(t.String(), { description: "Usernames or user ids allowed to use it" })),
+  refresh: t.Optional(t.Boolean({ description: "Always issue a refresh token (otherwise only for the offline_access scope)" })),
+  machine: t.Optional(t.Boolean({ description: "A machine client: the client_credentials grant only (no user, no redirect URIs)" })),
+  id_token_alg: t.Optional(t.String({ description: "RS256, ES256 or EdDSA (default: OIDC_ID_TOKEN_ALG)" })),
 });
 
 const ClientParams = t.Object({ client_id: t.String() });

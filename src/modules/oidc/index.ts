@@ -1,20 +1,21 @@
 import type { Pending } from "../../lib/pending";
 import { Elysia, t } from "elysia";
-import { OAuthError } from "../../errors";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import { hmacBase64url, safeEqual } from "../../lib/crypto";
 import type { KeyRing } from "../../tokens/keys";
-import type { JwtAlg } from "../../tokens/verifier";
+import { ASYMMETRIC_ALGS, type JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
-import type { authGuard } from "../auth/guard";
-import { SESSION_SECURITY } from "../../http/schema";
-import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { UserIdentity } from "../users/service";
 import { userMayUse, type OidcClient, type OidcClients } from "./clients";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import { consentPage, logoutConfirmPage, messagePage } from "./pages";
-import { profileClaims, type OidcService } from "./service";
-import { noStore } from "../../http/cache";
+import type { OidcService } from "./service";
+import { consentItems, SCOPES } from "./claims";
+import { clientAuthentication } from "./client-auth";
+import { paramsOf, type Params } from "./params";
+import { revocationRoutes } from "./revocation";
+import { tokenRoutes } from "./token";
+import { userinfoRoutes } from "./userinfo";
 
 export const OIDC_PREFIX = "/oidc";
 export const DISCOVERY_PATH = "/.well-known/openid-configuration";
@@ -25,9 +26,8 @@ export const DISCOVERY_PATH = "/.well-known/openid-configuration";
 export const OIDC_PAGE_PATHS: ReadonlySet<string> = new Set(["/oidc/authorize", "/oidc/authorize/consent", "/oidc/logout"]);
 const PAGE_DETAIL = { hide: true };
 /** Routes that take HTML forms (RFC 6749 §4.1.3, OpenID Connect Core §3.1.2.1 POST, RP-initiated logout). */
-export const OIDC_FORM_PATHS: ReadonlySet<string> = new Set(["/oidc/token", "/oidc/authorize", "/oidc/authorize/consent", "/oidc/userinfo", "/oidc/logout"]);
+export const OIDC_FORM_PATHS: ReadonlySet<string> = new Set(["/oidc/token", "/oidc/authorize", "/oidc/authorize/consent", "/oidc/userinfo", "/oidc/logout", "/oidc/revoke", "/oidc/introspect"]);
 
-const SCOPES = ["openid", "profile", "email", "groups", "offline_access"];
 const PROMPTS = new Set(["none", "login", "consent"]);
 /** Parameters too long for any honest request are refused rather than stored (state and nonce are echoed). */
 const MAX_PARAM = 2048;
@@ -42,8 +42,6 @@ export interface BrowserSessionPort {
   /** Signs the browser out (ends its session and clears the cookie): prompt=login, max_age, RP-initiated logout. */
   signOut(request: Request, headers: Record<string, unknown>): Pending<void>;
 }
-
-type Params = Record<string, string | undefined>;
 
 interface AuthorizationRequest {
   client: OidcClient;
@@ -68,19 +66,6 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
   return url.href;
 }
 
-/** Only string values of a query or form (a repeated parameter is an error: OAuth 2.0 §3.1). */
-function paramsOf(...sources: unknown[]): Params | undefined {
-  const params: Params = {};
-  for (const source of sources) {
-    if (!source || typeof source !== "object") continue;
-    for (const [name, value] of Object.entries(source)) {
-      if (typeof value !== "string") return undefined;
-      params[name] = value;
-    }
-  }
-  return params;
-}
-
 export function oidcRoutes(deps: {
   issuer: string;
   /** APP_NAME, in the pages' titles. */
@@ -92,11 +77,11 @@ export function oidcRoutes(deps: {
   browser: BrowserSessionPort;
   /** Signs the pages' CSRF tokens and re-authentication stamps. */
   pageKey: Uint8Array;
-  guard: ReturnType<typeof authGuard>;
   audit: AuditLog;
   withRequester: RequesterPlugin;
 }) {
-  const { issuer, appName, clients, oidc, keyRing, browser, pageKey, guard, audit, withRequester } = deps;
+  const { issuer, appName, clients, oidc, keyRing, browser, pageKey, audit, withRequester } = deps;
+  const authenticateClient = clientAuthentication(clients);
   const endpoint = (path: string) => `${issuer}${OIDC_PREFIX}${path}`;
   const mac = (purpose: string, value: string) => hmacBase64url(pageKey, `${purpose}|${value}`);
 
@@ -159,7 +144,8 @@ export function oidcRoutes(deps: {
     const back = (query: Record<string, string | undefined>) => redirect(set, withParams(redirectUri, { ...query, state, iss: issuer }));
     const user = await browser.current(request);
     const now = Date.now();
-    const authTime = user ? await oidc.authTimeOf(user.sessionId) : undefined;
+    const authentication = user ? await oidc.authenticationOf(user.sessionId) : undefined;
+    const authTime = authentication?.authTime;
     const freshSince = reauthAfter(params.lk_reauth);
     const fresh = authTime !== undefined && freshSince !== undefined && authTime >= freshSince;
     const tooOld = parsed.maxAge !== undefined && authTime !== undefined && now - authTime > parsed.maxAge * 1000;
@@ -179,7 +165,7 @@ export function oidcRoutes(deps: {
     if (!consented && (!client.trusted || parsed.prompt.has("consent")) && (parsed.prompt.has("consent") || !(await oidc.hasConsent(user.userId, client.clientId, parsed.scope)))) {
       if (parsed.prompt.has("none")) return back({ error: "consent_required", error_description: "The user has not consented to this application." });
       const serialized = new URLSearchParams(params as Record<string, string>).toString();
-      return htmlPage(set, 200, consentPage({ appName, clientId: client.clientId, user, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
+      return htmlPage(set, 200, consentPage({ appName, clientId: client.clientId, items: consentItems(user, parsed.scope), username: user.username, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
     }
     const code = await oidc.issueCode({
       client,
@@ -189,41 +175,9 @@ export function oidcRoutes(deps: {
       nonce: parsed.nonce,
       scope: parsed.scope,
       authTime,
+      amr: authentication!.amr,
     });
     return back({ code });
-  }
-
-  /** Client authentication at the token endpoint (RFC 6749 §2.3.1): Basic, or client_id/client_secret in the body, or none for a public client. */
-  async function authenticateClient(request: Request, body: Params): Promise<OidcClient> {
-    const header = request.headers.get("authorization");
-    let clientId = body.client_id;
-    let secret = body.client_secret;
-    const basic = header ? /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim()) : null;
-    const invalidClient = (message: string) =>
-      new OAuthError("invalid_client", message, 401, basic ? { "WWW-Authenticate": 'Basic realm="latchkey"' } : undefined);
-    if (basic) {
-      if (secret !== undefined) throw new OAuthError("invalid_request", "Use one client authentication method, not two.");
-      const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
-      const colon = decoded.indexOf(":");
-      if (colon === -1) throw invalidClient("Malformed Basic credentials.");
-      try {
-        const fromHeader = decodeURIComponent(decoded.slice(0, colon).replaceAll("+", " "));
-        if (clientId !== undefined && clientId !== fromHeader) throw new OAuthError("invalid_request", "client_id differs from the Basic credentials.");
-        clientId = fromHeader;
-        secret = decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " "));
-      } catch (error) {
-        if (error instanceof OAuthError) throw error;
-        throw invalidClient("Malformed Basic credentials.");
-      }
-    }
-    const client = clientId ? await clients.find(clientId) : undefined;
-    if (!client) throw invalidClient("Unknown client or wrong client secret.");
-    if (client.public) {
-      if (secret) throw invalidClient("A public client has no secret.");
-      return client;
-    }
-    if (!secret || !clients.secretMatches(client, secret)) throw invalidClient("Unknown client or wrong client secret.");
-    return client;
   }
 
   /** The ID token a logout request names, if Latchkey signed it (expired ones too: OpenID RP-Initiated Logout §2). */
@@ -242,58 +196,28 @@ export function oidcRoutes(deps: {
     }
   }
 
-  const userinfo = ({ principal }: { principal: UserIdentity }) => ({ sub: principal.userId, ...profileClaims(principal) });
-  const UserInfo = t.Object(
-    {
-      sub: t.String(),
-      preferred_username: t.String(),
-      name: t.String(),
-      email: t.Optional(t.String()),
-      email_verified: t.Optional(t.Boolean()),
-      groups: t.Array(t.String(), { description: "The user's roles" }),
-    },
-    { description: "The same profile claims as the ID token" },
-  );
-  const TokenBody = t.Object(
-    {
-      access_token: t.String(),
-      token_type: t.Literal("Bearer"),
-      expires_in: t.Number(),
-      refresh_token: t.String(),
-      id_token: t.String(),
-      scope: t.String(),
-    },
-    { description: "RFC 6749 §5.1 + OpenID Connect Core §3.1.3.3" },
-  );
-  const oauthError = (lines: string) => t.Object({ error: t.String(), error_description: t.String(), message: t.String() }, { description: lines });
-  const TokenErrors = {
-    400: oauthError(
-      "- `invalid_request`: a parameter is missing, repeated or malformed\n" +
-        "- `invalid_grant`: the code is unknown, expired, used (which revokes what it issued), another client's, for another redirect_uri or PKCE verifier; or the refresh token is unknown, expired, revoked, reused or another client's\n" +
-        "- `unsupported_grant_type`: grant_type is neither authorization_code nor refresh_token\n" +
-        "- `payload_too_large`: the body is over 64 KiB",
-    ),
-    401: oauthError("- `invalid_client`: unknown client, missing or wrong secret, or a secret sent by a public client"),
-    415: oauthError("- `unsupported_media_type`: the body is neither a form nor JSON"),
-  };
-
   const discovery = {
     issuer,
     authorization_endpoint: endpoint("/authorize"),
     token_endpoint: endpoint("/token"),
     userinfo_endpoint: endpoint("/userinfo"),
+    revocation_endpoint: endpoint("/revoke"),
+    introspection_endpoint: endpoint("/introspect"),
     end_session_endpoint: endpoint("/logout"),
     jwks_uri: `${issuer}/.well-known/jwks.json`,
     scopes_supported: SCOPES,
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: ["authorization_code", "refresh_token"],
+    grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
     subject_types_supported: ["public"],
-    id_token_signing_alg_values_supported: [deps.idTokenAlg],
+    // The instance's default first; a client may be registered with another (--id-token-alg).
+    id_token_signing_alg_values_supported: [deps.idTokenAlg, ...ASYMMETRIC_ALGS.filter((alg) => alg !== deps.idTokenAlg)],
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     code_challenge_methods_supported: ["S256"],
     prompt_values_supported: ["none", "login", "consent"],
-    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
+    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
     authorization_response_iss_parameter_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
@@ -354,9 +278,11 @@ export function oidcRoutes(deps: {
         detail: { summary: "OpenID Provider metadata (issuer = PUBLIC_URL = the iss of every token)" },
       },
     )
+    .use(tokenRoutes({ prefix: OIDC_PREFIX, oidc, authenticateClient, withRequester }))
+    .use(userinfoRoutes({ prefix: OIDC_PREFIX, oidc }))
+    .use(revocationRoutes({ prefix: OIDC_PREFIX, issuer, oidc, authenticateClient, withRequester }))
     .group(OIDC_PREFIX, (app) =>
       app
-        .use(guard)
         .get("/authorize", authorizeEndpoint, { detail: PAGE_DETAIL })
         .post("/authorize", authorizeEndpoint, { parse: ["urlencoded"], detail: PAGE_DETAIL })
         .post(
@@ -381,39 +307,6 @@ export function oidcRoutes(deps: {
           },
           { parse: ["urlencoded"], detail: PAGE_DETAIL },
         )
-        .post(
-          "/token",
-          async ({ request, set, body, requester }) => {
-            noStore(set.headers);
-            set.headers.pragma = "no-cache";
-            const params = paramsOf(body);
-            if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");
-            const client = await authenticateClient(request, params);
-            if (params.grant_type === "authorization_code") {
-              if (!params.code) throw new OAuthError("invalid_request", "code is required.");
-              return oidc.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier }, requester);
-            }
-            if (params.grant_type === "refresh_token") {
-              if (!params.refresh_token) throw new OAuthError("invalid_request", "refresh_token is required.");
-              return oidc.refresh(client, params.refresh_token, requester);
-            }
-            throw new OAuthError("unsupported_grant_type", "grant_type must be authorization_code or refresh_token.");
-          },
-          {
-            parse: ["urlencoded", "json"],
-            response: { 200: TokenBody, ...TokenErrors },
-            detail: {
-              summary: "OpenID Connect token endpoint: authorization_code (with PKCE) and refresh_token",
-              description: "Client authentication: client_secret_basic, client_secret_post, or none for a public client. Errors are RFC 6749 §5.2: invalid_request, invalid_client (401), invalid_grant, unsupported_grant_type.",
-            },
-          },
-        )
-        .get("/userinfo", userinfo, { auth: true, response: { 200: UserInfo, ...errorResponses(SESSION_GUARD) }, detail: { summary: "OpenID Connect UserInfo (Bearer access token)", security: SESSION_SECURITY } })
-        .post("/userinfo", userinfo, {
-          auth: true,
-          response: { 200: UserInfo, ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS) },
-          detail: { summary: "OpenID Connect UserInfo (Bearer access token), by POST", security: SESSION_SECURITY },
-        })
         .get("/logout", logoutEndpoint, { detail: PAGE_DETAIL })
         .post("/logout", logoutEndpoint, { parse: ["urlencoded"], detail: PAGE_DETAIL }),
     );
