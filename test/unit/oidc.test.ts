@@ -112,7 +112,10 @@ describe("discovery", () => {
       userinfo_endpoint: `${ISSUER}/oidc/userinfo`,
       end_session_endpoint: `${ISSUER}/oidc/logout`,
       jwks_uri: `${ISSUER}/.well-known/jwks.json`,
-      id_token_signing_alg_values_supported: ["RS256"],
+      revocation_endpoint: `${ISSUER}/oidc/revoke`,
+      introspection_endpoint: `${ISSUER}/oidc/introspect`,
+      id_token_signing_alg_values_supported: ["RS256", "ES256", "EdDSA"],
+      grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
       code_challenge_methods_supported: ["S256"],
       response_types_supported: ["code"],
     });
@@ -129,7 +132,7 @@ describe("code flow with openid-client", () => {
     const nonce = oidcClient.randomNonce();
     const url = oidcClient.buildAuthorizationUrl(config, {
       redirect_uri: CALLBACK,
-      scope: "openid profile email groups",
+      scope: "openid profile email groups offline_access",
       code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier),
       code_challenge_method: "S256",
       state,
@@ -185,12 +188,13 @@ describe("code flow with openid-client", () => {
     const callback = await authorizeIn(await browserOf("bob"), url);
     expect(callback.href.startsWith("app.immich:///oauth-callback?code=")).toBe(true);
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "st" });
-    expect(tokens.claims()).toMatchObject({ preferred_username: "bob", groups: [] });
+    // scope=openid alone: sub and the protocol claims, nothing about the person (OpenID Connect Core §5.4).
+    expect(Object.keys(tokens.claims()!).sort()).toEqual(["aud", "auth_time", "exp", "iat", "iss", "sid", "sub"]);
 
     const confidential = await registerClient({ client_id: "gitea", redirect_uris: [CALLBACK], trusted: true });
     const post = await relyingParty("gitea", confidential.client_secret!, oidcClient.ClientSecretPost(confidential.client_secret!));
     const v2 = oidcClient.randomPKCECodeVerifier();
-    const cb2 = await authorizeIn(await browserOf("bob"), oidcClient.buildAuthorizationUrl(post, { redirect_uri: CALLBACK, scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(v2), code_challenge_method: "S256", state: "x" }));
+    const cb2 = await authorizeIn(await browserOf("bob"), oidcClient.buildAuthorizationUrl(post, { redirect_uri: CALLBACK, scope: "openid profile", code_challenge: await oidcClient.calculatePKCECodeChallenge(v2), code_challenge_method: "S256", state: "x" }));
     expect((await oidcClient.authorizationCodeGrant(post, cb2, { pkceCodeVerifier: v2, expectedState: "x" })).claims()!.preferred_username).toBe("bob");
   });
 });
@@ -199,7 +203,8 @@ describe("negative cases", () => {
   let secret: string;
   let cookie: string;
   beforeAll(async () => {
-    secret = (await registerClient({ client_id: "portainer", redirect_uris: [CALLBACK], trusted: true })).client_secret!;
+    // Registered to always get a refresh token (it never asks for offline_access).
+    secret = (await registerClient({ client_id: "portainer", redirect_uris: [CALLBACK], trusted: true, refresh: true })).client_secret!;
     await registerClient({ client_id: "family-only", redirect_uris: [CALLBACK], trusted: true, allowed_roles: ["family"] });
     cookie = await browserOf("bob");
   });

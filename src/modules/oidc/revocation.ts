@@ -58,7 +58,7 @@ export function revocationRoutes(deps: { prefix: string; issuer: string; oidc: O
         const { client, token } = await clientAndToken(request, body, set);
         const found = await oidc.lookUp(token);
         // RFC 7009 §2.2: an unknown, expired or already revoked token is answered 200 all the same.
-        if (!found) return "";
+        if (!found) return {};
         if (found.kind === "machine") {
           if (found.claims.client_id !== client.clientId) throw new OAuthError("invalid_grant", "The token was issued to another client.");
           throw new OAuthError("unsupported_token_type", "A client_credentials token cannot be revoked; it expires on its own.");
@@ -66,11 +66,11 @@ export function revocationRoutes(deps: { prefix: string; issuer: string; oidc: O
         const owner = found.kind === "access" ? { clientId: found.claims.client_id, sessionId: found.owner.sessionId, userId: found.owner.userId } : found.grant;
         if (owner.clientId !== client.clientId) throw new OAuthError("invalid_grant", "The token was issued to another client.");
         await oidc.revokeGrant(owner.sessionId, owner.userId, client.clientId, found.kind, requester);
-        return "";
+        return {};
       },
       {
         parse: ["urlencoded", "json"],
-        response: { 200: t.String({ description: "Empty: revoked (with the whole grant: its access and refresh tokens), or was no token" }), ...CLIENT_ERRORS },
+        response: { 200: t.Object({}, { description: "Revoked (with the whole grant: its access and refresh tokens), or was no token (RFC 7009 §2.2)" }), ...CLIENT_ERRORS },
         detail: {
           summary: "Revoke a token (RFC 7009): the grant it belongs to ends, its refresh and access tokens with it",
           description: "Client authentication as at the token endpoint; token_type_hint is accepted and not needed.",

@@ -2,7 +2,7 @@
 import { Elysia, t } from "elysia";
 import { invalidToken, unauthorized } from "../../errors";
 import { noStore } from "../../http/cache";
-import { errorResponses } from "../../http/error-catalogue";
+import { BODY_ERRORS, errorResponses } from "../../http/error-catalogue";
 import { claimsFor } from "./claims";
 import type { OidcService } from "./service";
 
@@ -35,13 +35,13 @@ export function userinfoRoutes(deps: { prefix: string; oidc: OidcService }) {
     if (!found || !found.claims.aud.includes(found.claims.client_id) || !found.claims.scope.split(" ").includes("openid")) throw invalidToken();
     return { sub: found.owner.userId, ...claimsFor(found.owner, found.claims.scope) };
   }
-  const errors = errorResponses({ 401: ["unauthorized", "invalid_token"], 503: ["database_unavailable"] });
+  const credentials = { 401: ["unauthorized", "invalid_token"], 503: ["database_unavailable"] } as const;
+  // No `security` scheme of the API: none of Latchkey's own credentials is accepted here.
   const detail = (summary: string) => ({
     summary,
-    description: "Only an access token issued to an OpenID Connect client (typ at+jwt, audience the client); Latchkey's own tokens and API keys are refused (401 invalid_token).",
-    security: [{ bearer: [] }],
+    description: "`Authorization: Bearer` with an access token issued to an OpenID Connect client (typ at+jwt, audience the client); Latchkey's own tokens and API keys are refused (401 invalid_token).",
   });
   return new Elysia({ prefix: deps.prefix, tags: ["openid connect"] })
-    .get("/userinfo", userinfo, { response: { 200: UserInfo, ...errors }, detail: detail("OpenID Connect UserInfo (a client's Bearer access token)") })
-    .post("/userinfo", userinfo, { response: { 200: UserInfo, ...errors }, detail: detail("OpenID Connect UserInfo, by POST") });
+    .get("/userinfo", userinfo, { response: { 200: UserInfo, ...errorResponses(credentials) }, detail: detail("OpenID Connect UserInfo (a client's Bearer access token)") })
+    .post("/userinfo", userinfo, { response: { 200: UserInfo, ...errorResponses(credentials, BODY_ERRORS) }, detail: detail("OpenID Connect UserInfo, by POST") });
 }
