@@ -65,7 +65,7 @@ describe("discovery, keys and userinfo", () => {
     const config = await oidcClient.discovery(new URL(url), "grafana", secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
     const metadata = config.serverMetadata();
     expect(metadata.issuer).toBe(url);
-    expect(metadata.id_token_signing_alg_values_supported).toEqual(["RS256"]);
+    expect(metadata.id_token_signing_alg_values_supported).toEqual(["RS256", "ES256", "EdDSA"]);
     expect(metadata.jwks_uri).toBe(`${url}/.well-known/jwks.json`);
     // An access token from the password API verifies from the issuer's jwks_uri once JWT_ALG is asymmetric; with
     // HS256 (this server) the set holds no key for it, and jose refuses it.
@@ -73,14 +73,12 @@ describe("discovery, keys and userinfo", () => {
     await expect(jwtVerify(await apiToken(), keySet, { issuer: url })).rejects.toThrow();
   });
 
-  test("userinfo by GET and POST, and refused without a valid token", async () => {
+  test("userinfo refuses Latchkey's own access token and anything that is not a client's token, by GET and POST", async () => {
     const token = await apiToken();
     for (const method of ["GET", "POST"]) {
       const response = await fetch(`${url}/oidc/userinfo`, { method, headers: { authorization: `Bearer ${token}` } });
-      expect(response.status).toBe(200);
-      const body = (await response.json()) as Record<string, unknown>;
-      expect(body).toMatchObject({ preferred_username: "alice", name: "alice", email: "alice@example.com", email_verified: false, groups: ["family"] });
-      expect(body.sub).toBeString();
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toBe("invalid_token");
     }
     const refused = await fetch(`${url}/oidc/userinfo`, { headers: { authorization: "Bearer not-a-token" } });
     expect(refused.status).toBe(401);
@@ -158,7 +156,7 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
     const nonce = oidcClient.randomNonce();
     const jar = cookieJar();
     const callback = await authorizeOverHttp(
-      oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid profile email groups", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state, nonce }),
+      oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid profile email groups offline_access", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state, nonce }),
       jar,
     );
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
@@ -191,7 +189,7 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
     const config = await oidcClient.discovery(new URL(url), "immich-app", undefined, oidcClient.None(), { execute: [oidcClient.allowInsecureRequests] });
     const verifier = oidcClient.randomPKCECodeVerifier();
     const callback = await authorizeOverHttp(
-      oidcClient.buildAuthorizationUrl(config, { redirect_uri: "app.immich:///oauth-callback", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+      oidcClient.buildAuthorizationUrl(config, { redirect_uri: "app.immich:///oauth-callback", scope: "openid profile", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
       cookieJar(),
     );
     expect(callback.protocol).toBe("app.immich:");
@@ -249,19 +247,24 @@ describe("the admin page's applications", () => {
 });
 
 describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
-  test("EdDSA ID tokens and ES256 access tokens, both verified from the issuer's JWKS", async () => {
+  test("EdDSA ID tokens (RS256 for a client registered with --id-token-alg), ES256 first-party and EdDSA client access tokens, all verified from the issuer's JWKS", async () => {
     const otherDir = tempDataDir();
     const port = freePort();
     const base = `http://127.0.0.1:${port}`;
     expect((await runCli(["user", "add", "alice"], { DATA_DIR: otherDir }, PASSWORD)).code).toBe(0);
     const added = await runCli(["oidc", "client", "add", "app", "--trusted", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
     const { client_secret: appSecret } = JSON.parse(added.stdout) as { client_secret: string };
+    const legacy = await runCli(["oidc", "client", "add", "legacy", "--trusted", "--id-token-alg", "RS256", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
+    const { client_secret: legacySecret } = JSON.parse(legacy.stdout) as { client_secret: string };
+    const badAlg = await runCli(["oidc", "client", "add", "bad", "--id-token-alg", "HS256", "--redirect-uri", "http://127.0.0.1:1/cb"], { DATA_DIR: otherDir });
+    expect(badAlg.code).toBe(1);
+    expect(badAlg.stderr).toContain("id_token_alg: Must be one of RS256, ES256, EdDSA.");
     const other = await spawnServer([BINARY, "serve"], {
       env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: otherDir, PUBLIC_URL: base, JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" },
     });
     try {
       const config = await oidcClient.discovery(new URL(base), "app", appSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
-      expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA"]);
+      expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA", "RS256", "ES256"]);
       const verifier = oidcClient.randomPKCECodeVerifier();
       const callback = await authorizeOverHttp(
         oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
@@ -269,9 +272,28 @@ describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
         base,
       );
       const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
+      // A first-party sign-in makes the ES256 key (on first need) before the set is read.
+      const own = await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PASSWORD }) });
       const keySet = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
       expect((await jwtVerify(tokens.id_token!, keySet, { issuer: base, audience: "app", algorithms: ["EdDSA"] })).protectedHeader.alg).toBe("EdDSA");
-      expect((await jwtVerify(tokens.access_token, keySet, { issuer: base, algorithms: ["ES256"] })).payload.sub).toBe(tokens.claims()!.sub);
+      // The client's access token: RFC 9068, signed like the instance's ID tokens (OIDC_ID_TOKEN_ALG).
+      const access = await jwtVerify(tokens.access_token, keySet, { issuer: base, audience: "app", algorithms: ["EdDSA"], typ: "at+jwt" });
+      expect(access.payload).toMatchObject({ sub: tokens.claims()!.sub, client_id: "app", scope: "openid" });
+      // Latchkey's own access token (JWT_ALG=ES256) verifies from the same set.
+      expect((await jwtVerify(((await own.json()) as { access_token: string }).access_token, keySet, { issuer: base, algorithms: ["ES256"] })).protectedHeader.alg).toBe("ES256");
+
+      // go-oidc, express-openid-connect and mod_auth_openidc verify only RS256: a client registered for it gets RS256.
+      const legacyConfig = await oidcClient.discovery(new URL(base), "legacy", legacySecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+      const legacyVerifier = oidcClient.randomPKCECodeVerifier();
+      const legacyCallback = await authorizeOverHttp(
+        oidcClient.buildAuthorizationUrl(legacyConfig, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(legacyVerifier), code_challenge_method: "S256", state: "s" }),
+        cookieJar(),
+        base,
+      );
+      const legacyTokens = await oidcClient.authorizationCodeGrant(legacyConfig, legacyCallback, { pkceCodeVerifier: legacyVerifier, expectedState: "s" });
+      // A fresh set: the RS256 key was made on first need, after the set above was fetched.
+      const keysNow = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      expect((await jwtVerify(legacyTokens.id_token!, keysNow, { issuer: base, audience: "legacy", algorithms: ["RS256"] })).protectedHeader.alg).toBe("RS256");
     } finally {
       await other.stop();
       removeDataDir(otherDir);
