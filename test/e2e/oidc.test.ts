@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidcClient from "openid-client";
+import { authorizeOverHttp as authorizeAs } from "../support/oidc";
 import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
@@ -115,34 +116,8 @@ describe("token endpoint refusals", () => {
   });
 });
 
-/** Follows an authorization URL like a browser: the sign-in page (as alice), then the consent form when it is shown. */
-async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, base = url): Promise<URL> {
-  let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
-  jar.take(answer);
-  let location = answer.headers.get("location");
-  if (location?.startsWith("/login?")) {
-    const back = await browserSignIn(`${base}${location}`, "alice", PASSWORD, jar);
-    expect(back).toStartWith(`${base}/oidc/authorize?`);
-    answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
-    jar.take(answer);
-    location = answer.headers.get("location");
-  }
-  if (answer.status === 200) {
-    const html = await answer.text();
-    expect(html).toContain('action="/oidc/authorize/consent"');
-    const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
-    const consented = await fetch(`${base}/oidc/authorize/consent`, {
-      method: "POST",
-      headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
-      body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
-      redirect: "manual",
-    });
-    expect(consented.status).toBe(303);
-    location = consented.headers.get("location");
-  } else expect(answer.status).toBe(302);
-  return new URL(location!);
-}
-
+/** The authorization request in `jar`'s browser, signing in as alice when asked (test/support/oidc.ts). */
+const authorizeOverHttp = (authorizationUrl: URL, jar: CookieJar, base = url) => authorizeAs(authorizationUrl, jar, base, "alice", PASSWORD);
 
 describe("a relying party through the real sign-in page (openid-client, over HTTP)", () => {
   const CALLBACK = "http://127.0.0.1:1/login/generic_oauth";

@@ -376,7 +376,8 @@ export function createSessionService(db: Db, settings: SessionSettings) {
             .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken))));
           // A client's refresh token works only for that client (at /oidc/token), Latchkey's only at /refresh;
           // refused before anything is spent, so presenting it at the wrong door costs its holder nothing.
-          if (!presented || presented.expiresAt.getTime() <= now || presented.disabled || presented.clientId !== clientId) return { kind: "invalid" as const };
+          if (!presented || presented.expiresAt.getTime() <= now || presented.disabled) return { kind: "invalid" as const };
+          if (presented.clientId !== clientId) return clientId === null ? { kind: "client's" as const } : { kind: "invalid" as const };
 
           const child = childOf(refreshToken);
           if (presented.spentAt === null) {
@@ -407,6 +408,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         });
 
       if (outcome.kind === "invalid") throw invalidRefreshToken();
+      if (outcome.kind === "client's") throw invalidToken("This refresh token was issued to an OpenID Connect client: it works only at /oidc/token, with that client's authentication.");
       if (outcome.kind === "reused") {
         await forgetSession(outcome.sessionId);
         throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
