@@ -81,6 +81,23 @@ test("a handed-off session ends with its parent; 'sign out others' from it keeps
   expect(await sessions.browserPrincipal(child.token)).toBeUndefined();
 });
 
+test("a handoff carries its parent's authentication (auth_time, amr): it authenticates nobody, so prompt=login and max_age still ask", async () => {
+  const { db, sessions, age } = setUp();
+  const parent = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd", "otp", "mfa"] });
+  const signedInAt = Date.now() - 7_200_000;
+  db.$client.query("UPDATE sessions SET auth_time = ? WHERE id = ?").run(signedInAt, parent.sessionId);
+  const child = await sessions.createBrowser({ userId: "u1" }, client, { parentId: parent.sessionId });
+  expect(await sessions.authenticationOf(child.sessionId)).toEqual({ authTime: signedInAt, amr: ["pwd", "otp", "mfa"] });
+  // Activity slides the session, never its authentication.
+  age(child.sessionId, 120, 120);
+  expect((await sessions.browserPrincipal(child.token))?.sessionId).toBe(child.sessionId);
+  expect(await sessions.authenticationOf(child.sessionId)).toEqual({ authTime: signedInAt, amr: ["pwd", "otp", "mfa"] });
+  // A session from before auth_time was recorded: its creation stands in.
+  db.$client.query("UPDATE sessions SET auth_time = NULL WHERE id = ?").run(parent.sessionId);
+  const created = (db.$client.query("SELECT created_at AS created FROM sessions WHERE id = ?").get(parent.sessionId) as { created: number }).created;
+  expect((await sessions.authenticationOf(parent.sessionId))?.authTime).toBe(created);
+});
+
 test("handoff codes: single use, short-lived, only for their target host and their browser", async () => {
   let now = 1_000_000;
   const codes = createHandoffCodes(() => now);
