@@ -157,6 +157,11 @@ describe("the audience matrix", () => {
     // auth_time is the password sign-in's, in the ID token and the access token alike.
     expect(payload.auth_time).toBe(tokens.claims()!.auth_time!);
     expect(tokens.claims()!.amr).toEqual(["pwd"]);
+    // userinfo takes it by GET (openid-client) and by POST with the bearer header.
+    const posted = await fetch(`${url}/oidc/userinfo`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(posted.status).toBe(200);
+    expect(posted.headers.get("cache-control")).toBe("no-store");
+    expect(await posted.json()).toEqual({ sub: tokens.claims()!.sub, email: "alice@example.com", email_verified: false });
     // RFC 8707: a resource asked for becomes the audience, and such a token is no token at userinfo.
     const forApi = await oidcClient.refreshTokenGrant(config, tokens.refresh_token!, { resource: "https://api.example/" });
     expect((await jwtVerify(forApi.access_token, keySet, { issuer: url, audience: "https://api.example/", typ: "at+jwt" })).payload.client_id).toBe("wiki");

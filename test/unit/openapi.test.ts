@@ -137,7 +137,7 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
   expect(codes("/api/v1/auth/register", "post", 422)).toEqual(expect.arrayContaining(["validation_failed", "weak_password"]));
   expect(codes("/api/v1/auth/login", "post", 401)).toEqual(["invalid_credentials"]);
   expect(codes("/api/v1/auth/login", "post", 403)).toEqual(expect.arrayContaining(["account_disabled"]));
-  expect(codes("/api/v1/auth/refresh", "post", 401)).toEqual(["invalid_refresh_token", "refresh_token_reused"]);
+  expect(codes("/api/v1/auth/refresh", "post", 401)).toEqual(["invalid_refresh_token", "refresh_token_reused", "invalid_token"]);
   expect(codes("/api/v1/auth/password", "post", 403)).toEqual(expect.arrayContaining(["invalid_current_password", "session_required"]));
   expect(codes("/api/v1/auth/token", "post", 400)).toEqual(OAUTH_400_CODES);
   expect(codes("/api/v1/auth/token", "post", 403)).toEqual(["user_not_verified", "mfa_required", "csrf_rejected"]);
