@@ -7,9 +7,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
 import * as oidcClient from "openid-client";
-import { authorizeOverHttp } from "../support/oidc";
-import { apiSignIn, cookieJar } from "../support/pages";
-import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+import { authorizeOverHttp, serveIssuer } from "../support/oidc";
+import { decodeBase32IgnorePadding } from "@oslojs/encoding";
+import { generateHOTP } from "@oslojs/otp";
+import { apiSignIn, cookieJar, csrfOf } from "../support/pages";
+import { removeDataDir, runCli, tempDataDir, type SpawnedServer } from "../support/server";
 
 const PASSWORD = "correct horse battery staple";
 const CALLBACK = "http://127.0.0.1:1/callback";
@@ -36,9 +38,8 @@ beforeAll(async () => {
   await addClient("files", "--trusted", "--roles", "family", "--refresh");
   await addClient("jobs", "--machine");
   await addClient("spa", "--public", "--trusted");
-  const port = freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: url } });
+  // Many sign-ins from one loopback address: the per-address limits are another file's subject.
+  ({ url, server } = await serveIssuer(dataDir, { RATE_LIMIT: "off" }));
 });
 
 afterAll(async () => {
@@ -166,6 +167,44 @@ describe("the audience matrix", () => {
     const forApi = await oidcClient.refreshTokenGrant(config, tokens.refresh_token!, { resource: "https://api.example/" });
     expect((await jwtVerify(forApi.access_token, keySet, { issuer: url, audience: "https://api.example/", typ: "at+jwt" })).payload.client_id).toBe("wiki");
     expect(await answerOf(await fetch(`${url}/oidc/userinfo`, { headers: { authorization: `Bearer ${forApi.access_token}` } }))).toBe("401 invalid_token");
+  });
+});
+
+describe("amr and auth_time", () => {
+  test("a sign-in with a second step says so: amr pwd, otp, mfa (RFC 8176), and auth_time is that sign-in's", async () => {
+    expect((await runCli(["user", "add", "carol"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+    const { accessToken } = await apiSignIn(url, "carol", PASSWORD);
+    const api = (path: string, json: unknown) =>
+      fetch(`${url}/api/v1/auth${path}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${accessToken}` }, body: JSON.stringify(json) }).then((r) => r.json() as Promise<Record<string, any>>);
+    const { secret } = await api("/mfa/totp", {});
+    const code = generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000)), 6);
+    const { recovery_codes: recovery } = await api("/mfa/totp/confirm", { code });
+
+    const config = await relyingParty("wiki");
+    const verifier = oidcClient.randomPKCECodeVerifier();
+    const jar = cookieJar();
+    const authorization = oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" });
+    const toLogin = await fetch(authorization, { redirect: "manual" });
+    const page = await fetch(`${url}${toLogin.headers.get("location")}`, { redirect: "manual" });
+    jar.take(page);
+    const form = await page.text();
+    const rd = /name="rd" value="([^"]*)"/.exec(form)![1]!.replaceAll("&amp;", "&");
+    const post = (path: string, fields: Record<string, string>) =>
+      fetch(`${url}${path}`, { method: "POST", headers: { cookie: jar.header(), origin: url, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields), redirect: "manual" });
+    const before = Math.floor(Date.now() / 1000);
+    const step = await post("/login", { csrf: csrfOf(form), login: "carol", password: PASSWORD, rd });
+    expect(step.status).toBe(200);
+    const second = await step.text();
+    const hidden = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(second)![1]!.replaceAll("&amp;", "&");
+    const verified = await post("/login/verify", { csrf: csrfOf(second, "/login/verify"), challenge_id: hidden("challenge_id"), methods: hidden("methods"), rd: hidden("rd"), recovery_code: recovery[0] });
+    expect(verified.status).toBe(303);
+    jar.take(verified);
+    const back = await fetch(new URL(verified.headers.get("location")!, url), { headers: { cookie: jar.header() }, redirect: "manual" });
+    expect(back.status).toBe(302);
+    const tokens = await oidcClient.authorizationCodeGrant(config, new URL(back.headers.get("location")!), { pkceCodeVerifier: verifier, expectedState: "s" });
+    expect(tokens.claims()!.amr).toEqual(["pwd", "otp", "mfa"]);
+    expect(tokens.claims()!.auth_time).toBeGreaterThanOrEqual(before);
+    expect(decodeJwt(tokens.access_token).amr).toEqual(["pwd", "otp", "mfa"]);
   });
 });
 

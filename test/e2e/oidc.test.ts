@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidcClient from "openid-client";
-import { authorizeOverHttp as authorizeAs } from "../support/oidc";
+import { authorizeOverHttp as authorizeAs, serveIssuer } from "../support/oidc";
 import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
-import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+import { removeDataDir, runCli, tempDataDir, type SpawnedServer } from "../support/server";
 
 const PASSWORD = "correct horse battery staple";
 
@@ -30,9 +30,7 @@ beforeAll(async () => {
   expect(Object.keys(printed)).toEqual(["client_id", "client_secret"]);
   expect(printed.client_id).toBe("grafana");
   secret = printed.client_secret;
-  const port = freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: url } });
+  ({ url, server } = await serveIssuer(dataDir));
 });
 
 afterAll(async () => {
@@ -224,8 +222,6 @@ describe("the admin page's applications", () => {
 describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
   test("EdDSA ID tokens (RS256 for a client registered with --id-token-alg), ES256 first-party and EdDSA client access tokens, all verified from the issuer's JWKS", async () => {
     const otherDir = tempDataDir();
-    const port = freePort();
-    const base = `http://127.0.0.1:${port}`;
     expect((await runCli(["user", "add", "alice"], { DATA_DIR: otherDir }, PASSWORD)).code).toBe(0);
     const added = await runCli(["oidc", "client", "add", "app", "--trusted", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
     const { client_secret: appSecret } = JSON.parse(added.stdout) as { client_secret: string };
@@ -234,19 +230,21 @@ describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
     const badAlg = await runCli(["oidc", "client", "add", "bad", "--id-token-alg", "HS256", "--redirect-uri", "http://127.0.0.1:1/cb"], { DATA_DIR: otherDir });
     expect(badAlg.code).toBe(1);
     expect(badAlg.stderr).toContain("id_token_alg: Must be one of RS256, ES256, EdDSA.");
-    const other = await spawnServer([BINARY, "serve"], {
-      env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: otherDir, PUBLIC_URL: base, JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" },
-    });
+    const { url: base, server: other } = await serveIssuer(otherDir, { JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" });
     try {
-      const config = await oidcClient.discovery(new URL(base), "app", appSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+      /** A code flow at `clientId` (scope openid) in a new browser, signing in as alice. */
+      const codeFlow = async (clientId: string, clientSecret: string) => {
+        const config = await oidcClient.discovery(new URL(base), clientId, clientSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+        const verifier = oidcClient.randomPKCECodeVerifier();
+        const callback = await authorizeOverHttp(
+          oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+          cookieJar(),
+          base,
+        );
+        return { config, tokens: await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" }) };
+      };
+      const { config, tokens } = await codeFlow("app", appSecret);
       expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA", "RS256", "ES256"]);
-      const verifier = oidcClient.randomPKCECodeVerifier();
-      const callback = await authorizeOverHttp(
-        oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
-        cookieJar(),
-        base,
-      );
-      const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
       // A first-party sign-in makes the ES256 key (on first need) before the set is read.
       const own = await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PASSWORD }) });
       const keySet = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
@@ -258,14 +256,7 @@ describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
       expect((await jwtVerify(((await own.json()) as { access_token: string }).access_token, keySet, { issuer: base, algorithms: ["ES256"] })).protectedHeader.alg).toBe("ES256");
 
       // go-oidc, express-openid-connect and mod_auth_openidc verify only RS256: a client registered for it gets RS256.
-      const legacyConfig = await oidcClient.discovery(new URL(base), "legacy", legacySecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
-      const legacyVerifier = oidcClient.randomPKCECodeVerifier();
-      const legacyCallback = await authorizeOverHttp(
-        oidcClient.buildAuthorizationUrl(legacyConfig, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(legacyVerifier), code_challenge_method: "S256", state: "s" }),
-        cookieJar(),
-        base,
-      );
-      const legacyTokens = await oidcClient.authorizationCodeGrant(legacyConfig, legacyCallback, { pkceCodeVerifier: legacyVerifier, expectedState: "s" });
+      const { tokens: legacyTokens } = await codeFlow("legacy", legacySecret);
       // A fresh set: the RS256 key was made on first need, after the set above was fetched.
       const keysNow = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
       expect((await jwtVerify(legacyTokens.id_token!, keysNow, { issuer: base, audience: "legacy", algorithms: ["RS256"] })).protectedHeader.alg).toBe("RS256");

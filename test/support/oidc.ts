@@ -1,6 +1,7 @@
 /** Driving the OpenID Connect authorization endpoint over plain HTTP, as a browser without JavaScript would. */
 import { expect } from "bun:test";
 import { browserSignIn, csrfOf, type CookieJar } from "./pages";
+import { BINARY, freePort, spawnServer, type SpawnedServer } from "./server";
 
 /**
  * Follows an authorization URL like a browser: the sign-in page (as `login`) when asked, then the consent form when
@@ -39,4 +40,12 @@ export async function authorizeOverHttp(
     location = consented.headers.get("location");
   } else expect(answer.status).toBe(302);
   return new URL(location!);
+}
+
+/** The binary serving `dataDir` on a free loopback port, its PUBLIC_URL that address (the issuer). */
+export async function serveIssuer(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; server: SpawnedServer }> {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: url, ...env } });
+  return { url, server };
 }
