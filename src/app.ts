@@ -27,6 +27,7 @@ import { oidcRoutes, OIDC_FORM_PATHS, type BrowserSessionPort } from "./modules/
 import { oidcAdminRoutes } from "./modules/oidc/admin";
 import { createOidcClients } from "./modules/oidc/clients";
 import { createOidcService } from "./modules/oidc/service";
+import { createOidcGrants } from "./modules/oidc/grants";
 import { signingKeyRoutes } from "./modules/signing-keys";
 import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
@@ -129,7 +130,8 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     },
   };
   const oidcClients = createOidcClients(db);
-  const oidc = createOidcService({
+  const oidc = createOidcService({ db, sessions, audit });
+  const oidcGrants = createOidcGrants({
     db,
     sessions,
     clientAccess: createClientAccessTokens(keyRing, config.oidcIdTokenAlg, config.publicUrl, config.accessTokenTtl),
@@ -166,6 +168,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
         idTokenAlg: config.oidcIdTokenAlg,
         clients: oidcClients,
         oidc,
+        grants: oidcGrants,
         keyRing,
         browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),

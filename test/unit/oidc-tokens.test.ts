@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
 import { migrate, openDatabase } from "../../src/db/client";
 import { claimsFor, consentItems } from "../../src/modules/oidc/claims";
-import { audienceOf, machineScope, narrowedScope } from "../../src/modules/oidc/service";
+import { audienceOf, machineScope, narrowedScope } from "../../src/modules/oidc/grants";
 import { createAccessTokens, createClientAccessTokens } from "../../src/tokens/access";
 import { createKeyRing } from "../../src/tokens/keys";
 import { createClientAccessVerifier, createHs256Verifier } from "../../src/tokens/verifier";

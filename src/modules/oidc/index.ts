@@ -10,6 +10,7 @@ import { userMayUse, type OidcClient, type OidcClients } from "./clients";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import { consentPage, logoutConfirmPage, messagePage } from "./pages";
 import type { OidcService } from "./service";
+import type { OidcGrants } from "./grants";
 import { consentItems, SCOPES } from "./claims";
 import { clientAuthentication } from "./client-auth";
 import { paramsOf, type Params } from "./params";
@@ -73,6 +74,8 @@ export function oidcRoutes(deps: {
   idTokenAlg: JwtAlg;
   clients: OidcClients;
   oidc: OidcService;
+  /** What grants issue (the token endpoint, userinfo, revocation and introspection). */
+  grants: OidcGrants;
   keyRing: KeyRing;
   browser: BrowserSessionPort;
   /** Signs the pages' CSRF tokens and re-authentication stamps. */
@@ -80,7 +83,7 @@ export function oidcRoutes(deps: {
   audit: AuditLog;
   withRequester: RequesterPlugin;
 }) {
-  const { issuer, appName, clients, oidc, keyRing, browser, pageKey, audit, withRequester } = deps;
+  const { issuer, appName, clients, oidc, grants, keyRing, browser, pageKey, audit, withRequester } = deps;
   const authenticateClient = clientAuthentication(clients);
   const endpoint = (path: string) => `${issuer}${OIDC_PREFIX}${path}`;
   const mac = (purpose: string, value: string) => hmacBase64url(pageKey, `${purpose}|${value}`);
@@ -278,9 +281,9 @@ export function oidcRoutes(deps: {
         detail: { summary: "OpenID Provider metadata (issuer = PUBLIC_URL = the iss of every token)" },
       },
     )
-    .use(tokenRoutes({ prefix: OIDC_PREFIX, oidc, authenticateClient, withRequester }))
-    .use(userinfoRoutes({ prefix: OIDC_PREFIX, oidc }))
-    .use(revocationRoutes({ prefix: OIDC_PREFIX, issuer, oidc, authenticateClient, withRequester }))
+    .use(tokenRoutes({ prefix: OIDC_PREFIX, grants, authenticateClient, withRequester }))
+    .use(userinfoRoutes({ prefix: OIDC_PREFIX, grants }))
+    .use(revocationRoutes({ prefix: OIDC_PREFIX, issuer, grants, authenticateClient, withRequester }))
     .group(OIDC_PREFIX, (app) =>
       app
         .get("/authorize", authorizeEndpoint, { detail: PAGE_DETAIL })

@@ -8,7 +8,7 @@ import { noStore } from "../../http/cache";
 import type { RequesterPlugin } from "../../http/client-ip";
 import type { ClientAuthentication } from "./client-auth";
 import { paramsOf } from "./params";
-import type { OidcService } from "./service";
+import type { OidcGrants } from "./grants";
 import { oauthError } from "./token";
 
 const CLIENT_ERRORS = {
@@ -38,8 +38,8 @@ const Introspection = t.Object(
   { description: "RFC 7662 §2.2: {active: false} alone for a token that is unknown, expired, revoked or another client's" },
 );
 
-export function revocationRoutes(deps: { prefix: string; issuer: string; oidc: OidcService; authenticateClient: ClientAuthentication; withRequester: RequesterPlugin }) {
-  const { issuer, oidc, authenticateClient, withRequester } = deps;
+export function revocationRoutes(deps: { prefix: string; issuer: string; grants: OidcGrants; authenticateClient: ClientAuthentication; withRequester: RequesterPlugin }) {
+  const { issuer, grants, authenticateClient, withRequester } = deps;
 
   async function clientAndToken(request: Request, body: unknown, set: { headers: Record<string, unknown> }) {
     noStore(set.headers);
@@ -56,7 +56,7 @@ export function revocationRoutes(deps: { prefix: string; issuer: string; oidc: O
       "/revoke",
       async ({ request, body, set, requester }) => {
         const { client, token } = await clientAndToken(request, body, set);
-        const found = await oidc.lookUp(token);
+        const found = await grants.lookUp(token);
         // RFC 7009 §2.2: an unknown, expired or already revoked token is answered 200 all the same.
         if (!found) return {};
         if (found.kind === "machine") {
@@ -65,7 +65,7 @@ export function revocationRoutes(deps: { prefix: string; issuer: string; oidc: O
         }
         const owner = found.kind === "access" ? { clientId: found.claims.client_id, sessionId: found.owner.sessionId, userId: found.owner.userId } : found.grant;
         if (owner.clientId !== client.clientId) throw new OAuthError("invalid_grant", "The token was issued to another client.");
-        await oidc.revokeGrant(owner.sessionId, owner.userId, client.clientId, found.kind, requester);
+        await grants.revokeGrant(owner.sessionId, owner.userId, client.clientId, found.kind, requester);
         return {};
       },
       {
@@ -83,7 +83,7 @@ export function revocationRoutes(deps: { prefix: string; issuer: string; oidc: O
         const { client, token } = await clientAndToken(request, body, set);
         // A public client proves nothing about who asks: it could learn whether any token it found is live.
         if (client.public) throw new OAuthError("invalid_client", "Introspection needs a confidential client.", 401);
-        const found = await oidc.lookUp(token);
+        const found = await grants.lookUp(token);
         if (!found) return { active: false };
         if (found.kind === "refresh") {
           const { grant } = found;

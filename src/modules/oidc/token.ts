@@ -5,7 +5,7 @@ import { noStore } from "../../http/cache";
 import type { RequesterPlugin } from "../../http/client-ip";
 import type { ClientAuthentication } from "./client-auth";
 import { paramsOf } from "./params";
-import type { OidcService } from "./service";
+import type { OidcGrants } from "./grants";
 
 /** An RFC 6749 §5.2 error body, documented by its codes (one "- `code`: meaning" line each). */
 export const oauthError = (lines: string) => t.Object({ error: t.String(), error_description: t.String(), message: t.String() }, { description: lines });
@@ -36,8 +36,8 @@ const TokenErrors = {
   415: oauthError("- `unsupported_media_type`: the body is neither a form nor JSON"),
 };
 
-export function tokenRoutes(deps: { prefix: string; oidc: OidcService; authenticateClient: ClientAuthentication; withRequester: RequesterPlugin }) {
-  const { oidc, authenticateClient, withRequester } = deps;
+export function tokenRoutes(deps: { prefix: string; grants: OidcGrants; authenticateClient: ClientAuthentication; withRequester: RequesterPlugin }) {
+  const { grants, authenticateClient, withRequester } = deps;
   return new Elysia({ prefix: deps.prefix, tags: ["openid connect"] }).use(withRequester).post(
     "/token",
     async ({ request, set, body, requester }) => {
@@ -51,13 +51,13 @@ export function tokenRoutes(deps: { prefix: string; oidc: OidcService; authentic
       if (client.machine && grant !== "client_credentials") throw new OAuthError("unauthorized_client", "A machine client uses client_credentials only.");
       if (grant === "authorization_code") {
         if (!params.code) throw new OAuthError("invalid_request", "code is required.");
-        return oidc.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier, resource: params.resource }, requester);
+        return grants.exchangeCode(client, { code: params.code, redirectUri: params.redirect_uri, codeVerifier: params.code_verifier, resource: params.resource }, requester);
       }
       if (grant === "refresh_token") {
         if (!params.refresh_token) throw new OAuthError("invalid_request", "refresh_token is required.");
-        return oidc.refresh(client, { refreshToken: params.refresh_token, scope: params.scope, resource: params.resource }, requester);
+        return grants.refresh(client, { refreshToken: params.refresh_token, scope: params.scope, resource: params.resource }, requester);
       }
-      if (grant === "client_credentials") return oidc.clientCredentials(client, { scope: params.scope, resource: params.resource });
+      if (grant === "client_credentials") return grants.clientCredentials(client, { scope: params.scope, resource: params.resource });
       throw new OAuthError("unsupported_grant_type", "grant_type must be authorization_code, refresh_token or client_credentials.");
     },
     {

@@ -4,7 +4,7 @@ import { invalidToken, unauthorized } from "../../errors";
 import { noStore } from "../../http/cache";
 import { BODY_ERRORS, errorResponses } from "../../http/error-catalogue";
 import { claimsFor } from "./claims";
-import type { OidcService } from "./service";
+import type { OidcGrants } from "./grants";
 
 const UserInfo = t.Object(
   {
@@ -24,13 +24,13 @@ function bearerOf(request: Request): string | undefined {
   return match?.[1];
 }
 
-export function userinfoRoutes(deps: { prefix: string; oidc: OidcService }) {
-  const { oidc } = deps;
+export function userinfoRoutes(deps: { prefix: string; grants: OidcGrants }) {
+  const { grants } = deps;
   async function userinfo({ request, set }: { request: Request; set: { headers: Record<string, unknown> } }) {
     noStore(set.headers);
     const token = bearerOf(request);
     if (!token) throw unauthorized("A client's access token is required (Authorization: Bearer).");
-    const found = await oidc.accessOwner(token);
+    const found = await grants.accessOwner(token);
     // Audience restriction (RFC 9700 §2.3): a token meant for another resource server is no token here.
     if (!found || !found.claims.aud.includes(found.claims.client_id) || !found.claims.scope.split(" ").includes("openid")) throw invalidToken();
     return { sub: found.owner.userId, ...claimsFor(found.owner, found.claims.scope) };
