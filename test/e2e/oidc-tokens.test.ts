@@ -208,6 +208,61 @@ describe("amr and auth_time", () => {
   });
 });
 
+describe("a cross-domain handoff authenticates nobody", () => {
+  test("prompt=login is not satisfied by a session handed off from another sign-in host: the password is asked", async () => {
+    const otherDir = tempDataDir();
+    expect((await runCli(["user", "add", "dana"], { DATA_DIR: otherDir }, PASSWORD)).code).toBe(0);
+    const added = await runCli(["oidc", "client", "add", "wiki", "--trusted", "--redirect-uri", CALLBACK, "--json"], { DATA_DIR: otherDir });
+    const wikiSecret = (JSON.parse(added.stdout) as { client_secret: string }).client_secret;
+    // Two sign-in hosts of one server: 127.0.0.1 (PUBLIC_URL, the issuer) and localhost (another "root domain").
+    const { url: issuer, server: other } = await serveIssuer(otherDir, (port) => ({ SIGN_IN_URLS: `http://localhost:${port}`, RATE_LIMIT: "off" }));
+    const second = issuer.replace("127.0.0.1", "localhost");
+    try {
+      // A browser: one cookie jar per host, redirects followed until a page, or the client's callback.
+      const jars = new Map<string, ReturnType<typeof cookieJar>>();
+      const jarOf = (target: URL) => jars.get(target.host) ?? jars.set(target.host, cookieJar()).get(target.host)!;
+      async function browse(start: string, init: RequestInit = {}) {
+        let target = new URL(start);
+        let response = await fetch(target, { ...init, headers: { ...(init.headers as Record<string, string>), cookie: jarOf(target).header() }, redirect: "manual" });
+        jarOf(target).take(response);
+        for (let hops = 0; response.status >= 300 && response.status < 400 && hops < 20; hops++) {
+          target = new URL(response.headers.get("location")!, target);
+          if (target.href.startsWith(CALLBACK)) break;
+          response = await fetch(target, { headers: { cookie: jarOf(target).header() }, redirect: "manual" });
+          jarOf(target).take(response);
+        }
+        return { target, response };
+      }
+      // Dana signs in with her password on each host (two sessions of her own, as on two root domains).
+      for (const host of [issuer, second]) {
+        const form = await browse(`${host}/login?handoff=none`);
+        expect(form.target.origin).toBe(host);
+        const signedIn = await browse(`${host}/login`, {
+          method: "POST",
+          headers: { origin: host, "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ csrf: csrfOf(await form.response.text()), login: "dana", password: PASSWORD }),
+        });
+        expect(signedIn.target.href).toBe(`${host}/account`);
+      }
+
+      const config = await oidcClient.discovery(new URL(issuer), "wiki", wikiSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+      const challenge = await oidcClient.calculatePKCECodeChallenge(oidcClient.randomPKCECodeVerifier());
+      const authorize = (params: Record<string, string>) =>
+        oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid", code_challenge: challenge, code_challenge_method: "S256", state: "s", ...params }).href;
+      expect((await browse(authorize({}))).target.href).toStartWith(`${CALLBACK}?code=`);
+      // prompt=login signs the issuer's host out and asks again; the sign-in page first asks the other host, whose
+      // session hands off a new one here. That one carries the old sign-in, so it does not count: the password is asked.
+      const again = await browse(authorize({ prompt: "login" }));
+      expect(again.target.href).not.toStartWith(CALLBACK);
+      expect(again.response.status).toBe(200);
+      expect(await again.response.text()).toContain('name="password"');
+    } finally {
+      expect(await other.stop()).toBe(0);
+      removeDataDir(otherDir);
+    }
+  });
+});
+
 describe("claims follow the scopes", () => {
   /** Scope → the claims of the ID token and userinfo (beyond the protocol's), as in README.md. */
   const CLAIMS: [string, string[]][] = [

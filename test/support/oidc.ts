@@ -43,8 +43,9 @@ export async function authorizeOverHttp(
 }
 
 /** The binary serving `dataDir` on a free loopback port, its PUBLIC_URL that address (the issuer). */
-export async function serveIssuer(dataDir: string, env: Record<string, string> = {}): Promise<{ url: string; server: SpawnedServer }> {
+export async function serveIssuer(dataDir: string, env: Record<string, string> | ((port: number) => Record<string, string>) = {}): Promise<{ url: string; server: SpawnedServer }> {
   const port = freePort();
+  if (typeof env === "function") env = env(port);
   const url = `http://127.0.0.1:${port}`;
   const server = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: url, ...env } });
   return { url, server };
