@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidcClient from "openid-client";
 import { authorizeOverHttp as authorizeAs, serveIssuer } from "../support/oidc";
-import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
+import { apiSignIn, browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
 import { removeDataDir, runCli, tempDataDir, type SpawnedServer } from "../support/server";
 
 const PASSWORD = "correct horse battery staple";
@@ -188,11 +188,19 @@ describe("the admin page's applications", () => {
   test("an admin registers a client (secret shown once), replaces its secret and deletes it; others are refused", async () => {
     const jar = cookieJar();
     expect(await browserSignIn(`${url}/login?rd=%2Fadmin%2Fapplications`, "root", PASSWORD, jar)).toBe(`${url}/admin/applications`);
-    const created = await form(jar, "/admin/applications", { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family" }, "/admin/applications");
+    const created = await form(
+      jar,
+      "/admin/applications",
+      { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family", refresh: "true", id_token_alg: "ES256" },
+      "/admin/applications",
+    );
     expect(created.status).toBe(200);
     const secret = /<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(created.html)?.[1];
     expect(secret).toBeString();
     expect(created.html).toContain("Application forgejo registered.");
+    const { accessToken: rootToken } = await apiSignIn(url, "root", PASSWORD);
+    const registered = (await (await fetch(`${url}/api/v1/admin/oidc/clients`, { headers: { authorization: `Bearer ${rootToken}` } })).json()) as { clients: Record<string, unknown>[] };
+    expect(registered.clients.find((client) => client.client_id === "forgejo")).toMatchObject({ refresh: true, machine: false, id_token_alg: "ES256", allowed_roles: ["family"] });
     // The secret works at the token endpoint (a wrong code, but the client is authenticated: invalid_grant, not invalid_client).
     const token = await fetch(`${url}/oidc/token`, {
       method: "POST",
