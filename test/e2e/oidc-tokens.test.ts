@@ -311,7 +311,7 @@ describe("refresh", () => {
     expect(narrowed.claims()!.preferred_username).toBeUndefined();
   });
 
-  test("refresh re-checks what authorize checked: a user who lost the client's role gets invalid_grant, and the grant ends", async () => {
+  test("refresh re-checks what authorize checked: a user who lost the client's role, or was disabled, gets invalid_grant, and the grant ends", async () => {
     const { config, tokens } = await signInTo("files", "alice", "openid");
     const refreshed = await oidcClient.refreshTokenGrant(config, tokens.refresh_token!);
     const admin = await apiSignIn(url, "root", PASSWORD);
@@ -326,6 +326,13 @@ describe("refresh", () => {
     } finally {
       expect((await demote(["family"])).status).toBe(200);
     }
+    // A disabled user's grant refreshes no more either (and stays ended once the account is enabled again).
+    const again = await signInTo("files", "alice", "openid");
+    const disable = (disabled: boolean) =>
+      fetch(`${url}/api/v1/admin/users/${aliceId}`, { method: "PATCH", headers: { "content-type": "application/json", authorization: `Bearer ${admin.accessToken}` }, body: JSON.stringify({ disabled }) });
+    expect((await disable(true)).status).toBe(200);
+    expect((await disable(false)).status).toBe(200);
+    await expect(oidcClient.refreshTokenGrant(again.config, again.tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
   });
 
   test("withdrawing consent ends the grant's access and refresh tokens", async () => {
