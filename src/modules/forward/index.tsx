@@ -143,7 +143,7 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
         if (value.startsWith(API_KEY_PREFIX)) return apiKey(value);
         const claims = accessTokens.verify(value);
         if (!claims) return undefined;
-        return whenReady(sessions.principal(claims.sid), (principal) => (principal && principal.userId === claims.sub ? principal : undefined));
+        return whenReady(sessions.principal(claims.sid), (principal) => (principal && principal.userId === claims.sub && principal.clientId === null ? principal : undefined));
       }
       if (scheme === "basic") {
         // Only an API key as the password: an argon2id hash per proxied request would be a denial-of-service lever.
