@@ -28,6 +28,7 @@ import { oidcAdminRoutes } from "./modules/oidc/admin";
 import { createOidcClients } from "./modules/oidc/clients";
 import { createOidcService } from "./modules/oidc/service";
 import { createLogoutNotices, deliverLogoutNotices, LOGOUT_NOTICE_KIND } from "./modules/oidc/backchannel";
+import { createOidcGrants } from "./modules/oidc/grants";
 import { signingKeyRoutes } from "./modules/signing-keys";
 import { hmacBase64url } from "./lib/crypto";
 import { systemRoutes } from "./modules/system";
@@ -54,7 +55,7 @@ import { errorPages } from "./modules/pages/error-pages";
 import { createFlashes } from "./modules/pages/flash";
 import { configureBranding } from "./modules/pages/layout";
 import type { Secrets } from "./secrets";
-import { createAccessTokens } from "./tokens/access";
+import { createAccessTokens, createClientAccessTokens } from "./tokens/access";
 import { createKeyRing, keyRetention } from "./tokens/keys";
 import { isPostgres } from "./db/atomic";
 import { metricsRoutes } from "./modules/metrics";
@@ -164,13 +165,13 @@ export function createApp(
     },
   };
   const oidcClients = createOidcClients(db);
-  const oidc = createOidcService({
+  const oidc = createOidcService({ db, sessions, audit, notices });
+  const oidcGrants = createOidcGrants({
     db,
     sessions,
-    accessTokens,
+    clientAccess: createClientAccessTokens(keyRing, config.oidcIdTokenAlg, config.publicUrl, config.accessTokenTtl),
     keyRing,
     audit,
-    notices,
     settings: { issuer: config.publicUrl, idTokenAlg: config.oidcIdTokenAlg, tokenTtl: config.accessTokenTtl },
   });
 
@@ -204,11 +205,11 @@ export function createApp(
         idTokenAlg: config.oidcIdTokenAlg,
         clients: oidcClients,
         oidc,
+        grants: oidcGrants,
         keyRing,
         browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
         notices,
-        guard,
         audit,
         withRequester,
       }),

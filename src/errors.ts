@@ -50,7 +50,10 @@ export type OAuthErrorCode =
   | "user_not_verified"
   | "mfa_required"
   | "invalid_client"
-  | "unauthorized_client";
+  | "unauthorized_client"
+  | "invalid_scope"
+  | "unsupported_token_type"
+  | "invalid_target";
 
 /**
  * RFC 6749 §5.2: the token endpoint's own error shape (plus `message`, like every other error here). 400, except

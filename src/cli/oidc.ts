@@ -29,6 +29,9 @@ async function clientAdd(config: Config, args: ParsedArgs): Promise<void> {
       allowed_roles: commaList(args.options.roles),
       allowed_users: commaList(args.options.users),
       backchannel_logout_uri: args.options["backchannel-logout-uri"],
+      refresh: args.flags.has("refresh"),
+      machine: args.flags.has("machine"),
+      ...(args.options["id-token-alg"] ? { id_token_alg: args.options["id-token-alg"] } : {}),
     });
     await audit.record({ event: "oidc_client_created", detail: { via: "cli", client_id: client.client_id } });
     if (args.flags.has("json")) console.log(JSON.stringify({ client_id: client.client_id, client_secret: secret }));
@@ -46,7 +49,7 @@ async function clientList(config: Config): Promise<void> {
     for (const client of await clients.list())
       rows.push([
         client.client_id,
-        client.public ? "public" : "confidential",
+        client.machine ? "machine" : client.public ? "public" : "confidential",
         client.trusted ? "yes" : "no",
         client.redirect_uris.join(" "),
         [...client.allowed_roles.map((role) => `role:${role}`), ...client.allowed_users.map((id) => `user:${id}`)].join(",") || "everyone",
@@ -77,11 +80,11 @@ export const OIDC_CLIENT_COMMANDS: Record<string, { spec: ArgSpec; run: (config:
   add: {
     spec: {
       usage:
-        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--backchannel-logout-uri URI] [--json]",
+        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--backchannel-logout-uri URI] [--refresh] [--machine] [--id-token-alg RS256|ES256|EdDSA] [--json]",
       positionals: 1,
       repeatable: ["redirect-uri", "post-logout-redirect-uri"],
-      options: ["roles", "users", "backchannel-logout-uri"],
-      flags: ["public", "trusted", "json"],
+      options: ["roles", "users", "backchannel-logout-uri", "id-token-alg"],
+      flags: ["public", "trusted", "refresh", "machine", "json"],
     },
     run: clientAdd,
   },

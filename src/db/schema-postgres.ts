@@ -38,6 +38,9 @@ export const sessions = pgTable(
     userAgent: text("user_agent"),
     browserTokenHash: text("browser_token_hash").unique(),
     parentId: text("parent_id").references((): AnyPgColumn => sessions.id, { onDelete: "cascade" }),
+    authTime: time("auth_time"),
+    amr: jsonList("amr").notNull().default(sql`'[]'::jsonb`),
+    clientId: text("client_id"),
   },
   (table) => [
     index("sessions_user_id_idx").on(table.userId),
@@ -211,6 +214,9 @@ export const oidcClients = pgTable("oidc_clients", {
   allowedUsers: jsonList("allowed_users").notNull().default(sql`'[]'::jsonb`),
   createdAt: createdAt(),
   backchannelLogoutUri: text("backchannel_logout_uri"),
+  refresh: boolean("refresh").notNull().default(false),
+  machine: boolean("machine").notNull().default(false),
+  idTokenAlg: text("id_token_alg"),
 });
 
 export const oidcConsents = pgTable(
@@ -243,6 +249,7 @@ export const oidcCodes = pgTable(
     nonce: text("nonce"),
     scope: text("scope").notNull(),
     authTime: time("auth_time").notNull(),
+    amr: jsonList("amr").notNull().default(sql`'[]'::jsonb`),
     expiresAt: time("expires_at").notNull(),
     usedAt: time("used_at"),
     sessionId: text("session_id"),
@@ -263,6 +270,7 @@ export const oidcGrants = pgTable(
     scope: text("scope").notNull(),
     authTime: time("auth_time").notNull(),
     browserSessionId: text("browser_session_id"),
+    amr: jsonList("amr").notNull().default(sql`'[]'::jsonb`),
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
 );

@@ -47,6 +47,18 @@ export const sessions = sqliteTable(
      * was handed off from (and signing out of it ends that one too).
      */
     parentId: text("parent_id").references((): AnySQLiteColumn => sessions.id, { onDelete: "cascade" }),
+    /**
+     * The last real authentication behind the session (OIDC auth_time): set when a password (and second factor)
+     * was checked, copied by a handoff; null for sessions from before it was recorded (then created_at).
+     */
+    authTime: integer("auth_time", { mode: "timestamp_ms" }),
+    /** How that authentication was made (RFC 8176 amr values: pwd, otp, mfa). */
+    amr: text("amr", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /**
+     * The OpenID Connect client this session is a grant of (its tokens are the client's, never first-party
+     * credentials); null for Latchkey's own sessions.
+     */
+    clientId: text("client_id"),
   },
   (table) => [
     index("sessions_user_id_idx").on(table.userId),
@@ -276,6 +288,12 @@ export const oidcClients = sqliteTable("oidc_clients", {
   createdAt: createdAt(),
   /** Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0), or null. */
   backchannelLogoutUri: text("backchannel_logout_uri"),
+  /** Always issue a refresh token (for apps that never ask for offline_access). */
+  refresh: integer("refresh", { mode: "boolean" }).notNull().default(false),
+  /** A machine client: client_credentials only, no user, no redirect URIs. */
+  machine: integer("machine", { mode: "boolean" }).notNull().default(false),
+  /** How its ID tokens are signed; null: OIDC_ID_TOKEN_ALG. */
+  idTokenAlg: text("id_token_alg"),
 });
 
 /** A user's consent to a client, remembered until revoked from the account page. */
@@ -313,6 +331,7 @@ export const oidcCodes = sqliteTable(
     nonce: text("nonce"),
     scope: text("scope").notNull(),
     authTime: integer("auth_time", { mode: "timestamp_ms" }).notNull(),
+    amr: text("amr", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
     usedAt: integer("used_at", { mode: "timestamp_ms" }),
     /** The session (refresh-token chain) the exchange started. */
@@ -337,6 +356,7 @@ export const oidcGrants = sqliteTable(
     authTime: integer("auth_time", { mode: "timestamp_ms" }).notNull(),
     /** The browser session the user signed in with (no foreign key: the grant outlives its sign-out). */
     browserSessionId: text("browser_session_id"),
+    amr: text("amr", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
 );

@@ -54,10 +54,11 @@ export async function parseBody(request: Request, contentType: string, allowForm
 }
 
 /**
- * A form's fields. A field given twice keeps all its values (a list), so that a route refuses what it cannot
- * attribute rather than silently taking the last one (RFC 6749 §3.1: parameters are given once).
+ * A form's fields; a name given twice keeps all its values (a list), so that no route silently takes one of them:
+ * OAuth refuses repeated parameters (RFC 6749 §3.1, §3.2), and a schema expecting text refuses a list.
  */
 function formFields(text: string): Record<string, string | string[]> {
+  // A Map, then own properties: a field named __proto__ stays a field.
   const fields = new Map<string, string | string[]>();
   for (const [name, value] of new URLSearchParams(text)) {
     const known = fields.get(name);

@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import { hmacBase64url } from "../lib/crypto";
 import type { KeyRing } from "./keys";
-import { createJwtVerifier, type JwtAlg, type VerificationKey, type VerifiedClaims } from "./verifier";
+import { createClientAccessVerifier, createJwtVerifier, type ClientAccessClaims, type JwtAlg, type VerificationKey, type VerifiedClaims } from "./verifier";
 
 export interface AccessClaims {
   sub: string;
@@ -96,3 +96,49 @@ function signHs256(header: object, claims: object, secret: Uint8Array): string {
   const input = `${Buffer.from(JSON.stringify(header)).toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
   return `${input}.${hmacBase64url(secret, input)}`;
 }
+
+/** What an OIDC client's access token says (RFC 9068 §2.2); `user` is absent for client_credentials. */
+export interface ClientAccessRequest {
+  clientId: string;
+  audience: string[];
+  scope: string;
+  user?: { userId: string; sessionId: string; authTime: number; amr: string[] };
+  /** Unix ms: the token never outlives its grant. */
+  notAfter?: number;
+}
+
+/**
+ * Access tokens for OpenID Connect clients: RFC 9068 JWTs (`typ: at+jwt`) signed with a key of the JWKS, so a
+ * resource server verifies them offline. They name their audience and client, so no door of Latchkey's own API
+ * takes them (createJwtVerifier refuses their type) and only /oidc/userinfo and introspection read them.
+ */
+export function createClientAccessTokens(keys: KeyRing, alg: Exclude<JwtAlg, "HS256">, issuer: string, ttlSeconds: number) {
+  const verifier = createClientAccessVerifier(keys.verificationKey, issuer);
+  return {
+    async issue(request: ClientAccessRequest): Promise<IssuedAccessToken> {
+      const now = Math.floor(Date.now() / 1000);
+      const exp = Math.min(now + ttlSeconds, request.notAfter === undefined ? Infinity : Math.floor(request.notAfter / 1000));
+      const signer = await keys.signingKey(alg);
+      const { user } = request;
+      const token = await new SignJWT({
+        client_id: request.clientId,
+        scope: request.scope,
+        ...(user ? { sid: user.sessionId, auth_time: Math.floor(user.authTime / 1000), amr: user.amr } : {}),
+      })
+        .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: "at+jwt" })
+        .setIssuer(issuer)
+        // RFC 9068 §2.2: sub is the client itself when no user is involved (client_credentials).
+        .setSubject(user ? user.userId : request.clientId)
+        .setAudience(request.audience.length === 1 ? request.audience[0]! : request.audience)
+        .setIssuedAt(now)
+        .setExpirationTime(exp)
+        .setJti(crypto.randomUUID())
+        .sign(signer.key);
+      return { token, expiresIn: Math.max(exp - now, 0), exp };
+    },
+
+    verify: (token: string): ClientAccessClaims | undefined => verifier(token),
+  };
+}
+
+export type ClientAccessTokens = ReturnType<typeof createClientAccessTokens>;

@@ -60,33 +60,85 @@ export function publicKey(kid: string, alg: Exclude<JwtAlg, "HS256">, key: KeyOb
 /** 9999-12-31T23:59:59Z: a later `exp` is no date a client could print (and `new Date` would throw on it). */
 const LATEST_EXP = 253_402_300_799;
 
+/** A signature-checked token: its header, claims and the key that verified it. */
+interface CheckedJws {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+  key: VerificationKey;
+}
+
+/** The rules every Latchkey JWT meets (above): kid-bound algorithm, canonical signature, exp, nbf and iss. */
+function checkJws(keyFor: (kid: string | undefined) => VerificationKey | undefined, issuer: string, token: string, nowSeconds: number): CheckedJws | undefined {
+  const headerEnd = token.indexOf(".");
+  const payloadEnd = token.indexOf(".", headerEnd + 1);
+  if (headerEnd <= 0 || payloadEnd <= headerEnd + 1 || token.indexOf(".", payloadEnd + 1) !== -1) return undefined;
+
+  const header = decodeJson(token.slice(0, headerEnd));
+  if (!header || "crit" in header || "b64" in header) return undefined;
+  const kid = header.kid;
+  if (kid !== undefined && typeof kid !== "string") return undefined;
+  const key = keyFor(kid);
+  if (!key || header.alg !== key.alg || (key.liveUntil !== null && key.liveUntil <= nowSeconds * 1000)) return undefined;
+
+  const signature = token.slice(payloadEnd + 1);
+  const given = Buffer.from(signature, "base64url");
+  if (given.toString("base64url") !== signature || !key.verify(token.slice(0, payloadEnd), given)) return undefined;
+
+  const claims = decodeJson(token.slice(headerEnd + 1, payloadEnd));
+  if (!claims) return undefined;
+  const { exp, nbf, iss } = claims;
+  if (typeof exp !== "number" || exp <= nowSeconds || exp > LATEST_EXP) return undefined;
+  if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowSeconds)) return undefined;
+  if (iss !== issuer) return undefined;
+  return { header, claims, key };
+}
+
+/**
+ * Latchkey's own access tokens. Their header says `typ: JWT` (or nothing, before kids); a token of another type
+ * (an OIDC client's `at+jwt`, RFC 9068 §4: resource servers must check it) or naming a client is never one,
+ * whatever else it carries: audience separation (RFC 9700 §2.3).
+ */
 export function createJwtVerifier(keyFor: (kid: string | undefined) => VerificationKey | undefined, issuer: string) {
   /** `used`, when given, receives the key that verified the token (for a cache that must forget retired keys). */
   return (token: string, nowSeconds = Math.floor(Date.now() / 1000), used?: { key?: VerificationKey }): VerifiedClaims | undefined => {
-    const headerEnd = token.indexOf(".");
-    const payloadEnd = token.indexOf(".", headerEnd + 1);
-    if (headerEnd <= 0 || payloadEnd <= headerEnd + 1 || token.indexOf(".", payloadEnd + 1) !== -1) return undefined;
+    const checked = checkJws(keyFor, issuer, token, nowSeconds);
+    if (!checked || (checked.header.typ !== undefined && checked.header.typ !== "JWT") || "client_id" in checked.claims) return undefined;
+    const { sub, sid, exp, iat, jti, iss } = checked.claims;
+    if (typeof sub !== "string" || typeof sid !== "string" || typeof iat !== "number" || typeof jti !== "string") return undefined;
+    if (used) used.key = checked.key;
+    return { sub, sid, exp: exp as number, iat, jti, iss: iss as string };
+  };
+}
 
-    const header = decodeJson(token.slice(0, headerEnd));
-    if (!header || "crit" in header || "b64" in header) return undefined;
-    const kid = header.kid;
-    if (kid !== undefined && typeof kid !== "string") return undefined;
-    const key = keyFor(kid);
-    if (!key || header.alg !== key.alg || (key.liveUntil !== null && key.liveUntil <= nowSeconds * 1000)) return undefined;
+/** The claims of an access token issued to an OpenID Connect client (RFC 9068 §2.2). */
+export interface ClientAccessClaims {
+  /** The user, or for client_credentials the client itself. */
+  sub: string;
+  /** The grant's session; absent for client_credentials (no user). */
+  sid?: string;
+  client_id: string;
+  aud: string[];
+  scope: string;
+  exp: number;
+  iat: number;
+  jti: string;
+}
 
-    const signature = token.slice(payloadEnd + 1);
-    const given = Buffer.from(signature, "base64url");
-    if (given.toString("base64url") !== signature || !key.verify(token.slice(0, payloadEnd), given)) return undefined;
-
-    const claims = decodeJson(token.slice(headerEnd + 1, payloadEnd));
-    if (!claims) return undefined;
-    const { sub, sid, exp, iat, jti, iss, nbf } = claims;
-    if (typeof exp !== "number" || exp <= nowSeconds || exp > LATEST_EXP) return undefined;
-    if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowSeconds)) return undefined;
-    if (iss !== issuer || typeof sub !== "string" || typeof sid !== "string" || typeof iat !== "number" || typeof jti !== "string")
-      return undefined;
-    if (used) used.key = key;
-    return { sub, sid, exp, iat, jti, iss };
+/**
+ * Verifies an OIDC client's access token: `typ: at+jwt` (RFC 9068 §4), an asymmetric key of the JWKS (never
+ * the HS256 secret: these tokens are meant for resource servers that verify offline), and the claims the profile
+ * requires. Everything else is refused.
+ */
+export function createClientAccessVerifier(keyFor: (kid: string | undefined) => VerificationKey | undefined, issuer: string) {
+  return (token: string, nowSeconds = Math.floor(Date.now() / 1000)): ClientAccessClaims | undefined => {
+    const checked = checkJws(keyFor, issuer, token, nowSeconds);
+    if (!checked || checked.key.alg === "HS256" || checked.header.typ !== "at+jwt") return undefined;
+    const { sub, sid, client_id, aud, scope, exp, iat, jti } = checked.claims;
+    const audience = typeof aud === "string" ? [aud] : aud;
+    if (typeof sub !== "string" || typeof client_id !== "string" || typeof scope !== "string" || typeof iat !== "number" || typeof jti !== "string") return undefined;
+    if (!Array.isArray(audience) || audience.length === 0 || !audience.every((item) => typeof item === "string")) return undefined;
+    if (sid !== undefined && typeof sid !== "string") return undefined;
+    return { sub, ...(sid === undefined ? {} : { sid }), client_id, aud: audience as string[], scope, exp: exp as number, iat, jti };
   };
 }
 

@@ -4,7 +4,7 @@
  * arrives, signed and shaped as OpenID Connect Back-Channel Logout 1.0 §2.4 says.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { browserSignIn, cookieJar, signOut } from "../support/pages";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
@@ -16,6 +16,7 @@ let issuer: string;
 let port: number;
 let latchkey: SpawnedServer;
 let secret: string;
+let es256Secret: string;
 
 /** The app's back-channel logout endpoint: refuses (503) until `accepting`, and counts what it was sent. */
 function receivingApp() {
@@ -58,6 +59,10 @@ beforeAll(async () => {
   const added = await runCli(["oidc", "client", "add", "notes", "--trusted", "--redirect-uri", CALLBACK, "--backchannel-logout-uri", app.uri, "--json"], { DATA_DIR: dataDir });
   expect(added.code).toBe(0);
   secret = (JSON.parse(added.stdout) as { client_secret: string }).client_secret;
+  // A client whose ID tokens use another algorithm than the instance's (RS256): its logout tokens follow them.
+  const es256 = await runCli(["oidc", "client", "add", "notes-es", "--trusted", "--redirect-uri", CALLBACK, "--backchannel-logout-uri", app.uri, "--id-token-alg", "ES256", "--json"], { DATA_DIR: dataDir });
+  expect(es256.code).toBe(0);
+  es256Secret = (JSON.parse(es256.stdout) as { client_secret: string }).client_secret;
   port = freePort();
   issuer = `http://127.0.0.1:${port}`;
   latchkey = await startLatchkey();
@@ -76,20 +81,21 @@ test("the CLI refuses a back-channel logout URI that is not http(s), in one line
 });
 
 /** alice signs in to the app through the sign-in page, and the app exchanges the code: her browser's jar and the ID token's claims. */
-async function signInToApp() {
+async function signInToApp(clientId = "notes", clientSecret = secret) {
   const jar = cookieJar();
-  const authorize = `${issuer}/oidc/authorize?${new URLSearchParams({ client_id: "notes", redirect_uri: CALLBACK, response_type: "code", scope: "openid" })}`;
+  const authorize = `${issuer}/oidc/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: CALLBACK, response_type: "code", scope: "openid" })}`;
   const first = await fetch(authorize, { redirect: "manual" });
   const back = await browserSignIn(`${issuer}${first.headers.get("location")}`, "alice", PASSWORD, jar);
   const answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
   const code = new URL(answer.headers.get("location")!).searchParams.get("code")!;
   const exchanged = await fetch(`${issuer}/oidc/token`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa(`notes:${secret}`)}` },
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${btoa(`${clientId}:${clientSecret}`)}` },
     body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: CALLBACK }),
   });
   expect(exchanged.status).toBe(200);
-  return { jar, idToken: decodeJwt(((await exchanged.json()) as { id_token: string }).id_token) };
+  const { id_token } = (await exchanged.json()) as { id_token: string };
+  return { jar, idToken: decodeJwt(id_token), idTokenAlg: decodeProtectedHeader(id_token).alg };
 }
 
 test("a sign-out while the app is down: retried, kept across a restart, delivered when the app is back, verifiable from the JWKS", async () => {
@@ -148,4 +154,21 @@ test("a sign-in asked for again (prompt=login) tells no app; the sign-out after 
   // The outbox sends in queue order: a notice for the first sign-in, had prompt=login queued one, came first.
   expect(app.seen.slice(before).map((entry) => decodeJwt(entry.token).sid)).toEqual([next.sid]);
   expect(app.seen.some((entry) => decodeJwt(entry.token).sid === first.sid)).toBe(false);
+});
+
+test("a client registered with --id-token-alg gets its logout tokens in that algorithm too (an app verifies one algorithm)", async () => {
+  app.state.accepting = true;
+  const { jar, idToken, idTokenAlg } = await signInToApp("notes-es", es256Secret);
+  expect(idTokenAlg).toBe("ES256");
+  await signOut(issuer, jar);
+  const delivered = () => app.seen.find((entry) => entry.accepted && decodeJwt(entry.token).sid === idToken.sid);
+  await app.until(() => delivered() !== undefined, "notice for the ES256 client");
+  const { payload, protectedHeader } = await jwtVerify(delivered()!.token, createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), {
+    issuer,
+    audience: "notes-es",
+    typ: "logout+jwt",
+    algorithms: ["ES256"],
+  });
+  expect(protectedHeader.kid).toStartWith("es256-");
+  expect(payload).toMatchObject({ sub: idToken.sub, sid: idToken.sid });
 });

@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidcClient from "openid-client";
-import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
-import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+import { authorizeOverHttp as authorizeAs, serveIssuer } from "../support/oidc";
+import { apiSignIn, browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
+import { removeDataDir, runCli, tempDataDir, type SpawnedServer } from "../support/server";
 
 const PASSWORD = "correct horse battery staple";
 
@@ -29,9 +30,7 @@ beforeAll(async () => {
   expect(Object.keys(printed)).toEqual(["client_id", "client_secret"]);
   expect(printed.client_id).toBe("grafana");
   secret = printed.client_secret;
-  const port = freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: url } });
+  ({ url, server } = await serveIssuer(dataDir));
 });
 
 afterAll(async () => {
@@ -65,7 +64,7 @@ describe("discovery, keys and userinfo", () => {
     const config = await oidcClient.discovery(new URL(url), "grafana", secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
     const metadata = config.serverMetadata();
     expect(metadata.issuer).toBe(url);
-    expect(metadata.id_token_signing_alg_values_supported).toEqual(["RS256"]);
+    expect(metadata.id_token_signing_alg_values_supported).toEqual(["RS256", "ES256", "EdDSA"]);
     expect(metadata.jwks_uri).toBe(`${url}/.well-known/jwks.json`);
     // An access token from the password API verifies from the issuer's jwks_uri once JWT_ALG is asymmetric; with
     // HS256 (this server) the set holds no key for it, and jose refuses it.
@@ -73,14 +72,12 @@ describe("discovery, keys and userinfo", () => {
     await expect(jwtVerify(await apiToken(), keySet, { issuer: url })).rejects.toThrow();
   });
 
-  test("userinfo by GET and POST, and refused without a valid token", async () => {
+  test("userinfo refuses Latchkey's own access token and anything that is not a client's token, by GET and POST", async () => {
     const token = await apiToken();
     for (const method of ["GET", "POST"]) {
       const response = await fetch(`${url}/oidc/userinfo`, { method, headers: { authorization: `Bearer ${token}` } });
-      expect(response.status).toBe(200);
-      const body = (await response.json()) as Record<string, unknown>;
-      expect(body).toMatchObject({ preferred_username: "alice", name: "alice", email: "alice@example.com", email_verified: false, groups: ["family"] });
-      expect(body.sub).toBeString();
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: string }).error).toBe("invalid_token");
     }
     const refused = await fetch(`${url}/oidc/userinfo`, { headers: { authorization: "Bearer not-a-token" } });
     expect(refused.status).toBe(401);
@@ -117,34 +114,8 @@ describe("token endpoint refusals", () => {
   });
 });
 
-/** Follows an authorization URL like a browser: the sign-in page (as alice), then the consent form when it is shown. */
-async function authorizeOverHttp(authorizationUrl: URL, jar: CookieJar, base = url): Promise<URL> {
-  let answer = await fetch(authorizationUrl, { headers: { cookie: jar.header() }, redirect: "manual" });
-  jar.take(answer);
-  let location = answer.headers.get("location");
-  if (location?.startsWith("/login?")) {
-    const back = await browserSignIn(`${base}${location}`, "alice", PASSWORD, jar);
-    expect(back).toStartWith(`${base}/oidc/authorize?`);
-    answer = await fetch(back, { headers: { cookie: jar.header() }, redirect: "manual" });
-    jar.take(answer);
-    location = answer.headers.get("location");
-  }
-  if (answer.status === 200) {
-    const html = await answer.text();
-    expect(html).toContain('action="/oidc/authorize/consent"');
-    const request = /name="request" value="([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
-    const consented = await fetch(`${base}/oidc/authorize/consent`, {
-      method: "POST",
-      headers: { cookie: jar.header(), "content-type": "application/x-www-form-urlencoded", origin: url },
-      body: new URLSearchParams({ request, csrf: csrfOf(html, "/oidc/authorize/consent"), decision: "allow" }),
-      redirect: "manual",
-    });
-    expect(consented.status).toBe(303);
-    location = consented.headers.get("location");
-  } else expect(answer.status).toBe(302);
-  return new URL(location!);
-}
-
+/** The authorization request in `jar`'s browser, signing in as alice when asked (test/support/oidc.ts). */
+const authorizeOverHttp = (authorizationUrl: URL, jar: CookieJar, base = url) => authorizeAs(authorizationUrl, jar, base, "alice", PASSWORD);
 
 describe("a relying party through the real sign-in page (openid-client, over HTTP)", () => {
   const CALLBACK = "http://127.0.0.1:1/login/generic_oauth";
@@ -158,7 +129,7 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
     const nonce = oidcClient.randomNonce();
     const jar = cookieJar();
     const callback = await authorizeOverHttp(
-      oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid profile email groups", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state, nonce }),
+      oidcClient.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: "openid profile email groups offline_access", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state, nonce }),
       jar,
     );
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
@@ -191,7 +162,7 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
     const config = await oidcClient.discovery(new URL(url), "immich-app", undefined, oidcClient.None(), { execute: [oidcClient.allowInsecureRequests] });
     const verifier = oidcClient.randomPKCECodeVerifier();
     const callback = await authorizeOverHttp(
-      oidcClient.buildAuthorizationUrl(config, { redirect_uri: "app.immich:///oauth-callback", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+      oidcClient.buildAuthorizationUrl(config, { redirect_uri: "app.immich:///oauth-callback", scope: "openid profile", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
       cookieJar(),
     );
     expect(callback.protocol).toBe("app.immich:");
@@ -217,11 +188,19 @@ describe("the admin page's applications", () => {
   test("an admin registers a client (secret shown once), replaces its secret and deletes it; others are refused", async () => {
     const jar = cookieJar();
     expect(await browserSignIn(`${url}/login?rd=%2Fadmin%2Fapplications`, "root", PASSWORD, jar)).toBe(`${url}/admin/applications`);
-    const created = await form(jar, "/admin/applications", { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family" }, "/admin/applications");
+    const created = await form(
+      jar,
+      "/admin/applications",
+      { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family", refresh: "true", id_token_alg: "ES256" },
+      "/admin/applications",
+    );
     expect(created.status).toBe(200);
     const secret = /<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(created.html)?.[1];
     expect(secret).toBeString();
     expect(created.html).toContain("Application forgejo registered.");
+    const { accessToken: rootToken } = await apiSignIn(url, "root", PASSWORD);
+    const registered = (await (await fetch(`${url}/api/v1/admin/oidc/clients`, { headers: { authorization: `Bearer ${rootToken}` } })).json()) as { clients: Record<string, unknown>[] };
+    expect(registered.clients.find((client) => client.client_id === "forgejo")).toMatchObject({ refresh: true, machine: false, id_token_alg: "ES256", allowed_roles: ["family"] });
     // The secret works at the token endpoint (a wrong code, but the client is authenticated: invalid_grant, not invalid_client).
     const token = await fetch(`${url}/oidc/token`, {
       method: "POST",
@@ -252,29 +231,46 @@ describe("the admin page's applications", () => {
 });
 
 describe("OIDC_ID_TOKEN_ALG and JWT_ALG", () => {
-  test("EdDSA ID tokens and ES256 access tokens, both verified from the issuer's JWKS", async () => {
+  test("EdDSA ID tokens (RS256 for a client registered with --id-token-alg), ES256 first-party and EdDSA client access tokens, all verified from the issuer's JWKS", async () => {
     const otherDir = tempDataDir();
-    const port = freePort();
-    const base = `http://127.0.0.1:${port}`;
     expect((await runCli(["user", "add", "alice"], { DATA_DIR: otherDir }, PASSWORD)).code).toBe(0);
     const added = await runCli(["oidc", "client", "add", "app", "--trusted", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
     const { client_secret: appSecret } = JSON.parse(added.stdout) as { client_secret: string };
-    const other = await spawnServer([BINARY, "serve"], {
-      env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: otherDir, PUBLIC_URL: base, JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" },
-    });
+    const legacy = await runCli(["oidc", "client", "add", "legacy", "--trusted", "--id-token-alg", "RS256", "--redirect-uri", "http://127.0.0.1:1/cb", "--json"], { DATA_DIR: otherDir });
+    const { client_secret: legacySecret } = JSON.parse(legacy.stdout) as { client_secret: string };
+    const badAlg = await runCli(["oidc", "client", "add", "bad", "--id-token-alg", "HS256", "--redirect-uri", "http://127.0.0.1:1/cb"], { DATA_DIR: otherDir });
+    expect(badAlg.code).toBe(1);
+    expect(badAlg.stderr).toContain("id_token_alg: Must be one of RS256, ES256, EdDSA.");
+    const { url: base, server: other } = await serveIssuer(otherDir, { JWT_ALG: "ES256", OIDC_ID_TOKEN_ALG: "EdDSA" });
     try {
-      const config = await oidcClient.discovery(new URL(base), "app", appSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
-      expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA"]);
-      const verifier = oidcClient.randomPKCECodeVerifier();
-      const callback = await authorizeOverHttp(
-        oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
-        cookieJar(),
-        base,
-      );
-      const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" });
+      /** A code flow at `clientId` (scope openid) in a new browser, signing in as alice. */
+      const codeFlow = async (clientId: string, clientSecret: string) => {
+        const config = await oidcClient.discovery(new URL(base), clientId, clientSecret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+        const verifier = oidcClient.randomPKCECodeVerifier();
+        const callback = await authorizeOverHttp(
+          oidcClient.buildAuthorizationUrl(config, { redirect_uri: "http://127.0.0.1:1/cb", scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", state: "s" }),
+          cookieJar(),
+          base,
+        );
+        return { config, tokens: await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "s" }) };
+      };
+      const { config, tokens } = await codeFlow("app", appSecret);
+      expect(config.serverMetadata().id_token_signing_alg_values_supported).toEqual(["EdDSA", "RS256", "ES256"]);
+      // A first-party sign-in makes the ES256 key (on first need) before the set is read.
+      const own = await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: PASSWORD }) });
       const keySet = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
       expect((await jwtVerify(tokens.id_token!, keySet, { issuer: base, audience: "app", algorithms: ["EdDSA"] })).protectedHeader.alg).toBe("EdDSA");
-      expect((await jwtVerify(tokens.access_token, keySet, { issuer: base, algorithms: ["ES256"] })).payload.sub).toBe(tokens.claims()!.sub);
+      // The client's access token: RFC 9068, signed like the instance's ID tokens (OIDC_ID_TOKEN_ALG).
+      const access = await jwtVerify(tokens.access_token, keySet, { issuer: base, audience: "app", algorithms: ["EdDSA"], typ: "at+jwt" });
+      expect(access.payload).toMatchObject({ sub: tokens.claims()!.sub, client_id: "app", scope: "openid" });
+      // Latchkey's own access token (JWT_ALG=ES256) verifies from the same set.
+      expect((await jwtVerify(((await own.json()) as { access_token: string }).access_token, keySet, { issuer: base, algorithms: ["ES256"] })).protectedHeader.alg).toBe("ES256");
+
+      // go-oidc, express-openid-connect and mod_auth_openidc verify only RS256: a client registered for it gets RS256.
+      const { tokens: legacyTokens } = await codeFlow("legacy", legacySecret);
+      // A fresh set: the RS256 key was made on first need, after the set above was fetched.
+      const keysNow = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      expect((await jwtVerify(legacyTokens.id_token!, keysNow, { issuer: base, audience: "legacy", algorithms: ["RS256"] })).protectedHeader.alg).toBe("RS256");
     } finally {
       await other.stop();
       removeDataDir(otherDir);

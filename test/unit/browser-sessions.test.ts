@@ -30,7 +30,7 @@ function setUp() {
 
 test("a browser session's cookie is random and stored only as its SHA-256", async () => {
   const { sessions, row } = setUp();
-  const { sessionId, token } = await sessions.createBrowser({ userId: "u1" }, client);
+  const { sessionId, token } = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   expect(row(sessionId)!.hash).toBe(new Bun.CryptoHasher("sha256").update(token).digest("hex"));
   expect((await sessions.browserPrincipal(token))?.sessionId).toBe(sessionId);
@@ -39,30 +39,30 @@ test("a browser session's cookie is random and stored only as its SHA-256", asyn
 
 test("activity slides the idle expiry (SESSION_IDLE_TTL), never past the absolute one (REFRESH_TOKEN_TTL)", async () => {
   const { sessions, row, age } = setUp();
-  const young = await sessions.createBrowser({ userId: "u1" }, client);
+  const young = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   age(young.sessionId, 300, 120);
   const before = Date.now();
   expect((await sessions.browserPrincipal(young.token))?.sessionExpiresAt).toBeGreaterThanOrEqual(before + IDLE * 1000);
   expect(row(young.sessionId)!.expires).toBeGreaterThanOrEqual(before + IDLE * 1000);
 
-  const old = await sessions.createBrowser({ userId: "u1" }, client);
+  const old = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   age(old.sessionId, ABSOLUTE - 100, 120);
   await sessions.browserPrincipal(old.token);
   expect(row(old.sessionId)!.expires).toBe(row(old.sessionId)!.created + ABSOLUTE * 1000);
 
-  const idle = await sessions.createBrowser({ userId: "u1" }, client);
+  const idle = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   age(idle.sessionId, 2000, IDLE + 1);
   expect(await sessions.browserPrincipal(idle.token)).toBeUndefined();
 });
 
 test("signing out, a disabled user and a deleted user end browser sessions at once, cached or not", async () => {
   const { db, sessions } = setUp();
-  const a = await sessions.createBrowser({ userId: "u1" }, client);
+  const a = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   expect((await sessions.browserPrincipal(a.token))?.sessionId).toBe(a.sessionId);
   await sessions.revoke(a.sessionId);
   expect(await sessions.browserPrincipal(a.token)).toBeUndefined();
 
-  const b = await sessions.createBrowser({ userId: "u1" }, client);
+  const b = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   expect((await sessions.browserPrincipal(b.token))?.sessionId).toBe(b.sessionId);
   db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
   await sessions.forgetUser("u1");
@@ -71,9 +71,9 @@ test("signing out, a disabled user and a deleted user end browser sessions at on
 
 test("a handed-off session ends with its parent; 'sign out others' from it keeps the family", async () => {
   const { sessions, row } = setUp();
-  const parent = await sessions.createBrowser({ userId: "u1" }, client);
-  const child = await sessions.createBrowser({ userId: "u1" }, client, parent.sessionId);
-  const stranger = await sessions.createBrowser({ userId: "u1" }, client);
+  const parent = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
+  const child = await sessions.createBrowser({ userId: "u1" }, client, { parentId: parent.sessionId });
+  const stranger = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   expect((await sessions.browserPrincipal(child.token))?.rootSessionId).toBe(parent.sessionId);
   expect(await sessions.revokeOthers("u1", child.sessionId)).toBe(1);
   expect(row(stranger.sessionId)).toBeNull();
@@ -81,6 +81,23 @@ test("a handed-off session ends with its parent; 'sign out others' from it keeps
   await sessions.revoke(parent.sessionId);
   expect(row(child.sessionId)).toBeNull();
   expect(await sessions.browserPrincipal(child.token)).toBeUndefined();
+});
+
+test("a handoff carries its parent's authentication (auth_time, amr): it authenticates nobody, so prompt=login and max_age still ask", async () => {
+  const { db, sessions, age } = setUp();
+  const parent = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd", "otp", "mfa"] });
+  const signedInAt = Date.now() - 7_200_000;
+  db.$client.query("UPDATE sessions SET auth_time = ? WHERE id = ?").run(signedInAt, parent.sessionId);
+  const child = await sessions.createBrowser({ userId: "u1" }, client, { parentId: parent.sessionId });
+  expect(await sessions.authenticationOf(child.sessionId)).toEqual({ authTime: signedInAt, amr: ["pwd", "otp", "mfa"] });
+  // Activity slides the session, never its authentication.
+  age(child.sessionId, 120, 120);
+  expect((await sessions.browserPrincipal(child.token))?.sessionId).toBe(child.sessionId);
+  expect(await sessions.authenticationOf(child.sessionId)).toEqual({ authTime: signedInAt, amr: ["pwd", "otp", "mfa"] });
+  // A session from before auth_time was recorded: its creation stands in.
+  db.$client.query("UPDATE sessions SET auth_time = NULL WHERE id = ?").run(parent.sessionId);
+  const created = (db.$client.query("SELECT created_at AS created FROM sessions WHERE id = ?").get(parent.sessionId) as { created: number }).created;
+  expect((await sessions.authenticationOf(parent.sessionId))?.authTime).toBe(created);
 });
 
 test("handoff codes: single use, short-lived, only for their target host and their browser", async () => {
@@ -134,7 +151,7 @@ test("a session cookie sent twice (one planted by a sibling subdomain) counts as
 
 test("a handoff's source must be a live browser session of an enabled user, and looking it up does not slide it", async () => {
   const { db, sessions, row } = setUp();
-  const browserSession = await sessions.createBrowser({ userId: "u1" }, client);
+  const browserSession = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   const apiSession = await sessions.create({ userId: "u1" }, client);
   const before = row(browserSession.sessionId)!.expires;
   expect(await sessions.browserSessionOwner(browserSession.sessionId)).toBe("u1");
@@ -149,7 +166,7 @@ test("under https the page cookie is __Host- (Secure, Path=/, no Domain); the se
   const { sessions } = setUp();
   const config = loadConfig({ DATA_DIR: "/nonexistent", PUBLIC_URL: "https://auth.example.com", SIGN_IN_URLS: "https://auth.example.net" });
   const browser = createBrowserSessions(config, sessions, new Uint8Array(32).fill(7));
-  const { token } = await sessions.createBrowser({ userId: "u1" }, client);
+  const { token } = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
   const headers: Record<string, string[]> = {};
   browser.setSession(headers, browser.hosts[1]!, token);
   const [session, page] = headers["set-cookie"]!;

@@ -21,7 +21,7 @@ export const CONFORMANCE: Coverage[] = [
   { module: "oidcc-idtoken-signature", check: "the ID token verifies against the JWKS (RS256)", file: UNIT, test: "confidential client (client_secret_basic), PKCE, nonce and state: ID token and userinfo carry the same claims; refresh; logout" },
   { module: "oidcc-idtoken-unsigned", check: "alg none ID tokens", notApplicable: "never issued; id_token_signing_alg_values_supported lists one asymmetric algorithm" },
   { module: "oidcc-userinfo-get", check: "userinfo with GET and a bearer token", file: UNIT, test: "confidential client (client_secret_basic), PKCE, nonce and state: ID token and userinfo carry the same claims; refresh; logout" },
-  { module: "oidcc-userinfo-post-header", check: "userinfo with POST and a bearer header", file: "test/e2e/oidc.test.ts", test: "userinfo by GET and POST, and refused without a valid token" },
+  { module: "oidcc-userinfo-post-header", check: "userinfo with POST and a bearer header", file: "test/e2e/oidc-tokens.test.ts", test: "the client's access token is an RFC 9068 JWT a resource server verifies offline from jwks_uri" },
   { module: "oidcc-userinfo-post-body", check: "access token in a POST body", notApplicable: "optional (RFC 6750 §2.2); bearer header only" },
   { module: "oidcc-ensure-request-without-nonce-succeeds-for-code-flow", check: "nonce is optional in the code flow", file: UNIT, test: "max_age that the sign-in satisfies, POST to the authorization endpoint, unknown parameters and no nonce all succeed" },
   { module: "oidcc-scope-profile / -email / -all", check: "profile and email claims present", file: UNIT, test: "confidential client (client_secret_basic), PKCE, nonce and state: ID token and userinfo carry the same claims; refresh; logout" },

@@ -113,7 +113,10 @@ describe("discovery", () => {
       userinfo_endpoint: `${ISSUER}/oidc/userinfo`,
       end_session_endpoint: `${ISSUER}/oidc/logout`,
       jwks_uri: `${ISSUER}/.well-known/jwks.json`,
-      id_token_signing_alg_values_supported: ["RS256"],
+      revocation_endpoint: `${ISSUER}/oidc/revoke`,
+      introspection_endpoint: `${ISSUER}/oidc/introspect`,
+      id_token_signing_alg_values_supported: ["RS256", "ES256", "EdDSA"],
+      grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
       code_challenge_methods_supported: ["S256"],
       response_types_supported: ["code"],
     });
@@ -130,7 +133,7 @@ describe("code flow with openid-client", () => {
     const nonce = oidcClient.randomNonce();
     const url = oidcClient.buildAuthorizationUrl(config, {
       redirect_uri: CALLBACK,
-      scope: "openid profile email groups",
+      scope: "openid profile email groups offline_access",
       code_challenge: await oidcClient.calculatePKCECodeChallenge(verifier),
       code_challenge_method: "S256",
       state,
@@ -186,12 +189,13 @@ describe("code flow with openid-client", () => {
     const callback = await authorizeIn(await browserOf("bob"), url);
     expect(callback.href.startsWith("app.immich:///oauth-callback?code=")).toBe(true);
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "st" });
-    expect(tokens.claims()).toMatchObject({ preferred_username: "bob", groups: [] });
+    // scope=openid alone: sub and the protocol claims, nothing about the person (OpenID Connect Core §5.4).
+    expect(Object.keys(tokens.claims()!).sort()).toEqual(["aud", "auth_time", "exp", "iat", "iss", "sid", "sub"]);
 
     const confidential = await registerClient({ client_id: "gitea", redirect_uris: [CALLBACK], trusted: true });
     const post = await relyingParty("gitea", confidential.client_secret!, oidcClient.ClientSecretPost(confidential.client_secret!));
     const v2 = oidcClient.randomPKCECodeVerifier();
-    const cb2 = await authorizeIn(await browserOf("bob"), oidcClient.buildAuthorizationUrl(post, { redirect_uri: CALLBACK, scope: "openid", code_challenge: await oidcClient.calculatePKCECodeChallenge(v2), code_challenge_method: "S256", state: "x" }));
+    const cb2 = await authorizeIn(await browserOf("bob"), oidcClient.buildAuthorizationUrl(post, { redirect_uri: CALLBACK, scope: "openid profile", code_challenge: await oidcClient.calculatePKCECodeChallenge(v2), code_challenge_method: "S256", state: "x" }));
     expect((await oidcClient.authorizationCodeGrant(post, cb2, { pkceCodeVerifier: v2, expectedState: "x" })).claims()!.preferred_username).toBe("bob");
   });
 });
@@ -200,7 +204,8 @@ describe("negative cases", () => {
   let secret: string;
   let cookie: string;
   beforeAll(async () => {
-    secret = (await registerClient({ client_id: "portainer", redirect_uris: [CALLBACK], trusted: true })).client_secret!;
+    // Registered to always get a refresh token (it never asks for offline_access).
+    secret = (await registerClient({ client_id: "portainer", redirect_uris: [CALLBACK], trusted: true, refresh: true })).client_secret!;
     await registerClient({ client_id: "family-only", redirect_uris: [CALLBACK], trusted: true, allowed_roles: ["family"] });
     cookie = await browserOf("bob");
   });
@@ -461,7 +466,7 @@ describe("what real apps hit (issue 21)", () => {
   /** The back-channel logout notices queued in the outbox, opened (they are sealed like mail). */
   const notices = () =>
     (db.$client.query("select kind, payload from mail_outbox where kind = 'backchannel_logout'").all() as { payload: string }[]).map(
-      (row) => JSON.parse(unseal(deriveSecrets("k".repeat(32)).dataKey, row.payload, "latchkey/mail-outbox/v1")!) as Record<string, string>,
+      (row) => JSON.parse(unseal(deriveSecrets("k".repeat(32)).dataKey, row.payload, "latchkey/mail-outbox/v1")!) as Record<string, string | null>,
     );
 
   test("discovery advertises back-channel logout (with sid) and prompt=select_account", async () => {
@@ -500,7 +505,7 @@ describe("what real apps hit (issue 21)", () => {
   });
 
   test("prompt=none with an id_token_hint of another user is login_required (OpenID Connect Core §3.1.2.1); the named user's browser gets the code", async () => {
-    const { id_token: aliceIdToken } = await signInTo(await browserOf("alice"));
+    const { id_token: aliceIdToken, access_token: aliceAccessToken } = await signInTo(await browserOf("alice"));
     const bob = await browserOf("bob");
     const other = await visit(url({ prompt: "none", id_token_hint: aliceIdToken, state: "h" }), bob);
     expect(other.status).toBe(302);
@@ -513,6 +518,10 @@ describe("what real apps hit (issue 21)", () => {
     // With prompt=none a hint that does not verify decides nothing it could be trusted for: refused.
     const forged = new URL((await visit(url({ prompt: "none", id_token_hint: `${aliceIdToken.slice(0, -4)}AAAA` }), await browserOf("alice"))).location!);
     expect(forged.searchParams.get("error")).toBe("invalid_request");
+    // A client's access token is signed with the same keys and names a sub and an aud, but is no ID token (typ at+jwt).
+    const accessHint = new URL((await visit(url({ prompt: "none", id_token_hint: aliceAccessToken }), await browserOf("alice"))).location!);
+    expect(accessHint.searchParams.get("error")).toBe("invalid_request");
+    expect(accessHint.searchParams.has("code")).toBe(false);
   });
 
   test("prompt=select_account shows who is signed in with a way to continue and a 'not you?' that asks for a new sign-in", async () => {
@@ -574,7 +583,7 @@ describe("what real apps hit (issue 21)", () => {
     db.$client.run("delete from mail_outbox");
     for (const username of ["dave", "erin"]) expect((await json("POST", "/api/v1/auth/register", { username, password: PASSWORD })).status).toBe(201);
     const expectNotice = async (sub: string, sid: string) => {
-      expect(notices()).toEqual([{ uri: APACHE_BACKCHANNEL, client_id: "apache", sub, sid }]);
+      expect(notices()).toEqual([{ uri: APACHE_BACKCHANNEL, client_id: "apache", sub, sid, alg: null }]);
       db.$client.run("delete from mail_outbox");
     };
     // Consent withdrawn (the grant ends).

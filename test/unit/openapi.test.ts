@@ -43,7 +43,9 @@ const OAUTH_400_CODES = ["invalid_request", "invalid_grant", "unsupported_grant_
 /** /token's 403s: told only to a client with the right password (user_not_verified is also in ERROR_CODES). */
 const OAUTH_CODES = [...OAUTH_400_CODES, "mfa_required"];
 /** /health's 503 body is {status: "unavailable"}. */
-const KNOWN_CODES = new Set([...Object.keys(ERROR_CODES), ...OAUTH_CODES, "invalid_client", "unavailable"]);
+/** The OpenID Connect token, revocation and introspection endpoints' RFC 6749 / 7009 / 8707 codes. */
+const CLIENT_OAUTH_CODES = ["invalid_client", "invalid_scope", "invalid_target", "unauthorized_client", "unsupported_token_type"];
+const KNOWN_CODES = new Set([...Object.keys(ERROR_CODES), ...OAUTH_CODES, ...CLIENT_OAUTH_CODES, "unavailable"]);
 
 test("/docs/json describes every route the app serves, each with a summary, a tag and its responses", async () => {
   const app = appWith({});
@@ -121,7 +123,7 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
     if (operation.security) expect({ label, codes: codes(path, lower, 401) }).toEqual({ label, codes: expect.arrayContaining(credentials) });
     // Every request with a body goes through the JSON parser, whatever the route; forward auth never reads one.
     // The token endpoints (RFC 6749) report a malformed body as invalid_request.
-    if (lower !== "get" && path !== "/api/v1/auth/token" && path !== "/oidc/token" && path !== FORWARD_PATH)
+    if (lower !== "get" && !["/api/v1/auth/token", "/oidc/token", "/oidc/revoke", "/oidc/introspect", FORWARD_PATH].includes(path))
       for (const [status, code] of [[400, "invalid_json"], [413, "payload_too_large"], [415, "unsupported_media_type"], [422, "validation_failed"]] as const)
         expect({ label, status, codes: codes(path, lower, status) }).toEqual({ label, status, codes: expect.arrayContaining([code]) });
     // Cookie mode's Origin check guards every state-changing route that takes the access cookie.
@@ -137,7 +139,7 @@ test("codes follow the route: guards, CSRF, the body parser, secret checks and e
   expect(codes("/api/v1/auth/register", "post", 422)).toEqual(expect.arrayContaining(["validation_failed", "weak_password"]));
   expect(codes("/api/v1/auth/login", "post", 401)).toEqual(["invalid_credentials"]);
   expect(codes("/api/v1/auth/login", "post", 403)).toEqual(expect.arrayContaining(["account_disabled"]));
-  expect(codes("/api/v1/auth/refresh", "post", 401)).toEqual(["invalid_refresh_token", "refresh_token_reused"]);
+  expect(codes("/api/v1/auth/refresh", "post", 401)).toEqual(["invalid_refresh_token", "refresh_token_reused", "invalid_token"]);
   expect(codes("/api/v1/auth/password", "post", 403)).toEqual(expect.arrayContaining(["invalid_current_password", "session_required"]));
   expect(codes("/api/v1/auth/token", "post", 400)).toEqual(OAUTH_400_CODES);
   expect(codes("/api/v1/auth/token", "post", 403)).toEqual(["user_not_verified", "mfa_required", "csrf_rejected"]);

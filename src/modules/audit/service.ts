@@ -41,6 +41,8 @@ export const AUDIT_EVENTS = [
   "oidc_code_exchanged",
   "oidc_code_replayed",
   "oidc_logout",
+  "oidc_token_revoked",
+  "oidc_grant_refused",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -61,7 +61,8 @@ export function requestIdentity(deps: { delivery: Delivery; accessTokens: Access
     const claims = accessTokens.verify(presented.token);
     if (!claims) throw invalidToken();
     return whenReady(sessions.principal(claims.sid), (principal): Authenticated => {
-      if (!principal || principal.userId !== claims.sub) throw invalidToken();
+      // A client's grant is never a first-party session, even under a token that verified (RFC 9700 §2.3).
+      if (!principal || principal.userId !== claims.sub || principal.clientId !== null) throw invalidToken();
       return { kind: "session", principal, tokenExp: claims.exp };
     });
   }

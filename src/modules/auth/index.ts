@@ -222,10 +222,10 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         parse: JSON_BODY,
         response: {
           200: TokenResponse,
-          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, { 401: ["invalid_refresh_token", "refresh_token_reused"] }),
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, { 401: ["invalid_refresh_token", "refresh_token_reused", "invalid_token"] }),
         },
         detail: {
-          summary: "Rotate the refresh token and get a new access token",
+          summary: "Rotate the refresh token and get a new access token (an OpenID Connect client's refresh token is 401 invalid_token: it works only at /oidc/token)",
           description:
             "The presented refresh token is spent. Presenting it again within `REFRESH_REUSE_INTERVAL` returns the same new token; " +
             "after that window it revokes the whole session (401 refresh_token_reused).",

@@ -51,6 +51,10 @@ export interface PendingVerification {
   pending: PublicUser;
 }
 
+/** RFC 8176 amr of a browser sign-in: a password; or a password and a one-time code (TOTP, mailed or recovery). */
+const PASSWORD_AMR = ["pwd"];
+const SECOND_STEP_AMR = ["pwd", "otp", "mfa"];
+
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
 
@@ -155,7 +159,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const verified = { userId: user.id, passwordHash: user.passwordHash };
       const challenge = await challengeAfterPassword(user, client);
       if (challenge) return { challenge };
-      const session = await forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
+      const session = await forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client, { amr: PASSWORD_AMR }));
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
       return { session, device: devices.issue(user.id) };
@@ -187,7 +191,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
     async verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
       const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
-      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
+      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client, { amr: SECOND_STEP_AMR }));
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
       return { session, recoveryCodes, device: devices.issue(user.id) };

@@ -44,7 +44,10 @@ export function forwardIdentity({ browser, accessTokens, sessions, apiKeys }: Id
         if (value.startsWith(API_KEY_PREFIX)) return apiKey(value);
         const claims = accessTokens.verify(value);
         if (!claims) return undefined;
-        return whenReady(sessions.principal(claims.sid), (principal) => (principal && principal.userId === claims.sub ? principal : undefined));
+        // An OpenID Connect client's grant is a session too: its tokens open no door of Latchkey's own (RFC 9068).
+        return whenReady(sessions.principal(claims.sid), (principal) =>
+          principal && principal.userId === claims.sub && principal.clientId === null ? principal : undefined,
+        );
       }
       if (scheme === "basic") {
         // Only an API key as the password: an argon2id hash per proxied request would be a denial-of-service lever.

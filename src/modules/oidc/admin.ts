@@ -21,6 +21,9 @@ const Client = t.Object({
   allowed_roles: t.Array(t.String()),
   allowed_users: t.Array(t.String({ description: "user ids" })),
   backchannel_logout_uri: t.Nullable(t.String()),
+  refresh: t.Boolean(),
+  machine: t.Boolean(),
+  id_token_alg: t.Nullable(t.String()),
   created_at: t.String({ format: "date-time" }),
 });
 
@@ -31,7 +34,7 @@ const CreatedClient = t.Object({
 
 const CreateClientBody = t.Object({
   client_id: PlainText({ description: "1-64 of a-z 0-9 . _ -, e.g. grafana" }),
-  redirect_uris: UriList("Exact redirect URIs (custom schemes allowed, e.g. app.immich:///oauth-callback)"),
+  redirect_uris: t.Optional(UriList("Exact redirect URIs (custom schemes allowed, e.g. app.immich:///oauth-callback); required unless machine")),
   post_logout_redirect_uris: t.Optional(UriList("Where RP-initiated logout may send the browser")),
   public: t.Optional(t.Boolean({ description: "No secret; PKCE required (mobile and single-page apps)" })),
   trusted: t.Optional(t.Boolean({ description: "Skip the consent page" })),
@@ -40,6 +43,9 @@ const CreateClientBody = t.Object({
   backchannel_logout_uri: t.Optional(
     t.Nullable(PlainText({ description: "Where Latchkey POSTs a logout token when the user signs out (OpenID Connect Back-Channel Logout 1.0), e.g. mod_auth_openidc's redirect URI with ?logout=backchannel" })),
   ),
+  refresh: t.Optional(t.Boolean({ description: "Always issue a refresh token (otherwise only for the offline_access scope)" })),
+  machine: t.Optional(t.Boolean({ description: "A machine client: the client_credentials grant only (no user, no redirect URIs)" })),
+  id_token_alg: t.Optional(PlainText({ description: "RS256, ES256 or EdDSA (default: OIDC_ID_TOKEN_ALG)" })),
 });
 
 const ClientParams = t.Object({ client_id: PlainText() });

@@ -2,13 +2,13 @@ import { Elysia } from "elysia";
 import type { ClientInfo } from "../../http/client-ip";
 import { safeEqual } from "../../lib/crypto";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
+import { consentItems, SCOPES } from "./claims";
 import { userMayUse, type OidcClient } from "./clients";
 import { verifyIdTokenHint, type IdTokenHint } from "./id-token-hint";
 import { accountChoicePage, consentPage, messagePage } from "./pages";
 import { OIDC_PREFIX, requestParams, withParams, type Params, type RequestParams } from "./params";
 import type { ProviderPageDeps } from "./index";
 
-export const SCOPES = ["openid", "profile", "email", "groups", "offline_access"];
 export const PROMPTS = ["none", "login", "consent", "select_account"];
 /** Parameters too long for any honest request are refused rather than stored (state and nonce are echoed). */
 const MAX_PARAM = 2048;
@@ -108,7 +108,8 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
     const back = (query: Record<string, string | undefined>) => redirect(set, withParams(redirectUri, { ...query, state, iss: issuer }));
     const user = await browser.current(request);
     const now = Date.now();
-    const authTime = user ? await oidc.authTimeOf(user.sessionId) : undefined;
+    const authentication = user ? await oidc.authenticationOf(user.sessionId) : undefined;
+    const authTime = authentication?.authTime;
     const freshSince = reauthAfter(params.lk_reauth);
     const fresh = authTime !== undefined && freshSince !== undefined && authTime >= freshSince;
     const tooOld = parsed.maxAge !== undefined && authTime !== undefined && now - authTime > parsed.maxAge * 1000;
@@ -143,7 +144,7 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
     if (!consented && (!client.trusted || prompt.has("consent")) && (prompt.has("consent") || !(await oidc.hasConsent(user.userId, client.clientId, parsed.scope)))) {
       if (prompt.has("none")) return back({ error: "consent_required", error_description: "The user has not consented to this application." });
       const serialized = new URLSearchParams(params as Record<string, string>).toString();
-      return htmlPage(set, 200, consentPage({ appName, clientId: client.clientId, user, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
+      return htmlPage(set, 200, consentPage({ appName, clientId: client.clientId, items: consentItems(user, parsed.scope), username: user.username, request: serialized, csrf: mac("consent", `${user.sessionId}|${serialized}`) }));
     }
     const code = await oidc.issueCode({
       client,
@@ -154,6 +155,7 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
       nonce: parsed.nonce,
       scope: parsed.scope,
       authTime,
+      amr: authentication!.amr,
     });
     return back({ code });
   }

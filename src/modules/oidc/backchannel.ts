@@ -5,7 +5,7 @@ import { oidcClients, oidcGrants, sessions } from "../../db/tables";
 import { randomToken } from "../../lib/crypto";
 import type { Mailer } from "../../mail";
 import type { KeyRing } from "../../tokens/keys";
-import type { JwtAlg } from "../../tokens/verifier";
+import { ASYMMETRIC_ALGS, type JwtAlg } from "../../tokens/verifier";
 
 /** The outbox kind of a logout notice (its rows are retried and dropped like mail: MAIL_RETRY_INTERVAL, MAIL_MAX_ATTEMPTS). */
 export const LOGOUT_NOTICE_KIND = "backchannel_logout";
@@ -21,6 +21,8 @@ export interface LogoutNotice {
   client_id: string;
   sub: string;
   sid: string;
+  /** The client's own ID token algorithm (--id-token-alg), or null for the instance's (absent in older notices). */
+  alg?: string | null;
 }
 
 /** Back-channel logout: the clients a sign-out ends are told, through the outbox. */
@@ -39,13 +41,17 @@ export const NO_NOTICES: LogoutNotices = { around: (_userIds, action) => action(
 
 /**
  * Logout tokens for the notices queued by `createLogoutNotices`: registered with the server's outbox, which
- * signs one per attempt with the ID tokens' algorithm and POSTs it (§2.5).
+ * signs one per attempt with the algorithm of the client's ID tokens (an app that verifies only RS256 gets RS256)
+ * and POSTs it (§2.5).
  */
 export function deliverLogoutNotices(outbox: Mailer["outbox"], deps: { keyRing: KeyRing; issuer: string; alg: JwtAlg }): void {
   const { keyRing, issuer, alg } = deps;
   outbox.handle(LOGOUT_NOTICE_KIND, async (payload) => {
     const notice = payload as LogoutNotice;
-    const key = await keyRing.signingKey(alg);
+    // A stored algorithm that is none Latchkey signs with fails the attempt rather than signs with another.
+    const clientAlg = notice.alg == null ? alg : ASYMMETRIC_ALGS.find((known) => known === notice.alg);
+    if (!clientAlg) throw new Error(`${notice.client_id}'s id_token_alg ${notice.alg} is not one Latchkey signs with`);
+    const key = await keyRing.signingKey(clientAlg);
     const now = Math.floor(Date.now() / 1000);
     // §2.4: iss, aud, iat, exp, jti, events, sub and sid; never a nonce; typ logout+jwt (§2.4 and RFC 8725 §3.11).
     const token = await new SignJWT({ sid: notice.sid, events: { [LOGOUT_EVENT]: {} } })
@@ -75,7 +81,7 @@ export function createLogoutNotices(db: Db, queue: (userId: string, notice: Logo
   /** The grants of `userIds` to clients that take notices. */
   const grantsOf = (userIds: readonly string[]) =>
     db
-      .select({ sid: oidcGrants.sessionId, sub: sessions.userId, clientId: oidcGrants.clientId, uri: oidcClients.backchannelLogoutUri, browserSessionId: oidcGrants.browserSessionId })
+      .select({ sid: oidcGrants.sessionId, sub: sessions.userId, clientId: oidcGrants.clientId, uri: oidcClients.backchannelLogoutUri, alg: oidcClients.idTokenAlg, browserSessionId: oidcGrants.browserSessionId })
       .from(oidcGrants)
       .innerJoin(sessions, eq(sessions.id, oidcGrants.sessionId))
       .innerJoin(oidcClients, eq(oidcClients.clientId, oidcGrants.clientId))
@@ -94,7 +100,7 @@ export function createLogoutNotices(db: Db, queue: (userId: string, notice: Logo
       const ended = (id: string | null) => id !== null && liveBefore.has(id) && !liveAfter.has(id);
       for (const grant of before)
         if (ended(grant.sid) || ended(grant.browserSessionId))
-          await queue(grant.sub, { uri: grant.uri!, client_id: grant.clientId, sub: grant.sub, sid: grant.sid });
+          await queue(grant.sub, { uri: grant.uri!, client_id: grant.clientId, sub: grant.sub, sid: grant.sid, alg: grant.alg });
       return result;
     },
   };

@@ -6,12 +6,14 @@ import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 import { rolesProblem } from "../admin/accounts";
 import { normalizeUsername } from "../../lib/names";
+import { ASYMMETRIC_ALGS } from "../../tokens/verifier";
 
 export type OidcClient = typeof oidcClients.$inferSelect;
 
 export interface ClientInput {
   client_id: string;
-  redirect_uris: string[];
+  /** Required (at least one) unless machine. */
+  redirect_uris?: string[];
   post_logout_redirect_uris?: string[];
   public?: boolean;
   trusted?: boolean;
@@ -20,6 +22,12 @@ export interface ClientInput {
   allowed_users?: string[];
   /** Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0). */
   backchannel_logout_uri?: string | null;
+  /** Always issue a refresh token, even without offline_access. */
+  refresh?: boolean;
+  /** client_credentials only: no user, no redirect URIs; confidential. */
+  machine?: boolean;
+  /** RS256, ES256 or EdDSA; absent: OIDC_ID_TOKEN_ALG. */
+  id_token_alg?: string;
 }
 
 /** A client as the admin API and the CLI show it (never the secret or its hash). */
@@ -32,6 +40,9 @@ export interface ClientView {
   allowed_roles: string[];
   allowed_users: string[];
   backchannel_logout_uri: string | null;
+  refresh: boolean;
+  machine: boolean;
+  id_token_alg: string | null;
   created_at: string;
 }
 
@@ -93,6 +104,9 @@ export function toClientView(client: OidcClient): ClientView {
     allowed_roles: client.allowedRoles,
     allowed_users: client.allowedUsers,
     backchannel_logout_uri: client.backchannelLogoutUri,
+    refresh: client.refresh,
+    machine: client.machine,
+    id_token_alg: client.idTokenAlg,
     created_at: client.createdAt.toISOString(),
   };
 }
@@ -130,7 +144,12 @@ export function createOidcClients(db: Db) {
       const details: FieldError[] = [];
       if (typeof input.client_id !== "string" || !CLIENT_ID_PATTERN.test(input.client_id))
         details.push({ field: "client_id", message: "Must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit." });
-      const redirectUris = uriList("redirect_uris", input.redirect_uris, true, details);
+      // A machine client never sends a browser anywhere: it may (and usually does) have no redirect URI.
+      const redirectUris = uriList("redirect_uris", input.redirect_uris ?? [], !input.machine, details);
+      if (input.machine && input.public) details.push({ field: "machine", message: "A machine client authenticates with its secret: it cannot be public." });
+      const idTokenAlg = input.id_token_alg ?? null;
+      if (idTokenAlg !== null && !(ASYMMETRIC_ALGS as readonly string[]).includes(idTokenAlg))
+        details.push({ field: "id_token_alg", message: `Must be one of ${ASYMMETRIC_ALGS.join(", ")}.` });
       const postLogout = uriList("post_logout_redirect_uris", input.post_logout_redirect_uris ?? [], false, details);
       const roles = input.allowed_roles ?? [];
       const rolesIssue = rolesProblem(roles);
@@ -154,6 +173,9 @@ export function createOidcClients(db: Db) {
           allowedRoles: [...new Set(roles)],
           allowedUsers,
           backchannelLogoutUri: backchannel,
+          refresh: input.refresh ?? false,
+          machine: input.machine ?? false,
+          idTokenAlg,
         })
         .returning();
       return { client: toClientView(row!), secret };

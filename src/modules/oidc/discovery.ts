@@ -1,7 +1,8 @@
 import { Elysia, t } from "elysia";
-import type { JwtAlg } from "../../tokens/verifier";
+import { ASYMMETRIC_ALGS, type JwtAlg } from "../../tokens/verifier";
 import { JWKS_PATH } from "../signing-keys";
-import { PROMPTS, SCOPES } from "./authorize";
+import { PROMPTS } from "./authorize";
+import { SCOPES } from "./claims";
 import { OIDC_PREFIX } from "./params";
 
 export const DISCOVERY_PATH = "/.well-known/openid-configuration";
@@ -15,18 +16,23 @@ export function discoveryRoutes(deps: { issuer: string; idTokenAlg: JwtAlg }) {
     authorization_endpoint: endpoint("/authorize"),
     token_endpoint: endpoint("/token"),
     userinfo_endpoint: endpoint("/userinfo"),
+    revocation_endpoint: endpoint("/revoke"),
+    introspection_endpoint: endpoint("/introspect"),
     end_session_endpoint: endpoint("/logout"),
     jwks_uri: `${issuer}${JWKS_PATH}`,
     scopes_supported: SCOPES,
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: ["authorization_code", "refresh_token"],
+    grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
     subject_types_supported: ["public"],
-    id_token_signing_alg_values_supported: [deps.idTokenAlg],
+    // The instance's default first; a client may be registered with another (--id-token-alg).
+    id_token_signing_alg_values_supported: [deps.idTokenAlg, ...ASYMMETRIC_ALGS.filter((alg) => alg !== deps.idTokenAlg)],
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     code_challenge_methods_supported: ["S256"],
     prompt_values_supported: PROMPTS,
-    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
+    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
     authorization_response_iss_parameter_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

@@ -16,9 +16,11 @@ export function verifyIdTokenHint(token: string, keyRing: KeyRing, issuer: strin
   const [header, payload, signature] = token.split(".");
   if (!header || !payload || signature === undefined) return undefined;
   try {
-    const { alg, kid } = JSON.parse(Buffer.from(header, "base64url").toString()) as { alg?: string; kid?: string };
+    const { alg, kid, typ } = JSON.parse(Buffer.from(header, "base64url").toString()) as { alg?: string; kid?: string; typ?: unknown };
     const key = typeof kid === "string" ? keyRing.verificationKey(kid) : undefined;
-    if (!key || key.alg === "HS256" || key.alg !== alg || !key.verify(`${header}.${payload}`, Buffer.from(signature, "base64url"))) return undefined;
+    // The same keys sign clients' access tokens (at+jwt) and logout tokens (logout+jwt): only an ID token (typ JWT,
+    // as Latchkey signs them) is a hint (RFC 8725 §3.11).
+    if (typ !== "JWT" || !key || key.alg === "HS256" || key.alg !== alg || !key.verify(`${header}.${payload}`, Buffer.from(signature, "base64url"))) return undefined;
     const claims = JSON.parse(Buffer.from(payload, "base64url").toString()) as Record<string, unknown>;
     if (claims.iss !== issuer || typeof claims.sub !== "string" || typeof claims.aud !== "string") return undefined;
     return { sub: claims.sub, aud: claims.aud, sid: typeof claims.sid === "string" ? claims.sid : undefined };

@@ -5,19 +5,19 @@ export function messagePage(appName: string, title: string, message: string): st
   return String(<MessagePage appName={appName} title={title} message={message} />);
 }
 
-export function consentPage(input: { appName: string; clientId: string; user: { username: string; email: string | null; roles: string[] }; request: string; csrf: string }): string {
-  const { user } = input;
+/** `items`: what the app will receive, one line each (claims.ts's consentItems, from the scopes asked). */
+export function consentPage(input: { appName: string; clientId: string; username: string; items: string[]; request: string; csrf: string }): string {
   return String(
     <Layout appName={input.appName} title={`Allow ${input.clientId}?`} narrow>
       <section>
         <h1 safe>{`Allow ${input.clientId} to sign you in?`}</h1>
         <p>
-          Signed in as <strong safe>{user.username}</strong>. The application will receive:
+          Signed in as <strong safe>{input.username}</strong>. The application will receive:
         </p>
         <ul>
-          <li safe>{`your user id and username (${user.username})`}</li>
-          {user.email ? <li safe>{`your email address (${user.email})`}</li> : ""}
-          <li safe>{`your groups (${user.roles.join(", ") || "none"})`}</li>
+          {input.items.map((item) => (
+            <li safe>{item}</li>
+          ))}
         </ul>
         <form method="post" action="/oidc/authorize/consent" class="row">
           <input type="hidden" name="request" value={input.request} />

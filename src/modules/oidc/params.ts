@@ -1,4 +1,7 @@
-/** What the provider's browser-facing endpoints share: their parameters, redirects with a query, the pages' MACs. */
+/**
+ * What the provider's endpoints share: their parameters (browser-facing and token-side alike), redirects with a
+ * query, the pages' MACs.
+ */
 import { hmacBase64url } from "../../lib/crypto";
 import { CONTROL_CHARACTER } from "../../http/schema";
 
@@ -20,9 +23,23 @@ export interface RequestParams {
  * others are all read.
  */
 export function requestParams(url: string, body?: unknown): RequestParams {
+  return paramsFrom([...new URL(url).searchParams], body);
+}
+
+/**
+ * The parameters of a form or JSON body alone (the token, revocation and introspection endpoints: RFC 6749 §3.2
+ * takes them from the body), or undefined when one cannot be attributed (given twice, or not text).
+ */
+export function bodyParams(body: unknown): Params | undefined {
+  const { params, problems } = paramsFrom([], body);
+  return problems.length ? undefined : params;
+}
+
+function paramsFrom(query: [string, string][], body: unknown): RequestParams {
   const given = new Map<string, unknown[]>();
-  const add = (name: string, value: unknown) => given.set(name, [...(given.get(name) ?? []), ...(Array.isArray(value) ? value : [value])]);
-  for (const [name, value] of new URL(url).searchParams) add(name, value);
+  // A list of two or more is a repeated form field; any other list (a JSON body's) is a value that is not text.
+  const add = (name: string, value: unknown) => given.set(name, [...(given.get(name) ?? []), ...(Array.isArray(value) && value.length > 1 ? value : [value])]);
+  for (const [name, value] of query) add(name, value);
   if (body && typeof body === "object") for (const [name, value] of Object.entries(body)) add(name, value);
   const params: Params = {};
   const problems: RequestParams["problems"] = [];

@@ -99,8 +99,8 @@ function ApplicationsPage(view: ApplicationsView) {
           <Csrf token={view.csrf("application-create")} />
           <label for="client_id">Client ID</label>
           <input id="client_id" name="client_id" required maxlength="64" placeholder="e.g. grafana" />
-          <label for="redirect_uris">Redirect URIs (separated by spaces)</label>
-          <input id="redirect_uris" name="redirect_uris" required placeholder="https://grafana.example.com/login/generic_oauth" />
+          <label for="redirect_uris">Redirect URIs (separated by spaces; none for a machine client)</label>
+          <input id="redirect_uris" name="redirect_uris" placeholder="https://grafana.example.com/login/generic_oauth" />
           <label for="post_logout_redirect_uris">Post-logout redirect URIs (optional)</label>
           <input id="post_logout_redirect_uris" name="post_logout_redirect_uris" />
           <label for="backchannel_logout_uri">Back-channel logout URI (optional: told when its users sign out)</label>
@@ -113,6 +113,19 @@ function ApplicationsPage(view: ApplicationsView) {
           <label class="check">
             <input type="checkbox" name="trusted" value="true" /> Trusted (no consent page)
           </label>
+          <label>
+            <input type="checkbox" name="refresh" value="true" /> Always issue a refresh token (for apps that never ask for offline_access)
+          </label>
+          <label>
+            <input type="checkbox" name="machine" value="true" /> Machine client (client_credentials only: a script's or a service's own token, no user)
+          </label>
+          <label for="id_token_alg">ID token algorithm</label>
+          <select id="id_token_alg" name="id_token_alg">
+            <option value="">The server's (OIDC_ID_TOKEN_ALG)</option>
+            <option value="RS256">RS256 (every app verifies it)</option>
+            <option value="ES256">ES256</option>
+            <option value="EdDSA">EdDSA</option>
+          </select>
           <button type="submit">Register</button>
         </form>
       </section>
@@ -205,6 +218,9 @@ export function applicationPages(deps: ApplicationPageDeps) {
             public: field(body, "public") === "true",
             trusted: field(body, "trusted") === "true",
             backchannel_logout_uri: field(body, "backchannel_logout_uri")?.trim() || null,
+            refresh: field(body, "refresh") === "true",
+            machine: field(body, "machine") === "true",
+            ...(field(body, "id_token_alg") ? { id_token_alg: field(body, "id_token_alg") } : {}),
           });
           await record("oidc_client_created", principal, client.client_id, requester);
           return { text: `Application ${client.client_id} registered.`, newKey: secret ? { name: client.client_id, secret } : undefined };

@@ -22,6 +22,7 @@ const FAILURES: ReadonlySet<string> = new Set([
   "mfa_challenge_failed",
   "oidc_access_denied",
   "oidc_code_replayed",
+  "oidc_grant_refused",
 ]);
 
 export const isFailure = (event: string) => FAILURES.has(event);
@@ -84,6 +85,8 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   oidc_code_exchanged: (who, d) => `${who} signed in to ${text(d.client_id) ?? "an application"}`,
   oidc_code_replayed: (who, d) => `A used sign-in code of ${text(d.client_id) ?? "an application"} was replayed for ${who}`,
   oidc_logout: (who, d) => `${who} signed out of ${text(d.client_id) ?? "an application"}`,
+  oidc_token_revoked: (who, d) => `${text(d.client_id) ?? "An application"} ended its sign-in of ${who}`,
+  oidc_grant_refused: (who, d) => `${text(d.client_id) ?? "An application"} could not renew ${who}'s sign-in: access was withdrawn`,
 };
 
 /** An event's sentence; an event this page does not know (a newer one) reads as its name in words. */

@@ -148,7 +148,7 @@ export function signInPages(deps: PageDeps) {
   /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
   async function openHandoffSession(userId: string, parentId: string, client: ClientInfo) {
     try {
-      return await sessions.createBrowser({ userId }, client, parentId);
+      return await sessions.createBrowser({ userId }, client, { parentId });
     } catch (error) {
       if (error instanceof AccountChanged) return undefined;
       throw error;

@@ -13,6 +13,14 @@ import { hmacBase64url, randomToken, sha256Hex } from "../../lib/crypto";
 export interface SessionPrincipal extends UserIdentity {
   sessionId: string;
   sessionExpiresAt: number;
+  /** The OpenID Connect client the session is a grant of: its tokens are that client's, never Latchkey's own. */
+  clientId: string | null;
+}
+
+/** The last real authentication behind a session: when (unix ms) and how (RFC 8176 amr). */
+export interface Authentication {
+  authTime: number;
+  amr: string[];
 }
 
 export interface SessionSettings {
@@ -159,6 +167,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionId: sessions.id,
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
+      clientId: sessions.clientId,
       ...principalUserColumns(),
     })
     .from(sessions)
@@ -181,8 +190,11 @@ export function createSessionService(db: Db, settings: SessionSettings) {
     if (refreshTokenHash !== undefined) yield* changes(tx.insert(refreshTokens).values({ tokenHash: refreshTokenHash, sessionId: session.id }));
   }
 
-  /** Starts a session in the caller's transaction and returns its first refresh token (256 random bits; only its hash is stored). */
-  function* opening(tx: Db, account: VerifiedAccount, client: ClientInfo): Atomic<{ sessionId: string; expiresAt: number; refreshToken: string }> {
+  /**
+   * Starts a session in the caller's transaction and returns its first refresh token (256 random bits; only its
+   * hash is stored). `grant`: the session is an OpenID Connect client's grant, with the authentication it carries.
+   */
+  function* opening(tx: Db, account: VerifiedAccount, client: ClientInfo, grant?: { clientId: string } & Authentication): Atomic<{ sessionId: string; expiresAt: number; refreshToken: string }> {
     const now = Date.now();
     const sessionId = randomToken(18);
     const refreshToken = randomToken(32);
@@ -196,6 +208,9 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       userAgent: client.userAgent,
       browserTokenHash: null,
       parentId: null,
+      clientId: grant?.clientId ?? null,
+      authTime: new Date(grant?.authTime ?? now),
+      amr: grant?.amr ?? [],
     };
     yield* insertSession(tx, account, session, sha256Hex(refreshToken));
     return { sessionId, expiresAt: now + refreshTtlMs, refreshToken };
@@ -290,6 +305,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionCreatedAt: sessions.createdAt,
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
+      clientId: sessions.clientId,
       ...principalUserColumns(),
     })
     .from(sessions)
@@ -344,7 +360,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
      * while its child is still the live one, returns that same child (a lost response or two tabs); any other
      * reuse revokes the whole session (RFC 9700 §4.14.2).
      */
-    async rotate(refreshToken: string): Promise<{ principal: SessionPrincipal; refreshToken: string }> {
+    async rotate(refreshToken: string, clientId: string | null = null): Promise<{ principal: SessionPrincipal; refreshToken: string }> {
       const now = Date.now();
       // Serial order with every other rotation of the same token, on this instance or another: of two concurrent
       // rotations one spends the token and the other sees it spent (the grace window's same child, or reuse).
@@ -356,12 +372,16 @@ export function createSessionService(db: Db, settings: SessionSettings) {
               userId: sessions.userId,
               expiresAt: sessions.expiresAt,
               disabled: users.disabled,
+              clientId: sessions.clientId,
             })
             .from(refreshTokens)
             .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
             .innerJoin(users, eq(users.id, sessions.userId))
             .where(eq(refreshTokens.tokenHash, sha256Hex(refreshToken))));
+          // A client's refresh token works only for that client (at /oidc/token), Latchkey's only at /refresh;
+          // refused before anything is spent, so presenting it at the wrong door costs its holder nothing.
           if (!presented || presented.expiresAt.getTime() <= now || presented.disabled) return { kind: "invalid" as const };
+          if (presented.clientId !== clientId) return clientId === null ? { kind: "client's" as const } : { kind: "invalid" as const };
 
           const child = childOf(refreshToken);
           if (presented.spentAt === null) {
@@ -392,6 +412,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         });
 
       if (outcome.kind === "invalid") throw invalidRefreshToken();
+      if (outcome.kind === "client's") throw invalidToken("This refresh token was issued to an OpenID Connect client: it works only at /oidc/token, with that client's authentication.");
       if (outcome.kind === "reused") {
         revoked(1);
         await forgetSession(outcome.sessionId);
@@ -407,13 +428,23 @@ export function createSessionService(db: Db, settings: SessionSettings) {
      * Starts a browser session and returns its cookie value (256 random bits; only its SHA-256 is stored). With
      * `parentId` (a cross-domain handoff) it ends when that session ends.
      */
-    async createBrowser(account: VerifiedAccount, client: ClientInfo, parentId?: string): Promise<{ sessionId: string; token: string; expiresAt: number }> {
+    async createBrowser(account: VerifiedAccount, client: ClientInfo, from: { amr: string[] } | { parentId: string }): Promise<{ sessionId: string; token: string; expiresAt: number }> {
       const { userId } = account;
       const now = Date.now();
       const sessionId = randomToken(18);
       const token = randomToken(32);
       const expiresAt = now + Math.min(browserIdleMs, refreshTtlMs);
-      await transaction(db, (tx) => insertSession(tx, account, {
+      const parentId = "parentId" in from ? from.parentId : undefined;
+      await transaction(db, function* (tx) {
+        // A handoff authenticates nobody: the new session carries its parent's authentication (OIDC auth_time,
+        // so prompt=login and max_age still ask for the password).
+        let authentication: Authentication = { authTime: now, amr: "amr" in from ? from.amr : [] };
+        if (parentId !== undefined) {
+          const parent = yield* row(tx.select({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr }).from(sessions).where(eq(sessions.id, parentId)));
+          if (!parent) throw new AccountChanged("deleted");
+          authentication = { authTime: (parent.authTime ?? parent.createdAt).getTime(), amr: parent.amr };
+        }
+        yield* insertSession(tx, account, {
         id: sessionId,
         userId,
         createdAt: new Date(now),
@@ -423,11 +454,20 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         userAgent: client.userAgent,
         browserTokenHash: sha256Hex(token),
         parentId: parentId ?? null,
-      }));
+        authTime: new Date(authentication.authTime),
+        amr: authentication.amr,
+      });
+      });
       return { sessionId, token, expiresAt };
     },
 
     browserPrincipal,
+
+    /** The last real authentication behind a session (OIDC auth_time and amr), or undefined if it ended. */
+    async authenticationOf(sessionId: string): Promise<Authentication | undefined> {
+      const [found] = await db.select({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr }).from(sessions).where(eq(sessions.id, sessionId));
+      return found && { authTime: (found.authTime ?? found.createdAt).getTime(), amr: found.amr };
+    },
 
     /**
      * The user of a live browser session, by its id (the source of a cross-domain handoff); undefined if it ended,
