@@ -62,7 +62,8 @@ export async function signOut(origin: string, jar: CookieJar): Promise<void> {
     redirect: "manual",
   });
   expect(posted.status).toBe(303);
-  expect(posted.headers.get("location")).toBe("/login");
+  // On to the sign-in form saying "You are signed out", without the handoff to the other sign-in hosts.
+  expect(posted.headers.get("location")).toBe("/login?signed_out=1&handoff=none");
   jar.take(posted);
 }
 
