@@ -172,32 +172,42 @@ describe("a relying party through the real sign-in page (openid-client, over HTT
 });
 
 describe("the admin page's applications", () => {
-  const form = async (jar: CookieJar, action: string, fields: Record<string, string>, csrfForm: string) => {
-    const page = await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } });
+  /**
+   * Posts the form at `action` from the page at `from` (its CSRF token taken from there), then follows the redirect
+   * back (POST/redirect/GET) and answers the page that shows the form's message.
+   */
+  const form = async (jar: CookieJar, action: string, fields: Record<string, string>, from = "/admin/applications") => {
+    const page = await fetch(`${url}${from}`, { headers: { cookie: jar.header() } });
     expect(page.status).toBe(200);
     const html = await page.text();
     const response = await fetch(`${url}${action}`, {
       method: "POST",
       headers: { cookie: jar.header(), origin: url, "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ csrf: csrfOf(html, csrfForm), ...fields }),
+      body: new URLSearchParams({ csrf: csrfOf(html, action), ...fields }),
       redirect: "manual",
     });
-    return { status: response.status, html: await response.text() };
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/admin/applications#clients");
+    jar.take(response);
+    const back = await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } });
+    expect(back.status).toBe(200);
+    jar.take(back);
+    return back.text();
   };
 
   test("an admin registers a client (secret shown once), replaces its secret and deletes it; others are refused", async () => {
     const jar = cookieJar();
     expect(await browserSignIn(`${url}/login?rd=%2Fadmin%2Fapplications`, "root", PASSWORD, jar)).toBe(`${url}/admin/applications`);
-    const created = await form(
-      jar,
-      "/admin/applications",
-      { client_id: "forgejo", redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback", allowed_roles: "family", refresh: "true", id_token_alg: "ES256" },
-      "/admin/applications",
-    );
-    expect(created.status).toBe(200);
-    const secret = /<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(created.html)?.[1];
+    const created = await form(jar, "/admin/applications", {
+      client_id: "forgejo",
+      redirect_uris: "https://git.example.com/user/oauth2/latchkey/callback",
+      allowed_roles: "family",
+      refresh: "true",
+      id_token_alg: "ES256",
+    });
+    const secret = /<p class="secret" id="client-secret">(lkcs_[\w-]+)<\/p>/.exec(created)?.[1];
     expect(secret).toBeString();
-    expect(created.html).toContain("Application forgejo registered.");
+    expect(created).toContain("Application forgejo registered.");
     const { accessToken: rootToken } = await apiSignIn(url, "root", PASSWORD);
     const registered = (await (await fetch(`${url}/api/v1/admin/oidc/clients`, { headers: { authorization: `Bearer ${rootToken}` } })).json()) as { clients: Record<string, unknown>[] };
     expect(registered.clients.find((client) => client.client_id === "forgejo")).toMatchObject({ refresh: true, machine: false, id_token_alg: "ES256", allowed_roles: ["family"] });
@@ -209,20 +219,20 @@ describe("the admin page's applications", () => {
     });
     expect(((await token.json()) as { error: string }).error).toBe("invalid_grant");
     const listed = (await fetch(`${url}/admin/applications`, { headers: { cookie: jar.header() } }).then((r) => r.text()));
-    expect(listed).toContain("<td>forgejo</td>");
+    expect(listed).toContain(`<span class="cut" title="forgejo">forgejo</span>`);
     expect(listed).not.toContain(secret!);
-    const bad = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "javascript:alert(1)" }, "/admin/applications");
-    expect(bad.status).toBe(422);
-    expect(bad.html).toContain("redirect_uris.0: The javascript: scheme is not allowed.");
-    const badBackchannel = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "https://x.example/cb", backchannel_logout_uri: "https://x.example/logout#frag" }, "/admin/applications");
-    expect(badBackchannel.status).toBe(422);
-    expect(badBackchannel.html).toContain("backchannel_logout_uri: Must not contain a fragment (#).");
-    const rotated = await form(jar, "/admin/applications/secret", { client_id: "forgejo" }, "/admin/applications/secret");
-    expect(rotated.status).toBe(200);
-    expect(/<p class="secret">(lkcs_[\w-]+)<\/p>/.exec(rotated.html)?.[1]).not.toBe(secret);
-    const deleted = await form(jar, "/admin/applications/delete", { client_id: "forgejo" }, "/admin/applications/delete");
-    expect(deleted.html).toContain("Application forgejo deleted");
-    expect(deleted.html).not.toContain("<td>forgejo</td>");
+    const bad = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "javascript:alert(1)" });
+    expect(bad).toContain("redirect_uris.0: The javascript: scheme is not allowed.");
+    const badBackchannel = await form(jar, "/admin/applications", { client_id: "x", redirect_uris: "https://x.example/cb", backchannel_logout_uri: "https://x.example/logout#frag" });
+    expect(badBackchannel).toContain("backchannel_logout_uri: Must not contain a fragment (#).");
+    const rotated = await form(jar, "/admin/applications/secret", { client_id: "forgejo" });
+    const rotatedSecret = /<p class="secret" id="client-secret">(lkcs_[\w-]+)<\/p>/.exec(rotated)?.[1];
+    expect(rotatedSecret).toBeString();
+    expect(rotatedSecret).not.toBe(secret);
+    // Deleting asks first, on a page that names the application.
+    const deleted = await form(jar, "/admin/applications/delete", { client_id: "forgejo" }, "/admin/applications/delete?client_id=forgejo");
+    expect(deleted).toContain("Application forgejo deleted");
+    expect(deleted).not.toContain(`<span class="cut" title="forgejo">forgejo</span>`);
 
     const member = cookieJar();
     await browserSignIn(`${url}/login`, "alice", PASSWORD, member);

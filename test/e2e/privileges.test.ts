@@ -208,7 +208,8 @@ describe.skipIf(!isRoot)("started as root with PUID (the image sets PUID=1000 PG
     chmodSync(secrets, 0o755);
     const file = join(secrets, "rules.toml");
     writeFileSync(file, '[[rule]]\npolicy = "deny"\n', { mode: 0o600 });
-    const result = await refused({ DATA_DIR: rootOwnedDir(), PUID: "1000", ACCESS_RULES_FILE: file });
+    // TRUST_PROXY: rules without it stop the start for that reason before the file is read.
+    const result = await refused({ DATA_DIR: rootOwnedDir(), PUID: "1000", ACCESS_RULES_FILE: file, TRUST_PROXY: "127.0.0.1" });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
       new RegExp(`^latchkey: configuration error: ACCESS_RULES_FILE=${file} cannot be read by uid 1000( \\([^)]+\\))?, the user Latchkey runs as: make it readable by that user`),

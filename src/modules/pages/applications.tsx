@@ -113,10 +113,10 @@ function ApplicationsPage(view: ApplicationsView) {
           <label class="check">
             <input type="checkbox" name="trusted" value="true" /> Trusted (no consent page)
           </label>
-          <label>
+          <label class="check">
             <input type="checkbox" name="refresh" value="true" /> Always issue a refresh token (for apps that never ask for offline_access)
           </label>
-          <label>
+          <label class="check">
             <input type="checkbox" name="machine" value="true" /> Machine client (client_credentials only: a script's or a service's own token, no user)
           </label>
           <label for="id_token_alg">ID token algorithm</label>
