@@ -108,7 +108,7 @@ test("back-channel logout: signing out of Latchkey ends the Apache session (a lo
     expect(await apacheSignedIn(page)).toBe(true);
     // Sign out on Latchkey's own account page: Apache is not involved in the browser at all.
     await page.goto(`${issuer}/account`);
-    await Promise.all([page.waitForURL(`${issuer}/login`), page.click('form[action="/logout"] button[type="submit"]')]);
+    await Promise.all([page.waitForURL(`${issuer}/login?signed_out=1&handoff=none`), page.click('form[action="/logout"] button[type="submit"]')]);
     // The notice goes out through the outbox at once; Apache's session ends when it has been delivered.
     const deadline = Date.now() + 15_000;
     while (await apacheSignedIn(page)) {
