@@ -40,6 +40,8 @@ import { createChallengeStore } from "./modules/auth/challenges";
 import { createSecondStep } from "./modules/auth/second-step";
 import { createSecondFactorLimiter } from "./limits/second-factor";
 import { mfaRoutes } from "./modules/mfa";
+import { passkeyRoutes } from "./modules/passkeys";
+import { createPasskeyService } from "./modules/passkeys/service";
 import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
@@ -138,6 +140,7 @@ export function createApp(
     },
     notices,
   });
+  const passkeys = createPasskeyService({ db, users, audit, settings: config.passkeys, appName: config.appName });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const waits = isPostgres(db);
   const identity = requestIdentity({ delivery, accessTokens, sessions, apiKeys, waits });
@@ -187,6 +190,7 @@ export function createApp(
     .use(metrics && config.metrics.token !== undefined ? metricsRoutes(metrics, config.metrics.token) : new Elysia())
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }))
     .use(mfaRoutes({ auth, mfa, guard, rateLimit, withRequester }))
+    .use(passkeyRoutes({ passkeys, auth, delivery, guard, rateLimit, withRequester }))
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, withRequester, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, withRequester }))
     .use(keyRoutes({ apiKeys, guard, audit, withRequester }))

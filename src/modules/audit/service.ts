@@ -41,6 +41,11 @@ export const AUDIT_EVENTS = [
   "oidc_code_exchanged",
   "oidc_code_replayed",
   "oidc_logout",
+  "passkey_registered",
+  "passkey_registration_failed",
+  "passkey_renamed",
+  "passkey_deleted",
+  "passkey_counter_regression",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

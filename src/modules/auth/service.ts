@@ -78,7 +78,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     auditRateLimit,
     requireEmailVerification: settings.requireEmailVerification,
   });
-  const { checkPassword, verifyLogin, completeSignIn } = passwords;
+  const { checkPassword, verifyLogin, admitAccount, completeSignIn } = passwords;
 
   /**
    * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
@@ -142,6 +142,24 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const tokens = await startSession(verified, toPublicUser(user), client);
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client });
+      return { ...tokens, device: devices.issue(user.id) };
+    },
+
+    /**
+     * Signs in with a verified passkey assertion (modules/passkeys). With user verification (a PIN or a biometric
+     * on the authenticator) it is two factors in one, a complete sign-in (NIST SP 800-63B §5.1.9: a multi-factor
+     * cryptographic authenticator); without it, it is one factor like a password, and the account's second step
+     * follows (the 202 challenge), when it has one.
+     */
+    async loginWithPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<IssuedTokens | LoginChallenge> {
+      await admitAccount(user, client, "passkey");
+      if (!userVerified) {
+        const challenge = await challengeAfterPassword(user, client);
+        if (challenge) return challenge;
+      }
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      await completeSignIn(user, client);
+      await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "passkey", user_verified: userVerified } });
       return { ...tokens, device: devices.issue(user.id) };
     },
 
