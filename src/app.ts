@@ -111,9 +111,11 @@ export function createApp(
     settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
   });
   const mfa = createMfaService(db, secrets.dataKey, config.mail.appName);
+  const passkeys = createPasskeyService({ db, users, audit, settings: config.passkeys, appName: config.appName });
   const secondStep = createSecondStep({
     users,
     mfa,
+    passkeys,
     challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
     secondFactors: createSecondFactorLimiter(db, config.rateLimit),
     emailFlows,
@@ -140,7 +142,6 @@ export function createApp(
     },
     notices,
   });
-  const passkeys = createPasskeyService({ db, users, audit, settings: config.passkeys, appName: config.appName });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const waits = isPostgres(db);
   const identity = requestIdentity({ delivery, accessTokens, sessions, apiKeys, waits });

@@ -75,7 +75,7 @@ describe("passkeys by API, in every delivery mode: register, then sign in userna
 describe("passkey ceremonies refused", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", MFA_REQUIRED_ROLES: "" });
+    server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", MFA_REQUIRED_ROLES: "ops" });
   });
   afterAll(async () => {
     expect(await server.stop()).toBe(0);
@@ -258,6 +258,98 @@ describe("passkey ceremonies refused", () => {
     const verified = await client.request("POST", `${AUTH}/login/passkey/verify`, { json: { credential: key.assert(await loginOptions(client), { userVerified: true }) } });
     expect(verified.status).toBe(200);
     expect(verified.body.user.username).toBe(name);
+  });
+});
+
+describe("a passkey as the second step after a password", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", MFA_REQUIRED_ROLES: "ops" });
+  });
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+    removeDataDir(server.dataDir);
+  });
+
+  const verify = (client: Client, challengeId: string, passkey: unknown) =>
+    client.request("POST", `${AUTH}/login/verify`, { json: { challenge_id: challengeId, passkey } });
+  const options = async (client: Client, challengeId: string) => {
+    const reply = await client.request("POST", `${AUTH}/login/verify/options`, { json: { challenge_id: challengeId } });
+    expect(reply.status).toBe(200);
+    return reply.body;
+  };
+
+  test("methods offer passkey; only the account's own passkey answers (another's counts as a wrong answer); then the token response", async () => {
+    const client = new Client(server.url, "bearer", { origin: ORIGIN });
+    expect((await client.register("second-pk", PASSWORD)).status).toBe(201);
+    const key = authenticator();
+    expect((await registerPasskey(client, key)).status).toBe(201);
+    const stranger = new Client(server.url, "bearer", { origin: ORIGIN });
+    expect((await stranger.register("stranger-pk", PASSWORD)).status).toBe(201);
+    const strangerKey = authenticator();
+    expect((await registerPasskey(stranger, strangerKey)).status).toBe(201);
+    client.reset();
+
+    const challenge = await client.login("second-pk", PASSWORD);
+    expect(challenge.status).toBe(202);
+    expect(challenge.body.methods).toEqual(["passkey"]);
+    const offered = await options(client, challenge.body.challenge_id);
+    expect(offered.allowCredentials).toEqual([{ id: key.id, type: "public-key", transports: ["internal"] }]);
+
+    const wrongKey = await verify(client, challenge.body.challenge_id, strangerKey.assert(offered));
+    expect(wrongKey.status).toBe(401);
+    expect(wrongKey.body.error).toBe("passkey_unknown_credential");
+    // Those options are spent; the challenge lives on (one wrong answer of five).
+    const spent = await verify(client, challenge.body.challenge_id, key.assert(offered));
+    expect(spent.status).toBe(401);
+    expect(spent.body.error).toBe("passkey_challenge_expired");
+
+    const done = await verify(client, challenge.body.challenge_id, key.assert(await options(client, challenge.body.challenge_id)));
+    expect(done.status).toBe(200);
+    expect(done.body.user.username).toBe("second-pk");
+    expect((await client.me()).status).toBe(200);
+
+    const db = await openTestDatabase(server.dataDir);
+    try {
+      const failures = await db.get<{ failures: number }>("SELECT count(*) AS failures FROM audit_events WHERE event = 'mfa_challenge_failed'");
+      expect(Number(failures!.failures)).toBe(2);
+    } finally {
+      await db.close();
+    }
+  });
+
+  test("a challenge without passkey among its methods gives no passkey options", async () => {
+    const client = new Client(server.url, "bearer", { origin: ORIGIN });
+    expect((await client.register("totp-only", PASSWORD)).status).toBe(201);
+    const { secret } = (await client.request("POST", `${AUTH}/mfa/totp`)).body;
+    const code = generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000)), 6);
+    expect((await client.request("POST", `${AUTH}/mfa/totp/confirm`, { json: { code } })).status).toBe(200);
+    const challenge = await client.login("totp-only", PASSWORD);
+    expect(challenge.body.methods).toEqual(["totp", "recovery_code"]);
+    const refused = await client.request("POST", `${AUTH}/login/verify/options`, { json: { challenge_id: challenge.body.challenge_id } });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error).toBe("challenge_expired");
+  });
+
+  test("MFA_REQUIRED_ROLES accepts a passkey: no TOTP enrolment after a password, and a passkey with UV is the whole sign-in", async () => {
+    const client = new Client(server.url, "bearer", { origin: ORIGIN });
+    const registered = await client.register("operator", PASSWORD);
+    const key = authenticator({ userVerified: true });
+    expect((await registerPasskey(client, key)).status).toBe(201);
+    const db = await openTestDatabase(server.dataDir, { writable: true });
+    try {
+      await db.run(`UPDATE users SET roles = '["ops"]' WHERE id = ?`, registered.body.user.id);
+    } finally {
+      await db.close();
+    }
+    client.reset();
+    expect((await client.login("operator", PASSWORD)).body.methods).toEqual(["passkey"]);
+    const full = await client.request("POST", `${AUTH}/login/passkey/verify`, { json: { credential: key.assert(await loginOptions(client)) } });
+    expect(full.status).toBe(200);
+    // Without UV the passkey is one factor, and the role still owes a second one it does not have yet.
+    const half = await client.request("POST", `${AUTH}/login/passkey/verify`, { json: { credential: key.assert(await loginOptions(client), { userVerified: false }) } });
+    expect(half.status).toBe(202);
+    expect(half.body.methods).toEqual(["totp_enrollment"]);
   });
 });
 

@@ -15,7 +15,7 @@ import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSess
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 import { accountDisabled, assertPasswordSize, createPasswordCheck, invalidCredentials } from "./password-check";
 import { createFactorChanges } from "./factor-changes";
-import type { LoginChallenge, SecondStep } from "./second-step";
+import type { LoginChallenge, SecondStep, SecondStepAnswer } from "./second-step";
 
 /** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
 type IssuedTokens = DeliveredTokens<PublicUser>;
@@ -107,8 +107,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
    * false (the password grant of /token, which has no second step): an account that owes one gets mfa_required,
    * and no challenge is opened or mailed.
    */
-  async function challengeAfterPassword(user: User, client: ClientInfo, allowChallenge = true): Promise<LoginChallenge | undefined> {
-    const methods = await secondStep.methodsFor(user);
+  async function challengeAfterPassword(user: User, client: ClientInfo, allowChallenge = true, firstFactor: "password" | "passkey" = "password"): Promise<LoginChallenge | undefined> {
+    const methods = await secondStep.methodsFor(user, firstFactor);
     if (methods.length === 0) return undefined;
     if (!allowChallenge) throw mfaRequired();
     const verified = { userId: user.id, passwordHash: user.passwordHash };
@@ -154,7 +154,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async loginWithPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<IssuedTokens | LoginChallenge> {
       await admitAccount(user, client, "passkey");
       if (!userVerified) {
-        const challenge = await challengeAfterPassword(user, client);
+        const challenge = await challengeAfterPassword(user, client, true, "passkey");
         if (challenge) return challenge;
       }
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
@@ -194,7 +194,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * Answers a challenge with a code (emailed, TOTP, or the first TOTP code of an enrolment) or a recovery code.
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
-    async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    async verifyChallenge(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
       const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
       await completeSignIn(user, client);
@@ -203,7 +203,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
-    async verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    async verifyBrowserChallenge(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
       const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
       const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
       await completeSignIn(user, client);
@@ -213,6 +213,9 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */
     startChallengeEnrollment: (challengeId: string) => secondStep.startEnrollment(challengeId),
+
+    /** WebAuthn options for a challenge that takes a passkey. */
+    challengePasskeyOptions: (challengeId: string) => secondStep.passkeyOptions(challengeId),
 
     /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
     async confirmPassword(principal: SessionPrincipal, password: string, client: ClientInfo): Promise<boolean> {

@@ -25,7 +25,8 @@ import { authenticatorName, counterRegressed, readCeremony } from "./ceremony";
 /** Options are answered within 5 minutes, once (W3C WebAuthn Level 3 §13.4.3: a challenge is used once). */
 const OPTIONS_TTL_MS = 5 * 60 * 1000;
 
-type Purpose = "register" | "login";
+/** What options are for: a registration, a usernameless sign-in, or the passkey step of a 202 challenge. */
+type Purpose = "register" | "login" | "second_step";
 
 export type PasskeyRow = typeof passkeys.$inferSelect;
 
@@ -146,8 +147,6 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
         await audited("passkey_already_registered");
         return apiErrors.passkey_already_registered("This authenticator already holds a passkey for an account here.");
       };
-      const [taken] = await db.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.credentialId, credentialId));
-      if (taken) throw await alreadyRegistered();
       const row = {
         id: randomToken(16),
         userId: principal.userId,
@@ -166,7 +165,8 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
           yield* changes(tx.insert(passkeys).values(row));
         });
       } catch (error) {
-        // The unique credential id: a concurrent registration of the same authenticator got there first.
+        // The credential id is unique: this authenticator's passkey is already registered (excludeCredentials
+        // stops a browser from making it; an API client, or a race, ends here).
         const [raced] = await db.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.credentialId, credentialId));
         if (raced) throw await alreadyRegistered();
         throw error;
@@ -183,17 +183,38 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
       return options;
     },
 
+    /** Whether the account holds a passkey (then `passkey` is a second step it may take). */
+    async has(userId: string): Promise<boolean> {
+      const [found] = await db.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.userId, userId)).limit(1);
+      return found !== undefined;
+    },
+
+    /** Options for the passkey step of a sign-in challenge: only this account's passkeys may answer. */
+    async secondStepOptions(userId: string) {
+      const allowed = await listRows(userId);
+      const options = await generateAuthenticationOptions({
+        rpID: settings.rpId,
+        userVerification: "preferred",
+        timeout: OPTIONS_TTL_MS,
+        allowCredentials: allowed.map((row) => ({ id: row.credentialId, transports: row.transports as AuthenticatorTransportFuture[] })),
+      });
+      await remember(options.challenge, "second_step", userId);
+      return options;
+    },
+
     /**
      * Checks an assertion: the account it signs in, and whether the authenticator verified its user (UV). A
      * counter that went back (a cloned authenticator) is refused and audited; the counter, backup state and last
-     * use are updated only by an assertion whose counter still moves forward from the value read.
+     * use are updated only by an assertion whose counter still moves forward from the value read. `forUser`: the
+     * passkey step of a challenge, whose options and passkey must be that account's (the caller audits failures).
      */
-    async authenticate(credential: AuthenticationResponseJSON, client: ClientInfo): Promise<{ user: User; userVerified: boolean; passkeyId: string }> {
-      const failed = (reason: string, userId: string | null = null) =>
-        audit.record({ event: "login_failed", userId, ...client, detail: { reason, via: "passkey" } });
-      const challenge = await admit("webauthn.get", credential.response, "login", null, (reason) => failed(reason));
+    async authenticate(credential: AuthenticationResponseJSON, client: ClientInfo, forUser?: string): Promise<{ user: User; userVerified: boolean; passkeyId: string }> {
+      const failed = async (reason: string, userId: string | null = null) => {
+        if (forUser === undefined) await audit.record({ event: "login_failed", userId, ...client, detail: { reason, via: "passkey" } });
+      };
+      const challenge = await admit("webauthn.get", credential.response, forUser === undefined ? "login" : "second_step", forUser ?? null, (reason) => failed(reason));
       const [stored] = await db.select().from(passkeys).where(eq(passkeys.credentialId, credential.id));
-      if (!stored) {
+      if (!stored || (forUser !== undefined && stored.userId !== forUser)) {
         await failed("passkey_unknown_credential");
         throw unknownCredential();
       }
