@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../../src/errors";
-import { normalisePath, parseAccessRules, policyFor } from "../../src/modules/forward/rules";
+import { canonicalPath } from "../../src/modules/forward/paths";
+import { parseAccessRules, policyFor } from "../../src/modules/forward/rules";
 
 const RULES = `
 default_policy = "deny"
@@ -49,19 +50,26 @@ describe("ACCESS_RULES_FILE", () => {
     expect(at("app.example.com", "/admin", "GET", null)).toEqual({ kind: "signed_in" });
   });
 
-  test("paths are compared decoded and resolved: encoded or dotted tricks reach the rule they aim past", () => {
-    expect(normalisePath("/api/health/../../admin?x=1")).toBe("/admin");
-    expect(normalisePath("/%61dmin")).toBe("/admin");
-    expect(normalisePath("/api/health/%2e%2e/%2e%2e/admin")).toBe("/admin");
-    expect(normalisePath("//admin")).toBe("/admin");
-    expect(normalisePath("/%E0%A4%A")).toBeUndefined();
-    expect(normalisePath("/a%5c..%5cadmin")).toBeUndefined();
-    expect(normalisePath("/plain/path?q=1")).toBe("/plain/path");
+  test("paths are decoded once and resolved; the broad form drops ;params and case; bad input is undefined", () => {
+    expect(canonicalPath("/api/health/../../admin")).toEqual({ exact: "/admin", canonical: false, broad: [] });
+    expect(canonicalPath("/%61dmin")).toEqual({ exact: "/admin", canonical: true, broad: [] });
+    expect(canonicalPath("/api/health/%2e%2e/%2e%2e/admin")).toEqual({ exact: "/admin", canonical: false, broad: [] });
+    expect(canonicalPath("/private/%252e%252e/api/health")).toEqual({ exact: "/private/%2e%2e/api/health", canonical: false, broad: [] });
+    expect(canonicalPath("/api/health/..;/..;/Private")).toEqual({ exact: "/api/health/..;/..;/Private", canonical: false, broad: ["/api/health/..;/..;/private", "/private"] });
+    expect(canonicalPath("/Admin/..%3b")).toEqual({ exact: "/Admin/..;", canonical: false, broad: ["/admin/..;", "/"] });
+    expect(canonicalPath("/public/%3f/..%2f..%2fprivate/s")?.exact).toBe("/private/s");
+    expect(canonicalPath("//admin")).toEqual({ exact: "//admin", canonical: false, broad: ["/admin"] });
+    expect(canonicalPath("/%E0%A4%A")).toBeUndefined();
+    expect(canonicalPath("/a%5c..%5cadmin")).toBeUndefined();
+    expect(canonicalPath("/a/%ff")).toBeUndefined();
+    expect(canonicalPath("/a/%00")).toBeUndefined();
+    expect(canonicalPath("/plain/path")).toEqual({ exact: "/plain/path", canonical: true, broad: [] });
   });
 
   const bad: [string, string][] = [
     ["[[rule]]\npolicy = \"alow\"", 'rule 1: policy must be "bypass", "signed_in" or "deny"'],
     ['[[rule]]\nname = "x"\npolicy = "bypass"\nroles = ["admin"]', 'rule 1 ("x"): roles and users go with no policy'],
+    ['[[rule]]\nname = "family"\nroles = ["Family"]', 'rule 1 ("family"): role "Family" is not a role name: roles are 1-32 characters of a-z, 0-9, \'_\' or \'-\', as the API stores them (write "family")'],
     ['[[rule]]\npolicy = "deny"\n[[rule]]\nname = "lan"\nnetworks = ["10.0.0.0/33"]\npolicy = "bypass"', 'rule 2 ("lan"): network "10.0.0.0/33"'],
     ['[[rule]]\npaths = ["admin"]\npolicy = "deny"', 'rule 1: path "admin" must start with /'],
     ['[[rule]]\nhosts = ["exa mple.com"]\npolicy = "deny"', 'rule 1: host "exa mple.com"'],

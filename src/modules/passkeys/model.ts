@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { JsonInteger } from "../../http/schema";
+import { JsonInteger, PlainText } from "../../http/schema";
 
 // The JSON forms of PublicKeyCredential (W3C WebAuthn Level 3 §5.1.8, §5.1.9: toJSON()); browsers add members
 // over time (publicKey, publicKeyAlgorithm, ...), which are allowed and ignored.
@@ -43,18 +43,18 @@ export const AuthenticationCredential = t.Object(
   { additionalProperties: true, description: "What navigator.credentials.get() answered, as JSON (@simplewebauthn/browser's startAuthentication)" },
 );
 
-const PasskeyName = t.String({ minLength: 1, maxLength: 64, description: "1-64 characters" });
+const PasskeyName = PlainText({ minLength: 1, maxLength: 64, description: "1-64 characters" });
 
 export const RegisterVerifyBody = t.Object({
   credential: RegistrationCredential,
-  name: t.Optional(t.String({ maxLength: 64, description: "Default: the authenticator's name when its AAGUID is known (\"iCloud Keychain\", \"1Password\", ...), else \"Passkey\"" })),
+  name: t.Optional(PlainText({ maxLength: 64, description: "Default: the authenticator's name when its AAGUID is known (\"iCloud Keychain\", \"1Password\", ...), else \"Passkey\"" })),
 });
 
 export const LoginVerifyBody = t.Object({ credential: AuthenticationCredential });
 
 export const RenameBody = t.Object({ name: PasskeyName });
 
-export const PasskeyParams = t.Object({ id: t.String({ maxLength: 64 }) });
+export const PasskeyParams = t.Object({ id: PlainText({ maxLength: 64 }) });
 
 export const Passkey = t.Object({
   id: t.String(),
