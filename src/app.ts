@@ -227,6 +227,7 @@ export function createApp(
         withRequester,
         emailFlows,
         mailEnabled: mailer.enabled,
+        passkeys,
       }),
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc }))

@@ -115,6 +115,17 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     return forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), secondStep.open(user, methods)));
   }
 
+  /** A passkey was verified: the account may sign in, and without UV its second step is owed (when it has one). */
+  async function afterPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<LoginChallenge | undefined> {
+    await admitAccount(user, client, "passkey");
+    return userVerified ? undefined : challengeAfterPassword(user, client, true, "passkey");
+  }
+
+  async function passkeySignedIn(user: User, userVerified: boolean, client: ClientInfo, via?: "browser") {
+    await completeSignIn(user, client);
+    await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: via === undefined ? { passkey: true, user_verified: userVerified } : { passkey: true, user_verified: userVerified, via } });
+  }
+
   return {
     ...createFactorChanges({ users, mfa, audit, passwords }),
 
@@ -152,15 +163,20 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * follows (the 202 challenge), when it has one.
      */
     async loginWithPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<IssuedTokens | LoginChallenge> {
-      await admitAccount(user, client, "passkey");
-      if (!userVerified) {
-        const challenge = await challengeAfterPassword(user, client, true, "passkey");
-        if (challenge) return challenge;
-      }
+      const challenge = await afterPasskey(user, userVerified, client);
+      if (challenge) return challenge;
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
-      await completeSignIn(user, client);
-      await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "passkey", user_verified: userVerified } });
+      await passkeySignedIn(user, userVerified, client);
       return { ...tokens, device: devices.issue(user.id) };
+    },
+
+    /** The sign-in page's passkey: the same rules as loginWithPasskey, then a browser session. */
+    async signInBrowserWithPasskey(user: User, userVerified: boolean, client: ClientInfo) {
+      const challenge = await afterPasskey(user, userVerified, client);
+      if (challenge) return { challenge };
+      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
+      await passkeySignedIn(user, userVerified, client, "browser");
+      return { session, device: devices.issue(user.id) };
     },
 
     /**

@@ -8,7 +8,8 @@ import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { Csrf, Layout, MessagePage, type Refresh } from "./layout";
+import { Csrf, Layout, MessagePage, PASSKEY_SCRIPT, SIGN_IN_CSP, type Refresh } from "./layout";
+import type { PasskeyService } from "../passkeys/service";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
@@ -21,6 +22,7 @@ import type { BrowserSessions } from "./session";
 export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
   "/login",
   "/login/verify",
+  "/login/passkey",
   "/logout",
   "/password/forgot",
   ...ACCOUNT_FORM_PATHS,
@@ -29,7 +31,7 @@ export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
 ]);
 
 /** Every page (HTML for people, left out of the API document). */
-export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/account", "/admin", "/admin/applications", "/handoff/start", "/handoff/accept"]);
+export const PAGE_PATHS: ReadonlySet<string> = new Set([...PAGE_FORM_PATHS, "/passkey.js", "/account", "/admin", "/admin/applications", "/handoff/start", "/handoff/accept"]);
 
 export interface PageDeps {
   config: Config;
@@ -42,11 +44,13 @@ export interface PageDeps {
   withRequester: RequesterPlugin;
   emailFlows: EmailFlows;
   mailEnabled: boolean;
+  passkeys: PasskeyService;
 }
 
 /** The sign-in, sign-out and cross-domain handoff pages. */
 export function signInPages(deps: PageDeps) {
-  const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled } = deps;
+  const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled, passkeys } = deps;
+  const passkeyOrigins = new Set(config.passkeys.origins);
   const origins = new Set(config.signInOrigins);
   const appName = config.appName;
   const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }, refresh?: Refresh) =>
@@ -65,8 +69,11 @@ export function signInPages(deps: PageDeps) {
     return fresh;
   }
 
-  function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
-    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} />));
+  function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string, host?: SignInHost) {
+    // Passkeys on the sign-in hosts under their RP ID only (elsewhere the browser would refuse them anyway).
+    const withPasskeys = host !== undefined && passkeyOrigins.has(host.origin);
+    const page = <LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} passkeys={withPasskeys} />;
+    return htmlPage(set, status, String(page), withPasskeys ? SIGN_IN_CSP : undefined);
   }
 
   async function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
@@ -183,7 +190,7 @@ export function signInPages(deps: PageDeps) {
           if (rd) start.searchParams.set("rd", rd);
           return seeOther(set, start.href, 302);
         }
-        return loginForm(set, 200, forms.issue("login", binding), safeRedirect(rd, host, browser.hosts));
+        return loginForm(set, 200, forms.issue("login", binding), safeRedirect(rd, host, browser.hosts), undefined, undefined, host);
       },
       { detail: { hide: true } },
     )
@@ -204,7 +211,7 @@ export function signInPages(deps: PageDeps) {
         try {
           // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
           ipLimit(client, "/login");
-          if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login);
+          if (!login || !password) return loginForm(set, 422, csrf, rd, "Enter your username or email and your password.", login, host);
           const result = await auth.signInBrowser(login, password, client);
           // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
           if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
@@ -229,7 +236,57 @@ export function signInPages(deps: PageDeps) {
                 : error.status === 422
                   ? error.message
                   : "The username or password is incorrect.";
-          return loginForm(set, error.status, csrf, rd, text, login);
+          return loginForm(set, error.status, csrf, rd, text, login, host);
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/passkey.js",
+      ({ set }) => {
+        set.headers["content-type"] = "text/javascript; charset=utf-8";
+        set.headers["cache-control"] = "no-cache";
+        return PASSKEY_SCRIPT;
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/login/passkey",
+      async ({ request, body, set, requester: client }) => {
+        const host = browser.hostOf(request);
+        const rd = field(body, "rd");
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf")))
+          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", { href: "/login", text: "Sign in" });
+        const csrf = forms.issue("login", binding);
+        try {
+          ipLimit(client, "/login/passkey");
+          let credential: unknown;
+          try {
+            credential = JSON.parse(field(body, "credential") ?? "");
+          } catch {
+            return loginForm(set, 422, csrf, rd, "Your passkey could not be used. Try again, or sign in with your password.", undefined, host);
+          }
+          const { user, userVerified } = await passkeys.authenticate(credential as Parameters<typeof passkeys.authenticate>[0], client);
+          const result = await auth.signInBrowserWithPasskey(user, userVerified, client);
+          if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+          browser.setSession(set.headers, host, result.session.token);
+          browser.setDevice(set.headers, host, result.device);
+          return seeOther(set, destination(host, rd));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) {
+            const wait = passRetryAfter(set, error);
+            return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${wait} seconds.`, { href: "/login", text: "Back to sign-in" });
+          }
+          // The passkey codes' messages are plain sentences already; the account's state as on the password form.
+          const text =
+            error.code === "account_disabled"
+              ? "This account has been disabled."
+              : error.code === "user_not_verified"
+                ? "Your email address is not verified yet: use the code or link we emailed you, then sign in."
+                : error.message;
+          return loginForm(set, error.status, csrf, rd, text, undefined, host);
         }
       },
       { detail: { hide: true } },

@@ -1,4 +1,5 @@
 import type { PropsWithChildren } from "@kitajs/html";
+import { bundlePasskeyScript } from "./passkey-script" with { type: "macro" };
 
 /**
  * The one stylesheet, inline (no CDN, no web fonts) and allowed by its hash in the pages' CSP. System fonts,
@@ -33,6 +34,7 @@ table{width:100%;border-collapse:collapse}
 th,td{text-align:left;padding:.4rem .3rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
 @media (max-width:40rem){thead{display:none}tr{display:block;border-bottom:1px solid var(--line);padding:.5rem 0}td{display:block;border:0;padding:.1rem 0}}
 a{color:var(--accent)}
+[hidden]{display:none!important}
 `.trim();
 
 export const PAGE_CSS_HASH = `sha256-${new Bun.CryptoHasher("sha256").update(PAGE_CSS).digest("base64")}`;
@@ -42,6 +44,17 @@ export const PAGE_CSS_HASH = `sha256-${new Bun.CryptoHasher("sha256").update(PAG
  * form's redirect goes on to the protected app, which CSP would otherwise block.
  */
 export const PAGE_CSP = `default-src 'none'; style-src '${PAGE_CSS_HASH}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'`;
+
+/** /passkey.js: browser/passkey.ts and @simplewebauthn/browser, bundled when the binary is built (a macro). */
+export const PASSKEY_SCRIPT = bundlePasskeyScript();
+export const PASSKEY_SCRIPT_HASH = `sha256-${new Bun.CryptoHasher("sha256").update(PASSKEY_SCRIPT).digest("base64")}`;
+
+/**
+ * The sign-in page's CSP: the pages' own, plus that one script by its hash (loaded with the same hash as its
+ * `integrity`, CSP Level 3 §6.7.2.3) and fetches to this origin (the passkey options). Every other page stays
+ * script-free.
+ */
+export const SIGN_IN_CSP = `${PAGE_CSP}; script-src '${PASSKEY_SCRIPT_HASH}'; connect-src 'self'`;
 
 /** A page that loads `url` again after `seconds`: a meta refresh, since the pages' CSP allows no script. */
 export interface Refresh {

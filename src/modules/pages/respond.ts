@@ -19,9 +19,9 @@ export const PAGE_HEADERS = {
 } as const;
 
 /** An HTML answer with PAGE_HEADERS. */
-export function htmlPage(set: PageSet, status: number, html: string): string {
+export function htmlPage(set: PageSet, status: number, html: string, csp: string = PAGE_CSP): string {
   set.status = status;
-  Object.assign(set.headers, PAGE_HEADERS);
+  Object.assign(set.headers, PAGE_HEADERS, { "content-security-policy": csp });
   return html;
 }
 
