@@ -41,6 +41,8 @@ import { createChallengeStore } from "./modules/auth/challenges";
 import { createSecondStep } from "./modules/auth/second-step";
 import { createSecondFactorLimiter } from "./limits/second-factor";
 import { mfaRoutes } from "./modules/mfa";
+import { passkeyRoutes } from "./modules/passkeys";
+import { createPasskeyService } from "./modules/passkeys/service";
 import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
 import { loadAccessRules } from "./modules/forward/rules";
@@ -113,9 +115,11 @@ export function createApp(
     settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
   });
   const mfa = createMfaService(db, secrets.dataKey, config.mail.appName);
+  const passkeys = createPasskeyService({ db, users, audit, settings: config.passkeys, appName: config.appName });
   const secondStep = createSecondStep({
     users,
     mfa,
+    passkeys,
     challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
     secondFactors: createSecondFactorLimiter(db, config.rateLimit),
     emailFlows,
@@ -192,6 +196,7 @@ export function createApp(
     .use(metrics && config.metrics.token !== undefined ? metricsRoutes(metrics, config.metrics.token) : new Elysia())
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }))
     .use(mfaRoutes({ auth, mfa, guard, rateLimit, withRequester }))
+    .use(passkeyRoutes({ passkeys, auth, delivery, guard, rateLimit, withRequester }))
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, withRequester, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, withRequester }))
     .use(keyRoutes({ apiKeys, guard, audit, withRequester }))
@@ -227,6 +232,7 @@ export function createApp(
         withRequester,
         emailFlows,
         mailEnabled: mailer.enabled,
+        passkeys,
       }),
     )
     .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled }))

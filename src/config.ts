@@ -79,6 +79,16 @@ export interface Config {
   // ---- Observability (issue 22)
   /** Where /metrics is served: METRICS_ADDR (a listener of its own), METRICS_TOKEN (the main one, bearer token); neither: off. */
   readonly metrics: MetricsConfig;
+  // ---- Passkeys (issue 25)
+  /** The WebAuthn relying party: its ID and the sign-in origins whose pages and apps may use it. */
+  readonly passkeys: PasskeyConfig;
+}
+
+export interface PasskeyConfig {
+  /** PASSKEY_RP_ID, or PUBLIC_URL's host: a passkey is bound to it and works on every host under it. */
+  readonly rpId: string;
+  /** The sign-in origins (PUBLIC_URL, SIGN_IN_URLS) on that domain: a ceremony from any other origin is refused. */
+  readonly origins: readonly string[];
 }
 
 export interface MetricsConfig {
@@ -389,6 +399,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminUsername && adminPasswordFile ? Object.freeze({ username: adminUsername, passwordFile: resolve(adminPasswordFile) }) : undefined;
 
   const mail = mailConfig(env);
+  const browser = browserConfig(env, publicUrl, [accessCookieName, refreshCookieName], trustProxy);
   return Object.freeze({
     port,
     host,
@@ -424,7 +435,8 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
     mail,
     ...signingConfig(env),
-    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName], trustProxy),
+    ...browser,
+    passkeys: passkeyConfig(env, publicUrl, browser.signInOrigins),
     // One APP_NAME for mail and pages, checked once (in mailConfig).
     appName: mail.appName,
     runAs: runAsConfig(env),
@@ -542,4 +554,32 @@ function browserConfig(env: Env, publicUrl: URL, otherCookies: string[], trustPr
     signInOrigins: Object.freeze(signInOrigins),
     accessRulesFile: rulesFile === undefined ? undefined : resolve(rulesFile),
   };
+}
+
+// ---- Passkeys (issue 25) ----
+
+/**
+ * The WebAuthn relying-party ID: PASSKEY_RP_ID, or PUBLIC_URL's host. A passkey is scoped to it and usable from
+ * that host and every host under it (W3C WebAuthn Level 3 §5.1.4.1: the RP ID must be a registrable domain suffix
+ * of the origin's host). A set PASSKEY_RP_ID must be such a suffix of every sign-in host, or the start stops;
+ * the default keeps only the sign-in origins under PUBLIC_URL's host (another registrable domain cannot share it).
+ */
+function passkeyConfig(env: Env, publicUrl: URL, signInOrigins: readonly string[]): PasskeyConfig {
+  const raw = value(env, "PASSKEY_RP_ID");
+  const underRpId = (rpId: string, origin: string) => {
+    const host = new URL(origin).hostname;
+    return host === rpId || host.endsWith(`.${rpId}`);
+  };
+  if (raw === undefined) {
+    const rpId = publicUrl.hostname;
+    return Object.freeze({ rpId, origins: Object.freeze(signInOrigins.filter((origin) => underRpId(rpId, origin))) });
+  }
+  const rpId = raw.toLowerCase();
+  // A domain (not an IP address, not a bare top-level domain like "com"); localhost for trials.
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(rpId) || parseIp(rpId) !== undefined || (!rpId.includes(".") && rpId !== "localhost"))
+    throw new ConfigError(`PASSKEY_RP_ID=${JSON.stringify(raw)} is invalid: expected a domain such as example.com`);
+  const outside = signInOrigins.find((origin) => !underRpId(rpId, origin));
+  if (outside !== undefined)
+    throw new ConfigError(`PASSKEY_RP_ID=${JSON.stringify(raw)} is not a suffix of the sign-in host ${outside} (PUBLIC_URL, SIGN_IN_URLS): passkeys would not work there`);
+  return Object.freeze({ rpId, origins: Object.freeze([...signInOrigins]) });
 }

@@ -94,6 +94,21 @@ export const ERROR_CODES = {
     "/ready: the database did not answer, or (PostgreSQL) this instance does not hear other instances' revocations (its LISTEN connection is down); send it no traffic yet",
   ],
   invalid_metrics_token: [401, "/metrics on the main listener: no `Authorization: Bearer` with `METRICS_TOKEN` was presented, or another token"],
+  // Passkeys (issue 25): every WebAuthn failure the server can see (a cancelled prompt never reaches it)
+  passkey_challenge_expired: [
+    401,
+    "the passkey options are unknown, older than 5 minutes, already used, or were issued for another ceremony: ask for new options",
+  ],
+  passkey_unknown_credential: [401, "no account has this passkey (it was deleted, or registered on another server)"],
+  passkey_already_registered: [409, "this authenticator already holds a passkey of an account (excludeCredentials)"],
+  passkey_wrong_origin: [400, "the ceremony ran on an origin that is not a sign-in origin of this server (`PUBLIC_URL`, `SIGN_IN_URLS`)"],
+  passkey_wrong_rp_id: [400, "the authenticator signed for another relying party than `PASSKEY_RP_ID` (or PUBLIC_URL's host)"],
+  passkey_counter_regression: [
+    401,
+    "the authenticator's signature counter went back: it may be a clone. Refused and audited; the passkey still exists",
+  ],
+  passkey_verification_failed: [400, "the attestation or assertion is malformed, of the wrong type, or its signature does not verify"],
+  passkey_not_found: [404, "no passkey with this id belongs to you"],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

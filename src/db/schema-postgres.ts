@@ -289,3 +289,32 @@ export const instanceSecret = pgTable(
   },
   (table) => [check("instance_secret_one_row", sql`${table.id} = 1`)],
 );
+
+export const passkeys = pgTable(
+  "passkeys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    credentialId: text("credential_id").notNull(),
+    publicKey: text("public_key").notNull(),
+    signCount: bigint("sign_count", { mode: "number" }).notNull().default(0),
+    transports: jsonList("transports").notNull(),
+    backupEligible: boolean("backup_eligible").notNull().default(false),
+    backupState: boolean("backup_state").notNull().default(false),
+    aaguid: text("aaguid").notNull(),
+    name: text("name").notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: time("last_used_at"),
+  },
+  (table) => [uniqueIndex("passkeys_credential_id_idx").on(table.credentialId), index("passkeys_user_id_idx").on(table.userId)],
+);
+
+export const passkeyChallenges = pgTable("passkey_challenges", {
+  challengeHash: text("challenge_hash").primaryKey(),
+  purpose: text("purpose").notNull(),
+  userId: text("user_id").references(() => users.id, { onDelete: "cascade" }),
+  expiresAt: time("expires_at").notNull(),
+  createdAt: createdAt(),
+});

@@ -360,3 +360,46 @@ export const oidcGrants = sqliteTable(
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
 );
+
+/**
+ * WebAuthn credentials (issue 25): the public key only (COSE, as the authenticator gave it), the signature
+ * counter (a regression means a cloned authenticator: W3C WebAuthn Level 3 §6.1.1), the backup flags of a synced
+ * passkey, its transports and AAGUID. The credential id is unique across accounts (a usernameless sign-in finds
+ * the account by it).
+ */
+export const passkeys = sqliteTable(
+  "passkeys",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** The credential id, base64url. */
+    credentialId: text("credential_id").notNull(),
+    /** The COSE public key, base64url. */
+    publicKey: text("public_key").notNull(),
+    signCount: integer("sign_count").notNull().default(0),
+    transports: text("transports", { mode: "json" }).$type<string[]>().notNull(),
+    backupEligible: integer("backup_eligible", { mode: "boolean" }).notNull().default(false),
+    backupState: integer("backup_state", { mode: "boolean" }).notNull().default(false),
+    aaguid: text("aaguid").notNull(),
+    name: text("name").notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: integer("last_used_at", { mode: "timestamp_ms" }),
+  },
+  (table) => [uniqueIndex("passkeys_credential_id_idx").on(table.credentialId), index("passkeys_user_id_idx").on(table.userId)],
+);
+
+/**
+ * WebAuthn options handed out and not yet answered: the challenge (256 random bits) as its SHA-256, what it is for
+ * and for whom. Verifying spends the row with one conditional DELETE, so options work once and for 5 minutes.
+ */
+export const passkeyChallenges = sqliteTable("passkey_challenges", {
+  challengeHash: text("challenge_hash").primaryKey(),
+  /** "register", "login" or "second_step". */
+  purpose: text("purpose").notNull(),
+  /** The account registering, or the one whose second step this is; null for a usernameless sign-in. */
+  userId: text("user_id").references(() => users.id, { onDelete: "cascade" }),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  createdAt: createdAt(),
+});

@@ -27,6 +27,8 @@ export let oidcClients = sqlite.oidcClients;
 export let oidcConsents = sqlite.oidcConsents;
 export let oidcCodes = sqlite.oidcCodes;
 export let oidcGrants = sqlite.oidcGrants;
+export let passkeys = sqlite.passkeys;
+export let passkeyChallenges = sqlite.passkeyChallenges;
 
 /** Binds the exports above to `to`'s tables (once, at start: a process runs on one engine). */
 export function useEngineTables(to: "sqlite" | "postgres"): void {
@@ -49,4 +51,6 @@ export function useEngineTables(to: "sqlite" | "postgres"): void {
   oidcConsents = schema.oidcConsents;
   oidcCodes = schema.oidcCodes;
   oidcGrants = schema.oidcGrants;
+  passkeys = schema.passkeys;
+  passkeyChallenges = schema.passkeyChallenges;
 }

@@ -64,18 +64,22 @@ describe("sign-in page", () => {
     lk = await start({ APP_NAME: "<Home> & Co" });
   });
 
-  test("GET /login: a form with a CSRF token, no script, its own CSP, APP_NAME escaped, a pre-session cookie", async () => {
+  test("GET /login: a form with a CSRF token, only the passkey script (by its hash), its own CSP, APP_NAME escaped, a pre-session cookie", async () => {
     const { page, html, jar } = await loginForm(lk.url);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
     expect(page.headers.get("cache-control")).toBe("no-store");
     // same-origin, not no-referrer: under no-referrer Chromium posts the form with Origin: null.
     expect(page.headers.get("referrer-policy")).toBe("same-origin");
-    expect(page.headers.get("content-security-policy")).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; .*frame-ancestors 'none'$/);
+    // Issue 25: the one script the pages have (WebAuthn needs it), allowed by its hash; no inline script.
+    expect(page.headers.get("content-security-policy")).toMatch(
+      /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; .*frame-ancestors 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; connect-src 'self'$/,
+    );
     expect(html).toStartWith("<!doctype html>");
     expect(html).toContain("<title>Sign in · &lt;Home&gt; &amp; Co</title>");
     expect(html).not.toContain("<Home>");
-    expect(html).not.toContain("<script");
+    expect(html.match(/<script/g)).toEqual(["<script"]);
+    expect(html).toMatch(/<script src="\/passkey\.js" integrity="sha256-[A-Za-z0-9+/=]+" defer><\/script>/);
     expect(html).toContain('name="viewport"');
     expect(html).toContain("prefers-color-scheme:dark");
     expect(csrfOf(html)).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -13,6 +13,11 @@ export function quietSecondStep(db: Db, deps: { users: UserService; mfa: MfaServ
   return createSecondStep({
     users,
     mfa,
+    passkeys: {
+      has: async () => false,
+      authenticate: () => Promise.reject(new Error("no passkeys in in-process tests")),
+      secondStepOptions: () => Promise.reject(new Error("no passkeys in in-process tests")),
+    },
     challenges: createChallengeStore(db, codeKey, 600),
     secondFactors: createSecondFactorLimiter(db, undefined),
     emailFlows: { async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }), async secondFactorFailures() {} },

@@ -43,6 +43,11 @@ export const AUDIT_EVENTS = [
   "oidc_logout",
   "oidc_token_revoked",
   "oidc_grant_refused",
+  "passkey_registered",
+  "passkey_registration_failed",
+  "passkey_renamed",
+  "passkey_deleted",
+  "passkey_counter_regression",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

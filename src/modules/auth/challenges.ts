@@ -4,8 +4,11 @@ import { loginChallenges } from "../../db/tables";
 import { apiErrors } from "../../errors";
 import { hmacBase64url, randomDigits, randomToken, safeEqual } from "../../lib/crypto";
 
-/** What a challenge may be answered with; `totp_enrollment` (MFA_REQUIRED_ROLES): enrol now, see POST /login/enroll. */
-export type ChallengeMethod = "totp" | "recovery_code" | "email_code" | "totp_enrollment";
+/**
+ * What a challenge may be answered with; `totp_enrollment` (MFA_REQUIRED_ROLES): enrol now, see POST /login/enroll;
+ * `passkey`: one of the account's passkeys (POST /login/verify/options, then /login/verify).
+ */
+export type ChallengeMethod = "totp" | "recovery_code" | "email_code" | "totp_enrollment" | "passkey";
 
 /** A challenge dies at this many wrong answers; then even the right code gets challenge_expired. */
 const MAX_CHALLENGE_FAILURES = 5;

@@ -32,6 +32,7 @@ import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
 import { principalUser, type AuthService } from "./service";
 import { noStore } from "../../http/cache";
+import { CeremonyOptions } from "../passkeys/model";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
 export const FORM_BODY_PATHS: ReadonlySet<string> = new Set([`${AUTH_PREFIX}/token`, ...EMAIL_FORM_PATHS]);
@@ -123,8 +124,8 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     .post(
       "/login/verify",
       async ({ body, set, cookie, requester }) => {
-        if ((body.code === undefined) === (body.recovery_code === undefined))
-          throw validationFailed([{ field: "code", message: "Give either code or recovery_code." }]);
+        if ([body.code, body.recovery_code, body.passkey].filter((answer) => answer !== undefined).length !== 1)
+          throw validationFailed([{ field: "code", message: "Give one of code, recovery_code or passkey." }]);
         const { tokens, recoveryCodes } = await auth.verifyChallenge(body.challenge_id, body, requester);
         const answer = delivery.respond({ set, cookie }, tokens);
         return recoveryCodes ? { ...answer, recovery_codes: recoveryCodes } : answer;
@@ -135,16 +136,20 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         parse: JSON_BODY,
         response: {
           200: VerifiedTokenResponse,
-          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, { 401: ["challenge_expired", "invalid_mfa_code"] }),
+          ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, {
+            400: ["passkey_wrong_origin", "passkey_wrong_rp_id", "passkey_verification_failed"],
+            401: ["challenge_expired", "invalid_mfa_code", "passkey_challenge_expired", "passkey_unknown_credential", "passkey_counter_regression"],
+          }),
         },
         detail: {
-          summary: "Second step of a sign-in: the emailed code, a TOTP code or a recovery code",
+          summary: "Second step of a sign-in: the emailed code, a TOTP code, a recovery code or a passkey",
           description:
             "Answers the token response of the delivery mode. A challenge lives `EMAIL_CODE_TTL` (10 minutes) and works once; " +
             "a wrong code (TOTP, recovery or emailed) is 401 `invalid_mfa_code`; after 5 wrong codes the challenge is dead (401 `challenge_expired`, even for the right code). " +
             "Wrong answers are also counted per account, across challenges and addresses, until a sign-in completes: from the 100th in a row every answer waits " +
             "(429 `rate_limited` with `Retry-After`, 1 s doubling up to `RATE_LIMIT_MAX_DELAY`), and the account's verified address is mailed once. " +
-            "A TOTP code is accepted once (a replay in the same 30 s step is refused); each recovery code works once. A `totp_enrollment` challenge takes the authenticator's first code and also answers the 10 `recovery_codes`.",
+            "A TOTP code is accepted once (a replay in the same 30 s step is refused); each recovery code works once. A `totp_enrollment` challenge takes the authenticator's first code and also answers the 10 `recovery_codes`. " +
+            "A `passkey` challenge takes `passkey`: the browser's answer (navigator.credentials.get) to the options of POST /login/verify/options; a refused passkey counts as a wrong answer and is told by its own code.",
         },
       },
     )
@@ -162,6 +167,23 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         detail: {
           summary: "MFA_REQUIRED_ROLES: an authenticator secret for a sign-in that must enrol first",
           description: "For a challenge whose methods are `[\"totp_enrollment\"]`: add the secret (or scan the QR code) in an authenticator app, then send its first code to POST /login/verify.",
+        },
+      },
+    )
+    .post(
+      "/login/verify/options",
+      ({ body, set }) => {
+        noStore(set.headers);
+        return auth.challengePasskeyOptions(body.challenge_id);
+      },
+      {
+        secretCheck: "sign-in",
+        body: t.Object({ challenge_id: PlainText() }),
+        parse: JSON_BODY,
+        response: { 200: CeremonyOptions, ...errorResponses(BODY_ERRORS, SECRET_CHECK, CSRF_CHECK, { 401: ["challenge_expired"] }) },
+        detail: {
+          summary: "WebAuthn options for a challenge whose methods include passkey",
+          description: "`allowCredentials` lists the account's passkeys. The options work once, for 5 minutes; send the browser's answer as `passkey` to POST /login/verify.",
         },
       },
     )

@@ -3,6 +3,7 @@ import { describeCodes } from "../../http/error-catalogue";
 import { JsonInteger, PlainText } from "../../http/schema";
 import { UserBody } from "../users/model";
 import { RECOVERY_CODE_COUNT, SecondFactorsBody } from "../mfa/model";
+import { AuthenticationCredential } from "../passkeys/model";
 
 export const OAuthErrorBody = t.Object(
   {
@@ -104,7 +105,7 @@ export const MeResponse = t.Object({ user: UserBody, second_factors: SecondFacto
 export const ChallengeResponse = t.Object(
   {
     challenge_id: t.String({ description: "Send it to POST /login/verify" }),
-    methods: t.Array(t.Union([t.Literal("totp"), t.Literal("recovery_code"), t.Literal("email_code"), t.Literal("totp_enrollment")]), {
+    methods: t.Array(t.Union([t.Literal("totp"), t.Literal("recovery_code"), t.Literal("email_code"), t.Literal("totp_enrollment"), t.Literal("passkey")]), {
       description: "What the challenge may be answered with",
     }),
     expires_in: JsonInteger({ description: "Seconds the challenge lives" }),
@@ -116,6 +117,7 @@ export const LoginVerifyBody = t.Object({
   challenge_id: PlainText(),
   code: t.Optional(PlainText({ description: "The emailed 6-digit code, or the authenticator's current code", maxLength: 32 })),
   recovery_code: t.Optional(PlainText({ description: "One of the recovery codes (dashes and case do not matter)", maxLength: 64 })),
+  passkey: t.Optional(AuthenticationCredential),
 });
 
 export const RecoveryCodesBody = t.Object({

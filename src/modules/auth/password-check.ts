@@ -83,6 +83,20 @@ export function createPasswordCheck(deps: {
    * A disabled account is only revealed to someone who knows its password. The one password check of every
    * sign-in (API, OAuth2 token endpoint, sign-in page).
    */
+  /** After a right secret (a password or a passkey): a disabled or unverified account still gets no sign-in. */
+  async function admitAccount(user: User, client: ClientInfo, via?: string): Promise<void> {
+    const refuse = (reason: string) => audit.record({ event: "login_failed", userId: user.id, ...client, detail: via === undefined ? { reason } : { reason, via } });
+    if (user.disabled) {
+      await refuse("account_disabled");
+      throw accountDisabled();
+    }
+    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
+    if (deps.requireEmailVerification && user.email !== null && !user.emailVerified) {
+      await refuse("user_not_verified");
+      throw userNotVerified();
+    }
+  }
+
   async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
     assertPasswordSize(password, "password");
     const user = await users.findByLogin(login);
@@ -90,15 +104,7 @@ export function createPasswordCheck(deps: {
       await audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
       throw invalidCredentials();
     }
-    if (user!.disabled) {
-      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-      throw accountDisabled();
-    }
-    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
-    if (deps.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
-      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
-      throw userNotVerified();
-    }
+    await admitAccount(user!, client);
     // The hash now stored for this password: what the session insert checks is still there.
     return { ...user!, passwordHash: await users.upgradeHashIfNeeded(user!, password) };
   }
@@ -110,5 +116,5 @@ export function createPasswordCheck(deps: {
   const completeSignIn = (user: { id: string; username: string }, client: ClientInfo) =>
     limiter.trustAddress(throttleAccount(user.username, user), client.ip);
 
-  return { beginSecretCheck, checkPassword, verifyLogin, completeSignIn };
+  return { beginSecretCheck, checkPassword, verifyLogin, admitAccount, completeSignIn };
 }

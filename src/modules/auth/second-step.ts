@@ -1,5 +1,5 @@
 import type { User } from "../../db/schema";
-import { apiErrors, rateLimited } from "../../errors";
+import { ApiError, apiErrors, rateLimited } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { throttleAccount } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
@@ -7,9 +7,18 @@ import { SECOND_FACTOR_FAILURES, type SecondFactorLimiter } from "../../limits/s
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import type { MfaService } from "../mfa/service";
+import type { PasskeyService } from "../passkeys/service";
+import type { AuthenticationCredential } from "../passkeys/model";
 import type { UserService } from "../users/service";
 import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
 import type { ChallengeResponse } from "./model";
+
+/** An answer to a challenge: a code, a recovery code, or a passkey's assertion (its JSON form). */
+export interface SecondStepAnswer {
+  code?: string;
+  recovery_code?: string;
+  passkey?: typeof AuthenticationCredential.static;
+}
 
 /** POST /login's 202: the password was right, a second step is due. */
 export type LoginChallenge = typeof ChallengeResponse.static;
@@ -32,6 +41,8 @@ export const invalidMfaCode = () => apiErrors.invalid_mfa_code("The code is wron
 export function createSecondStep(deps: {
   users: UserService;
   mfa: MfaService;
+  /** A passkey is a second step too (after a password); its assertion is checked there. */
+  passkeys: Pick<PasskeyService, "has" | "authenticate" | "secondStepOptions">;
   challenges: ChallengeStore;
   secondFactors: SecondFactorLimiter;
   emailFlows: Pick<EmailFlows, "sendLoginCode" | "claimLoginCode" | "secondFactorFailures">;
@@ -39,7 +50,7 @@ export function createSecondStep(deps: {
   auditRateLimit: RateLimitAudit;
   settings: SecondStepSettings;
 }) {
-  const { users, mfa, challenges, secondFactors, emailFlows, audit, auditRateLimit, settings } = deps;
+  const { users, mfa, passkeys, challenges, secondFactors, emailFlows, audit, auditRateLimit, settings } = deps;
 
   /** Counts the answer against the account before it is checked; 429 (audited) while the account is delayed. */
   async function beginAnswer(user: User, client: ClientInfo): Promise<void> {
@@ -52,13 +63,25 @@ export function createSecondStep(deps: {
   }
 
   return {
-    /** The second steps this account owes after its password, in the order a client would offer them. */
-    async methodsFor(user: User): Promise<ChallengeMethod[]> {
+    /**
+     * The second steps this account owes after its first factor, in the order a client would offer them. A
+     * passkey is a second factor after a password (and satisfies MFA_REQUIRED_ROLES); after a passkey without user
+     * verification it is not offered again (the same authenticator twice is one factor).
+     */
+    async methodsFor(user: User, firstFactor: "password" | "passkey" = "password"): Promise<ChallengeMethod[]> {
       const methods: ChallengeMethod[] = [];
       if (await mfa.hasTotp(user.id)) methods.push("totp", "recovery_code");
-      else if (user.roles.some((role) => settings.mfaRequiredRoles.includes(role))) return ["totp_enrollment"];
+      if (firstFactor === "password" && (await passkeys.has(user.id))) methods.push("passkey");
+      if (methods.length === 0 && user.roles.some((role) => settings.mfaRequiredRoles.includes(role))) return ["totp_enrollment"];
       if (settings.loginEmailCode && user.email !== null) methods.push("email_code");
       return methods;
+    },
+
+    /** WebAuthn options for a challenge that takes a passkey: the account's passkeys only. */
+    async passkeyOptions(challengeId: string) {
+      const challenge = await challenges.live(challengeId);
+      if (!(challenge.methods as ChallengeMethod[]).includes("passkey")) throw challengeExpired();
+      return passkeys.secondStepOptions(challenge.userId);
     },
 
     /**
@@ -86,7 +109,7 @@ export function createSecondStep(deps: {
      * against the challenge and the account; the one that makes the account's run reach the bound mails the owner.
      * The run ends here only when the sign-in is complete.
      */
-    async answer(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    async answer(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
       const challenge = await challenges.live(challengeId);
       const user = await users.findById(challenge.userId);
       if (!user || user.disabled) {
@@ -97,7 +120,18 @@ export function createSecondStep(deps: {
       const methods = challenge.methods as ChallengeMethod[];
       let method: ChallengeMethod | undefined;
       let recoveryCodes: string[] | undefined;
-      if (answer.recovery_code !== undefined) {
+      // A refused passkey (wrong origin, spent options, a bad signature, another account's key) is a wrong answer:
+      // it counts like one, and its own code is told.
+      let refusal: unknown;
+      if (answer.passkey !== undefined) {
+        if (methods.includes("passkey"))
+          try {
+            await passkeys.authenticate(answer.passkey as Parameters<typeof passkeys.authenticate>[0], client, user.id);
+            method = "passkey";
+          } catch (error) {
+            refusal = error;
+          }
+      } else if (answer.recovery_code !== undefined) {
         if (methods.includes("recovery_code") && (await mfa.useRecoveryCode(user.id, answer.recovery_code))) method = "recovery_code";
       } else if (answer.code !== undefined) {
         if (methods.includes("totp_enrollment")) {
@@ -108,8 +142,10 @@ export function createSecondStep(deps: {
       }
       if (method === undefined) {
         await challenges.recordFailure(challenge);
-        await audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
+        const reason = refusal instanceof ApiError ? refusal.code : undefined;
+        await audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: reason === undefined ? { methods } : { methods, reason } });
         if (await secondFactors.claimNotice(user.id)) await emailFlows.secondFactorFailures(user, SECOND_FACTOR_FAILURES);
+        if (refusal !== undefined) throw refusal;
         throw invalidMfaCode();
       }
       if (!(await challenges.spend(challenge, method === "email_code"))) throw challengeExpired();
@@ -117,7 +153,10 @@ export function createSecondStep(deps: {
       if (method === "recovery_code")
         await audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: (await mfa.factors(user.id)).recovery_codes_left } });
       if (method === "totp_enrollment") await audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
-      return { user, method, recoveryCodes };
+      // The first factor is not stored with the challenge; methodsFor tells it: after a password an account with
+      // a passkey is always offered it, after a passkey never (RFC 8176 amr of the session: pwd or hwk).
+      const firstFactor = methods.includes("passkey") || !(await passkeys.has(user.id)) ? "password" : "passkey";
+      return { user, method, recoveryCodes, firstFactor } as const;
     },
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */

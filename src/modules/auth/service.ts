@@ -15,7 +15,8 @@ import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSess
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
 import { accountDisabled, assertPasswordSize, createPasswordCheck, invalidCredentials } from "./password-check";
 import { createFactorChanges } from "./factor-changes";
-import type { LoginChallenge, SecondStep } from "./second-step";
+import type { ChallengeMethod } from "./challenges";
+import type { LoginChallenge, SecondStep, SecondStepAnswer } from "./second-step";
 
 /** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
 type IssuedTokens = DeliveredTokens<PublicUser>;
@@ -53,7 +54,18 @@ export interface PendingVerification {
 
 /** RFC 8176 amr of a browser sign-in: a password; or a password and a one-time code (TOTP, mailed or recovery). */
 const PASSWORD_AMR = ["pwd"];
-const SECOND_STEP_AMR = ["pwd", "otp", "mfa"];
+
+/**
+ * RFC 8176 amr of a passkey sign-in: a hardware-bound key ("hwk"); with user verification also "user" (the
+ * authenticator checked its user, by PIN or biometric: which one it does not say, so not "pin" or "fpt"), and
+ * the two factors make "mfa".
+ */
+const passkeyAmr = (userVerified: boolean) => (userVerified ? ["hwk", "user", "mfa"] : ["hwk"]);
+
+/** RFC 8176 amr after a second step: the first factor (a password, or a passkey without user verification), then a passkey or a one-time code. */
+function secondStepAmr(firstFactor: "password" | "passkey", method: ChallengeMethod): string[] {
+  return [firstFactor === "passkey" ? "hwk" : "pwd", method === "passkey" ? "hwk" : "otp", "mfa"];
+}
 
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
@@ -82,7 +94,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     auditRateLimit,
     requireEmailVerification: settings.requireEmailVerification,
   });
-  const { checkPassword, verifyLogin, completeSignIn } = passwords;
+  const { checkPassword, verifyLogin, admitAccount, completeSignIn } = passwords;
 
   /**
    * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
@@ -111,12 +123,23 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
    * false (the password grant of /token, which has no second step): an account that owes one gets mfa_required,
    * and no challenge is opened or mailed.
    */
-  async function challengeAfterPassword(user: User, client: ClientInfo, allowChallenge = true): Promise<LoginChallenge | undefined> {
-    const methods = await secondStep.methodsFor(user);
+  async function challengeAfterPassword(user: User, client: ClientInfo, allowChallenge = true, firstFactor: "password" | "passkey" = "password"): Promise<LoginChallenge | undefined> {
+    const methods = await secondStep.methodsFor(user, firstFactor);
     if (methods.length === 0) return undefined;
     if (!allowChallenge) throw mfaRequired();
     const verified = { userId: user.id, passwordHash: user.passwordHash };
     return forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), secondStep.open(user, methods)));
+  }
+
+  /** A passkey was verified: the account may sign in, and without UV its second step is owed (when it has one). */
+  async function afterPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<LoginChallenge | undefined> {
+    await admitAccount(user, client, "passkey");
+    return userVerified ? undefined : challengeAfterPassword(user, client, true, "passkey");
+  }
+
+  async function passkeySignedIn(user: User, userVerified: boolean, client: ClientInfo, via?: "browser") {
+    await completeSignIn(user, client);
+    await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: via === undefined ? { passkey: true, user_verified: userVerified } : { passkey: true, user_verified: userVerified, via } });
   }
 
   return {
@@ -150,6 +173,29 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /**
+     * Signs in with a verified passkey assertion (modules/passkeys). With user verification (a PIN or a biometric
+     * on the authenticator) it is two factors in one, a complete sign-in (NIST SP 800-63B §5.1.9: a multi-factor
+     * cryptographic authenticator); without it, it is one factor like a password, and the account's second step
+     * follows (the 202 challenge), when it has one.
+     */
+    async loginWithPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<IssuedTokens | LoginChallenge> {
+      const challenge = await afterPasskey(user, userVerified, client);
+      if (challenge) return challenge;
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      await passkeySignedIn(user, userVerified, client);
+      return { ...tokens, device: devices.issue(user.id) };
+    },
+
+    /** The sign-in page's passkey: the same rules as loginWithPasskey, then a browser session. */
+    async signInBrowserWithPasskey(user: User, userVerified: boolean, client: ClientInfo) {
+      const challenge = await afterPasskey(user, userVerified, client);
+      if (challenge) return { challenge };
+      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client, { amr: passkeyAmr(userVerified) }));
+      await passkeySignedIn(user, userVerified, client, "browser");
+      return { session, device: devices.issue(user.id) };
+    },
+
+    /**
      * Signs in a browser from the sign-in page: the same checks, limits and audit events as `login`, and a
      * browser session (the session cookie's value is returned once; only its hash is stored), or the challenge of
      * a second step, which the page asks for next.
@@ -180,7 +226,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * Answers a challenge with a code (emailed, TOTP, or the first TOTP code of an enrolment) or a recovery code.
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
-    async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
+    async verifyChallenge(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
       const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
       await completeSignIn(user, client);
@@ -189,9 +235,10 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
-    async verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-      const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
-      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client, { amr: SECOND_STEP_AMR }));
+    async verifyBrowserChallenge(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
+      const { user, method, recoveryCodes, firstFactor } = await secondStep.answer(challengeId, answer, client);
+      const amr = secondStepAmr(firstFactor, method);
+      const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client, { amr }));
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
       return { session, recoveryCodes, device: devices.issue(user.id) };
@@ -199,6 +246,9 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */
     startChallengeEnrollment: (challengeId: string) => secondStep.startEnrollment(challengeId),
+
+    /** WebAuthn options for a challenge that takes a passkey. */
+    challengePasskeyOptions: (challengeId: string) => secondStep.passkeyOptions(challengeId),
 
     /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
     async confirmPassword(principal: SessionPrincipal, password: string, client: ClientInfo): Promise<boolean> {

@@ -23,6 +23,8 @@ const FAILURES: ReadonlySet<string> = new Set([
   "oidc_access_denied",
   "oidc_code_replayed",
   "oidc_grant_refused",
+  "passkey_registration_failed",
+  "passkey_counter_regression",
 ]);
 
 export const isFailure = (event: string) => FAILURES.has(event);
@@ -33,7 +35,7 @@ const byWhom = (detail: Record<string, unknown>) => (detail.via === "cli" ? "the
 const text = (value: unknown) => (typeof value === "string" || typeof value === "number" ? String(value) : undefined);
 
 /** How a second factor is named in a sentence. */
-const FACTOR: Record<string, string> = { totp: "an authenticator", recovery_code: "a recovery code", email_code: "an emailed code" };
+const FACTOR: Record<string, string> = { totp: "an authenticator", recovery_code: "a recovery code", email_code: "an emailed code", passkey: "a passkey" };
 
 /** Why a sign-in failed, in words. */
 const REASONS: Record<string, string> = {
@@ -41,6 +43,12 @@ const REASONS: Record<string, string> = {
   account_disabled: "the account is disabled",
   user_not_verified: "the email address is not verified",
   deleted: "the account was deleted",
+  passkey_unknown_credential: "an unknown passkey",
+  passkey_challenge_expired: "the passkey prompt expired",
+  passkey_wrong_origin: "a passkey from another site",
+  passkey_wrong_rp_id: "a passkey for another site",
+  passkey_counter_regression: "the passkey may be a clone",
+  passkey_verification_failed: "the passkey's answer did not verify",
 };
 
 /**
@@ -49,7 +57,8 @@ const REASONS: Record<string, string> = {
  */
 const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Record<string, unknown>) => string> = {
   user_registered: (who) => `${who} signed up`,
-  login_succeeded: (who, d) => `${who} signed in${text(d.second_factor) ? ` with ${FACTOR[text(d.second_factor)!] ?? text(d.second_factor)}` : ""}`,
+  login_succeeded: (who, d) =>
+    `${who} signed in${d.passkey === true ? " with a passkey" : ""}${text(d.second_factor) ? `${d.passkey === true ? " and" : ""} with ${FACTOR[text(d.second_factor)!] ?? text(d.second_factor)}` : ""}`,
   login_failed: (who, d) => `${who === "someone" ? "A sign-in failed" : `${who} failed to sign in`}${text(d.reason) ? `: ${REASONS[text(d.reason)!] ?? text(d.reason)!.replaceAll("_", " ")}` : ""}`,
   logout: (who) => `${who} signed out`,
   refresh_reuse_detected: (who) => `A stolen or replayed session of ${who} was refused, and the session ended`,
@@ -87,6 +96,11 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   oidc_logout: (who, d) => `${who} signed out of ${text(d.client_id) ?? "an application"}`,
   oidc_token_revoked: (who, d) => `${text(d.client_id) ?? "An application"} ended its sign-in of ${who}`,
   oidc_grant_refused: (who, d) => `${text(d.client_id) ?? "An application"} could not renew ${who}'s sign-in: access was withdrawn`,
+  passkey_registered: (who) => `${who} added a passkey`,
+  passkey_registration_failed: (who, d) => `${who} failed to add a passkey${text(d.reason) ? `: ${REASONS[text(d.reason)!] ?? text(d.reason)!.replaceAll("_", " ")}` : ""}`,
+  passkey_renamed: (who) => `${who} renamed a passkey`,
+  passkey_deleted: (who) => `${who} deleted a passkey`,
+  passkey_counter_regression: (who) => `A passkey of ${who} was refused: its signature counter went back (a cloned authenticator?)`,
 };
 
 /** An event's sentence; an event this page does not know (a newer one) reads as its name in words. */

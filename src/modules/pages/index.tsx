@@ -8,7 +8,8 @@ import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { LOGO_PATH, MessagePage, type Refresh } from "./layout";
+import { LOGO_PATH, MessagePage, PASSKEY_SCRIPT, signInCsp, type Refresh } from "./layout";
+import type { PasskeyService } from "../passkeys/service";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS, problemOf } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
@@ -23,6 +24,7 @@ import type { BrowserSessions } from "./session";
 export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
   "/login",
   "/login/verify",
+  "/login/passkey",
   "/logout",
   "/password/forgot",
   "/password/reset/code",
@@ -46,6 +48,7 @@ export const PAGE_PATHS: ReadonlySet<string> = new Set([
   "/handoff/start",
   "/handoff/accept",
   LOGO_PATH,
+  "/passkey.js",
 ]);
 
 export interface PageDeps {
@@ -59,6 +62,7 @@ export interface PageDeps {
   withRequester: RequesterPlugin;
   emailFlows: EmailFlows;
   mailEnabled: boolean;
+  passkeys: PasskeyService;
 }
 
 /** The host of the app `rd` goes on to, when it is another than this sign-in host ("Sign in to continue to …"). */
@@ -77,7 +81,8 @@ const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURICompon
 
 /** The sign-in, sign-out and cross-domain handoff pages. */
 export function signInPages(deps: PageDeps) {
-  const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled } = deps;
+  const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled, passkeys } = deps;
+  const passkeyOrigins = new Set(config.passkeys.origins);
   const origins = new Set(config.signInOrigins);
   const appName = config.appName;
   const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }, refresh?: Refresh) =>
@@ -105,10 +110,23 @@ export function signInPages(deps: PageDeps) {
     said: { error?: string; notice?: string; login?: string; focusPassword?: boolean; unverified?: boolean } = {},
   ) {
     const safeRd = safeRedirect(rd, host, browser.hosts) && rd;
+    // Passkeys on the sign-in hosts under their RP ID only (elsewhere the browser would refuse them anyway).
+    const withPasskeys = passkeyOrigins.has(host.origin);
     return htmlPage(
       set,
       status,
-      String(<LoginPage appName={appName} csrf={csrf} rd={safeRd || undefined} canReset={mailEnabled} continueTo={appHost(safeRd || undefined, host)} {...said} />),
+      String(
+        <LoginPage
+          appName={appName}
+          csrf={csrf}
+          rd={safeRd || undefined}
+          canReset={mailEnabled}
+          continueTo={appHost(safeRd || undefined, host)}
+          passkeys={withPasskeys}
+          {...said}
+        />,
+      ),
+      withPasskeys ? signInCsp() : undefined,
     );
   }
 
@@ -386,6 +404,53 @@ export function signInPages(deps: PageDeps) {
                   ? error.message
                   : "The username or password is incorrect.";
           return loginForm(set, error.status, host, csrf, rd, { error: text, login, focusPassword: error.code !== "user_not_verified" && error.code !== "account_disabled", unverified: error.code === "user_not_verified" && mailEnabled });
+        }
+      },
+      { detail: { hide: true } },
+    )
+    .get(
+      "/passkey.js",
+      ({ set }) => {
+        set.headers["content-type"] = "text/javascript; charset=utf-8";
+        set.headers["cache-control"] = "no-cache";
+        return PASSKEY_SCRIPT;
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/login/passkey",
+      async ({ request, body, set, requester: client }) => {
+        const host = browser.hostOf(request);
+        const rd = field(body, "rd");
+        const binding = browser.binding(request);
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf")))
+          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", { href: "/login", text: "Sign in" });
+        const csrf = forms.issue("login", binding);
+        try {
+          ipLimit(client, "/login/passkey");
+          let credential: unknown;
+          try {
+            credential = JSON.parse(field(body, "credential") ?? "");
+          } catch {
+            return loginForm(set, 422, host, csrf, rd, { error: "Your passkey could not be used. Try again, or sign in with your password." });
+          }
+          const { user, userVerified } = await passkeys.authenticate(credential as Parameters<typeof passkeys.authenticate>[0], client);
+          const result = await auth.signInBrowserWithPasskey(user, userVerified, client);
+          if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+          browser.setSession(set.headers, host, result.session.token);
+          browser.setDevice(set.headers, host, result.device);
+          return seeOther(set, destination(host, rd));
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          if (error.status === 429) return tooMany(set, error, rd);
+          // The passkey codes' messages are plain sentences already; the account's state as on the password form.
+          const text =
+            error.code === "account_disabled"
+              ? "This account has been disabled."
+              : error.code === "user_not_verified"
+                ? "Your email address is not verified yet: use the code or link we emailed you, then sign in."
+                : error.message;
+          return loginForm(set, error.status, host, csrf, rd, { error: text, unverified: error.code === "user_not_verified" && mailEnabled });
         }
       },
       { detail: { hide: true } },

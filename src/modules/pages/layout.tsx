@@ -1,4 +1,5 @@
 import type { PropsWithChildren } from "@kitajs/html";
+import { bundlePasskeyScript } from "./passkey-script" with { type: "macro" };
 
 /**
  * The one stylesheet, inline (no CDN, no web fonts) and allowed by its hash in the pages' CSP. System fonts,
@@ -74,6 +75,7 @@ td.wrap{min-width:0;text-align:left}
 main{padding:.75rem}
 }
 a{color:var(--link)}
+[hidden]{display:none!important}
 `.trim();
 
 /** What APP_ACCENT_COLOR and APP_LOGO change on every page (config.ts checks them). */
@@ -104,7 +106,7 @@ let brandCss = BASE_CSS;
 let hasLogo = false;
 
 /**
- * Pages load nothing but their inline stylesheet; no script at all. form-action is left open: after sign-in a
+ * Pages load nothing but their inline stylesheet; no script (but the sign-in page's one, signInCsp). form-action is left open: after sign-in a
  * form's redirect goes on to the protected app, which CSP would otherwise block. A live binding: the accent
  * colour (configureBranding) changes the stylesheet and so its hash.
  */
@@ -116,6 +118,17 @@ export function configureBranding(branding: Branding): void {
   hasLogo = branding.logo ?? false;
   PAGE_CSP = cspOf(brandCss);
 }
+
+/** /passkey.js: browser/passkey.ts and @simplewebauthn/browser, bundled when the binary is built (a macro). */
+export const PASSKEY_SCRIPT = bundlePasskeyScript();
+export const PASSKEY_SCRIPT_HASH = `sha256-${new Bun.CryptoHasher("sha256").update(PASSKEY_SCRIPT).digest("base64")}`;
+
+/**
+ * The sign-in page's CSP: the pages' own (read now: the branded stylesheet's hash), plus that one script by its
+ * hash (loaded with the same hash as its `integrity`, CSP Level 3 §6.7.2.3) and fetches to this origin (the
+ * passkey options). Every other page stays script-free.
+ */
+export const signInCsp = () => `${PAGE_CSP}; script-src '${PASSKEY_SCRIPT_HASH}'; connect-src 'self'`;
 
 /** A page that loads `url` again after `seconds`: a meta refresh, since the pages' CSP allows no script. */
 export interface Refresh {

@@ -1,4 +1,4 @@
-import { Alert, Csrf, Layout } from "./layout";
+import { Alert, Csrf, Layout, PASSKEY_SCRIPT_HASH } from "./layout";
 import { AuthenticatorSetup, RecoveryCodes } from "./two-step";
 
 export interface LoginView {
@@ -17,6 +17,8 @@ export interface LoginView {
   focusPassword?: boolean;
   /** The account's address is not verified: a link to the page where the mailed code is typed. */
   unverified?: boolean;
+  /** This host is under the passkeys' RP ID: the passkey button and autofill (with the page's one script). */
+  passkeys?: boolean;
 }
 
 /** The sign-in form. A second sign-in step (an emailed code, TOTP) renders its own page after this one. */
@@ -46,11 +48,35 @@ export function LoginPage(view: LoginView) {
           <Csrf token={view.csrf} />
           {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
           <label for="login">Username or email</label>
-          <input id="login" name="login" autocomplete="username" required autofocus={!view.focusPassword} value={view.login ?? ""} maxlength="254" />
+          <input
+            id="login"
+            name="login"
+            autocomplete={view.passkeys ? "username webauthn" : "username"}
+            required
+            autofocus={!view.focusPassword}
+            value={view.login ?? ""}
+            maxlength="254"
+          />
           <label for="password">Password</label>
           <input id="password" name="password" type="password" autocomplete="current-password" required autofocus={view.focusPassword} />
           <button type="submit">Sign in</button>
         </form>
+        {view.passkeys ? (
+          // Usernameless: the script fills `credential` with the browser's answer and posts this form. Without
+          // JavaScript the button stays hidden and the password form above is the way in.
+          <form method="post" action="/login/passkey" id="passkey-form" class="stack">
+            <Csrf token={view.csrf} />
+            {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
+            <input type="hidden" name="credential" value="" />
+            <button type="button" id="passkey-button" class="secondary" hidden>
+              Sign in with a passkey
+            </button>
+            <p id="passkey-status" class="error" role="alert"></p>
+            <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
+          </form>
+        ) : (
+          ""
+        )}
         {view.canReset ? (
           <p>
             <a href="/password/forgot">Forgot your password?</a>

@@ -18,10 +18,10 @@ export const pageHeaders = () => ({
   "referrer-policy": "same-origin",
 });
 
-/** An HTML answer with pageHeaders(). */
-export function htmlPage(set: PageSet, status: number, html: string): string {
+/** An HTML answer with pageHeaders(); `csp` replaces the pages' CSP (the sign-in page's, with its one script). */
+export function htmlPage(set: PageSet, status: number, html: string, csp?: string): string {
   set.status = status;
-  Object.assign(set.headers, pageHeaders());
+  Object.assign(set.headers, pageHeaders(), csp === undefined ? {} : { "content-security-policy": csp });
   return html;
 }
 
