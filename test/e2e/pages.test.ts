@@ -451,7 +451,15 @@ describe("the pages' logo and accent colour (APP_LOGO, APP_ACCENT_COLOR)", () =>
     const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
     expect(style).toContain(":root{--accent:#7a1fa2;--on-accent:#fff}");
     const hash = new Bun.CryptoHasher("sha256").update(style).digest("base64");
-    expect(page.headers.get("content-security-policy")).toContain(`style-src 'sha256-${hash}'`);
+    // The sign-in page's CSP is the branded one plus the passkey script, by the hash of what /passkey.js serves.
+    const script = new Bun.CryptoHasher("sha256").update(await (await fetch(`${lk.url}/passkey.js`)).text()).digest("base64");
+    expect(page.headers.get("content-security-policy")).toBe(
+      `default-src 'none'; style-src 'sha256-${hash}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; script-src 'sha256-${script}'; connect-src 'self'`,
+    );
+    // Every other page keeps the branded CSP without a script.
+    const other = await fetch(`${lk.url}/password/forgot`);
+    expect(other.headers.get("content-security-policy")).toBe(`default-src 'none'; style-src 'sha256-${hash}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'`);
+    expect(await other.text()).not.toContain("<script");
   });
 
   test("without APP_LOGO there is no logo route and no image", async () => {

@@ -130,6 +130,35 @@ export function signInPages(deps: PageDeps) {
     );
   }
 
+  /** The sign-in forms' refusal of a post without this browser's form token or from another site. */
+  const formRefused = (set: Set) =>
+    message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", { href: "/login", text: "Sign in" });
+
+  /** What the sign-in page says of an account's state (told only to whoever proved the first factor), else undefined. */
+  const accountState = (error: ApiError) =>
+    error.code === "account_disabled"
+      ? "This account has been disabled."
+      : error.code === "user_not_verified"
+        ? "Your email address is not verified yet: type the code we emailed you on the “Verify your email address” page, or use the link in the mail, then sign in."
+        : undefined;
+
+  /**
+   * A first factor (password or passkey) was right: the second step's page when one is owed (the cookie comes
+   * after it), else the session and device cookies and on to `rd`.
+   */
+  async function afterFirstFactor(
+    set: Set,
+    host: SignInHost,
+    binding: string,
+    rd: string | undefined,
+    result: Awaited<ReturnType<typeof auth.signInBrowser>> | Awaited<ReturnType<typeof auth.signInBrowserWithPasskey>>,
+  ) {
+    if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+    browser.setSession(set.headers, host, result.session.token);
+    browser.setDevice(set.headers, host, result.device);
+    return seeOther(set, destination(host, rd));
+  }
+
   /** The 429 page of the sign-in forms: the wait in words ("1 second"), and the way back that keeps `rd`. */
   function tooMany(set: Set, error: ApiError, rd: string | undefined) {
     const wait = passRetryAfter(set, error);
@@ -373,11 +402,7 @@ export function signInPages(deps: PageDeps) {
         const host = browser.hostOf(request);
         const rd = field(body, "rd");
         const binding = browser.binding(request);
-        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf")))
-          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", {
-            href: "/login",
-            text: "Sign in",
-          });
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf"))) return formRefused(set);
         const csrf = forms.issue("login", binding);
         const login = field(body, "login")?.trim() ?? "";
         const password = field(body, "password") ?? "";
@@ -385,24 +410,12 @@ export function signInPages(deps: PageDeps) {
           // The same per-address limit as POST /api/v1/auth/login, then the same service (account limits, audit).
           ipLimit(client, "/login");
           if (!login || !password) return loginForm(set, 422, host, csrf, rd, { error: "Enter your username or email and your password.", login, focusPassword: login !== "" });
-          const result = await auth.signInBrowser(login, password, client);
-          // A second sign-in step (an emailed code, TOTP) is its own page; the cookie comes after it.
-          if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
-          browser.setSession(set.headers, host, result.session.token);
-          browser.setDevice(set.headers, host, result.device);
-          return seeOther(set, destination(host, rd));
+          return await afterFirstFactor(set, host, binding, rd, await auth.signInBrowser(login, password, client));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           if (error.status === 429) return tooMany(set, error, rd);
           // One message for an unknown user and a wrong password; a disabled or unverified account only to its password's holder.
-          const text =
-            error.code === "account_disabled"
-              ? "This account has been disabled."
-              : error.code === "user_not_verified"
-                ? "Your email address is not verified yet: type the code we emailed you on the “Verify your email address” page, or use the link in the mail, then sign in."
-                : error.status === 422
-                  ? error.message
-                  : "The username or password is incorrect.";
+          const text = accountState(error) ?? (error.status === 422 ? error.message : "The username or password is incorrect.");
           return loginForm(set, error.status, host, csrf, rd, { error: text, login, focusPassword: error.code !== "user_not_verified" && error.code !== "account_disabled", unverified: error.code === "user_not_verified" && mailEnabled });
         }
       },
@@ -423,8 +436,7 @@ export function signInPages(deps: PageDeps) {
         const host = browser.hostOf(request);
         const rd = field(body, "rd");
         const binding = browser.binding(request);
-        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf")))
-          return message(set, 403, "Sign-in refused", "This form expired or came from another site. Open the sign-in page again.", { href: "/login", text: "Sign in" });
+        if (!sameOriginPost(request, origins) || !binding || !forms.check("login", binding, field(body, "csrf"))) return formRefused(set);
         const csrf = forms.issue("login", binding);
         try {
           ipLimit(client, "/login/passkey");
@@ -435,22 +447,12 @@ export function signInPages(deps: PageDeps) {
             return loginForm(set, 422, host, csrf, rd, { error: "Your passkey could not be used. Try again, or sign in with your password." });
           }
           const { user, userVerified } = await passkeys.authenticate(credential as Parameters<typeof passkeys.authenticate>[0], client);
-          const result = await auth.signInBrowserWithPasskey(user, userVerified, client);
-          if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
-          browser.setSession(set.headers, host, result.session.token);
-          browser.setDevice(set.headers, host, result.device);
-          return seeOther(set, destination(host, rd));
+          return await afterFirstFactor(set, host, binding, rd, await auth.signInBrowserWithPasskey(user, userVerified, client));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           if (error.status === 429) return tooMany(set, error, rd);
           // The passkey codes' messages are plain sentences already; the account's state as on the password form.
-          const text =
-            error.code === "account_disabled"
-              ? "This account has been disabled."
-              : error.code === "user_not_verified"
-                ? "Your email address is not verified yet: use the code or link we emailed you, then sign in."
-                : error.message;
-          return loginForm(set, error.status, host, csrf, rd, { error: text, unverified: error.code === "user_not_verified" && mailEnabled });
+          return loginForm(set, error.status, host, csrf, rd, { error: accountState(error) ?? error.message, unverified: error.code === "user_not_verified" && mailEnabled });
         }
       },
       { detail: { hide: true } },
