@@ -52,6 +52,10 @@ import type { Secrets } from "./secrets";
 import { createAccessTokens } from "./tokens/access";
 import { createKeyRing, keyRetention } from "./tokens/keys";
 import { isPostgres } from "./db/atomic";
+import { invitationAdminRoutes, invitationRoutes } from "./modules/invitations";
+import { createInvitations, invitationMailVars } from "./modules/invitations/service";
+import { invitationPages, takesInvitationForm } from "./modules/pages/invitations";
+import { signUpPages } from "./modules/pages/signup";
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
@@ -125,6 +129,14 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
   const forms = formTokens(secrets.formKey);
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms };
   const accessRules = loadAccessRules(config.accessRulesFile);
+  const invitations = createInvitations({
+    db,
+    audit,
+    users,
+    publicUrl: config.publicUrl,
+    send: mailer.enabled ? (to, link, expiresAt) => mailer!.send("invitation", to, { id: null, username: "" }, invitationMailVars(link, expiresAt)) : undefined,
+  });
+  const signUp = { ...signedInForms, auth, ipLimit, withRequester, allowRegistration: config.allowRegistration, requireEmailVerification: config.mail.requireEmailVerification };
   /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */
   const browserPort: BrowserSessionPort = {
     current: (request) => browser.current(request),
@@ -155,7 +167,7 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     .use(validateRoutes(identity, headers))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits }))
     .onParse(({ request, contentType, path }) =>
-      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
+      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path) || takesInvitationForm(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }))
@@ -199,7 +211,11 @@ export function createApp(config: Config, db: Db, secrets: Secrets, mailer?: Mai
     )
     .use(accountPages({ ...signedInForms, auth, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc }))
     .use(adminPages({ ...signedInForms, admin, users, audit, withRequester }))
-    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester }));
+    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester }))
+    .use(invitationAdminRoutes({ invitations, guard, withRequester }))
+    .use(invitationRoutes({ invitations, auth, delivery, rateLimit, withRequester }))
+    .use(signUpPages(signUp))
+    .use(invitationPages({ ...signUp, invitations, mailEnabled: mailer.enabled }));
   // The server waits for this before it listens: the signing keys' first read (db/atomic.ts: at once on SQLite).
   return Object.assign(app, { ready: keyRing.ready });
 }

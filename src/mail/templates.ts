@@ -18,6 +18,7 @@ export const MAIL_KINDS = {
   email_change: ["code", "minutes", "new_email"],
   email_changed: ["new_email"],
   password_changed: [],
+  invitation: ["link", "expires"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type MailKind = keyof typeof MAIL_KINDS;
@@ -67,6 +68,12 @@ const DEFAULTS: Record<MailKind, Template> = {
     subject: "{{app_name}}: your password was changed",
     text: "Hello {{username}},\n\nThe password of your account was just changed. If you did not do this, reset it at once and contact your administrator." + footer,
     html: wrap(`<p>Hello {{username}},</p><p>The password of your account was just changed. If you did not do this, reset it at once and contact your administrator.</p>`),
+  },
+  // No account yet: {{username}} is empty in this one.
+  invitation: {
+    subject: "{{app_name}}: you are invited to create an account",
+    text: "Hello,\n\nYou are invited to create an account on {{app_name}}. Open this link to choose your username and password:\n\n{{link}}\n\nIt works until {{expires}}. If you did not expect this, ignore this mail." + footer,
+    html: wrap(`<p>Hello,</p><p>You are invited to create an account on {{app_name}}.</p><p><a href="{{link}}">Create your account</a></p><p>It works until {{expires}}. If you did not expect this, ignore this mail.</p>`),
   },
 };
 

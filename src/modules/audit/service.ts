@@ -41,6 +41,9 @@ export const AUDIT_EVENTS = [
   "oidc_code_exchanged",
   "oidc_code_replayed",
   "oidc_logout",
+  "invitation_created",
+  "invitation_used",
+  "invitation_revoked",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -52,6 +52,7 @@ export function SignedInNav({ username, isAdmin, csrf }: { username: string; isA
       <a href="/account">Account</a>
       {isAdmin ? <a href="/admin">Admin</a> : ""}
       {isAdmin ? <a href="/admin/applications">Applications</a> : ""}
+      {isAdmin ? <a href="/admin/invitations">Invitations</a> : ""}
       <span class="muted" safe>
         {username}
       </span>

@@ -66,7 +66,7 @@ export function signInPages(deps: PageDeps) {
   }
 
   function loginForm(set: Set, status: number, csrf: string, rd: string | undefined, error?: string, login?: string) {
-    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} />));
+    return htmlPage(set, status, String(<LoginPage appName={appName} csrf={csrf} rd={rd} error={error} login={login} canReset={mailEnabled} canSignUp={config.allowRegistration} />));
   }
 
   async function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {

@@ -8,6 +8,8 @@ export interface LoginView {
   error?: string;
   /** Mail is on: the form links to the forgot-password page. */
   canReset?: boolean;
+  /** ALLOW_REGISTRATION=true: the form links to the sign-up page. */
+  canSignUp?: boolean;
 }
 
 /** The sign-in form. A second sign-in step (an emailed code, TOTP) renders its own page after this one. */
@@ -29,6 +31,13 @@ export function LoginPage(view: LoginView) {
         {view.canReset ? (
           <p>
             <a href="/password/forgot">Forgot your password?</a>
+          </p>
+        ) : (
+          ""
+        )}
+        {view.canSignUp ? (
+          <p>
+            No account yet? <a href="/signup">Create an account</a>
           </p>
         ) : (
           ""
