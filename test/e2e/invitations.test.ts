@@ -278,7 +278,7 @@ describe("the admin's invitations page", () => {
     expect([revoked.status, revoked.location]).toEqual([303, "/admin/invitations?done=revoked"]);
     expect((await get(`${closed.url}/admin/invitations?done=revoked`, jar)).html).toContain("Invitation revoked");
     expect((await get(link!, cookieJar())).status).toBe(410);
-    const events = await db(closed, (d) => d.all<{ event: string }>("SELECT event FROM audit_events WHERE detail LIKE ?", `%${id}%`));
+    const events = await db(closed, (d) => d.all<{ event: string }>("SELECT event FROM audit_events WHERE CAST(detail AS TEXT) LIKE ?", `%${id}%`));
     expect(events.map((event) => event.event).sort()).toEqual(["invitation_created", "invitation_revoked", "invitation_used", "user_registered"]);
   });
 
