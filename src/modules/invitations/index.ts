@@ -7,6 +7,7 @@ import type { Delivery } from "../../delivery";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import { PendingVerificationResponse, RegisterBody, TokenResponse } from "../auth/model";
 import type { AuthService } from "../auth/service";
+import { registered } from "../auth";
 import { NoContent, SESSION_SECURITY } from "../../http/schema";
 import { strictBodies } from "../../http/strict-body";
 import type { authGuard } from "../auth/guard";
@@ -109,11 +110,7 @@ export function invitationRoutes(deps: {
       "/invitations/:token/register",
       async ({ params, body, set, cookie, requester }) => {
         const invitation = await invitations.usable(params.token);
-        const result = await auth.register(body, requester, invitations.invited(invitation));
-        set.status = 201;
-        if ("pending" in result)
-          return { message: "Account created. Confirm your email address with the code or link we sent, then sign in.", user: result.pending };
-        return delivery.respond({ set, cookie }, result);
+        return registered(delivery, { set, cookie }, await auth.register(body, requester, invitations.invited(invitation)));
       },
       {
         secretCheck: "sign-in",

@@ -9,7 +9,7 @@ import type { SignedInForms } from "./account-routes";
 import { adminGate } from "./admin-routes";
 import { Alert, Csrf, Layout, RowTable } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
-import { SignUpPage, signUpErrors, signUpFlow, type SignUpDeps, type SignUpView } from "./signup";
+import { signUpErrors, signUpFlow, type SignUpDeps, type SignUpView } from "./signup";
 
 /** The page a dead invitation link opens: why, and what to do, in words (its status is the API's for the same reason). */
 const DEAD_LINKS: Record<string, { title: string; text: string }> = {
@@ -57,11 +57,13 @@ function InvitationsPage(view: InvitationsView) {
           <p class="secret" id="invitation-link" safe>
             {view.created.link}
           </p>
-          <p class="muted" safe>
-            {view.created.invitation.mailed
-              ? `Mailed to ${view.created.invitation.email}. Copy it now if you want to send it yourself too: it is shown this once.`
-              : "Copy it now and send it to the person you invite: it is shown this once and only its hash is kept."}
-          </p>
+          {view.created.invitation.mailed ? (
+            <p class="muted">
+              Mailed to <span safe>{view.created.invitation.email ?? ""}</span>. Copy it now if you want to send it yourself too: it is shown this once.
+            </p>
+          ) : (
+            <p class="muted">Copy it now and send it to the person you invite: it is shown this once and only its hash is kept.</p>
+          )}
         </section>
       ) : (
         ""
@@ -154,7 +156,7 @@ export interface InvitationPageDeps extends SignedInForms, SignUpDeps {
  * page (/admin/invitations: list, create, revoke through a confirmation).
  */
 export function invitationPages(deps: InvitationPageDeps) {
-  const { appName, browser, forms, invitations, auth, ipLimit, withRequester, mailEnabled, requireEmailVerification } = deps;
+  const { appName, browser, forms, invitations, auth, ipLimit, withRequester, mailEnabled } = deps;
   const flow = signUpFlow(deps);
   const { notAdmin, adminForm } = adminGate(deps);
   const deadLink = (set: PageSet, error: ApiError) => {
@@ -163,22 +165,14 @@ export function invitationPages(deps: InvitationPageDeps) {
     return flow.message(set, error.status, page.title, page.text);
   };
   const signUpForm = (set: PageSet, status: number, token: string, invitation: Invitation, binding: string, extra: Partial<SignUpView> = {}) =>
-    htmlPage(
-      set,
-      status,
-      String(
-        <SignUpPage
-          appName={appName}
-          title="You are invited"
-          intro={`Create your account on ${appName}.`}
-          action={`/invite/${token}`}
-          csrf={forms.issue("invite", binding)}
-          pinnedEmail={invitation.email}
-          emailRequired={requireEmailVerification}
-          {...extra}
-        />,
-      ),
-    );
+    flow.page(set, status, {
+      title: "You are invited",
+      intro: `Create your account on ${appName}.`,
+      action: `/invite/${token}`,
+      csrf: forms.issue("invite", binding),
+      pinnedEmail: invitation.email,
+      ...extra,
+    });
 
   const actor = (principal: BrowserSessionPrincipal, requester: { ip: string | null; userAgent: string | null }) => ({
     ...requester,

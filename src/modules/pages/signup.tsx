@@ -26,7 +26,7 @@ export interface SignUpView {
 }
 
 /** The sign-up form: the open registration's (/signup) and an invitation's (/invite/<token>). No script. */
-export function SignUpPage(view: SignUpView) {
+function SignUpPage(view: SignUpView) {
   return (
     <Layout appName={view.appName} title={view.title} narrow>
       <section>
@@ -98,6 +98,10 @@ export function signUpFlow(deps: SignUpDeps) {
   return {
     message,
 
+    /** The sign-up form's page. */
+    page: (set: PageSet, status: number, view: Omit<SignUpView, "appName" | "emailRequired">) =>
+      htmlPage(set, status, String(<SignUpPage appName={appName} emailRequired={deps.requireEmailVerification} {...view} />)),
+
     /** The browser's pre-session binding (the sign-in page's), set on the answer when it has none yet. */
     bindingOf(request: Request, set: PageSet): string {
       const existing = browser.binding(request);
@@ -140,26 +144,12 @@ export function signUpFlow(deps: SignUpDeps) {
 
 /** GET and POST /signup: the open registration's page (ALLOW_REGISTRATION=true), a 404 page otherwise. */
 export function signUpPages(deps: SignUpDeps) {
-  const { appName, auth, ipLimit, withRequester, allowRegistration, requireEmailVerification } = deps;
+  const { auth, ipLimit, withRequester, allowRegistration } = deps;
   const flow = signUpFlow(deps);
   const closed = (set: PageSet) =>
     flow.message(set, 404, "Registration is closed", "This server does not take new accounts. Ask its administrator for an invitation.");
   const form = (set: PageSet, status: number, binding: string, extra: Partial<SignUpView> = {}) =>
-    htmlPage(
-      set,
-      status,
-      String(
-        <SignUpPage
-          appName={appName}
-          title="Create an account"
-          intro="Choose a username and a password."
-          action="/signup"
-          csrf={deps.forms.issue("signup", binding)}
-          emailRequired={requireEmailVerification}
-          {...extra}
-        />,
-      ),
-    );
+    flow.page(set, status, { title: "Create an account", intro: "Choose a username and a password.", action: "/signup", csrf: deps.forms.issue("signup", binding), ...extra });
 
   return new Elysia({ tags: ["pages"] })
     .use(withRequester)
