@@ -7,9 +7,11 @@ import { openTestDatabase, time } from "../support/database";
 import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 import { mailCatcherForFile, smtpEnv } from "../support/smtp";
+import { screenshot, sharedChromium } from "../support/browser";
 
 const PASSWORD = "correct horse battery staple";
 const mail = mailCatcherForFile();
+const chromium = sharedChromium();
 
 interface Instance {
   url: string;
@@ -35,11 +37,13 @@ let closed: Instance;
 let open: Instance;
 
 beforeAll(async () => {
+  await chromium.launch();
   closed = await instance(smtpEnv(mail.catcher, mail.certificate));
   open = await instance({ ALLOW_REGISTRATION: "true" });
 });
 
 afterAll(async () => {
+  await chromium.close();
   for (const running of [closed, open]) {
     await running?.server.stop();
     if (running) removeDataDir(running.dataDir);
@@ -367,5 +371,48 @@ describe("the sign-up page while registration is open", () => {
       expect({ name, status: answer.status }).toEqual({ name, status: 403 });
     }
     expect(await userRow(open, "oscar")).toBeUndefined();
+  });
+});
+
+describe("in Chromium, with JavaScript off", () => {
+  test("the CLI's invitation link signs a new person up and in; the pages break no CSP rule", async () => {
+    const link = await cliInvite(closed, ["--roles", "family"]);
+    const context = await chromium.get().newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
+    const violations: string[] = [];
+    try {
+      const page = await context.newPage();
+      page.on("console", (message) => {
+        if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+      });
+      expect((await page.goto(link))!.status()).toBe(200);
+      await screenshot(page, "invitation-signup");
+      await page.fill("#username", "quinn");
+      await page.fill("#password", PASSWORD);
+      await Promise.all([page.waitForURL(`${closed.url}/account`), page.click("button[type=submit]")]);
+      expect(await page.textContent("body")).toContain("quinn");
+      expect(await userRow(closed, "quinn")).toEqual({ roles: '["family"]', email: null, email_verified: 0 });
+      // The same link again, in this browser: the spent page.
+      expect((await page.goto(link))!.status()).toBe(410);
+      expect(await page.textContent("h1")).toBe("Invitation already used");
+    } finally {
+      await context.close();
+    }
+    expect(violations).toEqual([]);
+  });
+
+  test("the sign-in page's 'Create an account' opens /signup, which makes the account", async () => {
+    const context = await chromium.get().newContext({ javaScriptEnabled: false });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${open.url}/login`);
+      await Promise.all([page.waitForURL(`${open.url}/signup`), page.click("text=Create an account")]);
+      await screenshot(page, "signup");
+      await page.fill("#username", "rosa");
+      await page.fill("#password", PASSWORD);
+      await Promise.all([page.waitForURL(`${open.url}/account`), page.click("button[type=submit]")]);
+      expect(await page.textContent("body")).toContain("rosa");
+    } finally {
+      await context.close();
+    }
   });
 });
