@@ -319,6 +319,14 @@ describe("the admin API", () => {
     const body = (await created.json()) as { invitation: { id: string; roles: string[]; max_uses: number; uses: number; state: string; mailed: boolean }; link: string };
     expect(body.invitation).toMatchObject({ roles: ["family"], max_uses: 3, uses: 0, state: "pending", mailed: false });
     expect(body.link).toMatch(new RegExp(`^${closed.url.replace(/[.]/g, "\\.")}/invite/[A-Za-z0-9_-]{43}$`));
+    const forUlla = await fetch(`${closed.url}/api/v1/admin/invitations`, { method: "POST", headers, body: JSON.stringify({ email: "ulla@example.com" }) });
+    expect(forUlla.status).toBe(201);
+    const ulla = (await forUlla.json()) as { invitation: { id: string; mailed: boolean; email: string }; link: string };
+    expect(ulla.invitation).toMatchObject({ mailed: true, email: "ulla@example.com" });
+    expect((await mail.catcher.waitForMail((m) => m.to === "ulla@example.com")).text).toContain(ulla.link);
+    const trail = await db(closed, (d) => d.all<{ detail: string }>("SELECT CAST(detail AS TEXT) AS detail FROM audit_events WHERE event = 'invitation_created'"));
+    expect(trail.some((row) => row.detail.includes(ulla.invitation.id))).toBe(true);
+    expect(trail.some((row) => row.detail.includes("ulla@"))).toBe(false);
     const offered = await fetch(`${closed.url}/api/v1/auth/invitations/${tokenOf(body.link)}`);
     expect(await offered.json()).toMatchObject({ email: null, roles: ["family"], uses_left: 3 });
     const bad = await fetch(`${closed.url}/api/v1/admin/invitations`, { method: "POST", headers, body: JSON.stringify({ roles: ["Not A Role"] }) });

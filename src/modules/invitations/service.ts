@@ -161,7 +161,8 @@ export function createInvitations(deps: { db: Db; audit: AuditLog; users: Pick<U
       await audit.record({
         event: "invitation_created",
         ...context,
-        detail: { ...detail, invitation_id: invitation!.id, email, roles, max_uses: maxUses, expires_at: expiresAt.toISOString(), mailed: invitation!.mailed },
+        // No address: the trail holds none (README, Audit log); whether one is pinned is enough.
+        detail: { ...detail, invitation_id: invitation!.id, for_address: email !== null, roles, max_uses: maxUses, expires_at: expiresAt.toISOString(), mailed: invitation!.mailed },
       });
       return { invitation: invitation!, link };
     },
@@ -187,7 +188,7 @@ export function createInvitations(deps: { db: Db; audit: AuditLog; users: Pick<U
         return yield* row(tx.update(invitations).set({ revokedAt: new Date() }).where(eq(invitations.id, id)).returning());
       });
       const { detail, ...context } = auditActor(actor);
-      await audit.record({ event: "invitation_revoked", ...context, detail: { ...detail, invitation_id: id, email: found.email, uses: found.uses } });
+      await audit.record({ event: "invitation_revoked", ...context, detail: { ...detail, invitation_id: id, uses: found.uses } });
       return revoked!;
     },
 
