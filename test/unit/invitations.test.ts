@@ -37,6 +37,12 @@ describe("the use decision", () => {
     expect(invitationVerdict(invitation({ revokedAt: NOW, uses: 1, expiresAt: NOW }), NOW)).toBe("revoked");
     expect(invitationVerdict(invitation({ uses: 1, expiresAt: NOW }), NOW)).toBe("spent");
   });
+  test("a value that cannot be compared refuses (fail closed)", () => {
+    expect(invitationVerdict(invitation({ expiresAt: new Date(Number.NaN) }), NOW)).toBe("expired");
+    expect(invitationVerdict(invitation({ uses: Number.NaN }), NOW)).toBe("spent");
+    expect(invitationVerdict(invitation({ maxUses: Number.NaN }), NOW)).toBe("spent");
+    expect(invitationVerdict(invitation(), new Date(Number.NaN))).toBe("expired");
+  });
   test("the state an admin reads", () => {
     expect(invitationState(invitation(), NOW)).toBe("pending");
     expect(invitationState(invitation({ maxUses: 3, uses: 1 }), NOW)).toBe("used 1 of 3");
