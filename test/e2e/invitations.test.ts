@@ -35,16 +35,19 @@ async function instance(env: Record<string, string>): Promise<Instance> {
 let closed: Instance;
 /** ALLOW_REGISTRATION=true, no mail. */
 let open: Instance;
+/** Registration closed, mail on, REQUIRE_EMAIL_VERIFICATION and MFA_REQUIRED_ROLES=staff. */
+let strict: Instance;
 
 beforeAll(async () => {
   await chromium.launch();
   closed = await instance(smtpEnv(mail.catcher, mail.certificate));
   open = await instance({ ALLOW_REGISTRATION: "true" });
+  strict = await instance({ ...smtpEnv(mail.catcher, mail.certificate), REQUIRE_EMAIL_VERIFICATION: "true", MFA_REQUIRED_ROLES: "staff" });
 });
 
 afterAll(async () => {
   await chromium.close();
-  for (const running of [closed, open]) {
+  for (const running of [closed, open, strict]) {
     await running?.server.stop();
     if (running) removeDataDir(running.dataDir);
   }
@@ -250,6 +253,39 @@ describe("an invitation link while registration is closed", () => {
       expect({ name, status: answer.status }).toEqual({ name, status: 403 });
     }
     expect(await db(closed, (d) => d.get("SELECT username FROM users WHERE username LIKE 'csrf-%'"))).toBeUndefined();
+  });
+});
+
+describe("an invitation under REQUIRE_EMAIL_VERIFICATION and MFA_REQUIRED_ROLES", () => {
+  const pageCookie = (jar: CookieJar) => jar.get("latchkey_session_page");
+
+  test("a mailed invitation's address is verified: signed in at once", async () => {
+    const link = await cliInvite(strict, ["--email", "vera@example.com"]);
+    await mail.catcher.waitForMail((m) => m.to === "vera@example.com" && m.text.includes(link));
+    const { jar, answer } = await signUpWith(link, "vera");
+    expect([answer.status, answer.location]).toEqual([303, "/account"]);
+    expect(pageCookie(jar)).toBeDefined();
+    expect(await userRow(strict, "vera")).toEqual({ roles: "[]", email: "vera@example.com", email_verified: 1 });
+  });
+
+  test("an address typed on the form is not: the account waits for the mailed confirmation, no session", async () => {
+    const link = await cliInvite(strict, []);
+    const { jar, answer } = await signUpWith(link, "walt", { email: "walt@example.com" });
+    expect(answer.status).toBe(201);
+    expect(answer.html).toContain("Check your mail");
+    expect(pageCookie(jar)).toBeUndefined();
+    expect(await userRow(strict, "walt")).toEqual({ roles: "[]", email: "walt@example.com", email_verified: 0 });
+    expect((await mail.catcher.waitForMail((m) => m.to === "walt@example.com")).subject).toContain("confirm your email address");
+  });
+
+  test("a role that needs an authenticator gets no session from the sign-up: the sign-in page enrols it", async () => {
+    const link = await cliInvite(strict, ["--email", "xena@example.com", "--roles", "staff"]);
+    await mail.catcher.waitForMail((m) => m.to === "xena@example.com" && m.text.includes(link));
+    const { jar, answer } = await signUpWith(link, "xena");
+    expect(answer.status).toBe(201);
+    expect(answer.html).toContain("Sign in to finish setting it up");
+    expect(pageCookie(jar)).toBeUndefined();
+    expect(await userRow(strict, "xena")).toEqual({ roles: '["staff"]', email: "xena@example.com", email_verified: 1 });
   });
 });
 
