@@ -256,6 +256,23 @@ describe("an invitation link while registration is closed", () => {
   });
 });
 
+test("the CLI refuses bad options with one line and exit 1, and makes no invitation", async () => {
+  const before = await db(closed, (d) => d.get<{ n: number }>("SELECT COUNT(*) AS n FROM invitations"));
+  for (const [args, says] of [
+    [["--expires", "7x"], "--expires"],
+    [["--uses", "0"], "max_uses"],
+    [["--uses", "many"], "--uses"],
+    [["--roles", "Bad Role"], "roles"],
+    [["--email", "root@example.com"], "already registered"],
+    [["--email", "not-an-address"], "email"],
+    [["--admin"], "unknown option --admin"],
+  ] as const) {
+    const result = await runCli(["user", "invite", ...args], closed.env);
+    expect({ args, code: result.code, stdout: result.stdout, says: result.stderr.includes(says) }).toEqual({ args, code: 1, stdout: "", says: true });
+  }
+  expect(await db(closed, (d) => d.get<{ n: number }>("SELECT COUNT(*) AS n FROM invitations"))).toEqual(before);
+});
+
 describe("an invitation under REQUIRE_EMAIL_VERIFICATION and MFA_REQUIRED_ROLES", () => {
   const pageCookie = (jar: CookieJar) => jar.get("latchkey_session_page");
 
