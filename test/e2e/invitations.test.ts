@@ -163,6 +163,17 @@ describe("an invitation link while registration is closed", () => {
     expect(uses).toEqual({ uses: 1 });
   });
 
+  test("two sign-ups at once with one username on a --uses 2 link: the refused one gives its use back", async () => {
+    const link = await cliInvite(closed, ["--uses", "2"]);
+    const forms = await Promise.all([0, 1].map(() => openForm(link)));
+    const answers = await Promise.all(forms.map(({ jar, csrf }) => post(link, jar, { csrf, username: "twin", password: PASSWORD })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([303, 409]);
+    const invitation = () => db(closed, (d) => d.get<{ uses: number }>("SELECT uses FROM invitations ORDER BY created_at DESC LIMIT 1"));
+    expect(await invitation()).toEqual({ uses: 1 });
+    expect((await signUpWith(link, "twin2")).answer.status).toBe(303);
+    expect(await invitation()).toEqual({ uses: 2 });
+  });
+
   test("a refused sign-up (taken username) spends no use; a weak password is shown beside the form with the API's message", async () => {
     const link = await cliInvite(closed, ["--uses", "1"]);
     const taken = await signUpWith(link, "root");
