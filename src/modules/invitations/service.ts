@@ -23,8 +23,9 @@ export type InvitationVerdict = "usable" | "revoked" | "spent" | "expired";
  */
 export function invitationVerdict(invitation: Pick<Invitation, "revokedAt" | "uses" | "maxUses" | "expiresAt">, now: Date): InvitationVerdict {
   if (invitation.revokedAt !== null) return "revoked";
-  if (invitation.uses >= invitation.maxUses) return "spent";
-  if (invitation.expiresAt.getTime() <= now.getTime()) return "expired";
+  // Written as "not below" and "not after": a value that cannot be compared (NaN, an invalid date) refuses.
+  if (!(invitation.uses < invitation.maxUses)) return "spent";
+  if (!(invitation.expiresAt.getTime() > now.getTime())) return "expired";
   return "usable";
 }
 
