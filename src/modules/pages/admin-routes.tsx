@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { ApiError, validationFailed } from "../../errors";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
+import { commaList } from "../../lib/lists";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
 import { AUDIT_EVENTS, type AuditLog } from "../audit/service";
@@ -32,12 +33,6 @@ export const ADMIN_FORM_PATHS = [
 
 /** The admin pages besides /admin (GET). */
 export const ADMIN_PAGE_PATHS = ["/admin/audit", "/admin/users/new", "/admin/users/:id", "/admin/users/:id/:confirm"] as const;
-
-const roleList = (raw: string | undefined) =>
-  (raw ?? "")
-    .split(",")
-    .map((role) => role.trim())
-    .filter(Boolean);
 
 /**
  * An admin's change to their own account that the pages refuse (a page's message, not an API error): locking
@@ -250,7 +245,7 @@ export function adminPages(deps: AdminPageDeps) {
         let id = "";
         return act(request, set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
           const user = await admin.create(
-            { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: roleList(field(body, "roles")) },
+            { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: commaList(field(body, "roles")) },
             actorOf(principal, requester),
           );
           id = user.id;
@@ -282,7 +277,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-roles");
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        const roles = roleList(field(body, "roles"));
+        const roles = commaList(field(body, "roles"));
         return act(request, set, principal, "admin-roles", { done: userPath(id, "roles"), failure: userPath(id, "roles") }, async () => {
           if (id === principal.userId && !roles.includes(ADMIN_ROLE)) throw new NotOnYourself("take the admin role from");
           const user = await admin.update(id, { roles }, actorOf(principal, requester));

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { ApiError } from "../../errors";
+import { commaList } from "../../lib/lists";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { ClientView, OidcClients } from "../oidc/clients";
@@ -29,11 +30,6 @@ interface ApplicationsView {
 const lines = (raw: string | undefined) =>
   (raw ?? "")
     .split(/\s+/)
-    .map((item) => item.trim())
-    .filter(Boolean);
-const commaList = (raw: string | undefined) =>
-  (raw ?? "")
-    .split(",")
     .map((item) => item.trim())
     .filter(Boolean);
 
