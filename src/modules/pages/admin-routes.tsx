@@ -71,6 +71,14 @@ export function adminGate(deps: SignedInForms) {
   return { adminForm, adminPage };
 }
 
+/** The admin behind a page's form, as the services audit and re-check them (users here, invitations). */
+export const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
+  userId: principal.userId,
+  username: principal.username,
+  sessionId: principal.sessionId,
+  ...requester,
+});
+
 export interface AdminPageDeps extends SignedInForms {
   admin: AdminService;
   users: UserService;
@@ -88,13 +96,6 @@ export interface AdminPageDeps extends SignedInForms {
 export function adminPages(deps: AdminPageDeps) {
   const { appName, forms, flashes, admin, users, sessions, mfa, audit, withRequester } = deps;
   const { adminForm, adminPage } = adminGate(deps);
-
-  const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
-    userId: principal.userId,
-    username: principal.username,
-    sessionId: principal.sessionId,
-    ...requester,
-  });
 
   const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
     appName,

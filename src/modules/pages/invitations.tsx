@@ -6,12 +6,12 @@ import type { Invitation, Invitations } from "../invitations/service";
 import { invitationState } from "../invitations/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
-import { problemOf, type SignedInForms } from "./account-routes";
-import { adminGate } from "./admin-routes";
+import { flashOutcome, problemOf, type SignedInForms } from "./account-routes";
+import { actorOf, adminGate } from "./admin-routes";
 import { messageFor, type Flash } from "./flash";
 import { Alert, Csrf, Layout } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
-import { Cut, DataTable, exactTime, When } from "./table";
+import { Cut, DataTable, When } from "./table";
 import { signUpErrors, signUpFlow, type SignUpDeps, type SignUpView } from "./signup";
 
 /** The page a dead invitation link opens: why, and what to do, in words (its status is the API's for the same reason). */
@@ -102,19 +102,32 @@ function InvitationsPage(view: InvitationsView) {
   );
 }
 
-/** Revoking an invitation: asked on a page of its own that names it (the admin pages' confirmation pattern). */
+/**
+ * Revoking an invitation: asked on a page of its own that names it (the admin pages' confirmation pattern). The
+ * address goes in the facts, cut to the width (a long one would widen a heading past a phone's screen).
+ */
 function RevokePage(props: { appName: string; username: string; csrf: (form: string) => string; invitation: Invitation }) {
   const { invitation } = props;
-  const title = `Revoke the invitation for ${forWhom(invitation)}?`;
   return (
-    <Layout appName={props.appName} title={title} nav={<SignedInNav username={props.username} isAdmin csrf={props.csrf("logout")} current="/admin/invitations" />}>
+    <Layout appName={props.appName} title="Revoke this invitation?" nav={<SignedInNav username={props.username} isAdmin csrf={props.csrf("logout")} current="/admin/invitations" />}>
       <section aria-labelledby="confirm-title">
-        <h1 id="confirm-title" safe>
-          {title}
-        </h1>
-        <p safe>
-          {`${invitation.roles.length ? `Roles ${invitation.roles.join(", ")}; ` : ""}${invitationState(invitation, new Date())}; expires ${exactTime(invitation.expiresAt)}.`}
-        </p>
+        <h1 id="confirm-title">Revoke this invitation?</h1>
+        <dl class="facts">
+          <dt>For</dt>
+          <dd>
+            <Cut text={forWhom(invitation)} />
+          </dd>
+          <dt>Roles</dt>
+          <dd>
+            <Cut text={invitation.roles.join(", ") || "none"} />
+          </dd>
+          <dt>State</dt>
+          <dd safe>{invitationState(invitation, new Date())}</dd>
+          <dt>Expires</dt>
+          <dd>
+            <When date={invitation.expiresAt} />
+          </dd>
+        </dl>
         <p>Its link stops working at once. Accounts already made with it stay.</p>
         <form method="post" action="/admin/invitations/revoke" class="stack">
           <Csrf token={props.csrf("invitation-revoke")} />
@@ -159,23 +172,11 @@ export function invitationPages(deps: InvitationPageDeps) {
       ...extra,
     });
 
-  const actor = (principal: BrowserSessionPrincipal, requester: { ip: string | null; userAgent: string | null }) => ({
-    ...requester,
-    userId: principal.userId,
-    username: principal.username,
-    sessionId: principal.sessionId,
-  });
-
   const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
 
   /** Runs a change, then back to the page (POST/redirect/GET) with its message beside `form`; a refusal says why. */
   async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
-    try {
-      flashes.put(request, set, principal.sessionId, { form, kind: "notice", ...(await change()) });
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      flashes.put(request, set, principal.sessionId, { form, kind: "error", text: error.details?.[0]?.message ?? problemOf(error) });
-    }
+    await flashOutcome(flashes, request, set, { sessionId: principal.sessionId, form }, change);
     return seeOther(set, form === "invitation-create" ? "/admin/invitations#create" : "/admin/invitations#invitations");
   }
 
@@ -238,7 +239,7 @@ export function invitationPages(deps: InvitationPageDeps) {
           const uses = (field(body, "uses") ?? "").trim();
           const { invitation, link } = await invitations.create(
             { email: field(body, "email")?.trim() || null, roles: commaList(field(body, "roles")), expiresIn, maxUses: uses === "" ? 1 : Number(uses) },
-            actor(principal, requester),
+            actorOf(principal, requester),
           );
           const text = invitation.mailed
             ? `Invitation link created and mailed to ${invitation.email}. It is shown this once: copy it now if you want to send it yourself too.`
@@ -270,7 +271,7 @@ export function invitationPages(deps: InvitationPageDeps) {
         const principal = await adminForm(request, body, set, "invitation-revoke");
         if (typeof principal === "string") return principal;
         return act(request, set, principal, "invitation-revoke", async () => {
-          const invitation = await invitations.revoke(field(body, "id") ?? "", actor(principal, requester));
+          const invitation = await invitations.revoke(field(body, "id") ?? "", actorOf(principal, requester));
           return { text: `Invitation ${invitation.email ? `for ${invitation.email} ` : ""}revoked: its link no longer works.` };
         });
       },
