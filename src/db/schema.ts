@@ -360,3 +360,24 @@ export const oidcGrants = sqliteTable(
   },
   (table) => [index("oidc_grants_client_id_idx").on(table.clientId)],
 );
+
+/**
+ * An invitation (issue 24): a link that opens a sign-up while registration is closed. The link's token is stored
+ * only as SHA-256; `uses` counts the accounts made with it, up to `max_uses`, in the sign-up's own transaction.
+ */
+export const invitations = sqliteTable("invitations", {
+  id: text("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  /** The address the new account gets (pinned), if the invitation names one. */
+  email: text("email"),
+  /** The address was sent the link: an account made with it starts with a verified address. */
+  mailed: integer("mailed", { mode: "boolean" }).notNull().default(false),
+  roles: text("roles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  maxUses: integer("max_uses").notNull(),
+  uses: integer("uses").notNull().default(0),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  revokedAt: integer("revoked_at", { mode: "timestamp_ms" }),
+  /** The admin who made it (no foreign key: the row outlives the admin); null from the CLI. */
+  createdBy: text("created_by"),
+  createdAt: createdAt(),
+});

@@ -27,6 +27,7 @@ export let oidcClients = sqlite.oidcClients;
 export let oidcConsents = sqlite.oidcConsents;
 export let oidcCodes = sqlite.oidcCodes;
 export let oidcGrants = sqlite.oidcGrants;
+export let invitations = sqlite.invitations;
 
 /** Binds the exports above to `to`'s tables (once, at start: a process runs on one engine). */
 export function useEngineTables(to: "sqlite" | "postgres"): void {
@@ -49,4 +50,5 @@ export function useEngineTables(to: "sqlite" | "postgres"): void {
   oidcConsents = schema.oidcConsents;
   oidcCodes = schema.oidcCodes;
   oidcGrants = schema.oidcGrants;
+  invitations = schema.invitations;
 }

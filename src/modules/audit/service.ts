@@ -43,6 +43,9 @@ export const AUDIT_EVENTS = [
   "oidc_logout",
   "oidc_token_revoked",
   "oidc_grant_refused",
+  "invitation_created",
+  "invitation_used",
+  "invitation_revoked",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -108,7 +108,7 @@ export function signInPages(deps: PageDeps) {
     return htmlPage(
       set,
       status,
-      String(<LoginPage appName={appName} csrf={csrf} rd={safeRd || undefined} canReset={mailEnabled} continueTo={appHost(safeRd || undefined, host)} {...said} />),
+      String(<LoginPage appName={appName} csrf={csrf} rd={safeRd || undefined} canReset={mailEnabled} canSignUp={config.allowRegistration} continueTo={appHost(safeRd || undefined, host)} {...said} />),
     );
   }
 

@@ -17,6 +17,8 @@ export interface LoginView {
   focusPassword?: boolean;
   /** The account's address is not verified: a link to the page where the mailed code is typed. */
   unverified?: boolean;
+  /** ALLOW_REGISTRATION=true: the form links to the sign-up page. */
+  canSignUp?: boolean;
 }
 
 /** The sign-in form. A second sign-in step (an emailed code, TOTP) renders its own page after this one. */
@@ -54,6 +56,13 @@ export function LoginPage(view: LoginView) {
         {view.canReset ? (
           <p>
             <a href="/password/forgot">Forgot your password?</a>
+          </p>
+        ) : (
+          ""
+        )}
+        {view.canSignUp ? (
+          <p>
+            No account yet? <a href="/signup">Create an account</a>
           </p>
         ) : (
           ""
