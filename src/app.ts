@@ -63,6 +63,10 @@ import { isPostgres } from "./db/atomic";
 import { metricsRoutes } from "./modules/metrics";
 import { createMetrics, NO_METRICS, type Metrics, type Recorder } from "./modules/metrics/service";
 import { readyRoutes } from "./modules/system/ready";
+import { invitationAdminRoutes, invitationRoutes } from "./modules/invitations";
+import { createInvitations, invitationMailVars } from "./modules/invitations/service";
+import { invitationPages, takesInvitationForm } from "./modules/pages/invitations";
+import { signUpPages } from "./modules/pages/signup";
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
@@ -159,6 +163,14 @@ export function createApp(
   const signedInForms = { appName: config.appName, origins: new Set(config.signInOrigins), browser, forms, flashes: createFlashes(browser, secrets.dataKey) };
   configureBranding({ accent: config.branding.accent, logo: config.branding.logo !== undefined });
   const accessRules = loadAccessRules(config.accessRulesFile);
+  const invitations = createInvitations({
+    db,
+    audit,
+    users,
+    publicUrl: config.publicUrl,
+    send: mailer.enabled ? (to, link, expiresAt) => mailer!.send("invitation", to, { id: null, username: "" }, invitationMailVars(link, expiresAt)) : undefined,
+  });
+  const signUp = { ...signedInForms, auth, ipLimit, withRequester, allowRegistration: config.allowRegistration, requireEmailVerification: config.mail.requireEmailVerification };
   /** The browser session as the OpenID Connect provider sees it: who is signed in, and signing out. */
   const browserPort: BrowserSessionPort = {
     current: (request) => browser.current(request),
@@ -189,7 +201,7 @@ export function createApp(
     .use(validateRoutes(identity, headers))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder }))
     .onParse(({ request, contentType, path }) =>
-      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path)),
+      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path) || takesInvitationForm(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
     .use(readyRoutes(db))
@@ -237,7 +249,11 @@ export function createApp(
     )
     .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled }))
     .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester }))
-    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }));
+    .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }))
+    .use(invitationAdminRoutes({ invitations, guard, withRequester }))
+    .use(invitationRoutes({ invitations, auth, delivery, rateLimit, withRequester }))
+    .use(signUpPages(signUp))
+    .use(invitationPages({ ...signUp, invitations, mailEnabled: mailer.enabled }));
   // The server waits for this before it listens: the signing keys' first read (db/atomic.ts: at once on SQLite).
   return Object.assign(app, { ready: keyRing.ready, metrics });
 }

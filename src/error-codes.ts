@@ -86,6 +86,11 @@ export const ERROR_CODES = {
   oidc_client_not_found: [404, "no OpenID Connect client has this client_id"],
   oidc_client_public: [409, "a public client has no secret to rotate"],
   consent_not_found: [404, "you have not allowed this application"],
+  // Invitations (issue 24)
+  invitation_not_found: [404, "no invitation has this id, or the invitation link's token is unknown"],
+  invitation_expired: [410, "the invitation link is past its expiry"],
+  invitation_spent: [410, "the invitation link has been used as many times as it allows"],
+  invitation_revoked: [410, "an admin revoked the invitation link"],
   // PostgreSQL (issue 11)
   database_unavailable: [503, "the database (PostgreSQL) did not answer in time: try again shortly"],
   // Observability (issue 22)
@@ -112,4 +117,4 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 503;

@@ -26,6 +26,8 @@ Usage:
   latchkey user enable <username>                   allow sign-in again
   latchkey user roles <username> admin,family       replace the user's roles ("" for none)
   latchkey user delete <username>                   delete the user with its sessions and keys (not the last admin)
+  latchkey user invite [--email E] [--roles a,b] [--expires 7d] [--uses 1]
+                                                    print an invitation link (mailed to E when mail is on)
   latchkey user mfa-reset <username>                remove the user's authenticator and recovery codes
   latchkey keys list                                signing keys: kid, algorithm, created, retired
   latchkey keys rotate                              new signing keys (the running server uses them within 1 s)

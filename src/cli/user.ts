@@ -2,6 +2,10 @@ import type { Config } from "../config";
 import { isPostgres } from "../db/atomic";
 import { closeDatabase, openMigratedDatabase, type Db } from "../db/client";
 import { insertOutboxRow } from "../mail/outbox";
+import { loadTemplates } from "../mail/templates";
+import { parseDuration } from "../lib/duration";
+import { commaList } from "../lib/lists";
+import { createInvitations, invitationMailVars, MAX_INVITATION_USES, type SendInvitation } from "../modules/invitations/service";
 import { createLogoutNotices, LOGOUT_NOTICE_KIND, type LogoutNotices } from "../modules/oidc/backchannel";
 import { loadSecrets, loadSharedSecrets } from "../secrets";
 import { createPasswordHasher } from "../lib/passwords";
@@ -130,10 +134,7 @@ async function userEnable(config: Config, args: ParsedArgs): Promise<void> {
 /** `latchkey user roles <username> admin,family`: replaces the user's roles ("" removes them all). */
 async function userRoles(config: Config, args: ParsedArgs): Promise<void> {
   const [login, list] = args.positionals as [string, string];
-  const roles = list
-    .split(",")
-    .map((role) => role.trim())
-    .filter(Boolean);
+  const roles = commaList(list);
   const { after, changed } = await changeUser(config, login, { roles });
   console.log(`roles of ${after.username}: ${after.roles.join(",") || "(none)"}${changed.length ? "" : " (unchanged)"}`);
 }
@@ -172,6 +173,38 @@ async function userDelete(config: Config, args: ParsedArgs): Promise<void> {
   }
 }
 
+/**
+ * `latchkey user invite [--email E] [--roles a,b] [--expires 7d] [--uses 1]`: prints an invitation link (issue 24).
+ * With --email and mail on (SMTP_URL or MAIL_TRANSPORT=log), the link is also queued in the outbox, which the
+ * running server sends at its next poll.
+ */
+async function userInvite(config: Config, args: ParsedArgs): Promise<void> {
+  const expiresIn = parseDuration(args.options.expires ?? "7d");
+  if (expiresIn === undefined) throw new CliError(`--expires: a duration such as 30m, 12h or 7d, not "${args.options.expires}"`);
+  const uses = args.options.uses ?? "1";
+  if (!/^\d{1,4}$/.test(uses)) throw new CliError(`--uses: a whole number from 1 to ${MAX_INVITATION_USES}, not "${uses}"`);
+  const { db, audit, users } = await userService(config);
+  try {
+    const mailOn = config.mail.transport.kind !== "none";
+    const send: SendInvitation = async (to, link, expiresAt) => {
+      const dataKey = (isPostgres(db) ? await loadSharedSecrets(config, db) : loadSecrets(config)).dataKey;
+      const mail = loadTemplates(config.mail, config.publicUrl).render("invitation", { ...invitationMailVars(link, expiresAt), username: "" });
+      await insertOutboxRow(db, dataKey, "invitation", null, { to, ...mail });
+    };
+    const invitations = createInvitations({ db, audit, users, publicUrl: config.publicUrl, send: mailOn ? send : undefined });
+    const roles = commaList(args.options.roles);
+    const { invitation, link } = await invitations.create({ email: args.options.email ?? null, roles, expiresIn, maxUses: Number(uses) }, { via: "cli" });
+    console.log(link);
+    console.error(
+      `invitation ${invitation.id}: ${invitation.maxUses} use(s) until ${invitation.expiresAt.toISOString()}` +
+        (invitation.roles.length ? `, roles ${invitation.roles.join(",")}` : "") +
+        (invitation.email ? (invitation.mailed ? `, mailed to ${invitation.email}` : `, for ${invitation.email} (mail is off: send the link yourself)`) : ""),
+    );
+  } finally {
+    await closeDatabase(db);
+  }
+}
+
 /** `latchkey user <sub> ...`: each subcommand with exactly what it accepts. */
 export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }> = {
   add: {
@@ -185,4 +218,8 @@ export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config
   roles: { spec: { usage: 'latchkey user roles <username> <role,role,...>  ("" for none)', positionals: 2 }, run: userRoles },
   "mfa-reset": { spec: { usage: "latchkey user mfa-reset <username>", positionals: 1 }, run: userMfaReset },
   delete: { spec: { usage: "latchkey user delete <username>", positionals: 1 }, run: userDelete },
+  invite: {
+    spec: { usage: "latchkey user invite [--email E] [--roles a,b] [--expires 7d] [--uses 1]  (prints the link)", positionals: 0, options: ["email", "roles", "expires", "uses"] },
+    run: userInvite,
+  },
 };

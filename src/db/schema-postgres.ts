@@ -290,6 +290,20 @@ export const instanceSecret = pgTable(
   (table) => [check("instance_secret_one_row", sql`${table.id} = 1`)],
 );
 
+export const invitations = pgTable("invitations", {
+  id: text("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  email: text("email"),
+  mailed: boolean("mailed").notNull().default(false),
+  roles: jsonList("roles").notNull().default(sql`'[]'::jsonb`),
+  maxUses: integer("max_uses").notNull(),
+  uses: integer("uses").notNull().default(0),
+  expiresAt: time("expires_at").notNull(),
+  revokedAt: time("revoked_at"),
+  createdBy: text("created_by"),
+  createdAt: createdAt(),
+});
+
 export const passkeys = pgTable(
   "passkeys",
   {

@@ -362,6 +362,27 @@ export const oidcGrants = sqliteTable(
 );
 
 /**
+ * An invitation (issue 24): a link that opens a sign-up while registration is closed. The link's token is stored
+ * only as SHA-256; `uses` counts the accounts made with it, up to `max_uses`, in the sign-up's own transaction.
+ */
+export const invitations = sqliteTable("invitations", {
+  id: text("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  /** The address the new account gets (pinned), if the invitation names one. */
+  email: text("email"),
+  /** The address was sent the link: an account made with it starts with a verified address. */
+  mailed: integer("mailed", { mode: "boolean" }).notNull().default(false),
+  roles: text("roles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  maxUses: integer("max_uses").notNull(),
+  uses: integer("uses").notNull().default(0),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  revokedAt: integer("revoked_at", { mode: "timestamp_ms" }),
+  /** The admin who made it (no foreign key: the row outlives the admin); null from the CLI. */
+  createdBy: text("created_by"),
+  createdAt: createdAt(),
+});
+
+/**
  * WebAuthn credentials (issue 25): the public key only (COSE, as the authenticator gave it), the signature
  * counter (a regression means a cloned authenticator: W3C WebAuthn Level 3 §6.1.1), the backup flags of a synced
  * passkey, its transports and AAGUID. The credential id is unique across accounts (a usernameless sign-in finds

@@ -29,6 +29,7 @@ export let oidcCodes = sqlite.oidcCodes;
 export let oidcGrants = sqlite.oidcGrants;
 export let passkeys = sqlite.passkeys;
 export let passkeyChallenges = sqlite.passkeyChallenges;
+export let invitations = sqlite.invitations;
 
 /** Binds the exports above to `to`'s tables (once, at start: a process runs on one engine). */
 export function useEngineTables(to: "sqlite" | "postgres"): void {
@@ -53,4 +54,5 @@ export function useEngineTables(to: "sqlite" | "postgres"): void {
   oidcGrants = schema.oidcGrants;
   passkeys = schema.passkeys;
   passkeyChallenges = schema.passkeyChallenges;
+  invitations = schema.invitations;
 }

@@ -58,7 +58,8 @@ export function createMailer(
       return { allowed: true };
     },
 
-    async send<K extends MailKind>(kind: K, to: string, user: { id: string; username: string }, vars: Vars<K>): Promise<void> {
+    /** `user.id` null: a mail to someone without an account yet (an invitation). */
+    async send<K extends MailKind>(kind: K, to: string, user: { id: string | null; username: string }, vars: Vars<K>): Promise<void> {
       await outbox.enqueue(kind, user.id, { to, ...templates.render(kind, { ...vars, username: user.username }) });
     },
   };

@@ -19,6 +19,7 @@ export const MAIL_KINDS = {
   email_changed: ["new_email"],
   password_changed: [],
   second_factor_failures: ["count"],
+  invitation: ["link", "expires"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type MailKind = keyof typeof MAIL_KINDS;
@@ -73,6 +74,12 @@ const DEFAULTS: Record<MailKind, Template> = {
     subject: "{{app_name}}: someone has your password",
     text: "Hello {{username}},\n\nSomeone signed in with your password and then gave {{count}} wrong second-step codes in a row. Whoever it is knows your password: change it now. Until then each further wrong code makes the second step wait longer, for you too." + footer,
     html: wrap(`<p>Hello {{username}},</p><p>Someone signed in with your password and then gave {{count}} wrong second-step codes in a row. Whoever it is knows your password: <strong>change it now</strong>. Until then each further wrong code makes the second step wait longer, for you too.</p>`),
+  },
+  // No account yet: {{username}} is empty in this one.
+  invitation: {
+    subject: "{{app_name}}: you are invited to create an account",
+    text: "Hello,\n\nYou are invited to create an account on {{app_name}}. Open this link to choose your username and password:\n\n{{link}}\n\nIt works until {{expires}}. If you did not expect this, ignore this mail." + footer,
+    html: wrap(`<p>Hello,</p><p>You are invited to create an account on {{app_name}}.</p><p><a href="{{link}}">Create your account</a></p><p>It works until {{expires}}. If you did not expect this, ignore this mail.</p>`),
   },
 };
 

@@ -168,6 +168,8 @@ async function freshStep() {
 
 describe("every page, phone and desktop, light and dark", () => {
   let aliceId: string;
+  let inviteLink: string;
+  let revokeHref: string;
 
   beforeAll(async () => {
     // Something in every table: another device of root's, an API key, an application, a failed sign-in.
@@ -185,6 +187,14 @@ describe("every page, phone and desktop, light and dark", () => {
     await page.fill("#redirect_uris", "https://photos.home.test/oauth/callback https://photos.home.test/very/long/path/that/goes/on/and/on/callback");
     await page.click("button:text-is('Register')");
     await page.waitForSelector("#client-secret");
+    // An invitation (mailed: its page shows the pinned address), to list and to open.
+    await page.goto(`${origin}/admin/invitations`);
+    await page.fill("#invite_email", "grandma.with.a.long.address@example.com");
+    await page.fill("#invite_roles", "family, photos");
+    await page.fill("#invite_uses", "3");
+    await page.click("button:text-is('Create invitation link')");
+    inviteLink = (await page.textContent("#invitation-link"))!.trim();
+    revokeHref = (await page.getAttribute("a:text-is('Revoke…')", "href"))!;
     await page.goto(`${origin}/admin?q=alice`);
     aliceId = new URL(await page.getAttribute("a:has-text('alice')", "href").then((href) => `${origin}${href}`)).pathname.split("/").pop()!;
     await phone.close();
@@ -219,6 +229,14 @@ describe("every page, phone and desktop, light and dark", () => {
       // The mailed reset link's form (it shows for any token; the token is checked when the form is posted).
       await page.goto(`${origin}/api/v1/auth/password/reset?token=from-the-mail`);
       await check(page, variant, "reset-link");
+      // An invitation's sign-up page, a dead link's page, and /signup while registration is closed.
+      await page.goto(inviteLink);
+      expect(await page.inputValue("#email")).toBe("grandma.with.a.long.address@example.com");
+      await check(page, variant, "invite");
+      expect((await page.goto(`${origin}/invite/no-such-token`))!.status()).toBe(404);
+      await check(page, variant, "invite-unknown");
+      expect((await page.goto(`${origin}/signup`))!.status()).toBe(404);
+      await check(page, variant, "signup-closed");
       await page.goto(`${origin}/no/such/page`);
       expect(await page.textContent("h1")).toBe("Page not found");
       await check(page, variant, "not-found");
@@ -274,6 +292,11 @@ describe("every page, phone and desktop, light and dark", () => {
       await check(page, variant, "admin-audit");
       await page.goto(`${origin}/admin/applications`);
       await check(page, variant, "admin-applications");
+      await page.goto(`${origin}/admin/invitations`);
+      await check(page, variant, "admin-invitations");
+      await page.goto(`${origin}${revokeHref}`);
+      expect(await page.textContent("main .facts")).toContain("grandma.with.a.long.address@example.com");
+      await check(page, variant, "admin-confirm-revoke-invitation");
       await page.click("nav button:text-is('Sign out')");
       await page.waitForSelector("text=You are signed out.");
       await check(page, variant, "signed-out");

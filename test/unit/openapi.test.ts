@@ -7,6 +7,7 @@ import { ERROR_CODES } from "../../src/error-codes";
 import { FORWARD_PATH } from "../../src/modules/forward";
 import { PAGE_PATHS } from "../../src/modules/pages";
 import { OIDC_PAGE_PATHS } from "../../src/modules/oidc";
+import { INVITATION_PAGE_PATHS } from "../../src/modules/pages/invitations";
 import { deriveSecrets } from "../../src/secrets";
 
 /** With METRICS_TOKEN: /metrics is served on the main listener only then (issue 22), and must be described too. */
@@ -53,7 +54,7 @@ test("/docs/json describes every route the app serves, each with a summary, a ta
   // Pages for people (sign-in, account, admin, the OpenID Connect browser endpoints) answer with HTML and
   // redirects: the only routes left out besides the docs.
   const hidden = app.routes.filter((route) => (route.hooks as { detail?: { hide?: boolean } }).detail?.hide === true);
-  expect(hidden.map((route) => route.path).filter((path) => !PAGE_PATHS.has(path) && !OIDC_PAGE_PATHS.has(path) && !DOCS_ROUTES.has(path))).toEqual([]);
+  expect(hidden.map((route) => route.path).filter((path) => !PAGE_PATHS.has(path) && !OIDC_PAGE_PATHS.has(path) && !INVITATION_PAGE_PATHS.has(path) && !DOCS_ROUTES.has(path))).toEqual([]);
   const served = app.routes.filter((route) => !DOCS_ROUTES.has(route.path) && !hidden.includes(route));
   expect(served.length).toBeGreaterThan(20);
   for (const route of served) {

@@ -48,6 +48,9 @@ export const AUDIT_EVENTS = [
   "passkey_renamed",
   "passkey_deleted",
   "passkey_counter_regression",
+  "invitation_created",
+  "invitation_used",
+  "invitation_revoked",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { AUTH_PREFIX } from "../../http/routes";
 import { strictBodies } from "../../http/strict-body";
 import { oauthTokenBody, tokenResponseHeaders, type Delivery, type IssuedTokens } from "../../delivery";
+import type { TokenWriter } from "../../delivery/transport";
 import { apiErrors, OAuthError, toTokenEndpointError, validationFailed } from "../../errors";
 import { JSON_BODY, JSON_OR_FORM_BODY } from "../../http/body";
 import type { RequesterPlugin } from "../../http/client-ip";
@@ -37,6 +38,13 @@ import { CeremonyOptions } from "../passkeys/model";
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
 export const FORM_BODY_PATHS: ReadonlySet<string> = new Set([`${AUTH_PREFIX}/token`, ...EMAIL_FORM_PATHS]);
 
+/** The 201 of a registration (POST /register, an invitation's): tokens in the configured mode, or the pending account. */
+export function registered(delivery: Delivery, context: TokenWriter & { set: { status?: number | string } }, result: Awaited<ReturnType<AuthService["register"]>>) {
+  context.set.status = 201;
+  if ("pending" in result) return { message: "Account created. Confirm your email address with the code or link we sent, then sign in.", user: result.pending };
+  return delivery.respond(context, result);
+}
+
 export interface AuthRouteDeps {
   auth: AuthService;
   mfa: MfaService;
@@ -55,11 +63,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
     .post(
       "/register",
       async ({ body, set, cookie, requester }) => {
-        const result = await auth.register(body, requester);
-        set.status = 201;
-        if ("pending" in result)
-          return { message: "Account created. Confirm your email address with the code or link we sent, then sign in.", user: result.pending };
-        return delivery.respond({ set, cookie }, result);
+        return registered(delivery, { set, cookie }, await auth.register(body, requester));
       },
       {
         secretCheck: "sign-in",

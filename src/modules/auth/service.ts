@@ -2,6 +2,8 @@ import { apiErrors, OAuthError, validationFailed } from "../../errors";
 import { NO_NOTICES, type LogoutNotices } from "../oidc/backchannel";
 import type { User } from "../../db/schema";
 import type { MfaService } from "../mfa/service";
+import type { Atomic } from "../../db/atomic";
+import type { Db } from "../../db/client";
 import type { IssuedTokens as DeliveredTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
 import type { SecretCheckLimiter } from "../../limits";
@@ -45,6 +47,24 @@ export interface AuthDeps {
   settings: AuthSettings;
   /** Back-channel logout: the OpenID Connect clients a sign-out ends are told. */
   notices?: LogoutNotices;
+}
+
+/** What a person registering types. */
+interface NewAccount {
+  username: string;
+  password: string;
+  email?: string | null;
+}
+
+/** An invitation's part in a registration (modules/invitations): its address, roles, the address's state, its use. */
+export interface InvitedAccount {
+  id: string;
+  /** The address the invitation pins (what the person typed is ignored), or null. */
+  email: string | null;
+  roles: string[];
+  emailVerified: boolean;
+  /** Counts the use in the account's insert transaction; throws when the invitation can no longer be used. */
+  claim: (tx: Db) => Atomic<void>;
 }
 
 /** Registration that must verify its address first: the account exists, no session yet. */
@@ -142,20 +162,37 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: via === undefined ? { passkey: true, user_verified: userVerified } : { passkey: true, user_verified: userVerified, via } });
   }
 
+  /**
+   * The one way an account is registered (the API, the sign-up page, an invitation's page): the same rules,
+   * audit and mail. Only an invitation opens it while registration is closed; it brings the roles and the
+   * address's verified state, and its use is counted in the account's insert (users.create's precondition).
+   */
+  async function createAccount(input: NewAccount, client: ClientInfo, invitation?: InvitedAccount): Promise<User> {
+    if (!settings.allowRegistration && !invitation)
+      throw apiErrors.registration_disabled("Registration is closed on this server.");
+    if (settings.requireEmailVerification && !(invitation?.email ?? input.email))
+      throw validationFailed([{ field: "email", message: "An email address is required (REQUIRE_EMAIL_VERIFICATION=true)." }]);
+    const user = await users.create(
+      { ...input, email: invitation?.email ?? input.email, roles: invitation?.roles, emailVerified: invitation?.emailVerified },
+      invitation?.claim,
+    );
+    await audit.record({ event: "user_registered", userId: user.id, ...client, ...(invitation ? { detail: { invitation_id: invitation.id } } : {}) });
+    if (invitation)
+      await audit.record({ event: "invitation_used", userId: user.id, ...client, detail: { invitation_id: invitation.id, username: user.username, roles: user.roles } });
+    await emailFlows.registered(user);
+    return user;
+  }
+
   return {
     ...createFactorChanges({ users, mfa, audit, passwords }),
 
-    async register(input: { username: string; password: string; email?: string | null }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
-      if (!settings.allowRegistration)
-        throw apiErrors.registration_disabled("Registration is closed on this server.");
-      if (settings.requireEmailVerification && !input.email)
-        throw validationFailed([{ field: "email", message: "An email address is required (REQUIRE_EMAIL_VERIFICATION=true)." }]);
-      const user = await users.create(input);
-      await audit.record({ event: "user_registered", userId: user.id, ...client });
-      await emailFlows.registered(user);
-      if (settings.requireEmailVerification) return { pending: toPublicUser(user) };
+    async register(input: NewAccount, client: ClientInfo, invitation?: InvitedAccount): Promise<IssuedTokens | PendingVerification> {
+      const user = await createAccount(input, client, invitation);
+      if (settings.requireEmailVerification && !user.emailVerified) return { pending: toPublicUser(user) };
       return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client);
     },
+
+    createAccount,
 
     /**
      * Signs in an API client: a refresh-token session and an access token, or the challenge of a second step

@@ -40,6 +40,26 @@ export function problemOf(error: ApiError): string {
 }
 
 /**
+ * Runs a signed-in form's change and leaves its outcome for the page the POST redirects to (POST/redirect/GET):
+ * the change's notice, or why it was refused, beside `form`. Any other error is thrown on (a 500 page).
+ */
+export async function flashOutcome(
+  flashes: Flashes,
+  request: Request,
+  set: PageSet,
+  to: { sessionId: string; form: string },
+  change: () => Promise<Omit<Flash, "form" | "kind">>,
+  refusal: (error: ApiError) => string = problemOf,
+): Promise<void> {
+  try {
+    flashes.put(request, set, to.sessionId, { form: to.form, kind: "notice", ...(await change()) });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    flashes.put(request, set, to.sessionId, { form: to.form, kind: "error", text: refusal(error) });
+  }
+}
+
+/**
  * The gate of every signed-in form: a live browser session, a same-origin POST and this form's CSRF token.
  * Returns the principal, or the answer to send instead (to sign-in, or a 403 page).
  */

@@ -50,11 +50,11 @@ export interface AccountView {
 }
 
 /**
- * The admin pages' links, in the order the navigation shows them. Each admin page adds its own here: the
- * invitations page (its module, /admin/invitations) belongs after "Users".
+ * The admin pages' links, in the order the navigation shows them. Each admin page adds its own here.
  */
 export const ADMIN_LINKS: { href: string; text: string }[] = [
   { href: "/admin", text: "Users" },
+  { href: "/admin/invitations", text: "Invitations" },
   { href: "/admin/applications", text: "Applications" },
   { href: "/admin/audit", text: "Audit log" },
 ];

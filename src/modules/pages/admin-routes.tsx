@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { ApiError, validationFailed } from "../../errors";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
+import { commaList } from "../../lib/lists";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
 import { AUDIT_EVENTS, type AuditLog } from "../audit/service";
@@ -32,12 +33,6 @@ export const ADMIN_FORM_PATHS = [
 
 /** The admin pages besides /admin (GET). */
 export const ADMIN_PAGE_PATHS = ["/admin/audit", "/admin/users/new", "/admin/users/:id", "/admin/users/:id/:confirm"] as const;
-
-const roleList = (raw: string | undefined) =>
-  (raw ?? "")
-    .split(",")
-    .map((role) => role.trim())
-    .filter(Boolean);
 
 /**
  * An admin's change to their own account that the pages refuse (a page's message, not an API error): locking
@@ -76,6 +71,14 @@ export function adminGate(deps: SignedInForms) {
   return { adminForm, adminPage };
 }
 
+/** The admin behind a page's form, as the services audit and re-check them (users here, invitations). */
+export const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
+  userId: principal.userId,
+  username: principal.username,
+  sessionId: principal.sessionId,
+  ...requester,
+});
+
 export interface AdminPageDeps extends SignedInForms {
   admin: AdminService;
   users: UserService;
@@ -93,13 +96,6 @@ export interface AdminPageDeps extends SignedInForms {
 export function adminPages(deps: AdminPageDeps) {
   const { appName, forms, flashes, admin, users, sessions, mfa, audit, withRequester } = deps;
   const { adminForm, adminPage } = adminGate(deps);
-
-  const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
-    userId: principal.userId,
-    username: principal.username,
-    sessionId: principal.sessionId,
-    ...requester,
-  });
 
   const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
     appName,
@@ -250,7 +246,7 @@ export function adminPages(deps: AdminPageDeps) {
         let id = "";
         return act(request, set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
           const user = await admin.create(
-            { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: roleList(field(body, "roles")) },
+            { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: commaList(field(body, "roles")) },
             actorOf(principal, requester),
           );
           id = user.id;
@@ -282,7 +278,7 @@ export function adminPages(deps: AdminPageDeps) {
         const principal = await adminForm(request, body, set, "admin-roles");
         if (typeof principal === "string") return principal;
         const id = field(body, "id") ?? "";
-        const roles = roleList(field(body, "roles"));
+        const roles = commaList(field(body, "roles"));
         return act(request, set, principal, "admin-roles", { done: userPath(id, "roles"), failure: userPath(id, "roles") }, async () => {
           if (id === principal.userId && !roles.includes(ADMIN_ROLE)) throw new NotOnYourself("take the admin role from");
           const user = await admin.update(id, { roles }, actorOf(principal, requester));

@@ -1,11 +1,11 @@
 import { Elysia } from "elysia";
-import { ApiError } from "../../errors";
+import { commaList } from "../../lib/lists";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { ClientView, OidcClients } from "../oidc/clients";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
-import { problemOf, type SignedInForms } from "./account-routes";
+import { flashOutcome, problemOf, type SignedInForms } from "./account-routes";
 import { adminGate } from "./admin-routes";
 import { DISCOVERY_PATH } from "../oidc/discovery";
 import { messageFor, type Flash } from "./flash";
@@ -29,11 +29,6 @@ interface ApplicationsView {
 const lines = (raw: string | undefined) =>
   (raw ?? "")
     .split(/\s+/)
-    .map((item) => item.trim())
-    .filter(Boolean);
-const commaList = (raw: string | undefined) =>
-  (raw ?? "")
-    .split(",")
     .map((item) => item.trim())
     .filter(Boolean);
 
@@ -168,13 +163,10 @@ export function applicationPages(deps: ApplicationPageDeps) {
 
   /** Runs a change, then back to the list (POST/redirect/GET) with its message; a refusal says why. */
   async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
-    try {
-      flashes.put(request, set, principal.sessionId, { form, kind: "notice", ...(await change()) });
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
+    await flashOutcome(flashes, request, set, { sessionId: principal.sessionId, form }, change, (error) => {
       const detail = error.details?.[0];
-      flashes.put(request, set, principal.sessionId, { form, kind: "error", text: detail ? `${detail.field}: ${detail.message}` : problemOf(error) });
-    }
+      return detail ? `${detail.field}: ${detail.message}` : problemOf(error);
+    });
     return seeOther(set, "/admin/applications#clients");
   }
 

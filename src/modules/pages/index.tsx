@@ -121,6 +121,7 @@ export function signInPages(deps: PageDeps) {
           csrf={csrf}
           rd={safeRd || undefined}
           canReset={mailEnabled}
+          canSignUp={config.allowRegistration}
           continueTo={appHost(safeRd || undefined, host)}
           passkeys={withPasskeys}
           {...said}

@@ -19,6 +19,8 @@ export interface LoginView {
   unverified?: boolean;
   /** This host is under the passkeys' RP ID: the passkey button and autofill (with the page's one script). */
   passkeys?: boolean;
+  /** ALLOW_REGISTRATION=true: the form links to the sign-up page. */
+  canSignUp?: boolean;
 }
 
 /** The sign-in form. A second sign-in step (an emailed code, TOTP) renders its own page after this one. */
@@ -80,6 +82,13 @@ export function LoginPage(view: LoginView) {
         {view.canReset ? (
           <p>
             <a href="/password/forgot">Forgot your password?</a>
+          </p>
+        ) : (
+          ""
+        )}
+        {view.canSignUp ? (
+          <p>
+            No account yet? <a href="/signup">Create an account</a>
           </p>
         ) : (
           ""

@@ -146,24 +146,33 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       return (await db.select().from(users).where(eq(users.id, id)))[0];
     },
 
-    async create(input: NewUser): Promise<User> {
+    /**
+     * `precondition` runs in the insert's transaction and throws to refuse it: an invitation's use is counted
+     * there, so a sign-up that fails (a name taken meanwhile) spends no use, and two cannot share the last one.
+     */
+    async create(input: NewUser, precondition?: (tx: Db) => Atomic<void>): Promise<User> {
       const { username, email } = validateNewUser(input);
       await assertAvailable(username, email);
       const passwordHash = await hasher.hash(input.password);
+      const values = {
+        id: Bun.randomUUIDv7(),
+        username,
+        email,
+        emailVerified: email !== null && (input.emailVerified ?? false),
+        passwordHash,
+        roles: input.roles ?? [],
+      };
       try {
-        const [created] = await db
-          .insert(users)
-          .values({
-            id: Bun.randomUUIDv7(),
-            username,
-            email,
-            emailVerified: email !== null && (input.emailVerified ?? false),
-            passwordHash,
-            roles: input.roles ?? [],
-          })
-          .returning();
-        return created!;
+        if (!precondition) {
+          const [created] = await db.insert(users).values(values).returning();
+          return created!;
+        }
+        return await transaction(db, function* (tx) {
+          yield* precondition(tx);
+          return (yield* row(tx.insert(users).values(values).returning()))!;
+        });
       } catch (error) {
+        if (error instanceof ApiError) throw error;
         // Another request took the name while this one was hashing.
         await assertAvailable(username, email);
         throw error;
