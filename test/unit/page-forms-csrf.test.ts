@@ -1,0 +1,209 @@
+/**
+ * Every page form, from the route table (issue 23): each POST route of the page modules is found in
+ * `app.routes`, its form found on the page that shows it, and posted as a forged request would be: with no token,
+ * with another form's token, with its own token from `Origin: https://evil.example`, and with its own token and
+ * `Sec-Fetch-Site: cross-site`. Each answer is 403 and the database is as it was. A new form is covered without
+ * anyone listing it: a POST page route that no page shows a form for fails the first test until it is shown here
+ * or listed, with its reason, in NOT_FORMS. In-process (app.handle), signed in as an admin.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { decodeBase32IgnorePadding } from "@oslojs/encoding";
+import { generateTOTP } from "@oslojs/otp";
+import { createApp } from "../../src/app";
+import { loadConfig } from "../../src/config";
+import { migrate, openDatabase } from "../../src/db/client";
+import { oidcClients, oidcConsents, users } from "../../src/db/schema";
+import { createPasswordHasher } from "../../src/lib/passwords";
+import { deriveSecrets } from "../../src/secrets";
+import { cookieJar } from "../support/pages";
+
+const ORIGIN = "https://auth.example.com";
+const PASSWORD = "correct horse battery staple";
+
+/** POST routes of the page modules that are not forms of ours, and why a CSRF token makes no sense there. */
+const NOT_FORMS: Record<string, string> = {
+  // The authorization request itself (OpenID Connect Core §3.1.2.1 allows POST): the relying party's page posts it
+  // from its own origin by design; it changes nothing by itself (consent is the form below, /oidc/authorize/consent).
+  "/oidc/authorize": "OpenID Connect authorization request, cross-site by design",
+};
+
+const config = loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", PUBLIC_URL: ORIGIN, MAIL_TRANSPORT: "log", MAIL_FROM: "auth@example.com" });
+const db = openDatabase(":memory:");
+migrate(db);
+const app = createApp(config, db, deriveSecrets("k".repeat(32)));
+
+/** The page modules' POST routes: hidden from the API docs (detail.hide), as every page route is. */
+const pagePosts = app.routes
+  .filter((route) => route.method === "POST" && (route.hooks as { detail?: { hide?: boolean } }).detail?.hide === true)
+  .map((route) => route.path);
+
+function browser() {
+  const jar = cookieJar();
+  const send = async (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set("cookie", jar.header());
+    const response = await app.handle(new Request(new URL(path, ORIGIN), { ...init, headers, redirect: "manual" }));
+    jar.take(response);
+    return response;
+  };
+  return {
+    jar,
+    get: async (path: string) => {
+      const response = await send(path);
+      return { status: response.status, location: response.headers.get("location"), html: await response.text() };
+    },
+    post: (path: string, fields: Record<string, string>, headers: Record<string, string> = { origin: ORIGIN }) =>
+      send(path, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields) }),
+  };
+}
+type Browser = ReturnType<typeof browser>;
+
+interface Form {
+  action: string;
+  csrf: string;
+  /** The form's fields with a value a user would type: what a forged post would send. */
+  fields: Record<string, string>;
+  browser: Browser;
+}
+
+/** Values for the fields a user types, so that a forged post would change something if it got through. */
+const TYPED: Record<string, string> = {
+  login: "admin",
+  password: PASSWORD,
+  current_password: PASSWORD,
+  new_password: "another long passphrase 42",
+  username: "mallory",
+  email: "mallory@evil.example",
+  roles: "admin",
+  metadata: '{"planted":true}',
+  name: "forged key",
+  expires_in: "2592000",
+  client_id: "forged-app",
+  redirect_uris: "https://evil.example/cb",
+  code: "000000",
+  decision: "allow",
+};
+
+/** The post forms of a page: action, hidden fields (the CSRF token among them) and typed fields. */
+function formsOf(html: string, from: Browser): Form[] {
+  const forms: Form[] = [];
+  for (const [, action, inner] of html.matchAll(/<form method="post" action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)) {
+    const fields: Record<string, string> = {};
+    // A button's name and value count too (the first: consent's "allow", the sign-out confirmation's "yes").
+    for (const [tag] of inner!.matchAll(/<(?:input|textarea|select|button)\b[^>]*>/g)) {
+      const name = /name="([^"]+)"/.exec(tag)?.[1];
+      if (!name || name in fields) continue;
+      const value = /value="([^"]*)"/.exec(tag)?.[1]?.replaceAll("&amp;", "&").replaceAll("&quot;", '"');
+      fields[name] = value ?? TYPED[name] ?? "x";
+    }
+    if (fields.csrf) forms.push({ action: action!.replaceAll("&amp;", "&"), csrf: fields.csrf, fields, browser: from });
+  }
+  return forms;
+}
+
+/** Every row of every table: what "nothing changed" compares. */
+function snapshot(): Record<string, unknown[]> {
+  const tables = db.$client.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__drizzle%'").all() as { name: string }[];
+  return Object.fromEntries(tables.map(({ name }) => [name, db.$client.query(`SELECT * FROM "${name}" ORDER BY rowid`).all()]));
+}
+
+const totpCode = (secret: string) => generateTOTP(decodeBase32IgnorePadding(secret), 30, 6);
+
+/** The form for each action (the last one a page shows: the other user's row, not the admin's own). */
+const formFor = new Map<string, Form>();
+const collect = (forms: Form[]) => forms.forEach((form) => formFor.set(form.action, form));
+
+beforeAll(async () => {
+  const hasher = createPasswordHasher(config.passwordHash);
+  const hash = await hasher.hash(PASSWORD);
+  db.insert(users).values({ id: "u-admin", username: "admin", email: "admin@example.com", emailVerified: true, passwordHash: hash, roles: ["admin"] }).run();
+  db.insert(users).values({ id: "u-zed", username: "zed", email: "zed@example.com", emailVerified: true, passwordHash: hash, roles: ["family"] }).run();
+  db.insert(oidcClients)
+    .values({ clientId: "wiki", secretHash: null, redirectUris: ["https://wiki.example.com/cb"], postLogoutRedirectUris: [], allowedRoles: [], trusted: false, public: true })
+    .run();
+  db.insert(oidcClients)
+    .values({ clientId: "photos", secretHash: "0".repeat(64), redirectUris: ["https://photos.example.com/cb"], postLogoutRedirectUris: [], allowedRoles: [], trusted: false, public: false })
+    .run();
+  db.insert(oidcConsents).values({ userId: "u-admin", clientId: "wiki", scope: "openid" }).run();
+
+  const signIn = async (who: Browser) => {
+    const page = await who.get("/login");
+    const [form] = formsOf(page.html, who);
+    return who.post("/login", { ...form!.fields, login: "admin", password: PASSWORD });
+  };
+  // Browser A: the admin, signed in; an API key and a second session (browser D) give the rows their forms.
+  const admin = browser();
+  expect((await signIn(admin)).status).toBe(303);
+  const other = browser();
+  expect((await signIn(other)).status).toBe(303);
+  const account = await admin.get("/account");
+  const keyForm = formsOf(account.html, admin).find((form) => form.action === "/account/keys")!;
+  expect((await admin.post("/account/keys", { ...keyForm.fields, name: "a key" })).status).toBe(201);
+  collect(formsOf((await admin.get("/account")).html, admin));
+  collect(formsOf((await admin.get("/admin")).html, admin));
+  collect(formsOf((await admin.get("/admin/applications")).html, admin));
+  const consent = await admin.get(
+    `/oidc/authorize?${new URLSearchParams({ client_id: "wiki", redirect_uri: "https://wiki.example.com/cb", response_type: "code", scope: "openid profile", state: "s", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuz-nGSDo7Q", code_challenge_method: "S256", prompt: "consent" })}`,
+  );
+  collect(formsOf(consent.html, admin));
+  collect(formsOf((await admin.get("/oidc/logout")).html, admin));
+
+  // TOTP: the enrolment page's confirm form, then (enrolled) the recovery-codes and removal forms.
+  const started = await admin.post("/account/mfa/totp", formFor.get("/account/mfa/totp")!.fields);
+  const enrolment = await started.text();
+  collect(formsOf(enrolment, admin));
+  const secret = /id="totp-secret"[^>]*>\s*([A-Z2-7]+)/.exec(enrolment)![1]!;
+  const confirm = formFor.get("/account/mfa/totp/confirm")!;
+  const confirmed = await admin.post("/account/mfa/totp/confirm", { ...confirm.fields, code: totpCode(secret) });
+  expect(confirmed.status).toBe(200);
+  collect(formsOf((await admin.get("/account")).html, admin));
+
+  // Browser B: half-way through sign-in (the second-factor form); browser C: nobody signed in.
+  const verifying = browser();
+  const step = await signIn(verifying);
+  expect(step.status).toBe(200);
+  collect(formsOf(await step.text(), verifying));
+  const anonymous = browser();
+  collect(formsOf((await anonymous.get("/login")).html, anonymous));
+  collect(formsOf((await anonymous.get("/password/forgot")).html, anonymous));
+}, 60_000);
+
+test("the route table's page POST routes are the forms found on the pages, and the listed exceptions", () => {
+  expect(pagePosts.length).toBeGreaterThan(20);
+  const missing = pagePosts.filter((path) => !formFor.has(path) && !(path in NOT_FORMS));
+  expect(missing).toEqual([]);
+  // No exception is stale.
+  for (const path of Object.keys(NOT_FORMS)) expect(pagePosts).toContain(path);
+});
+
+describe("every page form refuses a forged post: 403 and nothing changed", () => {
+  const attempts: [string, (form: Form) => { fields: Record<string, string>; headers: Record<string, string> }][] = [
+    ["no token", (form) => ({ fields: withoutCsrf(form.fields), headers: { origin: ORIGIN } })],
+    ["another form's token", (form) => ({ fields: { ...form.fields, csrf: anotherToken(form) }, headers: { origin: ORIGIN } })],
+    ["its own token from Origin: https://evil.example", (form) => ({ fields: form.fields, headers: { origin: "https://evil.example" } })],
+    ["its own token with Sec-Fetch-Site: cross-site", (form) => ({ fields: form.fields, headers: { origin: ORIGIN, "sec-fetch-site": "cross-site" } })],
+  ];
+  for (const path of pagePosts.filter((path) => !(path in NOT_FORMS)))
+    for (const [name, forge] of attempts)
+      test(`${path}: ${name}`, async () => {
+        const form = formFor.get(path)!;
+        const before = snapshot();
+        const { fields, headers } = forge(form);
+        const response = await form.browser.post(path, fields, headers);
+        expect({ path, status: response.status, location: response.headers.get("location") }).toEqual({ path, status: 403, location: null });
+        expect(snapshot()).toEqual(before);
+      });
+});
+
+function withoutCsrf(fields: Record<string, string>): Record<string, string> {
+  const { csrf: _csrf, ...rest } = fields;
+  return rest;
+}
+
+/** A token of another form, shown to the same browser where it has one. */
+function anotherToken(form: Form): string {
+  const others = [...formFor.values()].filter((candidate) => candidate.csrf !== form.csrf);
+  const other = others.find((candidate) => candidate.browser === form.browser) ?? others[0];
+  if (!other) throw new Error(`no other form for ${form.action}`);
+  return other.csrf;
+}
