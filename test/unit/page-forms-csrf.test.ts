@@ -7,15 +7,13 @@
  * or listed, with its reason, in NOT_FORMS. In-process (app.handle), signed in as an admin.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { decodeBase32IgnorePadding } from "@oslojs/encoding";
-import { generateTOTP } from "@oslojs/otp";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
 import { oidcClients, oidcConsents, users } from "../../src/db/schema";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { deriveSecrets } from "../../src/secrets";
-import { cookieJar } from "../support/pages";
+import { inProcessBrowser, postForms, totpCode, type InProcessBrowser, type PostForm } from "../support/in-process";
 
 const ORIGIN = "https://auth.example.com";
 const PASSWORD = "correct horse battery staple";
@@ -38,31 +36,11 @@ const pagePosts = app.routes
   .map((route) => route.path);
 
 function browser() {
-  const jar = cookieJar();
-  const send = async (path: string, init: RequestInit = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("cookie", jar.header());
-    const response = await app.handle(new Request(new URL(path, ORIGIN), { ...init, headers, redirect: "manual" }));
-    jar.take(response);
-    return response;
-  };
-  return {
-    jar,
-    get: async (path: string) => {
-      const response = await send(path);
-      return { status: response.status, location: response.headers.get("location"), html: await response.text() };
-    },
-    post: (path: string, fields: Record<string, string>, headers: Record<string, string> = { origin: ORIGIN }) =>
-      send(path, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields) }),
-  };
+  return inProcessBrowser(app, ORIGIN);
 }
-type Browser = ReturnType<typeof browser>;
+type Browser = InProcessBrowser;
 
-interface Form {
-  action: string;
-  csrf: string;
-  /** The form's fields with a value a user would type: what a forged post would send. */
-  fields: Record<string, string>;
+interface Form extends PostForm {
   browser: Browser;
 }
 
@@ -84,30 +62,13 @@ const TYPED: Record<string, string> = {
   decision: "allow",
 };
 
-/** The post forms of a page: action, hidden fields (the CSRF token among them) and typed fields. */
-function formsOf(html: string, from: Browser): Form[] {
-  const forms: Form[] = [];
-  for (const [, action, inner] of html.matchAll(/<form method="post" action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)) {
-    const fields: Record<string, string> = {};
-    // A button's name and value count too (the first: consent's "allow", the sign-out confirmation's "yes").
-    for (const [tag] of inner!.matchAll(/<(?:input|textarea|select|button)\b[^>]*>/g)) {
-      const name = /name="([^"]+)"/.exec(tag)?.[1];
-      if (!name || name in fields) continue;
-      const value = /value="([^"]*)"/.exec(tag)?.[1]?.replaceAll("&amp;", "&").replaceAll("&quot;", '"');
-      fields[name] = value ?? TYPED[name] ?? "x";
-    }
-    if (fields.csrf) forms.push({ action: action!.replaceAll("&amp;", "&"), csrf: fields.csrf, fields, browser: from });
-  }
-  return forms;
-}
+const formsOf = (html: string, from: Browser): Form[] => postForms(html, TYPED).map((form) => ({ ...form, browser: from }));
 
 /** Every row of every table: what "nothing changed" compares. */
 function snapshot(): Record<string, unknown[]> {
   const tables = db.$client.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__drizzle%'").all() as { name: string }[];
   return Object.fromEntries(tables.map(({ name }) => [name, db.$client.query(`SELECT * FROM "${name}" ORDER BY rowid`).all()]));
 }
-
-const totpCode = (secret: string) => generateTOTP(decodeBase32IgnorePadding(secret), 30, 6);
 
 /** The form for each action (the last one a page shows: the other user's row, not the admin's own). */
 const formFor = new Map<string, Form>();
