@@ -37,6 +37,8 @@ import { createOneTimeCodes } from "./modules/codes/service";
 import { emailRoutes } from "./modules/email";
 import { createEmailFlows } from "./modules/email/service";
 import { createChallengeStore } from "./modules/auth/challenges";
+import { createSecondStep } from "./modules/auth/second-step";
+import { createSecondFactorLimiter } from "./limits/second-factor";
 import { mfaRoutes } from "./modules/mfa";
 import { createMfaService } from "./modules/mfa/service";
 import { forwardAuthRoutes } from "./modules/forward";
@@ -107,10 +109,20 @@ export function createApp(
     settings: { publicUrl: config.publicUrl, codeTtl: config.mail.codeTtl, passwordResetTtl: config.mail.passwordResetTtl },
   });
   const mfa = createMfaService(db, secrets.dataKey, config.mail.appName);
-  const auth = createAuthService({
+  const secondStep = createSecondStep({
     users,
     mfa,
     challenges: createChallengeStore(db, secrets.codeKey, config.mail.codeTtl),
+    secondFactors: createSecondFactorLimiter(db, config.rateLimit),
+    emailFlows,
+    audit,
+    auditRateLimit,
+    settings: { loginEmailCode: config.mail.loginEmailCode, mfaRequiredRoles: config.mail.mfaRequiredRoles },
+  });
+  const auth = createAuthService({
+    users,
+    mfa,
+    secondStep,
     devices: deviceCookies(secrets.deviceKey),
     sessions,
     accessTokens,
@@ -122,8 +134,6 @@ export function createApp(
     settings: {
       allowRegistration: config.allowRegistration,
       requireEmailVerification: config.mail.requireEmailVerification,
-      loginEmailCode: config.mail.loginEmailCode,
-      mfaRequiredRoles: config.mail.mfaRequiredRoles,
       refreshTokenTtl: config.refreshTokenTtl,
     },
     notices,

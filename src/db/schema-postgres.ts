@@ -89,6 +89,16 @@ export const trustedSignIns = pgTable("trusted_sign_ins", {
   expiresAt: time("expires_at").notNull(),
 });
 
+export const secondFactorFailures = pgTable("second_factor_failures", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  failures: integer("failures").notNull().default(0),
+  blockedUntil: time("blocked_until"),
+  notifiedAt: time("notified_at"),
+  updatedAt: time("updated_at").notNull(),
+});
+
 export const auditEvents = pgTable(
   "audit_events",
   {
@@ -147,6 +157,7 @@ export const loginChallenges = pgTable("login_challenges", {
     .references(() => users.id, { onDelete: "cascade" }),
   methods: jsonList("methods").notNull(),
   codeHash: text("code_hash"),
+  codeChallengeId: text("code_challenge_id"),
   failures: integer("failures").notNull().default(0),
   expiresAt: time("expires_at").notNull(),
   createdAt: createdAt(),

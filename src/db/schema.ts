@@ -111,6 +111,21 @@ export const trustedSignIns = sqliteTable("trusted_sign_ins", {
   expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
 });
 
+/**
+ * Consecutive wrong answers to a second step (TOTP, recovery or emailed code) for one account, from every address
+ * and challenge (limits/second-factor.ts). Ended only by a completed sign-in; `notified_at` is when the owner was
+ * told that someone has the password (once per run).
+ */
+export const secondFactorFailures = sqliteTable("second_factor_failures", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  failures: integer("failures").notNull().default(0),
+  blockedUntil: integer("blocked_until", { mode: "timestamp_ms" }),
+  notifiedAt: integer("notified_at", { mode: "timestamp_ms" }),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+});
+
 /** Security events. user_id has no foreign key: the trail outlives a deleted user. */
 export const auditEvents = sqliteTable(
   "audit_events",
@@ -186,6 +201,11 @@ export const loginChallenges = sqliteTable("login_challenges", {
   methods: text("methods", { mode: "json" }).$type<string[]>().notNull(),
   /** HMAC of the emailed code, when email_code is among the methods. */
   codeHash: text("code_hash"),
+  /**
+   * The challenge whose mail carried that code (its id is in the HMAC), when it is not this one: a sign-in within
+   * the minute of a mail gets a new challenge that takes the code already sent (auth/challenges.ts).
+   */
+  codeChallengeId: text("code_challenge_id"),
   failures: integer("failures").notNull().default(0),
   expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   createdAt: createdAt(),

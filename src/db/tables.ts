@@ -15,6 +15,7 @@ export let refreshTokens = sqlite.refreshTokens;
 export let apiKeys = sqlite.apiKeys;
 export let loginThrottles = sqlite.loginThrottles;
 export let trustedSignIns = sqlite.trustedSignIns;
+export let secondFactorFailures = sqlite.secondFactorFailures;
 export let auditEvents = sqlite.auditEvents;
 export let mailOutbox = sqlite.mailOutbox;
 export let oneTimeCodes = sqlite.oneTimeCodes;
@@ -36,6 +37,7 @@ export function useEngineTables(to: "sqlite" | "postgres"): void {
   apiKeys = schema.apiKeys;
   loginThrottles = schema.loginThrottles;
   trustedSignIns = schema.trustedSignIns;
+  secondFactorFailures = schema.secondFactorFailures;
   auditEvents = schema.auditEvents;
   mailOutbox = schema.mailOutbox;
   oneTimeCodes = schema.oneTimeCodes;

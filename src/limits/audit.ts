@@ -8,8 +8,8 @@ const AUDIT_EVERY_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 
 export interface RateLimitHit {
-  /** `ip`: the per-address bucket; `account`: a delayed account. */
-  scope: "ip" | "account";
+  /** `ip`: the per-address bucket; `account`: a delayed account; `second_factor`: an account's delayed second step. */
+  scope: "ip" | "account" | "second_factor";
   /** The delayed account (its throttle key), for the account scope. */
   account?: string;
   client: ClientInfo;

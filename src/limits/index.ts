@@ -8,6 +8,7 @@ import { rateLimited } from "../errors";
 import { addressGroup } from "../lib/ip";
 import { sha256Hex } from "../lib/crypto";
 import { DEVICE_TRUST_SECONDS } from "./device";
+import { failureDelayMs } from "./second-factor";
 import { createTokenBuckets } from "./token-bucket";
 
 /**
@@ -43,9 +44,6 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
     ...(trusted ? [] : [{ key: sha256Hex(`account|${account}`), threshold: settings.accountFailures }]),
   ];
   const trustedKey = (account: string, ip: string | null) => sha256Hex(`trusted|${account}|${group(ip)}`);
-
-  const delayMs = (failures: number, threshold: number) =>
-    failures < threshold ? 0 : Math.min(1000 * 2 ** Math.min(failures - threshold, 30), settings.maxDelaySeconds * 1000);
 
   return {
     /** One request from this client address to a route that checks a secret. */
@@ -83,30 +81,31 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
               })
               .returning({ failures: loginThrottles.failures }),
           );
-          const delay = delayMs(counted!.failures, threshold);
+          const delay = failureDelayMs(counted!.failures, threshold, settings.maxDelaySeconds * 1000);
           if (delay > 0) yield* changes(tx.update(loginThrottles).set({ blockedUntil: new Date(now + delay) }).where(eq(loginThrottles.key, key)));
         }
       });
     },
 
     /**
-     * A correct secret ends the run of failures, from this address and overall, and makes this address one the
-     * account recently signed in from (exempt from the backstop for DEVICE_TRUST_SECONDS): the owner's API
-     * client, which keeps no cookie, is recognised by where it last succeeded.
+     * A correct secret ends this address's run of failures, and the account-wide run too unless the client is
+     * `trusted` (a device cookie or a recent address): the owner's own success must not wipe out what strangers'
+     * addresses built up, or a fresh address could guess again right after it (OWASP "device cookies": the lockout
+     * of untrusted clients outlives a trusted sign-in). A trusted attempt never counted in the account-wide run.
      */
-    async recordSuccess(account: string, ip: string | null): Promise<void> {
-      const keys = keysFor(account, ip).map(({ key }) => key);
+    async recordSuccess(account: string, ip: string | null, trusted = false): Promise<void> {
+      await db.delete(loginThrottles).where(inArray(loginThrottles.key, keysFor(account, ip, trusted).map(({ key }) => key)));
+    },
+
+    /**
+     * A completed sign-in (the password and any second step) makes this address one the account recently signed
+     * in from, exempt from the account-wide backstop for DEVICE_TRUST_SECONDS: the owner's API client, which keeps
+     * no cookie, is recognised by where it last succeeded. A right password alone earns nothing while a second
+     * step is due: whoever has only the password must not be trusted.
+     */
+    async trustAddress(account: string, ip: string | null): Promise<void> {
       const expiresAt = new Date(Date.now() + DEVICE_TRUST_SECONDS * 1000);
-      // One transaction: the end of the failure run and the trust it earns are written together.
-      await transaction(db, function* (tx) {
-        yield* changes(tx.delete(loginThrottles).where(inArray(loginThrottles.key, keys)));
-        yield* changes(
-          tx
-            .insert(trustedSignIns)
-            .values({ key: trustedKey(account, ip), expiresAt })
-            .onConflictDoUpdate({ target: trustedSignIns.key, set: { expiresAt } }),
-        );
-      });
+      await db.insert(trustedSignIns).values({ key: trustedKey(account, ip), expiresAt }).onConflictDoUpdate({ target: trustedSignIns.key, set: { expiresAt } });
     },
 
     /** True when the account signed in successfully from this address group within DEVICE_TRUST_SECONDS. */
@@ -123,7 +122,8 @@ export function createSecretCheckLimiter(db: Db, settings: RateLimitConfig | und
 const disabledLimiter = {
   hitIp(_ip: string | null): void {},
   beginAttempt: async (_account: string, _ip: string | null, _trusted?: boolean): Promise<void> => {},
-  recordSuccess: async (_account: string, _ip: string | null): Promise<void> => {},
+  recordSuccess: async (_account: string, _ip: string | null, _trusted?: boolean): Promise<void> => {},
+  trustAddress: async (_account: string, _ip: string | null): Promise<void> => {},
   signedInFrom: async (_account: string, _ip: string | null): Promise<boolean> => false,
 };
 

@@ -18,6 +18,7 @@ export const MAIL_KINDS = {
   email_change: ["code", "minutes", "new_email"],
   email_changed: ["new_email"],
   password_changed: [],
+  second_factor_failures: ["count"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type MailKind = keyof typeof MAIL_KINDS;
@@ -67,6 +68,11 @@ const DEFAULTS: Record<MailKind, Template> = {
     subject: "{{app_name}}: your password was changed",
     text: "Hello {{username}},\n\nThe password of your account was just changed. If you did not do this, reset it at once and contact your administrator." + footer,
     html: wrap(`<p>Hello {{username}},</p><p>The password of your account was just changed. If you did not do this, reset it at once and contact your administrator.</p>`),
+  },
+  second_factor_failures: {
+    subject: "{{app_name}}: someone has your password",
+    text: "Hello {{username}},\n\nSomeone signed in with your password and then gave {{count}} wrong second-step codes in a row. Whoever it is knows your password: change it now. Until then each further wrong code makes the second step wait longer, for you too." + footer,
+    html: wrap(`<p>Hello {{username}},</p><p>Someone signed in with your password and then gave {{count}} wrong second-step codes in a row. Whoever it is knows your password: <strong>change it now</strong>. Until then each further wrong code makes the second step wait longer, for you too.</p>`),
   },
 };
 

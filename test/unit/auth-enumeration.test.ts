@@ -1,5 +1,4 @@
 import { expect, test } from "bun:test";
-import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createMfaService } from "../../src/modules/mfa/service";
 import { migrate, openDatabase } from "../../src/db/client";
 import { createPasswordHasher } from "../../src/lib/passwords";
@@ -8,6 +7,7 @@ import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
 import { createAuditLog } from "../../src/modules/audit/service";
 import { createAuthService } from "../../src/modules/auth/service";
+import { quietSecondStep } from "../support/second-step";
 import { createSessionService } from "../../src/modules/sessions/service";
 import { createUserService } from "../../src/modules/users/service";
 import { deriveSecrets } from "../../src/secrets";
@@ -46,11 +46,11 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { async registered() {}, async passwordChanged() {}, async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
+    emailFlows: { async registered() {}, async passwordChanged() {} },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
-    challenges: createChallengeStore(db, secrets.codeKey, 600),
+    secondStep: quietSecondStep(db, { users, mfa: createMfaService(db, secrets.dataKey, "Latchkey"), audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
-    settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
+    settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });
   await users.create({ username: "known", password: "a long passphrase" });
   const client = { ip: "203.0.113.5", userAgent: null };

@@ -9,8 +9,8 @@ import { createRateLimitAudit } from "../../src/limits/audit";
 import { deviceCookies } from "../../src/limits/device";
 import { createAdminService } from "../../src/modules/admin/service";
 import { createAuditLog } from "../../src/modules/audit/service";
-import { createChallengeStore } from "../../src/modules/auth/challenges";
 import { createAuthService } from "../../src/modules/auth/service";
+import { quietSecondStep } from "../support/second-step";
 import { createApiKeyService } from "../../src/modules/keys/service";
 import { createMfaService } from "../../src/modules/mfa/service";
 import { createSessionService } from "../../src/modules/sessions/service";
@@ -83,11 +83,11 @@ function build(weakHashes = false) {
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { async registered() {}, async passwordChanged() {}, async sendLoginCode() {}, claimLoginCode: () => ({ allowed: true }) },
+    emailFlows: { async registered() {}, async passwordChanged() {} },
     mfa,
-    challenges: createChallengeStore(db, secrets.codeKey, 600),
+    secondStep: quietSecondStep(db, { users, mfa: mfa, audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
-    settings: { allowRegistration: true, requireEmailVerification: false, loginEmailCode: false, mfaRequiredRoles: [], refreshTokenTtl: 3600 },
+    settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: 50, rateLimit: undefined } as never);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });

@@ -20,11 +20,11 @@ function setUp() {
 test("a successful sign-in makes its address trusted for that account only, and IPv6 by its /64", async () => {
   const { limiter } = setUp();
   expect(await limiter.signedInFrom("owner", "203.0.113.7")).toBe(false);
-  await limiter.recordSuccess("owner", "203.0.113.7");
+  await limiter.trustAddress("owner", "203.0.113.7");
   expect(await limiter.signedInFrom("owner", "203.0.113.7")).toBe(true);
   expect(await limiter.signedInFrom("owner", "203.0.113.8")).toBe(false);
   expect(await limiter.signedInFrom("someone-else", "203.0.113.7")).toBe(false);
-  await limiter.recordSuccess("owner", "2001:db8:1:2::1");
+  await limiter.trustAddress("owner", "2001:db8:1:2::1");
   expect(await limiter.signedInFrom("owner", "2001:db8:1:2::ffff")).toBe(true);
   expect(await limiter.signedInFrom("owner", "2001:db8:1:3::1")).toBe(false);
 });
@@ -32,7 +32,7 @@ test("a successful sign-in makes its address trusted for that account only, and 
 test("the trust lasts DEVICE_TRUST_SECONDS and ends with it", async () => {
   const { db, limiter } = setUp();
   const before = Date.now();
-  await limiter.recordSuccess("owner", "203.0.113.7");
+  await limiter.trustAddress("owner", "203.0.113.7");
   const { expires_at: expiresAt } = db.$client.query("SELECT expires_at FROM trusted_sign_ins").get() as { expires_at: number };
   expect(expiresAt).toBeGreaterThanOrEqual(before + DEVICE_TRUST_SECONDS * 1000);
   expect(expiresAt).toBeLessThanOrEqual(Date.now() + DEVICE_TRUST_SECONDS * 1000);
@@ -40,6 +40,6 @@ test("the trust lasts DEVICE_TRUST_SECONDS and ends with it", async () => {
   db.$client.query("UPDATE trusted_sign_ins SET expires_at = ?").run(Date.now() - 1000);
   expect(await limiter.signedInFrom("owner", "203.0.113.7")).toBe(false);
   // A new success renews it.
-  await limiter.recordSuccess("owner", "203.0.113.7");
+  await limiter.trustAddress("owner", "203.0.113.7");
   expect(await limiter.signedInFrom("owner", "203.0.113.7")).toBe(true);
 });

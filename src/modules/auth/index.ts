@@ -115,7 +115,8 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
             "An unknown user and a wrong password get the same 401; `account_disabled` is only told to someone who knows the password.\n\n" +
             "An account with TOTP, or every account when `LOGIN_EMAIL_CODE=true` (a 6-digit code is mailed), gets 202 `{challenge_id, methods, expires_in}` " +
             "instead of tokens: answer it at POST /login/verify. A user with a role in `MFA_REQUIRED_ROLES` and no authenticator gets methods `[\"totp_enrollment\"]`: POST /login/enroll, then /login/verify with the app's first code. " +
-            "The mailed code goes to one address at most once a minute (429 `rate_limited` otherwise, told only after the right password).",
+            "The mailed code goes to one address at most once a minute: a sign-in within that minute gets a challenge of its own that takes the code already mailed " +
+            "(429 `rate_limited` only when that code is already spent or expired, told only after the right password).",
         },
       },
     )
@@ -140,7 +141,9 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
           summary: "Second step of a sign-in: the emailed code, a TOTP code or a recovery code",
           description:
             "Answers the token response of the delivery mode. A challenge lives `EMAIL_CODE_TTL` (10 minutes) and works once; " +
-            "a wrong code is 401 `invalid_mfa_code` and counts toward the account's brute-force limits; after 5 wrong codes the challenge is dead (401 `challenge_expired`, even for the right code). " +
+            "a wrong code (TOTP, recovery or emailed) is 401 `invalid_mfa_code`; after 5 wrong codes the challenge is dead (401 `challenge_expired`, even for the right code). " +
+            "Wrong answers are also counted per account, across challenges and addresses, until a sign-in completes: from the 100th in a row every answer waits " +
+            "(429 `rate_limited` with `Retry-After`, 1 s doubling up to `RATE_LIMIT_MAX_DELAY`), and the account's verified address is mailed once. " +
             "A TOTP code is accepted once (a replay in the same 30 s step is refused); each recovery code works once. A `totp_enrollment` challenge takes the authenticator's first code and also answers the 10 `recovery_codes`.",
         },
       },

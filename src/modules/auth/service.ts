@@ -1,30 +1,27 @@
-import { apiErrors, OAuthError, rateLimited, validationFailed } from "../../errors";
+import { apiErrors, OAuthError, validationFailed } from "../../errors";
 import { NO_NOTICES, type LogoutNotices } from "../oidc/backchannel";
 import type { User } from "../../db/schema";
-import { mfaNotEnrolled, type MfaService } from "../mfa/service";
-import { challengeExpired, type ChallengeMethod, type ChallengeStore } from "./challenges";
+import type { MfaService } from "../mfa/service";
 import type { IssuedTokens as DeliveredTokens } from "../../delivery";
 import type { ClientInfo } from "../../http/client-ip";
-import { throttleAccount, type SecretCheckLimiter } from "../../limits";
+import type { SecretCheckLimiter } from "../../limits";
 import type { RateLimitAudit } from "../../limits/audit";
 import type { DeviceCookies } from "../../limits/device";
-import { PASSWORD_MAX_BYTES, passwordTooLong, type PasswordHasher } from "../../lib/passwords";
+import type { PasswordHasher } from "../../lib/passwords";
 import type { AccessTokens } from "../../tokens/access";
 import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { AccountChanged, assertSessionLive, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
-import type { ChallengeResponse } from "./model";
+import { accountDisabled, assertPasswordSize, createPasswordCheck, invalidCredentials } from "./password-check";
+import { createFactorChanges } from "./factor-changes";
+import type { LoginChallenge, SecondStep } from "./second-step";
 
 /** What a sign-in or refresh hands to the configured transport: tokens for a user as the API shows users. */
 type IssuedTokens = DeliveredTokens<PublicUser>;
 
 export interface AuthSettings {
   allowRegistration: boolean;
-  /** LOGIN_EMAIL_CODE: a correct password is followed by a code mailed to the account's address. */
-  loginEmailCode: boolean;
-  /** MFA_REQUIRED_ROLES: users with one of these roles enrol TOTP before their first session. */
-  mfaRequiredRoles: readonly string[];
   /** REQUIRE_EMAIL_VERIFICATION: registration needs an email, and sign-in waits until it is verified. */
   requireEmailVerification: boolean;
   refreshTokenTtl: number;
@@ -38,10 +35,11 @@ export interface AuthDeps {
   limiter: SecretCheckLimiter;
   audit: AuditLog;
   auditRateLimit: RateLimitAudit;
-  /** The mails that follow a registration and a password change, and the sign-in code. */
-  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged" | "sendLoginCode" | "claimLoginCode">;
+  /** The mails that follow a registration and a password change. */
+  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged">;
   mfa: MfaService;
-  challenges: ChallengeStore;
+  /** Which second step an account owes, its challenge, and the checking of answers (second-step.ts). */
+  secondStep: SecondStep;
   devices: DeviceCookies;
   settings: AuthSettings;
   /** Back-channel logout: the OpenID Connect clients a sign-out ends are told. */
@@ -53,26 +51,10 @@ export interface PendingVerification {
   pending: PublicUser;
 }
 
-/** POST /login's 202: the password was right, a second step is due. */
-export type { ChallengeMethod };
-
-export type LoginChallenge = typeof ChallengeResponse.static;
-
-
-export const invalidMfaCode = () => apiErrors.invalid_mfa_code("The code is wrong or was already used.");
-
 export const mfaRequired = () =>
   new OAuthError("mfa_required", "This account signs in with a second step, which the password grant cannot carry: use POST /api/v1/auth/login, then POST /api/v1/auth/login/verify.", 403);
 
-export const userNotVerified = () =>
-  apiErrors.user_not_verified("The email address of this account is not verified yet: follow the link in the mail, or ask for a new one.");
-
 export type LogoutScope = "current" | "others" | "global";
-
-export const accountDisabled = () => apiErrors.account_disabled("This account has been disabled.");
-
-export const invalidCredentials = () =>
-  apiErrors.invalid_credentials("The username or password is incorrect.");
 
 export function principalUser(principal: UserIdentity): PublicUser {
   return {
@@ -85,52 +67,18 @@ export function principalUser(principal: UserIdentity): PublicUser {
   };
 }
 
-function assertPasswordSize(password: string, field: string): void {
-  // Before any hashing or normalising: the cost an attacker can ask for stays bounded.
-  if (passwordTooLong(password)) throw validationFailed([{ field, message: `Must be at most ${PASSWORD_MAX_BYTES} bytes.` }]);
-}
-
 /** Account rules with no knowledge of HTTP: what goes in, which tokens or which ApiError come out. */
-export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, challenges, devices, settings, notices = NO_NOTICES }: AuthDeps) {
-  /**
-   * A client that recently signed in to this account (its browser holds the device cookie, or it succeeded from
-   * this address) is exempt from the account-wide backstop: strangers filling it from many addresses must not
-   * lock the owner out (OWASP device cookies). It keeps its own per-(account, address) counter.
-   */
-  const knownClient = async (account: string, user: { id: string } | undefined, client: ClientInfo) =>
-    user !== undefined && (devices.vouchesFor(client.device, user.id) || (await limiter.signedInFrom(account, client.ip)));
-
-  /** The second steps this account owes after its password, in the order a client would offer them. */
-  async function secondStep(user: User): Promise<ChallengeMethod[]> {
-    const methods: ChallengeMethod[] = [];
-    if (await mfa.hasTotp(user.id)) methods.push("totp", "recovery_code");
-    else if (user.roles.some((role) => settings.mfaRequiredRoles.includes(role))) return ["totp_enrollment"];
-    if (settings.loginEmailCode && user.email !== null) methods.push("email_code");
-    return methods;
-  }
-
-  /** Limiter first (a wrong second-step code counts like a wrong password), audited when it refuses. */
-  async function beginSecretCheck(user: User, client: ClientInfo): Promise<string> {
-    const account = throttleAccount(user.username, user);
-    try {
-      await limiter.beginAttempt(account, client.ip, await knownClient(account, user, client));
-    } catch (error) {
-      await auditRateLimit({ scope: "account", account, userId: user.id, client });
-      throw error;
-    }
-    return account;
-  }
-
-  /** A challenge for `user`, with the emailed code sent when email_code is among the methods. */
-  async function openChallenge(user: User, methods: ChallengeMethod[]): Promise<LoginChallenge> {
-    if (methods.includes("email_code")) {
-      const claim = emailFlows.claimLoginCode(user.email!);
-      if (!claim.allowed) throw rateLimited(claim.retryAfter);
-    }
-    const { id, code } = await challenges.create(user.id, methods);
-    if (code !== undefined) await emailFlows.sendLoginCode(user, code, challenges.ttlSeconds);
-    return { challenge_id: id, methods, expires_in: challenges.ttlSeconds };
-  }
+export function createAuthService({ users, sessions, accessTokens, hasher, limiter, audit, auditRateLimit, emailFlows, mfa, secondStep, devices, settings, notices = NO_NOTICES }: AuthDeps) {
+  const passwords = createPasswordCheck({
+    users,
+    hasher,
+    limiter,
+    devices,
+    audit,
+    auditRateLimit,
+    requireEmailVerification: settings.requireEmailVerification,
+  });
+  const { checkPassword, verifyLogin, completeSignIn } = passwords;
 
   /**
    * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
@@ -155,87 +103,21 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   }
 
   /**
-   * Checks a password behind the limiter: refused while throttled, counted as a failure until it proves right.
-   * `login` is what the client typed: an unknown name is throttled exactly like a known account.
+   * The password was right: the challenge of a second step, or undefined when none is owed. `allowChallenge`
+   * false (the password grant of /token, which has no second step): an account that owes one gets mfa_required,
+   * and no challenge is opened or mailed.
    */
-  async function checkPassword(
-    login: string,
-    password: string,
-    user: { id: string; passwordHash: string } | undefined,
-    client: ClientInfo,
-  ): Promise<boolean> {
-    const account = throttleAccount(login, user);
-    try {
-      await limiter.beginAttempt(account, client.ip, await knownClient(account, user, client));
-    } catch (error) {
-      await auditRateLimit({ scope: "account", account, userId: user?.id, client });
-      throw error;
-    }
-    const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
-    if (valid) await limiter.recordSuccess(account, client.ip);
-    return valid;
-  }
-
-  /**
-   * Unknown name and wrong password fail identically, and an unknown name still costs one hash verification.
-   * A disabled account is only revealed to someone who knows its password. The one password check of every
-   * sign-in (API, OAuth2 token endpoint, sign-in page).
-   */
-  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
-    assertPasswordSize(password, "password");
-    const user = await users.findByLogin(login);
-    if (!(await checkPassword(login, password, user, client))) {
-      await audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
-      throw invalidCredentials();
-    }
-    if (user!.disabled) {
-      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "account_disabled" } });
-      throw accountDisabled();
-    }
-    // Accounts without an address (made from the CLI or by an admin) have nothing to verify.
-    if (settings.requireEmailVerification && user!.email !== null && !user!.emailVerified) {
-      await audit.record({ event: "login_failed", userId: user!.id, ...client, detail: { reason: "user_not_verified" } });
-      throw userNotVerified();
-    }
-    // The hash now stored for this password: what the session insert checks is still there.
-    return { ...user!, passwordHash: await users.upgradeHashIfNeeded(user!, password) };
-  }
-
-  /** Checks an answer to a challenge (see verifyChallenge) and spends the challenge: who signed in, and how. */
-  async function answerChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-    const challenge = await challenges.live(challengeId);
-    const user = await users.findById(challenge.userId);
-    if (!user || user.disabled) {
-      await challenges.spend(challenge);
-      throw challengeExpired();
-    }
-    const account = await beginSecretCheck(user, client);
-    const methods = challenge.methods as ChallengeMethod[];
-    let method: ChallengeMethod | undefined;
-    let recoveryCodes: string[] | undefined;
-    if (answer.recovery_code !== undefined) {
-      if (methods.includes("recovery_code") && (await mfa.useRecoveryCode(user.id, answer.recovery_code))) method = "recovery_code";
-    } else if (answer.code !== undefined) {
-      if (methods.includes("totp_enrollment")) {
-        recoveryCodes = await mfa.confirmTotp(user.id, answer.code);
-        if (recoveryCodes) method = "totp_enrollment";
-      } else if (methods.includes("email_code") && challenges.emailCodeMatches(challenge, answer.code)) method = "email_code";
-      else if (methods.includes("totp") && (await mfa.verifyTotp(user.id, answer.code))) method = "totp";
-    }
-    if (method === undefined) {
-      await challenges.recordFailure(challenge);
-      await audit.record({ event: "mfa_challenge_failed", userId: user.id, ...client, detail: { methods } });
-      throw invalidMfaCode();
-    }
-    if (!(await challenges.spend(challenge))) throw challengeExpired();
-    await limiter.recordSuccess(account, client.ip);
-    if (method === "recovery_code")
-      await audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: (await mfa.factors(user.id)).recovery_codes_left } });
-    if (method === "totp_enrollment") await audit.record({ event: "totp_enabled", userId: user.id, ...client, detail: { via: "sign-in" } });
-    return { user, method, recoveryCodes };
+  async function challengeAfterPassword(user: User, client: ClientInfo, allowChallenge = true): Promise<LoginChallenge | undefined> {
+    const methods = await secondStep.methodsFor(user);
+    if (methods.length === 0) return undefined;
+    if (!allowChallenge) throw mfaRequired();
+    const verified = { userId: user.id, passwordHash: user.passwordHash };
+    return forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), secondStep.open(user, methods)));
   }
 
   return {
+    ...createFactorChanges({ users, mfa, audit, passwords }),
+
     async register(input: { username: string; password: string; email?: string | null }, client: ClientInfo): Promise<IssuedTokens | PendingVerification> {
       if (!settings.allowRegistration)
         throw apiErrors.registration_disabled("Registration is closed on this server.");
@@ -249,19 +131,16 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     },
 
     /**
-     * Signs in an API client: a refresh-token session and an access token, or the challenge of a second step.
-     * `allowChallenge` false (the password grant of /token, which has no second step): an account that owes one
-     * gets mfa_required, and no challenge is opened or mailed.
+     * Signs in an API client: a refresh-token session and an access token, or the challenge of a second step
+     * (`allowChallenge`: see challengeAfterPassword).
      */
     async login(login: string, password: string, client: ClientInfo, allowChallenge = true): Promise<IssuedTokens | LoginChallenge> {
       const user = await verifyLogin(login, password, client);
       const verified = { userId: user.id, passwordHash: user.passwordHash };
-      const methods = await secondStep(user);
-      if (methods.length > 0) {
-        if (!allowChallenge) throw mfaRequired();
-        return forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), openChallenge(user, methods)));
-      }
+      const challenge = await challengeAfterPassword(user, client, allowChallenge);
+      if (challenge) return challenge;
       const tokens = await startSession(verified, toPublicUser(user), client);
+      await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return { ...tokens, device: devices.issue(user.id) };
     },
@@ -274,10 +153,10 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async signInBrowser(login: string, password: string, client: ClientInfo) {
       const user = await verifyLogin(login, password, client);
       const verified = { userId: user.id, passwordHash: user.passwordHash };
-      const methods = await secondStep(user);
-      if (methods.length > 0)
-        return { challenge: await forVerifiedAccount(verified, client, async () => (await sessions.assertAccountUnchanged(verified), openChallenge(user, methods))) };
+      const challenge = await challengeAfterPassword(user, client);
+      if (challenge) return { challenge };
       const session = await forVerifiedAccount(verified, client, () => sessions.createBrowser(verified, client));
+      await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { via: "browser" } });
       return { session, device: devices.issue(user.id) };
     },
@@ -298,76 +177,30 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
     async verifyChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-      const { user, method, recoveryCodes } = await answerChallenge(challengeId, answer, client);
+      const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
       const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
       return { tokens: { ...tokens, device: devices.issue(user.id) }, recoveryCodes };
     },
 
     /** The sign-in page's second step: the same answer checks as verifyChallenge, then a browser session. */
     async verifyBrowserChallenge(challengeId: string, answer: { code?: string; recovery_code?: string }, client: ClientInfo) {
-      const { user, method, recoveryCodes } = await answerChallenge(challengeId, answer, client);
+      const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
       const session = await forVerifiedAccount({ userId: user.id }, client, () => sessions.createBrowser({ userId: user.id }, client));
+      await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method, via: "browser" } });
       return { session, recoveryCodes, device: devices.issue(user.id) };
     },
 
     /** MFA_REQUIRED_ROLES: the authenticator secret for a challenge that asks for enrolment. */
-    async startChallengeEnrollment(challengeId: string) {
-      const challenge = await challenges.live(challengeId);
-      const user = await users.findById(challenge.userId);
-      if (!user || user.disabled || !(challenge.methods as ChallengeMethod[]).includes("totp_enrollment")) throw challengeExpired();
-      return mfa.startTotp(user.id, user.username);
-    },
+    startChallengeEnrollment: (challengeId: string) => secondStep.startEnrollment(challengeId),
 
     /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
     async confirmPassword(principal: SessionPrincipal, password: string, client: ClientInfo): Promise<boolean> {
       assertPasswordSize(password, "password");
       const user = await users.findById(principal.userId);
       return user !== undefined && (await checkPassword(principal.username, password, user, client));
-    },
-
-    /**
-     * Switches TOTP on with the app's first code (behind the limiter, like a password); answers the 10 recovery
-     * codes. A wrong code is 400 invalid_code.
-     */
-    async enableTotp(principal: SessionPrincipal, code: string, client: ClientInfo): Promise<string[]> {
-      const user = await users.findById(principal.userId);
-      if (!user) throw invalidMfaCode();
-      const account = await beginSecretCheck(user, client);
-      const codes = await mfa.confirmTotp(user.id, code, principal.sessionId);
-      if (!codes) throw apiErrors.invalid_code("The code is wrong or was already used.");
-      await limiter.recordSuccess(account, client.ip);
-      await audit.record({ event: "totp_enabled", userId: user.id, ...client });
-      return codes;
-    },
-
-    /** New recovery codes in place of the old ones (TOTP must be on). */
-    async newRecoveryCodes(principal: SessionPrincipal, client: ClientInfo): Promise<string[]> {
-      if (!(await mfa.hasTotp(principal.userId))) throw mfaNotEnrolled();
-      const codes = await mfa.replaceRecoveryCodes(principal.userId, principal.sessionId);
-      await audit.record({ event: "recovery_codes_generated", userId: principal.userId, ...client });
-      return codes;
-    },
-
-    /** Removes TOTP and the recovery codes, proven by the password or a current code (both behind the limiter). */
-    async removeTotp(principal: SessionPrincipal, proof: { password?: string; code?: string }, client: ClientInfo): Promise<void> {
-      if (!(await mfa.hasTotp(principal.userId))) throw mfaNotEnrolled();
-      if ((proof.password === undefined) === (proof.code === undefined))
-        throw validationFailed([{ field: "password", message: "Give either password or code." }]);
-      const user = await users.findById(principal.userId);
-      let proven = false;
-      if (user && proof.password !== undefined) {
-        assertPasswordSize(proof.password, "password");
-        proven = await checkPassword(principal.username, proof.password, user, client);
-      } else if (user) {
-        const account = await beginSecretCheck(user, client);
-        proven = await mfa.verifyTotp(user.id, proof.code!);
-        if (proven) await limiter.recordSuccess(account, client.ip);
-      }
-      if (!proven) throw apiErrors.invalid_password_or_code("The password or code is incorrect.");
-      await mfa.removeAll(principal.userId, principal.sessionId);
-      await audit.record({ event: "totp_removed", userId: principal.userId, ...client });
     },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {

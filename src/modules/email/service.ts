@@ -77,6 +77,14 @@ export function createEmailFlows(deps: {
   }
 
   return {
+    /**
+     * "Someone has your password": a second step was answered wrong `count` times in a row (limits/second-factor.ts),
+     * to a verified address: a notice, never throttled (the caller sends it once per run).
+     */
+    async secondFactorFailures(user: Pick<User, "id" | "username" | "email" | "emailVerified">, count: number): Promise<void> {
+      if (mailer.enabled && user.email !== null && user.emailVerified) await mailer.send("second_factor_failures", user.email, user, { count: String(count) });
+    },
+
     /** After registration: a code and a link to the new address (when mail is on). */
     async registered(user: User): Promise<void> {
       if (mailer.enabled && user.email !== null && !user.emailVerified && mailer.claimAddress("verify_email", user.email).allowed)

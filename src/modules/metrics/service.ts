@@ -155,8 +155,12 @@ export function createMetrics(config: Pick<Config, "databasePoolSize" | "databas
     },
   });
 
-  const rateLimited = counter("latchkey_rate_limited_total", "Requests refused by the brute-force limits: per client address (ip) or per account.", ["scope"]);
-  const rateLimitChildren: Record<RateLimitHit["scope"], { inc(): void }> = { ip: child(rateLimited, { scope: "ip" }), account: child(rateLimited, { scope: "account" }) };
+  const rateLimited = counter("latchkey_rate_limited_total", "Requests refused by the brute-force limits: per client address (ip), per account, or per account's second step (second_factor).", ["scope"]);
+  const rateLimitChildren: Record<RateLimitHit["scope"], { inc(): void }> = {
+    ip: child(rateLimited, { scope: "ip" }),
+    account: child(rateLimited, { scope: "account" }),
+    second_factor: child(rateLimited, { scope: "second_factor" }),
+  };
   const sessionsRevoked = counter("latchkey_sessions_revoked_total", "Sessions ended before their time: sign-outs, revocations, password changes, refresh-token replays.");
   const mailSent = counter("latchkey_mail_sent_total", "Mails handed to the mail transport.");
   const mailFailures = counter("latchkey_mail_failures_total", "Failed attempts to send a mail (each is retried until MAIL_MAX_ATTEMPTS).");
