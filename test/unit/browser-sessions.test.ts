@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
-import { createHandoffCodes, HANDOFF_TTL_MS } from "../../src/modules/pages/handoff";
+import { createHandoffCodes, createHandoffLimits, HANDOFF_TTL_MS, HANDOFFS_PER_ADDRESS, HANDOFFS_PER_SESSION } from "../../src/modules/pages/handoff";
 import { readCookie } from "../../src/http/cookies";
 import { createSessionService } from "../../src/modules/sessions/service";
 import { loadConfig } from "../../src/config";
@@ -179,4 +179,25 @@ test("the page cookie's name: SESSION_COOKIE_NAME's, without a prefix of its own
   expect(pageCookieName("latchkey_session", true)).toBe("__Host-latchkey_session_page");
   expect(pageCookieName("__Secure-lk", true)).toBe("__Host-lk_page");
   expect(pageCookieName("__Host-lk", true)).toBe("__Host-lk_page");
+});
+
+test("the memory of evicted codes is bounded too: past maxPending of them, the oldest is forgotten", () => {
+  const codes = createHandoffCodes(() => 1_000_000, 2);
+  const issued = ["a", "b", "c", "d", "e"].map((session) => codes.issue(session, "https://auth.example.net", "state"));
+  // a, b and c were evicted; only the two newest of them are remembered.
+  expect(issued.map((code) => codes.evicted(code))).toEqual([false, true, true, false, false]);
+});
+
+test("handoff limits: per address (IPv6 per /64, no address as one more), per browser session", () => {
+  const limits = createHandoffLimits();
+  const drain = (take: () => { allowed: boolean }) => Array.from({ length: HANDOFFS_PER_ADDRESS + 1 }, take).filter((decision) => decision.allowed).length;
+  expect(drain(() => limits.address("2001:db8:1:2::1"))).toBe(HANDOFFS_PER_ADDRESS);
+  expect(limits.address("2001:db8:1:2::ffff").allowed).toBe(false);
+  expect(limits.address("2001:db8:1:3::1").allowed).toBe(true);
+  expect(limits.address("192.0.2.1").allowed).toBe(true);
+  expect(drain(() => limits.address(null))).toBe(HANDOFFS_PER_ADDRESS);
+  expect(limits.address("192.0.2.2").allowed).toBe(true);
+  expect(drain(() => limits.session("root-1"))).toBe(HANDOFFS_PER_SESSION);
+  expect(limits.session("root-1")).toEqual({ allowed: false, retryAfter: expect.any(Number) });
+  expect(limits.session("root-2").allowed).toBe(true);
 });
