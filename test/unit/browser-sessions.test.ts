@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { afterEach, describe, expect, setSystemTime, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
 import { createHandoffCodes, createHandoffLimits, HANDOFF_TTL_MS, HANDOFFS_PER_ADDRESS, HANDOFFS_PER_SESSION } from "../../src/modules/pages/handoff";
@@ -200,4 +200,36 @@ test("handoff limits: per address (IPv6 per /64, no address as one more), per br
   expect(drain(() => limits.session("root-1"))).toBe(HANDOFFS_PER_SESSION);
   expect(limits.session("root-1")).toEqual({ allowed: false, retryAfter: expect.any(Number) });
   expect(limits.session("root-2").allowed).toBe(true);
+});
+
+test("an expired browser session row owns no session, even before anything prunes it (a handoff from it signs nobody in)", async () => {
+  const { db, sessions } = setUp();
+  const { sessionId } = await sessions.createBrowser({ userId: "u1" }, client);
+  expect(await sessions.browserSessionOwner(sessionId)).toBe("u1");
+  db.$client.query("UPDATE sessions SET expires_at = ? WHERE id = ?").run(Date.now() - 1, sessionId);
+  expect(await sessions.browserSessionOwner(sessionId)).toBeUndefined();
+  db.$client.query("UPDATE sessions SET expires_at = ? WHERE id = ?").run(Date.now(), sessionId);
+  expect(await sessions.browserSessionOwner(sessionId)).toBeUndefined();
+});
+
+describe("the principal cache: what another process changes is seen within CACHE_TTL_MS (1 s, README), not later", () => {
+  const T0 = Date.parse("2026-01-01T00:00:00Z");
+  afterEach(() => setSystemTime());
+
+  for (const kind of ["access-token session", "browser session"] as const)
+    test(`${kind}: cached for 999 ms after its lookup, read again at 1000 ms`, async () => {
+      setSystemTime(new Date(T0));
+      const { db, sessions } = setUp();
+      const lookUp =
+        kind === "browser session"
+          ? await sessions.createBrowser({ userId: "u1" }, client).then(({ token }) => () => sessions.browserPrincipal(token))
+          : await sessions.create({ userId: "u1" }, client).then(({ sessionId }) => () => sessions.principal(sessionId));
+      expect((await lookUp())?.userId).toBe("u1");
+      // Another process (the CLI, or another instance without the announcement) disables the user.
+      db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
+      setSystemTime(new Date(T0 + 999));
+      expect((await lookUp())?.userId).toBe("u1");
+      setSystemTime(new Date(T0 + 1000));
+      expect(await lookUp()).toBeUndefined();
+    });
 });
