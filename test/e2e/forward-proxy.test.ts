@@ -122,7 +122,12 @@ for (const kind of ["nginx", "caddy"] as const) {
       // A bypass is for GET only here; another method still needs a session.
       expect((await fetch(`${proxy.url}/api/health`, { method: "POST", redirect: "manual" })).status).toBe(401);
 
+      // Logout ends the session on the server: the cookie the browser had before signing out, replayed (as a copy
+      // of it would be), is refused at once. The jar itself drops the cookie, so it proves nothing on its own.
+      const before = jar.header();
       await signOut(lk, jar);
+      expect(jar.header()).not.toBe(before);
+      expect((await get("/private/page", { accept: "application/json", cookie: before })).status).toBe(401);
       expect((await get("/private/page", { accept: "application/json", cookie: jar.header() })).status).toBe(401);
     });
 
