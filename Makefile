@@ -6,10 +6,12 @@ BUN_VERSION := 1.4.5
 # Bun from PATH, or a private copy from the npm registry when the machine has none.
 BUN := $(or $(shell command -v bun 2>/dev/null),$(CURDIR)/.tools/node_modules/.bin/bun)
 SOURCES := $(shell find src drizzle -type f 2>/dev/null) package.json bun.lock tsconfig.json
+# The commit the binary names in `latchkey --version` and /health (src/version.ts); "unknown" outside a git checkout.
+COMMIT := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
 BUILD_FLAGS := --compile --minify \
-	--no-compile-autoload-dotenv --no-compile-autoload-bunfig
+	--no-compile-autoload-dotenv --no-compile-autoload-bunfig --define 'LATCHKEY_COMMIT="$(COMMIT)"'
 
-.PHONY: build run test typecheck bench mutate clean migration release image
+.PHONY: build run test typecheck bench mutate clean migration release image image-manifest
 
 # `make release`: one binary per machine a self-hoster runs (README "Binaries"). Bun fetches each target's runtime
 # from the npm registry (@oven/bun-linux-*) on first use and caches it.
@@ -27,13 +29,14 @@ have_wrk = command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update 
 # example run against the binary, test/e2e/readme-examples.test.ts), curl and jq (the README's quick start, run as
 # written by test/e2e/first-run.test.ts), podman, runc and mmdebstrap (the image, test/e2e/image.test.ts), postgresql
 # (a real server for test/e2e/postgres.test.ts, started by the test as an unprivileged user), prometheus (scrapes
-# /metrics of the binary, test/e2e/metrics.test.ts). Without
-# them those tests fail and say why.
+# /metrics of the binary, test/e2e/metrics.test.ts), apache2 and libapache2-mod-auth-openidc (a real relying party,
+# test/e2e/oidc-apache.test.ts), binutils (strip, for the README's warning to packagers, test/e2e/release.test.ts).
+# Without them those tests fail and say why.
 # Each entry is package[:what shows it is installed], a command or a file; the package name itself by default.
 TEST_PACKAGES := chromium:/usr/bin/chromium nginx caddy openssl qemu-user-static:qemu-aarch64-static \
 	libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so.6 systemd:systemd-analyze \
 	python3-jwt:/usr/lib/python3/dist-packages/jwt/__init__.py python3-cryptography:/usr/lib/python3/dist-packages/cryptography/__init__.py \
-	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster prometheus \
+	curl jq podman runc mmdebstrap musl-tools:musl-gcc postgresql:pg_ctlcluster prometheus binutils:strip \
 	apache2 libapache2-mod-auth-openidc:/usr/lib/apache2/modules/mod_auth_openidc.so
 TEST_PACKAGE_NAMES := $(foreach entry,$(TEST_PACKAGES),$(firstword $(subst :, ,$(entry))))
 have_test_packages = missing=""; for entry in $(TEST_PACKAGES); do package=$${entry%%:*}; probe=$${entry\#*:}; \
@@ -47,7 +50,9 @@ node_modules/.installed: package.json bun.lock | $(BUN)
 	$(BUN) install --frozen-lockfile
 	@touch $@
 
-dist/latchkey: $(SOURCES) node_modules/.installed
+# .git's HEAD and the branch it names: a new commit rebuilds, so the binary names the commit it was built from.
+GIT_HEAD := $(shell git rev-parse --git-path HEAD 2>/dev/null) $(shell ref=$$(git symbolic-ref -q HEAD) && git rev-parse --git-path $$ref 2>/dev/null)
+dist/latchkey: $(SOURCES) node_modules/.installed $(wildcard $(GIT_HEAD))
 	$(BUN) build $(BUILD_FLAGS) src/main.ts --outfile dist/latchkey
 
 build: dist/latchkey
@@ -56,10 +61,12 @@ build: dist/latchkey
 dist/release/latchkey-%: $(SOURCES) node_modules/.installed
 	$(BUN) build $(BUILD_FLAGS) --target=bun-$* --define 'LATCHKEY_BUILD_TARGET="bun-$*"' src/main.ts --outfile $@
 
+# Every file of the release (binaries, archives, SBOM: their rules are below, after VERSION) is a prerequisite.
 dist/release/SHA256SUMS: $(RELEASE_BINARIES)
-	cd dist/release && sha256sum $(notdir $(RELEASE_BINARIES)) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+	cd dist/release && sha256sum $(notdir $^) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
 
-## Cross-compile the five release binaries into dist/release/, with SHA256SUMS.
+## Cross-compile the five release binaries into dist/release/, pack each in an archive with LICENSE, README.md,
+## CHANGELOG.md and examples/ (the systemd units), write the SBOM and SHA256SUMS.
 release: dist/release/SHA256SUMS
 
 # `make image`: Docker when installed, else Podman (with --format docker: OCI images drop HEALTHCHECK).
@@ -68,10 +75,66 @@ IMAGE ?= latchkey
 IMAGE_BUILD_FLAGS ?=
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' package.json)
 
-## Build the Docker image from the Dockerfile (tags latchkey:VERSION and latchkey:latest).
-image:
-	$(CONTAINER_ENGINE) build $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) $(IMAGE_BUILD_FLAGS) \
-		-t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+# The release archives, latchkey-VERSION-linux-ARCH.tar.gz: one folder of that name holding the binary as `latchkey`
+# and RELEASE_FILES. Reproducible: sorted names, owner root, every date the last commit's, gzip without a name.
+RELEASE_FILES := LICENSE README.md CHANGELOG.md $(sort $(shell find examples -type f))
+RELEASE_ARCHIVES := $(RELEASE_TARGETS:%=dist/release/latchkey-$(VERSION)-%.tar.gz)
+SOURCE_DATE_EPOCH ?= $(or $(shell git log -1 --format=%ct 2>/dev/null),0)
+dist/release/latchkey-$(VERSION)-%.tar.gz: dist/release/latchkey-% $(RELEASE_FILES)
+	rm -rf dist/stage/$* && mkdir -p dist/stage/$*/latchkey-$(VERSION)-$*
+	cp dist/release/latchkey-$* dist/stage/$*/latchkey-$(VERSION)-$*/latchkey
+	cp --parents $(RELEASE_FILES) dist/stage/$*/latchkey-$(VERSION)-$*/
+	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH) -C dist/stage/$* -cf - latchkey-$(VERSION)-$* \
+		| gzip -n > $@.tmp && mv $@.tmp $@
+	rm -rf dist/stage/$*
+
+# The SBOM (CycloneDX JSON) of the npm packages the binaries bundle: @cyclonedx/cyclonedx-npm (a devDependency, run
+# by Node; it reads `npm ls`) over a production-only install of the lockfile, so no build tool is listed.
+RELEASE_SBOM := dist/release/latchkey-$(VERSION).cdx.json
+$(RELEASE_SBOM): package.json bun.lock $(wildcard patches/*) node_modules/.installed
+	rm -rf dist/sbom && mkdir -p dist/sbom && cp -r package.json bun.lock patches dist/sbom/
+	cd dist/sbom && $(BUN) install --production --frozen-lockfile --ignore-scripts >/dev/null
+	cd dist/sbom && node $(CURDIR)/node_modules/@cyclonedx/cyclonedx-npm/bin/cyclonedx-npm-cli.js --omit dev \
+		--output-reproducible --validate --output-format JSON --output-file $(CURDIR)/$@.tmp
+	mv $@.tmp $@ && rm -rf dist/sbom
+
+dist/release/SHA256SUMS: $(RELEASE_ARCHIVES) $(RELEASE_SBOM)
+
+# PLATFORM's architecture as Docker names it (amd64, arm64).
+IMAGE_ARCH = $(lastword $(subst /, ,$(PLATFORM)))
+## Build the Docker image from the Dockerfile (tags latchkey:VERSION and latchkey:latest). PLATFORM=linux/arm64 (or
+## linux/amd64): that platform's image, assembled from its cross-compiled release binary without emulation (tags
+## latchkey:VERSION-arm64).
+image: $(if $(PLATFORM),dist/image/$(IMAGE_ARCH)/latchkey)
+	$(CONTAINER_ENGINE) build $(if $(findstring podman,$(notdir $(CONTAINER_ENGINE))),--format docker) $(IMAGE_LABELS) \
+		$(if $(PLATFORM),--platform $(PLATFORM) --build-arg BINARY=prebuilt,--build-arg BINARY=source) $(IMAGE_BUILD_FLAGS) \
+		$(if $(PLATFORM),-t $(IMAGE):$(VERSION)-$(IMAGE_ARCH),-t $(IMAGE):$(VERSION) -t $(IMAGE):latest) .
+
+# The OCI labels (Dockerfile): the version, the commit, and where its source is (the git remote without any
+# credentials in its URL; IMAGE_SOURCE=https://... overrides it).
+IMAGE_REVISION ?= $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
+IMAGE_SOURCE ?= $(or $(shell git remote get-url origin 2>/dev/null | sed -E 's#^([a-z+]+://)[^@/]*@#\1#'),unknown)
+IMAGE_LABELS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(IMAGE_REVISION) --build-arg SOURCE=$(IMAGE_SOURCE) --build-arg COMMIT=$(COMMIT)
+
+# PLATFORM's release binary (Bun names amd64 x64) with an empty data folder, in dist/image/ where the Dockerfile's
+# "prebuilt" stage copies them from.
+dist/image/amd64/latchkey: dist/release/latchkey-linux-x64
+dist/image/arm64/latchkey: dist/release/latchkey-linux-arm64
+dist/image/amd64/latchkey dist/image/arm64/latchkey:
+	rm -rf $(@D) && mkdir -p $(@D)/data && cp $^ $@
+
+## Both platforms' images (as `make image PLATFORM=...`) and the manifest list naming them, latchkey:VERSION-multiarch
+## (Podman: `podman manifest push latchkey:VERSION-multiarch docker://registry/latchkey:VERSION` publishes both).
+IMAGE_PLATFORMS := linux/amd64 linux/arm64
+comma := ,
+image-manifest: $(foreach platform,$(IMAGE_PLATFORMS),dist/image/$(lastword $(subst /, ,$(platform)))/latchkey)
+	@[ "$(notdir $(CONTAINER_ENGINE))" = podman ] || { echo "make image-manifest needs Podman (CONTAINER_ENGINE=podman); with Docker: docker buildx build --platform $(subst $(eval) ,$(comma),$(IMAGE_PLATFORMS)) --build-arg BINARY=prebuilt ." >&2; exit 2; }
+	for platform in $(IMAGE_PLATFORMS); do $(MAKE) --no-print-directory image PLATFORM=$$platform || exit 1; done
+	-$(CONTAINER_ENGINE) manifest rm $(IMAGE):$(VERSION)-multiarch >/dev/null 2>&1
+	$(CONTAINER_ENGINE) manifest create $(IMAGE):$(VERSION)-multiarch
+	for platform in $(IMAGE_PLATFORMS); do \
+		id=$$($(CONTAINER_ENGINE) image inspect --format '{{.Id}}' $(IMAGE):$(VERSION)-$${platform#*/}) && \
+		$(CONTAINER_ENGINE) manifest add $(IMAGE):$(VERSION)-multiarch containers-storage:$$id || exit 1; done
 
 ## Build and start the server with its data in ./data (Ctrl-C stops it).
 run: dist/latchkey

@@ -20,7 +20,11 @@ const RESULTS = resolve(process.env.BENCH_RESULTS ?? resolve(import.meta.dir, "r
 const CORES = availableParallelism();
 const PASSWORD = "a long bench passphrase";
 const HASH = { algorithm: "argon2id", memoryCost: 19456, timeCost: 2 } as const;
-const THREADS = 2;
+/**
+ * One wrk thread: wrk itself takes a core per thread, and with two on this 2-core machine the load generator and
+ * the server share both cores, every server is slowed alike and every ratio drifts toward 1 (bench/README.md).
+ */
+const THREADS = 1;
 const WRK = [`-t${THREADS}`, "-c32", `-d${DURATION}s`, "--latency"];
 /** Login load. wrk's default 2 s timeout is less than a login can wait behind a storm on a busy 2-core machine. */
 const LOGIN_WRK = [`-t${THREADS}`, "-c8", `-d${DURATION}s`, "--timeout", "10s"];
@@ -281,7 +285,7 @@ async function throughput(server: Server, ceiling: Server, token: string, apiKey
   const forward = `${server.url}/api/v1/auth/forward`;
   const script = loginScript("bench");
   // Warm-up, discarded: both servers' JIT reaches steady state before anything is compared.
-  const warmUp = ["-t2", "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
+  const warmUp = [`-t${THREADS}`, "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
   await wrk(`${ceiling.url}/validate`, { authorization: `Bearer ${token}` }, { args: warmUp });
   await wrk(`${server.url}/api/v1/auth/validate`, { authorization: `Bearer ${token}` }, { args: warmUp });
   await wrk(`${server.url}/api/v1/auth/validate`, { "x-api-key": apiKey }, { args: warmUp });
@@ -339,7 +343,7 @@ async function scale(small: ScaleLoad, large: ScaleLoad) {
   const rows = { validate: [] as number[], apiKey: [] as number[], login: [] as number[] };
   const rps = { small: [] as { validate: number; apiKey: number; login: number }[], large: [] as { validate: number; apiKey: number; login: number }[] };
   // Warm-up, discarded, on both: validate for about one pass over the sessions at this machine's rate, then keys.
-  const warmUp = ["-t2", "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
+  const warmUp = [`-t${THREADS}`, "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
   for (const load of [small, large]) {
     await wrk(`${load.server.url}/api/v1/auth/validate`, {}, { args: warmUp, script: load.tokens });
     await wrk(`${load.server.url}/api/v1/auth/validate`, {}, { args: ["-t2", "-c32", "-d1s"], script: load.keys });
@@ -530,7 +534,7 @@ async function postgresPhase(sqlite: { server: Server; token: string; apiKey: st
       0,
     );
     const script = loginScript("bench");
-    const warmUp = ["-t2", "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
+    const warmUp = [`-t${THREADS}`, "-c32", `-d${Math.max(2, Math.ceil(DURATION / 2))}s`];
     for (const [server, uncached] of [[a, tokens], [sqlite.server, sqlite.tokens]] as const) {
       await wrk(`${server.url}/api/v1/auth/validate`, {}, { args: warmUp, script: uncached });
       await wrk(`${server.url}/api/v1/auth/login`, {}, { args: ["-t2", "-c8", "-d1s"], script });
@@ -811,7 +815,8 @@ async function main() {
     ),
   ) as [string, string];
 
-  server = await startLatchkey(dataDir, secret);
+  // Forward auth as deployed: a trusted proxy describes the request and the example's rules apply to it.
+  server = await startLatchkey(dataDir, secret, { TRUST_PROXY: "127.0.0.1", ACCESS_RULES_FILE: resolve(import.meta.dir, "../examples/access-rules.toml") });
   const ceiling = await startCeiling(secret);
   const rs256Server = await startLatchkey(rs256Dir, secret, { JWT_ALG: "RS256" });
   let large: Server | undefined;
@@ -895,7 +900,8 @@ function report({ start, small, storm, enumeration, forgot, memory, scaled, pg, 
     { figure: "API-key validate rps / ceiling rps", value: round(small.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(small.apiKeyRps)} rps` },
     { figure: "forward-auth (session cookie) rps / ceiling rps", value: round(small.forwardCookieRatio), target: ">= 0.60", pass: small.forwardCookieRatio >= 0.6, detail: `${Math.round(small.forwardCookieRps)} rps` },
     { figure: "forward-auth (API key) rps / ceiling rps", value: round(small.forwardKeyRatio), target: ">= 0.60", pass: small.forwardKeyRatio >= 0.6, detail: `${Math.round(small.forwardKeyRps)} rps` },
-    { figure: "forward-auth (cookie, API key) rps / bare Elysia route rps", value: round(small.forwardCookieBareRatio), target: "(no target)", pass: null, detail: `API key ${round(small.forwardKeyBareRatio)}; bare route ${Math.round(small.bareRps)} rps` },
+    { figure: "forward-auth (session cookie) rps / bare Elysia route rps", value: round(small.forwardCookieBareRatio), target: ">= 0.60", pass: small.forwardCookieBareRatio >= 0.6, detail: `${Math.round(small.forwardCookieRps)} vs ${Math.round(small.bareRps)} rps (TRUST_PROXY, examples/access-rules.toml)` },
+    { figure: "forward-auth (API key) rps / bare Elysia route rps", value: round(small.forwardKeyBareRatio), target: ">= 0.60", pass: small.forwardKeyBareRatio >= 0.6, detail: `${Math.round(small.forwardKeyRps)} vs ${Math.round(small.bareRps)} rps` },
     { figure: "login rps / hash limit", value: round(small.loginRatio), target: ">= 0.85", pass: small.loginRatio >= 0.85, detail: `${round(small.loginRps, 1)} vs ${round(small.hashLimit, 1)} rps` },
     { figure: "validate p99 during a login storm (ms)", value: round(storm.p99), target: "<= 10", pass: storm.p99 <= 10, detail: `p50 ${round(storm.p50)} ms` },
     { figure: "start-up to first /health 200 (ms)", value: Math.round(start.startupMs), target: "<= 300", pass: start.startupMs <= 300, detail: "empty data folder, no JWT_SECRET: secret generated, migrations applied" },

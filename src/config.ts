@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./lib/ip";
 import { parseDuration } from "./lib/duration";
+import { configRoleProblem } from "./lib/names";
+import { credentialsIntact, UNENCODED_CREDENTIALS } from "./lib/postgres-url";
 import type { JwtAlg } from "./tokens/verifier";
 import { ConfigError } from "./errors";
 
@@ -66,9 +68,12 @@ export interface Config {
   readonly signInOrigins: readonly string[];
   /** ACCESS_RULES_FILE: forward-auth rules (TOML), read and checked at start; undefined = signed in is enough. */
   readonly accessRulesFile: string | undefined;
-  // ---- Running as root in a container (issue 14)
-  /** PUID/PGID: who a server started as root becomes (and gives DATA_DIR to); uid 0 keeps root. */
-  readonly runAs: { readonly uid: number; readonly gid: number };
+  // ---- Running as root (issues 14, 22)
+  /**
+   * PUID/PGID: who a process started as root becomes (the server gives DATA_DIR to it first); undefined (no PUID)
+   * or uid 0: it stays as it was started. PGID defaults to PUID.
+   */
+  readonly runAs: { readonly uid: number; readonly gid: number } | undefined;
   // ---- Observability (issue 22)
   /** Where /metrics is served: METRICS_ADDR (a listener of its own), METRICS_TOKEN (the main one, bearer token); neither: off. */
   readonly metrics: MetricsConfig;
@@ -142,6 +147,7 @@ function postgresUrl(raw: string | undefined): string | undefined {
   } catch {
     url = undefined;
   }
+  if (/^postgres(ql)?:\/\//.test(raw) && !credentialsIntact(raw, url)) throw new ConfigError(`DATABASE_URL is invalid: ${UNENCODED_CREDENTIALS}`);
   if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:") || !url.hostname)
     throw new ConfigError("DATABASE_URL is invalid: expected postgres://user:password@host:5432/database (PostgreSQL; unset it for SQLite)");
   return raw;
@@ -290,6 +296,10 @@ function mailConfig(env: Env): MailConfig {
     if (on && transport.kind === "none") throw new ConfigError(`${name}=true sends mail: set SMTP_URL (and MAIL_FROM), or MAIL_TRANSPORT=log for local trials`);
   const templatesDir = value(env, "MAIL_TEMPLATES_DIR");
   const mfaRequiredRoles = (value(env, "MFA_REQUIRED_ROLES") ?? "").split(",").map((role) => role.trim()).filter(Boolean);
+  for (const role of mfaRequiredRoles) {
+    const problem = configRoleProblem(role);
+    if (problem) throw new ConfigError(`MFA_REQUIRED_ROLES: ${problem}`);
+  }
   return Object.freeze({
     transport,
     from: from ?? `${appName.replace(/[<>"]/g, "")} <noreply@localhost>`,
@@ -412,7 +422,7 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeyRateLimit: rateLimit(env, "API_KEY_RATE_LIMIT", true),
     mail,
     ...signingConfig(env),
-    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName]),
+    ...browserConfig(env, publicUrl, [accessCookieName, refreshCookieName], trustProxy),
     // One APP_NAME for mail and pages, checked once (in mailConfig).
     appName: mail.appName,
     runAs: runAsConfig(env),
@@ -441,18 +451,27 @@ function metricsConfig(env: Env): MetricsConfig {
   return Object.freeze({ listen, token });
 }
 
-// ---- Running as root in a container (issue 14) ----
+// ---- Running as root (issues 14, 22) ----
 
 /** The highest uid/gid Linux accepts: 2^32 - 2 (2^32 - 1 is "no change" for setuid/chown). */
 const MAX_ID = 4294967294;
 
+/**
+ * Only an explicit PUID changes the user (the image sets PUID=1000 PGID=1000): a default uid would hand DATA_DIR,
+ * the JWT secret and the password hashes to whoever uid 1000 is on the host (issue 22).
+ */
 function runAsConfig(env: Env): Config["runAs"] {
-  return Object.freeze({ uid: integer(env, "PUID", 1000, 0, MAX_ID), gid: integer(env, "PGID", 1000, 0, MAX_ID) });
+  if (value(env, "PUID") === undefined) {
+    if (value(env, "PGID") !== undefined) throw new ConfigError("PGID is set without PUID: set both (PUID alone also works: PGID defaults to it)");
+    return undefined;
+  }
+  const uid = integer(env, "PUID", 0, 0, MAX_ID);
+  return Object.freeze({ uid, gid: integer(env, "PGID", uid, 0, MAX_ID) });
 }
 
 // ---- Browser pages, the browser session and forward auth (issue 12) ----
 
-function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
+function browserConfig(env: Env, publicUrl: URL, otherCookies: string[], trustProxy: TrustProxy) {
   const sessionCookieName = cookieName(env, "SESSION_COOKIE_NAME", "latchkey_session");
   if (otherCookies.includes(sessionCookieName))
     throw new ConfigError("SESSION_COOKIE_NAME must differ from ACCESS_COOKIE_NAME and REFRESH_COOKIE_NAME");
@@ -470,6 +489,10 @@ function browserConfig(env: Env, publicUrl: URL, otherCookies: string[]) {
   }
 
   const rulesFile = value(env, "ACCESS_RULES_FILE");
+  // Rules match the request the proxy describes, which is believed only from a proxy TRUST_PROXY allows: without
+  // one every rule would be ignored (and every forward request denied), so the start refuses instead.
+  if (rulesFile !== undefined && trustProxy.kind === "none")
+    throw new ConfigError("TRUST_PROXY must name your reverse proxy when ACCESS_RULES_FILE is set: the rules match the request only a trusted proxy can describe");
   return {
     sessionCookieName,
     sessionIdleTtl: duration(env, "SESSION_IDLE_TTL", "7d"),

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { loadConfig, type Config } from "./config";
 import { ApiError, ConfigError } from "./errors";
-import { closeDatabase, openMigratedDatabase } from "./db/client";
+import { closeDatabase, migrationStatus, openMigratedDatabase } from "./db/client";
 import { CliError, parseArgs, type ArgSpec, type ParsedArgs } from "./cli/args";
 import { BACKUP_ARGS, backup } from "./cli/backup";
 import { healthcheck } from "./cli/healthcheck";
@@ -11,13 +11,14 @@ import { OIDC_CLIENT_COMMANDS } from "./cli/oidc";
 import { USER_COMMANDS } from "./cli/user";
 import { serve } from "./server";
 import { dropPrivileges } from "./privileges";
-import { BUILD_TARGET, VERSION } from "./version";
+import { BUILD_TARGET, COMMIT, VERSION } from "./version";
 
 const HELP = `latchkey ${VERSION}: a self-hosted authentication server
 
 Usage:
   latchkey [serve]                                  start the server (the default)
-  latchkey migrate                                  apply database migrations and exit
+  latchkey migrate [--status]                       apply database migrations and exit; --status lists applied and
+                                                    pending migrations and applies nothing
   latchkey user add <username> [--email E] [--admin]  create a user; password read from stdin
   latchkey user passwd <username>                   set a new password (stdin) and end the user's sessions
   latchkey user list                                list users (username, email, roles, disabled, created)
@@ -61,7 +62,7 @@ const GROUPS: Record<string, Subcommands> = { user: USER_COMMANDS, keys: KEYS_CO
 /** The commands without a subcommand. */
 const COMMAND_ARGS: Record<string, ArgSpec> = {
   serve: { usage: "latchkey [serve]", positionals: 0 },
-  migrate: { usage: "latchkey migrate", positionals: 0 },
+  migrate: { usage: "latchkey migrate [--status]", positionals: 0, flags: ["status"] },
   healthcheck: { usage: "latchkey healthcheck", positionals: 0 },
   backup: BACKUP_ARGS,
   "migrate-db": MIGRATE_DB_ARGS,
@@ -71,7 +72,7 @@ async function run(argv: string[]): Promise<number> {
   // `oidc client <sub>` is one group with two words.
   const [command = "serve", ...rest] = argv[0] === "oidc" && argv[1] === "client" ? ["oidc client", ...argv.slice(2)] : argv;
   if (command === "--version" || command === "-v" || command === "version") {
-    console.log(`latchkey ${VERSION} (${BUILD_TARGET})`);
+    console.log(`latchkey ${VERSION} (${BUILD_TARGET}, commit ${COMMIT})`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {
@@ -106,19 +107,26 @@ async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   // The database, its WAL and the generated secret are readable by this user only.
   process.umask(0o077);
-  // Every command that touches DATA_DIR runs as PUID:PGID when started as root: a `docker exec ... latchkey user
-  // add` must not leave a root-owned WAL file the server can no longer write. The health check touches nothing.
-  const switched = command === "healthcheck" ? undefined : dropPrivileges(config);
+  // With PUID set, every command that touches DATA_DIR runs as PUID:PGID when started as root: a `docker exec ...
+  // latchkey user add` must not leave a root-owned WAL file the server can no longer write. Only the server gives
+  // DATA_DIR to that user; a CLI command changes no ownership. The health check touches nothing.
+  const switched = command === "healthcheck" ? undefined : dropPrivileges(config, command === "serve");
   switch (command) {
     case "serve":
       if (switched) console.log(`latchkey: started as root, running as uid ${switched.uid} gid ${switched.gid} (PUID, PGID), owner of DATA_DIR`);
       await serve(config);
       return -1; // keeps running until a signal
     case "migrate": {
+      if (args.flags.has("status")) {
+        for (const line of await migrationStatus(config)) console.log(line);
+        return 0;
+      }
       const created = config.databaseUrl === undefined && !existsSync(config.databasePath);
-      await closeDatabase(await openMigratedDatabase(config));
-      if (config.databaseUrl !== undefined) console.log("the PostgreSQL database (DATABASE_URL) is up to date");
-      else console.log(created ? `created the database ${config.databasePath} and applied every migration` : `database ${config.databasePath} is up to date`);
+      let applied: string[] = [];
+      await closeDatabase(await openMigratedDatabase(config, (report) => (applied = report.applied)));
+      const where = config.databaseUrl === undefined ? `database ${config.databasePath}` : "the PostgreSQL database (DATABASE_URL)";
+      if (created) console.log(`created the database ${config.databasePath} and applied every migration`);
+      else console.log(applied.length === 0 ? `${where} is up to date` : `${where}: applied ${applied.join(", ")}`);
       return 0;
     }
     case "healthcheck":

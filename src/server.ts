@@ -5,6 +5,7 @@ import { type Config } from "./config";
 import { ConfigError } from "./errors";
 import { isPostgres } from "./db/atomic";
 import { closeDatabase, countUsers, openMigratedDatabase } from "./db/client";
+import { appliedLine } from "./db/migrations";
 import { onOneInstance } from "./db/postgres";
 import { pruneLoginThrottles } from "./limits";
 import { bootstrapAdmin } from "./modules/admin/bootstrap";
@@ -22,7 +23,8 @@ const SHUTDOWN_GRACE_MS = 5000;
 
 /** `latchkey serve`: migrate, listen, and stop cleanly on SIGTERM/SIGINT (docker stop). */
 export async function serve(config: Config): Promise<void> {
-  const db = await openMigratedDatabase(config);
+  // The start-up log says which migrations this start applied (or that there were none).
+  const db = await openMigratedDatabase(config, (report) => console.log(appliedLine(report)));
   // SQLite: JWT_SECRET, or the one generated in DATA_DIR; PostgreSQL: JWT_SECRET, or the one generated in the
   // database, which every instance shares.
   const secrets = isPostgres(db) ? await loadSharedSecrets(config, db) : loadSecrets(config);
@@ -130,6 +132,9 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 /** What a new self-hoster needs to hear at start: how to get a first user, and why browsers may be refused. */
 function startupHints(config: Config, users: number): string[] {
   const hints: string[] = [];
+  // Started as root without PUID it stays root (src/privileges.ts): said once, with the ways out.
+  if (process.getuid?.() === 0 && config.runAs === undefined)
+    hints.push('latchkey: running as root (PUID is not set): to run as another user, start it with the systemd unit (README "systemd") or set PUID and PGID');
   if (users === 0 && !config.allowRegistration)
     hints.push(
       'latchkey: no users yet: create the first admin with "latchkey user add <name> --admin" (it reads the password from standard input), or start with ALLOW_REGISTRATION=true',

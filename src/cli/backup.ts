@@ -1,5 +1,6 @@
-import { chmodSync, constants, copyFileSync, existsSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { processUser } from "../lib/process-user";
 import type { Config } from "../config";
 import { openConfiguredDatabase } from "../db/client";
 import { JWT_SECRET_FILE } from "../secrets";
@@ -24,6 +25,15 @@ export function backup(config: Config, args: ParsedArgs): void {
   for (const path of [destination, secretCopy]) if (existsSync(path)) throw new CliError(`${path} already exists; choose a new file name`);
   if (!existsSync(config.databasePath)) throw new CliError(`no database at ${config.databasePath} (check DATA_DIR / DATABASE_PATH)`);
 
+  try {
+    accessSync(dirname(destination), constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new CliError(
+      `backup to ${destination} failed: ${processUser()}, the user Latchkey runs as, cannot write in ${dirname(destination)} ` +
+        `(${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): choose a folder that user can write` +
+        (config.runAs === undefined ? "" : ", or unset PUID to run the backup as root"),
+    );
+  }
   const db = openConfiguredDatabase(config);
   try {
     db.$client.prepare("VACUUM INTO ?").run(destination);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Config } from "../config";
 import { migrate, openConfiguredDatabase } from "../db/client";
 import { copyToPostgres, TargetNotEmptyError } from "../db/copy";
+import { credentialsIntact, UNENCODED_CREDENTIALS } from "../lib/postgres-url";
 import { JWT_SECRET_FILE } from "../secrets";
 import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 
@@ -16,13 +17,15 @@ export const MIGRATE_DB_ARGS: ArgSpec = { usage: "latchkey migrate-db --to postg
 /** Why `to` cannot be the target, or undefined. Never repeats the URL: it may carry a password. */
 function targetProblem(to: string | undefined): string | undefined {
   if (to === undefined) return "migrate-db needs --to, the PostgreSQL database to copy into";
-  let protocol: string;
+  let url: URL | undefined;
   try {
-    protocol = new URL(to).protocol;
+    url = new URL(to);
   } catch {
-    return "--to is not a URL";
+    url = undefined;
   }
-  if (protocol !== "postgres:" && protocol !== "postgresql:") return `--to must be a postgres:// or postgresql:// URL, not ${protocol}//`;
+  if (/^postgres(ql)?:\/\//.test(to) && !credentialsIntact(to, url)) return `--to is invalid: ${UNENCODED_CREDENTIALS}`;
+  if (!url) return "--to is not a URL";
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") return `--to must be a postgres:// or postgresql:// URL, not ${url.protocol}//`;
   return undefined;
 }
 

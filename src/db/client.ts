@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { count, type TablesRelationalConfig } from "drizzle-orm";
@@ -10,7 +10,9 @@ import { ConfigError, databaseUnavailable } from "../errors";
 import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import * as schema from "./schema";
 import { isPostgres } from "./atomic";
-import { migratePostgres, openPostgres } from "./postgres";
+import { migratePostgres, openPostgres, postgresMigrationStatus } from "./postgres";
+import { newerDatabaseError, planMigrations, reportOf, statusLines, versionsTableSql, type AppliedMigration, type MigrationReport } from "./migrations";
+import { VERSION } from "../version";
 import { useEngineTables, users } from "./tables";
 
 /**
@@ -29,22 +31,54 @@ export function openConfiguredDatabase(config: Pick<Config, "databasePath" | "da
  * The configured database, migrated: PostgreSQL when DATABASE_URL is set (its tables bound for the services,
  * db/tables.ts), otherwise the SQLite file. The server and every CLI command open it this way.
  */
-export async function openMigratedDatabase(config: Config): Promise<Db> {
+export async function openMigratedDatabase(config: Config, report?: (report: MigrationReport) => void): Promise<Db> {
   if (config.databaseUrl === undefined) {
     const db = openConfiguredDatabase(config);
-    migrate(db);
+    try {
+      // Not report?.(migrate(db)): an optional call skips evaluating its argument.
+      const applied = migrate(db);
+      report?.(applied);
+    } catch (error) {
+      db.$client.close();
+      throw error;
+    }
     return db;
   }
+  const applied = await onPostgres(config.databaseUrl, migratePostgres);
+  report?.(applied);
+  useEngineTables("postgres");
+  return openPostgres(config.databaseUrl, config.databasePoolSize);
+}
+
+/**
+ * `latchkey migrate --status`: this binary's migrations, applied or pending, and any the database has that it
+ * does not. Applies nothing (an SQLite file that does not exist yet is not created).
+ */
+export async function migrationStatus(config: Config): Promise<string[]> {
+  if (config.databaseUrl !== undefined) return onPostgres(config.databaseUrl, postgresMigrationStatus);
+  const migrations = embeddedMigrations("sqlite");
+  if (!existsSync(config.databasePath)) return statusLines(migrations, [], undefined);
+  const db = openConfiguredDatabase(config);
   try {
-    await migratePostgres(config.databaseUrl);
+    const applied = sqliteApplied(db.$client);
+    const plan = planMigrations(migrations, applied);
+    return statusLines(migrations, applied, plan.newer === undefined ? undefined : sqliteMigratedBy(db.$client, plan.newer));
+  } finally {
+    db.$client.close();
+  }
+}
+
+/** Runs `work` on the PostgreSQL database at `url`; a connection failure stops the start naming DATABASE_URL. */
+async function onPostgres<T>(url: string, work: (url: string) => Promise<T>): Promise<T> {
+  try {
+    return await work(url);
   } catch (error) {
-    const { host, pathname } = new URL(config.databaseUrl);
+    if (error instanceof ConfigError) throw error;
+    const { host, pathname } = new URL(url);
     const reason = databaseUnavailable(error) ?? (error as Error).message;
     // The address without the user and password, which must not reach a log.
     throw new ConfigError(`DATABASE_URL=postgres://${host}${pathname}: cannot connect (${reason})`);
   }
-  useEngineTables("postgres");
-  return openPostgres(config.databaseUrl, config.databasePoolSize);
 }
 
 /** Closes the connection (SQLite) or the pool (PostgreSQL, letting running queries finish). */
@@ -83,12 +117,37 @@ interface MigratorInternals {
   session: SQLiteSession<"sync", unknown, Record<string, unknown>, TablesRelationalConfig>;
 }
 
-/** Applies every migration embedded at build time that the database has not seen yet. */
-export function migrate(db: Db): void {
-  const migrations: MigrationMeta[] = embeddedMigrations("sqlite");
+/**
+ * Applies every migration embedded at build time that the database has not seen yet, after refusing a database a
+ * newer binary migrated (db/migrations.ts); returns what it applied.
+ */
+export function migrate(db: Db): MigrationReport {
+  const migrations = embeddedMigrations("sqlite");
+  const plan = planMigrations(migrations, sqliteApplied(db.$client));
+  if (plan.newer !== undefined) throw newerDatabaseError(plan.newer, sqliteMigratedBy(db.$client, plan.newer), migrations.length);
   // drizzle's own migrator reads drizzle/ from disk; its dialect accepts the same list from memory.
   const { dialect, session } = db as unknown as MigratorInternals;
-  dialect.migrate(migrations, session);
+  dialect.migrate(migrations satisfies MigrationMeta[], session);
+  db.$client.exec(versionsTableSql(VERSIONS_TABLE));
+  db.$client.prepare(`INSERT OR IGNORE INTO ${VERSIONS_TABLE} (migration, version, migrated_at) VALUES (?, ?, ?)`).run(migrations.length, VERSION, Date.now());
+  return reportOf(plan.pending, migrations.length);
+}
+
+const VERSIONS_TABLE = "latchkey_versions";
+
+/** drizzle's record of the applied migrations (none in a new file). */
+function sqliteApplied(client: Database): AppliedMigration[] {
+  if (!client.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get()) return [];
+  return client
+    .query<{ hash: string; created_at: number }, []>("SELECT hash, created_at FROM __drizzle_migrations")
+    .all()
+    .map((row) => ({ hash: row.hash, createdAt: Number(row.created_at) }));
+}
+
+/** The version of the binary that brought the database to `migration`, if one recorded it. */
+function sqliteMigratedBy(client: Database, migration: number): string | undefined {
+  if (!client.query(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '${VERSIONS_TABLE}'`).get()) return undefined;
+  return client.query<{ version: string }, [number]>(`SELECT version FROM ${VERSIONS_TABLE} WHERE migration = ?`).get(migration)?.version;
 }
 
 /** How many accounts exist (the start-up hint for an instance with none). */

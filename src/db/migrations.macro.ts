@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface EmbeddedMigration {
+  /** The file's name without .sql (0007_trusted_sign_ins), for the start-up log and `latchkey migrate --status`. */
+  tag: string;
   sql: string[];
   bps: boolean;
   folderMillis: number;
@@ -22,6 +24,7 @@ export function embeddedMigrations(engine: "sqlite" | "postgres"): EmbeddedMigra
   return journal.entries.map((entry) => {
     const query = readFileSync(join(folder, `${entry.tag}.sql`), "utf8");
     return {
+      tag: entry.tag,
       sql: query.split("--> statement-breakpoint"),
       bps: entry.breakpoints,
       folderMillis: entry.when,

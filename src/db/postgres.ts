@@ -9,6 +9,8 @@ import { embeddedMigrations } from "./migrations.macro" with { type: "macro" };
 import { isPostgres } from "./atomic";
 import type { Db } from "./client";
 import * as schema from "./schema-postgres";
+import { newerDatabaseError, planMigrations, reportOf, statusLines, versionsTableSql, type AppliedMigration, type MigrationReport } from "./migrations";
+import { VERSION } from "../version";
 
 /**
  * The advisory lock every instance takes to migrate ("lkmg"): instances started together migrate one after the
@@ -22,21 +24,66 @@ interface MigratorInternals {
   session: PgSession;
 }
 
-/** Applies every PostgreSQL migration embedded at build time that the database at `url` has not seen yet. */
-export async function migratePostgres(url: string): Promise<void> {
+/**
+ * Applies every PostgreSQL migration embedded at build time that the database at `url` has not seen yet, after
+ * refusing a database a newer binary migrated (db/migrations.ts); returns what it applied.
+ */
+export async function migratePostgres(url: string): Promise<MigrationReport> {
   // One connection: the advisory lock belongs to the session that takes it.
   const client = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK})`;
     try {
+      const migrations = embeddedMigrations("postgres");
+      const plan = planMigrations(migrations, await applied(client));
+      if (plan.newer !== undefined) throw newerDatabaseError(plan.newer, await migratedBy(client, plan.newer), migrations.length);
       const { dialect, session } = drizzle({ client, schema }) as unknown as MigratorInternals;
-      await dialect.migrate(embeddedMigrations("postgres"), session, { migrationsFolder: "drizzle/postgres (embedded)" });
+      await dialect.migrate(migrations, session, { migrationsFolder: "drizzle/postgres (embedded)" });
+      await client.unsafe(versionsTableSql(VERSIONS_TABLE));
+      await client.unsafe(`insert into ${VERSIONS_TABLE} (migration, version, migrated_at) values ($1, $2, $3) on conflict do nothing`, [
+        migrations.length,
+        VERSION,
+        Date.now(),
+      ]);
+      return reportOf(plan.pending, migrations.length);
     } finally {
       await client`select pg_advisory_unlock(${MIGRATION_LOCK})`;
     }
   } finally {
     await client.end();
   }
+}
+
+/** `latchkey migrate --status` on PostgreSQL (db/client.ts migrationStatus). */
+export async function postgresMigrationStatus(url: string): Promise<string[]> {
+  const client = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const migrations = embeddedMigrations("postgres");
+    const rows = await applied(client);
+    const plan = planMigrations(migrations, rows);
+    return statusLines(migrations, rows, plan.newer === undefined ? undefined : await migratedBy(client, plan.newer));
+  } finally {
+    await client.end();
+  }
+}
+
+/** Beside drizzle's own table, in its schema: not Latchkey's data, so neither schema file nor migrate-db has it. */
+const VERSIONS_TABLE = "drizzle.latchkey_versions";
+
+/** drizzle's record of the applied migrations (none in a new database). */
+async function applied(client: postgres.Sql): Promise<AppliedMigration[]> {
+  const [exists] = await client`select to_regclass('drizzle.__drizzle_migrations') is not null as present`;
+  if (!exists?.present) return [];
+  const rows = await client<{ hash: string; created_at: string }[]>`select hash, created_at from drizzle.__drizzle_migrations`;
+  return rows.map((row) => ({ hash: row.hash, createdAt: Number(row.created_at) }));
+}
+
+/** The version of the binary that brought the database to `migration`, if one recorded it. */
+async function migratedBy(client: postgres.Sql, migration: number): Promise<string | undefined> {
+  const [exists] = await client`select to_regclass(${VERSIONS_TABLE}) is not null as present`;
+  if (!exists?.present) return undefined;
+  const [row] = await client.unsafe<{ version: string }[]>(`select version from ${VERSIONS_TABLE} where migration = $1`, [migration]);
+  return row?.version;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Elysia, ValidationError } from "elysia";
 import { ApiError, apiErrors, databaseUnavailable, type FieldError } from "../errors";
+import { CONTROL_CHARACTER, NO_CONTROL_CHARACTERS } from "./schema";
 
 function fieldErrors(error: ValidationError): FieldError[] {
   // Only paths and messages: Elysia's default body echoes the submitted value, passwords included.
@@ -20,7 +21,10 @@ function fieldErrors(error: ValidationError): FieldError[] {
  */
 function readableMessage(issue: { message: string; value?: unknown; schema?: unknown }): string {
   if (issue.value === undefined) return "Is required.";
-  const choices = (issue.schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  const choices = (issue.schema as { anyOf?: { const?: unknown; pattern?: string }[] }).anyOf;
+  // A string refused by PlainText, alone or in a nullable union (http/schema.ts).
+  const plain = [issue.schema as { pattern?: string }, ...(choices ?? [])].some((schema) => schema.pattern === NO_CONTROL_CHARACTERS);
+  if (plain && typeof issue.value === "string" && CONTROL_CHARACTER.test(issue.value)) return "Must not contain control characters.";
   if (choices?.length && choices.every((choice) => choice.const !== undefined))
     return `Must be one of: ${choices.map((choice) => JSON.stringify(choice.const)).join(", ")}.`;
   return issue.message;

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Type, type IntegerOptions } from "@sinclair/typebox";
+import { Type, type IntegerOptions, type StringOptions } from "@sinclair/typebox";
 
 /* Schema pieces every module's routes share (the error catalogue is in http/error-catalogue.ts). */
 
@@ -17,3 +17,22 @@ export const JsonInteger = (options?: IntegerOptions) => Type.Integer(options);
 
 /** A 204 response: no body. modules/system removes the `content` the OpenAPI generator gives a void schema. */
 export const NoContent = (description: string) => t.Void({ description });
+
+/**
+ * No control characters (C0, DEL and C1): PostgreSQL refuses NUL in text and jsonb (a 500 where SQLite stored it),
+ * and no name, address, identifier or scope needs any (issue 22). Written with \u escapes so that TypeBox's
+ * checker (a RegExp without the u flag) and OpenAPI readers take the same pattern; errors.ts words its message.
+ */
+export const NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/** The same rule for strings checked in code: OAuth parameters, the token endpoint's form. */
+export const CONTROL_CHARACTER = /[\u0000-\u001F\u007F-\u009F]/;
+
+/** Free text (a form's textarea, admin metadata) keeps tabs and line breaks; every other control character is refused. */
+export const CONTROL_IN_FREE_TEXT = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+
+/**
+ * Every string a request hands to the database or stores: the same 422 validation_failed naming the field on
+ * both engines. Passwords are the exception: they are only hashed, never stored or queried as text.
+ */
+export const PlainText = (options?: StringOptions) => Type.String({ ...options, pattern: NO_CONTROL_CHARACTERS });

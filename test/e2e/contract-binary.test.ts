@@ -21,10 +21,14 @@ function expectError(reply: Reply, status: number, code: string) {
 }
 
 describe("latchkey --version and --help", () => {
-  test("--version prints the version and the build target, and exits 0", async () => {
+  test("--version prints the version, the build target and the commit, and exits 0", async () => {
     const result = await runCli(["--version"], {});
     // make build compiles for this machine; make release names each --target (test/e2e/release.test.ts).
-    expect(result).toEqual({ code: 0, stdout: `latchkey ${PACKAGE_VERSION} (bun-${process.platform}-${process.arch})\n`, stderr: "" });
+    expect(result).toEqual({
+      code: 0,
+      stdout: expect.stringMatching(new RegExp(`^latchkey ${PACKAGE_VERSION.replaceAll(".", "\\.")} \\(bun-${process.platform}-${process.arch}, commit ([0-9a-f]{7,40}|unknown)\\)\n$`)),
+      stderr: "",
+    });
   });
 
   test("--help lists every subcommand and exits 0", async () => {
@@ -418,7 +422,7 @@ describe("a binary copied alone into an empty folder", () => {
         const base = `http://127.0.0.1:${port}`;
         const health = await send(base, "GET", "/health");
         expect(health.status).toBe(200);
-        expect(health.body).toEqual({ status: "ok" });
+        expect(health.body).toEqual({ status: "ok", version: PACKAGE_VERSION, commit: expect.any(String) });
         // Registration works: the migrations ran from inside the binary.
         const registered = await send(base, "POST", `${AUTH}/register`, { json: { username: "lonely", password: PASSWORD } });
         expect(registered.status).toBe(201);

@@ -6,8 +6,9 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AUTH, Client, MODES, send, type RawBody } from "../support/client";
-import { removeDataDir, startServer, tempDataDir, type RunningServer } from "../support/server";
-import { APP_ORIGIN, BASE_ENV, PASSWORD, PUBLIC_URL, contractServers, expectError, expectTokenResponse, testNothingSecretLogged } from "../support/contract";
+import { removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
+import { APP_ORIGIN, BASE_ENV, PASSWORD, PUBLIC_URL, contractServers, expectError, expectTokenResponse, stopAndRemove, testNothingSecretLogged } from "../support/contract";
+import { expectControlCharactersRefused } from "../support/control-characters";
 import { TEST_ENGINE } from "../support/engine";
 import { generatedSecret } from "../support/database";
 
@@ -175,3 +176,26 @@ for (const mode of MODES) {
     testNothingSecretLogged(servers);
   });
 }
+
+describe(`control characters in stored strings on ${TEST_ENGINE} (issue 22: a NUL byte was a 500 on PostgreSQL)`, () => {
+  test("every stored or looked-up string field refuses them: 422 naming the field, 400 invalid_request at /token; nothing is logged as an internal error", async () => {
+    const server = await startServer({ ...BASE_ENV, ALLOW_REGISTRATION: "true" });
+    try {
+      const fetcher = async (path: string, init: RequestInit) => {
+        const response = await fetch(`${server.url}${path}`, { ...init, headers: { origin: PUBLIC_URL, ...(init.headers as Record<string, string>) } });
+        const text = await response.text();
+        return { status: response.status, body: text.startsWith("{") ? JSON.parse(text) : text };
+      };
+      const signUp = async (username: string) =>
+        (await fetcher(`${AUTH}/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password: PASSWORD }) })).body;
+      await signUp("boss");
+      expect((await runCli(["user", "roles", "boss", "admin"], { DATA_DIR: server.dataDir })).code).toBe(0);
+      const admin = (await fetcher(`${AUTH}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "boss", password: PASSWORD }) })).body;
+      const user = await signUp("member");
+      await expectControlCharactersRefused(fetcher, { admin: admin.access_token, user: user.access_token, userId: user.user.id });
+      expect(server.output()).not.toContain("internal_error");
+    } finally {
+      await stopAndRemove(server);
+    }
+  });
+});

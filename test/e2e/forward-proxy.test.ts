@@ -42,6 +42,7 @@ beforeAll(async () => {
     expect((await runCli(["user", "add", name, "--email", `${name}@example.com`], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
     expect((await runCli(["user", "roles", name, roles], { DATA_DIR: dataDir })).code).toBe(0);
   }
+  expect((await runCli(["user", "add", "root", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   writeFileSync(join(dataDir, "rules.toml"), RULES);
   const port = freePort();
   lk = `http://127.0.0.1:${port}`;
@@ -57,6 +58,12 @@ beforeAll(async () => {
     },
   });
   echo = startEcho();
+  // alice's address is verified (by an admin); bob's is not, so no app hears it as his.
+  const { accessToken } = await apiSignIn(lk, "root", PASSWORD);
+  const admin = { authorization: `Bearer ${accessToken}`, "content-type": "application/json" };
+  const found = (await (await fetch(`${lk}/api/v1/admin/users?query=alice`, { headers: admin })).json()) as { users: { id: string }[] };
+  const verified = await fetch(`${lk}/api/v1/admin/users/${found.users[0]!.id}`, { method: "PATCH", headers: admin, body: JSON.stringify({ email_verified: true }) });
+  expect(verified.status).toBe(200);
 });
 
 afterAll(async () => {
@@ -109,6 +116,8 @@ for (const kind of ["nginx", "caddy"] as const) {
         remote_groups: "family",
         remote_email: "alice@example.com",
         remote_name: "alice",
+        remote_user_underscore: null,
+        remote_groups_underscore: null,
       });
       // Rules: an admin-only path and a denied one are 403 for alice; a bypassed path passes without anyone.
       expect((await get("/admin-area/x", { cookie: jar.header() })).status).toBe(403);
@@ -122,6 +131,21 @@ for (const kind of ["nginx", "caddy"] as const) {
       // A bypass is for GET only here; another method still needs a session.
       expect((await fetch(`${proxy.url}/api/health`, { method: "POST", redirect: "manual" })).status).toBe(401);
 
+      // A refusal shows Latchkey's own page, behind nginx too: who is signed in, a sign-out and a switch-account link.
+      const refused = await get("/admin-area/x?y=1", { ...HTML, cookie: jar.header() });
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(refused.headers.get("content-security-policy")).toContain("default-src 'none'");
+      const page = await refused.text();
+      expect(page).toContain("Signed in as <strong>alice</strong>");
+      expect(page).toContain(`<a href="${lk}/logout?rd=${encodeURIComponent(`${proxy.url}/admin-area/x?y=1`)}">Switch account</a>`);
+      expect(page).toContain(`<a href="${lk}/logout">Sign out</a>`);
+      expect(page).not.toContain("<script");
+      // A POST refused behind nginx still shows the page (nginx asks again as a GET for it).
+      const refusedPost = await fetch(`${proxy.url}/blocked`, { method: "POST", headers: { ...HTML, cookie: jar.header() }, redirect: "manual" });
+      expect(refusedPost.status).toBe(403);
+      expect(await refusedPost.text()).toContain("Signed in as <strong>alice</strong>");
+
       // Logout ends the session on the server: the cookie the browser had before signing out, replayed (as a copy
       // of it would be), is refused at once. The jar itself drops the cookie, so it proves nothing on its own.
       const before = jar.header();
@@ -131,12 +155,29 @@ for (const kind of ["nginx", "caddy"] as const) {
       expect((await get("/private/page", { accept: "application/json", cookie: jar.header() })).status).toBe(401);
     });
 
+    test("a client's own headers steer nothing: X-Original-*, X-Forwarded-*, Remote-User and Remote_User", async () => {
+      // The bypass named in the other family's headers does not open a private page...
+      const steered = await get("/private", { "x-original-url": `${proxy.url}/api/health`, "x-original-method": "GET" });
+      // (nginx overwrites X-Original-*; Caddy drops a client's, and Latchkey would refuse the mix if it did not.)
+      expect(steered.status).toBe(401);
+      const forwarded = await get("/private", { "x-forwarded-uri": "/api/health", "x-forwarded-host": new URL(proxy.url).host, "x-forwarded-method": "GET" });
+      expect(forwarded.status).toBe(401);
+      // ...a POST does not become the bypassed GET...
+      const post = await fetch(`${proxy.url}/api/health`, { method: "POST", headers: { "x-original-method": "GET", "x-forwarded-method": "GET" }, redirect: "manual" });
+      expect([401, 403]).toContain(post.status);
+      // ...and the app never hears a client's Remote-User, with either spelling.
+      const health = await get("/api/health", { "remote-user": "root", remote_user: "root", "remote-groups": "admin", remote_groups: "admin" });
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ remote_user: kind === "nginx" ? null : "", remote_user_underscore: null, remote_groups_underscore: null });
+    });
+
     test("Basic with an API key as the password passes; Basic with the account password never does", async () => {
       const { apiKey } = await apiSignIn(lk, "bob", PASSWORD, { createKey: `webdav-${kind}` });
       const basic = (password: string) => ({ authorization: `Basic ${btoa(`bob:${password}`)}` });
       const withKey = await get("/dav/file.txt", basic(apiKey!));
       expect(withKey.status).toBe(200);
-      expect(await withKey.json()).toMatchObject({ remote_user: "bob", remote_email: "bob@example.com" });
+      // bob's address is not verified: Remote-Email stays empty (nginx leaves an empty header out).
+      expect(await withKey.json()).toMatchObject({ remote_user: "bob", remote_email: kind === "nginx" ? null : "" });
       expect((await get("/dav/file.txt", basic(PASSWORD))).status).toBe(401);
       expect((await get("/dav/file.txt", { "x-api-key": apiKey! })).status).toBe(200);
     });

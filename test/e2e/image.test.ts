@@ -65,9 +65,17 @@ const podman = (...args: string[]) => ["podman", "--runtime", "runc", ...args];
  * with any TLS-inspecting proxy's certificate) to reach the npm registry, as the official image would on the
  * user's own network.
  */
+const RUNTIME_PACKAGES = "--include=libc6,libgcc-s1,libstdc++6,base-files,netbase,tzdata";
 const STAND_INS = {
   runtime: {
-    args: ["--variant=extract", "--include=libc6,libgcc-s1,libstdc++6,base-files,netbase,tzdata"],
+    args: ["--variant=extract", "--arch=amd64", RUNTIME_PACKAGES],
+    arch: "amd64",
+    changes: [] as string[],
+  },
+  // The same for arm64: "extract" only unpacks the packages (no maintainer scripts), so nothing runs under emulation.
+  "runtime-arm64": {
+    args: ["--variant=extract", "--arch=arm64", RUNTIME_PACKAGES],
+    arch: "arm64",
     changes: [] as string[],
   },
   bun: {
@@ -79,6 +87,7 @@ const STAND_INS = {
       `--customize-hook=chroot "$1" bun --version`,
       `--customize-hook=rm -rf "$1/root/.npm"`,
     ],
+    arch: "amd64",
     changes: ["ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt", "ENV PATH=/usr/local/bin:/usr/bin:/bin", "WORKDIR /"],
   },
 };
@@ -92,7 +101,7 @@ async function standIn(name: keyof typeof STAND_INS): Promise<string> {
   const tarball = join(STATE, `${name}.tar`);
   try {
     await must(["mmdebstrap", "--quiet", ...recipe.args, "bookworm", tarball, MIRROR]);
-    await must(podman("import", ...recipe.changes.flatMap((change) => ["--change", change]), tarball, tag));
+    await must(podman("import", "--arch", recipe.arch, ...recipe.changes.flatMap((change) => ["--change", change]), tarball, tag));
   } finally {
     rmSync(tarball, { force: true });
   }
@@ -110,6 +119,13 @@ async function serverUid(container: string): Promise<string> {
   const pid = (await must(podman("inspect", "--format", "{{.State.Pid}}", container))).trim();
   return readFileSync(`/proc/${pid}/status`, "utf8").match(/^Uid:\t(.*)$/m)![1]!;
 }
+
+/** What `make image` is told here: Podman, a local name, a fixed version and source (the revision is the commit's). */
+const SOURCE = "https://git.example.test/latchkey";
+const MAKE_IMAGE = ["CONTAINER_ENGINE=podman", "IMAGE=localhost/latchkey", "VERSION=test", `IMAGE_SOURCE=${SOURCE}`];
+const RUNTIME_LIST = "localhost/latchkey-standin-runtime:both";
+/** The output of `make image-manifest` (its build steps). */
+let manifestBuild = "";
 
 const containers: string[] = [];
 const dataDir = tempDataDir();
@@ -132,10 +148,15 @@ beforeAll(async () => {
   // Left by an interrupted run.
   const stale = (await must(podman("ps", "-a", "--filter", "name=^latchkey-test-", "--format", "{{.Names}}"))).split("\n").filter(Boolean);
   if (stale.length) await run(podman("rm", "-f", ...stale));
-  const [bunImage, runtimeImage] = [await standIn("bun"), await standIn("runtime")];
+  const [bunImage, runtimeImage, runtimeArm64] = [await standIn("bun"), await standIn("runtime"), await standIn("runtime-arm64")];
   // `make image`, the target users run, with the stand-ins as the Dockerfile's build arguments.
-  await must(["make", "-s", "image", "CONTAINER_ENGINE=podman", `IMAGE=localhost/latchkey`, "VERSION=test",
-    `IMAGE_BUILD_FLAGS=--network host --build-arg BUN_IMAGE=${bunImage} --build-arg RUNTIME_IMAGE=${runtimeImage}`]);
+  await must(["make", "-s", "image", ...MAKE_IMAGE, `IMAGE_BUILD_FLAGS=--network host --build-arg BUN_IMAGE=${bunImage} --build-arg RUNTIME_IMAGE=${runtimeImage}`]);
+  // `make image-manifest`: the amd64 and arm64 images from the release binaries. Its runtime base is, like
+  // distroless/cc, one name for both platforms: a manifest list of the two stand-ins.
+  await run(podman("manifest", "rm", RUNTIME_LIST));
+  await must(podman("manifest", "create", RUNTIME_LIST));
+  for (const image of [runtimeImage, runtimeArm64]) await must(podman("manifest", "add", RUNTIME_LIST, `containers-storage:${image}`));
+  manifestBuild = await must(["make", "--no-print-directory", "image-manifest", ...MAKE_IMAGE, `IMAGE_BUILD_FLAGS=--build-arg RUNTIME_IMAGE=${RUNTIME_LIST}`]);
   // Docker creates a missing bind-mount source as an empty root-owned folder.
   chmodSync(dataDir, 0o755);
 }, 20 * 60_000);
@@ -150,7 +171,7 @@ describe("the image built from the Dockerfile", () => {
     const config = JSON.parse(await must(podman("image", "inspect", "--format", "{{json .Config}}", IMAGE)));
     const healthcheck = JSON.parse(await must(podman("image", "inspect", "--format", "{{json .HealthCheck}}", IMAGE)));
     expect({
-      env: config.Env.filter((entry: string) => /^(DATA_DIR|HOST|PORT)=/.test(entry)).sort(),
+      env: config.Env.filter((entry: string) => /^(DATA_DIR|HOST|PORT|PUID|PGID)=/.test(entry)).sort(),
       volumes: Object.keys(config.Volumes),
       ports: Object.keys(config.ExposedPorts),
       stopSignal: config.StopSignal,
@@ -159,7 +180,8 @@ describe("the image built from the Dockerfile", () => {
       user: config.User ?? "",
       healthcheck: healthcheck.Test,
     }).toEqual({
-      env: ["DATA_DIR=/data", "HOST=0.0.0.0", "PORT=3000"],
+      // The binary changes user only when PUID is set (issue 22): the image sets it.
+      env: ["DATA_DIR=/data", "HOST=0.0.0.0", "PGID=1000", "PORT=3000", "PUID=1000"],
       volumes: ["/data"],
       ports: ["3000/tcp"],
       stopSignal: "SIGTERM",
@@ -178,7 +200,7 @@ describe("the image built from the Dockerfile", () => {
     expect(owners(dataDir)).toEqual({ ".": "0:0" });
     await startContainer("latchkey-test-root");
     expect((await run(podman("healthcheck", "run", "latchkey-test-root"))).code).toBe(0);
-    expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: "ok" });
+    expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: "ok" });
     expect(await serverUid("latchkey-test-root")).toBe("1000\t1000\t1000\t1000");
     // `docker exec` runs as root: the CLI drops to 1000 too, and leaves nothing root-owned.
     await must(podman("exec", "-i", "latchkey-test-root", "/usr/local/bin/latchkey", "user", "add", "alice", "--admin"), { stdin: `${PASSWORD}\n` });
@@ -216,4 +238,70 @@ describe("the image built from the Dockerfile", () => {
     expectOwnedBy(dataDir, "1000:1000");
     await must(podman("stop", "-t", "10", "latchkey-test-user"));
   }, 120_000);
+});
+
+/** The image's labels, architecture and config (what `docker inspect` shows). */
+async function inspect(image: string) {
+  const [labels, architecture, config] = await Promise.all([
+    must(podman("image", "inspect", "--format", "{{json .Labels}}", image)),
+    must(podman("image", "inspect", "--format", "{{.Architecture}}", image)),
+    must(podman("image", "inspect", "--format", "{{json .Config}}", image)),
+  ]);
+  const { Labels: _, ...rest } = JSON.parse(config);
+  return { labels: JSON.parse(labels), architecture: architecture.trim(), config: rest };
+}
+
+/** A file of the image, read from its mounted filesystem (Podman as root: `podman image mount`). */
+async function fileOf(image: string, path: string): Promise<Buffer> {
+  const root = (await must(podman("image", "mount", image))).trim();
+  try {
+    return readFileSync(join(root, path));
+  } finally {
+    await run(podman("image", "unmount", image));
+  }
+}
+
+const ELF_MACHINE = { 62: "x86-64", 183: "aarch64" } as Record<number, string>;
+const machineOf = (binary: Buffer) => (binary.subarray(0, 4).toString("latin1") === "\x7fELF" ? ELF_MACHINE[binary.readUInt16LE(18)] : "not ELF");
+
+describe("issue 22: labels, licence, the arm64 image and the multi-arch manifest", () => {
+  const revision = () => Bun.spawnSync(["git", "rev-parse", "HEAD"], { cwd: ROOT }).stdout.toString().trim();
+
+  test.each([IMAGE, "localhost/latchkey:test-amd64", "localhost/latchkey:test-arm64"])("%s carries the OCI labels and LICENSE", async (image) => {
+    const { labels } = await inspect(image);
+    expect(Object.fromEntries(Object.entries(labels).filter(([name]) => name.startsWith("org.opencontainers.image.")))).toEqual({
+      "org.opencontainers.image.title": "Latchkey",
+      "org.opencontainers.image.description": "Self-hosted authentication server in one executable",
+      "org.opencontainers.image.version": "test",
+      "org.opencontainers.image.revision": revision(),
+      "org.opencontainers.image.source": SOURCE,
+      "org.opencontainers.image.licenses": "MIT",
+    });
+    expect((await fileOf(image, "usr/share/doc/latchkey/LICENSE")).toString()).toBe(readFileSync(join(ROOT, "LICENSE"), "utf8"));
+  });
+
+  test("make image PLATFORM=linux/arm64: an arm64 image around the cross-compiled aarch64 binary, configured as the amd64 one, built without running anything", async () => {
+    const [arm64, amd64, fromSource] = await Promise.all([inspect("localhost/latchkey:test-arm64"), inspect("localhost/latchkey:test-amd64"), inspect(IMAGE)]);
+    expect([arm64.architecture, amd64.architecture]).toEqual(["arm64", "amd64"]);
+    const binary = await fileOf("localhost/latchkey:test-arm64", "usr/local/bin/latchkey");
+    expect(machineOf(binary)).toBe("aarch64");
+    expect(binary.equals(readFileSync(join(ROOT, "dist/release/latchkey-linux-arm64")))).toBe(true);
+    expect(machineOf(await fileOf("localhost/latchkey:test-amd64", "usr/local/bin/latchkey"))).toBe("x86-64");
+    // The same entrypoint, command, environment, volume, port, health check and stop signal as the image built from source.
+    expect(arm64.config).toEqual(fromSource.config);
+    expect(amd64.config).toEqual(fromSource.config);
+    // No RUN step: nothing executed for arm64 (qemu-user-static, installed here, would have hidden an emulated one).
+    expect(manifestBuild).toContain("COPY --from=build /out/latchkey /usr/local/bin/latchkey");
+    expect(manifestBuild).not.toMatch(/STEP \d+\/\d+: RUN /);
+  });
+
+  test("make image-manifest: latchkey:VERSION-multiarch lists the amd64 and the arm64 image", async () => {
+    const list = JSON.parse(await must(podman("manifest", "inspect", "localhost/latchkey:test-multiarch")));
+    const digest = async (image: string) => (await must(podman("image", "inspect", "--format", "{{.Digest}}", image))).trim();
+    expect(list.manifests.map((entry: { digest: string; platform: { os: string; architecture: string } }) => ({ digest: entry.digest, ...entry.platform })))
+      .toEqual([
+        { digest: await digest("localhost/latchkey:test-amd64"), os: "linux", architecture: "amd64" },
+        { digest: await digest("localhost/latchkey:test-arm64"), os: "linux", architecture: "arm64" },
+      ]);
+  });
 });

@@ -321,6 +321,9 @@ describe("configuration: a feature that mails without a transport, and bad mail 
     ["an SMTP_URL of another scheme (its password is not echoed)", { SMTP_URL: "http://user:hunter2@mail.example.com", MAIL_FROM: "a@b.test" }, "latchkey: configuration error: SMTP_URL is invalid: expected smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=required insists) or smtps://user:pass@host:465\n"],
     ["an unreadable SMTP_TLS_CA_FILE", { SMTP_URL: "smtp://127.0.0.1:2525", MAIL_FROM: "a@b.test", SMTP_TLS_CA_FILE: "/nonexistent/ca.pem" }, "latchkey: configuration error: SMTP_TLS_CA_FILE=/nonexistent/ca.pem cannot be read (ENOENT)\n"],
     ["MAIL_TRANSPORT=carrier-pigeon", { MAIL_TRANSPORT: "carrier-pigeon" }, 'latchkey: configuration error: MAIL_TRANSPORT="carrier-pigeon" is invalid: expected smtp or log\n'],
+    // Roles are lower case: "Admin" would match nobody and enforce nothing.
+    ["MFA_REQUIRED_ROLES=Admin", { MFA_REQUIRED_ROLES: "Admin" }, `latchkey: configuration error: MFA_REQUIRED_ROLES: role "Admin" is not a role name: roles are 1-32 characters of a-z, 0-9, '_' or '-', as the API stores them (write "admin")\n`],
+    ["MFA_REQUIRED_ROLES=admin,power user", { MFA_REQUIRED_ROLES: "admin,power user" }, `latchkey: configuration error: MFA_REQUIRED_ROLES: role "power user" is not a role name: roles are 1-32 characters of a-z, 0-9, '_' or '-', as the API stores them\n`],
   ];
   for (const [name, env, line] of cases)
     test(name, async () => {

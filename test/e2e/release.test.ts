@@ -4,12 +4,15 @@
  * natively, the arm64 one under qemu-user-static with Debian's arm64 glibc (libc6-arm64-cross), the x64 musl one
  * under Debian's musl loader (below). Both musl ones also have their ELF headers checked (musl loader, machine,
  * needed libraries): the arm64 musl one can run nowhere here. SHA256SUMS matches the files.
+ * Issue 22: each binary is also packed in latchkey-VERSION-linux-ARCH.tar.gz with LICENSE, README.md, CHANGELOG.md
+ * and examples/ (the systemd units); the SBOM is valid CycloneDX naming the bundled packages.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, removeDataDir, spawnServer, tempDataDir } from "../support/server";
+import { freePort, owners, removeDataDir, spawnServer, tempDataDir } from "../support/server";
 
 const RELEASE = resolve(import.meta.dir, "../../dist/release");
 const VERSION: string = (await Bun.file(resolve(import.meta.dir, "../../package.json")).json()).version;
@@ -17,6 +20,9 @@ const QEMU_ARM64 = ["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu"];
 const MUSL_X64_LOADER = "/lib/ld-musl-x86_64.so.1";
 const EM_X86_64 = 62;
 const EM_AARCH64 = 183;
+const ROOT = resolve(import.meta.dir, "../..");
+const TARGETS = ["linux-x64", "linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"];
+const archiveName = (target: string) => `latchkey-${VERSION}-${target}.tar.gz`;
 
 function binary(target: string): string {
   const path = join(RELEASE, `latchkey-${target}`);
@@ -74,7 +80,7 @@ async function servesHealth(command: string[]) {
     });
     try {
       const health = await fetch(`http://127.0.0.1:${port}/health`);
-      expect({ status: health.status, body: await health.json() }).toEqual({ status: 200, body: { status: "ok" } });
+      expect({ status: health.status, body: await health.json() }).toMatchObject({ status: 200, body: { status: "ok" } });
     } finally {
       expect(await server.stop()).toBe(0);
     }
@@ -99,7 +105,7 @@ describe("release binaries that run here", () => {
   for (const [target, prefix] of runnable) {
     test(`latchkey-${target}: --version names bun-${target}, and it serves /health on an empty data folder`, async () => {
       const command = [...prefix, binary(target)];
-      expect(await version(command)).toEqual({ code: 0, stdout: `latchkey ${VERSION} (bun-${target})\n`, stderr: "" });
+      expect(await version(command)).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^latchkey ${VERSION} \\(bun-${target}, commit [0-9a-f]+\\)\n$`)), stderr: "" });
       await servesHealth(command);
     }, 120_000);
   }
@@ -146,7 +152,7 @@ describe("musl binaries (Alpine)", () => {
   test("latchkey-linux-x64-musl, under musl's loader: --version names bun-linux-x64-musl, and it serves /health on an empty data folder", async () => {
     using musl = muslX64Runtime();
     const command = musl.command(binary("linux-x64-musl"));
-    expect(await version(command)).toEqual({ code: 0, stdout: `latchkey ${VERSION} (bun-linux-x64-musl)\n`, stderr: "" });
+    expect(await version(command)).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^latchkey ${VERSION} \\(bun-linux-x64-musl, commit [0-9a-f]+\\)\n$`)), stderr: "" });
     await servesHealth(command);
   }, 120_000);
 
@@ -163,14 +169,120 @@ describe("musl binaries (Alpine)", () => {
   });
 });
 
-test("SHA256SUMS lists the five binaries with their SHA-256, as sha256sum -c reads it", () => {
+test("SHA256SUMS lists the five binaries, their archives and the SBOM with their SHA-256, as sha256sum -c reads it", () => {
   const lines = readFileSync(join(RELEASE, "SHA256SUMS"), "utf8").trimEnd().split("\n");
   const listed = lines.map((line) => {
     const [hash, name] = line.split("  ");
     return { name, hash };
   });
-  const targets = ["linux-x64", "linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"];
-  expect(listed.map(({ name }) => name).sort()).toEqual(targets.map((target) => `latchkey-${target}`).sort());
+  const files = [...TARGETS.map((target) => `latchkey-${target}`), ...TARGETS.map(archiveName), `latchkey-${VERSION}.cdx.json`];
+  expect(listed.map(({ name }) => name).sort()).toEqual(files.sort());
   for (const { name, hash } of listed)
     expect(`${name} ${hash}`).toBe(`${name} ${new Bun.CryptoHasher("sha256").update(readFileSync(join(RELEASE, name!))).digest("hex")}`);
+});
+
+/** Every file under dir, relative to it, sorted. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? filesUnder(dir, join(prefix, entry.name)) : [join(prefix, entry.name)]))
+    .sort();
+}
+
+describe("the release archives", () => {
+  test("LICENSE at the root is MIT, the Latchkey authors' of 2026, and package.json names it", async () => {
+    const license = readFileSync(join(ROOT, "LICENSE"), "utf8");
+    expect(license.split("\n").slice(0, 3)).toEqual(["MIT License", "", "Copyright (c) 2026 the Latchkey authors"]);
+    expect(license).toContain("THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND");
+    expect((await Bun.file(join(ROOT, "package.json")).json()).license).toBe("MIT");
+  });
+
+  test.each(TARGETS)("latchkey-VERSION-%s.tar.gz: one folder with the binary, LICENSE, README, CHANGELOG and examples, owned by root", (target) => {
+    const folder = archiveName(target).replace(/\.tar\.gz$/, "");
+    const unpacked = mkdtempSync(join(tmpdir(), "latchkey-archive-"));
+    try {
+      // --same-owner: the owners recorded in the archive, whoever unpacks it.
+      expect(Bun.spawnSync(["tar", "--same-owner", "-xzf", join(RELEASE, archiveName(target)), "-C", unpacked]).exitCode).toBe(0);
+      expect(readdirSync(unpacked)).toEqual([folder]);
+      const inside = join(unpacked, folder);
+      expect(new Set(Object.values(owners(inside)))).toEqual(new Set(["0:0"]));
+      const examples = filesUnder(join(ROOT, "examples")).map((file) => `examples/${file}`);
+      expect(filesUnder(inside)).toEqual(["CHANGELOG.md", "LICENSE", "README.md", ...examples, "latchkey"].sort());
+      expect(examples).toContain("examples/latchkey.service");
+      expect(examples).toContain("examples/packaged/latchkey.service");
+      for (const file of ["LICENSE", "README.md", "CHANGELOG.md", ...examples]) expect(`${file}: ${readFileSync(join(inside, file), "utf8") === readFileSync(join(ROOT, file), "utf8")}`).toBe(`${file}: true`);
+      expect(readFileSync(join(inside, "latchkey")).equals(readFileSync(binary(target)))).toBe(true);
+      expect(statSync(join(inside, "latchkey")).mode & 0o777).toBe(0o755);
+    } finally {
+      rmSync(unpacked, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test("CHANGELOG.md keeps a changelog: an Unreleased section, then this version's", () => {
+    const headings = readFileSync(join(ROOT, "CHANGELOG.md"), "utf8").split("\n").filter((line) => line.startsWith("## "));
+    expect(headings[0]).toBe("## [Unreleased]");
+    expect(headings).toContainEqual(expect.stringMatching(new RegExp(`^## \\[${VERSION.replaceAll(".", "\\.")}\\] - \\d{4}-\\d{2}-\\d{2}$`)));
+  });
+});
+
+describe("the SBOM (latchkey-VERSION.cdx.json)", () => {
+  const text = () => readFileSync(join(RELEASE, `latchkey-${VERSION}.cdx.json`), "utf8");
+  const installed = (name: string): string => JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")).version;
+
+  test("is valid CycloneDX 1.6 JSON by the CycloneDX schema (and the check can fail)", async () => {
+    const validator = new Validation.JsonStrictValidator(Spec.Version.v1dot6);
+    expect(await validator.validate(text())).toBeNull();
+    const broken = JSON.parse(text());
+    broken.components[0].purl = 42;
+    expect(await validator.validate(JSON.stringify(broken))).not.toBeNull();
+  });
+
+  test("describes Latchkey at this version under MIT, and lists every runtime dependency at its installed version, no build tool", async () => {
+    const bom = JSON.parse(text());
+    const manifest = await Bun.file(join(ROOT, "package.json")).json();
+    expect({ format: bom.bomFormat, spec: bom.specVersion, name: bom.metadata.component.name, version: bom.metadata.component.version })
+      .toEqual({ format: "CycloneDX", spec: "1.6", name: "latchkey", version: VERSION });
+    expect(bom.metadata.component.licenses).toEqual([{ license: { id: "MIT", acknowledgement: "declared" } }]);
+    const purls = new Set<string>(bom.components.map((component: { purl: string }) => component.purl));
+    expect([...purls]).toContain(`pkg:npm/elysia@${installed("elysia")}`);
+    for (const name of Object.keys(manifest.dependencies))
+      expect([...purls].some((purl) => purl.startsWith(`pkg:npm/${name.replace("@", "%40")}@${installed(name)}`))).toBe(true);
+    for (const name of ["drizzle-kit", "playwright-core", "knip", "@cyclonedx/cyclonedx-npm"])
+      expect([...purls].filter((purl) => purl.startsWith(`pkg:npm/${name.replace("@", "%40")}@`))).toEqual([]);
+  });
+});
+
+/** The file offset of an ELF section, by name (section header table, then its string table). */
+function sectionOffset(file: Buffer, name: string): number {
+  const shoff = Number(file.readBigUInt64LE(40));
+  const [shentsize, shnum, shstrndx] = [file.readUInt16LE(58), file.readUInt16LE(60), file.readUInt16LE(62)];
+  const header = (index: number) => shoff + index * shentsize;
+  const names = Number(file.readBigUInt64LE(header(shstrndx) + 24));
+  for (let index = 0; index < shnum; index++) {
+    const start = names + file.readUInt32LE(header(index));
+    if (file.subarray(start, file.indexOf(0, start)).toString("latin1") === name) return Number(file.readBigUInt64LE(header(index) + 24));
+  }
+  throw new Error(`no ${name} section`);
+}
+
+test("x64 and x64-baseline carry the same Bun runtime (README): every byte before the embedded application (.bun) is equal", () => {
+  const [x64, baseline] = [readFileSync(binary("linux-x64")), readFileSync(binary("linux-x64-baseline"))];
+  const application = sectionOffset(x64, ".bun");
+  expect(sectionOffset(baseline, ".bun")).toBe(application);
+  expect(application).toBeGreaterThan(50_000_000);
+  expect(x64.subarray(0, application).equals(baseline.subarray(0, application))).toBe(true);
+  // The applications differ (each names its target in --version): the comparison sees a difference where one is.
+  expect(x64.subarray(application).equals(baseline.subarray(application))).toBe(false);
+});
+
+test("strip turns the binary into plain Bun (README: packagers must not strip it)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-strip-"));
+  try {
+    const stripped = join(dir, "latchkey");
+    expect(Bun.spawnSync(["strip", "-o", stripped, binary("linux-x64")], { stderr: "pipe" }).exitCode).toBe(0);
+    const bunVersion = readFileSync(join(ROOT, "Makefile"), "utf8").match(/^BUN_VERSION := (.+)$/m)![1];
+    expect(await version([binary("linux-x64")])).toMatchObject({ code: 0, stdout: `latchkey ${VERSION} (bun-linux-x64)\n` });
+    expect(await version([stripped])).toEqual({ code: 0, stdout: `${bunVersion}\n`, stderr: "" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

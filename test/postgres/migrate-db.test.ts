@@ -227,6 +227,13 @@ describe("latchkey migrate-db, through the compiled binary", () => {
         stderr: `latchkey: --to must be a postgres:// or postgresql:// URL, not mysql://; ${usage}`,
       });
       expect(await runCli(["migrate-db", "--to", "hunter2 at db"], { DATA_DIR: dataDir })).toEqual({ code: 2, stdout: "", stderr: `latchkey: --to is not a URL; ${usage}` });
+      // A password with @ / # left as it is would be read in part as the host: refused before connecting (PGPASSWORD
+      // or percent-encoding instead).
+      expect(await runCli(["migrate-db", "--to", "postgres://latchkey:hunter2@db/x#y@127.0.0.1:5432/auth"], { DATA_DIR: dataDir })).toEqual({
+        code: 2,
+        stdout: "",
+        stderr: `latchkey: --to is invalid: a character of its user or password (@ / # ? %) is not percent-encoded; encode it, or leave the password out of the URL and set PGPASSWORD; ${usage}`,
+      });
     } finally {
       removeDataDir(dataDir);
     }

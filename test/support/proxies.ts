@@ -34,6 +34,9 @@ export function startEcho(options: { html?: boolean } = {}): Echo {
         remote_groups: header("remote-groups"),
         remote_email: header("remote-email"),
         remote_name: header("remote-name"),
+        // What a CGI, WSGI or PHP app would also read as Remote-User / Remote-Groups.
+        remote_user_underscore: header("remote_user"),
+        remote_groups_underscore: header("remote_groups"),
       };
       if (!options.html) return Response.json(seen);
       const text = (value: string | null) => (value ?? "").replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -21,13 +21,6 @@ function assertBinaryFresh(): void {
 }
 assertBinaryFresh();
 
-/**
- * The suite runs as root in CI, where the binary would switch to uid 1000 (src/privileges.ts) and no longer read
- * the files tests hand it from their 0700 temp folders: PUID=0 keeps it as the test's user unless a test says
- * otherwise. test/e2e/privileges.test.ts covers the switch itself.
- */
-export const STAY_AS_IS = { PUID: "0" } as const;
-
 export function freePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = probe.port;
@@ -62,11 +55,13 @@ export interface RunningServer extends SpawnedServer {
 }
 
 /**
- * Runs `command` with exactly the environment given (plus STAY_AS_IS unless it sets PUID) in `cwd`, and resolves once it printed its "listening"
- * line, or `readyLine` for another program (rejects with its output if it exits first).
+  * Runs `command` with exactly the environment given in `cwd`, and resolves once it printed its "listening" line, or
+ * `readyLine` for another program (rejects with its output if it exits first). Without PUID the binary stays the
+ * test's user (root in CI: it changes user only when PUID is set, src/privileges.ts); test/e2e/privileges.test.ts
+ * covers the switch.
  */
 export async function spawnServer(command: string[], options: { cwd?: string; env: Record<string, string>; readyLine?: string }): Promise<SpawnedServer> {
-  const env = { ...STAY_AS_IS, ...(await engineEnv(options.env)), ...options.env };
+  const env = { ...(await engineEnv(options.env)), ...options.env };
   const proc = Bun.spawn(command, { cwd: options.cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   running.add(proc);
   void proc.exited.then(() => running.delete(proc));
@@ -140,7 +135,7 @@ export function owners(dir: string): Record<string, string> {
 /** Runs a CLI subcommand of the binary to completion. */
 export async function runCli(args: string[], env: Record<string, string>, stdin?: string) {
   const proc = Bun.spawn([BINARY, ...args], {
-    env: { PATH: process.env.PATH ?? "", ...STAY_AS_IS, ...(await engineEnv(env)), ...env },
+    env: { PATH: process.env.PATH ?? "", ...(await engineEnv(env)), ...env },
     stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
     stdout: "pipe",
     stderr: "pipe",

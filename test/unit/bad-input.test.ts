@@ -4,6 +4,8 @@ import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
 import { MAX_JSON_DEPTH } from "../../src/http/body";
 import { deriveSecrets } from "../../src/secrets";
+import { expectControlCharactersRefused } from "../support/control-characters";
+import { field } from "../../src/modules/pages/respond";
 
 /** Bad input found by review (issue 16): deep JSON, and addresses that differ only by a trailing dot. */
 
@@ -109,5 +111,40 @@ describe("validation messages a person can act on", () => {
     const response = await app.handle(new Request("http://localhost/api/v1/auth/logout?scope=everything", { method: "POST", headers: { authorization: `Bearer ${token}` } }));
     expect(response.status).toBe(422);
     expect(((await response.json()) as { details: unknown }).details).toEqual([{ field: "scope", message: 'Must be one of: "current", "others", "global".' }]);
+  });
+});
+
+describe("control characters in stored strings (issue 22: a NUL was a 500 on PostgreSQL)", () => {
+  test("every stored or looked-up string field refuses them: 422 naming the field (400 invalid_request at /token)", async () => {
+    const db = openDatabase(":memory:");
+    migrate(db);
+    const app = createApp(loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT: "off", ALLOW_REGISTRATION: "true" }), db, deriveSecrets("k".repeat(32)));
+    const fetcher = async (path: string, init: RequestInit) => {
+      const response = await app.handle(new Request(`http://localhost${path}`, init));
+      const text = await response.text();
+      return { status: response.status, body: text.startsWith("{") ? JSON.parse(text) : text };
+    };
+    const register = async (username: string) =>
+      (await fetcher("/api/v1/auth/register", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password: PASSWORD }) })).body;
+    const admin = await register("boss");
+    db.$client.run(`UPDATE users SET roles = '["admin"]' WHERE username = 'boss'`);
+    const user = await register("member");
+    await expectControlCharactersRefused(fetcher, { admin: admin.access_token, user: user.access_token, userId: user.user.id });
+  });
+});
+
+describe("control characters outside the JSON API (issue 22)", () => {
+  test("a page's form field holding one is no field at all; tabs and line breaks of free text stay", () => {
+    expect(field({ login: "al\u0000ice" }, "login")).toBeUndefined();
+    expect(field({ name: "nas\u001b[31m" }, "name")).toBeUndefined();
+    expect(field({ metadata: '{\r\n\t"tier": "gold"\r\n}' }, "metadata")).toBe('{\r\n\t"tier": "gold"\r\n}');
+  });
+
+  test("an OpenID Connect authorization request with one is a 400 page, not a redirect or a 500", async () => {
+    const app = setUp();
+    const response = await app.handle(new Request(`http://localhost/oidc/authorize?client_id=app%00&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&response_type=code&scope=openid`));
+    expect(response.status).toBe(400);
+    expect(response.headers.get("content-type")).toStartWith("text/html");
+    expect(await response.text()).toContain("holds a control character");
   });
 });

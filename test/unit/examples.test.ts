@@ -17,13 +17,36 @@ test("the Traefik compose file parses, and its middleware asks forward auth and 
     "Remote-Email",
     "Remote-Name",
   ]);
-  expect(compose.services.whoami!.labels).toContain("traefik.http.routers.app.middlewares=latchkey");
+  expect(compose.services.whoami!.labels).toContain("traefik.http.routers.app.middlewares=latchkey-strip,latchkey");
   expect(compose.services.latchkey!.environment!.TRUST_PROXY).toBeDefined();
+  // Traefik must set X-Forwarded-* itself (trustForwardHeader=true would pass a client's own on to the check)...
+  expect(labels["traefik.http.middlewares.latchkey.forwardauth.trustForwardHeader"]).toBe("false");
+  // ...and remove a client's Remote-* headers, with their underscore spellings, before the app sees them.
+  for (const name of ["Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "Remote_User", "Remote_Groups", "Remote_Email", "Remote_Name", "X-Original-URL", "X-Original-Method"])
+    expect(labels[`traefik.http.middlewares.latchkey-strip.headers.customrequestheaders.${name}`]).toBe("");
+});
+
+test("the nginx example sets X-Original-* itself and clears the other family's headers in the check", () => {
+  const conf = readFileSync(join(EXAMPLES, "nginx/latchkey.conf"), "utf8");
+  for (const line of [
+    "proxy_set_header X-Original-URL $scheme://$http_host$request_uri;",
+    "proxy_set_header X-Original-Method $request_method;",
+    'proxy_set_header X-Forwarded-Host "";',
+    'proxy_set_header X-Forwarded-Uri "";',
+    'proxy_set_header X-Forwarded-Method "";',
+    "underscores_in_headers off;",
+    "error_page 403 /latchkey-auth;",
+  ])
+    expect(conf).toContain(line);
 });
 
 test("the Caddyfile copies the same headers Traefik's example does", () => {
   const caddyfile = readFileSync(join(EXAMPLES, "caddy/Caddyfile"), "utf8");
   expect(caddyfile).toContain("copy_headers Remote-User Remote-Groups Remote-Email Remote-Name");
+  for (const name of ["Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name", "Remote_User", "Remote_Groups", "Remote_Email", "Remote_Name"])
+    expect(caddyfile).toContain(`request_header -${name}\n`);
+  expect(caddyfile).toContain("header_up -X-Original-URL\n");
+  expect(caddyfile).toContain("header_up -X-Original-Method\n");
   expect(caddyfile).toContain("uri /api/v1/auth/forward");
 });
 

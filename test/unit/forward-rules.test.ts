@@ -3,7 +3,8 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../../src/errors";
-import { loadAccessRules, normalisePath, parseAccessRules, policyFor } from "../../src/modules/forward/rules";
+import { canonicalPath } from "../../src/modules/forward/paths";
+import { loadAccessRules, parseAccessRules, policyFor } from "../../src/modules/forward/rules";
 
 const RULES = `
 default_policy = "deny"
@@ -52,19 +53,26 @@ describe("ACCESS_RULES_FILE", () => {
     expect(at("app.example.com", "/admin", "GET", null)).toEqual({ kind: "signed_in" });
   });
 
-  test("paths are compared decoded and resolved: encoded or dotted tricks reach the rule they aim past", () => {
-    expect(normalisePath("/api/health/../../admin?x=1")).toBe("/admin");
-    expect(normalisePath("/%61dmin")).toBe("/admin");
-    expect(normalisePath("/api/health/%2e%2e/%2e%2e/admin")).toBe("/admin");
-    expect(normalisePath("//admin")).toBe("/admin");
-    expect(normalisePath("/%E0%A4%A")).toBeUndefined();
-    expect(normalisePath("/a%5c..%5cadmin")).toBeUndefined();
-    expect(normalisePath("/plain/path?q=1")).toBe("/plain/path");
+  test("paths are decoded once and resolved; the broad form drops ;params and case; bad input is undefined", () => {
+    expect(canonicalPath("/api/health/../../admin")).toEqual({ exact: "/admin", canonical: false, broad: [] });
+    expect(canonicalPath("/%61dmin")).toEqual({ exact: "/admin", canonical: true, broad: [] });
+    expect(canonicalPath("/api/health/%2e%2e/%2e%2e/admin")).toEqual({ exact: "/admin", canonical: false, broad: [] });
+    expect(canonicalPath("/private/%252e%252e/api/health")).toEqual({ exact: "/private/%2e%2e/api/health", canonical: false, broad: [] });
+    expect(canonicalPath("/api/health/..;/..;/Private")).toEqual({ exact: "/api/health/..;/..;/Private", canonical: false, broad: ["/api/health/..;/..;/private", "/private"] });
+    expect(canonicalPath("/Admin/..%3b")).toEqual({ exact: "/Admin/..;", canonical: false, broad: ["/admin/..;", "/"] });
+    expect(canonicalPath("/public/%3f/..%2f..%2fprivate/s")?.exact).toBe("/private/s");
+    expect(canonicalPath("//admin")).toEqual({ exact: "//admin", canonical: false, broad: ["/admin"] });
+    expect(canonicalPath("/%E0%A4%A")).toBeUndefined();
+    expect(canonicalPath("/a%5c..%5cadmin")).toBeUndefined();
+    expect(canonicalPath("/a/%ff")).toBeUndefined();
+    expect(canonicalPath("/a/%00")).toBeUndefined();
+    expect(canonicalPath("/plain/path")).toEqual({ exact: "/plain/path", canonical: true, broad: [] });
   });
 
   const bad: [string, string][] = [
     ["[[rule]]\npolicy = \"alow\"", 'rule 1: policy must be "bypass", "signed_in" or "deny"'],
     ['[[rule]]\nname = "x"\npolicy = "bypass"\nroles = ["admin"]', 'rule 1 ("x"): roles and users go with no policy'],
+    ['[[rule]]\nname = "family"\nroles = ["Family"]', 'rule 1 ("family"): role "Family" is not a role name: roles are 1-32 characters of a-z, 0-9, \'_\' or \'-\', as the API stores them (write "family")'],
     ['[[rule]]\npolicy = "deny"\n[[rule]]\nname = "lan"\nnetworks = ["10.0.0.0/33"]\npolicy = "bypass"', 'rule 2 ("lan"): network "10.0.0.0/33"'],
     ['[[rule]]\npaths = ["admin"]\npolicy = "deny"', 'rule 1: path "admin" must start with /'],
     ['[[rule]]\nhosts = ["exa mple.com"]\npolicy = "deny"', 'rule 1: host "exa mple.com"'],
@@ -109,7 +117,7 @@ describe("ACCESS_RULES_FILE, read to the letter", () => {
 
   test("lists are trimmed, hosts lower-cased, methods upper-cased; a rule without a name is named by its place", () => {
     const rule = one('hosts = [" A.Example.COM "]\npaths = [" /x "]\nmethods = ["get"]\nroles = [" admin "]');
-    expect(rule).toEqual({ name: "rule 1", hosts: ["a.example.com"], paths: ["/x"], methods: new Set(["GET"]), networks: undefined, policy: { kind: "restricted", roles: new Set(["admin"]), users: new Set() } });
+    expect(rule).toEqual({ name: "rule 1", hosts: ["a.example.com"], paths: ["/x"], foldedPaths: ["/x"], methods: new Set(["GET"]), networks: undefined, policy: { kind: "restricted", roles: new Set(["admin"]), users: new Set() } });
     expect(one('users = ["Bob"]\npolicy = "signed_in"').policy).toEqual({ kind: "restricted", roles: new Set(), users: new Set(["bob"]) });
     expect(one('name = "n"\npolicy = "bypass"')).toMatchObject({ name: "n", hosts: undefined, paths: undefined, methods: undefined });
   });
@@ -157,24 +165,10 @@ describe("ACCESS_RULES_FILE, read to the letter", () => {
   });
 
   test("a rules file that cannot be read is a configuration error naming it", () => {
-    expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(new ConfigError("ACCESS_RULES_FILE=/nonexistent/rules.toml: cannot read it (ENOENT)"));
+    expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(ConfigError);
+    expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(/^ACCESS_RULES_FILE=\/nonexistent\/rules\.toml /);
     const file = join(tmpdir(), `latchkey-rules-${process.pid}.toml`);
     writeFileSync(file, 'default_policy = "deny"');
     expect(loadAccessRules(file)).toEqual({ rules: [], defaultPolicy: { kind: "deny" } });
-  });
-
-  test("paths: the fast path keeps a clean path as it is; anything encoded, dotted or doubled is resolved", () => {
-    expect(normalisePath("")).toBe("/");
-    expect(normalisePath("?q=1")).toBe("/");
-    expect(normalisePath("/a/b#frag")).toBe("/a/b");
-    expect(normalisePath("/a/./b")).toBe("/a/b");
-    expect(normalisePath("/a//b")).toBe("/a/b");
-    expect(normalisePath("/a/%2Fb")).toBe("/a/b");
-    expect(normalisePath("/a%00b")).toBeUndefined();
-    expect(normalisePath("/a%1fb")).toBeUndefined();
-    expect(normalisePath("/%2e%2e/%2e%2e/admin")).toBe("/admin");
-    expect(normalisePath("%2fadmin")).toBe("/admin");
-    expect(normalisePath("/a/b.txt")).toBe("/a/b.txt");
-    expect(normalisePath("/.well-known/x")).toBe("/.well-known/x");
   });
 });

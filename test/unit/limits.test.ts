@@ -32,7 +32,7 @@ test("/health answers 503 once the database is gone", async () => {
     const response = await app.handle(new Request("http://localhost/health"));
     return { status: response.status, body: await response.json() };
   };
-  expect(await health()).toEqual({ status: 200, body: { status: "ok" } });
+  expect(await health()).toEqual({ status: 200, body: { status: "ok", version: expect.any(String), commit: expect.any(String) } });
   db.$client.close();
-  expect(await health()).toEqual({ status: 503, body: { status: "unavailable" } });
+  expect(await health()).toEqual({ status: 503, body: { status: "unavailable", version: expect.any(String), commit: expect.any(String) } });
 });

@@ -1,11 +1,12 @@
 import { and, asc, eq, gt, ne, or, sql, type SQL } from "drizzle-orm";
-import { normalizeUsername } from "../../lib/names";
+import { normalizeUsername, ROLE_PATTERN } from "../../lib/names";
 import { changes, isPostgres, row, transaction, type Atomic } from "../../db/atomic";
 import type { Db } from "../../db/client";
 import type { User } from "../../db/schema";
 import { apiKeys, sessions, users } from "../../db/tables";
 import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { emailError, normalizeEmail } from "../users/service";
+import { CONTROL_IN_FREE_TEXT } from "../../http/schema";
 
 /**
  * Account changes an administrator makes, shared by the admin API and the CLI so that both obey the same
@@ -14,7 +15,6 @@ import { emailError, normalizeEmail } from "../users/service";
  */
 
 export const ADMIN_ROLE = "admin";
-export const ROLE_PATTERN = /^[a-z0-9_-]{1,32}$/;
 export const MAX_ROLES = 32;
 /** `metadata` is returned by /validate on every call: kept small. Measured as UTF-8 bytes of its JSON. */
 export const METADATA_MAX_BYTES = 4096;
@@ -52,9 +52,20 @@ export function validateRoles(roles: readonly unknown[], field = "roles"): strin
   return [...new Set(roles as string[])];
 }
 
+/** A control character (but tab, LF, CR) anywhere in a JSON value's strings, keys included. */
+function hasControlCharacter(value: unknown): boolean {
+  if (typeof value === "string") return CONTROL_IN_FREE_TEXT.test(value);
+  if (typeof value !== "object" || value === null) return false;
+  return Object.entries(value).some(([key, item]) => CONTROL_IN_FREE_TEXT.test(key) || hasControlCharacter(item));
+}
+
 function metadataProblem(metadata: unknown): string | undefined {
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return "Must be a JSON object.";
   if (Buffer.byteLength(JSON.stringify(metadata)) > METADATA_MAX_BYTES) return `Must be at most ${METADATA_MAX_BYTES} bytes as JSON.`;
+  // PostgreSQL's jsonb refuses NUL (a 500 where SQLite stored it): no control character in a key or a value, the
+  // line breaks and tabs of free text aside (issue 22).
+  if (hasControlCharacter(metadata))
+    return "Must not contain control characters (tabs and line breaks aside).";
   return undefined;
 }
 

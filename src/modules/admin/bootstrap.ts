@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { unreadable } from "../../lib/process-user";
 import { type Config } from "../../config";
 import { ApiError, ConfigError } from "../../errors";
 import type { Db } from "../../db/client";
@@ -39,8 +40,7 @@ export async function bootstrapAdmin(config: Config, db: Db, audit: AuditLog): P
   try {
     password = readFileSync(wanted.passwordFile, "utf8").replace(/\r?\n$/, "");
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
-    throw new ConfigError(`ADMIN_PASSWORD_FILE=${wanted.passwordFile} ${reason}: it must hold the first admin's password`);
+    throw new ConfigError(`ADMIN_PASSWORD_FILE=${wanted.passwordFile} ${unreadable(wanted.passwordFile, error)} (it must hold the first admin's password)`);
   }
 
   try {

@@ -1,7 +1,9 @@
 import { t } from "elysia";
 import { PageLimitQuery } from "../../http/pagination";
 import { UserBody } from "../users/model";
-import { MAX_ROLES, METADATA_MAX_BYTES, ROLE_PATTERN } from "./accounts";
+import { MAX_ROLES, METADATA_MAX_BYTES } from "./accounts";
+import { ROLE_PATTERN } from "../../lib/names";
+import { PlainText } from "../../http/schema";
 
 export const AdminUser = t.Object(
   {
@@ -20,19 +22,19 @@ export const UserPage = t.Object({
 });
 
 export const ListUsersQuery = t.Object({
-  query: t.Optional(t.String({ maxLength: 254, description: "Case-insensitive substring of the username or the email" })),
+  query: t.Optional(PlainText({ maxLength: 254, description: "Case-insensitive substring of the username or the email" })),
   limit: PageLimitQuery,
-  cursor: t.Optional(t.String({ maxLength: 64, description: "next_cursor of the previous page" })),
+  cursor: t.Optional(PlainText({ maxLength: 64, description: "next_cursor of the previous page" })),
 });
 
-export const UserParams = t.Object({ id: t.String({ description: "The user's id" }) });
+export const UserParams = t.Object({ id: PlainText({ description: "The user's id" }) });
 
-const RolesField = t.Array(t.String(), { description: `Up to ${MAX_ROLES} roles of 1-32 characters from a-z 0-9 _ - (${ROLE_PATTERN.source}); \`admin\` grants this API` });
+const RolesField = t.Array(PlainText(), { description: `Up to ${MAX_ROLES} roles of 1-32 characters from a-z 0-9 _ - (${ROLE_PATTERN.source}); \`admin\` grants this API` });
 
 export const CreateUserBody = t.Object({
-  username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
+  username: PlainText({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
   password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password" }),
-  email: t.Optional(t.String({ description: "Stored lower-cased; unique" })),
+  email: t.Optional(PlainText({ description: "Stored lower-cased; unique" })),
   roles: t.Optional(RolesField),
   email_verified: t.Optional(t.Boolean({ description: "Default false; ignored without an email" })),
 });
@@ -40,7 +42,7 @@ export const CreateUserBody = t.Object({
 export const PatchUserBody = t.Object({
   disabled: t.Optional(t.Boolean({ description: "true ends every session and deletes every API key of the user at once" })),
   roles: t.Optional(RolesField),
-  email: t.Optional(t.Nullable(t.String({ description: "null clears it; a new address is unverified unless email_verified says otherwise" }))),
+  email: t.Optional(t.Nullable(PlainText({ description: "null clears it; a new address is unverified unless email_verified says otherwise" }))),
   email_verified: t.Optional(t.Boolean()),
   // t.Unknown, checked by the service: Elysia would turn an array or a string into an object to fit a t.Record.
   metadata: t.Optional(t.Unknown({ description: `A JSON object; replaces the whole metadata; at most ${METADATA_MAX_BYTES} bytes as JSON` })),

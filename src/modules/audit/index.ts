@@ -3,7 +3,7 @@ import { ADMIN_PREFIX, AUTH_PREFIX } from "../../http/routes";
 import { validationFailed } from "../../errors";
 import { pageLimit, PageLimitQuery } from "../../http/pagination";
 import type { authGuard } from "../auth/guard";
-import { JsonInteger, SESSION_SECURITY } from "../../http/schema";
+import { JsonInteger, SESSION_SECURITY, PlainText } from "../../http/schema";
 import { ADMIN_GUARD, errorResponses, INVALID_INPUT, SESSION_GUARD } from "../../http/error-catalogue";
 import type { UserService } from "../users/service";
 import type { AuditLog } from "./service";
@@ -24,8 +24,8 @@ const AuditPage = t.Object({
 });
 
 const pageFields = {
-  event: t.Optional(t.String({ maxLength: 64, description: "Only this event name" })),
-  cursor: t.Optional(t.String({ maxLength: 20, description: "next_cursor of the previous page" })),
+  event: t.Optional(PlainText({ maxLength: 64, description: "Only this event name" })),
+  cursor: t.Optional(PlainText({ maxLength: 20, description: "next_cursor of the previous page" })),
   limit: PageLimitQuery,
 };
 
@@ -51,7 +51,7 @@ export function auditRoutes(deps: { audit: AuditLog; users: UserService; guard: 
       {
         admin: true,
         query: t.Object({
-          user: t.Optional(t.String({ maxLength: 254, description: "A user id, username or email" })),
+          user: t.Optional(PlainText({ maxLength: 254, description: "A user id, username or email" })),
           ...pageFields,
         }),
         response: { 200: AuditPage, ...errorResponses(ADMIN_GUARD, INVALID_INPUT) },

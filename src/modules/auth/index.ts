@@ -26,7 +26,7 @@ import {
   TokenRequestBody,
   TokenResponse,
 } from "./model";
-import { SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
+import { CONTROL_CHARACTER, PlainText, SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
 import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
@@ -156,7 +156,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
       },
       {
         secretCheck: true,
-        body: t.Object({ challenge_id: t.String() }),
+        body: t.Object({ challenge_id: PlainText() }),
         parse: JSON_BODY,
         response: { 200: TotpEnrollmentResponse, ...errorResponses(BODY_ERRORS, SECRET_CHECK, { 401: ["challenge_expired"] }) },
         detail: {
@@ -171,7 +171,9 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
         tokenResponseHeaders(set.headers);
         const field = (name: keyof typeof body) => {
           const value = body[name];
-          if (typeof value !== "string" || value === "") throw new OAuthError("invalid_request", `Missing or malformed parameter: ${name}.`);
+          // A control character is malformed (PostgreSQL refuses NUL in text: issue 22); a password is only hashed.
+          if (typeof value !== "string" || value === "" || (name !== "password" && CONTROL_CHARACTER.test(value)))
+            throw new OAuthError("invalid_request", `Missing or malformed parameter: ${name}.`);
           return value;
         };
         const grantType = field("grant_type");

@@ -1,6 +1,6 @@
 import { t, type TSchema } from "elysia";
 import { describeCodes } from "../../http/error-catalogue";
-import { JsonInteger } from "../../http/schema";
+import { JsonInteger, PlainText } from "../../http/schema";
 import { UserBody } from "../users/model";
 import { RECOVERY_CODE_COUNT, SecondFactorsBody } from "../mfa/model";
 
@@ -39,14 +39,14 @@ export const OAuthForbiddenBody = t.Object(
 );
 
 export const RegisterBody = t.Object({
-  username: t.String({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
+  username: PlainText({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
   password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes" }),
-  email: t.Optional(t.Union([t.String(), t.Null()], { description: "Stored lower-cased; unique. `null` or absent: no email" })),
+  email: t.Optional(t.Union([PlainText(), t.Null()], { description: "Stored lower-cased; unique. `null` or absent: no email" })),
 });
 
 export const LoginBody = t.Object({
-  username: t.Optional(t.String({ description: "A username or an email address, case-insensitive" })),
-  email: t.Optional(t.String({ description: "Same as username: either field may carry either value" })),
+  username: t.Optional(PlainText({ description: "A username or an email address, case-insensitive" })),
+  email: t.Optional(PlainText({ description: "Same as username: either field may carry either value" })),
   password: t.String(),
 });
 
@@ -59,7 +59,7 @@ export const TokenRequestBody = t.Object({
 });
 
 export const RefreshBody = t.Object({
-  refresh_token: t.Optional(t.String({ description: "bearer and header modes; cookie mode reads the refresh cookie" })),
+  refresh_token: t.Optional(PlainText({ description: "bearer and header modes; cookie mode reads the refresh cookie" })),
 });
 
 const tokenFields = {
@@ -113,9 +113,9 @@ export const ChallengeResponse = t.Object(
 );
 
 export const LoginVerifyBody = t.Object({
-  challenge_id: t.String(),
-  code: t.Optional(t.String({ description: "The emailed 6-digit code, or the authenticator's current code", maxLength: 32 })),
-  recovery_code: t.Optional(t.String({ description: "One of the recovery codes (dashes and case do not matter)", maxLength: 64 })),
+  challenge_id: PlainText(),
+  code: t.Optional(PlainText({ description: "The emailed 6-digit code, or the authenticator's current code", maxLength: 32 })),
+  recovery_code: t.Optional(PlainText({ description: "One of the recovery codes (dashes and case do not matter)", maxLength: 64 })),
 });
 
 export const RecoveryCodesBody = t.Object({

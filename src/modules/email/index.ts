@@ -7,7 +7,7 @@ import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
 import { MessageBody } from "../auth/model";
 import { UserBody } from "../users/model";
-import { SESSION_SECURITY } from "../../http/schema";
+import { SESSION_SECURITY, PlainText } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import { toPublicUser } from "../users/service";
@@ -80,7 +80,7 @@ export function emailRoutes(deps: {
       {
         auth: true,
         secretCheck: true,
-        body: t.Object({ code: t.String({ description: "The 6-digit code mailed to the new address", maxLength: 32 }) }),
+        body: t.Object({ code: PlainText({ description: "The 6-digit code mailed to the new address", maxLength: 32 }) }),
         parse: JSON_BODY,
         response: {
           200: t.Object({ message: t.String(), user: UserBody }),

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { normalizeUsername } from "../../lib/names";
+import { unreadable } from "../../lib/process-user";
+import { configRoleProblem, normalizeUsername } from "../../lib/names";
 import { ConfigError } from "../../errors";
 import { inNetworks, parseNetworks, type Networks } from "../../lib/ip";
 
@@ -17,17 +18,20 @@ import { inNetworks, parseNetworks, type Networks } from "../../lib/ip";
  *   policy = "bypass"                     # bypass | signed_in | deny; or give roles / users (any match allows)
  *   roles = ["admin"]
  *   users = ["alice"]
+ *   scopes = ["backup:write"]             # API keys limited to scopes pass only where a rule (or ?scopes=) names one
  */
 export type Policy =
   | { kind: "bypass" }
   | { kind: "deny" }
-  | { kind: "signed_in" }
-  | { kind: "restricted"; roles: ReadonlySet<string>; users: ReadonlySet<string> };
+  | { kind: "signed_in"; scopes?: ReadonlySet<string> }
+  | { kind: "restricted"; roles: ReadonlySet<string>; users: ReadonlySet<string>; scopes?: ReadonlySet<string> };
 
 export interface AccessRule {
   name: string;
   hosts: readonly string[] | undefined;
   paths: readonly string[] | undefined;
+  /** `paths` lower-cased, for the broad form of a request's path (paths.ts). */
+  foldedPaths: readonly string[] | undefined;
   methods: ReadonlySet<string> | undefined;
   networks: Networks | undefined;
   policy: Policy;
@@ -42,14 +46,21 @@ export interface AccessRules {
 export interface ProxiedRequest {
   /** Lower-case host name without port; "" when unknown. */
   host: string;
-  /** Decoded, dot segments resolved; "/" when unknown. */
+  /** Decoded once, dot segments resolved (paths.ts). */
   path: string;
   method: string;
-  ip: string | null;
+  /** The client's address, or a function that finds it: only a rule with `networks` that matches otherwise asks. */
+  ip: string | null | (() => string | null);
+  /**
+   * `path` is the broad form (lower-case, `;params` dropped): rule paths are compared lower-cased; and false when
+   * the raw path was not canonical: a bypass rule does not apply to it. Both default to the plain comparison.
+   */
+  broad?: boolean;
+  canonical?: boolean;
 }
 
 const SIGNED_IN: Policy = { kind: "signed_in" };
-const RULE_KEYS = new Set(["name", "hosts", "paths", "methods", "networks", "policy", "roles", "users"]);
+const RULE_KEYS = new Set(["name", "hosts", "paths", "methods", "networks", "policy", "roles", "users", "scopes"]);
 
 function stringList(rule: Record<string, unknown>, key: string, problem: (text: string) => ConfigError): string[] | undefined {
   const raw = rule[key];
@@ -59,11 +70,14 @@ function stringList(rule: Record<string, unknown>, key: string, problem: (text: 
   return raw.map((item: string) => item.trim());
 }
 
-function policyOf(raw: unknown, roles: string[] | undefined, users: string[] | undefined, problem: (text: string) => ConfigError): Policy {
+function policyOf(raw: unknown, roles: string[] | undefined, users: string[] | undefined, problem: (text: string) => ConfigError, scopeList?: string[]): Policy {
+  const scopes = scopeList && { scopes: new Set(scopeList) };
   if (roles || users) {
     if (raw !== undefined && raw !== "signed_in") throw problem(`roles and users go with no policy (or policy = "signed_in"), not policy = ${JSON.stringify(raw)}`);
-    return { kind: "restricted", roles: new Set(roles ?? []), users: new Set((users ?? []).map(normalizeUsername)) };
+    return { kind: "restricted", roles: new Set(roles ?? []), users: new Set((users ?? []).map(normalizeUsername)), ...scopes };
   }
+  if (scopes && raw !== undefined && raw !== "signed_in") throw problem(`scopes go with no policy (or policy = "signed_in"), not policy = ${JSON.stringify(raw)}`);
+  if (scopes) return { kind: "signed_in", ...scopes };
   if (raw === "bypass" || raw === "deny" || raw === "signed_in") return { kind: raw };
   throw problem(`policy must be "bypass", "signed_in" or "deny" (or give roles / users), not ${JSON.stringify(raw)}`);
 }
@@ -101,8 +115,14 @@ export function parseAccessRules(text: string, file: string): AccessRules {
     for (const network of networkList ?? [])
       if (!parseNetworks([network])) throw problem(`network ${JSON.stringify(network)} must be an address or CIDR, e.g. 192.168.1.0/24`);
     const networks = networkList && parseNetworks(networkList);
-    const policy = policyOf(rule.policy, stringList(rule, "roles", problem), stringList(rule, "users", problem), problem);
-    return { name: typeof rule.name === "string" ? rule.name : `rule ${index + 1}`, hosts, paths, methods: methods && new Set(methods), networks, policy };
+    const roles = stringList(rule, "roles", problem);
+    for (const role of roles ?? []) {
+      const roleProblem = configRoleProblem(role);
+      if (roleProblem) throw problem(roleProblem);
+    }
+    const policy = policyOf(rule.policy, roles, stringList(rule, "users", problem), problem, stringList(rule, "scopes", problem));
+    const foldedPaths = paths?.map((path) => path.toLowerCase());
+    return { name: typeof rule.name === "string" ? rule.name : `rule ${index + 1}`, hosts, paths, foldedPaths, methods: methods && new Set(methods), networks, policy };
   });
   return { rules, defaultPolicy };
 }
@@ -113,7 +133,7 @@ export function loadAccessRules(file: string | undefined): AccessRules | undefin
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`ACCESS_RULES_FILE=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new ConfigError(`ACCESS_RULES_FILE=${file} ${unreadable(file, error)}`);
   }
   return parseAccessRules(text, file);
 }
@@ -128,29 +148,13 @@ const pathMatches = (prefix: string, path: string) =>
 export function policyFor(rules: AccessRules | undefined, request: ProxiedRequest): Policy {
   if (!rules) return SIGNED_IN;
   for (const rule of rules.rules) {
+    if (rule.policy.kind === "bypass" && request.canonical === false) continue;
     if (rule.hosts && !rule.hosts.some((pattern) => hostMatches(pattern, request.host))) continue;
-    if (rule.paths && !rule.paths.some((prefix) => pathMatches(prefix, request.path))) continue;
+    const paths = request.broad ? rule.foldedPaths : rule.paths;
+    if (paths && !paths.some((prefix) => pathMatches(prefix, request.path))) continue;
     if (rule.methods && !rule.methods.has(request.method)) continue;
-    if (rule.networks && !inNetworks(request.ip, rule.networks)) continue;
+    if (rule.networks && !inNetworks(typeof request.ip === "function" ? request.ip() : request.ip, rule.networks)) continue;
     return rule.policy;
   }
   return rules.defaultPolicy;
-}
-
-/**
- * A path as the app will see it: percent-decoded and with dot segments resolved, so /app/%2e%2e/admin or
- * /%61dmin cannot slip past a rule written for /admin. Undecodable input gives undefined (the caller refuses).
- */
-export function normalisePath(raw: string): string | undefined {
-  const query = raw.search(/[?#]/);
-  const path = query === -1 ? raw : raw.slice(0, query);
-  if (!path.includes("%") && !path.includes("/.") && !path.includes("//")) return path || "/";
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    return undefined;
-  }
-  if (decoded.includes("\\") || /[\u0000-\u001f]/.test(decoded)) return undefined;
-  return new URL(decoded.replace(/\/{2,}/g, "/").replace(/^(?!\/)/, "/"), "http://x").pathname;
 }

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { JsonInteger } from "../../http/schema";
+import { JsonInteger, PlainText } from "../../http/schema";
 
 /** What a key looks like and how it is kept (modules/keys/format.ts, service.ts). */
 export const API_KEY_FORMAT =
@@ -11,7 +11,7 @@ const SCOPES_RULE =
   "Latchkey does not interpret them: /validate returns them for your apps to enforce.";
 
 export const CreateKeyBody = t.Object({
-  name: t.String({
+  name: PlainText({
     description: "1-64 characters of visible text (NFC-normalised and trimmed; no control characters), unique among your keys",
   }),
   expires_in: t.Optional(
@@ -22,7 +22,7 @@ export const CreateKeyBody = t.Object({
     }),
   ),
   // Checked by the service (its message names the rule); described here.
-  scopes: t.Optional(t.Array(t.String(), { description: SCOPES_RULE })),
+  scopes: t.Optional(t.Array(PlainText(), { description: SCOPES_RULE })),
 });
 
 export const CreatedKey = t.Object(
@@ -47,4 +47,4 @@ export const KeyListItem = t.Object({
   last_used_at: t.Nullable(t.String({ format: "date-time", description: "Updated at most once a minute" })),
 });
 
-export const KeyParams = t.Object({ key_id: t.String() });
+export const KeyParams = t.Object({ key_id: PlainText() });

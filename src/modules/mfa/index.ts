@@ -5,7 +5,7 @@ import type { RequesterPlugin } from "../../http/client-ip";
 import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
 import { MessageBody, RecoveryCodesBody, TotpEnrollmentResponse } from "../auth/model";
-import { SESSION_SECURITY } from "../../http/schema";
+import { SESSION_SECURITY, PlainText } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD } from "../../http/error-catalogue";
 import type { AuthService } from "../auth/service";
 import type { MfaService } from "./service";
@@ -36,7 +36,7 @@ export function mfaRoutes(deps: {
     .post("/mfa/totp/confirm", async ({ principal, body, requester }) => ({ recovery_codes: await auth.enableTotp(principal, body.code, requester) }), {
       auth: true,
       secretCheck: true,
-      body: t.Object({ code: t.String({ description: "The authenticator's current 6-digit code", maxLength: 32 }) }),
+      body: t.Object({ code: PlainText({ description: "The authenticator's current 6-digit code", maxLength: 32 }) }),
       parse: JSON_BODY,
       response: {
         200: RecoveryCodesBody,
@@ -64,7 +64,7 @@ export function mfaRoutes(deps: {
         secretCheck: true,
         body: t.Object({
           password: t.Optional(t.String({ description: "The current password" })),
-          code: t.Optional(t.String({ description: "Or the authenticator's current code", maxLength: 32 })),
+          code: t.Optional(PlainText({ description: "Or the authenticator's current code", maxLength: 32 })),
         }),
         parse: JSON_BODY,
         response: {

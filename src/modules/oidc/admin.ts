@@ -5,12 +5,12 @@ import { JSON_BODY } from "../../http/body";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { NoContent, SESSION_SECURITY } from "../../http/schema";
+import { NoContent, SESSION_SECURITY, PlainText } from "../../http/schema";
 import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { OidcClients } from "./clients";
 import type { OidcService } from "./service";
 
-const UriList = (description: string) => t.Array(t.String(), { description });
+const UriList = (description: string) => t.Array(PlainText(), { description });
 
 const Client = t.Object({
   client_id: t.String(),
@@ -30,19 +30,19 @@ const CreatedClient = t.Object({
 });
 
 const CreateClientBody = t.Object({
-  client_id: t.String({ description: "1-64 of a-z 0-9 . _ -, e.g. grafana" }),
+  client_id: PlainText({ description: "1-64 of a-z 0-9 . _ -, e.g. grafana" }),
   redirect_uris: UriList("Exact redirect URIs (custom schemes allowed, e.g. app.immich:///oauth-callback)"),
   post_logout_redirect_uris: t.Optional(UriList("Where RP-initiated logout may send the browser")),
   public: t.Optional(t.Boolean({ description: "No secret; PKCE required (mobile and single-page apps)" })),
   trusted: t.Optional(t.Boolean({ description: "Skip the consent page" })),
-  allowed_roles: t.Optional(t.Array(t.String(), { description: "Only users with one of these roles (or listed in allowed_users) may use it" })),
-  allowed_users: t.Optional(t.Array(t.String(), { description: "Usernames or user ids allowed to use it" })),
+  allowed_roles: t.Optional(t.Array(PlainText(), { description: "Only users with one of these roles (or listed in allowed_users) may use it" })),
+  allowed_users: t.Optional(t.Array(PlainText(), { description: "Usernames or user ids allowed to use it" })),
   backchannel_logout_uri: t.Optional(
-    t.Nullable(t.String({ description: "Where Latchkey POSTs a logout token when the user signs out (OpenID Connect Back-Channel Logout 1.0), e.g. mod_auth_openidc's redirect URI with ?logout=backchannel" })),
+    t.Nullable(PlainText({ description: "Where Latchkey POSTs a logout token when the user signs out (OpenID Connect Back-Channel Logout 1.0), e.g. mod_auth_openidc's redirect URI with ?logout=backchannel" })),
   ),
 });
 
-const ClientParams = t.Object({ client_id: t.String() });
+const ClientParams = t.Object({ client_id: PlainText() });
 
 /** Admin management of OpenID Connect clients, and each user's consents. */
 export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService; guard: ReturnType<typeof authGuard>; audit: AuditLog; withRequester: RequesterPlugin }) {

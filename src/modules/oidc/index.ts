@@ -6,7 +6,7 @@ import type { KeyRing } from "../../tokens/keys";
 import type { JwtAlg } from "../../tokens/verifier";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { SESSION_SECURITY } from "../../http/schema";
+import { CONTROL_CHARACTER, SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { UserIdentity } from "../users/service";
 import type { OidcClient, OidcClients } from "./clients";
@@ -60,13 +60,16 @@ export interface ProviderPageDeps {
 
 type Params = Record<string, string | undefined>;
 
-/** Only string values of a form (a repeated parameter, which the form parser keeps as a list, is an error: OAuth 2.0 §3.1). */
+/**
+ * Only string values of a form (a repeated parameter, which the form parser keeps as a list, is an error: OAuth 2.0
+ * §3.1), without control characters (PostgreSQL refuses NUL in text: issue 22).
+ */
 function paramsOf(...sources: unknown[]): Params | undefined {
   const params: Params = {};
   for (const source of sources) {
     if (!source || typeof source !== "object") continue;
     for (const [name, value] of Object.entries(source)) {
-      if (typeof value !== "string") return undefined;
+      if (typeof value !== "string" || CONTROL_CHARACTER.test(value)) return undefined;
       params[name] = value;
     }
   }
@@ -175,7 +178,7 @@ export function oidcRoutes(deps: {
             noStore(set.headers);
             set.headers.pragma = "no-cache";
             const params = paramsOf(body);
-            if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text.");
+            if (!params) throw new OAuthError("invalid_request", "Every parameter must be given once, as text without control characters.");
             const client = await authenticateClient(request, params);
             if (params.grant_type === "authorization_code") {
               if (!params.code) throw new OAuthError("invalid_request", "code is required.");

@@ -1,11 +1,12 @@
 /** What the provider's browser-facing endpoints share: their parameters, redirects with a query, the pages' MACs. */
 import { hmacBase64url } from "../../lib/crypto";
+import { CONTROL_CHARACTER } from "../../http/schema";
 
 export const OIDC_PREFIX = "/oidc";
 
 export type Params = Record<string, string | undefined>;
 
-/** A request's parameters, and those that cannot be attributed (given twice, or not text). */
+/** A request's parameters, and those that cannot be attributed (given twice, not text, or holding a control character). */
 export interface RequestParams {
   params: Params;
   /** RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once." */
@@ -27,8 +28,13 @@ export function requestParams(url: string, body?: unknown): RequestParams {
   const problems: RequestParams["problems"] = [];
   for (const [name, values] of given) {
     const [value] = values;
-    if (values.length === 1 && typeof value === "string") params[name] = value;
-    else problems.push({ name, message: values.length > 1 ? `${name} was given more than once.` : `${name} is not text.` });
+    // A control character is refused, not stored (PostgreSQL refuses NUL in text: issue 22).
+    if (values.length === 1 && typeof value === "string" && !CONTROL_CHARACTER.test(value)) params[name] = value;
+    else
+      problems.push({
+        name,
+        message: values.length > 1 ? `${name} was given more than once.` : typeof value === "string" ? `${name} holds a control character.` : `${name} is not text.`,
+      });
   }
   return { params, problems };
 }

@@ -8,7 +8,7 @@ import { AccountChanged, type SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { MessagePage, type Refresh } from "./layout";
+import { Csrf, Layout, MessagePage, type Refresh } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
@@ -272,6 +272,19 @@ export function signInPages(deps: PageDeps) {
       },
       { detail: { hide: true } },
     )
+    // The sign-out page that forward auth's 403 links to (from an app's host a form could not post here): sign out,
+    // or with `rd` switch accounts (sign out, then sign in and go back to rd).
+    .get(
+      "/logout",
+      async ({ request, query, set }) => {
+        const host = browser.hostOf(request);
+        const rd = typeof query.rd === "string" ? safeRedirect(query.rd, host, browser.hosts) : undefined;
+        const principal = await browser.current(request);
+        if (!principal) return seeOther(set, rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login", 302);
+        return htmlPage(set, 200, String(<SignOutPage appName={appName} username={principal.username} csrf={forms.issue("logout", principal.sessionId)} rd={rd} />));
+      },
+      { detail: { hide: true } },
+    )
     .post(
       "/logout",
       async ({ request, body, set, requester }) => {
@@ -283,7 +296,8 @@ export function signInPages(deps: PageDeps) {
           await auth.signOutBrowser(principal, requester);
         }
         browser.clearSession(set.headers, host);
-        return seeOther(set, "/login");
+        const rd = safeRedirect(field(body, "rd"), host, browser.hosts);
+        return seeOther(set, rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
       },
       { detail: { hide: true } },
     )
@@ -342,4 +356,23 @@ export function signInPages(deps: PageDeps) {
       },
       { detail: { hide: true } },
     );
+}
+
+/** GET /logout: who is signed in, and one button that signs out (then, with `rd`, signs in again as someone else). */
+function SignOutPage(props: { appName: string; username: string; csrf: string; rd: string | undefined }) {
+  return (
+    <Layout appName={props.appName} title={props.rd ? "Switch account" : "Sign out"} narrow>
+      <section>
+        <h1>{props.rd ? "Switch account" : "Sign out"}</h1>
+        <p>
+          Signed in as <strong safe>{props.username}</strong>.
+        </p>
+        <form method="post" action="/logout">
+          <Csrf token={props.csrf} />
+          {props.rd ? <input type="hidden" name="rd" value={props.rd} /> : ""}
+          <button type="submit">{props.rd ? "Sign out and sign in as someone else" : "Sign out"}</button>
+        </form>
+      </section>
+    </Layout>
+  );
 }

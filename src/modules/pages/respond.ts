@@ -1,6 +1,7 @@
 import type { ApiError } from "../../errors";
 import { PAGE_CSP } from "./layout";
 import { NO_STORE, noStore } from "../../http/cache";
+import { CONTROL_IN_FREE_TEXT } from "../../http/schema";
 
 type ResponseHeaders = Record<string, string | number | string[] | undefined>;
 export type PageSet = { status?: number | string; headers: ResponseHeaders };
@@ -32,10 +33,13 @@ export function seeOther(set: PageSet, location: string, status = 303): string {
   return "";
 }
 
-/** A text field of a submitted form; anything else (absent, repeated into an array) is undefined. */
+/**
+ * A text field of a submitted form; anything else (absent, repeated into an array, or holding a control character
+ * other than a tab or a line break, which PostgreSQL may refuse: issue 22) is undefined.
+ */
 export function field(body: unknown, name: string): string | undefined {
   const value = (body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === "string" ? value : undefined;
+  return typeof value === "string" && !CONTROL_IN_FREE_TEXT.test(value) ? value : undefined;
 }
 
 /** A 429's wait in seconds, passed on as the page's own Retry-After (a page shows the number too). */

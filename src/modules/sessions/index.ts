@@ -3,7 +3,7 @@ import { AUTH_PREFIX } from "../../http/routes";
 import type { RequesterPlugin } from "../../http/client-ip";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
-import { NoContent, SESSION_SECURITY } from "../../http/schema";
+import { NoContent, SESSION_SECURITY, PlainText } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SESSION_GUARD } from "../../http/error-catalogue";
 import type { SessionService } from "./service";
 
@@ -54,7 +54,7 @@ export function sessionRoutes(deps: {
       },
       {
         auth: true,
-        params: t.Object({ id: t.String() }),
+        params: t.Object({ id: PlainText() }),
         response: {
           204: NoContent("The session has ended: its refresh token and access tokens stop working at once"),
           ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["session_not_found"] }),

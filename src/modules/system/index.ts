@@ -2,9 +2,16 @@ import { Elysia, t } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import type { Db } from "../../db/client";
 import { ping } from "../../db/client";
-import { VERSION } from "../../version";
+import { COMMIT, VERSION } from "../../version";
 // The docs UI ships inside the binary: /docs must work with no internet access.
 import scalarBundle from "../../../node_modules/@scalar/api-reference/dist/browser/standalone.js" with { type: "file" };
+
+/** Which build answers /health: a report or a monitor can say which version and commit runs. */
+const BUILD = { version: VERSION, commit: COMMIT };
+const BUILD_FIELDS = {
+  version: t.String({ description: "Latchkey's version (package.json)" }),
+  commit: t.String({ description: "The git commit it was built from (`unknown` for a build outside a git checkout)" }),
+};
 
 export const DOCS_PATH = "/docs";
 export const SPEC_PATH = "/docs/json";
@@ -102,14 +109,14 @@ export function systemRoutes(db: Db, accessCookieName: string) {
     .get(
       "/health",
       async ({ set }) => {
-        if (await ping(db)) return { status: "ok" as const };
+        if (await ping(db)) return { status: "ok" as const, ...BUILD };
         set.status = 503;
-        return { status: "unavailable" as const };
+        return { status: "unavailable" as const, ...BUILD };
       },
       {
         response: {
-          200: t.Object({ status: t.Literal("ok") }, { description: "The server answers and its database too" }),
-          503: t.Object({ status: t.Literal("unavailable") }, { description: "- `unavailable`: the database did not answer" }),
+          200: t.Object({ status: t.Literal("ok"), ...BUILD_FIELDS }, { description: "The server answers and its database too" }),
+          503: t.Object({ status: t.Literal("unavailable"), ...BUILD_FIELDS }, { description: "- `unavailable`: the database did not answer" }),
         },
         detail: { summary: "Liveness with a real database round trip" },
       },

@@ -1,0 +1,134 @@
+import { NO_STORE } from "../../http/cache";
+import type { ResponseHeadersOf } from "../../http/security";
+import { whenReady, type Pending } from "../../lib/pending";
+import { signInHostFor } from "../pages/hosts";
+import { Layout, PAGE_CSP } from "../pages/layout";
+import type { BrowserSessions } from "../pages/session";
+import type { UserIdentity } from "../users/service";
+import type { ForwardedRequest } from "./request";
+
+const ANONYMOUS = { ...NO_STORE, "remote-user": "", "remote-groups": "", "remote-email": "", "remote-name": "" };
+
+/** Header values a proxy copies upstream: printable Latin-1 only, else left out (or the username, for the name). */
+const headerSafe = (value: string) => /^[\u0020-\u007e\u00a0-\u00ff]{1,256}$/.test(value);
+
+/** A browser navigating (not a script): it should be sent to the sign-in page rather than get a bare 401. */
+function isNavigation(headers: Headers): boolean {
+  return (headers.get("accept") ?? "").includes("text/html") && headers.get("x-requested-with") !== "XMLHttpRequest";
+}
+
+/**
+ * Forward auth's answers, one per verdict, each a whole Response (http/security.ts `hand`: Elysia sends it
+ * untouched) with its headers prebuilt where the hot path needs them.
+ */
+export function forwardAnswers({ headers, appName, browser, identify }: {
+  headers: ResponseHeadersOf;
+  appName: string;
+  browser: BrowserSessions;
+  identify: (headers: Headers) => Pending<UserIdentity | undefined>;
+}) {
+  const challenge = `Bearer realm="${appName.replace(/["\\]/g, "")}", Basic realm="${appName.replace(/["\\]/g, "")}", charset="UTF-8"`;
+
+  /** The sign-in host of the app's domain (PUBLIC_URL's when none covers it). */
+  const signInHost = (original: ForwardedRequest) => (original.ok && signInHostFor(browser.hosts, original.host)) || browser.primary;
+  const signInUrl = (original: ForwardedRequest) =>
+    original.ok ? `${signInHost(original).origin}/login?rd=${encodeURIComponent(original.url)}` : `${signInHost(original).origin}/login`;
+
+  const plainHeaders = headers.headersWith({});
+  const bypassHeaders = headers.headersWith(ANONYMOUS);
+  const allowHeaders = headers.headersWith(NO_STORE);
+  const answer = (request: Request, status: number, extra: Record<string, string>, body: string | null = null) =>
+    new Response(body, { status, headers: plainHeaders.with(request, extra) });
+  const json = (request: Request, status: number, error: string, message: string, extra: Record<string, string> = {}) =>
+    answer(request, status, { "content-type": "application/json", ...NO_STORE, ...extra }, JSON.stringify({ error, message }));
+
+  /** The Remote-* headers that name a user to the proxy. */
+  function remote(who: UserIdentity): Record<string, string> {
+    const name = who.metadata.name;
+    return {
+      "remote-user": who.username,
+      "remote-groups": who.roles.join(","),
+      // Only a verified address: on an open instance anyone may claim someone else's, and apps match users by it.
+      "remote-email": who.email && who.emailVerified && headerSafe(who.email) ? who.email : "",
+      "remote-name": typeof name === "string" && headerSafe(name) ? name : who.username,
+    };
+  }
+  // The allowed answer's headers, built once per principal object: principals are the session and key caches'
+  // entries (renewed at least once a second), so this holds nothing longer than they do.
+  const allowedFor = new WeakMap<UserIdentity, Headers>();
+  function allowed(request: Request, who: UserIdentity): Response {
+    if (!allowHeaders.plain(request)) return new Response(null, { headers: allowHeaders.with(request, remote(who)) });
+    let prebuilt = allowedFor.get(who);
+    if (prebuilt === undefined) {
+      prebuilt = new Headers(allowHeaders.shared);
+      for (const [name, value] of Object.entries(remote(who))) prebuilt.set(name, value);
+      allowedFor.set(who, prebuilt);
+    }
+    return new Response(null, { headers: prebuilt });
+  }
+
+  /**
+   * 403: JSON for scripts; for a browser, Latchkey's page saying who is signed in, with a sign-out and a
+   * switch-account link on the sign-in host (the nginx example shows it through error_page 403 too).
+   */
+  function forbidden(request: Request, original: ForwardedRequest, who: UserIdentity | undefined): Response {
+    if (!isNavigation(request.headers)) return json(request, 403, "forbidden", "This account may not access this resource.");
+    return answer(
+      request,
+      403,
+      { "content-type": "text/html; charset=utf-8", "content-security-policy": PAGE_CSP, ...NO_STORE },
+      String(<ForbiddenPage appName={appName} username={who?.username} signIn={signInHost(original).origin} url={original.ok ? original.url : undefined} />),
+    );
+  }
+
+  /** Refused whoever asks: the caller is looked up only for a browser's page. */
+  function refused(request: Request, original: ForwardedRequest): Pending<Response> {
+    if (!isNavigation(request.headers)) return forbidden(request, original, undefined);
+    return whenReady(identify(request.headers), (who) => forbidden(request, original, who));
+  }
+
+  /** Not signed in: a browser goes to the sign-in page (behind nginx a 401 carrying the Location), a script gets 401. */
+  function signIn(request: Request, original: ForwardedRequest): Response {
+    if (isNavigation(request.headers)) {
+      const location = signInUrl(original);
+      if (original.family === "nginx") return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
+      const method = original.ok ? original.method : "GET";
+      return answer(request, method === "GET" || method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
+    }
+    return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
+  }
+
+  // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
+  const bypass = (request: Request) => new Response(null, { headers: bypassHeaders.for(request) });
+
+  return { bypass, allowed, signIn, forbidden, refused };
+}
+
+/** The refusal page: who is signed in, and how to sign out or sign in as someone else (links to the sign-in host). */
+function ForbiddenPage(props: { appName: string; username: string | undefined; signIn: string; url: string | undefined }) {
+  const back = props.url === undefined ? "" : `?rd=${encodeURIComponent(props.url)}`;
+  return (
+    <Layout appName={props.appName} title="Access denied" narrow>
+      <section>
+        <h1>Access denied</h1>
+        {props.username === undefined ? (
+          <>
+            <p>You are not signed in, and this page is not open to anyone.</p>
+            <p>
+              <a href={`${props.signIn}/login${back}`}>Sign in</a>
+            </p>
+          </>
+        ) : (
+          <>
+            <p>
+              Signed in as <strong safe>{props.username}</strong>. This account may not open this page.
+            </p>
+            <p>
+              <a href={`${props.signIn}/logout${back}`}>Switch account</a> · <a href={`${props.signIn}/logout`}>Sign out</a>
+            </p>
+          </>
+        )}
+      </section>
+    </Layout>
+  );
+}
