@@ -2,7 +2,10 @@
 // test/mutation/run.ts, which sets MUTATE_GROUP for each group below and reads the JSON reports.
 // The command runner cannot tell which tests cover a mutant (coverageAnalysis "off"), so each group runs only the
 // fast unit tests that reach its modules; a mutant is killed when that command fails.
-import { groups } from "./groups.mjs";
+import { readFileSync } from "node:fs";
+
+/** Group name → files to mutate and the unit tests that reach them (test/mutation/README.md). */
+const groups = JSON.parse(readFileSync(new URL("./groups.json", import.meta.url), "utf8"));
 
 const name = process.env.MUTATE_GROUP;
 const group = groups[name];

@@ -14,7 +14,7 @@ export function inProcessBrowser(app: Handler, origin: string) {
     const headers = new Headers(init.headers);
     headers.set("cookie", jar.header());
     headers.set("host", url.host);
-    const response = await app.handle(new Request(url, { ...init, headers, redirect: "manual" }));
+    const response = await app.handle(new Request(url.href, { ...init, headers, redirect: "manual" }));
     jar.take(response);
     return response;
   };
