@@ -20,7 +20,7 @@ export default {
   // Two cores shared with other work: one mutant at a time keeps the machine usable.
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),
   timeoutMS: 20000,
-  reporters: ["json", "html", "clear-text"],
+  reporters: ["json", "html", "clear-text", "progress-append-only"],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
   clearTextReporter: { allowColor: false, logTests: false },
