@@ -164,6 +164,18 @@ describe("ACCESS_RULES_FILE, read to the letter", () => {
     ]);
   });
 
+  test("scopes: with no policy or signed_in, a signed-in policy limited to them; with another policy, an error", () => {
+    expect(one('scopes = ["backup:write"]').policy).toEqual({ kind: "signed_in", scopes: new Set(["backup:write"]) });
+    expect(one('scopes = ["s"]\npolicy = "signed_in"').policy).toEqual({ kind: "signed_in", scopes: new Set(["s"]) });
+    expect(refused('[[rule]]\nscopes = ["s"]\npolicy = "bypass"')).toBe('ACCESS_RULES_FILE=r.toml: rule 1: scopes go with no policy (or policy = "signed_in"), not policy = "bypass"');
+  });
+
+  test("an exact host is that name only; any of a rule's paths matches", () => {
+    const rules = parseAccessRules('[[rule]]\nhosts = ["one.example.org"]\npaths = ["/a", "/b"]\npolicy = "deny"', "r.toml");
+    const at = (host: string, path: string) => policyFor(rules, { host, path, method: "GET", ip: null }).kind;
+    expect([at("one.example.org", "/a"), at("one.example.org", "/b/c"), at("xone.example.org", "/a"), at("one.example.org", "/c")]).toEqual(["deny", "deny", "signed_in", "signed_in"]);
+  });
+
   test("a rules file that cannot be read is a configuration error naming it", () => {
     expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(ConfigError);
     expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(/^ACCESS_RULES_FILE=\/nonexistent\/rules\.toml /);
