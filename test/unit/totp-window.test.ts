@@ -50,3 +50,25 @@ test("sign-in: -2 and +2 steps are refused, -1 and 0 accepted once each, in orde
   expect(await mfa.verifyTotp("u1", codeAt(secret, 0))).toBe(false);
   expect(await mfa.verifyTotp("u1", codeAt(secret, 1))).toBe(true);
 });
+
+test("a code is read without surrounding blanks; an account with no authenticator verifies nothing and cannot confirm", async () => {
+  const { mfa, secret } = await enrolled();
+  expect(await mfa.confirmTotp("u1", ` ${codeAt(secret, 0)} `)).toHaveLength(10);
+  expect(await mfa.verifyTotp("nobody", "123456")).toBe(false);
+  await expect(mfa.confirmTotp("nobody", "123456")).rejects.toMatchObject({ code: "mfa_not_enrolled" });
+});
+
+test("recovery codes: each works once, read without case, blanks or dashes; a wrong one does nothing; removal ends them all", async () => {
+  const { mfa, secret } = await enrolled();
+  const codes = (await mfa.confirmTotp("u1", codeAt(secret, 0)))!;
+  expect(codes[0]).toMatch(/^[a-z2-7]{5}-[a-z2-7]{5}$/);
+  expect(await mfa.useRecoveryCode("u1", "aaaaa-aaaaa")).toBe(false);
+  expect(await mfa.useRecoveryCode("u1", codes[0]!)).toBe(true);
+  expect(await mfa.useRecoveryCode("u1", codes[0]!)).toBe(false);
+  expect(await mfa.useRecoveryCode("u1", ` ${codes[1]!.toUpperCase().replace("-", " ")} `)).toBe(true);
+  expect(await mfa.useRecoveryCode("someone-else", codes[2]!)).toBe(false);
+  expect(await mfa.factors("u1")).toEqual({ totp: true, recovery_codes_left: 8 });
+  await mfa.removeAll("u1");
+  expect(await mfa.factors("u1")).toEqual({ totp: false, recovery_codes_left: 0 });
+  expect(await mfa.useRecoveryCode("u1", codes[2]!)).toBe(false);
+});
