@@ -61,7 +61,7 @@ test("a code is read without surrounding blanks; an account with no authenticato
 test("recovery codes: each works once, read without case, blanks or dashes; a wrong one does nothing; removal ends them all", async () => {
   const { mfa, secret } = await enrolled();
   const codes = (await mfa.confirmTotp("u1", codeAt(secret, 0)))!;
-  expect(codes[0]).toMatch(/^[a-z2-7]{5}-[a-z2-7]{5}$/);
+  expect(codes[0]).toMatch(/^[2-9a-hjkmnp-tw-z]{5}-[2-9a-hjkmnp-tw-z]{5}$/);
   expect(await mfa.useRecoveryCode("u1", "aaaaa-aaaaa")).toBe(false);
   expect(await mfa.useRecoveryCode("u1", codes[0]!)).toBe(true);
   expect(await mfa.useRecoveryCode("u1", codes[0]!)).toBe(false);
