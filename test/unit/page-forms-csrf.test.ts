@@ -1,10 +1,14 @@
 /**
  * Every page form, from the route table (issue 23): each POST route of the page modules is found in
- * `app.routes`, its form found on the page that shows it, and posted as a forged request would be: with no token,
- * with another form's token, with its own token from `Origin: https://evil.example`, and with its own token and
- * `Sec-Fetch-Site: cross-site`. Each answer is 403 and the database is as it was. A new form is covered without
- * anyone listing it: a POST page route that no page shows a form for fails the first test until it is shown here
- * or listed, with its reason, in NOT_FORMS. In-process (app.handle), signed in as an admin.
+ * `app.routes`, its form found on the pages, and posted as a forged request would be: with no token, with another
+ * form's token, with its own token from `Origin: https://evil.example`, and with its own token and
+ * `Sec-Fetch-Site: cross-site`. Each answer is 403 and the database is as it was. The forms are collected by
+ * following the pages' links from a few start pages (crawl, NOT_FOLLOWED) as four browsers: an admin (account,
+ * admin, per-user and confirmation pages, applications, invitations, consent, RP sign-out), one half-way through
+ * sign-in, nobody (sign-in, sign-up, the invitation's link, the pages a mail's link opens) and a family member with
+ * an unverified address. A new form is covered without anyone listing it: a POST page route that no page shows a
+ * form for fails the first test until it is found or listed, with its reason, in NOT_FORMS. In-process
+ * (app.handle).
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
