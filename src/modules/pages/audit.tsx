@@ -87,7 +87,11 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   oidc_logout: (who, d) => `${who} signed out of ${text(d.client_id) ?? "an application"}`,
   oidc_token_revoked: (who, d) => `${text(d.client_id) ?? "An application"} ended its sign-in of ${who}`,
   oidc_grant_refused: (who, d) => `${text(d.client_id) ?? "An application"} could not renew ${who}'s sign-in: access was withdrawn`,
-  invitation_created: (who, d) => `${who === "someone" ? "An invitation link was made" : `${who} made an invitation link`}${d.via === "cli" ? " with the command line" : ""}${d.mailed === true ? " and mailed it" : ""}`,
+  invitation_created: (who, d) => {
+    const how = `${d.via === "cli" ? " with the command line" : ""}`;
+    if (who === "someone") return `An invitation link was made${how}${d.mailed === true ? " and mailed" : ""}`;
+    return `${who} made an invitation link${how}${d.mailed === true ? " and mailed it" : ""}`;
+  },
   invitation_used: (who) => `${who} signed up with an invitation link`,
   invitation_revoked: (who) => `${who === "someone" ? "An invitation link was revoked" : `${who} revoked an invitation link`}`,
 };
