@@ -226,6 +226,7 @@ export function createApp(
         keyRing,
         browser: options.browser ?? browserPort,
         pageKey: Buffer.from(hmacBase64url(secrets.jwtKey, "latchkey/oidc-pages/v1"), "base64url"),
+        origins: new Set(config.signInOrigins),
         notices,
         audit,
         withRequester,

@@ -344,11 +344,26 @@ describe("admin pages", () => {
 
   test("the audit log reads in sentences, filters by user and event, and colours failures", async () => {
     const root = await signedIn("root");
+    // Its own events, so that it does not depend on what the tests before it did (each runs alone: bun test -t).
+    const made: Record<string, string> = {};
+    for (const username of ["audited", "gone"]) {
+      const created = await submit(root, "/admin/users/new", "/admin/users", { username, password: PASSWORD });
+      expect(created.status).toBe(303);
+      made[username] = created.headers.get("location")!;
+    }
+    const audited = await signedIn("audited");
+    await followed(await submit(audited, "/account", "/account/password", { current_password: PASSWORD, new_password: `${PASSWORD} again` }), audited, "/account#password");
+    const confirm = await page(`${made.gone}/delete`, root);
+    await followed(await submit(root, "", "/admin/users/delete", { id: made.gone!.split("/").pop()! }, confirm), root, "/admin");
     const byEvent = await page("/admin/audit?event=admin_user_deleted", root);
     const section = sectionOf(byEvent, "audit");
-    expect(section).toContain("dave was deleted by root");
+    expect(section).toContain("gone was deleted by root");
     expect(section).not.toContain("signed in");
+    expect(section).not.toContain("changed their password");
     expect(byEvent).toContain('<option value="admin_user_deleted" selected>');
+    const byUser = sectionOf(await page("/admin/audit?user=audited&event=password_changed", root), "audit");
+    expect(byUser.match(/audited changed their password/g)?.length).toBe(1);
+    expect(byUser).not.toContain("gone");
     await fetch(`${lk}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "alice", password: "wrong" }) });
     const failures = sectionOf(await page("/admin/audit?user=alice&event=login_failed", root), "audit");
     expect(failures).toContain('class="failure"');

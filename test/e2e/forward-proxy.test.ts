@@ -146,7 +146,12 @@ for (const kind of ["nginx", "caddy"] as const) {
       expect(refusedPost.status).toBe(403);
       expect(await refusedPost.text()).toContain("Signed in as <strong>alice</strong>");
 
+      // Logout ends the session on the server: the cookie the browser had before signing out, replayed (as a copy
+      // of it would be), is refused at once. The jar itself drops the cookie, so it proves nothing on its own.
+      const before = jar.header();
       await signOut(lk, jar);
+      expect(jar.header()).not.toBe(before);
+      expect((await get("/private/page", { accept: "application/json", cookie: before })).status).toBe(401);
       expect((await get("/private/page", { accept: "application/json", cookie: jar.header() })).status).toBe(401);
     });
 

@@ -1,7 +1,7 @@
-import { expect, test } from "bun:test";
+import { afterEach, describe, expect, setSystemTime, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
-import { createHandoffCodes, HANDOFF_TTL_MS } from "../../src/modules/pages/handoff";
+import { createHandoffCodes, createHandoffLimits, HANDOFF_TTL_MS, HANDOFFS_PER_ADDRESS, HANDOFFS_PER_SESSION } from "../../src/modules/pages/handoff";
 import { readCookie } from "../../src/http/cookies";
 import { createSessionService } from "../../src/modules/sessions/service";
 import { loadConfig } from "../../src/config";
@@ -196,4 +196,57 @@ test("the page cookie's name: SESSION_COOKIE_NAME's, without a prefix of its own
   expect(pageCookieName("latchkey_session", true)).toBe("__Host-latchkey_session_page");
   expect(pageCookieName("__Secure-lk", true)).toBe("__Host-lk_page");
   expect(pageCookieName("__Host-lk", true)).toBe("__Host-lk_page");
+});
+
+test("the memory of evicted codes is bounded too: past maxPending of them, the oldest is forgotten", () => {
+  const codes = createHandoffCodes(() => 1_000_000, 2);
+  const issued = ["a", "b", "c", "d", "e"].map((session) => codes.issue(session, "https://auth.example.net", "state"));
+  // a, b and c were evicted; only the two newest of them are remembered.
+  expect(issued.map((code) => codes.evicted(code))).toEqual([false, true, true, false, false]);
+});
+
+test("handoff limits: per address (IPv6 per /64, no address as one more), per browser session", () => {
+  const limits = createHandoffLimits();
+  const drain = (take: () => { allowed: boolean }) => Array.from({ length: HANDOFFS_PER_ADDRESS + 1 }, take).filter((decision) => decision.allowed).length;
+  expect(drain(() => limits.address("2001:db8:1:2::1"))).toBe(HANDOFFS_PER_ADDRESS);
+  expect(limits.address("2001:db8:1:2::ffff").allowed).toBe(false);
+  expect(limits.address("2001:db8:1:3::1").allowed).toBe(true);
+  expect(limits.address("192.0.2.1").allowed).toBe(true);
+  expect(drain(() => limits.address(null))).toBe(HANDOFFS_PER_ADDRESS);
+  expect(limits.address("192.0.2.2").allowed).toBe(true);
+  expect(drain(() => limits.session("root-1"))).toBe(HANDOFFS_PER_SESSION);
+  expect(limits.session("root-1")).toEqual({ allowed: false, retryAfter: expect.any(Number) });
+  expect(limits.session("root-2").allowed).toBe(true);
+});
+
+test("an expired browser session row owns no session, even before anything prunes it (a handoff from it signs nobody in)", async () => {
+  const { db, sessions } = setUp();
+  const { sessionId } = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
+  expect(await sessions.browserSessionOwner(sessionId)).toBe("u1");
+  db.$client.query("UPDATE sessions SET expires_at = ? WHERE id = ?").run(Date.now() - 1, sessionId);
+  expect(await sessions.browserSessionOwner(sessionId)).toBeUndefined();
+  db.$client.query("UPDATE sessions SET expires_at = ? WHERE id = ?").run(Date.now(), sessionId);
+  expect(await sessions.browserSessionOwner(sessionId)).toBeUndefined();
+});
+
+describe("the principal cache: what another process changes is seen within CACHE_TTL_MS (1 s, README), not later", () => {
+  const T0 = Date.parse("2026-01-01T00:00:00Z");
+  afterEach(() => setSystemTime());
+
+  for (const kind of ["access-token session", "browser session"] as const)
+    test(`${kind}: cached for 999 ms after its lookup, read again at 1000 ms`, async () => {
+      setSystemTime(new Date(T0));
+      const { db, sessions } = setUp();
+      const lookUp =
+        kind === "browser session"
+          ? await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] }).then(({ token }) => () => sessions.browserPrincipal(token))
+          : await sessions.create({ userId: "u1" }, client).then(({ sessionId }) => () => sessions.principal(sessionId));
+      expect((await lookUp())?.userId).toBe("u1");
+      // Another process (the CLI, or another instance without the announcement) disables the user.
+      db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();
+      setSystemTime(new Date(T0 + 999));
+      expect((await lookUp())?.userId).toBe("u1");
+      setSystemTime(new Date(T0 + 1000));
+      expect(await lookUp()).toBeUndefined();
+    });
 });

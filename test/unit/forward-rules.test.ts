@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigError } from "../../src/errors";
 import { canonicalPath } from "../../src/modules/forward/paths";
-import { parseAccessRules, policyFor } from "../../src/modules/forward/rules";
+import { loadAccessRules, parseAccessRules, policyFor } from "../../src/modules/forward/rules";
 
 const RULES = `
 default_policy = "deny"
@@ -91,4 +94,93 @@ describe("ACCESS_RULES_FILE", () => {
       expect((error as Error).message).toStartWith("ACCESS_RULES_FILE=/etc/latchkey/rules.toml: ");
       expect((error as Error).message).toContain(message);
     });
+});
+
+describe("ACCESS_RULES_FILE, read to the letter", () => {
+  const one = (rule: string) => parseAccessRules(`[[rule]]\n${rule}`, "r.toml").rules[0]!;
+  const refused = (text: string) => {
+    try {
+      parseAccessRules(text, "r.toml");
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error(`accepted: ${text}`);
+  };
+
+  test("no rules file, or an empty one: every request needs a signed-in user", () => {
+    expect(policyFor(undefined, { host: "a.example.com", path: "/", method: "GET", ip: null })).toEqual({ kind: "signed_in" });
+    const empty = parseAccessRules("", "r.toml");
+    expect(empty).toEqual({ rules: [], defaultPolicy: { kind: "signed_in" } });
+    expect(loadAccessRules(undefined)).toBeUndefined();
+  });
+
+  test("lists are trimmed, hosts lower-cased, methods upper-cased; a rule without a name is named by its place", () => {
+    const rule = one('hosts = [" A.Example.COM "]\npaths = [" /x "]\nmethods = ["get"]\nroles = [" admin "]');
+    expect(rule).toEqual({ name: "rule 1", hosts: ["a.example.com"], paths: ["/x"], foldedPaths: ["/x"], methods: new Set(["GET"]), networks: undefined, policy: { kind: "restricted", roles: new Set(["admin"]), users: new Set() } });
+    expect(one('users = ["Bob"]\npolicy = "signed_in"').policy).toEqual({ kind: "restricted", roles: new Set(), users: new Set(["bob"]) });
+    expect(one('name = "n"\npolicy = "bypass"')).toMatchObject({ name: "n", hosts: undefined, paths: undefined, methods: undefined });
+  });
+
+  test("host names: labels of one character and more, *.domain and IPv4 addresses; nothing else", () => {
+    for (const host of ["a.example.com", "x", "a-b.c", "*.example.com", "192.168.1.10", "*.a"]) expect(one(`hosts = ["${host}"]\npolicy = "deny"`).hosts).toEqual([host]);
+    for (const host of ["-a.example.com", "a-.example.com", "example..com", ".example.com", "*.", "a.*.com", "*example.com", "exa_mple.com", "a.example.com."])
+      expect(refused(`[[rule]]\nhosts = ["${host}"]\npolicy = "deny"`)).toContain(`host ${JSON.stringify(host)} must be a host name or *.domain`);
+  });
+
+  test("every malformed rule is refused, naming the rule", () => {
+    const cases: [string, string][] = [
+      ['[[rule]]\nroles = ["admin", ""]', "rule 1: roles must be a non-empty list of strings"],
+      ['[[rule]]\nroles = ["admin", "  "]', "rule 1: roles must be a non-empty list of strings"],
+      ['[[rule]]\nroles = ["admin", 1]', "rule 1: roles must be a non-empty list of strings"],
+      ['[[rule]]\nroles = "admin"', "rule 1: roles must be a non-empty list of strings"],
+      ['[[rule]]\nusers = ["a"]\npolicy = "deny"', 'not policy = "deny"'],
+      ["rule = 1", "rule must be an array of tables: write [[rule]]"],
+      ["rule = [1]", "rule 1: must be a table"],
+      ["rule = [[1]]", "rule 1: must be a table"],
+      ['rule = ["x"]', "rule 1: must be a table"],
+      ['[[rule]]\nname = ""\nfoo = 1', "rule 1: unknown key"],
+      ['[[rule]]\nname = 7\nfoo = 1', "rule 1: unknown key"],
+      ['[[rule]]\nmethods = ["G3T"]\npolicy = "deny"', 'method "G3T" is not an HTTP method'],
+      [`[[rule]]\nmethods = ["${"A".repeat(21)}"]\npolicy = "deny"`, "is not an HTTP method"],
+    ];
+    for (const [text, message] of cases) expect({ text, message: refused(text) }).toEqual({ text, message: expect.stringContaining(message) });
+    expect(refused('[[rule]]\nname = "n"\nfoo = 1')).toBe('ACCESS_RULES_FILE=r.toml: rule 1 ("n"): unknown key "foo"');
+    expect(refused("rule = [1]")).toBe("ACCESS_RULES_FILE=r.toml: rule 1: must be a table");
+  });
+
+  test("methods up to 20 letters; a wildcard host covers its subdomains, not the domain or look-alikes", () => {
+    expect(one(`methods = ["${"A".repeat(20)}"]\npolicy = "deny"`).methods).toEqual(new Set(["A".repeat(20)]));
+    const rules = parseAccessRules('[[rule]]\nhosts = ["*.example.com"]\npolicy = "bypass"\n[[rule]]\nhosts = ["one.example.org"]\npolicy = "bypass"', "r.toml");
+    const at = (host: string) => policyFor(rules, { host, path: "/", method: "GET", ip: null }).kind;
+    expect([at("a.example.com"), at("a.b.example.com"), at("example.com"), at("evilexample.com"), at(".example.com"), at("one.example.org"), at("two.example.org")]).toEqual([
+      "bypass",
+      "bypass",
+      "signed_in",
+      "signed_in",
+      "signed_in",
+      "bypass",
+      "signed_in",
+    ]);
+  });
+
+  test("scopes: with no policy or signed_in, a signed-in policy limited to them; with another policy, an error", () => {
+    expect(one('scopes = ["backup:write"]').policy).toEqual({ kind: "signed_in", scopes: new Set(["backup:write"]) });
+    expect(one('scopes = ["s"]\npolicy = "signed_in"').policy).toEqual({ kind: "signed_in", scopes: new Set(["s"]) });
+    expect(refused('[[rule]]\nscopes = ["s"]\npolicy = "bypass"')).toBe('ACCESS_RULES_FILE=r.toml: rule 1: scopes go with no policy (or policy = "signed_in"), not policy = "bypass"');
+  });
+
+  test("an exact host is that name only; any of a rule's paths matches", () => {
+    const rules = parseAccessRules('[[rule]]\nhosts = ["one.example.org"]\npaths = ["/a", "/b"]\npolicy = "deny"', "r.toml");
+    const at = (host: string, path: string) => policyFor(rules, { host, path, method: "GET", ip: null }).kind;
+    expect([at("one.example.org", "/a"), at("one.example.org", "/b/c"), at("xone.example.org", "/a"), at("one.example.org", "/c")]).toEqual(["deny", "deny", "signed_in", "signed_in"]);
+  });
+
+  test("a rules file that cannot be read is a configuration error naming it", () => {
+    expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(ConfigError);
+    expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(/^ACCESS_RULES_FILE=\/nonexistent\/rules\.toml /);
+    const file = join(tmpdir(), `latchkey-rules-${process.pid}.toml`);
+    writeFileSync(file, 'default_policy = "deny"');
+    expect(loadAccessRules(file)).toEqual({ rules: [], defaultPolicy: { kind: "deny" } });
+  });
 });

@@ -64,6 +64,7 @@ async function visit(url: string, cookie?: string, init: RequestInit = {}) {
 }
 
 let adminToken: string;
+let portainerSecret: string;
 async function registerClient(body: Record<string, unknown>) {
   const response = await json("POST", "/api/v1/admin/oidc/clients", body, adminToken);
   expect(response.status).toBe(201);
@@ -84,7 +85,7 @@ async function authorizeIn(cookie: string, url: URL): Promise<URL> {
     const csrf = /name="csrf" value="([^"]*)"/.exec(answer.text)![1]!;
     answer = await visit(`${ISSUER}/oidc/authorize/consent`, cookie, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ISSUER },
       body: new URLSearchParams({ request, csrf, decision: "allow" }).toString(),
     });
     expect(answer.status).toBe(303);
@@ -100,6 +101,11 @@ beforeAll(async () => {
   db.$client.run(`update users set roles = '["admin"]' where username = 'root'`);
   db.$client.run(`update users set roles = '["family"]' where username = 'alice'`);
   adminToken = (await json("POST", "/api/v1/auth/login", { username: "root", password: PASSWORD })).body.access_token;
+  // The clients more than one describe uses are registered here, so that each describe runs alone (bun test -t).
+  // Registered to always get a refresh token (it never asks for offline_access).
+  portainerSecret = (await registerClient({ client_id: "portainer", redirect_uris: [CALLBACK], trusted: true, refresh: true })).client_secret!;
+  await registerClient({ client_id: "immich-mobile", redirect_uris: ["app.immich:///oauth-callback"], public: true, trusted: true });
+  await registerClient({ client_id: "gitea", redirect_uris: [CALLBACK], trusted: true });
 });
 
 describe("discovery", () => {
@@ -176,8 +182,7 @@ describe("code flow with openid-client", () => {
   });
 
   test("public client: none + PKCE, with client_secret_post for a confidential one", async () => {
-    const { client_id } = await registerClient({ client_id: "immich-mobile", redirect_uris: ["app.immich:///oauth-callback"], public: true, trusted: true });
-    const config = await relyingParty(client_id);
+    const config = await relyingParty("immich-mobile");
     const verifier = oidcClient.randomPKCECodeVerifier();
     const url = oidcClient.buildAuthorizationUrl(config, {
       redirect_uri: "app.immich:///oauth-callback",
@@ -192,8 +197,9 @@ describe("code flow with openid-client", () => {
     // scope=openid alone: sub and the protocol claims, nothing about the person (OpenID Connect Core §5.4).
     expect(Object.keys(tokens.claims()!).sort()).toEqual(["aud", "auth_time", "exp", "iat", "iss", "sid", "sub"]);
 
-    const confidential = await registerClient({ client_id: "gitea", redirect_uris: [CALLBACK], trusted: true });
-    const post = await relyingParty("gitea", confidential.client_secret!, oidcClient.ClientSecretPost(confidential.client_secret!));
+    // gitea is registered for every describe (its secret is rotated elsewhere): a new secret of its own here.
+    const gitea = (await json("POST", "/api/v1/admin/oidc/clients/gitea/secret", undefined, adminToken)).body.client_secret as string;
+    const post = await relyingParty("gitea", gitea, oidcClient.ClientSecretPost(gitea));
     const v2 = oidcClient.randomPKCECodeVerifier();
     const cb2 = await authorizeIn(await browserOf("bob"), oidcClient.buildAuthorizationUrl(post, { redirect_uri: CALLBACK, scope: "openid profile", code_challenge: await oidcClient.calculatePKCECodeChallenge(v2), code_challenge_method: "S256", state: "x" }));
     expect((await oidcClient.authorizationCodeGrant(post, cb2, { pkceCodeVerifier: v2, expectedState: "x" })).claims()!.preferred_username).toBe("bob");
@@ -204,8 +210,7 @@ describe("negative cases", () => {
   let secret: string;
   let cookie: string;
   beforeAll(async () => {
-    // Registered to always get a refresh token (it never asks for offline_access).
-    secret = (await registerClient({ client_id: "portainer", redirect_uris: [CALLBACK], trusted: true, refresh: true })).client_secret!;
+    secret = portainerSecret;
     await registerClient({ client_id: "family-only", redirect_uris: [CALLBACK], trusted: true, allowed_roles: ["family"] });
     cookie = await browserOf("bob");
   });
@@ -285,6 +290,34 @@ describe("negative cases", () => {
     const expired = await codeFor();
     db.$client.run("update oidc_codes set expires_at = ? where used_at is null", [Date.now() - 1]);
     expect((await token({ grant_type: "authorization_code", code: expired, redirect_uri: CALLBACK })).body.error).toBe("invalid_grant");
+  });
+
+  test("redirect_uri is required at the token endpoint when the authorization request had one (RFC 6749 §4.1.3); the code is spent all the same", async () => {
+    const code = await codeFor();
+    const without = await token({ grant_type: "authorization_code", code });
+    expect(without.status).toBe(400);
+    expect(without.body.error).toBe("invalid_grant");
+    expect((await token({ grant_type: "authorization_code", code, redirect_uri: CALLBACK })).body.error).toBe("invalid_grant");
+  });
+
+  test("RP-initiated logout with another user's id_token_hint asks this browser's user to confirm, and signs nobody out", async () => {
+    const alice = await browserOf("alice");
+    const aliceCode = new URL((await visit(authorizeUrl({}), alice)).location!).searchParams.get("code")!;
+    const aliceTokens = await token({ grant_type: "authorization_code", code: aliceCode, redirect_uri: CALLBACK });
+    expect(aliceTokens.status).toBe(200);
+    const hint = aliceTokens.body.id_token as string;
+    // Bob's browser, with Alice's ID token: a page of some relying party Bob visits cannot sign him out.
+    const bobs = await browserOf("bob");
+    const asked = await visit(`${ISSUER}/oidc/logout?id_token_hint=${hint}`, bobs);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain('action="/oidc/logout"');
+    expect(asked.text).toContain('name="confirm" value="yes"');
+    expect(browsers.has(bobs)).toBe(true);
+    // Alice's own ID token signs her browser out without asking (OpenID Connect RP-Initiated Logout §2).
+    const own = await visit(`${ISSUER}/oidc/logout?id_token_hint=${hint}`, alice);
+    expect(own.status).toBe(200);
+    expect(own.text).not.toContain('name="confirm"');
+    expect(browsers.has(alice)).toBe(false);
   });
 
   test("a wrong client secret is 401 invalid_client", async () => {
@@ -552,7 +585,7 @@ describe("what real apps hit (issue 21)", () => {
     const csrf = /name="csrf" value="([^"]*)"/.exec(asked.text)![1]!;
     const done = await visit(`${ISSUER}/oidc/logout`, cookie, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ISSUER },
       body: new URLSearchParams({ post_logout_redirect_uri: target, csrf, confirm: "yes" }).toString(),
     });
     expect(done.status).toBe(200);

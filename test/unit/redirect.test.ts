@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { safeRedirect, signInHostFor, signInHosts } from "../../src/modules/pages/hosts";
+import { covers, safeRedirect, signInHostFor, signInHosts } from "../../src/modules/pages/hosts";
 
 const hosts = signInHosts(["https://auth.example.com", "https://auth.example.net"]);
 const com = hosts[0]!;
@@ -34,6 +34,14 @@ describe("rd after sign-in: only hosts this server signs browsers in for", () =>
     "",
     "https://example.org/",
     `/${"a".repeat(2100)}`,
+    `/${"a".repeat(2048)}`,
+    // Protocol-relative is refused even towards an allowed host (a scheme further on does not make it absolute).
+    "//app.example.com/page",
+    "//app.example.com/a:b",
+    "https://user@app.example.com/",
+    "https://:secret@app.example.com/",
+    "https://[::1/",
+    "https://",
   ];
   for (const rd of refused)
     test(`refuses ${JSON.stringify(rd.slice(0, 60))}`, () => {
@@ -59,6 +67,41 @@ describe("rd after sign-in: only hosts this server signs browsers in for", () =>
     expect(safeRedirect("http://127.0.0.1:8080/app", loopback[0]!, loopback)).toBe("http://127.0.0.1:8080/app");
     expect(safeRedirect("http://127.0.0.2/", loopback[0]!, loopback)).toBeUndefined();
     expect(safeRedirect("http://localhost/", loopback[0]!, loopback)).toBeUndefined();
+  });
+
+  test("a rd of exactly 2048 characters is still followed", () => {
+    const rd = `/${"a".repeat(2047)}`;
+    expect(safeRedirect(rd, com, hosts)).toBe(`https://auth.example.com${rd}`);
+  });
+
+  test("under http sign-in hosts, only http(s) URLs are followed: ftp:, ws: and file: are not", () => {
+    const plain = signInHosts(["http://auth.example.org"]);
+    expect(safeRedirect("http://app.example.org/", plain[0]!, plain)).toBe("http://app.example.org/");
+    for (const rd of ["ftp://app.example.org/", "ws://app.example.org/", "file://app.example.org/x"]) expect(safeRedirect(rd, plain[0]!, plain)).toBeUndefined();
+  });
+
+  test("cookie domains: the parent of a name of three labels or more; none for an address, a one- or two-label name", () => {
+    const list = signInHosts(["https://auth.example.com", "https://example.com", "http://localhost:3000", "http://127.0.0.1:3000", "http://[::1]:3000", "https://a.b.example.co.uk"]);
+    expect(list.map((host) => [host.cookieDomain, host.secure])).toEqual([
+      ["example.com", true],
+      [undefined, true],
+      [undefined, false],
+      [undefined, false],
+      [undefined, false],
+      ["b.example.co.uk", true],
+    ]);
+    // An address has no parent domain even with four labels.
+    expect(signInHostFor(list, "0.0.1")).toBeUndefined();
+  });
+
+  test("a covered name is the domain itself or a label under it, never a bare dot or a look-alike", () => {
+    expect(covers(com, "example.com")).toBe(true);
+    expect(covers(com, "a.example.com")).toBe(true);
+    expect(covers(com, "auth.example.com")).toBe(true);
+    expect(covers(com, ".example.com")).toBe(false);
+    expect(covers(com, "evilexample.com")).toBe(false);
+    expect(covers(com, "example.com.evil")).toBe(false);
+    expect(covers(signInHosts(["https://example.com"])[0]!, "a.example.com")).toBe(false);
   });
 
   test("each app host maps to the sign-in host of its root domain", () => {

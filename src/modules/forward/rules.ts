@@ -104,7 +104,8 @@ export function parseAccessRules(text: string, file: string): AccessRules {
     for (const key of Object.keys(rule)) if (!RULE_KEYS.has(key)) throw problem(`unknown key ${JSON.stringify(key)}`);
     const hosts = stringList(rule, "hosts", problem)?.map((host) => host.toLowerCase());
     for (const host of hosts ?? [])
-      if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host) && !/^\d+\.\d+\.\d+\.\d+$/.test(host))
+      // Digits are letters here: an IPv4 address is a host name of four numeric labels.
+      if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host))
         throw problem(`host ${JSON.stringify(host)} must be a host name or *.domain`);
     const paths = stringList(rule, "paths", problem);
     for (const path of paths ?? []) if (!path.startsWith("/")) throw problem(`path ${JSON.stringify(path)} must start with /`);

@@ -61,7 +61,9 @@ export function createMfaService(db: Db, dataKey: Uint8Array, issuer: string) {
 
   /**
    * The step whose code `code` is, within ±DRIFT_STEPS of now and after `lastStep` (a code is accepted once:
-   * RFC 6238 §5.2), or undefined. Every candidate is compared, in constant time.
+   * RFC 6238 §5.2), or undefined. Every candidate is compared, in constant time. Mutation testing: `step > lastStep`
+   * and `found === undefined` survive, as spendStep's conditional UPDATE refuses a used step again (and two steps
+   * never share a code in practice); the check here keeps a replay from costing a write.
    */
   function matchingStep(key: Uint8Array, code: string, lastStep: number): number | undefined {
     const now = currentStep();

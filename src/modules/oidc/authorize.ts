@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ClientInfo } from "../../http/client-ip";
 import { safeEqual } from "../../lib/crypto";
+import { sameOriginPost } from "../pages/csrf";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import { consentItems, SCOPES } from "./claims";
 import { userMayUse, type OidcClient } from "./clients";
@@ -36,7 +37,7 @@ const redirect = (set: PageSet, location: string, status = 302) => seeOther(set,
 
 /** The authorization endpoint (OpenID Connect Core §3.1.2) and its consent form. */
 export function authorizeRoutes(deps: ProviderPageDeps) {
-  const { issuer, appName, clients, oidc, keyRing, browser, mac, audit, withRequester } = deps;
+  const { issuer, appName, clients, oidc, keyRing, browser, mac, origins, audit, withRequester } = deps;
 
   /**
    * Checks an authorization request (OpenID Connect Core §3.1.2.1). Until client_id and redirect_uri are known
@@ -184,7 +185,7 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
         if (parsed.kind === "page") return htmlPage(set, parsed.status, messagePage(appName, parsed.title, parsed.message));
         if (parsed.kind === "redirect") return redirect(set, parsed.location, 303);
         const user = await browser.current(request);
-        if (!user || !form.csrf || !safeEqual(form.csrf, mac("consent", `${user.sessionId}|${serialized}`)))
+        if (!user || !sameOriginPost(request, origins) || !form.csrf || !safeEqual(form.csrf, mac("consent", `${user.sessionId}|${serialized}`)))
           return htmlPage(set, 403, messagePage(appName, "Expired form", "This consent form is no longer valid. Go back to the application and sign in again."));
         const { redirectUri, state, client } = parsed.request;
         if (form.decision !== "allow")

@@ -12,6 +12,9 @@ export interface IdTokenHint {
  * callers refuse it. Retired keys stay published for REFRESH_TOKEN_TTL after a rotation (tokens/keys.ts), as long
  * as a relying party may keep an ID token to send here.
  */
+// Mutation testing (test/mutation/README.md): the shape check, `typeof kid`, `key.alg !== alg` and the catch's body
+// survive, each backed by another check (a malformed token fails to parse or verify; no kid finds the HS256 key,
+// which is refused; a signature only verifies under the key's own alg): kept, so none of them rests on one line.
 export function verifyIdTokenHint(token: string, keyRing: KeyRing, issuer: string): IdTokenHint | undefined {
   const [header, payload, signature] = token.split(".");
   if (!header || !payload || signature === undefined) return undefined;

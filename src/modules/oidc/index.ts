@@ -52,6 +52,8 @@ export interface ProviderPageDeps {
   browser: BrowserSessionPort;
   /** The pages' MAC (CSRF tokens, re-authentication stamps). */
   mac: (purpose: string, value: string) => string;
+  /** The sign-in origins: the consent and sign-out confirmation forms must be posted from one (sameOriginPost). */
+  origins: ReadonlySet<string>;
   audit: AuditLog;
   withRequester: RequesterPlugin;
 }
@@ -69,6 +71,7 @@ export function oidcRoutes(deps: {
   browser: BrowserSessionPort;
   /** Signs the pages' CSRF tokens and re-authentication stamps. */
   pageKey: Uint8Array;
+  origins: ReadonlySet<string>;
   /** Back-channel logout: the clients a sign-out ends are told. */
   notices: LogoutNotices;
   audit: AuditLog;

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ClientInfo } from "../../http/client-ip";
 import { safeEqual } from "../../lib/crypto";
+import { sameOriginPost } from "../pages/csrf";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import type { LogoutNotices } from "./backchannel";
 import { verifyIdTokenHint } from "./id-token-hint";
@@ -17,7 +18,7 @@ const PAGE_DETAIL = { hide: true };
  * check; a request with only the URI, as OmniAuth sends, signs out and stays on Latchkey's page).
  */
 export function logoutRoutes(deps: ProviderPageDeps & { notices: LogoutNotices }) {
-  const { issuer, appName, clients, oidc, keyRing, browser, notices, mac, audit, withRequester } = deps;
+  const { issuer, appName, clients, oidc, keyRing, browser, notices, mac, origins, audit, withRequester } = deps;
   const invalid = (set: PageSet, message: string) => htmlPage(set, 400, messagePage(appName, "Invalid request", message));
 
   async function logoutEndpoint({ request, set, body, requester }: { request: Request; set: PageSet; body: unknown; requester: ClientInfo }) {
@@ -31,7 +32,10 @@ export function logoutRoutes(deps: ProviderPageDeps & { notices: LogoutNotices }
     if (target && client && !client.postLogoutRedirectUris.includes(target))
       return invalid(set, "The post_logout_redirect_uri is not registered for this application, so Latchkey will not send you there.");
     const user = await browser.current(request);
-    const confirmed = request.method === "POST" && params.confirm === "yes" && user !== null && params.csrf !== undefined && safeEqual(params.csrf, mac("logout", user.sessionId));
+    const confirming = request.method === "POST" && params.confirm === "yes" && user !== null;
+    const confirmed = confirming && user !== null && sameOriginPost(request, origins) && params.csrf !== undefined && safeEqual(params.csrf, mac("logout", user.sessionId));
+    // A confirmation that is not this browser's own form (no or another token, another site) is refused, as every page form is.
+    if (confirming && !confirmed) return htmlPage(set, 403, messagePage(appName, "Sign-out refused", "This form expired or came from another site."));
     if (user && !confirmed && (!hint || hint.sub !== user.userId)) {
       const { csrf: _csrf, confirm: _confirm, ...fields } = params;
       return htmlPage(set, 200, logoutConfirmPage({ appName, fields: fields as Record<string, string>, csrf: mac("logout", user.sessionId), username: user.username }));

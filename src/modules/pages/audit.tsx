@@ -101,7 +101,11 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   passkey_renamed: (who) => `${who} renamed a passkey`,
   passkey_deleted: (who) => `${who} deleted a passkey`,
   passkey_counter_regression: (who) => `A passkey of ${who} was refused: its signature counter went back (a cloned authenticator?)`,
-  invitation_created: (who, d) => `${who === "someone" ? "An invitation link was made" : `${who} made an invitation link`}${d.via === "cli" ? " with the command line" : ""}${d.mailed === true ? " and mailed it" : ""}`,
+  invitation_created: (who, d) => {
+    const how = `${d.via === "cli" ? " with the command line" : ""}`;
+    if (who === "someone") return `An invitation link was made${how}${d.mailed === true ? " and mailed" : ""}`;
+    return `${who} made an invitation link${how}${d.mailed === true ? " and mailed it" : ""}`;
+  },
   invitation_used: (who) => `${who} signed up with an invitation link`,
   invitation_revoked: (who) => `${who === "someone" ? "An invitation link was revoked" : `${who} revoked an invitation link`}`,
 };

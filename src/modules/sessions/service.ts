@@ -390,6 +390,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
               .update(refreshTokens)
               .set({ spentAt: new Date(now) })
               .where(and(eq(refreshTokens.tokenHash, sha256Hex(refreshToken)), isNull(refreshTokens.spentAt))));
+            // Only a concurrent rotation meets this (test/postgres/instances.test.ts): unit tests cannot (mutation testing).
             if (spent !== 1) return { kind: "invalid" as const };
             yield* changes(tx.insert(refreshTokens).values({ tokenHash: sha256Hex(child), sessionId: presented.sessionId }));
             yield* pruneSpentTokens(tx, presented.sessionId);
@@ -419,6 +420,8 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
       }
       cache.delete(outcome.sessionId);
+      // Also the backstop of `invalid` above (mutation testing finds either check alone enough); here it is a session
+      // ended between the transaction and this lookup, which only a concurrent revocation meets.
       const live = await principal(outcome.sessionId);
       if (!live) throw invalidRefreshToken();
       return { principal: live, refreshToken: outcome.child };
