@@ -73,7 +73,8 @@ export function LoginPage(view: LoginView) {
             <button type="button" id="passkey-button" class="secondary" hidden>
               Sign in with a passkey
             </button>
-            <p id="passkey-status" class="error" role="alert"></p>
+            {/* A live region, not an alert: empty until the script has something to say, so the page's one alert stays the form's. */}
+            <p id="passkey-status" class="error" aria-live="assertive"></p>
             <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
           </form>
         ) : (
