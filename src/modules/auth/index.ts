@@ -33,6 +33,7 @@ import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
 import { principalUser, type AuthService } from "./service";
 import { noStore } from "../../http/cache";
+import { signInAnswer } from "./sign-in-answer";
 import { CeremonyOptions } from "../passkeys/model";
 
 /** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
@@ -93,13 +94,7 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
           throw validationFailed([
             { field: "username", message: "Give a username or an email address." },
           ]);
-        const result = await auth.login(login, body.password, requester);
-        if ("challenge_id" in result) {
-          set.status = 202;
-          noStore(set.headers);
-          return result;
-        }
-        return delivery.respond({ set, cookie }, result);
+        return signInAnswer(delivery, { set, cookie }, await auth.login(login, body.password, requester));
       },
       {
         secretCheck: "sign-in",

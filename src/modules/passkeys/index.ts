@@ -12,6 +12,7 @@ import type { rateLimitPlugin } from "../../limits/plugin";
 import type { authGuard } from "../auth/guard";
 import { ChallengeResponse, TokenResponse } from "../auth/model";
 import type { AuthService } from "../auth/service";
+import { signInAnswer } from "../auth/sign-in-answer";
 import { CeremonyOptions, LoginVerifyBody, Passkey, PasskeyList, PasskeyParams, RegisterVerifyBody, RenameBody } from "./model";
 import { publicPasskey, type PasskeyService } from "./service";
 
@@ -128,13 +129,7 @@ export function passkeyRoutes(deps: {
       "/login/passkey/verify",
       async ({ body, set, cookie, requester }) => {
         const { user, userVerified } = await passkeys.authenticate(body.credential as unknown as AuthenticationResponseJSON, requester);
-        const result = await auth.loginWithPasskey(user, userVerified, requester);
-        if ("challenge_id" in result) {
-          set.status = 202;
-          noStore(set.headers);
-          return result;
-        }
-        return delivery.respond({ set, cookie }, result);
+        return signInAnswer(delivery, { set, cookie }, await auth.loginWithPasskey(user, userVerified, requester));
       },
       {
         secretCheck: "sign-in",
