@@ -275,6 +275,37 @@ export function signInPages(deps: PageDeps) {
   const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
     htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
 
+  /**
+   * The POST of a page where a mailed code is typed, signed out: its form is bound to the pre-session cookie and
+   * posted from a sign-in origin, the address's limit comes before the code is checked, and a refusal shows the
+   * form again with what was typed.
+   */
+  async function spendMailedCode(
+    { request, body, set, client }: { request: Request; body: unknown; set: Set; client: ClientInfo },
+    page: {
+      path: string;
+      form: string;
+      again: string;
+      render: typeof verifyForm;
+      spend: (email: string, code: string) => Promise<unknown>;
+      done: { title: string; text: string };
+    },
+  ) {
+    const binding = browser.binding(request);
+    if (!sameOriginPost(request, origins) || !binding || !forms.check(page.form, binding, field(body, "csrf")))
+      return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: page.path, text: page.again });
+    const email = field(body, "email")?.trim() ?? "";
+    try {
+      ipLimit(client, page.path);
+      await page.spend(email, field(body, "code")?.replace(/\s/g, "") ?? "");
+      return message(set, 200, page.done.title, page.done.text, { href: "/login", text: "Sign in" });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.status === 429) passRetryAfter(set, error);
+      return page.render(set, error.status, binding, problemOf(error), email);
+    }
+  }
+
   return new Elysia({ tags: ["pages"] })
     .use(withRequester)
     // Password reset from the sign-in pages: this asks for the address; the mailed link opens the reset form
@@ -316,21 +347,18 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/verify-email",
-      async ({ request, body, set, requester: client }) => {
-        const binding = browser.binding(request);
-        if (!sameOriginPost(request, origins) || !binding || !forms.check("verify-email", binding, field(body, "csrf")))
-          return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/verify-email", text: "Verify your email" });
-        const email = field(body, "email")?.trim() ?? "";
-        try {
-          ipLimit(client, "/verify-email");
-          await emailFlows.verifyEmailCode(email, field(body, "code")?.replace(/\s/g, "") ?? "", client);
-          return message(set, 200, "Email address verified", "Your email address is verified. You can sign in now.", { href: "/login", text: "Sign in" });
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error;
-          if (error.status === 429) passRetryAfter(set, error);
-          return verifyForm(set, error.status, binding, problemOf(error), email);
-        }
-      },
+      ({ request, body, set, requester: client }) =>
+        spendMailedCode(
+          { request, body, set, client },
+          {
+            path: "/verify-email",
+            form: "verify-email",
+            again: "Verify your email",
+            render: verifyForm,
+            spend: (email, code) => emailFlows.verifyEmailCode(email, code, client),
+            done: { title: "Email address verified", text: "Your email address is verified. You can sign in now." },
+          },
+        ),
       { detail: { hide: true } },
     )
     .get(
@@ -340,21 +368,18 @@ export function signInPages(deps: PageDeps) {
     )
     .post(
       "/password/reset/code",
-      async ({ request, body, set, requester: client }) => {
-        const binding = browser.binding(request);
-        if (!sameOriginPost(request, origins) || !binding || !forms.check("reset-code", binding, field(body, "csrf")))
-          return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/reset/code", text: "Reset your password" });
-        const email = field(body, "email")?.trim() ?? "";
-        try {
-          ipLimit(client, "/password/reset/code");
-          await emailFlows.resetPassword({ email, code: field(body, "code")?.replace(/\s/g, "") ?? "" }, field(body, "new_password") ?? "", client);
-          return message(set, 200, "Password changed", "Your password is changed and every device is signed out. Sign in with the new password.", { href: "/login", text: "Sign in" });
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error;
-          if (error.status === 429) passRetryAfter(set, error);
-          return resetForm(set, error.status, binding, problemOf(error), email);
-        }
-      },
+      ({ request, body, set, requester: client }) =>
+        spendMailedCode(
+          { request, body, set, client },
+          {
+            path: "/password/reset/code",
+            form: "reset-code",
+            again: "Reset your password",
+            render: resetForm,
+            spend: (email, code) => emailFlows.resetPassword({ email, code }, field(body, "new_password") ?? "", client),
+            done: { title: "Password changed", text: "Your password is changed and every device is signed out. Sign in with the new password." },
+          },
+        ),
       { detail: { hide: true } },
     )
     // APP_LOGO, from memory (read once at start): the pages' CSP allows images from this origin only.
