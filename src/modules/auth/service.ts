@@ -72,7 +72,7 @@ export interface PendingVerification {
   pending: PublicUser;
 }
 
-/** RFC 8176 amr of a browser sign-in: a password; or a password and a one-time code (TOTP, mailed or recovery). */
+/** RFC 8176 amr of a sign-in (API or browser): a password; or a password and a one-time code (TOTP, mailed or recovery). */
 const PASSWORD_AMR = ["pwd"];
 
 /**
@@ -132,8 +132,9 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     }
   }
 
-  async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
-    const session = await forVerifiedAccount(account, client, () => sessions.create(account, client));
+  /** An API sign-in's refresh-token session, recording how it authenticated (`amr`, as the browser's does). */
+  async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo, amr: string[]): Promise<IssuedTokens> {
+    const session = await forVerifiedAccount(account, client, () => sessions.create(account, client, amr));
     const access = await accessTokens.issue(account.userId, session.sessionId, session.expiresAt);
     return { access, refreshToken: session.refreshToken, refreshExpiresIn: settings.refreshTokenTtl, user };
   }
@@ -189,7 +190,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async register(input: NewAccount, client: ClientInfo, invitation?: InvitedAccount): Promise<IssuedTokens | PendingVerification> {
       const user = await createAccount(input, client, invitation);
       if (settings.requireEmailVerification && !user.emailVerified) return { pending: toPublicUser(user) };
-      return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client);
+      return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client, PASSWORD_AMR);
     },
 
     createAccount,
@@ -203,7 +204,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const verified = { userId: user.id, passwordHash: user.passwordHash };
       const challenge = await challengeAfterPassword(user, client, allowChallenge);
       if (challenge) return challenge;
-      const tokens = await startSession(verified, toPublicUser(user), client);
+      const tokens = await startSession(verified, toPublicUser(user), client, PASSWORD_AMR);
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return { ...tokens, device: devices.issue(user.id) };
@@ -218,7 +219,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async loginWithPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<IssuedTokens | LoginChallenge> {
       const challenge = await afterPasskey(user, userVerified, client);
       if (challenge) return challenge;
-      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client, passkeyAmr(userVerified));
       await passkeySignedIn(user, userVerified, client);
       return { ...tokens, device: devices.issue(user.id) };
     },
@@ -264,8 +265,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
     async verifyChallenge(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
-      const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
-      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      const { user, method, recoveryCodes, firstFactor } = await secondStep.answer(challengeId, answer, client);
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client, secondStepAmr(firstFactor, method));
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
       return { tokens: { ...tokens, device: devices.issue(user.id) }, recoveryCodes };
