@@ -82,6 +82,16 @@ const PASSWORD_AMR = ["pwd"];
  */
 const passkeyAmr = (userVerified: boolean) => (userVerified ? ["hwk", "user", "mfa"] : ["hwk"]);
 
+/**
+ * RFC 8176 amr after a passkey step-up of a session (pages/passkey-step.tsx): what the session had, and the
+ * passkey (`hwk`); with user verification `user` and `mfa`, and `mfa` too when the session's password (or code)
+ * was a factor of another kind. Nothing is dropped: the step-up adds an authentication, it forgets none.
+ */
+export function stepUpAmr(previous: readonly string[], userVerified: boolean): string[] {
+  const added = ["hwk", ...(userVerified ? ["user", "mfa"] : []), ...(previous.includes("pwd") || previous.includes("otp") ? ["mfa"] : [])];
+  return [...new Set([...previous, ...added])];
+}
+
 /** RFC 8176 amr after a second step: the first factor (a password, or a passkey without user verification), then a passkey or a one-time code. */
 function secondStepAmr(firstFactor: "password" | "passkey", method: ChallengeMethod): string[] {
   return [firstFactor === "passkey" ? "hwk" : "pwd", method === "passkey" ? "hwk" : "otp", "mfa"];
@@ -232,6 +242,24 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       await passkeySignedIn(user, userVerified, client, "browser");
       return { session, device: devices.issue(user.id) };
     },
+
+    /**
+     * The passkey step-up (pages/passkey-step.tsx): the signed-in browser's user confirmed with one of their own
+     * passkeys (the caller verified it for `principal.userId`). A new browser session replaces the old one (never
+     * the same id made stronger: a cookie taken before the step-up must not gain from it), with the amr of both
+     * and the time of this authentication; the old one ends, and handoffs to other sign-in hosts follow anew.
+     */
+    async stepUpBrowser(principal: BrowserSessionPrincipal, userVerified: boolean, passkeyId: string, client: ClientInfo) {
+      const account = { userId: principal.userId };
+      const amr = stepUpAmr(principal.amr, userVerified);
+      const session = await forVerifiedAccount(account, client, () => sessions.createBrowser(account, client, { amr }));
+      await sessions.revoke(principal.sessionId);
+      await audit.record({ event: "passkey_step_up", userId: principal.userId, ...client, detail: { passkey_id: passkeyId, user_verified: userVerified, amr } });
+      return session;
+    },
+
+    /** A refused passkey step-up, in the audit trail with its reason (the error code). */
+    recordStepUpFailure: (userId: string, client: ClientInfo, reason: string) => audit.record({ event: "passkey_step_up_failed", userId, ...client, detail: { reason } }),
 
     /**
      * Signs in a browser from the sign-in page: the same checks, limits and audit events as `login`, and a

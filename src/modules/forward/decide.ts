@@ -1,3 +1,4 @@
+import { madeWithPasskey } from "../../lib/amr";
 import { normalizeUsername } from "../../lib/names";
 import type { ForwardedRequest } from "./request";
 import { policyFor, type AccessRules, type Policy } from "./rules";
@@ -21,11 +22,8 @@ export interface Caller {
   scopes?: readonly string[];
 }
 
-/**
- * A session made with a passkey: `hwk` in its amr (a passkey sign-in, a passkey second step, or the passkey
- * step-up). An API key is never one, whatever else it carries: it proves no sign-in at all.
- */
-const madeWithPasskey = (who: Caller) => who.keyId === undefined && who.amr !== undefined && who.amr.includes("hwk");
+/** A session made with a passkey (lib/amr.ts); an API key is never one, whatever else it carries: it proves no sign-in. */
+const passkeySession = (who: Caller) => who.keyId === undefined && madeWithPasskey(who.amr);
 
 /** `?roles=a,b&users=c&scopes=d` on the forward URL itself (the proxy's configuration, not the client's). */
 export interface UrlRule {
@@ -101,5 +99,5 @@ export function decide(policies: readonly Policy[], who: Caller | undefined, url
     if (!admits(policy, who, rule)) return "forbidden";
     if ("passkey" in policy) passkey = true;
   }
-  return passkey && !madeWithPasskey(who) ? "passkey" : "allow";
+  return passkey && !passkeySession(who) ? "passkey" : "allow";
 }

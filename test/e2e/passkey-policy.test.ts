@@ -1,0 +1,276 @@
+/**
+ * Requiring a passkey, against the binary over HTTP with a software authenticator (no browser): the amr every API
+ * sign-in records, forward auth's `require = "passkey"` for tokens, API keys and browsers, and the passkey step-up
+ * page (/login/passkey-step) driven as a browser without JavaScript would post it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeBase32IgnorePadding } from "@oslojs/encoding";
+import { generateHOTP } from "@oslojs/otp";
+import { AUTH, Client, jwtClaims } from "../support/client";
+import { openTestDatabase } from "../support/database";
+import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
+import { SoftwareAuthenticator } from "../support/passkeys";
+import { removeDataDir, startServer, tempDataDir, type RunningServer } from "../support/server";
+
+const PASSWORD = "a long passphrase";
+const ORIGIN = "http://localhost";
+// An app on the sign-in host's name (localhost: a host-only cookie covers every port of it), so `rd` may go back.
+const VAULT = "http://localhost:8080/vault/secrets?x=1";
+const OPEN = "http://localhost:8080/open";
+
+const RULES = `
+[[rule]]
+name = "the vault, with a passkey"
+paths = ["/vault"]
+require = "passkey"
+`;
+
+let server: RunningServer;
+beforeAll(async () => {
+  const dataDir = tempDataDir();
+  const rules = join(dataDir, "rules.toml");
+  writeFileSync(rules, RULES);
+  server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", TRUST_PROXY: "127.0.0.1", ACCESS_RULES_FILE: rules }, dataDir);
+});
+afterAll(async () => {
+  expect(await server.stop()).toBe(0);
+  removeDataDir(server.dataDir);
+});
+
+const authenticator = (userVerified = true) => new SoftwareAuthenticator({ rpId: "localhost", origin: ORIGIN, userVerified });
+
+async function registerPasskey(client: Client, key: SoftwareAuthenticator) {
+  const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
+  expect(options.status).toBe(200);
+  const made = await client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential: key.register(options.body) } });
+  expect(made.status).toBe(201);
+}
+
+async function passkeyLogin(client: Client, key: SoftwareAuthenticator) {
+  const options = await client.request("POST", `${AUTH}/login/passkey/options`);
+  return client.request("POST", `${AUTH}/login/passkey/verify`, { json: { credential: key.assert(options.body) } });
+}
+
+async function account(name: string) {
+  const client = new Client(server.url, "bearer", { origin: ORIGIN });
+  expect((await client.register(name, PASSWORD)).status).toBe(201);
+  return client;
+}
+
+/** The amr stored with the session an access token belongs to. */
+async function amrOf(accessToken: string): Promise<string[]> {
+  const db = await openTestDatabase(server.dataDir);
+  try {
+    const row = await db.get<{ amr: string }>("SELECT amr FROM sessions WHERE id = ?", jwtClaims(accessToken).sid);
+    return JSON.parse(row!.amr);
+  } finally {
+    await db.close();
+  }
+}
+
+/** Forward auth as a trusted proxy (Caddy/Traefik headers) asks it for `url`, with the caller's credential headers. */
+function forward(url: string, headers: Record<string, string> = {}) {
+  const target = new URL(url);
+  return fetch(`${server.url}${AUTH}/forward`, {
+    headers: { "x-forwarded-proto": target.protocol.slice(0, -1), "x-forwarded-host": target.host, "x-forwarded-uri": target.pathname + target.search, "x-forwarded-method": "GET", ...headers },
+    redirect: "manual",
+  });
+}
+
+describe("API sign-ins record how they authenticated (RFC 8176 amr), as the browser's do", () => {
+  test("registration and a password sign-in: pwd; a refresh keeps the session's amr", async () => {
+    const client = await account("amr-password");
+    expect(await amrOf(client.accessToken!)).toEqual(["pwd"]);
+    expect((await client.login("amr-password", PASSWORD)).status).toBe(200);
+    const sid = jwtClaims(client.accessToken!).sid;
+    expect(await amrOf(client.accessToken!)).toEqual(["pwd"]);
+    expect((await client.refreshSession()).status).toBe(200);
+    expect(jwtClaims(client.accessToken!).sid).toBe(sid);
+    expect(await amrOf(client.accessToken!)).toEqual(["pwd"]);
+  });
+
+  test("a passkey with user verification: hwk, user, mfa; kept by a refresh", async () => {
+    const client = await account("amr-passkey");
+    const key = authenticator();
+    await registerPasskey(client, key);
+    client.reset();
+    expect((await passkeyLogin(client, key)).status).toBe(200);
+    expect(await amrOf(client.accessToken!)).toEqual(["hwk", "user", "mfa"]);
+    expect((await client.refreshSession()).status).toBe(200);
+    expect(await amrOf(client.accessToken!)).toEqual(["hwk", "user", "mfa"]);
+  });
+
+  test("a passkey without user verification then TOTP: hwk, otp, mfa; a password then a passkey: pwd, hwk, mfa", async () => {
+    const client = await account("amr-two-steps");
+    const key = authenticator(false);
+    await registerPasskey(client, key);
+    const { secret } = (await client.request("POST", `${AUTH}/mfa/totp`)).body;
+    // A code is taken once (RFC 6238 §5.2): the sign-in answers with the next step's, within the accepted drift.
+    const totp = (ahead = 0) => generateHOTP(decodeBase32IgnorePadding(secret), BigInt(Math.floor(Date.now() / 30_000) + ahead), 6);
+    expect((await client.request("POST", `${AUTH}/mfa/totp/confirm`, { json: { code: totp() } })).status).toBe(200);
+    client.reset();
+
+    const challenged = await passkeyLogin(client, key);
+    expect(challenged.status).toBe(202);
+    const verified = await client.request("POST", `${AUTH}/login/verify`, { json: { challenge_id: challenged.body.challenge_id, code: totp(1) } });
+    expect(verified.status).toBe(200);
+    expect(await amrOf(client.accessToken!)).toEqual(["hwk", "otp", "mfa"]);
+
+    client.reset();
+    const afterPassword = await client.login("amr-two-steps", PASSWORD);
+    expect(afterPassword.status).toBe(202);
+    expect(afterPassword.body.methods).toContain("passkey");
+    const options = await client.request("POST", `${AUTH}/login/verify/options`, { json: { challenge_id: afterPassword.body.challenge_id } });
+    const done = await client.request("POST", `${AUTH}/login/verify`, { json: { challenge_id: afterPassword.body.challenge_id, passkey: key.assert(options.body) } });
+    expect(done.status).toBe(200);
+    expect(await amrOf(client.accessToken!)).toEqual(["pwd", "hwk", "mfa"]);
+  });
+});
+
+describe('forward auth, require = "passkey"', () => {
+  test("a password session's token gets 401 passkey_required; a passkey session's passes; an API key never does", async () => {
+    const client = await account("fw-tokens");
+    const password = { authorization: `Bearer ${client.accessToken}` };
+    const refused = await forward(VAULT, password);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("www-authenticate")).toStartWith("Bearer realm=");
+    expect(await refused.json()).toEqual({ error: "passkey_required", message: expect.stringContaining("passkey") });
+    // Elsewhere the same token is enough.
+    expect((await forward(OPEN, password)).status).toBe(200);
+
+    const key = authenticator();
+    await registerPasskey(client, key);
+    const withPasskey = new Client(server.url, "bearer", { origin: ORIGIN });
+    expect((await passkeyLogin(withPasskey, key)).status).toBe(200);
+    const allowed = await forward(VAULT, { authorization: `Bearer ${withPasskey.accessToken}` });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get("remote-user")).toBe("fw-tokens");
+
+    // A key made by the passkey session is still a key: it proves no sign-in.
+    const made = await withPasskey.request("POST", `${AUTH}/keys`, { json: { name: "ci" } });
+    expect(made.status).toBe(201);
+    for (const headers of [{ authorization: `Bearer ${made.body.api_key}` }, { "x-api-key": made.body.api_key }]) {
+      const keyed = await forward(VAULT, headers);
+      expect(keyed.status).toBe(401);
+      expect((await keyed.json()).error).toBe("passkey_required");
+    }
+    expect((await forward(OPEN, { "x-api-key": made.body.api_key })).status).toBe(200);
+  });
+
+  test("a browser whose session lacks a passkey is sent to the passkey step on the sign-in host, with rd back", async () => {
+    await account("fw-browser");
+    const jar = cookieJar();
+    await browserSignIn(`${server.url}/login`, "fw-browser", PASSWORD, jar, ORIGIN);
+    const sent = await forward(VAULT, { cookie: jar.header(), accept: "text/html" });
+    expect(sent.status).toBe(302);
+    expect(sent.headers.get("location")).toBe(`${ORIGIN}/login/passkey-step?rd=${encodeURIComponent(VAULT)}`);
+    // Anonymous: the sign-in page, as before.
+    const anonymous = await forward(VAULT, { accept: "text/html" });
+    expect(anonymous.headers.get("location")).toBe(`${ORIGIN}/login?rd=${encodeURIComponent(VAULT)}`);
+  });
+});
+
+describe("the passkey step-up page", () => {
+  const page = (path: string, jar: CookieJar) => fetch(`${server.url}${path}`, { headers: { cookie: jar.header() }, redirect: "manual" });
+  const post = (jar: CookieJar, fields: Record<string, string>) =>
+    fetch(`${server.url}/login/passkey-step`, {
+      method: "POST",
+      headers: { cookie: jar.header(), origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(fields),
+      redirect: "manual",
+    });
+  const optionsOf = (html: string) =>
+    JSON.parse(/name="options" value="([^"]*)"/.exec(html)![1]!.replace(/&(quot|#34|#39|amp);/g, (_, name: string) => ({ quot: '"', "#34": '"', "#39": "'", amp: "&" })[name]!));
+  const stepUrl = `/login/passkey-step?rd=${encodeURIComponent(VAULT)}`;
+
+  async function audited(event: string, username: string) {
+    const db = await openTestDatabase(server.dataDir);
+    try {
+      return await db.all<{ detail: string }>("SELECT a.detail FROM audit_events a JOIN users u ON u.id = a.user_id WHERE a.event = ? AND u.username = ?", event, username);
+    } finally {
+      await db.close();
+    }
+  }
+
+  test("not signed in: the sign-in page, keeping rd", async () => {
+    const reply = await page(stepUrl, cookieJar());
+    expect(reply.status).toBe(302);
+    expect(reply.headers.get("location")).toBe(`/login?rd=${encodeURIComponent(VAULT)}`);
+  });
+
+  test("an account without a passkey reads a sentence and a link to add one", async () => {
+    await account("step-none");
+    const jar = cookieJar();
+    await browserSignIn(`${server.url}/login`, "step-none", PASSWORD, jar, ORIGIN);
+    const reply = await page(stepUrl, jar);
+    expect(reply.status).toBe(200);
+    const html = await reply.text();
+    expect(html).toContain("your account has none yet");
+    expect(html).toContain('href="/account/passkeys/add"');
+    expect(html).not.toContain('name="options"');
+  });
+
+  test("own passkey only: another account's is refused and audited; the owner's gives a new session with hwk, then rd", async () => {
+    const client = await account("step-owner");
+    const jar = cookieJar();
+    await browserSignIn(`${server.url}/login`, "step-owner", PASSWORD, jar, ORIGIN);
+    const key = authenticator();
+    await registerPasskey(client, key);
+    const stranger = await account("step-stranger");
+    const strangerKey = authenticator();
+    await registerPasskey(stranger, strangerKey);
+    const before = jar.header();
+    expect((await forward(VAULT, { cookie: before })).status).toBe(401);
+
+    let reply = await page(stepUrl, jar);
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get("content-security-policy")).toContain("script-src 'sha256-");
+    let html = await reply.text();
+    expect(html).toContain("This app asks you to confirm with a passkey");
+    const options = optionsOf(html);
+    expect(options.allowCredentials).toEqual([{ id: key.id, type: "public-key", transports: ["internal"] }]);
+
+    const refused = await post(jar, { csrf: csrfOf(html, "/login/passkey-step"), rd: VAULT, credential: JSON.stringify(strangerKey.assert(options)) });
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toContain("This passkey is not registered here");
+    expect(refused.headers.getSetCookie()).toEqual([]);
+    expect((await audited("passkey_step_up_failed", "step-owner")).map((row) => JSON.parse(row.detail))).toEqual([{ reason: "passkey_unknown_credential" }]);
+
+    reply = await page(stepUrl, jar);
+    html = await reply.text();
+    const confirmed = await post(jar, { csrf: csrfOf(html, "/login/passkey-step"), rd: VAULT, credential: JSON.stringify(key.assert(optionsOf(html))) });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.headers.get("location")).toBe(VAULT);
+    jar.take(confirmed);
+    const allowed = await forward(VAULT, { cookie: jar.header() });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get("remote-user")).toBe("step-owner");
+    // The session before the step-up is over, not made stronger.
+    expect((await forward(OPEN, { cookie: before })).status).toBe(401);
+    const [event] = (await audited("passkey_step_up", "step-owner")).map((row) => JSON.parse(row.detail));
+    expect(event).toMatchObject({ user_verified: true, amr: ["pwd", "hwk", "user", "mfa"] });
+
+    // Made with a passkey now: the step lets it straight through, to a checked rd only.
+    const through = await page(stepUrl, jar);
+    expect(through.status).toBe(302);
+    expect(through.headers.get("location")).toBe(VAULT);
+    const elsewhere = await page(`/login/passkey-step?rd=${encodeURIComponent("https://evil.example/")}`, jar);
+    expect(elsewhere.headers.get("location")).toBe("/account");
+  });
+
+  test("a post from another site, or without the form's token, is refused", async () => {
+    await account("step-csrf");
+    const jar = cookieJar();
+    await browserSignIn(`${server.url}/login`, "step-csrf", PASSWORD, jar, ORIGIN);
+    const crossSite = await fetch(`${server.url}/login/passkey-step`, {
+      method: "POST",
+      headers: { cookie: jar.header(), origin: "https://evil.example", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf: "x", credential: "{}" }),
+      redirect: "manual",
+    });
+    expect(crossSite.status).toBe(403);
+    expect((await post(jar, { csrf: "forged", credential: "{}" })).status).toBe(403);
+  });
+});
