@@ -4,3 +4,10 @@
  * `require = "passkey"` and an OpenID Connect client that requires a passkey (acr `phr`) accept.
  */
 export const madeWithPasskey = (amr: readonly string[] | undefined): boolean => amr !== undefined && amr.includes("hwk");
+
+/**
+ * The ACR value of a passkey sign-in: `phr`, phishing-resistant (OpenID Extended Authentication Profile ACR
+ * values 1.0, §2): a relying party asks for it with `acr_values=phr`, and an ID token whose sign-in used a passkey
+ * says `acr: "phr"`. (A passkey is bound to its origin, so a phishing site cannot use it.)
+ */
+export const PHISHING_RESISTANT_ACR = "phr";

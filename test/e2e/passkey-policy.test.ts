@@ -12,7 +12,7 @@ import { AUTH, Client, jwtClaims } from "../support/client";
 import { openTestDatabase } from "../support/database";
 import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
 import { SoftwareAuthenticator } from "../support/passkeys";
-import { removeDataDir, startServer, tempDataDir, type RunningServer } from "../support/server";
+import { removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
 
 const PASSWORD = "a long passphrase";
 const ORIGIN = "http://localhost";
@@ -32,6 +32,7 @@ beforeAll(async () => {
   const dataDir = tempDataDir();
   const rules = join(dataDir, "rules.toml");
   writeFileSync(rules, RULES);
+  expect((await runCli(["user", "add", "root", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
   server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", TRUST_PROXY: "127.0.0.1", ACCESS_RULES_FILE: rules }, dataDir);
 });
 afterAll(async () => {
@@ -151,10 +152,11 @@ describe('forward auth, require = "passkey"', () => {
     // A key made by the passkey session is still a key: it proves no sign-in.
     const made = await withPasskey.request("POST", `${AUTH}/keys`, { json: { name: "ci" } });
     expect(made.status).toBe(201);
-    for (const headers of [{ authorization: `Bearer ${made.body.api_key}` }, { "x-api-key": made.body.api_key }]) {
+    const presented: Record<string, string>[] = [{ authorization: `Bearer ${made.body.api_key}` }, { "x-api-key": made.body.api_key }];
+    for (const headers of presented) {
       const keyed = await forward(VAULT, headers);
       expect(keyed.status).toBe(401);
-      expect((await keyed.json()).error).toBe("passkey_required");
+      expect(((await keyed.json()) as { error: string }).error).toBe("passkey_required");
     }
     expect((await forward(OPEN, { "x-api-key": made.body.api_key })).status).toBe(200);
   });
@@ -272,5 +274,90 @@ describe("the passkey step-up page", () => {
     });
     expect(crossSite.status).toBe(403);
     expect((await post(jar, { csrf: "forged", credential: "{}" })).status).toBe(403);
+  });
+});
+
+describe("OpenID Connect: a client that requires a passkey, and acr_values=phr", () => {
+  const CALLBACK = "https://notes.example.com/cb";
+  const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuz-nGSDo7Q";
+  async function admin() {
+    const client = new Client(server.url, "bearer", { origin: ORIGIN });
+    expect((await client.login("root", PASSWORD)).status).toBe(200);
+    return client;
+  }
+
+  test("the admin API stores the requirement: require passkey on create, changed by PATCH; anything else is refused", async () => {
+    const root = await admin();
+    const created = await root.request("POST", "/api/v1/admin/oidc/clients", { json: { client_id: "strict", redirect_uris: [CALLBACK], require: "passkey" } });
+    expect(created.status).toBe(201);
+    expect(created.body.require).toBe("passkey");
+    const lifted = await root.request("PATCH", "/api/v1/admin/oidc/clients/strict", { json: { require: null } });
+    expect(lifted.status).toBe(200);
+    expect(lifted.body).toMatchObject({ client_id: "strict", require: null });
+    expect((await root.request("PATCH", "/api/v1/admin/oidc/clients/strict", { json: { require: "passkey" } })).body.require).toBe("passkey");
+    const listed = await root.request("GET", "/api/v1/admin/oidc/clients");
+    expect(listed.body.clients.find((client: { client_id: string }) => client.client_id === "strict").require).toBe("passkey");
+
+    const unknown = await root.request("PATCH", "/api/v1/admin/oidc/clients/strict", { json: { require: "fido" } });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error).toBe("validation_failed");
+    expect(unknown.body.details).toEqual([{ field: "require", message: 'Must be "passkey", or null for none.' }]);
+    const machine = await root.request("POST", "/api/v1/admin/oidc/clients", { json: { client_id: "robot", machine: true, require: "passkey" } });
+    expect(machine.status).toBe(422);
+    expect(machine.body.details).toEqual([{ field: "require", message: "A machine client signs no user in: a passkey cannot be required of it." }]);
+    const missing = await root.request("PATCH", "/api/v1/admin/oidc/clients/nobody", { json: { require: null } });
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toBe("oidc_client_not_found");
+  });
+
+  test("the command line: add --require passkey, update --require none; a wrong value is one line and exit 1", async () => {
+    const env = { DATA_DIR: server.dataDir };
+    const added = await runCli(["oidc", "client", "add", "cli-app", "--redirect-uri", CALLBACK, "--require", "passkey", "--json"], env);
+    expect(added.code).toBe(0);
+    const root = await admin();
+    const require = async () => (await root.request("GET", "/api/v1/admin/oidc/clients")).body.clients.find((client: { client_id: string }) => client.client_id === "cli-app").require;
+    expect(await require()).toBe("passkey");
+    const lifted = await runCli(["oidc", "client", "update", "cli-app", "--require", "none"], env);
+    expect({ code: lifted.code, stdout: lifted.stdout }).toEqual({ code: 0, stdout: "client cli-app: no passkey required\n" });
+    expect(await require()).toBeNull();
+    const wrong = await runCli(["oidc", "client", "update", "cli-app", "--require", "pin"], env);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('require: Must be "passkey", or null for none.');
+  });
+
+  test("discovery lists acr phr; acr_values=phr sends a password session through the passkey step, prompt=none answers login_required", async () => {
+    const discovery = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as { acr_values_supported: string[]; claims_supported: string[] };
+    expect(discovery.acr_values_supported).toEqual(["phr"]);
+    expect(discovery.claims_supported).toContain("acr");
+
+    const root = await admin();
+    expect((await root.request("POST", "/api/v1/admin/oidc/clients", { json: { client_id: "notes", redirect_uris: [CALLBACK], public: true, trusted: true } })).status).toBe(201);
+    await account("oidc-password");
+    const jar = cookieJar();
+    await browserSignIn(`${server.url}/login`, "oidc-password", PASSWORD, jar, ORIGIN);
+    const authorize = async (extra: Record<string, string>) => {
+      const query = new URLSearchParams({ client_id: "notes", redirect_uri: CALLBACK, response_type: "code", scope: "openid", state: "st", code_challenge: CHALLENGE, code_challenge_method: "S256", ...extra });
+      const reply = await fetch(`${server.url}/oidc/authorize?${query}`, { headers: { cookie: jar.header() }, redirect: "manual" });
+      expect(reply.status).toBe(302);
+      return { query, location: new URL(reply.headers.get("location")!, ORIGIN) };
+    };
+    // No passkey asked for: a code at once; an unknown ACR value is ignored (acr_values are voluntary).
+    const voluntary: Record<string, string>[] = [{}, { acr_values: "silver" }];
+    for (const extra of voluntary) {
+      const { location } = await authorize(extra);
+      expect(location.origin + location.pathname).toBe(CALLBACK);
+      expect(location.searchParams.get("code")).toEqual(expect.any(String));
+    }
+    const stepped = await authorize({ acr_values: "phr" });
+    expect(stepped.location.pathname).toBe("/login/passkey-step");
+    expect(stepped.location.searchParams.get("rd")).toBe(`/oidc/authorize?${stepped.query}`);
+    const silent = await authorize({ acr_values: "silver phr", prompt: "none" });
+    expect(silent.location.origin + silent.location.pathname).toBe(CALLBACK);
+    expect(Object.fromEntries(silent.location.searchParams)).toEqual({
+      error: "login_required",
+      error_description: "This application requires a sign-in with a passkey.",
+      state: "st",
+      iss: ORIGIN,
+    });
   });
 });

@@ -53,6 +53,7 @@ export const AUDIT_EVENTS = [
   "invitation_revoked",
   "passkey_step_up",
   "passkey_step_up_failed",
+  "oidc_client_updated",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

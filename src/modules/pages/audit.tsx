@@ -110,6 +110,7 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   invitation_used: (who) => `${who} signed up with an invitation link`,
   invitation_revoked: (who) => `${who === "someone" ? "An invitation link was revoked" : `${who} revoked an invitation link`}`,
   passkey_step_up: (who) => `${who} confirmed with a passkey (an app asked for one)`,
+  oidc_client_updated: (who, d) => `${who} changed the application ${text(d.client_id) ?? ""}: ${d.require === "passkey" ? "a passkey is required" : "no passkey is required"}`,
   passkey_step_up_failed: (who, d) => `${who} failed to confirm with a passkey${text(d.reason) ? `: ${REASONS[text(d.reason)!] ?? text(d.reason)!.replaceAll("_", " ")}` : ""}`,
 };
 
