@@ -33,7 +33,7 @@ beforeAll(async () => {
   const rules = join(dataDir, "rules.toml");
   writeFileSync(rules, RULES);
   expect((await runCli(["user", "add", "root", "--admin"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
-  server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", TRUST_PROXY: "127.0.0.1", ACCESS_RULES_FILE: rules }, dataDir);
+  server = await startServer({ ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000", TRUST_PROXY: "127.0.0.1", ACCESS_RULES_FILE: rules, MFA_REQUIRED_ROLES: "ops" }, dataDir);
 });
 afterAll(async () => {
   expect(await server.stop()).toBe(0);
@@ -359,5 +359,64 @@ describe("OpenID Connect: a client that requires a passkey, and acr_values=phr",
       state: "st",
       iss: ORIGIN,
     });
+  });
+});
+
+describe("MFA_REQUIRED_ROLES accepts a passkey", () => {
+  /** A member of the role `ops`, with one passkey (user verification as given), and no TOTP. */
+  async function operator(name: string, userVerified: boolean) {
+    const client = await account(name);
+    const key = authenticator(userVerified);
+    await registerPasskey(client, key);
+    const db = await openTestDatabase(server.dataDir, { writable: true });
+    try {
+      await db.run(`UPDATE users SET roles = '["ops"]' WHERE username = ?`, name);
+    } finally {
+      await db.close();
+    }
+    client.reset();
+    return { client, key };
+  }
+  const totpRows = async (name: string) => {
+    const db = await openTestDatabase(server.dataDir);
+    try {
+      return Number((await db.get<{ n: number }>("SELECT count(*) AS n FROM totp_factors t JOIN users u ON u.id = t.user_id WHERE u.username = ?", name))!.n);
+    } finally {
+      await db.close();
+    }
+  };
+
+  test("a passkey with user verification is a complete sign-in for the role, by API and on the sign-in page; no TOTP is asked for", async () => {
+    const { client, key } = await operator("ops-uv", true);
+    const signedIn = await passkeyLogin(client, key);
+    expect(signedIn.status).toBe(200);
+    expect(await amrOf(client.accessToken!)).toEqual(["hwk", "user", "mfa"]);
+
+    const jar = cookieJar();
+    const login = await fetch(`${server.url}/login`, { redirect: "manual" });
+    jar.take(login);
+    const options = await fetch(`${server.url}${AUTH}/login/passkey/options`, { method: "POST", headers: { origin: ORIGIN } });
+    const posted = await fetch(`${server.url}/login/passkey`, {
+      method: "POST",
+      headers: { cookie: jar.header(), origin: ORIGIN, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf: csrfOf(await login.text(), "/login/passkey"), credential: JSON.stringify(key.assert((await options.json()) as { challenge: string })) }),
+      redirect: "manual",
+    });
+    // Straight to the account: no second-step page, no TOTP enrolment.
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get("location")).toBe("/account");
+    expect(await totpRows("ops-uv")).toBe(0);
+  });
+
+  test("after a password, the role member's passkey is the second step: not TOTP enrolment", async () => {
+    const { client, key } = await operator("ops-password", false);
+    const challenge = await client.login("ops-password", PASSWORD);
+    expect(challenge.status).toBe(202);
+    expect(challenge.body.methods).toEqual(["passkey"]);
+    const options = await client.request("POST", `${AUTH}/login/verify/options`, { json: { challenge_id: challenge.body.challenge_id } });
+    const done = await client.request("POST", `${AUTH}/login/verify`, { json: { challenge_id: challenge.body.challenge_id, passkey: key.assert(options.body) } });
+    expect(done.status).toBe(200);
+    expect(await amrOf(client.accessToken!)).toEqual(["pwd", "hwk", "mfa"]);
+    expect(await totpRows("ops-password")).toBe(0);
   });
 });
