@@ -171,6 +171,14 @@ describe('forward auth, require = "passkey"', () => {
     // Anonymous: the sign-in page, as before.
     const anonymous = await forward(VAULT, { accept: "text/html" });
     expect(anonymous.headers.get("location")).toBe(`${ORIGIN}/login?rd=${encodeURIComponent(VAULT)}`);
+    // Behind nginx (auth_request passes only 401 and 403 on): a 401 carrying the Location, as for a sign-in.
+    const nginx = await fetch(`${server.url}${AUTH}/forward`, { headers: { "x-original-url": VAULT, "x-original-method": "GET", cookie: jar.header(), accept: "text/html" }, redirect: "manual" });
+    expect(nginx.status).toBe(401);
+    expect(nginx.headers.get("location")).toBe(`${ORIGIN}/login/passkey-step?rd=${encodeURIComponent(VAULT)}`);
+    // A script of the same browser (not a navigation): the JSON answer.
+    const script = await forward(VAULT, { cookie: jar.header(), accept: "application/json" });
+    expect(script.status).toBe(401);
+    expect(((await script.json()) as { error: string }).error).toBe("passkey_required");
   });
 });
 

@@ -8,7 +8,7 @@ import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { Alert, Csrf, Layout, MessagePage, PASSKEY_SCRIPT_HASH, signInCsp } from "./layout";
+import { Alert, Csrf, Layout, MessagePage, PASSKEY_SCRIPT_HASH, plural, signInCsp } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import type { BrowserSessions } from "./session";
 
@@ -74,6 +74,9 @@ function PasskeyStepPage(view: StepView) {
 export function passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins }: PasskeyStepDeps) {
   const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
     htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} />));
+  /** The 429 page: the wait in words, as the sign-in forms say it. */
+  const tooMany = (set: Set, error: ApiError) =>
+    message(set, 429, "Too many attempts", `Too many attempts. Try again in ${plural(passRetryAfter(set, error), "second")}.`);
   const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
 
   /** The step's page for this session, with new options (each answer spends its options, right or wrong). */
@@ -115,10 +118,7 @@ export function passkeyStepPages({ appName, auth, browser, forms, ipLimit, withR
       return seeOther(set, safeRedirect(rd, host, browser.hosts) ?? "/account");
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      if (error.status === 429) {
-        passRetryAfter(set, error);
-        return message(set, 429, "Too many attempts", "Too many attempts. Try again shortly.");
-      }
+      if (error.status === 429) return tooMany(set, error);
       await failed(error.code);
       return await stepPage(set, error.status, host, principal, rd, error.code === "account_disabled" ? "This account has been disabled." : error.message);
     }
@@ -128,13 +128,20 @@ export function passkeyStepPages({ appName, auth, browser, forms, ipLimit, withR
     .use(withRequester)
     .get(
       PASSKEY_STEP_PATH,
-      async ({ request, query, set }) => {
+      async ({ request, query, set, requester }) => {
         const host = browser.hostOf(request);
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const principal = await browser.current(request);
         if (!principal) return seeOther(set, loginLink(rd), 302);
         // Already made with a passkey: nothing to confirm.
         if (madeWithPasskey(principal.amr)) return seeOther(set, safeRedirect(rd, host, browser.hosts) ?? "/account", 302);
+        try {
+          // Each page stores new options: the per-address limit, as for the sign-in page's (POST .../passkey/options).
+          ipLimit(requester, PASSKEY_STEP_PATH);
+        } catch (error) {
+          if (!(error instanceof ApiError) || error.status !== 429) throw error;
+          return tooMany(set, error);
+        }
         return stepPage(set, 200, host, principal, rd);
       },
       { detail: { hide: true } },
