@@ -81,6 +81,8 @@ describe("ACCESS_RULES_FILE", () => {
     ['default_policy = "maybe"', "default_policy: policy must be"],
     ["rules = 1", 'unknown key "rules"'],
     ["[[rule]\n", "not valid TOML"],
+    // A rule that says nothing of who may pass is a mistake, never "signed in" by default (fail closed).
+    ['[[rule]]\nname = "empty"\nhosts = ["a.example.com"]', 'rule 1 ("empty"): policy must be "bypass", "signed_in" or "deny" (or give roles / users), not undefined'],
     ['[[rule]]\nname = "vault"\nrequire = "passkeys"', 'rule 1 ("vault"): require must be "passkey", not "passkeys"'],
     ['[[rule]]\nrequire = ["passkey"]', 'rule 1: require must be "passkey", not ["passkey"]'],
     ['[[rule]]\nrequire = true', 'rule 1: require must be "passkey", not true'],
