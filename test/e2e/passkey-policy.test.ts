@@ -182,6 +182,19 @@ describe('forward auth, require = "passkey"', () => {
   });
 });
 
+test('a require the server does not know stops the start: exit 2 and one line naming ACCESS_RULES_FILE and the rule', async () => {
+  const dir = tempDataDir();
+  try {
+    const rules = join(dir, "rules.toml");
+    writeFileSync(rules, '[[rule]]\nname = "vault"\nhosts = ["vault.example.com"]\nrequire = "webauthn"\n');
+    const result = await runCli(["serve"], { DATA_DIR: dir, HOST: "127.0.0.1", PORT: "1", ACCESS_RULES_FILE: rules, TRUST_PROXY: "127.0.0.1" });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toEqual([`latchkey: configuration error: ACCESS_RULES_FILE=${rules}: rule 1 ("vault"): require must be "passkey", not "webauthn"`]);
+  } finally {
+    removeDataDir(dir);
+  }
+});
+
 describe("the passkey step-up page", () => {
   const page = (path: string, jar: CookieJar) => fetch(`${server.url}${path}`, { headers: { cookie: jar.header() }, redirect: "manual" });
   const post = (jar: CookieJar, fields: Record<string, string>) =>
