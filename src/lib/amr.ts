@@ -11,3 +11,10 @@ export const madeWithPasskey = (amr: readonly string[] | undefined): boolean => 
  * says `acr: "phr"`. (A passkey is bound to its origin, so a phishing site cannot use it.)
  */
 export const PHISHING_RESISTANT_ACR = "phr";
+
+/**
+ * Whether an authorization request must be met by a passkey sign-in: its client requires one, or its `acr_values`
+ * (space-separated, OpenID Connect Core §3.1.2.1) list `phr`. They are voluntary, so values not known are ignored.
+ */
+export const passkeyRequested = (clientRequires: boolean, acrValues: string | undefined): boolean =>
+  clientRequires || (acrValues !== undefined && acrValues.split(" ").includes(PHISHING_RESISTANT_ACR));

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { ClientInfo } from "../../http/client-ip";
-import { madeWithPasskey, PHISHING_RESISTANT_ACR } from "../../lib/amr";
+import { madeWithPasskey, passkeyRequested } from "../../lib/amr";
 import { safeEqual } from "../../lib/crypto";
 import { PASSKEY_STEP_PATH } from "../pages/passkey-step";
 import { sameOriginPost } from "../pages/csrf";
@@ -90,8 +90,7 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
     // there, one this issuer cannot verify is refused rather than ignored (fail closed); elsewhere it is a hint.
     const hint = params.id_token_hint === undefined ? undefined : verifyIdTokenHint(params.id_token_hint, keyRing, issuer);
     if (params.id_token_hint !== undefined && !hint && prompt.has("none")) return fail("invalid_request", "The id_token_hint was not issued by this server.");
-    // acr_values (OpenID Connect Core §3.1.2.1) are voluntary: `phr` is honoured (a passkey), others are ignored.
-    const passkey = client.requirePasskey || (params.acr_values ?? "").split(" ").includes(PHISHING_RESISTANT_ACR);
+    const passkey = passkeyRequested(client.requirePasskey, params.acr_values);
     return { kind: "ok", request: { client, redirectUri, scope, state, nonce: params.nonce ?? null, codeChallenge, prompt, maxAge, hint, passkey } };
   }
 
