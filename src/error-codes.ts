@@ -114,6 +114,11 @@ export const ERROR_CODES = {
   ],
   passkey_verification_failed: [400, "the attestation or assertion is malformed, of the wrong type, or its signature does not verify"],
   passkey_not_found: [404, "no passkey with this id belongs to you"],
+  // Requiring a passkey (issue 25): forward auth's `require = "passkey"`, the step-up page
+  passkey_required: [
+    401,
+    "forward auth: a rule requires a session made with a passkey (`require = \"passkey\"`); this session was not, or the caller is an API key, which never is. Sign in with a passkey, or confirm one at /login/passkey-step",
+  ],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

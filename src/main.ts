@@ -33,7 +33,9 @@ Usage:
   latchkey keys rotate                              new signing keys (the running server uses them within 1 s)
   latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...]
           [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--json]
-                                                    register an OpenID Connect client; prints its secret once
+          [--require passkey]                       register an OpenID Connect client; prints its secret once
+  latchkey oidc client update <client_id> --require passkey|none
+                                                    require a passkey of its sign-ins, or no longer
   latchkey oidc client list | delete <client_id> | rotate-secret <client_id> [--json]
   latchkey backup <file>                            consistent copy of the database, safe while the server runs
   latchkey migrate-db --to postgres://user:password@host:5432/database

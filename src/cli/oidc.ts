@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import { closeDatabase, openMigratedDatabase } from "../db/client";
 import { createAuditLog } from "../modules/audit/service";
 import { createOidcClients } from "../modules/oidc/clients";
-import type { ArgSpec, ParsedArgs } from "./args";
+import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 import { printTable } from "./table";
 
 async function withClients(config: Config, run: (clients: ReturnType<typeof createOidcClients>, audit: ReturnType<typeof createAuditLog>) => Promise<void>): Promise<void> {
@@ -32,6 +32,7 @@ async function clientAdd(config: Config, args: ParsedArgs): Promise<void> {
       refresh: args.flags.has("refresh"),
       machine: args.flags.has("machine"),
       ...(args.options["id-token-alg"] ? { id_token_alg: args.options["id-token-alg"] } : {}),
+      ...(args.options.require === undefined ? {} : { require: args.options.require }),
     });
     await audit.record({ event: "oidc_client_created", detail: { via: "cli", client_id: client.client_id } });
     if (args.flags.has("json")) console.log(JSON.stringify({ client_id: client.client_id, client_secret: secret }));
@@ -40,6 +41,19 @@ async function clientAdd(config: Config, args: ParsedArgs): Promise<void> {
       console.log(secret === null ? "client_secret: (none: a public client, PKCE required)" : `client_secret: ${secret}`);
       if (secret !== null) console.log("The secret is shown only now; it is stored hashed.");
     }
+  });
+}
+
+/** `latchkey oidc client update <client_id> --require passkey|none`: what the client requires of sign-ins. */
+async function clientUpdate(config: Config, args: ParsedArgs): Promise<void> {
+  const [clientId] = args.positionals as [string];
+  const require = args.options.require;
+  if (require === undefined) throw new CliError("Say what to change: --require passkey, or --require none.");
+  await withClients(config, async (clients, audit) => {
+    // "none" on the command line is the API's null; anything else is checked by the service (a 422's message).
+    const client = await clients.setRequirement(clientId, require === "none" ? null : require);
+    await audit.record({ event: "oidc_client_updated", detail: { via: "cli", client_id: clientId, require: client.require } });
+    console.log(client.require === "passkey" ? `client ${clientId}: sign-ins must use a passkey` : `client ${clientId}: no passkey required`);
   });
 }
 
@@ -80,14 +94,15 @@ export const OIDC_CLIENT_COMMANDS: Record<string, { spec: ArgSpec; run: (config:
   add: {
     spec: {
       usage:
-        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--backchannel-logout-uri URI] [--refresh] [--machine] [--id-token-alg RS256|ES256|EdDSA] [--json]",
+        "latchkey oidc client add <client_id> --redirect-uri URI [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...] [--public] [--trusted] [--roles a,b] [--users u1,u2] [--backchannel-logout-uri URI] [--refresh] [--machine] [--id-token-alg RS256|ES256|EdDSA] [--require passkey] [--json]",
       positionals: 1,
       repeatable: ["redirect-uri", "post-logout-redirect-uri"],
-      options: ["roles", "users", "backchannel-logout-uri", "id-token-alg"],
+      options: ["roles", "users", "backchannel-logout-uri", "id-token-alg", "require"],
       flags: ["public", "trusted", "refresh", "machine", "json"],
     },
     run: clientAdd,
   },
+  update: { spec: { usage: "latchkey oidc client update <client_id> --require passkey|none", positionals: 1, options: ["require"] }, run: clientUpdate },
   list: { spec: { usage: "latchkey oidc client list", positionals: 0 }, run: clientList },
   delete: { spec: { usage: "latchkey oidc client delete <client_id>", positionals: 1 }, run: clientDelete },
   "rotate-secret": { spec: { usage: "latchkey oidc client rotate-secret <client_id> [--json]", positionals: 1, flags: ["json"] }, run: clientRotateSecret },

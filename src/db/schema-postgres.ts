@@ -217,6 +217,7 @@ export const oidcClients = pgTable("oidc_clients", {
   refresh: boolean("refresh").notNull().default(false),
   machine: boolean("machine").notNull().default(false),
   idTokenAlg: text("id_token_alg"),
+  requirePasskey: boolean("require_passkey").notNull().default(false),
 });
 
 export const oidcConsents = pgTable(

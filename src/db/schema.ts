@@ -294,6 +294,8 @@ export const oidcClients = sqliteTable("oidc_clients", {
   machine: integer("machine", { mode: "boolean" }).notNull().default(false),
   /** How its ID tokens are signed; null: OIDC_ID_TOKEN_ALG. */
   idTokenAlg: text("id_token_alg"),
+  /** Sign-ins for this client must be made with a passkey (`--require passkey`; amr hwk, acr phr). */
+  requirePasskey: integer("require_passkey", { mode: "boolean" }).notNull().default(false),
 });
 
 /** A user's consent to a client, remembered until revoked from the account page. */

@@ -382,6 +382,13 @@ describe("admin pages", () => {
     expect(confirm).toContain("Delete photos?");
     await followed(await submit(root, "", "/admin/applications/delete", { client_id: "photos" }, confirm), root, "/admin/applications#clients");
     expect(await page("/admin/applications", root)).toContain("No application is registered yet.");
+    // "Require a passkey": stored on the client, and said in its row.
+    const strict = await followed(
+      await submit(root, "", "/admin/applications", { client_id: "vault", redirect_uris: "https://vault.example.com/cb", require: "passkey" }, await page("/admin/applications", root)),
+      root,
+      "/admin/applications#clients",
+    );
+    expect(strict).toContain("confidential, passkey required");
   });
 });
 

@@ -152,7 +152,7 @@ test("a session cookie sent twice (one planted by a sibling subdomain) counts as
 test("a handoff's source must be a live browser session of an enabled user, and looking it up does not slide it", async () => {
   const { db, sessions, row } = setUp();
   const browserSession = await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] });
-  const apiSession = await sessions.create({ userId: "u1" }, client);
+  const apiSession = await sessions.create({ userId: "u1" }, client, ["pwd"]);
   const before = row(browserSession.sessionId)!.expires;
   expect(await sessions.browserSessionOwner(browserSession.sessionId)).toBe("u1");
   expect(row(browserSession.sessionId)!.expires).toBe(before);
@@ -240,7 +240,7 @@ describe("the principal cache: what another process changes is seen within CACHE
       const lookUp =
         kind === "browser session"
           ? await sessions.createBrowser({ userId: "u1" }, client, { amr: ["pwd"] }).then(({ token }) => () => sessions.browserPrincipal(token))
-          : await sessions.create({ userId: "u1" }, client).then(({ sessionId }) => () => sessions.principal(sessionId));
+          : await sessions.create({ userId: "u1" }, client, ["pwd"]).then(({ sessionId }) => () => sessions.principal(sessionId));
       expect((await lookUp())?.userId).toBe("u1");
       // Another process (the CLI, or another instance without the announcement) disables the user.
       db.$client.query("UPDATE users SET disabled = 1 WHERE id = 'u1'").run();

@@ -59,4 +59,5 @@ test("examples/access-rules.toml is valid and says what its comments say", () =>
   expect(at("admin.example.com", "/")).toBe("deny");
   expect(at("photos.example.com", "/album")).toBe("restricted");
   expect(at("wiki.example.com", "/page")).toBe("signed_in");
+  expect(policyFor(rules, { host: "vault.example.com", path: "/", method: "GET", ip: "203.0.113.9" })).toEqual({ kind: "signed_in", passkey: true });
 });

@@ -216,3 +216,59 @@ describe("random paths: what forward auth lets through is what the app serves", 
     for (const target of paths) for (const build of [forwarded, nginx]) expect(["bypass", "allow", "sign_in", "forbidden"]).toContain(verdict(build(target), BOB));
   });
 });
+
+describe('require = "passkey": only a session made with a passkey (amr hwk) passes; API keys never do', () => {
+  const passkeyRules = parseAccessRules(
+    `
+[[rule]]
+name = "vault, with a passkey"
+hosts = ["vault.example.com"]
+require = "passkey"
+
+[[rule]]
+name = "admin console, admins with a passkey"
+hosts = ["console.example.com"]
+roles = ["admin"]
+require = "passkey"
+
+[[rule]]
+name = "health"
+paths = ["/api/health"]
+policy = "bypass"
+`,
+    "passkeys.toml",
+  );
+  const at = (host: string, who: Caller | undefined, path = "/") => decide(requestPolicies(passkeyRules, forwardedRequest(new Headers(forwarded(path, "GET", host))), null), who, undefined);
+  const password: Caller = { username: "bob", roles: [], amr: ["pwd"] };
+  const totp: Caller = { username: "bob", roles: [], amr: ["pwd", "otp", "mfa"] };
+  const passkey: Caller = { username: "bob", roles: [], amr: ["hwk", "user", "mfa"] };
+  const passkeyAdmin: Caller = { username: "root", roles: ["admin"], amr: ["pwd", "hwk", "mfa"] };
+  const passwordAdmin: Caller = { username: "root", roles: ["admin"], amr: ["pwd"] };
+  const unknownAmr: Caller = { username: "bob", roles: [] };
+  const key: Caller = { username: "bob", roles: ["admin"], keyId: "k1", scopes: [] };
+  const keyClaimingHwk: Caller = { username: "bob", roles: ["admin"], keyId: "k1", scopes: [], amr: ["hwk"] };
+  const cases: [string, string, Caller | undefined, Verdict][] = [
+    ["anonymous signs in first", "vault.example.com", undefined, "sign_in"],
+    ["a password session is sent to the passkey step", "vault.example.com", password, "passkey"],
+    ["password and TOTP is not a passkey", "vault.example.com", totp, "passkey"],
+    ["a session without a known amr fails closed", "vault.example.com", unknownAmr, "passkey"],
+    ["a passkey session passes", "vault.example.com", passkey, "allow"],
+    ["an API key never passes", "vault.example.com", key, "passkey"],
+    ["an API key claiming hwk still does not", "vault.example.com", keyClaimingHwk, "passkey"],
+    ["roles come first: a passkey without the role is refused", "console.example.com", passkey, "forbidden"],
+    ["an admin with a password is sent to the passkey step", "console.example.com", passwordAdmin, "passkey"],
+    ["an admin with a passkey second step passes", "console.example.com", passkeyAdmin, "allow"],
+    ["elsewhere a password is enough", "app.example.com", password, "allow"],
+  ];
+  for (const [name, host, who, expected] of cases) test(`${name} → ${expected}`, () => expect(at(host, who)).toBe(expected));
+
+  test("the requirement holds on every reading of a path: a broad reading that reaches the rule asks for a passkey too", () => {
+    const rules = parseAccessRules('[[rule]]\npaths = ["/vault"]\nrequire = "passkey"', "r.toml");
+    const on = (path: string, who: Caller) => decide(requestPolicies(rules, forwardedRequest(new Headers(forwarded(path))), null), who, undefined);
+    expect(on("/vault/x", password)).toBe("passkey");
+    expect(on("/VAULT/x", password)).toBe("passkey");
+    expect(on("/other/..;/vault", password)).toBe("passkey");
+    expect(on("/other", password)).toBe("allow");
+    expect(on("/other/..;/vault", passkey)).toBe("allow");
+  });
+});

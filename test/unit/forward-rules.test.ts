@@ -81,6 +81,13 @@ describe("ACCESS_RULES_FILE", () => {
     ['default_policy = "maybe"', "default_policy: policy must be"],
     ["rules = 1", 'unknown key "rules"'],
     ["[[rule]\n", "not valid TOML"],
+    // A rule that says nothing of who may pass is a mistake, never "signed in" by default (fail closed).
+    ['[[rule]]\nname = "empty"\nhosts = ["a.example.com"]', 'rule 1 ("empty"): policy must be "bypass", "signed_in" or "deny" (or give roles / users), not undefined'],
+    ['[[rule]]\nname = "vault"\nrequire = "passkeys"', 'rule 1 ("vault"): require must be "passkey", not "passkeys"'],
+    ['[[rule]]\nrequire = ["passkey"]', 'rule 1: require must be "passkey", not ["passkey"]'],
+    ['[[rule]]\nrequire = true', 'rule 1: require must be "passkey", not true'],
+    ['[[rule]]\npolicy = "bypass"\nrequire = "passkey"', 'rule 1: require = "passkey" goes with signed_in, roles or users, not policy = "bypass"'],
+    ['[[rule]]\npolicy = "deny"\nrequire = "passkey"', 'rule 1: require = "passkey" goes with signed_in, roles or users, not policy = "deny"'],
   ];
   for (const [text, message] of bad)
     test(`a bad file is a configuration error naming the rule: ${message}`, () => {
@@ -120,6 +127,15 @@ describe("ACCESS_RULES_FILE, read to the letter", () => {
     expect(rule).toEqual({ name: "rule 1", hosts: ["a.example.com"], paths: ["/x"], foldedPaths: ["/x"], methods: new Set(["GET"]), networks: undefined, policy: { kind: "restricted", roles: new Set(["admin"]), users: new Set() } });
     expect(one('users = ["Bob"]\npolicy = "signed_in"').policy).toEqual({ kind: "restricted", roles: new Set(), users: new Set(["bob"]) });
     expect(one('name = "n"\npolicy = "bypass"')).toMatchObject({ name: "n", hosts: undefined, paths: undefined, methods: undefined });
+  });
+
+  test('require = "passkey" marks the rule\'s policy, with signed_in, roles, users or scopes; without it nothing is required', () => {
+    expect(one('require = "passkey"').policy).toEqual({ kind: "signed_in", passkey: true });
+    expect(one('policy = "signed_in"\nrequire = "passkey"').policy).toEqual({ kind: "signed_in", passkey: true });
+    expect(one('roles = ["admin"]\nrequire = "passkey"').policy).toEqual({ kind: "restricted", roles: new Set(["admin"]), users: new Set(), passkey: true });
+    expect(one('users = ["Bob"]\nrequire = "passkey"').policy).toEqual({ kind: "restricted", roles: new Set(), users: new Set(["bob"]), passkey: true });
+    expect(one('scopes = ["s"]\nrequire = "passkey"').policy).toEqual({ kind: "signed_in", scopes: new Set(["s"]), passkey: true });
+    expect(one('policy = "signed_in"').policy).toEqual({ kind: "signed_in" });
   });
 
   test("host names: labels of one character and more, *.domain and IPv4 addresses; nothing else", () => {

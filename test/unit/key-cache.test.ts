@@ -34,7 +34,7 @@ for (const change of ["deletes the key", "disables the user"] as const) {
       migrate(server);
       server.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused" }).run();
       const sessions = createSessionService(server, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: new Uint8Array(32) });
-      const { sessionId } = await sessions.create({ userId: "u1" }, { ip: "192.0.2.1", userAgent: "test" });
+      const { sessionId } = await sessions.create({ userId: "u1" }, { ip: "192.0.2.1", userAgent: "test" }, ["pwd"]);
       const keys = createApiKeyService(server, { maxPerUser: 10, rateLimit: undefined });
       const { api_key: key } = await keys.create({ userId: "u1", sessionId }, { name: "cached" });
       expect((await keys.authenticate(key)).userId).toBe("u1");

@@ -187,7 +187,7 @@ function disableFromAnotherProcess(userId: string) {
 
 test("a disabled user cannot mint an API key while the session cache still vouches for the session", async () => {
   const alice = await setup.users.create({ username: "alice", password: P1 });
-  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client);
+  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client, ["pwd"]);
   expect((await setup.sessions.principal(sessionId))?.userId).toBe(alice.id);
   disableFromAnotherProcess(alice.id);
   expect((await setup.sessions.principal(sessionId))?.userId).toBe(alice.id); // still cached
@@ -205,7 +205,7 @@ test("a disabled user cannot mint an API key while the session cache still vouch
 
 test("a password change authorised by a session that was ended meanwhile is refused and changes nothing", async () => {
   const alice = await setup.users.create({ username: "alice", password: P1 });
-  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client);
+  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client, ["pwd"]);
   const principal = (await setup.sessions.principal(sessionId))!;
   disableFromAnotherProcess(alice.id);
   const before = storedHash(alice.id);
@@ -215,7 +215,7 @@ test("a password change authorised by a session that was ended meanwhile is refu
 
 test("second factors are not changed on the word of a session another process ended (enrol, recovery codes, removal)", async () => {
   const alice = await setup.users.create({ username: "alice", password: P1 });
-  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client);
+  const { sessionId } = await setup.sessions.create({ userId: alice.id }, client, ["pwd"]);
   expect((await setup.sessions.principal(sessionId))?.userId).toBe(alice.id);
   disableFromAnotherProcess(alice.id);
   for (const write of [
@@ -232,7 +232,7 @@ test("an admin demoted or disabled from another process cannot change users with
   const root = await setup.users.create({ username: "root", password: P1, roles: ["admin"] });
   const spare = await setup.users.create({ username: "spare", password: P1, roles: ["admin"] });
   const member = await setup.users.create({ username: "member", password: P1 });
-  const { sessionId } = await setup.sessions.create({ userId: root.id }, client);
+  const { sessionId } = await setup.sessions.create({ userId: root.id }, client, ["pwd"]);
   const actor = { userId: root.id, username: "root", sessionId, ip: null, userAgent: null };
   expect((await setup.sessions.principal(sessionId))?.roles).toEqual(["admin"]);
   // `latchkey user roles root ""`: the cached principal still says admin.

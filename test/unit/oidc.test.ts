@@ -194,8 +194,10 @@ describe("code flow with openid-client", () => {
     const callback = await authorizeIn(await browserOf("bob"), url);
     expect(callback.href.startsWith("app.immich:///oauth-callback?code=")).toBe(true);
     const tokens = await oidcClient.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: "st" });
-    // scope=openid alone: sub and the protocol claims, nothing about the person (OpenID Connect Core §5.4).
-    expect(Object.keys(tokens.claims()!).sort()).toEqual(["aud", "auth_time", "exp", "iat", "iss", "sid", "sub"]);
+    // scope=openid alone: sub and the protocol claims, nothing about the person (OpenID Connect Core §5.4). amr:
+    // the session here is an API sign-in's, which records its password (pwd) like a browser's.
+    expect(Object.keys(tokens.claims()!).sort()).toEqual(["amr", "aud", "auth_time", "exp", "iat", "iss", "sid", "sub"]);
+    expect(tokens.claims()!.amr).toEqual(["pwd"]);
 
     // gitea is registered for every describe (its secret is rotated elsewhere): a new secret of its own here.
     const gitea = (await json("POST", "/api/v1/admin/oidc/clients/gitea/secret", undefined, adminToken)).body.client_secret as string;

@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { oidcClients, oidcConsents, users } from "../../src/db/schema";
+import { oidcClients, oidcConsents, passkeys, users } from "../../src/db/schema";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { deriveSecrets } from "../../src/secrets";
 import { inProcessBrowser, postForms, totpCode, type InProcessBrowser, type PostForm } from "../support/in-process";
@@ -124,6 +124,10 @@ beforeAll(async () => {
   expect(inviteLink).toBeDefined();
   const consentUrl = `/oidc/authorize?${new URLSearchParams({ client_id: "wiki", redirect_uri: "https://wiki.example.com/cb", response_type: "code", scope: "openid profile", state: "s", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuz-nGSDo7Q", code_challenge_method: "S256", prompt: "consent" })}`;
   await crawl(admin, ["/account", "/admin", "/admin/applications", "/admin/invitations", "/admin/audit", consentUrl, "/oidc/logout"]);
+  // A passkey (a row: no ceremony is run here), so that the passkey step-up page shows its form to the admin, whose
+  // session was made with a password; added after both sign-ins, which a passkey would have given a second step.
+  db.insert(passkeys).values({ id: "pk-admin", userId: "u-admin", credentialId: "Y3JlZA", publicKey: "a2V5", transports: ["internal"], aaguid: "00000000-0000-0000-0000-000000000000", name: "Passkey" }).run();
+  await crawl(admin, ["/login/passkey-step?rd=%2Faccount"]);
 
   // TOTP: the enrolment page's confirm form, then (enrolled) the recovery-codes and removal forms.
   expect((await admin.post("/account/mfa/totp", formFor.get("/account/mfa/totp")!.fields)).status).toBe(303);

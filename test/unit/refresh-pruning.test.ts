@@ -19,11 +19,11 @@ test("a busy session's pruning leaves every other session's spent tokens, so the
   const sessions = createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 0, refreshRotationKey: new Uint8Array(32) });
   const rowsOf = (sessionId: string) => (db.$client.query("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?").get(sessionId) as { n: number }).n;
 
-  const quiet = await sessions.create({ userId: "u1" }, client);
+  const quiet = await sessions.create({ userId: "u1" }, client, ["pwd"]);
   const quietChild = (await sessions.rotate(quiet.refreshToken)).refreshToken;
   expect(rowsOf(quiet.sessionId)).toBe(2);
 
-  const busy = await sessions.create({ userId: "u1" }, client);
+  const busy = await sessions.create({ userId: "u1" }, client, ["pwd"]);
   let token = busy.refreshToken;
   for (let i = 0; i < SPENT_TOKENS_KEPT * 2; i++) token = (await sessions.rotate(token)).refreshToken;
   expect(rowsOf(busy.sessionId)).toBe(SPENT_TOKENS_KEPT + 1);

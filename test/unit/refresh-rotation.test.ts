@@ -21,7 +21,7 @@ async function setUp(grace = GRACE_S) {
   migrate(db);
   db.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused" }).run();
   const sessions = createSessionService(db, { refreshTokenTtl: TTL_S, refreshReuseInterval: grace, refreshRotationKey: new Uint8Array(32).fill(9) });
-  const opened = await sessions.create({ userId: "u1" }, client);
+  const opened = await sessions.create({ userId: "u1" }, client, ["pwd"]);
   const alive = () => db.$client.query("SELECT count(*) AS n FROM sessions WHERE id = ?").get(opened.sessionId) as { n: number };
   return { db, sessions, opened, alive };
 }

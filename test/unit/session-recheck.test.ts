@@ -16,7 +16,7 @@ async function setUp() {
   migrate(db);
   db.insert(users).values({ id: "u1", username: "someone", passwordHash: "unused", roles: ["admin"] }).run();
   const sessions = createSessionService(db, { refreshTokenTtl: 3600, refreshReuseInterval: 10, refreshRotationKey: new Uint8Array(32) });
-  const { sessionId } = await sessions.create({ userId: "u1" }, { ip: "192.0.2.1", userAgent: "test" });
+  const { sessionId } = await sessions.create({ userId: "u1" }, { ip: "192.0.2.1", userAgent: "test" }, ["pwd"]);
   const check = (id: string, role?: string) => transaction(db, (tx) => assertSessionLive(tx, id, role));
   return { db, sessionId, check };
 }

@@ -19,7 +19,7 @@ const lastSeenOf = (db: ReturnType<typeof setUp>["db"], sessionId: string) =>
 test("the session cache stays bounded however many distinct sessions are checked", async () => {
   const { sessions } = setUp();
   const ids: string[] = [];
-  for (let i = 0; i < 10_050; i++) ids.push((await sessions.create({ userId: "u1" }, client)).sessionId);
+  for (let i = 0; i < 10_050; i++) ids.push((await sessions.create({ userId: "u1" }, client, ["pwd"])).sessionId);
   for (const id of ids) expect((await sessions.principal(id))?.userId).toBe("u1");
   expect(sessions.cachedSessions()).toBeLessThanOrEqual(10_000);
   expect(sessions.cachedSessions()).toBeGreaterThan(0);
@@ -27,7 +27,7 @@ test("the session cache stays bounded however many distinct sessions are checked
 
 test("a revoked session is refused at once, even while cached", async () => {
   const { sessions } = setUp();
-  const { sessionId } = await sessions.create({ userId: "u1" }, client);
+  const { sessionId } = await sessions.create({ userId: "u1" }, client, ["pwd"]);
   expect((await sessions.principal(sessionId))?.sessionId).toBe(sessionId);
   await sessions.revoke(sessionId);
   expect(await sessions.principal(sessionId)).toBeUndefined();
@@ -35,8 +35,8 @@ test("a revoked session is refused at once, even while cached", async () => {
 
 test("last_seen_at is written when a session is used after more than a minute, and not sooner", async () => {
   const { db, settings, sessions } = setUp();
-  const stale = (await sessions.create({ userId: "u1" }, client)).sessionId;
-  const recent = (await sessions.create({ userId: "u1" }, client)).sessionId;
+  const stale = (await sessions.create({ userId: "u1" }, client, ["pwd"])).sessionId;
+  const recent = (await sessions.create({ userId: "u1" }, client, ["pwd"])).sessionId;
   const now = Date.now();
   db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 120_000, stale);
   db.$client.query("UPDATE sessions SET last_seen_at = ? WHERE id = ?").run(now - 30_000, recent);
@@ -52,7 +52,7 @@ test("last_seen_at is written when a session is used after more than a minute, a
 test("spent refresh tokens are bounded per session, and a replay of a kept one still revokes the session", async () => {
   const { db, sessions } = setUp();
   const rowsOf = (sessionId: string) => (db.$client.query("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?").get(sessionId) as { n: number }).n;
-  const { sessionId, refreshToken } = await sessions.create({ userId: "u1" }, client);
+  const { sessionId, refreshToken } = await sessions.create({ userId: "u1" }, client, ["pwd"]);
   const chain = [refreshToken];
   for (let i = 0; i < 2000; i++) chain.push((await sessions.rotate(chain.at(-1)!)).refreshToken);
   // 2,001 tokens were issued; the live one and the newest SPENT_TOKENS_KEPT spent ones remain.

@@ -51,6 +51,9 @@ export const AUDIT_EVENTS = [
   "invitation_created",
   "invitation_used",
   "invitation_revoked",
+  "passkey_step_up",
+  "passkey_step_up_failed",
+  "oidc_client_updated",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -72,7 +72,7 @@ export interface PendingVerification {
   pending: PublicUser;
 }
 
-/** RFC 8176 amr of a browser sign-in: a password; or a password and a one-time code (TOTP, mailed or recovery). */
+/** RFC 8176 amr of a sign-in (API or browser): a password; or a password and a one-time code (TOTP, mailed or recovery). */
 const PASSWORD_AMR = ["pwd"];
 
 /**
@@ -81,6 +81,16 @@ const PASSWORD_AMR = ["pwd"];
  * the two factors make "mfa".
  */
 const passkeyAmr = (userVerified: boolean) => (userVerified ? ["hwk", "user", "mfa"] : ["hwk"]);
+
+/**
+ * RFC 8176 amr after a passkey step-up of a session (pages/passkey-step.tsx): what the session had, and the
+ * passkey (`hwk`); with user verification `user` and `mfa`, and `mfa` too when the session's password (or code)
+ * was a factor of another kind. Nothing is dropped: the step-up adds an authentication, it forgets none.
+ */
+export function stepUpAmr(previous: readonly string[], userVerified: boolean): string[] {
+  const added = ["hwk", ...(userVerified ? ["user", "mfa"] : []), ...(previous.includes("pwd") || previous.includes("otp") ? ["mfa"] : [])];
+  return [...new Set([...previous, ...added])];
+}
 
 /** RFC 8176 amr after a second step: the first factor (a password, or a passkey without user verification), then a passkey or a one-time code. */
 function secondStepAmr(firstFactor: "password" | "passkey", method: ChallengeMethod): string[] {
@@ -132,8 +142,9 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     }
   }
 
-  async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo): Promise<IssuedTokens> {
-    const session = await forVerifiedAccount(account, client, () => sessions.create(account, client));
+  /** An API sign-in's refresh-token session, recording how it authenticated (`amr`, as the browser's does). */
+  async function startSession(account: VerifiedAccount, user: PublicUser, client: ClientInfo, amr: string[]): Promise<IssuedTokens> {
+    const session = await forVerifiedAccount(account, client, () => sessions.create(account, client, amr));
     const access = await accessTokens.issue(account.userId, session.sessionId, session.expiresAt);
     return { access, refreshToken: session.refreshToken, refreshExpiresIn: settings.refreshTokenTtl, user };
   }
@@ -189,7 +200,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async register(input: NewAccount, client: ClientInfo, invitation?: InvitedAccount): Promise<IssuedTokens | PendingVerification> {
       const user = await createAccount(input, client, invitation);
       if (settings.requireEmailVerification && !user.emailVerified) return { pending: toPublicUser(user) };
-      return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client);
+      return startSession({ userId: user.id, passwordHash: user.passwordHash }, toPublicUser(user), client, PASSWORD_AMR);
     },
 
     createAccount,
@@ -203,7 +214,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       const verified = { userId: user.id, passwordHash: user.passwordHash };
       const challenge = await challengeAfterPassword(user, client, allowChallenge);
       if (challenge) return challenge;
-      const tokens = await startSession(verified, toPublicUser(user), client);
+      const tokens = await startSession(verified, toPublicUser(user), client, PASSWORD_AMR);
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client });
       return { ...tokens, device: devices.issue(user.id) };
@@ -218,7 +229,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     async loginWithPasskey(user: User, userVerified: boolean, client: ClientInfo): Promise<IssuedTokens | LoginChallenge> {
       const challenge = await afterPasskey(user, userVerified, client);
       if (challenge) return challenge;
-      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client, passkeyAmr(userVerified));
       await passkeySignedIn(user, userVerified, client);
       return { ...tokens, device: devices.issue(user.id) };
     },
@@ -231,6 +242,24 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
       await passkeySignedIn(user, userVerified, client, "browser");
       return { session, device: devices.issue(user.id) };
     },
+
+    /**
+     * The passkey step-up (pages/passkey-step.tsx): the signed-in browser's user confirmed with one of their own
+     * passkeys (the caller verified it for `principal.userId`). A new browser session replaces the old one (never
+     * the same id made stronger: a cookie taken before the step-up must not gain from it), with the amr of both
+     * and the time of this authentication; the old one ends, and handoffs to other sign-in hosts follow anew.
+     */
+    async stepUpBrowser(principal: BrowserSessionPrincipal, userVerified: boolean, passkeyId: string, client: ClientInfo) {
+      const account = { userId: principal.userId };
+      const amr = stepUpAmr(principal.amr, userVerified);
+      const session = await forVerifiedAccount(account, client, () => sessions.createBrowser(account, client, { amr }));
+      await sessions.revoke(principal.sessionId);
+      await audit.record({ event: "passkey_step_up", userId: principal.userId, ...client, detail: { passkey_id: passkeyId, user_verified: userVerified, amr } });
+      return session;
+    },
+
+    /** A refused passkey step-up, in the audit trail with its reason (the error code). */
+    recordStepUpFailure: (userId: string, client: ClientInfo, reason: string) => audit.record({ event: "passkey_step_up_failed", userId, ...client, detail: { reason } }),
 
     /**
      * Signs in a browser from the sign-in page: the same checks, limits and audit events as `login`, and a
@@ -264,8 +293,8 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
      * A wrong answer counts against the challenge (it dies at 5) and the account's limits.
      */
     async verifyChallenge(challengeId: string, answer: SecondStepAnswer, client: ClientInfo) {
-      const { user, method, recoveryCodes } = await secondStep.answer(challengeId, answer, client);
-      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client);
+      const { user, method, recoveryCodes, firstFactor } = await secondStep.answer(challengeId, answer, client);
+      const tokens = await startSession({ userId: user.id }, toPublicUser(user), client, secondStepAmr(firstFactor, method));
       await completeSignIn(user, client);
       await audit.record({ event: "login_succeeded", userId: user.id, ...client, detail: { second_factor: method } });
       return { tokens: { ...tokens, device: devices.issue(user.id) }, recoveryCodes };

@@ -31,8 +31,8 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
 
   /** The sign-in host of the app's domain (PUBLIC_URL's when none covers it). */
   const signInHost = (original: ForwardedRequest) => (original.ok && signInHostFor(browser.hosts, original.host)) || browser.primary;
-  const signInUrl = (original: ForwardedRequest) =>
-    original.ok ? `${signInHost(original).origin}/login?rd=${encodeURIComponent(original.url)}` : `${signInHost(original).origin}/login`;
+  const signInUrl = (original: ForwardedRequest, page = "/login") =>
+    original.ok ? `${signInHost(original).origin}${page}?rd=${encodeURIComponent(original.url)}` : `${signInHost(original).origin}${page}`;
 
   const plainHeaders = headers.headersWith({});
   const bypassHeaders = headers.headersWith(ANONYMOUS);
@@ -87,21 +87,33 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
     return whenReady(identify(request.headers), (who) => forbidden(request, original, who));
   }
 
-  /** Not signed in: a browser goes to the sign-in page (behind nginx a 401 carrying the Location), a script gets 401. */
+  /** A browser sent to a page of the sign-in host with `rd` back (behind nginx a 401 carrying the Location). */
+  function sendBrowser(request: Request, original: ForwardedRequest, page: string): Response {
+    const location = signInUrl(original, page);
+    if (original.family === "nginx") return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
+    const method = original.ok ? original.method : "GET";
+    return answer(request, method === "GET" || method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
+  }
+
+  /** Not signed in: a browser goes to the sign-in page, a script gets 401. */
   function signIn(request: Request, original: ForwardedRequest): Response {
-    if (isNavigation(request.headers)) {
-      const location = signInUrl(original);
-      if (original.family === "nginx") return answer(request, 401, { location, ...NO_STORE, "www-authenticate": challenge });
-      const method = original.ok ? original.method : "GET";
-      return answer(request, method === "GET" || method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
-    }
+    if (isNavigation(request.headers)) return sendBrowser(request, original, "/login");
     return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
+  }
+
+  /**
+   * Signed in, but a rule requires a passkey this session was not made with: a browser goes to the passkey step
+   * (pages: /login/passkey-step), a script gets 401 passkey_required (an API key never satisfies the rule).
+   */
+  function passkeyStep(request: Request, original: ForwardedRequest): Response {
+    if (isNavigation(request.headers)) return sendBrowser(request, original, "/login/passkey-step");
+    return json(request, 401, "passkey_required", "This resource requires a sign-in with a passkey: sign in with one, or confirm one at /login/passkey-step.", { "www-authenticate": challenge });
   }
 
   // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
   const bypass = (request: Request) => new Response(null, { headers: bypassHeaders.for(request) });
 
-  return { bypass, allowed, signIn, forbidden, refused };
+  return { bypass, allowed, signIn, passkeyStep, forbidden, refused };
 }
 
 /**

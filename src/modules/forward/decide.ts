@@ -1,3 +1,4 @@
+import { madeWithPasskey } from "../../lib/amr";
 import { normalizeUsername } from "../../lib/names";
 import type { ForwardedRequest } from "./request";
 import { policyFor, type AccessRules, type Policy } from "./rules";
@@ -7,15 +8,22 @@ import { policyFor, type AccessRules, type Policy } from "./rules";
  * (test/unit/forward-corpus.test.ts) can reach every branch. Fails closed: what cannot be parsed or attributed is
  * denied whenever rules are in force, never given the default policy.
  */
-export type Verdict = "bypass" | "allow" | "sign_in" | "forbidden";
+export type Verdict = "bypass" | "allow" | "sign_in" | "forbidden" | "passkey";
 
-/** Who asks: a session's user, or an API key's (`keyId` and `scopes`: a key with scopes is limited to them). */
+/**
+ * Who asks: a session's user (`amr`: how the session was made, RFC 8176), or an API key's (`keyId` and `scopes`:
+ * a key with scopes is limited to them).
+ */
 export interface Caller {
   username: string;
   roles: readonly string[];
+  amr?: readonly string[];
   keyId?: string;
   scopes?: readonly string[];
 }
+
+/** A session made with a passkey (lib/amr.ts); an API key is never one, whatever else it carries: it proves no sign-in. */
+const passkeySession = (who: Caller) => who.keyId === undefined && madeWithPasskey(who.amr);
 
 /** `?roles=a,b&users=c&scopes=d` on the forward URL itself (the proxy's configuration, not the client's). */
 export interface UrlRule {
@@ -72,7 +80,8 @@ function admits(policy: Policy, who: Caller, url: UrlRule): boolean {
 
 /**
  * The verdict. `who` undefined means no credential was looked at (or none was valid): the route asks first
- * without one, and looks the caller up only when the answer is `sign_in`.
+ * without one, and looks the caller up only when the answer is `sign_in`. `passkey`: the caller is admitted but a
+ * rule requires a passkey that its session was not made with (the passkey step-up, then again).
  */
 export function decide(policies: readonly Policy[], who: Caller | undefined, url: UrlRule | undefined): Verdict {
   let bypass = true;
@@ -85,6 +94,10 @@ export function decide(policies: readonly Policy[], who: Caller | undefined, url
   const rule = url ?? NO_URL_RULE;
   if (url && (url.roles.length || url.users.length) && !who.roles.some((role) => url.roles.includes(role)) && !url.users.includes(who.username))
     return "forbidden";
-  for (const policy of policies) if (!admits(policy, who, rule)) return "forbidden";
-  return "allow";
+  let passkey = false;
+  for (const policy of policies) {
+    if (!admits(policy, who, rule)) return "forbidden";
+    if ("passkey" in policy) passkey = true;
+  }
+  return passkey && !passkeySession(who) ? "passkey" : "allow";
 }

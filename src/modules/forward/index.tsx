@@ -89,7 +89,9 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     if (first === "forbidden") return answers.refused(request, original);
     return whenReady(identify(requestHeaders), (who) => {
       if (!who) return answers.signIn(request, original);
-      return decide(policies, who, url) === "allow" ? answers.allowed(request, who) : answers.forbidden(request, original, who);
+      const verdict = decide(policies, who, url);
+      if (verdict === "allow") return answers.allowed(request, who);
+      return verdict === "passkey" ? answers.passkeyStep(request, original) : answers.forbidden(request, original, who);
     });
   }
 
@@ -119,11 +121,13 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
         "a 401 carrying that `Location`; other requests a 401 with `WWW-Authenticate`. Refused: 403 (a page for browsers). `?roles=a,b` and " +
         "`?users=c,d` on this URL restrict it (any match allows); `?scopes=e,f` admits API keys limited to one of those scopes (other scoped " +
         "keys are refused). `ACCESS_RULES_FILE` adds central rules; with rules, a request that cannot be parsed or that no trusted proxy " +
-        "described is refused.",
+        "described is refused. A rule with `require = \"passkey\"` admits only a session made with a passkey (amr `hwk`): a browser " +
+        "whose session was not is sent (like a sign-in) to `/login/passkey-step` with `rd`, other callers get 401 `passkey_required`; " +
+        "API keys never pass it.",
       responses: {
         200: { description: "Allowed: the Remote-* headers name the user." },
         302: { description: "Not signed in (a browser behind Traefik or Caddy): to the sign-in page." },
-        401: { description: "Not signed in.\n\n- `unauthorized`: no valid session, token or API key", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
+        401: { description: "Not signed in, or not with a passkey where a rule requires one.\n\n- `unauthorized`: no valid session, token or API key\n- `passkey_required`: a rule requires a session made with a passkey; this one was not (or it is an API key)", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
         403: { description: "Refused.\n\n- `forbidden`: the rules do not allow this user, deny this request to everyone, or it cannot be parsed or attributed", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
       },
     },

@@ -19,12 +19,14 @@ import { inNetworks, parseNetworks, type Networks } from "../../lib/ip";
  *   roles = ["admin"]
  *   users = ["alice"]
  *   scopes = ["backup:write"]             # API keys limited to scopes pass only where a rule (or ?scopes=) names one
+ *   require = "passkey"                   # the session must have been made with a passkey (amr "hwk"); API keys never pass
+ *                                         # (alone: signed in with a passkey; or with roles / users / scopes)
  */
 export type Policy =
   | { kind: "bypass" }
   | { kind: "deny" }
-  | { kind: "signed_in"; scopes?: ReadonlySet<string> }
-  | { kind: "restricted"; roles: ReadonlySet<string>; users: ReadonlySet<string>; scopes?: ReadonlySet<string> };
+  | { kind: "signed_in"; scopes?: ReadonlySet<string>; passkey?: true }
+  | { kind: "restricted"; roles: ReadonlySet<string>; users: ReadonlySet<string>; scopes?: ReadonlySet<string>; passkey?: true };
 
 export interface AccessRule {
   name: string;
@@ -60,7 +62,7 @@ export interface ProxiedRequest {
 }
 
 const SIGNED_IN: Policy = { kind: "signed_in" };
-const RULE_KEYS = new Set(["name", "hosts", "paths", "methods", "networks", "policy", "roles", "users", "scopes"]);
+const RULE_KEYS = new Set(["name", "hosts", "paths", "methods", "networks", "policy", "roles", "users", "scopes", "require"]);
 
 function stringList(rule: Record<string, unknown>, key: string, problem: (text: string) => ConfigError): string[] | undefined {
   const raw = rule[key];
@@ -80,6 +82,18 @@ function policyOf(raw: unknown, roles: string[] | undefined, users: string[] | u
   if (scopes) return { kind: "signed_in", ...scopes };
   if (raw === "bypass" || raw === "deny" || raw === "signed_in") return { kind: raw };
   throw problem(`policy must be "bypass", "signed_in" or "deny" (or give roles / users), not ${JSON.stringify(raw)}`);
+}
+
+/**
+ * `require = "passkey"`: the rule admits only a session made with a passkey (RFC 8176 amr `hwk`). Anything else
+ * is a mistake that stops the start (fail closed: an unknown requirement is never ignored), and so is a
+ * requirement on a rule that admits everyone or no one.
+ */
+function withRequirement(policy: Policy, raw: unknown, problem: (text: string) => ConfigError): Policy {
+  if (raw === undefined) return policy;
+  if (raw !== "passkey") throw problem(`require must be "passkey", not ${JSON.stringify(raw)}`);
+  if (policy.kind === "bypass" || policy.kind === "deny") throw problem(`require = "passkey" goes with signed_in, roles or users, not policy = "${policy.kind}"`);
+  return { ...policy, passkey: true };
 }
 
 /** Parses and checks the rules; every mistake is a ConfigError naming the file and the rule (exit 2 at start). */
@@ -120,7 +134,9 @@ export function parseAccessRules(text: string, file: string): AccessRules {
       const roleProblem = configRoleProblem(role);
       if (roleProblem) throw problem(roleProblem);
     }
-    const policy = policyOf(rule.policy, roles, stringList(rule, "users", problem), problem, stringList(rule, "scopes", problem));
+    // `require` alone means signed in, with a passkey.
+    const policyName = rule.policy === undefined && rule.require !== undefined ? "signed_in" : rule.policy;
+    const policy = withRequirement(policyOf(policyName, roles, stringList(rule, "users", problem), problem, stringList(rule, "scopes", problem)), rule.require, problem);
     const foldedPaths = paths?.map((path) => path.toLowerCase());
     return { name: typeof rule.name === "string" ? rule.name : `rule ${index + 1}`, hosts, paths, foldedPaths, methods: methods && new Set(methods), networks, policy };
   });

@@ -24,8 +24,16 @@ const Client = t.Object({
   refresh: t.Boolean(),
   machine: t.Boolean(),
   id_token_alg: t.Nullable(t.String()),
+  require: t.Nullable(t.String({ description: '"passkey": sign-ins for this client must use a passkey; null: none' })),
   created_at: t.String({ format: "date-time" }),
 });
+
+const Requirement = t.Nullable(
+  PlainText({
+    description:
+      '"passkey": every sign-in for this client must be made with a passkey (a session without one is sent through the passkey step; its ID tokens say amr hwk and acr phr); null: none',
+  }),
+);
 
 const CreatedClient = t.Object({
   ...Client.properties,
@@ -46,6 +54,7 @@ const CreateClientBody = t.Object({
   refresh: t.Optional(t.Boolean({ description: "Always issue a refresh token (otherwise only for the offline_access scope)" })),
   machine: t.Optional(t.Boolean({ description: "A machine client: the client_credentials grant only (no user, no redirect URIs)" })),
   id_token_alg: t.Optional(PlainText({ description: "RS256, ES256 or EdDSA (default: OIDC_ID_TOKEN_ALG)" })),
+  require: t.Optional(Requirement),
 });
 
 const ClientParams = t.Object({ client_id: PlainText() });
@@ -53,8 +62,8 @@ const ClientParams = t.Object({ client_id: PlainText() });
 /** Admin management of OpenID Connect clients, and each user's consents. */
 export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService; guard: ReturnType<typeof authGuard>; audit: AuditLog; withRequester: RequesterPlugin }) {
   const { clients, oidc, guard, audit, withRequester } = deps;
-  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated", userId: string, clientId: string, from: ClientInfo) =>
-    audit.record({ event, userId, ...from, detail: { via: "api", client_id: clientId } });
+  const record = (event: "oidc_client_created" | "oidc_client_deleted" | "oidc_client_secret_rotated" | "oidc_client_updated", userId: string, clientId: string, from: ClientInfo, more: Record<string, unknown> = {}) =>
+    audit.record({ event, userId, ...from, detail: { via: "api", client_id: clientId, ...more } });
 
   return new Elysia()
     .use(
@@ -80,6 +89,22 @@ export function oidcAdminRoutes(deps: { clients: OidcClients; oidc: OidcService;
             parse: JSON_BODY,
             response: { 201: CreatedClient, ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["oidc_client_exists"] }) },
             detail: { summary: "Register a client; its secret is in this answer only", security: SESSION_SECURITY },
+          },
+        )
+        .patch(
+          "/:client_id",
+          async ({ params, body, principal, requester }) => {
+            const client = await clients.setRequirement(params.client_id, body.require);
+            await record("oidc_client_updated", principal.userId, params.client_id, requester, { require: client.require });
+            return client;
+          },
+          {
+            admin: true,
+            params: ClientParams,
+            body: t.Object({ require: Requirement }),
+            parse: JSON_BODY,
+            response: { 200: Client, ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["oidc_client_not_found"] }) },
+            detail: { summary: "Change a client's requirement: require a passkey of its sign-ins, or no longer", security: SESSION_SECURITY },
           },
         )
         .delete(

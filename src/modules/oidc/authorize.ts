@@ -1,6 +1,8 @@
 import { Elysia } from "elysia";
 import type { ClientInfo } from "../../http/client-ip";
+import { madeWithPasskey, passkeyRequested } from "../../lib/amr";
 import { safeEqual } from "../../lib/crypto";
+import { PASSKEY_STEP_PATH } from "../pages/passkey-step";
 import { sameOriginPost } from "../pages/csrf";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import { consentItems, SCOPES } from "./claims";
@@ -25,6 +27,8 @@ interface AuthorizationRequest {
   prompt: Set<string>;
   maxAge: number | undefined;
   hint: IdTokenHint | undefined;
+  /** The sign-in must be made with a passkey: the client requires it, or asked for acr `phr`. */
+  passkey: boolean;
 }
 
 type Parsed =
@@ -86,7 +90,8 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
     // there, one this issuer cannot verify is refused rather than ignored (fail closed); elsewhere it is a hint.
     const hint = params.id_token_hint === undefined ? undefined : verifyIdTokenHint(params.id_token_hint, keyRing, issuer);
     if (params.id_token_hint !== undefined && !hint && prompt.has("none")) return fail("invalid_request", "The id_token_hint was not issued by this server.");
-    return { kind: "ok", request: { client, redirectUri, scope, state, nonce: params.nonce ?? null, codeChallenge, prompt, maxAge, hint } };
+    const passkey = passkeyRequested(client.requirePasskey, params.acr_values);
+    return { kind: "ok", request: { client, redirectUri, scope, state, nonce: params.nonce ?? null, codeChallenge, prompt, maxAge, hint, passkey } };
   }
 
   /** A stamp `time.mac` saying "sign-in was asked for at `time`", carried through the sign-in page's rd. */
@@ -141,6 +146,12 @@ export function authorizeRoutes(deps: ProviderPageDeps) {
     if (!userMayUse(client, user)) {
       await audit.record({ event: "oidc_access_denied", userId: user.userId, ...from, detail: { client_id: client.clientId } });
       return htmlPage(set, 403, messagePage(appName, "Access denied", `Your account is not allowed to use ${client.clientId}. Ask your administrator for access.`));
+    }
+    // A passkey required (the client's rule, or acr_values=phr) and this session was not made with one: the passkey
+    // step, then this request again; without a page to show (prompt=none) the RFC's answer.
+    if (parsed.passkey && !madeWithPasskey(authentication!.amr)) {
+      if (prompt.has("none")) return back({ error: "login_required", error_description: "This application requires a sign-in with a passkey." });
+      return redirect(set, `${PASSKEY_STEP_PATH}?rd=${encodeURIComponent(again(params, {}))}`);
     }
     if (!consented && (!client.trusted || prompt.has("consent")) && (prompt.has("consent") || !(await oidc.hasConsent(user.userId, client.clientId, parsed.scope)))) {
       if (prompt.has("none")) return back({ error: "consent_required", error_description: "The user has not consented to this application." });

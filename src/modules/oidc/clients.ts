@@ -28,6 +28,8 @@ export interface ClientInput {
   machine?: boolean;
   /** RS256, ES256 or EdDSA; absent: OIDC_ID_TOKEN_ALG. */
   id_token_alg?: string;
+  /** "passkey": every sign-in for this client must be made with a passkey (the step-up otherwise); null: none. */
+  require?: string | null;
 }
 
 /** A client as the admin API and the CLI show it (never the secret or its hash). */
@@ -43,6 +45,7 @@ export interface ClientView {
   refresh: boolean;
   machine: boolean;
   id_token_alg: string | null;
+  require: "passkey" | null;
   created_at: string;
 }
 
@@ -94,6 +97,13 @@ function uriList(field: string, list: unknown, required: boolean, details: Field
   return [...new Set(list as string[])];
 }
 
+/** Why `require` cannot be a client's requirement, or undefined: "passkey", or null / absent for none. */
+function requirementProblem(require: unknown, machine: boolean | undefined): string | undefined {
+  if (require === undefined || require === null) return undefined;
+  if (require !== "passkey") return 'Must be "passkey", or null for none.';
+  return machine ? "A machine client signs no user in: a passkey cannot be required of it." : undefined;
+}
+
 export function toClientView(client: OidcClient): ClientView {
   return {
     client_id: client.clientId,
@@ -107,6 +117,7 @@ export function toClientView(client: OidcClient): ClientView {
     refresh: client.refresh,
     machine: client.machine,
     id_token_alg: client.idTokenAlg,
+    require: client.requirePasskey ? "passkey" : null,
     created_at: client.createdAt.toISOString(),
   };
 }
@@ -147,6 +158,8 @@ export function createOidcClients(db: Db) {
       // A machine client never sends a browser anywhere: it may (and usually does) have no redirect URI.
       const redirectUris = uriList("redirect_uris", input.redirect_uris ?? [], !input.machine, details);
       if (input.machine && input.public) details.push({ field: "machine", message: "A machine client authenticates with its secret: it cannot be public." });
+      const requireProblem = requirementProblem(input.require, input.machine);
+      if (requireProblem) details.push({ field: "require", message: requireProblem });
       const idTokenAlg = input.id_token_alg ?? null;
       if (idTokenAlg !== null && !(ASYMMETRIC_ALGS as readonly string[]).includes(idTokenAlg))
         details.push({ field: "id_token_alg", message: `Must be one of ${ASYMMETRIC_ALGS.join(", ")}.` });
@@ -176,9 +189,24 @@ export function createOidcClients(db: Db) {
           refresh: input.refresh ?? false,
           machine: input.machine ?? false,
           idTokenAlg,
+          requirePasskey: input.require === "passkey",
         })
         .returning();
       return { client: toClientView(row!), secret };
+    },
+
+    /**
+     * Requires a passkey of this client's sign-ins, or no longer (`latchkey oidc client update --require`, the admin
+     * API's PATCH). Sign-ins that already have a code or tokens keep them; new authorizations follow the new rule.
+     */
+    async setRequirement(clientId: string, require: string | null): Promise<ClientView> {
+      const client = await find(clientId);
+      if (!client) throw clientNotFound();
+      const problem = requirementProblem(require, client.machine);
+      if (problem) throw validationFailed([{ field: "require", message: problem }]);
+      const [row] = await db.update(oidcClients).set({ requirePasskey: require === "passkey" }).where(eq(oidcClients.clientId, clientId)).returning();
+      if (!row) throw clientNotFound();
+      return toClientView(row);
     },
 
     /** A new secret for a confidential client; the old one stops working at once. */

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { PHISHING_RESISTANT_ACR } from "../../lib/amr";
 import { ASYMMETRIC_ALGS, type JwtAlg } from "../../tokens/verifier";
 import { JWKS_PATH } from "../signing-keys";
 import { PROMPTS } from "./authorize";
@@ -32,7 +33,9 @@ export function discoveryRoutes(deps: { issuer: string; idTokenAlg: JwtAlg }) {
     introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     code_challenge_methods_supported: ["S256"],
     prompt_values_supported: PROMPTS,
-    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
+    // `phr` (OpenID EAP ACR values): a sign-in with a passkey, asked for by acr_values=phr, said by the ID token's acr.
+    acr_values_supported: [PHISHING_RESISTANT_ACR],
+    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "sid", "preferred_username", "name", "email", "email_verified", "groups"],
     authorization_response_iss_parameter_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

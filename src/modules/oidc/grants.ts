@@ -10,6 +10,7 @@ import type { Db } from "../../db/client";
 import { oidcCodes, oidcGrants, refreshTokens, sessions } from "../../db/tables";
 import { OAuthError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
+import { madeWithPasskey, PHISHING_RESISTANT_ACR } from "../../lib/amr";
 import { safeEqual, sha256Hex } from "../../lib/crypto";
 import type { ClientAccessTokens } from "../../tokens/access";
 import type { KeyRing } from "../../tokens/keys";
@@ -118,6 +119,8 @@ export function createOidcGrants(deps: {
       ...claimsFor(user, grant.scope),
       auth_time: Math.floor(grant.authTime / 1000),
       ...(grant.amr.length ? { amr: grant.amr } : {}),
+      // OpenID EAP ACR values §2: a passkey sign-in is phishing-resistant.
+      ...(madeWithPasskey(grant.amr) ? { acr: PHISHING_RESISTANT_ACR } : {}),
       ...(grant.nonce ? { nonce: grant.nonce } : {}),
       sid: grant.sessionId,
     })

@@ -72,7 +72,7 @@ function ApplicationsPage(view: ApplicationsView) {
           empty="No application is registered yet."
           cells={(client) => [
             <Cut text={client.client_id} />,
-            <span safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}`}</span>,
+            <span safe>{`${client.public ? "public" : "confidential"}${client.trusted ? ", trusted" : ""}${client.require === "passkey" ? ", passkey required" : ""}`}</span>,
             <Cut text={client.redirect_uris.join(" ")} />,
             <Cut text={[...client.allowed_roles.map((role) => `role ${role}`), ...client.allowed_users.map((id) => `user ${id}`)].join(", ") || "everyone"} />,
             <span class="actions">
@@ -113,6 +113,9 @@ function ApplicationsPage(view: ApplicationsView) {
           </label>
           <label class="check">
             <input type="checkbox" name="machine" value="true" /> Machine client (client_credentials only: a script's or a service's own token, no user)
+          </label>
+          <label class="check">
+            <input type="checkbox" name="require" value="passkey" /> Require a passkey (a sign-in without one goes through the passkey step first)
           </label>
           <label for="id_token_alg">ID token algorithm</label>
           <select id="id_token_alg" name="id_token_alg">
@@ -213,6 +216,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
             refresh: field(body, "refresh") === "true",
             machine: field(body, "machine") === "true",
             ...(field(body, "id_token_alg") ? { id_token_alg: field(body, "id_token_alg") } : {}),
+            ...(field(body, "require") ? { require: field(body, "require") } : {}),
           });
           await record("oidc_client_created", principal, client.client_id, requester);
           return { text: `Application ${client.client_id} registered.`, newKey: secret ? { name: client.client_id, secret } : undefined };

@@ -25,6 +25,7 @@ const FAILURES: ReadonlySet<string> = new Set([
   "oidc_grant_refused",
   "passkey_registration_failed",
   "passkey_counter_regression",
+  "passkey_step_up_failed",
 ]);
 
 export const isFailure = (event: string) => FAILURES.has(event);
@@ -108,6 +109,9 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   },
   invitation_used: (who) => `${who} signed up with an invitation link`,
   invitation_revoked: (who) => `${who === "someone" ? "An invitation link was revoked" : `${who} revoked an invitation link`}`,
+  passkey_step_up: (who) => `${who} confirmed with a passkey (an app asked for one)`,
+  oidc_client_updated: (who, d) => `${who} changed the application ${text(d.client_id) ?? ""}: ${d.require === "passkey" ? "a passkey is required" : "no passkey is required"}`,
+  passkey_step_up_failed: (who, d) => `${who} failed to confirm with a passkey${text(d.reason) ? `: ${REASONS[text(d.reason)!] ?? text(d.reason)!.replaceAll("_", " ")}` : ""}`,
 };
 
 /** An event's sentence; an event this page does not know (a newer one) reads as its name in words. */

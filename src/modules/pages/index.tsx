@@ -19,12 +19,14 @@ import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage, SignO
 import { plural } from "./layout";
 import { RESET_REQUESTED, type EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
+import { PASSKEY_STEP_PATH, passkeyStepPages } from "./passkey-step";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
 export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([
   "/login",
   "/login/verify",
   "/login/passkey",
+  PASSKEY_STEP_PATH,
   "/logout",
   "/password/forgot",
   "/password/reset/code",
@@ -308,6 +310,7 @@ export function signInPages(deps: PageDeps) {
 
   return new Elysia({ tags: ["pages"] })
     .use(withRequester)
+    .use(passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins }))
     // Password reset from the sign-in pages: this asks for the address; the mailed link opens the reset form
     // (GET /api/v1/auth/password/reset), which posts the new password.
     .get(

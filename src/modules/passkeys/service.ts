@@ -25,8 +25,13 @@ import { authenticatorName, counterRegressed, readCeremony } from "./ceremony";
 /** Options are answered within 5 minutes, once (W3C WebAuthn Level 3 §13.4.3: a challenge is used once). */
 const OPTIONS_TTL_MS = 5 * 60 * 1000;
 
-/** What options are for: a registration, a usernameless sign-in, or the passkey step of a 202 challenge. */
-type Purpose = "register" | "login" | "second_step";
+/**
+ * What options are for: a registration, a usernameless sign-in, the passkey step of a 202 challenge, or the
+ * passkey step-up of a signed-in session that a rule or a client requires a passkey of (pages/passkey-step.tsx).
+ */
+type Purpose = "register" | "login" | "second_step" | "step_up";
+/** The purposes whose options name one account, whose passkeys alone may answer. */
+type AccountPurpose = "second_step" | "step_up";
 
 export type PasskeyRow = typeof passkeys.$inferSelect;
 
@@ -189,8 +194,8 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
       return found !== undefined;
     },
 
-    /** Options for the passkey step of a sign-in challenge: only this account's passkeys may answer. */
-    async secondStepOptions(userId: string) {
+    /** Options for the passkey step of a sign-in challenge (or a step-up): only this account's passkeys may answer. */
+    async secondStepOptions(userId: string, purpose: AccountPurpose = "second_step") {
       const allowed = await listRows(userId);
       const options = await generateAuthenticationOptions({
         rpID: settings.rpId,
@@ -198,7 +203,7 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
         timeout: OPTIONS_TTL_MS,
         allowCredentials: allowed.map((row) => ({ id: row.credentialId, transports: row.transports as AuthenticatorTransportFuture[] })),
       });
-      await remember(options.challenge, "second_step", userId);
+      await remember(options.challenge, purpose, userId);
       return options;
     },
 
@@ -206,13 +211,14 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
      * Checks an assertion: the account it signs in, and whether the authenticator verified its user (UV). A
      * counter that went back (a cloned authenticator) is refused and audited; the counter, backup state and last
      * use are updated only by an assertion whose counter still moves forward from the value read. `forUser`: the
-     * passkey step of a challenge, whose options and passkey must be that account's (the caller audits failures).
+     * passkey step of a challenge (or a step-up: `purpose`), whose options and passkey must be that account's (the
+     * caller audits failures).
      */
-    async authenticate(credential: AuthenticationResponseJSON, client: ClientInfo, forUser?: string): Promise<{ user: User; userVerified: boolean; passkeyId: string }> {
+    async authenticate(credential: AuthenticationResponseJSON, client: ClientInfo, forUser?: string, purpose: AccountPurpose = "second_step"): Promise<{ user: User; userVerified: boolean; passkeyId: string }> {
       const failed = async (reason: string, userId: string | null = null) => {
         if (forUser === undefined) await audit.record({ event: "login_failed", userId, ...client, detail: { reason, via: "passkey" } });
       };
-      const challenge = await admit("webauthn.get", credential.response, forUser === undefined ? "login" : "second_step", forUser ?? null, (reason) => failed(reason));
+      const challenge = await admit("webauthn.get", credential.response, forUser === undefined ? "login" : purpose, forUser ?? null, (reason) => failed(reason));
       const [stored] = await db.select().from(passkeys).where(eq(passkeys.credentialId, credential.id));
       if (!stored || (forUser !== undefined && stored.userId !== forUser)) {
         await failed("passkey_unknown_credential");

@@ -15,6 +15,8 @@ export interface SessionPrincipal extends UserIdentity {
   sessionExpiresAt: number;
   /** The OpenID Connect client the session is a grant of: its tokens are that client's, never Latchkey's own. */
   clientId: string | null;
+  /** How the session's user last authenticated (RFC 8176 amr): forward auth's `require = "passkey"` reads `hwk`. */
+  amr: string[];
 }
 
 /** The last real authentication behind a session: when (unix ms) and how (RFC 8176 amr). */
@@ -168,6 +170,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
       clientId: sessions.clientId,
+      amr: sessions.amr,
       ...principalUserColumns(),
     })
     .from(sessions)
@@ -192,9 +195,10 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
   /**
    * Starts a session in the caller's transaction and returns its first refresh token (256 random bits; only its
-   * hash is stored). `grant`: the session is an OpenID Connect client's grant, with the authentication it carries.
+   * hash is stored), with how its user authenticated (RFC 8176 amr); with `clientId` it is an OpenID Connect
+   * client's grant, carrying the authentication (and its time) of the sign-in it came from.
    */
-  function* opening(tx: Db, account: VerifiedAccount, client: ClientInfo, grant?: { clientId: string } & Authentication): Atomic<{ sessionId: string; expiresAt: number; refreshToken: string }> {
+  function* opening(tx: Db, account: VerifiedAccount, client: ClientInfo, grant: { clientId?: string; authTime?: number; amr: string[] }): Atomic<{ sessionId: string; expiresAt: number; refreshToken: string }> {
     const now = Date.now();
     const sessionId = randomToken(18);
     const refreshToken = randomToken(32);
@@ -208,9 +212,9 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       userAgent: client.userAgent,
       browserTokenHash: null,
       parentId: null,
-      clientId: grant?.clientId ?? null,
-      authTime: new Date(grant?.authTime ?? now),
-      amr: grant?.amr ?? [],
+      clientId: grant.clientId ?? null,
+      authTime: new Date(grant.authTime ?? now),
+      amr: grant.amr,
     };
     yield* insertSession(tx, account, session, sha256Hex(refreshToken));
     return { sessionId, expiresAt: now + refreshTtlMs, refreshToken };
@@ -306,6 +310,7 @@ export function createSessionService(db: Db, settings: SessionSettings) {
       sessionExpiresAt: sessions.expiresAt,
       lastSeenAt: sessions.lastSeenAt,
       clientId: sessions.clientId,
+      amr: sessions.amr,
       ...principalUserColumns(),
     })
     .from(sessions)
@@ -350,8 +355,11 @@ export function createSessionService(db: Db, settings: SessionSettings) {
   }
 
   return {
-    /** Starts a session and returns its first refresh token (256 random bits; only its hash is stored). */
-    create: (account: VerifiedAccount, client: ClientInfo) => transaction(db, (tx) => opening(tx, account, client)),
+    /**
+     * Starts a session and returns its first refresh token (256 random bits; only its hash is stored). `amr`: how
+     * the sign-in authenticated (RFC 8176); rotations keep it, being the same session.
+     */
+    create: (account: VerifiedAccount, client: ClientInfo, amr: string[]) => transaction(db, (tx) => opening(tx, account, client, { amr })),
 
     opening,
 

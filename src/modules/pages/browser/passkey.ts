@@ -34,11 +34,20 @@ const form: PasskeyForm | null = document.getElementById("passkey-form");
 const button: Button | null = document.getElementById("passkey-button");
 const status = document.getElementById("passkey-status");
 
+// The passkey step-up page (/login/passkey-step) writes its options into the form: this account's passkeys only
+// (allowCredentials), so no autofill there; the sign-in page's are fetched, usernameless.
+const given = form?.elements.namedItem("options")?.value;
+
 async function signIn(useBrowserAutofill: boolean): Promise<void> {
   try {
-    const answer = await fetch("/api/v1/auth/login/passkey/options", { method: "POST", credentials: "same-origin" });
-    if (!answer.ok) throw new Error("options");
-    const optionsJSON = (await answer.json()) as Parameters<typeof startAuthentication>[0]["optionsJSON"];
+    type Options = Parameters<typeof startAuthentication>[0]["optionsJSON"];
+    let optionsJSON: Options;
+    if (given) optionsJSON = JSON.parse(given) as Options;
+    else {
+      const answer = await fetch("/api/v1/auth/login/passkey/options", { method: "POST", credentials: "same-origin" });
+      if (!answer.ok) throw new Error("options");
+      optionsJSON = (await answer.json()) as Options;
+    }
     const credential = await startAuthentication({ optionsJSON, useBrowserAutofill });
     form!.elements.namedItem("credential")!.value = JSON.stringify(credential);
     form!.submit();
@@ -52,7 +61,8 @@ async function signIn(useBrowserAutofill: boolean): Promise<void> {
 if (form && button && browserSupportsWebAuthn()) {
   button.hidden = false;
   button.addEventListener("click", () => void signIn(false));
-  void browserSupportsWebAuthnAutofill().then((supported) => {
-    if (supported) void signIn(true);
-  });
+  if (!given)
+    void browserSupportsWebAuthnAutofill().then((supported) => {
+      if (supported) void signIn(true);
+    });
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `oidc_clients` ADD `require_passkey` integer DEFAULT false NOT NULL;

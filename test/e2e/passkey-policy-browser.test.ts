@@ -1,0 +1,212 @@
+/**
+ * Requiring a passkey, in a real browser: Debian's Chromium (playwright-core) with the DevTools virtual
+ * authenticator, against the binary. A forward-auth rule `require = "passkey"` behind real Caddy sends a
+ * password session through the passkey step and then lets it in; an OpenID Connect client registered with
+ * `--require passkey` (an openid-client relying party) does the same, and its ID token says amr hwk and acr phr.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as oidcClient from "openid-client";
+import type { BrowserContext, Page } from "playwright-core";
+import { screenshot, sharedChromium } from "../support/browser";
+import { AUTH, Client } from "../support/client";
+import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
+import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
+
+const PASSWORD = "a long passphrase";
+const chromiumForFile = sharedChromium();
+
+let dataDir: string;
+let latchkey: SpawnedServer;
+let caddy: Proxy;
+let echo: Echo;
+let rp: ReturnType<typeof Bun.serve>;
+/** localhost: a secure context over http, and a valid RP ID; a host-only cookie there covers every port. */
+let origin: string;
+/** The same server by address, for the API calls of the test itself. */
+let api: string;
+let app: string;
+
+/**
+ * The relying party (openid-client) at 127.0.0.1 (another host than Latchkey to the browser): `/` starts the code
+ * flow, `/callback` finishes it and shows the ID token's amr and acr.
+ */
+async function startRelyingParty(clientId: string, secret: string, port: number) {
+  const config = await oidcClient.discovery(new URL(origin), clientId, secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
+  const pending = new Map<string, { verifier: string; state: string; nonce: string }>();
+  const redirectUri = `http://127.0.0.1:${port}/callback`;
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port,
+    async fetch(request) {
+      const url = new URL(request.url);
+      if (url.pathname === "/") {
+        const id = crypto.randomUUID();
+        const flow = { verifier: oidcClient.randomPKCECodeVerifier(), state: oidcClient.randomState(), nonce: oidcClient.randomNonce() };
+        pending.set(id, flow);
+        const target = oidcClient.buildAuthorizationUrl(config, {
+          redirect_uri: redirectUri,
+          scope: "openid profile",
+          code_challenge: await oidcClient.calculatePKCECodeChallenge(flow.verifier),
+          code_challenge_method: "S256",
+          state: flow.state,
+          nonce: flow.nonce,
+        });
+        return new Response(null, { status: 302, headers: { location: target.href, "set-cookie": `rp=${id}; Path=/; HttpOnly` } });
+      }
+      if (url.pathname === "/callback") {
+        const flow = pending.get(/rp=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "");
+        if (!flow) return new Response("no flow", { status: 400 });
+        const tokens = await oidcClient.authorizationCodeGrant(config, new URL(`${redirectUri}${url.search}`), {
+          pkceCodeVerifier: flow.verifier,
+          expectedState: flow.state,
+          expectedNonce: flow.nonce,
+        });
+        const claims = tokens.claims()!;
+        const shown = { preferred_username: claims.preferred_username, amr: claims.amr, acr: claims.acr };
+        return new Response(`<!doctype html><title>RP</title><h1>Signed in</h1><pre id="claims">${JSON.stringify(shown)}</pre>`, { headers: { "content-type": "text/html; charset=utf-8" } });
+      }
+      return new Response("not found", { status: 404 });
+    },
+  });
+}
+
+beforeAll(async () => {
+  dataDir = tempDataDir();
+  for (const name of ["alice", "carol"]) expect((await runCli(["user", "add", name], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
+  const rpPort = freePort();
+  const added = await runCli(["oidc", "client", "add", "vault", "--redirect-uri", `http://127.0.0.1:${rpPort}/callback`, "--trusted", "--require", "passkey", "--json"], { DATA_DIR: dataDir });
+  expect(added.code).toBe(0);
+  const { client_secret: secret } = JSON.parse(added.stdout) as { client_secret: string };
+  const rules = join(dataDir, "rules.toml");
+  writeFileSync(rules, '[[rule]]\nname = "the vault"\npaths = ["/vault"]\nrequire = "passkey"\n');
+  const port = freePort();
+  const proxyPort = freePort();
+  origin = `http://localhost:${port}`;
+  api = `http://127.0.0.1:${port}`;
+  app = `http://localhost:${proxyPort}`;
+  latchkey = await spawnServer([BINARY, "serve"], {
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: origin, TRUST_PROXY: "127.0.0.1", ACCESS_RULES_FILE: rules, RATE_LIMIT_IP_BURST: "1000" },
+  });
+  echo = startEcho({ html: true });
+  caddy = await startCaddy(
+    () => `
+http://localhost:${proxyPort} {
+\tforward_auth 127.0.0.1:${port} {
+\t\turi /api/v1/auth/forward
+\t\tcopy_headers Remote-User Remote-Groups Remote-Email Remote-Name
+\t}
+\treverse_proxy ${echo.url.replace("http://", "")}
+}`,
+    proxyPort,
+  );
+  rp = await startRelyingParty("vault", secret, rpPort);
+  await chromiumForFile.launch();
+});
+
+afterAll(async () => {
+  await chromiumForFile.close();
+  rp?.stop(true);
+  await caddy?.stop();
+  echo?.stop();
+  await latchkey?.stop();
+  removeDataDir(dataDir);
+});
+
+/** A context whose virtual platform authenticator verifies its user; no autofill (the password form is used). */
+async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  const context = await chromiumForFile.get().newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
+  await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable", { enableUI: false });
+  await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { context, page, errors };
+}
+
+/** Signs in on the sign-in page the browser is on, with the password. */
+async function passwordSignIn(page: Page, username: string) {
+  await page.fill("#login", username);
+  await page.fill("#password", PASSWORD);
+  await page.click('form[action="/login"] button[type=submit]');
+}
+
+/** The user adds a passkey on this browser's authenticator (the registration ceremony in a page of Latchkey's origin). */
+async function addPasskey(page: Page, username: string) {
+  const client = new Client(api, "bearer", { origin });
+  expect((await client.login(username, PASSWORD)).status).toBe(200);
+  const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
+  expect(options.status).toBe(200);
+  await page.goto(`${origin}/health`);
+  const credential = await page.evaluate(async (json) => {
+    const page = globalThis as any;
+    const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
+    return made.toJSON();
+  }, options.body);
+  expect((await client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } })).status).toBe(201);
+}
+
+/** The passkey step-up page: the button runs the ceremony with this account's passkeys and posts the answer. */
+async function confirmWithPasskey(page: Page) {
+  expect(new URL(page.url()).pathname).toBe("/login/passkey-step");
+  expect(await page.textContent("main")).toContain("This app asks you to confirm with a passkey.");
+  const button = page.locator("#passkey-button");
+  await button.waitFor({ state: "visible" });
+  await button.click();
+}
+
+describe("a passkey required in Chromium", () => {
+  test('forward auth behind Caddy: require = "passkey" sends a password session to the passkey step, then lets it in', async () => {
+    const { context, page, errors } = await withAuthenticator();
+    try {
+      await page.goto(`${app}/vault/notes`);
+      await page.waitForURL((url) => url.pathname === "/login");
+      await passwordSignIn(page, "alice");
+      // Signed in with a password: another path is open, the vault asks for the passkey step, which has none to offer yet.
+      await page.waitForURL((url) => url.pathname === "/login/passkey-step");
+      expect(new URL(page.url()).searchParams.get("rd")).toBe(`${app}/vault/notes`);
+      expect(await page.textContent("main")).toContain("your account has none yet");
+      expect(await page.getAttribute('a[href="/account/passkeys/add"]', "href")).toBe("/account/passkeys/add");
+      await page.goto(`${app}/open`);
+      expect(await page.textContent("#who")).toBe("Signed in as alice ()");
+
+      await addPasskey(page, "alice");
+      await page.goto(`${app}/vault/notes`);
+      await page.waitForURL((url) => url.pathname === "/login/passkey-step");
+      await screenshot(page, "passkey-step-up");
+      await confirmWithPasskey(page);
+      await page.waitForURL(`${app}/vault/notes`);
+      expect(await page.textContent("#who")).toBe("Signed in as alice ()");
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("an OpenID Connect client registered with --require passkey: the passkey step, then an ID token with amr hwk and acr phr", async () => {
+    const { context, page, errors } = await withAuthenticator();
+    try {
+      await page.goto(`${origin}/login`);
+      await passwordSignIn(page, "carol");
+      await page.waitForURL(`${origin}/account`);
+      await addPasskey(page, "carol");
+
+      await page.goto(`http://127.0.0.1:${rp.port}/`);
+      await page.waitForURL((url) => url.pathname === "/login/passkey-step");
+      expect(new URL(page.url()).searchParams.get("rd")).toStartWith("/oidc/authorize?");
+      await confirmWithPasskey(page);
+      await page.waitForURL((url) => url.host === `127.0.0.1:${rp.port}` && url.pathname === "/callback");
+      const claims = JSON.parse((await page.textContent("#claims"))!);
+      expect(claims).toEqual({ preferred_username: "carol", amr: ["pwd", "hwk", "user", "mfa"], acr: "phr" });
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
