@@ -238,7 +238,6 @@ describe("exchangeCode", () => {
 
   test("a code of a deleted account is gone with it (the row cascades)", async () => {
     const code = storeCode();
-    db.$client.run("PRAGMA foreign_keys = ON");
     db.$client.run("DELETE FROM users WHERE id = 'u1'");
     expect(await refusal(exchange("wiki", code))).toEqual(["invalid_grant", "The code is unknown or expired."]);
   });
