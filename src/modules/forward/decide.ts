@@ -52,8 +52,8 @@ export function requestPolicies(rules: AccessRules | undefined, request: Forward
   if (!request.ok) return [DENY];
   const { host, method, path } = request;
   const exact = policyFor(rules, { host, method, ip, path: path.exact, canonical: path.canonical });
-  // (Mutation testing: this fast path and `!policies.includes` below only save work: without them the loop adds
-  // nothing, or the same policy twice, and decide answers the same. Equivalent mutants.)
+  // (Mutation testing: this fast path only saves work: without it the loop over no broad reading adds nothing.
+  // An equivalent mutant.)
   if (path.broad.length === 0) return [exact];
   const policies = [exact];
   for (const reading of path.broad) {
