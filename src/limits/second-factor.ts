@@ -40,6 +40,8 @@ export function secondFactorVerdict(count: SecondFactorCount | undefined, now: n
   const blockedUntil = count?.blockedUntil ?? null;
   if (!Number.isFinite(failures) || failures < 0 || (blockedUntil !== null && !Number.isFinite(blockedUntil)))
     return { allowed: false, retryAfter: Math.ceil(maxDelayMs / 1000) };
+  // (Mutation testing: `blockedUntil !== null &&` is kept for the reader and the types; `null > now` is false
+  // anyway, so its removal is an equivalent mutant.)
   if (blockedUntil !== null && blockedUntil > now) return { allowed: false, retryAfter: Math.ceil((blockedUntil - now) / 1000) };
   const counted = failures + 1;
   const delay = failureDelayMs(counted, threshold, maxDelayMs);
@@ -70,6 +72,8 @@ export function createSecondFactorLimiter(db: Db, settings: RateLimitConfig | un
         );
         const verdict = secondFactorVerdict(stored && { failures: stored.failures, blockedUntil: stored.blockedUntil?.getTime() ?? null }, now, maxDelayMs);
         if (!verdict.allowed) throw rateLimited(verdict.retryAfter);
+        // (Mutation testing: storing a date of 0 for "not delayed" instead of null would be equivalent: it is never
+        // in the future.)
         const set = { failures: verdict.failures, blockedUntil: verdict.blockedUntil === null ? null : new Date(verdict.blockedUntil), updatedAt: new Date(now) };
         yield* changes(tx.insert(secondFactorFailures).values({ userId, ...set }).onConflictDoUpdate({ target: secondFactorFailures.userId, set }));
       });

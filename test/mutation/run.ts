@@ -1,7 +1,8 @@
 /**
- * `make mutate`: StrykerJS on the security modules (test/mutation/groups.mjs), one group at a time, then one table
+ * `make mutate`: StrykerJS on the security modules (test/mutation/groups.json), one group at a time, then one table
  * of mutation scores per file and in all. `bun test/mutation/run.ts redirect csrf` runs only those groups.
- * Score = (killed + timed out) / (killed + timed out + survived + no coverage), Stryker's own definition.
+ * Score = (killed + timed out) / (killed + timed out + survived + no coverage), Stryker's own definition; it fails
+ * when any module, or all of them together, scores under 85 %.
  */
 import groups from "./groups.json";
 
@@ -40,7 +41,8 @@ console.log("| group | file | killed | survived | score |\n|---|---|---|---|---|
 for (const row of rows) console.log(`| ${row.group} | ${row.file} | ${row.detected} | ${row.undetected} | ${score(row.detected, row.undetected).toFixed(1)} % |`);
 const all = score(total.detected, total.undetected);
 console.log(`| all | | ${total.detected} | ${total.undetected} | ${all.toFixed(1)} % |`);
-if (all < THRESHOLD) {
-  console.log(`mutation score ${all.toFixed(1)} % is below ${THRESHOLD} %`);
-  process.exit(1);
-}
+// The target holds for every module, not only in all: a high total can hide one module's gap.
+const below = rows.filter((row) => score(row.detected, row.undetected) < THRESHOLD);
+for (const row of below) console.log(`${row.file} (group ${row.group}): ${score(row.detected, row.undetected).toFixed(1)} % is below ${THRESHOLD} %`);
+if (all < THRESHOLD) console.log(`mutation score ${all.toFixed(1)} % is below ${THRESHOLD} %`);
+if (below.length > 0 || all < THRESHOLD) process.exit(1);

@@ -3,9 +3,10 @@
  * parsed URL, which the sign-in redirect sends the browser back to, and each refusal's family and reason unpinned).
  */
 import { describe, expect, test } from "bun:test";
-import { decide, urlRule } from "../../src/modules/forward/decide";
+import { decide, requestPolicies, urlRule } from "../../src/modules/forward/decide";
 import { forwardedRequest } from "../../src/modules/forward/request";
 import { canonicalPath } from "../../src/modules/forward/paths";
+import { parseAccessRules } from "../../src/modules/forward/rules";
 
 const parse = (headers: Record<string, string>) => forwardedRequest(new Headers(headers));
 const forwarded = (extra: Record<string, string> = {}) => ({ "x-forwarded-host": "app.example.com", "x-forwarded-uri": "/x", "x-forwarded-method": "GET", ...extra });
@@ -80,6 +81,11 @@ describe("the forward URL's own rule", () => {
     expect(urlRule("http://latchkey/f?users=x")).toEqual({ roles: [], users: ["x"], scopes: [] });
   });
 
+  test("only the query string holds the rule: parameter-like text in the path is no rule", () => {
+    expect(urlRule("http://latchkey/f&roles=admin")).toBeUndefined();
+    expect(urlRule("http://latchkey/f&roles=admin?users=x")).toEqual({ roles: [], users: ["x"], scopes: [] });
+  });
+
   test("a bypass or a deny decides alone; a scoped key is held to its scopes even where a rule lets everyone in", () => {
     const key = { username: "bob", roles: [], keyId: "k", scopes: ["backup:write"] };
     expect(decide([{ kind: "bypass" }], key, undefined)).toBe("bypass");
@@ -88,5 +94,19 @@ describe("the forward URL's own rule", () => {
     expect(decide([{ kind: "signed_in" }, { kind: "bypass" }], key, urlRule("http://l/f?scopes=backup:write"))).toBe("allow");
     expect(decide([{ kind: "signed_in" }, { kind: "bypass" }], { username: "bob", roles: [] }, undefined)).toBe("allow");
     expect(decide([{ kind: "signed_in" }], { username: "bob", roles: [], scopes: ["backup:write"] }, undefined)).toBe("allow");
+    // A bypass reading beside a rule that names the key's scope admits the key: the bypass asks nothing of it.
+    expect(decide([{ kind: "signed_in", scopes: new Set(["backup:write"]) }, { kind: "bypass" }], key, undefined)).toBe("allow");
+  });
+});
+
+describe("the policies a request must pass", () => {
+  test("without rules, signed in is the one policy", () => {
+    expect(requestPolicies(undefined, parse(forwarded()), null)).toEqual([{ kind: "signed_in" }]);
+  });
+
+  test("the broad reading is matched against the rules' paths lower-cased: a rule written /Admin holds /ADMIN", () => {
+    const rules = parseAccessRules('default_policy = "signed_in"\n[[rule]]\npaths = ["/Admin"]\npolicy = "deny"\n', "rules.toml");
+    expect(requestPolicies(rules, parse(forwarded({ "x-forwarded-uri": "/ADMIN/users" })), null)).toEqual([{ kind: "signed_in" }, { kind: "deny" }]);
+    expect(requestPolicies(rules, parse(forwarded({ "x-forwarded-uri": "/Admin" })), null)).toEqual([{ kind: "deny" }]);
   });
 });

@@ -58,6 +58,18 @@ test("an HS256 token (even with the server's own secret and kid), a header alg t
   expect(verify(`${header}.${Buffer.from(JSON.stringify({ ...CLAIMS, sub: "root" })).toString("base64url")}.${signature}`)).toBeUndefined();
 });
 
+test("a header alg that is not the key's is refused even under a good signature by that key (alg confusion, RFC 8725 §3.1)", async () => {
+  const payload = Buffer.from(JSON.stringify(CLAIMS)).toString("base64url");
+  /** A token whose header says `alg`, signed by the RS256 key (RSASSA-PKCS1-v1_5 with SHA-256) all the same. */
+  const signedAs = async (alg: string) => {
+    const header = Buffer.from(JSON.stringify({ alg, kid: rs.kid, typ: "JWT" })).toString("base64url");
+    const signature = await crypto.subtle.sign("RSASSA-PKCS1-v1_5", rs.key as CryptoKey, new TextEncoder().encode(`${header}.${payload}`));
+    return `${header}.${payload}.${Buffer.from(signature).toString("base64url")}`;
+  };
+  expect(verify(await signedAs("RS256"))).toEqual({ sub: "u1", aud: "wiki", sid: "s1" });
+  for (const alg of ["RS384", "PS256", "ES256", "none", "HS256"]) expect({ alg, hint: verify(await signedAs(alg)) }).toEqual({ alg, hint: undefined });
+});
+
 test("what is not a JWT at all is refused, never thrown", async () => {
   const [header, payload, signature] = (await sign(CLAIMS)).split(".");
   for (const token of ["", "a.b", `${header}.${payload}`, `.${payload}.${signature}`, `${header}..${signature}`, `${header}.${payload}.`, "x.y.z", "e30.e30.e30"])

@@ -4,8 +4,10 @@
  * same child; any other reuse revokes the whole session. Fast enough to run under mutation testing.
  */
 import { afterEach, expect, setSystemTime, test } from "bun:test";
+import { transaction } from "../../src/db/atomic";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
+import { ApiError } from "../../src/errors";
 import { createSessionService } from "../../src/modules/sessions/service";
 
 const T0 = Date.parse("2026-03-01T10:00:00Z");
@@ -87,4 +89,22 @@ test("an unknown token, an expired session's or a disabled user's is invalid_ref
   expect(await code(sessions.rotate(opened.refreshToken))).toBe("invalid_refresh_token");
   db.$client.query("UPDATE users SET disabled = 0 WHERE id = 'u1'").run();
   expect(await code(sessions.rotate(opened.refreshToken))).toBe("ok");
+});
+
+test("a client's refresh token rotates only for that client; Latchkey's own only without one; refused before anything is spent", async () => {
+  const { db, sessions, opened } = await setUp();
+  const granted = await transaction(db, (tx) => sessions.opening(tx, { userId: "u1" }, client, { clientId: "wiki", authTime: T0, amr: ["pwd"] }));
+  const spent = () => (db.$client.query("SELECT count(*) AS n FROM refresh_tokens WHERE spent_at IS NOT NULL").get() as { n: number }).n;
+  // A client's token at /refresh (no client): invalid_token, saying where it works.
+  const atRefresh = await sessions.rotate(granted.refreshToken).then(() => undefined, (error: ApiError) => error);
+  expect(atRefresh).toBeInstanceOf(ApiError);
+  expect(atRefresh!.toBody()).toMatchObject({ error: "invalid_token", message: "This refresh token was issued to an OpenID Connect client: it works only at /oidc/token, with that client's authentication." });
+  // Another client's, or Latchkey's own token presented by a client: as if unknown.
+  expect(await code(sessions.rotate(granted.refreshToken, "gitea"))).toBe("invalid_refresh_token");
+  expect(await code(sessions.rotate(opened.refreshToken, "wiki"))).toBe("invalid_refresh_token");
+  expect(spent()).toBe(0);
+  // Each at its own door rotates.
+  expect((await sessions.rotate(granted.refreshToken, "wiki")).principal).toMatchObject({ sessionId: granted.sessionId, clientId: "wiki" });
+  expect((await sessions.rotate(opened.refreshToken)).principal).toMatchObject({ sessionId: opened.sessionId, clientId: null });
+  expect(spent()).toBe(2);
 });

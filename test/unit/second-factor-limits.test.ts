@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect, setSystemTime, test } from "bun:test";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
 import { ApiError } from "../../src/errors";
@@ -86,6 +86,24 @@ test("the store counts per account, refuses 429 rate_limited with Retry-After wh
   // A new run that reaches the bound tells the owner again.
   db.$client.run("UPDATE second_factor_failures SET failures = 100 WHERE user_id = 'u1'");
   expect(await secondFactors.claimNotice("u1")).toBe(true);
+});
+
+test("the store caps the delay at RATE_LIMIT_MAX_DELAY, in seconds, and refuses an unreadable count for that long", async () => {
+  const { db } = setUp();
+  const config = loadConfig({ DATA_DIR: "/nonexistent", RATE_LIMIT_MAX_DELAY: "7m" }).rateLimit!;
+  expect(config.maxDelaySeconds).toBe(420);
+  const secondFactors = createSecondFactorLimiter(db, config);
+  setSystemTime(new Date(NOW));
+  try {
+    // The 130th wrong answer in a row would wait 2^30 s uncapped.
+    db.$client.run("INSERT INTO second_factor_failures (user_id, failures, blocked_until, updated_at) VALUES ('u1', 129, NULL, ?)", [NOW]);
+    await secondFactors.begin("u1");
+    expect(db.$client.query("SELECT failures, blocked_until FROM second_factor_failures WHERE user_id = 'u1'").get()).toEqual({ failures: 130, blocked_until: NOW + 420_000 });
+    db.$client.run("UPDATE second_factor_failures SET failures = -1, blocked_until = NULL WHERE user_id = 'u1'");
+    expect((await refusal(secondFactors.begin("u1")))!.headers).toEqual({ "Retry-After": "420" });
+  } finally {
+    setSystemTime();
+  }
 });
 
 test("RATE_LIMIT=off switches the count off with every other limit", async () => {

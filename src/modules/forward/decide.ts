@@ -34,6 +34,9 @@ export interface UrlRule {
 
 const DENY: Policy = { kind: "deny" };
 const SIGNED_IN: Policy = { kind: "signed_in" };
+// (Mutation testing: only `scopes` is read from NO_URL_RULE, in admits, so its roles and users are equivalent
+// mutants, and `{}` is too, as namesOne takes a missing list as an empty one; a scope planted in its list would
+// admit only keys of that invented scope.)
 const NO_URL_RULE: UrlRule = { roles: [], users: [], scopes: [] };
 
 /** The forward URL's own rule, from its query string (everything after the first "?"); undefined without one. */
@@ -57,6 +60,8 @@ export function requestPolicies(rules: AccessRules | undefined, request: Forward
   if (!request.ok) return [DENY];
   const { host, method, path } = request;
   const exact = policyFor(rules, { host, method, ip, path: path.exact, canonical: path.canonical });
+  // (Mutation testing: this fast path only saves work: without it the loop over no broad reading adds nothing.
+  // An equivalent mutant.)
   if (path.broad.length === 0) return [exact];
   const policies = [exact];
   for (const reading of path.broad) {
@@ -70,6 +75,8 @@ const namesOne = (scopes: readonly string[], named: ReadonlySet<string> | readon
   named !== undefined && scopes.some((scope) => ("has" in named ? named.has(scope) : named.includes(scope)));
 
 function admits(policy: Policy, who: Caller, url: UrlRule): boolean {
+  // (Mutation testing: decide returns "forbidden" on a deny before it asks admits, so the deny half of this line
+  // and its answer for one are equivalent mutants; the line stays so that admits is right on its own.)
   if (policy.kind === "bypass" || policy.kind === "deny") return policy.kind === "bypass";
   if (policy.kind === "restricted" && !who.roles.some((role) => policy.roles.has(role)) && !policy.users.has(who.username)) return false;
   // A key limited to scopes opens only what names one of them (the URL or the matching rule); others are full keys.

@@ -114,6 +114,7 @@ export function parseAccessRules(text: string, file: string): AccessRules {
     const rule = (raw ?? {}) as Record<string, unknown>;
     const label = typeof rule.name === "string" && rule.name ? `rule ${index + 1} (${JSON.stringify(rule.name)})` : `rule ${index + 1}`;
     const problem = (detail: string) => fileProblem(`${label}: ${detail}`);
+    // (Mutation testing: TOML has no null, so `raw === null` is an equivalent mutant, kept for the types.)
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw problem("must be a table");
     for (const key of Object.keys(rule)) if (!RULE_KEYS.has(key)) throw problem(`unknown key ${JSON.stringify(key)}`);
     const hosts = stringList(rule, "hosts", problem)?.map((host) => host.toLowerCase());
@@ -147,6 +148,7 @@ export function loadAccessRules(file: string | undefined): AccessRules | undefin
   if (file === undefined) return undefined;
   let text: string;
   try {
+    // (Mutation testing: without "utf8" this is a Buffer, which parseAccessRules reads the same: equivalent.)
     text = readFileSync(file, "utf8");
   } catch (error) {
     throw new ConfigError(`ACCESS_RULES_FILE=${file} ${unreadable(file, error)}`);

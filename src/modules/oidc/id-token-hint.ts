@@ -12,9 +12,11 @@ export interface IdTokenHint {
  * callers refuse it. Retired keys stay published for REFRESH_TOKEN_TTL after a rotation (tokens/keys.ts), as long
  * as a relying party may keep an ID token to send here.
  */
-// Mutation testing (test/mutation/README.md): the shape check, `typeof kid`, `key.alg !== alg` and the catch's body
-// survive, each backed by another check (a malformed token fails to parse or verify; no kid finds the HS256 key,
-// which is refused; a signature only verifies under the key's own alg): kept, so none of them rests on one line.
+// Mutation testing (test/mutation/README.md): three checks survive, each an equivalent mutant backed by another
+// check, and kept so that none of the refusals rests on one line: the shape check (without it, an empty part fails
+// JSON.parse or the signature, and a missing signature throws in Buffer.from, caught); `typeof kid` (the ring's Map
+// finds no key for a kid that is not text, and without a kid finds the HS256 key, refused below); the catch's body
+// (an empty catch returns undefined too).
 export function verifyIdTokenHint(token: string, keyRing: KeyRing, issuer: string): IdTokenHint | undefined {
   const [header, payload, signature] = token.split(".");
   if (!header || !payload || signature === undefined) return undefined;

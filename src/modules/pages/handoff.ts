@@ -88,6 +88,8 @@ export function createHandoffLimits() {
   const perAddress = createTokenBuckets(HANDOFFS_PER_ADDRESS, 60_000);
   const perSession = createTokenBuckets(HANDOFFS_PER_SESSION, 60_000);
   return {
+    // Requests without an address share one bucket. (Mutation testing: any key no address group can be will do, so
+    // "unknown" → "" is an equivalent mutant.)
     address: (ip: string | null): RateDecision => perAddress.take(ip === null ? "unknown" : addressGroup(ip)),
     session: (rootSessionId: string): RateDecision => perSession.take(rootSessionId),
   };

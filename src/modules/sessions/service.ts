@@ -428,8 +428,8 @@ export function createSessionService(db: Db, settings: SessionSettings) {
         throw new RefreshTokenReused(outcome.userId, outcome.sessionId);
       }
       cache.delete(outcome.sessionId);
-      // Also the backstop of `invalid` above (mutation testing finds either check alone enough); here it is a session
-      // ended between the transaction and this lookup, which only a concurrent revocation meets.
+      // Also the backstop of every `invalid` outcome above (mutation testing finds either check alone enough, and an
+      // outcome emptied to {} ends here too); otherwise met only by a session a concurrent revocation just ended.
       const live = await principal(outcome.sessionId);
       if (!live) throw invalidRefreshToken();
       return { principal: live, refreshToken: outcome.child };
