@@ -149,6 +149,7 @@ export function createApp(
       refreshTokenTtl: config.refreshTokenTtl,
     },
     notices,
+    passkeys,
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const waits = isPostgres(db);

@@ -114,6 +114,11 @@ export const ERROR_CODES = {
   ],
   passkey_verification_failed: [400, "the attestation or assertion is malformed, of the wrong type, or its signature does not verify"],
   passkey_not_found: [404, "no passkey with this id belongs to you"],
+  last_sign_in_method: [
+    409,
+    "this would leave the account no way to sign in: a password goes only while the account has a passkey, and the last passkey only while it has a password",
+  ],
+  no_password: [409, "the account has no password to remove"],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

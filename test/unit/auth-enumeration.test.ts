@@ -51,6 +51,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     secondStep: quietSecondStep(db, { users, mfa: createMfaService(db, secrets.dataKey, "Latchkey"), audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
+    passkeys: { list: async () => [] },
   });
   await users.create({ username: "known", password: "a long passphrase" });
   const client = { ip: "203.0.113.5", userAgent: null };

@@ -51,6 +51,11 @@ export const AUDIT_EVENTS = [
   "invitation_created",
   "invitation_used",
   "invitation_revoked",
+  "password_removed",
+  "passkey_setup_link_created",
+  "passkeys_reset",
+  "sign_in_link_requested",
+  "passkey_fallback_used",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

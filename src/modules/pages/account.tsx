@@ -46,6 +46,8 @@ export interface AccountView {
   flash?: Flash;
   /** Issue 13: the user's second factors, and an enrolment started and not yet confirmed. */
   secondFactors: { totp: boolean; recovery_codes_left: number };
+  /** What the account signs in with: a password (or none: passkeys only), and how many passkeys. */
+  waysIn: { hasPassword: boolean; passkeys: number };
   enrolment?: { secret: string; qrSvg: string };
 }
 
@@ -145,10 +147,28 @@ function ProfileSection(view: AccountView) {
 }
 
 function PasswordSection(view: AccountView) {
+  if (!view.waysIn.hasPassword)
+    return (
+      <section id="password" aria-labelledby="password-title">
+        <h2 id="password-title">Password</h2>
+        <Said flash={view.flash} forms={["password", "password-remove"]} />
+        <p>Your account has no password: you sign in with a passkey.</p>
+        <details open={messageFor(view.flash, "password")?.kind === "error"}>
+          <summary>Set a password</summary>
+          <form method="post" action="/account/password" class="stack">
+            <Csrf token={view.csrf("password")} />
+            <input type="hidden" name="username" value={view.username} autocomplete="username" />
+            <label for="new_password">New password</label>
+            <input id="new_password" name="new_password" type="password" autocomplete="new-password" required />
+            <button type="submit">Set password</button>
+          </form>
+        </details>
+      </section>
+    );
   return (
     <section id="password" aria-labelledby="password-title">
       <h2 id="password-title">Password</h2>
-      <Said flash={view.flash} forms="password" />
+      <Said flash={view.flash} forms={["password", "password-remove"]} />
       <form method="post" action="/account/password" class="stack">
         <Csrf token={view.csrf("password")} />
         <input type="hidden" name="username" value={view.username} autocomplete="username" />
@@ -159,6 +179,23 @@ function PasswordSection(view: AccountView) {
         <button type="submit">Change password</button>
       </form>
       <p class="muted">Your other devices are signed out; this one stays signed in.</p>
+      {view.waysIn.passkeys > 0 ? (
+        <details open={messageFor(view.flash, "password-remove")?.kind === "error"}>
+          <summary>Remove password</summary>
+          <p>Your account will sign in with its passkeys only, and your other devices are signed out. Type your password to confirm.</p>
+          <form method="post" action="/account/password/remove" class="stack">
+            <Csrf token={view.csrf("password-remove")} />
+            <input type="hidden" name="username" value={view.username} autocomplete="username" />
+            <label for="remove_password">Your password</label>
+            <input id="remove_password" name="current_password" type="password" autocomplete="current-password" required />
+            <button type="submit" class="danger">
+              Remove my password
+            </button>
+          </form>
+        </details>
+      ) : (
+        ""
+      )}
     </section>
   );
 }
