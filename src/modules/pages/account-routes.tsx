@@ -421,6 +421,7 @@ export const ACCOUNT_FORM_PATHS = [
   "/account/email/send",
   "/account/email/verify",
   "/account/email/confirm",
+  "/account/password/remove",
 ] as const;
 
 /** The account's pages besides /account (GET). */
