@@ -14,7 +14,8 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { oidcClients, oidcConsents, passkeys, users } from "../../src/db/schema";
+import { oidcClients, oidcConsents, oneTimeCodes, passkeys, users } from "../../src/db/schema";
+import { sha256Hex } from "../../src/lib/crypto";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { deriveSecrets } from "../../src/secrets";
 import { inProcessBrowser, postForms, totpCode, type InProcessBrowser, type PostForm } from "../support/in-process";
@@ -86,6 +87,7 @@ const collect = (forms: Form[]) =>
     if (!formFor.has(route) || formFor.get(route)!.fields.id === "u-admin") formFor.set(route, form);
   });
 let inviteLink: string | undefined;
+const lostDeviceLinks: string[] = [];
 
 beforeAll(async () => {
   const hasher = createPasswordHasher(config.passwordHash);
@@ -147,8 +149,16 @@ beforeAll(async () => {
   // Browser C: nobody signed in, from the sign-in page, the invitation's link and the pages a mail's link opens
   // (a mailed code is typed there); browser E: a family member whose address is not verified yet, from the account
   // page and the code pages its forms redirect to (a code to verify the address, or to confirm a new one).
+  // Live links of a lost passkey and of a passkey-first account, so that a forged post's "nothing changed" includes
+  // not spending them.
+  const links = { "/login/link/": "sign_in_link", "/passkey-setup/": "passkey_setup" } as const;
+  for (const [path, purpose] of Object.entries(links)) {
+    const token = `${purpose}-token-0123456789abcdef`;
+    db.insert(oneTimeCodes).values({ id: `otc-${purpose}`, userId: "u-zed", purpose, codeHash: "x", tokenHash: sha256Hex(token), expiresAt: new Date(Date.now() + 3_600_000) }).run();
+    lostDeviceLinks.push(`${path}${token}`);
+  }
   const anonymous = browser();
-  await crawl(anonymous, ["/login", inviteLink!, "/verify-email", "/password/reset/code"]);
+  await crawl(anonymous, ["/login", inviteLink!, "/verify-email", "/password/reset/code", ...lostDeviceLinks]);
   const family = browser();
   const familyStep = await family.get("/login");
   expect((await family.post("/login", { ...formsOf(familyStep.html, family)[0]!.fields, login: "zed", password: PASSWORD })).status).toBe(303);

@@ -285,6 +285,11 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
       return row!;
     },
 
+    /** Deletes every passkey of the account (an admin's reset of a lost device); how many there were. */
+    async removeAllOf(userId: string): Promise<number> {
+      return changedRows(await db.delete(passkeys).where(eq(passkeys.userId, userId)));
+    },
+
     /**
      * Deletes a passkey, unless it is the last way in (the last passkey of an account without a password): 409
      * last_sign_in_method. Decided in the delete's transaction, in serial order with a password removed meanwhile.
