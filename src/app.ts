@@ -230,7 +230,7 @@ export function createApp(
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, withRequester, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, withRequester }))
     .use(keyRoutes({ apiKeys, guard, audit, withRequester }))
-    .use(adminRoutes({ admin, guard, withRequester }))
+    .use(adminRoutes({ admin, guard, withRequester, fallbacks }))
     .use(auditRoutes({ audit, users, guard }))
     .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, withRequester }))
     .use(
@@ -267,7 +267,7 @@ export function createApp(
       }),
     )
     .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled }))
-    .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester }))
+    .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester, fallbacks }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }))
     .use(invitationAdminRoutes({ invitations, guard, withRequester }))
     .use(invitationRoutes({ invitations, auth, delivery, rateLimit, withRequester }))

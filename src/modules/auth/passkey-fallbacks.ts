@@ -8,7 +8,7 @@ import type { CodePurpose, OneTimeCodes } from "../codes/service";
 import type { MfaService } from "../mfa/service";
 import { NO_NOTICES, type LogoutNotices } from "../oidc/backchannel";
 import type { PasskeyService } from "../passkeys/service";
-import { AccountChanged, type SessionService } from "../sessions/service";
+import { AccountChanged, assertSessionLive, type SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
 import type { createPasswordCheck } from "./password-check";
 
@@ -178,8 +178,8 @@ export function createPasskeyFallbacks(deps: {
      * An admin's reset of a lost device: every passkey of the account is deleted, every session ends (its clients
      * are told), and a setup link is made for the person to add a new one. The password, if any, stays.
      */
-    async resetPasskeys(user: User, actor: ClientInfo & { userId: string; username: string }) {
-      const deleted = await passkeys.removeAllOf(user.id);
+    async resetPasskeys(user: User, actor: ClientInfo & { userId: string; username: string; sessionId: string }) {
+      const deleted = await passkeys.removeAllOf(user.id, (tx) => assertSessionLive(tx, actor.sessionId, "admin"));
       const ended = await notices.around([user.id], () => sessions.revokeAllForUser(user.id));
       const by = { actor_id: actor.userId, actor: actor.username };
       await audit.record({ event: "passkeys_reset", userId: user.id, ip: actor.ip, userAgent: actor.userAgent, detail: { ...by, passkeys_deleted: deleted, sessions_ended: ended } });

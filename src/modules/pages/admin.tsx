@@ -205,7 +205,7 @@ export function UserPage(view: UserPageView) {
 
       <section id="security" aria-labelledby="security-title">
         <h2 id="security-title">Security</h2>
-        <Said flash={view.flash} forms={["admin-password", "admin-mfa"]} />
+        <Said flash={view.flash} forms={["admin-password", "admin-mfa", "admin-passkeys"]} />
         <dl class="facts">
           <dt>Two-step</dt>
           <dd>
@@ -228,6 +228,13 @@ export function UserPage(view: UserPageView) {
             </a>
           ) : (
             ""
+          )}
+          {view.self ? (
+            ""
+          ) : (
+            <a class="button danger" href={`${base}/passkeys`}>
+              Reset passkeys…
+            </a>
           )}
         </p>
       </section>
@@ -303,6 +310,14 @@ export const CONFIRMATIONS = {
     title: (name: string) => `Reset two-step sign-in for ${name}?`,
     explain: "Their authenticator and recovery codes are removed: their next sign-in asks for the password only, until they set up an authenticator again.",
     button: () => "Reset two-step sign-in",
+  },
+  passkeys: {
+    form: "admin-passkeys",
+    action: "/admin/users/passkeys",
+    title: (name: string) => `Reset the passkeys of ${name}?`,
+    explain:
+      "For a lost device: every passkey of theirs is deleted and they are signed out everywhere. You get a link that signs them in once, within 24 hours, to add a new passkey: hand it to them. A password, if they have one, stays.",
+    button: () => "Reset passkeys",
   },
 } as const;
 

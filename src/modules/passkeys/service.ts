@@ -285,9 +285,15 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
       return row!;
     },
 
-    /** Deletes every passkey of the account (an admin's reset of a lost device); how many there were. */
-    async removeAllOf(userId: string): Promise<number> {
-      return changedRows(await db.delete(passkeys).where(eq(passkeys.userId, userId)));
+    /**
+     * Deletes every passkey of the account (an admin's reset of a lost device); how many there were. `precondition`
+     * runs in the delete's transaction (the admin's session and role, re-checked).
+     */
+    async removeAllOf(userId: string, precondition: (tx: Db) => Atomic<void>): Promise<number> {
+      return transaction(db, function* (tx) {
+        yield* precondition(tx);
+        return yield* changes(tx.delete(passkeys).where(eq(passkeys.userId, userId)));
+      });
     },
 
     /**
