@@ -139,7 +139,13 @@ describe("passkey-first accounts", () => {
   });
 
   test("an admin creates an account without a password: a setup link, stored as its hash, that signs in once and expires in 24 hours", async () => {
-    const created = await admin.request("POST", "/api/v1/admin/users", { json: { username: "paula", email: "paula@example.com", email_verified: true } });
+    // Asked for, never by forgetting the password; and not both.
+    for (const body of [{ username: "paula" }, { username: "paula", password: PASSWORD, passkey_first: true }]) {
+      const refused = await admin.request("POST", "/api/v1/admin/users", { json: body });
+      expect(refused.status).toBe(422);
+      expect(refused.body.details.map((detail: { field: string }) => detail.field)).toEqual(["password"]);
+    }
+    const created = await admin.request("POST", "/api/v1/admin/users", { json: { username: "paula", email: "paula@example.com", email_verified: true, passkey_first: true } });
     expect(created.status).toBe(201);
     expect(created.body.username).toBe("paula");
     const { link, expires_at: expiresAt } = created.body.passkey_setup;
@@ -310,7 +316,7 @@ describe("lost device", () => {
   });
 
   test("a mailed sign-in link: the same answer for every address, a link to a passwordless account's verified address only, once (amr email)", async () => {
-    const created = await admin.request("POST", "/api/v1/admin/users", { json: { username: "mia", email: "mia@example.com", email_verified: true } });
+    const created = await admin.request("POST", "/api/v1/admin/users", { json: { username: "mia", email: "mia@example.com", email_verified: true, passkey_first: true } });
     expect(created.status).toBe(201);
     await accountWithPasskey("nils", "nils@example.com");
 

@@ -44,7 +44,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       async ({ principal, body, set, requester }) => {
         const created = await admin.create(body, actor(principal, requester));
         set.status = 201;
-        if (body.password !== undefined) return created;
+        if (body.passkey_first !== true) return created;
         const setup = await fallbacks.issueSetupLink(created, "new_account", { actor_id: principal.userId, actor: principal.username }, requester);
         return { ...created, passkey_setup: setupOf(setup) };
       },
@@ -60,7 +60,7 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         detail: {
           summary: "Create a user (works while registration is closed)",
           description:
-            "Without `password` the account has none and sets up a passkey first: `passkey_setup.link` signs it in once (for 24 hours) and opens the page that adds a passkey. " +
+            "With `passkey_first: true` instead of `password` the account has none and sets up a passkey first: `passkey_setup.link` signs it in once (for 24 hours) and opens the page that adds a passkey. " +
             "Only the link's hash is kept; a new link (a reset) replaces it. Audited as `admin_user_created` and `passkey_setup_link_created`.",
           security: SESSION_SECURITY,
         },

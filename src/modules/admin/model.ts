@@ -36,7 +36,12 @@ export const CreateUserBody = t.Object({
   password: t.Optional(
     t.String({
       description:
-        "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password. Without it the account has no password and sets up a passkey first: the answer carries its `passkey_setup` link",
+        "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password. Required unless `passkey_first` is true",
+    }),
+  ),
+  passkey_first: t.Optional(
+    t.Boolean({
+      description: "true (and no `password`): the account has no password and sets up a passkey first; the answer carries its `passkey_setup` link",
     }),
   ),
   email: t.Optional(PlainText({ description: "Stored lower-cased; unique" })),

@@ -39,8 +39,9 @@ export interface Actor extends ClientInfo {
 
 export interface NewUserByAdmin {
   username: string;
-  /** Absent: a passwordless account, which sets up a passkey first (its setup link is the caller's to make). */
+  /** Absent with `passkey_first`: a passwordless account, which sets up a passkey first (its setup link is the caller's to make). */
   password?: string;
+  passkey_first?: boolean;
   email?: string;
   roles?: string[];
   email_verified?: boolean;
@@ -90,6 +91,9 @@ export function createAdminService(deps: {
     },
 
     async create(input: NewUserByAdmin, actor: Actor): Promise<AdminUser> {
+      // A forgotten password must not make a passwordless account: that takes asking for one (passkey_first).
+      if ((input.password === undefined) !== (input.passkey_first === true))
+        throw validationFailed([{ field: "password", message: input.password === undefined ? "Required, unless passkey_first is true." : "Give either password or passkey_first, not both." }]);
       const roles = validateRoles(input.roles ?? []);
       const user = await users.create({
         username: input.username,
