@@ -174,6 +174,17 @@ describe("passkey-first accounts", () => {
     expect(replay.answer.response.headers.getSetCookie().some((cookie) => cookie.startsWith("latchkey_session="))).toBe(false);
   });
 
+  test("a setup link of a disabled account is refused and not spent: it works once an admin enables the account", async () => {
+    const created = await admin.request("POST", "/api/v1/admin/users", { json: { username: "dora", passkey_first: true } });
+    expect((await admin.request("PATCH", `/api/v1/admin/users/${created.body.id}`, { json: { disabled: true } })).status).toBe(200);
+    const refused = await followLink(created.body.passkey_setup.link);
+    expect(refused.answer.status).toBe(403);
+    expect(refused.answer.html).toContain("This account has been disabled.");
+    expect(await browserAmrs("dora")).toEqual([]);
+    expect((await admin.request("PATCH", `/api/v1/admin/users/${created.body.id}`, { json: { disabled: false } })).status).toBe(200);
+    await expectOnAddPasskey((await followLink(created.body.passkey_setup.link)).answer, "dora", FINISH);
+  });
+
   test("a forged or made-up setup link is refused like a spent one", async () => {
     for (const token of ["A".repeat(43), "short", "not%20base64url%21%21%21%21%21%21%21%21%21%21"]) {
       const { answer } = await followLink(`${ORIGIN}/passkey-setup/${token}`);

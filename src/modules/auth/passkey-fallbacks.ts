@@ -82,9 +82,11 @@ export function createPasskeyFallbacks(deps: {
 }) {
   const { users, sessions, codes, mfa, passkeys, passwords, devices, mailer, audit, publicUrl, notices = NO_NOTICES } = deps;
 
-  /** The session of a fallback (or of a passkey-first account's first visit), audited as the sign-in it is. */
+  /**
+   * The session of a fallback (or of a passkey-first account's first visit), audited as the sign-in it is. The
+   * account was admitted (enabled, its address verified where that is required) by the caller.
+   */
   async function open(user: User, method: FallbackMethod, client: ClientInfo, audited: Record<string, unknown>): Promise<Omit<FallbackSignIn, "purpose">> {
-    await passwords.admitAccount(user, client, method);
     let session;
     try {
       session = await sessions.createBrowser({ userId: user.id }, client, { amr: [...FALLBACK_AMR[method]] });
@@ -98,15 +100,21 @@ export function createPasskeyFallbacks(deps: {
     return { session, device: devices.issue(user.id), user };
   }
 
-  /** Spends a link of one of `purposes` (single use: a conditional DELETE) and names its account. */
-  async function spendLink(purposes: CodePurpose[], token: string) {
+  /**
+   * Spends a link of one of `purposes` (single use: a conditional DELETE) and names its account. The account is
+   * admitted first: a link to a disabled or not yet verified account is refused without being spent, so it still
+   * works once an admin enables the account or the address is confirmed.
+   */
+  async function spendLink(purposes: CodePurpose[], token: string, client: ClientInfo, method: FallbackMethod) {
     // A token is 43 characters of base64url: anything else is no token of ours, looked up or not.
     if (!/^[A-Za-z0-9_-]{16,128}$/.test(token)) throw deadLink();
     for (const purpose of purposes) {
       const row = await codes.checkToken(purpose, token);
       if (!row) continue;
       const user = await users.findById(row.userId);
-      if (!user || !(await codes.consume(row))) throw deadLink();
+      if (!user) throw deadLink();
+      await passwords.admitAccount(user, client, method);
+      if (!(await codes.consume(row))) throw deadLink();
       return { user, purpose };
     }
     throw deadLink();
@@ -119,19 +127,20 @@ export function createPasskeyFallbacks(deps: {
 
     /** A passkey-first account made from an invitation signs in at once: a session (amr "link"), then a passkey. */
     async afterInvitation(user: User, client: ClientInfo): Promise<FallbackSignIn> {
+      await passwords.admitAccount(user, client, "setup_link");
       return { ...(await open(user, "setup_link", client, { invitation: true })), purpose: "setup" };
     },
 
     /** Opens a setup link (once): the account signs in, and is sent to add a passkey. */
     async useSetupLink(token: string, client: ClientInfo): Promise<FallbackSignIn> {
-      const { user, purpose } = await spendLink(["passkey_setup", "passkey_reset"], token);
+      const { user, purpose } = await spendLink(["passkey_setup", "passkey_reset"], token, client, "setup_link");
       await audit.record({ event: "passkey_fallback_used", userId: user.id, ...client, detail: { method: "setup_link" } });
       return { ...(await open(user, "setup_link", client, {})), purpose: purpose === "passkey_setup" ? "setup" : "replace" };
     },
 
     /** Opens a mailed sign-in link (once). */
     async useSignInLink(token: string, client: ClientInfo): Promise<FallbackSignIn> {
-      const { user } = await spendLink(["sign_in_link"], token);
+      const { user } = await spendLink(["sign_in_link"], token, client, "email_link");
       await audit.record({ event: "passkey_fallback_used", userId: user.id, ...client, detail: { method: "email_link" } });
       return { ...(await open(user, "email_link", client, {})), purpose: "replace" };
     },
@@ -153,6 +162,7 @@ export function createPasskeyFallbacks(deps: {
         throw wrongRecoveryCode();
       }
       await check.succeeded();
+      await passwords.admitAccount(user, client, "recovery_code");
       await audit.record({ event: "recovery_code_used", userId: user.id, ...client, detail: { left: (await mfa.factors(user.id)).recovery_codes_left, via: "lost_passkey" } });
       await audit.record({ event: "passkey_fallback_used", userId: user.id, ...client, detail: { method: "recovery_code" } });
       return { ...(await open(user, "recovery_code", client, {})), purpose: "replace" };
