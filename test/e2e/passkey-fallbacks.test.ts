@@ -111,6 +111,14 @@ async function expectOnAddPasskey(answer: { status: number; location: string | n
   expect(await flashOf(answer.response, username)).toEqual({ form: "passkey-add", kind: "notice", text: flash });
 }
 
+/** The admin `root` signed in on the pages. */
+async function adminPageJar(): Promise<CookieJar> {
+  const jar = cookieJar();
+  const login = await get("/login", jar);
+  expect((await post("/login", jar, { csrf: csrfOf(login.html), login: "root", password: PASSWORD })).status).toBe(303);
+  return jar;
+}
+
 const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 const FINISH = "Add a passkey to finish setting up your account.";
 const NEW_PASSKEY = "Add a new passkey.";
@@ -193,6 +201,19 @@ describe("passkey-first accounts", () => {
     }
   });
 
+  test("the admin page's Add without a password: passkey first shows the setup link once, on the new user's page", async () => {
+    const jar = await adminPageJar();
+    const form = await get("/admin/users/new", jar);
+    expect(form.html).toContain('name="method" value="passkey"');
+    const added = await post("/admin/users", jar, { csrf: csrfOf(form.html, "/admin/users"), username: "pete", password: "", email: "", roles: "", method: "passkey" });
+    expect(added.status).toBe(303);
+    const shown = await get(added.location!, jar);
+    const link = /set up their passkey: (http:\/\/localhost\/passkey-setup\/[A-Za-z0-9_-]{43})/.exec(shown.html)?.[1];
+    expect(link).toBeDefined();
+    expect(await query("SELECT password_hash FROM users WHERE username = 'pete'")).toEqual([{ password_hash: null }]);
+    await expectOnAddPasskey((await followLink(link!)).answer, "pete", FINISH);
+  });
+
   test("latchkey user add --passkey prints a setup link (stdout) that works once", async () => {
     const added = await runCli(["user", "add", "cleo", "--passkey"], env);
     expect(added.code).toBe(0);
@@ -244,9 +265,7 @@ describe("lost device", () => {
 
   test("an admin's reset from the user page: a confirmation page, then the link shown once beside Security", async () => {
     const { id } = await accountWithPasskey("sam");
-    const jar = cookieJar();
-    const login = await get("/login", jar);
-    expect((await post("/login", jar, { csrf: csrfOf(login.html), login: "root", password: PASSWORD })).status).toBe(303);
+    const jar = await adminPageJar();
     const user = await get(`/admin/users/${id}`, jar);
     expect(user.html).toContain(`href="/admin/users/${id}/passkeys"`);
     const confirm = await get(`/admin/users/${id}/passkeys`, jar);

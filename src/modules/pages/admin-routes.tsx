@@ -248,13 +248,21 @@ export function adminPages(deps: AdminPageDeps) {
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         let id = "";
+        const passkeyFirst = field(body, "method") === "passkey";
         return act(request, set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
           const user = await admin.create(
-            { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: commaList(field(body, "roles")) },
+            {
+              username: field(body, "username")?.trim() ?? "",
+              ...(passkeyFirst ? { passkey_first: true } : { password: field(body, "password") ?? "" }),
+              email: email || undefined,
+              roles: commaList(field(body, "roles")),
+            },
             actorOf(principal, requester),
           );
           id = user.id;
-          return `${user.username} is added.`;
+          if (!passkeyFirst) return `${user.username} is added.`;
+          const setup = await deps.fallbacks.issueSetupLink(user, "new_account", { actor_id: principal.userId, actor: principal.username }, requester);
+          return `${user.username} is added, without a password. Hand them this link, which works once, for 24 hours, to set up their passkey: ${setup.link}`;
         }).then((answer) => (id ? seeOther(set, userPath(id)) : answer));
       },
       { detail: { hide: true } },

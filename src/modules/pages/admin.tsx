@@ -114,6 +114,10 @@ export function NewUserPage(view: AdminFrame) {
           <label for="new_password">Password</label>
           <input id="new_password" name="password" type="password" required autocomplete="new-password" />
           <button type="submit">Add the user</button>
+          {/* formnovalidate: no password for this one; the user sets up a passkey with the link it makes. */}
+          <button type="submit" name="method" value="passkey" class="secondary" formnovalidate>
+            Add without a password: passkey first
+          </button>
         </form>
         <p>
           <a href="/admin">Back to users</a>
