@@ -211,6 +211,7 @@ describe("passkey-first accounts", () => {
     const link = /set up their passkey: (http:\/\/localhost\/passkey-setup\/[A-Za-z0-9_-]{43})/.exec(shown.html)?.[1];
     expect(link).toBeDefined();
     expect(await query("SELECT password_hash FROM users WHERE username = 'pete'")).toEqual([{ password_hash: null }]);
+    expect(shown.html).toContain("none: passkeys only");
     await expectOnAddPasskey((await followLink(link!)).answer, "pete", FINISH);
   });
 

@@ -219,6 +219,7 @@ export function adminPages(deps: AdminPageDeps) {
               user={user}
               self={user.id === principal.userId}
               factors={await mfa.factors(user.id)}
+              passwordless={(await users.findById(user.id))?.passwordHash === null}
               sessions={await sessions.list(user.id)}
               events={events}
             />,

@@ -132,6 +132,8 @@ export interface UserPageView extends AdminFrame {
   /** The admin is looking at their own account: no disable, delete or demotion from here. */
   self: boolean;
   factors: { totp: boolean; recovery_codes_left: number };
+  /** The account has no password: it signs in with passkeys only. */
+  passwordless: boolean;
   sessions: { id: string; createdAt: Date; lastSeenAt: Date; ip: string | null; userAgent: string | null }[];
   events: AuditRow[];
 }
@@ -211,6 +213,8 @@ export function UserPage(view: UserPageView) {
         <h2 id="security-title">Security</h2>
         <Said flash={view.flash} forms={["admin-password", "admin-mfa", "admin-passkeys"]} />
         <dl class="facts">
+          <dt>Password</dt>
+          <dd>{view.passwordless ? <span class="badge off">none: passkeys only</span> : <span class="badge ok">set</span>}</dd>
           <dt>Two-step</dt>
           <dd>
             {view.factors.totp ? (
