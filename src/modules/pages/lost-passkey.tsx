@@ -3,7 +3,7 @@ import { ApiError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import type { FallbackSignIn, PasskeyFallbacks } from "../auth/passkey-fallbacks";
 import type { Flashes } from "./flash";
-import { Alert, Csrf, Layout } from "./layout";
+import { Alert, Csrf, Layout, MessagePage } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
 import { signUpFlow, type SignUpDeps } from "./signup";
@@ -77,18 +77,12 @@ function LostPasskeyPage(view: LostPasskeyView) {
 /** The page a link opens: one button, so that a mail scanner's GET spends nothing. */
 function ContinuePage(props: { appName: string; title: string; text: string; action: string; csrf: string }) {
   return (
-    <Layout appName={props.appName} title={props.title} narrow>
-      <section aria-labelledby="continue-title">
-        <h1 id="continue-title" safe>
-          {props.title}
-        </h1>
-        <p safe>{props.text}</p>
-        <form method="post" action={props.action} class="stack">
-          <Csrf token={props.csrf} />
-          <button type="submit">Continue</button>
-        </form>
-      </section>
-    </Layout>
+    <MessagePage appName={props.appName} title={props.title} message={props.text}>
+      <form method="post" action={props.action} class="stack">
+        <Csrf token={props.csrf} />
+        <button type="submit">Continue</button>
+      </form>
+    </MessagePage>
   );
 }
 
