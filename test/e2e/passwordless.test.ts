@@ -4,7 +4,7 @@
  * the engine of the pass (LATCHKEY_TEST_ENGINE), with the software authenticator of test/support/passkeys.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { AUTH, Client } from "../support/client";
+import { AUTH, Client, MODES } from "../support/client";
 import { openTestDatabase } from "../support/database";
 import { browserSignIn, cookieJar, csrfOf, type CookieJar } from "../support/pages";
 import { SoftwareAuthenticator } from "../support/passkeys";
@@ -158,6 +158,28 @@ describe("removing the password by API (DELETE /auth/password)", () => {
     expect(withoutCurrent.status).toBe(403);
     expect(withoutCurrent.body.error).toBe("invalid_current_password");
   });
+});
+
+describe("removing the password in every delivery mode: the session that removed it stays, the password no longer signs in", () => {
+  for (const mode of MODES) {
+    test(mode, async () => {
+      const own = await startServer({ TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true", PUBLIC_URL: ORIGIN, RATE_LIMIT_IP_BURST: "1000" });
+      try {
+        const client = new Client(own.url, mode, { origin: ORIGIN });
+        expect((await client.register(`mode-${mode}`, PASSWORD)).status).toBe(201);
+        const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
+        expect((await client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential: authenticator().register(options.body) } })).status).toBe(201);
+        const removed = await client.request("DELETE", `${AUTH}/password`, { json: { current_password: PASSWORD } });
+        expect(removed.status).toBe(200);
+        expect((await client.me()).status).toBe(200);
+        const probe = new Client(own.url, mode, { origin: ORIGIN });
+        expect((await probe.login(`mode-${mode}`, PASSWORD)).body.error).toBe("invalid_credentials");
+      } finally {
+        expect(await own.stop()).toBe(0);
+        removeDataDir(own.dataDir);
+      }
+    });
+  }
 });
 
 /** Signs a browser in through the sign-in page with the password. */
