@@ -13,9 +13,9 @@ import type { UserService } from "../users/service";
 import type { createPasswordCheck } from "./password-check";
 
 /** A setup link (an account made to set up a passkey first, or an admin's reset) works for a day, once. */
-export const SETUP_LINK_TTL = 24 * 60 * 60;
+const SETUP_LINK_TTL = 24 * 60 * 60;
 /** A mailed sign-in link (a lost passkey) works for 15 minutes, once: like a password reset link, it is a key to the account. */
-export const SIGN_IN_LINK_TTL = 15 * 60;
+const SIGN_IN_LINK_TTL = 15 * 60;
 
 /**
  * RFC 8176 amr of the sessions these paths open: a recovery code is a one-time code ("otp", as when it answers
@@ -24,13 +24,13 @@ export const SIGN_IN_LINK_TTL = 15 * 60;
  * passkey requirement (NIST SP 800-63B §6.1.2.3: a replacement is bound at a lower assurance than the lost one).
  */
 const FALLBACK_AMR = { recovery_code: ["otp"], email_link: ["email"], setup_link: ["link"] } as const;
-export type FallbackMethod = keyof typeof FALLBACK_AMR;
+type FallbackMethod = keyof typeof FALLBACK_AMR;
 
 /** The one answer of a request for a mailed sign-in link, whether or not the address is anyone's. */
-export const SIGN_IN_LINK_REQUESTED = { message: "If a passkey account has this verified address, a sign-in link is on its way: it works for 15 minutes." } as const;
+const SIGN_IN_LINK_REQUESTED = { message: "If a passkey account has this verified address, a sign-in link is on its way: it works for 15 minutes." } as const;
 
 /** A link that is wrong, spent or expired: one answer for all three. */
-export const deadLink = () => apiErrors.invalid_code("This link is wrong, already used or expired.");
+const deadLink = () => apiErrors.invalid_code("This link is wrong, already used or expired.");
 /** A wrong username or recovery code: one answer for both (no enumeration). */
 const wrongRecoveryCode = () => apiErrors.invalid_code("The username or recovery code is incorrect.");
 

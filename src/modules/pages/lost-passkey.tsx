@@ -9,9 +9,9 @@ import type { BrowserSessions } from "./session";
 import { signUpFlow, type SignUpDeps } from "./signup";
 
 /** Where every passkey-first and lost-device path ends (the page is pk-pages'): the flash says why. */
-export const ADD_PASSKEY_PATH = "/account/passkeys/add";
-export const FINISH_SETUP = "Add a passkey to finish setting up your account.";
-export const ADD_NEW_PASSKEY = "Add a new passkey.";
+const ADD_PASSKEY_PATH = "/account/passkeys/add";
+const FINISH_SETUP = "Add a passkey to finish setting up your account.";
+const ADD_NEW_PASSKEY = "Add a new passkey.";
 
 /**
  * Signs the browser in with a fallback's session and sends it to add a passkey, with the sentence that says why
