@@ -372,6 +372,10 @@ describe("lost device", () => {
     const { jar, answer } = await followLink(link!);
     await expectOnAddPasskey(answer, "mia", NEW_PASSKEY);
     await expectSignedIn(jar, "mia");
+    // No password to confirm an address change with: said, instead of a form that cannot be sent.
+    const account = await get("/account", jar);
+    expect(account.html).toContain("Changing your address asks for your password: set one under Password first.");
+    expect(account.html).not.toContain('action="/account/email"');
     expect(await browserAmrs("mia")).toEqual([["email"]]);
     expect(await auditOf("passkey_fallback_used", "mia")).toEqual([{ method: "email_link" }]);
     expect((await followLink(link!)).answer.status).toBe(400);

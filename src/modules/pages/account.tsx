@@ -127,19 +127,24 @@ function ProfileSection(view: AccountView) {
           ) : (
             ""
           )}
-          <details open={messageFor(view.flash, "email")?.kind === "error"}>
-            <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
-            <form method="post" action="/account/email" class="stack">
-              <Csrf token={view.csrf("email")} />
-              <input type="hidden" name="username" value={view.username} autocomplete="username" />
-              <label for="new_email">New email address</label>
-              <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
-              <label for="email_password">Your password</label>
-              <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
-              <button type="submit">Send a code to the new address</button>
-            </form>
-            <p class="muted">The address changes once you type the code we mail to it.</p>
-          </details>
+          {/* The change is confirmed by the password: an account without one is told, not shown a form it cannot send. */}
+          {view.waysIn.hasPassword ? (
+            <details open={messageFor(view.flash, "email")?.kind === "error"}>
+              <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
+              <form method="post" action="/account/email" class="stack">
+                <Csrf token={view.csrf("email")} />
+                <input type="hidden" name="username" value={view.username} autocomplete="username" />
+                <label for="new_email">New email address</label>
+                <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
+                <label for="email_password">Your password</label>
+                <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
+                <button type="submit">Send a code to the new address</button>
+              </form>
+              <p class="muted">The address changes once you type the code we mail to it.</p>
+            </details>
+          ) : (
+            <p class="muted">Changing your address asks for your password: set one under Password first.</p>
+          )}
         </>
       )}
     </section>
