@@ -67,6 +67,9 @@ import { invitationAdminRoutes, invitationRoutes } from "./modules/invitations";
 import { createInvitations, invitationMailVars } from "./modules/invitations/service";
 import { invitationPages, takesInvitationForm } from "./modules/pages/invitations";
 import { signUpPages } from "./modules/pages/signup";
+import { createPasskeyFallbacks } from "./modules/auth/passkey-fallbacks";
+import { createPasswordCheck } from "./modules/auth/password-check";
+import { lostPasskeyPages, takesLostPasskeyForm } from "./modules/pages/lost-passkey";
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
@@ -149,6 +152,21 @@ export function createApp(
       refreshTokenTtl: config.refreshTokenTtl,
     },
     notices,
+    passkeys,
+  });
+  // The ways back to a passkey (a recovery code, a mailed link, an admin's reset) and setup links.
+  const fallbacks = createPasskeyFallbacks({
+    users,
+    sessions,
+    codes: createOneTimeCodes(db, secrets.codeKey),
+    mfa,
+    passkeys,
+    passwords: createPasswordCheck({ users, hasher, limiter, devices: deviceCookies(secrets.deviceKey), audit, auditRateLimit, requireEmailVerification: config.mail.requireEmailVerification }),
+    devices: deviceCookies(secrets.deviceKey),
+    mailer,
+    audit,
+    publicUrl: config.publicUrl,
+    notices,
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: config.apiKeysMaxPerUser, rateLimit: config.apiKeyRateLimit });
   const waits = isPostgres(db);
@@ -201,7 +219,7 @@ export function createApp(
     .use(validateRoutes(identity, headers))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder }))
     .onParse(({ request, contentType, path }) =>
-      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path) || takesInvitationForm(path)),
+      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path) || takesInvitationForm(path) || takesLostPasskeyForm(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
     .use(readyRoutes(db))
@@ -212,7 +230,7 @@ export function createApp(
     .use(emailRoutes({ flows: emailFlows, auth, guard, rateLimit, withRequester, appName: config.mail.appName }))
     .use(sessionRoutes({ sessions, guard, audit, withRequester }))
     .use(keyRoutes({ apiKeys, guard, audit, withRequester }))
-    .use(adminRoutes({ admin, guard, withRequester }))
+    .use(adminRoutes({ admin, guard, withRequester, fallbacks }))
     .use(auditRoutes({ audit, users, guard }))
     .use(signingKeyRoutes({ db, keyRing, ...signing, guard, audit, withRequester }))
     .use(
@@ -249,12 +267,13 @@ export function createApp(
       }),
     )
     .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled }))
-    .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester }))
+    .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester, fallbacks }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }))
     .use(invitationAdminRoutes({ invitations, guard, withRequester }))
     .use(invitationRoutes({ invitations, auth, delivery, rateLimit, withRequester }))
     .use(signUpPages(signUp))
-    .use(invitationPages({ ...signUp, invitations, mailEnabled: mailer.enabled }));
+    .use(invitationPages({ ...signUp, invitations, mailEnabled: mailer.enabled, fallbacks }))
+    .use(lostPasskeyPages({ ...signUp, fallbacks, mailEnabled: mailer.enabled }));
   // The server waits for this before it listens: the signing keys' first read (db/atomic.ts: at once on SQLite).
   return Object.assign(app, { ready: keyRing.ready, metrics });
 }

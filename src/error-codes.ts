@@ -119,6 +119,11 @@ export const ERROR_CODES = {
     401,
     "forward auth: a rule requires a session made with a passkey (`require = \"passkey\"`); this session was not, or the caller is an API key, which never is. Sign in with a passkey, or confirm one at /login/passkey-step",
   ],
+  last_sign_in_method: [
+    409,
+    "this would leave the account no way to sign in: a password goes only while the account has a passkey, and the last passkey only while it has a password",
+  ],
+  no_password: [409, "the account has no password to remove"],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -20,6 +20,7 @@ Usage:
   latchkey migrate [--status]                       apply database migrations and exit; --status lists applied and
                                                     pending migrations and applies nothing
   latchkey user add <username> [--email E] [--admin]  create a user; password read from stdin
+  latchkey user add <username> --passkey            create a user without a password; prints a passkey setup link
   latchkey user passwd <username>                   set a new password (stdin) and end the user's sessions
   latchkey user list                                list users (username, email, roles, disabled, created)
   latchkey user disable <username>                  refuse sign-in, end the user's sessions, delete its API keys

@@ -14,6 +14,8 @@ import { createAuditLog } from "../modules/audit/service";
 import { revokeAllSessionsOfUser } from "../modules/sessions/service";
 import { removeSecondFactors } from "../modules/mfa/service";
 import { createUserService } from "../modules/users/service";
+import { issueSetupLink } from "../modules/auth/passkey-fallbacks";
+import { createOneTimeCodes } from "../modules/codes/service";
 import { CliError, type ArgSpec, type ParsedArgs } from "./args";
 import { readPassword } from "./password-input";
 import { printTable } from "./table";
@@ -37,12 +39,17 @@ function cliLogoutNotices(config: Config, db: Db): LogoutNotices {
   });
 }
 
-/** `latchkey user add <username> [--email E] [--admin]`: the way to create accounts while registration is closed. */
+/**
+ * `latchkey user add <username> [--email E] [--admin] [--passkey]`: the way to create accounts while registration
+ * is closed. `--passkey`: no password; a setup link (once, 24 hours) is printed on stdout for the person, whose
+ * first visit adds a passkey.
+ */
 async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
   const [username] = args.positionals as [string];
   const { db, audit, users } = await userService(config);
   try {
-    const password = await readPassword(true);
+    const passkeyFirst = args.flags.has("passkey");
+    const password = passkeyFirst ? null : await readPassword(true);
     const user = await users.create({
       username,
       password,
@@ -50,7 +57,13 @@ async function userAdd(config: Config, args: ParsedArgs): Promise<void> {
       roles: args.flags.has("admin") ? ["admin"] : [],
     });
     await audit.record({ event: "admin_user_created", userId: user.id, detail: { via: "cli", username: user.username, roles: user.roles } });
-    console.log(`created user ${user.username} (${user.id})${user.roles.length ? ` with roles ${user.roles.join(",")}` : ""}`);
+    const created = `created user ${user.username} (${user.id})${user.roles.length ? ` with roles ${user.roles.join(",")}` : ""}`;
+    if (!passkeyFirst) return console.log(created);
+    const secrets = isPostgres(db) ? await loadSharedSecrets(config, db) : loadSecrets(config);
+    const setup = await issueSetupLink({ codes: createOneTimeCodes(db, secrets.codeKey), audit, publicUrl: config.publicUrl }, user, "new_account", { via: "cli" });
+    // The link alone on stdout (for a script); what it is on stderr.
+    console.log(setup.link);
+    console.error(`${created}, without a password: the link above signs them in once, until ${setup.expiresAt.toISOString()}, to add a passkey`);
   } finally {
     await closeDatabase(db);
   }
@@ -208,7 +221,12 @@ async function userInvite(config: Config, args: ParsedArgs): Promise<void> {
 /** `latchkey user <sub> ...`: each subcommand with exactly what it accepts. */
 export const USER_COMMANDS: Record<string, { spec: ArgSpec; run: (config: Config, args: ParsedArgs) => void | Promise<void> }> = {
   add: {
-    spec: { usage: "latchkey user add <username> [--email E] [--admin]  (password on stdin)", positionals: 1, options: ["email"], flags: ["admin"] },
+    spec: {
+      usage: "latchkey user add <username> [--email E] [--admin] [--passkey]  (password on stdin; --passkey: none, prints a passkey setup link)",
+      positionals: 1,
+      options: ["email"],
+      flags: ["admin", "passkey"],
+    },
     run: userAdd,
   },
   passwd: { spec: { usage: "latchkey user passwd <username>  (new password on stdin)", positionals: 1 }, run: userPasswd },

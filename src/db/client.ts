@@ -127,7 +127,18 @@ export function migrate(db: Db): MigrationReport {
   if (plan.newer !== undefined) throw newerDatabaseError(plan.newer, sqliteMigratedBy(db.$client, plan.newer), migrations.length);
   // drizzle's own migrator reads drizzle/ from disk; its dialect accepts the same list from memory.
   const { dialect, session } = db as unknown as MigratorInternals;
-  dialect.migrate(migrations satisfies MigrationMeta[], session);
+  // A migration that rebuilds a table (drizzle-kit's copy, DROP, RENAME: SQLite alters no column in place) would
+  // cascade its DROP into every table that refers to it, and drizzle's `PRAGMA foreign_keys=OFF` is a no-op inside
+  // the migrator's transaction. So the checks are off around the transaction, and what it left is checked before
+  // they are on again (the procedure of https://www.sqlite.org/lang_altertable.html#otheralter).
+  db.$client.exec("PRAGMA foreign_keys = OFF");
+  try {
+    dialect.migrate(migrations satisfies MigrationMeta[], session);
+    const broken = db.$client.query("PRAGMA foreign_key_check").all();
+    if (broken.length > 0) throw new Error(`the migrations left ${broken.length} row(s) referring to nothing: ${JSON.stringify(broken.slice(0, 3))}`);
+  } finally {
+    db.$client.exec("PRAGMA foreign_keys = ON");
+  }
   db.$client.exec(versionsTableSql(VERSIONS_TABLE));
   db.$client.prepare(`INSERT OR IGNORE INTO ${VERSIONS_TABLE} (migration, version, migrated_at) VALUES (?, ?, ?)`).run(migrations.length, VERSION, Date.now());
   return reportOf(plan.pending, migrations.length);

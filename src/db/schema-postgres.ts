@@ -16,7 +16,8 @@ export const users = pgTable("users", {
   username: text("username").notNull().unique(),
   email: text("email").unique(),
   emailVerified: boolean("email_verified").notNull().default(false),
-  passwordHash: text("password_hash").notNull(),
+  /** Null for a passwordless account (passkeys only): a password sign-in to it fails like a wrong password. */
+  passwordHash: text("password_hash"),
   roles: jsonList("roles").notNull().default(sql`'[]'::jsonb`),
   disabled: boolean("disabled").notNull().default(false),
   metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),

@@ -13,7 +13,8 @@ export const users = sqliteTable("users", {
   /** Lower-cased; unique when present. */
   email: text("email").unique(),
   emailVerified: integer("email_verified", { mode: "boolean" }).notNull().default(false),
-  passwordHash: text("password_hash").notNull(),
+  /** Null for a passwordless account (passkeys only): a password sign-in to it fails like a wrong password. */
+  passwordHash: text("password_hash"),
   roles: text("roles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
   disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
   metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),

@@ -20,6 +20,7 @@ export const MAIL_KINDS = {
   password_changed: [],
   second_factor_failures: ["count"],
   invitation: ["link", "expires"],
+  sign_in_link: ["link", "minutes"],
 } as const satisfies Record<string, readonly string[]>;
 
 export type MailKind = keyof typeof MAIL_KINDS;
@@ -80,6 +81,11 @@ const DEFAULTS: Record<MailKind, Template> = {
     subject: "{{app_name}}: you are invited to create an account",
     text: "Hello,\n\nYou are invited to create an account on {{app_name}}. Open this link to choose your username and password:\n\n{{link}}\n\nIt works until {{expires}}. If you did not expect this, ignore this mail." + footer,
     html: wrap(`<p>Hello,</p><p>You are invited to create an account on {{app_name}}.</p><p><a href="{{link}}">Create your account</a></p><p>It works until {{expires}}. If you did not expect this, ignore this mail.</p>`),
+  },
+  sign_in_link: {
+    subject: "{{app_name}}: sign in to add a new passkey",
+    text: "Hello {{username}},\n\nSomeone (we hope you) lost a passkey and asked for this link. Open it to sign in once and add a new passkey:\n\n{{link}}\n\nIt works for {{minutes}} minutes, once. If you did not ask for it, ignore this mail." + footer,
+    html: wrap(`<p>Hello {{username}},</p><p>Someone (we hope you) lost a passkey and asked for this link.</p><p><a href="{{link}}">Sign in and add a new passkey</a></p><p>It works for {{minutes}} minutes, once. If you did not ask for it, ignore this mail.</p>`),
   },
 };
 

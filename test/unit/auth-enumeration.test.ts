@@ -19,7 +19,7 @@ import { ApiError } from "../../src/errors";
  * No user enumeration by timing: an unknown name must cost the same argon2id work as a wrong password.
  * Asserted structurally (which hash operations run) rather than with a clock; `make bench` measures the times.
  */
-test("an unknown user costs one dummy verification, a wrong password one real one, and both fail identically", async () => {
+test("an unknown user costs one dummy verification, a wrong password one real one, a passwordless account the dummy one, and all fail identically", async () => {
   const db = openDatabase(":memory:");
   migrate(db);
   const real = createPasswordHasher({ memoryCost: 19456, timeCost: 2 });
@@ -51,8 +51,10 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     secondStep: quietSecondStep(db, { users, mfa: createMfaService(db, secrets.dataKey, "Latchkey"), audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
+    passkeys: { list: async () => [] },
   });
   await users.create({ username: "known", password: "a long passphrase" });
+  await users.create({ username: "passkeys-only", password: null });
   const client = { ip: "203.0.113.5", userAgent: null };
 
   const failure = async (login: string) => {
@@ -67,4 +69,9 @@ test("an unknown user costs one dummy verification, a wrong password one real on
   expect(unknown.body).toEqual(wrong.body);
   expect(unknown.calls).toEqual(["burn"]);
   expect(wrong.calls).toEqual(["verify m=19456,t=2"]);
+  // No password at all: the same answer after the same work as an unknown name (never a cheaper refusal).
+  const passwordless = await failure("passkeys-only");
+  expect(passwordless.body).toEqual(unknown.body);
+  expect(passwordless.status).toBe(401);
+  expect(passwordless.calls).toEqual(["burn"]);
 });

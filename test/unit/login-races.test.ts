@@ -88,6 +88,7 @@ function build(weakHashes = false) {
     secondStep: quietSecondStep(db, { users, mfa: mfa, audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),
     settings: { allowRegistration: true, requireEmailVerification: false, refreshTokenTtl: 3600 },
+    passkeys: { list: async () => [] },
   });
   const apiKeys = createApiKeyService(db, { maxPerUser: 50, rateLimit: undefined } as never);
   const admin = createAdminService({ db, users, sessions, apiKeys, audit, mfa });

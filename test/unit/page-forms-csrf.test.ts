@@ -14,7 +14,8 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { oidcClients, oidcConsents, passkeys, users } from "../../src/db/schema";
+import { oidcClients, oidcConsents, oneTimeCodes, passkeys, users } from "../../src/db/schema";
+import { sha256Hex } from "../../src/lib/crypto";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { deriveSecrets } from "../../src/secrets";
 import { inProcessBrowser, postForms, totpCode, type InProcessBrowser, type PostForm } from "../support/in-process";
@@ -86,6 +87,7 @@ const collect = (forms: Form[]) =>
     if (!formFor.has(route) || formFor.get(route)!.fields.id === "u-admin") formFor.set(route, form);
   });
 let inviteLink: string | undefined;
+const lostDeviceLinks: string[] = [];
 
 beforeAll(async () => {
   const hasher = createPasswordHasher(config.passwordHash);
@@ -110,6 +112,11 @@ beforeAll(async () => {
   expect((await signIn(admin)).status).toBe(303);
   const other = browser();
   expect((await signIn(other)).status).toBe(303);
+  // A passkey (a row: no ceremony is run here; after the sign-ins: with one, a password sign-in owes it as a second
+  // step), so that the account page shows Remove password and the passkey step-up page its form.
+  db.insert(passkeys)
+    .values({ id: "pk-admin", userId: "u-admin", credentialId: "Y3JlZA", publicKey: "a2V5", transports: ["internal"], aaguid: "00000000-0000-0000-0000-000000000000", name: "a passkey" })
+    .run();
   const account = await admin.get("/account");
   const keyForm = formsOf(account.html, admin).find((form) => form.action === "/account/keys")!;
   expect((await admin.post("/account/keys", { ...keyForm.fields, name: "a key" })).status).toBe(303);
@@ -124,9 +131,7 @@ beforeAll(async () => {
   expect(inviteLink).toBeDefined();
   const consentUrl = `/oidc/authorize?${new URLSearchParams({ client_id: "wiki", redirect_uri: "https://wiki.example.com/cb", response_type: "code", scope: "openid profile", state: "s", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuz-nGSDo7Q", code_challenge_method: "S256", prompt: "consent" })}`;
   await crawl(admin, ["/account", "/admin", "/admin/applications", "/admin/invitations", "/admin/audit", consentUrl, "/oidc/logout"]);
-  // A passkey (a row: no ceremony is run here), so that the passkey step-up page shows its form to the admin, whose
-  // session was made with a password; added after both sign-ins, which a passkey would have given a second step.
-  db.insert(passkeys).values({ id: "pk-admin", userId: "u-admin", credentialId: "Y3JlZA", publicKey: "a2V5", transports: ["internal"], aaguid: "00000000-0000-0000-0000-000000000000", name: "Passkey" }).run();
+  // The passkey step-up page shows its form to the admin (the passkey row above; the session was made with a password).
   await crawl(admin, ["/login/passkey-step?rd=%2Faccount"]);
 
   // TOTP: the enrolment page's confirm form, then (enrolled) the recovery-codes and removal forms.
@@ -146,8 +151,16 @@ beforeAll(async () => {
   // Browser C: nobody signed in, from the sign-in page, the invitation's link and the pages a mail's link opens
   // (a mailed code is typed there); browser E: a family member whose address is not verified yet, from the account
   // page and the code pages its forms redirect to (a code to verify the address, or to confirm a new one).
+  // Live links of a lost passkey and of a passkey-first account, so that a forged post's "nothing changed" includes
+  // not spending them.
+  const links = { "/login/link/": "sign_in_link", "/passkey-setup/": "passkey_setup" } as const;
+  for (const [path, purpose] of Object.entries(links)) {
+    const token = `${purpose}-token-0123456789abcdef`;
+    db.insert(oneTimeCodes).values({ id: `otc-${purpose}`, userId: "u-zed", purpose, codeHash: "x", tokenHash: sha256Hex(token), expiresAt: new Date(Date.now() + 3_600_000) }).run();
+    lostDeviceLinks.push(`${path}${token}`);
+  }
   const anonymous = browser();
-  await crawl(anonymous, ["/login", inviteLink!, "/verify-email", "/password/reset/code"]);
+  await crawl(anonymous, ["/login", inviteLink!, "/verify-email", "/password/reset/code", ...lostDeviceLinks]);
   const family = browser();
   const familyStep = await family.get("/login");
   expect((await family.post("/login", { ...formsOf(familyStep.html, family)[0]!.fields, login: "zed", password: PASSWORD })).status).toBe(303);

@@ -7,13 +7,15 @@ import type { SessionPrincipal } from "../sessions/service";
 import { MessageBody } from "../auth/model";
 import { NoContent, SESSION_SECURITY } from "../../http/schema";
 import { ADMIN_GUARD, BODY_ERRORS, CSRF_CHECK, errorResponses, INVALID_INPUT } from "../../http/error-catalogue";
-import { AdminUser, CreateUserBody, ListUsersQuery, PatchUserBody, ResetPasswordBody, UserPage, UserParams } from "./model";
+import { AdminUser, CreatedUser, CreateUserBody, ListUsersQuery, PasskeyResetResponse, PatchUserBody, ResetPasswordBody, UserPage, UserParams } from "./model";
+import type { PasskeyFallbacks } from "../auth/passkey-fallbacks";
 import type { Actor, AdminService } from "./service";
 import { JSON_BODY } from "../../http/body";
 
 /** User administration for sessions whose user has the `admin` role (403 forbidden otherwise, before the body is read). */
-export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeof authGuard>; withRequester: RequesterPlugin }) {
-  const { admin, guard, withRequester } = deps;
+export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeof authGuard>; withRequester: RequesterPlugin; fallbacks: PasskeyFallbacks }) {
+  const { admin, guard, withRequester, fallbacks } = deps;
+  const setupOf = (setup: { link: string; expiresAt: Date }) => ({ link: setup.link, expires_at: setup.expiresAt.toISOString() });
   const actor = (principal: SessionPrincipal, requester: ClientInfo): Actor => ({
     userId: principal.userId,
     username: principal.username,
@@ -42,7 +44,9 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
       async ({ principal, body, set, requester }) => {
         const created = await admin.create(body, actor(principal, requester));
         set.status = 201;
-        return created;
+        if (body.passkey_first !== true) return created;
+        const setup = await fallbacks.issueSetupLink(created, "new_account", { actor_id: principal.userId, actor: principal.username }, requester);
+        return { ...created, passkey_setup: setupOf(setup) };
       },
       {
         admin: true,
@@ -50,10 +54,34 @@ export function adminRoutes(deps: { admin: AdminService; guard: ReturnType<typeo
         body: CreateUserBody,
         parse: JSON_BODY,
         response: {
-          201: AdminUser,
+          201: CreatedUser,
           ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 409: ["username_taken", "email_taken"], 422: ["weak_password"] }),
         },
-        detail: { summary: "Create a user (works while registration is closed)", security: SESSION_SECURITY },
+        detail: {
+          summary: "Create a user (works while registration is closed)",
+          description:
+            "With `passkey_first: true` instead of `password` the account has none and sets up a passkey first: `passkey_setup.link` signs it in once (for 24 hours) and opens the page that adds a passkey. " +
+            "Only the link's hash is kept; a new link (a reset) replaces it. Audited as `admin_user_created` and `passkey_setup_link_created`.",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
+    .post(
+      "/users/:id/passkeys/reset",
+      async ({ principal, params, requester }) => {
+        const reset = await fallbacks.resetPasskeys(await admin.findUser(params.id), actor(principal, requester));
+        return { passkey_setup: setupOf(reset), passkeys_deleted: reset.passkeysDeleted, sessions_ended: reset.sessionsEnded };
+      },
+      {
+        admin: true,
+        params: UserParams,
+        response: { 200: PasskeyResetResponse, ...errorResponses(ADMIN_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["user_not_found"] }) },
+        detail: {
+          summary: "Reset a user's passkeys (a lost device): every passkey deleted, every session ended, a setup link made",
+          description:
+            "The link signs the user in once (for 24 hours) and opens the page that adds a new passkey; hand it to them. A password, if the account has one, stays. Audited as `passkeys_reset` and `passkey_setup_link_created`.",
+          security: SESSION_SECURITY,
+        },
       },
     )
     .patch(

@@ -3,7 +3,7 @@ import { PageLimitQuery } from "../../http/pagination";
 import { UserBody } from "../users/model";
 import { MAX_ROLES, METADATA_MAX_BYTES } from "./accounts";
 import { ROLE_PATTERN } from "../../lib/names";
-import { PlainText } from "../../http/schema";
+import { JsonInteger, PlainText } from "../../http/schema";
 
 export const AdminUser = t.Object(
   {
@@ -33,7 +33,17 @@ const RolesField = t.Array(PlainText(), { description: `Up to ${MAX_ROLES} roles
 
 export const CreateUserBody = t.Object({
   username: PlainText({ description: "3-32 of a-z 0-9 . _ -, starting with a letter or digit; stored lower-cased" }),
-  password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password" }),
+  password: t.Optional(
+    t.String({
+      description:
+        "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password. Required unless `passkey_first` is true",
+    }),
+  ),
+  passkey_first: t.Optional(
+    t.Boolean({
+      description: "true (and no `password`): the account has no password and sets up a passkey first; the answer carries its `passkey_setup` link",
+    }),
+  ),
   email: t.Optional(PlainText({ description: "Stored lower-cased; unique" })),
   roles: t.Optional(RolesField),
   email_verified: t.Optional(t.Boolean({ description: "Default false; ignored without an email" })),
@@ -46,6 +56,23 @@ export const PatchUserBody = t.Object({
   email_verified: t.Optional(t.Boolean()),
   // t.Unknown, checked by the service: Elysia would turn an array or a string into an object to fit a t.Record.
   metadata: t.Optional(t.Unknown({ description: `A JSON object; replaces the whole metadata; at most ${METADATA_MAX_BYTES} bytes as JSON` })),
+});
+
+/** A single-use link that signs its account in once and opens the page that adds a passkey; only its hash is kept. */
+export const PasskeySetupLink = t.Object({
+  link: t.String({ description: "Hand it to the person: it works once, until expires_at (24 hours)" }),
+  expires_at: t.String({ format: "date-time" }),
+});
+
+export const CreatedUser = t.Object(
+  { ...AdminUser.properties, passkey_setup: t.Optional(PasskeySetupLink) },
+  { description: "The new user; `passkey_setup` when it was made without a password" },
+);
+
+export const PasskeyResetResponse = t.Object({
+  passkey_setup: PasskeySetupLink,
+  passkeys_deleted: JsonInteger({ description: "How many passkeys the user had" }),
+  sessions_ended: JsonInteger({ description: "How many of their sessions ended" }),
 });
 
 /** The password an admin sets for a user. */

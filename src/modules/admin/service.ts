@@ -39,7 +39,9 @@ export interface Actor extends ClientInfo {
 
 export interface NewUserByAdmin {
   username: string;
-  password: string;
+  /** Absent with `passkey_first`: a passwordless account, which sets up a passkey first (its setup link is the caller's to make). */
+  password?: string;
+  passkey_first?: boolean;
   email?: string;
   roles?: string[];
   email_verified?: boolean;
@@ -89,16 +91,26 @@ export function createAdminService(deps: {
     },
 
     async create(input: NewUserByAdmin, actor: Actor): Promise<AdminUser> {
+      // A forgotten password must not make a passwordless account: that takes asking for one (passkey_first).
+      if ((input.password === undefined) !== (input.passkey_first === true))
+        throw validationFailed([{ field: "password", message: input.password === undefined ? "Required, unless passkey_first is true." : "Give either password or passkey_first, not both." }]);
       const roles = validateRoles(input.roles ?? []);
       const user = await users.create({
         username: input.username,
-        password: input.password,
+        password: input.password ?? null,
         email: input.email ?? null,
         roles,
         emailVerified: input.email_verified ?? false,
       });
-      await record("admin_user_created", user, actor, { roles: user.roles, email_verified: user.emailVerified });
+      await record("admin_user_created", user, actor, { roles: user.roles, email_verified: user.emailVerified, ...(input.password === undefined ? { passwordless: true } : {}) });
       return toAdminUser(user);
+    },
+
+    /** The user itself (the caller acts on it: an admin's reset of its passkeys); 404 user_not_found. */
+    async findUser(id: string): Promise<User> {
+      const user = await findUser(db, id);
+      if (!user) throw userNotFound();
+      return user;
     },
 
     /**

@@ -54,6 +54,11 @@ export const AUDIT_EVENTS = [
   "passkey_step_up",
   "passkey_step_up_failed",
   "oidc_client_updated",
+  "password_removed",
+  "passkey_setup_link_created",
+  "passkeys_reset",
+  "sign_in_link_requested",
+  "passkey_fallback_used",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -14,6 +14,7 @@ import {
   LogoutQuery,
   MessageBody,
   PasswordChangeBody,
+  PasswordRemoveBody,
   OAuthErrorBody,
   OAuthForbiddenBody,
   PendingVerificationResponse,
@@ -304,7 +305,39 @@ export function authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequeste
             422: ["weak_password"],
           }),
         },
-        detail: { summary: "Change the password; this session stays, every other session ends", security: SESSION_SECURITY },
+        detail: {
+          summary: "Change the password; this session stays, every other session ends",
+          description: "An account without a password (made passwordless, or passkey-first) sets one without `current_password`; an account with one must give it (403 `invalid_current_password` otherwise).",
+          security: SESSION_SECURITY,
+        },
+      },
+    )
+    .delete(
+      "/password",
+      async ({ principal, body, requester }) => {
+        const ended = await auth.removePassword(principal, body.current_password, requester);
+        return { message: `Password removed: sign in with a passkey from now on; ${ended} other session(s) ended.` };
+      },
+      {
+        auth: true,
+        secretCheck: true,
+        strictBody: PasswordRemoveBody,
+        body: PasswordRemoveBody,
+        parse: JSON_BODY,
+        response: {
+          200: MessageBody,
+          ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, {
+            403: ["invalid_current_password"],
+            409: ["last_sign_in_method", "no_password"],
+          }),
+        },
+        detail: {
+          summary: "Remove the password: the account signs in with its passkeys only; this session stays, every other session ends",
+          description:
+            "Proven by the current password (throttled like a sign-in). Refused with 409 `last_sign_in_method` while the account has no passkey (not the last way in), " +
+            "and 409 `no_password` when there is none. Audited as `password_removed`. A password can be set again with POST /password, without `current_password`.",
+          security: SESSION_SECURITY,
+        },
       },
     )
     .get("/me", async ({ identity }) => ({ user: principalUser(identity.principal), second_factors: await mfa.factors(identity.principal.userId) }), {

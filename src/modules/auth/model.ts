@@ -161,7 +161,9 @@ export const LogoutQuery = t.Object({
   scope: t.Optional(t.Union([t.Literal("current"), t.Literal("others"), t.Literal("global")], { description: "Default current" })),
 });
 
+export const PasswordRemoveBody = t.Object({ current_password: t.String({ description: "The password being removed" }) });
+
 export const PasswordChangeBody = t.Object({
-  current_password: t.String(),
+  current_password: t.Optional(t.String({ description: "Required when the account has a password; an account without one (passkeys only) sets its first without it" })),
   new_password: t.String({ description: "At least `PASSWORD_MIN_LENGTH` characters, at most 1024 bytes, not a common password" }),
 });

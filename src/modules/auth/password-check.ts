@@ -69,11 +69,14 @@ export function createPasswordCheck(deps: {
   async function checkPassword(
     login: string,
     password: string,
-    user: { id: string; passwordHash: string } | undefined,
+    user: { id: string; passwordHash: string | null } | undefined,
     client: ClientInfo,
   ): Promise<boolean> {
     const check = await beginSecretCheck(login, user, client);
-    const valid = user === undefined ? (await hasher.burn(password), false) : await hasher.verify(password, user.passwordHash);
+    // An account without a password (passkeys only) answers like a wrong password, after the same work: the
+    // dummy hash, as for an unknown name (no enumeration of passwordless accounts, OWASP ASVS V2.2.x).
+    const hash = user?.passwordHash ?? null;
+    const valid = hash === null ? (await hasher.burn(password), false) : await hasher.verify(password, hash);
     if (valid) await check.succeeded();
     return valid;
   }
@@ -97,16 +100,18 @@ export function createPasswordCheck(deps: {
     }
   }
 
-  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User> {
+  async function verifyLogin(login: string, password: string, client: ClientInfo): Promise<User & { passwordHash: string }> {
     assertPasswordSize(password, "password");
     const user = await users.findByLogin(login);
     if (!(await checkPassword(login, password, user, client))) {
       await audit.record({ event: "login_failed", userId: user?.id ?? null, ...client, detail: { reason: "invalid_credentials" } });
       throw invalidCredentials();
     }
-    await admitAccount(user!, client);
+    // The password was right, so the account exists and has one.
+    const withPassword = user as User & { passwordHash: string };
+    await admitAccount(withPassword, client);
     // The hash now stored for this password: what the session insert checks is still there.
-    return { ...user!, passwordHash: await users.upgradeHashIfNeeded(user!, password) };
+    return { ...withPassword, passwordHash: await users.upgradeHashIfNeeded(withPassword, password) };
   }
 
   /**

@@ -4,7 +4,11 @@ import type { Db } from "../../db/client";
 import { oneTimeCodes } from "../../db/tables";
 import { hmacBase64url, randomDigits, randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 
-export type CodePurpose = "verify_email" | "password_reset" | "email_change";
+/**
+ * passkey_setup: the link of an account made to set up a passkey first (admin, CLI); passkey_reset: the link an
+ * admin's "Reset passkeys" makes; sign_in_link: the mailed link of a lost passkey (modules/auth/passkey-fallbacks.ts).
+ */
+export type CodePurpose = "verify_email" | "password_reset" | "email_change" | "passkey_setup" | "passkey_reset" | "sign_in_link";
 
 /** Wrong codes a code (and the codes that replaced it) survives; the next one is refused even when right. */
 export const MAX_CODE_FAILURES = 5;

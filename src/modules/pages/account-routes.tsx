@@ -104,6 +104,7 @@ const SECTION_OF: Record<string, string> = {
   email: "profile",
   "email-send": "profile",
   password: "password",
+  "password-remove": "password",
   "totp-start": "two-step",
   "totp-confirm": "two-step",
   "totp-cancel": "two-step",
@@ -144,6 +145,7 @@ export function accountPages(deps: AccountDeps) {
       applications: await oidc.listConsents(principal.userId),
       csrf: csrfOf(principal),
       secondFactors: await mfa.factors(principal.userId),
+      waysIn: await auth.waysIn(principal.userId),
       enrolment: pending && { secret: pending.secret, qrSvg: pending.qr_svg },
       flash,
     };
@@ -246,8 +248,16 @@ export function accountPages(deps: AccountDeps) {
         ...form("/account/password", "password", async (principal, body, client, ctx) => {
           // The same limits as POST /api/v1/auth/password: per address, then per account inside the service.
           ipLimit(client, "/account/password");
-          await auth.changePassword(principal, field(body, "current_password") ?? "", field(body, "new_password") ?? "", client);
+          // No current_password field: the form of an account without a password (the service decides which it is).
+          await auth.changePassword(principal, field(body, "current_password"), field(body, "new_password") ?? "", client);
           return back(ctx, principal, said("password", "Password changed. Your other devices are signed out."));
+        }),
+      )
+      .post(
+        ...form("/account/password/remove", "password-remove", async (principal, body, client, ctx) => {
+          ipLimit(client, "/account/password/remove");
+          await auth.removePassword(principal, field(body, "current_password") ?? "", client);
+          return back(ctx, principal, said("password-remove", "Password removed: you sign in with a passkey from now on. Your other devices are signed out."));
         }),
       )
       .post(
@@ -411,6 +421,7 @@ export const ACCOUNT_FORM_PATHS = [
   "/account/email/send",
   "/account/email/verify",
   "/account/email/confirm",
+  "/account/password/remove",
 ] as const;
 
 /** The account's pages besides /account (GET). */

@@ -46,6 +46,8 @@ export interface AccountView {
   flash?: Flash;
   /** Issue 13: the user's second factors, and an enrolment started and not yet confirmed. */
   secondFactors: { totp: boolean; recovery_codes_left: number };
+  /** What the account signs in with: a password (or none: passkeys only), and how many passkeys. */
+  waysIn: { hasPassword: boolean; passkeys: number };
   enrolment?: { secret: string; qrSvg: string };
 }
 
@@ -125,40 +127,96 @@ function ProfileSection(view: AccountView) {
           ) : (
             ""
           )}
-          <details open={messageFor(view.flash, "email")?.kind === "error"}>
-            <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
-            <form method="post" action="/account/email" class="stack">
-              <Csrf token={view.csrf("email")} />
-              <input type="hidden" name="username" value={view.username} autocomplete="username" />
-              <label for="new_email">New email address</label>
-              <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
-              <label for="email_password">Your password</label>
-              <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
-              <button type="submit">Send a code to the new address</button>
-            </form>
-            <p class="muted">The address changes once you type the code we mail to it.</p>
-          </details>
+          {/* The change is confirmed by the password: an account without one is told, not shown a form it cannot send. */}
+          {view.waysIn.hasPassword ? (
+            <details open={messageFor(view.flash, "email")?.kind === "error"}>
+              <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
+              <form method="post" action="/account/email" class="stack">
+                <Csrf token={view.csrf("email")} />
+                <input type="hidden" name="username" value={view.username} autocomplete="username" />
+                <label for="new_email">New email address</label>
+                <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
+                <label for="email_password">Your password</label>
+                <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
+                <button type="submit">Send a code to the new address</button>
+              </form>
+              <p class="muted">The address changes once you type the code we mail to it.</p>
+            </details>
+          ) : (
+            <p class="muted">Changing your address asks for your password: set one under Password first.</p>
+          )}
         </>
       )}
     </section>
   );
 }
 
+/** A dangerous change of one's own account, confirmed by typing the password. */
+function ConfirmedByPassword(props: { view: AccountView; action: string; form: string; field: { id: string; name: string }; button: string }) {
+  return (
+    <form method="post" action={props.action} class="stack">
+      <Csrf token={props.view.csrf(props.form)} />
+      <input type="hidden" name="username" value={props.view.username} autocomplete="username" />
+      <label for={props.field.id}>Your password</label>
+      <input id={props.field.id} name={props.field.name} type="password" autocomplete="current-password" required />
+      <button type="submit" class="danger" safe>
+        {props.button}
+      </button>
+    </form>
+  );
+}
+
+/** The password form: a change (the current one asked), or an account without a password setting its first. */
+function PasswordForm({ view, first }: { view: AccountView; first: boolean }) {
+  return (
+    <form method="post" action="/account/password" class="stack">
+      <Csrf token={view.csrf("password")} />
+      <input type="hidden" name="username" value={view.username} autocomplete="username" />
+      {first ? (
+        ""
+      ) : (
+        <>
+          <label for="current_password">Current password</label>
+          <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
+        </>
+      )}
+      <label for="new_password">New password</label>
+      <input id="new_password" name="new_password" type="password" autocomplete="new-password" required />
+      <button type="submit">{first ? "Set password" : "Change password"}</button>
+    </form>
+  );
+}
+
 function PasswordSection(view: AccountView) {
+  const { hasPassword, passkeys } = view.waysIn;
   return (
     <section id="password" aria-labelledby="password-title">
       <h2 id="password-title">Password</h2>
-      <Said flash={view.flash} forms="password" />
-      <form method="post" action="/account/password" class="stack">
-        <Csrf token={view.csrf("password")} />
-        <input type="hidden" name="username" value={view.username} autocomplete="username" />
-        <label for="current_password">Current password</label>
-        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
-        <label for="new_password">New password</label>
-        <input id="new_password" name="new_password" type="password" autocomplete="new-password" required />
-        <button type="submit">Change password</button>
-      </form>
-      <p class="muted">Your other devices are signed out; this one stays signed in.</p>
+      <Said flash={view.flash} forms={["password", "password-remove"]} />
+      {hasPassword ? (
+        <>
+          <PasswordForm view={view} first={false} />
+          <p class="muted">Your other devices are signed out; this one stays signed in.</p>
+        </>
+      ) : (
+        <>
+          <p>Your account has no password: you sign in with a passkey.</p>
+          <details open={messageFor(view.flash, "password")?.kind === "error"}>
+            <summary>Set a password</summary>
+            <PasswordForm view={view} first />
+          </details>
+        </>
+      )}
+      {/* Not the last way in: a password goes only while a passkey remains. */}
+      {hasPassword && passkeys > 0 ? (
+        <details open={messageFor(view.flash, "password-remove")?.kind === "error"}>
+          <summary>Remove password</summary>
+          <p>Your account will sign in with its passkeys only, and your other devices are signed out. Type your password to confirm.</p>
+          <ConfirmedByPassword view={view} action="/account/password/remove" form="password-remove" field={{ id: "remove_password", name: "current_password" }} button="Remove my password" />
+        </details>
+      ) : (
+        ""
+      )}
     </section>
   );
 }
@@ -184,15 +242,7 @@ function TwoStepSection(view: AccountView) {
           </form>
           <details open={messageFor(view.flash, "totp-delete")?.kind === "error"}>
             <summary>Turn off two-step sign-in</summary>
-            <form method="post" action="/account/mfa/totp/delete" class="stack">
-              <Csrf token={view.csrf("totp-delete")} />
-              <input type="hidden" name="username" value={view.username} autocomplete="username" />
-              <label for="totp_password">Your password</label>
-              <input id="totp_password" name="password" type="password" autocomplete="current-password" required />
-              <button type="submit" class="danger">
-                Turn off the authenticator
-              </button>
-            </form>
+            <ConfirmedByPassword view={view} action="/account/mfa/totp/delete" form="totp-delete" field={{ id: "totp_password", name: "password" }} button="Turn off the authenticator" />
           </details>
         </>
       ) : view.enrolment ? (

@@ -6,6 +6,7 @@ import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
 import { AUDIT_EVENTS, type AuditLog } from "../audit/service";
 import type { MfaService } from "../mfa/service";
+import type { PasskeyFallbacks } from "../auth/passkey-fallbacks";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
 import { problemOf, signedInForm, type SignedInForms } from "./account-routes";
@@ -27,6 +28,7 @@ export const ADMIN_FORM_PATHS = [
   "/admin/users/email",
   "/admin/users/metadata",
   "/admin/users/mfa",
+  "/admin/users/passkeys",
   "/admin/users/password",
   "/admin/users/delete",
 ] as const;
@@ -86,6 +88,8 @@ export interface AdminPageDeps extends SignedInForms {
   mfa: MfaService;
   audit: AuditLog;
   withRequester: RequesterPlugin;
+  /** Reset passkeys (a lost device): the setup link it makes. */
+  fallbacks: PasskeyFallbacks;
 }
 
 /**
@@ -215,6 +219,7 @@ export function adminPages(deps: AdminPageDeps) {
               user={user}
               self={user.id === principal.userId}
               factors={await mfa.factors(user.id)}
+              passwordless={(await users.findById(user.id))?.passwordHash === null}
               sessions={await sessions.list(user.id)}
               events={events}
             />,
@@ -232,7 +237,7 @@ export function adminPages(deps: AdminPageDeps) {
         const user = Object.hasOwn(CONFIRMATIONS, kind) ? await userOf(params.id) : undefined;
         if (!user) return notFound(request, set, principal);
         // Nothing to confirm that the page would refuse: back to the user's page, which says why.
-        if (user.id === principal.userId && (kind === "delete" || kind === "disable")) return seeOther(set, userPath(user.id, "actions"), 302);
+        if (user.id === principal.userId && (kind === "delete" || kind === "disable" || kind === "passkeys")) return seeOther(set, userPath(user.id, "actions"), 302);
         return htmlPage(set, 200, String(<ConfirmPage {...frame(request, set, principal)} user={user} kind={kind} />));
       },
       { detail: { hide: true } },
@@ -244,13 +249,21 @@ export function adminPages(deps: AdminPageDeps) {
         if (typeof principal === "string") return principal;
         const email = field(body, "email")?.trim();
         let id = "";
+        const passkeyFirst = field(body, "method") === "passkey";
         return act(request, set, principal, "admin-create", { done: "", failure: "/admin/users/new" }, async () => {
           const user = await admin.create(
-            { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: email || undefined, roles: commaList(field(body, "roles")) },
+            {
+              username: field(body, "username")?.trim() ?? "",
+              ...(passkeyFirst ? { passkey_first: true } : { password: field(body, "password") ?? "" }),
+              email: email || undefined,
+              roles: commaList(field(body, "roles")),
+            },
             actorOf(principal, requester),
           );
           id = user.id;
-          return `${user.username} is added.`;
+          if (!passkeyFirst) return `${user.username} is added.`;
+          const setup = await deps.fallbacks.issueSetupLink(user, "new_account", { actor_id: principal.userId, actor: principal.username }, requester);
+          return `${user.username} is added, without a password. Hand them this link, which works once, for 24 hours, to set up their passkey: ${setup.link}`;
         }).then((answer) => (id ? seeOther(set, userPath(id)) : answer));
       },
       { detail: { hide: true } },
@@ -330,6 +343,21 @@ export function adminPages(deps: AdminPageDeps) {
         return act(request, set, principal, "admin-mfa", { done: userPath(id, "security"), failure: `${userPath(id)}/second-factors` }, async () => {
           await admin.resetSecondFactors(id, actorOf(principal, requester));
           return "Two-step sign-in is reset: the next sign-in asks for the password only.";
+        });
+      },
+      { detail: { hide: true } },
+    )
+    .post(
+      "/admin/users/passkeys",
+      async ({ request, body, set, requester }) => {
+        const principal = await adminForm(request, body, set, "admin-passkeys");
+        if (typeof principal === "string") return principal;
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, "admin-passkeys", { done: userPath(id, "security"), failure: `${userPath(id)}/passkeys` }, async () => {
+          // It signs the user out everywhere: an admin's own would end this session too (the API does it, asked nothing).
+          if (id === principal.userId) throw new NotOnYourself("reset the passkeys of");
+          const reset = await deps.fallbacks.resetPasskeys(await admin.findUser(id), actorOf(principal, requester));
+          return `Passkeys reset (${reset.passkeysDeleted} deleted): they are signed out everywhere. Hand them this link, which works once, for 24 hours: ${reset.link}`;
         });
       },
       { detail: { hide: true } },

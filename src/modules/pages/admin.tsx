@@ -114,6 +114,10 @@ export function NewUserPage(view: AdminFrame) {
           <label for="new_password">Password</label>
           <input id="new_password" name="password" type="password" required autocomplete="new-password" />
           <button type="submit">Add the user</button>
+          {/* formnovalidate: no password for this one; the user sets up a passkey with the link it makes. */}
+          <button type="submit" name="method" value="passkey" class="secondary" formnovalidate>
+            Add without a password: passkey first
+          </button>
         </form>
         <p>
           <a href="/admin">Back to users</a>
@@ -128,6 +132,8 @@ export interface UserPageView extends AdminFrame {
   /** The admin is looking at their own account: no disable, delete or demotion from here. */
   self: boolean;
   factors: { totp: boolean; recovery_codes_left: number };
+  /** The account has no password: it signs in with passkeys only. */
+  passwordless: boolean;
   sessions: { id: string; createdAt: Date; lastSeenAt: Date; ip: string | null; userAgent: string | null }[];
   events: AuditRow[];
 }
@@ -205,8 +211,10 @@ export function UserPage(view: UserPageView) {
 
       <section id="security" aria-labelledby="security-title">
         <h2 id="security-title">Security</h2>
-        <Said flash={view.flash} forms={["admin-password", "admin-mfa"]} />
+        <Said flash={view.flash} forms={["admin-password", "admin-mfa", "admin-passkeys"]} />
         <dl class="facts">
+          <dt>Password</dt>
+          <dd>{view.passwordless ? <span class="badge off">none: passkeys only</span> : <span class="badge ok">set</span>}</dd>
           <dt>Two-step</dt>
           <dd>
             {view.factors.totp ? (
@@ -228,6 +236,13 @@ export function UserPage(view: UserPageView) {
             </a>
           ) : (
             ""
+          )}
+          {view.self ? (
+            ""
+          ) : (
+            <a class="button danger" href={`${base}/passkeys`}>
+              Reset passkeys…
+            </a>
           )}
         </p>
       </section>
@@ -303,6 +318,14 @@ export const CONFIRMATIONS = {
     title: (name: string) => `Reset two-step sign-in for ${name}?`,
     explain: "Their authenticator and recovery codes are removed: their next sign-in asks for the password only, until they set up an authenticator again.",
     button: () => "Reset two-step sign-in",
+  },
+  passkeys: {
+    form: "admin-passkeys",
+    action: "/admin/users/passkeys",
+    title: (name: string) => `Reset the passkeys of ${name}?`,
+    explain:
+      "For a lost device: every passkey of theirs is deleted and they are signed out everywhere. You get a link that signs them in once, within 24 hours, to add a new passkey: hand it to them. A password, if they have one, stays.",
+    button: () => "Reset passkeys",
   },
 } as const;
 

@@ -112,7 +112,15 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   passkey_step_up: (who) => `${who} confirmed with a passkey (an app asked for one)`,
   oidc_client_updated: (who, d) => `${who} changed the application ${text(d.client_id) ?? ""}: ${d.require === "passkey" ? "a passkey is required" : "no passkey is required"}`,
   passkey_step_up_failed: (who, d) => `${who} failed to confirm with a passkey${text(d.reason) ? `: ${REASONS[text(d.reason)!] ?? text(d.reason)!.replaceAll("_", " ")}` : ""}`,
+  password_removed: (who) => `${who} removed their password: passkeys only`,
+  passkey_setup_link_created: (who, d) => `A passkey setup link was made for ${who}${d.via === "cli" ? " with the command line" : ""}${d.reset === true ? " (passkeys reset)" : ""}`,
+  passkeys_reset: (who, d) => `The passkeys of ${who} were reset by an admin${typeof d.passkeys_deleted === "number" ? ` (${d.passkeys_deleted} deleted)` : ""}`,
+  sign_in_link_requested: (who) => `A sign-in link was mailed to ${who} (lost passkey)`,
+  passkey_fallback_used: (who, d) => `${who} signed in with ${FALLBACK[text(d.method) ?? ""] ?? "a fallback"} to add a new passkey`,
 };
+
+/** How a passkey_fallback_used sign-in was made. */
+const FALLBACK: Record<string, string> = { recovery_code: "a recovery code", email_link: "an emailed sign-in link", setup_link: "a passkey setup link" };
 
 /** An event's sentence; an event this page does not know (a newer one) reads as its name in words. */
 export function describeEvent(event: string, who: string, detail: Record<string, unknown>): string {

@@ -14,6 +14,7 @@ import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "
 import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS, problemOf } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS, ADMIN_PAGE_PATHS } from "./admin-routes";
+import { LOST_PASSKEY_PAGE_PATHS } from "./lost-passkey";
 import { CodePage } from "./codes";
 import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage, SignOutPage } from "./login";
 import { plural } from "./layout";
@@ -51,6 +52,7 @@ export const PAGE_PATHS: ReadonlySet<string> = new Set([
   "/handoff/accept",
   LOGO_PATH,
   "/passkey.js",
+  ...LOST_PASSKEY_PAGE_PATHS,
 ]);
 
 export interface PageDeps {

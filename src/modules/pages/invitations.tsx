@@ -13,6 +13,10 @@ import { Alert, Csrf, Layout } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
 import { Cut, DataTable, When } from "./table";
 import { signUpErrors, signUpFlow, type SignUpDeps, type SignUpView } from "./signup";
+import type { PasskeyFallbacks } from "../auth/passkey-fallbacks";
+import type { User } from "../../db/schema";
+import type { ClientInfo } from "../../http/client-ip";
+import { toAddPasskey } from "./lost-passkey";
 
 /** The page a dead invitation link opens: why, and what to do, in words (its status is the API's for the same reason). */
 const DEAD_LINKS: Record<string, { title: string; text: string }> = {
@@ -147,6 +151,8 @@ function RevokePage(props: { appName: string; username: string; csrf: (form: str
 export interface InvitationPageDeps extends SignedInForms, SignUpDeps {
   invitations: Invitations;
   mailEnabled: boolean;
+  /** "Use a passkey instead of a password": the account's first session, then the page that adds a passkey. */
+  fallbacks: PasskeyFallbacks;
 }
 
 /**
@@ -169,10 +175,23 @@ export function invitationPages(deps: InvitationPageDeps) {
       action: `/invite/${token}`,
       csrf: forms.issue("invite", binding),
       pinnedEmail: invitation.email,
+      passkeyOption: true,
       ...extra,
     });
 
   const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
+
+  /** A passkey-first account signs in at once and goes to add its passkey; an account that may not sign in yet is told why. */
+  async function passkeyFirstSession(request: Request, set: PageSet, user: User, client: ClientInfo) {
+    try {
+      return toAddPasskey(deps, request, set, await deps.fallbacks.afterInvitation(user, client));
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (error.code === "user_not_verified")
+        return flow.message(set, 201, "Check your mail", "Your account is created. Confirm your email address with the code we sent, then choose \"Lost your passkey?\" on the sign-in page to get a link that lets you add one.");
+      return flow.message(set, 201, "Account created", error.message);
+    }
+  }
 
   /** Runs a change, then back to the page (POST/redirect/GET) with its message beside `form`; a refusal says why. */
   async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
@@ -201,13 +220,17 @@ export function invitationPages(deps: InvitationPageDeps) {
         const refusal = flow.refused(request, body, set, "invite", `/invite/${params.token}`);
         if (refusal !== undefined) return refusal;
         const binding = flow.bindingOf(request, set);
-        const input = { username: field(body, "username")?.trim() ?? "", password: field(body, "password") ?? "", email: field(body, "email")?.trim() || null };
+        // "Use a passkey instead of a password": no password at all (whatever the field held), a passkey right after.
+        const passkeyFirst = field(body, "method") === "passkey";
+        const password = passkeyFirst ? null : (field(body, "password") ?? "");
+        const input = { username: field(body, "username")?.trim() ?? "", password, email: field(body, "email")?.trim() || null };
         let invitation: Invitation | undefined;
         try {
           ipLimit(requester, "/invite");
           invitation = await invitations.usable(params.token);
           const user = await auth.createAccount(input, requester, invitations.invited(invitation));
-          return await flow.finish(request, set, user, input.password, requester);
+          if (password === null) return await passkeyFirstSession(request, set, user, requester);
+          return await flow.finish(request, set, user, password, requester);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           if (error.code in DEAD_LINKS) return deadLink(set, error);

@@ -87,6 +87,9 @@ export function LoginPage(view: LoginView) {
         ) : (
           ""
         )}
+        <p>
+          <a href="/login/lost-passkey">Lost your passkey?</a>
+        </p>
         {view.canSignUp ? (
           <p>
             No account yet? <a href="/signup">Create an account</a>

@@ -23,6 +23,8 @@ export interface SignUpView {
   emailRequired: boolean;
   /** Every problem of the last post, shown beside the form. */
   errors?: string[];
+  /** An invitation's page: a second button makes the account without a password, to set up a passkey first. */
+  passkeyOption?: boolean;
 }
 
 /** The sign-up form: the open registration's (/signup) and an invitation's (/invite/<token>). No script. */
@@ -57,6 +59,17 @@ function SignUpPage(view: SignUpView) {
           <label for="password">Password</label>
           <input id="password" name="password" type="password" autocomplete="new-password" required />
           <button type="submit">Create account</button>
+          {view.passkeyOption ? (
+            <>
+              {/* formnovalidate: the password field is not needed for this one. */}
+              <button type="submit" name="method" value="passkey" class="secondary" formnovalidate>
+                Use a passkey instead of a password
+              </button>
+              <p class="muted">Your account gets no password: you add a passkey (your phone, computer or security key) right after.</p>
+            </>
+          ) : (
+            ""
+          )}
         </form>
         <p>
           Already have an account? <a href="/login">Sign in</a>

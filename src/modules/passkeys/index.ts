@@ -102,10 +102,10 @@ export function passkeyRoutes(deps: {
       {
         auth: true,
         params: PasskeyParams,
-        response: { 204: NoContent("Deleted"), ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["passkey_not_found"] }) },
+        response: { 204: NoContent("Deleted"), ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, { 404: ["passkey_not_found"], 409: ["last_sign_in_method"] }) },
         detail: {
           summary: "Delete a passkey",
-          description: "The authenticator still holds it, but it signs in nowhere here any more. (Every account has a password, so no passkey is the last way in.)",
+          description: "The authenticator still holds it, but it signs in nowhere here any more. The last passkey of an account without a password is refused with 409 `last_sign_in_method` (not the last way in): add another passkey or set a password first.",
           security: SESSION_SECURITY,
         },
       },

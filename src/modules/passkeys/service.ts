@@ -8,11 +8,12 @@ import {
   type RegistrationResponseJSON,
 } from "@simplewebauthn/server";
 import { isoBase64URL } from "@simplewebauthn/server/helpers";
-import { and, asc, eq, gt, isNull, lt } from "drizzle-orm";
-import { changedRows, changes, transaction } from "../../db/atomic";
+import { and, asc, count, eq, gt, isNull, lt } from "drizzle-orm";
+import { changedRows, changes, row, transaction, type Atomic } from "../../db/atomic";
 import type { Db } from "../../db/client";
 import type { User } from "../../db/schema";
-import { passkeyChallenges, passkeys } from "../../db/tables";
+import { passkeyChallenges, passkeys, users as userTable } from "../../db/tables";
+import { leavesNoWayIn, type WaysIn } from "../../lib/ways-in";
 import type { PasskeyConfig } from "../../config";
 import { apiErrors } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
@@ -44,6 +45,15 @@ const REFUSALS = {
 } as const;
 const unknownCredential = () => apiErrors.passkey_unknown_credential("This passkey is not registered here: it may have been deleted. Sign in another way.");
 const passkeyNotFound = () => apiErrors.passkey_not_found("No passkey with this id belongs to you.");
+const lastPasskey = () =>
+  apiErrors.last_sign_in_method("This is your only passkey and your account has no password: add another passkey or set a password before deleting it.");
+
+/** What the account signs in with, read in the caller's transaction (the rule "not the last way in", lib/ways-in.ts). */
+export function* waysIn(tx: Db, userId: string): Atomic<WaysIn> {
+  const account = yield* row(tx.select({ passwordHash: userTable.passwordHash }).from(userTable).where(eq(userTable.id, userId)));
+  const held = yield* row(tx.select({ n: count() }).from(passkeys).where(eq(passkeys.userId, userId)));
+  return { hasPassword: account?.passwordHash != null, passkeys: Number(held?.n) };
+}
 
 /** A passkey as the API shows it: never the key itself. */
 export function publicPasskey(row: PasskeyRow) {
@@ -281,10 +291,28 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
       return row!;
     },
 
+    /**
+     * Deletes every passkey of the account (an admin's reset of a lost device); how many there were. `precondition`
+     * runs in the delete's transaction (the admin's session and role, re-checked).
+     */
+    async removeAllOf(userId: string, precondition: (tx: Db) => Atomic<void>): Promise<number> {
+      return transaction(db, function* (tx) {
+        yield* precondition(tx);
+        return yield* changes(tx.delete(passkeys).where(eq(passkeys.userId, userId)));
+      });
+    },
+
+    /**
+     * Deletes a passkey, unless it is the last way in (the last passkey of an account without a password): 409
+     * last_sign_in_method. Decided in the delete's transaction, in serial order with a password removed meanwhile.
+     */
     async remove(principal: SessionPrincipal, id: string, client: ClientInfo) {
       const removed = await transaction(db, function* (tx) {
         yield* assertSessionLive(tx, principal.sessionId);
-        return yield* changes(tx.delete(passkeys).where(and(eq(passkeys.id, id), eq(passkeys.userId, principal.userId))));
+        const ways = yield* waysIn(tx, principal.userId);
+        const deleted = yield* changes(tx.delete(passkeys).where(and(eq(passkeys.id, id), eq(passkeys.userId, principal.userId))));
+        if (deleted === 1 && leavesNoWayIn(ways, "passkey")) throw lastPasskey();
+        return deleted;
       });
       if (removed !== 1) throw passkeyNotFound();
       await audit.record({ event: "passkey_deleted", userId: principal.userId, ...client, detail: { passkey_id: id } });

@@ -80,8 +80,11 @@ export class AccountChanged extends Error {
 /** What a sign-in verified: the session it opens is inserted only while all of it still holds. */
 export interface VerifiedAccount {
   userId: string;
-  /** The hash the password was verified against; absent where no password was checked in this request. */
-  passwordHash?: string;
+  /**
+   * The hash the password was verified against (null: the account had none, and setting one in the meantime
+   * fails the sign-in too); absent where no password was checked in this request.
+   */
+  passwordHash?: string | null;
 }
 
 /** Throws AccountChanged unless the user still exists, is enabled and (if given) still has the verified hash. */
@@ -90,7 +93,7 @@ async function assertAccountUnchanged(db: Db, account: VerifiedAccount): Promise
   assertAccount(found, account);
 }
 
-function assertAccount(row: { disabled: boolean; passwordHash: string } | undefined, account: VerifiedAccount): void {
+function assertAccount(row: { disabled: boolean; passwordHash: string | null } | undefined, account: VerifiedAccount): void {
   if (!row) throw new AccountChanged("deleted");
   if (row.disabled) throw new AccountChanged("disabled");
   if (account.passwordHash !== undefined && row.passwordHash !== account.passwordHash) throw new AccountChanged("password_changed");

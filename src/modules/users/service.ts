@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { normalizeUsername } from "../../lib/names";
 import { changedRows, changes, row, run, transaction, type Atomic } from "../../db/atomic";
 import type { Pending } from "../../lib/pending";
@@ -45,6 +45,9 @@ function assertStrongPassword(password: string, context: { username: string; ema
   if (reason) throw apiErrors.weak_password(reason, [{ field, message: reason }]);
 }
 
+/** A password changed by another request between the decision and the update: the update is refused. */
+const passwordChangedMeanwhile = () => apiErrors.invalid_current_password("The password was changed by another request meanwhile: try again.");
+
 /** Who a request acts for, whatever authenticated it (a session or an API key). */
 export interface UserIdentity {
   userId: string;
@@ -87,7 +90,8 @@ export function toPublicUser(user: User): PublicUser {
 
 export interface NewUser {
   username: string;
-  password: string;
+  /** Null: a passwordless account, which signs in with a passkey (set up through a link or its first session). */
+  password: string | null;
   email?: string | null;
   roles?: string[];
   /** Set by an admin who created the account with a known address; false otherwise. */
@@ -115,10 +119,10 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     if (nameProblem) details.push({ field: "username", message: nameProblem });
     const emailProblem = email === null ? undefined : emailError(email);
     if (emailProblem) details.push({ field: "email", message: emailProblem });
-    const passwordProblem = passwordError(input.password, passwordMinLength);
+    const passwordProblem = input.password === null ? undefined : passwordError(input.password, passwordMinLength);
     if (passwordProblem) details.push({ field: "password", message: passwordProblem });
     if (details.length) throw validationFailed(details);
-    assertStrongPassword(input.password, { username, email });
+    if (input.password !== null) assertStrongPassword(input.password, { username, email });
     return { username, email };
   }
 
@@ -153,7 +157,7 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
     async create(input: NewUser, precondition?: (tx: Db) => Atomic<void>): Promise<User> {
       const { username, email } = validateNewUser(input);
       await assertAvailable(username, email);
-      const passwordHash = await hasher.hash(input.password);
+      const passwordHash = input.password === null ? null : await hasher.hash(input.password);
       const values = {
         id: Bun.randomUUIDv7(),
         username,
@@ -225,13 +229,33 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
       field = "password",
       /** Runs in the update's transaction and throws to refuse it (a session-authorised change re-checks the session). */
       precondition?: (tx: Db) => Atomic<void>,
+      /**
+       * The hash the caller's decision read (null: no password, so none was asked for): the update is refused with
+       * 409 password_changed when another request changed it meanwhile (a password set by two sessions at once).
+       */
+      expectedHash?: string | null,
     ): Promise<void> {
       assertValidPassword(user, password, field);
       const passwordHash = await hasher.hash(password);
+      const unchanged = expectedHash === undefined ? undefined : expectedHash === null ? isNull(users.passwordHash) : eq(users.passwordHash, expectedHash);
       // Serial order with the precondition's session re-check.
       await transaction(db, function* (tx) {
         if (precondition) yield* precondition(tx);
-        yield* changes(tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, user.id)));
+        const written = yield* changes(tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(and(eq(users.id, user.id), unchanged)));
+        if (written !== 1 && unchanged !== undefined) throw passwordChangedMeanwhile();
+      });
+    },
+
+    /**
+     * Makes the account passwordless: clears the hash the caller verified (compare-and-set, like setPassword's
+     * `expectedHash`) after `precondition`, in its transaction (the session re-check and the rule "not the last
+     * way in", decided in serial order with a passkey deleted meanwhile).
+     */
+    async removePassword(userId: string, expectedHash: string, precondition: (tx: Db) => Atomic<void>): Promise<void> {
+      await transaction(db, function* (tx) {
+        yield* precondition(tx);
+        const written = yield* changes(tx.update(users).set({ passwordHash: null, updatedAt: new Date() }).where(and(eq(users.id, userId), eq(users.passwordHash, expectedHash))));
+        if (written !== 1) throw passwordChangedMeanwhile();
       });
     },
 
@@ -241,7 +265,7 @@ export function createUserService(db: Db, hasher: PasswordHasher, passwordMinLen
      * while this re-hash was computed wins, and the old hash is returned, so the sign-in that verified it fails
      * its session check (sessions/service.ts) instead of undoing the change.
      */
-    async upgradeHashIfNeeded(user: Pick<User, "id" | "passwordHash">, password: string): Promise<string> {
+    async upgradeHashIfNeeded(user: { id: string; passwordHash: string }, password: string): Promise<string> {
       if (!hasher.needsRehash(user.passwordHash)) return user.passwordHash;
       const passwordHash = await hasher.hash(password);
       const written = await db

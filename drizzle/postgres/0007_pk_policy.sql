@@ -1,1 +1,0 @@
-ALTER TABLE "oidc_clients" ADD COLUMN "require_passkey" boolean DEFAULT false NOT NULL;

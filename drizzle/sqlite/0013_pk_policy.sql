@@ -1,1 +1,0 @@
-ALTER TABLE `oidc_clients` ADD `require_passkey` integer DEFAULT false NOT NULL;
