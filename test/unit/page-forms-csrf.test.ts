@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { migrate, openDatabase } from "../../src/db/client";
-import { oidcClients, oidcConsents, users } from "../../src/db/schema";
+import { oidcClients, oidcConsents, passkeys, users } from "../../src/db/schema";
 import { createPasswordHasher } from "../../src/lib/passwords";
 import { deriveSecrets } from "../../src/secrets";
 import { inProcessBrowser, postForms, totpCode, type InProcessBrowser, type PostForm } from "../support/in-process";
@@ -110,6 +110,11 @@ beforeAll(async () => {
   expect((await signIn(admin)).status).toBe(303);
   const other = browser();
   expect((await signIn(other)).status).toBe(303);
+  // A passkey (after those sign-ins: it makes a second step owed), so that the account page links its rename and
+  // delete pages (their forms).
+  db.insert(passkeys)
+    .values({ id: "pk-admin", userId: "u-admin", credentialId: "cred-admin", publicKey: "AA", signCount: 0, transports: [], backupEligible: false, backupState: false, aaguid: "00000000-0000-0000-0000-000000000000", name: "YubiKey 5" })
+    .run();
   const account = await admin.get("/account");
   const keyForm = formsOf(account.html, admin).find((form) => form.action === "/account/keys")!;
   expect((await admin.post("/account/keys", { ...keyForm.fields, name: "a key" })).status).toBe(303);

@@ -8,6 +8,7 @@ import type { EmailFlows } from "../email/service";
 import type { ApiKeyService } from "../keys/service";
 import type { MfaService } from "../mfa/service";
 import type { OidcService } from "../oidc/service";
+import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
 import { AccountPage, SignedInNav, type AccountView } from "./account";
@@ -15,6 +16,7 @@ import { CodePage } from "./codes";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { Flash, Flashes } from "./flash";
 import { Layout, MessagePage, plural } from "./layout";
+import { PASSKEY_FORM_PATHS, PASSKEY_PAGE_PATHS, pagePasskey, passkeyPages } from "./passkey-routes";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
 import { RecoveryCodes } from "./two-step";
@@ -91,6 +93,9 @@ export interface AccountDeps extends SignedInForms {
   mfa: MfaService;
   emailFlows: EmailFlows;
   mailEnabled: boolean;
+  /** Passkeys (issue 25), and the sign-in origins under their RP ID, where one can be added. */
+  passkeys: PasskeyService;
+  passkeyOrigins: ReadonlySet<string>;
 }
 
 /** A request and its answer's headers: where a form's flash cookie is read and set. */
@@ -114,6 +119,9 @@ const SECTION_OF: Record<string, string> = {
   "key-create": "keys",
   "key-delete": "keys",
   "application-revoke": "applications",
+  "passkey-add": "passkeys",
+  "passkey-rename": "passkeys",
+  "passkey-delete": "passkeys",
 };
 
 /**
@@ -121,7 +129,7 @@ const SECTION_OF: Record<string, string> = {
  * message waits beside it (flash.ts): a reload posts nothing again.
  */
 export function accountPages(deps: AccountDeps) {
-  const { appName, browser, forms, flashes, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa, emailFlows, mailEnabled } = deps;
+  const { appName, browser, forms, flashes, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa, emailFlows, mailEnabled, passkeys } = deps;
   const guard = signedInForm(deps);
   const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
   const nav = (principal: BrowserSessionPrincipal) => (
@@ -145,6 +153,7 @@ export function accountPages(deps: AccountDeps) {
       csrf: csrfOf(principal),
       secondFactors: await mfa.factors(principal.userId),
       enrolment: pending && { secret: pending.secret, qrSvg: pending.qr_svg },
+      passkeys: (await passkeys.list(principal.userId)).map(pagePasskey),
       flash,
     };
     return htmlPage(set, 200, String(<AccountPage {...view} />));
@@ -158,9 +167,15 @@ export function accountPages(deps: AccountDeps) {
 
   /**
    * One signed-in form: the gate, then `action`; an expected refusal (bad input, a wrong password, a limit) goes
-   * back to `failurePath` (the page) beside the form; anything else propagates (a 500 page).
+   * back to `failurePath` (the page) beside the form, in the words of `refusal`; anything else propagates (a 500 page).
    */
-  function form(path: string, name: string, action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>, failurePath = "/account") {
+  function form(
+    path: string,
+    name: string,
+    action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>,
+    failurePath = "/account",
+    refusal: (error: ApiError) => string = problemOf,
+  ) {
     return [
       path,
       async ({ request, body, set, requester }: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => {
@@ -171,7 +186,7 @@ export function accountPages(deps: AccountDeps) {
           return await action(principal, body, requester, ctx);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          return back(ctx, principal, { form: name, kind: "error", text: problemOf(error) }, failurePath);
+          return back(ctx, principal, { form: name, kind: "error", text: refusal(error) }, failurePath);
         }
       },
       { detail: { hide: true } },
@@ -217,6 +232,7 @@ export function accountPages(deps: AccountDeps) {
   return (
     new Elysia({ tags: ["pages"] })
       .use(withRequester)
+      .use(passkeyPages({ ...deps, csrfOf, nav, guard, signedInPage, form, back }))
       .get(
         "/account",
         async ({ request, set }) => {
@@ -411,7 +427,8 @@ export const ACCOUNT_FORM_PATHS = [
   "/account/email/send",
   "/account/email/verify",
   "/account/email/confirm",
+  ...PASSKEY_FORM_PATHS,
 ] as const;
 
 /** The account's pages besides /account (GET). */
-export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes"] as const;
+export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes", ...PASSKEY_PAGE_PATHS] as const;

@@ -3,6 +3,7 @@ import { messageFor } from "./flash";
 import { Alert, Csrf, Layout, RowAction } from "./layout";
 import { Cut, DataTable, Device, When } from "./table";
 import { AuthenticatorSetup } from "./two-step";
+import { PasskeysSection, type PagePasskey } from "./passkeys";
 
 export interface AccountSession {
   id: string;
@@ -47,6 +48,8 @@ export interface AccountView {
   /** Issue 13: the user's second factors, and an enrolment started and not yet confirmed. */
   secondFactors: { totp: boolean; recovery_codes_left: number };
   enrolment?: { secret: string; qrSvg: string };
+  /** Issue 25: the user's passkeys. */
+  passkeys: PagePasskey[];
 }
 
 /**
@@ -334,12 +337,13 @@ function AdvancedSection(view: AccountView) {
   );
 }
 
-/** The account page, family first: who you are, password, two-step sign-in, devices; API keys and applications under Advanced. */
+/** The account page, family first: who you are, password, passkeys, two-step sign-in, devices; API keys and applications under Advanced. */
 export function AccountPage(view: AccountView) {
   return (
     <Layout appName={view.appName} title="Your account" nav={<SignedInNav username={view.username} isAdmin={view.isAdmin} csrf={view.csrf("logout")} current="/account" />}>
       <ProfileSection {...view} />
       <PasswordSection {...view} />
+      <PasskeysSection passkeys={view.passkeys} flash={view.flash} />
       <TwoStepSection {...view} />
       <DevicesSection {...view} />
       <AdvancedSection {...view} />

@@ -66,7 +66,7 @@ export function LoginPage(view: LoginView) {
         {view.passkeys ? (
           // Usernameless: the script fills `credential` with the browser's answer and posts this form. Without
           // JavaScript the button stays hidden and the password form above is the way in.
-          <form method="post" action="/login/passkey" id="passkey-form" class="stack">
+          <form method="post" action="/login/passkey" id="passkey-form" class="stack" data-ceremony="sign-in">
             <Csrf token={view.csrf} />
             {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
             <input type="hidden" name="credential" value="" />
