@@ -1,8 +1,11 @@
+import type { Static, TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { apiErrors, type ApiError } from "../../errors";
 import { noStore } from "../../http/cache";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
+import { RegistrationCredential } from "../passkeys/model";
 import type { PasskeyRow, PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import type { Flash, Flashes } from "./flash";
@@ -33,6 +36,21 @@ export interface PasskeyPageDeps {
     refusal?: (error: ApiError) => string,
   ) => readonly [string, (context: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => Promise<string>, { detail: { hide: true } }];
   back: (ctx: { request: Request; set: PageSet }, principal: BrowserSessionPrincipal, flash: Flash, path?: string) => string;
+}
+
+/**
+ * A page form's `credential` field: the browser's answer (JSON), of the shape the API's body schema takes. Anything
+ * else is refused as a passkey that did not verify, before the passkey service reads it (never a 500).
+ */
+export function credentialOf<Schema extends TSchema>(body: unknown, schema: Schema, refused: string): Static<Schema> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(field(body, "credential") ?? "");
+  } catch {
+    throw apiErrors.passkey_verification_failed(refused);
+  }
+  if (!Value.Check(schema, parsed)) throw apiErrors.passkey_verification_failed(refused);
+  return parsed;
 }
 
 export const pagePasskey = (row: PasskeyRow): PagePasskey => ({ id: row.id, name: row.name, createdAt: row.createdAt, lastUsedAt: row.lastUsedAt, synced: row.backupEligible });
@@ -106,13 +124,8 @@ export function passkeyPages(deps: PasskeyPageDeps) {
         "passkey-add",
         async (principal, body, client, ctx) => {
           ipLimit(client, "/account/passkeys/add");
-          let credential: unknown;
-          try {
-            credential = JSON.parse(field(body, "credential") ?? "");
-          } catch {
-            throw apiErrors.passkey_verification_failed("The passkey could not be added. Try again.");
-          }
-          const row = await passkeys.register(principal, credential as Parameters<typeof passkeys.register>[1], undefined, client);
+          const credential = credentialOf(body, RegistrationCredential, "The passkey could not be added. Try again.");
+          const row = await passkeys.register(principal, credential as unknown as Parameters<typeof passkeys.register>[1], undefined, client);
           return back(ctx, principal, { form: "passkey-add", kind: "notice", text: `Passkey added. It is called “${row.name}”: rename it if you like.` });
         },
         "/account/passkeys/add",
