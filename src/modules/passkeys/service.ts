@@ -20,7 +20,8 @@ import { randomToken, sha256Hex } from "../../lib/crypto";
 import type { AuditLog } from "../audit/service";
 import { assertSessionLive, type SessionPrincipal } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { authenticatorName, counterRegressed, readCeremony } from "./ceremony";
+import { authenticatorName } from "./authenticators";
+import { counterRegressed, readCeremony } from "./ceremony";
 
 /** Options are answered within 5 minutes, once (W3C WebAuthn Level 3 §13.4.3: a challenge is used once). */
 const OPTIONS_TTL_MS = 5 * 60 * 1000;
