@@ -172,7 +172,7 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
         if (raced) throw await alreadyRegistered();
         throw error;
       }
-      await audit.record({ event: "passkey_registered", userId: principal.userId, ...client, detail: { passkey_id: row.id, aaguid: row.aaguid, backup_eligible: row.backupEligible } });
+      await audit.record({ event: "passkey_registered", userId: principal.userId, ...client, detail: { passkey_id: row.id, name: row.name, aaguid: row.aaguid, backup_eligible: row.backupEligible } });
       const [stored] = await db.select().from(passkeys).where(eq(passkeys.id, row.id));
       return stored!;
     },
@@ -271,7 +271,7 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
         return yield* changes(tx.update(passkeys).set({ name }).where(and(eq(passkeys.id, id), eq(passkeys.userId, principal.userId))));
       });
       if (renamed !== 1) throw passkeyNotFound();
-      await audit.record({ event: "passkey_renamed", userId: principal.userId, ...client, detail: { passkey_id: id } });
+      await audit.record({ event: "passkey_renamed", userId: principal.userId, ...client, detail: { passkey_id: id, name } });
       const [row] = await db.select().from(passkeys).where(eq(passkeys.id, id));
       return row!;
     },
