@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import type { BrowserContext, CDPSession, Page } from "playwright-core";
-import { screenshot, sharedChromium } from "../support/browser";
+import { copyFileSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { SCREENSHOTS, screenshot, sharedChromium } from "../support/browser";
+import { SoftwareAuthenticator } from "../support/passkeys";
 import { AUTH, Client } from "../support/client";
 import { freePort, removeDataDir, startServer, type RunningServer } from "../support/server";
 
@@ -287,6 +290,77 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
       await context.close();
       expect(await hosts.stop()).toBe(0);
       removeDataDir(hosts.dataDir);
+    }
+  });
+
+  /** Screenshots the README shows (docs/screenshots), from the run below: `<shot>` → file. */
+  const README_SHOTS: Record<string, string> = {
+    "passkeys-account-desktop-light": "passkeys-account.png",
+    "passkeys-account-phone-dark": "passkeys-account-phone-dark.png",
+    "passkey-add-phone-light": "passkey-add-phone.png",
+    "passkey-add-desktop-dark": "passkey-add-dark.png",
+    "passkey-sign-in-phone-dark": "passkey-sign-in-phone-dark.png",
+    "passkey-sign-in-desktop-light": "passkey-sign-in.png",
+  };
+
+  test("the README's passkey screenshots: the account page's passkeys, the add page and the sign-in page's button, phone and desktop, light and dark", async () => {
+    const client = await account("grandma");
+    // Two passkeys made elsewhere (their AAGUIDs name them); the first one used once since.
+    const keys = ["fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "ee882879-721c-4913-9775-3dfcce97072a"].map((aaguid) => new SoftwareAuthenticator({ rpId: "localhost", origin, aaguid }));
+    for (const key of keys) {
+      const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
+      expect((await client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential: key.register(options.body) } })).status).toBe(201);
+    }
+    expect(await listed(client)).toEqual(["iCloud Keychain", "YubiKey 5"]);
+    const shots: string[] = [];
+    for (const size of ["phone", "desktop"] as const)
+      for (const scheme of ["light", "dark"] as const) {
+        const viewport = size === "phone" ? { width: 390, height: 844 } : { width: 1280, height: 800 };
+        const context = await chromiumForFile.get().newContext({ viewport, colorScheme: scheme });
+        const shot = async (page: Page, name: string) => (await screenshot(page, `${name}-${size}-${scheme}`), shots.push(`${name}-${size}-${scheme}`));
+        try {
+          const page = await context.newPage();
+          const cdp = await context.newCDPSession(page);
+          await cdp.send("WebAuthn.enable", { enableUI: false });
+          await cdp.send("WebAuthn.addVirtualAuthenticator", {
+            options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+          });
+          await noAutofill(page);
+          await page.goto(`${origin}/login`);
+          await page.locator("#passkey-button").waitFor({ state: "visible" });
+          await shot(page, "passkey-sign-in");
+          // The password, then the second step her passkeys make owed, answered by the iCloud Keychain one (the
+          // software key, outside the browser) through the page's own passkey form.
+          await passwordSignIn(page, "grandma", `${origin}/login`);
+          await page.locator("#passkey-button").waitFor({ state: "visible" });
+          await shot(page, "passkey-second-step");
+          const challengeId = await page.inputValue("#passkey-form input[name=challenge_id]");
+          const options = await client.request("POST", `${AUTH}/login/verify/options`, { json: { challenge_id: challengeId } });
+          expect(options.status).toBe(200);
+          await page.locator("#passkey-form input[name=credential]").evaluate((field, json) => ((field as unknown as { value: string }).value = json), JSON.stringify(keys[0]!.assert(options.body)));
+          await Promise.all([page.waitForURL(`${origin}/account`), page.locator("#passkey-form").evaluate((form) => (form as unknown as { submit(): void }).submit())]);
+          mkdirSync(SCREENSHOTS, { recursive: true });
+          await page.locator("#passkeys").screenshot({ path: join(SCREENSHOTS, `passkeys-account-${size}-${scheme}.png`) });
+          shots.push(`passkeys-account-${size}-${scheme}`);
+          await page.goto(`${origin}/account/passkeys/add`);
+          await page.locator("#passkey-button").waitFor({ state: "visible" });
+          await shot(page, "passkey-add");
+          // The rename form and the deletion's confirmation (looked at, not in the README).
+          await page.goto(`${origin}/account`);
+          await Promise.all([page.waitForURL(/\/rename$/), page.click('#passkeys a[aria-label="Rename YubiKey 5"]')]);
+          await shot(page, "passkey-rename");
+          await page.goto(`${origin}/account`);
+          await Promise.all([page.waitForURL(/\/delete$/), page.click('#passkeys a[aria-label="Delete YubiKey 5"]')]);
+          await shot(page, "passkey-delete");
+        } finally {
+          await context.close();
+        }
+      }
+    const docs = resolve(import.meta.dir, "../../docs/screenshots");
+    mkdirSync(docs, { recursive: true });
+    for (const [shot, file] of Object.entries(README_SHOTS)) {
+      expect(shots).toContain(shot);
+      copyFileSync(join(SCREENSHOTS, `${shot}.png`), join(docs, file));
     }
   });
 });

@@ -36,14 +36,14 @@ export function PasskeysSection(view: { passkeys: PagePasskey[]; flash: Flash | 
           <Cut text={passkey.name} />,
           <When date={passkey.createdAt} />,
           <When date={passkey.lastUsedAt} never="not yet" />,
-          <span class="actions">
+          <>
             <a class="button secondary" href={`/account/passkeys/${passkey.id}/rename`} aria-label={`Rename ${passkey.name}`}>
               Rename
-            </a>
+            </a>{" "}
             <a class="button danger" href={`/account/passkeys/${passkey.id}/delete`} aria-label={`Delete ${passkey.name}`}>
               Delete
             </a>
-          </span>,
+          </>,
         ]}
       />
       <p class="actions">
@@ -52,6 +52,24 @@ export function PasskeysSection(view: { passkeys: PagePasskey[]; flash: Flash | 
         </a>
       </p>
     </section>
+  );
+}
+
+/** "added 3 days ago, last used yesterday." or "added just now, not used yet.", as one sentence's end. */
+function Used({ passkey }: { passkey: PagePasskey }) {
+  return (
+    <>
+      {"added "}
+      <When date={passkey.createdAt} />
+      {passkey.lastUsedAt ? (
+        <>
+          {", last used "}
+          <When date={passkey.lastUsedAt} />.
+        </>
+      ) : (
+        ", not used yet."
+      )}
+    </>
   );
 }
 
@@ -109,10 +127,9 @@ export function RenamePasskeyPage(view: SignedInPage & { passkey: PagePasskey; c
       <section>
         <h1>Rename a passkey</h1>
         <p class="muted">
-          {"Added "}
-          <When date={view.passkey.createdAt} />
-          {", last used "}
-          <When date={view.passkey.lastUsedAt} never="not yet" />.
+          <strong safe>{view.passkey.name}</strong>
+          {", "}
+          <Used passkey={view.passkey} />
         </p>
         <Alert message={view.error} />
         <form method="post" action="/account/passkeys/rename" class="stack">
@@ -138,10 +155,8 @@ export function DeletePasskeyPage(view: SignedInPage & { passkey: PagePasskey; c
         <h1>Delete this passkey?</h1>
         <p>
           <strong safe>{view.passkey.name}</strong>
-          {", added "}
-          <When date={view.passkey.createdAt} />
-          {", last used "}
-          <When date={view.passkey.lastUsedAt} never="not yet" />.
+          {", "}
+          <Used passkey={view.passkey} />
         </p>
         <p>Once deleted, it no longer signs you in here. Your device may still list it: you can remove it there too.</p>
         <form method="post" action="/account/passkeys/delete" class="stack">
