@@ -11,7 +11,7 @@ import type { OidcService } from "../oidc/service";
 import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { AccountPage, SignedInNav, type AccountView } from "./account";
+import { AccountPage, SignedInNav, SignOutDevicePage, type AccountView } from "./account";
 import { CodePage } from "./codes";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { Flash, Flashes } from "./flash";
@@ -242,6 +242,18 @@ export function accountPages(deps: AccountDeps) {
         },
         { detail: { hide: true } },
       )
+      .get(
+        "/account/devices/:id",
+        ({ request, set, params }) =>
+          signedInPage(request, set, "/account", async (principal) => {
+            const session = (await sessions.list(principal.userId)).find((candidate) => candidate.id === params.id);
+            // This browser signs out with the sign-out button; a device already signed out is not in the list.
+            if (!session || session.id === principal.sessionId || session.id === principal.rootSessionId) return seeOther(set, "/account#devices");
+            const page = <SignOutDevicePage appName={appName} nav={nav(principal)} session={{ ...session, current: false }} csrf={forms.issue("session-revoke", principal.sessionId)} />;
+            return htmlPage(set, 200, String(page));
+          }),
+        { detail: { hide: true } },
+      )
       .post(
         ...form("/account/sessions/revoke", "session-revoke", async (principal, body, requester, ctx) => {
           const id = field(body, "session_id") ?? "";
@@ -431,4 +443,4 @@ export const ACCOUNT_FORM_PATHS = [
 ] as const;
 
 /** The account's pages besides /account (GET). */
-export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes", ...PASSKEY_PAGE_PATHS] as const;
+export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes", "/account/devices/:id", ...PASSKEY_PAGE_PATHS] as const;

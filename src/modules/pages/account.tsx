@@ -1,7 +1,7 @@
 import type { Flash } from "./flash";
 import { messageFor } from "./flash";
 import { Alert, Csrf, Layout, RowAction } from "./layout";
-import { Cut, DataTable, Device, When } from "./table";
+import { Cut, DataTable, Device, deviceName, When } from "./table";
 import { AuthenticatorSetup } from "./two-step";
 import { PasskeysSection, type PagePasskey } from "./passkeys";
 
@@ -247,7 +247,10 @@ function DevicesSection(view: AccountView) {
           session.current ? (
             <strong>This device</strong>
           ) : (
-            <RowAction action="/account/sessions/revoke" csrf={view.csrf("session-revoke")} fields={{ session_id: session.id }} label="Sign out" kind="danger" />
+            // Signing a device out asks first, on its own page (no script), naming the device.
+            <a class="button danger" href={`/account/devices/${session.id}`} aria-label={`Sign out ${deviceName(session.userAgent)}…`}>
+              Sign out…
+            </a>
           ),
         ]}
       />
@@ -347,6 +350,46 @@ export function AccountPage(view: AccountView) {
       <TwoStepSection {...view} />
       <DevicesSection {...view} />
       <AdvancedSection {...view} />
+    </Layout>
+  );
+}
+
+/** GET /account/devices/:id: asks before signing one device out, naming it. */
+export function SignOutDevicePage(view: { appName: string; nav: JSX.Element; session: AccountSession; csrf: string }) {
+  return (
+    <Layout appName={view.appName} title="Sign out a device" nav={view.nav} narrow>
+      <section>
+        <h1>Sign out this device?</h1>
+        <dl class="facts">
+          <dt>Device</dt>
+          <dd>
+            <Device userAgent={view.session.userAgent} />
+          </dd>
+          <dt>Address</dt>
+          <dd>
+            <Cut text={view.session.ip || "unknown"} />
+          </dd>
+          <dt>Signed in</dt>
+          <dd>
+            <When date={view.session.createdAt} />
+          </dd>
+          <dt>Last seen</dt>
+          <dd>
+            <When date={view.session.lastSeenAt} />
+          </dd>
+        </dl>
+        <p>Whoever uses it will have to sign in again. If you do not know this device, change your password too.</p>
+        <form method="post" action="/account/sessions/revoke" class="stack">
+          <Csrf token={view.csrf} />
+          <input type="hidden" name="session_id" value={view.session.id} />
+          <button type="submit" class="danger solid">
+            Sign out this device
+          </button>
+        </form>
+        <p>
+          <a href="/account#devices">Keep it signed in</a>
+        </p>
+      </section>
     </Layout>
   );
 }
