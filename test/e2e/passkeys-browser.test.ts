@@ -9,6 +9,7 @@ import type { BrowserContext, CDPSession, Page } from "playwright-core";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SCREENSHOTS, screenshot, sharedChromium } from "../support/browser";
+import { axeViolations, layoutProblems } from "../support/page-checks";
 import { SoftwareAuthenticator } from "../support/passkeys";
 import { AUTH, Client } from "../support/client";
 import { freePort, removeDataDir, startServer, type RunningServer } from "../support/server";
@@ -303,7 +304,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
     "passkey-sign-in-desktop-light": "passkey-sign-in.png",
   };
 
-  test("the README's passkey screenshots: the account page's passkeys, the add page and the sign-in page's button, phone and desktop, light and dark", async () => {
+  test("the passkey pages at a phone's and a desktop's size, light and dark: screenshots (the README's), accessibility and layout", async () => {
     const client = await account("grandma");
     // Two passkeys made elsewhere (their AAGUIDs name them); the first one used once since.
     const keys = ["fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "ee882879-721c-4913-9775-3dfcce97072a"].map((aaguid) => new SoftwareAuthenticator({ rpId: "localhost", origin, aaguid }));
@@ -316,8 +317,15 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
     for (const size of ["phone", "desktop"] as const)
       for (const scheme of ["light", "dark"] as const) {
         const viewport = size === "phone" ? { width: 390, height: 844 } : { width: 1280, height: 800 };
-        const context = await chromiumForFile.get().newContext({ viewport, colorScheme: scheme });
-        const shot = async (page: Page, name: string) => (await screenshot(page, `${name}-${size}-${scheme}`), shots.push(`${name}-${size}-${scheme}`));
+        // bypassCSP only so that axe-core can be injected (the pages' CSP is tested above and in browser.test.ts).
+        const context = await chromiumForFile.get().newContext({ viewport, colorScheme: scheme, bypassCSP: true });
+        /** Screenshot, then pages-walk's promises: no serious axe-core violation, no horizontal scroll, no word broken. */
+        const shot = async (page: Page, name: string) => {
+          const taken = `${name}-${size}-${scheme}`;
+          await screenshot(page, taken);
+          shots.push(taken);
+          expect({ page: taken, problems: await layoutProblems(page), violations: await axeViolations(page) }).toEqual({ page: taken, problems: [], violations: [] });
+        };
         try {
           const page = await context.newPage();
           const cdp = await context.newCDPSession(page);
@@ -339,6 +347,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
           expect(options.status).toBe(200);
           await page.locator("#passkey-form input[name=credential]").evaluate((field, json) => ((field as unknown as { value: string }).value = json), JSON.stringify(keys[0]!.assert(options.body)));
           await Promise.all([page.waitForURL(`${origin}/account`), page.locator("#passkey-form").evaluate((form) => (form as unknown as { submit(): void }).submit())]);
+          await shot(page, "account-with-passkeys");
+          // The README shows the section alone.
           mkdirSync(SCREENSHOTS, { recursive: true });
           await page.locator("#passkeys").screenshot({ path: join(SCREENSHOTS, `passkeys-account-${size}-${scheme}.png`) });
           shots.push(`passkeys-account-${size}-${scheme}`);
@@ -352,6 +362,10 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
           await page.goto(`${origin}/account`);
           await Promise.all([page.waitForURL(/\/delete$/), page.click('#passkeys a[aria-label="Delete YubiKey 5"]')]);
           await shot(page, "passkey-delete");
+          // And the confirmation before signing another device out (the software key's sign-in is one).
+          await page.goto(`${origin}/account`);
+          await Promise.all([page.waitForURL(/\/account\/devices\//), page.locator("#devices a:text-is('Sign out…')").first().click()]);
+          await shot(page, "device-sign-out");
         } finally {
           await context.close();
         }

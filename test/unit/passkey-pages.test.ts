@@ -74,6 +74,8 @@ describe("adding a passkey on the account's pages", () => {
     const account = await ada.get("/account");
     expect(account.html).toContain("Passkey added. It is called “iCloud Keychain”: rename it if you like.");
     expect(account.html).toMatch(/<section id="passkeys"[\s\S]*iCloud Keychain[\s\S]*<\/section>/);
+    // A passkey is already the second step after a password: the two-step section says so (not "Off").
+    expect(account.html).toContain('<span class="badge ok">On</span> After your password, sign-in asks for one of your passkeys.');
   });
 
   test("the add page allows its one script by its hash, and says without it that it needs JavaScript; the account page allows none", async () => {
@@ -144,6 +146,7 @@ describe("renaming and deleting", () => {
     expect(deleted.headers.get("location")).toBe("/account#passkeys");
     expect(rowsOf("u-cyd")).toEqual([]);
     expect(await messageOn(cyd, "/account")).toBe("The passkey is deleted: it no longer signs you in.");
+    expect((await cyd.get("/account")).html).toContain('<span class="badge off">Off</span>');
     // The audit log's sentences (the admin's audit page) name the passkey.
     const said = db
       .select()

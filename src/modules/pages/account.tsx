@@ -218,9 +218,16 @@ function TwoStepSection(view: AccountView) {
       ) : (
         <form method="post" action="/account/mfa/totp">
           <Csrf token={view.csrf("totp-start")} />
-          <p>
-            <span class="badge off">Off</span> Add a code from an authenticator app on your phone after your password: a stolen password alone no longer opens your account.
-          </p>
+          {view.passkeys.length > 0 ? (
+            // A passkey is already the second step after a password (auth/second-step.ts): say so, not "Off".
+            <p>
+              <span class="badge ok">On</span> After your password, sign-in asks for one of your passkeys. An authenticator app on your phone can be a second way in, for when no passkey is at hand.
+            </p>
+          ) : (
+            <p>
+              <span class="badge off">Off</span> Add a code from an authenticator app on your phone after your password: a stolen password alone no longer opens your account.
+            </p>
+          )}
           <button type="submit">Set up an authenticator app</button>
         </form>
       )}
