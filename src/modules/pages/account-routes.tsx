@@ -232,7 +232,7 @@ export function accountPages(deps: AccountDeps) {
   return (
     new Elysia({ tags: ["pages"] })
       .use(withRequester)
-      .use(passkeyPages({ ...deps, csrfOf, nav, guard, signedInPage, form, back }))
+      .use(passkeyPages({ ...deps, csrfOf, nav, guard, signedInPage, form, back, problemOf }))
       .get(
         "/account",
         async ({ request, set }) => {

@@ -1,7 +1,7 @@
 import type { Static, TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
-import { apiErrors, type ApiError } from "../../errors";
+import { ApiError, apiErrors } from "../../errors";
 import { noStore } from "../../http/cache";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
@@ -11,7 +11,7 @@ import type { BrowserSessionPrincipal } from "../sessions/service";
 import type { Flash, Flashes } from "./flash";
 import { MessagePage, signInCsp } from "./layout";
 import { AddPasskeyPage, DeletePasskeyPage, RenamePasskeyPage, type PagePasskey } from "./passkeys";
-import { field, htmlPage, seeOther, type PageSet } from "./respond";
+import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
 
 /** What the account pages lend the passkey pages: their gate, their form runner and their ways back. */
@@ -36,6 +36,8 @@ export interface PasskeyPageDeps {
     refusal?: (error: ApiError) => string,
   ) => readonly [string, (context: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => Promise<string>, { detail: { hide: true } }];
   back: (ctx: { request: Request; set: PageSet }, principal: BrowserSessionPrincipal, flash: Flash, path?: string) => string;
+  /** What a refused form says (a 429's wait in words, a field's problem, or the error's message). */
+  problemOf: (error: ApiError) => string;
 }
 
 /**
@@ -59,12 +61,11 @@ export const pagePasskey = (row: PasskeyRow): PagePasskey => ({ id: row.id, name
  * What the add page says when the server refuses the browser's answer: the API's sentences speak of options to
  * ask for again, which a person never did; the rest (already registered, not verified) read well as they are.
  */
-function registrationProblem(error: ApiError): string {
+function registrationProblem(error: ApiError, otherwise: (error: ApiError) => string): string {
   if (error.code === "passkey_challenge_expired") return "That took too long, or the page was sent twice. Try again.";
   if (error.code === "passkey_wrong_origin" || error.code === "passkey_wrong_rp_id") return "Passkeys cannot be added on this address.";
   if (error.code === "passkey_already_registered") return "This device already holds a passkey for your account: you can sign in with it already.";
-  if (error.status === 429) return "Too many attempts. Wait a minute, then try again.";
-  return error.message;
+  return otherwise(error);
 }
 
 /**
@@ -73,7 +74,7 @@ function registrationProblem(error: ApiError): string {
  * confirmation. Each ends on the account page's passkeys section with its message.
  */
 export function passkeyPages(deps: PasskeyPageDeps) {
-  const { appName, browser, flashes, passkeys, passkeyOrigins, ipLimit, withRequester, csrfOf, nav, guard, signedInPage, form, back } = deps;
+  const { appName, browser, flashes, passkeys, passkeyOrigins, ipLimit, withRequester, csrfOf, nav, guard, signedInPage, form, back, problemOf } = deps;
   const [firstPasskeyOrigin] = passkeyOrigins;
 
   /** The user's passkey `id`, or the page that says it is gone (deleted meanwhile, or never theirs). */
@@ -110,8 +111,10 @@ export function passkeyPages(deps: PasskeyPageDeps) {
         if (typeof principal === "string") return principal;
         try {
           ipLimit(requester, "/account/passkeys/add/options");
-        } catch {
-          return htmlPage(set, 429, String(<MessagePage appName={appName} title="Too many attempts" message="Too many attempts. Wait a minute, then try again." />));
+        } catch (error) {
+          if (!(error instanceof ApiError) || error.status !== 429) throw error;
+          passRetryAfter(set, error);
+          return htmlPage(set, 429, String(<MessagePage appName={appName} title="Too many attempts" message={problemOf(error)} />));
         }
         noStore(set.headers);
         return passkeys.registrationOptions(principal);
@@ -129,7 +132,7 @@ export function passkeyPages(deps: PasskeyPageDeps) {
           return back(ctx, principal, { form: "passkey-add", kind: "notice", text: `Passkey added. It is called “${row.name}”: rename it if you like.` });
         },
         "/account/passkeys/add",
-        registrationProblem,
+        (error) => registrationProblem(error, problemOf),
       ),
     )
     .get(

@@ -75,7 +75,7 @@ const ceremony = (form?.getAttribute("data-ceremony") ?? "sign-in") as Ceremony;
 const valueOf = (from: Element | null, name: string) => from?.elements.namedItem(name)?.value ?? "";
 
 /** Posts for options: the page route's form (its CSRF token) or the API's JSON; a refusal means the page expired. */
-async function options(url: string, body: URLSearchParams | string, type?: string): Promise<never> {
+async function options(url: string, body?: URLSearchParams | string, type?: string): Promise<never> {
   const answer = await fetch(url, { method: "POST", credentials: "same-origin", redirect: "manual", body, headers: type ? { "content-type": type } : {} });
   if (!answer.ok) throw new Expired();
   return (await answer.json()) as never;
@@ -93,7 +93,7 @@ async function run(useBrowserAutofill: boolean): Promise<void> {
       const optionsJSON =
         ceremony === "second-step"
           ? await options("/api/v1/auth/login/verify/options", JSON.stringify({ challenge_id: valueOf(form, "challenge_id") }), "application/json")
-          : await options("/api/v1/auth/login/passkey/options", "");
+          : await options("/api/v1/auth/login/passkey/options");
       credential = await startAuthentication({ optionsJSON, useBrowserAutofill });
     }
     form!.elements.namedItem("credential")!.value = JSON.stringify(credential);
