@@ -212,6 +212,38 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
     }
   });
 
+  test("a prompt the person cancels (the authenticator refuses: NotAllowedError) is one sentence beside the button, on the add page, the sign-in page and the second step", async () => {
+    const client = await account("pages-cancel");
+    const { context, page, cdp, authenticatorId } = await withAuthenticator();
+    try {
+      await noAutofill(page);
+      await passwordSignIn(page, "pages-cancel");
+      // The fingerprint is not recognised, or the person closes the prompt: the browser answers NotAllowedError.
+      await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: false });
+      await page.goto(`${origin}/account/passkeys/add`);
+      await page.click("#passkey-button");
+      await page.waitForSelector("#passkey-status:not(:empty)");
+      expect(await page.textContent("#passkey-status")).toBe("Adding the passkey was cancelled or timed out. Try again when you are ready.");
+      expect(await listed(client)).toEqual([]);
+
+      await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: true });
+      expect((await registerInBrowser(page, client)).status).toBe(201);
+      await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: false });
+      await Promise.all([page.waitForURL(/\/login\?signed_out=1/), page.goto(`${origin}/account`).then(() => page.click('nav button:text-is("Sign out")'))]);
+      await page.click("#passkey-button");
+      await page.waitForSelector("#passkey-status:not(:empty)");
+      expect(await page.textContent("#passkey-status")).toBe("The passkey request was cancelled or timed out. Try again, or sign in with your password.");
+      expect(page.url()).toContain("/login?signed_out=1");
+
+      await passwordSignIn(page, "pages-cancel", `${origin}/login`);
+      await page.click("#passkey-button");
+      await page.waitForSelector("#passkey-status:not(:empty)");
+      expect(await page.textContent("#passkey-status")).toBe("The passkey request was cancelled or timed out. Try again.");
+    } finally {
+      await context.close();
+    }
+  });
+
   test("user verification off: the passkey is one factor, and the account's second step (TOTP) follows it; the passkey is not offered again", async () => {
     const client = await account("pages-no-uv");
     const { context, page, cdp, errors, authenticatorId } = await withAuthenticator();
