@@ -266,7 +266,7 @@ export function createApp(
         passkeys,
       }),
     )
-    .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled }))
+    .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled, passkeys, passkeyOrigins: new Set(config.passkeys.origins) }))
     .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester, fallbacks }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }))
     .use(invitationAdminRoutes({ invitations, guard, withRequester }))

@@ -90,6 +90,9 @@ const sectionOf = (html: string, id: string) => {
   return html.slice(start, html.indexOf("</section>", start));
 };
 
+/** The other devices' session ids, from their "Sign out…" links on the account page. */
+const devicesOf = (html: string) => [...html.matchAll(/href="\/account\/devices\/([^"]+)"/g)].map((match) => match[1]!);
+
 const forwardStatus = async (headers: Record<string, string>) => (await fetch(`${lk}/api/v1/auth/forward`, { headers })).status;
 
 describe("account page", () => {
@@ -99,16 +102,20 @@ describe("account page", () => {
     expect(response.headers.get("location")).toBe("/login?rd=%2Faccount");
   });
 
-  test("lists devices readably; signs out one, then all others; each message beside the devices, once", async () => {
+  test("lists devices readably; signs out one after its confirmation page, then all others; each message beside the devices, once", async () => {
     const here = await signedIn("alice");
     const phone = await signedIn("alice");
     const tablet = await signedIn("alice");
     const html = await page("/account", here);
     expect(html).toContain("<strong>This device</strong>");
-    const ids = [...html.matchAll(/name="session_id" value="([^"]+)"/g)].map((match) => match[1]!);
+    const ids = devicesOf(html);
     expect(ids.length).toBeGreaterThanOrEqual(2);
+    // Its "Sign out…" asks first, naming the device; nothing is signed out by the page itself.
+    const confirmation = await page(`/account/devices/${ids[0]}`, here);
+    expect(confirmation).toContain("<h1>Sign out this device?</h1>");
+    expect([await forwardStatus({ cookie: phone.header() }), await forwardStatus({ cookie: tablet.header() })]).toEqual([200, 200]);
     // Which id is the phone's: the one whose revocation makes the phone's cookie stop working.
-    const after = await followed(await submit(here, "/account", "/account/sessions/revoke", { session_id: ids[0]! }, html), here, "/account#devices");
+    const after = await followed(await submit(here, `/account/devices/${ids[0]}`, "/account/sessions/revoke", { session_id: ids[0]! }, confirmation), here, "/account#devices");
     expect(sectionOf(after, "devices")).toContain('role="status">That device is signed out.');
     expect(sectionOf(after, "profile")).not.toContain("That device");
     const alive = [await forwardStatus({ cookie: phone.header() }), await forwardStatus({ cookie: tablet.header() })];
@@ -124,11 +131,16 @@ describe("account page", () => {
 
   test("another user's session id is not found (said beside the devices), and nothing of theirs ends", async () => {
     const carol = await signedIn("carol");
-    const carolIds = [...(await page("/account", carol)).matchAll(/name="session_id" value="([^"]+)"/g)].map((m) => m[1]);
+    const carolIds = devicesOf(await page("/account", carol));
     const other = await signedIn("carol");
-    const otherId = [...(await page("/account", other)).matchAll(/name="session_id" value="([^"]+)"/g)].map((m) => m[1]!).find((id) => !carolIds.includes(id));
+    const otherId = devicesOf(await page("/account", other)).find((id) => !carolIds.includes(id));
     const alice = await signedIn("alice");
-    const after = await followed(await submit(alice, "/account", "/account/sessions/revoke", { session_id: otherId ?? "x" }), alice, "/account#devices");
+    await signedIn("alice");
+    // A page with the sign-out form for alice: another device of hers (her own has no link).
+    const aliceDevice = devicesOf(await page("/account", alice))[0]!;
+    // Her confirmation page for carol's session is no page (back to her devices); its form, posted anyway, finds nothing.
+    expect((await fetch(`${lk}/account/devices/${otherId}`, { headers: { cookie: alice.header() }, redirect: "manual" })).headers.get("location")).toBe("/account#devices");
+    const after = await followed(await submit(alice, `/account/devices/${aliceDevice}`, "/account/sessions/revoke", { session_id: otherId ?? "x" }), alice, "/account#devices");
     expect(sectionOf(after, "devices")).toContain('role="alert">No such session.');
     expect(await forwardStatus({ cookie: other.header() })).toBe(200);
   });

@@ -14,6 +14,7 @@ import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { SCREENSHOTS, screenshot, sharedChromium } from "../support/browser";
+import { axeViolations, layoutProblems } from "../support/page-checks";
 import { freePort, removeDataDir, runCli, startServer, tempDataDir, type RunningServer } from "../support/server";
 import { mailCatcherForFile, smtpEnv } from "../support/smtp";
 
@@ -21,7 +22,6 @@ const PASSWORD = "correct horse battery staple";
 const HOSTS = new Set(["auth.home.test", "app.home.test"]);
 const chromiumForFile = sharedChromium(["--host-resolver-rules=MAP *.home.test 127.0.0.1"]);
 const mail = mailCatcherForFile();
-const AXE = require.resolve("axe-core/axe.min.js");
 const DOCS = resolve(import.meta.dir, "../../docs/screenshots");
 /** Walk screenshots that the README shows: `<walk name>` → `docs/screenshots/<file>`. */
 const README_SHOTS: Record<string, string> = {
@@ -111,42 +111,6 @@ async function signIn(page: Page, username: string, password = PASSWORD) {
   await page.click("button[type=submit]");
 }
 
-/** Serious and critical axe-core violations of the page, as "rule: selectors" (the code runs in the page, as a string). */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ path: AXE });
-  return page.evaluate(`(async () => {
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations
-      .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-      .map((violation) => violation.id + ": " + violation.nodes.map((node) => node.target.join(" ")).join(", "));
-  })()`);
-}
-
-/**
- * The layout's promises: the page is no wider than the window (no horizontal scroll), and no word in a table cell
- * (or a button, a time, a link of the navigation) is broken across lines: each word's rendered boxes
- * (Range.getClientRects) sit on one line.
- */
-const LAYOUT_CHECK = `(() => {
-  const problems = [];
-  if (document.documentElement.scrollWidth > window.innerWidth)
-    problems.push("page is " + document.documentElement.scrollWidth + "px wide in a " + window.innerWidth + "px window");
-  for (const cell of document.querySelectorAll("td, th, dd, button, .button, time, nav a")) {
-    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      for (const match of (node.textContent || "").matchAll(/\\S+/g)) {
-        const range = document.createRange();
-        range.setStart(node, match.index);
-        range.setEnd(node, match.index + match[0].length);
-        const tops = new Set([...range.getClientRects()].filter((rect) => rect.width > 0).map((rect) => Math.round(rect.top)));
-        if (tops.size > 1) problems.push('"' + match[0] + '" broken across ' + tops.size + " lines in <" + cell.tagName.toLowerCase() + ">");
-      }
-    }
-  }
-  return problems;
-})()`;
-
-const layoutProblems = (page: Page): Promise<string[]> => page.evaluate(LAYOUT_CHECK);
 
 const walked: string[] = [];
 

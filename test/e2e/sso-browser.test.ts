@@ -208,7 +208,9 @@ describe("single sign-on in Chromium", () => {
     const rows = page.locator("#devices tbody tr");
     expect(await rows.count()).toBeGreaterThanOrEqual(3);
     // The phone's session is the newest one that is not this browser's: the first row with a sign-out button.
-    await page.locator("#devices tbody tr").filter({ has: page.getByRole("button", { name: "Sign out" }) }).first().getByRole("button", { name: "Sign out" }).click();
+    await page.locator("#devices tbody tr a:text-is('Sign out…')").first().click();
+    await page.waitForURL(/\/account\/devices\//);
+    await page.getByRole("button", { name: "Sign out this device" }).click();
     await page.waitForURL(`${auth("com")}/account#devices`);
     expect(await page.locator("#devices [role=status]").textContent()).toBe("That device is signed out.");
     await phonePage.goto(`${app("photos.example.com")}/`);

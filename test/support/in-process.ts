@@ -21,7 +21,7 @@ export function inProcessBrowser(app: Handler, origin: string) {
   return {
     get: async (path: string) => {
       const response = await send(path);
-      return { status: response.status, location: response.headers.get("location"), html: await response.text() };
+      return { status: response.status, location: response.headers.get("location"), headers: response.headers, html: await response.text() };
     },
     post: (path: string, fields: Record<string, string>, headers: Record<string, string> = { origin }) =>
       send(path, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields) }),

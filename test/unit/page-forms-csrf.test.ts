@@ -113,9 +113,10 @@ beforeAll(async () => {
   const other = browser();
   expect((await signIn(other)).status).toBe(303);
   // A passkey (a row: no ceremony is run here; after the sign-ins: with one, a password sign-in owes it as a second
-  // step), so that the account page shows Remove password and the passkey step-up page its form.
+  // step), so that the account page shows Remove password and links its rename and delete pages, and the passkey
+  // step-up page shows its form.
   db.insert(passkeys)
-    .values({ id: "pk-admin", userId: "u-admin", credentialId: "Y3JlZA", publicKey: "a2V5", transports: ["internal"], aaguid: "00000000-0000-0000-0000-000000000000", name: "a passkey" })
+    .values({ id: "pk-admin", userId: "u-admin", credentialId: "cred-admin", publicKey: "AA", signCount: 0, transports: [], backupEligible: false, backupState: false, aaguid: "00000000-0000-0000-0000-000000000000", name: "YubiKey 5" })
     .run();
   const account = await admin.get("/account");
   const keyForm = formsOf(account.html, admin).find((form) => form.action === "/account/keys")!;

@@ -8,13 +8,15 @@ import type { EmailFlows } from "../email/service";
 import type { ApiKeyService } from "../keys/service";
 import type { MfaService } from "../mfa/service";
 import type { OidcService } from "../oidc/service";
+import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { AccountPage, SignedInNav, type AccountView } from "./account";
+import { AccountPage, SignedInNav, SignOutDevicePage, type AccountView } from "./account";
 import { CodePage } from "./codes";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { Flash, Flashes } from "./flash";
 import { Layout, MessagePage, plural } from "./layout";
+import { PASSKEY_FORM_PATHS, PASSKEY_PAGE_PATHS, pagePasskey, passkeyPages } from "./passkey-routes";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
 import { RecoveryCodes } from "./two-step";
@@ -91,6 +93,9 @@ export interface AccountDeps extends SignedInForms {
   mfa: MfaService;
   emailFlows: EmailFlows;
   mailEnabled: boolean;
+  /** Passkeys (issue 25), and the sign-in origins under their RP ID, where one can be added. */
+  passkeys: PasskeyService;
+  passkeyOrigins: ReadonlySet<string>;
 }
 
 /** A request and its answer's headers: where a form's flash cookie is read and set. */
@@ -115,6 +120,9 @@ const SECTION_OF: Record<string, string> = {
   "key-create": "keys",
   "key-delete": "keys",
   "application-revoke": "applications",
+  "passkey-add": "passkeys",
+  "passkey-rename": "passkeys",
+  "passkey-delete": "passkeys",
 };
 
 /**
@@ -122,7 +130,7 @@ const SECTION_OF: Record<string, string> = {
  * message waits beside it (flash.ts): a reload posts nothing again.
  */
 export function accountPages(deps: AccountDeps) {
-  const { appName, browser, forms, flashes, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa, emailFlows, mailEnabled } = deps;
+  const { appName, browser, forms, flashes, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, oidc, mfa, emailFlows, mailEnabled, passkeys } = deps;
   const guard = signedInForm(deps);
   const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
   const nav = (principal: BrowserSessionPrincipal) => (
@@ -147,6 +155,7 @@ export function accountPages(deps: AccountDeps) {
       secondFactors: await mfa.factors(principal.userId),
       waysIn: await auth.waysIn(principal.userId),
       enrolment: pending && { secret: pending.secret, qrSvg: pending.qr_svg },
+      passkeys: (await passkeys.list(principal.userId)).map(pagePasskey),
       flash,
     };
     return htmlPage(set, 200, String(<AccountPage {...view} />));
@@ -160,9 +169,15 @@ export function accountPages(deps: AccountDeps) {
 
   /**
    * One signed-in form: the gate, then `action`; an expected refusal (bad input, a wrong password, a limit) goes
-   * back to `failurePath` (the page) beside the form; anything else propagates (a 500 page).
+   * back to `failurePath` (the page) beside the form, in the words of `refusal`; anything else propagates (a 500 page).
    */
-  function form(path: string, name: string, action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>, failurePath = "/account") {
+  function form(
+    path: string,
+    name: string,
+    action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>,
+    failurePath = "/account",
+    refusal: (error: ApiError) => string = problemOf,
+  ) {
     return [
       path,
       async ({ request, body, set, requester }: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => {
@@ -173,7 +188,7 @@ export function accountPages(deps: AccountDeps) {
           return await action(principal, body, requester, ctx);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          return back(ctx, principal, { form: name, kind: "error", text: problemOf(error) }, failurePath);
+          return back(ctx, principal, { form: name, kind: "error", text: refusal(error) }, failurePath);
         }
       },
       { detail: { hide: true } },
@@ -219,6 +234,7 @@ export function accountPages(deps: AccountDeps) {
   return (
     new Elysia({ tags: ["pages"] })
       .use(withRequester)
+      .use(passkeyPages({ ...deps, csrfOf, nav, guard, signedInPage, form, back, problemOf }))
       .get(
         "/account",
         async ({ request, set }) => {
@@ -226,6 +242,18 @@ export function accountPages(deps: AccountDeps) {
           if (!principal) return seeOther(set, "/login?rd=%2Faccount", 302);
           return render(set, principal, flashes.take(request, set, principal.sessionId));
         },
+        { detail: { hide: true } },
+      )
+      .get(
+        "/account/devices/:id",
+        ({ request, set, params }) =>
+          signedInPage(request, set, "/account", async (principal) => {
+            const session = (await sessions.list(principal.userId)).find((candidate) => candidate.id === params.id);
+            // This browser signs out with the sign-out button; a device already signed out is not in the list.
+            if (!session || session.id === principal.sessionId || session.id === principal.rootSessionId) return seeOther(set, "/account#devices");
+            const page = <SignOutDevicePage appName={appName} nav={nav(principal)} session={{ ...session, current: false }} csrf={forms.issue("session-revoke", principal.sessionId)} />;
+            return htmlPage(set, 200, String(page));
+          }),
         { detail: { hide: true } },
       )
       .post(
@@ -422,7 +450,8 @@ export const ACCOUNT_FORM_PATHS = [
   "/account/email/verify",
   "/account/email/confirm",
   "/account/password/remove",
+  ...PASSKEY_FORM_PATHS,
 ] as const;
 
 /** The account's pages besides /account (GET). */
-export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes"] as const;
+export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes", "/account/devices/:id", ...PASSKEY_PAGE_PATHS] as const;

@@ -1,8 +1,9 @@
 import type { Flash } from "./flash";
 import { messageFor } from "./flash";
 import { Alert, Csrf, Layout, RowAction } from "./layout";
-import { Cut, DataTable, Device, When } from "./table";
+import { Cut, DataTable, Device, deviceName, When } from "./table";
 import { AuthenticatorSetup } from "./two-step";
+import { PasskeysSection, type PagePasskey } from "./passkeys";
 
 export interface AccountSession {
   id: string;
@@ -49,6 +50,8 @@ export interface AccountView {
   /** What the account signs in with: a password (or none: passkeys only), and how many passkeys. */
   waysIn: { hasPassword: boolean; passkeys: number };
   enrolment?: { secret: string; qrSvg: string };
+  /** Issue 25: the user's passkeys. */
+  passkeys: PagePasskey[];
 }
 
 /**
@@ -265,9 +268,16 @@ function TwoStepSection(view: AccountView) {
       ) : (
         <form method="post" action="/account/mfa/totp">
           <Csrf token={view.csrf("totp-start")} />
-          <p>
-            <span class="badge off">Off</span> Add a code from an authenticator app on your phone after your password: a stolen password alone no longer opens your account.
-          </p>
+          {view.passkeys.length > 0 ? (
+            // A passkey is already the second step after a password (auth/second-step.ts): say so, not "Off".
+            <p>
+              <span class="badge ok">On</span> After your password, sign-in asks for one of your passkeys. An authenticator app on your phone can be a second way in, for when no passkey is at hand.
+            </p>
+          ) : (
+            <p>
+              <span class="badge off">Off</span> Add a code from an authenticator app on your phone after your password: a stolen password alone no longer opens your account.
+            </p>
+          )}
           <button type="submit">Set up an authenticator app</button>
         </form>
       )}
@@ -294,7 +304,10 @@ function DevicesSection(view: AccountView) {
           session.current ? (
             <strong>This device</strong>
           ) : (
-            <RowAction action="/account/sessions/revoke" csrf={view.csrf("session-revoke")} fields={{ session_id: session.id }} label="Sign out" kind="danger" />
+            // Signing a device out asks first, on its own page (no script), naming the device.
+            <a class="button danger" href={`/account/devices/${session.id}`} aria-label={`Sign out ${deviceName(session.userAgent)}…`}>
+              Sign out…
+            </a>
           ),
         ]}
       />
@@ -384,15 +397,56 @@ function AdvancedSection(view: AccountView) {
   );
 }
 
-/** The account page, family first: who you are, password, two-step sign-in, devices; API keys and applications under Advanced. */
+/** The account page, family first: who you are, password, passkeys, two-step sign-in, devices; API keys and applications under Advanced. */
 export function AccountPage(view: AccountView) {
   return (
     <Layout appName={view.appName} title="Your account" nav={<SignedInNav username={view.username} isAdmin={view.isAdmin} csrf={view.csrf("logout")} current="/account" />}>
       <ProfileSection {...view} />
       <PasswordSection {...view} />
+      <PasskeysSection passkeys={view.passkeys} flash={view.flash} />
       <TwoStepSection {...view} />
       <DevicesSection {...view} />
       <AdvancedSection {...view} />
+    </Layout>
+  );
+}
+
+/** GET /account/devices/:id: asks before signing one device out, naming it. */
+export function SignOutDevicePage(view: { appName: string; nav: JSX.Element; session: AccountSession; csrf: string }) {
+  return (
+    <Layout appName={view.appName} title="Sign out a device" nav={view.nav} narrow>
+      <section>
+        <h1>Sign out this device?</h1>
+        <dl class="facts">
+          <dt>Device</dt>
+          <dd>
+            <Device userAgent={view.session.userAgent} />
+          </dd>
+          <dt>Address</dt>
+          <dd>
+            <Cut text={view.session.ip || "unknown"} />
+          </dd>
+          <dt>Signed in</dt>
+          <dd>
+            <When date={view.session.createdAt} />
+          </dd>
+          <dt>Last seen</dt>
+          <dd>
+            <When date={view.session.lastSeenAt} />
+          </dd>
+        </dl>
+        <p>Whoever uses it will have to sign in again. If you do not know this device, change your password too.</p>
+        <form method="post" action="/account/sessions/revoke" class="stack">
+          <Csrf token={view.csrf} />
+          <input type="hidden" name="session_id" value={view.session.id} />
+          <button type="submit" class="danger solid">
+            Sign out this device
+          </button>
+        </form>
+        <p>
+          <a href="/account#devices">Keep it signed in</a>
+        </p>
+      </section>
     </Layout>
   );
 }

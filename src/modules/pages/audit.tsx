@@ -50,6 +50,7 @@ const REASONS: Record<string, string> = {
   passkey_wrong_rp_id: "a passkey for another site",
   passkey_counter_regression: "the passkey may be a clone",
   passkey_verification_failed: "the passkey's answer did not verify",
+  passkey_already_registered: "that authenticator already holds a passkey here",
 };
 
 /**
@@ -97,9 +98,9 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   oidc_logout: (who, d) => `${who} signed out of ${text(d.client_id) ?? "an application"}`,
   oidc_token_revoked: (who, d) => `${text(d.client_id) ?? "An application"} ended its sign-in of ${who}`,
   oidc_grant_refused: (who, d) => `${text(d.client_id) ?? "An application"} could not renew ${who}'s sign-in: access was withdrawn`,
-  passkey_registered: (who) => `${who} added a passkey`,
+  passkey_registered: (who, d) => (text(d.name) ? `${who} added the passkey “${text(d.name)}”` : `${who} added a passkey`),
   passkey_registration_failed: (who, d) => `${who} failed to add a passkey${text(d.reason) ? `: ${REASONS[text(d.reason)!] ?? text(d.reason)!.replaceAll("_", " ")}` : ""}`,
-  passkey_renamed: (who) => `${who} renamed a passkey`,
+  passkey_renamed: (who, d) => (text(d.name) ? `${who} renamed a passkey to “${text(d.name)}”` : `${who} renamed a passkey`),
   passkey_deleted: (who) => `${who} deleted a passkey`,
   passkey_counter_regression: (who) => `A passkey of ${who} was refused: its signature counter went back (a cloned authenticator?)`,
   invitation_created: (who, d) => {

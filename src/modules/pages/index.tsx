@@ -10,6 +10,8 @@ import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import { safeRedirect, type SignInHost } from "./hosts";
 import { LOGO_PATH, MessagePage, PASSKEY_SCRIPT, signInCsp, type Refresh } from "./layout";
 import type { PasskeyService } from "../passkeys/service";
+import { AuthenticationCredential } from "../passkeys/model";
+import { credentialOf } from "./passkey-routes";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS, problemOf } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
@@ -78,6 +80,13 @@ function appHost(rd: string | undefined, host: SignInHost): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A refused passkey on the second-step page, in a person's words (the API's speak of options and credentials). */
+function secondStepPasskeyProblem(error: ApiError): string {
+  if (error.code === "passkey_challenge_expired") return "The passkey request expired. Try again.";
+  if (error.code === "passkey_unknown_credential") return "That passkey is not one of this account's. Try another one.";
+  return error.message;
 }
 
 /** A sign-in page link that keeps `rd`. */
@@ -158,7 +167,7 @@ export function signInPages(deps: PageDeps) {
     rd: string | undefined,
     result: Awaited<ReturnType<typeof auth.signInBrowser>> | Awaited<ReturnType<typeof auth.signInBrowserWithPasskey>>,
   ) {
-    if (result.challenge) return await secondStep(set, 200, binding, result.challenge.challenge_id, result.challenge.methods, rd);
+    if (result.challenge) return await secondStep(set, 200, host, binding, result.challenge.challenge_id, result.challenge.methods, rd);
     browser.setSession(set.headers, host, result.session.token);
     browser.setDevice(set.headers, host, result.device);
     return seeOther(set, destination(host, rd));
@@ -170,10 +179,12 @@ export function signInPages(deps: PageDeps) {
     return message(set, 429, "Too many attempts", `Too many sign-in attempts. Try again in ${plural(wait, "second")}.`, { href: loginLink(rd), text: "Back to sign-in" });
   }
 
-  async function secondStep(set: Set, status: number, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
+  async function secondStep(set: Set, status: number, host: SignInHost, binding: string, challengeId: string, methods: string[], rd: string | undefined, error?: string) {
     // The authenticator's key is made once, with the first page; a retry after a wrong code keeps it.
     // The first page makes it; a retry after a wrong code shows the same key and QR code (the one scanned).
     const enrollment = methods.includes("totp_enrollment") ? await auth.startChallengeEnrollment(challengeId) : undefined;
+    // "Use a passkey" with the page's one script, on the hosts under the passkeys' RP ID only (as the sign-in page).
+    const passkey = methods.includes("passkey") && passkeyOrigins.has(host.origin);
     return htmlPage(
       set,
       status,
@@ -186,8 +197,10 @@ export function signInPages(deps: PageDeps) {
           methods={methods}
           error={error}
           enrollment={enrollment && { secret: enrollment.secret, qrSvg: enrollment.qr_svg }}
+          passkey={passkey}
         />,
       ),
+      passkey ? signInCsp() : undefined,
     );
   }
 
@@ -471,13 +484,8 @@ export function signInPages(deps: PageDeps) {
         const csrf = forms.issue("login", binding);
         try {
           ipLimit(client, "/login/passkey");
-          let credential: unknown;
-          try {
-            credential = JSON.parse(field(body, "credential") ?? "");
-          } catch {
-            return loginForm(set, 422, host, csrf, rd, { error: "Your passkey could not be used. Try again, or sign in with your password." });
-          }
-          const { user, userVerified } = await passkeys.authenticate(credential as Parameters<typeof passkeys.authenticate>[0], client);
+          const credential = credentialOf(body, AuthenticationCredential, "Your passkey could not be used. Try again, or sign in with your password.");
+          const { user, userVerified } = await passkeys.authenticate(credential as unknown as Parameters<typeof passkeys.authenticate>[0], client);
           return await afterFirstFactor(set, host, binding, rd, await auth.signInBrowserWithPasskey(user, userVerified, client));
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
@@ -502,9 +510,11 @@ export function signInPages(deps: PageDeps) {
         const challengeId = field(body, "challenge_id") ?? "";
         const code = field(body, "code")?.trim() || undefined;
         const recoveryCode = field(body, "recovery_code")?.trim() || undefined;
+        const credential = field(body, "credential") || undefined;
+        const methods = () => (field(body, "methods") ?? "").split(",").filter(Boolean);
         try {
           ipLimit(client, "/login/verify");
-          const answer = recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
+          const answer = credential !== undefined ? { passkey: credentialOf(body, AuthenticationCredential, "Your passkey could not be used. Try again.") } : recoveryCode !== undefined ? { recovery_code: recoveryCode } : { code: code ?? "" };
           const { session, recoveryCodes, device } = await auth.verifyBrowserChallenge(challengeId, answer, client);
           browser.setSession(set.headers, host, session.token);
           browser.setDevice(set.headers, host, device);
@@ -513,10 +523,9 @@ export function signInPages(deps: PageDeps) {
           return seeOther(set, next);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          if (error.code === "invalid_mfa_code") {
-            const methods = (field(body, "methods") ?? "").split(",").filter(Boolean);
-            return secondStep(set, 401, binding, challengeId, methods, rd, "That code is wrong or was already used.");
-          }
+          if (error.code === "invalid_mfa_code") return secondStep(set, 401, host, binding, challengeId, methods(), rd, "That code is wrong or was already used.");
+          // A refused passkey counts as a wrong answer; the page says why in the passkey's words.
+          if (error.code.startsWith("passkey_")) return secondStep(set, error.status, host, binding, challengeId, methods(), rd, secondStepPasskeyProblem(error));
           if (error.status === 429) return tooMany(set, error, rd);
           return message(set, error.status, "Sign-in expired", "This sign-in expired. Please sign in again.", { href: loginLink(rd), text: "Sign in" });
         }

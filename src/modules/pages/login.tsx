@@ -66,7 +66,7 @@ export function LoginPage(view: LoginView) {
         {view.passkeys ? (
           // Usernameless: the script fills `credential` with the browser's answer and posts this form. Without
           // JavaScript the button stays hidden and the password form above is the way in.
-          <form method="post" action="/login/passkey" id="passkey-form" class="stack">
+          <form method="post" action="/login/passkey" id="passkey-form" class="stack" data-ceremony="sign-in">
             <Csrf token={view.csrf} />
             {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
             <input type="hidden" name="credential" value="" />
@@ -111,15 +111,37 @@ export interface SecondStepView {
   error?: string;
   /** MFA_REQUIRED_ROLES: the authenticator to set up before this sign-in completes. */
   enrollment?: { secret: string; qrSvg: string };
+  /** `passkey` is among the methods and this host is under the passkeys' RP ID: "Use a passkey" (the page's one script). */
+  passkey?: boolean;
 }
 
-/** The second sign-in step (issue 13): the emailed code, the authenticator's code, or a recovery code. */
+/** What the page asks for a code, if any of the methods is one. */
+function codeAsk(methods: string[]): string | undefined {
+  if (methods.includes("totp_enrollment")) return "Your account needs two-step sign-in: set up an authenticator app now.";
+  if (methods.includes("totp")) return "Enter the 6-digit code from your authenticator app" + (methods.includes("email_code") ? ", or the code we emailed you." : ".");
+  if (methods.includes("email_code")) return "Enter the code we emailed you.";
+  return undefined;
+}
+
+/** The hidden fields both forms of the page post to /login/verify. */
+function ChallengeFields(view: SecondStepView) {
+  return (
+    <>
+      <Csrf token={view.csrf} />
+      <input type="hidden" name="challenge_id" value={view.challengeId} />
+      <input type="hidden" name="methods" value={view.methods.join(",")} />
+      {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
+    </>
+  );
+}
+
+/**
+ * The second sign-in step (issue 13): the emailed code, the authenticator's code, a recovery code, or (issue 25)
+ * one of the account's passkeys, whose button the script shows; without JavaScript the codes still work.
+ */
 export function SecondStepPage(view: SecondStepView) {
-  const asks = view.methods.includes("totp_enrollment")
-    ? "Your account needs two-step sign-in: set up an authenticator app now."
-    : view.methods.includes("totp")
-      ? "Enter the 6-digit code from your authenticator app" + (view.methods.includes("email_code") ? ", or the code we emailed you." : ".")
-      : "Enter the code we emailed you.";
+  const codes = codeAsk(view.methods);
+  const asks = view.passkey ? (codes ? `Use your passkey, or ${codes.charAt(0).toLowerCase()}${codes.slice(1)}` : "Use your passkey to finish signing in.") : (codes ?? "Use your passkey to finish signing in.");
   return (
     <Layout appName={view.appName} title="Second step" narrow>
       <section>
@@ -127,23 +149,47 @@ export function SecondStepPage(view: SecondStepView) {
         <p safe>{asks}</p>
         {view.enrollment ? <AuthenticatorSetup secret={view.enrollment.secret} qrSvg={view.enrollment.qrSvg} /> : ""}
         <Alert message={view.error} />
-        <form method="post" action="/login/verify" class="stack">
-          <Csrf token={view.csrf} />
-          <input type="hidden" name="challenge_id" value={view.challengeId} />
-          <input type="hidden" name="methods" value={view.methods.join(",")} />
-          {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
-          <label for="code">6-digit code</label>
-          <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" autofocus />
-          {view.methods.includes("recovery_code") ? (
-            <>
-              <label for="recovery_code">Or a recovery code</label>
-              <input id="recovery_code" name="recovery_code" autocomplete="off" maxlength="64" />
-            </>
-          ) : (
-            ""
-          )}
-          <button type="submit">Continue</button>
-        </form>
+        {view.passkey ? (
+          // The script asks for the challenge's passkey options, fills `credential` and posts this form.
+          <form method="post" action="/login/verify" id="passkey-form" class="stack" data-ceremony="second-step">
+            <ChallengeFields {...view} />
+            <input type="hidden" name="credential" value="" />
+            {codes ? (
+              ""
+            ) : (
+              <p id="passkey-needs-script" class="message error">
+                Signing in with a passkey needs JavaScript, which is off in this browser. Turn it on for this site, or use another browser.
+              </p>
+            )}
+            <button type="button" id="passkey-button" hidden>
+              Use a passkey
+            </button>
+            <p id="passkey-status" class="error" aria-live="assertive"></p>
+            <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
+          </form>
+        ) : (
+          ""
+        )}
+        {codes ? (
+          <form method="post" action="/login/verify" class="stack">
+            <ChallengeFields {...view} />
+            <label for="code">6-digit code</label>
+            <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10" autofocus={!view.passkey} />
+            {view.methods.includes("recovery_code") ? (
+              <>
+                <label for="recovery_code">Or a recovery code</label>
+                <input id="recovery_code" name="recovery_code" autocomplete="off" maxlength="64" />
+              </>
+            ) : (
+              ""
+            )}
+            <button type="submit" class={view.passkey ? "secondary" : undefined}>
+              Continue
+            </button>
+          </form>
+        ) : (
+          ""
+        )}
       </section>
     </Layout>
   );

@@ -46,7 +46,7 @@ function PasskeyStepPage(view: StepView) {
         <h1>Confirm with a passkey</h1>
         <p>This app asks you to confirm with a passkey.</p>
         <Alert message={view.error} />
-        <form method="post" action={PASSKEY_STEP_PATH} id="passkey-form" class="stack">
+        <form method="post" action={PASSKEY_STEP_PATH} id="passkey-form" class="stack" data-ceremony="step-up">
           <Csrf token={view.csrf} />
           {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
           <input type="hidden" name="options" value={view.options} />

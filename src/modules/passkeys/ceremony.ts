@@ -62,18 +62,3 @@ export function readCeremony(
  * a counter (most synced passkeys) always send 0: two zeros are fine; any other new value must exceed the stored one.
  */
 export const counterRegressed = (stored: number, received: number): boolean => (stored > 0 || received > 0) && received <= stored;
-
-/** Names of common authenticators by AAGUID (the passkey-authenticator-aaguids community list), for a default name. */
-const AUTHENTICATOR_NAMES: Record<string, string> = {
-  "fbfc3007-154e-4ecc-8c0b-6e020557d7bd": "iCloud Keychain",
-  "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4": "Google Password Manager",
-  "adce0002-35bc-c60a-648b-0b25f1f05503": "Chrome on Mac",
-  "08987058-cadc-4b81-b6e1-30de50dcbe96": "Windows Hello",
-  "bada5566-a7aa-401f-bd96-45619a55120d": "1Password",
-  "d548826e-79b4-db40-a3d8-11116f7e8349": "Bitwarden",
-  "fdb141b2-5d84-443e-8a35-4698c205a502": "KeePassXC",
-  "ee882879-721c-4913-9775-3dfcce97072a": "YubiKey 5",
-  "cb69481e-8ff7-4039-93ec-0a2729a154a8": "YubiKey 5",
-};
-
-export const authenticatorName = (aaguid: string): string => AUTHENTICATOR_NAMES[aaguid] ?? "Passkey";

@@ -21,7 +21,8 @@ import { randomToken, sha256Hex } from "../../lib/crypto";
 import type { AuditLog } from "../audit/service";
 import { assertSessionLive, type SessionPrincipal } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { authenticatorName, counterRegressed, readCeremony } from "./ceremony";
+import { authenticatorName } from "./authenticators";
+import { counterRegressed, readCeremony } from "./ceremony";
 
 /** Options are answered within 5 minutes, once (W3C WebAuthn Level 3 §13.4.3: a challenge is used once). */
 const OPTIONS_TTL_MS = 5 * 60 * 1000;
@@ -186,7 +187,7 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
         if (raced) throw await alreadyRegistered();
         throw error;
       }
-      await audit.record({ event: "passkey_registered", userId: principal.userId, ...client, detail: { passkey_id: row.id, aaguid: row.aaguid, backup_eligible: row.backupEligible } });
+      await audit.record({ event: "passkey_registered", userId: principal.userId, ...client, detail: { passkey_id: row.id, name: row.name, aaguid: row.aaguid, backup_eligible: row.backupEligible } });
       const [stored] = await db.select().from(passkeys).where(eq(passkeys.id, row.id));
       return stored!;
     },
@@ -286,7 +287,7 @@ export function createPasskeyService(deps: { db: Db; users: UserService; audit: 
         return yield* changes(tx.update(passkeys).set({ name }).where(and(eq(passkeys.id, id), eq(passkeys.userId, principal.userId))));
       });
       if (renamed !== 1) throw passkeyNotFound();
-      await audit.record({ event: "passkey_renamed", userId: principal.userId, ...client, detail: { passkey_id: id } });
+      await audit.record({ event: "passkey_renamed", userId: principal.userId, ...client, detail: { passkey_id: id, name } });
       const [row] = await db.select().from(passkeys).where(eq(passkeys.id, id));
       return row!;
     },
