@@ -10,11 +10,13 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { SCREENSHOTS, screenshot, sharedChromium } from "../support/browser";
 import { axeViolations, layoutProblems } from "../support/page-checks";
+import { openTestDatabase } from "../support/database";
 import { SoftwareAuthenticator } from "../support/passkeys";
 import { AUTH, Client } from "../support/client";
 import { freePort, removeDataDir, startServer, type RunningServer } from "../support/server";
 
 const PASSWORD = "a long passphrase";
+const COUNTER_SENTENCE = "This passkey's authenticator may have been copied, so it was refused. Sign in another way and check your passkeys.";
 /**
  * Two sign-in hosts under one RP ID (home.test) for the test of a passkey used across hosts: the names map to
  * loopback, and plain http on them counts as a secure context (WebAuthn needs one) for this browser only.
@@ -207,6 +209,44 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
       await Promise.all([page.waitForURL(/\/login\?signed_out=1/), page.click('nav button:text-is("Sign out")')]);
       await Promise.all([page.waitForURL(`${origin}/login/passkey`), page.click("#passkey-button")]);
       expect(await page.textContent("[role=alert]")).toBe("This passkey is not registered here: it may have been deleted. Sign in another way.");
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a cloned authenticator: a passkey whose signature counter went back is refused in one sentence, audited, and not signed in", async () => {
+    const client = await account("pages-clone");
+    const { context, page, cdp, errors, authenticatorId } = await withAuthenticator();
+    try {
+      await noAutofill(page);
+      expect((await registerInBrowser(page, client)).status).toBe(201);
+      await page.goto(`${origin}/login`);
+      await Promise.all([page.waitForURL(`${origin}/account`), page.click("#passkey-button")]);
+      // The server now holds the counter of that sign-in. A copy of the key made before it (the same private key,
+      // an older counter) is what a clone is: the authenticator's credential put back with its counter at 0.
+      const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+      expect(credentials).toHaveLength(1);
+      const [held] = credentials;
+      expect(held!.signCount).toBeGreaterThan(0);
+      await cdp.send("WebAuthn.removeCredential", { authenticatorId, credentialId: held!.credentialId });
+      await cdp.send("WebAuthn.addCredential", { authenticatorId, credential: { ...held!, signCount: 0 } });
+      expect(errors).toEqual([]);
+      await Promise.all([page.waitForURL(/\/login\?signed_out=1/), page.click('nav button:text-is("Sign out")')]);
+      // The refusal is answered 401 (the browser logs the status as a failed load: not the page's error).
+
+      await Promise.all([page.waitForURL(`${origin}/login/passkey`), page.click("#passkey-button")]);
+      expect(await page.textContent("[role=alert]")).toBe(COUNTER_SENTENCE);
+      expect(await page.textContent("header")).not.toContain("pages-clone");
+      await page.goto(`${origin}/account`);
+      expect(new URL(page.url()).pathname).toBe("/login");
+      const db = await openTestDatabase(server.dataDir);
+      try {
+        const rows = await db.all<{ detail: string | object }>("SELECT detail FROM audit_events WHERE event = ?", "passkey_counter_regression");
+        const details = rows.map((row) => (typeof row.detail === "string" ? JSON.parse(row.detail) : row.detail));
+        expect(details).toContainEqual({ passkey_id: expect.any(String), stored: held!.signCount, received: 1 });
+      } finally {
+        await db.close();
+      }
     } finally {
       await context.close();
     }
