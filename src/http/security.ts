@@ -41,10 +41,10 @@ export function responseHeaders(config: Config) {
     }
   }
 
-  /** A request whose answer carries exactly `fixed`: no allowed Origin, not the docs page. */
-  const plain = (request: Request) => {
+  /** A request from no allowed Origin: its answer gets no CORS headers. */
+  const noCors = (request: Request) => {
     const origin = request.headers.get("origin");
-    return (origin === null || !allowed.has(origin)) && !isDocsPage(request.url);
+    return origin === null || !allowed.has(origin);
   };
 
   return {
@@ -64,8 +64,9 @@ export function responseHeaders(config: Config) {
     /**
      * The headers of a whole answer that adds `extra` to what every answer carries: `for(request)` is one shared
      * Headers object, built here once, for the usual request (copying it into a Response costs a quarter of
-     * building one from an object, profiled), and a new one for a request with an allowed Origin or to /docs.
-     * `with(request, more)` adds per-answer headers (a new object each time).
+     * building one from an object, profiled), and a new one for a request with an allowed Origin. `with(request,
+     * more)` adds per-answer headers (a new object each time). Only for routes whose path is never the docs page
+     * (/validate, forward auth): the usual request's URL is not read (a new string per read).
      */
     headersWith(extra: Record<string, string>) {
       const shared = new Headers({ ...fixed, ...extra });
@@ -75,9 +76,9 @@ export function responseHeaders(config: Config) {
         return new Headers({ ...(headers as Record<string, string>), ...extra, ...more });
       };
       return {
-        plain,
+        plain: noCors,
         shared,
-        for: (request: Request) => (plain(request) ? shared : build(request)),
+        for: (request: Request) => (noCors(request) ? shared : build(request)),
         with: build,
       };
     },

@@ -4,6 +4,7 @@ import { AUTH_PREFIX } from "../../http/routes";
 import { SESSION_OR_KEY_SECURITY } from "../../http/schema";
 import type { ResponseHeadersOf } from "../../http/security";
 import { synchronous } from "../../http/synchronous";
+import type { DirectRoutes } from "../../http/direct";
 import type { ApiKeyPrincipal } from "../keys/service";
 import type { SessionPrincipal } from "../sessions/service";
 import type { Authenticated, RequestIdentity } from "./guard";
@@ -21,14 +22,17 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
  * the handler rather than through the guard's macro, and app.ts mounts it before the body parser: a route with
  * any hook that may wait is composed `async` by Elysia.
  */
-export function validateRoutes(identity: RequestIdentity, headers: ResponseHeadersOf) {
-  return new Elysia({ prefix: AUTH_PREFIX, tags: ["auth"] }).get("/validate", validateHandler(identity, headers), {
+export function validateRoutes(identity: RequestIdentity, headers: ResponseHeadersOf, direct: DirectRoutes) {
+  return new Elysia({ prefix: AUTH_PREFIX, tags: ["auth"] }).get("/validate", validateHandler(identity, headers, direct), {
     response: { 200: ValidateResponse, ...errorResponses(SESSION_OR_KEY_GUARD) },
     detail: { summary: "For app backends: who does this token or API key belong to?", security: SESSION_OR_KEY_SECURITY },
   });
 }
 
-function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf) {
+/** The path Bun's router serves directly on SQLite outside header mode (http/direct.ts). */
+const VALIDATE_PATH = `${AUTH_PREFIX}/validate`;
+
+function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf, direct: DirectRoutes) {
   const answerHeaders = headers.headersWith({ "content-type": "application/json;charset=utf-8", ...NO_STORE });
   const sessionBodies = new WeakMap<SessionPrincipal, { tokenExp: number; body: string }>();
   const keyBodies = new WeakMap<ApiKeyPrincipal, string>();
@@ -65,9 +69,9 @@ function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf) 
       return headers.hand(set, new Response(body(who), { headers: answerHeaders.with(request, slid) }));
     };
   // SQLite answers at once (db/atomic.ts's `run`).
-  return synchronous(({ request, set }: Context) =>
-    headers.hand(set, new Response(body(identity.identify(request, true) as Authenticated), { headers: answerHeaders.for(request) })),
-  );
+  const answer = (request: Request) => new Response(body(identity.identify(request, true) as Authenticated), { headers: answerHeaders.for(request) });
+  direct.get(VALIDATE_PATH, answer);
+  return synchronous(({ request, set }: Context) => headers.hand(set, answer(request)));
 }
 
 const who = (principal: SessionPrincipal | ApiKeyPrincipal) => ({
