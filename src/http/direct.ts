@@ -1,6 +1,9 @@
+import type { Pending } from "../lib/pending";
+
 /**
  * GET routes that Bun's router serves directly, outside Elysia: the two that run on every request of every
- * protected app (/validate and forward auth), on SQLite, where they answer synchronously.
+ * protected app (/validate and forward auth). On SQLite they answer synchronously; on PostgreSQL a cache miss
+ * answers later (a promise).
  *
  * Through Elysia, such a request also builds a context object (with the URL and path split from `request.url`),
  * runs the global `onRequest` hook (security headers and CORS written into `set.headers`, which these routes then
@@ -16,10 +19,10 @@
  * session's or key's activity, at most once a minute), or is spent again only by a request that is refused anyway
  * (an API key's quota, once it is exhausted).
  */
-export type DirectAnswer = (request: Request) => Response;
+export type DirectAnswer = (request: Request) => Pending<Response>;
 
-export function directRoutes(elysia: () => (request: Request) => Response | Promise<Response>) {
-  const routes: Record<string, { GET: (request: Request) => Response | Promise<Response> }> = {};
+export function directRoutes(elysia: () => (request: Request) => Pending<Response>) {
+  const routes: Record<string, { GET: (request: Request) => Pending<Response> }> = {};
   return {
     /** For Elysia's `serve.routes` (read when it listens). */
     routes,
@@ -28,7 +31,8 @@ export function directRoutes(elysia: () => (request: Request) => Response | Prom
       routes[path] = {
         GET(request) {
           try {
-            return answer(request);
+            const response = answer(request);
+            return response instanceof Promise ? response.catch(() => elysia()(request)) : response;
           } catch {
             return elysia()(request);
           }

@@ -10,6 +10,7 @@ import type { SessionPrincipal } from "../sessions/service";
 import type { Authenticated, RequestIdentity } from "./guard";
 import { ValidateResponse } from "./model";
 import { NO_STORE } from "../../http/cache";
+import type { Pending } from "../../lib/pending";
 
 type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
 
@@ -29,7 +30,7 @@ export function validateRoutes(identity: RequestIdentity, headers: ResponseHeade
   });
 }
 
-/** The path Bun's router serves directly on SQLite outside header mode (http/direct.ts). */
+/** The path Bun's router also serves directly, outside header mode (http/direct.ts). */
 const VALIDATE_PATH = `${AUTH_PREFIX}/validate`;
 
 function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf, direct: DirectRoutes) {
@@ -60,18 +61,23 @@ function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf, 
     return built;
   }
 
-  if (identity.slides || identity.waits)
-    // Header mode: each answer carries a new access token, signed asynchronously; PostgreSQL answers a cache miss later.
+  if (identity.slides)
+    // Header mode: each answer carries a new access token, signed asynchronously.
     return async ({ request, set }: Context) => {
       const who = await identity.identify(request, true);
       const slid: Record<string, string> = {};
       await identity.slide(who, slid);
       return headers.hand(set, new Response(body(who), { headers: answerHeaders.with(request, slid) }));
     };
-  // SQLite answers at once (db/atomic.ts's `run`).
-  const answer = (request: Request) => new Response(body(identity.identify(request, true) as Authenticated), { headers: answerHeaders.for(request) });
+  // At once on SQLite (db/atomic.ts's `run`) and on a cache hit; PostgreSQL answers a cache miss later.
+  const respond = (request: Request, who: Authenticated) => new Response(body(who), { headers: answerHeaders.for(request) });
+  const answer = (request: Request): Pending<Response> => {
+    const who = identity.identify(request, true);
+    return who instanceof Promise ? who.then((found) => respond(request, found)) : respond(request, who);
+  };
   direct.get(VALIDATE_PATH, answer);
-  return synchronous(({ request, set }: Context) => headers.hand(set, answer(request)));
+  if (identity.waits) return async ({ request, set }: Context) => headers.hand(set, await answer(request));
+  return synchronous(({ request, set }: Context) => headers.hand(set, answer(request) as Response));
 }
 
 const who = (principal: SessionPrincipal | ApiKeyPrincipal) => ({

@@ -35,7 +35,7 @@ export interface ForwardDeps {
   waits: boolean;
   /** Metrics hook (issue 22): told every answer and when its decision started (by its clock); returns the answer. */
   metrics: { clock(): number; forwardAnswered(response: Response, startedAt: number): Response };
-  /** Where GET is also served by Bun's router directly, outside Elysia (SQLite only: http/direct.ts). */
+  /** Where GET is also served by Bun's router directly, outside Elysia (http/direct.ts). */
   direct: DirectRoutes;
 }
 
@@ -103,14 +103,14 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     return response instanceof Promise ? response.then((done) => metrics.forwardAnswered(done, startedAt)) : metrics.forwardAnswered(response, startedAt);
   }
 
-  // GET (what nginx, Caddy and Traefik send) gets a route of its own, which on SQLite Bun's router serves directly
+  // GET (what nginx, Caddy and Traefik send) gets a route of its own, which Bun's router also serves directly
   // (http/direct.ts); `all` answers every other method. Synchronous on SQLite, mounted before the body parser (see
   // app.ts): no promise per request. On PostgreSQL a cache miss answers later, so the route is composed `async` there.
   type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
   const handle = waits
     ? async ({ request, set }: Context) => headers.hand(set, await answer(request))
     : synchronous(({ request, set }: Context) => headers.hand(set, answer(request) as Response));
-  if (!waits) direct.get(FORWARD_PATH, answer as (request: Request) => Response);
+  direct.get(FORWARD_PATH, answer);
   const route = {
     detail: {
       summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",
