@@ -138,8 +138,15 @@ export function loadAccessRules(file: string | undefined): AccessRules | undefin
   return parseAccessRules(text, file);
 }
 
-const hostMatches = (pattern: string, host: string) =>
-  pattern.startsWith("*.") ? host.length > pattern.length - 1 && host.endsWith(pattern.slice(1)) : host === pattern;
+/** `host` is `pattern`, or for `*.example.com` any subdomain of example.com (compared in place: every request). */
+function hostMatches(pattern: string, host: string): boolean {
+  if (pattern.charCodeAt(0) !== 42) return host === pattern;
+  // "*.example.com": `host` ends with ".example.com" after at least one character.
+  const offset = host.length - pattern.length;
+  if (offset < 0) return false;
+  for (let i = 1; i < pattern.length; i++) if (host.charCodeAt(offset + i) !== pattern.charCodeAt(i)) return false;
+  return true;
+}
 
 /** `path` is `prefix` or below it: `/api` matches `/api` and `/api/x`, not `/apix` (no string built: every request). */
 const pathMatches = (prefix: string, path: string) =>
