@@ -5,6 +5,7 @@ import { createDelivery } from "./delivery";
 import { parseBody } from "./http/body";
 import { createErrorHandler, routeMethods } from "./http/errors";
 import { responseHeaders } from "./http/security";
+import { directRoutes } from "./http/direct";
 import { clientInfoReader, requesterPlugin } from "./http/client-ip";
 import { createSecretCheckLimiter } from "./limits";
 import { createRateLimitAudit } from "./limits/audit";
@@ -212,12 +213,14 @@ export function createApp(
   // The error handler learns the route table from the finished app (for 405 and its Allow header).
   const allowedMethods = routeMethods(() => app.routes);
   const peerAddress = (request: Request): string | null => app.server?.requestIP(request)?.address ?? null;
-  const app = new Elysia()
+  // /validate and forward auth's GET, served by Bun's router outside Elysia where they answer at once (http/direct.ts).
+  const direct = directRoutes(() => app.fetch);
+  const app = new Elysia({ serve: { routes: direct.routes } })
     .use(createErrorHandler(allowedMethods, errorPages(config.appName), recorder.databaseFailed))
     .use(headers.plugin)
     // Before the body parser: these two run on every request of every protected app and take no body.
-    .use(validateRoutes(identity, headers))
-    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder }))
+    .use(validateRoutes(identity, headers, direct))
+    .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder, direct }))
     .onParse(({ request, contentType, path }) =>
       parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path) || takesInvitationForm(path) || takesLostPasskeyForm(path)),
     )

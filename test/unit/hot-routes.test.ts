@@ -23,7 +23,7 @@ async function setUp() {
   const { access_token } = await post("/api/v1/auth/register", { username: "someone", password: PASSWORD });
   const { api_key } = await post("/api/v1/auth/keys", { name: "hot" }, { authorization: `Bearer ${access_token}` });
   const get = (path: string, headers: Record<string, string> = {}, method = "GET") => app.handle(new Request(`http://localhost${path}`, { method, headers }));
-  return { get, token: access_token!, key: api_key! };
+  return { app, get, token: access_token!, key: api_key! };
 }
 
 function expectSecurityHeaders(response: Response) {
@@ -103,4 +103,39 @@ test("/forward answers with the security headers: allowed (Remote-* per user), r
   expect(cors.headers.get("remote-user")).toBe("someone");
   const after = await get("/api/v1/auth/forward", { "x-api-key": key });
   expect(after.headers.get("access-control-allow-origin")).toBeNull();
+});
+
+test("served by Bun's router directly (http/direct.ts), /validate and forward auth answer exactly as through Elysia", async () => {
+  const { app, token, key } = await setUp();
+  // The GETs Bun serves outside Elysia: the hot paths, nothing else.
+  expect(Object.keys((app.config.serve as { routes: object }).routes).sort()).toEqual(["/api/v1/auth/forward", "/api/v1/auth/validate"]);
+  app.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const origin = `http://127.0.0.1:${app.server!.port}`;
+    // With a trailing "/" the same route is Elysia's (Bun's router matches the exact path only).
+    const answer = async (path: string, headers: Record<string, string>) => {
+      const response = await fetch(`${origin}${path}`, { headers, redirect: "manual" });
+      const { date: _date, ...rest } = Object.fromEntries(response.headers);
+      return { status: response.status, headers: rest, body: await response.text() };
+    };
+    const cases: Record<string, string>[] = [
+      { authorization: `Bearer ${token}` },
+      { "x-api-key": key },
+      { authorization: `Bearer ${token}`, origin: APP_ORIGIN },
+      { "x-api-key": key, origin: "https://evil.example" },
+      // Refusals are thrown, and answered through Elysia's error handler on both.
+      { authorization: `Bearer ${token}x` },
+      { "x-api-key": "lk_not-a-key" },
+      {},
+      { accept: "text/html" },
+    ];
+    for (const path of ["/api/v1/auth/validate", "/api/v1/auth/forward"])
+      for (const headers of cases) {
+        const direct = await answer(path, headers);
+        expect(direct).toEqual(await answer(`${path}/`, headers));
+        expect(direct.headers["x-content-type-options"]).toBe("nosniff");
+      }
+  } finally {
+    await app.stop(true);
+  }
 });

@@ -53,18 +53,20 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
       "remote-name": typeof name === "string" && headerSafe(name) ? name : who.username,
     };
   }
-  // The allowed answer's headers, built once per principal object: principals are the session and key caches'
-  // entries (renewed at least once a second), so this holds nothing longer than they do.
-  const allowedFor = new WeakMap<UserIdentity, Headers>();
+  // The allowed answer, built once per principal object and cloned for each request (http/security.ts `empty`):
+  // principals are the session and key caches' entries (renewed at least once a second), so this holds nothing
+  // longer than they do. The template itself is never sent.
+  const allowedFor = new WeakMap<UserIdentity, Response>();
   function allowed(request: Request, who: UserIdentity): Response {
     if (!allowHeaders.plain(request)) return new Response(null, { headers: allowHeaders.with(request, remote(who)) });
-    let prebuilt = allowedFor.get(who);
-    if (prebuilt === undefined) {
-      prebuilt = new Headers(allowHeaders.shared);
+    let template = allowedFor.get(who);
+    if (template === undefined) {
+      const prebuilt = new Headers(allowHeaders.shared);
       for (const [name, value] of Object.entries(remote(who))) prebuilt.set(name, value);
-      allowedFor.set(who, prebuilt);
+      template = new Response(null, { headers: prebuilt });
+      allowedFor.set(who, template);
     }
-    return new Response(null, { headers: prebuilt });
+    return template.clone() as Response;
   }
 
   /**
@@ -111,7 +113,7 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
   }
 
   // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.
-  const bypass = (request: Request) => new Response(null, { headers: bypassHeaders.for(request) });
+  const bypass = (request: Request) => bypassHeaders.empty(request);
 
   return { bypass, allowed, signIn, passkeyStep, forbidden, refused };
 }

@@ -3,6 +3,7 @@ import { AUTH_PREFIX } from "../../http/routes";
 import type { Config } from "../../config";
 import type { ResponseHeadersOf } from "../../http/security";
 import { synchronous } from "../../http/synchronous";
+import type { DirectRoutes } from "../../http/direct";
 import { clientIp, isTrustedPeer } from "../../lib/ip";
 import type { AccessTokens } from "../../tokens/access";
 import type { ApiKeyService } from "../keys/service";
@@ -34,6 +35,8 @@ export interface ForwardDeps {
   waits: boolean;
   /** Metrics hook (issue 22): told every answer and when its decision started (by its clock); returns the answer. */
   metrics: { clock(): number; forwardAnswered(response: Response, startedAt: number): Response };
+  /** Where GET is also served by Bun's router directly, outside Elysia (http/direct.ts). */
+  direct: DirectRoutes;
 }
 
 /**
@@ -42,7 +45,7 @@ export interface ForwardDeps {
  * 403. Runs on every request of every protected app, so it does no hashing beyond one SHA-256 and at most one
  * cached lookup (a session) or two indexed ones (an API key).
  */
-export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress, waits, metrics }: ForwardDeps) {
+export function forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules, headers, peerAddress, waits, metrics, direct }: ForwardDeps) {
   const trust = config.trustProxy;
   // Whether a peer may speak for the client, remembered per address (a proxy is one or a few addresses; parsing
   // and masking an address costs more than the rest of the check). Bounded: reset past 1,000 addresses.
@@ -95,20 +98,21 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
     });
   }
 
-  // GET (what nginx, Caddy and Traefik send) gets a route of its own, served by Bun's router directly; `all`
-  // answers every other method. Synchronous on SQLite, mounted before the body parser (see app.ts): no promise per
-  // request. On PostgreSQL a cache miss answers later, so the route is composed `async` there.
+  /** The answer, with the metrics hook (issue 22) around the one decision. */
+  function answer(request: Request): Pending<Response> {
+    const startedAt = metrics.clock();
+    const response = answerFor(request);
+    return response instanceof Promise ? response.then((done) => metrics.forwardAnswered(done, startedAt)) : metrics.forwardAnswered(response, startedAt);
+  }
+
+  // GET (what nginx, Caddy and Traefik send) gets a route of its own, which Bun's router also serves directly
+  // (http/direct.ts); `all` answers every other method. Synchronous on SQLite, mounted before the body parser (see
+  // app.ts): no promise per request. On PostgreSQL a cache miss answers later, so the route is composed `async` there.
   type Context = { request: Request; set: { headers: Record<string, string | number | string[] | undefined> } };
-  // Metrics (issue 22): the one hook, around the one decision.
   const handle = waits
-    ? async ({ request, set }: Context) => {
-        const startedAt = metrics.clock();
-        return headers.hand(set, metrics.forwardAnswered(await answerFor(request), startedAt));
-      }
-    : synchronous(({ request, set }: Context) => {
-        const startedAt = metrics.clock();
-        return headers.hand(set, metrics.forwardAnswered(answerFor(request) as Response, startedAt));
-      });
+    ? async ({ request, set }: Context) => headers.hand(set, await answer(request))
+    : synchronous(({ request, set }: Context) => headers.hand(set, answer(request) as Response));
+  direct.get(FORWARD_PATH, answer);
   const route = {
     detail: {
       summary: "Forward auth for reverse proxies: may this request through? (nginx auth_request, Caddy forward_auth, Traefik forwardAuth)",

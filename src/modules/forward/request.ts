@@ -46,9 +46,24 @@ function hostName(raw: string): string | undefined {
   return name.endsWith(".") ? name.slice(0, -1) : name;
 }
 
+/**
+ * `hostName`, remembered: the same few hosts (one per protected app) come on every request, and the regular
+ * expression was a tenth of forward auth's JavaScript (profiled). Bounded: emptied past 1,000 distinct values.
+ */
+const hostNames = new Map<string, string | undefined>();
+function knownHostName(raw: string): string | undefined {
+  let name = hostNames.get(raw);
+  if (name === undefined && !hostNames.has(raw)) {
+    if (hostNames.size >= 1000) hostNames.clear();
+    name = hostName(raw);
+    hostNames.set(raw, name);
+  }
+  return name;
+}
+
 /** One parsed request from its parts; each family's parser only finds the parts. */
 function parsed(family: ProxyFamily, proto: string, authority: string, target: string, rawMethod: string | null): ForwardedRequest {
-  const host = hostName(authority);
+  const host = knownHostName(authority);
   if (host === undefined) return refused(family, "host");
   if (rawMethod === null || !METHOD.test(rawMethod)) return refused(family, "method");
   // The query starts at the first raw "?": a decoded %3f is part of the path (paths.ts).

@@ -156,20 +156,34 @@ export function loadAccessRules(file: string | undefined): AccessRules | undefin
   return parseAccessRules(text, file);
 }
 
-const hostMatches = (pattern: string, host: string) =>
-  pattern.startsWith("*.") ? host.length > pattern.length - 1 && host.endsWith(pattern.slice(1)) : host === pattern;
+/** `host` is `pattern`, or for `*.example.com` any subdomain of example.com (compared in place: every request). */
+function hostMatches(pattern: string, host: string): boolean {
+  if (pattern.charCodeAt(0) !== 42) return host === pattern;
+  // "*.example.com": `host` ends with ".example.com" after at least one character.
+  const offset = host.length - pattern.length;
+  if (offset < 0) return false;
+  for (let i = 1; i < pattern.length; i++) if (host.charCodeAt(offset + i) !== pattern.charCodeAt(i)) return false;
+  return true;
+}
 
+/** `path` is `prefix` or below it: `/api` matches `/api` and `/api/x`, not `/apix` (no string built: every request). */
 const pathMatches = (prefix: string, path: string) =>
-  path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`);
+  path.startsWith(prefix) && (path.length === prefix.length || prefix.endsWith("/") || path.charCodeAt(prefix.length) === 47);
+
+/** Whether one of `patterns` matches `value` (a loop rather than `some` with a new closure per rule and request). */
+function some(patterns: readonly string[], matches: (pattern: string, value: string) => boolean, value: string): boolean {
+  for (const pattern of patterns) if (matches(pattern, value)) return true;
+  return false;
+}
 
 /** The policy for a proxied request: the first rule that matches, else the default. */
 export function policyFor(rules: AccessRules | undefined, request: ProxiedRequest): Policy {
   if (!rules) return SIGNED_IN;
   for (const rule of rules.rules) {
     if (rule.policy.kind === "bypass" && request.canonical === false) continue;
-    if (rule.hosts && !rule.hosts.some((pattern) => hostMatches(pattern, request.host))) continue;
+    if (rule.hosts && !some(rule.hosts, hostMatches, request.host)) continue;
     const paths = request.broad ? rule.foldedPaths : rule.paths;
-    if (paths && !paths.some((prefix) => pathMatches(prefix, request.path))) continue;
+    if (paths && !some(paths, pathMatches, request.path)) continue;
     if (rule.methods && !rule.methods.has(request.method)) continue;
     if (rule.networks && !inNetworks(typeof request.ip === "function" ? request.ip() : request.ip, rule.networks)) continue;
     return rule.policy;

@@ -98,8 +98,8 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     else if (revocation.kind === "key") forgetKey(revocation.id);
   });
 
-  /** The live key with this hash and its enabled user, or undefined; from the cache when it is fresh. */
-  function* lookUp(hash: string, now: number): Atomic<{ stored: StoredKey; principal: ApiKeyPrincipal } | undefined> {
+  /** The cached entry for this hash while it is fresh (after emptying the cache if another process wrote). */
+  function cachedKey(hash: string, now: number): { stored: StoredKey; principal: ApiKeyPrincipal } | undefined {
     if (dataVersion && (now - versionCheckedAt >= DATA_VERSION_CHECK_MS || now < versionCheckedAt)) {
       versionCheckedAt = now;
       const version = dataVersion.get()!.data_version;
@@ -110,6 +110,13 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     }
     const cached = cache.get(hash);
     if (cached && now - cached.fetchedAt < CACHE_TTL_MS && !(cached.stored.expiresAt && cached.stored.expiresAt.getTime() <= now)) return cached;
+    return undefined;
+  }
+
+  /** The live key with this hash and its enabled user, or undefined; from the cache when it is fresh. */
+  function* lookUp(hash: string, now: number): Atomic<{ stored: StoredKey; principal: ApiKeyPrincipal } | undefined> {
+    const cached = cachedKey(hash, now);
+    if (cached) return cached;
     cache.delete(hash);
     const stored = yield* row(keyByHash, { hash });
     // The lookup is by hash already; the constant-time compare keeps the check explicit (OWASP ASVS V11.2).
@@ -124,6 +131,18 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
     }
     cache.set(hash, entry);
     return entry;
+  }
+
+  /** `last_used_at` is written at most once per LAST_USED_RESOLUTION_MS per key. */
+  const lastUseDue = (stored: StoredKey, now: number) => !stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS;
+
+  /** Spends one request of the key's quota (API_KEY_RATE_LIMIT), or refuses with 429. */
+  function spend(found: { stored: StoredKey; principal: ApiKeyPrincipal }, now: number): ApiKeyPrincipal {
+    if (quota) {
+      const decision = quota.take(found.stored.keyId, now);
+      if (!decision.allowed) throw rateLimited(decision.retryAfter, "This API key is over its request quota.");
+    }
+    return found.principal;
   }
 
   /** Drops a user's cached keys: their roles changed, they were disabled (keys deleted) or deleted. */
@@ -228,21 +247,22 @@ export function createApiKeyService(db: Db, settings: ApiKeySettings) {
      * refuses keys anyway).
      */
     authenticate(key: string, { countUse = true } = {}): Pending<ApiKeyPrincipal> {
-      if (!isWellFormedApiKey(key)) throw invalidApiKey();
       const hash = sha256Hex(key);
       const now = Date.now();
+      // A fresh cache entry answers without the data layer's runner (a generator per request, profiled at a fifth
+      // of a cached key's request) when there is nothing to write. Its hash matched, so the key is the one stored,
+      // well-formed; anything else is checked for shape before any lookup.
+      const cached = cachedKey(hash, now);
+      if (cached && (!countUse || !lastUseDue(cached.stored, now))) return countUse ? spend(cached, now) : cached.principal;
+      if (!isWellFormedApiKey(key)) throw invalidApiKey();
       return run(db, function* () {
         const found = yield* lookUp(hash, now);
         if (!found) throw invalidApiKey();
-        const { principal, stored } = found;
-        if (!countUse) return principal;
-        if (quota) {
-          const decision = quota.take(stored.keyId, now);
-          if (!decision.allowed) throw rateLimited(decision.retryAfter, "This API key is over its request quota.");
-        }
-        if (!stored.lastUsedAt || now - stored.lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS) {
-          stored.lastUsedAt = new Date(now);
-          yield* changes(db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, stored.keyId)));
+        if (!countUse) return found.principal;
+        const principal = spend(found, now);
+        if (lastUseDue(found.stored, now)) {
+          found.stored.lastUsedAt = new Date(now);
+          yield* changes(db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, found.stored.keyId)));
         }
         return principal;
       });
