@@ -272,3 +272,31 @@ policy = "bypass"
     expect(on("/other/..;/vault", passkey)).toBe("allow");
   });
 });
+
+describe("rule paths written with capitals", () => {
+  // A rule's paths are matched exactly, and also folded for the broad readings. A rule written `/Admin` must then
+  // hold for `/admin` as for `/ADMIN`: on an app that folds case they are one page (mutation testing found
+  // `/admin`, a plain lower-case path with no broad reading, given the default policy).
+  const rules = parseAccessRules(
+    '[[rule]]\npaths = ["/Admin"]\npolicy = "deny"\n\n[[rule]]\npaths = ["/Vault"]\nroles = ["admin"]\n\n[[rule]]\npaths = ["/Public"]\npolicy = "bypass"\n\n[[rule]]\npaths = ["/Shop"]\nrequire = "passkey"',
+    "capitals.toml",
+  );
+  const on = (path: string, who: Caller | undefined) => decide(requestPolicies(rules, forwardedRequest(new Headers(forwarded(path))), null), who, undefined);
+  const password: Caller = { username: "bob", roles: [], amr: ["pwd"] };
+  const cases: [string, Caller | undefined, Verdict][] = [
+    ["/Admin", ROOT, "forbidden"],
+    ["/admin", ROOT, "forbidden"],
+    ["/ADMIN", ROOT, "forbidden"],
+    ["/admin/x", ROOT, "forbidden"],
+    ["/vault", BOB, "forbidden"],
+    ["/Vault", BOB, "forbidden"],
+    ["/vault", ROOT, "allow"],
+    ["/shop", password, "passkey"],
+    // A bypass stays exact: only the path as written skips sign-in.
+    ["/Public", undefined, "bypass"],
+    ["/public", undefined, "sign_in"],
+    ["/PUBLIC", undefined, "sign_in"],
+    ["/other", BOB, "allow"],
+  ];
+  for (const [path, who, expected] of cases) test(`${path} as ${who?.username ?? "nobody"} → ${expected}`, () => expect(on(path, who)).toBe(expected));
+});

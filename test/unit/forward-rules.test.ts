@@ -118,8 +118,15 @@ describe("ACCESS_RULES_FILE, read to the letter", () => {
   test("no rules file, or an empty one: every request needs a signed-in user", () => {
     expect(policyFor(undefined, { host: "a.example.com", path: "/", method: "GET", ip: null })).toEqual({ kind: "signed_in" });
     const empty = parseAccessRules("", "r.toml");
-    expect(empty).toEqual({ rules: [], defaultPolicy: { kind: "signed_in" } });
+    expect(empty).toEqual({ rules: [], defaultPolicy: { kind: "signed_in" }, foldsCase: false });
     expect(loadAccessRules(undefined)).toBeUndefined();
+  });
+
+  test("foldsCase: set when a rule's path has capitals, not for lower-case paths, hosts or rules without paths", () => {
+    expect(parseAccessRules('[[rule]]\npaths = ["/Admin"]\npolicy = "deny"', "r.toml").foldsCase).toBe(true);
+    expect(parseAccessRules('[[rule]]\npaths = ["/a", "/B"]\npolicy = "deny"', "r.toml").foldsCase).toBe(true);
+    expect(parseAccessRules('[[rule]]\npaths = ["/admin"]\npolicy = "deny"\n\n[[rule]]\nhosts = ["App.example.com"]\npolicy = "deny"', "r.toml").foldsCase).toBe(false);
+    expect(parseAccessRules('[[rule]]\nmethods = ["POST"]\npolicy = "deny"', "r.toml").foldsCase).toBe(false);
   });
 
   test("lists are trimmed, hosts lower-cased, methods upper-cased; a rule without a name is named by its place", () => {
@@ -197,6 +204,6 @@ describe("ACCESS_RULES_FILE, read to the letter", () => {
     expect(() => loadAccessRules("/nonexistent/rules.toml")).toThrow(/^ACCESS_RULES_FILE=\/nonexistent\/rules\.toml /);
     const file = join(tmpdir(), `latchkey-rules-${process.pid}.toml`);
     writeFileSync(file, 'default_policy = "deny"');
-    expect(loadAccessRules(file)).toEqual({ rules: [], defaultPolicy: { kind: "deny" } });
+    expect(loadAccessRules(file)).toEqual({ rules: [], defaultPolicy: { kind: "deny" }, foldsCase: false });
   });
 });

@@ -60,11 +60,13 @@ export function requestPolicies(rules: AccessRules | undefined, request: Forward
   if (!request.ok) return [DENY];
   const { host, method, path } = request;
   const exact = policyFor(rules, { host, method, ip, path: path.exact, canonical: path.canonical });
+  // A rule written with capitals holds for the folded path as well: one more broad reading (rules.ts foldsCase).
+  const readings = rules.foldsCase ? [...path.broad, path.exact.toLowerCase()] : path.broad;
   // (Mutation testing: this fast path only saves work: without it the loop over no broad reading adds nothing.
   // An equivalent mutant.)
-  if (path.broad.length === 0) return [exact];
+  if (readings.length === 0) return [exact];
   const policies = [exact];
-  for (const reading of path.broad) {
+  for (const reading of readings) {
     const policy = policyFor(rules, { host, method, ip, path: reading, broad: true, canonical: path.canonical });
     if (!policies.includes(policy)) policies.push(policy);
   }

@@ -42,6 +42,11 @@ export interface AccessRule {
 export interface AccessRules {
   rules: readonly AccessRule[];
   defaultPolicy: Policy;
+  /**
+   * A rule's path has capitals (`/Admin`): every request's path is then also read folded, so that the rule holds
+   * for `/admin` too, which has no broad reading of its own (decide.ts).
+   */
+  foldsCase: boolean;
 }
 
 /** What a rule is matched against: the proxied request, and the client's address. */
@@ -141,7 +146,7 @@ export function parseAccessRules(text: string, file: string): AccessRules {
     const foldedPaths = paths?.map((path) => path.toLowerCase());
     return { name: typeof rule.name === "string" ? rule.name : `rule ${index + 1}`, hosts, paths, foldedPaths, methods: methods && new Set(methods), networks, policy };
   });
-  return { rules, defaultPolicy };
+  return { rules, defaultPolicy, foldsCase: rules.some((rule) => rule.paths?.some((path, i) => path !== rule.foldedPaths![i])) };
 }
 
 export function loadAccessRules(file: string | undefined): AccessRules | undefined {
