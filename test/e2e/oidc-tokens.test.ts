@@ -96,10 +96,10 @@ type Door = "API" | "admin API" | "forward auth" | "/refresh" | "/oidc/userinfo"
  */
 const MATRIX: Record<Kind, Record<Door, string>> = {
   "first-party access": { API: "200", "admin API": "200", "forward auth": "200", "/refresh": "401 invalid_refresh_token", "/oidc/userinfo": "401 invalid_token", "/oidc/token": "400 invalid_grant" },
-  "OIDC access": { API: "401 invalid_token", "admin API": "401 invalid_token", "forward auth": "401 unauthorized", "/refresh": "401 invalid_refresh_token", "/oidc/userinfo": "200", "/oidc/token": "400 invalid_grant" },
-  "OIDC refresh": { API: "401 invalid_token", "admin API": "401 invalid_token", "forward auth": "401 unauthorized", "/refresh": "401 invalid_token", "/oidc/userinfo": "401 invalid_token", "/oidc/token": "200" },
+  "OIDC access": { API: "401 invalid_token", "admin API": "401 invalid_token", "forward auth": "401 invalid_token", "/refresh": "401 invalid_refresh_token", "/oidc/userinfo": "200", "/oidc/token": "400 invalid_grant" },
+  "OIDC refresh": { API: "401 invalid_token", "admin API": "401 invalid_token", "forward auth": "401 invalid_token", "/refresh": "401 invalid_token", "/oidc/userinfo": "401 invalid_token", "/oidc/token": "200" },
   "API key": { API: "200", "admin API": "403 session_required", "forward auth": "200", "/refresh": "401 invalid_refresh_token", "/oidc/userinfo": "401 invalid_token", "/oidc/token": "400 invalid_grant" },
-  "ID token": { API: "401 invalid_token", "admin API": "401 invalid_token", "forward auth": "401 unauthorized", "/refresh": "401 invalid_refresh_token", "/oidc/userinfo": "401 invalid_token", "/oidc/token": "400 invalid_grant" },
+  "ID token": { API: "401 invalid_token", "admin API": "401 invalid_token", "forward auth": "401 invalid_token", "/refresh": "401 invalid_refresh_token", "/oidc/userinfo": "401 invalid_token", "/oidc/token": "400 invalid_grant" },
 };
 const DOORS: Door[] = ["API", "admin API", "forward auth", "/refresh", "/oidc/userinfo", "/oidc/token"];
 
@@ -403,7 +403,7 @@ describe("machine clients (client_credentials)", () => {
     const { payload } = await jwtVerify(granted.access_token, keySet, { issuer: url, audience: "https://backup.example/api", typ: "at+jwt" });
     expect(Object.keys(payload).sort()).toEqual(["aud", "client_id", "exp", "iat", "iss", "jti", "scope", "sub"]);
     expect(payload).toMatchObject({ sub: "jobs", client_id: "jobs", scope: "backup:read backup:write" });
-    for (const [path, expected] of [["/api/v1/auth/me", "401 invalid_token"], ["/oidc/userinfo", "401 invalid_token"], ["/api/v1/auth/forward", "401 unauthorized"]] as const)
+    for (const [path, expected] of [["/api/v1/auth/me", "401 invalid_token"], ["/oidc/userinfo", "401 invalid_token"], ["/api/v1/auth/forward", "401 invalid_token"]] as const)
       expect({ path, answer: await answerOf(await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${granted.access_token}` } })) }).toEqual({ path, answer: expected });
     // The resource server it was issued for may introspect it only if it is a client named in aud; jobs itself may.
     expect((await clientPost("/oidc/introspect", "jobs", { token: granted.access_token })).body).toMatchObject({ active: true, sub: "jobs", aud: ["https://backup.example/api"] });

@@ -80,6 +80,25 @@ test("/validate's refusals and wrong methods carry the security headers too", as
   }
 });
 
+test("/forward's 401 names what was wrong, as the API does: no credential, a bad token (error=\"invalid_token\" in the challenge), a bad key", async () => {
+  const { get, token } = await setUp();
+  const cases: [Record<string, string>, string, boolean][] = [
+    [{}, "unauthorized", false],
+    [{ authorization: "Basic " + btoa("someone:a password") }, "unauthorized", false],
+    [{ authorization: "Digest username=someone" }, "unauthorized", false],
+    [{ authorization: `Bearer ${token}x` }, "invalid_token", true],
+    [{ authorization: "Bearer not-a-jwt" }, "invalid_token", true],
+    [{ authorization: "Bearer lk_not-a-key" }, "invalid_api_key", false],
+    [{ "x-api-key": "lk_not-a-key" }, "invalid_api_key", false],
+  ];
+  for (const [credential, error, tokenChallenge] of cases) {
+    const response = await get("/api/v1/auth/forward", credential);
+    expect({ status: response.status, error: ((await response.json()) as { error: string }).error }).toEqual({ status: 401, error });
+    expectSecurityHeaders(response);
+    expect(response.headers.get("www-authenticate")!.endsWith(', error="invalid_token"')).toBe(tokenChallenge);
+  }
+});
+
 test("/forward answers with the security headers: allowed (Remote-* per user), refused, and again allowed after a refusal", async () => {
   const { get, token, key } = await setUp();
   const allowed = async (credential: Record<string, string>) => {
@@ -96,7 +115,7 @@ test("/forward answers with the security headers: allowed (Remote-* per user), r
   expect(refused.status).toBe(401);
   expectSecurityHeaders(refused);
   expect(refused.headers.get("remote-user")).toBeNull();
-  expect(((await refused.json()) as { error: string }).error).toBe("unauthorized");
+  expect(((await refused.json()) as { error: string }).error).toBe("invalid_api_key");
   await allowed({ "x-api-key": key });
   const cors = await get("/api/v1/auth/forward", { "x-api-key": key, origin: APP_ORIGIN });
   expect(cors.headers.get("access-control-allow-origin")).toBe(APP_ORIGIN);

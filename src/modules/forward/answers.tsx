@@ -5,6 +5,7 @@ import { signInHostFor } from "../pages/hosts";
 import { ForbiddenPage, MessagePage, PAGE_CSP } from "../pages/layout";
 import type { BrowserSessions } from "../pages/session";
 import type { UserIdentity } from "../users/service";
+import { presentedCredential } from "./identify";
 import type { ForwardedRequest } from "./request";
 
 const ANONYMOUS = { ...NO_STORE, "remote-user": "", "remote-groups": "", "remote-email": "", "remote-name": "" };
@@ -97,9 +98,17 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
     return answer(request, method === "GET" || method === "HEAD" ? 302 : 303, { location, ...NO_STORE });
   }
 
-  /** Not signed in: a browser goes to the sign-in page, a script gets 401. */
+  /**
+   * Not signed in: a browser goes to the sign-in page, a script gets 401: `unauthorized` when it sent no
+   * credential, and as on the API `invalid_token` or `invalid_api_key` for one that does not open this door (an
+   * OpenID Connect client's token among them: RFC 6750 §3.1, RFC 9068).
+   */
   function signIn(request: Request, original: ForwardedRequest): Response {
     if (isNavigation(request.headers)) return sendBrowser(request, original, "/login");
+    const presented = presentedCredential(request.headers)?.kind;
+    if (presented === "token")
+      return json(request, 401, "invalid_token", "The access token is not valid here: it is malformed, expired, ended, or an application's token.", { "www-authenticate": `${challenge}, error="invalid_token"` });
+    if (presented === "api_key") return json(request, 401, "invalid_api_key", "The API key is not valid: it is unknown, expired or deleted, or its user is disabled.", { "www-authenticate": challenge });
     return json(request, 401, "unauthorized", "Sign in, or send an access token or API key.", { "www-authenticate": challenge });
   }
 

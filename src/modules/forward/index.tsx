@@ -131,7 +131,7 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
       responses: {
         200: { description: "Allowed: the Remote-* headers name the user." },
         302: { description: "Not signed in (a browser behind Traefik or Caddy): to the sign-in page." },
-        401: { description: "Not signed in, or not with a passkey where a rule requires one.\n\n- `unauthorized`: no valid session, token or API key\n- `passkey_required`: a rule requires a session made with a passkey; this one was not (or it is an API key)", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
+        401: { description: "Not signed in, or not with a passkey where a rule requires one.\n\n- `unauthorized`: no credential, or no valid session cookie\n- `invalid_token`: an access token that is malformed, expired, ended, or an OpenID Connect client's\n- `invalid_api_key`: an API key that is unknown, expired or deleted\n- `passkey_required`: a rule requires a session made with a passkey; this one was not (or it is an API key)", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
         403: { description: "Refused.\n\n- `forbidden`: the rules do not allow this user, deny this request to everyone, or it cannot be parsed or attributed", content: { "application/json": { schema: { type: "object", properties: { error: { type: "string" }, message: { type: "string" } }, required: ["error", "message"] } } } },
       },
     },
