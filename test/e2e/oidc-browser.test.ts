@@ -9,6 +9,7 @@ import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
 import * as oidcClient from "openid-client";
 import { screenshot, sharedChromium } from "../support/browser";
+import { startRelyingParty } from "../support/oidc";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
 const PASSWORD = "correct horse battery staple";
@@ -35,59 +36,6 @@ async function enrolTotp(): Promise<void> {
   expect(confirmed.status).toBe(200);
 }
 
-/**
- * The relying party: `/` starts the code flow (PKCE, state, nonce kept server-side per browser), `/callback`
- * finishes it and shows the ID token's claims and userinfo's, as an app would after signing its user in.
- */
-async function startRelyingParty(clientId: string, secret: string, port: number) {
-  const config = await oidcClient.discovery(new URL(issuer), clientId, secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
-  const pending = new Map<string, { verifier: string; state: string; nonce: string }>();
-  const redirectUri = `http://localhost:${port}/callback`;
-  return Bun.serve({
-    hostname: "127.0.0.1",
-    port,
-    async fetch(request) {
-      const url = new URL(request.url);
-      if (url.pathname === "/") {
-        const id = crypto.randomUUID();
-        const flow = { verifier: oidcClient.randomPKCECodeVerifier(), state: oidcClient.randomState(), nonce: oidcClient.randomNonce() };
-        pending.set(id, flow);
-        const target = oidcClient.buildAuthorizationUrl(config, {
-          redirect_uri: redirectUri,
-          scope: "openid profile email groups",
-          code_challenge: await oidcClient.calculatePKCECodeChallenge(flow.verifier),
-          code_challenge_method: "S256",
-          state: flow.state,
-          nonce: flow.nonce,
-        });
-        return new Response(null, { status: 302, headers: { location: target.href, "set-cookie": `rp=${id}; Path=/; HttpOnly` } });
-      }
-      if (url.pathname === "/callback") {
-        const id = /rp=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "";
-        const flow = pending.get(id);
-        if (!flow) return new Response("no flow", { status: 400 });
-        // A refusal comes back as error=access_denied with the state (checked before anything else is trusted).
-        if (url.searchParams.get("error")) {
-          expect(url.searchParams.get("state")).toBe(flow.state);
-          return new Response(`<!doctype html><title>RP</title><p>Sign-in refused: ${url.searchParams.get("error")}</p>`, { headers: { "content-type": "text/html" } });
-        }
-        const tokens = await oidcClient.authorizationCodeGrant(config, new URL(`http://localhost:${port}${url.pathname}${url.search}`), {
-          pkceCodeVerifier: flow.verifier,
-          expectedState: flow.state,
-          expectedNonce: flow.nonce,
-        });
-        const claims = tokens.claims()!;
-        const info = await oidcClient.fetchUserInfo(config, tokens.access_token, claims.sub);
-        const shown = { id_token: { preferred_username: claims.preferred_username, email: claims.email, groups: claims.groups }, userinfo: { preferred_username: info.preferred_username, email: info.email, groups: info.groups } };
-        return new Response(`<!doctype html><title>RP</title><h1>Signed in as ${claims.preferred_username}</h1><pre id="claims">${JSON.stringify(shown)}</pre>`, {
-          headers: { "content-type": "text/html; charset=utf-8" },
-        });
-      }
-      return new Response("not found", { status: 404 });
-    },
-  });
-}
-
 beforeAll(async () => {
   dataDir = tempDataDir();
   expect((await runCli(["user", "add", "alice", "--email", "alice@example.com"], { DATA_DIR: dataDir }, PASSWORD)).code).toBe(0);
@@ -100,7 +48,19 @@ beforeAll(async () => {
   const port = freePort();
   issuer = `http://127.0.0.1:${port}`;
   latchkey = await spawnServer([BINARY, "serve"], { env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATA_DIR: dataDir, PUBLIC_URL: issuer } });
-  rp = await startRelyingParty("photos", secret, rpPort);
+  rp = await startRelyingParty({
+    issuer,
+    clientId: "photos",
+    secret,
+    port: rpPort,
+    redirectHost: "localhost",
+    scope: "openid profile email groups",
+    async show(tokens, config) {
+      const claims = tokens.claims()!;
+      const info = await oidcClient.fetchUserInfo(config, tokens.access_token, claims.sub);
+      return { id_token: { preferred_username: claims.preferred_username, email: claims.email, groups: claims.groups }, userinfo: { preferred_username: info.preferred_username, email: info.email, groups: info.groups } };
+    },
+  });
   await enrolTotp();
   await chromiumForFile.launch();
 });

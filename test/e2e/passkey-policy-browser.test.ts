@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import * as oidcClient from "openid-client";
 import type { BrowserContext, Page } from "playwright-core";
 import { screenshot, sharedChromium } from "../support/browser";
 import { AUTH, Client } from "../support/client";
+import { startRelyingParty } from "../support/oidc";
 import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
 
@@ -27,50 +27,6 @@ let origin: string;
 /** The same server by address, for the API calls of the test itself. */
 let api: string;
 let app: string;
-
-/**
- * The relying party (openid-client) at 127.0.0.1 (another host than Latchkey to the browser): `/` starts the code
- * flow, `/callback` finishes it and shows the ID token's amr and acr.
- */
-async function startRelyingParty(clientId: string, secret: string, port: number) {
-  const config = await oidcClient.discovery(new URL(origin), clientId, secret, undefined, { execute: [oidcClient.allowInsecureRequests] });
-  const pending = new Map<string, { verifier: string; state: string; nonce: string }>();
-  const redirectUri = `http://127.0.0.1:${port}/callback`;
-  return Bun.serve({
-    hostname: "127.0.0.1",
-    port,
-    async fetch(request) {
-      const url = new URL(request.url);
-      if (url.pathname === "/") {
-        const id = crypto.randomUUID();
-        const flow = { verifier: oidcClient.randomPKCECodeVerifier(), state: oidcClient.randomState(), nonce: oidcClient.randomNonce() };
-        pending.set(id, flow);
-        const target = oidcClient.buildAuthorizationUrl(config, {
-          redirect_uri: redirectUri,
-          scope: "openid profile",
-          code_challenge: await oidcClient.calculatePKCECodeChallenge(flow.verifier),
-          code_challenge_method: "S256",
-          state: flow.state,
-          nonce: flow.nonce,
-        });
-        return new Response(null, { status: 302, headers: { location: target.href, "set-cookie": `rp=${id}; Path=/; HttpOnly` } });
-      }
-      if (url.pathname === "/callback") {
-        const flow = pending.get(/rp=([^;]+)/.exec(request.headers.get("cookie") ?? "")?.[1] ?? "");
-        if (!flow) return new Response("no flow", { status: 400 });
-        const tokens = await oidcClient.authorizationCodeGrant(config, new URL(`${redirectUri}${url.search}`), {
-          pkceCodeVerifier: flow.verifier,
-          expectedState: flow.state,
-          expectedNonce: flow.nonce,
-        });
-        const claims = tokens.claims()!;
-        const shown = { preferred_username: claims.preferred_username, amr: claims.amr, acr: claims.acr };
-        return new Response(`<!doctype html><title>RP</title><h1>Signed in</h1><pre id="claims">${JSON.stringify(shown)}</pre>`, { headers: { "content-type": "text/html; charset=utf-8" } });
-      }
-      return new Response("not found", { status: 404 });
-    },
-  });
-}
 
 beforeAll(async () => {
   dataDir = tempDataDir();
@@ -101,7 +57,18 @@ http://localhost:${proxyPort} {
 }`,
     proxyPort,
   );
-  rp = await startRelyingParty("vault", secret, rpPort);
+  rp = await startRelyingParty({
+    issuer: origin,
+    clientId: "vault",
+    secret,
+    port: rpPort,
+    redirectHost: "127.0.0.1",
+    scope: "openid profile",
+    show: async (tokens) => {
+      const claims = tokens.claims()!;
+      return { preferred_username: claims.preferred_username, amr: claims.amr, acr: claims.acr };
+    },
+  });
   await chromiumForFile.launch();
 });
 

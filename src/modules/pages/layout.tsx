@@ -169,6 +169,23 @@ export function Layout(props: PropsWithChildren<{ appName: string; title: string
 }
 
 /** A hidden CSRF field, on every form. */
+/**
+ * The passkey button of a ceremony's form (hidden until /passkey.js shows it: without JavaScript it is never
+ * offered), the line where the script says what went wrong, and the script itself, allowed by its hash. The line is
+ * a live region, not an alert: empty until the script has something to say, so the page's one alert stays the form's.
+ */
+export function PasskeyControls({ label, secondary }: { label: string; secondary?: boolean }) {
+  return (
+    <>
+      <button type="button" id="passkey-button" class={secondary ? "secondary" : undefined} hidden safe>
+        {label}
+      </button>
+      <p id="passkey-status" class="error" aria-live="assertive"></p>
+      <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
+    </>
+  );
+}
+
 export function Csrf({ token }: { token: string }) {
   return <input type="hidden" name="csrf" value={token} />;
 }

@@ -1,4 +1,4 @@
-import { Alert, Csrf, Layout, PASSKEY_SCRIPT_HASH } from "./layout";
+import { Alert, Csrf, Layout, PasskeyControls } from "./layout";
 import { AuthenticatorSetup, RecoveryCodes } from "./two-step";
 
 export interface LoginView {
@@ -70,12 +70,7 @@ export function LoginPage(view: LoginView) {
             <Csrf token={view.csrf} />
             {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
             <input type="hidden" name="credential" value="" />
-            <button type="button" id="passkey-button" class="secondary" hidden>
-              Sign in with a passkey
-            </button>
-            {/* A live region, not an alert: empty until the script has something to say, so the page's one alert stays the form's. */}
-            <p id="passkey-status" class="error" aria-live="assertive"></p>
-            <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
+            <PasskeyControls label="Sign in with a passkey" secondary />
           </form>
         ) : (
           ""
@@ -161,11 +156,7 @@ export function SecondStepPage(view: SecondStepView) {
                 Signing in with a passkey needs JavaScript, which is off in this browser. Turn it on for this site, or use another browser.
               </p>
             )}
-            <button type="button" id="passkey-button" hidden>
-              Use a passkey
-            </button>
-            <p id="passkey-status" class="error" aria-live="assertive"></p>
-            <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
+            <PasskeyControls label="Use a passkey" />
           </form>
         ) : (
           ""

@@ -8,7 +8,7 @@ import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { Alert, Csrf, Layout, MessagePage, PASSKEY_SCRIPT_HASH, plural, signInCsp } from "./layout";
+import { Alert, Csrf, Layout, MessagePage, PasskeyControls, plural, signInCsp } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import type { BrowserSessions } from "./session";
 
@@ -51,14 +51,10 @@ function PasskeyStepPage(view: StepView) {
           {view.rd ? <input type="hidden" name="rd" value={view.rd} /> : ""}
           <input type="hidden" name="options" value={view.options} />
           <input type="hidden" name="credential" value="" />
-          <button type="button" id="passkey-button" hidden>
-            Confirm with a passkey
-          </button>
-          <p id="passkey-status" class="error" aria-live="assertive"></p>
+          <PasskeyControls label="Confirm with a passkey" />
           <noscript>
             <p>Passkeys need JavaScript: turn it on for this page, then reload it.</p>
           </noscript>
-          <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
         </form>
       </section>
     </Layout>

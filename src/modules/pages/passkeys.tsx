@@ -4,7 +4,7 @@
  */
 import type { Flash } from "./flash";
 import { messageFor } from "./flash";
-import { Alert, Csrf, Layout, PASSKEY_SCRIPT_HASH } from "./layout";
+import { Alert, Csrf, Layout, PasskeyControls } from "./layout";
 import { Cut, DataTable, When } from "./table";
 
 /** A passkey as the pages show it (never its key). */
@@ -104,11 +104,7 @@ export function AddPasskeyPage(view: SignedInPage & { csrf: (form: string) => st
             <form method="post" action="/account/passkeys/add" id="passkey-form" class="stack" data-ceremony="register">
               <Csrf token={view.csrf("passkey-add")} />
               <input type="hidden" name="credential" value="" />
-              <button type="button" id="passkey-button" hidden>
-                Add a passkey
-              </button>
-              <p id="passkey-status" class="error" aria-live="assertive"></p>
-              <script src="/passkey.js" integrity={PASSKEY_SCRIPT_HASH} defer></script>
+              <PasskeyControls label="Add a passkey" />
             </form>
           </>
         )}
