@@ -1,6 +1,6 @@
 /**
  * Passkey-first accounts and the lost-device paths (issue 25), through the compiled binary over HTTP, on the engine
- * of the pass: an invitation accepted with "Use a passkey instead of a password", an admin's (API) and the CLI's
+ * of the pass: an invitation accepted with "Use a passkey instead", an admin's (API) and the CLI's
  * passwordless account with its setup link, a recovery code, a mailed sign-in link (through the SMTP test server)
  * and an admin's reset. Each ends signed in, on /account/passkeys/add (pk-pages' page) with its flash; the session
  * works and says honestly how it was made (amr). The pages are driven as a browser without JavaScript would.
@@ -124,14 +124,14 @@ const FINISH = "Add a passkey to finish setting up your account.";
 const NEW_PASSKEY = "Add a new passkey.";
 
 describe("passkey-first accounts", () => {
-  test("an invitation accepted with 'Use a passkey instead of a password': no password, signed in, on to add a passkey", async () => {
+  test("an invitation accepted with 'Use a passkey instead': no password, signed in, on to add a passkey", async () => {
     const invited = await runCli(["user", "invite"], env);
     expect(invited.code).toBe(0);
     const path = invited.stdout.trim().slice(ORIGIN.length);
     const jar = cookieJar();
     const page = await get(path, jar);
     expect(page.html).toContain('name="method" value="passkey"');
-    expect(page.html).toContain("Use a passkey instead of a password");
+    expect(page.html).toContain("Use a passkey instead");
     // The password field is left empty: formnovalidate lets the browser send the form without it.
     const answer = await post(path, jar, { csrf: csrfOf(page.html, path), username: "ivy", password: "", method: "passkey" });
     await expectOnAddPasskey(answer, "ivy", FINISH);
@@ -201,7 +201,7 @@ describe("passkey-first accounts", () => {
     }
   });
 
-  test("the admin page's Add without a password: passkey first shows the setup link once, on the new user's page", async () => {
+  test("the admin page's Add with a passkey instead shows the setup link once, on the new user's page", async () => {
     const jar = await adminPageJar();
     const form = await get("/admin/users/new", jar);
     expect(form.html).toContain('name="method" value="passkey"');

@@ -53,7 +53,7 @@ describe("PostgreSQL migrations", () => {
       ["username", "text", "NO"],
       ["email", "text", "YES"],
       ["email_verified", "boolean", "NO"],
-      ["password_hash", "text", "NO"],
+      ["password_hash", "text", "YES"],
       ["roles", "jsonb", "NO"],
       ["disabled", "boolean", "NO"],
       ["metadata", "jsonb", "NO"],

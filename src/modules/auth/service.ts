@@ -56,7 +56,7 @@ export interface AuthDeps {
 /** What a person registering types. */
 interface NewAccount {
   username: string;
-  /** Null: a passkey-first account (an invitation's "Use a passkey instead of a password"). */
+  /** Null: a passkey-first account (an invitation's "Use a passkey instead"). */
   password: string | null;
   email?: string | null;
 }

@@ -116,7 +116,7 @@ export function NewUserPage(view: AdminFrame) {
           <button type="submit">Add the user</button>
           {/* formnovalidate: no password for this one; the user sets up a passkey with the link it makes. */}
           <button type="submit" name="method" value="passkey" class="secondary" formnovalidate>
-            Add without a password: passkey first
+            Add with a passkey instead
           </button>
         </form>
         <p>

@@ -151,7 +151,7 @@ function RevokePage(props: { appName: string; username: string; csrf: (form: str
 export interface InvitationPageDeps extends SignedInForms, SignUpDeps {
   invitations: Invitations;
   mailEnabled: boolean;
-  /** "Use a passkey instead of a password": the account's first session, then the page that adds a passkey. */
+  /** "Use a passkey instead": the account's first session, then the page that adds a passkey. */
   fallbacks: PasskeyFallbacks;
 }
 
@@ -220,7 +220,7 @@ export function invitationPages(deps: InvitationPageDeps) {
         const refusal = flow.refused(request, body, set, "invite", `/invite/${params.token}`);
         if (refusal !== undefined) return refusal;
         const binding = flow.bindingOf(request, set);
-        // "Use a passkey instead of a password": no password at all (whatever the field held), a passkey right after.
+        // "Use a passkey instead": no password at all (whatever the field held), a passkey right after.
         const passkeyFirst = field(body, "method") === "passkey";
         const password = passkeyFirst ? null : (field(body, "password") ?? "");
         const input = { username: field(body, "username")?.trim() ?? "", password, email: field(body, "email")?.trim() || null };

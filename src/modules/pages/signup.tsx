@@ -63,7 +63,7 @@ function SignUpPage(view: SignUpView) {
             <>
               {/* formnovalidate: the password field is not needed for this one. */}
               <button type="submit" name="method" value="passkey" class="secondary" formnovalidate>
-                Use a passkey instead of a password
+                Use a passkey instead
               </button>
               <p class="muted">Your account gets no password: you add a passkey (your phone, computer or security key) right after.</p>
             </>
