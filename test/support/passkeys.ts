@@ -69,6 +69,18 @@ export class SoftwareAuthenticator {
     return b64url(this.credentialId);
   }
 
+  /** The authenticator data both ceremonies start with (§6.1): the RP ID's hash, the flags, the signature counter. */
+  private authDataHead(overrides: CeremonyOverrides, attested: boolean): Buffer {
+    const counter = Buffer.alloc(4);
+    counter.writeUInt32BE(this.nextCounter(overrides.counter));
+    return Buffer.concat([sha256(overrides.rpId ?? this.options.rpId), Buffer.from([this.flags(overrides.userVerified ?? this.options.userVerified ?? true, attested)]), counter]);
+  }
+
+  /** What a PublicKeyCredential's JSON form says besides its response, the same for both ceremonies. */
+  private envelope() {
+    return { id: this.id, rawId: this.id, type: "public-key", clientExtensionResults: {}, authenticatorAttachment: "platform" } as const;
+  }
+
   private flags(userVerified: boolean, attested: boolean): number {
     return UP | (userVerified ? UV : 0) | (this.options.synced ? BE | BS : 0) | (attested ? AT : 0);
   }
@@ -98,24 +110,10 @@ export class SoftwareAuthenticator {
     const aaguid = Buffer.from((this.options.aaguid ?? "00000000-0000-0000-0000-000000000000").replace(/-/g, ""), "hex");
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(this.credentialId.length);
-    const counter = Buffer.alloc(4);
-    counter.writeUInt32BE(this.nextCounter(overrides.counter));
-    const authData = Buffer.concat([
-      sha256(overrides.rpId ?? this.options.rpId),
-      Buffer.from([this.flags(overrides.userVerified ?? this.options.userVerified ?? true, true)]),
-      counter,
-      aaguid,
-      idLength,
-      this.credentialId,
-      cbor(coseKey),
-    ]);
+    const authData = Buffer.concat([this.authDataHead(overrides, true), aaguid, idLength, this.credentialId, cbor(coseKey)]);
     const attestationObject = cbor({ fmt: "none", attStmt: {}, authData });
     return {
-      id: this.id,
-      rawId: this.id,
-      type: "public-key",
-      clientExtensionResults: {},
-      authenticatorAttachment: "platform",
+      ...this.envelope(),
       response: {
         clientDataJSON: b64url(this.clientData("webauthn.create", options.challenge, overrides.origin ?? this.options.origin)),
         attestationObject: b64url(attestationObject),
@@ -126,22 +124,12 @@ export class SoftwareAuthenticator {
 
   /** navigator.credentials.get() answering `options`, in its JSON form. */
   assert(options: { challenge: string }, overrides: CeremonyOverrides = {}) {
-    const counter = Buffer.alloc(4);
-    counter.writeUInt32BE(this.nextCounter(overrides.counter));
-    const authData = Buffer.concat([
-      sha256(overrides.rpId ?? this.options.rpId),
-      Buffer.from([this.flags(overrides.userVerified ?? this.options.userVerified ?? true, false)]),
-      counter,
-    ]);
+    const authData = this.authDataHead(overrides, false);
     const clientDataJSON = this.clientData("webauthn.get", options.challenge, overrides.origin ?? this.options.origin);
     // ES256: ECDSA P-256 over authenticatorData || SHA-256(clientDataJSON), DER-encoded (§6.3.3, §6.5.5).
     const signature = sign("sha256", Buffer.concat([authData, sha256(clientDataJSON)]), this.key.privateKey);
     return {
-      id: this.id,
-      rawId: this.id,
-      type: "public-key",
-      clientExtensionResults: {},
-      authenticatorAttachment: "platform",
+      ...this.envelope(),
       response: {
         clientDataJSON: b64url(clientDataJSON),
         authenticatorData: b64url(authData),
