@@ -15,7 +15,8 @@
  * PostgreSQL only: on SQLite the transaction's body runs synchronously inside BEGIN IMMEDIATE (db/atomic.ts), so
  * nothing, in this process or another (SQLite's single writer), can run between its check and its write: there is
  * no point at which a test could pause it without changing the code under test: the interleaving this test
- * forces cannot happen there.
+ * forces cannot happen there. test/unit/ways-in-race.test.ts holds the removal in its one window on SQLite (the
+ * password's verification, before its transaction).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
