@@ -23,8 +23,8 @@ const reauthenticationRequired = () =>
  * live, its user enabled, the password the one that was decided on (none, or the hash checked).
  */
 export function createEmailChange(deps: {
-  users: UserService;
-  sessions: SessionService;
+  users: Pick<UserService, "findById">;
+  sessions: Pick<SessionService, "authenticationOf">;
   emailFlows: Pick<EmailFlows, "requestEmailChange">;
   passwords: Pick<ReturnType<typeof createPasswordCheck>, "checkPassword">;
 }) {
