@@ -43,6 +43,9 @@ async function sql<T = Record<string, unknown>>(query: string, ...params: unknow
 }
 
 const emailOf = async (name: string) => (await sql<{ email: string }>("SELECT email FROM users WHERE username = ?", name))[0]!.email;
+/** The refusals of a change, as audited. */
+const failures = async (name: string) =>
+  (await sql<{ detail: string }>("SELECT a.detail FROM audit_events a JOIN users u ON u.id = a.user_id WHERE a.event = 'email_change_failed' AND u.username = ? ORDER BY a.id", name)).map((row) => JSON.parse(row.detail));
 const changeCodes = (name: string) => sql("SELECT o.id FROM one_time_codes o JOIN users u ON u.id = o.user_id WHERE u.username = ? AND o.purpose = 'email_change'", name);
 /** The session's last authentication moved `ms` back, as time would leave it. */
 const age = (sessionId: string, ms: number) => sql(`UPDATE sessions SET auth_time = ${minus("auth_time", ms)} WHERE id = ?`, sessionId);
@@ -105,6 +108,7 @@ describe("POST /auth/email for an account without a password", () => {
     }
     expect(await changeCodes(name)).toEqual([]);
     expect(await emailOf(name)).toBe(email);
+    expect(await failures(name)).toEqual(Array(4).fill({ reason: "reauthentication_required" }));
   });
 
   test("a passkey sign-in older than 5 minutes: 403 reauthentication_required and no code; a new passkey sign-in then may", async () => {
@@ -134,6 +138,8 @@ describe("POST /auth/email for an account without a password", () => {
     expect(sent.body).toEqual({ error: "invalid_current_password", message: "The current password is incorrect." });
     expect(sent.body).toEqual(wrong.body);
     expect(await changeCodes(passwordless.name)).toEqual([]);
+    expect(await failures(passwordless.name)).toEqual([{ reason: "invalid_current_password" }]);
+    expect(await failures(withPassword.name)).toEqual([{ reason: "invalid_current_password" }]);
   });
 });
 
@@ -147,6 +153,7 @@ describe("POST /auth/email for an account with a password: today's contract", ()
       expect(refused.body).toEqual(missing);
     }
     expect(await changeCodes(name)).toEqual([]);
+    expect(await failures(name)).toEqual([]);
     expect((await requestChange(client, { new_email: `${name}-new@example.test`, current_password: PASSWORD })).status).toBe(202);
   });
 });

@@ -26,6 +26,7 @@ async function setUp(decided: { passwordHash: string | null; checked?: boolean }
     users: { findById: async () => ({ id: "u1", username: "ann", passwordHash: decided.passwordHash }) as User },
     sessions: authenticationRead ? { authenticationOf: async () => authenticationRead } : sessions,
     passwords: { checkPassword: async () => decided.checked ?? false },
+    audit: { record: async () => {} },
     // The code's insert: only its transaction and the precondition, on the real tables.
     emailFlows: {
       requestEmailChange: async (_user, email, _client, precondition) => {

@@ -202,7 +202,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   return {
     ...createFactorChanges({ users, mfa, audit, passwords }),
     ...createPasswordChanges({ users, sessions, audit, emailFlows, notices, passkeys, passwords }),
-    ...createEmailChange({ users, sessions, emailFlows, passwords }),
+    ...createEmailChange({ users, sessions, emailFlows, passwords, audit }),
 
     async register(input: NewAccount, client: ClientInfo, invitation?: InvitedAccount): Promise<IssuedTokens | PendingVerification> {
       const user = await createAccount(input, client, invitation);
