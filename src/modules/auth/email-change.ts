@@ -1,7 +1,8 @@
 import type { Db } from "../../db/client";
-import { apiErrors, validationFailed } from "../../errors";
+import { apiErrors, validationFailed, type ApiError } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
 import { recentPasskeySignIn } from "../../lib/amr";
+import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { liveAuthentication, type SessionPrincipal, type SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
@@ -27,8 +28,9 @@ export function createEmailChange(deps: {
   sessions: Pick<SessionService, "authenticationOf">;
   emailFlows: Pick<EmailFlows, "requestEmailChange">;
   passwords: Pick<ReturnType<typeof createPasswordCheck>, "checkPassword">;
+  audit: Pick<AuditLog, "record">;
 }) {
-  const { users, sessions, emailFlows } = deps;
+  const { users, sessions, emailFlows, audit } = deps;
   const { checkPassword } = deps.passwords;
 
   /** Whether this session may change the address of an account without a password (and skip the passkey step). */
@@ -46,13 +48,15 @@ export function createEmailChange(deps: {
     async requestEmailChange(principal: SessionPrincipal, newEmail: string, currentPassword: string | undefined, client: ClientInfo): Promise<void> {
       if (currentPassword !== undefined) assertPasswordSize(currentPassword, "current_password");
       const user = await users.findById(principal.userId);
+      // A refused proof is audited: on a session someone else holds, it is the trace of an attempt to take the account.
+      const refuse = async (error: ApiError) => (await audit.record({ event: "email_change_failed", userId: principal.userId, ...client, detail: { reason: error.code } }), error);
       if (!user) throw wrongPassword();
       if (currentPassword !== undefined) {
-        if (!(await checkPassword(principal.username, currentPassword, user, client))) throw wrongPassword();
+        if (!(await checkPassword(principal.username, currentPassword, user, client))) throw await refuse(wrongPassword());
       } else if (user.passwordHash !== null) {
         throw validationFailed([{ field: "current_password", message: "Is required." }]);
       } else if (!(await recentPasskeySession(principal.sessionId))) {
-        throw reauthenticationRequired();
+        throw await refuse(reauthenticationRequired());
       }
       const decidedHash = user.passwordHash;
       await emailFlows.requestEmailChange({ id: user.id, username: user.username }, newEmail, client, function* (tx: Db) {
