@@ -11,6 +11,7 @@ import { migrate, openDatabase } from "../../src/db/client";
 import { users, type User } from "../../src/db/schema";
 import { createEmailChange } from "../../src/modules/auth/email-change";
 import { createSessionService, type Authentication } from "../../src/modules/sessions/service";
+import { describeEvent, isFailure } from "../../src/modules/pages/audit";
 
 const CLIENT = { ip: "192.0.2.1", userAgent: "test" };
 
@@ -85,4 +86,10 @@ test("a session ended or a user disabled meanwhile: 401 invalid_token, no code",
   ended.db.$client.query("DELETE FROM sessions WHERE id = ?").run(ended.sessionId);
   await expect(ended.request()).rejects.toThrow(refused(401, "invalid_token"));
   expect([...disabled.issued, ...ended.issued]).toEqual([]);
+});
+
+test("a refused proof reads on the audit page as a sentence, in the failures' colour", () => {
+  expect(describeEvent("email_change_failed", "ann", { reason: "reauthentication_required" })).toBe("ann was asked to confirm with a passkey before changing their email address");
+  expect(describeEvent("email_change_failed", "ann", { reason: "invalid_current_password" })).toBe("ann typed a wrong password to change their email address");
+  expect(isFailure("email_change_failed")).toBe(true);
 });
