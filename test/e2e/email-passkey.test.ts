@@ -205,6 +205,8 @@ describe("the account page of an account without a password", () => {
     expect(sent.status).toBe(303);
     expect(sent.location).toBe("/login/passkey-step?rd=%2Faccount%2Femail");
     expect(await changeCodes(name)).toEqual([]);
+    // Before the step, /account/email says nothing is confirmed yet.
+    expect((await get(jar, "/account/email")).html).not.toContain("You confirmed with your passkey");
 
     // The step asks for the passkey (an old passkey sign-in is not let through), then goes back to rd.
     const step = await get(jar, sent.location!);
@@ -217,6 +219,7 @@ describe("the account page of an account without a password", () => {
     const page = await get(jar, "/account/email");
     expect(page.status).toBe(200);
     expect(page.html).toContain("<h1>Change your email address</h1>");
+    expect(page.html).toContain('role="status">You confirmed with your passkey: type the new address and send it within 5 minutes.');
     expect(page.html).not.toContain('id="email_password"');
     const requested = await post(jar, "/account/email", { csrf: csrfOf(page.html, "/account/email"), new_email: newEmail });
     expect(requested.status).toBe(303);

@@ -422,7 +422,10 @@ export function accountPages(deps: AccountDeps) {
         ({ request, set }) =>
           signedInPage(request, set, "/account/email", async (principal) => {
             const { hasPassword } = await auth.waysIn(principal.userId);
-            const page = <EmailChangePage appName={appName} nav={nav(principal)} csrf={forms.issue("email", principal.sessionId)} username={principal.username} hasPassword={hasPassword} mailEnabled={mailEnabled} />;
+            const confirmed = !hasPassword && (await auth.recentPasskeySession(principal.sessionId));
+            const page = (
+              <EmailChangePage appName={appName} nav={nav(principal)} csrf={forms.issue("email", principal.sessionId)} username={principal.username} hasPassword={hasPassword} confirmed={confirmed} mailEnabled={mailEnabled} />
+            );
             return htmlPage(set, 200, String(page));
           }),
         { detail: { hide: true } },

@@ -171,12 +171,16 @@ function EmailChangeForm({ csrf, username, hasPassword }: { csrf: string; userna
   );
 }
 
-/** /account/email: the change of address alone, where the passkey step comes back to. */
-export function EmailChangePage(view: { appName: string; nav: JSX.Element; csrf: string; username: string; hasPassword: boolean; mailEnabled: boolean }) {
+/**
+ * /account/email: the change of address alone, where the passkey step comes back to (`confirmed`: an account
+ * without a password whose passkey sign-in is recent, which may send the form now).
+ */
+export function EmailChangePage(view: { appName: string; nav: JSX.Element; csrf: string; username: string; hasPassword: boolean; confirmed: boolean; mailEnabled: boolean }) {
   return (
     <Layout appName={view.appName} title="Change your email address" nav={view.nav} narrow>
       <section>
         <h1>Change your email address</h1>
+        <Alert kind="notice" message={view.confirmed && view.mailEnabled ? "You confirmed with your passkey: type the new address and send it within 5 minutes." : undefined} />
         {view.mailEnabled ? (
           <EmailChangeForm csrf={view.csrf} username={view.username} hasPassword={view.hasPassword} />
         ) : (
