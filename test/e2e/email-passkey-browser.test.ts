@@ -5,12 +5,12 @@
  * ceremony) and back to /account/email, where the address is sent and then confirmed with the mailed code.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { BrowserContext, Page } from "playwright-core";
-import { screenshot, sharedChromium } from "../support/browser";
+import type { Page } from "playwright-core";
+import { screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
 import { AUTH, Client } from "../support/client";
 import { layoutProblems } from "../support/page-checks";
 import { minus, openTestDatabase } from "../support/database";
-import { freePort, removeDataDir, startServer, type RunningServer } from "../support/server";
+import { removeDataDir, startOnLocalhost, type RunningServer } from "../support/server";
 import { codeIn, mailCatcherForFile, smtpEnv } from "../support/smtp";
 
 const PASSWORD = "a long passphrase";
@@ -25,32 +25,13 @@ let api: string;
 
 beforeAll(async () => {
   await chromiumForFile.launch();
-  const port = freePort();
-  origin = `http://localhost:${port}`;
-  api = `http://127.0.0.1:${port}`;
-  server = await startServer({ ...smtpEnv(smtp.catcher, smtp.certificate), PORT: String(port), PUBLIC_URL: origin, ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" });
+  ({ server, origin, api } = await startOnLocalhost({ ...smtpEnv(smtp.catcher, smtp.certificate), ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" }));
 });
 afterAll(async () => {
   await chromiumForFile.close();
   expect(await server.stop()).toBe(0);
   removeDataDir(server.dataDir);
 });
-
-/** A context whose virtual platform authenticator verifies its user; no autofill (the sign-in page's button is used). */
-async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await chromiumForFile.get().newContext();
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(String(error)));
-  page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
-  await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  return { context, page, errors };
-}
 
 /** Registers `username`, adds a passkey on this browser's authenticator, and removes the password. */
 async function passwordlessAccount(page: Page, username: string) {
@@ -82,7 +63,7 @@ async function ageSessions(username: string) {
 
 describe("a passwordless account changes its address in Chromium", () => {
   test("the form without a password; an older passkey sign-in confirms the passkey on the step page, comes back to /account/email, sends, and confirms the code", async () => {
-    const { context, page, errors } = await withAuthenticator();
+    const { context, page, errors } = await withVirtualAuthenticator(chromiumForFile.get(), { autofill: false });
     try {
       await passwordlessAccount(page, "dora");
       await page.goto(`${origin}/login`);

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
-import { screenshot, sharedChromium } from "../support/browser";
+import type { Page } from "playwright-core";
+import { screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
 import { AUTH, Client } from "../support/client";
 import { startRelyingParty } from "../support/oidc";
 import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
@@ -82,20 +82,7 @@ afterAll(async () => {
 });
 
 /** A context whose virtual platform authenticator verifies its user; no autofill (the password form is used). */
-async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await chromiumForFile.get().newContext();
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(String(error)));
-  page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
-  await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  return { context, page, errors };
-}
+const withAuthenticator = () => withVirtualAuthenticator(chromiumForFile.get(), { autofill: false });
 
 /** Signs in on the sign-in page the browser is on, with the password. */
 async function passwordSignIn(page: Page, username: string) {

@@ -58,3 +58,24 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
+
+/**
+ * A new context of `browser` with a DevTools virtual platform authenticator (CTAP2, resident keys) that verifies
+ * its user, as a fingerprint or PIN would, and the page's errors collected (the browser's own request for
+ * /favicon.ico, a 404, is not the page's doing). `autofill: false`: the browser offers no conditional mediation,
+ * so a sign-in page's passkey button is what runs the ceremony.
+ */
+export async function withVirtualAuthenticator(browser: Browser, { autofill = true } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
+  if (!autofill) await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable", { enableUI: false });
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { context, page, cdp, errors, authenticatorId };
+}
