@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
+import { registerPasskeyInBrowser, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
 import { AUTH, Client } from "../support/client";
 import { layoutProblems } from "../support/page-checks";
 import { minus, openTestDatabase } from "../support/database";
@@ -37,17 +37,7 @@ afterAll(async () => {
 async function passwordlessAccount(page: Page, username: string) {
   const client = new Client(api, "bearer", { origin });
   expect((await client.register(username, PASSWORD, `${username}@example.test`)).status).toBe(201);
-  const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
-  expect(options.status).toBe(200);
-  // A page without the sign-in script.
-  await page.goto(`${origin}/health`);
-  const credential = await page.evaluate(async (json) => {
-    // In the page (the test is type-checked without the DOM library).
-    const page = globalThis as any;
-    const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
-    return made.toJSON();
-  }, options.body);
-  expect((await client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } })).status).toBe(201);
+  expect((await registerPasskeyInBrowser(page, client, origin)).status).toBe(201);
   expect((await client.request("DELETE", `${AUTH}/password`, { json: { current_password: PASSWORD } })).status).toBe(200);
 }
 

@@ -8,7 +8,7 @@ import { generateHOTP } from "@oslojs/otp";
 import type { CDPSession, Page } from "playwright-core";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { SCREENSHOTS, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
+import { registerPasskeyInBrowser, SCREENSHOTS, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
 import { axeViolations, layoutProblems } from "../support/page-checks";
 import { openTestDatabase } from "../support/database";
 import { SoftwareAuthenticator } from "../support/passkeys";
@@ -57,19 +57,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
     });
   }
   /** A real registration ceremony in the page (navigator.credentials.create), through the API of a signed-in client. */
-  async function registerInBrowser(page: Page, client: Client, at = origin) {
-    const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
-    expect(options.status).toBe(200);
-    // A page without the sign-in script (whose autofill request would take the new passkey at once).
-    await page.goto(`${at}/health`);
-    const credential = await page.evaluate(async (json) => {
-      // In the page (the test is type-checked without the DOM library).
-      const page = globalThis as any;
-      const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
-      return made.toJSON();
-    }, options.body);
-    return client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } });
-  }
+  const registerInBrowser = (page: Page, client: Client, at = origin) => registerPasskeyInBrowser(page, client, at);
 
   async function account(username: string) {
     const client = new Client(api, "bearer", { origin });

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { AUTH, type Client } from "./client";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -78,4 +79,22 @@ export async function withVirtualAuthenticator(browser: Browser, { autofill = tr
     options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
   });
   return { context, page, cdp, errors, authenticatorId };
+}
+
+/**
+ * A real registration ceremony in `page` (navigator.credentials.create on the page's authenticator) for the
+ * signed-in `client`, at `origin`; answers the API's reply to the credential.
+ */
+export async function registerPasskeyInBrowser(page: Page, client: Client, origin: string) {
+  const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
+  if (options.status !== 200) throw new Error(`passkey options: ${options.status} ${JSON.stringify(options.body)}`);
+  // A page without the sign-in script (whose autofill request would take the new passkey at once).
+  await page.goto(`${origin}/health`);
+  const credential = await page.evaluate(async (json) => {
+    // In the page (the test is type-checked without the DOM library).
+    const page = globalThis as any;
+    const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
+    return made.toJSON();
+  }, options.body);
+  return client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } });
 }
