@@ -124,6 +124,10 @@ export const ERROR_CODES = {
     "this would leave the account no way to sign in: a password goes only while the account has a passkey, and the last passkey only while it has a password",
   ],
   no_password: [409, "the account has no password to remove"],
+  reauthentication_required: [
+    403,
+    "an account without a password changes its email address only from a passkey sign-in of the last 5 minutes: sign in again with a passkey (in a browser, /login/passkey-step)",
+  ],
 } as const satisfies Record<string, readonly [ErrorStatus, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

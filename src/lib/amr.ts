@@ -18,3 +18,26 @@ export const PHISHING_RESISTANT_ACR = "phr";
  */
 export const passkeyRequested = (clientRequires: boolean, acrValues: string | undefined): boolean =>
   clientRequires || (acrValues !== undefined && acrValues.split(" ").includes(PHISHING_RESISTANT_ACR));
+
+/**
+ * How recent a passkey sign-in must be to stand in for the password before a sensitive change of an account that
+ * has none (its email address): 5 minutes. Reauthentication before a sensitive change: OWASP ASVS 4.0 V3.7.1,
+ * NIST SP 800-63B §4.3.3.
+ */
+export const REAUTHENTICATION_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * How far a sign-in's time may lie ahead of this clock: another instance's clock (PostgreSQL) a little ahead.
+ * Further ahead it is not believed (fail closed).
+ */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Whether a session's last authentication (RFC 8176 amr, auth time in unix ms) is a passkey sign-in at most
+ * REAUTHENTICATION_MAX_AGE_MS old at `now`. Unknown, not a number, or too far in the future: no.
+ */
+export function recentPasskeySignIn(authentication: { amr: readonly string[]; authTime: number } | undefined, now: number): boolean {
+  if (authentication === undefined || !madeWithPasskey(authentication.amr)) return false;
+  const age = now - authentication.authTime;
+  return age <= REAUTHENTICATION_MAX_AGE_MS && age >= -CLOCK_SKEW_MS;
+}

@@ -223,7 +223,7 @@ describe("email addresses and mailed codes, typed on their pages", () => {
   test("changing the address: password, a code to the new address typed on /account/email/confirm", async () => {
     const jar = await signedIn("frank");
     const wrongPassword = await followed(await submit(jar, "/account", "/account/email", { new_email: "frank@home.test", current_password: "nope" }), jar, "/account#profile");
-    expect(sectionOf(wrongPassword, "profile")).toContain('role="alert">The password is incorrect.');
+    expect(sectionOf(wrongPassword, "profile")).toContain('role="alert">The current password is incorrect.');
     const codePage = await followed(await submit(jar, "/account", "/account/email", { new_email: "frank@home.test", current_password: PASSWORD }), jar, "/account/email/confirm");
     const mailed = await mail.catcher.waitForMail((m) => m.to === "frank@home.test");
     const done = await followed(await submit(jar, "", "/account/email/confirm", { code: codeIn(mailed) }, codePage), jar, "/account#profile");

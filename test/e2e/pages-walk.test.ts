@@ -241,6 +241,8 @@ describe("every page, phone and desktop, light and dark", () => {
       await page.waitForSelector("text=Set-up cancelled");
       await page.goto(`${origin}/account/email/verify`);
       await check(page, variant, "account-email-verify");
+      await page.goto(`${origin}/account/email`);
+      await check(page, variant, "account-email-change");
       await page.goto(`${origin}/admin`);
       await check(page, variant, "admin-users");
       await page.goto(`${origin}/admin/users/new`);

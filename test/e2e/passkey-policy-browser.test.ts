@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
-import { screenshot, sharedChromium } from "../support/browser";
-import { AUTH, Client } from "../support/client";
+import type { Page } from "playwright-core";
+import { registerPasskeyInBrowser, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
+import { Client } from "../support/client";
 import { startRelyingParty } from "../support/oidc";
 import { startCaddy, startEcho, type Echo, type Proxy } from "../support/proxies";
 import { BINARY, freePort, removeDataDir, runCli, spawnServer, tempDataDir, type SpawnedServer } from "../support/server";
@@ -82,20 +82,7 @@ afterAll(async () => {
 });
 
 /** A context whose virtual platform authenticator verifies its user; no autofill (the password form is used). */
-async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await chromiumForFile.get().newContext();
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(String(error)));
-  page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
-  await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  return { context, page, errors };
-}
+const withAuthenticator = () => withVirtualAuthenticator(chromiumForFile.get(), { autofill: false });
 
 /** Signs in on the sign-in page the browser is on, with the password. */
 async function passwordSignIn(page: Page, username: string) {
@@ -108,15 +95,7 @@ async function passwordSignIn(page: Page, username: string) {
 async function addPasskey(page: Page, username: string) {
   const client = new Client(api, "bearer", { origin });
   expect((await client.login(username, PASSWORD)).status).toBe(200);
-  const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
-  expect(options.status).toBe(200);
-  await page.goto(`${origin}/health`);
-  const credential = await page.evaluate(async (json) => {
-    const page = globalThis as any;
-    const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
-    return made.toJSON();
-  }, options.body);
-  expect((await client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } })).status).toBe(201);
+  expect((await registerPasskeyInBrowser(page, client, origin)).status).toBe(201);
 }
 
 /** The passkey step-up page: the button runs the ceremony with this account's passkeys and posts the answer. */

@@ -5,15 +5,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeBase32IgnorePadding } from "@oslojs/encoding";
 import { generateHOTP } from "@oslojs/otp";
-import type { BrowserContext, CDPSession, Page } from "playwright-core";
+import type { CDPSession, Page } from "playwright-core";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { SCREENSHOTS, screenshot, sharedChromium } from "../support/browser";
+import { registerPasskeyInBrowser, SCREENSHOTS, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
 import { axeViolations, layoutProblems } from "../support/page-checks";
 import { openTestDatabase } from "../support/database";
 import { SoftwareAuthenticator } from "../support/passkeys";
 import { AUTH, Client } from "../support/client";
-import { freePort, removeDataDir, startServer, type RunningServer } from "../support/server";
+import { freePort, removeDataDir, startOnLocalhost, startServer, type RunningServer } from "../support/server";
 
 const PASSWORD = "a long passphrase";
 const COUNTER_SENTENCE = "This passkey's authenticator may have been copied, so it was refused. Sign in another way and check your passkeys.";
@@ -32,11 +32,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
   let api: string;
   beforeAll(async () => {
     await chromiumForFile.launch();
-    const port = freePort();
-    // localhost is a secure context over http, and a valid RP ID.
-    origin = `http://localhost:${port}`;
-    api = `http://127.0.0.1:${port}`;
-    server = await startServer({ PORT: String(port), PUBLIC_URL: origin, ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" });
+    ({ server, origin, api } = await startOnLocalhost({ ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" }));
   });
   afterAll(async () => {
     await chromiumForFile.close();
@@ -45,20 +41,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
   });
 
   /** A context with a virtual platform authenticator that verifies its user (as a fingerprint or PIN would). */
-  async function withAuthenticator(): Promise<{ context: BrowserContext; page: Page; cdp: CDPSession; errors: string[]; authenticatorId: string }> {
-    const context = await chromiumForFile.get().newContext();
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (error) => errors.push(String(error)));
-    // The browser's own request for /favicon.ico (a 404) is not the page's doing.
-    page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("WebAuthn.enable", { enableUI: false });
-    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
-    return { context, page, cdp, errors, authenticatorId };
-  }
+  const withAuthenticator = () => withVirtualAuthenticator(chromiumForFile.get());
 
   /**
    * The authenticator stops verifying its user (no PIN, no fingerprint: user presence only), and the sign-in
@@ -74,19 +57,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
     });
   }
   /** A real registration ceremony in the page (navigator.credentials.create), through the API of a signed-in client. */
-  async function registerInBrowser(page: Page, client: Client, at = origin) {
-    const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
-    expect(options.status).toBe(200);
-    // A page without the sign-in script (whose autofill request would take the new passkey at once).
-    await page.goto(`${at}/health`);
-    const credential = await page.evaluate(async (json) => {
-      // In the page (the test is type-checked without the DOM library).
-      const page = globalThis as any;
-      const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
-      return made.toJSON();
-    }, options.body);
-    return client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } });
-  }
+  const registerInBrowser = (page: Page, client: Client, at = origin) => registerPasskeyInBrowser(page, client, at);
 
   async function account(username: string) {
     const client = new Client(api, "bearer", { origin });

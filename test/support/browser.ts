@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { AUTH, type Client } from "./client";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -57,4 +58,43 @@ export const SCREENSHOTS = resolve(import.meta.dir, "../../.test-results/screens
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * A new context of `browser` with a DevTools virtual platform authenticator (CTAP2, resident keys) that verifies
+ * its user, as a fingerprint or PIN would, and the page's errors collected (the browser's own request for
+ * /favicon.ico, a 404, is not the page's doing). `autofill: false`: the browser offers no conditional mediation,
+ * so a sign-in page's passkey button is what runs the ceremony.
+ */
+export async function withVirtualAuthenticator(browser: Browser, { autofill = true } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => message.type() === "error" && !message.location().url.endsWith("/favicon.ico") && errors.push(message.text()));
+  if (!autofill) await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable", { enableUI: false });
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { context, page, cdp, errors, authenticatorId };
+}
+
+/**
+ * A real registration ceremony in `page` (navigator.credentials.create on the page's authenticator) for the
+ * signed-in `client`, at `origin`; answers the API's reply to the credential.
+ */
+export async function registerPasskeyInBrowser(page: Page, client: Client, origin: string) {
+  const options = await client.request("POST", `${AUTH}/passkeys/register/options`);
+  if (options.status !== 200) throw new Error(`passkey options: ${options.status} ${JSON.stringify(options.body)}`);
+  // A page without the sign-in script (whose autofill request would take the new passkey at once).
+  await page.goto(`${origin}/health`);
+  const credential = await page.evaluate(async (json) => {
+    // In the page (the test is type-checked without the DOM library).
+    const page = globalThis as any;
+    const made = await page.navigator.credentials.create({ publicKey: page.PublicKeyCredential.parseCreationOptionsFromJSON(json) });
+    return made.toJSON();
+  }, options.body);
+  return client.request("POST", `${AUTH}/passkeys/register/verify`, { json: { credential } });
 }

@@ -143,3 +143,14 @@ export async function runCli(args: string[], env: Record<string, string>, stdin?
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }
+
+/**
+ * startServer with PUBLIC_URL on localhost (a secure context over plain http, and a valid RP ID: what a browser's
+ * passkey ceremony needs); `api` is the same server by address, for the test's own calls.
+ */
+export async function startOnLocalhost(env: Record<string, string> = {}): Promise<{ server: RunningServer; origin: string; api: string }> {
+  const port = freePort();
+  const origin = `http://localhost:${port}`;
+  const server = await startServer({ PORT: String(port), PUBLIC_URL: origin, ...env });
+  return { server, origin, api: `http://127.0.0.1:${port}` };
+}

@@ -1,6 +1,6 @@
 /** How a sign-in was made (RFC 8176 amr) and what requiring a passkey asks of it: the pure pieces. */
 import { expect, test } from "bun:test";
-import { madeWithPasskey, passkeyRequested } from "../../src/lib/amr";
+import { madeWithPasskey, passkeyRequested, REAUTHENTICATION_MAX_AGE_MS, recentPasskeySignIn } from "../../src/lib/amr";
 import { stepUpAmr } from "../../src/modules/auth/service";
 
 test("a session made with a passkey is one whose amr has hwk; none recorded is not one", () => {
@@ -35,4 +35,21 @@ test("the step-up's amr: the session's, then hwk; user and mfa with user verific
   // A session from before amr was recorded: one factor, the passkey.
   expect(stepUpAmr([], false)).toEqual(["hwk"]);
   expect(stepUpAmr([], true)).toEqual(["hwk", "user", "mfa"]);
+});
+
+/** What stands in for the password of an account without one (its change of address): a passkey sign-in of the last 5 minutes. */
+test("a recent passkey sign-in: hwk in the amr and at most 5 minutes old; older, without hwk, unknown or far in the future is not one", () => {
+  const now = 1_800_000_000_000;
+  expect(REAUTHENTICATION_MAX_AGE_MS).toBe(300_000);
+  expect(recentPasskeySignIn({ amr: ["hwk", "user", "mfa"], authTime: now }, now)).toBe(true);
+  expect(recentPasskeySignIn({ amr: ["pwd", "hwk", "mfa"], authTime: now - 300_000 }, now)).toBe(true);
+  expect(recentPasskeySignIn({ amr: ["hwk"], authTime: now - 300_001 }, now)).toBe(false);
+  expect(recentPasskeySignIn({ amr: ["hwk"], authTime: now - 86_400_000 }, now)).toBe(false);
+  // The other ways in of a passwordless account (a recovery code, a mailed link, a setup link), and a password.
+  for (const amr of [["otp"], ["email"], ["link"], ["pwd"], ["pwd", "otp", "mfa"], []]) expect(recentPasskeySignIn({ amr, authTime: now }, now)).toBe(false);
+  expect(recentPasskeySignIn(undefined, now)).toBe(false);
+  expect(recentPasskeySignIn({ amr: ["hwk"], authTime: Number.NaN }, now)).toBe(false);
+  // Another instance's clock a little ahead is believed; a sign-in further in the future is not.
+  expect(recentPasskeySignIn({ amr: ["hwk"], authTime: now + 60_000 }, now)).toBe(true);
+  expect(recentPasskeySignIn({ amr: ["hwk"], authTime: now + 60_001 }, now)).toBe(false);
 });

@@ -46,7 +46,7 @@ test("an unknown user costs one dummy verification, a wrong password one real on
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { async registered() {}, async passwordChanged() {} },
+    emailFlows: { async registered() {}, async passwordChanged() {}, async requestEmailChange() {} },
     mfa: createMfaService(db, secrets.dataKey, "Latchkey"),
     secondStep: quietSecondStep(db, { users, mfa: createMfaService(db, secrets.dataKey, "Latchkey"), audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),

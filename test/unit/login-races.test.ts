@@ -83,7 +83,7 @@ function build(weakHashes = false) {
     limiter: createSecretCheckLimiter(db, undefined),
     audit,
     auditRateLimit: createRateLimitAudit((event) => audit.record(event)),
-    emailFlows: { async registered() {}, async passwordChanged() {} },
+    emailFlows: { async registered() {}, async passwordChanged() {}, async requestEmailChange() {} },
     mfa,
     secondStep: quietSecondStep(db, { users, mfa: mfa, audit, codeKey: secrets.codeKey }),
     devices: deviceCookies(secrets.deviceKey),

@@ -59,6 +59,7 @@ export const AUDIT_EVENTS = [
   "passkeys_reset",
   "sign_in_link_requested",
   "passkey_fallback_used",
+  "email_change_failed",
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

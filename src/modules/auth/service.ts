@@ -15,9 +15,10 @@ import type { AuditLog } from "../audit/service";
 import type { EmailFlows } from "../email/service";
 import { AccountChanged, RefreshTokenReused, type BrowserSessionPrincipal, type VerifiedAccount, type SessionPrincipal, type SessionService } from "../sessions/service";
 import { toPublicUser, type PublicUser, type UserIdentity, type UserService } from "../users/service";
-import { accountDisabled, assertPasswordSize, createPasswordCheck, invalidCredentials } from "./password-check";
+import { accountDisabled, createPasswordCheck, invalidCredentials } from "./password-check";
 import { createFactorChanges } from "./factor-changes";
 import { createPasswordChanges } from "./password-changes";
+import { createEmailChange } from "./email-change";
 import type { ChallengeMethod } from "./challenges";
 import type { LoginChallenge, SecondStep, SecondStepAnswer } from "./second-step";
 
@@ -40,7 +41,7 @@ export interface AuthDeps {
   audit: AuditLog;
   auditRateLimit: RateLimitAudit;
   /** The mails that follow a registration and a password change. */
-  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged">;
+  emailFlows: Pick<EmailFlows, "registered" | "passwordChanged" | "requestEmailChange">;
   mfa: MfaService;
   /** Which second step an account owes, its challenge, and the checking of answers (second-step.ts). */
   secondStep: SecondStep;
@@ -128,7 +129,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
     auditRateLimit,
     requireEmailVerification: settings.requireEmailVerification,
   });
-  const { checkPassword, verifyLogin, admitAccount, completeSignIn } = passwords;
+  const { verifyLogin, admitAccount, completeSignIn } = passwords;
 
   /**
    * Runs a session insert (or the opening of a challenge) that a sign-in verified: an account deleted, disabled or
@@ -201,6 +202,7 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
   return {
     ...createFactorChanges({ users, mfa, audit, passwords }),
     ...createPasswordChanges({ users, sessions, audit, emailFlows, notices, passkeys, passwords }),
+    ...createEmailChange({ users, sessions, emailFlows, passwords, audit }),
 
     async register(input: NewAccount, client: ClientInfo, invitation?: InvitedAccount): Promise<IssuedTokens | PendingVerification> {
       const user = await createAccount(input, client, invitation);
@@ -320,13 +322,6 @@ export function createAuthService({ users, sessions, accessTokens, hasher, limit
 
     /** WebAuthn options for a challenge that takes a passkey. */
     challengePasskeyOptions: (challengeId: string) => secondStep.passkeyOptions(challengeId),
-
-    /** A password check for a signed-in user's sensitive change (behind the limiter, like a login). */
-    async confirmPassword(principal: SessionPrincipal, password: string, client: ClientInfo): Promise<boolean> {
-      assertPasswordSize(password, "password");
-      const user = await users.findById(principal.userId);
-      return user !== undefined && (await checkPassword(principal.username, password, user, client));
-    },
 
     async refresh(refreshToken: string, client: ClientInfo): Promise<IssuedTokens> {
       let rotated;

@@ -1,5 +1,5 @@
 import { and, eq, gt, lt, sql } from "drizzle-orm";
-import { changedRows, changes, transaction } from "../../db/atomic";
+import { changedRows, changes, transaction, type Atomic } from "../../db/atomic";
 import type { Db } from "../../db/client";
 import { oneTimeCodes } from "../../db/tables";
 import { hmacBase64url, randomDigits, randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
@@ -31,13 +31,15 @@ export function createOneTimeCodes(db: Db, codeKey: Uint8Array) {
   const codeHash = (id: string, code: string) => hmacBase64url(codeKey, `${id}|${code}`);
 
   return {
-    async issue(userId: string, purpose: CodePurpose, ttlSeconds: number, newEmail: string | null = null): Promise<IssuedCode> {
+    /** `precondition` runs in the insert's transaction and throws to refuse it (a session-authorised request re-checks its proof). */
+    async issue(userId: string, purpose: CodePurpose, ttlSeconds: number, newEmail: string | null = null, precondition?: (tx: Db) => Atomic<void>): Promise<IssuedCode> {
       const code = randomDigits(6);
       const token = randomToken(32);
       const id = Bun.randomUUIDv7();
       const now = Date.now();
       // Serial order with another issue for the same (user, purpose): one live code each, never two.
       await transaction(db, function* (tx) {
+        if (precondition) yield* precondition(tx);
         yield* changes(tx.delete(oneTimeCodes).where(and(eq(oneTimeCodes.userId, userId), eq(oneTimeCodes.purpose, purpose))));
         yield* changes(
           tx

@@ -44,9 +44,7 @@ export function emailRoutes(deps: {
     .post(
       "/email",
       async ({ principal, body, set, requester: client }) => {
-        if (!(await auth.confirmPassword(principal, body.current_password, client)))
-          throw apiErrors.invalid_current_password("The current password is incorrect.");
-        await flows.requestEmailChange({ id: principal.userId, username: principal.username }, body.new_email, client);
+        await auth.requestEmailChange(principal, body.new_email, body.current_password, client);
         set.status = 202;
         return { message: "A code is on its way to the new address; confirm it at POST /email/confirm." };
       },
@@ -58,14 +56,16 @@ export function emailRoutes(deps: {
         response: {
           202: MessageBody,
           ...errorResponses(SESSION_GUARD, CSRF_CHECK, BODY_ERRORS, SECRET_CHECK, MAIL_ERRORS, {
-            403: ["invalid_current_password"],
+            403: ["invalid_current_password", "reauthentication_required"],
             409: ["email_taken"],
           }),
         },
         detail: {
           summary: "Change one's email address: mails a code to the new address",
           description:
-            "Needs the current password (counted like a login). The address changes only when the code is confirmed at POST /email/confirm; " +
+            "An account with a password needs `current_password` (counted like a login; without it 422). An account without a password sends no `current_password` " +
+            "(one sent fails like a wrong one, 403 `invalid_current_password`): its session must be a passkey sign-in of the last 5 minutes, else 403 `reauthentication_required` " +
+            "(sign in again with a passkey; in a browser, /login/passkey-step). The address changes only when the code is confirmed at POST /email/confirm; " +
             "the new address gets at most one mail a minute (429 `rate_limited`).",
           security: SESSION_SECURITY,
         },

@@ -8,7 +8,7 @@ const newPassword = t.String({ description: "At least `PASSWORD_MIN_LENGTH` char
 export const EmailBody = t.Object({ email });
 export const EmailChangeBody = t.Object({
   new_email: PlainText({ description: "The new address; a code is mailed to it", maxLength: 254 }),
-  current_password: t.String(),
+  current_password: t.Optional(t.String({ description: "Required when the account has a password; an account without one leaves it out (its session must be a recent passkey sign-in)" })),
 });
 export const VerifyEmailBody = t.Object({ email, code });
 export const TokenQuery = t.Object({ token: t.Optional(PlainText({ description: "The token from the mailed link" })) });

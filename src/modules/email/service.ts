@@ -1,3 +1,5 @@
+import type { Atomic } from "../../db/atomic";
+import type { Db } from "../../db/client";
 import type { User } from "../../db/schema";
 import { apiErrors, rateLimited, validationFailed } from "../../errors";
 import type { ClientInfo } from "../../http/client-ip";
@@ -159,15 +161,16 @@ export function createEmailFlows(deps: {
     passwordChanged,
 
     /**
-     * Mails a code to `newEmail` (after the caller checked the password). The address must be free; it is
-     * claimed only when the code is confirmed. One mail a minute per address: 429 (the caller is signed in).
+     * Mails a code to `newEmail` (after the caller checked its proof: the password, or a recent passkey sign-in,
+     * which `precondition` re-checks in the code's transaction). The address must be free; it is claimed only
+     * when the code is confirmed. One mail a minute per address: 429 (the caller is signed in).
      */
-    async requestEmailChange(user: Pick<User, "id" | "username">, newEmail: string, client: ClientInfo): Promise<void> {
+    async requestEmailChange(user: Pick<User, "id" | "username">, newEmail: string, client: ClientInfo, precondition?: (tx: Db) => Atomic<void>): Promise<void> {
       assertMail();
       const email = await users.assertNewEmail(newEmail, "new_email");
       const claim = mailer.claimAddress("email_change", email);
       if (!claim.allowed) throw rateLimited(claim.retryAfter);
-      const issued = await codes.issue(user.id, "email_change", settings.codeTtl, email);
+      const issued = await codes.issue(user.id, "email_change", settings.codeTtl, email, precondition);
       await mailer.send("email_change", email, user, { code: issued.code, minutes: minutes(settings.codeTtl), new_email: email });
       await audit.record({ event: "email_change_requested", userId: user.id, ...client });
     },

@@ -11,12 +11,13 @@ import type { OidcService } from "../oidc/service";
 import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { AccountPage, SignedInNav, SignOutDevicePage, type AccountView } from "./account";
+import { AccountPage, EmailChangePage, SignedInNav, SignOutDevicePage, type AccountView } from "./account";
 import { CodePage } from "./codes";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import type { Flash, Flashes } from "./flash";
 import { Layout, MessagePage, plural } from "./layout";
 import { PASSKEY_FORM_PATHS, PASSKEY_PAGE_PATHS, pagePasskey, passkeyPages } from "./passkey-routes";
+import { PASSKEY_STEP_PATH } from "./passkey-step";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
 import { RecoveryCodes } from "./two-step";
@@ -404,13 +405,30 @@ export function accountPages(deps: AccountDeps) {
       .post(
         ...form("/account/email", "email", async (principal, body, client, ctx) => {
           ipLimit(client, "/account/email");
-          if (!(await auth.confirmPassword(principal, field(body, "current_password") ?? "", client)))
-            throw apiErrors.invalid_current_password("The password is incorrect.");
           const email = field(body, "new_email")?.trim() ?? "";
-          await emailFlows.requestEmailChange({ id: principal.userId, username: principal.username }, email, client);
+          try {
+            await auth.requestEmailChange(principal, email, field(body, "current_password"), client);
+          } catch (error) {
+            // No password, and no passkey sign-in of the last minutes: the passkey step, then this form again.
+            if (!(error instanceof ApiError) || error.code !== "reauthentication_required") throw error;
+            return seeOther(ctx.set, `${PASSKEY_STEP_PATH}?rd=${encodeURIComponent("/account/email")}`);
+          }
           flashes.put(ctx.request, ctx.set, principal.sessionId, said("email-confirm", `A code is on its way to ${email}.`));
           return seeOther(ctx.set, "/account/email/confirm");
         }),
+      )
+      .get(
+        "/account/email",
+        ({ request, set }) =>
+          signedInPage(request, set, "/account/email", async (principal) => {
+            const { hasPassword } = await auth.waysIn(principal.userId);
+            const confirmed = !hasPassword && (await auth.recentPasskeySession(principal.sessionId));
+            const page = (
+              <EmailChangePage appName={appName} nav={nav(principal)} csrf={forms.issue("email", principal.sessionId)} username={principal.username} hasPassword={hasPassword} confirmed={confirmed} mailEnabled={mailEnabled} />
+            );
+            return htmlPage(set, 200, String(page));
+          }),
+        { detail: { hide: true } },
       )
       .get(
         "/account/email/confirm",
@@ -454,4 +472,4 @@ export const ACCOUNT_FORM_PATHS = [
 ] as const;
 
 /** The account's pages besides /account (GET). */
-export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes", "/account/devices/:id", ...PASSKEY_PAGE_PATHS] as const;
+export const ACCOUNT_PAGE_PATHS = ["/account/recovery-codes", "/account/devices/:id", "/account/email", ...PASSKEY_PAGE_PATHS] as const;

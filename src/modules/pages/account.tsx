@@ -130,27 +130,67 @@ function ProfileSection(view: AccountView) {
           ) : (
             ""
           )}
-          {/* The change is confirmed by the password: an account without one is told, not shown a form it cannot send. */}
-          {view.waysIn.hasPassword ? (
-            <details open={messageFor(view.flash, "email")?.kind === "error"}>
-              <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
-              <form method="post" action="/account/email" class="stack">
-                <Csrf token={view.csrf("email")} />
-                <input type="hidden" name="username" value={view.username} autocomplete="username" />
-                <label for="new_email">New email address</label>
-                <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
-                <label for="email_password">Your password</label>
-                <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
-                <button type="submit">Send a code to the new address</button>
-              </form>
-              <p class="muted">The address changes once you type the code we mail to it.</p>
-            </details>
-          ) : (
-            <p class="muted">Changing your address asks for your password: set one under Password first.</p>
-          )}
+          <details open={messageFor(view.flash, "email")?.kind === "error"}>
+            <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
+            <EmailChangeForm csrf={view.csrf("email")} username={view.username} hasPassword={view.waysIn.hasPassword} />
+          </details>
         </>
       )}
     </section>
+  );
+}
+
+/**
+ * The change of address: confirmed by the password, or (an account without one) by a passkey sign-in of the last
+ * minutes, which the page asks for on submitting when the session is older (the passkey step, then /account/email).
+ */
+function EmailChangeForm({ csrf, username, hasPassword }: { csrf: string; username: string; hasPassword: boolean }) {
+  return (
+    <>
+      <form method="post" action="/account/email" class="stack">
+        <Csrf token={csrf} />
+        <input type="hidden" name="username" value={username} autocomplete="username" />
+        <label for="new_email">New email address</label>
+        <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
+        {hasPassword ? (
+          <>
+            <label for="email_password">Your password</label>
+            <input id="email_password" name="current_password" type="password" autocomplete="current-password" required />
+          </>
+        ) : (
+          ""
+        )}
+        <button type="submit">Send a code to the new address</button>
+      </form>
+      <p class="muted">
+        {hasPassword
+          ? "The address changes once you type the code we mail to it."
+          : "You confirm with your passkey, then the address changes once you type the code we mail to it."}
+      </p>
+    </>
+  );
+}
+
+/**
+ * /account/email: the change of address alone, where the passkey step comes back to (`confirmed`: an account
+ * without a password whose passkey sign-in is recent, which may send the form now).
+ */
+export function EmailChangePage(view: { appName: string; nav: JSX.Element; csrf: string; username: string; hasPassword: boolean; confirmed: boolean; mailEnabled: boolean }) {
+  return (
+    <Layout appName={view.appName} title="Change your email address" nav={view.nav} narrow>
+      <section>
+        <h1>Change your email address</h1>
+        <Alert kind="notice" message={view.confirmed && view.mailEnabled ? "You confirmed with your passkey: type the new address and send it within 5 minutes." : undefined} />
+        {view.mailEnabled ? (
+          <EmailChangeForm csrf={view.csrf} username={view.username} hasPassword={view.hasPassword} />
+        ) : (
+          <p class="muted">This server sends no mail: ask your administrator to change your address.</p>
+        )}
+        <p>
+          <a href="/account#profile">Back to your account</a>
+        </p>
+      </section>
+    </Layout>
   );
 }
 

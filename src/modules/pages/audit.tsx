@@ -26,6 +26,7 @@ const FAILURES: ReadonlySet<string> = new Set([
   "passkey_registration_failed",
   "passkey_counter_regression",
   "passkey_step_up_failed",
+  "email_change_failed",
 ]);
 
 export const isFailure = (event: string) => FAILURES.has(event);
@@ -118,6 +119,10 @@ const SENTENCES: Record<(typeof AUDIT_EVENTS)[number], (who: string, detail: Rec
   passkeys_reset: (who, d) => `The passkeys of ${who} were reset by an admin${typeof d.passkeys_deleted === "number" ? ` (${d.passkeys_deleted} deleted)` : ""}`,
   sign_in_link_requested: (who) => `A sign-in link was mailed to ${who} (lost passkey)`,
   passkey_fallback_used: (who, d) => `${who} signed in with ${FALLBACK[text(d.method) ?? ""] ?? "a fallback"} to add a new passkey`,
+  email_change_failed: (who, d) =>
+    d.reason === "reauthentication_required"
+      ? `${who} was asked to confirm with a passkey before changing their email address`
+      : `${who} typed a wrong password to change their email address`,
 };
 
 /** How a passkey_fallback_used sign-in was made. */

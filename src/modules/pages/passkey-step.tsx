@@ -1,6 +1,5 @@
 import { Elysia } from "elysia";
 import { ApiError } from "../../errors";
-import { madeWithPasskey } from "../../lib/amr";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
@@ -129,8 +128,9 @@ export function passkeyStepPages({ appName, auth, browser, forms, ipLimit, withR
         const rd = typeof query.rd === "string" ? query.rd : undefined;
         const principal = await browser.current(request);
         if (!principal) return seeOther(set, loginLink(rd), 302);
-        // Already made with a passkey: nothing to confirm.
-        if (madeWithPasskey(principal.amr)) return seeOther(set, safeRedirect(rd, host, browser.hosts) ?? "/account", 302);
+        // Already a passkey sign-in of the last minutes: nothing to confirm. (An older one is confirmed anew: the
+        // change of address of an account without a password sends it here, lib/amr.ts recentPasskeySignIn.)
+        if (await auth.recentPasskeySession(principal.sessionId)) return seeOther(set, safeRedirect(rd, host, browser.hosts) ?? "/account", 302);
         try {
           // Each page stores new options: the per-address limit, as for the sign-in page's (POST .../passkey/options).
           ipLimit(requester, PASSKEY_STEP_PATH);

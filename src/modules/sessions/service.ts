@@ -105,16 +105,29 @@ function assertAccount(row: { disabled: boolean; passwordHash: string | null } |
  * vouch for a session that another process (`latchkey user disable`) has just ended.
  */
 export function* assertSessionLive(tx: Db, sessionId: string, role?: string): Atomic<void> {
-  const live = yield* row(
-    tx
-      .select({ roles: users.roles })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false))),
-  );
+  const live = yield* row(tx.select({ roles: users.roles }).from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(liveSession(sessionId)));
   if (!live) throw invalidToken("The session has ended.");
   // An admin demoted from another process within the cache's second is no admin for this write.
   if (role !== undefined && !live.roles.includes(role)) throw apiErrors.forbidden(`This needs the ${role} role.`);
+}
+
+/** The session is unexpired and its user enabled. */
+const liveSession = (sessionId: string) => and(eq(sessions.id, sessionId), gt(sessions.expiresAt, new Date()), eq(users.disabled, false));
+
+/**
+ * assertSessionLive for a write whose proof is the session's own sign-in (a recent passkey, for an account without
+ * a password): that authentication, and the account's password hash, read in the write's transaction.
+ */
+export function* liveAuthentication(tx: Db, sessionId: string): Atomic<Authentication & { passwordHash: string | null }> {
+  const live = yield* row(
+    tx
+      .select({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr, passwordHash: users.passwordHash })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(liveSession(sessionId)),
+  );
+  if (!live) throw invalidToken("The session has ended.");
+  return { authTime: (live.authTime ?? live.createdAt).getTime(), amr: live.amr, passwordHash: live.passwordHash };
 }
 
 /**
