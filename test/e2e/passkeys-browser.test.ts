@@ -144,8 +144,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
   const noAutofill = (page: Page) => page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
 
   /** The password form of the sign-in page; `then` is where it leads (the account page, or the second step's). */
-  async function passwordSignIn(page: Page, username: string, then = `${origin}/account`) {
-    await page.goto(`${origin}/login`);
+  async function passwordSignIn(page: Page, username: string, then = `${origin}/account`, at = origin) {
+    await page.goto(`${at}/login`);
     await page.fill("#login", username);
     await page.fill("#password", PASSWORD);
     await Promise.all([page.waitForURL(then), page.click('form[action="/login"] button[type=submit]')]);
@@ -329,6 +329,53 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
       await context.close();
     }
   });
+
+  /** The amr of the browser session whose `latchkey_session` cookie this context holds, and its account's name. */
+  async function browserSession(context: BrowserContext, dataDir: string) {
+    const cookie = (await context.cookies()).find((each) => each.name === "latchkey_session");
+    expect(cookie).toBeDefined();
+    const db = await openTestDatabase(dataDir);
+    try {
+      const hash = new Bun.CryptoHasher("sha256").update(cookie!.value).digest("hex");
+      const row = await db.get<{ amr: string; username: string }>("SELECT s.amr, u.username FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.browser_token_hash = ?", hash);
+      return row && { username: row.username, amr: JSON.parse(row.amr) as string[] };
+    } finally {
+      await db.close();
+    }
+  }
+
+  // Issue 25's owed test: the second step's script asks the API for its options (POST /api/v1/auth/login/verify/options,
+  // JSON, the challenge id of the page's form), and under TOKEN_DELIVERY=cookie the API guards cookie-borne requests
+  // against cross-site forgery: the same journey must still sign in. `header` too: its API reads its own header.
+  for (const mode of ["cookie", "header"] as const)
+    test(`TOKEN_DELIVERY=${mode}: the second step's "Use a passkey" after a password signs in on /account, session amr pwd, hwk, mfa`, async () => {
+      const port = freePort();
+      const at = `http://localhost:${port}`;
+      const own = await startServer({ PORT: String(port), PUBLIC_URL: at, TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" });
+      const { context, page, errors } = await withAuthenticator();
+      try {
+        const username = `second-step-${mode}`;
+        const client = new Client(`http://127.0.0.1:${port}`, mode, { origin: at });
+        expect((await client.register(username, PASSWORD)).status).toBe(201);
+        await noAutofill(page);
+        expect((await registerInBrowser(page, client, at)).status).toBe(201);
+        await passwordSignIn(page, username, `${at}/login`, at);
+        expect(await page.textContent("h1")).toBe("One more step");
+        await page.locator("#passkey-button").waitFor({ state: "visible" });
+        const [options] = await Promise.all([page.waitForResponse(`${at}/api/v1/auth/login/verify/options`), page.click("#passkey-button")]);
+        // A refused request for options would leave the page where it is, saying "This sign-in has expired".
+        expect(options.status()).toBe(200);
+        // Resolves at once if the form's post has already arrived there.
+        await page.waitForURL(`${at}/account`);
+        expect(await page.textContent("header")).toContain(username);
+        expect(await browserSession(context, own.dataDir)).toEqual({ username, amr: ["pwd", "hwk", "mfa"] });
+        expect(errors).toEqual([]);
+      } finally {
+        await context.close();
+        expect(await own.stop()).toBe(0);
+        removeDataDir(own.dataDir);
+      }
+    });
 
   test("without JavaScript the add page says that adding a passkey needs it, and shows no button", async () => {
     await account("pages-no-script");
