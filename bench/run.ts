@@ -38,11 +38,13 @@ const LOGIN_WARM_UP = [`-t${THREADS}`, "-c8", "-d1s", ...LOGIN_TIMEOUT];
 const QUICK = DURATION < 5;
 /**
  * BENCH_ONLY=metrics: only the metrics on/off figures (issue 22); BENCH_ONLY=postgres: only the PostgreSQL phase;
- * BENCH_ONLY=throughput: only the validate and forward-auth figures against their references.
+ * BENCH_ONLY=throughput: only the validate and forward-auth figures against their references; BENCH_ONLY=memory:
+ * only the memory growth.
  */
 const ONLY_METRICS = process.env.BENCH_ONLY === "metrics";
 const ONLY_POSTGRES = process.env.BENCH_ONLY === "postgres";
 const ONLY_THROUGHPUT = process.env.BENCH_ONLY === "throughput";
+const ONLY_MEMORY = process.env.BENCH_ONLY === "memory";
 /** Requests per memory batch: issue 5's 200k (25k in a quick run). */
 const RSS_BATCH = QUICK ? 25_000 : 200_000;
 /** PUBLIC_URL of every bench server, hence the `iss` of the access tokens this script signs itself. */
@@ -92,8 +94,18 @@ function cpuSeconds(pid: number): number {
 }
 
 function rssMb(pid: number): number {
+  return memoryMb(pid).rss;
+}
+
+/**
+ * The process's resident memory (VmRSS) and its two parts: anonymous memory (the JavaScript heap, native
+ * allocations) and file-backed pages, most of them the database's memory map (SQLite `mmap_size`), which grow with
+ * the pages a load has read or written and which the kernel takes back under pressure (/proc/<pid>/status).
+ */
+function memoryMb(pid: number): { rss: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
+  return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
 }
 
 // ---------------------------------------------------------------- load
@@ -556,6 +568,29 @@ async function onlyThroughput(dataDir: string, rs256Dir: string, secret: string,
   }
 }
 
+/** The memory phase's server, used for nothing else. */
+function startMemoryServer(memoryDir: string, secret: string): Promise<Server> {
+  return startLatchkey(memoryDir, secret, {
+    // Every per-key map in use: brute-force limits on (generous, so nothing is refused for rate), client
+    // addresses from X-Forwarded-For, and a per-API-key quota.
+    RATE_LIMIT: "on",
+    RATE_LIMIT_IP: "1000000/1s",
+    RATE_LIMIT_IP_BURST: "1000000",
+    TRUST_PROXY: "true",
+    API_KEY_RATE_LIMIT: "1000000/1s",
+  });
+}
+
+/** BENCH_ONLY=memory: the memory growth alone (a few minutes), nothing written. */
+async function onlyMemory(memoryDir: string, secret: string, scripts: [string, string]) {
+  const server = await startMemoryServer(memoryDir, secret);
+  try {
+    printFigures([memoryFigure(await memoryGrowth(server, scripts))]);
+  } finally {
+    await server.stop();
+  }
+}
+
 /** BENCH_ONLY=metrics: the metrics figures alone (about a minute with the defaults), nothing written. */
 async function onlyMetrics(dataDir: string, metricsDir: string, secret: string, apiKey: string) {
   const server = await startLatchkey(dataDir, secret);
@@ -740,10 +775,10 @@ async function memoryGrowth(server: Server, scripts: [string, string]) {
     let done = 0;
     const firstLogin = attempt;
     let running = true;
-    const samples: number[] = [];
+    const samples: ReturnType<typeof memoryMb>[] = [];
     const sampler = (async () => {
       while (running) {
-        samples.push(rssMb(server.proc.pid));
+        samples.push(memoryMb(server.proc.pid));
         await Bun.sleep(100);
       }
     })();
@@ -762,7 +797,16 @@ async function memoryGrowth(server: Server, scripts: [string, string]) {
       running = false;
       await Promise.all([logins, sampler]);
     }
-    return { rssMb: median(samples.slice(samples.length >> 1)), endRssMb: rssMb(server.proc.pid), requests: done, wrongLogins: attempt - firstLogin };
+    const secondHalf = samples.slice(samples.length >> 1);
+    return {
+      rssMb: median(secondHalf.map((sample) => sample.rss)),
+      lowestRssMb: Math.min(...secondHalf.map((sample) => sample.rss)),
+      anonMb: median(secondHalf.map((sample) => sample.anon)),
+      fileMb: median(secondHalf.map((sample) => sample.file)),
+      endRssMb: rssMb(server.proc.pid),
+      requests: done,
+      wrongLogins: attempt - firstLogin,
+    };
   };
   const idleMb = rssMb(server.proc.pid);
   const first = await batch(scripts[0]);
@@ -772,7 +816,7 @@ async function memoryGrowth(server: Server, scripts: [string, string]) {
     rssAfterFirstMb: first.rssMb,
     rssAfterSecondMb: second.rssMb,
     growth: (second.rssMb - first.rssMb) / first.rssMb,
-    batches: [first, second],
+    batches: [first, second] as const,
   };
 }
 
@@ -898,6 +942,8 @@ async function main() {
     ),
   ) as [string, string];
 
+  if (ONLY_MEMORY) return onlyMemory(memoryDir, secret, memoryScripts).finally(removeDirs);
+
   // Forward auth as deployed: a trusted proxy describes the request and the example's rules apply to it.
   server = await startForwardAuthServer(dataDir, secret);
   const rs256Server = await startLatchkey(rs256Dir, secret, { JWT_ALG: "RS256" });
@@ -923,15 +969,7 @@ async function main() {
     const mailServer = await startLatchkey(mailDir, secret, { MAIL_TRANSPORT: "log" });
     const forgot = await forgotTiming(mailServer).finally(() => mailServer.stop());
     console.error(`memory over 2 × ${RSS_BATCH / 1000}k requests, on a server of its own…`);
-    memoryServer = await startLatchkey(memoryDir, secret, {
-      // Every per-key map in use: brute-force limits on (generous, so nothing is refused for rate), client
-      // addresses from X-Forwarded-For, and a per-API-key quota.
-      RATE_LIMIT: "on",
-      RATE_LIMIT_IP: "1000000/1s",
-      RATE_LIMIT_IP_BURST: "1000000",
-      TRUST_PROXY: "true",
-      API_KEY_RATE_LIMIT: "1000000/1s",
-    });
+    memoryServer = await startMemoryServer(memoryDir, secret);
     const memory = await memoryGrowth(memoryServer, memoryScripts);
     await memoryServer.stop();
     memoryServer = undefined;
@@ -973,6 +1011,12 @@ type Figures = {
   metrics: Awaited<ReturnType<typeof metricsOverhead>>;
 };
 
+/** The memory growth figure (`memoryGrowth`), for the report and BENCH_ONLY=memory. */
+function memoryFigure(memory: Awaited<ReturnType<typeof memoryGrowth>>) {
+  const batch = `${RSS_BATCH / 1000}k`;
+  return { figure: `RSS growth, ${batch} → ${2 * RSS_BATCH / 1000}k requests`, value: round(memory.growth * 100, 1), target: "<= 10 %", pass: memory.growth <= 0.1, detail: `${round(memory.rssAfterFirstMb, 1)} → ${round(memory.rssAfterSecondMb, 1)} MB (median over each batch's 2nd half); lowest ${round(memory.batches[0].lowestRssMb, 1)} → ${round(memory.batches[1].lowestRssMb, 1)}; anonymous ${round(memory.batches[0].anonMb, 1)} → ${round(memory.batches[1].anonMb, 1)}, file-backed (the database's map) ${round(memory.batches[0].fileMb, 1)} → ${round(memory.batches[1].fileMb, 1)}` };
+}
+
 /** The validate and forward-auth figures (`throughput`), for the report and BENCH_ONLY=throughput. */
 function throughputFigures(small: Awaited<ReturnType<typeof throughput>>) {
   return [
@@ -993,13 +1037,12 @@ function throughputFigures(small: Awaited<ReturnType<typeof throughput>>) {
 }
 
 function report({ start, small, storm, enumeration, forgot, memory, scaled, pg, metrics }: Figures) {
-  const batch = `${RSS_BATCH / 1000}k`;
   const figures = [
     ...throughputFigures(small),
     { figure: "validate p99 during a login storm (ms)", value: round(storm.p99), target: "<= 10", pass: storm.p99 <= 10, detail: `p50 ${round(storm.p50)} ms` },
     { figure: "start-up to first /health 200 (ms)", value: Math.round(start.startupMs), target: "<= 300", pass: start.startupMs <= 300, detail: "empty data folder, no JWT_SECRET: secret generated, migrations applied" },
     { figure: "idle RSS (MB)", value: round(start.idleRssMb, 1), target: "<= 80", pass: start.idleRssMb <= 80, detail: "" },
-    { figure: `RSS growth, ${batch} → ${2 * RSS_BATCH / 1000}k requests`, value: round(memory.growth * 100, 1), target: "<= 10 %", pass: memory.growth <= 0.1, detail: `${round(memory.rssAfterFirstMb, 1)} → ${round(memory.rssAfterSecondMb, 1)} MB (median over each batch's 2nd half)` },
+    memoryFigure(memory),
     { figure: "100k-user validate / 10-user validate", value: round(scaled.validateRatio), target: ">= 0.90", pass: scaled.validateRatio >= 0.9, detail: `${Math.round(scaled.large.validateRps)} vs ${Math.round(scaled.small.validateRps)} rps, ${SCALE_SESSIONS / 1000}k sessions, uncached` },
     { figure: "100k-user API-key validate / 10-user", value: round(scaled.apiKeyRatio), target: "(no target)", pass: null, detail: `${Math.round(scaled.large.apiKeyRps)} vs ${Math.round(scaled.small.apiKeyRps)} rps, ${SCALE_KEYS} keys` },
     { figure: "100k-user login / 10-user login", value: round(scaled.loginRatio), target: ">= 0.90", pass: scaled.loginRatio >= 0.9, detail: `${round(scaled.large.loginRps, 1)} vs ${round(scaled.small.loginRps, 1)} rps` },
