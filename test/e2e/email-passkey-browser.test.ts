@@ -5,8 +5,10 @@
  * ceremony) and back to /account/email, where the address is sent and then confirmed with the mailed code.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Page } from "playwright-core";
-import { registerPasskeyInBrowser, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
+import { registerPasskeyInBrowser, SCREENSHOTS, screenshot, sharedChromium, withVirtualAuthenticator } from "../support/browser";
 import { AUTH, Client } from "../support/client";
 import { layoutProblems } from "../support/page-checks";
 import { minus, openTestDatabase } from "../support/database";
@@ -73,6 +75,10 @@ describe("a passwordless account changes its address in Chromium", () => {
 
       expect(await page.textContent("main")).toContain("You confirmed with your passkey: type the new address and send it within 5 minutes.");
       await screenshot(page, "account-email-change-passkey");
+      // The README shows this page (Passwordless accounts).
+      const docs = resolve(import.meta.dir, "../../docs/screenshots");
+      mkdirSync(docs, { recursive: true });
+      copyFileSync(join(SCREENSHOTS, "account-email-change-passkey.png"), join(docs, "email-change-passkey.png"));
       expect(await layoutProblems(page)).toEqual([]);
       await page.fill("#new_email", "dora@new.example.test");
       await Promise.all([page.waitForURL(`${origin}/account/email/confirm`), page.click("button:has-text('Send a code to the new address')")]);
