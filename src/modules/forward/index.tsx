@@ -12,6 +12,7 @@ import type { SessionService } from "../sessions/service";
 import type { AccessRules } from "./rules";
 import { decide, requestPolicies, urlRule, type UrlRule } from "./decide";
 import { forwardedRequest, type ForwardedRequest } from "./request";
+import { memoized } from "../../lib/memo";
 import { whenReady, type Pending } from "../../lib/pending";
 import { forwardAnswers } from "./answers";
 import { forwardIdentity } from "./identify";
@@ -49,32 +50,14 @@ export function forwardAuthRoutes({ config, browser, accessTokens, sessions, api
   const trust = config.trustProxy;
   // Whether a peer may speak for the client, remembered per address (a proxy is one or a few addresses; parsing
   // and masking an address costs more than the rest of the check). Bounded: reset past 1,000 addresses.
-  const trustedPeers = new Map<string, boolean>();
-  function trustedPeer(peer: string | null): boolean {
-    if (peer === null) return false;
-    let trusted = trustedPeers.get(peer);
-    if (trusted === undefined) {
-      if (trustedPeers.size >= 1000) trustedPeers.clear();
-      trusted = isTrustedPeer(trust, peer);
-      trustedPeers.set(peer, trusted);
-    }
-    return trusted;
-  }
+  const trustedAddress = memoized(1000, (peer) => isTrustedPeer(trust, peer));
+  const trustedPeer = (peer: string | null) => peer !== null && trustedAddress(peer);
   const identify = forwardIdentity({ browser, accessTokens, sessions, apiKeys });
   const answers = forwardAnswers({ headers, appName: config.appName, browser, identify });
 
   // The forward URL's own `?roles=&users=&scopes=`: the same few URLs (one per protected app) on every request.
-  const urlRules = new Map<string, UrlRule | undefined>();
-  function urlRuleOf(url: string): UrlRule | undefined {
-    if (!url.includes("?")) return undefined;
-    let rule = urlRules.get(url);
-    if (rule === undefined && !urlRules.has(url)) {
-      if (urlRules.size >= 100) urlRules.clear();
-      rule = urlRule(url);
-      urlRules.set(url, rule);
-    }
-    return rule;
-  }
+  const knownUrlRule = memoized(100, urlRule);
+  const urlRuleOf = (url: string): UrlRule | undefined => (url.includes("?") ? knownUrlRule(url) : undefined);
 
   /** Turns the verdict into the answer; the caller is looked up only when the verdict depends on who it is. */
   function answerFor(request: Request): Pending<Response> {
