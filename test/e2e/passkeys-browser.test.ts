@@ -41,7 +41,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
   });
 
   /** A context with a virtual platform authenticator that verifies its user (as a fingerprint or PIN would). */
-  const withAuthenticator = () => withVirtualAuthenticator(chromiumForFile.get());
+  const withAuthenticator = (options?: Parameters<typeof withVirtualAuthenticator>[1]) => withVirtualAuthenticator(chromiumForFile.get(), options);
 
   /**
    * The authenticator stops verifying its user (no PIN, no fingerprint: user presence only), and the sign-in
@@ -81,10 +81,9 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("in a browser without autofill, the button signs in usernameless; the page's one script is allowed by its hash", async () => {
     const client = await account("chromium-button");
-    const { context, page, errors } = await withAuthenticator();
+    const { context, page, errors } = await withAuthenticator({ autofill: false });
     try {
       expect((await registerInBrowser(page, client)).status).toBe(201);
-      await page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
       await page.goto(`${origin}/login`);
       expect(await page.getAttribute("#login", "autocomplete")).toBe("username webauthn");
       const button = page.locator("#passkey-button");
@@ -112,8 +111,6 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
   });
 
   /** The sign-in page's autofill request off (a browser without conditional mediation): only the button asks. */
-  const noAutofill = (page: Page) => page.addInitScript({ content: "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" });
-
   /** The password form of the sign-in page; `then` is where it leads (the account page, or the second step's). */
   async function passwordSignIn(page: Page, username: string, then = `${origin}/account`, at = origin) {
     await page.goto(`${at}/login`);
@@ -126,9 +123,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("register on the account page: \"Add a passkey\", one button, back to the list with its name; the same authenticator again is refused in one plain sentence", async () => {
     const client = await account("pages-register");
-    const { context, page, errors } = await withAuthenticator();
+    const { context, page, errors } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       await passwordSignIn(page, "pages-register");
       expect(await page.textContent("#passkeys")).toContain("No passkeys yet.");
       await Promise.all([page.waitForURL(`${origin}/account/passkeys/add`), page.click('#passkeys a:text-is("Add a passkey")')]);
@@ -155,9 +151,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("rename on the passkey's page; delete after the confirmation page, and then that passkey no longer signs in", async () => {
     const client = await account("pages-manage");
-    const { context, page, errors } = await withAuthenticator();
+    const { context, page, errors } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       expect((await registerInBrowser(page, client)).status).toBe(201);
       await page.goto(`${origin}/login`);
       await Promise.all([page.waitForURL(`${origin}/account`), page.click("#passkey-button")]);
@@ -187,9 +182,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("a cloned authenticator: a passkey whose signature counter went back is refused in one sentence, audited, and not signed in", async () => {
     const client = await account("pages-clone");
-    const { context, page, cdp, errors, authenticatorId } = await withAuthenticator();
+    const { context, page, cdp, errors, authenticatorId } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       expect((await registerInBrowser(page, client)).status).toBe(201);
       await page.goto(`${origin}/login`);
       await Promise.all([page.waitForURL(`${origin}/account`), page.click("#passkey-button")]);
@@ -225,9 +219,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("a prompt the person cancels (the authenticator refuses: NotAllowedError) is one sentence beside the button, on the add page, the sign-in page and the second step", async () => {
     const client = await account("pages-cancel");
-    const { context, page, cdp, authenticatorId } = await withAuthenticator();
+    const { context, page, cdp, authenticatorId } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       await passwordSignIn(page, "pages-cancel");
       // The fingerprint is not recognised, or the person closes the prompt: the browser answers NotAllowedError.
       await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: false });
@@ -257,9 +250,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("user verification off: the passkey is one factor, and the account's second step (TOTP) follows it; the passkey is not offered again", async () => {
     const client = await account("pages-no-uv");
-    const { context, page, cdp, errors, authenticatorId } = await withAuthenticator();
+    const { context, page, cdp, errors, authenticatorId } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       expect((await registerInBrowser(page, client)).status).toBe(201);
       await withoutUserVerification(page, cdp, authenticatorId);
       const { secret } = (await client.request("POST", `${AUTH}/mfa/totp`)).body;
@@ -283,9 +275,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
 
   test("a passkey as the second step after a password: the second-step page's \"Use a passkey\" button", async () => {
     const client = await account("pages-second-step");
-    const { context, page, errors } = await withAuthenticator();
+    const { context, page, errors } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       expect((await registerInBrowser(page, client)).status).toBe(201);
       await passwordSignIn(page, "pages-second-step", `${origin}/login`);
       expect(await page.textContent("h1")).toBe("One more step");
@@ -323,12 +314,11 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
       const port = freePort();
       const at = `http://localhost:${port}`;
       const own = await startServer({ PORT: String(port), PUBLIC_URL: at, TOKEN_DELIVERY: mode, ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" });
-      const { context, page, errors } = await withAuthenticator();
+      const { context, page, errors } = await withAuthenticator({ autofill: false });
       try {
         const username = `second-step-${mode}`;
         const client = new Client(`http://127.0.0.1:${port}`, mode, { origin: at });
         expect((await client.register(username, PASSWORD)).status).toBe(201);
-        await noAutofill(page);
         expect((await registerInBrowser(page, client, at)).status).toBe(201);
         await passwordSignIn(page, username, `${at}/login`, at);
         expect(await page.textContent("h1")).toBe("One more step");
@@ -366,9 +356,8 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
   test("a passkey made on one sign-in host signs in on another host of the same RP ID (SIGN_IN_URLS under PASSKEY_RP_ID)", async () => {
     const [first, second] = [FIRST_HOST, SECOND_HOST];
     const hosts = await startServer({ PORT: String(HOSTS_PORT), PUBLIC_URL: first, SIGN_IN_URLS: second, PASSKEY_RP_ID: "home.test", ALLOW_REGISTRATION: "true", RATE_LIMIT_IP_BURST: "1000" });
-    const { context, page, errors } = await withAuthenticator();
+    const { context, page, errors } = await withAuthenticator({ autofill: false });
     try {
-      await noAutofill(page);
       const client = new Client(`http://127.0.0.1:${HOSTS_PORT}`, "bearer", { origin: first });
       expect((await client.register("two-hosts", PASSWORD)).status).toBe(201);
       expect((await registerInBrowser(page, client, first)).status).toBe(201);
@@ -408,7 +397,7 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
       for (const scheme of ["light", "dark"] as const) {
         const viewport = size === "phone" ? { width: 390, height: 844 } : { width: 1280, height: 800 };
         // bypassCSP only so that axe-core can be injected (the pages' CSP is tested above and in browser.test.ts).
-        const context = await chromiumForFile.get().newContext({ viewport, colorScheme: scheme, bypassCSP: true });
+        const { context, page } = await withAuthenticator({ autofill: false, context: { viewport, colorScheme: scheme, bypassCSP: true } });
         /** Screenshot, then pages-walk's promises: no serious axe-core violation, no horizontal scroll, no word broken. */
         const shot = async (page: Page, name: string) => {
           const taken = `${name}-${size}-${scheme}`;
@@ -417,13 +406,6 @@ describe("passkeys in Chromium with a virtual authenticator", () => {
           expect({ page: taken, problems: await layoutProblems(page), violations: await axeViolations(page) }).toEqual({ page: taken, problems: [], violations: [] });
         };
         try {
-          const page = await context.newPage();
-          const cdp = await context.newCDPSession(page);
-          await cdp.send("WebAuthn.enable", { enableUI: false });
-          await cdp.send("WebAuthn.addVirtualAuthenticator", {
-            options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-          });
-          await noAutofill(page);
           await page.goto(`${origin}/login`);
           await page.locator("#passkey-button").waitFor({ state: "visible" });
           await shot(page, "passkey-sign-in");

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContextOptions, type Page } from "playwright-core";
 import { AUTH, type Client } from "./client";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -64,10 +64,11 @@ export async function screenshot(page: Page, name: string): Promise<void> {
  * A new context of `browser` with a DevTools virtual platform authenticator (CTAP2, resident keys) that verifies
  * its user, as a fingerprint or PIN would, and the page's errors collected (the browser's own request for
  * /favicon.ico, a 404, is not the page's doing). `autofill: false`: the browser offers no conditional mediation,
- * so a sign-in page's passkey button is what runs the ceremony.
+ * so a sign-in page's passkey button is what runs the ceremony. `context`: the context's options (a viewport, a
+ * colour scheme).
  */
-export async function withVirtualAuthenticator(browser: Browser, { autofill = true } = {}) {
-  const context = await browser.newContext();
+export async function withVirtualAuthenticator(browser: Browser, { autofill = true, context: contextOptions = {} }: { autofill?: boolean; context?: BrowserContextOptions } = {}) {
+  const context = await browser.newContext(contextOptions);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(String(error)));
