@@ -63,12 +63,13 @@ export function responseHeaders(config: Config) {
 
     /**
      * The headers of a whole answer that adds `extra` to what every answer carries: `shared` is one Headers
-     * object, built here once, for the usual request (`plain`: no allowed Origin), and `with(request, more)` a new
-     * one with per-answer headers and CORS for an allowed Origin. `empty(request)` is an empty answer with them:
-     * for the usual request a clone of one Response built here (cloning a Response costs a third of building one
-     * from a Headers object, and copying a Headers object a quarter of converting a plain object; profiled). Only
-     * for routes whose path is never the docs page (/validate, forward auth): the usual request's URL is not read
-     * (a new string per read).
+     * object, built here once, for the usual request (no allowed Origin), and `with(request, more)` a new one with
+     * per-answer headers and CORS for an allowed Origin. `prebuilt(request, template, body, more)` answers from a
+     * Response built once with `shared` (and `more`), never sent itself: a clone of it for the usual request
+     * (cloning a Response costs a third of building one from a Headers object, and copying a Headers object a
+     * quarter of converting a plain object; profiled), else `body` with CORS and `more`; `empty(request)` is that
+     * for an empty answer. Only for routes whose path is never the docs page (/validate, forward auth): the usual
+     * request's URL is not read (a new string per read).
      */
     headersWith(extra: Record<string, string>) {
       const shared = new Headers({ ...fixed, ...extra });
@@ -77,12 +78,13 @@ export function responseHeaders(config: Config) {
         write(headers, request, request.headers.get("origin"));
         return new Headers({ ...(headers as Record<string, string>), ...extra, ...more });
       };
-      // Never sent itself: only its clones are.
+      const prebuilt = (request: Request, template: Response, body: string | null, more?: Record<string, string>): Response =>
+        noCors(request) ? (template.clone() as Response) : new Response(body, { headers: build(request, more) });
       const emptyAnswer = new Response(null, { headers: shared });
       return {
-        plain: noCors,
         shared,
-        empty: (request: Request) => (noCors(request) ? (emptyAnswer.clone() as Response) : new Response(null, { headers: build(request) })),
+        prebuilt,
+        empty: (request: Request) => prebuilt(request, emptyAnswer, null),
         with: build,
       };
     },

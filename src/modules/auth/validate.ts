@@ -37,7 +37,7 @@ const VALIDATE_PATH = `${AUTH_PREFIX}/validate`;
 function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf, direct: DirectRoutes) {
   const answerHeaders = headers.headersWith({ "content-type": "application/json;charset=utf-8", ...NO_STORE });
   // A principal's answer: its JSON, and a Response of it with the usual headers that is cloned for each request
-  // (http/security.ts `empty`) and never sent itself.
+  // (http/security.ts `prebuilt`) and never sent itself.
   type Answer = { body: string; template: Response };
   const answerOf = (body: string): Answer => ({ body, template: new Response(body, { headers: answerHeaders.shared }) });
   const sessionAnswers = new WeakMap<SessionPrincipal, { tokenExp: number; answer: Answer }>();
@@ -79,7 +79,7 @@ function validateHandler(identity: RequestIdentity, headers: ResponseHeadersOf, 
   // At once on SQLite (db/atomic.ts's `run`) and on a cache hit; PostgreSQL answers a cache miss later.
   const respond = (request: Request, who: Authenticated): Response => {
     const { body, template } = known(who);
-    return answerHeaders.plain(request) ? (template.clone() as Response) : new Response(body, { headers: answerHeaders.with(request) });
+    return answerHeaders.prebuilt(request, template, body);
   };
   const answer = (request: Request): Pending<Response> => {
     const who = identity.identify(request, true);

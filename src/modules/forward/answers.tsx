@@ -54,20 +54,20 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
       "remote-name": typeof name === "string" && headerSafe(name) ? name : who.username,
     };
   }
-  // The allowed answer, built once per principal object and cloned for each request (http/security.ts `empty`):
+  // The allowed answer, built once per principal object and cloned for each request (http/security.ts `prebuilt`):
   // principals are the session and key caches' entries (renewed at least once a second), so this holds nothing
   // longer than they do. The template itself is never sent.
-  const allowedFor = new WeakMap<UserIdentity, Response>();
+  const allowedFor = new WeakMap<UserIdentity, { template: Response; names: Record<string, string> }>();
   function allowed(request: Request, who: UserIdentity): Response {
-    if (!allowHeaders.plain(request)) return new Response(null, { headers: allowHeaders.with(request, remote(who)) });
-    let template = allowedFor.get(who);
-    if (template === undefined) {
+    let known = allowedFor.get(who);
+    if (known === undefined) {
+      const names = remote(who);
       const prebuilt = new Headers(allowHeaders.shared);
-      for (const [name, value] of Object.entries(remote(who))) prebuilt.set(name, value);
-      template = new Response(null, { headers: prebuilt });
-      allowedFor.set(who, template);
+      for (const [name, value] of Object.entries(names)) prebuilt.set(name, value);
+      known = { template: new Response(null, { headers: prebuilt }), names };
+      allowedFor.set(who, known);
     }
-    return template.clone() as Response;
+    return allowHeaders.prebuilt(request, known.template, null, known.names);
   }
 
   /**
