@@ -224,6 +224,12 @@ describe("email addresses and mailed codes, typed on their pages", () => {
     const jar = await signedIn("frank");
     const wrongPassword = await followed(await submit(jar, "/account", "/account/email", { new_email: "frank@home.test", current_password: "nope" }), jar, "/account#profile");
     expect(sectionOf(wrongPassword, "profile")).toContain('role="alert">The current password is incorrect.');
+    // Sent from /account/email (its form says so), the refusal comes back there, beside that form.
+    const own = await page("/account/email", jar);
+    expect(own).toContain('<input type="hidden" name="page" value="email"/>');
+    const refusedThere = await followed(await submit(jar, "", "/account/email", { page: "email", new_email: "frank@home.test", current_password: "nope" }, own), jar, "/account/email");
+    expect(refusedThere).toContain('role="alert">The current password is incorrect.');
+    expect(refusedThere.indexOf('role="alert"')).toBeLessThan(refusedThere.indexOf('action="/account/email"'));
     const codePage = await followed(await submit(jar, "/account", "/account/email", { new_email: "frank@home.test", current_password: PASSWORD }), jar, "/account/email/confirm");
     const mailed = await mail.catcher.waitForMail((m) => m.to === "frank@home.test");
     const done = await followed(await submit(jar, "", "/account/email/confirm", { code: codeIn(mailed) }, codePage), jar, "/account#profile");

@@ -2,7 +2,7 @@
  * A passwordless account changes its email address with a recent passkey sign-in instead of the password: the
  * binary over HTTP, on the engine of the pass (LATCHKEY_TEST_ENGINE), with the software authenticator of
  * test/support/passkeys.ts and the suite's SMTP server. The API (POST /auth/email, then /email/confirm), and the
- * account page without JavaScript: its form, the passkey step it goes through, and back to /account/email.
+ * account pages without JavaScript: /account/email, the passkey step it asks for first, and back to its form.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AUTH, Client, jwtClaims } from "../support/client";
@@ -190,26 +190,26 @@ describe("the account page of an account without a password", () => {
   const browserSessions = async (name: string) =>
     (await sql<{ id: string }>("SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = ? AND s.browser_token_hash IS NOT NULL", name)).map((row) => row.id);
 
-  test("the form asks for no password; a stale session goes through the passkey step and back to /account/email, where the form is sent and the code confirmed", async () => {
+  test("the account page links to /account/email, which asks for the passkey before its form when the passkey sign-in is older; the step comes back to it, where a refusal is shown beside the form, then the address is sent and confirmed", async () => {
     const { name, key, email } = await account();
     const jar = await pageSignIn(key);
     const account_ = await get(jar, "/account");
-    expect(account_.html).toContain('<form method="post" action="/account/email" class="stack">');
+    // No form on the account page: the address typed there would be lost on the way through the passkey step.
+    expect(account_.html).not.toContain('action="/account/email"');
+    expect(account_.html).toContain('<a href="/account/email">Change email address</a>');
     expect(account_.html).not.toContain('id="email_password"');
-    expect(account_.html).toContain("You confirm with your passkey, then the address changes once you type the code we mail to it.");
 
-    // Its passkey sign-in is 6 minutes old: the change asks for the passkey again, and nothing is mailed yet.
+    // Its passkey sign-in is 6 minutes old: /account/email asks for the passkey first, and shows no form yet.
     for (const id of await browserSessions(name)) await age(id, SIX_MINUTES);
-    const newEmail = `${name}-page@example.test`;
-    const sent = await post(jar, "/account/email", { csrf: csrfOf(account_.html, "/account/email"), new_email: newEmail });
-    expect(sent.status).toBe(303);
-    expect(sent.location).toBe("/login/passkey-step?rd=%2Faccount%2Femail");
-    expect(await changeCodes(name)).toEqual([]);
-    // Before the step, /account/email says nothing is confirmed yet.
-    expect((await get(jar, "/account/email")).html).not.toContain("You confirmed with your passkey");
+    const before = await get(jar, "/account/email");
+    expect(before.status).toBe(200);
+    expect(before.html).not.toContain('action="/account/email"');
+    expect(before.html).not.toContain("You confirmed with your passkey");
+    expect(before.html).toContain("First confirm it is you with your passkey, then type the new address.");
+    expect(before.html).toContain('<a class="button" href="/login/passkey-step?rd=%2Faccount%2Femail">Confirm with your passkey</a>');
 
     // The step asks for the passkey (an old passkey sign-in is not let through), then goes back to rd.
-    const step = await get(jar, sent.location!);
+    const step = await get(jar, "/login/passkey-step?rd=%2Faccount%2Femail");
     expect(step.status).toBe(200);
     expect(step.html).toContain("Confirm with a passkey");
     const stepped = await post(jar, "/login/passkey-step", { csrf: csrfOf(step.html, "/login/passkey-step"), rd: "/account/email", credential: JSON.stringify(key.assert(optionsOf(step.html))) });
@@ -221,7 +221,19 @@ describe("the account page of an account without a password", () => {
     expect(page.html).toContain("<h1>Change your email address</h1>");
     expect(page.html).toContain('role="status">You confirmed with your passkey: type the new address and send it within 5 minutes.');
     expect(page.html).not.toContain('id="email_password"');
-    const requested = await post(jar, "/account/email", { csrf: csrfOf(page.html, "/account/email"), new_email: newEmail });
+    expect(page.html).toContain('<input type="hidden" name="page" value="email"/>');
+
+    // A refusal comes back to this page, beside its form, not to the account page.
+    const refused = await post(jar, "/account/email", { csrf: csrfOf(page.html, "/account/email"), page: "email", new_email: email });
+    expect(refused.status).toBe(303);
+    expect(refused.location).toBe("/account/email");
+    const again = await get(jar, "/account/email");
+    expect(again.html).toContain('role="alert">That email address is already registered.');
+    expect(again.html.indexOf('role="alert"')).toBeLessThan(again.html.indexOf('action="/account/email"'));
+    expect(await changeCodes(name)).toEqual([]);
+
+    const newEmail = `${name}-page@example.test`;
+    const requested = await post(jar, "/account/email", { csrf: csrfOf(again.html, "/account/email"), page: "email", new_email: newEmail });
     expect(requested.status).toBe(303);
     expect(requested.location).toBe("/account/email/confirm");
     const code = codeIn(await smtp.catcher.waitForMail(mailTo(newEmail, "confirm your new email")));
@@ -230,7 +242,18 @@ describe("the account page of an account without a password", () => {
     expect(confirmed.status).toBe(303);
     expect((await get(jar, "/account")).html).toContain(`Your email address is now ${newEmail}.`);
     expect(await emailOf(name)).toBe(newEmail);
-    expect(email).not.toBe(newEmail);
+  });
+
+  test("a form sent after the 5 minutes have run out goes through the passkey step, and nothing is mailed", async () => {
+    const { name, key } = await account();
+    const jar = await pageSignIn(key);
+    const page = await get(jar, "/account/email");
+    expect(page.html).toContain('action="/account/email"');
+    for (const id of await browserSessions(name)) await age(id, SIX_MINUTES);
+    const sent = await post(jar, "/account/email", { csrf: csrfOf(page.html, "/account/email"), page: "email", new_email: `${name}-late@example.test` });
+    expect(sent.status).toBe(303);
+    expect(sent.location).toBe("/login/passkey-step?rd=%2Faccount%2Femail");
+    expect(await changeCodes(name)).toEqual([]);
   });
 
   test("/account/email signed out is the sign-in page, coming back to it", async () => {

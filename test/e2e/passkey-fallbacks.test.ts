@@ -372,9 +372,9 @@ describe("lost device", () => {
     const { jar, answer } = await followLink(link!);
     await expectOnAddPasskey(answer, "mia", NEW_PASSKEY);
     await expectSignedIn(jar, "mia");
-    // No password to confirm an address change with: the form asks for none (a passkey confirms it).
+    // No password to confirm an address change with: the account page links to /account/email (a passkey confirms it).
     const account = await get("/account", jar);
-    expect(account.html).toContain('action="/account/email"');
+    expect(account.html).toContain('<a href="/account/email">Change email address</a>');
     expect(account.html).not.toContain('name="current_password" type="password" autocomplete="current-password"');
     expect(await browserAmrs("mia")).toEqual([["email"]]);
     expect(await auditOf("passkey_fallback_used", "mia")).toEqual([{ method: "email_link" }]);

@@ -176,7 +176,7 @@ export function accountPages(deps: AccountDeps) {
     path: string,
     name: string,
     action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: Ctx) => Promise<string>,
-    failurePath = "/account",
+    failurePath: string | ((body: unknown) => string) = "/account",
     refusal: (error: ApiError) => string = problemOf,
   ) {
     return [
@@ -189,7 +189,7 @@ export function accountPages(deps: AccountDeps) {
           return await action(principal, body, requester, ctx);
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          return back(ctx, principal, { form: name, kind: "error", text: refusal(error) }, failurePath);
+          return back(ctx, principal, { form: name, kind: "error", text: refusal(error) }, typeof failurePath === "string" ? failurePath : failurePath(body));
         }
       },
       { detail: { hide: true } },
@@ -415,7 +415,7 @@ export function accountPages(deps: AccountDeps) {
           }
           flashes.put(ctx.request, ctx.set, principal.sessionId, said("email-confirm", `A code is on its way to ${email}.`));
           return seeOther(ctx.set, "/account/email/confirm");
-        }),
+        }, (body) => (field(body, "page") === "email" ? "/account/email" : "/account")),
       )
       .get(
         "/account/email",
@@ -423,8 +423,9 @@ export function accountPages(deps: AccountDeps) {
           signedInPage(request, set, "/account/email", async (principal) => {
             const { hasPassword } = await auth.waysIn(principal.userId);
             const confirmed = !hasPassword && (await auth.recentPasskeySession(principal.sessionId));
+            const flash = flashes.take(request, set, principal.sessionId);
             const page = (
-              <EmailChangePage appName={appName} nav={nav(principal)} csrf={forms.issue("email", principal.sessionId)} username={principal.username} hasPassword={hasPassword} confirmed={confirmed} mailEnabled={mailEnabled} />
+              <EmailChangePage appName={appName} nav={nav(principal)} csrf={forms.issue("email", principal.sessionId)} username={principal.username} hasPassword={hasPassword} confirmed={confirmed} mailEnabled={mailEnabled} flash={flash} />
             );
             return htmlPage(set, 200, String(page));
           }),

@@ -4,6 +4,7 @@ import { Alert, Csrf, Layout, RowAction } from "./layout";
 import { Cut, DataTable, Device, deviceName, When } from "./table";
 import { AuthenticatorSetup } from "./two-step";
 import { PasskeysSection, type PagePasskey } from "./passkeys";
+import { PASSKEY_STEP_PATH } from "./passkey-step";
 
 export interface AccountSession {
   id: string;
@@ -130,10 +131,18 @@ function ProfileSection(view: AccountView) {
           ) : (
             ""
           )}
-          <details open={messageFor(view.flash, "email")?.kind === "error"}>
-            <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
-            <EmailChangeForm csrf={view.csrf("email")} username={view.username} hasPassword={view.waysIn.hasPassword} />
-          </details>
+          {view.waysIn.hasPassword ? (
+            <details open={messageFor(view.flash, "email")?.kind === "error"}>
+              <summary>{view.email ? "Change email address" : "Add an email address"}</summary>
+              <EmailChangeForm csrf={view.csrf("email")} username={view.username} hasPassword />
+            </details>
+          ) : (
+            // Without a password the passkey confirms the change first, on a page of its own: an address typed here
+            // would be lost on the way through the passkey step.
+            <div class="actions">
+              <a href="/account/email">{view.email ? "Change email address" : "Add an email address"}</a>
+            </div>
+          )}
         </>
       )}
     </section>
@@ -142,13 +151,15 @@ function ProfileSection(view: AccountView) {
 
 /**
  * The change of address: confirmed by the password, or (an account without one) by a passkey sign-in of the last
- * minutes, which the page asks for on submitting when the session is older (the passkey step, then /account/email).
+ * minutes, which /account/email asks for before it shows this form. `onPage`: sent from /account/email, whose
+ * refusals are shown there.
  */
-function EmailChangeForm({ csrf, username, hasPassword }: { csrf: string; username: string; hasPassword: boolean }) {
+function EmailChangeForm({ csrf, username, hasPassword, onPage = false }: { csrf: string; username: string; hasPassword: boolean; onPage?: boolean }) {
   return (
     <>
       <form method="post" action="/account/email" class="stack">
         <Csrf token={csrf} />
+        {onPage ? <input type="hidden" name="page" value="email" /> : ""}
         <input type="hidden" name="username" value={username} autocomplete="username" />
         <label for="new_email">New email address</label>
         <input id="new_email" name="new_email" type="email" autocomplete="email" required maxlength="254" />
@@ -162,29 +173,49 @@ function EmailChangeForm({ csrf, username, hasPassword }: { csrf: string; userna
         )}
         <button type="submit">Send a code to the new address</button>
       </form>
-      <p class="muted">
-        {hasPassword
-          ? "The address changes once you type the code we mail to it."
-          : "You confirm with your passkey, then the address changes once you type the code we mail to it."}
-      </p>
+      <p class="muted">The address changes once you type the code we mail to it.</p>
     </>
   );
 }
 
 /**
- * /account/email: the change of address alone, where the passkey step comes back to (`confirmed`: an account
- * without a password whose passkey sign-in is recent, which may send the form now).
+ * /account/email: the change of address on a page of its own. An account without a password confirms it is its
+ * owner with a passkey first (`confirmed`: its passkey sign-in is recent, else a link to the passkey step, which
+ * comes back here); then the form. A refusal of the form is shown here, beside it.
  */
-export function EmailChangePage(view: { appName: string; nav: JSX.Element; csrf: string; username: string; hasPassword: boolean; confirmed: boolean; mailEnabled: boolean }) {
+export function EmailChangePage(view: {
+  appName: string;
+  nav: JSX.Element;
+  csrf: string;
+  username: string;
+  hasPassword: boolean;
+  confirmed: boolean;
+  mailEnabled: boolean;
+  flash: Flash | undefined;
+}) {
+  const mayChange = view.hasPassword || view.confirmed;
   return (
     <Layout appName={view.appName} title="Change your email address" nav={view.nav} narrow>
       <section>
         <h1>Change your email address</h1>
-        <Alert kind="notice" message={view.confirmed && view.mailEnabled ? "You confirmed with your passkey: type the new address and send it within 5 minutes." : undefined} />
-        {view.mailEnabled ? (
-          <EmailChangeForm csrf={view.csrf} username={view.username} hasPassword={view.hasPassword} />
-        ) : (
+        {!view.mailEnabled ? (
           <p class="muted">This server sends no mail: ask your administrator to change your address.</p>
+        ) : mayChange ? (
+          <>
+            <Alert kind="notice" message={view.confirmed ? "You confirmed with your passkey: type the new address and send it within 5 minutes." : undefined} />
+            <Said flash={view.flash} forms="email" />
+            <EmailChangeForm csrf={view.csrf} username={view.username} hasPassword={view.hasPassword} onPage />
+          </>
+        ) : (
+          <>
+            <Said flash={view.flash} forms="email" />
+            <p>First confirm it is you with your passkey, then type the new address.</p>
+            <div class="actions">
+              <a class="button" href={`${PASSKEY_STEP_PATH}?rd=${encodeURIComponent("/account/email")}`}>
+                Confirm with your passkey
+              </a>
+            </div>
+          </>
         )}
         <p>
           <a href="/account#profile">Back to your account</a>
