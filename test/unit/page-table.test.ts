@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { tooManyAttempts } from "../../src/modules/pages/account-routes";
+import { tooManyAttempts } from "../../src/modules/pages/signed-in-forms";
 import { describeEvent } from "../../src/modules/pages/audit";
 import { plural } from "../../src/modules/pages/layout";
 import { deviceName, relativeTime } from "../../src/modules/pages/table";

@@ -9,7 +9,7 @@ import type { MfaService } from "../mfa/service";
 import type { PasskeyFallbacks } from "../auth/passkey-fallbacks";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { problemOf, signedInForm, type SignedInForms } from "./account-routes";
+import { problemOf, signedInForm, type SignedInForms } from "./signed-in-forms";
 import { AuditPage, CONFIRMATIONS, ConfirmPage, NewUserPage, UserListPage, UserPage, type AdminFrame, type Confirmation } from "./admin";
 import type { Flash } from "./flash";
 import { ForbiddenPage } from "./layout";

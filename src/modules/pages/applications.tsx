@@ -5,7 +5,7 @@ import type { AuditLog } from "../audit/service";
 import type { ClientView, OidcClients } from "../oidc/clients";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
-import { flashOutcome, problemOf, type SignedInForms } from "./account-routes";
+import { flashOutcome, problemOf, type SignedInForms } from "./signed-in-forms";
 import { adminGate } from "./admin-routes";
 import { DISCOVERY_PATH } from "../oidc/discovery";
 import { messageFor, type Flash } from "./flash";

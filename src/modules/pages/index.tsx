@@ -13,7 +13,8 @@ import type { PasskeyService } from "../passkeys/service";
 import { AuthenticationCredential } from "../passkeys/model";
 import { credentialOf } from "./passkey-routes";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
-import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS, problemOf } from "./account-routes";
+import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS } from "./account-routes";
+import { problemOf } from "./signed-in-forms";
 import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS, ADMIN_PAGE_PATHS } from "./admin-routes";
 import { LOST_PASSKEY_PAGE_PATHS } from "./lost-passkey";
@@ -45,8 +46,6 @@ export const PAGE_PATHS: ReadonlySet<string> = new Set([
   ...ACCOUNT_PAGE_PATHS,
   ...ADMIN_PAGE_PATHS,
   "/account",
-  "/account/email/verify",
-  "/account/email/confirm",
   "/admin",
   "/admin/applications",
   "/admin/applications/delete",

@@ -6,7 +6,7 @@ import type { Invitation, Invitations } from "../invitations/service";
 import { invitationState } from "../invitations/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
-import { flashOutcome, problemOf, type SignedInForms } from "./account-routes";
+import { flashOutcome, problemOf, type SignedInForms } from "./signed-in-forms";
 import { actorOf, adminGate } from "./admin-routes";
 import { messageFor, type Flash } from "./flash";
 import { Alert, Csrf, Layout } from "./layout";

@@ -3,19 +3,21 @@ import { Value } from "@sinclair/typebox/value";
 import { Elysia } from "elysia";
 import { ApiError, apiErrors } from "../../errors";
 import { noStore } from "../../http/cache";
-import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import { RegistrationCredential } from "../passkeys/model";
 import type { PasskeyRow, PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
-import type { Flash, Flashes } from "./flash";
+import type { AccountForms } from "./account-forms";
+import type { Flashes } from "./flash";
 import { MessagePage, signInCsp } from "./layout";
 import { AddPasskeyPage, DeletePasskeyPage, RenamePasskeyPage, type PagePasskey } from "./passkeys";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet } from "./respond";
 import type { BrowserSessions } from "./session";
+import { problemOf } from "./signed-in-forms";
 
-/** What the account pages lend the passkey pages: their gate, their form runner and their ways back. */
-export interface PasskeyPageDeps {
+/** The passkey pages' own needs, beside what the account's pages share (account-forms.tsx). */
+export interface PasskeyPageDeps extends AccountForms {
   appName: string;
   browser: BrowserSessions;
   flashes: Flashes;
@@ -24,20 +26,6 @@ export interface PasskeyPageDeps {
   passkeyOrigins: ReadonlySet<string>;
   ipLimit: IpLimit;
   withRequester: RequesterPlugin;
-  csrfOf: (principal: BrowserSessionPrincipal) => (form: string) => string;
-  nav: (principal: BrowserSessionPrincipal) => JSX.Element;
-  guard: (request: Request, body: unknown, set: PageSet, form: string) => Promise<BrowserSessionPrincipal | string>;
-  signedInPage: (request: Request, set: PageSet, path: string, page: (principal: BrowserSessionPrincipal) => Promise<string> | string) => Promise<string> | string;
-  form: (
-    path: string,
-    name: string,
-    action: (principal: BrowserSessionPrincipal, body: unknown, client: ClientInfo, ctx: { request: Request; set: PageSet }) => Promise<string>,
-    failurePath?: string,
-    refusal?: (error: ApiError) => string,
-  ) => readonly [string, (context: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => Promise<string>, { detail: { hide: true } }];
-  back: (ctx: { request: Request; set: PageSet }, principal: BrowserSessionPrincipal, flash: Flash, path?: string) => string;
-  /** What a refused form says (a 429's wait in words, a field's problem, or the error's message). */
-  problemOf: (error: ApiError) => string;
 }
 
 /**
@@ -74,7 +62,7 @@ function registrationProblem(error: ApiError, otherwise: (error: ApiError) => st
  * confirmation. Each ends on the account page's passkeys section with its message.
  */
 export function passkeyPages(deps: PasskeyPageDeps) {
-  const { appName, browser, flashes, passkeys, passkeyOrigins, ipLimit, withRequester, csrfOf, nav, guard, signedInPage, form, back, problemOf } = deps;
+  const { appName, browser, flashes, passkeys, passkeyOrigins, ipLimit, withRequester, csrfOf, nav, guard, signedInPage, form, back } = deps;
   const [firstPasskeyOrigin] = passkeyOrigins;
 
   /** The user's passkey `id`, or the page that says it is gone (deleted meanwhile, or never theirs). */
