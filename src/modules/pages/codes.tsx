@@ -1,7 +1,7 @@
 import { Alert, Csrf, Layout } from "./layout";
 
 /** A field the code form asks for besides the code. */
-interface ExtraField {
+export interface CodeField {
   name: string;
   label: string;
   type: "email" | "new-password";
@@ -18,7 +18,7 @@ export function CodePage(props: {
   intro: string;
   action: string;
   csrf: string;
-  fields?: ExtraField[];
+  fields?: CodeField[];
   submit: string;
   error?: string;
   notice?: string;

@@ -1,28 +1,29 @@
 import { Elysia } from "elysia";
 import type { Config } from "../../config";
 import { ApiError } from "../../errors";
-import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
+import type { RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
-import { AccountChanged, type SessionService } from "../sessions/service";
+import type { SessionService } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
-import { createHandoffLimits, type HandoffCodes } from "./handoff";
+import type { HandoffCodes } from "./handoff";
+import { handoffPages } from "./handoff-routes";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { LOGO_PATH, MessagePage, PASSKEY_SCRIPT, signInCsp, type Refresh } from "./layout";
+import { LOGO_PATH, PASSKEY_SCRIPT, signInCsp } from "./layout";
 import type { PasskeyService } from "../passkeys/service";
 import { AuthenticationCredential } from "../passkeys/model";
 import { credentialOf } from "./passkey-routes";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS } from "./account-routes";
-import { problemOf } from "./signed-in-forms";
 import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS, ADMIN_PAGE_PATHS } from "./admin-routes";
 import { LOST_PASSKEY_PAGE_PATHS } from "./lost-passkey";
-import { CodePage } from "./codes";
-import { ForgotPasswordPage, LoginPage, RecoveryCodesPage, SecondStepPage, SignOutPage } from "./login";
+import { mailedCodePages } from "./mailed-code-pages";
+import { LoginPage, RecoveryCodesPage, SecondStepPage, SignOutPage } from "./login";
 import { plural } from "./layout";
-import { RESET_REQUESTED, type EmailFlows } from "../email/service";
+import type { EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
+import { signInKit } from "./sign-in-kit";
 import { PASSKEY_STEP_PATH, passkeyStepPages } from "./passkey-step";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
@@ -91,27 +92,15 @@ function secondStepPasskeyProblem(error: ApiError): string {
 /** A sign-in page link that keeps `rd`. */
 const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
 
-/** The sign-in, sign-out and cross-domain handoff pages. */
+/** The sign-in and sign-out pages, with the mailed codes' pages and the cross-domain handoff mounted. */
 export function signInPages(deps: PageDeps) {
-  const { config, auth, sessions, browser, forms, handoffs, ipLimit, withRequester, emailFlows, mailEnabled, passkeys } = deps;
+  const { config, auth, browser, forms, ipLimit, withRequester, mailEnabled, passkeys } = deps;
   const passkeyOrigins = new Set(config.passkeys.origins);
   const origins = new Set(config.signInOrigins);
   const appName = config.appName;
-  const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }, refresh?: Refresh) =>
-    htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} refresh={refresh} />));
-  const handoffLimits = createHandoffLimits();
+  const kit = signInKit({ config, browser, forms });
+  const { message, destination, bindingOf, nextHost, handoffState } = kit;
 
-  /** Where to go after sign-in: a safe `rd`, else the account page. */
-  const destination = (host: SignInHost, rd: string | undefined) => safeRedirect(rd, host, browser.hosts) ?? "/account";
-
-  /** The pre-session binding of this browser, set on the response when it has none yet. */
-  function bindingOf(request: Request, set: Set, host: SignInHost): string {
-    const existing = browser.binding(request);
-    if (existing && existing.length <= 64) return existing;
-    const fresh = forms.newBinding();
-    browser.setBinding(set.headers, host, fresh);
-    return fresh;
-  }
 
   function loginForm(
     set: Set,
@@ -203,202 +192,11 @@ export function signInPages(deps: PageDeps) {
     );
   }
 
-  /** The sign-in host after `host`, in the order of PUBLIC_URL then SIGN_IN_URLS, round the list. */
-  const nextHost = (host: SignInHost) => browser.hosts[(browser.hosts.indexOf(host) + 1) % browser.hosts.length]!;
-
-  /** A handoff state: ties a code to the browser holding this host's pre-session cookie. */
-  const handoffState = (binding: string) => forms.issue("handoff", binding);
-
-  /** The handoff's session on this host, or undefined when the account was disabled or deleted meanwhile. */
-  async function openHandoffSession(userId: string, parentId: string, client: ClientInfo) {
-    try {
-      return await sessions.createBrowser({ userId }, client, { parentId });
-    } catch (error) {
-      if (error instanceof AccountChanged) return undefined;
-      throw error;
-    }
-  }
-
-  /** This host's sign-in page, as a path: `handoff=none` shows the form at once; without it, other hosts are asked first. */
-  function loginPath(host: SignInHost, handoff: "none" | undefined, rd: string | undefined): string {
-    const url = new URL("/login", host.origin);
-    if (handoff) url.searchParams.set("handoff", handoff);
-    if (rd) url.searchParams.set("rd", rd);
-    return `${url.pathname}${url.search}`;
-  }
-
-  /**
-   * GET /handoff/start over its limit (429 rate_limited): a page that asks again once the wait is over (a meta
-   * refresh: the CSP allows no script), or lets the user type the password on the host that asked.
-   */
-  function handoffBusy(set: Set, retryAfter: number, from: string, here: SignInHost, target: SignInHost, state: string, rd: string | undefined) {
-    const again = new URL("/handoff/start", here.origin);
-    again.searchParams.set("to", target.origin);
-    again.searchParams.set("state", state);
-    if (rd) again.searchParams.set("rd", rd);
-    set.headers["retry-after"] = String(retryAfter);
-    const form = `${target.origin}${loginPath(target, "none", rd)}`;
-    return message(set, 429, "Too many sign-in handoffs", `Too many sign-in handoffs ${from}. Trying again in ${plural(retryAfter, "second")}.`, { href: form, text: "Sign in with your password instead" }, {
-      seconds: retryAfter,
-      url: `${again.pathname}${again.search}`,
-    });
-  }
-
-  const noMail = (set: Set) =>
-    message(set, 404, "This server sends no mail", "There is no code to type: ask your administrator to verify your address or set a new password.", { href: "/login", text: "Sign in" });
-
-  const verifyForm = (set: Set, status: number, binding: string, error?: string, email?: string) =>
-    htmlPage(
-      set,
-      status,
-      String(
-        <CodePage
-          appName={appName}
-          title="Verify your email"
-          intro="Type your email address and the 6-digit code we mailed to it."
-          action="/verify-email"
-          csrf={forms.issue("verify-email", binding)}
-          fields={[{ name: "email", label: "Email address", type: "email", value: email }]}
-          submit="Verify"
-          error={error}
-          back={{ href: "/login", text: "Back to sign-in" }}
-        />,
-      ),
-    );
-
-  const resetForm = (set: Set, status: number, binding: string, error?: string, email?: string) =>
-    htmlPage(
-      set,
-      status,
-      String(
-        <CodePage
-          appName={appName}
-          title="Choose a new password"
-          intro="Type your email address, the 6-digit code we mailed to it, and a new password."
-          action="/password/reset/code"
-          csrf={forms.issue("reset-code", binding)}
-          fields={[
-            { name: "email", label: "Email address", type: "email", value: email },
-            { name: "new_password", label: "New password", type: "new-password" },
-          ]}
-          submit="Set the new password"
-          error={error}
-          back={{ href: "/password/forgot", text: "Mail me a new code" }}
-        />,
-      ),
-    );
-
-  const forgotForm = (set: Set, status: number, binding: string, error?: string) =>
-    htmlPage(set, status, String(<ForgotPasswordPage appName={appName} csrf={forms.issue("forgot", binding)} error={error} />));
-
-  /**
-   * The POST of a page where a mailed code is typed, signed out: its form is bound to the pre-session cookie and
-   * posted from a sign-in origin, the address's limit comes before the code is checked, and a refusal shows the
-   * form again with what was typed.
-   */
-  async function spendMailedCode(
-    { request, body, set, client }: { request: Request; body: unknown; set: Set; client: ClientInfo },
-    page: {
-      path: string;
-      form: string;
-      again: string;
-      render: typeof verifyForm;
-      spend: (email: string, code: string) => Promise<unknown>;
-      done: { title: string; text: string };
-    },
-  ) {
-    const binding = browser.binding(request);
-    if (!sameOriginPost(request, origins) || !binding || !forms.check(page.form, binding, field(body, "csrf")))
-      return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: page.path, text: page.again });
-    const email = field(body, "email")?.trim() ?? "";
-    try {
-      ipLimit(client, page.path);
-      await page.spend(email, field(body, "code")?.replace(/\s/g, "") ?? "");
-      return message(set, 200, page.done.title, page.done.text, { href: "/login", text: "Sign in" });
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      if (error.status === 429) passRetryAfter(set, error);
-      return page.render(set, error.status, binding, problemOf(error), email);
-    }
-  }
-
   return new Elysia({ tags: ["pages"] })
     .use(withRequester)
     .use(passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins }))
-    // Password reset from the sign-in pages: this asks for the address; the mailed link opens the reset form
-    // (GET /api/v1/auth/password/reset), which posts the new password.
-    .get(
-      "/password/forgot",
-      ({ request, set }) =>
-        mailEnabled
-          ? forgotForm(set, 200, bindingOf(request, set, browser.hostOf(request)))
-          : message(set, 404, "Password reset is off", "This server sends no mail: ask your administrator to set a new password.", { href: "/login", text: "Sign in" }),
-      { detail: { hide: true } },
-    )
-    .post(
-      "/password/forgot",
-      async ({ request, body, set, requester: client }) => {
-        const binding = browser.binding(request);
-        if (!sameOriginPost(request, origins) || !binding || !forms.check("forgot", binding, field(body, "csrf")))
-          return message(set, 403, "Request refused", "This form expired or came from another site. Open the page again.", { href: "/password/forgot", text: "Forgot your password?" });
-        const email = field(body, "email")?.trim() ?? "";
-        try {
-          ipLimit(client, "/password/forgot");
-          if (!email) return forgotForm(set, 422, binding, "Enter your email address.");
-          await emailFlows.forgotPassword(email, client);
-          return message(set, 200, "Check your mail", RESET_REQUESTED.message, { href: "/password/reset/code", text: "Type the code from the mail" });
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error;
-          if (error.status === 429) passRetryAfter(set, error);
-          return forgotForm(set, error.status, binding, error.status === 429 ? "Too many requests. Try again later." : error.message);
-        }
-      },
-      { detail: { hide: true } },
-    )
-    // The pages where a mailed code is typed (the mails carry a code and a link): verifying an address, and a
-    // password reset by code. Not signed in: the CSRF token is bound to the pre-session cookie.
-    .get(
-      "/verify-email",
-      ({ request, set }) => (mailEnabled ? verifyForm(set, 200, bindingOf(request, set, browser.hostOf(request))) : noMail(set)),
-      { detail: { hide: true } },
-    )
-    .post(
-      "/verify-email",
-      ({ request, body, set, requester: client }) =>
-        spendMailedCode(
-          { request, body, set, client },
-          {
-            path: "/verify-email",
-            form: "verify-email",
-            again: "Verify your email",
-            render: verifyForm,
-            spend: (email, code) => emailFlows.verifyEmailCode(email, code, client),
-            done: { title: "Email address verified", text: "Your email address is verified. You can sign in now." },
-          },
-        ),
-      { detail: { hide: true } },
-    )
-    .get(
-      "/password/reset/code",
-      ({ request, set }) => (mailEnabled ? resetForm(set, 200, bindingOf(request, set, browser.hostOf(request))) : noMail(set)),
-      { detail: { hide: true } },
-    )
-    .post(
-      "/password/reset/code",
-      ({ request, body, set, requester: client }) =>
-        spendMailedCode(
-          { request, body, set, client },
-          {
-            path: "/password/reset/code",
-            form: "reset-code",
-            again: "Reset your password",
-            render: resetForm,
-            spend: (email, code) => emailFlows.resetPassword({ email, code }, field(body, "new_password") ?? "", client),
-            done: { title: "Password changed", text: "Your password is changed and every device is signed out. Sign in with the new password." },
-          },
-        ),
-      { detail: { hide: true } },
-    )
+    .use(mailedCodePages({ ...deps, ...kit, appName, origins }))
+    .use(handoffPages({ ...deps, ...kit }))
     // APP_LOGO, from memory (read once at start): the pages' CSP allows images from this origin only.
     .get(
       LOGO_PATH,
@@ -562,61 +360,6 @@ export function signInPages(deps: PageDeps) {
         const next = new URLSearchParams({ signed_out: "1", handoff: "none" });
         if (rd && safeRedirect(rd, host, browser.hosts)) next.set("rd", rd);
         return seeOther(set, `/login?${next}`);
-      },
-      { detail: { hide: true } },
-    )
-    .get(
-      "/handoff/start",
-      async ({ request, query, set, requester }) => {
-        // Send this browser's session on to the sign-in host that asked (`to`); without one here, pass the question
-        // on to the next sign-in host in turn, and once every other host has been asked, back to `to`'s form.
-        const here = browser.hostOf(request);
-        const to = typeof query.to === "string" ? query.to : "";
-        const state = typeof query.state === "string" ? query.state : "";
-        const rd = typeof query.rd === "string" ? query.rd : undefined;
-        const target = browser.hosts.find((host) => host.origin === to && host !== here);
-        if (!target || !state || state.length > 64) return message(set, 400, "Invalid link", "This sign-in link is not valid.");
-        const byAddress = handoffLimits.address(requester.ip);
-        if (!byAddress.allowed) return handoffBusy(set, byAddress.retryAfter, "from your network", here, target, state, rd);
-        // The page cookie, not the domain-wide one: a session cookie leaked by an app must not buy a session (and
-        // so a page cookie) on another sign-in host.
-        const principal = await browser.current(request);
-        const bySession = principal && handoffLimits.session(principal.rootSessionId);
-        if (bySession && !bySession.allowed) return handoffBusy(set, bySession.retryAfter, "for this browser", here, target, state, rd);
-        const onward = nextHost(here);
-        const next = new URL(principal ? "/handoff/accept" : onward === target ? "/login" : "/handoff/start", principal ? target.origin : onward.origin);
-        if (principal) next.searchParams.set("code", handoffs.issue(principal.rootSessionId, target.origin, state));
-        else if (onward === target) next.searchParams.set("handoff", "none");
-        else {
-          next.searchParams.set("to", target.origin);
-          next.searchParams.set("state", state);
-        }
-        if (rd) next.searchParams.set("rd", rd);
-        return seeOther(set, next.href, 302);
-      },
-      { detail: { hide: true } },
-    )
-    .get(
-      "/handoff/accept",
-      async ({ request, query, set, requester }) => {
-        const host = browser.hostOf(request);
-        const rd = typeof query.rd === "string" ? query.rd : undefined;
-        const binding = browser.binding(request);
-        const code = typeof query.code === "string" ? query.code : "";
-        const sessionId = binding && code ? handoffs.redeem(code, host.origin, handoffState(binding)) : undefined;
-        const userId = sessionId ? await sessions.browserSessionOwner(sessionId) : undefined;
-        const session = userId ? await openHandoffSession(userId, sessionId!, requester) : undefined;
-        if (!session) {
-          // The code was pushed out of a full store (a flood): start the handoff again, on a page (no script).
-          if (!sessionId && code && handoffs.evicted(code)) {
-            const again = loginPath(host, undefined, rd);
-            set.headers["retry-after"] = "1";
-            return message(set, 503, "Signing you in", "The server was busy handing your sign-in over: trying again.", { href: again, text: "Try again" }, { seconds: 1, url: again });
-          }
-          return seeOther(set, loginPath(host, "none", rd));
-        }
-        browser.setSession(set.headers, host, session.token);
-        return seeOther(set, destination(host, rd), 302);
       },
       { detail: { hide: true } },
     );
