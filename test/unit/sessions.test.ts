@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import { migrate, openDatabase } from "../../src/db/client";
 import { users } from "../../src/db/schema";
-import { createSessionService, RefreshTokenReused, SPENT_TOKENS_KEPT } from "../../src/modules/sessions/service";
+import { SPENT_TOKENS_KEPT } from "../../src/modules/sessions/rotation";
+import { createSessionService, RefreshTokenReused } from "../../src/modules/sessions/service";
 
 const client = { ip: "192.0.2.1", userAgent: "test" };
 

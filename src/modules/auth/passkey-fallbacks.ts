@@ -8,7 +8,8 @@ import type { CodePurpose, OneTimeCodes } from "../codes/service";
 import type { MfaService } from "../mfa/service";
 import { NO_NOTICES, type LogoutNotices } from "../oidc/backchannel";
 import type { PasskeyService } from "../passkeys/service";
-import { AccountChanged, assertSessionLive, type SessionService } from "../sessions/service";
+import { AccountChanged } from "../sessions/account-check";
+import { assertSessionLive, type SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
 import type { createPasswordCheck } from "./password-check";
 

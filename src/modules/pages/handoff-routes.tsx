@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
-import { AccountChanged, type SessionService } from "../sessions/service";
+import { AccountChanged } from "../sessions/account-check";
+import type { SessionService } from "../sessions/service";
 import { createHandoffLimits, type HandoffCodes } from "./handoff";
 import type { SignInHost } from "./hosts";
 import { plural } from "./layout";
