@@ -146,6 +146,28 @@ export function adminPages(deps: AdminPageDeps) {
     return seeOther(set, location);
   }
 
+  /**
+   * One form about the user its body names (`id`): the admin gate (`form`: the form's CSRF name, which may depend
+   * on what it asks), then `action`, then back to `where(id)` with its message (act).
+   */
+  const userForm = (
+    path: string,
+    form: string | ((body: unknown) => string),
+    where: (id: string) => { done: string; failure: string },
+    action: (id: string, principal: BrowserSessionPrincipal, body: unknown, requester: ClientInfo) => Promise<string>,
+  ) =>
+    [
+      path,
+      async ({ request, body, set, requester }: { request: Request; body: unknown; set: PageSet; requester: ClientInfo }) => {
+        const name = typeof form === "string" ? form : form(body);
+        const principal = await adminForm(request, body, set, name);
+        if (typeof principal === "string") return principal;
+        const id = field(body, "id") ?? "";
+        return act(request, set, principal, name, where(id), () => action(id, principal, body, requester));
+      },
+      { detail: { hide: true } },
+    ] as const;
+
   const userPath = (id: string, section = "") => `/admin/users/${encodeURIComponent(id)}${section ? `#${section}` : ""}`;
   const notFound = (request: Request, set: PageSet, principal: BrowserSessionPrincipal) => {
     flashes.put(request, set, principal.sessionId, { form: "admin-delete", kind: "error", text: "There is no such user (any more)." });
@@ -269,126 +291,68 @@ export function adminPages(deps: AdminPageDeps) {
       { detail: { hide: true } },
     )
     .post(
-      "/admin/users/status",
-      async ({ request, body, set, requester }) => {
+      // Disabling is confirmed on its own page (its token is only there); enabling is one click on the user's page.
+      ...userForm("/admin/users/status", (body) => (field(body, "disabled") === "true" ? "admin-status" : "admin-enable"), (id) => ({ done: userPath(id), failure: userPath(id, "profile") }), async (id, principal, body, requester) => {
         const disabled = field(body, "disabled") === "true";
-        // Disabling is confirmed on its own page (its token is only there); enabling is one click on the user's page.
-        const form = disabled ? "admin-status" : "admin-enable";
-        const principal = await adminForm(request, body, set, form);
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
-        return act(request, set, principal, form, { done: userPath(id), failure: userPath(id, "profile") }, async () => {
-          if (disabled && id === principal.userId) throw new NotOnYourself("disable");
-          const user = await admin.update(id, { disabled }, actorOf(principal, requester));
-          return disabled ? `${user.username} is disabled: signed out everywhere, API keys deleted.` : `${user.username} is enabled.`;
-        });
-      },
-      { detail: { hide: true } },
+        if (disabled && id === principal.userId) throw new NotOnYourself("disable");
+        const user = await admin.update(id, { disabled }, actorOf(principal, requester));
+        return disabled ? `${user.username} is disabled: signed out everywhere, API keys deleted.` : `${user.username} is enabled.`;
+      }),
     )
     .post(
-      "/admin/users/roles",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-roles");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
+      ...userForm("/admin/users/roles", "admin-roles", (id) => ({ done: userPath(id, "roles"), failure: userPath(id, "roles") }), async (id, principal, body, requester) => {
         const roles = commaList(field(body, "roles"));
-        return act(request, set, principal, "admin-roles", { done: userPath(id, "roles"), failure: userPath(id, "roles") }, async () => {
-          if (id === principal.userId && !roles.includes(ADMIN_ROLE)) throw new NotOnYourself("take the admin role from");
-          const user = await admin.update(id, { roles }, actorOf(principal, requester));
-          return `Roles of ${user.username} saved.`;
-        });
-      },
-      { detail: { hide: true } },
+        if (id === principal.userId && !roles.includes(ADMIN_ROLE)) throw new NotOnYourself("take the admin role from");
+        const user = await admin.update(id, { roles }, actorOf(principal, requester));
+        return `Roles of ${user.username} saved.`;
+      }),
     )
     .post(
-      "/admin/users/email",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-email");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
+      ...userForm("/admin/users/email", "admin-email", (id) => ({ done: userPath(id, "profile"), failure: userPath(id, "profile") }), async (id, principal, body, requester) => {
         const email = field(body, "email")?.trim();
-        const patch = { email: email || null, emailVerified: field(body, "email_verified") === "true" };
-        return act(request, set, principal, "admin-email", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
-          const user = await admin.update(id, patch, actorOf(principal, requester));
-          return `Email of ${user.username} saved.`;
-        });
-      },
-      { detail: { hide: true } },
+        const user = await admin.update(id, { email: email || null, emailVerified: field(body, "email_verified") === "true" }, actorOf(principal, requester));
+        return `Email of ${user.username} saved.`;
+      }),
     )
     .post(
-      "/admin/users/metadata",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-metadata");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
-        return act(request, set, principal, "admin-metadata", { done: userPath(id, "profile"), failure: userPath(id, "profile") }, async () => {
-          let metadata: unknown;
-          try {
-            metadata = JSON.parse(field(body, "metadata") ?? "");
-          } catch {
-            throw validationFailed([{ field: "metadata", message: 'Must be a JSON object, e.g. {"name": "Alice"}.' }]);
-          }
-          const user = await admin.update(id, { metadata }, actorOf(principal, requester));
-          return `Details of ${user.username} saved.`;
-        });
-      },
-      { detail: { hide: true } },
+      ...userForm("/admin/users/metadata", "admin-metadata", (id) => ({ done: userPath(id, "profile"), failure: userPath(id, "profile") }), async (id, principal, body, requester) => {
+        let metadata: unknown;
+        try {
+          metadata = JSON.parse(field(body, "metadata") ?? "");
+        } catch {
+          throw validationFailed([{ field: "metadata", message: 'Must be a JSON object, e.g. {"name": "Alice"}.' }]);
+        }
+        const user = await admin.update(id, { metadata }, actorOf(principal, requester));
+        return `Details of ${user.username} saved.`;
+      }),
     )
     .post(
-      "/admin/users/mfa",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-mfa");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
-        return act(request, set, principal, "admin-mfa", { done: userPath(id, "security"), failure: `${userPath(id)}/second-factors` }, async () => {
-          await admin.resetSecondFactors(id, actorOf(principal, requester));
-          return "Two-step sign-in is reset: the next sign-in asks for the password only.";
-        });
-      },
-      { detail: { hide: true } },
+      ...userForm("/admin/users/mfa", "admin-mfa", (id) => ({ done: userPath(id, "security"), failure: `${userPath(id)}/second-factors` }), async (id, principal, _body, requester) => {
+        await admin.resetSecondFactors(id, actorOf(principal, requester));
+        return "Two-step sign-in is reset: the next sign-in asks for the password only.";
+      }),
     )
     .post(
-      "/admin/users/passkeys",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-passkeys");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
-        return act(request, set, principal, "admin-passkeys", { done: userPath(id, "security"), failure: `${userPath(id)}/passkeys` }, async () => {
-          // It signs the user out everywhere: an admin's own would end this session too (the API does it, asked nothing).
-          if (id === principal.userId) throw new NotOnYourself("reset the passkeys of");
-          const reset = await deps.fallbacks.resetPasskeys(await admin.findUser(id), actorOf(principal, requester));
-          return `Passkeys reset (${reset.passkeysDeleted} deleted): they are signed out everywhere. Hand them this link, which works once, for 24 hours: ${reset.link}`;
-        });
-      },
-      { detail: { hide: true } },
+      ...userForm("/admin/users/passkeys", "admin-passkeys", (id) => ({ done: userPath(id, "security"), failure: `${userPath(id)}/passkeys` }), async (id, principal, _body, requester) => {
+        // It signs the user out everywhere: an admin's own would end this session too (the API does it, asked nothing).
+        if (id === principal.userId) throw new NotOnYourself("reset the passkeys of");
+        const reset = await deps.fallbacks.resetPasskeys(await admin.findUser(id), actorOf(principal, requester));
+        return `Passkeys reset (${reset.passkeysDeleted} deleted): they are signed out everywhere. Hand them this link, which works once, for 24 hours: ${reset.link}`;
+      }),
     )
     .post(
-      "/admin/users/password",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-password");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
-        return act(request, set, principal, "admin-password", { done: userPath(id, "security"), failure: `${userPath(id)}/password` }, async () => {
-          await admin.resetPassword(id, field(body, "password") ?? "", actorOf(principal, requester));
-          return "New password set: they are signed out everywhere.";
-        });
-      },
-      { detail: { hide: true } },
+      ...userForm("/admin/users/password", "admin-password", (id) => ({ done: userPath(id, "security"), failure: `${userPath(id)}/password` }), async (id, principal, body, requester) => {
+        await admin.resetPassword(id, field(body, "password") ?? "", actorOf(principal, requester));
+        return "New password set: they are signed out everywhere.";
+      }),
     )
     .post(
-      "/admin/users/delete",
-      async ({ request, body, set, requester }) => {
-        const principal = await adminForm(request, body, set, "admin-delete");
-        if (typeof principal === "string") return principal;
-        const id = field(body, "id") ?? "";
-        return act(request, set, principal, "admin-delete", { done: "/admin", failure: userPath(id, "actions") }, async () => {
-          if (id === principal.userId) throw new NotOnYourself("delete");
-          const user = await admin.get(id);
-          await admin.delete(id, actorOf(principal, requester));
-          return `${user.username} is deleted.`;
-        });
-      },
-      { detail: { hide: true } },
+      ...userForm("/admin/users/delete", "admin-delete", (id) => ({ done: "/admin", failure: userPath(id, "actions") }), async (id, principal, _body, requester) => {
+        if (id === principal.userId) throw new NotOnYourself("delete");
+        const user = await admin.get(id);
+        await admin.delete(id, actorOf(principal, requester));
+        return `${user.username} is deleted.`;
+      }),
     )
     .get(
       "/admin/audit",
