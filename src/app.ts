@@ -18,6 +18,7 @@ import { auditRoutes } from "./modules/audit";
 import { createAuditLog } from "./modules/audit/service";
 import { authGuard, requestIdentity } from "./modules/auth/guard";
 import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
+import { signInRoutes } from "./modules/auth/sign-in-routes";
 import { validateRoutes } from "./modules/auth/validate";
 import { createAuthService } from "./modules/auth/service";
 import { keyRoutes } from "./modules/keys";
@@ -227,6 +228,7 @@ export function createApp(
     .use(systemRoutes(db, config.accessCookieName))
     .use(readyRoutes(db))
     .use(metrics && config.metrics.token !== undefined ? metricsRoutes(metrics, config.metrics.token) : new Elysia())
+    .use(signInRoutes({ auth, delivery, rateLimit, withRequester }))
     .use(authRoutes({ auth, mfa, delivery, guard, rateLimit, withRequester }))
     .use(mfaRoutes({ auth, mfa, guard, rateLimit, withRequester }))
     .use(passkeyRoutes({ passkeys, auth, delivery, guard, rateLimit, withRequester }))
