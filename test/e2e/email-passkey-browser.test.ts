@@ -69,6 +69,13 @@ describe("a passwordless account changes its address in Chromium", () => {
       expect(await page.locator("#new_email").count()).toBe(0);
       await screenshot(page, "account-email-change-confirm-first");
       expect(await layoutProblems(page)).toEqual([]);
+      // The same page on a phone, dark: this state is not in the pages walk (its account has a password).
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.emulateMedia({ colorScheme: "dark" });
+      await screenshot(page, "account-email-change-confirm-first-phone-dark");
+      expect(await layoutProblems(page)).toEqual([]);
+      await page.setViewportSize({ width: 1280, height: 720 });
+      await page.emulateMedia({ colorScheme: "light" });
       await Promise.all([page.waitForURL((url) => url.pathname === "/login/passkey-step"), page.click("a:has-text('Confirm with your passkey')")]);
       expect(new URL(page.url()).searchParams.get("rd")).toBe("/account/email");
       const confirm = page.locator("#passkey-button");
