@@ -52,6 +52,7 @@ import { PAGE_FORM_PATHS, signInPages } from "./modules/pages";
 import { applicationPages } from "./modules/pages/applications";
 import { accountPages } from "./modules/pages/account-routes";
 import { adminPages } from "./modules/pages/admin-routes";
+import { auditPages } from "./modules/pages/audit-routes";
 import { formTokens } from "./modules/pages/csrf";
 import { createHandoffCodes, type HandoffCodes } from "./modules/pages/handoff";
 import { createBrowserSessions } from "./modules/pages/session";
@@ -273,6 +274,7 @@ export function createApp(
     )
     .use(accountPages({ ...signedInForms, auth, users, sessions, apiKeys, audit, ipLimit, withRequester, mfa, oidc, emailFlows, mailEnabled: mailer.enabled, passkeys, passkeyOrigins: new Set(config.passkeys.origins) }))
     .use(adminPages({ ...signedInForms, admin, users, sessions, mfa, audit, withRequester, fallbacks }))
+    .use(auditPages({ ...signedInForms, audit, users }))
     .use(applicationPages({ ...signedInForms, clients: oidcClients, audit, withRequester, issuer: config.publicUrl }))
     .use(invitationAdminRoutes({ invitations, guard, withRequester }))
     .use(invitationRoutes({ invitations, auth, delivery, rateLimit, withRequester }))

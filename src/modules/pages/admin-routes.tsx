@@ -4,19 +4,18 @@ import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import { commaList } from "../../lib/lists";
 import { ADMIN_ROLE } from "../admin/accounts";
 import type { Actor, AdminService } from "../admin/service";
-import { AUDIT_EVENTS, type AuditLog } from "../audit/service";
+import type { AuditLog } from "../audit/service";
 import type { MfaService } from "../mfa/service";
 import type { PasskeyFallbacks } from "../auth/passkey-fallbacks";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
 import { problemOf, signedInForm, type SignedInForms } from "./signed-in-forms";
-import { AuditPage, CONFIRMATIONS, ConfirmPage, NewUserPage, UserListPage, UserPage, type AdminFrame, type Confirmation } from "./admin";
+import { CONFIRMATIONS, ConfirmPage, NewUserPage, UserListPage, UserPage, type AdminFrame, type Confirmation } from "./admin";
 import type { Flash } from "./flash";
 import { ForbiddenPage } from "./layout";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 
 const PAGE_SIZE = 25;
-const AUDIT_PAGE_SIZE = 50;
 /** How many of a user's latest events their page shows. */
 const USER_EVENTS = 10;
 
@@ -34,7 +33,7 @@ export const ADMIN_FORM_PATHS = [
 ] as const;
 
 /** The admin pages besides /admin (GET). */
-export const ADMIN_PAGE_PATHS = ["/admin/audit", "/admin/users/new", "/admin/users/:id", "/admin/users/:id/:confirm"] as const;
+export const ADMIN_PAGE_PATHS = ["/admin/users/new", "/admin/users/:id", "/admin/users/:id/:confirm"] as const;
 
 /**
  * An admin's change to their own account that the pages refuse (a page's message, not an API error): locking
@@ -46,7 +45,7 @@ class NotOnYourself extends Error {
   }
 }
 
-/** The admin pages' gate (users here, applications in applications.tsx): the 403 page, and a signed-in form by an admin. */
+/** The admin pages' gate (users here, the audit log, applications, invitations): the 403 page, a signed-in form by an admin, and the pages' frame. */
 export function adminGate(deps: SignedInForms) {
   const signedIn = signedInForm(deps);
   const notAdmin = (set: PageSet, principal: BrowserSessionPrincipal) =>
@@ -70,8 +69,19 @@ export function adminGate(deps: SignedInForms) {
     return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set, principal);
   }
 
-  return { adminForm, adminPage };
+  /** What every admin page shows around its content: the app, who is signed in, the forms' tokens, the message. */
+  const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
+    appName: deps.appName,
+    username: principal.username,
+    csrf: (form) => deps.forms.issue(form, principal.sessionId),
+    flash: deps.flashes.take(request, set, principal.sessionId),
+  });
+
+  return { adminForm, adminPage, frame };
 }
+
+/** A query parameter as typed (at most 254 characters), or "". */
+export const queryText = (query: Record<string, unknown>, name: string) => (typeof query[name] === "string" ? (query[name] as string).slice(0, 254) : "");
 
 /** The admin behind a page's form, as the services audit and re-check them (users here, invitations). */
 export const actorOf = (principal: BrowserSessionPrincipal, requester: ClientInfo): Actor => ({
@@ -94,21 +104,12 @@ export interface AdminPageDeps extends SignedInForms {
 
 /**
  * The user pages (role admin): the list (search, paging), a page per user, the create form, and confirmation
- * pages for what cannot be undone or locks someone out; the audit log in sentences. Everything the admin API and
+ * pages for what cannot be undone or locks someone out. Everything the admin API and
  * the CLI do for users, under the same last-admin rule; an admin cannot disable, delete or demote themself here.
  */
 export function adminPages(deps: AdminPageDeps) {
-  const { appName, forms, flashes, admin, users, sessions, mfa, audit, withRequester } = deps;
-  const { adminForm, adminPage } = adminGate(deps);
-
-  const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
-    appName,
-    username: principal.username,
-    csrf: (form) => forms.issue(form, principal.sessionId),
-    flash: flashes.take(request, set, principal.sessionId),
-  });
-
-  const text = (query: Record<string, unknown>, name: string) => (typeof query[name] === "string" ? (query[name] as string).slice(0, 254) : "");
+  const { flashes, admin, users, sessions, mfa, audit, withRequester } = deps;
+  const { adminForm, adminPage, frame } = adminGate(deps);
 
   /** The user `id`, or undefined (a 404 page). */
   async function userOf(id: string) {
@@ -118,13 +119,6 @@ export function adminPages(deps: AdminPageDeps) {
       if (error instanceof ApiError && error.status === 404) return undefined;
       throw error;
     }
-  }
-
-  /** Usernames of these events' users who still exist, by id. */
-  async function usernamesOf(events: { user_id: string | null }[]) {
-    const ids = [...new Set(events.map((event) => event.user_id).filter((id): id is string => id !== null))];
-    const named = await Promise.all(ids.map(async (id) => [id, (await users.findById(id))?.username] as const));
-    return new Map(named.flatMap(([id, username]) => (username === undefined ? [] : [[id, username] as const])));
   }
 
   /**
@@ -181,8 +175,8 @@ export function adminPages(deps: AdminPageDeps) {
       async ({ request, query, set }) => {
         const principal = await adminPage(request, set, "/admin");
         if (typeof principal === "string") return principal;
-        const search = text(query, "q");
-        const cursor = text(query, "cursor");
+        const search = queryText(query, "q");
+        const cursor = queryText(query, "cursor");
         const view = frame(request, set, principal);
         let page: Awaited<ReturnType<AdminService["list"]>>;
         try {
@@ -353,36 +347,5 @@ export function adminPages(deps: AdminPageDeps) {
         await admin.delete(id, actorOf(principal, requester));
         return `${user.username} is deleted.`;
       }),
-    )
-    .get(
-      "/admin/audit",
-      async ({ request, query, set }) => {
-        const principal = await adminPage(request, set, "/admin/audit");
-        if (typeof principal === "string") return principal;
-        const who = text(query, "user");
-        const event = AUDIT_EVENTS.includes(text(query, "event") as never) ? text(query, "event") : "";
-        const cursor = /^\d{1,15}$/.test(text(query, "cursor")) ? Number(text(query, "cursor")) : undefined;
-        // Like the audit API: a user is an id (events outlive a deleted user), a username or an email.
-        const userId = who ? ((await users.findByLogin(who))?.id ?? who) : undefined;
-        const trail = await audit.list({ userId, event: event || undefined, cursor, limit: AUDIT_PAGE_SIZE });
-        const filters = { user: who, event };
-        return htmlPage(
-          set,
-          200,
-          String(
-            <AuditPage
-              {...frame(request, set, principal)}
-              user={who}
-              event={event}
-              events={trail.events}
-              usernames={await usernamesOf(trail.events)}
-              eventNames={AUDIT_EVENTS}
-              next={trail.next_cursor ? new URLSearchParams({ ...filters, cursor: trail.next_cursor }).toString() : null}
-              first={cursor !== undefined ? new URLSearchParams(filters).toString() : null}
-            />,
-          ),
-        );
-      },
-      { detail: { hide: true } },
     );
 }

@@ -17,6 +17,7 @@ import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "
 import { ACCOUNT_FORM_PATHS, ACCOUNT_PAGE_PATHS } from "./account-routes";
 import { APPLICATION_FORM_PATHS } from "./applications";
 import { ADMIN_FORM_PATHS, ADMIN_PAGE_PATHS } from "./admin-routes";
+import { AUDIT_PAGE_PATH } from "./audit-routes";
 import { LOST_PASSKEY_PAGE_PATHS } from "./lost-passkey";
 import { mailedCodePages } from "./mailed-code-pages";
 import { LoginPage, RecoveryCodesPage, SecondStepPage, SignOutPage } from "./login";
@@ -46,6 +47,7 @@ export const PAGE_PATHS: ReadonlySet<string> = new Set([
   ...PAGE_FORM_PATHS,
   ...ACCOUNT_PAGE_PATHS,
   ...ADMIN_PAGE_PATHS,
+  AUDIT_PAGE_PATH,
   "/account",
   "/admin",
   "/admin/applications",
