@@ -24,7 +24,7 @@ import { LoginPage, RecoveryCodesPage, SecondStepPage, SignOutPage } from "./log
 import { plural } from "./layout";
 import type { EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
-import { signInKit } from "./sign-in-kit";
+import { loginLink, signInKit } from "./sign-in-kit";
 import { PASSKEY_STEP_PATH, passkeyStepPages } from "./passkey-step";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
@@ -91,8 +91,6 @@ function secondStepPasskeyProblem(error: ApiError): string {
   return error.message;
 }
 
-/** A sign-in page link that keeps `rd`. */
-const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
 
 /** The sign-in and sign-out pages, with the mailed codes' pages and the cross-domain handoff mounted. */
 export function signInPages(deps: PageDeps) {
@@ -196,7 +194,7 @@ export function signInPages(deps: PageDeps) {
 
   return new Elysia({ tags: ["pages"] })
     .use(withRequester)
-    .use(passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins }))
+    .use(passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins, message }))
     .use(mailedCodePages({ ...deps, ...kit, appName, origins }))
     .use(handoffPages({ ...deps, ...kit }))
     // APP_LOGO, from memory (read once at start): the pages' CSP allows images from this origin only.

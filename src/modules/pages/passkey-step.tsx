@@ -7,9 +7,10 @@ import type { PasskeyService } from "../passkeys/service";
 import type { BrowserSessionPrincipal } from "../sessions/service";
 import { sameOriginPost, type FormTokens } from "./csrf";
 import { safeRedirect, type SignInHost } from "./hosts";
-import { Alert, Csrf, Layout, MessagePage, PasskeyControls, plural, signInCsp } from "./layout";
+import { Alert, Csrf, Layout, PasskeyControls, plural, signInCsp } from "./layout";
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import type { BrowserSessions } from "./session";
+import { loginLink, type SignInKit } from "./sign-in-kit";
 
 /** The passkey step-up: where forward auth (`require = "passkey"`) and OpenID Connect send a session without one. */
 export const PASSKEY_STEP_PATH = "/login/passkey-step";
@@ -26,6 +27,8 @@ export interface PasskeyStepDeps {
   origins: ReadonlySet<string>;
   /** The sign-in origins under the passkeys' RP ID (elsewhere a browser refuses the ceremony). */
   passkeyOrigins: ReadonlySet<string>;
+  /** The sign-in host's page that only says something (sign-in-kit.tsx). */
+  message: SignInKit["message"];
 }
 
 interface StepView {
@@ -66,13 +69,10 @@ function PasskeyStepPage(view: StepView) {
  * new session whose amr has `hwk` (auth.stepUpBrowser), then goes on to `rd`, checked like every `rd`. Not signed
  * in: the sign-in page (any passkey sign-in there satisfies the requirement at once).
  */
-export function passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins }: PasskeyStepDeps) {
-  const message = (set: Set, status: number, title: string, text: string, link?: { href: string; text: string }) =>
-    htmlPage(set, status, String(<MessagePage appName={appName} title={title} message={text} link={link} />));
+export function passkeyStepPages({ appName, auth, browser, forms, ipLimit, withRequester, passkeys, origins, passkeyOrigins, message }: PasskeyStepDeps) {
   /** The 429 page: the wait in words, as the sign-in forms say it. */
   const tooMany = (set: Set, error: ApiError) =>
     message(set, 429, "Too many attempts", `Too many attempts. Try again in ${plural(passRetryAfter(set, error), "second")}.`);
-  const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
 
   /** The step's page for this session, with new options (each answer spends its options, right or wrong). */
   async function stepPage(set: Set, status: number, host: SignInHost, principal: BrowserSessionPrincipal, rd: string | undefined, error?: string) {

@@ -5,6 +5,9 @@ import { MessagePage, type Refresh } from "./layout";
 import { htmlPage, type PageSet as Set } from "./respond";
 import type { BrowserSessions } from "./session";
 
+/** A sign-in page link that keeps `rd`. */
+export const loginLink = (rd: string | undefined) => (rd ? `/login?rd=${encodeURIComponent(rd)}` : "/login");
+
 /**
  * What the signed-out pages of a sign-in host share (sign-in, the mailed codes' pages, the cross-domain handoff):
  * a page that only says something, this browser's pre-session binding, where a sign-in goes on to, and the way
