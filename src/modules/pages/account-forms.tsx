@@ -4,7 +4,7 @@ import type { BrowserSessionPrincipal } from "../sessions/service";
 import { SignedInNav } from "./account";
 import type { Flash } from "./flash";
 import { seeOther, type PageSet } from "./respond";
-import { problemOf, signedInForm, type SignedInForms } from "./signed-in-forms";
+import { csrfFor, problemOf, signedInForm, type SignedInForms } from "./signed-in-forms";
 
 /** A request and its answer's headers: where a form's flash cookie is read and set. */
 interface Ctx {
@@ -40,7 +40,7 @@ const SECTION_OF: Record<string, string> = {
 export function accountForms(deps: SignedInForms) {
   const { browser, forms, flashes } = deps;
   const guard = signedInForm(deps);
-  const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
+  const csrfOf = csrfFor(forms);
   const nav = (principal: BrowserSessionPrincipal) => (
     <SignedInNav username={principal.username} isAdmin={principal.roles.includes("admin")} csrf={forms.issue("logout", principal.sessionId)} />
   );

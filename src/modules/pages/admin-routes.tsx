@@ -9,7 +9,7 @@ import type { MfaService } from "../mfa/service";
 import type { PasskeyFallbacks } from "../auth/passkey-fallbacks";
 import type { BrowserSessionPrincipal, SessionService } from "../sessions/service";
 import type { UserService } from "../users/service";
-import { problemOf, signedInForm, type SignedInForms } from "./signed-in-forms";
+import { csrfFor, problemOf, signedInForm, type SignedInForms } from "./signed-in-forms";
 import { CONFIRMATIONS, ConfirmPage, NewUserPage, UserListPage, UserPage, type AdminFrame, type Confirmation } from "./admin";
 import type { Flash } from "./flash";
 import { ForbiddenPage } from "./layout";
@@ -69,15 +69,17 @@ export function adminGate(deps: SignedInForms) {
     return principal.roles.includes(ADMIN_ROLE) ? principal : notAdmin(set, principal);
   }
 
+  const csrfOf = csrfFor(deps.forms);
+
   /** What every admin page shows around its content: the app, who is signed in, the forms' tokens, the message. */
   const frame = (request: Request, set: PageSet, principal: BrowserSessionPrincipal): AdminFrame => ({
     appName: deps.appName,
     username: principal.username,
-    csrf: (form) => deps.forms.issue(form, principal.sessionId),
+    csrf: csrfOf(principal),
     flash: deps.flashes.take(request, set, principal.sessionId),
   });
 
-  return { adminForm, adminPage, frame };
+  return { adminForm, adminPage, frame, csrfOf };
 }
 
 /** A query parameter as typed (at most 254 characters), or "". */

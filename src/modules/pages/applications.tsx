@@ -160,9 +160,8 @@ export interface ApplicationPageDeps extends SignedInForms {
 
 /** GET /admin/applications (role admin): what `latchkey oidc client ...` and the admin API do, as forms. */
 export function applicationPages(deps: ApplicationPageDeps) {
-  const { appName, forms, flashes, clients, audit, withRequester, issuer } = deps;
-  const { adminForm, adminPage } = adminGate(deps);
-  const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
+  const { appName, flashes, clients, audit, withRequester, issuer } = deps;
+  const { adminForm, adminPage, csrfOf, frame } = adminGate(deps);
 
   /** Runs a change, then back to the list (POST/redirect/GET) with its message; a refusal says why. */
   async function act(request: Request, set: PageSet, principal: BrowserSessionPrincipal, form: string, change: () => Promise<Omit<Flash, "form" | "kind">>) {
@@ -183,7 +182,7 @@ export function applicationPages(deps: ApplicationPageDeps) {
       async ({ request, set }) => {
         const principal = await adminPage(request, set, "/admin/applications");
         if (typeof principal === "string") return principal;
-        const view = { appName, username: principal.username, clients: await clients.list(), csrf: csrfOf(principal), issuer, flash: flashes.take(request, set, principal.sessionId) };
+        const view = { ...frame(request, set, principal), clients: await clients.list(), issuer };
         return htmlPage(set, 200, String(<ApplicationsPage {...view} />));
       },
       { detail: { hide: true } },

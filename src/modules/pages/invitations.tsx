@@ -162,7 +162,7 @@ export interface InvitationPageDeps extends SignedInForms, SignUpDeps {
 export function invitationPages(deps: InvitationPageDeps) {
   const { appName, forms, flashes, invitations, auth, ipLimit, withRequester, mailEnabled } = deps;
   const flow = signUpFlow(deps);
-  const { adminForm, adminPage } = adminGate(deps);
+  const { adminForm, adminPage, csrfOf, frame } = adminGate(deps);
   const deadLink = (set: PageSet, error: ApiError) => {
     const page = DEAD_LINKS[error.code];
     if (!page) throw error;
@@ -179,7 +179,6 @@ export function invitationPages(deps: InvitationPageDeps) {
       ...extra,
     });
 
-  const csrfOf = (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
 
   /** A passkey-first account signs in at once and goes to add its passkey; an account that may not sign in yet is told why. */
   async function passkeyFirstSession(request: Request, set: PageSet, user: User, client: ClientInfo) {
@@ -246,7 +245,7 @@ export function invitationPages(deps: InvitationPageDeps) {
       async ({ request, set }) => {
         const principal = await adminPage(request, set, "/admin/invitations");
         if (typeof principal === "string") return principal;
-        const view = { appName, username: principal.username, csrf: csrfOf(principal), invitations: await invitations.list(), mailEnabled, flash: flashes.take(request, set, principal.sessionId) };
+        const view = { ...frame(request, set, principal), invitations: await invitations.list(), mailEnabled };
         return htmlPage(set, 200, String(<InvitationsPage {...view} />));
       },
       { detail: { hide: true } },

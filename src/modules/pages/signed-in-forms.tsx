@@ -51,6 +51,9 @@ export interface SignedInForms {
   flashes: Flashes;
 }
 
+/** The CSRF tokens of a signed-in user's forms, each bound to the browser session (csrf.ts). */
+export const csrfFor = (forms: FormTokens) => (principal: BrowserSessionPrincipal) => (form: string) => forms.issue(form, principal.sessionId);
+
 /**
  * The gate of every signed-in form: a live browser session, a same-origin POST and this form's CSRF token.
  * Returns the principal, or the answer to send instead (to sign-in, or a 403 page).
