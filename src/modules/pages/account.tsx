@@ -193,28 +193,28 @@ export function EmailChangePage(view: {
   mailEnabled: boolean;
   flash: Flash | undefined;
 }) {
-  const mayChange = view.hasPassword || view.confirmed;
   return (
     <Layout appName={view.appName} title="Change your email address" nav={view.nav} narrow>
       <section>
         <h1>Change your email address</h1>
         {!view.mailEnabled ? (
           <p class="muted">This server sends no mail: ask your administrator to change your address.</p>
-        ) : mayChange ? (
+        ) : (
           <>
             <Alert kind="notice" message={view.confirmed ? "You confirmed with your passkey: type the new address and send it within 5 minutes." : undefined} />
             <Said flash={view.flash} forms="email" />
-            <EmailChangeForm csrf={view.csrf} username={view.username} hasPassword={view.hasPassword} onPage />
-          </>
-        ) : (
-          <>
-            <Said flash={view.flash} forms="email" />
-            <p>First confirm it is you with your passkey, then type the new address.</p>
-            <div class="actions">
-              <a class="button" href={`${PASSKEY_STEP_PATH}?rd=${encodeURIComponent("/account/email")}`}>
-                Confirm with your passkey
-              </a>
-            </div>
+            {view.hasPassword || view.confirmed ? (
+              <EmailChangeForm csrf={view.csrf} username={view.username} hasPassword={view.hasPassword} onPage />
+            ) : (
+              <>
+                <p>First confirm it is you with your passkey, then type the new address.</p>
+                <div class="actions">
+                  <a class="button" href={`${PASSKEY_STEP_PATH}?rd=${encodeURIComponent("/account/email")}`}>
+                    Confirm with your passkey
+                  </a>
+                </div>
+              </>
+            )}
           </>
         )}
         <p>
