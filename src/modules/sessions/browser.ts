@@ -6,7 +6,7 @@ import type { ClientInfo } from "../../http/client-ip";
 import { randomToken, sha256Hex } from "../../lib/crypto";
 import type { Pending } from "../../lib/pending";
 import { AccountChanged, insertSession, type VerifiedAccount } from "./account-check";
-import { ACTIVITY_RESOLUTION_MS, CACHE_TTL_MS, recordActivity, remember, sessionPrincipalColumns } from "./lookup";
+import { ACTIVITY_RESOLUTION_MS, authenticationColumns, authenticationFrom, CACHE_TTL_MS, recordActivity, remember, sessionPrincipalColumns } from "./lookup";
 import type { Authentication, BrowserSessionPrincipal, SessionSettings } from "./model";
 
 /**
@@ -79,9 +79,9 @@ export function createBrowserSessions(db: Db, settings: SessionSettings) {
         // so prompt=login and max_age still ask for the password).
         let authentication: Authentication = { authTime: now, amr: "amr" in from ? from.amr : [] };
         if (parentId !== undefined) {
-          const parent = yield* row(tx.select({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr }).from(sessions).where(eq(sessions.id, parentId)));
+          const parent = yield* row(tx.select(authenticationColumns()).from(sessions).where(eq(sessions.id, parentId)));
           if (!parent) throw new AccountChanged("deleted");
-          authentication = { authTime: (parent.authTime ?? parent.createdAt).getTime(), amr: parent.amr };
+          authentication = authenticationFrom(parent);
         }
         yield* insertSession(tx, account, {
           id: sessionId,

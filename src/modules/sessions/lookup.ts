@@ -3,10 +3,11 @@ import { changes, type Atomic } from "../../db/atomic";
 import type { Db } from "../../db/client";
 import { sessions } from "../../db/tables";
 import { principalUserColumns } from "../users/service";
+import type { Authentication } from "./model";
 
 /*
- * What both session lookups share (by access token's session id, by browser cookie): a short cache, and the
- * session's activity written at most once a minute.
+ * What the session reads share: the columns of a principal and of an authentication, and for both lookups (by
+ * access token's session id, by browser cookie) a short cache and the activity written at most once a minute.
  */
 
 /** What a session lookup reads: the session's id, end, last activity, client and amr, and its user's identity. */
@@ -17,6 +18,15 @@ export const sessionPrincipalColumns = () => ({
   clientId: sessions.clientId,
   amr: sessions.amr,
   ...principalUserColumns(),
+});
+
+/** What a session's last authentication is read from (`authenticationFrom`). */
+export const authenticationColumns = () => ({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr });
+
+/** A session's last authentication: its auth time, or for a session from before that was recorded, its start. */
+export const authenticationFrom = (row: { createdAt: Date; authTime: Date | null; amr: string[] }): Authentication => ({
+  authTime: (row.authTime ?? row.createdAt).getTime(),
+  amr: row.amr,
 });
 
 /** How long a looked-up session is trusted without asking the database again (other instances' revocations). */

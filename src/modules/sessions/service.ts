@@ -9,7 +9,7 @@ import { randomToken, sha256Hex } from "../../lib/crypto";
 import type { Pending } from "../../lib/pending";
 import { assertAccountUnchanged, insertSession, type VerifiedAccount } from "./account-check";
 import { createBrowserSessions } from "./browser";
-import { ACTIVITY_RESOLUTION_MS, CACHE_TTL_MS, recordActivity, remember, sessionPrincipalColumns } from "./lookup";
+import { ACTIVITY_RESOLUTION_MS, authenticationColumns, authenticationFrom, CACHE_TTL_MS, recordActivity, remember, sessionPrincipalColumns } from "./lookup";
 import type { Authentication, SessionPrincipal, SessionSettings } from "./model";
 import { rotation } from "./rotation";
 
@@ -48,13 +48,13 @@ const liveSession = (sessionId: string) => and(eq(sessions.id, sessionId), gt(se
 export function* liveAuthentication(tx: Db, sessionId: string): Atomic<Authentication & { passwordHash: string | null }> {
   const live = yield* row(
     tx
-      .select({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr, passwordHash: users.passwordHash })
+      .select({ ...authenticationColumns(), passwordHash: users.passwordHash })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(liveSession(sessionId)),
   );
   if (!live) throw invalidToken("The session has ended.");
-  return { authTime: (live.authTime ?? live.createdAt).getTime(), amr: live.amr, passwordHash: live.passwordHash };
+  return { ...authenticationFrom(live), passwordHash: live.passwordHash };
 }
 
 /** Deletes expired sessions; their refresh tokens go with them (ON DELETE CASCADE). */
@@ -214,8 +214,8 @@ export function createSessionService(db: Db, settings: SessionSettings) {
 
     /** The last real authentication behind a session (OIDC auth_time and amr), or undefined if it ended. */
     async authenticationOf(sessionId: string): Promise<Authentication | undefined> {
-      const [found] = await db.select({ createdAt: sessions.createdAt, authTime: sessions.authTime, amr: sessions.amr }).from(sessions).where(eq(sessions.id, sessionId));
-      return found && { authTime: (found.authTime ?? found.createdAt).getTime(), amr: found.amr };
+      const [found] = await db.select(authenticationColumns()).from(sessions).where(eq(sessions.id, sessionId));
+      return found && authenticationFrom(found);
     },
 
     principal,
