@@ -4,7 +4,7 @@ import { parseIp, parseTrustProxy, type ProxyHeader, type TrustProxy } from "./l
 import { parseDuration } from "./lib/duration";
 import { configRoleProblem } from "./lib/names";
 import { credentialsIntact, UNENCODED_CREDENTIALS } from "./lib/postgres-url";
-import type { JwtAlg } from "./tokens/verifier";
+import { JWT_ALGS, type JwtAlg } from "./lib/jwt-algs";
 import { ConfigError } from "./errors";
 
 export type TokenDelivery = "bearer" | "header" | "cookie";
@@ -328,7 +328,6 @@ function mailConfig(env: Env): MailConfig {
 }
 
 // ---- Signing keys and OpenID Connect (issue 15)
-const JWT_ALGS = ["HS256", "RS256", "ES256", "EdDSA"] as const;
 
 function signingConfig(env: Env): Pick<Config, "jwtAlg" | "oidcIdTokenAlg"> {
   const jwtAlg = value(env, "JWT_ALG") ?? "HS256";

@@ -1,7 +1,8 @@
 import { SignJWT } from "jose";
 import { hmacBase64url } from "../lib/crypto";
 import type { KeyRing } from "./keys";
-import { createClientAccessVerifier, createJwtVerifier, type ClientAccessClaims, type JwtAlg, type VerificationKey, type VerifiedClaims } from "./verifier";
+import { createClientAccessVerifier, createJwtVerifier, type ClientAccessClaims, type VerificationKey, type VerifiedClaims } from "./verifier";
+import type { JwtAlg } from "../lib/jwt-algs";
 
 export interface AccessClaims {
   sub: string;

@@ -7,7 +7,8 @@ import type { Db } from "../db/client";
 import { peersOf } from "../db/peers";
 import { signingKeys } from "../db/tables";
 import { randomToken } from "../lib/crypto";
-import { hmacKey, hs256Kid, publicKey, type JwtAlg, type VerificationKey } from "./verifier";
+import { hmacKey, hs256Kid, publicKey, type VerificationKey } from "./verifier";
+import type { JwtAlg } from "../lib/jwt-algs";
 
 /** How long the loaded key set is trusted before the database is asked again (a rotation by the CLI or another instance). */
 const RELOAD_AFTER_MS = 1000;

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual, verify as verifySignature, type KeyObject } from "node:crypto";
+import type { JwtAlg } from "../lib/jwt-algs";
 
 export interface VerifiedClaims {
   sub: string;
@@ -9,8 +10,6 @@ export interface VerifiedClaims {
   iss: string;
 }
 
-export type JwtAlg = "HS256" | "RS256" | "ES256" | "EdDSA";
-export const ASYMMETRIC_ALGS = ["RS256", "ES256", "EdDSA"] as const;
 
 /** One key a token may name by `kid`: its algorithm is bound to it, so a token cannot choose another one. */
 export interface VerificationKey {

@@ -4,7 +4,8 @@ import { decodeProtectedHeader, exportSPKI, importJWK, SignJWT, type JWK } from 
 import { migrate, openDatabase, type Db } from "../../src/db/client";
 import { createAccessTokens } from "../../src/tokens/access";
 import { createKeyRing, listSigningKeys, rotateSigningKeys } from "../../src/tokens/keys";
-import { ASYMMETRIC_ALGS, hs256Kid, type JwtAlg } from "../../src/tokens/verifier";
+import { hs256Kid } from "../../src/tokens/verifier";
+import { ASYMMETRIC_ALGS, type JwtAlg } from "../../src/lib/jwt-algs";
 
 const secret = new TextEncoder().encode("s".repeat(32));
 const issuer = "https://auth.example.test";

@@ -5,7 +5,7 @@ import { oidcClients, oidcGrants, sessions } from "../../db/tables";
 import { randomToken } from "../../lib/crypto";
 import type { Mailer } from "../../mail";
 import type { KeyRing } from "../../tokens/keys";
-import { ASYMMETRIC_ALGS, type JwtAlg } from "../../tokens/verifier";
+import { ASYMMETRIC_ALGS, type JwtAlg } from "../../lib/jwt-algs";
 
 /** The outbox kind of a logout notice (its rows are retried and dropped like mail: MAIL_RETRY_INTERVAL, MAIL_MAX_ATTEMPTS). */
 export const LOGOUT_NOTICE_KIND = "backchannel_logout";

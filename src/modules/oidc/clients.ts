@@ -6,7 +6,7 @@ import { apiErrors, type FieldError, validationFailed } from "../../errors";
 import { randomToken, safeEqual, sha256Hex } from "../../lib/crypto";
 import { rolesProblem } from "../admin/accounts";
 import { normalizeUsername } from "../../lib/names";
-import { ASYMMETRIC_ALGS } from "../../tokens/verifier";
+import { ASYMMETRIC_ALGS } from "../../lib/jwt-algs";
 
 export type OidcClient = typeof oidcClients.$inferSelect;
 

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import { PHISHING_RESISTANT_ACR } from "../../lib/amr";
-import { ASYMMETRIC_ALGS, type JwtAlg } from "../../tokens/verifier";
+import { ASYMMETRIC_ALGS, type JwtAlg } from "../../lib/jwt-algs";
 import { JWKS_PATH } from "../signing-keys";
 import { PROMPTS } from "./authorize";
 import { SCOPES } from "./claims";

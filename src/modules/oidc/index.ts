@@ -2,7 +2,7 @@ import type { Pending } from "../../lib/pending";
 import { Elysia } from "elysia";
 import type { RequesterPlugin } from "../../http/client-ip";
 import type { KeyRing } from "../../tokens/keys";
-import type { JwtAlg } from "../../tokens/verifier";
+import type { JwtAlg } from "../../lib/jwt-algs";
 import type { AuditLog } from "../audit/service";
 import type { UserIdentity } from "../users/service";
 import type { OidcClients } from "./clients";

@@ -3,7 +3,7 @@ import type { Db } from "../../db/client";
 import { oidcCodes, oidcConsents, oidcGrants, sessions } from "../../db/tables";
 import type { ClientInfo } from "../../http/client-ip";
 import { randomToken, sha256Hex } from "../../lib/crypto";
-import type { JwtAlg } from "../../tokens/verifier";
+import type { JwtAlg } from "../../lib/jwt-algs";
 import type { AuditLog } from "../audit/service";
 import type { SessionService } from "../sessions/service";
 import type { LogoutNotices } from "./backchannel";

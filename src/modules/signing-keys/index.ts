@@ -3,7 +3,7 @@ import { ADMIN_PREFIX } from "../../http/routes";
 import type { Db } from "../../db/client";
 import type { RequesterPlugin } from "../../http/client-ip";
 import { listSigningKeys, rotateSigningKeys, type KeyRing } from "../../tokens/keys";
-import type { JwtAlg } from "../../tokens/verifier";
+import type { JwtAlg } from "../../lib/jwt-algs";
 import type { AuditLog } from "../audit/service";
 import type { authGuard } from "../auth/guard";
 import { SESSION_SECURITY } from "../../http/schema";
