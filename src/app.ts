@@ -17,7 +17,7 @@ import { createAdminService } from "./modules/admin/service";
 import { auditRoutes } from "./modules/audit";
 import { createAuditLog } from "./modules/audit/service";
 import { authGuard, requestIdentity } from "./modules/auth/guard";
-import { authRoutes, FORM_BODY_PATHS } from "./modules/auth";
+import { authRoutes, AUTH_FORM_PATHS } from "./modules/auth";
 import { signInRoutes } from "./modules/auth/sign-in-routes";
 import { validateRoutes } from "./modules/auth/validate";
 import { createAuthService } from "./modules/auth/service";
@@ -37,7 +37,7 @@ import { systemRoutes } from "./modules/system";
 import { createUserService } from "./modules/users/service";
 import { createMailer, type Mailer } from "./mail";
 import { createOneTimeCodes } from "./modules/codes/service";
-import { emailRoutes } from "./modules/email";
+import { EMAIL_FORM_PATHS, emailRoutes } from "./modules/email";
 import { createEmailFlows } from "./modules/email/service";
 import { createChallengeStore } from "./modules/auth/challenges";
 import { createSecondStep } from "./modules/auth/second-step";
@@ -73,6 +73,9 @@ import { signUpPages } from "./modules/pages/signup";
 import { createPasskeyFallbacks } from "./modules/auth/passkey-fallbacks";
 import { createPasswordCheck } from "./modules/auth/password-check";
 import { lostPasskeyPages, takesLostPasskeyForm } from "./modules/pages/lost-passkey";
+
+/** The paths whose POST bodies may be HTML forms (application/x-www-form-urlencoded); every other route takes JSON. */
+const FORM_BODY_PATHS: ReadonlySet<string> = new Set([...AUTH_FORM_PATHS, ...EMAIL_FORM_PATHS, ...OIDC_FORM_PATHS, ...PAGE_FORM_PATHS]);
 
 /**
  * Builds the whole HTTP application from its configuration; the server and the in-process tests both use it.
@@ -224,7 +227,7 @@ export function createApp(
     .use(validateRoutes(identity, headers, direct))
     .use(forwardAuthRoutes({ config, browser, accessTokens, sessions, apiKeys, rules: accessRules, headers, peerAddress, waits, metrics: recorder, direct }))
     .onParse(({ request, contentType, path }) =>
-      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || OIDC_FORM_PATHS.has(path) || PAGE_FORM_PATHS.has(path) || takesInvitationForm(path) || takesLostPasskeyForm(path)),
+      parseBody(request, contentType, FORM_BODY_PATHS.has(path) || takesInvitationForm(path) || takesLostPasskeyForm(path)),
     )
     .use(systemRoutes(db, config.accessCookieName))
     .use(readyRoutes(db))

@@ -25,12 +25,11 @@ import {
 } from "./model";
 import { CONTROL_CHARACTER, SESSION_OR_KEY_SECURITY, SESSION_SECURITY } from "../../http/schema";
 import { BODY_ERRORS, CSRF_CHECK, errorResponses, SECRET_CHECK, SESSION_GUARD, SESSION_OR_KEY_GUARD } from "../../http/error-catalogue";
-import { EMAIL_FORM_PATHS } from "../email";
 import type { MfaService } from "../mfa/service";
 import { principalUser, type AuthService } from "./service";
 
-/** The routes that also take application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2) and the reset page's form. */
-export const FORM_BODY_PATHS: ReadonlySet<string> = new Set([`${AUTH_PREFIX}/token`, ...EMAIL_FORM_PATHS]);
+/** The route that also takes application/x-www-form-urlencoded: /token (RFC 6749 §4.3.2). */
+export const AUTH_FORM_PATHS = [`${AUTH_PREFIX}/token`];
 
 /** The 201 of a registration (POST /register, an invitation's): tokens in the configured mode, or the pending account. */
 export function registered(delivery: Delivery, context: TokenWriter & { set: { status?: number | string } }, result: Awaited<ReturnType<AuthService["register"]>>) {
