@@ -10,7 +10,6 @@ export interface VerifiedClaims {
   iss: string;
 }
 
-
 /** One key a token may name by `kid`: its algorithm is bound to it, so a token cannot choose another one. */
 export interface VerificationKey {
   kid: string;
