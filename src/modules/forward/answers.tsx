@@ -1,4 +1,5 @@
 import { NO_STORE } from "../../http/cache";
+import { PASSKEY_STEP_PATH } from "../../http/routes";
 import type { ResponseHeadersOf } from "../../http/security";
 import { whenReady, type Pending } from "../../lib/pending";
 import { signInHostFor } from "../pages/hosts";
@@ -117,8 +118,8 @@ export function forwardAnswers({ headers, appName, browser, identify }: {
    * (pages: /login/passkey-step), a script gets 401 passkey_required (an API key never satisfies the rule).
    */
   function passkeyStep(request: Request, original: ForwardedRequest): Response {
-    if (isNavigation(request.headers)) return sendBrowser(request, original, "/login/passkey-step");
-    return json(request, 401, "passkey_required", "This resource requires a sign-in with a passkey: sign in with one, or confirm one at /login/passkey-step.", { "www-authenticate": challenge });
+    if (isNavigation(request.headers)) return sendBrowser(request, original, PASSKEY_STEP_PATH);
+    return json(request, 401, "passkey_required", `This resource requires a sign-in with a passkey: sign in with one, or confirm one at ${PASSKEY_STEP_PATH}.`, { "www-authenticate": challenge });
   }
 
   // Empty Remote-* headers on a bypass too: a proxy that copies them then overwrites any the client sent itself.

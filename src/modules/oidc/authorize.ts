@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import type { ClientInfo } from "../../http/client-ip";
 import { madeWithPasskey, passkeyRequested } from "../../lib/amr";
 import { safeEqual } from "../../lib/crypto";
-import { PASSKEY_STEP_PATH } from "../pages/passkey-step";
+import { PASSKEY_STEP_PATH } from "../../http/routes";
 import { sameOriginPost } from "../pages/csrf";
 import { htmlPage, seeOther, type PageSet } from "../pages/respond";
 import { consentItems, SCOPES } from "./claims";

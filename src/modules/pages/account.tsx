@@ -4,7 +4,7 @@ import { Alert, Csrf, Layout, RowAction } from "./layout";
 import { Cut, DataTable, Device, deviceName, When } from "./table";
 import { AuthenticatorSetup } from "./two-step";
 import { PasskeysSection, type PagePasskey } from "./passkeys";
-import { PASSKEY_STEP_PATH } from "./passkey-step";
+import { PASSKEY_STEP_PATH } from "../../http/routes";
 
 export interface AccountSession {
   id: string;

@@ -11,7 +11,7 @@ import type { AccountForms } from "./account-forms";
 import { CodePage } from "./codes";
 import type { FormTokens } from "./csrf";
 import type { Flashes } from "./flash";
-import { PASSKEY_STEP_PATH } from "./passkey-step";
+import { PASSKEY_STEP_PATH } from "../../http/routes";
 import { field, htmlPage, seeOther, type PageSet } from "./respond";
 
 export interface EmailPageDeps extends AccountForms {

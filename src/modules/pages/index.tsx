@@ -25,7 +25,8 @@ import { plural } from "./layout";
 import type { EmailFlows } from "../email/service";
 import type { BrowserSessions } from "./session";
 import { loginLink, signInKit } from "./sign-in-kit";
-import { PASSKEY_STEP_PATH, passkeyStepPages } from "./passkey-step";
+import { PASSKEY_STEP_PATH } from "../../http/routes";
+import { passkeyStepPages } from "./passkey-step";
 
 /** Paths whose POST bodies are HTML forms (application/x-www-form-urlencoded). */
 export const PAGE_FORM_PATHS: ReadonlySet<string> = new Set([

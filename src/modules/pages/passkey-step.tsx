@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { ApiError } from "../../errors";
+import { PASSKEY_STEP_PATH } from "../../http/routes";
 import type { ClientInfo, RequesterPlugin } from "../../http/client-ip";
 import type { IpLimit } from "../../limits/plugin";
 import type { AuthService } from "../auth/service";
@@ -11,9 +12,6 @@ import { Alert, Csrf, Layout, PasskeyControls, plural, signInCsp } from "./layou
 import { field, htmlPage, passRetryAfter, seeOther, type PageSet as Set } from "./respond";
 import type { BrowserSessions } from "./session";
 import { loginLink, type SignInKit } from "./sign-in-kit";
-
-/** The passkey step-up: where forward auth (`require = "passkey"`) and OpenID Connect send a session without one. */
-export const PASSKEY_STEP_PATH = "/login/passkey-step";
 
 export interface PasskeyStepDeps {
   appName: string;
