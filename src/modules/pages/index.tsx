@@ -92,7 +92,6 @@ function secondStepPasskeyProblem(error: ApiError): string {
   return error.message;
 }
 
-
 /** The sign-in and sign-out pages, with the mailed codes' pages and the cross-domain handoff mounted. */
 export function signInPages(deps: PageDeps) {
   const { config, auth, browser, forms, ipLimit, withRequester, mailEnabled, passkeys } = deps;

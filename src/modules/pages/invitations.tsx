@@ -179,7 +179,6 @@ export function invitationPages(deps: InvitationPageDeps) {
       ...extra,
     });
 
-
   /** A passkey-first account signs in at once and goes to add its passkey; an account that may not sign in yet is told why. */
   async function passkeyFirstSession(request: Request, set: PageSet, user: User, client: ClientInfo) {
     try {

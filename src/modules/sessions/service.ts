@@ -25,7 +25,6 @@ export class RefreshTokenReused extends ApiError {
   }
 }
 
-
 /**
  * A write that a session authorises (a key, a password, a second factor, an admin's change) runs only while that
  * session is live, its user enabled and (given `role`) still holding that role, checked inside the write's own transaction: the 1-second principal cache may still
